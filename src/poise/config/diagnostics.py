@@ -1,0 +1,50 @@
+"""Diagnostics: every problem found in a configuration, with its place and keyword.
+
+Parsing never stops at the first problem: each pass appends Diagnostics to a list and goes
+on, so `poise check` shows everything wrong at once. An error makes the configuration
+unusable; a warning is printed and the configuration still runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from poise.config.model import Where
+
+
+class Severity(Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    severity: Severity
+    where: Where
+    message: str
+    keyword: str | None = None
+
+    def __str__(self) -> str:
+        keyword = f"'{self.keyword}': " if self.keyword else ""
+        return f"{self.where}: {self.severity.value}: {keyword}{self.message}"
+
+
+def error(where: Where, message: str, keyword: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.ERROR, where, message, keyword)
+
+
+def warning(where: Where, message: str, keyword: str | None = None) -> Diagnostic:
+    return Diagnostic(Severity.WARNING, where, message, keyword)
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity is Severity.ERROR for d in diagnostics)
+
+
+class ConfigError(Exception):
+    """Raised by the loading shell when a configuration has errors; carries them all."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        super().__init__("\n".join(str(d) for d in diagnostics))
+        self.diagnostics = diagnostics

@@ -1,0 +1,292 @@
+"""The configuration as poise runs it: what haproxy.cfg says, after `defaults` are applied
+and names are resolved by the link pass. Pure, immutable data.
+
+Units are normalised here: every duration is an int of milliseconds, every size an int of
+bytes, so no consumer parses a unit again. `None` means "not set" where HAProxy makes a
+difference between unset and zero (a missing `timeout server` is not an infinite one in
+spirit: `poise check` warns about it, as HAProxy does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum, Flag, auto
+from typing import Literal
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    """A place in a configuration file, for diagnostics."""
+
+    file: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+NOWHERE = Where("<built-in>", 0)
+
+
+class Mode(Enum):
+    TCP = "tcp"
+    HTTP = "http"
+
+
+AddressFamily = Literal["ipv4", "ipv6", "unix"]
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """One endpoint. `host` is "" for "every address" (`:80`), an IP literal, a DNS name
+    (servers only; resolved when poise starts), or a path for `unix`. `port` is None for
+    unix sockets and for a server written without a port (it then uses the port the
+    client connected to, as HAProxy does)."""
+
+    family: AddressFamily
+    host: str
+    port: int | None
+
+    def __str__(self) -> str:
+        if self.family == "unix":
+            return f"unix@{self.host}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}" if self.port is not None else host
+
+
+@dataclass(frozen=True, slots=True)
+class Bind:
+    """One listening address of a frontend (a `bind` line with a port range or several
+    addresses gives several Binds)."""
+
+    address: Address
+    where: Where
+    name: str | None = None
+    # IP_FREEBIND: bind an address this node does not own yet (the VRRP backup's VIP).
+    freebind: bool = False
+    # SO_REUSEPORT is on by default as in HAProxy; `noreuseport` turns it off.
+    reuseport: bool = True
+    backlog: int | None = None
+    maxconn: int | None = None
+    v6only: bool = False
+
+
+LogFormatName = Literal["rfc3164", "rfc5424", "raw", "short", "timed", "iso", "local", "priority"]
+LogKind = Literal["stdout", "stderr", "udp", "unix"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogTarget:
+    """A `log` line: where log lines go and in which syslog format.
+    `udp`: host/port (default port 514); `unix`: path (e.g. /dev/log)."""
+
+    kind: LogKind
+    address: str
+    port: int
+    facility: str
+    where: Where
+    level: str | None = None  # max level sent (e.g. "info"); None = all
+    minlevel: str | None = None
+    format: LogFormatName = "rfc3164"
+    length: int = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """The `timeout` keywords, in milliseconds (None = not set)."""
+
+    connect: int | None = None
+    client: int | None = None
+    client_fin: int | None = None
+    server: int | None = None
+    server_fin: int | None = None
+    queue: int | None = None
+    tunnel: int | None = None
+    check: int | None = None
+    http_request: int | None = None
+    http_keep_alive: int | None = None
+
+
+class Algorithm(Enum):
+    ROUNDROBIN = "roundrobin"
+    STATIC_RR = "static-rr"
+    LEASTCONN = "leastconn"
+    FIRST = "first"
+    SOURCE = "source"
+    RANDOM = "random"
+
+
+class HashType(Enum):
+    MAP_BASED = "map-based"
+    CONSISTENT = "consistent"
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    """`balance ALGO[(ARG)]` and `hash-type`."""
+
+    algorithm: Algorithm = Algorithm.ROUNDROBIN
+    # random(N): the number of draws (power of N choices); 2 when written `random`.
+    draws: int = 2
+    hash_type: HashType = HashType.MAP_BASED
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    """A `server` line (with `default-server` applied)."""
+
+    name: str
+    address: Address
+    where: Where
+    id: int  # 1-based declaration order within the backend (HAProxy's puid)
+    weight: int = 1  # 0..256
+    backup: bool = False
+    disabled: bool = False  # starts in maintenance
+    maxconn: int = 0  # 0 = no limit
+    maxqueue: int = 0  # 0 = no limit
+    # Health checks (`check` and friends). Durations in ms.
+    check: bool = False
+    check_port: int | None = None
+    check_addr: str | None = None
+    inter: int = 2000
+    fastinter: int | None = None  # None: same as inter
+    downinter: int | None = None  # None: same as inter
+    rise: int = 2
+    fall: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class UseBackend:
+    """`use_backend NAME` (unconditional for now; ACL conditions come with HTTP mode)."""
+
+    backend: str
+    where: Where
+
+
+RedirectKind = Literal["location", "prefix", "scheme"]
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """`redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]`
+    (unconditional for now; ACL conditions come with HTTP mode)."""
+
+    kind: RedirectKind
+    target: str
+    where: Where
+    code: int = 302
+    drop_query: bool = False
+    append_slash: bool = False
+
+
+class Capability(Flag):
+    FRONTEND = auto()
+    BACKEND = auto()
+    LISTEN = FRONTEND | BACKEND
+
+
+class Option(Enum):
+    """`option X` flags that poise implements (the name is HAProxy's)."""
+
+    TCPLOG = "tcplog"
+    HTTPLOG = "httplog"
+    DONTLOGNULL = "dontlognull"
+    REDISPATCH = "redispatch"
+    ALLBACKUPS = "allbackups"
+    LOGASAP = "logasap"
+    HTTP_SERVER_CLOSE = "http-server-close"
+    FORWARDFOR = "forwardfor"
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    """A `frontend`, `backend` or `listen` section (one kind of proxy with capabilities,
+    as in HAProxy), with its `defaults` applied."""
+
+    name: str
+    capabilities: Capability
+    where: Where
+    mode: Mode = Mode.TCP
+    id: int = 0  # 1-based declaration order among proxies (HAProxy's iid)
+    disabled: bool = False
+    # Frontend side.
+    binds: tuple[Bind, ...] = ()
+    default_backend: str | None = None
+    use_backends: tuple[UseBackend, ...] = ()
+    redirects: tuple[Redirect, ...] = ()
+    maxconn: int | None = None  # None: inherits the global maxconn
+    # Backend side.
+    servers: tuple[Server, ...] = ()
+    balance: Balance = field(default_factory=Balance)
+    retries: int = 3
+    # `option redispatch [interval]`: None = off; -1 = on the last retry (the default when
+    # written without interval); P > 0 = every P-th retry; N < 0 = N-th retry before the last.
+    redispatch: int | None = None
+    # Shared.
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    options: frozenset[Option] = frozenset()
+    logs: tuple[LogTarget, ...] = ()  # `log global` is expanded by the link pass
+    # `option forwardfor` details: the network excepted (`except`), None when unset.
+    forwardfor_except: str | None = None
+
+    @property
+    def is_frontend(self) -> bool:
+        return bool(self.capabilities & Capability.FRONTEND)
+
+    @property
+    def is_backend(self) -> bool:
+        return bool(self.capabilities & Capability.BACKEND)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSocket:
+    """`stats socket ADDR [mode M] [level L]`."""
+
+    address: Address
+    where: Where
+    mode: int | None = None  # permission bits for a unix socket, e.g. 0o600
+    level: Literal["user", "operator", "admin"] = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class Global:
+    """The `global` section."""
+
+    maxconn: int = 4096
+    daemon: bool = False
+    pidfile: str | None = None
+    user: str | None = None
+    group: str | None = None
+    uid: int | None = None
+    gid: int | None = None
+    chroot: str | None = None
+    hard_stop_after: int | None = None  # ms
+    logs: tuple[LogTarget, ...] = ()
+    stats_sockets: tuple[StatsSocket, ...] = ()
+    stats_timeout: int = 10_000  # ms
+    spread_checks: int = 0  # percent
+    node: str | None = None  # `node` name, shown by `show info`
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """A whole, linked configuration: what `poise run` serves."""
+
+    global_: Global
+    proxies: tuple[Proxy, ...]
+    files: tuple[str, ...] = ()
+
+    def proxy(self, name: str) -> Proxy | None:
+        for proxy in self.proxies:
+            if proxy.name == name:
+                return proxy
+        return None
+
+    @property
+    def frontends(self) -> tuple[Proxy, ...]:
+        return tuple(p for p in self.proxies if p.is_frontend)
+
+    @property
+    def backends(self) -> tuple[Proxy, ...]:
+        return tuple(p for p in self.proxies if p.is_backend)

@@ -1,0 +1,91 @@
+"""Runtime state of one server: what changes while poise runs (health, admin state,
+weight, sessions). Pure: the I/O shell and the runtime commands change it, the balancers
+and the stats read it.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from poise.config import model
+
+
+class AdminState(Enum):
+    """The operator's word on a server (`set server B/S state ...`)."""
+
+    READY = "ready"
+    DRAIN = "drain"  # keeps persistent clients, gets no new ones
+    MAINT = "maint"  # gets nothing
+
+
+class ServerState:
+    """One server of a backend, as the balancers see it."""
+
+    __slots__ = (
+        "addr",
+        "admin",
+        "backend",
+        "backup",
+        "config",
+        "cur_sess",
+        "failed_checks",
+        "id",
+        "initial_weight",
+        "last_change",
+        "max_sess",
+        "maxconn",
+        "name",
+        "port",
+        "queued",
+        "total_sess",
+        "up",
+        "weight",
+    )
+
+    def __init__(self, config: model.Server, backend: str, addr: str | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.backend = backend
+        self.id = config.id
+        # The resolved IP address (config.address.host may be a DNS name).
+        self.addr = addr if addr is not None else config.address.host
+        self.port = config.address.port
+        self.weight = config.weight
+        self.initial_weight = config.weight
+        self.backup = config.backup
+        self.maxconn = config.maxconn
+        self.admin = AdminState.MAINT if config.disabled else AdminState.READY
+        # HAProxy starts a checked server UP: its first failed check takes it down.
+        self.up = True
+        self.cur_sess = 0  # sessions established or connecting to this server
+        self.max_sess = 0
+        self.total_sess = 0
+        self.queued = 0  # requests waiting in this server's own queue
+        self.failed_checks = 0
+        self.last_change = 0.0  # clock reading of the last state change
+
+    @property
+    def usable(self) -> bool:
+        """May the balancer send a new client here?"""
+        return self.up and self.admin is AdminState.READY and self.weight > 0
+
+    @property
+    def serves_persistent(self) -> bool:
+        """May a client that is already bound to this server (cookie) come back?"""
+        return self.up and self.admin is not AdminState.MAINT
+
+    @property
+    def full(self) -> bool:
+        return 0 < self.maxconn <= self.cur_sess
+
+    @property
+    def status(self) -> str:
+        """HAProxy's status word for stats and logs."""
+        if self.admin is AdminState.MAINT:
+            return "MAINT"
+        if not self.up:
+            return "DOWN"
+        return "DRAIN" if self.admin is AdminState.DRAIN or self.weight == 0 else "UP"
+
+    def __repr__(self) -> str:
+        return f"<server {self.backend}/{self.name} {self.status} w={self.weight}>"
