@@ -29,6 +29,7 @@ class ServerState:
         "config",
         "cur_sess",
         "failed_checks",
+        "failed_conns",
         "id",
         "initial_weight",
         "last_change",
@@ -62,6 +63,7 @@ class ServerState:
         self.total_sess = 0
         self.queued = 0  # requests waiting in this server's own queue
         self.failed_checks = 0
+        self.failed_conns = 0  # connection attempts that failed (HAProxy's econ)
         self.last_change = 0.0  # clock reading of the last state change
 
     @property

@@ -1,0 +1,122 @@
+"""Health checks at run time: one timer per checked server, a probe per tick, and the
+verdict applied to the model (the pure rise/fall machine in core/health.py decides).
+
+Check timing is HAProxy's: the first checks are spread over the interval so that servers
+are not all probed at once; then `inter` when the server is fully up, `fastinter` while it
+is changing state, `downinter` when it is fully down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Mapping
+
+from poise.checks.probe import tcp_check
+from poise.core import health
+from poise.core.backend import start
+from poise.core.server import ServerState
+from poise.net.context import BackendRuntime, Context
+from poise.net.logsink import LogSink, console
+
+
+class ServerCheck:
+    __slots__ = ("backend", "checks", "health", "server", "task")
+
+    def __init__(self, checks: HealthChecks, backend: BackendRuntime, server: ServerState) -> None:
+        self.checks = checks
+        self.backend = backend
+        self.server = server
+        config = server.config
+        self.health = health.Health(config.rise, config.fall)
+        self.task: asyncio.Task[None] | None = None
+
+    def target(self) -> tuple[str, int]:
+        config = self.server.config
+        host = config.check_addr or self.server.addr
+        port = config.check_port or self.server.port or 0
+        return host, port
+
+    def timeout(self) -> float:
+        """HAProxy: with `timeout check`, the connect part is bounded by
+        min(timeout connect, inter); without it, the whole check by `inter`."""
+        inter = self.server.config.inter
+        timeouts = self.backend.proxy.timeouts
+        if timeouts.check is not None and timeouts.connect is not None:
+            return min(timeouts.connect, inter) / 1000.0
+        return inter / 1000.0
+
+    async def run(self, first_delay: float) -> None:
+        await asyncio.sleep(first_delay)
+        config = self.server.config
+        while True:
+            host, port = self.target()
+            result = await tcp_check(host, port, self.timeout())
+            self.apply(result)
+            delay = self.health.next_delay(config.inter, config.fastinter, config.downinter)
+            await asyncio.sleep(delay / 1000.0)
+
+    def apply(self, result: health.CheckResult) -> None:
+        server = self.server
+        backend = self.backend.backend
+        was_up = self.health.is_up
+        before = self.health.health
+        transition = self.health.record(result)
+        if not result.passed:
+            server.failed_checks += 1
+        name = f"{backend.name}/{server.name}"
+        if transition is None:
+            if self.health.health != before:
+                text = health.check_report(name, result, self.health)
+                self.checks.report(self.backend, "NOTICE", text, "notice")
+            return
+        server.up = self.health.is_up
+        server.last_change = asyncio.get_running_loop().time()
+        requeued_before = backend.requeued
+        active_sessions = server.cur_sess
+        goes = backend.changed()
+        requeued = backend.requeued - requeued_before
+        active, backup = backend.servers_left()
+        if was_up and not server.up:
+            text = health.server_down_message(
+                name, result, active, backup, active_sessions, requeued, backend.queued
+            )
+            self.checks.report(self.backend, "WARNING", text, "alert")
+            if not backend.has_server:
+                self.checks.report(
+                    self.backend, "ALERT", health.no_server_message(backend.name), "emerg"
+                )
+        else:
+            text = health.server_up_message(name, result, active, backup, requeued, backend.queued)
+            self.checks.report(self.backend, "WARNING", text, "notice")
+        start(goes)
+
+
+class HealthChecks:
+    def __init__(self, ctx: Context, sinks: Mapping[str, LogSink], rng: random.Random) -> None:
+        self.ctx = ctx
+        self.sinks = sinks
+        self.rng = rng
+        self.checks: list[ServerCheck] = []
+
+    def start(self) -> None:
+        for backend in self.ctx.backends.values():
+            for server in backend.backend.servers:
+                if server.config.check:
+                    self.checks.append(ServerCheck(self, backend, server))
+        count = len(self.checks)
+        loop = self.ctx.loop
+        for position, check in enumerate(self.checks):
+            # Spread the first checks over the interval, as HAProxy does.
+            first = check.server.config.inter * position / max(count, 1) / 1000.0
+            check.task = loop.create_task(check.run(first))
+
+    def stop(self) -> None:
+        for check in self.checks:
+            if check.task is not None:
+                check.task.cancel()
+
+    def report(self, backend: BackendRuntime, console_level: str, text: str, level: str) -> None:
+        console(console_level, text)
+        if backend.log is not None:
+            backend.log.send(level, text)

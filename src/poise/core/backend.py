@@ -1,0 +1,193 @@
+"""Runtime state of one backend: its servers, its balancer, and the connections waiting
+for a server slot (HAProxy's pending connections, `maxconn` + `timeout queue`).
+
+Pure: the session shell asks `take()` for a server and gives it back with `release()`;
+both return the waiting connections that may now go ahead, and the shell starts them.
+Queue order is the order of arrival across the backend queue and the servers' own queues
+(a connection bound to a full server by hashing waits in that server's queue).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from poise.config import model
+from poise.core.balancer import Balancer, eligible
+from poise.core.server import ServerState
+
+
+class Waiter(Protocol):
+    """A connection waiting in a queue (the shell's session object)."""
+
+    def dequeued(self, server: ServerState) -> None:
+        """Called by the shell when a Go gives this waiter a server slot."""
+
+
+class Outcome(Enum):
+    ASSIGNED = "assigned"
+    QUEUED = "queued"
+    NO_SERVER = "no server"  # nothing usable: the connection fails at once
+
+
+@dataclass(frozen=True, slots=True)
+class Take:
+    outcome: Outcome
+    server: ServerState | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Go:
+    """A waiting connection that now has a server slot."""
+
+    waiter: Waiter
+    server: ServerState
+
+
+def start(goes: list[Go]) -> None:
+    """Let the waiters that got a slot go ahead (called by the shell)."""
+    for go in goes:
+        go.waiter.dequeued(go.server)
+
+
+BalancerFactory = Callable[[Sequence[ServerState]], Balancer]
+
+
+class Backend:
+    __slots__ = (
+        "balancer",
+        "cum_sess",
+        "cur_sess",
+        "max_queued",
+        "name",
+        "proxy",
+        "queue",
+        "requeued",
+        "seq",
+        "server_queues",
+        "servers",
+    )
+
+    def __init__(
+        self, proxy: model.Proxy, servers: list[ServerState], make_balancer: BalancerFactory
+    ) -> None:
+        self.proxy = proxy
+        self.name = proxy.name
+        self.servers = servers
+        self.balancer = make_balancer(servers)
+        self.queue: deque[tuple[int, Waiter]] = deque()
+        self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}
+        self.seq = 0
+        self.cur_sess = 0  # connections handled by this backend now (HAProxy's beconn)
+        self.cum_sess = 0
+        self.max_queued = 0
+        self.requeued = 0
+
+    # -- what the balancer sees -------------------------------------------------------
+
+    def server(self, name: str) -> ServerState | None:
+        for server in self.servers:
+            if server.name == name:
+                return server
+        return None
+
+    def servers_left(self) -> tuple[int, int]:
+        """(active, backup) servers that are up and not in maintenance."""
+        active = sum(1 for s in self.servers if s.serves_persistent and not s.backup)
+        backup = sum(1 for s in self.servers if s.serves_persistent and s.backup)
+        return active, backup
+
+    @property
+    def has_server(self) -> bool:
+        return bool(eligible(self.servers, self.balancer.allbackups))
+
+    @property
+    def queued(self) -> int:
+        return len(self.queue)
+
+    # -- a connection asks for a server and gives it back ---------------------------
+
+    def enter(self) -> None:
+        """A connection was routed to this backend."""
+        self.cur_sess += 1
+        self.cum_sess += 1
+
+    def leave(self) -> None:
+        self.cur_sess -= 1
+
+    def take(self, waiter: Waiter, key: bytes = b"", avoid: ServerState | None = None) -> Take:
+        """Choose a server for `waiter`, or queue it, or say there is none."""
+        server = self.balancer.pick(key, avoid)
+        if server is None:
+            if not self.has_server:
+                return Take(Outcome.NO_SERVER)
+            self._enqueue(self.queue, waiter)
+            return Take(Outcome.QUEUED)
+        if server.full:  # a deterministic balancer keeps its choice: wait for that server
+            self._enqueue(self.server_queues[server.id], waiter)
+            server.queued += 1
+            return Take(Outcome.QUEUED, server)
+        self._assign(server)
+        return Take(Outcome.ASSIGNED, server)
+
+    def release(self, server: ServerState) -> list[Go]:
+        """`server` has one more free slot: give it to the oldest connection that may use it."""
+        server.cur_sess -= 1
+        return self._dispatch(server)
+
+    def cancel(self, waiter: Waiter, server: ServerState | None = None) -> None:
+        """A waiting connection gave up (queue timeout, client left)."""
+        queue = self.queue if server is None else self.server_queues.get(server.id, deque())
+        for i, (_, queued) in enumerate(queue):
+            if queued is waiter:
+                del queue[i]
+                if server is not None:
+                    server.queued -= 1
+                return
+
+    def changed(self) -> list[Go]:
+        """A server's state, weight or membership changed: rebalance, requeue, dispatch."""
+        self.balancer.update()
+        for server in self.servers:
+            waiting = self.server_queues.setdefault(server.id, deque())
+            if waiting and not server.serves_persistent:
+                # Its own queue goes back to the backend's, in order of arrival.
+                self.requeued += len(waiting)
+                server.queued = 0
+                merged = sorted([*self.queue, *waiting], key=lambda item: item[0])
+                self.queue = deque(merged)
+                waiting.clear()
+        goes: list[Go] = []
+        for server in eligible(self.servers, self.balancer.allbackups):
+            goes.extend(self._dispatch(server))
+        return goes
+
+    # -- inside -------------------------------------------------------------------------
+
+    def _enqueue(self, queue: deque[tuple[int, Waiter]], waiter: Waiter) -> None:
+        self.seq += 1
+        queue.append((self.seq, waiter))
+        self.max_queued = max(self.max_queued, len(self.queue))
+
+    def _assign(self, server: ServerState) -> None:
+        server.cur_sess += 1
+        server.total_sess += 1
+        server.max_sess = max(server.max_sess, server.cur_sess)
+
+    def _dispatch(self, server: ServerState) -> list[Go]:
+        goes: list[Go] = []
+        own = self.server_queues.setdefault(server.id, deque())
+        while not server.full and server.serves_persistent:
+            if own and (not self.queue or own[0][0] < self.queue[0][0]):
+                _, waiter = own.popleft()
+                server.queued -= 1
+            elif self.queue and server.usable:
+                _, waiter = self.queue.popleft()
+            else:
+                break
+            self._assign(server)
+            goes.append(Go(waiter, server))
+        return goes

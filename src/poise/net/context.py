@@ -1,0 +1,148 @@
+"""What the sessions of one running poise share: the loop, the global connection count and
+limit, the frontends and backends at run time, and the connections parked at a limit.
+
+A frontend or the process at its `maxconn` stops serving new connections: they wait, not
+read, in arrival order (as they would in the kernel's backlog under HAProxy) and go ahead
+as sessions end. Beyond the backlog they are closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import TYPE_CHECKING, Protocol
+
+from poise.config import model
+from poise.core.backend import Backend
+
+if TYPE_CHECKING:
+    from poise.net.logsink import LogSink
+
+
+class Parked(Protocol):
+    frontend: FrontendRuntime
+
+    def unpark(self) -> None: ...
+
+
+class Session(Protocol):
+    def kill(self, code: str) -> None: ...
+
+
+class BackendRuntime:
+    """The shell's side of a backend: the pure Backend plus timeouts in seconds and the
+    log sink, computed once so the per-connection path reads plain attributes."""
+
+    __slots__ = (
+        "backend",
+        "connect_timeout",
+        "hashes_source",
+        "log",
+        "proxy",
+        "queue_timeout",
+        "retries",
+        "server_timeout",
+        "tunnel_timeout",
+    )
+
+    def __init__(self, backend: Backend, log: LogSink | None) -> None:
+        proxy = backend.proxy
+        timeouts = proxy.timeouts
+        self.backend = backend
+        self.proxy = proxy
+        self.log = log
+        self.retries = proxy.retries
+        self.connect_timeout = seconds(timeouts.connect)
+        # HAProxy: "If unset, the connect timeout is used" for the queue.
+        self.queue_timeout = seconds(
+            timeouts.queue if timeouts.queue is not None else timeouts.connect
+        )
+        self.server_timeout = seconds(timeouts.server)
+        self.tunnel_timeout = seconds(timeouts.tunnel)
+        self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
+
+
+class FrontendRuntime:
+    __slots__ = (
+        "backend",
+        "backlog",
+        "bytes_in",
+        "bytes_out",
+        "client_timeout",
+        "cum_conn",
+        "cur_conn",
+        "dontlognull",
+        "log",
+        "logasap",
+        "max_conn_seen",
+        "maxconn",
+        "name",
+        "parked",
+        "proxy",
+        "tcplog",
+    )
+
+    def __init__(
+        self,
+        proxy: model.Proxy,
+        backend: BackendRuntime | None,
+        log: LogSink | None,
+        global_maxconn: int,
+    ) -> None:
+        self.proxy = proxy
+        self.name = proxy.name
+        self.backend = backend
+        self.log = log
+        self.maxconn = proxy.maxconn if proxy.maxconn is not None else global_maxconn
+        self.backlog = max(self.maxconn, 1024)
+        self.client_timeout = seconds(proxy.timeouts.client)
+        options = proxy.options
+        self.tcplog = model.Option.TCPLOG in options or model.Option.HTTPLOG in options
+        self.dontlognull = model.Option.DONTLOGNULL in options
+        self.logasap = model.Option.LOGASAP in options
+        self.cur_conn = 0
+        self.cum_conn = 0
+        self.max_conn_seen = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.parked: deque[Parked] = deque()
+
+
+class Context:
+    __slots__ = ("actconn", "backends", "frontends", "loop", "maxconn", "sessions", "stopping")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int) -> None:
+        self.loop = loop
+        self.maxconn = maxconn
+        self.actconn = 0
+        self.frontends: dict[str, FrontendRuntime] = {}
+        self.backends: dict[str, BackendRuntime] = {}
+        self.sessions: set[Session] = set()
+        self.stopping = False
+
+    def admit(self, frontend: FrontendRuntime) -> bool:
+        """Count a new connection in, unless a limit is reached."""
+        if self.actconn >= self.maxconn or frontend.cur_conn >= frontend.maxconn:
+            return False
+        self.actconn += 1
+        frontend.cur_conn += 1
+        frontend.cum_conn += 1
+        if frontend.cur_conn > frontend.max_conn_seen:
+            frontend.max_conn_seen = frontend.cur_conn
+        return True
+
+    def release(self, frontend: FrontendRuntime) -> None:
+        """A connection ended: count it out and let a parked one go ahead."""
+        self.actconn -= 1
+        frontend.cur_conn -= 1
+        if frontend.parked and frontend.cur_conn < frontend.maxconn:
+            frontend.parked.popleft().unpark()
+        elif self.actconn < self.maxconn:
+            for other in self.frontends.values():
+                if other.parked and other.cur_conn < other.maxconn:
+                    other.parked.popleft().unpark()
+                    break
+
+
+def seconds(ms: int | None) -> float | None:
+    return None if ms is None or ms == 0 else ms / 1000.0

@@ -1,0 +1,448 @@
+"""A TCP-mode session: one client connection relayed to one server connection.
+
+accept -> (park at maxconn) -> pick a server (or queue, or fail) -> connect (connect timeout,
+retries with a turn-around delay, redispatch) -> relay bytes both ways -> log.
+
+The relay is two asyncio Protocols writing into each other's transport. Back-pressure: when
+one transport's write buffer passes its high-water mark, reading stops on the other side
+until it drains, so a slow reader never makes poise buffer without bound. Half-close is
+passed through (an EOF from one side becomes a FIN to the other). Inactivity is tracked by a
+single lazily re-armed timer: the data path only stores the time of last activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from poise.core.backend import Outcome, start
+from poise.core.server import ServerState
+from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.sessionlog import log_tcp_session
+
+# Client bytes received before the server connection is up are kept, up to this much;
+# beyond it reading pauses until the server is connected.
+PENDING_LIMIT = 64 * 1024
+# HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
+TURNAROUND = 1.0
+
+
+def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
+    """HAProxy's `option redispatch <interval>`: P > 0 redispatches on every P-th retry,
+    N < 0 on the N-th retry before the last (-1: the last retry)."""
+    if interval is None or interval == 0:
+        return False
+    if interval > 0:
+        return retry % interval == 0
+    return retry == retries + 1 + interval
+
+
+class ServerSide(asyncio.Protocol):
+    __slots__ = ("session", "transport")
+
+    def __init__(self, session: TcpSession) -> None:
+        self.session = session
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        session.bytes_out += len(data)
+        session.last_active = session.loop.time()
+        session.client.write(data)
+
+    def eof_received(self) -> bool:
+        session = self.session
+        session.server_eof = True
+        if session.client_eof or session.client_gone:
+            return False
+        if session.client.can_write_eof():
+            session.client.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        self.session.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.session.client.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.session.server_lost(exc)
+
+
+class TcpSession(asyncio.Protocol):
+    """The client side of a TCP-mode session; owns the whole session."""
+
+    __slots__ = (
+        "accept_time",
+        "backend",
+        "bytes_in",
+        "bytes_out",
+        "client",
+        "client_eof",
+        "client_gone",
+        "client_ip",
+        "client_port",
+        "ctx",
+        "finished",
+        "frontend",
+        "idle",
+        "idle_code",
+        "last_active",
+        "loop",
+        "connecting",
+        "parked",
+        "pending",
+        "queued",
+        "redispatched",
+        "retries",
+        "server",
+        "server_eof",
+        "server_gone",
+        "server_transport",
+        "t_connect",
+        "t_queue",
+        "t_queued_at",
+        "term",
+        "timer",
+        "waiting_on",
+    )
+
+    def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.frontend = frontend
+        self.backend: BackendRuntime | None = None
+        self.server: ServerState | None = None
+        self.server_transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = []
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.retries = 0
+        self.redispatched = False
+        self.client_eof = self.server_eof = False
+        self.client_gone = self.server_gone = False
+        self.parked = False
+        self.queued = False
+        self.connecting = False
+        self.finished = False
+        self.term = ""
+        self.timer: asyncio.TimerHandle | None = None
+        self.idle = 0.0
+        self.idle_code = "cD"
+        self.t_queue = -1
+        self.t_connect = -1
+        self.t_queued_at = 0.0
+        self.waiting_on: ServerState | None = None
+        self.client_ip = ""
+        self.client_port = 0
+
+    # -- client side --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.client = transport
+        self.last_active = self.loop.time()
+        self.accept_time = self.loop.time()
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client_ip, self.client_port = peer[0], peer[1]
+        else:
+            self.client_ip, self.client_port = "unix", 0
+        self.ctx.sessions.add(self)
+        if self.ctx.admit(self.frontend):
+            self.begin()
+            return
+        frontend = self.frontend
+        if len(frontend.parked) >= frontend.backlog:
+            self.client_gone = True  # beyond the backlog: refused, never counted
+            self.ctx.sessions.discard(self)
+            transport.abort()
+            return
+        self.parked = True
+        transport.pause_reading()
+        frontend.parked.append(self)
+
+    def unpark(self) -> None:
+        self.parked = False
+        if self.client_gone:
+            return
+        if not self.ctx.admit(self.frontend):
+            self.parked = True
+            self.frontend.parked.appendleft(self)
+            return
+        self.client.resume_reading()
+        self.begin()
+
+    def begin(self) -> None:
+        self.accept_time = self.loop.time()
+        backend = self.frontend.backend
+        if backend is None:
+            self.fail("PR")
+            return
+        self.backend = backend
+        backend.backend.enter()
+        self.assign(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        transport = self.server_transport
+        if transport is not None:
+            self.last_active = self.loop.time()
+            transport.write(data)
+            return
+        self.pending.append(data)
+        if sum(map(len, self.pending)) >= PENDING_LIMIT:
+            self.client.pause_reading()
+
+    def eof_received(self) -> bool:
+        self.client_eof = True
+        if self.server_gone:
+            return False
+        transport = self.server_transport
+        if transport is not None:
+            if self.server_eof:
+                return False
+            transport.write_eof()
+        return True
+
+    def pause_writing(self) -> None:
+        if self.server_transport is not None:
+            self.server_transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.server_transport is not None:
+            self.server_transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client_gone = True
+        if self.parked:
+            self.parked = False
+            self.frontend.parked.remove(self)
+            self.ctx.sessions.discard(self)
+            self.finished = True
+            return
+        transport = self.server_transport
+        if transport is not None:
+            if not self.term and exc is not None:
+                self.term = "CD"
+            if self.server_gone:
+                self.finish()
+            else:
+                transport.close()
+            return
+        # Left before a server connection was up.
+        if self.queued:
+            assert self.backend is not None
+            self.backend.backend.cancel(self, self.waiting_on)
+            self.queued = False
+            self.term = self.term or "CQ"
+        elif self.server is not None:
+            self.term = self.term or "CC"
+            if self.connecting:
+                return  # the attempt under way ends the session when it completes
+        self.finish()
+
+    # -- choosing and connecting to a server --------------------------------------------
+
+    def assign(self, avoid: ServerState | None) -> None:
+        backend = self.backend
+        assert backend is not None
+        key = b""
+        if backend.hashes_source:
+            key = self.client_ip.encode()
+        take = backend.backend.take(self, key, avoid)
+        if take.outcome is Outcome.ASSIGNED:
+            assert take.server is not None
+            if self.t_queue < 0:
+                self.t_queue = 0
+            self.connect(take.server)
+        elif take.outcome is Outcome.QUEUED:
+            self.queued = True
+            self.waiting_on = take.server
+            self.t_queued_at = self.loop.time()
+            timeout = backend.queue_timeout
+            if timeout is not None:
+                self.timer = self.loop.call_later(timeout, self.queue_timed_out)
+        else:
+            self.fail("SC")
+
+    def dequeued(self, server: ServerState) -> None:
+        """The backend gave this waiting session a server slot."""
+        self.queued = False
+        self.waiting_on = None
+        self.cancel_timer()
+        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        if self.client_gone:
+            self.server = server
+            self.finish()
+            return
+        self.connect(server)
+
+    def queue_timed_out(self) -> None:
+        self.timer = None
+        backend = self.backend
+        assert backend is not None
+        backend.backend.cancel(self, self.waiting_on)
+        self.queued = False
+        self.waiting_on = None
+        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        self.fail("sQ")
+
+    def connect(self, server: ServerState) -> None:
+        self.server = server
+        port = server.port
+        if port is None:
+            sockname = self.client.get_extra_info("sockname")
+            port = sockname[1] if isinstance(sockname, tuple) else 0
+        started = self.loop.time()
+        self.connecting = True
+        task = self.loop.create_task(
+            self.loop.create_connection(lambda: ServerSide(self), server.addr, port)
+        )
+        task.add_done_callback(lambda done: self.connected(done, server, started))
+        backend = self.backend
+        assert backend is not None
+        if backend.connect_timeout is not None:
+            self.timer = self.loop.call_later(backend.connect_timeout, task.cancel)
+
+    def connected(self, task: asyncio.Task[Any], server: ServerState, started: float) -> None:
+        self.cancel_timer()
+        self.connecting = False
+        if task.cancelled():
+            self.connect_failed(server, "sC")
+            return
+        exc = task.exception()
+        if exc is not None:
+            self.connect_failed(server, "SC")
+            return
+        transport, _ = task.result()
+        if self.client_gone:
+            transport.close()
+            self.server_gone = True
+            self.finish()
+            return
+        self.server_transport = transport
+        self.t_connect = int((self.loop.time() - started) * 1000)
+        if self.pending:
+            data = b"".join(self.pending)
+            self.pending = []
+            transport.write(data)
+            self.client.resume_reading()
+        if self.client_eof:
+            transport.write_eof()
+        self.last_active = self.loop.time()
+        self.arm_idle()
+        if self.frontend.logasap:
+            log_tcp_session(self, final=False)
+
+    def connect_failed(self, server: ServerState, code: str) -> None:
+        backend = self.backend
+        assert backend is not None
+        server.failed_conns += 1
+        if self.client_gone:
+            self.finish()
+            return
+        if self.retries < backend.retries:
+            self.retries += 1
+            if should_redispatch(self.retries, backend.retries, backend.proxy.redispatch):
+                self.redispatched = True
+                self.server = None
+                start(backend.backend.release(server))
+                self.assign(server)
+                return
+            delay = TURNAROUND
+            if backend.connect_timeout is not None:
+                delay = min(delay, backend.connect_timeout)
+            self.timer = self.loop.call_later(delay, self.retry, server)
+            return
+        self.fail(code)
+
+    def retry(self, server: ServerState) -> None:
+        self.timer = None
+        if self.client_gone:
+            self.finish()
+            return
+        self.connect(server)
+
+    # -- the relay ----------------------------------------------------------------------
+
+    def arm_idle(self) -> None:
+        """Tunnel timeout if set, else the shorter of the client and server timeouts."""
+        backend = self.backend
+        assert backend is not None
+        if backend.tunnel_timeout is not None:
+            self.idle, self.idle_code = backend.tunnel_timeout, "cD"
+        else:
+            client, server = self.frontend.client_timeout, backend.server_timeout
+            if client is None and server is None:
+                return
+            if server is None or (client is not None and client <= server):
+                self.idle, self.idle_code = client or 0.0, "cD"
+            else:
+                self.idle, self.idle_code = server, "sD"
+        self.timer = self.loop.call_at(self.last_active + self.idle, self.idle_check)
+
+    def idle_check(self) -> None:
+        deadline = self.last_active + self.idle
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self.idle_check)
+            return
+        self.timer = None
+        self.kill(self.idle_code)
+
+    def server_lost(self, exc: Exception | None) -> None:
+        self.server_gone = True
+        if not self.term and exc is not None:
+            self.term = "SD"
+        if self.client_gone:
+            self.finish()
+        else:
+            self.client.close()
+
+    def kill(self, code: str) -> None:
+        """End the session at once (timeout, shutdown): both sides are aborted."""
+        if not self.term:
+            self.term = code
+        if self.server_transport is not None and not self.server_gone:
+            self.server_transport.abort()
+        if not self.client_gone:
+            self.client.abort()
+
+    def fail(self, code: str) -> None:
+        """The session cannot be served: close the client and log why."""
+        self.term = code
+        if self.client_gone:
+            self.finish()
+        else:
+            self.client.close()
+
+    # -- the end ------------------------------------------------------------------------
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    def finish(self) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.cancel_timer()
+        if not self.term:
+            self.term = "--"
+        backend = self.backend
+        if backend is not None:
+            if self.server is not None:
+                start(backend.backend.release(self.server))
+            backend.backend.leave()
+        frontend = self.frontend
+        frontend.bytes_in += self.bytes_in
+        frontend.bytes_out += self.bytes_out
+        log_tcp_session(self, final=True)
+        self.ctx.sessions.discard(self)
+        self.ctx.release(frontend)
+

@@ -1,0 +1,208 @@
+"""A running poise: builds the run-time objects from a linked Config, serves the listeners,
+runs the health checks, and stops (at once, or softly after the open sessions end).
+
+The order matters and is HAProxy's: everything that can fail for a user's reason (config,
+name resolution, binding, the user to switch to) fails before anything starts, so a bad
+start leaves nothing half-running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from poise.checks.scheduler import HealthChecks
+from poise.config import model
+from poise.core.backend import Backend
+from poise.core.balancer.factory import make_balancer
+from poise.core.server import ServerState
+from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.listener import Listener, open_listener
+from poise.net.logsink import LogSink, console
+from poise.net.redirect import RedirectSession
+from poise.net.tcp import TcpSession
+
+
+class Runtime:
+    def __init__(self, config: model.Config, addrs: dict[tuple[str, str], str]) -> None:
+        self.config = config
+        self.addrs = addrs
+        self.listeners: list[Listener] = []
+        self.servers: list[asyncio.AbstractServer] = []
+        self.stopped: asyncio.Event | None = None
+        self.ctx: Context | None = None
+        self.checks: HealthChecks | None = None
+        self.sinks: dict[str, LogSink] = {}
+        self.rng = random.Random()
+
+    # -- before the loop ----------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Open every listening socket; raises BindError (and closes what was opened)."""
+        try:
+            for proxy in self.config.frontends:
+                if proxy.disabled:
+                    continue
+                maxconn = proxy.maxconn or self.config.global_.maxconn
+                for bind in proxy.binds:
+                    self.listeners.append(open_listener(bind, proxy.name, maxconn))
+        except BaseException:
+            for listener in self.listeners:
+                listener.sock.close()
+            self.listeners.clear()
+            raise
+
+    # -- in the loop --------------------------------------------------------------------
+
+    async def serve(self, on_ready: Callable[[], None] | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        self.stopped = asyncio.Event()
+        global_ = self.config.global_
+        ctx = self.ctx = Context(loop, global_.maxconn)
+        pid = os.getpid()
+        for proxy in self.config.proxies:
+            if proxy.logs:
+                self.sinks[proxy.name] = LogSink(proxy.logs, tag="poise", pid=pid)
+        for proxy in self.config.backends:
+            servers = [
+                ServerState(s, proxy.name, self.addrs.get((proxy.name, s.name)))
+                for s in proxy.servers
+            ]
+            allbackups = model.Option.ALLBACKUPS in proxy.options
+            backend = Backend(
+                proxy,
+                servers,
+                lambda states, p=proxy, ab=allbackups: make_balancer(  # type: ignore[misc]
+                    p.balance, states, ab, self.rng
+                ),
+            )
+            ctx.backends[proxy.name] = BackendRuntime(backend, self.sinks.get(proxy.name))
+        for proxy in self.config.frontends:
+            target = proxy.default_backend
+            if proxy.use_backends:
+                target = proxy.use_backends[0].backend
+            runtime = FrontendRuntime(
+                proxy,
+                ctx.backends.get(target) if target else None,
+                self.sinks.get(proxy.name),
+                global_.maxconn,
+            )
+            ctx.frontends[proxy.name] = runtime
+        for listener in self.listeners:
+            frontend = ctx.frontends[listener.frontend]
+            factory = self.protocol_factory(ctx, frontend)
+            if listener.sock.family == getattr(__import__("socket"), "AF_UNIX", None):
+                server = await loop.create_unix_server(factory, sock=listener.sock)
+            else:
+                server = await loop.create_server(factory, sock=listener.sock)
+            self.servers.append(server)
+        self.checks = HealthChecks(ctx, self.sinks, self.rng)
+        self.checks.start()
+        for proxy in self.config.proxies:
+            self.notice(proxy, f"Proxy {proxy.name} started.")
+        if on_ready is not None:
+            on_ready()
+        await self.stopped.wait()
+
+    def protocol_factory(
+        self, ctx: Context, frontend: FrontendRuntime
+    ) -> Callable[[], asyncio.Protocol]:
+        if frontend.proxy.mode is model.Mode.HTTP:
+            return lambda: RedirectSession(ctx, frontend)
+        return lambda: TcpSession(ctx, frontend)
+
+    def notice(self, proxy: model.Proxy, message: str) -> None:
+        sink = self.sinks.get(proxy.name)
+        if sink is not None:
+            sink.send("notice", message)
+
+    # -- stopping -----------------------------------------------------------------------
+
+    def close_listeners(self) -> None:
+        for server in self.servers:
+            server.close()
+        self.servers.clear()
+        for listener in self.listeners:
+            listener.sock.close()
+        self.listeners.clear()
+
+    def stop_now(self) -> None:
+        """SIGTERM: stop at once; open sessions are cut."""
+        self.close_listeners()
+        if self.checks is not None:
+            self.checks.stop()
+        ctx = self.ctx
+        if ctx is not None:
+            ctx.stopping = True
+            for session in list(ctx.sessions):
+                session.kill("KD")
+        self.report_stopped()
+        if self.stopped is not None:
+            self.stopped.set()
+
+    def stop_soft(self) -> None:
+        """SIGUSR1: stop accepting, let the open sessions finish (bounded by
+        `hard-stop-after`)."""
+        ctx = self.ctx
+        if ctx is None or self.stopped is None:
+            return
+        ctx.stopping = True
+        self.close_listeners()
+        if self.checks is not None:
+            self.checks.stop()
+        for proxy in self.config.frontends:
+            console("WARNING", f"Stopping frontend {proxy.name} in 0 ms.")
+        loop = asyncio.get_running_loop()
+        hard = self.config.global_.hard_stop_after
+        if hard is not None:
+            loop.call_later(hard / 1000.0, self.stop_now)
+        loop.create_task(self.wait_sessions())
+
+    async def wait_sessions(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None and self.stopped is not None
+        while ctx.sessions and not self.stopped.is_set():
+            await asyncio.sleep(0.05)
+        if not self.stopped.is_set():
+            self.report_stopped()
+            self.stopped.set()
+
+    def report_stopped(self) -> None:
+        ctx = self.ctx
+        if ctx is None:
+            return
+        for proxy in self.config.proxies:
+            fe = ctx.frontends.get(proxy.name)
+            be = ctx.backends.get(proxy.name)
+            message = (
+                f"Proxy {proxy.name} stopped (cumulated conns: "
+                f"FE: {fe.cum_conn if fe else 0}, BE: {be.backend.cum_sess if be else 0})."
+            )
+            console("WARNING", message)
+            self.notice(proxy, message)
+
+    def install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop_now)
+        loop.add_signal_handler(signal.SIGINT, self.stop_now)
+        loop.add_signal_handler(signal.SIGUSR1, self.stop_soft)
+
+    def close(self) -> None:
+        for sink in self.sinks.values():
+            sink.close()
+
+
+def run_until_stopped(runtime: Runtime, loop: asyncio.AbstractEventLoop, **kw: Any) -> None:
+    async def main() -> None:
+        runtime.install_signals()
+        await runtime.serve(**kw)
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        runtime.close()
+        loop.close()

@@ -1,0 +1,90 @@
+"""Run poise inside a test's event loop from configuration text, and receive its logs on a
+real UDP syslog socket.
+
+Listeners may be written with port 0; `Poise.port(frontend)` says which port was bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from types import TracebackType
+
+from poise.config.haproxy import parse
+from poise.runtime import Runtime
+from tests.support import eventually
+
+
+class LogReceiver(asyncio.DatagramProtocol):
+    """A syslog receiver on 127.0.0.1 (what a user's rsyslog would be)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+
+    async def start(self) -> LogReceiver:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=("127.0.0.1", 0)
+        )
+        self.transport = transport
+        self.port = transport.get_extra_info("sockname")[1]
+        return self
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.lines.append(data.decode("utf-8", "replace").rstrip("\n"))
+
+    def matching(self, pattern: str) -> list[str]:
+        return [line for line in self.lines if re.search(pattern, line)]
+
+    async def wait_for(self, pattern: str, count: int = 1, timeout: float = 5.0) -> list[str]:
+        await eventually(
+            lambda: len(self.matching(pattern)) >= count, timeout, f"log line /{pattern}/"
+        )
+        return self.matching(pattern)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Poise:
+    def __init__(self, text: str) -> None:
+        config, diagnostics = parse([("test.cfg", text)], {})
+        errors = [str(d) for d in diagnostics if d.severity.value == "error"]
+        assert config is not None and not errors, errors
+        self.config = config
+        self.runtime = Runtime(config, {})
+        self.task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Poise:
+        self.runtime.bind()
+        ready = asyncio.Event()
+        self.task = asyncio.get_running_loop().create_task(self.runtime.serve(ready.set))
+        await asyncio.wait_for(ready.wait(), 5)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.runtime.stopped is not None and not self.runtime.stopped.is_set():
+            self.runtime.stop_now()
+        if self.task is not None:
+            await self.task
+        self.runtime.close()
+        # Let aborted transports report connection_lost before the loop closes.
+        await asyncio.sleep(0.01)
+
+    def port(self, frontend: str, index: int = 0) -> int:
+        listeners = [lst for lst in self.runtime.listeners if lst.frontend == frontend]
+        port: int = listeners[index].sock.getsockname()[1]
+        return port
+
+    @property
+    def ctx(self):  # type: ignore[no-untyped-def]
+        assert self.runtime.ctx is not None
+        return self.runtime.ctx
