@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from poise.net.loop import new_event_loop
@@ -93,10 +93,6 @@ class Backend:
             self.server = None
 
 
-async def connect(port: int, host: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection(host, port)
-
-
 async def ask_name(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> str:
     """Connect through the balancer and read which backend answered."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
@@ -105,7 +101,3 @@ async def ask_name(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> 
         return line.decode().strip()
     finally:
         writer.close()
-
-
-async def gather(*aws: Awaitable[T]) -> list[T]:
-    return list(await asyncio.gather(*aws))

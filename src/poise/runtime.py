@@ -12,9 +12,11 @@ import asyncio
 import os
 import random
 import signal
+import socket
 from collections.abc import Callable
 from typing import Any
 
+from poise.admin.server import admin_info, serve_admin
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
 from poise.core.backend import Backend
@@ -32,12 +34,14 @@ class Runtime:
         self.config = config
         self.addrs = addrs
         self.listeners: list[Listener] = []
+        self.admin_socks: list[socket.socket] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.stopped: asyncio.Event | None = None
         self.ctx: Context | None = None
         self.checks: HealthChecks | None = None
         self.sinks: dict[str, LogSink] = {}
         self.rng = random.Random()
+        self.drain_task: asyncio.Task[None] | None = None
 
     # -- before the loop ----------------------------------------------------------------
 
@@ -95,11 +99,17 @@ class Runtime:
         for listener in self.listeners:
             frontend = ctx.frontends[listener.frontend]
             factory = self.protocol_factory(ctx, frontend)
-            if listener.sock.family == getattr(__import__("socket"), "AF_UNIX", None):
+            if listener.sock.family == socket.AF_UNIX:
                 server = await loop.create_unix_server(factory, sock=listener.sock)
             else:
-                server = await loop.create_server(factory, sock=listener.sock)
+                server = await loop.create_server(
+                    factory, sock=listener.sock, backlog=listener.backlog
+                )
             self.servers.append(server)
+        if self.admin_socks:
+            self.servers += await serve_admin(
+                ctx, self.admin_socks, admin_info(global_, loop), global_.stats_timeout / 1000
+            )
         self.checks = HealthChecks(ctx, self.sinks, self.rng)
         self.checks.start()
         for proxy in self.config.proxies:
@@ -129,6 +139,9 @@ class Runtime:
         for listener in self.listeners:
             listener.sock.close()
         self.listeners.clear()
+        for sock in self.admin_socks:
+            sock.close()
+        self.admin_socks.clear()
 
     def stop_now(self) -> None:
         """SIGTERM: stop at once; open sessions are cut."""
@@ -160,13 +173,13 @@ class Runtime:
         hard = self.config.global_.hard_stop_after
         if hard is not None:
             loop.call_later(hard / 1000.0, self.stop_now)
-        loop.create_task(self.wait_sessions())
+        if not ctx.sessions:
+            ctx.drained.set()
+        self.drain_task = loop.create_task(self.wait_sessions(ctx))
 
-    async def wait_sessions(self) -> None:
-        ctx = self.ctx
-        assert ctx is not None and self.stopped is not None
-        while ctx.sessions and not self.stopped.is_set():
-            await asyncio.sleep(0.05)
+    async def wait_sessions(self, ctx: Context) -> None:
+        assert self.stopped is not None
+        await ctx.drained.wait()
         if not self.stopped.is_set():
             self.report_stopped()
             self.stopped.set()

@@ -17,7 +17,7 @@ from poise import process
 from poise.admin.server import open_admin_sockets
 from poise.cli import load
 from poise.net.listener import BindError
-from poise.net.logsink import console, set_console_quiet
+from poise.net.logsink import CONSOLE, console
 from poise.net.loop import new_event_loop
 from poise.runtime import Runtime, run_until_stopped
 
@@ -31,7 +31,7 @@ def run(
     quiet: bool = False,
 ) -> int:
     if quiet:
-        set_console_quiet(True)
+        CONSOLE.quiet = True
     config, addrs = load(files)
     if config is None:
         return 1
@@ -47,32 +47,41 @@ def run(
     pidfile = pidfile or global_.pidfile
     detach = (daemon or global_.daemon) and not foreground
     is_root = os.geteuid() == 0
+    ready: process.Startup | None = None
     try:
         if global_.chroot and not is_root:
             console("WARNING", f"not entering chroot '{global_.chroot}': not running as root.")
         if detach:
             ready = process.daemonize()
-        else:
-            ready = None
+            CONSOLE.quiet = True
         if pidfile:
             process.write_pidfile(pidfile, os.getpid())
+        # Everything imported later must be imported before the chroot hides the venv.
+        loop = new_event_loop()
+        prepare_for_chroot()
         if global_.chroot and is_root:
             process.enter_chroot(global_.chroot)
         process.drop_privileges(global_.uid, global_.gid, global_.user)
     except process.ProcessError as exc:
         console("ALERT", str(exc))
         if ready is not None:
-            ready.failed(str(exc))
+            ready.fail(str(exc))
         return 1
-    loop = new_event_loop()
     try:
-        run_until_stopped(
-            runtime, loop, on_ready=ready.done if ready is not None else None
-        )
+        run_until_stopped(runtime, loop, on_ready=ready.ready if ready is not None else None)
     finally:
         if pidfile:
             process.remove_pidfile(pidfile)
     return 0
+
+
+def prepare_for_chroot() -> None:
+    """Import now what Python loads lazily (codecs for host names, the stdlib pieces the
+    loop uses on first use): inside the chroot the interpreter's files are out of reach."""
+    import encodings.idna  # noqa: F401
+    import socket
+
+    socket.getaddrinfo("127.0.0.1", 0, type=socket.SOCK_STREAM)
 
 
 if __name__ == "__main__":

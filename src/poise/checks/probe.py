@@ -8,6 +8,7 @@ not leave thousands of sockets in TIME_WAIT on the balancer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
@@ -35,9 +36,7 @@ async def tcp_check(host: str, port: int, timeout: float) -> health.CheckResult:
         return health.l4_failed(info, elapsed())
     sock = transport.get_extra_info("socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
-        except OSError:
-            pass
     transport.abort()
     return health.l4_passed(elapsed())

@@ -28,7 +28,7 @@ class ServerCheck:
         self.backend = backend
         self.server = server
         config = server.config
-        self.health = health.Health(config.rise, config.fall)
+        self.health = health.Health.for_server(config)
         self.task: asyncio.Task[None] | None = None
 
     def target(self) -> tuple[str, int]:
@@ -60,35 +60,45 @@ class ServerCheck:
         server = self.server
         backend = self.backend.backend
         was_up = self.health.is_up
-        before = self.health.health
         transition = self.health.record(result)
-        if not result.passed:
-            server.failed_checks += 1
-        name = f"{backend.name}/{server.name}"
+        server.failed_checks = self.health.failed_checks
         if transition is None:
-            if self.health.health != before:
-                text = health.check_report(name, result, self.health)
-                self.checks.report(self.backend, "NOTICE", text, "notice")
             return
         server.up = self.health.is_up
         server.last_change = asyncio.get_running_loop().time()
         requeued_before = backend.requeued
-        active_sessions = server.cur_sess
+        sessions = server.cur_sess
         goes = backend.changed()
         requeued = backend.requeued - requeued_before
-        active, backup = backend.servers_left()
+        active, backups = health.count_usable(backend.servers)
         if was_up and not server.up:
-            text = health.server_down_message(
-                name, result, active, backup, active_sessions, requeued, backend.queued
+            message = health.server_down_message(
+                backend.name,
+                server.name,
+                active=active,
+                backups=backups,
+                backup=server.backup,
+                result=result,
+                sessions=sessions,
+                requeued=requeued,
+                queued=server.queued,
             )
-            self.checks.report(self.backend, "WARNING", text, "alert")
+            self.checks.report(self.backend, message)
             if not backend.has_server:
-                self.checks.report(
-                    self.backend, "ALERT", health.no_server_message(backend.name), "emerg"
-                )
+                kind = "proxy" if self.backend.proxy.is_frontend else "backend"
+                self.checks.report(self.backend, health.backend_down_message(backend.name, kind))
         else:
-            text = health.server_up_message(name, result, active, backup, requeued, backend.queued)
-            self.checks.report(self.backend, "WARNING", text, "notice")
+            message = health.server_up_message(
+                backend.name,
+                server.name,
+                active=active,
+                backups=backups,
+                backup=server.backup,
+                result=result,
+                requeued=requeued,
+                queued=server.queued,
+            )
+            self.checks.report(self.backend, message)
         start(goes)
 
 
@@ -116,7 +126,9 @@ class HealthChecks:
             if check.task is not None:
                 check.task.cancel()
 
-    def report(self, backend: BackendRuntime, console_level: str, text: str, level: str) -> None:
-        console(console_level, text)
+    def report(self, backend: BackendRuntime, message: health.LogMessage) -> None:
+        """On the terminal (as HAProxy's warnings) and to the backend's log targets."""
+        level = message.level.keyword
+        console("ALERT" if message.level is health.Severity.EMERG else "WARNING", message.text)
         if backend.log is not None:
-            backend.log.send(level, text)
+            backend.log.send(level, message.text)

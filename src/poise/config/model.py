@@ -87,7 +87,7 @@ class LogTarget:
     where: Where
     level: str | None = None  # max level sent (e.g. "info"); None = all
     minlevel: str | None = None
-    format: LogFormatName = "rfc3164"
+    format: LogFormatName = "local"  # HAProxy's default (rfc3164 adds a hostname)
     length: int = 1024
 
 
@@ -228,6 +228,10 @@ class Proxy:
     logs: tuple[LogTarget, ...] = ()  # `log global` is expanded by the link pass
     # `option forwardfor` details: the network excepted (`except`), None when unset.
     forwardfor_except: str | None = None
+    # `option forwardfor header NAME` and `if-none` (add the header only when absent).
+    forwardfor_header: str = "X-Forwarded-For"
+    forwardfor_if_none: bool = False
+    description: str | None = None
 
     @property
     def is_frontend(self) -> bool:
@@ -267,6 +271,10 @@ class Global:
     spread_checks: int = 0  # percent
     node: str | None = None  # `node` name, shown by `show info`
     where: Where = NOWHERE
+    description: str | None = None  # `description`, shown by `show info`
+    # Where `user` and `group` were written, so that load.py reports an unknown name there.
+    user_where: Where | None = None
+    group_where: Where | None = None
 
 
 @dataclass(frozen=True, slots=True)

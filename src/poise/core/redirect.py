@@ -31,8 +31,7 @@ def location(rule: Redirect, uri: str, host: str | None) -> str:
 
 def response(rule: Redirect, target: str, close: bool) -> bytes:
     head = (
-        f"HTTP/1.1 {rule.code} {REASONS[rule.code]}\r\n"
-        f"content-length: 0\r\nlocation: {target}\r\n"
+        f"HTTP/1.1 {rule.code} {REASONS[rule.code]}\r\ncontent-length: 0\r\nlocation: {target}\r\n"
     )
     if rule.code in (302, 303, 307):
         head += "cache-control: no-cache\r\n"

@@ -109,7 +109,16 @@ class FrontendRuntime:
 
 
 class Context:
-    __slots__ = ("actconn", "backends", "frontends", "loop", "maxconn", "sessions", "stopping")
+    __slots__ = (
+        "actconn",
+        "backends",
+        "drained",
+        "frontends",
+        "loop",
+        "maxconn",
+        "sessions",
+        "stopping",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int) -> None:
         self.loop = loop
@@ -119,6 +128,14 @@ class Context:
         self.backends: dict[str, BackendRuntime] = {}
         self.sessions: set[Session] = set()
         self.stopping = False
+        # Set when the process is stopping and the last session has ended.
+        self.drained = asyncio.Event()
+
+    def forget(self, session: Session) -> None:
+        """A session is over (or was refused)."""
+        self.sessions.discard(session)
+        if self.stopping and not self.sessions:
+            self.drained.set()
 
     def admit(self, frontend: FrontendRuntime) -> bool:
         """Count a new connection in, unless a limit is reached."""
@@ -127,8 +144,7 @@ class Context:
         self.actconn += 1
         frontend.cur_conn += 1
         frontend.cum_conn += 1
-        if frontend.cur_conn > frontend.max_conn_seen:
-            frontend.max_conn_seen = frontend.cur_conn
+        frontend.max_conn_seen = max(frontend.max_conn_seen, frontend.cur_conn)
         return True
 
     def release(self, frontend: FrontendRuntime) -> None:

@@ -29,6 +29,7 @@ class Listener:
     bind: model.Bind
     frontend: str
     sock: socket.socket
+    backlog: int
 
     @property
     def address(self) -> str:
@@ -52,7 +53,7 @@ def open_listener(bind: model.Bind, frontend: str, maxconn: int) -> Listener:
         raise BindError(
             f"Starting frontend {frontend}: cannot bind socket ({reason}) [{address}]"
         ) from None
-    return Listener(bind, frontend, sock)
+    return Listener(bind, frontend, sock, backlog)
 
 
 def inet_socket(bind: model.Bind) -> socket.socket:

@@ -11,13 +11,14 @@ HTTP mode.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import httptools
 
 from poise.core import redirect
 from poise.core.errors import ERROR_PAGES
-from poise.net.context import Context, FrontendRuntime, seconds
 from poise.core.httplog import HttpLogRecord
+from poise.net.context import Context, FrontendRuntime, seconds
 from poise.net.sessionlog import log_http, wall_clock
 
 
@@ -55,12 +56,12 @@ class RedirectSession(asyncio.Protocol):
         self.served = 0  # requests answered on this connection
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop transports are not asyncio.Transport subclasses, hence a cast.
+        self.transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self.client_ip, self.client_port = peer[:2] if isinstance(peer, tuple) else ("unix", 0)
         if not self.ctx.admit(self.frontend):
-            transport.abort()
+            self.transport.abort()
             self.gone = True
             return
         self.ctx.sessions.add(self)
@@ -180,5 +181,5 @@ class RedirectSession(asyncio.Protocol):
             return
         self.gone = True
         self.cancel_timer()
-        self.ctx.sessions.discard(self)
+        self.ctx.forget(self)
         self.ctx.release(self.frontend)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from poise.net.context import FrontendRuntime
     from poise.net.tcp import TcpSession
 
+
 def wall_clock(loop_time: float, loop_now: float) -> float:
     """Convert a reading of the loop's monotonic clock into epoch seconds."""
     return time.time() - (loop_now - loop_time)

@@ -13,7 +13,7 @@ single lazily re-armed timer: the data path only stores the time of last activit
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 from poise.core.backend import Outcome, start
 from poise.core.server import ServerState
@@ -45,8 +45,8 @@ class ServerSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop transports are not asyncio.Transport subclasses, hence a cast.
+        self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
         session = self.session
@@ -86,6 +86,7 @@ class TcpSession(asyncio.Protocol):
         "client_gone",
         "client_ip",
         "client_port",
+        "connecting",
         "ctx",
         "finished",
         "frontend",
@@ -93,7 +94,6 @@ class TcpSession(asyncio.Protocol):
         "idle_code",
         "last_active",
         "loop",
-        "connecting",
         "parked",
         "pending",
         "queued",
@@ -143,8 +143,8 @@ class TcpSession(asyncio.Protocol):
     # -- client side --------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.client = transport
+        # uvloop transports are not asyncio.Transport subclasses, hence a cast.
+        self.client = cast(asyncio.Transport, transport)
         self.last_active = self.loop.time()
         self.accept_time = self.loop.time()
         peer = transport.get_extra_info("peername")
@@ -159,11 +159,11 @@ class TcpSession(asyncio.Protocol):
         frontend = self.frontend
         if len(frontend.parked) >= frontend.backlog:
             self.client_gone = True  # beyond the backlog: refused, never counted
-            self.ctx.sessions.discard(self)
-            transport.abort()
+            self.ctx.forget(self)
+            self.client.abort()
             return
         self.parked = True
-        transport.pause_reading()
+        self.client.pause_reading()
         frontend.parked.append(self)
 
     def unpark(self) -> None:
@@ -222,7 +222,7 @@ class TcpSession(asyncio.Protocol):
         if self.parked:
             self.parked = False
             self.frontend.parked.remove(self)
-            self.ctx.sessions.discard(self)
+            self.ctx.forget(self)
             self.finished = True
             return
         transport = self.server_transport
@@ -257,8 +257,7 @@ class TcpSession(asyncio.Protocol):
         take = backend.backend.take(self, key, avoid)
         if take.outcome is Outcome.ASSIGNED:
             assert take.server is not None
-            if self.t_queue < 0:
-                self.t_queue = 0
+            self.t_queue = max(self.t_queue, 0)
             self.connect(take.server)
         elif take.outcome is Outcome.QUEUED:
             self.queued = True
@@ -443,6 +442,5 @@ class TcpSession(asyncio.Protocol):
         frontend.bytes_in += self.bytes_in
         frontend.bytes_out += self.bytes_out
         log_tcp_session(self, final=True)
-        self.ctx.sessions.discard(self)
+        self.ctx.forget(self)
         self.ctx.release(frontend)
-

@@ -1,0 +1,99 @@
+"""What the benchmark compares: the modes (rows), the client variants, the balancers.
+
+A row of the results is one (mode, variant) pair: `tcp` x `keep-alive` is one row. Adding a
+row is adding a `Mode` to MODES (HTTPS: `scheme="https"`, `bind_options=" ssl crt ..."`) or a
+`Variant` to VARIANTS; nothing else changes. Each variant carries the target poise must meet
+against HAProxy on that row. Both balancers get the same file rendered from balancer.cfg.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class Target:
+    """poise's figure over HAProxy's, on one metric, must be `op` `ratio`."""
+
+    metric: str  # "rps" or "cpu_us_per_req"
+    op: str  # "<=" or ">="
+    ratio: float
+
+    def met(self, value: float) -> bool:
+        return value <= self.ratio if self.op == "<=" else value >= self.ratio
+
+    def text(self) -> str:
+        return f"{self.op} {self.ratio:.2f}"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How wrk's clients use their connections."""
+
+    name: str
+    headers: tuple[str, ...]
+    target: Target
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One way of proxying: HAProxy's `mode`, the URL scheme wrk uses, extra `bind` options."""
+
+    name: str
+    proxy_mode: str
+    scheme: str = "http"
+    bind_options: str = ""
+
+
+@dataclass(frozen=True)
+class Balancer:
+    name: str
+    label: str
+    argv: tuple[str, ...]  # the command; the config file's path is appended
+    reference: bool = False  # the one poise is compared against
+
+
+VARIANTS = (
+    # Per-request cost: CPU per request on long-lived connections.
+    Variant("keep-alive", (), Target("cpu_us_per_req", "<=", 1.3)),
+    # Per-connection cost: every request opens a new client and server connection.
+    Variant("close", ("Connection: close",), Target("rps", ">=", 0.6)),
+)
+
+MODES = (
+    Mode("tcp", "tcp"),
+    Mode("http", "http"),
+)
+
+
+def haproxy(path: str) -> Balancer:
+    return Balancer("haproxy", "HAProxy", (path, "-db", "-f"), reference=True)
+
+
+def poise(path: str) -> Balancer:
+    return Balancer("poise", "poise", (path, "run", "-db", "-f"))
+
+
+def render_balancer(balancer: Balancer, mode: Mode, port: int, backends: list[int]) -> str:
+    servers = "\n".join(
+        f"    server nginx{i} 127.0.0.1:{p}" for i, p in enumerate(backends, start=1)
+    )
+    return Template((HERE / "balancer.cfg").read_text()).substitute(
+        balancer=balancer.label,
+        mode=mode.proxy_mode,
+        port=port,
+        bind_options=mode.bind_options,
+        servers=servers,
+    )
+
+
+def render_nginx(prefix: Path, ports: list[int]) -> str:
+    servers = "\n".join(
+        f'    server {{ listen 127.0.0.1:{p}; location / {{ return 200 "ok\\n"; }} }}'
+        for p in ports
+    )
+    return Template((HERE / "nginx.conf").read_text()).substitute(prefix=prefix, servers=servers)

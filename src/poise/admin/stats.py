@@ -1,0 +1,414 @@
+"""HAProxy's statistics formats, computed from poise's run-time model: the `show stat` CSV,
+the `show info` lines and the `show servers state` dump (format version 1).
+
+Tools that people point at HAProxy (exporters, `hatop`, scripts reading the CSV by column
+position) must work against poise, so the column list is HAProxy 2.6's, byte for byte,
+including the `-` marker that ends the static fields and the columns of the modules
+HAProxy builds in (SSL, HTTP/2, HTTP/1). A field poise does not track yet is left empty,
+as HAProxy leaves empty the fields it has no value for; a value poise derives from the
+configuration (limits, `fullconn`) is computed the way HAProxy computes it.
+
+Pure: reads a View that the shell builds from the running Context, changes nothing. Time
+comes in as `View.now`, a reading of the loop's clock (the clock of
+`ServerState.last_change`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from poise.config import model
+from poise.core.backend import Backend
+from poise.core.balancer import eligible
+from poise.core.server import AdminState, ServerState
+
+# management.txt 9.1 "CSV format"; HAProxy only ever appends, never reorders.
+COLUMNS: tuple[str, ...] = (
+    "pxname", "svname", "qcur", "qmax", "scur", "smax", "slim", "stot", "bin", "bout",
+    "dreq", "dresp", "ereq", "econ", "eresp", "wretr", "wredis", "status", "weight", "act",
+    "bck", "chkfail", "chkdown", "lastchg", "downtime", "qlimit", "pid", "iid", "sid",
+    "throttle", "lbtot", "tracked", "type", "rate", "rate_lim", "rate_max", "check_status",
+    "check_code", "check_duration", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx",
+    "hrsp_5xx", "hrsp_other", "hanafail", "req_rate", "req_rate_max", "req_tot", "cli_abrt",
+    "srv_abrt", "comp_in", "comp_out", "comp_byp", "comp_rsp", "lastsess", "last_chk",
+    "last_agt", "qtime", "ctime", "rtime", "ttime", "agent_status", "agent_code",
+    "agent_duration", "check_desc", "agent_desc", "check_rise", "check_fall", "check_health",
+    "agent_rise", "agent_fall", "agent_health", "addr", "cookie", "mode", "algo", "conn_rate",
+    "conn_rate_max", "conn_tot", "intercepted", "dcon", "dses", "wrew", "connect", "reuse",
+    "cache_lookups", "cache_hits", "srv_icur", "src_ilim", "qtime_max", "ctime_max",
+    "rtime_max", "ttime_max", "eint", "idle_conn_cur", "safe_conn_cur", "used_conn_cur",
+    "need_conn_est", "uweight", "agg_server_status", "agg_server_check_status",
+    "agg_check_status",
+)  # fmt: skip
+# The statistics of the modules HAProxy 2.6 builds in, after the `-` marker.
+MODULE_COLUMNS: tuple[str, ...] = (
+    "ssl_sess", "ssl_reused_sess", "ssl_failed_handshake", "h2_headers_rcvd", "h2_data_rcvd",
+    "h2_settings_rcvd", "h2_rst_stream_rcvd", "h2_goaway_rcvd",
+    "h2_detected_conn_protocol_errors", "h2_detected_strm_protocol_errors",
+    "h2_rst_stream_resp", "h2_goaway_resp", "h2_open_connections", "h2_backend_open_streams",
+    "h2_total_connections", "h2_backend_total_streams", "h1_open_connections",
+    "h1_open_streams", "h1_total_connections", "h1_total_streams", "h1_bytes_in",
+    "h1_bytes_out", "h1_spliced_bytes_in", "h1_spliced_bytes_out",
+)  # fmt: skip
+
+HEADER = "# " + "".join(f"{c}," for c in COLUMNS) + "-," + "".join(f"{c}," for c in MODULE_COLUMNS)
+
+# `show stat` row types (the <type> filter is a bit mask of 1 << type).
+TYPE_FRONTEND, TYPE_BACKEND, TYPE_SERVER = 0, 1, 2
+
+SERVERS_STATE_VERSION = "1"
+SERVERS_STATE_HEADER = (
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+    "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
+    "srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id "
+    "srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr "
+    "srv_agent_port"
+)
+# HAProxy's server admin flags (server-t.h): forced maintenance, configured `disabled`,
+# forced drain; and check state flags (check-t.h).
+ADMF_FMAINT, ADMF_CMAINT, ADMF_FDRAIN = 0x01, 0x04, 0x08
+CHK_ST_CONFIGURED, CHK_ST_ENABLED, CHK_ST_PAUSED = 0x02, 0x04, 0x08
+SRV_ST_STOPPED, SRV_ST_RUNNING = 0, 2
+HCHK_STATUS_INI = 1  # "initializing": poise does not report check results here yet
+CHK_RES_UNKNOWN = 0
+
+
+class FrontendView(Protocol):
+    """What the stats read of a frontend at run time (net.context.FrontendRuntime)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def proxy(self) -> model.Proxy: ...
+    @property
+    def cur_conn(self) -> int: ...
+    @property
+    def cum_conn(self) -> int: ...
+    @property
+    def max_conn_seen(self) -> int: ...
+    @property
+    def maxconn(self) -> int: ...
+    @property
+    def bytes_in(self) -> int: ...
+    @property
+    def bytes_out(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class AdminInfo:
+    """Facts about the process for `show info`, fixed when poise starts."""
+
+    pid: int
+    started: float  # the loop's clock when poise started: uptimes count from here
+    start_time: float  # the wall clock (Unix seconds) at the same moment
+    version: str
+    release_date: str
+    node: str  # `node`, or the host name as in HAProxy
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """The running process as the runtime commands see it, built per command."""
+
+    info: AdminInfo
+    frontends: Mapping[str, FrontendView]
+    backends: Mapping[str, Backend]
+    maxconn: int
+    actconn: int
+    cum_conns: int
+    stopping: bool
+    now: float  # the loop's clock
+
+    def proxies(self) -> list[model.Proxy]:
+        """Every proxy once, in declaration order (a `listen` is one proxy)."""
+        seen: dict[str, model.Proxy] = {}
+        for fe in self.frontends.values():
+            seen.setdefault(fe.proxy.name, fe.proxy)
+        for be in self.backends.values():
+            seen.setdefault(be.proxy.name, be.proxy)
+        return sorted(seen.values(), key=lambda p: p.id)
+
+    def backend(self, name: str) -> Backend | None:
+        """A backend by name or by `#<id>`, as HAProxy's CLI finds them."""
+        if name.startswith("#"):
+            for be in self.backends.values():
+                if str(be.proxy.id) == name[1:]:
+                    return be
+            return None
+        return self.backends.get(name)
+
+    def seconds_since(self, clock: float) -> int:
+        return max(0, int(self.now - max(clock, self.info.started)))
+
+
+# -- show stat ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatFilter:
+    """`show stat [<iid|proxy> <type> <sid>] [up] [no-maint]`; -1 means all."""
+
+    iid: int = -1
+    types: int = -1
+    sid: int = -1
+    hide_down: bool = False  # `up`
+    hide_maint: bool = False  # `no-maint`
+
+
+def show_stat(view: View, wanted: StatFilter = StatFilter()) -> str:
+    lines = [HEADER]
+    for proxy in view.proxies():
+        if proxy.disabled or wanted.iid not in (-1, proxy.id):
+            continue
+        fe = view.frontends.get(proxy.name) if proxy.is_frontend else None
+        be = view.backends.get(proxy.name) if proxy.is_backend else None
+        if fe is not None and wanted.types & (1 << TYPE_FRONTEND):
+            lines.append(csv_line(frontend_row(view, fe)))
+        if be is None:
+            continue
+        if wanted.types & (1 << TYPE_SERVER):
+            for server in be.servers:
+                if wanted.sid not in (-1, server.id):
+                    continue
+                maint = server.admin is AdminState.MAINT
+                if (wanted.hide_maint and maint) or (wanted.hide_down and (maint or not server.up)):
+                    continue
+                lines.append(csv_line(server_row(view, be, server)))
+        if wanted.types & (1 << TYPE_BACKEND):
+            lines.append(csv_line(backend_row(view, be)))
+    return "".join(f"{line}\n" for line in lines)
+
+
+Row = dict[str, str | int]
+
+
+def csv_line(row: Row) -> str:
+    static = "".join(f"{csv_field(row.get(c, ''))}," for c in COLUMNS)
+    return static + "-," + "," * len(MODULE_COLUMNS)
+
+
+def csv_field(value: str | int) -> str:
+    text = str(value)
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def frontend_row(view: View, fe: FrontendView) -> Row:
+    proxy = fe.proxy
+    return {
+        "pxname": proxy.name,
+        "svname": "FRONTEND",
+        "scur": fe.cur_conn,
+        "smax": fe.max_conn_seen,
+        "slim": fe.maxconn,
+        "stot": fe.cum_conn,
+        "bin": fe.bytes_in,
+        "bout": fe.bytes_out,
+        "status": "STOP" if view.stopping else "OPEN",
+        "pid": 1,
+        "iid": proxy.id,
+        "sid": 0,
+        "type": TYPE_FRONTEND,
+        "mode": proxy.mode.value,
+        "conn_tot": fe.cum_conn,
+    }
+
+
+def server_row(view: View, be: Backend, server: ServerState) -> Row:
+    config = server.config
+    row: Row = {
+        "pxname": be.name,
+        "svname": server.name,
+        "qcur": server.queued,
+        "scur": server.cur_sess,
+        "smax": server.max_sess,
+        "stot": server.total_sess,
+        "econ": server.failed_conns,
+        "status": server_status(server),
+        "weight": server.weight,
+        "act": 0 if server.backup else 1,
+        "bck": 1 if server.backup else 0,
+        "lastchg": view.seconds_since(server.last_change),
+        "pid": 1,
+        "iid": be.proxy.id,
+        "sid": server.id,
+        "type": TYPE_SERVER,
+        "addr": server_addr(server),
+        "mode": be.proxy.mode.value,
+        "uweight": server.weight,
+    }
+    if server.maxconn:
+        row["slim"] = server.maxconn
+    if config.maxqueue:
+        row["qlimit"] = config.maxqueue
+    if config.check:
+        row["chkfail"] = server.failed_checks
+        row["check_rise"] = config.rise
+        row["check_fall"] = config.fall
+    return row
+
+
+def backend_row(view: View, be: Backend) -> Row:
+    proxy = be.proxy
+    weight, active, backup = lb_weights(be)
+    return {
+        "pxname": be.name,
+        "svname": "BACKEND",
+        "qcur": be.queued,
+        "qmax": be.max_queued,
+        "scur": be.cur_sess,
+        "slim": fullconn(proxy, view.frontends.values()),
+        "stot": be.cum_sess,
+        "econ": sum(s.failed_conns for s in be.servers),
+        "status": "UP" if weight > 0 or not be.servers else "DOWN",
+        "weight": weight,
+        "act": active,
+        "bck": backup,
+        "pid": 1,
+        "iid": proxy.id,
+        "sid": 0,
+        "type": TYPE_BACKEND,
+        "mode": proxy.mode.value,
+        "algo": proxy.balance.algorithm.value,
+        "uweight": weight,
+    }
+
+
+def server_status(server: ServerState) -> str:
+    """HAProxy's status column: the weight plays no part, an unchecked server that is up
+    says "no check"."""
+    if server.admin is AdminState.MAINT:
+        return "MAINT"
+    if not server.up:
+        return "DOWN"
+    if server.admin is AdminState.DRAIN:
+        return "DRAIN"
+    return "UP" if server.config.check else "no check"
+
+
+def server_addr(server: ServerState) -> str:
+    if server.config.address.family == "unix":
+        return "unix"
+    port = server.port or 0
+    return f"[{server.addr}]:{port}" if ":" in server.addr else f"{server.addr}:{port}"
+
+
+def lb_weights(be: Backend) -> tuple[int, int, int]:
+    """(total weight of the servers taking part, usable active, usable backup), as
+    HAProxy's recount_servers and update_backend_weight compute them."""
+    weight = sum(s.weight for s in eligible(be.servers, be.balancer.allbackups))
+    active = sum(1 for s in be.servers if s.usable and not s.backup)
+    backup = sum(1 for s in be.servers if s.usable and s.backup)
+    return weight, active, backup
+
+
+def fullconn(backend: model.Proxy, frontends: Iterable[FrontendView]) -> int:
+    """HAProxy's default `fullconn`: a tenth of the maxconn of the enabled frontends that
+    may route to the backend, rounded up, at least 1."""
+    total = 0
+    for fe in frontends:
+        proxy = fe.proxy
+        if proxy.disabled:
+            continue
+        targets = {proxy.default_backend, *(u.backend for u in proxy.use_backends)}
+        if proxy.is_backend:
+            targets.add(proxy.name)
+        if backend.name in targets:
+            total += fe.maxconn
+    return max((total + 9) // 10, 1)
+
+
+# -- show info ----------------------------------------------------------------------------
+
+
+def show_info(view: View) -> str:
+    """`Name: value` lines in HAProxy's order; like HAProxy, a field without a value is
+    not printed."""
+    info = view.info
+    up = max(0, int(view.now - info.started))
+    fields: list[tuple[str, str | int | None]] = [
+        ("Name", "poise"),
+        ("Version", info.version),
+        ("Release_date", info.release_date),
+        ("Nbthread", 1),
+        ("Nbproc", 1),
+        ("Process_num", 1),
+        ("Pid", info.pid),
+        ("Uptime", f"{up // 86400}d {up % 86400 // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s"),
+        ("Uptime_sec", up),
+        ("Maxconn", view.maxconn),
+        ("Hard_maxconn", view.maxconn),
+        ("CurrConns", view.actconn),
+        ("CumConns", view.cum_conns),
+        ("node", info.node),
+        ("description", info.description),
+        ("Stopping", int(view.stopping)),
+        ("Start_time_sec", int(info.start_time)),
+    ]
+    return "".join(f"{name}: {value}\n" for name, value in fields if value not in (None, ""))
+
+
+# -- show servers state -------------------------------------------------------------------
+
+
+def show_servers_state(view: View, backends: Iterable[Backend]) -> str:
+    lines = [SERVERS_STATE_VERSION, SERVERS_STATE_HEADER]
+    for be in backends:
+        lines.extend(server_state_line(view, be, s) for s in be.servers)
+    return "".join(f"{line}\n" for line in lines)
+
+
+def server_state_line(view: View, be: Backend, server: ServerState) -> str:
+    config = server.config
+    maint = server.admin is AdminState.MAINT
+    running = server.up and not maint
+    admin = (ADMF_FMAINT if maint else 0) | (ADMF_FDRAIN if server.admin is AdminState.DRAIN else 0)
+    if config.disabled:
+        admin |= ADMF_CMAINT
+    check_state = CHK_ST_CONFIGURED | CHK_ST_ENABLED if config.check else 0
+    if maint and (config.check or config.disabled):
+        check_state |= CHK_ST_PAUSED
+    # Not tracked here: a running checked server is taken to have a full counter.
+    health = config.rise + (config.fall - 1 if config.check else 0) if running else 0
+    host = config.address.host
+    fields: tuple[str | int, ...] = (
+        be.proxy.id,
+        be.name,
+        server.id,
+        server.name,
+        server.addr if is_ip(server.addr) else "-",
+        SRV_ST_RUNNING if running else SRV_ST_STOPPED,
+        admin,
+        server.weight,
+        server.initial_weight,
+        view.seconds_since(server.last_change),
+        HCHK_STATUS_INI,
+        CHK_RES_UNKNOWN,
+        health,
+        check_state,
+        0,  # agent state: poise has no agent checks
+        0,  # backend id forced in the configuration: not recorded by the model
+        0,  # server id forced: likewise
+        host if config.address.family != "unix" and not is_ip(host) else "-",
+        server.port or 0,
+        "-",  # SRV record
+        0,  # ssl to the server
+        config.check_port or 0,
+        config.check_addr or "-",
+        "-",  # agent address
+        0,  # agent port
+    )
+    return " ".join(str(f) for f in fields)
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,95 @@
+"""`poise ctl -S SOCKET COMMAND...`: send one runtime command to a stats socket and print
+the answer, as `echo "COMMAND" | socat stdio SOCKET` does with HAProxy.
+
+SOCKET is a unix path (`/run/poise.sock`, `unix@PATH`) or a TCP address (`ipv4@HOST:PORT`,
+`ipv6@[HOST]:PORT`, `HOST:PORT`). The words are joined by spaces, so `;` separates
+commands as on the socket. The answer is printed as received; the exit status is 1 when
+the socket cannot be reached, 0 otherwise (HAProxy's answers carry no status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+
+from poise.config.address import AddressError, split_host_port
+
+TIMEOUT = 30.0  # seconds without a byte from poise before giving up
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="poise ctl",
+        description="Send a runtime command to a poise (or HAProxy) stats socket.",
+    )
+    parser.add_argument(
+        "-S",
+        "--socket",
+        required=True,
+        metavar="SOCKET",
+        help="unix socket path, unix@PATH, ipv4@HOST:PORT or HOST:PORT",
+    )
+    parser.add_argument(
+        "command",
+        nargs="+",
+        metavar="COMMAND",
+        help="the command (e.g. show stat); several are separated by ';'",
+    )
+    args = parser.parse_args(argv)
+    target = args.socket
+    try:
+        family, address = parse_target(target)
+    except AddressError as exc:
+        print(f"poise ctl: {exc}", file=sys.stderr)
+        return 1
+    line = " ".join(args.command) + "\n"
+    try:
+        answer = exchange(family, address, line.encode("utf-8"))
+    except TimeoutError:
+        print(f"poise ctl: no answer from {target} within {TIMEOUT:g}s", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"poise ctl: cannot talk to the stats socket {target}: {reason}", file=sys.stderr)
+        return 1
+    sys.stdout.buffer.write(answer)
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def parse_target(text: str) -> tuple[socket.AddressFamily, str | tuple[str, int]]:
+    prefix, at, rest = text.partition("@")
+    if not at:
+        prefix, rest = "", text
+    prefix = prefix.lower()
+    if prefix in ("unix", "uxst"):
+        return socket.AF_UNIX, rest
+    if prefix not in ("", "ipv4", "ipv6", "tcp", "tcp4", "tcp6"):
+        raise AddressError(f"unknown address prefix '{prefix}@' in '{text}'")
+    if not prefix and (":" not in rest or rest.startswith(("/", "."))):
+        return socket.AF_UNIX, rest
+    host, port = split_host_port(rest)
+    if not port or not port.isdigit() or not 0 < int(port) < 65536:
+        raise AddressError(f"'{text}' is neither a socket path nor HOST:PORT")
+    v6 = prefix in ("ipv6", "tcp6") or ":" in host
+    return (socket.AF_INET6 if v6 else socket.AF_INET), (host or "127.0.0.1", int(port))
+
+
+def exchange(family: socket.AddressFamily, address: str | tuple[str, int], data: bytes) -> bytes:
+    """Send the command line and read the answer until poise closes the connection."""
+    if family == socket.AF_UNIX:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    else:
+        assert isinstance(address, tuple)
+        sock = socket.create_connection(address, timeout=TIMEOUT)
+    with sock:
+        sock.settimeout(TIMEOUT)
+        if family == socket.AF_UNIX:
+            sock.connect(address)
+        sock.sendall(data)
+        chunks: list[bytes] = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

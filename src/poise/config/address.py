@@ -1,0 +1,230 @@
+"""Addresses as haproxy.cfg writes them, for `bind`, `server`, `stats socket` and `log`.
+
+Pure: IP literals are checked here, DNS names are only checked for shape (load.py resolves
+server names when poise starts). Every function raises AddressError (a ValueError) with a
+message fit for a diagnostic.
+
+HAProxy's rules (configuration.txt 4.2 "bind" and "server", 3.1 "log"):
+- `ip:port`, `:port` and `*:port` (every IPv4 address), `[ipv6]:port`, or an IPv6 address
+  whose port is the number after the last colon (`:::80` is every IPv6 address, port 80);
+- a family prefix forces the family: `ipv4@`, `ipv6@`, `unix@PATH`; a path starting with `/`
+  is a unix socket;
+- `bind` takes port ranges `A-B` and several comma-separated addresses; poise also takes
+  port 0 on `bind` (the system chooses a free port), which HAProxy refuses;
+- a server may be a DNS name and may omit its port (it then uses the port the client
+  connected to); a log target defaults to UDP port 514.
+Prefixes HAProxy knows but poise does not implement (`abns@`, `fd@`, `sockpair@`, QUIC...)
+are reported as such.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from poise.config.model import Address, AddressFamily, LogKind
+
+
+class AddressError(ValueError):
+    """An address that cannot be used, with the reason."""
+
+
+_FAMILY_PREFIXES: dict[str, AddressFamily] = {
+    "ipv4@": "ipv4",
+    "ipv6@": "ipv6",
+    "tcp@": "ipv4",
+    "tcp4@": "ipv4",
+    "tcp6@": "ipv6",
+    "unix@": "unix",
+    "uxst@": "unix",
+}
+# Known to HAProxy, not implemented by poise.
+_UNIMPLEMENTED_PREFIXES = (
+    "abns@",
+    "abnsz@",
+    "fd@",
+    "sockpair@",
+    "udp@",
+    "udp4@",
+    "udp6@",
+    "quic4@",
+    "quic6@",
+    "uxdg@",
+    "mptcp@",
+    "mptcp4@",
+    "mptcp6@",
+    "rhttp@",
+)
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?"
+_HOSTNAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?")
+_DOTTED_NUMBERS = re.compile(r"[0-9.]+")
+SYSLOG_PORT = 514
+
+
+def _split_prefix(text: str) -> tuple[str, str]:
+    """("ipv4@", "1.2.3.4:80") or ("", text); raises on an unimplemented prefix."""
+    at = text.find("@")
+    if at < 0:
+        return "", text
+    prefix = text[: at + 1].lower()
+    if prefix in _FAMILY_PREFIXES:
+        return prefix, text[at + 1 :]
+    if prefix in _UNIMPLEMENTED_PREFIXES:
+        raise AddressError(f"address prefix '{prefix}' is not implemented yet in poise")
+    raise AddressError(f"unknown address prefix '{prefix}' in '{text}'")
+
+
+def split_host_port(text: str) -> tuple[str, str | None]:
+    """Split `host:port`, `[v6]:port`, `[v6]`, `v6:port` (last colon) or `host`."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise AddressError(f"missing ']' in '{text}'")
+        host, rest = text[1:end], text[end + 1 :]
+        if not rest:
+            return host, None
+        if not rest.startswith(":"):
+            raise AddressError(f"unexpected '{rest}' after ']' in '{text}'")
+        return host, rest[1:]
+    if ":" not in text:
+        return text, None
+    host, _, port = text.rpartition(":")
+    return host, port
+
+
+def _port(text: str, whole: str, lowest: int = 1) -> int:
+    if not text.isdigit() or not text.isascii() or not lowest <= int(text) <= 65535:
+        raise AddressError(f"invalid port '{text}' in '{whole}' ({lowest} to 65535)")
+    return int(text)
+
+
+def _ip_family(host: str, forced: AddressFamily | None, whole: str) -> tuple[AddressFamily, str]:
+    """Check an IP literal (or "" / "*" for every address) against a forced family."""
+    if host in ("", "*"):
+        return (forced or "ipv4"), ("::" if forced == "ipv6" else "")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise AddressError(f"invalid IP address '{host}' in '{whole}'") from None
+    family: AddressFamily = "ipv4" if ip.version == 4 else "ipv6"
+    if forced is not None and forced != family:
+        raise AddressError(f"'{host}' is not an {forced.upper()} address in '{whole}'")
+    return family, str(ip) if family == "ipv6" else host
+
+
+def _is_hostname(host: str) -> bool:
+    return _HOSTNAME.fullmatch(host) is not None and not _DOTTED_NUMBERS.fullmatch(host)
+
+
+def parse_bind(text: str) -> list[Address]:
+    """A `bind` address list: `[addr]:port[-end][,...]` or `/path[,...]`."""
+    addresses: list[Address] = []
+    for part in text.split(","):
+        if not part:
+            raise AddressError(f"empty address in '{text}'")
+        prefix, rest = _split_prefix(part)
+        forced = _FAMILY_PREFIXES.get(prefix)
+        if forced == "unix" or (not prefix and rest.startswith("/")):
+            if not rest:
+                raise AddressError(f"missing socket path in '{part}'")
+            addresses.append(Address("unix", rest, None))
+            continue
+        host, ports = split_host_port(rest)
+        if ports is None or ports == "":
+            raise AddressError(f"missing port in '{part}'")
+        if host not in ("", "*") and _is_hostname(host):
+            raise AddressError(
+                f"host names on 'bind' are not implemented yet in poise: "
+                f"write an IP address instead of '{host}'"
+            )
+        family, host = _ip_family(host, forced, part)
+        low_text, dash, high_text = ports.partition("-")
+        # A single port 0 lets the system choose one (poise's own: tests use it).
+        low = _port(low_text, part, lowest=1 if dash else 0)
+        high = _port(high_text, part) if dash else low
+        if high < low:
+            raise AddressError(f"invalid port range '{ports}' in '{part}'")
+        addresses.extend(Address(family, host, port) for port in range(low, high + 1))
+    return addresses
+
+
+def parse_server(text: str) -> Address:
+    """A `server` address: an IP or DNS name with an optional port, or a unix path."""
+    prefix, rest = _split_prefix(text)
+    forced = _FAMILY_PREFIXES.get(prefix)
+    if forced == "unix" or (not prefix and rest.startswith("/")):
+        if not rest:
+            raise AddressError(f"missing socket path in '{text}'")
+        return Address("unix", rest, None)
+    host, port_text = split_host_port(rest)
+    if host in ("", "*", "0.0.0.0", "::"):
+        raise AddressError(
+            f"'{text}': forwarding to the client's own destination address "
+            "(transparent server) is not implemented yet in poise"
+        )
+    port: int | None = None
+    if port_text:
+        if port_text[0] in "+-":
+            raise AddressError(
+                f"port offsets relative to the client's port ('{port_text}') "
+                "are not implemented yet in poise"
+            )
+        if not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535:
+            raise AddressError(f"invalid port '{port_text}' in '{text}'")
+        # Port 0 is HAProxy's "no port": use the port the client connected to.
+        port = int(port_text) or None
+    if _is_hostname(host) and ":" not in host:
+        return Address(forced or "ipv4", host, port)
+    try:
+        family, host = _ip_family(host, forced, text)
+    except AddressError:
+        if forced is None and ":" not in host:
+            raise AddressError(f"'{host}' is neither an IP address nor a host name") from None
+        raise
+    return Address(family, host, port)
+
+
+def parse_socket(text: str) -> Address:
+    """A `stats socket` address: a unix path, or one `ip:port`."""
+    addresses = parse_bind(text)
+    if len(addresses) != 1:
+        raise AddressError(f"'{text}' must be exactly one address")
+    return addresses[0]
+
+
+def parse_log(text: str) -> tuple[LogKind, str, int]:
+    """A `log` target: (kind, address, port) with kind stdout, stderr, unix or udp."""
+    lowered = text.lower()
+    if lowered in ("stdout", "fd@1"):
+        return "stdout", "", 0
+    if lowered in ("stderr", "fd@2"):
+        return "stderr", "", 0
+    if text.startswith("/"):
+        return "unix", text, 0
+    at = text.find("@")
+    prefix = text[: at + 1].lower() if at >= 0 else ""
+    rest = text[at + 1 :] if at >= 0 else text
+    udp_families: dict[str, AddressFamily | None] = {
+        "": None,
+        "udp@": None,
+        "udp4@": "ipv4",
+        "ipv4@": "ipv4",
+        "udp6@": "ipv6",
+        "ipv6@": "ipv6",
+    }
+    if prefix == "unix@":
+        if not rest:
+            raise AddressError(f"missing socket path in '{text}'")
+        return "unix", rest, 0
+    if prefix not in udp_families:
+        if prefix in ("fd@", "ring@", "tcp@", "tcp4@", "tcp6@", "abns@"):
+            raise AddressError(f"log target '{text}' is not implemented yet in poise")
+        raise AddressError(f"unknown address prefix '{prefix}' in '{text}'")
+    host, port_text = split_host_port(rest)
+    if not host or host == "*":
+        raise AddressError(f"missing address in '{text}'")
+    if _is_hostname(host) and ":" not in host:
+        raise AddressError(f"invalid log address '{text}': write an IP address, not a host name")
+    _, host = _ip_family(host, udp_families[prefix], text)
+    port = _port(port_text, text) if port_text else SYSLOG_PORT
+    return "udp", host, port

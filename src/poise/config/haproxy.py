@@ -1,0 +1,197 @@
+"""The haproxy.cfg dialect: reads files' text into a linked Config, collecting every problem.
+
+`parse` is pure (the files' text comes in, nothing is read here) and is the entry point the
+rest of poise calls; load.py is the shell that reads files. Its steps:
+1. lexer.py cuts each file into lines of words;
+2. this module follows the sections (`global`, `defaults [NAME] [from NAME]`, `frontend`,
+   `backend`, `listen NAME [from NAME]`) and hands each line to its section's parser
+   (haproxy_global.py, haproxy_proxy.py, haproxy_server.py);
+3. link.py applies defaults, resolves names and checks the whole.
+A problem is reported at FILE:LINE and parsing goes on, so one run shows them all.
+
+Sections follow HAProxy's configuration.txt 2.1 and 4: a proxy starts from the last
+`defaults` section before it, or from the one `from` names (which must come before it, be
+unambiguous, and not also be used implicitly); each file starts a new section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from poise.config import keywords
+from poise.config.diagnostics import Diagnostic, error, has_errors, warning
+from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft
+from poise.config.haproxy_global import GlobalParser
+from poise.config.haproxy_proxy import ProxyParser, check_name
+from poise.config.lexer import Line, lex
+from poise.config.link import link
+from poise.config.model import Config, Where
+
+
+class _Reader:
+    """Follows the sections of all the files and feeds each line to its section's parser."""
+
+    def __init__(self) -> None:
+        self.parsed = ParsedConfig()
+        self.diagnostics: list[Diagnostic] = []
+        self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics)
+        self.proxy_parser: ProxyParser | None = None
+        self.section: str | None = None  # None: before any section in this file
+
+    def start_file(self, filename: str) -> None:
+        self.parsed.files.append(filename)
+        self.section = None
+        self.proxy_parser = None
+
+    def feed(self, line: Line) -> None:
+        words = self.truncate(line)
+        if not words:
+            return
+        line = Line(line.where, words)
+        keyword = words[0]
+        if keyword in keywords.SECTIONS:
+            try:
+                self.start_section(line)
+            except Problem as exc:
+                self.diagnostics.append(error(line.where, str(exc), keyword))
+                self.section, self.proxy_parser = "skip", None
+        elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
+            self.diagnostics.append(
+                error(line.where, "this HAProxy section is not implemented yet in poise", keyword)
+            )
+            self.section, self.proxy_parser = "skip", None
+        elif keyword.startswith("."):
+            self.diagnostics.append(
+                error(
+                    line.where,
+                    "conditional blocks and '.' directives are not implemented yet in poise",
+                    keyword,
+                )
+            )
+        elif self.section == "global":
+            self.global_parser.feed(line)
+        elif self.proxy_parser is not None:
+            self.proxy_parser.feed(line)
+        elif self.section is None:
+            self.diagnostics.append(
+                error(
+                    line.where,
+                    "outside of any section: each file starts with a section keyword "
+                    "(global, defaults, frontend, backend or listen)",
+                    keyword,
+                )
+            )
+        # Otherwise the line belongs to a section already reported as unusable.
+
+    def truncate(self, line: Line) -> tuple[str, ...]:
+        """An empty word ends the line's arguments, as in HAProxy (its words are C strings
+        and an empty one marks the end); words after it are reported and dropped."""
+        words = line.words
+        if "" not in words:
+            return words
+        cut = words.index("")
+        if any(words[cut:]):
+            self.diagnostics.append(
+                warning(
+                    line.where,
+                    f"argument {cut + 1} is empty, which ends the line as in HAProxy: "
+                    "the words after it are ignored",
+                    words[0] or None,
+                )
+            )
+        return words[:cut]
+
+    def start_section(self, line: Line) -> None:
+        kind, args = line.words[0], list(line.words[1:])
+        self.section, self.proxy_parser = kind, None
+        if kind == "global":
+            if args:
+                raise Problem(f"unexpected argument '{args[0]}'")
+            if self.parsed.global_.where.line == 0:
+                self.parsed.global_.where = line.where
+            return
+        from_name: str | None = None
+        if "from" in args:
+            at = args.index("from")
+            if at + 1 >= len(args):
+                raise Problem("'from' expects the name of a defaults section")
+            from_name = args[at + 1]
+            if at + 2 < len(args):
+                raise Problem(f"unexpected argument '{args[at + 2]}'")
+            args = args[:at]
+        if len(args) > 1:
+            raise Problem(f"unexpected argument '{args[1]}'")
+        name = args[0] if args else ""
+        if kind != "defaults" or name:
+            check_name(name, kind)
+        section = SectionDraft(kind, name, line.where)
+        if kind == "defaults":
+            self.parsed.defaults.append(section)
+        else:
+            self.parsed.proxies.append(section)
+        self.proxy_parser = ProxyParser(section, self.diagnostics)
+        # A bad `from` is reported, and the section is still read (from no defaults).
+        try:
+            section.parent = self.parent(section, from_name, line.where)
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), kind))
+
+    def parent(
+        self, section: SectionDraft, from_name: str | None, where: Where
+    ) -> SectionDraft | None:
+        """The defaults section this one starts from."""
+        earlier = [d for d in self.parsed.defaults if d is not section]
+        label = f"{section.kind} '{section.name}'" if section.name else section.kind
+        if from_name is None:
+            if section.kind == "defaults" or not earlier:
+                return None  # a defaults section without `from` starts from scratch
+            parent = earlier[-1]
+            if parent.explicit_users:
+                self.mixed_use(parent, where, section.kind)
+            parent.implicit_users.append(where)
+            return parent
+        named = [d for d in earlier if d.name == from_name]
+        if not named:
+            raise Problem(f"defaults section '{from_name}' not found for {label}")
+        if len(named) > 1:
+            places = " and ".join(str(d.where) for d in named)
+            raise Problem(f"ambiguous defaults section name '{from_name}' (at {places})")
+        parent = named[0]
+        if parent.implicit_users:
+            self.mixed_use(parent, where, "from")
+        parent.explicit_users.append(where)
+        return parent
+
+    def mixed_use(self, defaults: SectionDraft, where: Where, keyword: str) -> None:
+        self.diagnostics.append(
+            error(
+                where,
+                f"defaults section '{defaults.name}' (at {defaults.where}) is used both "
+                "explicitly (with 'from') and implicitly (as the last defaults section): "
+                "add a last defaults section for implicit use, or always name it with 'from'",
+                keyword,
+            )
+        )
+
+
+def parse(
+    sources: Sequence[tuple[str, str]], env: Mapping[str, str]
+) -> tuple[Config | None, list[Diagnostic]]:
+    """Parse and link haproxy.cfg files given as (filename, text), in order. `env` is the
+    environment for `"${VAR}"` expansion. The Config is None when there is any error."""
+    reader = _Reader()
+    for filename, text in sources:
+        reader.start_file(filename)
+        lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)
+        reader.diagnostics.extend(problems)
+        for line in lines:
+            reader.feed(line)
+    # Each file's lexing problems come first from lex(): put every parse problem in file
+    # and line order, then the link pass's, which are about the whole.
+    order = {name: index for index, name in enumerate(reader.parsed.files)}
+    reader.diagnostics.sort(key=lambda d: (order.get(d.where.file, len(order)), d.where.line))
+    config, problems = link(reader.parsed)
+    diagnostics = reader.diagnostics + problems
+    if has_errors(diagnostics):
+        return None, diagnostics
+    return config, diagnostics

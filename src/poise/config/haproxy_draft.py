@@ -1,0 +1,236 @@
+"""The parser's working state: what each section of haproxy.cfg says by itself, before the
+link pass (link.py) applies `defaults`, expands `log global` and resolves names.
+
+Every inheritable setting is None (or absent from its dict) when the section does not set
+it, so the link pass can lay a proxy's own settings over those of its `defaults` chain
+exactly as HAProxy does (a proxy starts from a copy of its defaults section, then its own
+lines change that copy). Pure, mutable, private to the parser and the link pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from poise.config.model import (
+    NOWHERE,
+    Address,
+    Algorithm,
+    Bind,
+    Capability,
+    Global,
+    HashType,
+    LogTarget,
+    Mode,
+    Option,
+    Redirect,
+    UseBackend,
+    Where,
+)
+
+
+class Problem(ValueError):
+    """A line's error: raised by a keyword's handler, reported at the line (FILE:LINE and
+    the keyword) by the section parser, which then goes on with the next line."""
+
+
+CONDITION = ("if", "unless")
+ACL_NOT_IMPLEMENTED = "ACL conditions ('if'/'unless') are not implemented yet in poise"
+
+
+def one_arg(args: Sequence[str], what: str) -> str:
+    """The one argument of a keyword (`what` names it in the error)."""
+    if not args:
+        raise Problem(f"expects {what}")
+    if len(args) > 1:
+        if args[1] in CONDITION:
+            raise Problem(ACL_NOT_IMPLEMENTED)
+        raise Problem(f"unexpected argument '{args[1]}'")
+    return args[0]
+
+
+def no_args(args: Sequence[str]) -> None:
+    if args:
+        raise Problem(f"unexpected argument '{args[0]}'")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The options a `server` line shares with `default-server` (None = not set)."""
+
+    check: bool | None = None
+    check_port: int | None = None
+    check_addr: str | None = None
+    inter: int | None = None
+    fastinter: int | None = None
+    downinter: int | None = None
+    rise: int | None = None
+    fall: int | None = None
+    weight: int | None = None
+    backup: bool | None = None
+    disabled: bool | None = None
+    maxconn: int | None = None
+    maxqueue: int | None = None
+
+    def over(self, base: ServerSettings) -> ServerSettings:
+        """These settings laid over `base` (ours win where set)."""
+        changes: dict[str, Any] = {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+        return replace(base, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class LogGlobal:
+    """`log global`: the global section's log targets, expanded by the link pass."""
+
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class LogClear:
+    """`no log`: forget the log targets set so far (also the inherited ones)."""
+
+    where: Where
+
+
+LogOp = LogTarget | LogGlobal | LogClear
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardFor:
+    """`option forwardfor [except NET] [header NAME] [if-none]`."""
+
+    where: Where
+    except_net: str | None = None
+    header: str = "X-Forwarded-For"
+    if_none: bool = False
+
+
+@dataclass(slots=True)
+class Settings:
+    """What a `defaults` section passes on, and what a proxy may override."""
+
+    mode: Mode | None = None
+    maxconn: int | None = None
+    backlog: int | None = None
+    retries: int | None = None
+    algorithm: Algorithm | None = None
+    draws: int | None = None
+    hash_type: HashType | None = None
+    default_backend: UseBackend | None = None
+    disabled: bool | None = None
+    redispatch_interval: int | None = None
+    forwardfor: ForwardFor | None = None
+    timeouts: dict[str, int] = field(default_factory=dict)  # model.Timeouts field -> ms
+    options: dict[Option, bool] = field(default_factory=dict)
+    option_where: dict[Option, Where] = field(default_factory=dict)
+    log_ops: list[LogOp] = field(default_factory=list)
+    default_server: ServerSettings = field(default_factory=ServerSettings)
+
+    def over(self, base: Settings) -> Settings:
+        """These settings laid over `base`: a new Settings, neither input changes."""
+        merged = Settings(
+            timeouts={**base.timeouts, **self.timeouts},
+            options={**base.options, **self.options},
+            option_where={**base.option_where, **self.option_where},
+            log_ops=[*base.log_ops, *self.log_ops],
+            default_server=self.default_server.over(base.default_server),
+        )
+        for name in (
+            "mode",
+            "maxconn",
+            "backlog",
+            "retries",
+            "algorithm",
+            "draws",
+            "hash_type",
+            "default_backend",
+            "disabled",
+            "redispatch_interval",
+            "forwardfor",
+        ):
+            mine = getattr(self, name)
+            setattr(merged, name, mine if mine is not None else getattr(base, name))
+        return merged
+
+
+@dataclass(slots=True)
+class ServerDraft:
+    """A `server` line: its own options, and the section's `default-server` at that line
+    (a later `default-server` does not change an earlier server, as in HAProxy)."""
+
+    name: str
+    address: Address
+    where: Where
+    own: ServerSettings
+    section_defaults: ServerSettings
+    id: int | None = None
+
+
+KIND_CAPABILITIES = {
+    "frontend": Capability.FRONTEND,
+    "backend": Capability.BACKEND,
+    "listen": Capability.LISTEN,
+}
+
+
+@dataclass(slots=True)
+class SectionDraft:
+    """One `defaults`, `frontend`, `backend` or `listen` section."""
+
+    kind: str
+    name: str
+    where: Where
+    parent: SectionDraft | None = None  # the defaults section this one starts from
+    settings: Settings = field(default_factory=Settings)
+    # A defaults section: who uses it, to refuse mixing explicit and implicit use.
+    explicit_users: list[Where] = field(default_factory=list)
+    implicit_users: list[Where] = field(default_factory=list)
+    # Not inherited from defaults.
+    id: int | None = None
+    id_where: Where | None = None
+    description: str | None = None
+    binds: list[Bind] = field(default_factory=list)
+    use_backends: list[UseBackend] = field(default_factory=list)
+    redirects: list[Redirect] = field(default_factory=list)
+    servers: list[ServerDraft] = field(default_factory=list)
+
+    @property
+    def capabilities(self) -> Capability:
+        return KIND_CAPABILITIES.get(self.kind, Capability(0))
+
+    def effective(self) -> Settings:
+        """The settings of the whole `defaults` chain with this section's own on top."""
+        chain: list[SectionDraft] = []
+        section: SectionDraft | None = self
+        while section is not None and section not in chain:
+            chain.append(section)
+            section = section.parent
+        merged = Settings()
+        for link in reversed(chain):
+            merged = link.settings.over(merged)
+        return merged
+
+
+@dataclass(slots=True)
+class GlobalDraft:
+    """The `global` section as it is read: values, and where each keyword was first set."""
+
+    values: Global = field(default_factory=Global)
+    seen: dict[str, Where] = field(default_factory=dict)
+    user_where: Where | None = None
+    group_where: Where | None = None
+    noreuseport: bool = False
+    where: Where = NOWHERE
+
+
+@dataclass(slots=True)
+class ParsedConfig:
+    """Everything the parser read, in order, for the link pass."""
+
+    global_: GlobalDraft = field(default_factory=GlobalDraft)
+    defaults: list[SectionDraft] = field(default_factory=list)
+    proxies: list[SectionDraft] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)

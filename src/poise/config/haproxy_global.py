@@ -1,0 +1,270 @@
+"""The `global` section of haproxy.cfg, and the `log` line that proxies share with it.
+
+HAProxy's configuration.txt section 3 (3.1 "Process management and security", 3.2
+"Performance tuning") gives each keyword's arguments and units. As in HAProxy, a process
+setting written twice keeps its first value and the second line is reported ("already
+specified"), and `user`/`uid` (`group`/`gid`) are one setting written two ways. `user` and
+`group` names are looked up by load.py (the shell), which reports an unknown one at its line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, cast
+
+from poise.config import address, keywords
+from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.haproxy_draft import GlobalDraft, Problem
+from poise.config.haproxy_server import parse_bind_options
+from poise.config.lexer import Line
+from poise.config.model import LogFormatName, LogTarget, StatsSocket, Where
+from poise.config.units import parse_int, parse_time
+
+_NODE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def parse_log_target(words: Sequence[str], where: Where) -> LogTarget:
+    """`ADDR [len N] [format F] FACILITY [LEVEL [MINLEVEL]]` (the words after `log`)."""
+    if len(words) < 2:
+        raise Problem("expects an address and a facility (log ADDRESS [len N] [format F] FACILITY)")
+    try:
+        kind, host, port = address.parse_log(words[0])
+    except address.AddressError as exc:
+        raise Problem(str(exc)) from None
+    # HAProxy's default format is `local`: rfc3164 without the host name.
+    length, fmt = 1024, "local"
+    rest = list(words[1:])
+    while rest and rest[0] in ("len", "format", "sample"):
+        option = rest.pop(0)
+        if not rest:
+            raise Problem(f"'{option}' expects a value")
+        value = rest.pop(0)
+        if option == "len":
+            try:
+                length = parse_int(value, 80, 65535)
+            except ValueError as exc:
+                raise Problem(f"invalid log length '{value}': {exc}") from None
+        elif option == "format":
+            if value not in keywords.LOG_FORMATS:
+                raise Problem(
+                    f"unknown log format '{value}' (known: {', '.join(keywords.LOG_FORMATS)})"
+                )
+            fmt = value
+        else:
+            raise Problem("log sampling ('sample') is not implemented yet in poise")
+    if not rest:
+        raise Problem("expects a facility after the address")
+    facility = rest.pop(0)
+    if facility not in keywords.LOG_FACILITIES:
+        hint = keywords.did_you_mean(facility, keywords.LOG_FACILITIES)
+        raise Problem(f"unknown log facility '{facility}'{hint}")
+    levels: list[str] = []
+    for level in rest:
+        if len(levels) == 2:
+            raise Problem(f"unexpected argument '{level}'")
+        if level not in keywords.LOG_LEVELS:
+            raise Problem(f"unknown log level '{level}' (known: {', '.join(keywords.LOG_LEVELS)})")
+        levels.append(level)
+    return LogTarget(
+        kind=kind,
+        address=host,
+        port=port,
+        facility=facility,
+        where=where,
+        level=levels[0] if levels else None,
+        minlevel=levels[1] if len(levels) > 1 else None,
+        format=cast(LogFormatName, fmt),
+        length=length,
+    )
+
+
+def _arg(args: Sequence[str], what: str) -> str:
+    if not args or not args[0]:
+        raise Problem(f"expects {what}")
+    if len(args) > 1:
+        raise Problem(f"unexpected argument '{args[1]}'")
+    return args[0]
+
+
+def _time(args: Sequence[str]) -> int:
+    try:
+        return parse_time(_arg(args, "a duration"))
+    except ValueError as exc:
+        raise Problem(str(exc)) from None
+
+
+def _int(args: Sequence[str], low: int | None = None, high: int | None = None) -> int:
+    try:
+        return parse_int(_arg(args, "a number"), low, high)
+    except ValueError as exc:
+        raise Problem(str(exc)) from None
+
+
+class GlobalParser:
+    """Applies the lines of `global` sections to one GlobalDraft."""
+
+    def __init__(self, draft: GlobalDraft, diagnostics: list[Diagnostic]) -> None:
+        self.draft = draft
+        self.diagnostics = diagnostics
+        self.handlers: dict[str, Callable[[Sequence[str], Where], None]] = {
+            "maxconn": self.maxconn,
+            "daemon": self.daemon,
+            "pidfile": self.pidfile,
+            "user": self.user,
+            "uid": self.uid,
+            "group": self.group,
+            "gid": self.gid,
+            "chroot": self.chroot,
+            "log": self.log,
+            "stats": self.stats,
+            "hard-stop-after": self.hard_stop_after,
+            "spread-checks": self.spread_checks,
+            "node": self.node,
+            "nbthread": self.nbthread,
+            "description": self.description,
+            "noreuseport": self.noreuseport,
+        }
+
+    def feed(self, line: Line) -> None:
+        keyword, args = line.words[0], line.words[1:]
+        handler = self.handlers.get(keyword)
+        try:
+            if handler is not None:
+                handler(args, line.where)
+            elif keyword in keywords.HARMLESS_GLOBAL:
+                reason = keywords.HARMLESS_GLOBAL[keyword]
+                self.diagnostics.append(warning(line.where, f"ignored: {reason}", keyword))
+            elif keyword in keywords.REMOVED_KEYWORDS:
+                instead = keywords.REMOVED_KEYWORDS[keyword]
+                raise Problem(f"removed from HAProxy; use '{instead}' instead")
+            elif keyword in keywords.GLOBAL_KEYWORDS:
+                raise Problem("this HAProxy keyword is not implemented yet in poise")
+            else:
+                if keyword in keywords.PROXY_FIRST_WORDS:
+                    hint = " (it belongs in a defaults, frontend, backend or listen section)"
+                else:
+                    hint = keywords.did_you_mean(keyword, keywords.GLOBAL_KEYWORDS)
+                raise Problem(f"unknown keyword in 'global' section{hint}")
+        except ValueError as exc:  # Problem, and the ValueErrors of units and addresses
+            self.diagnostics.append(error(line.where, str(exc), keyword))
+
+    def once(self, setting: str, where: Where, keyword: str) -> bool:
+        """True the first time a setting is written; later ones are reported and ignored
+        (HAProxy keeps the first value and goes on)."""
+        first = self.draft.seen.get(setting)
+        if first is None:
+            self.draft.seen[setting] = where
+            return True
+        self.diagnostics.append(
+            warning(where, f"already specified at {first}; this line is ignored", keyword)
+        )
+        return False
+
+    def set(self, **changes: Any) -> None:
+        self.draft.values = replace(self.draft.values, **changes)
+
+    def maxconn(self, args: Sequence[str], where: Where) -> None:
+        value = _int(args, 1)
+        if self.once("maxconn", where, "maxconn"):
+            self.set(maxconn=value)
+
+    def daemon(self, args: Sequence[str], where: Where) -> None:
+        if args:
+            raise Problem(f"unexpected argument '{args[0]}'")
+        self.set(daemon=True)
+
+    def pidfile(self, args: Sequence[str], where: Where) -> None:
+        path = _arg(args, "a file name")
+        if self.once("pidfile", where, "pidfile"):
+            self.set(pidfile=path)
+
+    def chroot(self, args: Sequence[str], where: Where) -> None:
+        path = _arg(args, "a directory")
+        if self.once("chroot", where, "chroot"):
+            self.set(chroot=path)
+
+    def user(self, args: Sequence[str], where: Where) -> None:
+        name = _arg(args, "a user name")
+        if self.once("user/uid", where, "user"):
+            self.set(user=name, user_where=where)
+
+    def uid(self, args: Sequence[str], where: Where) -> None:
+        value = _int(args, 0)
+        if self.once("user/uid", where, "uid"):
+            self.set(uid=value)
+
+    def group(self, args: Sequence[str], where: Where) -> None:
+        name = _arg(args, "a group name")
+        if self.once("group/gid", where, "group"):
+            self.set(group=name, group_where=where)
+
+    def gid(self, args: Sequence[str], where: Where) -> None:
+        value = _int(args, 0)
+        if self.once("group/gid", where, "gid"):
+            self.set(gid=value)
+
+    def log(self, args: Sequence[str], where: Where) -> None:
+        if args[:1] == ("global",):
+            raise Problem("'log global' is for proxies; the global section names its targets")
+        target = parse_log_target(args, where)
+        self.set(logs=(*self.draft.values.logs, target))
+
+    def stats(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("expects 'socket' or 'timeout'")
+        if args[0] == "timeout":
+            self.set(stats_timeout=_time(args[1:]))
+        elif args[0] == "socket":
+            self.stats_socket(args[1:], where)
+        elif args[0] in ("maxconn", "bind-process"):
+            raise Problem(f"'stats {args[0]}' is not implemented yet in poise")
+        else:
+            raise Problem(f"unknown 'stats {args[0]}' in the global section (socket, timeout)")
+
+    def stats_socket(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("'stats socket' expects an address or a path")
+        try:
+            addr = address.parse_socket(args[0])
+        except address.AddressError as exc:
+            raise Problem(f"'stats socket': {exc}") from None
+        options = parse_bind_options(args[1:], where, self.diagnostics, "stats socket")
+        self.set(
+            stats_sockets=(
+                *self.draft.values.stats_sockets,
+                StatsSocket(addr, where, mode=options.mode, level=options.level),
+            )
+        )
+
+    def hard_stop_after(self, args: Sequence[str], where: Where) -> None:
+        self.set(hard_stop_after=_time(args))
+
+    def spread_checks(self, args: Sequence[str], where: Where) -> None:
+        value = _int(args, 0, 50)
+        if self.once("spread-checks", where, "spread-checks"):
+            self.set(spread_checks=value)
+
+    def node(self, args: Sequence[str], where: Where) -> None:
+        name = args[0] if args else ""
+        if not _NODE_NAME.fullmatch(name) or len(args) > 1:
+            raise Problem("expects a name made of letters, digits, '.', '-' and '_'")
+        self.set(node=name)
+
+    def nbthread(self, args: Sequence[str], where: Where) -> None:
+        if _int(args, 1) != 1:
+            raise Problem(
+                "poise runs single-threaded per worker: only 'nbthread 1' is accepted "
+                "(run several workers to use several cores)"
+            )
+
+    def description(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("expects a text")
+        self.set(description=" ".join(args))
+
+    def noreuseport(self, args: Sequence[str], where: Where) -> None:
+        if args:
+            raise Problem(f"unexpected argument '{args[0]}'")
+        self.draft.noreuseport = True

@@ -1,0 +1,339 @@
+"""The keywords of `defaults`, `frontend`, `backend` and `listen` sections.
+
+Each line is looked up in HAProxy's keywords matrix (configuration.txt 4.1, kept in
+keywords.py) before anything else, and handled as HAProxy does:
+- a keyword a `defaults` section may not carry is an error there;
+- in a proxy without the needed capability (`balance` in a frontend, `bind` in a backend)
+  it is a warning and the line is ignored; `server` and `default-server` are errors;
+- `no` and `default` prefixes are only taken by the options marked (*) in the matrix, and
+  by `no log`;
+- keywords HAProxy knows and poise does not implement yet are errors saying so; unknown
+  words are errors with the nearest known keyword.
+Conditions (`if`/`unless`) are ACLs, which poise does not implement yet: an error.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from poise.config import keywords
+from poise.config.address import AddressError, parse_server
+from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.haproxy_draft import (
+    ACL_NOT_IMPLEMENTED,
+    CONDITION,
+    LogClear,
+    LogGlobal,
+    Problem,
+    SectionDraft,
+    ServerDraft,
+    no_args,
+    one_arg,
+)
+from poise.config.haproxy_global import parse_log_target
+from poise.config.haproxy_options import apply_option
+from poise.config.haproxy_server import parse_bind, parse_server_options
+from poise.config.lexer import Line
+from poise.config.model import (
+    Algorithm,
+    HashType,
+    Mode,
+    Redirect,
+    RedirectKind,
+    UseBackend,
+    Where,
+)
+from poise.config.units import parse_int, parse_time
+
+NAME = re.compile(r"[A-Za-z0-9_.:-]+")
+_RANDOM = re.compile(r"random\((\d+)\)")
+_TIMEOUTS = {
+    "connect": "connect",
+    "client": "client",
+    "client-fin": "client_fin",
+    "server": "server",
+    "server-fin": "server_fin",
+    "queue": "queue",
+    "tunnel": "tunnel",
+    "check": "check",
+    "http-request": "http_request",
+    "http-keep-alive": "http_keep_alive",
+}
+_REDIRECT_CODES = (301, 302, 303, 307, 308)
+_REDIRECT_KINDS: dict[str, RedirectKind] = {
+    "location": "location",
+    "prefix": "prefix",
+    "scheme": "scheme",
+}
+
+
+def check_name(name: str, what: str) -> None:
+    """HAProxy's rule for proxy and server names (configuration.txt 4)."""
+    if not NAME.fullmatch(name):
+        bad = next((c for c in name if not NAME.fullmatch(c)), "")
+        reason = f"character '{bad}' is not permitted" if bad else "a name is required"
+        raise Problem(f"{reason} in {what} name '{name}' (letters, digits, '-', '_', '.', ':')")
+
+
+class ProxyParser:
+    """Applies the lines of one section to its SectionDraft."""
+
+    def __init__(self, section: SectionDraft, diagnostics: list[Diagnostic]) -> None:
+        self.section = section
+        self.settings = section.settings
+        self.diagnostics = diagnostics
+        self.handlers: dict[str, Callable[[Sequence[str], Where], None]] = {
+            "mode": self.mode,
+            "bind": self.bind,
+            "default_backend": self.default_backend,
+            "use_backend": self.use_backend,
+            "maxconn": self.maxconn,
+            "backlog": self.backlog,
+            "server": self.server,
+            "default-server": self.default_server,
+            "balance": self.balance,
+            "hash-type": self.hash_type,
+            "retries": self.retries,
+            "log": self.log,
+            "disabled": self.disabled,
+            "enabled": self.enabled,
+            "redirect": self.redirect,
+            "description": self.description,
+            "id": self.id,
+        }
+
+    @property
+    def label(self) -> str:
+        return f"{self.section.kind} '{self.section.name}'"
+
+    # --- dispatch ------------------------------------------------------------------------
+
+    def feed(self, line: Line) -> None:
+        words = list(line.words)
+        prefix = words.pop(0) if words[0] in ("no", "default") and len(words) > 1 else None
+        name, args = self.lookup(words)
+        keyword = f"{prefix} {name}" if prefix else name
+        try:
+            self.dispatch(prefix, name, args, line.where)
+        except ValueError as exc:  # Problem, and the ValueErrors of units and addresses
+            self.diagnostics.append(error(line.where, str(exc), keyword))
+
+    def lookup(self, words: list[str]) -> tuple[str, list[str]]:
+        """The matrix keyword a line starts with (1 to 3 words), and its arguments."""
+        for size in (3, 2, 1):
+            name = " ".join(words[:size])
+            if len(words) >= size and name in keywords.PROXY_MATRIX:
+                return name, words[size:]
+        return words[0], words[1:]
+
+    def dispatch(self, prefix: str | None, name: str, args: list[str], where: Where) -> None:
+        if name in keywords.REMOVED_KEYWORDS:
+            instead = keywords.REMOVED_KEYWORDS[name]
+            raise Problem(f"removed from HAProxy; use '{instead}' instead")
+        if name not in keywords.PROXY_MATRIX:
+            raise Problem(self.unknown(name, args))
+        if not self.allowed(name, where):
+            return
+        first, _, rest = name.partition(" ")
+        if first == "option":
+            apply_option(self.settings, prefix, rest, args, where, diagnostics=self.diagnostics)
+            return
+        if prefix == "no" and name == "log":
+            no_args(args)
+            self.settings.log_ops.append(LogClear(where))
+            return
+        if prefix is not None:
+            raise Problem(f"the '{prefix}' prefix is not supported for '{name}'")
+        if first == "timeout" and rest in _TIMEOUTS:
+            self.timeout(rest, args)
+        elif name in self.handlers:
+            self.handlers[name](args, where)
+        elif name in keywords.HARMLESS_PROXY:
+            reason = keywords.HARMLESS_PROXY[name]
+            self.diagnostics.append(warning(where, f"ignored: {reason}", name))
+        else:
+            raise Problem("this HAProxy keyword is not implemented yet in poise")
+
+    def unknown(self, name: str, args: Sequence[str]) -> str:
+        section = self.section.kind
+        subwords = sorted(
+            n.split(" ", 1)[1] for n in keywords.PROXY_MATRIX if n.startswith(name + " ")
+        )
+        if subwords:
+            if not args:
+                return f"expects one of: {', '.join(subwords)}"
+            hint = keywords.did_you_mean(args[0], subwords).replace("'", f"'{name} ", 1)
+            return f"unknown '{name} {args[0]}' in '{section}' section{hint}"
+        if name in keywords.GLOBAL_KEYWORDS:
+            hint = " (it belongs in the 'global' section)"
+        else:
+            hint = keywords.did_you_mean(name, keywords.PROXY_FIRST_WORDS)
+        return f"unknown keyword in '{section}' section{hint}"
+
+    def allowed(self, name: str, where: Where) -> bool:
+        """HAProxy's matrix: may this section carry this keyword?"""
+        kind = self.section.kind
+        if kind in keywords.PROXY_MATRIX[name]:
+            return True
+        if kind == keywords.DEFAULTS:
+            raise Problem("not allowed in a 'defaults' section")
+        missing = "backend" if kind == keywords.FRONTEND else "frontend"
+        if name in ("server", "default-server"):
+            raise Problem(f"not allowed because {self.label} has no {missing} capability")
+        self.diagnostics.append(
+            warning(where, f"ignored because {self.label} has no {missing} capability", name)
+        )
+        return False
+
+    # --- keywords ------------------------------------------------------------------------
+
+    def timeout(self, name: str, args: Sequence[str]) -> None:
+        self.settings.timeouts[_TIMEOUTS[name]] = parse_time(one_arg(args, "a duration"))
+
+    def mode(self, args: Sequence[str], where: Where) -> None:
+        value = one_arg(args, "tcp or http")
+        if value not in ("tcp", "http"):
+            raise Problem(f"unknown mode '{value}' (tcp or http)")
+        self.settings.mode = Mode(value)
+
+    def bind(self, args: Sequence[str], where: Where) -> None:
+        self.section.binds.extend(parse_bind(args, where, self.diagnostics))
+
+    def default_backend(self, args: Sequence[str], where: Where) -> None:
+        name = one_arg(args, "a backend name")
+        if "%[" in name:
+            raise Problem("dynamic backend names (log-format) are not implemented yet in poise")
+        self.settings.default_backend = UseBackend(name, where)
+
+    def use_backend(self, args: Sequence[str], where: Where) -> None:
+        if len(args) < 2 or args[1] not in CONDITION:
+            name = one_arg(args, "a backend name")
+            if "%[" in name:
+                raise Problem("dynamic backend names (log-format) are not implemented yet in poise")
+            self.section.use_backends.append(UseBackend(name, where))
+            return
+        raise Problem(ACL_NOT_IMPLEMENTED)
+
+    def maxconn(self, args: Sequence[str], where: Where) -> None:
+        self.settings.maxconn = parse_int(one_arg(args, "a number"), 0)
+
+    def backlog(self, args: Sequence[str], where: Where) -> None:
+        self.settings.backlog = parse_int(one_arg(args, "a number"), 1)
+
+    def server(self, args: Sequence[str], where: Where) -> None:
+        if len(args) < 2:
+            raise Problem("expects a name and an address: server NAME ADDRESS[:PORT] [options]")
+        check_name(args[0], "server")
+        own, server_id = parse_server_options(args[2:], where, self.diagnostics, "server")
+        try:
+            address = parse_server(args[1])
+        except AddressError as exc:
+            raise Problem(f"server '{args[0]}': {exc}") from None
+        self.section.servers.append(
+            ServerDraft(args[0], address, where, own, self.settings.default_server, server_id)
+        )
+
+    def default_server(self, args: Sequence[str], where: Where) -> None:
+        own, _ = parse_server_options(args, where, self.diagnostics, "default-server")
+        self.settings.default_server = own.over(self.settings.default_server)
+
+    def balance(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("expects an algorithm")
+        word, draws = args[0], 2
+        match = _RANDOM.fullmatch(word)
+        if match:
+            word, draws = "random", int(match.group(1))
+            if draws < 1:
+                raise Problem("random(N) needs at least 1 draw")
+        try:
+            algorithm = Algorithm(word)
+        except ValueError:
+            base = word.split("(")[0]
+            if base in keywords.BALANCE_ALGORITHMS:
+                raise Problem(f"'balance {base}' is not implemented yet in poise") from None
+            hint = keywords.did_you_mean(base, keywords.BALANCE_ALGORITHMS)
+            raise Problem(f"unknown algorithm '{word}'{hint}") from None
+        no_args(args[1:])
+        self.settings.algorithm = algorithm
+        self.settings.draws = draws
+
+    def hash_type(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("expects map-based or consistent")
+        try:
+            method = HashType(args[0])
+        except ValueError:
+            raise Problem(f"unknown method '{args[0]}' (map-based or consistent)") from None
+        rest = list(args[1:])
+        if rest and rest[0] in keywords.HASH_FUNCTIONS:
+            rest.pop(0)
+        if rest and rest[0] == "avalanche":
+            rest.pop(0)
+        if rest:
+            raise Problem(
+                f"unexpected argument '{rest[0]}' (functions: "
+                f"{', '.join(sorted(keywords.HASH_FUNCTIONS))}; modifier: avalanche)"
+            )
+        self.settings.hash_type = method
+
+    def retries(self, args: Sequence[str], where: Where) -> None:
+        self.settings.retries = parse_int(one_arg(args, "a number"), 0)
+
+    def log(self, args: Sequence[str], where: Where) -> None:
+        if args[:1] == ["global"]:
+            no_args(args[1:])
+            self.settings.log_ops.append(LogGlobal(where))
+        else:
+            self.settings.log_ops.append(parse_log_target(args, where))
+
+    def disabled(self, args: Sequence[str], where: Where) -> None:
+        no_args(args)
+        self.settings.disabled = True
+
+    def enabled(self, args: Sequence[str], where: Where) -> None:
+        no_args(args)
+        self.settings.disabled = False
+
+    def description(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("expects a text")
+        self.section.description = " ".join(args)
+
+    def id(self, args: Sequence[str], where: Where) -> None:
+        self.section.id = parse_int(one_arg(args, "a number"), 1)
+        self.section.id_where = where
+
+    def redirect(self, args: Sequence[str], where: Where) -> None:
+        kind: RedirectKind | None = None
+        target, code, drop_query, append_slash = "", 302, False, False
+        index = 0
+        while index < len(args):
+            word = args[index]
+            value = args[index + 1] if index + 1 < len(args) else None
+            if word in ("location", "prefix", "scheme", "code"):
+                if value is None:
+                    raise Problem(f"'{word}' expects a value")
+                if word == "code":
+                    code = parse_int(value)
+                    if code not in _REDIRECT_CODES:
+                        raise Problem(f"unsupported code {code} (301, 302, 303, 307 or 308)")
+                else:
+                    kind, target = _REDIRECT_KINDS[word], value
+                index += 2
+                continue
+            if word == "drop-query":
+                drop_query = True
+            elif word == "append-slash":
+                append_slash = True
+            elif word in CONDITION:
+                raise Problem(ACL_NOT_IMPLEMENTED)
+            elif word in ("set-cookie", "clear-cookie", "ignore-empty"):
+                raise Problem(f"redirect option '{word}' is not implemented yet in poise")
+            else:
+                raise Problem(f"unexpected argument '{word}'")
+            index += 1
+        if kind is None:
+            raise Problem("expects 'location', 'prefix' or 'scheme' and a target")
+        self.section.redirects.append(Redirect(kind, target, where, code, drop_query, append_slash))

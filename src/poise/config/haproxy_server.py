@@ -1,0 +1,192 @@
+"""The options of `bind`, `stats socket`, `server` and `default-server` lines.
+
+HAProxy's configuration.txt 5.1 ("Bind options") and 5.2 ("Server and default-server
+options") define them; keywords.py lists every one with its number of arguments, so an
+option poise does not implement yet is reported by name and its arguments are skipped, and
+the rest of the line is still read (every problem on a line is reported, not only the first).
+
+Two bind options are poise's own, not HAProxy's: `freebind` (bind an address this node does
+not own yet, such as the VRRP backup's virtual IP; HAProxy's `transparent` does that and is
+accepted too) and `noreuseport` on one line (HAProxy only has the global `noreuseport`).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from poise.config import address, keywords
+from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.haproxy_draft import Problem, ServerSettings
+from poise.config.model import Bind, Where
+from poise.config.units import parse_int, parse_time
+
+StatsLevel = Literal["user", "operator", "admin"]
+_LEVELS: dict[str, StatsLevel] = {"user": "user", "operator": "operator", "admin": "admin"}
+
+
+@dataclass(slots=True)
+class BindOptions:
+    name: str | None = None
+    backlog: int | None = None
+    maxconn: int | None = None
+    v6only: bool = False
+    freebind: bool = False
+    reuseport: bool = True
+    mode: int | None = None  # stats socket only
+    level: StatsLevel = "operator"  # stats socket only
+
+
+def _not_implemented(option: str, context: str, where: Where) -> Diagnostic:
+    return error(where, f"option '{option}' is not implemented yet in poise", context)
+
+
+def parse_bind_options(
+    words: Sequence[str], where: Where, diagnostics: list[Diagnostic], context: str = "bind"
+) -> BindOptions:
+    """The options after a bind address (`context` is "bind" or "stats socket")."""
+    options = BindOptions()
+    socket = context == "stats socket"
+    index = 0
+    while index < len(words):
+        option = words[index]
+        value = words[index + 1] if index + 1 < len(words) else None
+        arity = keywords.BIND_OPTIONS.get(option)
+        try:
+            if arity == 1 and value is None:
+                raise Problem("expects a value")
+            if option == "name":
+                options.name = value
+            elif option in ("backlog", "maxconn"):
+                number = parse_int(value or "", 1)
+                setattr(options, option, number)
+            elif option == "v6only":
+                options.v6only = True
+            elif option == "v4v6":
+                options.v6only = False
+            elif option in ("transparent", "freebind"):
+                options.freebind = True
+            elif option == "noreuseport":
+                options.reuseport = False
+            elif socket and option == "mode":
+                try:
+                    options.mode = int(value or "", 8)
+                except ValueError:
+                    raise Problem(f"expects an octal number, not '{value}'") from None
+            elif socket and option == "level":
+                if value not in _LEVELS:
+                    raise Problem(f"expects user, operator or admin, not '{value}'")
+                options.level = _LEVELS[value]
+            elif option in keywords.HARMLESS_BIND:
+                reason = keywords.HARMLESS_BIND[option]
+                diagnostics.append(warning(where, f"option '{option}' ignored: {reason}", context))
+            elif arity is not None:
+                diagnostics.append(_not_implemented(option, context, where))
+            else:
+                hint = keywords.did_you_mean(option, keywords.BIND_OPTIONS)
+                diagnostics.append(error(where, f"unknown option '{option}'{hint}", context))
+        except (Problem, ValueError) as exc:
+            diagnostics.append(error(where, f"option '{option}': {exc}", context))
+        index += 1 + (arity if arity and arity > 0 else 0)
+    return options
+
+
+def parse_bind(args: Sequence[str], where: Where, diagnostics: list[Diagnostic]) -> list[Bind]:
+    """A `bind` line (the words after `bind`): one Bind per address and port."""
+    if not args:
+        raise Problem("expects an address: bind [ADDRESS]:PORT[-END][,...] [options]")
+    try:
+        addresses = address.parse_bind(args[0])
+    except address.AddressError as exc:
+        raise Problem(str(exc)) from None
+    opts = parse_bind_options(args[1:], where, diagnostics)
+    return [
+        Bind(
+            address=addr,
+            where=where,
+            name=opts.name,
+            freebind=opts.freebind,
+            reuseport=opts.reuseport,
+            backlog=opts.backlog,
+            maxconn=opts.maxconn,
+            v6only=opts.v6only,
+        )
+        for addr in addresses
+    ]
+
+
+_FLAGS: dict[str, tuple[str, bool]] = {
+    "check": ("check", True),
+    "no-check": ("check", False),
+    "backup": ("backup", True),
+    "no-backup": ("backup", False),
+    "disabled": ("disabled", True),
+    "enabled": ("disabled", False),
+}
+_DURATIONS = ("inter", "fastinter", "downinter")
+_COUNTS = {"rise": (1, None), "fall": (1, None), "weight": (0, 256)}
+_LIMITS = ("maxconn", "maxqueue")
+
+
+def _server_value(option: str, value: str) -> tuple[str, object]:
+    """(ServerSettings field, value) for an option that takes an argument."""
+    if option in _DURATIONS:
+        millis = parse_time(value)
+        if millis <= 0:
+            raise Problem("must be greater than 0")
+        return option, millis
+    if option in _COUNTS:
+        low, high = _COUNTS[option]
+        return option, parse_int(value, low, high)
+    if option in _LIMITS:
+        return option, parse_int(value, 0)
+    if option == "port":
+        # Port 0 is HAProxy's "not set": check the server's own port.
+        return "check_port", parse_int(value, 0, 65535) or None
+    if option == "addr":
+        try:
+            return "check_addr", str(ipaddress.ip_address(value))
+        except ValueError:
+            raise Problem(f"expects an IPv4 or IPv6 address, not '{value}'") from None
+    raise AssertionError(option)
+
+
+def parse_server_options(
+    words: Sequence[str],
+    where: Where,
+    diagnostics: list[Diagnostic],
+    context: str,
+) -> tuple[ServerSettings, int | None]:
+    """The options of a `server` (context "server") or `default-server` line: the settings
+    they set, and the server's `id` when given."""
+    changes: dict[str, Any] = {}
+    server_id: int | None = None
+    index = 0
+    while index < len(words):
+        option = words[index]
+        arity = keywords.SERVER_OPTIONS.get(option)
+        value = words[index + 1] if index + 1 < len(words) else None
+        try:
+            if arity == 1 and value is None:
+                raise Problem("expects a value")
+            if option in _FLAGS:
+                name, flag = _FLAGS[option]
+                changes[name] = flag
+            elif option in (*_DURATIONS, *_COUNTS, *_LIMITS, "port", "addr"):
+                name, setting = _server_value(option, value or "")
+                changes[name] = setting
+            elif option == "id":
+                if context != "server":
+                    raise Problem("only allowed on a 'server' line")
+                server_id = parse_int(value or "", 1)
+            elif arity is not None:
+                diagnostics.append(_not_implemented(option, context, where))
+            else:
+                hint = keywords.did_you_mean(option, keywords.SERVER_OPTIONS)
+                diagnostics.append(error(where, f"unknown option '{option}'{hint}", context))
+        except (Problem, ValueError) as exc:
+            diagnostics.append(error(where, f"option '{option}': {exc}", context))
+        index += len(words) if arity == -1 else 1 + (arity or 0)
+    return ServerSettings(**changes), server_id

@@ -1,0 +1,406 @@
+"""The link pass: turns what the parser read (haproxy_draft.ParsedConfig) into the Config
+poise runs, and checks what only the whole configuration can tell.
+
+- applies `defaults` (a proxy's own settings over its defaults chain) and `default-server`;
+- expands `log global`; numbers proxies and servers from 1, around custom `id`s;
+- drops what a proxy's mode makes meaningless, with HAProxy's warnings: `option httplog` in
+  a TCP frontend falls back to `tcplog`, `option forwardfor` and `redirect` need HTTP mode
+  (HAProxy is silent about `option http-server-close` and `timeout http-request` there, and
+  so is poise);
+- resolves `default_backend` and `use_backend`; refuses duplicate names, an HTTP frontend
+  on a TCP backend, and a frontend with no backend;
+- warns, as HAProxy does, about missing timeouts and a frontend without `bind`.
+One rule is temporary and kept apart: `http_proxying_not_implemented`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.haproxy_draft import (
+    LogClear,
+    LogGlobal,
+    LogOp,
+    ParsedConfig,
+    SectionDraft,
+    ServerSettings,
+)
+from poise.config.keywords import did_you_mean
+from poise.config.model import (
+    Algorithm,
+    Balance,
+    Capability,
+    Config,
+    Global,
+    HashType,
+    LogTarget,
+    Mode,
+    Option,
+    Proxy,
+    Server,
+    Timeouts,
+    UseBackend,
+    Where,
+)
+
+_FRONTEND_ONLY = frozenset({Option.DONTLOGNULL, Option.LOGASAP, Option.HTTPLOG})
+_BACKEND_ONLY = frozenset({Option.REDISPATCH, Option.ALLBACKUPS})
+_HTTP_ONLY_SILENT = frozenset({Option.HTTP_SERVER_CLOSE})
+Target = tuple[str, UseBackend]  # (the keyword that names it, the backend and the line)
+
+
+def label(proxy: Proxy | SectionDraft) -> str:
+    if isinstance(proxy, SectionDraft):
+        return f"{proxy.kind} '{proxy.name}'"
+    kind = "listen" if proxy.is_frontend and proxy.is_backend else None
+    kind = kind or ("frontend" if proxy.is_frontend else "backend")
+    return f"{kind} '{proxy.name}'"
+
+
+def expand_logs(ops: Sequence[LogOp], global_logs: tuple[LogTarget, ...]) -> tuple[LogTarget, ...]:
+    logs: list[LogTarget] = []
+    for op in ops:
+        if isinstance(op, LogClear):
+            logs = []
+        elif isinstance(op, LogGlobal):
+            logs.extend(global_logs)
+        else:
+            logs.append(op)
+    return tuple(logs)
+
+
+def assign_ids(
+    wanted: Sequence[int | None], wheres: Sequence[Where], what: str, diagnostics: list[Diagnostic]
+) -> list[int]:
+    """Custom ids as written; the others numbered 1, 2, ... skipping the custom ones."""
+    taken: dict[int, Where] = {}
+    for custom, where in zip(wanted, wheres, strict=True):
+        if custom is None:
+            continue
+        if custom in taken:
+            diagnostics.append(
+                error(where, f"{what} id {custom} is already used at {taken[custom]}", "id")
+            )
+        else:
+            taken[custom] = where
+    ids: list[int] = []
+    used = set(taken)
+    following = 1
+    for custom in wanted:
+        if custom is not None:
+            ids.append(custom)
+            continue
+        while following in used:
+            following += 1
+        used.add(following)
+        ids.append(following)
+    return ids
+
+
+class _Linker:
+    def __init__(self, parsed: ParsedConfig) -> None:
+        self.parsed = parsed
+        self.diagnostics: list[Diagnostic] = []
+        draft = parsed.global_
+        self.global_: Global = replace(draft.values, where=draft.where)
+
+    def run(self) -> Config:
+        sections = self.parsed.proxies
+        proxies = [self.build(section) for section in sections]
+        ids = assign_ids(
+            [s.id for s in sections],
+            [s.id_where or s.where for s in sections],
+            "proxy",
+            self.diagnostics,
+        )
+        proxies = [replace(p, id=i) for p, i in zip(proxies, ids, strict=True)]
+        targets = [self.targets(section) for section in sections]
+        self.check_names(proxies)
+        self.check_references(proxies, targets)
+        for proxy in proxies:
+            if not proxy.disabled:
+                self.check_proxy(proxy)
+        return Config(self.global_, tuple(proxies), tuple(self.parsed.files))
+
+    # --- one proxy -----------------------------------------------------------------------
+
+    def build(self, section: SectionDraft) -> Proxy:
+        settings = section.effective()
+        caps = section.capabilities
+        mode = settings.mode or Mode.TCP
+        proxy = Proxy(name=section.name, capabilities=caps, where=section.where, mode=mode)
+        options = {option for option, on in settings.options.items() if on}
+        if not proxy.is_frontend:
+            options -= _FRONTEND_ONLY
+        if not proxy.is_backend:
+            options -= _BACKEND_ONLY
+        redirects = tuple(section.redirects)
+        if mode is Mode.TCP:
+            options = self.tcp_mode(proxy, options, settings.option_where)
+            if redirects:
+                self.diagnostics.append(
+                    warning(
+                        redirects[0].where,
+                        f"ignored for {label(proxy)}: redirects need 'mode http'",
+                        "redirect",
+                    )
+                )
+            redirects = ()
+        forwardfor = settings.forwardfor if Option.FORWARDFOR in options else None
+        timeouts = Timeouts(**{name: value or None for name, value in settings.timeouts.items()})
+        backlog, reuseport = settings.backlog, not self.parsed.global_.noreuseport
+        binds = tuple(
+            replace(
+                bind,
+                backlog=bind.backlog if bind.backlog is not None else backlog,
+                reuseport=bind.reuseport and reuseport,
+            )
+            for bind in section.binds
+        )
+        return replace(
+            proxy,
+            disabled=bool(settings.disabled),
+            binds=binds if proxy.is_frontend else (),
+            default_backend=(
+                settings.default_backend.backend
+                if settings.default_backend and proxy.is_frontend
+                else None
+            ),
+            use_backends=tuple(section.use_backends),
+            redirects=redirects,
+            maxconn=settings.maxconn if proxy.is_frontend else None,
+            servers=self.servers(section) if proxy.is_backend else (),
+            balance=Balance(
+                settings.algorithm or Algorithm.ROUNDROBIN,
+                settings.draws or 2,
+                settings.hash_type or HashType.MAP_BASED,
+            ),
+            retries=settings.retries if settings.retries is not None else 3,
+            redispatch=(settings.redispatch_interval or -1)
+            if Option.REDISPATCH in options
+            else None,
+            timeouts=timeouts,
+            options=frozenset(options),
+            logs=expand_logs(settings.log_ops, self.global_.logs),
+            forwardfor_except=forwardfor.except_net if forwardfor else None,
+            forwardfor_header=forwardfor.header if forwardfor else "X-Forwarded-For",
+            forwardfor_if_none=forwardfor.if_none if forwardfor else False,
+            description=section.description,
+        )
+
+    def tcp_mode(
+        self, proxy: Proxy, options: set[Option], wheres: dict[Option, Where]
+    ) -> set[Option]:
+        """HAProxy's handling of HTTP options in a TCP proxy (cfgparse's mode checks)."""
+        if Option.HTTPLOG in options:
+            options.discard(Option.HTTPLOG)
+            options.add(Option.TCPLOG)
+            self.diagnostics.append(
+                warning(
+                    wheres[Option.HTTPLOG],
+                    f"not usable with {label(proxy)} (needs 'mode http'): "
+                    "falling back to 'option tcplog'",
+                    "option httplog",
+                )
+            )
+        if Option.FORWARDFOR in options:
+            options.discard(Option.FORWARDFOR)
+            self.diagnostics.append(
+                warning(
+                    wheres[Option.FORWARDFOR],
+                    f"ignored for {label(proxy)} as it requires HTTP mode",
+                    "option forwardfor",
+                )
+            )
+        return options - _HTTP_ONLY_SILENT
+
+    def servers(self, section: SectionDraft) -> tuple[Server, ...]:
+        inherited = (
+            section.parent.effective().default_server if section.parent else ServerSettings()
+        )
+        drafts = section.servers
+        ids = assign_ids(
+            [d.id for d in drafts], [d.where for d in drafts], "server", self.diagnostics
+        )
+        servers: list[Server] = []
+        for draft, server_id in zip(drafts, ids, strict=True):
+            s = draft.own.over(draft.section_defaults.over(inherited))
+            server = Server(name=draft.name, address=draft.address, where=draft.where, id=server_id)
+            servers.append(
+                replace(
+                    server,
+                    weight=s.weight if s.weight is not None else server.weight,
+                    backup=bool(s.backup),
+                    disabled=bool(s.disabled),
+                    maxconn=s.maxconn or 0,
+                    maxqueue=s.maxqueue or 0,
+                    check=bool(s.check),
+                    check_port=s.check_port,
+                    check_addr=s.check_addr,
+                    inter=s.inter or server.inter,
+                    fastinter=s.fastinter,
+                    downinter=s.downinter,
+                    rise=s.rise or server.rise,
+                    fall=s.fall or server.fall,
+                )
+            )
+        return tuple(servers)
+
+    # --- the whole -----------------------------------------------------------------------
+
+    def check_names(self, proxies: Sequence[Proxy]) -> None:
+        """Two proxies that share a capability may not share a name (configuration.txt 4);
+        a frontend and a backend may. Two servers of one backend may not."""
+        seen: dict[tuple[bool, str], Proxy] = {}
+        for proxy in proxies:
+            for side, has in ((True, proxy.is_frontend), (False, proxy.is_backend)):
+                first = seen.get((side, proxy.name)) if has else None
+                if first is not None:
+                    self.diagnostics.append(
+                        error(
+                            proxy.where,
+                            f"{label(proxy)} has the same name as {label(first)} "
+                            f"declared at {first.where}",
+                        )
+                    )
+                    break
+            for side, has in ((True, proxy.is_frontend), (False, proxy.is_backend)):
+                if has:
+                    seen.setdefault((side, proxy.name), proxy)
+            names: dict[str, Server] = {}
+            for server in proxy.servers:
+                if server.name in names:
+                    self.diagnostics.append(
+                        error(
+                            server.where,
+                            f"{label(proxy)}: another server named '{server.name}' "
+                            f"was already defined at {names[server.name].where}",
+                            "server",
+                        )
+                    )
+                names.setdefault(server.name, server)
+
+    def check_references(self, proxies: Sequence[Proxy], targets: Sequence[list[Target]]) -> None:
+        backends = {p.name: p for p in reversed(proxies) if p.is_backend}
+        frontends = {p.name for p in proxies if p.is_frontend}
+        for proxy, named in zip(proxies, targets, strict=True):
+            if not proxy.is_frontend:
+                continue
+            for keyword, target in named:
+                backend = backends.get(target.backend)
+                if backend is None:
+                    if target.backend in frontends:
+                        reason = f"'{target.backend}' is a frontend, which has no servers"
+                    else:
+                        hint = did_you_mean(target.backend, backends)
+                        reason = f"no backend named '{target.backend}'{hint}"
+                    self.diagnostics.append(
+                        error(target.where, f"{label(proxy)}: {reason}", keyword)
+                    )
+                elif proxy.mode is Mode.HTTP and backend.mode is Mode.TCP:
+                    self.diagnostics.append(
+                        error(
+                            target.where,
+                            f"http {label(proxy)} cannot use tcp {label(backend)} "
+                            f"(at {backend.where}): their 'mode' must agree",
+                            keyword,
+                        )
+                    )
+        for proxy, named in zip(proxies, targets, strict=True):
+            if proxy.is_frontend and not proxy.disabled:
+                self.diagnostics.extend(http_proxying_not_implemented(proxy, named, backends))
+
+    @staticmethod
+    def targets(section: SectionDraft) -> list[Target]:
+        """The backends a frontend names: `use_backend` lines, then `default_backend`
+        (with the line that names it, which may be in a defaults section)."""
+        if not section.capabilities & Capability.FRONTEND:
+            return []
+        found = [("use_backend", use) for use in section.use_backends]
+        default = section.effective().default_backend
+        if default is not None:
+            found.append(("default_backend", default))
+        return found
+
+    def check_proxy(self, proxy: Proxy) -> None:
+        t = proxy.timeouts
+        if (proxy.is_frontend and not t.client) or (
+            proxy.is_backend
+            and proxy.servers
+            and (not t.connect or (not t.server and (proxy.mode is Mode.HTTP or not t.tunnel)))
+        ):
+            self.diagnostics.append(
+                warning(
+                    proxy.where,
+                    f"missing timeouts for {label(proxy)}: without 'timeout client', "
+                    "'timeout connect' and 'timeout server' (non-zero) a stalled peer "
+                    "can hold a connection forever",
+                )
+            )
+        if proxy.is_frontend and not proxy.binds:
+            self.diagnostics.append(
+                warning(
+                    proxy.where,
+                    f"{label(proxy)} has no 'bind' line: "
+                    "declare it as a backend if that was intended",
+                )
+            )
+        if (
+            proxy.is_frontend
+            and not proxy.is_backend
+            and proxy.default_backend is None
+            and not proxy.use_backends
+            and not proxy.redirects
+        ):
+            self.diagnostics.append(
+                error(
+                    proxy.where,
+                    f"{label(proxy)} has no backend: add 'default_backend' or 'use_backend' "
+                    "(without one every connection would be refused)",
+                )
+            )
+
+
+def http_proxying_not_implemented(
+    proxy: Proxy, targets: Sequence[Target], backends: dict[str, Proxy]
+) -> list[Diagnostic]:
+    """Temporary rule, to lift when poise proxies HTTP: in `mode http` poise only answers
+    with unconditional redirects. A frontend whose every request is redirected is served;
+    one that would forward to a backend (or a TCP frontend that would hand its connections
+    to an HTTP backend) is refused."""
+    if proxy.redirects:
+        return []
+    if proxy.mode is Mode.HTTP:
+        if targets or proxy.is_backend:
+            where = targets[0][1].where if targets else proxy.where
+            return [
+                error(
+                    where,
+                    f"{label(proxy)}: HTTP proxying (mode http with a backend) is not "
+                    "implemented yet in poise; in mode http only unconditional 'redirect' "
+                    "lines are served",
+                )
+            ]
+        return []
+    problems: list[Diagnostic] = []
+    for keyword, target in targets:
+        backend = backends.get(target.backend)
+        if backend is not None and backend.mode is Mode.HTTP:
+            problems.append(
+                error(
+                    target.where,
+                    f"{label(proxy)} (mode tcp) hands its connections to http "
+                    f"{label(backend)}: this HTTP upgrade is not implemented yet in poise",
+                    keyword,
+                )
+            )
+    return problems
+
+
+def link(parsed: ParsedConfig) -> tuple[Config, list[Diagnostic]]:
+    """The linked Config and what the whole configuration says about itself."""
+    linker = _Linker(parsed)
+    config = linker.run()
+    return config, linker.diagnostics

@@ -1,0 +1,119 @@
+"""Loading a configuration from disk: the only shell module of poise.config.
+
+It reads files and directories (`-f FILE|DIR`, as HAProxy: a directory contributes its
+`*.cfg` files in name order), hands their text to the pure parser, and does the lookups the
+parser cannot do without the system: `user`/`group` names to ids (an unknown name is an
+error at its line, as HAProxy reports it) and server DNS names to addresses.
+"""
+
+from __future__ import annotations
+
+import grp
+import ipaddress
+import os
+import pwd
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from poise.config.diagnostics import Diagnostic, error, has_errors
+from poise.config.haproxy import parse
+from poise.config.model import Address, Config, Global, Where
+
+
+def _sources(paths: Sequence[str], diagnostics: list[Diagnostic]) -> list[tuple[str, str]]:
+    sources: list[tuple[str, str]] = []
+    for path in paths:
+        files = [Path(path)]
+        if files[0].is_dir():
+            files = sorted(p for p in files[0].glob("*.cfg") if p.is_file())
+        for file in files:
+            try:
+                text = file.read_bytes().decode("utf-8", errors="replace")
+            except OSError as exc:
+                reason = exc.strerror or str(exc)
+                diagnostics.append(error(Where(str(file), 0), f"cannot read '{file}': {reason}"))
+                continue
+            sources.append((str(file), text))
+    return sources
+
+
+def _resolve_ids(global_: Global, diagnostics: list[Diagnostic]) -> Global:
+    """`user` and `group` names to uid and gid (HAProxy looks them up while parsing)."""
+    if global_.user is not None:
+        try:
+            global_ = replace(global_, uid=pwd.getpwnam(global_.user).pw_uid)
+        except KeyError:
+            where = global_.user_where or global_.where
+            diagnostics.append(error(where, f"unknown user '{global_.user}'", "user"))
+    if global_.group is not None:
+        try:
+            global_ = replace(global_, gid=grp.getgrnam(global_.group).gr_gid)
+        except KeyError:
+            where = global_.group_where or global_.where
+            diagnostics.append(error(where, f"unknown group '{global_.group}'", "group"))
+    return global_
+
+
+def load_config(
+    paths: Sequence[str], env: Mapping[str, str] | None = None
+) -> tuple[Config | None, list[Diagnostic]]:
+    """Read, parse and link configuration files and directories (in the given order).
+    `env` (default: the process environment) serves `"${VAR}"` expansion. The Config is
+    None when there is any error; the diagnostics say what and where."""
+    diagnostics: list[Diagnostic] = []
+    sources = _sources(paths, diagnostics)
+    config, more = parse(sources, os.environ if env is None else env)
+    diagnostics.extend(more)
+    if config is None or has_errors(diagnostics):
+        return None, diagnostics
+    config = replace(config, global_=_resolve_ids(config.global_, diagnostics))
+    return (None if has_errors(diagnostics) else config), diagnostics
+
+
+def _lookup(address: Address) -> str | None:
+    """One IP address for a DNS name: the first IPv4 one, else the first IPv6 one."""
+    family = socket.AF_INET6 if address.family == "ipv6" else socket.AF_UNSPEC
+    try:
+        infos = socket.getaddrinfo(address.host, None, family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    ipv4 = [str(info[4][0]) for info in infos if info[0] == socket.AF_INET]
+    found = ipv4 or [str(info[4][0]) for info in infos]
+    return found[0] if found else None
+
+
+def resolve_servers(config: Config) -> tuple[dict[tuple[str, str], str], list[Diagnostic]]:
+    """The IP address of every server that has one, by (backend, server): IP literals as
+    written, DNS names resolved once (as HAProxy does at startup). Unix-socket servers have
+    none and are left out. An unresolvable name is an error at its server line."""
+    addresses: dict[tuple[str, str], str] = {}
+    diagnostics: list[Diagnostic] = []
+    cache: dict[tuple[str, str], str | None] = {}
+    for backend in config.backends:
+        for server in backend.servers:
+            address = server.address
+            if address.family == "unix":
+                continue
+            try:
+                addresses[backend.name, server.name] = str(ipaddress.ip_address(address.host))
+                continue
+            except ValueError:
+                pass
+            key = (address.family, address.host)
+            if key not in cache:
+                cache[key] = _lookup(address)
+            resolved = cache[key]
+            if resolved is None:
+                diagnostics.append(
+                    error(
+                        server.where,
+                        f"could not resolve address '{address.host}' "
+                        f"for server '{backend.name}/{server.name}'",
+                        "server",
+                    )
+                )
+            else:
+                addresses[backend.name, server.name] = resolved
+    return addresses, diagnostics

@@ -1,0 +1,84 @@
+"""Numbers with units, as haproxy.cfg writes them: durations (`10s`, `1m`, `2000`) and sizes
+(`16k`). Pure; every other part of poise that reads a duration or a size calls these, so the
+units are parsed in one place only.
+
+HAProxy's configuration.txt, section 2.5 "Time format": units `us ms s m h d`; a bare number
+is in the keyword's default unit (milliseconds almost everywhere); a duration must stay below
+2^31 ms (about 24.8 days). Sizes take a `k`, `m` or `g` suffix in powers of 1024.
+"""
+
+from __future__ import annotations
+
+# Microseconds per unit: converting through the smallest unit keeps the arithmetic exact.
+_TIME_UNITS_US = {
+    "us": 1,
+    "ms": 1_000,
+    "s": 1_000_000,
+    "m": 60_000_000,
+    "h": 3_600_000_000,
+    "d": 86_400_000_000,
+}
+# HAProxy keeps timers in a signed 32-bit number of milliseconds.
+MAX_TIME_MS = 2**31 - 1
+_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def _split_number(text: str, what: str) -> tuple[int, str]:
+    digits = len(text) - len(text.lstrip("0123456789"))
+    if digits == 0:
+        if not text:
+            raise ValueError(f"missing {what}")
+        raise ValueError(f"unexpected character '{text[0]}' in {what} '{text}'")
+    return int(text[:digits]), text[digits:]
+
+
+def parse_time(text: str, default_unit: str = "ms") -> int:
+    """A duration in milliseconds, rounded up so that `1us` is not 0 (0 means "none").
+
+    >>> parse_time("10s"), parse_time("2000"), parse_time("1m")
+    (10000, 2000, 60000)
+    """
+    if default_unit not in _TIME_UNITS_US:
+        raise ValueError(f"unknown time unit '{default_unit}'")
+    value, unit = _split_number(text, "duration")
+    unit = unit or default_unit
+    if unit not in _TIME_UNITS_US:
+        raise ValueError(
+            f"unexpected character '{unit[0]}' in duration '{text}' "
+            f"(units are {', '.join(_TIME_UNITS_US)})"
+        )
+    micros = value * _TIME_UNITS_US[unit]
+    millis = -(-micros // 1000)
+    if millis > MAX_TIME_MS:
+        raise ValueError(
+            f"duration '{text}' is too large (the maximum is {MAX_TIME_MS} ms, about 24.8 days)"
+        )
+    return millis
+
+
+def parse_size(text: str) -> int:
+    """A size in bytes: a number with an optional `k`, `m` or `g` suffix (powers of 1024).
+
+    >>> parse_size("16k"), parse_size("1m"), parse_size("512")
+    (16384, 1048576, 512)
+    """
+    value, unit = _split_number(text, "size")
+    multiplier = _SIZE_UNITS.get(unit.lower())
+    if multiplier is None:
+        raise ValueError(f"unexpected character '{unit[0]}' in size '{text}' (suffixes: k, m, g)")
+    return value * multiplier
+
+
+def parse_int(text: str, low: int | None = None, high: int | None = None) -> int:
+    """A plain decimal integer (an optional leading `-`), optionally within [low, high]."""
+    body = text[1:] if text.startswith("-") else text
+    if not body.isdigit() or not body.isascii():
+        raise ValueError(f"'{text}' is not an integer")
+    value = int(text)
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            raise ValueError(f"{value} is out of range (at least {low})")
+        if low is None:
+            raise ValueError(f"{value} is out of range (at most {high})")
+        raise ValueError(f"{value} is out of range ({low} to {high})")
+    return value

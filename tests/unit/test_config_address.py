@@ -1,0 +1,132 @@
+"""Addresses of `bind`, `server`, `stats socket` and `log` lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from poise.config.address import AddressError, parse_bind, parse_log, parse_server, parse_socket
+from poise.config.model import Address
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1.2.3.4:80", [Address("ipv4", "1.2.3.4", 80)]),
+        (":80", [Address("ipv4", "", 80)]),
+        ("*:80", [Address("ipv4", "", 80)]),
+        ("0.0.0.0:80", [Address("ipv4", "0.0.0.0", 80)]),
+        ("[::1]:80", [Address("ipv6", "::1", 80)]),
+        (":::80", [Address("ipv6", "::", 80)]),
+        ("2001:db8::1:443", [Address("ipv6", "2001:db8::1", 443)]),
+        ("ipv4@:80", [Address("ipv4", "", 80)]),
+        ("ipv6@:80", [Address("ipv6", "::", 80)]),
+        ("unix@/run/x.sock", [Address("unix", "/run/x.sock", None)]),
+        ("unix@relative.sock", [Address("unix", "relative.sock", None)]),
+        ("/run/x.sock", [Address("unix", "/run/x.sock", None)]),
+        (":80,:443", [Address("ipv4", "", 80), Address("ipv4", "", 443)]),
+        ("10.0.0.1:8000-8002", [Address("ipv4", "10.0.0.1", p) for p in (8000, 8001, 8002)]),
+        ("127.0.0.1:0", [Address("ipv4", "127.0.0.1", 0)]),  # the system picks the port
+    ],
+)
+def test_bind_addresses(text: str, expected: list[Address]) -> None:
+    assert parse_bind(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1.2.3.4", "missing port"),
+        ("1.2.3.4:", "missing port"),
+        (":65536", "invalid port '65536'"),
+        (":80-70", "invalid port range"),
+        (":0-5", "invalid port '0'"),
+        ("300.1.1.1:80", "invalid IP address"),
+        ("ipv4@[::1]:80", "not an IPV4 address"),
+        ("localhost:80", "host names on 'bind' are not implemented yet"),
+        ("fd@3", "'fd@' is not implemented yet"),
+        ("abns@x", "'abns@' is not implemented yet"),
+        ("quic4@:443", "'quic4@' is not implemented yet"),
+        ("bogus@:80", "unknown address prefix"),
+        (":80,", "empty address"),
+        ("[::1:80", "missing ']'"),
+    ],
+)
+def test_bad_bind_addresses(text: str, message: str) -> None:
+    with pytest.raises(AddressError, match=message.replace("[", "\\[")):
+        parse_bind(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10.0.0.1:80", Address("ipv4", "10.0.0.1", 80)),
+        ("10.0.0.1", Address("ipv4", "10.0.0.1", None)),  # the client's port
+        ("10.0.0.1:0", Address("ipv4", "10.0.0.1", None)),
+        ("gw.example.com:443", Address("ipv4", "gw.example.com", 443)),
+        ("gw.example.com", Address("ipv4", "gw.example.com", None)),
+        ("ipv6@gw.example.com:443", Address("ipv6", "gw.example.com", 443)),
+        ("[2001:db8::1]", Address("ipv6", "2001:db8::1", None)),
+        ("[2001:db8::1]:8080", Address("ipv6", "2001:db8::1", 8080)),
+        ("unix@/run/app.sock", Address("unix", "/run/app.sock", None)),
+    ],
+)
+def test_server_addresses(text: str, expected: Address) -> None:
+    assert parse_server(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0.0.0.0:80", "transparent server"),
+        ("*", "transparent server"),
+        ("10.0.0.1:+1", "port offsets"),
+        ("10.0.0.1:http", "invalid port"),
+        ("a..b", "neither an IP address nor a host name"),
+        ("sockpair@3", "not implemented yet"),
+    ],
+)
+def test_bad_server_addresses(text: str, message: str) -> None:
+    with pytest.raises(AddressError, match=message):
+        parse_server(text)
+
+
+def test_stats_socket_is_one_address() -> None:
+    assert parse_socket("/run/poise/admin.sock") == Address("unix", "/run/poise/admin.sock", None)
+    assert parse_socket("ipv4@127.0.0.1:9999") == Address("ipv4", "127.0.0.1", 9999)
+    with pytest.raises(AddressError, match="exactly one address"):
+        parse_socket(":80-81")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("stdout", ("stdout", "", 0)),
+        ("stderr", ("stderr", "", 0)),
+        ("fd@1", ("stdout", "", 0)),
+        ("127.0.0.1", ("udp", "127.0.0.1", 514)),
+        ("127.0.0.1:1514", ("udp", "127.0.0.1", 1514)),
+        ("udp@10.0.0.1", ("udp", "10.0.0.1", 514)),
+        ("udp4@10.0.0.1:600", ("udp", "10.0.0.1", 600)),
+        ("[::1]:515", ("udp", "::1", 515)),
+        ("::1:", ("udp", "::1", 514)),
+        ("/dev/log", ("unix", "/dev/log", 0)),
+        ("unix@/dev/log", ("unix", "/dev/log", 0)),
+    ],
+)
+def test_log_targets(text: str, expected: tuple[str, str, int]) -> None:
+    assert parse_log(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("syslog.example.com", "not a host name"),
+        ("ring@buf", "not implemented yet"),
+        ("fd@3", "not implemented yet"),
+        ("udp4@[::1]", "not an IPV4 address"),
+        ("127.0.0.1:0", "invalid port"),
+    ],
+)
+def test_bad_log_targets(text: str, message: str) -> None:
+    with pytest.raises(AddressError, match=message):
+        parse_log(text)

@@ -1,0 +1,174 @@
+"""Diagnostics: every problem at FILE:LINE with its keyword, parsing goes on after each,
+unknown words get the nearest keyword, HAProxy keywords poise lacks are named as such."""
+
+from __future__ import annotations
+
+import pytest
+
+from poise.config import keywords
+from poise.config.diagnostics import Severity
+from poise.config.haproxy import parse
+from poise.config.model import Where
+
+
+def diagnostics(text: str, name: str = "e.cfg", env: dict[str, str] | None = None) -> list[str]:
+    return [str(d) for d in parse([(name, text)], env or {})[1]]
+
+
+def test_every_error_is_reported_and_parsing_goes_on() -> None:
+    config, found = parse(
+        [
+            (
+                "e.cfg",
+                "global\n    deamon\n    maxconn x\ndefaults\n    timeout connect 1s\n"
+                "    mode htp\nlisten l\n    bind :80\n    sever a 10.0.0.1\n"
+                "    server b 10.0.0.2\n",
+            )
+        ],
+        {},
+    )
+    assert config is None
+    errors = [d for d in found if d.severity is Severity.ERROR]
+    assert [(d.where, d.keyword) for d in errors] == [
+        (Where("e.cfg", 2), "deamon"),
+        (Where("e.cfg", 3), "maxconn"),
+        (Where("e.cfg", 6), "mode"),
+        (Where("e.cfg", 9), "sever"),
+    ]
+    assert str(errors[0]) == (
+        "e.cfg:2: error: 'deamon': unknown keyword in 'global' section; did you mean 'daemon'?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "word", "suggestion"),
+    [
+        ("global", "pidfil", "pidfile"),
+        ("global", "hard-stop-afer", "hard-stop-after"),
+        ("backend b", "balanse", "balance"),
+        ("backend b", "sever", "server"),
+        ("frontend f", "defualt_backend", "default_backend"),
+        ("frontend f", "bnd", "bind"),
+        ("defaults", "timout", "timeout"),
+    ],
+)
+def test_unknown_keywords_suggest_the_nearest(section: str, word: str, suggestion: str) -> None:
+    found = diagnostics(f"{section}\n    {word} x\n")
+    kind = section.split(maxsplit=1)[0]
+    assert found[0] == (
+        f"e.cfg:2: error: '{word}': unknown keyword in '{kind}' section; "
+        f"did you mean '{suggestion}'?"
+    )
+
+
+def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
+    assert diagnostics("backend b\n    xyzzy\n") == [
+        "e.cfg:2: error: 'xyzzy': unknown keyword in 'backend' section"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "keyword"),
+    [
+        ("backend b", "cookie SRV insert indirect nocache", "cookie"),
+        ("backend b", "http-check expect status 200", "http-check expect"),
+        ("backend b", "stick-table type ip size 1m", "stick-table"),
+        ("frontend f", "http-request deny", "http-request"),
+        ("frontend f", "acl api path_beg /api", "acl"),
+        ("frontend f", "capture request header Host len 32", "capture request header"),
+        ("frontend f", "tcp-request connection reject", "tcp-request connection"),
+        ("frontend f", "errorfile 503 /x.http", "errorfile"),
+        ("frontend f", "log-format %ci", "log-format"),
+        ("listen l", "stats uri /stats", "stats uri"),
+        ("global", "ssl-default-bind-ciphers HIGH", "ssl-default-bind-ciphers"),
+        ("global", "master-worker", "master-worker"),
+    ],
+)
+def test_haproxy_keywords_not_implemented_say_so(section: str, line: str, keyword: str) -> None:
+    found = diagnostics(f"{section}\n    {line}\n")
+    assert found[0] == (
+        f"e.cfg:2: error: '{keyword}': this HAProxy keyword is not implemented yet in poise"
+    )
+
+
+def test_unimplemented_sections_are_reported_once_and_skipped() -> None:
+    found = diagnostics(
+        "peers mypeers\n    peer a 10.0.0.1:1024\nresolvers dns\n    nameserver x 1.1.1.1:53\n"
+    )
+    assert found == [
+        "e.cfg:1: error: 'peers': this HAProxy section is not implemented yet in poise",
+        "e.cfg:3: error: 'resolvers': this HAProxy section is not implemented yet in poise",
+    ]
+
+
+def test_conditional_blocks_are_not_implemented_yet() -> None:
+    assert diagnostics(".if defined(X)\n.endif\n")[:1] == [
+        "e.cfg:1: error: '.if': conditional blocks and '.' directives are not implemented yet "
+        "in poise"
+    ]
+
+
+def test_lexing_errors_come_in_line_order_with_the_others() -> None:
+    found = diagnostics('global\n    deamon\n    pidfile "/x\n    nodee a\n')
+    assert [f.split(": ")[0] for f in found] == ["e.cfg:2", "e.cfg:3", "e.cfg:4"]
+    assert found[1] == "e.cfg:3: error: unmatched quote at column 13"
+
+
+def test_each_file_starts_a_section() -> None:
+    config, found = parse(
+        [("a.cfg", "global\n    daemon\n"), ("b.cfg", "    maxconn 10\nglobal\n    maxconn 20\n")],
+        {},
+    )
+    assert config is None
+    assert [str(d) for d in found] == [
+        "b.cfg:1: error: 'maxconn': outside of any section: each file starts with a section "
+        "keyword (global, defaults, frontend, backend or listen)"
+    ]
+
+
+def test_an_empty_argument_ends_the_line_as_in_haproxy() -> None:
+    _, found = parse(
+        [
+            (
+                "e.cfg",
+                'defaults\n    timeout connect "" 5s\nbackend b\n    server a 10.0.0.1 "" check\n',
+            )
+        ],
+        {},
+    )
+    assert [str(d) for d in found[:2]] == [
+        "e.cfg:2: warning: 'timeout': argument 3 is empty, which ends the line as in HAProxy: "
+        "the words after it are ignored",
+        "e.cfg:2: error: 'timeout connect': expects a duration",
+    ]
+    assert "e.cfg:4: warning: 'server': argument 4 is empty" in str(found[2])
+
+
+def test_environment_variables_reach_the_parser() -> None:
+    config, found = parse(
+        [
+            (
+                "e.cfg",
+                'global\n    node "${NODE-lb1}"\nlisten l\n    bind "${ADDR}:${PORT}"\n'
+                '    server a "${BACKEND}:80"\n',
+            )
+        ],
+        {"ADDR": "127.0.0.1", "PORT": "8080", "BACKEND": "10.0.0.9"},
+    )
+    assert config is not None, [str(d) for d in found]
+    assert config.global_.node == "lb1"
+    assert str(config.proxies[0].binds[0].address) == "127.0.0.1:8080"
+    assert str(config.proxies[0].servers[0].address) == "10.0.0.9:80"
+
+
+def test_the_keyword_tables_hold_together() -> None:
+    # Every keyword the matrix marks as negatable is an option of the matrix.
+    assert keywords.NEGATABLE_OPTIONS <= keywords.OPTION_NAMES
+    # Harmless keywords are HAProxy's.
+    assert set(keywords.HARMLESS_GLOBAL) <= keywords.GLOBAL_KEYWORDS
+    assert set(keywords.HARMLESS_OPTIONS) <= keywords.OPTION_NAMES
+    assert set(keywords.HARMLESS_BIND) <= set(keywords.BIND_OPTIONS)
+    # The five sections poise reads are not in the unimplemented list.
+    assert not keywords.SECTIONS & keywords.UNIMPLEMENTED_SECTIONS
+    assert keywords.suggest("roundrobn", ["roundrobin", "leastconn"]) == "roundrobin"
+    assert keywords.suggest("zzz", ["roundrobin"]) is None

@@ -1,0 +1,216 @@
+"""The `global` section (HAProxy's configuration.txt section 3)."""
+
+from __future__ import annotations
+
+import pytest
+
+from poise.config.diagnostics import Diagnostic, Severity
+from poise.config.haproxy import parse
+from poise.config.model import Address, Config, LogTarget, StatsSocket, Where
+
+
+def parse_ok(text: str) -> tuple[Config, list[Diagnostic]]:
+    config, diagnostics = parse([("g.cfg", text)], {})
+    assert config is not None, [str(d) for d in diagnostics]
+    return config, diagnostics
+
+
+def errors(text: str) -> list[str]:
+    config, diagnostics = parse([("g.cfg", text)], {})
+    assert config is None
+    return [str(d) for d in diagnostics if d.severity is Severity.ERROR]
+
+
+def test_process_settings() -> None:
+    config, diagnostics = parse_ok(
+        """
+global
+    maxconn 4000
+    daemon
+    pidfile /var/run/haproxy.pid
+    user haproxy
+    group haproxy
+    chroot /var/lib/haproxy
+    hard-stop-after 30s
+    spread-checks 5
+    node lb-1.example
+    nbthread 1
+    description the  front door
+    stats timeout 1m
+"""
+    )
+    assert diagnostics == []
+    g = config.global_
+    assert (g.maxconn, g.daemon, g.pidfile, g.chroot) == (
+        4000,
+        True,
+        "/var/run/haproxy.pid",
+        "/var/lib/haproxy",
+    )
+    assert (g.user, g.group, g.uid, g.gid) == ("haproxy", "haproxy", None, None)
+    assert g.user_where == Where("g.cfg", 6) and g.group_where == Where("g.cfg", 7)
+    assert (g.hard_stop_after, g.spread_checks, g.node) == (30_000, 5, "lb-1.example")
+    assert g.description == "the front door"
+    assert g.stats_timeout == 60_000
+    assert g.where == Where("g.cfg", 2)
+
+
+def test_defaults_when_unset() -> None:
+    config, _ = parse_ok("global\n")
+    g = config.global_
+    assert (g.maxconn, g.daemon, g.stats_timeout, g.logs, g.stats_sockets) == (
+        4096,
+        False,
+        10_000,
+        (),
+        (),
+    )
+
+
+def test_numeric_uid_gid() -> None:
+    config, _ = parse_ok("global\n    uid 102\n    gid 105\n")
+    assert (config.global_.uid, config.global_.gid) == (102, 105)
+
+
+def test_a_setting_written_twice_keeps_the_first_as_haproxy_does() -> None:
+    config, diagnostics = parse_ok(
+        "global\n    maxconn 10\n    maxconn 20\n    user a\n    uid 5\n    group b\n    gid 6\n"
+    )
+    assert config.global_.maxconn == 10
+    assert (config.global_.user, config.global_.uid) == ("a", None)
+    assert (config.global_.group, config.global_.gid) == ("b", None)
+    assert [str(d) for d in diagnostics] == [
+        "g.cfg:3: warning: 'maxconn': already specified at g.cfg:2; this line is ignored",
+        "g.cfg:5: warning: 'uid': already specified at g.cfg:4; this line is ignored",
+        "g.cfg:7: warning: 'gid': already specified at g.cfg:6; this line is ignored",
+    ]
+
+
+def test_global_sections_may_repeat() -> None:
+    config, _ = parse_ok("global\n    daemon\nglobal\n    maxconn 7\n")
+    assert config.global_.daemon and config.global_.maxconn == 7
+
+
+def where(line: int) -> Where:
+    return Where("g.cfg", line)
+
+
+def test_log_targets() -> None:
+    config, diagnostics = parse_ok(
+        """
+global
+    log 127.0.0.1 local2
+    log stdout format raw local0
+    log /dev/log local0 info notice
+    log udp@10.0.0.1:1514 len 2048 format rfc5424 daemon warning
+    log stderr format short local7 debug
+"""
+    )
+    assert diagnostics == []
+    assert config.global_.logs == (
+        LogTarget("udp", "127.0.0.1", 514, "local2", where(3), format="local"),
+        LogTarget("stdout", "", 0, "local0", where(4), format="raw"),
+        LogTarget("unix", "/dev/log", 0, "local0", where(5), "info", "notice", "local"),
+        LogTarget("udp", "10.0.0.1", 1514, "daemon", where(6), "warning", None, "rfc5424", 2048),
+        LogTarget("stderr", "", 0, "local7", where(7), "debug", None, "short"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("log 127.0.0.1 local9", "unknown log facility 'local9'; did you mean 'local7'?"),
+        ("log 127.0.0.1 len 79 local0", "invalid log length '79'"),
+        ("log stdout format json local0", "unknown log format 'json'"),
+        ("log stdout local0 loud", "unknown log level 'loud'"),
+        ("log stdout local0 info notice debug", "unexpected argument 'debug'"),
+        ("log stdout", "expects an address and a facility"),
+        ("log stdout len", "'len' expects a value"),
+        ("log stdout sample 1:2 local0", "'sample') is not implemented yet"),
+        ("log syslog.example.com local0", "write an IP address, not a host name"),
+        ("log global", "'log global' is for proxies"),
+    ],
+)
+def test_bad_log_lines(line: str, message: str) -> None:
+    problems = errors(f"global\n    {line}\n")
+    assert len(problems) == 1
+    assert problems[0].startswith("g.cfg:2: error: 'log': ")
+    assert message in problems[0]
+
+
+def test_stats_sockets() -> None:
+    config, diagnostics = parse_ok(
+        """
+global
+    stats socket /run/poise/admin.sock mode 600 level admin
+    stats socket ipv4@127.0.0.1:9999 level user
+    stats socket /var/lib/haproxy/stats
+"""
+    )
+    assert diagnostics == []
+    assert config.global_.stats_sockets == (
+        StatsSocket(Address("unix", "/run/poise/admin.sock", None), where(3), 0o600, "admin"),
+        StatsSocket(Address("ipv4", "127.0.0.1", 9999), where(4), None, "user"),
+        StatsSocket(Address("unix", "/var/lib/haproxy/stats", None), where(5), None, "operator"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("stats socket /x mode 999", "'stats socket': option 'mode': expects an octal number"),
+        ("stats socket /x level root", "'stats socket': option 'level': expects user, operator"),
+        ("stats socket /x expose-fd listeners", "option 'expose-fd' is not implemented yet"),
+        ("stats socket", "'stats socket' expects an address or a path"),
+        ("stats socket :80-90", "exactly one address"),
+        ("stats timeout 1.5s", "unexpected character '.'"),
+        ("stats maxconn 10", "'stats maxconn' is not implemented yet"),
+        ("stats foo", "unknown 'stats foo'"),
+        ("nbthread 4", "poise runs single-threaded per worker"),
+        ("nbthread two", "'two' is not an integer"),
+        ("spread-checks 60", "60 is out of range (0 to 50)"),
+        ("node", "expects a name"),
+        ("node a/b", "expects a name"),
+        ("pidfile", "expects a file name"),
+        ("daemon now", "unexpected argument 'now'"),
+        ("maxconn 0", "at least 1"),
+        ("hard-stop-after 1x", "unexpected character 'x'"),
+        ("nbproc 2", "removed from HAProxy; use 'nbthread' instead"),
+        ("tune.bufsize 16384", "this HAProxy keyword is not implemented yet in poise"),
+        ("lua-load /x.lua", "this HAProxy keyword is not implemented yet in poise"),
+        ("deamon", "unknown keyword in 'global' section; did you mean 'daemon'?"),
+        ("bind :80", "unknown keyword in 'global' section (it belongs in a defaults"),
+    ],
+)
+def test_bad_global_lines(line: str, message: str) -> None:
+    problems = errors(f"global\n    {line}\n")
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("g.cfg:2: error: ")
+    assert message in problems[0]
+
+
+def test_harmless_keywords_are_warnings_that_say_why() -> None:
+    _, diagnostics = parse_ok("global\n    ulimit-n 65536\n    nosplice\n    quiet\n")
+    assert [str(d) for d in diagnostics] == [
+        "g.cfg:2: warning: 'ulimit-n': ignored: poise does not raise its file descriptor "
+        "limit itself",
+        "g.cfg:3: warning: 'nosplice': ignored: poise does not splice through pipes",
+        "g.cfg:4: warning: 'quiet': ignored: poise prints its startup messages regardless",
+    ]
+
+
+def test_global_noreuseport_applies_to_every_bind() -> None:
+    config, _ = parse_ok(
+        """
+global
+    noreuseport
+defaults
+    timeout client 1s
+frontend f
+    bind :80
+    bind :81
+    redirect location /
+    mode http
+"""
+    )
+    assert [b.reuseport for b in config.proxies[0].binds] == [False, False]

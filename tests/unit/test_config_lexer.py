@@ -1,0 +1,171 @@
+"""The haproxy.cfg lexer: words, quotes, escapes, comments and environment expansion, as
+HAProxy's configuration.txt 2.1-2.3 describes them (and HAProxy 2.6 behaves: each expected
+value below was checked against `haproxy -c` where the doc is silent)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from poise.config.diagnostics import Severity
+from poise.config.lexer import LexError, Line, join, lex, quote, split_words
+from poise.config.model import Where
+
+ENV = {"FOO": "foo", "EMPTY": "", "LIST": "a  b c", "ADDR": "127.0.0.1:80"}
+
+
+def words(text: str, env: dict[str, str] | None = None) -> list[str]:
+    return split_words(text, ENV if env is None else env)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bind :80", ["bind", ":80"]),
+        ("  \tserver  s1\t1.2.3.4:80  ", ["server", "s1", "1.2.3.4:80"]),
+        ("", []),
+        ("   ", []),
+        ("# a comment", []),
+        ("bind 127.0.0.170:443 #ssl crt ./haproxy-cert.pem", ["bind", "127.0.0.170:443"]),
+        ("global#the global section", ["global"]),
+        ("a#b", ["a"]),
+        ("a\\#b", ["a#b"]),
+        ('"a # b"', ["a # b"]),
+        ("'a # b'", ["a # b"]),
+        ('"a"#x', ["a"]),
+    ],
+)
+def test_words_and_comments(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a\\ b", ["a b"]),
+        ("a\\\tb", ["a\tb"]),
+        ("a\\\\b", ["a\\b"]),
+        ("a\\'b", ["a'b"]),
+        ('a\\"b', ['a"b']),
+        ("a\\$b", ["a$b"]),
+        ("a\\nb\\rc\\td", ["a\nb\rc\td"]),
+        ("a\\x41b", ["aAb"]),
+        ('"a\\x41\\n"', ["aA\n"]),
+        # HAProxy keeps an unknown escape, and a trailing backslash, as written.
+        ("a\\qb", ["a\\qb"]),
+        ('"a\\qb"', ["a\\qb"]),
+        ("ab\\", ["ab\\"]),
+    ],
+)
+def test_escapes(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("'a\\b'", ["a\\b"]),
+        ("'$FOO'", ["$FOO"]),
+        ("'say \"hi\"'", ['say "hi"']),
+        ('"it\'s"', ["it's"]),
+        ('a"b c"d', ["ab cd"]),
+        ("\"%{+Q}o %t\"' %s'\\ %{-Q}r", ["%{+Q}o %t %s %{-Q}r"]),
+        ('""', [""]),
+        ("''", [""]),
+        ('x "" y', ["x", "", "y"]),
+    ],
+)
+def test_quotes(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('"$FOO"', ["foo"]),
+        ('"${FOO}"', ["foo"]),
+        ('"x${FOO}y"', ["xfooy"]),
+        ('"$FOO$FOO"', ["foofoo"]),
+        ('"$FOO.x"', ["foo.x"]),  # a dot ends a name (only pseudo-variables start with one)
+        ('"$FOO-x"', ["foo-x"]),
+        ('"${FOO}}"', ["foo}"]),
+        ('"${ADDR}"', ["127.0.0.1:80"]),
+        # Unset expands to nothing; the default replaces unset, not empty, variables.
+        ('"${UNSET}"x', ["x"]),
+        ('"${UNSET-def}"', ["def"]),
+        ('"${UNSET-a b}"', ["a b"]),
+        ('"${EMPTY-def}"', [""]),
+        ('"${FOO-def}"', ["foo"]),
+        # `[*]` makes each space-separated part a word; around it, text sticks to the ends.
+        ('"${LIST[*]}"', ["a", "b", "c"]),
+        ('x"${LIST[*]}"y', ["xa", "b", "cy"]),
+        ('"${UNSET[*]}"', []),
+        ('x"${UNSET[*]}"y', ["xy"]),
+        # Outside double quotes `$` is an ordinary character.
+        ("x$FOO", ["x$FOO"]),
+        ("x${FOO}y", ["x${FOO}y"]),
+        ('"a\\$b"', ["a$b"]),
+    ],
+)
+def test_environment_expansion(text: str, expected: list[str]) -> None:
+    assert words(text) == expected
+
+
+def test_pseudo_variables_say_where_the_line_is() -> None:
+    text = (
+        'global\n    node "${.SECTION}"\n'
+        'listen web\n    description "${.FILE}:$.LINE ${.SECTION}"\n'
+    )
+    lines, problems = lex("x.cfg", text, {}, {"global", "listen"})
+    assert problems == []
+    assert lines[1].words == ("node", "global")
+    assert lines[3].words == ("description", "x.cfg:4 web")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('bind "abc', "unmatched quote at column 6"),
+        ("bind 'abc", "unmatched quote at column 6"),
+        ("a\\xZZb", "truncated or invalid hexadecimal escape at column 2"),
+        ("a\\x4", "truncated or invalid hexadecimal escape"),
+        ('"${FOO"', "unmatched brace in environment variable name"),
+        ('"$"', "forbidden first character in environment variable name"),
+        ('"$1x"', "forbidden first character in environment variable name"),
+        ('"${FOO:x}"', "unexpected ':x' in environment variable 'FOO'"),
+    ],
+)
+def test_bad_lines_raise_with_the_column(text: str, message: str) -> None:
+    with pytest.raises(LexError, match=re.escape(message)):
+        words(text)
+
+
+def test_lex_keeps_places_and_reports_bad_lines_then_goes_on() -> None:
+    text = 'global\n\n    # comment\n    pidfile "/run/x\n    daemon\r\n'
+    lines, problems = lex("f.cfg", text, {})
+    assert lines == [
+        Line(Where("f.cfg", 1), ("global",)),
+        Line(Where("f.cfg", 5), ("daemon",)),
+    ]
+    assert [str(p) for p in problems] == ["f.cfg:4: error: unmatched quote at column 13"]
+    assert problems[0].severity is Severity.ERROR
+
+
+def test_quote_examples() -> None:
+    assert quote("a b") == '"a b"'
+    assert quote('$x"\\') == '"\\$x\\"\\\\"'
+    assert quote("\n\x01") == '"\\n\\x01"'
+    assert words(join(["a b", "", "#c", "$X"]), {"X": "no"}) == ["a b", "", "#c", "$X"]
+
+
+@given(st.lists(st.text()))
+def test_quoting_any_words_and_lexing_gives_them_back(original: list[str]) -> None:
+    assert words(join(original), {"X": "not expanded"}) == original
+
+
+@given(st.lists(st.text(alphabet=st.characters(blacklist_characters=" \t#\\'\"\n"), min_size=1)))
+def test_plain_words_need_no_quotes(original: list[str]) -> None:
+    assert words(" ".join(original), {}) == original

@@ -1,0 +1,102 @@
+"""The seed configurations parse as they are: the tutorial's haproxy.cfg with exactly the
+warnings `haproxy -c` gives, and agent-gateway.cfg with errors only for what poise does not
+implement yet."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from poise.config.diagnostics import Severity
+from poise.config.haproxy import parse
+from poise.config.model import Address, Algorithm, Mode, Option
+
+SEEDS = Path(__file__).parents[3] / "shared" / "seeds" / "reconstructed"
+
+
+def load(name: str) -> tuple[str, str]:
+    path = SEEDS / name
+    return str(path), path.read_text()
+
+
+def test_the_tutorial_haproxy_cfg() -> None:
+    filename, text = load("haproxy.cfg")
+    config, diagnostics = parse([(filename, text)], {})
+    assert config is not None, [str(d) for d in diagnostics]
+    # The three warnings HAProxy 2.6 prints for this file, at the same lines.
+    assert [(d.severity, d.where.line, d.keyword) for d in diagnostics] == [
+        (Severity.WARNING, 29, "option httplog"),
+        (Severity.WARNING, 32, "option forwardfor"),
+        (Severity.WARNING, 32, "option forwardfor"),
+    ]
+    g = config.global_
+    assert (g.maxconn, g.daemon, g.user, g.group, g.chroot) == (
+        4000,
+        True,
+        "haproxy",
+        "haproxy",
+        "/var/lib/haproxy",
+    )
+    assert [(t.kind, t.address, t.port, t.facility) for t in g.logs] == [
+        ("udp", "127.0.0.1", 514, "local2")
+    ]
+    assert g.stats_sockets[0].address == Address("unix", "/var/lib/haproxy/stats", None)
+
+    unsecured, secured, view = config.proxies
+    assert (unsecured.name, unsecured.mode, unsecured.maxconn) == ("unsecured", Mode.HTTP, 3000)
+    assert [str(b.address) for b in unsecured.binds] == ["127.0.0.170:80"]
+    assert unsecured.redirects[0].target == "https://view.domain.local"
+    assert unsecured.forwardfor_except == "127.0.0.0/8"
+    # `bind 127.0.0.170:443 #ssl crt ./haproxy-cert.pem` is a plain bind: the rest is a comment.
+    assert [str(b.address) for b in secured.binds] == ["127.0.0.170:443"]
+    assert (secured.mode, secured.default_backend) == (Mode.TCP, "view")
+    assert secured.options == {Option.TCPLOG, Option.DONTLOGNULL}
+    assert (view.mode, view.balance.algorithm, view.retries, view.redispatch) == (
+        Mode.TCP,
+        Algorithm.SOURCE,
+        3,
+        -1,
+    )
+    assert (view.timeouts.connect, view.timeouts.server, view.timeouts.check) == (
+        10_000,
+        60_000,
+        10_000,
+    )
+    for server, host in zip(view.servers, ("127.0.0.165", "127.0.0.166"), strict=True):
+        assert server.address == Address("ipv4", host, 443)
+        assert (server.weight, server.check, server.check_port) == (1, True, 443)
+        assert (server.inter, server.rise, server.fall) == (2000, 2, 5)
+    assert [p.id for p in config.proxies] == [1, 2, 3]
+    assert [s.id for s in view.servers] == [1, 2]
+
+
+# What agent-gateway.cfg asks for and poise does not do yet: TLS (bind ssl/crt, server
+# ssl/verify/ca-file/sni), cookie persistence, HTTP health checks, http-request rules (with
+# their ACL condition), and HTTP proxying itself.
+NOT_IMPLEMENTED = re.compile(
+    r"option '(ssl|crt|cookie|verify|ca-file|sni)' is not implemented yet"
+    r"|this HAProxy (keyword|option) is not implemented yet"
+    r"|HTTP proxying \(mode http with a backend\) is not implemented yet"
+)
+
+
+def test_agent_gateway_cfg_fails_only_on_what_is_not_implemented_yet() -> None:
+    filename, text = load("agent-gateway.cfg")
+    config, diagnostics = parse([(filename, text)], {})
+    assert config is None
+    assert all(d.severity is Severity.ERROR for d in diagnostics)
+    for diagnostic in diagnostics:
+        assert NOT_IMPLEMENTED.search(diagnostic.message), str(diagnostic)
+    keywords = {d.keyword for d in diagnostics}
+    assert keywords == {
+        "bind",
+        "server",
+        "http-request",
+        "cookie",
+        "option httpchk",
+        "http-check expect",
+        None,
+    }
+    options = {m.group(1) for d in diagnostics if (m := re.search(r"option '(\S+)'", d.message))}
+    assert options == {"ssl", "crt", "cookie", "verify", "ca-file", "sni"}
+    assert any("HTTP proxying" in d.message for d in diagnostics)
