@@ -15,6 +15,7 @@ from setups import Balancer, Mode, Variant
 from wrkrun import WrkResult
 
 ERROR_BUDGET = 0.001  # more errors than this share of requests fails the row's target
+NOISY_PCT = 10.0  # other processes on the balancer's core beyond this: the row is noisy
 
 
 @dataclass(frozen=True)
@@ -144,16 +145,29 @@ def table(rows: list[Row], balancers: list[Balancer]) -> str:
 
 
 def notes(rows: list[Row]) -> list[str]:
-    """One line per balancer and reason a row was skipped, naming the rows."""
+    """One line per balancer and reason a row was skipped, and one per noisy row."""
     skipped: dict[tuple[str, str], list[str]] = {}
     for row in rows:
         for name, outcome in row.results.items():
             if isinstance(outcome, Skipped):
                 skipped.setdefault((name, outcome.reason), []).append(row.label)
-    return [
+    found = [
         f"{name} skipped on {', '.join(labels)}: {reason}"
         for (name, reason), labels in skipped.items()
     ]
+    for row in rows:
+        busy = {
+            name: outcome.core_other_pct
+            for name, outcome in row.results.items()
+            if isinstance(outcome, Measured) and outcome.core_other_pct > NOISY_PCT
+        }
+        if busy:
+            during = ", ".join(f"{pct:.0f}% during {name}'s run" for name, pct in busy.items())
+            found.append(
+                f"{row.label} is noisy: other processes took the balancer's core ({during});"
+                " its req/s ratio means little, CPU us/req holds better: run again"
+            )
+    return found
 
 
 def as_json(rows: list[Row], balancers: list[Balancer], meta: dict[str, Any]) -> dict[str, Any]:

@@ -89,6 +89,8 @@ class Runtime:
             target = proxy.default_backend
             if proxy.use_backends:
                 target = proxy.use_backends[0].backend
+            elif target is None and proxy.is_backend:
+                target = proxy.name  # a `listen` section is its own backend
             runtime = FrontendRuntime(
                 proxy,
                 ctx.backends.get(target) if target else None,
@@ -189,8 +191,8 @@ class Runtime:
         if ctx is None:
             return
         for proxy in self.config.proxies:
-            fe = ctx.frontends.get(proxy.name)
-            be = ctx.backends.get(proxy.name)
+            fe = ctx.frontends.get(proxy.name) if proxy.is_frontend else None
+            be = ctx.backends.get(proxy.name) if proxy.is_backend else None
             message = (
                 f"Proxy {proxy.name} stopped (cumulated conns: "
                 f"FE: {fe.cum_conn if fe else 0}, BE: {be.backend.cum_sess if be else 0})."

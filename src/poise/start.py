@@ -10,6 +10,7 @@ give up root.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -32,6 +33,9 @@ def run(
 ) -> int:
     if quiet:
         CONSOLE.quiet = True
+    # Until the event loop takes over the signals, SIGTERM still ends poise cleanly
+    # (the pidfile is removed on the way out).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     config, addrs = load(files)
     if config is None:
         return 1
@@ -48,9 +52,9 @@ def run(
     detach = (daemon or global_.daemon) and not foreground
     is_root = os.geteuid() == 0
     ready: process.Startup | None = None
+    if global_.chroot and not is_root:
+        console("WARNING", f"not entering chroot '{global_.chroot}': not running as root.")
     try:
-        if global_.chroot and not is_root:
-            console("WARNING", f"not entering chroot '{global_.chroot}': not running as root.")
         if detach:
             ready = process.daemonize()
             CONSOLE.quiet = True
@@ -62,13 +66,12 @@ def run(
         if global_.chroot and is_root:
             process.enter_chroot(global_.chroot)
         process.drop_privileges(global_.uid, global_.gid, global_.user)
+        run_until_stopped(runtime, loop, on_ready=ready.ready if ready is not None else None)
     except process.ProcessError as exc:
         console("ALERT", str(exc))
         if ready is not None:
             ready.fail(str(exc))
         return 1
-    try:
-        run_until_stopped(runtime, loop, on_ready=ready.ready if ready is not None else None)
     finally:
         if pidfile:
             process.remove_pidfile(pidfile)

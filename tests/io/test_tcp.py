@@ -406,3 +406,21 @@ backend be
         logs.close()
 
     run(loop_kind, main)
+
+
+def test_a_listen_section_is_its_own_backend(loop_kind: str) -> None:
+    async def main() -> None:
+        a = await Backend("a").start()
+        logs = await LogReceiver().start()
+        body = f"""
+listen both
+    bind 127.0.0.1:0
+    server a 127.0.0.1:{a.port}
+"""
+        async with Poise(config(logs.port, body)) as poise:
+            assert await ask_name(poise.port("both")) == "a"
+            await logs.wait_for(r" both both/a ")
+        await a.stop()
+        logs.close()
+
+    run(loop_kind, main)
