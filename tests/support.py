@@ -101,3 +101,18 @@ async def ask_name(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> 
         return line.decode().strip()
     finally:
         writer.close()
+
+
+async def ask_from(source: str, port: int, host: str = "127.0.0.1", send: bytes = b"") -> str:
+    """Connect from a given loopback source address (all of 127/8 is local), optionally
+    send a line, and read which backend answered."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((source, 0))
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (host, port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(send)
+    try:
+        return (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+    finally:
+        writer.close()

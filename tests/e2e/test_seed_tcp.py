@@ -14,14 +14,13 @@ import asyncio
 import os
 import re
 import signal
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.io.harness import LogReceiver
-from tests.support import Backend, eventually, free_port, run
+from tests.support import Backend, ask_from, eventually, free_port, run
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
 
@@ -44,17 +43,9 @@ def rewrite(text: str, tmp: Path, ports: dict[str, int], log_port: int) -> str:
     return text.replace("check port 443", f"check port {ports['view']}")
 
 
-async def ask_from(source: str, port: int) -> str:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind((source, 0))
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.170", port))
-    reader, writer = await asyncio.open_connection(sock=sock)
-    writer.write(b"hello\n")  # `option dontlognull`: a session that sends nothing is not logged
-    try:
-        return (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
-    finally:
-        writer.close()
+async def ask(source: str, port: int) -> str:
+    # `option dontlognull`: a session that sends nothing is not logged, so say hello.
+    return await ask_from(source, port, host="127.0.0.170", send=b"hello\n")
 
 
 def alive(pid: int) -> bool:
@@ -108,21 +99,21 @@ def test_seed_haproxy_cfg_balances_by_source_and_fails_over(tmp_path: Path) -> N
 
             # Port 443: each source address sticks to one server; sources spread.
             sources = [f"127.0.{i}.{j}" for i in range(1, 4) for j in range(2, 8)]
-            first = {src: await ask_from(src, ports["https"]) for src in sources}
+            first = {src: await ask(src, ports["https"]) for src in sources}
             assert set(first.values()) == {"view01", "view02"}
-            assert first == {src: await ask_from(src, ports["https"]) for src in sources}
+            assert first == {src: await ask(src, ports["https"]) for src in sources}
             await logs.wait_for(r"secured view/view0[12] ")
 
             # view01 dies: after `fall 5` failed checks it is DOWN, everyone uses view02.
             await view01.stop()
             down = await logs.wait_for(r"Server view/view01 is DOWN", timeout=30)
             assert "1 active and 0 backup servers left" in down[0]
-            assert {await ask_from(src, ports["https"]) for src in sources} == {"view02"}
+            assert {await ask(src, ports["https"]) for src in sources} == {"view02"}
 
             # view01 returns: after `rise 2` good checks it is UP and gets its clients back.
             view01 = await Backend("view01").start("127.0.0.165", ports["view"])
             await logs.wait_for(r"Server view/view01 is UP", timeout=30)
-            assert first == {src: await ask_from(src, ports["https"]) for src in sources}
+            assert first == {src: await ask(src, ports["https"]) for src in sources}
         finally:
             stderr.close()
             if pidfile.exists():

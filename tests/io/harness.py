@@ -12,7 +12,7 @@ from types import TracebackType
 
 from poise.config.haproxy import parse
 from poise.runtime import Runtime
-from tests.support import eventually
+from tests.support import Backend, eventually
 
 
 class LogReceiver(asyncio.DatagramProtocol):
@@ -88,3 +88,42 @@ class Poise:
     def ctx(self):  # type: ignore[no-untyped-def]
         assert self.runtime.ctx is not None
         return self.runtime.ctx
+
+
+class Stage:
+    """One test's world: real backends, a syslog receiver and poise, all stopped at the
+    end however the test ends. Configuration text may use `{log}` for the receiver's port.
+
+        async with Stage() as stage:
+            a = await stage.backend("a")
+            poise = await stage.poise(TEXT.format(a=a.port, log="{log}"))
+    """
+
+    def __init__(self) -> None:
+        self.logs = LogReceiver()
+        self.backends: list[Backend] = []
+        self.balancers: list[Poise] = []
+
+    async def __aenter__(self) -> Stage:
+        await self.logs.start()
+        return self
+
+    async def backend(
+        self, name: str, greet: bool = True, host: str = "127.0.0.1", port: int = 0
+    ) -> Backend:
+        backend = await Backend(name, greet).start(host, port)
+        self.backends.append(backend)
+        return backend
+
+    async def poise(self, text: str) -> Poise:
+        poise = Poise(text.replace("{log}", str(self.logs.port)))
+        await poise.__aenter__()
+        self.balancers.append(poise)
+        return poise
+
+    async def __aexit__(self, *exc: object) -> None:
+        for poise in self.balancers:
+            await poise.__aexit__(None, None, None)
+        for backend in self.backends:
+            await backend.stop()
+        self.logs.close()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 
-from tests.io.harness import LogReceiver, Poise
-from tests.support import Backend, ask_name, eventually, free_port, run
+from tests.io.harness import Stage
+from tests.support import ask_name, eventually, free_port, run
 
 CONFIG = """
 defaults
@@ -23,23 +23,20 @@ frontend fe
     default_backend be
 backend be
     balance roundrobin
-{servers}
 """
 
 
 def test_fall_takes_a_dead_server_out_and_rise_puts_it_back(loop_kind: str) -> None:
     async def main() -> None:
-        a = await Backend("a").start()
-        b = await Backend("b").start()
-        logs = await LogReceiver().start()
-        servers = (
-            f"    server a 127.0.0.1:{a.port} check inter 40ms rise 2 fall 3\n"
-            f"    server b 127.0.0.1:{b.port} check inter 40ms rise 2 fall 3\n"
-        )
-        async with Poise(CONFIG.format(log=logs.port, servers=servers)) as poise:
+        async with Stage() as stage:
+            a = await stage.backend("a")
+            b = await stage.backend("b")
+            poise = await stage.poise(
+                CONFIG + f"    server a 127.0.0.1:{a.port} check inter 40ms rise 2 fall 3\n"
+                f"    server b 127.0.0.1:{b.port} check inter 40ms rise 2 fall 3\n"
+            )
             port = poise.port("fe")
-            backend = poise.ctx.backends["be"].backend
-            server_b = backend.server("b")
+            server_b = poise.ctx.backends["be"].backend.server("b")
             assert server_b is not None
             # Fully up first (health at its top), so that `fall` counts in full.
             checks = poise.runtime.checks
@@ -48,9 +45,8 @@ def test_fall_takes_a_dead_server_out_and_rise_puts_it_back(loop_kind: str) -> N
                 lambda: all(c.health.health == c.health.top for c in checks.checks),
                 what="both servers fully up",
             )
-            b_port = b.port
             await b.stop()
-            down = await logs.wait_for(r"Server be/b is DOWN")
+            down = await stage.logs.wait_for(r"Server be/b is DOWN")
             assert re.fullmatch(
                 r'Server be/b is DOWN, reason: Layer4 connection problem, info: "Connection '
                 r'refused", check duration: \d+ms\. 1 active and 0 backup servers left\. '
@@ -60,54 +56,48 @@ def test_fall_takes_a_dead_server_out_and_rise_puts_it_back(loop_kind: str) -> N
             assert server_b.failed_checks == 3  # exactly `fall` failures took it down
             assert [await ask_name(port) for _ in range(4)] == ["a"] * 4
 
-            b = await Backend("b").start(port=b_port)
-            up = await logs.wait_for(r"Server be/b is UP")
+            await stage.backend("b", port=b.port)
+            up = await stage.logs.wait_for(r"Server be/b is UP")
             assert up[0].startswith("Server be/b is UP, reason: Layer4 check passed")
             assert "2 active and 0 backup servers online" in up[0]
             assert sorted([await ask_name(port) for _ in range(4)]) == ["a", "a", "b", "b"]
-        await a.stop()
-        await b.stop()
-        logs.close()
 
     run(loop_kind, main)
 
 
 def test_no_server_left_closes_new_connections_at_once(loop_kind: str) -> None:
     async def main() -> None:
-        logs = await LogReceiver().start()
-        dead = free_port()
-        servers = f"    server a 127.0.0.1:{dead} check inter 40ms rise 2 fall 2\n"
-        async with Poise(CONFIG.format(log=logs.port, servers=servers)) as poise:
+        async with Stage() as stage:
+            dead = free_port()
+            poise = await stage.poise(
+                CONFIG + f"    server a 127.0.0.1:{dead} check inter 40ms rise 2 fall 2\n"
+            )
             # A server starts UP; its first failed check takes it down.
-            await logs.wait_for(r"Server be/a is DOWN")
-            await logs.wait_for(r"backend be has no server available!")
+            await stage.logs.wait_for(r"Server be/a is DOWN")
+            await stage.logs.wait_for(r"backend be has no server available!")
             reader, writer = await asyncio.open_connection("127.0.0.1", poise.port("fe"))
             assert await asyncio.wait_for(reader.read(), 2) == b""
             writer.close()
-            line = (await logs.wait_for(r" fe be/<NOSRV> "))[0]
-            assert line.split()[6] == "SC"
-            assert line.split()[4] == "-1/-1/" + line.split()[4].split("/")[2]
-        logs.close()
+            line = (await stage.logs.wait_for(r" fe be/<NOSRV> "))[0].split()
+            assert line[6] == "SC"
+            assert line[4].startswith("-1/-1/")  # never queued, never connected
 
     run(loop_kind, main)
 
 
 def test_check_port_and_addr_are_probed_instead_of_the_traffic_address(loop_kind: str) -> None:
     async def main() -> None:
-        logs = await LogReceiver().start()
-        traffic = await Backend("traffic").start()
-        health = await Backend("health").start("127.0.0.2")
-        servers = (
-            f"    server a 127.0.0.1:{traffic.port} check addr 127.0.0.2 port {health.port} "
-            "inter 30ms rise 1 fall 1\n"
-        )
-        async with Poise(CONFIG.format(log=logs.port, servers=servers)) as poise:
+        async with Stage() as stage:
+            traffic = await stage.backend("traffic")
+            health = await stage.backend("health", host="127.0.0.2")
+            poise = await stage.poise(
+                CONFIG + f"    server a 127.0.0.1:{traffic.port} check addr 127.0.0.2 "
+                f"port {health.port} inter 30ms rise 1 fall 1\n"
+            )
             await eventually(lambda: health.accepted >= 3, what="three probes")
             assert traffic.accepted == 0  # the checks went to addr:port, not the server
             await health.stop()
-            await logs.wait_for(r"Server be/a is DOWN")
+            await stage.logs.wait_for(r"Server be/a is DOWN")
             assert poise.ctx.backends["be"].backend.has_server is False
-        await traffic.stop()
-        logs.close()
 
     run(loop_kind, main)
