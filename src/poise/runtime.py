@@ -112,7 +112,7 @@ class Runtime:
             self.servers += await serve_admin(
                 ctx, self.admin_socks, admin_info(global_, loop), global_.stats_timeout / 1000
             )
-        self.checks = HealthChecks(ctx, self.sinks, self.rng)
+        self.checks = HealthChecks(ctx, self.sinks, self.rng, global_.spread_checks)
         self.checks.start()
         for proxy in self.config.proxies:
             self.notice(proxy, f"Proxy {proxy.name} started.")

@@ -315,3 +315,42 @@ def test_a_listen_section_is_its_own_backend(loop_kind: str) -> None:
             await stage.logs.wait_for(r" both both/a ")
 
     run(loop_kind, main)
+
+
+class Silent:
+    """A backend that accepts and never says or closes anything."""
+
+    def __init__(self) -> None:
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self) -> Silent:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the end of the client's data, then nothing, ever
+        await asyncio.Event().wait()
+
+
+def test_client_fin_timeout_applies_once_the_client_has_shut_its_side(loop_kind: str) -> None:
+    async def main() -> None:
+        silent = await Silent().start()
+        async with Stage() as stage:
+            poise = await stage.poise(
+                BASE.replace("timeout client 5s", "timeout client 5s\n    timeout client-fin 200ms")
+                + f"backend be\n    server s 127.0.0.1:{silent.port}\n"
+            )
+            reader, writer = await asyncio.open_connection("127.0.0.1", poise.port("fe"))
+            writer.write(b"bye")
+            writer.write_eof()
+            started = time.monotonic()
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            assert 0.19 <= time.monotonic() - started < 4  # not the 5s client timeout
+            assert fields((await stage.logs.wait_for(r" fe be/s "))[0])["ts"] == "cD"
+            writer.close()
+        assert silent.server is not None
+        silent.server.close()
+
+    run(loop_kind, main)

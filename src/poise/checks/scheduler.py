@@ -54,7 +54,7 @@ class ServerCheck:
             result = await tcp_check(host, port, self.timeout())
             self.apply(result)
             delay = self.health.next_delay(config.inter, config.fastinter, config.downinter)
-            await asyncio.sleep(delay / 1000.0)
+            await asyncio.sleep(self.checks.spread(delay) / 1000.0)
 
     def apply(self, result: health.CheckResult) -> None:
         server = self.server
@@ -103,8 +103,15 @@ class ServerCheck:
 
 
 class HealthChecks:
-    def __init__(self, ctx: Context, sinks: Mapping[str, LogSink], rng: random.Random) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        sinks: Mapping[str, LogSink],
+        rng: random.Random,
+        spread_checks: int = 0,
+    ) -> None:
         self.ctx = ctx
+        self.spread_checks = spread_checks
         self.sinks = sinks
         self.rng = rng
         self.checks: list[ServerCheck] = []
@@ -120,6 +127,12 @@ class HealthChecks:
             # Spread the first checks over the interval, as HAProxy does.
             first = check.server.config.inter * position / max(count, 1) / 1000.0
             check.task = loop.create_task(check.run(first))
+
+    def spread(self, delay: float) -> float:
+        """`spread-checks N`: each interval varies at random by up to N percent."""
+        if not self.spread_checks:
+            return delay
+        return delay * (1 + self.rng.uniform(-self.spread_checks, self.spread_checks) / 100)
 
     def stop(self) -> None:
         for check in self.checks:

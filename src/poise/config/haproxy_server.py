@@ -59,9 +59,8 @@ def parse_bind_options(
                 raise Problem("expects a value")
             if option == "name":
                 options.name = value
-            elif option in ("backlog", "maxconn"):
-                number = parse_int(value or "", 1)
-                setattr(options, option, number)
+            elif option == "backlog":
+                options.backlog = parse_int(value or "", 1)
             elif option == "v6only":
                 options.v6only = True
             elif option == "v4v6":

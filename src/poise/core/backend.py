@@ -127,6 +127,11 @@ class Backend:
             self._enqueue(self.queue, waiter)
             return Take(Outcome.QUEUED)
         if server.full:  # a deterministic balancer keeps its choice: wait for that server
+            maxqueue = server.config.maxqueue
+            if maxqueue and server.queued >= maxqueue:
+                # HAProxy: past `maxqueue`, go to another server rather than wait forever.
+                self._enqueue(self.queue, waiter)
+                return Take(Outcome.QUEUED)
             self._enqueue(self.server_queues[server.id], waiter)
             server.queued += 1
             return Take(Outcome.QUEUED, server)

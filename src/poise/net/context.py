@@ -41,6 +41,7 @@ class BackendRuntime:
         "proxy",
         "queue_timeout",
         "retries",
+        "server_fin_timeout",
         "server_timeout",
         "tunnel_timeout",
     )
@@ -58,6 +59,7 @@ class BackendRuntime:
             timeouts.queue if timeouts.queue is not None else timeouts.connect
         )
         self.server_timeout = seconds(timeouts.server)
+        self.server_fin_timeout = seconds(timeouts.server_fin)
         self.tunnel_timeout = seconds(timeouts.tunnel)
         self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
 
@@ -68,6 +70,7 @@ class FrontendRuntime:
         "backlog",
         "bytes_in",
         "bytes_out",
+        "client_fin_timeout",
         "client_timeout",
         "cum_conn",
         "cur_conn",
@@ -96,6 +99,7 @@ class FrontendRuntime:
         self.maxconn = proxy.maxconn if proxy.maxconn is not None else global_maxconn
         self.backlog = max(self.maxconn, 1024)
         self.client_timeout = seconds(proxy.timeouts.client)
+        self.client_fin_timeout = seconds(proxy.timeouts.client_fin)
         options = proxy.options
         self.tcplog = model.Option.TCPLOG in options or model.Option.HTTPLOG in options
         self.dontlognull = model.Option.DONTLOGNULL in options

@@ -61,6 +61,7 @@ class ServerSide(asyncio.Protocol):
             return False
         if session.client.can_write_eof():
             session.client.write_eof()
+        session.arm_idle()
         return True
 
     def pause_writing(self) -> None:
@@ -207,6 +208,7 @@ class TcpSession(asyncio.Protocol):
             if self.server_eof:
                 return False
             transport.write_eof()
+            self.arm_idle()
         return True
 
     def pause_writing(self) -> None:
@@ -370,19 +372,24 @@ class TcpSession(asyncio.Protocol):
     # -- the relay ----------------------------------------------------------------------
 
     def arm_idle(self) -> None:
-        """Tunnel timeout if set, else the shorter of the client and server timeouts."""
+        """Tunnel timeout if set, else the shorter of the client and server timeouts;
+        once either direction is shut, `timeout client-fin`/`server-fin` where set."""
         backend = self.backend
         assert backend is not None
-        if backend.tunnel_timeout is not None:
-            self.idle, self.idle_code = backend.tunnel_timeout, "cD"
+        frontend = self.frontend
+        half_closed = self.client_eof or self.server_eof
+        client = backend.tunnel_timeout or frontend.client_timeout
+        server = backend.tunnel_timeout or backend.server_timeout
+        if half_closed:
+            client = frontend.client_fin_timeout or client
+            server = backend.server_fin_timeout or server
+        if client is None and server is None:
+            return
+        if server is None or (client is not None and client <= server):
+            self.idle, self.idle_code = client or 0.0, "cD"
         else:
-            client, server = self.frontend.client_timeout, backend.server_timeout
-            if client is None and server is None:
-                return
-            if server is None or (client is not None and client <= server):
-                self.idle, self.idle_code = client or 0.0, "cD"
-            else:
-                self.idle, self.idle_code = server, "sD"
+            self.idle, self.idle_code = server, "sD"
+        self.cancel_timer()
         self.timer = self.loop.call_at(self.last_active + self.idle, self.idle_check)
 
     def idle_check(self) -> None:
