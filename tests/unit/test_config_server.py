@@ -43,7 +43,7 @@ def test_bind_lines_give_one_bind_per_address_and_port() -> None:
         """
 listen l
     bind :80,:443
-    bind 10.0.0.1:8000-8001 name range backlog 128 maxconn 100
+    bind 10.0.0.1:8000-8001 name range backlog 128
     bind [::]:80 v6only
     bind 127.0.0.170:80 transparent
     bind 127.0.0.171:80 freebind noreuseport
@@ -55,8 +55,8 @@ listen l
     assert only(config).binds == (
         Bind(Address("ipv4", "", 80), at(3)),
         Bind(Address("ipv4", "", 443), at(3)),
-        Bind(Address("ipv4", "10.0.0.1", 8000), at(4), "range", backlog=128, maxconn=100),
-        Bind(Address("ipv4", "10.0.0.1", 8001), at(4), "range", backlog=128, maxconn=100),
+        Bind(Address("ipv4", "10.0.0.1", 8000), at(4), "range", backlog=128),
+        Bind(Address("ipv4", "10.0.0.1", 8001), at(4), "range", backlog=128),
         Bind(Address("ipv6", "::", 80), at(5), v6only=True),
         Bind(Address("ipv4", "127.0.0.170", 80), at(6), freebind=True),
         Bind(Address("ipv4", "127.0.0.171", 80), at(7), freebind=True, reuseport=False),
@@ -84,7 +84,7 @@ def test_bind_options_not_implemented_are_reported_one_by_one() -> None:
         ("bind", "'bind': expects an address"),
         ("bind 1.2.3.4", "missing port"),
         ("bind :80 backlog", "option 'backlog': expects a value"),
-        ("bind :80 maxconn 0", "option 'maxconn': 0 is out of range (at least 1)"),
+        ("bind :80 backlog 0", "option 'backlog': 0 is out of range (at least 1)"),
         ("bind :80 mode 600", "option 'mode' is not implemented yet"),
         ("bind :80 v6onyl", "unknown option 'v6onyl'; did you mean 'v6only'?"),
     ],
@@ -207,3 +207,8 @@ def test_server_options_not_implemented_are_reported_and_the_rest_is_read() -> N
 def test_bad_server_lines(line: str, message: str) -> None:
     found = errors(f"backend be\n    {line}\n")
     assert len(found) == 1 and message in found[0], found
+
+
+def test_a_per_bind_maxconn_is_not_implemented_yet() -> None:
+    found = errors("frontend f\n    bind :80 maxconn 10\n    default_backend b\nbackend b\n")
+    assert any("'maxconn'" in e and "not implemented" in e for e in found), found

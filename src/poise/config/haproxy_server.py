@@ -31,7 +31,6 @@ _LEVELS: dict[str, StatsLevel] = {"user": "user", "operator": "operator", "admin
 class BindOptions:
     name: str | None = None
     backlog: int | None = None
-    maxconn: int | None = None
     v6only: bool = False
     freebind: bool = False
     reuseport: bool = True
@@ -109,7 +108,6 @@ def parse_bind(args: Sequence[str], where: Where, diagnostics: list[Diagnostic])
             freebind=opts.freebind,
             reuseport=opts.reuseport,
             backlog=opts.backlog,
-            maxconn=opts.maxconn,
             v6only=opts.v6only,
         )
         for addr in addresses

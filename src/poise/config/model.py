@@ -67,7 +67,6 @@ class Bind:
     # SO_REUSEPORT is on by default as in HAProxy; `noreuseport` turns it off.
     reuseport: bool = True
     backlog: int | None = None
-    maxconn: int | None = None
     v6only: bool = False
 
 
