@@ -113,6 +113,9 @@ class Algorithm(Enum):
     FIRST = "first"
     SOURCE = "source"
     RANDOM = "random"
+    URI = "uri"
+    URL_PARAM = "url_param"
+    HDR = "hdr"
 
 
 class HashType(Enum):
@@ -128,6 +131,8 @@ class Balance:
     # random(N): the number of draws (power of N choices); 2 when written `random`.
     draws: int = 2
     hash_type: HashType = HashType.MAP_BASED
+    # url_param NAME / hdr(NAME): what is hashed.
+    argument: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +157,52 @@ class Server:
     downinter: int | None = None  # None: same as inter
     rise: int = 2
     fall: int = 3
+    # `cookie VALUE`: the value of the backend's persistence cookie naming this server.
+    cookie: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cookie:
+    """`cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]
+    [httponly] [secure] [domain D]* [maxidle T] [maxlife T] [attr A]*` (durations in
+    seconds, as HAProxy stores them)."""
+
+    name: str
+    where: Where
+    mode: Literal["rewrite", "insert", "prefix"] = "rewrite"
+    indirect: bool = False
+    nocache: bool = False
+    postonly: bool = False
+    preserve: bool = False
+    httponly: bool = False
+    secure: bool = False
+    domains: tuple[str, ...] = ()
+    maxidle: int | None = None
+    maxlife: int | None = None
+    attrs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HttpExpect:
+    """`http-check expect [!] status|rstatus|string|rstring PATTERN`."""
+
+    kind: Literal["status", "rstatus", "string", "rstring"]
+    pattern: str
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HttpCheck:
+    """`option httpchk [METHOD] [URI] [VERSION]` with `http-check send` and
+    `http-check expect`. Without `expect`, a 2xx or 3xx status passes (HAProxy)."""
+
+    where: Where
+    method: str = "OPTIONS"
+    uri: str = "/"
+    version: str = "HTTP/1.0"
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str = ""
+    expect: HttpExpect | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +245,11 @@ class Option(Enum):
     ALLBACKUPS = "allbackups"
     LOGASAP = "logasap"
     HTTP_SERVER_CLOSE = "http-server-close"
+    HTTP_KEEP_ALIVE = "http-keep-alive"
+    HTTPCLOSE = "httpclose"
     FORWARDFOR = "forwardfor"
+    PERSIST = "persist"
+    LOG_HEALTH_CHECKS = "log-health-checks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,6 +282,9 @@ class Proxy:
     logs: tuple[LogTarget, ...] = ()  # `log global` is expanded by the link pass
     # `option forwardfor` details: the network excepted (`except`), None when unset.
     forwardfor_except: str | None = None
+    # HTTP mode.
+    cookie: Cookie | None = None
+    http_check: HttpCheck | None = None
     # `option forwardfor header NAME` and `if-none` (add the header only when absent).
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_if_none: bool = False

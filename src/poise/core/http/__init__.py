@@ -1,0 +1,1 @@
+"""HTTP/1 rules, pure: headers, messages, validation, framing, persistence, routing."""

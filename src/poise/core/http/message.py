@@ -1,0 +1,49 @@
+"""An HTTP request and response head as poise sees them, with the connection facts that
+ACL fetches and logs need. Pure data, filled by the shell from httptools' callbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from poise.core.http.headers import Headers
+
+
+@dataclass(slots=True)
+class Request:
+    method: str
+    uri: str  # as received: origin-form (/path?query), or absolute-form
+    version: str  # "1.0" or "1.1"
+    headers: Headers = field(default_factory=Headers)
+    # The connection it came on.
+    src: str = ""
+    src_port: int = 0
+    dst: str = ""
+    dst_port: int = 0
+    ssl: bool = False  # ssl_fc: the client connection is TLS
+    sni: str | None = None  # ssl_fc_sni
+
+    @property
+    def path(self) -> str:
+        """The path without the query string (HAProxy's `path` fetch)."""
+        uri = self.uri
+        if "://" in uri[:10]:  # absolute-form: skip scheme://authority
+            slash = uri.find("/", uri.find("://") + 3)
+            uri = uri[slash:] if slash >= 0 else "/"
+        return uri.split("?", 1)[0]
+
+    @property
+    def query(self) -> str | None:
+        _, mark, query = self.uri.partition("?")
+        return query if mark else None
+
+    @property
+    def request_line(self) -> str:
+        return f"{self.method} {self.uri} HTTP/{self.version}"
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    reason: str
+    version: str
+    headers: Headers = field(default_factory=Headers)
