@@ -138,6 +138,15 @@ class Backend:
         self._assign(server)
         return Take(Outcome.ASSIGNED, server)
 
+    def occupy(self, server: ServerState) -> None:
+        """Take a slot on a server chosen without the balancer (persistence)."""
+        self._assign(server)
+
+    def wait_for(self, waiter: Waiter, server: ServerState) -> None:
+        """Wait in `server`'s own queue (a persistent client whose server is full)."""
+        self._enqueue(self.server_queues[server.id], waiter)
+        server.queued += 1
+
     def release(self, server: ServerState) -> list[Go]:
         """`server` has one more free slot: give it to the oldest connection that may use it."""
         server.cur_sess -= 1

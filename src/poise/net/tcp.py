@@ -13,28 +13,17 @@ single lazily re-armed timer: the data path only stores the time of last activit
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+from typing import cast
 
-from poise.core.backend import Outcome, start
+from poise.core.backend import start
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.dispatch import Dispatcher
 from poise.net.sessionlog import log_tcp_session
 
 # Client bytes received before the server connection is up are kept, up to this much;
 # beyond it reading pauses until the server is connected.
 PENDING_LIMIT = 64 * 1024
-# HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
-TURNAROUND = 1.0
-
-
-def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
-    """HAProxy's `option redispatch <interval>`: P > 0 redispatches on every P-th retry,
-    N < 0 on the N-th retry before the last (-1: the last retry)."""
-    if interval is None or interval == 0:
-        return False
-    if interval > 0:
-        return retry % interval == 0
-    return retry == retries + 1 + interval
 
 
 class ServerSide(asyncio.Protocol):
@@ -74,7 +63,7 @@ class ServerSide(asyncio.Protocol):
         self.session.server_lost(exc)
 
 
-class TcpSession(asyncio.Protocol):
+class TcpSession(Dispatcher, asyncio.Protocol):
     """The client side of a TCP-mode session; owns the whole session."""
 
     __slots__ = (
@@ -238,9 +227,7 @@ class TcpSession(asyncio.Protocol):
             return
         # Left before a server connection was up.
         if self.queued:
-            assert self.backend is not None
-            self.backend.backend.cancel(self, self.waiting_on)
-            self.queued = False
+            self.leave_queue()
             self.term = self.term or "CQ"
         elif self.server is not None:
             self.term = self.term or "CC"
@@ -248,126 +235,35 @@ class TcpSession(asyncio.Protocol):
                 return  # the attempt under way ends the session when it completes
         self.finish()
 
-    # -- choosing and connecting to a server --------------------------------------------
+    # -- the server connection (net/dispatch.py does the choosing and connecting) --------
 
-    def assign(self, avoid: ServerState | None) -> None:
+    def balance_key(self) -> bytes:
         backend = self.backend
-        assert backend is not None
-        key = b""
-        if backend.hashes_source:
-            key = self.client_ip.encode()
-        take = backend.backend.take(self, key, avoid)
-        if take.outcome is Outcome.ASSIGNED:
-            assert take.server is not None
-            self.t_queue = max(self.t_queue, 0)
-            self.connect(take.server)
-        elif take.outcome is Outcome.QUEUED:
-            self.queued = True
-            self.waiting_on = take.server
-            self.t_queued_at = self.loop.time()
-            timeout = backend.queue_timeout
-            if timeout is not None:
-                self.timer = self.loop.call_later(timeout, self.queue_timed_out)
-        else:
-            self.fail("SC")
+        return self.client_ip.encode() if backend is not None and backend.hashes_source else b""
 
-    def dequeued(self, server: ServerState) -> None:
-        """The backend gave this waiting session a server slot."""
-        self.queued = False
-        self.waiting_on = None
-        self.cancel_timer()
-        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
-        if self.client_gone:
-            self.server = server
-            self.finish()
-            return
-        self.connect(server)
+    def server_protocol(self) -> asyncio.Protocol:
+        return ServerSide(self)
 
-    def queue_timed_out(self) -> None:
-        self.timer = None
-        backend = self.backend
-        assert backend is not None
-        backend.backend.cancel(self, self.waiting_on)
-        self.queued = False
-        self.waiting_on = None
-        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
-        self.fail("sQ")
+    def destination_port(self) -> int:
+        sockname = self.client.get_extra_info("sockname")
+        return sockname[1] if isinstance(sockname, tuple) else 0
 
-    def connect(self, server: ServerState) -> None:
-        self.server = server
-        port = server.port
-        if port is None:
-            sockname = self.client.get_extra_info("sockname")
-            port = sockname[1] if isinstance(sockname, tuple) else 0
-        started = self.loop.time()
-        self.connecting = True
-        task = self.loop.create_task(
-            self.loop.create_connection(lambda: ServerSide(self), server.addr, port)
-        )
-        task.add_done_callback(lambda done: self.connected(done, server, started))
-        backend = self.backend
-        assert backend is not None
-        if backend.connect_timeout is not None:
-            self.timer = self.loop.call_later(backend.connect_timeout, task.cancel)
-
-    def connected(self, task: asyncio.Task[Any], server: ServerState, started: float) -> None:
-        self.cancel_timer()
-        self.connecting = False
-        if task.cancelled():
-            self.connect_failed(server, "sC")
-            return
-        exc = task.exception()
-        if exc is not None:
-            self.connect_failed(server, "SC")
-            return
-        transport, _ = task.result()
-        if self.client_gone:
-            transport.close()
-            self.server_gone = True
-            self.finish()
-            return
-        self.server_transport = transport
-        self.t_connect = int((self.loop.time() - started) * 1000)
+    def server_connected(
+        self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
+    ) -> None:
+        server_transport = self.server_transport = cast(asyncio.Transport, transport)
+        self.t_connect = connect_ms
         if self.pending:
             data = b"".join(self.pending)
             self.pending = []
-            transport.write(data)
+            server_transport.write(data)
             self.client.resume_reading()
         if self.client_eof:
-            transport.write_eof()
+            server_transport.write_eof()
         self.last_active = self.loop.time()
         self.arm_idle()
         if self.frontend.logasap:
             log_tcp_session(self, final=False)
-
-    def connect_failed(self, server: ServerState, code: str) -> None:
-        backend = self.backend
-        assert backend is not None
-        server.failed_conns += 1
-        if self.client_gone:
-            self.finish()
-            return
-        if self.retries < backend.retries:
-            self.retries += 1
-            if should_redispatch(self.retries, backend.retries, backend.proxy.redispatch):
-                self.redispatched = True
-                self.server = None
-                start(backend.backend.release(server))
-                self.assign(server)
-                return
-            delay = TURNAROUND
-            if backend.connect_timeout is not None:
-                delay = min(delay, backend.connect_timeout)
-            self.timer = self.loop.call_later(delay, self.retry, server)
-            return
-        self.fail(code)
-
-    def retry(self, server: ServerState) -> None:
-        self.timer = None
-        if self.client_gone:
-            self.finish()
-            return
-        self.connect(server)
 
     # -- the relay ----------------------------------------------------------------------
 
@@ -427,11 +323,6 @@ class TcpSession(asyncio.Protocol):
             self.client.close()
 
     # -- the end ------------------------------------------------------------------------
-
-    def cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
     def finish(self) -> None:
         if self.finished:

@@ -1,0 +1,201 @@
+"""Getting a server connection for a session: pick a server (or wait in the queue, or
+fail), connect within `timeout connect`, retry after HAProxy's turn-around delay, and
+redispatch to another server when `option redispatch` says so.
+
+Shared by the TCP and HTTP sessions: a session class mixes this in, keeps the attributes
+listed in `Dispatcher.__annotations__`, and supplies the hooks at the bottom.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from poise.core.backend import Outcome, start
+from poise.core.server import ServerState
+from poise.net.context import BackendRuntime
+
+# HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
+TURNAROUND = 1.0
+
+
+def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
+    """HAProxy's `option redispatch <interval>`: P > 0 redispatches on every P-th retry,
+    N < 0 on the N-th retry before the last (-1: the last retry)."""
+    if interval is None or interval == 0:
+        return False
+    if interval > 0:
+        return retry % interval == 0
+    return retry == retries + 1 + interval
+
+
+class Dispatcher:
+    # No __slots__ here: mypy cannot type a slotted mixin's attributes, so the sessions
+    # that mix this in carry a __dict__ as well as their slots.
+    loop: asyncio.AbstractEventLoop
+    backend: BackendRuntime | None
+    server: ServerState | None
+    timer: asyncio.TimerHandle | None
+    queued: bool
+    waiting_on: ServerState | None
+    t_queue: int
+    t_queued_at: float
+    connecting: bool
+    retries: int
+    redispatched: bool
+    client_gone: bool
+
+    def assign(self, avoid: ServerState | None) -> None:
+        """Pick a server and connect, or queue, or fail with `SC` (no server)."""
+        backend = self.backend
+        assert backend is not None
+        take = backend.backend.take(self, self.balance_key(), avoid)
+        if take.outcome is Outcome.ASSIGNED:
+            assert take.server is not None
+            self.t_queue = max(self.t_queue, 0)
+            self.connect(take.server)
+        elif take.outcome is Outcome.QUEUED:
+            self.queued = True
+            self.waiting_on = take.server
+            self.t_queued_at = self.loop.time()
+            timeout = backend.queue_timeout
+            if timeout is not None:
+                self.timer = self.loop.call_later(timeout, self.queue_timed_out)
+        else:
+            self.fail("SC")
+
+    def assign_to(self, server: ServerState) -> None:
+        """Use this server (persistence): its slot is taken, or the session waits for it."""
+        backend = self.backend
+        assert backend is not None
+        if server.full:
+            self.queued = True
+            self.waiting_on = server
+            self.t_queued_at = self.loop.time()
+            backend.backend.wait_for(self, server)
+            if backend.queue_timeout is not None:
+                self.timer = self.loop.call_later(backend.queue_timeout, self.queue_timed_out)
+            return
+        backend.backend.occupy(server)
+        self.t_queue = max(self.t_queue, 0)
+        self.connect(server)
+
+    def dequeued(self, server: ServerState) -> None:
+        """The backend gave this waiting session a server slot."""
+        self.queued = False
+        self.waiting_on = None
+        self.cancel_timer()
+        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        if self.client_gone:
+            self.server = server
+            self.finish()
+            return
+        self.connect(server)
+
+    def leave_queue(self) -> None:
+        """The client left while waiting in a queue."""
+        if self.queued:
+            assert self.backend is not None
+            self.backend.backend.cancel(self, self.waiting_on)
+            self.queued = False
+            self.waiting_on = None
+
+    def queue_timed_out(self) -> None:
+        self.timer = None
+        self.leave_queue()
+        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        self.fail("sQ")
+
+    def connect(self, server: ServerState) -> None:
+        self.server = server
+        if self.reuse(server):
+            return
+        port = server.port if server.port is not None else self.destination_port()
+        started = self.loop.time()
+        self.connecting = True
+        task = self.loop.create_task(
+            self.loop.create_connection(self.server_protocol, server.addr, port)
+        )
+        task.add_done_callback(lambda done: self.connected(done, server, started))
+        backend = self.backend
+        assert backend is not None
+        if backend.connect_timeout is not None:
+            self.timer = self.loop.call_later(backend.connect_timeout, task.cancel)
+
+    def connected(self, task: asyncio.Task[Any], server: ServerState, started: float) -> None:
+        self.cancel_timer()
+        self.connecting = False
+        if task.cancelled():
+            self.connect_failed(server, "sC")
+            return
+        if task.exception() is not None:
+            self.connect_failed(server, "SC")
+            return
+        transport, protocol = task.result()
+        if self.client_gone:
+            transport.close()
+            self.finish()
+            return
+        self.server_connected(transport, protocol, int((self.loop.time() - started) * 1000))
+
+    def connect_failed(self, server: ServerState, code: str) -> None:
+        backend = self.backend
+        assert backend is not None
+        server.failed_conns += 1
+        if self.client_gone:
+            self.finish()
+            return
+        if self.retries < backend.retries:
+            self.retries += 1
+            if should_redispatch(self.retries, backend.retries, backend.proxy.redispatch):
+                self.redispatched = True
+                self.server = None
+                start(backend.backend.release(server))
+                self.assign(server)
+                return
+            delay = TURNAROUND
+            if backend.connect_timeout is not None:
+                delay = min(delay, backend.connect_timeout)
+            self.timer = self.loop.call_later(delay, self.retry, server)
+            return
+        self.fail(code)
+
+    def retry(self, server: ServerState) -> None:
+        self.timer = None
+        if self.client_gone:
+            self.finish()
+            return
+        self.connect(server)
+
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+    # -- hooks --------------------------------------------------------------------------
+
+    def balance_key(self) -> bytes:
+        """What a hashing balancer hashes (the client address for `source`)."""
+        raise NotImplementedError
+
+    def server_protocol(self) -> asyncio.Protocol:
+        raise NotImplementedError
+
+    def server_connected(
+        self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
+    ) -> None:
+        raise NotImplementedError
+
+    def destination_port(self) -> int:
+        """The port the client connected to (for a server written without a port)."""
+        raise NotImplementedError
+
+    def reuse(self, server: ServerState) -> bool:
+        """Use an idle connection to `server` instead of connecting (HTTP keep-alive)."""
+        return False
+
+    def fail(self, code: str) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
