@@ -23,9 +23,9 @@ from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.http import HttpSession
 from poise.net.listener import Listener, open_listener
 from poise.net.logsink import LogSink, console
-from poise.net.redirect import RedirectSession
 from poise.net.tcp import TcpSession
 
 
@@ -42,6 +42,7 @@ class Runtime:
         self.sinks: dict[str, LogSink] = {}
         self.rng = random.Random()
         self.drain_task: asyncio.Task[None] | None = None
+        self.purge_handle: asyncio.TimerHandle | None = None
 
     # -- before the loop ----------------------------------------------------------------
 
@@ -114,6 +115,7 @@ class Runtime:
             )
         self.checks = HealthChecks(ctx, self.sinks, self.rng, global_.spread_checks)
         self.checks.start()
+        self.purge_pools()
         for proxy in self.config.proxies:
             self.notice(proxy, f"Proxy {proxy.name} started.")
         if on_ready is not None:
@@ -124,8 +126,28 @@ class Runtime:
         self, ctx: Context, frontend: FrontendRuntime
     ) -> Callable[[], asyncio.Protocol]:
         if frontend.proxy.mode is model.Mode.HTTP:
-            return lambda: RedirectSession(ctx, frontend)
+            return lambda: HttpSession(ctx, frontend)
         return lambda: TcpSession(ctx, frontend)
+
+    def purge_pools(self) -> None:
+        """Close idle server connections kept past the purge delay; again in a second."""
+        ctx = self.ctx
+        if ctx is None or (self.stopped is not None and self.stopped.is_set()):
+            return
+        now = ctx.loop.time()
+        for backend in ctx.backends.values():
+            for pool in backend.pools.values():
+                pool.purge(now)
+        self.purge_handle = ctx.loop.call_later(1.0, self.purge_pools)
+
+    def close_pools(self) -> None:
+        if self.purge_handle is not None:
+            self.purge_handle.cancel()
+            self.purge_handle = None
+        if self.ctx is not None:
+            for backend in self.ctx.backends.values():
+                for pool in backend.pools.values():
+                    pool.close_all()
 
     def notice(self, proxy: model.Proxy, message: str) -> None:
         sink = self.sinks.get(proxy.name)
@@ -155,6 +177,7 @@ class Runtime:
             ctx.stopping = True
             for session in list(ctx.sessions):
                 session.kill("KD")
+        self.close_pools()
         self.report_stopped()
         if self.stopped is not None:
             self.stopped.set()
@@ -182,6 +205,7 @@ class Runtime:
     async def wait_sessions(self, ctx: Context) -> None:
         assert self.stopped is not None
         await ctx.drained.wait()
+        self.close_pools()
         if not self.stopped.is_set():
             self.report_stopped()
             self.stopped.set()

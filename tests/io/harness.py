@@ -13,6 +13,7 @@ from types import TracebackType
 from poise.config.haproxy import parse
 from poise.runtime import Runtime
 from tests.support import Backend, eventually
+from tests.webapp import WebApp
 
 
 class LogReceiver(asyncio.DatagramProtocol):
@@ -102,6 +103,7 @@ class Stage:
     def __init__(self) -> None:
         self.logs = LogReceiver()
         self.backends: list[Backend] = []
+        self.webapps: list[WebApp] = []
         self.balancers: list[Poise] = []
 
     async def __aenter__(self) -> Stage:
@@ -115,6 +117,12 @@ class Stage:
         self.backends.append(backend)
         return backend
 
+    async def webapp(self, name: str, host: str = "127.0.0.1", port: int = 0) -> WebApp:
+        """A real HTTP/1.1 backend (tests/webapp.py)."""
+        app = await WebApp(name, host=host).start(port)
+        self.webapps.append(app)
+        return app
+
     async def poise(self, text: str) -> Poise:
         poise = Poise(text.replace("{log}", str(self.logs.port)))
         await poise.__aenter__()
@@ -126,4 +134,6 @@ class Stage:
             await poise.__aexit__(None, None, None)
         for backend in self.backends:
             await backend.stop()
+        for app in self.webapps:
+            await app.stop()
         self.logs.close()

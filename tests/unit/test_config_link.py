@@ -137,16 +137,15 @@ def test_an_http_frontend_cannot_use_a_tcp_backend() -> None:
     )
 
 
-def test_http_proxying_is_not_implemented_yet() -> None:
-    found = errors(
+def test_http_proxying_links() -> None:
+    config, diagnostics = diagnose(
         "frontend f\n    mode http\n    bind :80\n    default_backend b\nbackend b\n    mode http\n"
+        "    server a 10.0.0.1:80\n"
+        "listen l\n    mode http\n    bind :81\n    server a 10.0.0.1:80\n"
     )
-    assert found == [
-        f"{line(4)}: error: frontend 'f': HTTP proxying (mode http with a backend) is not "
-        "implemented yet in poise; in mode http only unconditional 'redirect' lines are served"
-    ]
-    found = errors("listen l\n    mode http\n    bind :80\n    server a 10.0.0.1:80\n")
-    assert "listen 'l': HTTP proxying (mode http with a backend) is not implemented" in found[0]
+    assert diagnostics == []
+    assert proxy(config, "f").default_backend == "b"
+    assert proxy(config, "l").mode is Mode.HTTP
 
 
 def test_an_http_frontend_that_only_redirects_is_served() -> None:

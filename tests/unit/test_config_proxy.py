@@ -121,9 +121,11 @@ def test_balance_and_hash_type(lines: str, expected: Balance) -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("balance uri", "'balance uri' is not implemented yet in poise"),
-        ("balance hdr(host)", "'balance hdr' is not implemented yet in poise"),
-        ("balance url_param userid", "'balance url_param' is not implemented yet"),
+        ("balance rdp-cookie", "'balance rdp-cookie' is not implemented yet in poise"),
+        ("balance hash req.hdr(host)", "'balance hash' is not implemented yet in poise"),
+        ("balance uri depth 2", "'balance uri' option 'depth' is not implemented yet"),
+        ("balance hdr", "'balance hdr' needs a header name: hdr(NAME)"),
+        ("balance url_param", "balance url_param requires an URL parameter name"),
         ("balance rundrobin", "unknown algorithm 'rundrobin'; did you mean 'roundrobin'?"),
         ("balance random(0)", "random(N) needs at least 1 draw"),
         ("balance roundrobin extra", "unexpected argument 'extra'"),
@@ -290,7 +292,8 @@ def test_forwardfor_details() -> None:
         ("option forwardfor always", "unexpected argument 'always'"),
         ("option dontlognull extra", "unexpected argument 'extra'"),
         ("option httplog clf", "'option httplog clf' is not implemented yet"),
-        ("option httpchk GET /", "this HAProxy option is not implemented yet in poise"),
+        ("option ldap-check", "this HAProxy option is not implemented yet in poise"),
+        ("option httpchk GET / HTTP/1.1 x", "cannot handle unexpected argument 'x'"),
         (
             "option tcplg",
             "unknown 'option tcplg' in 'defaults' section; did you mean 'option tcplog'?",
@@ -365,11 +368,8 @@ frontend fe
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        (
-            "redirect scheme https if !{ ssl_fc }",
-            "ACL conditions ('if'/'unless') are not implemented",
-        ),
-        ("redirect location / unless x", "ACL conditions"),
+        ("redirect scheme https if !{ ssl_fc", "missing closing '}' in condition"),
+        ("redirect location / unless x", "no such ACL 'x'"),
         ("redirect location / code 304", "unsupported code 304"),
         ("redirect location", "'location' expects a value"),
         ("redirect code 301", "expects 'location', 'prefix' or 'scheme'"),
@@ -396,11 +396,9 @@ def test_use_backend_and_default_backend() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        (
-            "use_backend b if { path_beg /api }",
-            "ACL conditions ('if'/'unless') are not implemented",
-        ),
-        ("use_backend b unless x", "ACL conditions"),
+        ("use_backend b if { nope }", "unknown fetch method 'nope'"),
+        ("use_backend b unless x", "no such ACL 'x'"),
+        ("use_backend b if { src 10.0.0.0/8 }", "conditions on 'use_backend' in mode tcp"),
         ("use_backend %[req.hdr(host)]", "dynamic backend names (log-format) are not implemented"),
         ("use_backend", "expects a backend name"),
         ("default_backend a b", "unexpected argument 'b'"),

@@ -179,7 +179,7 @@ def test_server_options_not_implemented_are_reported_and_the_rest_is_read() -> N
     )
     assert found == [
         f"{at(2)}: error: 'server': option '{name}' is not implemented yet in poise"
-        for name in ("cookie", "ssl", "verify", "ca-file", "sni", "source")
+        for name in ("ssl", "verify", "ca-file", "sni", "source")
     ]
 
 

@@ -4,6 +4,11 @@ verdict applied to the model (the pure rise/fall machine in core/health.py decid
 Check timing is HAProxy's: the first checks are spread over the interval so that servers
 are not all probed at once; then `inter` when the server is fully up, `fastinter` while it
 is changing state, `downinter` when it is fully down.
+
+A backend with `option httpchk` is probed over HTTP (checks/http.py), others with a TCP
+connection (checks/probe.py). With `option log-health-checks`, every check that changes
+the status or the counter is logged ("Health check for server ..."), and the UP/DOWN
+lines that follow leave the check's details out, as HAProxy does then.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import asyncio
 import random
 from collections.abc import Mapping
 
+from poise.checks.http import HttpProbe
 from poise.checks.probe import tcp_check
+from poise.config import model
 from poise.core import health
 from poise.core.backend import start
 from poise.core.server import ServerState
@@ -21,12 +28,19 @@ from poise.net.logsink import LogSink, console
 
 
 class ServerCheck:
-    __slots__ = ("backend", "checks", "health", "server", "task")
+    __slots__ = ("backend", "checks", "health", "http", "server", "task")
 
-    def __init__(self, checks: HealthChecks, backend: BackendRuntime, server: ServerState) -> None:
+    def __init__(
+        self,
+        checks: HealthChecks,
+        backend: BackendRuntime,
+        server: ServerState,
+        http: HttpProbe | None = None,
+    ) -> None:
         self.checks = checks
         self.backend = backend
         self.server = server
+        self.http = http  # the backend's HTTP check; None: a TCP check
         config = server.config
         self.health = health.Health.for_server(config)
         self.task: asyncio.Task[None] | None = None
@@ -46,12 +60,22 @@ class ServerCheck:
             return min(timeouts.connect, inter) / 1000.0
         return inter / 1000.0
 
+    def check_timeout(self) -> float | None:
+        """`timeout check` in seconds, None when unset (0 means unset, as in HAProxy)."""
+        check = self.backend.proxy.timeouts.check
+        return check / 1000.0 if check else None
+
+    async def probe(self) -> health.CheckResult:
+        host, port = self.target()
+        if self.http is not None:
+            return await self.http.run(host, port, self.timeout(), self.check_timeout())
+        return await tcp_check(host, port, self.timeout())
+
     async def run(self, first_delay: float) -> None:
         await asyncio.sleep(first_delay)
         config = self.server.config
         while True:
-            host, port = self.target()
-            result = await tcp_check(host, port, self.timeout())
+            result = await self.probe()
             self.apply(result)
             delay = self.health.next_delay(config.inter, config.fastinter, config.downinter)
             await asyncio.sleep(self.checks.spread(delay) / 1000.0)
@@ -62,8 +86,22 @@ class ServerCheck:
         was_up = self.health.is_up
         transition = self.health.record(result)
         server.failed_checks = self.health.failed_checks
+        logs_checks = model.Option.LOG_HEALTH_CHECKS in self.backend.proxy.options
+        if logs_checks and self.health.report:
+            message = health.health_check_message(
+                backend.name,
+                server.name,
+                result,
+                self.health,
+                backup=server.backup,
+                drain=server.weight == 0,
+            )
+            self.checks.report(self.backend, message)
         if transition is None:
             return
+        # With log-health-checks the check's details were just logged: HAProxy leaves
+        # them out of the UP/DOWN line.
+        cause = None if logs_checks else result
         server.up = self.health.is_up
         server.last_change = asyncio.get_running_loop().time()
         requeued_before = backend.requeued
@@ -78,7 +116,7 @@ class ServerCheck:
                 active=active,
                 backups=backups,
                 backup=server.backup,
-                result=result,
+                result=cause,
                 sessions=sessions,
                 requeued=requeued,
                 queued=server.queued,
@@ -94,7 +132,7 @@ class ServerCheck:
                 active=active,
                 backups=backups,
                 backup=server.backup,
-                result=result,
+                result=cause,
                 requeued=requeued,
                 queued=server.queued,
             )
@@ -118,9 +156,11 @@ class HealthChecks:
 
     def start(self) -> None:
         for backend in self.ctx.backends.values():
+            http_check = backend.proxy.http_check
+            http = HttpProbe(http_check) if http_check is not None else None
             for server in backend.backend.servers:
                 if server.config.check:
-                    self.checks.append(ServerCheck(self, backend, server))
+                    self.checks.append(ServerCheck(self, backend, server, http))
         count = len(self.checks)
         loop = self.ctx.loop
         for position, check in enumerate(self.checks):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from poise.config import keywords
+from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft
 from poise.config.haproxy_global import GlobalParser
@@ -31,7 +32,8 @@ from poise.config.model import Config, Where
 class _Reader:
     """Follows the sections of all the files and feeds each line to its section's parser."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_file: ReadFile | None = None) -> None:
+        self.read_file = read_file
         self.parsed = ParsedConfig()
         self.diagnostics: list[Diagnostic] = []
         self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics)
@@ -129,7 +131,7 @@ class _Reader:
             self.parsed.defaults.append(section)
         else:
             self.parsed.proxies.append(section)
-        self.proxy_parser = ProxyParser(section, self.diagnostics)
+        self.proxy_parser = ProxyParser(section, self.diagnostics, self.read_file)
         # A bad `from` is reported, and the section is still read (from no defaults).
         try:
             section.parent = self.parent(section, from_name, line.where)
@@ -175,11 +177,16 @@ class _Reader:
 
 
 def parse(
-    sources: Sequence[tuple[str, str]], env: Mapping[str, str]
+    sources: Sequence[tuple[str, str]],
+    env: Mapping[str, str],
+    read_file: ReadFile | None = None,
 ) -> tuple[Config | None, list[Diagnostic]]:
     """Parse and link haproxy.cfg files given as (filename, text), in order. `env` is the
-    environment for `"${VAR}"` expansion. The Config is None when there is any error."""
-    reader = _Reader()
+    environment for `"${VAR}"` expansion; `read_file` reads the files the configuration
+    names (`errorfile`, ACL patterns with `-f`): given by load.py, it raises OSError for a
+    file that cannot be read (without it, naming a file is an error). The Config is None
+    when there is any error."""
+    reader = _Reader(read_file)
     for filename, text in sources:
         reader.start_file(filename)
         lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)

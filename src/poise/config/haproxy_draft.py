@@ -15,12 +15,20 @@ from typing import Any
 
 from poise.config.model import (
     NOWHERE,
+    AclTest,
     Address,
     Algorithm,
     Bind,
     Capability,
+    Capture,
+    Cookie,
+    ErrorFile,
     Global,
     HashType,
+    HttpCheck,
+    HttpExpect,
+    HttpReuse,
+    HttpRule,
     LogTarget,
     Mode,
     Option,
@@ -36,7 +44,6 @@ class Problem(ValueError):
 
 
 CONDITION = ("if", "unless")
-ACL_NOT_IMPLEMENTED = "ACL conditions ('if'/'unless') are not implemented yet in poise"
 
 
 def one_arg(args: Sequence[str], what: str) -> str:
@@ -45,7 +52,7 @@ def one_arg(args: Sequence[str], what: str) -> str:
         raise Problem(f"expects {what}")
     if len(args) > 1:
         if args[1] in CONDITION:
-            raise Problem(ACL_NOT_IMPLEMENTED)
+            raise Problem(f"unexpected argument '{args[1]}': this keyword takes no condition")
         raise Problem(f"unexpected argument '{args[1]}'")
     return args[0]
 
@@ -72,6 +79,7 @@ class ServerSettings:
     disabled: bool | None = None
     maxconn: int | None = None
     maxqueue: int | None = None
+    cookie: str | None = None
 
     def over(self, base: ServerSettings) -> ServerSettings:
         """These settings laid over `base` (ours win where set)."""
@@ -108,6 +116,19 @@ class ForwardFor:
     if_none: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class CheckSend:
+    """`http-check send [meth M] [uri U] [ver V] [hdr N V]* [body S]` (None = not given:
+    the value of `option httpchk` stays)."""
+
+    where: Where
+    method: str | None = None
+    uri: str | None = None
+    version: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: str | None = None
+
+
 @dataclass(slots=True)
 class Settings:
     """What a `defaults` section passes on, and what a proxy may override."""
@@ -128,6 +149,18 @@ class Settings:
     option_where: dict[Option, Where] = field(default_factory=dict)
     log_ops: list[LogOp] = field(default_factory=list)
     default_server: ServerSettings = field(default_factory=ServerSettings)
+    # HTTP mode.
+    balance_argument: str | None = None
+    balance_where: Where | None = None
+    cookie: Cookie | None = None
+    errorfiles: dict[int, ErrorFile] = field(default_factory=dict)
+    log_format: str | None = None
+    log_format_where: Where | None = None
+    http_reuse: HttpReuse | None = None
+    httpchk: HttpCheck | None = None  # `option httpchk`, before `http-check send`
+    check_send: CheckSend | None = None
+    check_expect: HttpExpect | None = None
+    check_rules_where: Where | None = None  # the first `http-check send|expect` line
 
     def over(self, base: Settings) -> Settings:
         """These settings laid over `base`: a new Settings, neither input changes."""
@@ -137,7 +170,14 @@ class Settings:
             option_where={**base.option_where, **self.option_where},
             log_ops=[*base.log_ops, *self.log_ops],
             default_server=self.default_server.over(base.default_server),
+            errorfiles={**base.errorfiles, **self.errorfiles},
         )
+        if self.algorithm is not None:
+            merged.balance_argument = self.balance_argument
+            merged.balance_where = self.balance_where
+        else:
+            merged.balance_argument = base.balance_argument
+            merged.balance_where = base.balance_where
         for name in (
             "mode",
             "maxconn",
@@ -150,6 +190,14 @@ class Settings:
             "disabled",
             "redispatch_interval",
             "forwardfor",
+            "cookie",
+            "log_format",
+            "log_format_where",
+            "http_reuse",
+            "httpchk",
+            "check_send",
+            "check_expect",
+            "check_rules_where",
         ):
             mine = getattr(self, name)
             setattr(merged, name, mine if mine is not None else getattr(base, name))
@@ -196,6 +244,13 @@ class SectionDraft:
     use_backends: list[UseBackend] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     servers: list[ServerDraft] = field(default_factory=list)
+    # ACLs by name: their tests (lines), and where each name was first declared.
+    acls: dict[str, list[AclTest]] = field(default_factory=dict)
+    acl_where: dict[str, Where] = field(default_factory=dict)
+    http_request_rules: list[HttpRule] = field(default_factory=list)
+    http_response_rules: list[HttpRule] = field(default_factory=list)
+    capture_request_headers: list[Capture] = field(default_factory=list)
+    capture_response_headers: list[Capture] = field(default_factory=list)
 
     @property
     def capabilities(self) -> Capability:

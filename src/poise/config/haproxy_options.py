@@ -4,8 +4,10 @@ HAProxy's configuration.txt 4.2 gives each option's arguments; the keywords matr
 marks with (*) those that take the `no` and `default` prefixes (for every option poise
 implements, the built-in default is "off", so `default option X` turns it off). `option
 tcplog` and `option httplog` choose one log format, so the later one wins and HAProxy warns
-when both are written in one section. Options that only tune HAProxy's own I/O (splicing,
-TCP quick-ack tricks) are accepted with a warning.
+when both are written in one section. `option http-keep-alive`, `http-server-close` and
+`httpclose` choose one connection mode, so each one turns the other two off (4.2).
+`option httpchk [METHOD] [URI] [VERSION]` starts an HTTP check. Options that only tune
+HAProxy's own I/O (splicing, TCP quick-ack tricks) are accepted with a warning.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from collections.abc import Sequence
 from poise.config import keywords
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import ForwardFor, Problem, Settings, no_args, one_arg
-from poise.config.model import Option, Where
+from poise.config.model import HttpCheck, Option, Where
 from poise.config.units import parse_int
 
 _OPTIONS = {option.value: option for option in Option}
+_CONNECTION_MODES = (Option.HTTP_KEEP_ALIVE, Option.HTTP_SERVER_CLOSE, Option.HTTPCLOSE)
 
 
 def apply_option(
@@ -36,6 +39,9 @@ def apply_option(
     if name in keywords.HARMLESS_OPTIONS:
         reason = keywords.HARMLESS_OPTIONS[name]
         diagnostics.append(warning(where, f"ignored: {reason}", f"option {name}"))
+        return
+    if name == "httpchk":
+        settings.httpchk = _httpchk(args, where, diagnostics)
         return
     option = _OPTIONS.get(name)
     if option is None:
@@ -59,6 +65,9 @@ def apply_option(
         no_args(args)
         if option in (Option.TCPLOG, Option.HTTPLOG):
             _log_format(settings, option, where, diagnostics)
+        if option in _CONNECTION_MODES:
+            for other in _CONNECTION_MODES:
+                settings.options[other] = False
         _set(settings, option, True, where)
 
 
@@ -104,3 +113,35 @@ def _forwardfor(args: Sequence[str], where: Where) -> ForwardFor:
         else:
             raise Problem(f"unexpected argument '{word}' (except NET, header NAME, if-none)")
     return ForwardFor(where, except_net, header, if_none)
+
+
+def _httpchk(args: Sequence[str], where: Where, diagnostics: list[Diagnostic]) -> HttpCheck:
+    """`option httpchk`, `option httpchk URI`, `option httpchk METHOD URI [VERSION]`. A
+    version followed by `\\r\\n` and header lines is HAProxy's old way of adding headers,
+    still accepted with a warning."""
+    if len(args) > 3:
+        raise Problem(f"'option httpchk' cannot handle unexpected argument '{args[3]}'")
+    if len(args) == 1:
+        return HttpCheck(where, uri=args[0])
+    check = HttpCheck(where)
+    if len(args) >= 2:
+        check = HttpCheck(where, method=args[0], uri=args[1])
+    if len(args) == 3:
+        version, _, extra = args[2].partition("\r\n")
+        headers: list[tuple[str, str]] = []
+        if extra:
+            diagnostics.append(
+                warning(
+                    where,
+                    "hiding headers or body at the end of the version string is deprecated; "
+                    "use 'http-check send' instead",
+                    "option httpchk",
+                )
+            )
+            for line in filter(None, extra.split("\r\n")):
+                header, colon, value = line.partition(":")
+                if not colon:
+                    raise Problem(f"bad header line '{line}' after the version")
+                headers.append((header.strip(), value.strip()))
+        check = HttpCheck(where, args[0], args[1], version, tuple(headers))
+    return check

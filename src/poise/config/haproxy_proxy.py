@@ -9,20 +9,20 @@ keywords.py) before anything else, and handled as HAProxy does:
   by `no log`;
 - keywords HAProxy knows and poise does not implement yet are errors saying so; unknown
   words are errors with the nearest known keyword.
-Conditions (`if`/`unless`) are ACLs, which poise does not implement yet: an error.
+The HTTP keywords (ACLs, rules, cookies, error files, HTTP checks) are in haproxy_http.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from poise.config import keywords
+from poise.config.acl_parse import ReadFile
 from poise.config.address import AddressError, parse_server
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import (
-    ACL_NOT_IMPLEMENTED,
-    CONDITION,
     LogClear,
     LogGlobal,
     Problem,
@@ -32,18 +32,16 @@ from poise.config.haproxy_draft import (
     one_arg,
 )
 from poise.config.haproxy_global import parse_log_target
+from poise.config.haproxy_http import (
+    REDIRECT_WIDTHS,
+    HttpKeywords,
+    keyword_arguments,
+    parse_redirect,
+)
 from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_server import parse_bind, parse_server_options
 from poise.config.lexer import Line
-from poise.config.model import (
-    Algorithm,
-    HashType,
-    Mode,
-    Redirect,
-    RedirectKind,
-    UseBackend,
-    Where,
-)
+from poise.config.model import Algorithm, HashType, Mode, UseBackend, Where
 from poise.config.units import parse_int, parse_time
 
 NAME = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -60,12 +58,8 @@ _TIMEOUTS = {
     "http-request": "http_request",
     "http-keep-alive": "http_keep_alive",
 }
-_REDIRECT_CODES = (301, 302, 303, 307, 308)
-_REDIRECT_KINDS: dict[str, RedirectKind] = {
-    "location": "location",
-    "prefix": "prefix",
-    "scheme": "scheme",
-}
+# `balance uri`, `url_param` and `hdr` options poise does not implement yet.
+_HASH_OPTIONS = frozenset({"depth", "len", "whole", "path-only", "check_post", "use_domain_only"})
 
 
 def check_name(name: str, what: str) -> None:
@@ -79,10 +73,16 @@ def check_name(name: str, what: str) -> None:
 class ProxyParser:
     """Applies the lines of one section to its SectionDraft."""
 
-    def __init__(self, section: SectionDraft, diagnostics: list[Diagnostic]) -> None:
+    def __init__(
+        self,
+        section: SectionDraft,
+        diagnostics: list[Diagnostic],
+        read_file: ReadFile | None = None,
+    ) -> None:
         self.section = section
         self.settings = section.settings
         self.diagnostics = diagnostics
+        self.http = HttpKeywords(section, diagnostics, read_file)
         self.handlers: dict[str, Callable[[Sequence[str], Where], None]] = {
             "mode": self.mode,
             "bind": self.bind,
@@ -101,6 +101,7 @@ class ProxyParser:
             "redirect": self.redirect,
             "description": self.description,
             "id": self.id,
+            **self.http.handlers(),
         }
 
     @property
@@ -207,13 +208,14 @@ class ProxyParser:
         self.settings.default_backend = UseBackend(name, where)
 
     def use_backend(self, args: Sequence[str], where: Where) -> None:
-        if len(args) < 2 or args[1] not in CONDITION:
-            name = one_arg(args, "a backend name")
-            if "%[" in name:
-                raise Problem("dynamic backend names (log-format) are not implemented yet in poise")
-            self.section.use_backends.append(UseBackend(name, where))
-            return
-        raise Problem(ACL_NOT_IMPLEMENTED)
+        name = one_arg(args[:1], "a backend name")
+        words = list(args[1:])
+        if words and words[0] not in ("if", "unless"):
+            raise Problem(f"unexpected argument '{words[0]}'")
+        if "%[" in name:
+            raise Problem("dynamic backend names (log-format) are not implemented yet in poise")
+        condition = self.http.condition(words, where, "use_backend") if words else None
+        self.section.use_backends.append(UseBackend(name, where, condition))
 
     def maxconn(self, args: Sequence[str], where: Where) -> None:
         self.settings.maxconn = parse_int(one_arg(args, "a number"), 0)
@@ -241,12 +243,22 @@ class ProxyParser:
     def balance(self, args: Sequence[str], where: Where) -> None:
         if not args:
             raise Problem("expects an algorithm")
-        word, draws = args[0], 2
+        word, draws, argument = args[0], 2, None
+        rest = list(args[1:])
         match = _RANDOM.fullmatch(word)
         if match:
             word, draws = "random", int(match.group(1))
             if draws < 1:
                 raise Problem("random(N) needs at least 1 draw")
+        header = re.fullmatch(r"hdr\((.+)\)", word)
+        if header:
+            word, argument = "hdr", header.group(1)
+        elif word == "hdr":
+            raise Problem("'balance hdr' needs a header name: hdr(NAME)")
+        elif word == "url_param":
+            if not rest:
+                raise Problem("balance url_param requires an URL parameter name")
+            argument = rest.pop(0)
         try:
             algorithm = Algorithm(word)
         except ValueError:
@@ -255,9 +267,13 @@ class ProxyParser:
                 raise Problem(f"'balance {base}' is not implemented yet in poise") from None
             hint = keywords.did_you_mean(base, keywords.BALANCE_ALGORITHMS)
             raise Problem(f"unknown algorithm '{word}'{hint}") from None
-        no_args(args[1:])
+        if rest and rest[0] in _HASH_OPTIONS:
+            raise Problem(f"'balance {word}' option '{rest[0]}' is not implemented yet in poise")
+        no_args(rest)
         self.settings.algorithm = algorithm
         self.settings.draws = draws
+        self.settings.balance_argument = argument
+        self.settings.balance_where = where
 
     def hash_type(self, args: Sequence[str], where: Where) -> None:
         if not args:
@@ -306,34 +322,18 @@ class ProxyParser:
         self.section.id_where = where
 
     def redirect(self, args: Sequence[str], where: Where) -> None:
-        kind: RedirectKind | None = None
-        target, code, drop_query, append_slash = "", 302, False, False
-        index = 0
-        while index < len(args):
-            word = args[index]
-            value = args[index + 1] if index + 1 < len(args) else None
-            if word in ("location", "prefix", "scheme", "code"):
-                if value is None:
-                    raise Problem(f"'{word}' expects a value")
-                if word == "code":
-                    code = parse_int(value)
-                    if code not in _REDIRECT_CODES:
-                        raise Problem(f"unsupported code {code} (301, 302, 303, 307 or 308)")
-                else:
-                    kind, target = _REDIRECT_KINDS[word], value
-                index += 2
-                continue
-            if word == "drop-query":
-                drop_query = True
-            elif word == "append-slash":
-                append_slash = True
-            elif word in CONDITION:
-                raise Problem(ACL_NOT_IMPLEMENTED)
-            elif word in ("set-cookie", "clear-cookie", "ignore-empty"):
-                raise Problem(f"redirect option '{word}' is not implemented yet in poise")
-            else:
-                raise Problem(f"unexpected argument '{word}'")
-            index += 1
-        if kind is None:
-            raise Problem("expects 'location', 'prefix' or 'scheme' and a target")
-        self.section.redirects.append(Redirect(kind, target, where, code, drop_query, append_slash))
+        own, words = keyword_arguments(args, REDIRECT_WIDTHS, 1)
+        rule = parse_redirect(own, where)
+        if words:
+            condition = self.http.condition(words, where, "redirect")
+            rule = replace(rule, condition=condition)
+        if self.section.use_backends:
+            self.diagnostics.append(
+                warning(
+                    where,
+                    "a 'redirect' rule placed after a 'use_backend' rule will still be "
+                    "processed before",
+                    "redirect",
+                )
+            )
+        self.section.redirects.append(rule)

@@ -174,6 +174,9 @@ def parse_server_options(
             elif option in (*_DURATIONS, *_COUNTS, *_LIMITS, "port", "addr"):
                 name, setting = _server_value(option, value or "")
                 changes[name] = setting
+            elif option == "cookie":
+                # The value of the backend's persistence cookie that names this server.
+                changes["cookie"] = value
             elif option == "id":
                 if context != "server":
                     raise Problem("only allowed on a 'server' line")

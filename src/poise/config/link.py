@@ -9,8 +9,11 @@ poise runs, and checks what only the whole configuration can tell.
   so is poise);
 - resolves `default_backend` and `use_backend`; refuses duplicate names, an HTTP frontend
   on a TCP backend, and a frontend with no backend;
+- resolves the ACLs of conditions and settles the HTTP settings (link_http.py);
 - warns, as HAProxy does, about missing timeouts and a frontend without `bind`.
-One rule is temporary and kept apart: `http_proxying_not_implemented`.
+Two rules are temporary and kept apart: `tcp_to_http_not_implemented` (a TCP frontend
+handing its connections to an HTTP backend) and, in link_http.py,
+`tcp_conditions_not_implemented`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,13 @@ from poise.config.haproxy_draft import (
     ServerSettings,
 )
 from poise.config.keywords import did_you_mean
+from poise.config.link_http import (
+    DefaultsRules,
+    Resolver,
+    http_check,
+    tcp_conditions_not_implemented,
+    tcp_mode_warnings,
+)
 from poise.config.model import (
     Algorithm,
     Balance,
@@ -46,7 +56,9 @@ from poise.config.model import (
 )
 
 _FRONTEND_ONLY = frozenset({Option.DONTLOGNULL, Option.LOGASAP, Option.HTTPLOG})
-_BACKEND_ONLY = frozenset({Option.REDISPATCH, Option.ALLBACKUPS})
+_BACKEND_ONLY = frozenset(
+    {Option.REDISPATCH, Option.ALLBACKUPS, Option.PERSIST, Option.LOG_HEALTH_CHECKS}
+)
 _HTTP_ONLY_SILENT = frozenset({Option.HTTP_SERVER_CLOSE})
 Target = tuple[str, UseBackend]  # (the keyword that names it, the backend and the line)
 
@@ -105,8 +117,12 @@ class _Linker:
         self.diagnostics: list[Diagnostic] = []
         draft = parsed.global_
         self.global_: Global = replace(draft.values, where=draft.where)
+        self.defaults_rules = DefaultsRules(self.diagnostics)
 
     def run(self) -> Config:
+        for defaults in self.parsed.defaults:
+            self.defaults_rules.of(defaults)
+            self.defaults_rules.inherited(defaults)
         sections = self.parsed.proxies
         proxies = [self.build(section) for section in sections]
         ids = assign_ids(
@@ -136,7 +152,13 @@ class _Linker:
             options -= _FRONTEND_ONLY
         if not proxy.is_backend:
             options -= _BACKEND_ONLY
-        redirects = tuple(section.redirects)
+        own = Resolver(section, self.diagnostics).rules()
+        inherited = self.defaults_rules.inherited(section)
+        http_request = inherited.http_request + own.http_request
+        http_response = inherited.http_response + own.http_response
+        redirects = own.redirects
+        algorithm = settings.algorithm or Algorithm.ROUNDROBIN
+        cookie = settings.cookie if proxy.is_backend else None
         if mode is Mode.TCP:
             options = self.tcp_mode(proxy, options, settings.option_where)
             if redirects:
@@ -147,7 +169,11 @@ class _Linker:
                         "redirect",
                     )
                 )
-            redirects = ()
+            rules = replace(own, http_request=http_request, http_response=http_response)
+            tcp_mode_warnings(label(proxy), rules, settings, proxy.is_backend, self.diagnostics)
+            redirects, http_request, http_response, cookie = (), (), (), None
+            if algorithm in (Algorithm.URI, Algorithm.URL_PARAM, Algorithm.HDR):
+                algorithm = Algorithm.ROUNDROBIN
         forwardfor = settings.forwardfor if Option.FORWARDFOR in options else None
         timeouts = Timeouts(**{name: value or None for name, value in settings.timeouts.items()})
         backlog, reuseport = settings.backlog, not self.parsed.global_.noreuseport
@@ -168,14 +194,15 @@ class _Linker:
                 if settings.default_backend and proxy.is_frontend
                 else None
             ),
-            use_backends=tuple(section.use_backends),
+            use_backends=own.use_backends,
             redirects=redirects,
             maxconn=settings.maxconn if proxy.is_frontend else None,
-            servers=self.servers(section) if proxy.is_backend else (),
+            servers=self.servers(section, mode) if proxy.is_backend else (),
             balance=Balance(
-                settings.algorithm or Algorithm.ROUNDROBIN,
+                algorithm,
                 settings.draws or 2,
                 settings.hash_type or HashType.MAP_BASED,
+                settings.balance_argument if algorithm is settings.algorithm else None,
             ),
             retries=settings.retries if settings.retries is not None else 3,
             redispatch=(settings.redispatch_interval or -1)
@@ -188,6 +215,18 @@ class _Linker:
             forwardfor_header=forwardfor.header if forwardfor else "X-Forwarded-For",
             forwardfor_if_none=forwardfor.if_none if forwardfor else False,
             description=section.description,
+            cookie=cookie,
+            http_check=(
+                http_check(settings, label(proxy), self.diagnostics) if proxy.is_backend else None
+            ),
+            acls=own.acls,
+            http_request_rules=http_request,
+            http_response_rules=http_response,
+            errorfiles=tuple(settings.errorfiles[code] for code in sorted(settings.errorfiles)),
+            capture_request_headers=tuple(section.capture_request_headers),
+            capture_response_headers=tuple(section.capture_response_headers),
+            log_format=settings.log_format if proxy.is_frontend else None,
+            http_reuse=settings.http_reuse or "safe",
         )
 
     def tcp_mode(
@@ -216,7 +255,7 @@ class _Linker:
             )
         return options - _HTTP_ONLY_SILENT
 
-    def servers(self, section: SectionDraft) -> tuple[Server, ...]:
+    def servers(self, section: SectionDraft, mode: Mode) -> tuple[Server, ...]:
         inherited = (
             section.parent.effective().default_server if section.parent else ServerSettings()
         )
@@ -244,8 +283,18 @@ class _Linker:
                     downinter=s.downinter,
                     rise=s.rise or server.rise,
                     fall=s.fall or server.fall,
+                    cookie=s.cookie if mode is Mode.HTTP else None,
                 )
             )
+            if s.cookie is not None and mode is Mode.TCP:
+                self.diagnostics.append(
+                    warning(
+                        draft.where,
+                        f"{label(section)}: ignoring cookie for server '{draft.name}' as HTTP "
+                        "mode is disabled",
+                        "server",
+                    )
+                )
         return tuple(servers)
 
     # --- the whole -----------------------------------------------------------------------
@@ -310,7 +359,10 @@ class _Linker:
                     )
         for proxy, named in zip(proxies, targets, strict=True):
             if proxy.is_frontend and not proxy.disabled:
-                self.diagnostics.extend(http_proxying_not_implemented(proxy, named, backends))
+                self.diagnostics.extend(tcp_to_http_not_implemented(proxy, named, backends))
+                self.diagnostics.extend(
+                    tcp_conditions_not_implemented(label(proxy), proxy.use_backends, proxy.mode)
+                )
 
     @staticmethod
     def targets(section: SectionDraft) -> list[Target]:
@@ -353,6 +405,7 @@ class _Linker:
             and proxy.default_backend is None
             and not proxy.use_backends
             and not proxy.redirects
+            and not proxy.http_request_rules
         ):
             self.diagnostics.append(
                 error(
@@ -363,26 +416,13 @@ class _Linker:
             )
 
 
-def http_proxying_not_implemented(
+def tcp_to_http_not_implemented(
     proxy: Proxy, targets: Sequence[Target], backends: dict[str, Proxy]
 ) -> list[Diagnostic]:
-    """Temporary rule, to lift when poise proxies HTTP: in `mode http` poise only answers
-    with unconditional redirects. A frontend whose every request is redirected is served;
-    one that would forward to a backend (or a TCP frontend that would hand its connections
-    to an HTTP backend) is refused."""
-    if proxy.redirects:
-        return []
-    if proxy.mode is Mode.HTTP:
-        if targets or proxy.is_backend:
-            where = targets[0][1].where if targets else proxy.where
-            return [
-                error(
-                    where,
-                    f"{label(proxy)}: HTTP proxying (mode http with a backend) is not "
-                    "implemented yet in poise; in mode http only unconditional 'redirect' "
-                    "lines are served",
-                )
-            ]
+    """Temporary rule, to lift when a TCP session can turn into an HTTP one (HAProxy's
+    implicit HTTP upgrade): a TCP frontend may not hand its connections to an HTTP
+    backend yet."""
+    if proxy.mode is not Mode.TCP:
         return []
     problems: list[Diagnostic] = []
     for keyword, target in targets:

@@ -2,8 +2,10 @@
 
 It reads files and directories (`-f FILE|DIR`, as HAProxy: a directory contributes its
 `*.cfg` files in name order), hands their text to the pure parser, and does the lookups the
-parser cannot do without the system: `user`/`group` names to ids (an unknown name is an
-error at its line, as HAProxy reports it) and server DNS names to addresses.
+parser cannot do without the system: reading the files the configuration names
+(`errorfile`, ACL patterns with `-f`; a missing one is an error at the line naming it),
+`user`/`group` names to ids (an unknown name is an error at its line, as HAProxy reports
+it) and server DNS names to addresses.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ def _sources(paths: Sequence[str], diagnostics: list[Diagnostic]) -> list[tuple[
     return sources
 
 
+def _read_file(path: str) -> bytes:
+    """A file the configuration names (`errorfile`, `acl ... -f`), read when it loads:
+    relative paths are from the current directory, as in HAProxy without `default-path`."""
+    return Path(path).read_bytes()
+
+
 def _resolve_ids(global_: Global, diagnostics: list[Diagnostic]) -> Global:
     """`user` and `group` names to uid and gid (HAProxy looks them up while parsing)."""
     if global_.user is not None:
@@ -64,7 +72,7 @@ def load_config(
     None when there is any error; the diagnostics say what and where."""
     diagnostics: list[Diagnostic] = []
     sources = _sources(paths, diagnostics)
-    config, more = parse(sources, os.environ if env is None else env)
+    config, more = parse(sources, os.environ if env is None else env, _read_file)
     diagnostics.extend(more)
     if config is None or has_errors(diagnostics):
         return None, diagnostics

@@ -118,9 +118,13 @@ class Backend:
     def leave(self) -> None:
         self.cur_sess -= 1
 
-    def take(self, waiter: Waiter, key: bytes = b"", avoid: ServerState | None = None) -> Take:
-        """Choose a server for `waiter`, or queue it, or say there is none."""
-        server = self.balancer.pick(key, avoid)
+    def take(
+        self, waiter: Waiter, key: bytes | None = b"", avoid: ServerState | None = None
+    ) -> Take:
+        """Choose a server for `waiter`, or queue it, or say there is none. A None key is
+        a request without the part a hashing balancer hashes."""
+        balancer = self.balancer
+        server = balancer.pick(key, avoid) if key is not None else balancer.pick_without_key(avoid)
         if server is None:
             if not self.has_server:
                 return Take(Outcome.NO_SERVER)

@@ -9,6 +9,7 @@ as sessions end. Beyond the backlog they are closed.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
@@ -17,6 +18,7 @@ from poise.core.backend import Backend
 
 if TYPE_CHECKING:
     from poise.net.logsink import LogSink
+    from poise.net.upstream import Pool
 
 
 class Parked(Protocol):
@@ -38,6 +40,7 @@ class BackendRuntime:
         "connect_timeout",
         "hashes_source",
         "log",
+        "pools",
         "proxy",
         "queue_timeout",
         "retries",
@@ -62,6 +65,8 @@ class BackendRuntime:
         self.server_fin_timeout = seconds(timeouts.server_fin)
         self.tunnel_timeout = seconds(timeouts.tunnel)
         self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
+        # HTTP: idle keep-alive connections per server id (net/upstream.py).
+        self.pools: dict[int, Pool] = {}
 
 
 class FrontendRuntime:
@@ -134,6 +139,10 @@ class Context:
         self.stopping = False
         # Set when the process is stopping and the last session has ended.
         self.drained = asyncio.Event()
+
+    def wall(self) -> float:
+        """Wall-clock time (epoch seconds): cookie dates and log dates."""
+        return time.time()
 
     def forget(self, session: Session) -> None:
         """A session is over (or was refused)."""

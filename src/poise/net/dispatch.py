@@ -149,6 +149,7 @@ class Dispatcher:
             self.retries += 1
             if should_redispatch(self.retries, backend.retries, backend.proxy.redispatch):
                 self.redispatched = True
+                self.on_redispatch()
                 self.server = None
                 start(backend.backend.release(server))
                 self.assign(server)
@@ -174,8 +175,9 @@ class Dispatcher:
 
     # -- hooks --------------------------------------------------------------------------
 
-    def balance_key(self) -> bytes:
-        """What a hashing balancer hashes (the client address for `source`)."""
+    def balance_key(self) -> bytes | None:
+        """What a hashing balancer hashes (the client address for `source`); None when
+        the request has nothing to hash."""
         raise NotImplementedError
 
     def server_protocol(self) -> asyncio.Protocol:
@@ -193,6 +195,10 @@ class Dispatcher:
     def reuse(self, server: ServerState) -> bool:
         """Use an idle connection to `server` instead of connecting (HTTP keep-alive)."""
         return False
+
+    def on_redispatch(self) -> None:
+        """The session leaves its server for another (a persistence cookie no longer
+        applies)."""
 
     def fail(self, code: str) -> None:
         raise NotImplementedError

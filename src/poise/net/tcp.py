@@ -16,6 +16,7 @@ import asyncio
 from typing import cast
 
 from poise.core.backend import start
+from poise.core.http.hashkey import source_key
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher
@@ -237,9 +238,11 @@ class TcpSession(Dispatcher, asyncio.Protocol):
 
     # -- the server connection (net/dispatch.py does the choosing and connecting) --------
 
-    def balance_key(self) -> bytes:
+    def balance_key(self) -> bytes | None:
         backend = self.backend
-        return self.client_ip.encode() if backend is not None and backend.hashes_source else b""
+        if backend is not None and backend.hashes_source:
+            return source_key(self.client_ip)
+        return b""
 
     def server_protocol(self) -> asyncio.Protocol:
         return ServerSide(self)

@@ -55,3 +55,8 @@ class Balancer(ABC):
         when there is another. A non-deterministic balancer skips full servers. Returns
         None when no server can take the connection now.
         """
+
+    def pick_without_key(self, avoid: ServerState | None = None) -> ServerState | None:
+        """Choose for a request that has no key to hash (`balance url_param` without the
+        parameter): hashing balancers fall back to round robin, as HAProxy does."""
+        return self.pick(b"", avoid)

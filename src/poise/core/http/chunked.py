@@ -9,12 +9,16 @@ the cost does not grow with the size of the body.
 
 from __future__ import annotations
 
+import re
 from enum import Enum
 
 # A chunk-size line longer than this is refused (HAProxy allows 16 hex digits and a
 # bounded extension; a few KiB of extensions is already abuse).
 MAX_LINE = 4096
-HEX = frozenset(b"0123456789abcdefABCDEF")
+# RFC 9112 7.1.1: chunk-size [ BWS ";" chunk-ext ]; no control characters anywhere.
+SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\x00-\x08\x0a-\x1f\x7f]*)?")
+# RFC 9112 7.1.2 / 5: a trailer is a field line: token ":" value, no obs-fold.
+TRAILER_LINE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 
 
 class State(Enum):
@@ -86,16 +90,16 @@ class ChunkedScanner:
                 elif line == b"\r\n":  # the empty line that ends the trailers
                     self.state = State.DONE
                     return pos
+                elif not TRAILER_LINE.fullmatch(line, 0, len(line) - 2):
+                    raise ChunkError("malformed trailer field")
         return pos
 
     def size_line(self, line: bytes) -> None:
         """`chunk-size [ chunk-ext ]`: hex digits, then optional `;ext` (RFC 9112 7.1.1)."""
-        digits = line.split(b";", 1)[0]
-        if digits != digits.rstrip(b" \t"):
-            digits = digits.rstrip(b" \t")  # BWS before a chunk-ext is tolerated
-        if not digits or len(digits) > 16 or not HEX.issuperset(digits):
-            raise ChunkError(f"invalid chunk size {digits[:20]!r}")
-        size = int(digits, 16)
+        match = SIZE_LINE.fullmatch(line)
+        if match is None:
+            raise ChunkError(f"invalid chunk size line {line[:20]!r}")
+        size = int(match.group(1), 16)
         if size == 0:
             self.state = State.TRAILERS
         else:

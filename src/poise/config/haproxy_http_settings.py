@@ -1,0 +1,278 @@
+"""The HTTP settings of proxy sections (configuration.txt 4.2): `cookie`, `errorfile`,
+`capture request|response header`, `http-reuse`, `log-format`, and `http-check send|expect`
+(with `option httpchk`, in haproxy_options.py, they make the backend's HTTP check).
+
+Each is checked as HAProxy 2.6 checks it (`haproxy -c` gives the same verdict on the same
+line). The files these keywords name are read through the `read_file` function the loader
+gives, so this module stays pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from poise.config import sample_names
+from poise.config.acl_parse import ReadFile
+from poise.config.diagnostics import Diagnostic, warning
+from poise.config.errorfile import HANDLED_STATUSES, parse_response
+from poise.config.haproxy_draft import CheckSend, Problem, SectionDraft
+from poise.config.model import Capture, Cookie, ErrorFile, HttpExpect, HttpReuse, Where
+from poise.config.samples import parse_log_format
+from poise.config.units import parse_int, parse_time
+
+Handler = Callable[[Sequence[str], Where], None]
+CookieMode = Literal["rewrite", "insert", "prefix"]
+_COOKIE_MODES: dict[str, CookieMode] = {
+    "rewrite": "rewrite",
+    "insert": "insert",
+    "prefix": "prefix",
+}
+ExpectKind = Literal["status", "rstatus", "string", "rstring"]
+_EXPECT_KINDS: dict[str, ExpectKind] = {k: k for k in ("status", "rstatus", "string", "rstring")}
+_REUSE: dict[str, HttpReuse] = {m: m for m in ("never", "safe", "aggressive", "always")}
+_EXPECT_OPTIONS = frozenset(
+    {"min-recv", "comment", "ok-status", "error-status", "tout-status", "on-success"}
+    | {"on-error", "status-code"}
+)
+_COOKIE_OPTIONS = (
+    "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', "
+    "'preserve', 'httponly', 'secure', 'domain', 'maxidle', 'maxlife' and 'attr' options"
+)
+
+
+def check_regex(value: str) -> None:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise Problem(f"regex '{value}' is invalid ({exc})") from None
+
+
+def read(read_file: ReadFile | None, path: str) -> bytes:
+    """A file the configuration names (raises Problem when it cannot be read)."""
+    if read_file is None:
+        raise Problem(f"error opening file '{path}' (no file can be read here)")
+    try:
+        return read_file(path)
+    except OSError as exc:
+        raise Problem(f"error opening file '{path}': {exc.strerror or exc}") from None
+
+
+def response_file(read_file: ReadFile | None, path: str) -> bytes:
+    """A file holding a whole HTTP response (errorfile.py checks it)."""
+    content = read(read_file, path)
+    try:
+        parse_response(content)
+    except ValueError as exc:
+        raise Problem(f"'{path}': {exc}") from None
+    return content
+
+
+class HttpSettings:
+    """The handlers of these keywords for one section."""
+
+    def __init__(
+        self,
+        section: SectionDraft,
+        diagnostics: list[Diagnostic],
+        read_file: ReadFile | None,
+    ) -> None:
+        self.section = section
+        self.settings = section.settings
+        self.diagnostics = diagnostics
+        self.read_file = read_file
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "cookie": self.cookie,
+            "errorfile": self.errorfile,
+            "capture request header": self.capture_request,
+            "capture response header": self.capture_response,
+            "http-check send": self.check_send,
+            "http-check expect": self.check_expect,
+            "http-reuse": self.http_reuse,
+            "log-format": self.log_format,
+        }
+
+    def cookie(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("'cookie' expects <cookie_name> as argument")
+        modes: set[str] = set()
+        flags: set[str] = set()
+        domains: list[str] = []
+        attrs: list[str] = []
+        maxidle = maxlife = None
+        index = 1
+        while index < len(args):
+            word = args[index]
+            value = args[index + 1] if index + 1 < len(args) else None
+            if word in ("rewrite", "insert", "prefix"):
+                modes.add(word)
+            elif word in ("indirect", "nocache", "postonly", "preserve", "httponly", "secure"):
+                flags.add(word)
+            elif word == "dynamic":
+                raise Problem("'dynamic' cookies are not implemented yet in poise")
+            elif word in ("domain", "maxidle", "maxlife", "attr"):
+                if value is None:
+                    what = {"domain": "<domain>", "attr": "<value>"}.get(word, "<time>")
+                    raise Problem(f"'{word}' expects {what} as argument")
+                if word == "domain":
+                    domains.append(self.cookie_domain(value, where))
+                elif word == "attr":
+                    bad = next((c for c in value if c == ";" or ord(c) < 0x20), None)
+                    if bad is not None:
+                        raise Problem(
+                            f"character '%x{ord(bad):02X}' is not permitted in attribute value"
+                        )
+                    attrs.append(value)
+                else:
+                    seconds = -(-parse_time(value, "s") // 1000) or None
+                    if word == "maxidle":
+                        maxidle = seconds
+                    else:
+                        maxlife = seconds
+                index += 1
+            else:
+                raise Problem(_COOKIE_OPTIONS)
+            index += 1
+        if len(modes) > 1:
+            raise Problem("cookie 'rewrite', 'insert' and 'prefix' modes are incompatible")
+        mode = next(iter(modes), "rewrite")
+        if mode == "rewrite" and "rewrite" in modes and "indirect" in flags:
+            raise Problem("cookie 'rewrite' and 'indirect' modes are incompatible")
+        if "preserve" in flags and mode != "insert" and "indirect" not in flags:
+            raise Problem("cookie 'preserve' requires at least 'insert' or 'indirect'")
+        self.settings.cookie = Cookie(
+            args[0],
+            where,
+            _COOKIE_MODES[mode],
+            indirect="indirect" in flags,
+            nocache="nocache" in flags,
+            postonly="postonly" in flags,
+            preserve="preserve" in flags,
+            httponly="httponly" in flags,
+            secure="secure" in flags,
+            domains=tuple(domains),
+            maxidle=maxidle,
+            maxlife=maxlife,
+            attrs=tuple(attrs),
+        )
+
+    def cookie_domain(self, domain: str, where: Where) -> str:
+        if "." not in domain[1:]:
+            self.diagnostics.append(
+                warning(
+                    where,
+                    f"domain '{domain}' contains no embedded dot, this configuration may "
+                    "not work properly (see RFC6265#5.2.3)",
+                    "cookie",
+                )
+            )
+        return domain
+
+    def errorfile(self, args: Sequence[str], where: Where) -> None:
+        if len(args) < 2:
+            raise Problem("expects <status_code> and <file> as arguments")
+        status = int(args[0]) if args[0].isdigit() else 0
+        if status not in HANDLED_STATUSES:
+            raise Problem(f"status code '{status}' not handled")
+        if len(args) > 2:
+            self.diagnostics.append(
+                warning(where, f"argument '{args[2]}' ignored, as HAProxy does", "errorfile")
+            )
+        content = response_file(self.read_file, args[1])
+        self.settings.errorfiles[status] = ErrorFile(status, content, args[1], where)
+
+    def capture(self, args: Sequence[str], where: Where, direction: str) -> Capture:
+        if len(args) < 3 or args[1] != "len":
+            raise Problem(f"'capture {direction}' expects 'header' <header_name> 'len' <len>")
+        if len(args) > 3:
+            raise Problem(f"'capture {direction}' cannot handle unexpected argument '{args[3]}'")
+        return Capture(args[0], parse_int(args[2], 0), where)
+
+    def capture_request(self, args: Sequence[str], where: Where) -> None:
+        self.section.capture_request_headers.append(self.capture(args, where, "request"))
+
+    def capture_response(self, args: Sequence[str], where: Where) -> None:
+        self.section.capture_response_headers.append(self.capture(args, where, "response"))
+
+    def http_reuse(self, args: Sequence[str], where: Where) -> None:
+        if len(args) != 1 or args[0] not in _REUSE:
+            raise Problem("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'")
+        self.settings.http_reuse = _REUSE[args[0]]
+
+    def log_format(self, args: Sequence[str], where: Where) -> None:
+        if not args:
+            raise Problem("log-format expects an argument")
+        if len(args) > 1:
+            raise Problem("log-format expects only one argument, don't forget to escape spaces!")
+        parse_log_format(args[0], "any", sample_names.LOG_FORMAT_VARIABLES, samples=False)
+        self.settings.log_format = args[0]
+        self.settings.log_format_where = where
+
+    def check_send(self, args: Sequence[str], where: Where) -> None:
+        if self.settings.check_send is not None:
+            raise Problem(
+                "a second 'http-check send' needs 'http-check connect', which is not "
+                "implemented yet in poise"
+            )
+        values: dict[str, str] = {}
+        headers: list[tuple[str, str]] = []
+        index = 0
+        while index < len(args):
+            word = args[index]
+            width = 3 if word == "hdr" else 2
+            if index + width > len(args):
+                raise Problem(f"'{word}' expects {'<name> <value>' if width == 3 else 'a value'}")
+            if word in ("meth", "uri", "ver", "body"):
+                values[word] = args[index + 1]
+            elif word == "hdr":
+                headers.append((args[index + 1], args[index + 2]))
+            elif word in ("uri-lf", "body-lf", "comment"):
+                raise Problem(f"'{word}' is not implemented yet in poise")
+            else:
+                raise Problem(f"unexpected argument '{word}' (meth, uri, ver, hdr, body)")
+            index += width
+        send = CheckSend(
+            where,
+            values.get("meth"),
+            values.get("uri"),
+            values.get("ver"),
+            tuple(headers),
+            values.get("body"),
+        )
+        self.settings.check_send = send
+        self.settings.check_rules_where = self.settings.check_rules_where or where
+
+    def check_expect(self, args: Sequence[str], where: Where) -> None:
+        if self.settings.check_expect is not None:
+            raise Problem("several 'http-check expect' rules are not implemented yet in poise")
+        words = list(args)
+        if words and words[0] in _EXPECT_OPTIONS:
+            raise Problem(f"'{words[0]}' is not implemented yet in poise")
+        negate = bool(words) and words[0] == "!"
+        if negate:
+            words.pop(0)
+        if not words:
+            raise Problem("expects at least a matching pattern as arguments")
+        kind = words[0]
+        if kind in ("hdr", "fhdr", "custom"):
+            raise Problem(f"'http-check expect {kind}' is not implemented yet in poise")
+        if kind not in _EXPECT_KINDS:
+            raise Problem(
+                f"unknown match '{kind}' (status, rstatus, string, rstring, hdr, fhdr, custom)"
+            )
+        if len(words) < 2:
+            raise Problem(f"'{kind}' expects a <pattern> as argument")
+        pattern = words[1]
+        if len(words) > 2:
+            raise Problem(f"unexpected argument '{words[2]}'")
+        if kind == "status":
+            bad = next((c for c in pattern if not (c.isdigit() or c in ",-")), None)
+            if bad is not None:
+                raise Problem(f"invalid character '{bad}' in the list of status codes")
+        elif kind in ("rstatus", "rstring"):
+            check_regex(pattern)
+        self.settings.check_expect = HttpExpect(_EXPECT_KINDS[kind], pattern, negate)
+        self.settings.check_rules_where = self.settings.check_rules_where or where

@@ -1,0 +1,292 @@
+"""The link pass for HTTP mode: resolves the ACL names of conditions, gathers a section's
+rules (those of its named `defaults` section first) and settles the HTTP settings of a
+proxy, with HAProxy's rules and warnings:
+
+- an ACL is declared before the first rule that uses it, in the same section; the ACLs
+  of a `defaults` section are only visible to that section's own rules; otherwise the
+  name may be one of HAProxy's predefined ACLs (configuration.txt 7.4);
+- a sample used where it cannot be known (`status` in an `http-request` rule, `path` in
+  an `http-response` rule) makes its ACL never match, with HAProxy's warning;
+- a `defaults` section with rules can only be inherited by proxies of one kind, and
+  another `defaults` section cannot inherit from it;
+- in `mode tcp`, rules, cookies and layer 7 hashing are ignored with a warning;
+  `http-check` rules without `option httpchk` are ignored with a warning.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from poise.config.acl_parse import PREDEFINED, PREDEFINED_NOT_IMPLEMENTED
+from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.haproxy_draft import SectionDraft, Settings
+from poise.config.keywords import did_you_mean
+from poise.config.model import (
+    Acl,
+    AclTerm,
+    Algorithm,
+    Capability,
+    Condition,
+    HttpCheck,
+    HttpRule,
+    Mode,
+    Redirect,
+    UseBackend,
+)
+from poise.config.samples import Scope, check_scope
+
+_L7_HASHES = (Algorithm.URI, Algorithm.URL_PARAM, Algorithm.HDR)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRules:
+    """A section's rules with their conditions resolved."""
+
+    acls: tuple[Acl, ...] = ()
+    http_request: tuple[HttpRule, ...] = ()
+    http_response: tuple[HttpRule, ...] = ()
+    redirects: tuple[Redirect, ...] = ()
+    use_backends: tuple[UseBackend, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.http_request or self.http_response)
+
+
+def _label(section: SectionDraft) -> str:
+    return f"{section.kind} '{section.name}'"
+
+
+def _keyword(criterion: str) -> str:
+    return re.split(r"[(,]", criterion, maxsplit=1)[0]
+
+
+class Resolver:
+    """Resolves the conditions of one section's rules."""
+
+    def __init__(self, section: SectionDraft, diagnostics: list[Diagnostic]) -> None:
+        self.section = section
+        self.diagnostics = diagnostics
+        self.acls = {
+            name: Acl(name, tuple(tests), section.acl_where[name])
+            for name, tests in section.acls.items()
+        }
+        side = "frontend" if section.capabilities & Capability.FRONTEND else "backend"
+        self.side = side
+
+    def rules(self) -> SectionRules:
+        section = self.section
+        return SectionRules(
+            acls=tuple(self.acls.values()),
+            http_request=tuple(
+                self.rule(rule, "http-request", "req") for rule in section.http_request_rules
+            ),
+            http_response=tuple(
+                self.rule(rule, "http-response", "res") for rule in section.http_response_rules
+            ),
+            redirects=tuple(
+                replace(r, condition=self.condition(r.condition, "redirect", "req"))
+                for r in section.redirects
+            ),
+            use_backends=tuple(
+                replace(u, condition=self.condition(u.condition, "use_backend", "req"))
+                for u in section.use_backends
+            ),
+        )
+
+    def rule(self, rule: HttpRule, keyword: str, scope: Scope) -> HttpRule:
+        return replace(rule, condition=self.condition(rule.condition, keyword, scope))
+
+    def condition(self, cond: Condition | None, keyword: str, scope: Scope) -> Condition | None:
+        if cond is None:
+            return None
+        suites = tuple(
+            tuple(self.term(term, cond, keyword) for term in suite) for suite in cond.suites
+        )
+        resolved = replace(cond, suites=suites)
+        self.check_scopes(resolved, keyword, scope)
+        return resolved
+
+    def term(self, term: AclTerm, cond: Condition, keyword: str) -> AclTerm:
+        acl = term.acl
+        if acl.tests:  # anonymous: complete already
+            return term
+        name = acl.name
+        found = self.acls.get(name)
+        if found is not None and found.where.line <= cond.where.line:
+            return replace(term, acl=found)
+        if name in PREDEFINED:
+            return replace(term, acl=PREDEFINED[name])
+        if name in PREDEFINED_NOT_IMPLEMENTED:
+            reason = f"predefined ACL '{name}' is not implemented yet in poise"
+        elif found is not None:
+            reason = (
+                f"no such ACL '{name}' here: it is declared at {found.where}, after this "
+                "line (an ACL must be declared before the rules that use it)"
+            )
+        else:
+            hint = did_you_mean(name, [*self.acls, *PREDEFINED])
+            reason = f"no such ACL '{name}'{hint}"
+        self.diagnostics.append(error(cond.where, reason, keyword))
+        return term
+
+    def check_scopes(self, cond: Condition, keyword: str, scope: Scope) -> None:
+        """HAProxy's warning for an ACL that cannot match where it is used."""
+        context = {
+            "http-request": "http-request header rule",
+            "redirect": "http-request header rule",
+            "http-response": "http-response header rule",
+            "use_backend": "use-backend rule",
+        }[keyword]
+        context = f"{self.side} {context}"
+        for suite in cond.suites:
+            for term in suite:
+                acl = term.acl
+                bad = [t for t in acl.tests if check_scope(t.sample, scope)]
+                if not bad:
+                    continue
+                if not acl.name:
+                    message = (
+                        f"anonymous acl will never match because it uses keyword "
+                        f"'{_keyword(bad[0].criterion)}' which is incompatible with '{context}'"
+                    )
+                elif len(bad) == len(acl.tests):
+                    message = (
+                        f"acl '{acl.name}' will never match because it only involves "
+                        f"keywords that are incompatible with '{context}'"
+                    )
+                else:
+                    continue
+                self.diagnostics.append(warning(cond.where, message, keyword))
+
+
+class DefaultsRules:
+    """The rules of `defaults` sections, resolved once each, and HAProxy's restrictions on
+    who may inherit them."""
+
+    def __init__(self, diagnostics: list[Diagnostic]) -> None:
+        self.diagnostics = diagnostics
+        self.resolved: dict[int, SectionRules] = {}
+        self.users: dict[int, tuple[Capability, SectionDraft]] = {}
+
+    def of(self, defaults: SectionDraft) -> SectionRules:
+        key = id(defaults)
+        if key not in self.resolved:
+            self.resolved[key] = Resolver(defaults, self.diagnostics).rules()
+        return self.resolved[key]
+
+    def inherited(self, section: SectionDraft) -> SectionRules:
+        """The rules `section` inherits from its defaults section (checking the rules)."""
+        parent = section.parent
+        if parent is None:
+            return SectionRules()
+        rules = self.of(parent)
+        if not rules.any:
+            return SectionRules()
+        if section.kind == "defaults":
+            self.diagnostics.append(
+                error(
+                    section.where,
+                    "a defaults section cannot inherit from a defaults section defining "
+                    f"TCP/HTTP rules (defaults section at {parent.where})",
+                )
+            )
+            return SectionRules()
+        caps = section.capabilities
+        first = self.users.setdefault(id(parent), (caps, section))
+        if first[0] != caps:
+            self.diagnostics.append(
+                error(
+                    section.where,
+                    "frontends and backends cannot inherit from the same defaults section "
+                    f"if it defines TCP/HTTP rules (defaults section at {parent.where}, "
+                    f"also used by {_label(first[1])})",
+                )
+            )
+        return rules
+
+
+def http_check(settings: Settings, owner: str, diagnostics: list[Diagnostic]) -> HttpCheck | None:
+    """`option httpchk` with `http-check send` and `http-check expect` laid over it."""
+    check = settings.httpchk
+    if check is None:
+        if settings.check_rules_where is not None:
+            diagnostics.append(
+                warning(
+                    settings.check_rules_where,
+                    f"{owner} uses http-check rules without 'option httpchk', so the rules "
+                    "are ignored",
+                    "http-check",
+                )
+            )
+        return None
+    send = settings.check_send
+    if send is not None:
+        check = replace(
+            check,
+            method=send.method or check.method,
+            uri=send.uri or check.uri,
+            version=send.version or check.version,
+            headers=check.headers + send.headers,
+            body=send.body if send.body is not None else check.body,
+        )
+    return replace(check, expect=settings.check_expect)
+
+
+def tcp_mode_warnings(
+    owner: str,
+    rules: SectionRules,
+    settings: Settings,
+    is_backend: bool,
+    diagnostics: list[Diagnostic],
+) -> None:
+    """What a `mode tcp` proxy ignores of the HTTP settings, with HAProxy's warnings."""
+    for keyword, found in (
+        ("http-request", rules.http_request),
+        ("http-response", rules.http_response),
+    ):
+        if found:
+            diagnostics.append(
+                warning(
+                    found[0].where,
+                    f"'{keyword}' rules ignored for {owner} as they require HTTP mode",
+                    keyword,
+                )
+            )
+    if is_backend and settings.cookie is not None:
+        diagnostics.append(
+            warning(
+                settings.cookie.where,
+                f"cookie will be ignored for {owner} (needs 'mode http')",
+                "cookie",
+            )
+        )
+    if is_backend and settings.algorithm in _L7_HASHES and settings.balance_where:
+        diagnostics.append(
+            warning(
+                settings.balance_where,
+                f"Layer 7 hash not possible for {owner} (needs 'mode http'). "
+                "Falling back to round robin",
+                "balance",
+            )
+        )
+
+
+def tcp_conditions_not_implemented(
+    owner: str, use_backends: Sequence[UseBackend], mode: Mode
+) -> list[Diagnostic]:
+    """Temporary rule, to lift when the TCP session chooses its backend with
+    rules.select_backend: a TCP frontend's `use_backend` takes no condition yet."""
+    if mode is not Mode.TCP:
+        return []
+    return [
+        error(
+            use.where,
+            f"{owner}: conditions on 'use_backend' in mode tcp are not implemented yet in poise",
+            "use_backend",
+        )
+        for use in use_backends
+        if use.condition is not None
+    ]

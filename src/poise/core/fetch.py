@@ -1,0 +1,416 @@
+"""Sample fetches evaluated on a request and its response (configuration.txt 7.3), and
+log-format strings filled in from them (8.2.6).
+
+Every fetch of config/samples.py's FETCHES is implemented here (a test checks it), as a
+function of (request, response) giving all its values: an ACL tries every occurrence
+(every comma-separated value of every `Host` header, every cookie of that name), while a
+log-format string shows one, the last occurrence of a header or of a named cookie, the
+first URL parameter (HAProxy 2.6's choices). A fetch used where HAProxy could not know
+it (the request's path once the response is processed, the status while the request is)
+gives nothing. Everything is compiled once into closures; callers cache them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from ipaddress import IPv4Address, IPv6Address
+
+from poise.config.model import FormatVar, LogFormat, Sample
+from poise.config.samples import FETCHES, Scope, check_scope
+from poise.core.http.message import Request, Response
+
+# An IP address as a sample: (4 or 6, the address as an integer).
+Ip = tuple[int, int]
+Value = str | int | bool | Ip
+Values = Callable[[Request, Response | None], Sequence[Value]]
+_NONE: tuple[Value, ...] = ()
+
+
+# --- parts of a request ------------------------------------------------------------------
+
+
+def path_of(uri: str) -> str | None:
+    """HAProxy's `path`: from the first '/' (after scheme://authority in an absolute URI)
+    to before the '?'; None when there is none (`*`, `http://host`)."""
+    if uri.startswith("/"):
+        return uri.split("?", 1)[0]
+    pathq = pathq_of(uri)
+    return pathq.split("?", 1)[0] if pathq is not None else None
+
+
+def pathq_of(uri: str) -> str | None:
+    if uri.startswith("/"):
+        return uri
+    scheme = uri.find("://")
+    if scheme < 0:
+        return None
+    slash = uri.find("/", scheme + 3)
+    return uri[slash:] if slash >= 0 else None
+
+
+def query_of(uri: str) -> str | None:
+    _, mark, query = uri.partition("?")
+    return query if mark else None
+
+
+def split_values(value: str) -> list[str]:
+    """The comma-separated values of a header (commas inside double quotes do not
+    separate), each stripped of blanks."""
+    if '"' not in value:
+        return [part.strip(" \t") for part in value.split(",")]
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current).strip(" \t"))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current).strip(" \t"))
+    return parts
+
+
+_ip_cache: dict[str, Ip | None] = {}
+
+
+def parse_ip(text: str) -> Ip | None:
+    """An address as an (IP version, integer) pair, None when `text` is no address.
+    Clients' addresses repeat, so they are remembered (a bounded cache)."""
+    try:
+        return _ip_cache[text]
+    except KeyError:
+        pass
+    if len(_ip_cache) >= 4096:
+        _ip_cache.clear()
+    ip = _ip_cache[text] = _parse_ip(text)
+    return ip
+
+
+def _parse_ip(text: str) -> Ip | None:
+    parts = text.split(".")
+    if len(parts) == 4 and ":" not in text:
+        if not all(p.isdigit() and len(p) <= 3 for p in parts):
+            return None
+        a, b, c, d = (int(p) for p in parts)
+        if max(a, b, c, d) > 255:
+            return None
+        return 4, (a << 24) | (b << 16) | (c << 8) | d
+    if ":" in text:
+        try:
+            return 6, int(IPv6Address(text))
+        except ValueError:
+            return None
+    return None
+
+
+def _header_ip(value: Value) -> Ip | None:
+    """An address in a header (`req.hdr_ip`): RFC 7239's forms, an IPv4 address maybe
+    followed by `:port`, an IPv6 one maybe in brackets."""
+    text = to_str(value)
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif "." in text and ":" in text:
+        text = text.partition(":")[0]
+    return parse_ip(text)
+
+
+def to_int(value: Value) -> int | None:
+    """A value as an integer, as HAProxy casts it (a string's leading digits)."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, tuple):
+        return value[1] if value[0] == 4 else None
+    match = re.match(r"[ \t]*([-+]?\d+)", value)
+    return int(match.group(1)) if match else 0
+
+
+def to_str(value: Value) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, tuple):
+        version, number = value
+        return str(IPv4Address(number) if version == 4 else IPv6Address(number))
+    return str(value)
+
+
+# --- fetches ------------------------------------------------------------------------------
+
+
+def _occurrence(values: list[Value], occ: int) -> list[Value]:
+    if occ > 0:
+        return values[occ - 1 : occ]
+    if occ < 0 and -occ <= len(values):
+        return [values[occ]]
+    return []
+
+
+def _headers(source: str, full: bool, name: str | None) -> Values:
+    """Every value of header `name` (all headers when None), in order; `full` keeps each
+    header line whole (fhdr) instead of splitting it at commas (hdr)."""
+    wanted = name.lower() if name else None
+
+    def fetch(req: Request, resp: Response | None) -> list[Value]:
+        message = req if source == "req" else resp
+        if message is None:
+            return []
+        found: list[Value] = []
+        for key, value in message.headers.items:
+            if wanted is None or key.lower() == wanted:
+                if full:
+                    found.append(value.strip(" \t"))
+                else:
+                    found.extend(split_values(value))
+        return found
+
+    return fetch
+
+
+def _cookies(source: str, name: str | None) -> Values:
+    """The values of request cookies (`Cookie`) or response cookies (`Set-Cookie`) named
+    `name` (all when None)."""
+
+    def fetch(req: Request, resp: Response | None) -> list[Value]:
+        message = req if source == "req" else resp
+        if message is None:
+            return []
+        found: list[Value] = []
+        header = "cookie" if source == "req" else "set-cookie"
+        for key, value in message.headers.items:
+            if key.lower() != header:
+                continue
+            pairs = value.split(";") if source == "req" else value.split(";", 1)[:1]
+            for pair in pairs:
+                cookie, equal, content = pair.partition("=")
+                if equal and (name is None or cookie.strip(" \t") == name):
+                    found.append(content.strip(" \t"))
+        return found
+
+    return fetch
+
+
+def _url_params(name: str | None, delimiter: str) -> Values:
+    separators = re.compile("[&;" + re.escape(delimiter) + "]") if delimiter else re.compile("[&;]")
+    start = re.compile("[?" + re.escape(delimiter) + "]") if delimiter else re.compile(r"\?")
+
+    def fetch(req: Request, resp: Response | None) -> list[Value]:
+        found = start.search(req.uri)
+        if found is None:
+            return []
+        values: list[Value] = []
+        for param in separators.split(req.uri[found.end() :]):
+            key, equal, value = param.partition("=")
+            if equal and (name is None or key == name):
+                values.append(value)
+        return values
+
+    return fetch
+
+
+def _single(get: Callable[[Request, Response | None], Value | None]) -> Values:
+    def fetch(req: Request, resp: Response | None) -> Sequence[Value]:
+        value = get(req, resp)
+        return _NONE if value is None else (value,)
+
+    return fetch
+
+
+def _base(req: Request, with_query: bool) -> str | None:
+    path = pathq_of(req.uri) if with_query else path_of(req.uri)
+    host = req.headers.get("host")
+    if host is None:
+        return path
+    return host + (path or "")
+
+
+def _head_length(req: Request) -> int:
+    """HAProxy's `req.len` in HTTP mode counts the parsed request in its buffer."""
+    size = len(req.method) + len(req.uri) + 13
+    return size + sum(len(k) + len(v) + 4 for k, v in req.headers.items)
+
+
+_SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
+    "always_true": lambda req, resp: True,
+    "always_false": lambda req, resp: False,
+    "src": lambda req, resp: parse_ip(req.src),
+    "dst": lambda req, resp: parse_ip(req.dst),
+    "src_port": lambda req, resp: req.src_port,
+    "dst_port": lambda req, resp: req.dst_port,
+    "ssl_fc": lambda req, resp: req.ssl,
+    "ssl_fc_sni": lambda req, resp: req.sni,
+    "method": lambda req, resp: req.method,
+    "req.ver": lambda req, resp: req.version,
+    "req.proto_http": lambda req, resp: True,
+    "req.len": lambda req, resp: _head_length(req),
+    "path": lambda req, resp: path_of(req.uri),
+    "pathq": lambda req, resp: pathq_of(req.uri),
+    "url": lambda req, resp: req.uri,
+    "query": lambda req, resp: query_of(req.uri),
+    "base": lambda req, resp: _base(req, False),
+    "baseq": lambda req, resp: _base(req, True),
+    "status": lambda req, resp: resp.status if resp is not None else None,
+    "res.ver": lambda req, resp: resp.version if resp is not None else None,
+}
+
+
+def fetch_values(sample: Sample) -> Values:
+    """Every value a sample's fetch gives, before converters."""
+    name, args = sample.fetch, sample.args
+    if name in _SIMPLE:
+        return _single(_SIMPLE[name])
+    if name in ("str", "int"):
+        constant: tuple[Value, ...] = (args[0] if name == "str" else int(args[0]),)
+        return lambda req, resp: constant
+    source, _, kind = name.partition(".")
+    header = args[0] if args and args[0] else None
+    if kind in ("hdr", "fhdr", "hdr_val", "hdr_ip"):
+        values = _headers(source, kind == "fhdr", header)
+        if len(args) > 1:
+            values = _pick_occurrence(values, int(args[1]))
+        if kind == "hdr_val":
+            return _mapped(values, to_int)
+        if kind == "hdr_ip":
+            return _mapped(values, _header_ip)
+        return values
+    if kind in ("hdr_cnt", "fhdr_cnt"):
+        counted = _headers(source, kind == "fhdr_cnt", header)
+        return _single(lambda req, resp: len(counted(req, resp)))
+    if kind in ("cook", "cook_val", "cook_cnt"):
+        cookies = _cookies(source, header)
+        if kind == "cook_cnt":
+            return _single(lambda req, resp: len(cookies(req, resp)))
+        return _mapped(cookies, to_int) if kind == "cook_val" else cookies
+    if name == "url_param":
+        return _url_params(header, args[1][:1] if len(args) > 1 else "")
+    raise AssertionError(f"fetch {name} has no implementation")
+
+
+def _pick_occurrence(values: Values, occ: int) -> Values:
+    def fetch(req: Request, resp: Response | None) -> list[Value]:
+        return _occurrence(list(values(req, resp)), occ)
+
+    return fetch
+
+
+def _mapped(values: Values, convert: Callable[[Value], Value | None]) -> Values:
+    def fetch(req: Request, resp: Response | None) -> list[Value]:
+        out: list[Value] = []
+        for value in values(req, resp):
+            converted = convert(value)
+            if converted is not None:
+                out.append(converted)
+        return out
+
+    return fetch
+
+
+def _converted(values: Values, converters: Sequence[tuple[str, tuple[str, ...]]]) -> Values:
+    steps: list[Callable[[Value], Value]] = []
+    for name, _ in converters:
+        if name == "lower":
+            steps.append(lambda v: to_str(v).lower())
+        elif name == "upper":
+            steps.append(lambda v: to_str(v).upper())
+        elif name == "length":
+            steps.append(lambda v: len(to_str(v)))
+        else:
+            raise AssertionError(f"converter {name} has no implementation")
+
+    def fetch(req: Request, resp: Response | None) -> list[Value]:
+        out = []
+        for value in values(req, resp):
+            converted = value
+            for step in steps:
+                converted = step(converted)
+            out.append(converted)
+        return out
+
+    return fetch
+
+
+def sample_values(sample: Sample, scope: Scope) -> Values:
+    """A sample's values with its converters, where it is used ("req" or "res"): none
+    when it cannot be known there."""
+    if check_scope(sample, scope):
+        return lambda req, resp: _NONE
+    values = fetch_values(sample)
+    return _converted(values, sample.converters) if sample.converters else values
+
+
+def sample_getter(
+    sample: Sample, scope: Scope
+) -> Callable[[Request, Response | None], Value | None] | None:
+    """For a fetch with at most one value (`path`, `src`, `method` ...) used where it is
+    known and without converters: a faster way to the value (None: use sample_values)."""
+    if sample.converters or check_scope(sample, scope):
+        return None
+    return _SIMPLE.get(sample.fetch)
+
+
+def sample_value(sample: Sample, scope: Scope) -> Callable[[Request, Response | None], str]:
+    """A sample as a log-format string shows it: one value, as text ("" when none)."""
+    values = sample_values(sample, scope)
+    spec = FETCHES[sample.fetch]
+    first = sample.fetch == "url_param" or (
+        sample.fetch in ("req.cook", "res.cook", "req.cook_val") and not sample.args
+    )
+
+    def value(req: Request, resp: Response | None) -> str:
+        found = values(req, resp)
+        if not found:
+            return ""
+        return to_str(found[0] if first or not spec.multi else found[-1])
+
+    return value
+
+
+# --- log-format strings ----------------------------------------------------------------
+
+_VARIABLES: dict[str, Callable[[Request], str]] = {
+    "ci": lambda req: req.src,
+    "cp": lambda req: str(req.src_port),
+    "fi": lambda req: req.dst,
+    "fp": lambda req: str(req.dst_port),
+    "HM": lambda req: req.method,
+    "HU": lambda req: req.uri,
+    "HP": lambda req: req.uri.split("?", 1)[0],
+    "HPO": lambda req: path_of(req.uri) or "",
+    "HQ": lambda req: "?" + req.uri.partition("?")[2] if "?" in req.uri else "",
+    "HV": lambda req: f"HTTP/{req.version}",
+}
+
+
+def _variable(var: FormatVar) -> Callable[[Request, Response | None], str]:
+    get = _VARIABLES[var.name]
+    if var.quote:
+        return lambda req, resp: f'"{get(req)}"'
+    return lambda req, resp: get(req)
+
+
+def _literal(text: str) -> Callable[[Request, Response | None], str]:
+    return lambda req, resp: text
+
+
+def compile_format(fmt: LogFormat, scope: Scope) -> Callable[[Request, Response | None], str]:
+    """A log-format string as a function of the request (and response)."""
+    if all(isinstance(part, str) for part in fmt.parts):
+        constant = "".join(part for part in fmt.parts if isinstance(part, str))
+        return lambda req, resp: constant
+    pieces: list[Callable[[Request, Response | None], str]] = []
+    for part in fmt.parts:
+        if isinstance(part, str):
+            pieces.append(_literal(part))
+        elif isinstance(part, Sample):
+            pieces.append(sample_value(part, scope))
+        else:
+            pieces.append(_variable(part))
+    return lambda req, resp: "".join(piece(req, resp) for piece in pieces)

@@ -1,0 +1,448 @@
+"""HTTP rules, evaluated on a request and its response: the backend a request goes to
+(`use_backend`, `default_backend`), `http-request` rules then `redirect` rules, and
+`http-response` rules, in HAProxy's order (configuration.txt 4.2).
+
+The HTTP session calls, for each request: `request_rules(frontend, req)`, then
+`select_backend(frontend, req)`, then `request_rules(backend, req)`; for each response
+`response_rules(backend, req, resp)` then `response_rules(frontend, req, resp)`; and
+`error_reply((backend, frontend), status, req)` for its own errors (503, 504 ...). Header
+edits are made in place on the message's Headers; a rule that answers by itself (deny,
+return, redirect) gives a Verdict holding the whole response, byte for byte as HAProxy
+2.6 writes it (reply.py).
+
+A proxy is compiled once into closures, on first use, and cached by identity: a proxy
+without rules costs one lookup per request and gives the shared CONTINUE.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from poise.config.model import (
+    Condition,
+    HttpReply,
+    HttpRule,
+    LogFormat,
+    Option,
+    Proxy,
+    Redirect,
+)
+from poise.config.samples import Scope
+from poise.core import redirect as redirects
+from poise.core.acl import Test, compile_condition
+from poise.core.fetch import compile_format
+from poise.core.http import reply
+from poise.core.http.headers import Headers
+from poise.core.http.message import Request, Response
+
+VerdictKind = Literal["continue", "deny", "reply"]
+HttpMode = Literal["keep-alive", "server-close", "close"]
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the rules decided. `continue`: go on (header edits were made in place);
+    `deny` and `reply` (redirect, return): send `response` (b"" for an empty errorfile)
+    instead of forwarding, then close the connection when `close`. `reason` says which
+    rule, for the log; `termination` is HAProxy's termination state for it (`PR--` for a
+    deny, `LR--` for a response made locally)."""
+
+    kind: VerdictKind
+    status: int = 0
+    response: bytes | None = None
+    close: bool = False
+    reason: str = ""
+    termination: str = ""
+
+
+CONTINUE = Verdict("continue")
+
+
+class _Allow:
+    """`allow`: stop the http-request (http-response) rules, and go on."""
+
+
+_ALLOW = _Allow()
+Outcome = Verdict | _Allow | None
+# A rule's action: (request, response or None, whether the session closes anyway).
+Step = Callable[[Request, Response | None, bool], Outcome]
+Value = Callable[[Request, Response | None], str]
+
+
+# --- conditions and log-format strings, for other modules ---------------------------------
+
+_CACHE_LIMIT = 4096
+_conditions: dict[tuple[int, Scope], tuple[Condition, Test]] = {}
+_formats: dict[tuple[int, Scope], tuple[LogFormat, Value]] = {}
+
+
+def condition_holds(cond: Condition, req: Request, resp: Response | None = None) -> bool:
+    """Whether `if|unless COND` holds; with `resp`, as an http-response rule sees it."""
+    scope: Scope = "req" if resp is None else "res"
+    entry = _conditions.get((id(cond), scope))
+    if entry is None or entry[0] is not cond:
+        if len(_conditions) > _CACHE_LIMIT:
+            _conditions.clear()
+        entry = (cond, compile_condition(cond, scope))
+        _conditions[id(cond), scope] = entry
+    return entry[1](req, resp)
+
+
+def format_value(template: LogFormat, req: Request, resp: Response | None = None) -> str:
+    """A log-format string filled in from a request (and response)."""
+    scope: Scope = "req" if resp is None else "res"
+    entry = _formats.get((id(template), scope))
+    if entry is None or entry[0] is not template:
+        if len(_formats) > _CACHE_LIMIT:
+            _formats.clear()
+        entry = (template, compile_format(template, scope))
+        _formats[id(template), scope] = entry
+    return entry[1](req, resp)
+
+
+def http_mode(frontend: Proxy, backend: Proxy) -> HttpMode:
+    """The connection mode of a request through `frontend` and `backend` (HAProxy 2.6,
+    configuration.txt 4.2, `option httpclose`: "Only the frontend is considered for
+    client connections while the frontend and the backend are considered for server
+    ones"):
+    - "close": the frontend has `option httpclose`: both connections close after the
+      response;
+    - "server-close": either has `option http-server-close`, or the backend has
+      `option httpclose`: the server connection closes, the client's stays open;
+    - "keep-alive" otherwise (HAProxy's default): both stay open, the server connection
+      goes back to the pool for `http-reuse`.
+    Within one proxy the three options replace each other (the last one written wins)."""
+    if Option.HTTPCLOSE in frontend.options:
+        return "close"
+    if (
+        Option.HTTP_SERVER_CLOSE in frontend.options
+        or Option.HTTP_SERVER_CLOSE in backend.options
+        or Option.HTTPCLOSE in backend.options
+    ):
+        return "server-close"
+    return "keep-alive"
+
+
+# --- compiled proxies ---------------------------------------------------------------------
+
+
+class _Program:
+    __slots__ = (
+        "backends",
+        "closes",
+        "errorfiles",
+        "fallback",
+        "proxy",
+        "redirects",
+        "request",
+        "response",
+    )
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        # A frontend's `option httpclose` closes the client connection after a response.
+        self.closes = proxy.is_frontend and Option.HTTPCLOSE in proxy.options
+        self.request: list[tuple[Test | None, Step]] = [
+            _step(proxy, rule, "req") for rule in proxy.http_request_rules
+        ]
+        self.redirects = [_redirect_step(rule) for rule in proxy.redirects]
+        self.response: list[tuple[Test | None, Step]] = [
+            _step(proxy, rule, "res") for rule in proxy.http_response_rules
+        ]
+        self.backends = [(_test(use.condition, "req"), use.backend) for use in proxy.use_backends]
+        self.fallback = proxy.default_backend or (proxy.name if proxy.is_backend else None)
+        self.errorfiles = {e.status: reply.errorfile(e.content) for e in proxy.errorfiles}
+
+
+_programs: dict[int, _Program] = {}
+
+
+def _program(proxy: Proxy) -> _Program:
+    program = _programs.get(id(proxy))
+    if program is None or program.proxy is not proxy:
+        if len(_programs) > _CACHE_LIMIT:
+            _programs.clear()
+        program = _programs[id(proxy)] = _Program(proxy)
+    return program
+
+
+def _test(cond: Condition | None, scope: Scope) -> Test | None:
+    return compile_condition(cond, scope) if cond is not None else None
+
+
+def _run(
+    steps: list[tuple[Test | None, Step]],
+    req: Request,
+    resp: Response | None,
+    close: bool,
+) -> Verdict:
+    for test, step in steps:
+        if test is not None and not test(req, resp):
+            continue
+        outcome = step(req, resp, close)
+        if outcome is None:
+            continue
+        if isinstance(outcome, Verdict):
+            return outcome
+        break  # allow
+    return CONTINUE
+
+
+def select_backend(proxy: Proxy, req: Request) -> str | None:
+    """The first `use_backend` whose condition holds, else `default_backend`; a `listen`
+    section (or a backend) is its own default. None: no backend."""
+    program = _program(proxy)
+    for test, backend in program.backends:
+        if test is None or test(req, None):
+            return backend
+    return program.fallback
+
+
+def request_rules(proxy: Proxy, req: Request, *, close: bool = False) -> Verdict:
+    """The `http-request` rules of `proxy` in order (header edits in place; `allow` ends
+    them), then its `redirect` rules. `close`: the session will close the client
+    connection after this request whatever the rules say (the generated response then
+    says so)."""
+    if not proxy.http_request_rules and not proxy.redirects:
+        return CONTINUE
+    program = _program(proxy)
+    close = close or program.closes
+    verdict = _run(program.request, req, None, close)
+    if verdict is CONTINUE and program.redirects:
+        return _run(program.redirects, req, None, close)
+    return verdict
+
+
+def response_rules(proxy: Proxy, req: Request, resp: Response, *, close: bool = False) -> Verdict:
+    """The `http-response` rules of `proxy` in order (header edits on `resp.headers`)."""
+    if not proxy.http_response_rules:
+        return CONTINUE
+    program = _program(proxy)
+    return _run(program.response, req, resp, close or program.closes)
+
+
+def error_reply(
+    proxies: Sequence[Proxy], status: int, req: Request, *, close: bool = False
+) -> tuple[bytes, bool]:
+    """HAProxy's own answer with `status` (502, 503, 504 ... when no server answers): the
+    first of `proxies` with an `errorfile` for it (HAProxy looks at the backend, then the
+    frontend), else the built-in page; and whether the connection closes after it."""
+    for proxy in proxies:
+        if proxy.errorfiles:
+            prepared = _program(proxy).errorfiles.get(status)
+            if prepared is not None:
+                return reply.finish(prepared, req, close or reply.client_closes(req))
+    page = reply.PAGES.get(status) or reply.PAGES[500]
+    return reply.finish(page, req, close or reply.client_closes(req))
+
+
+# --- steps -----------------------------------------------------------------------------------
+
+
+def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step]:
+    test = _test(rule.condition, scope)
+    keyword = "http-request" if scope == "req" else "http-response"
+    name = rule.name
+    if rule.action in ("set-header", "add-header"):
+        assert rule.value is not None
+        value = compile_format(rule.value, scope)
+        add = rule.action == "add-header"
+
+        def set_header(req: Request, resp: Response | None, close: bool) -> Outcome:
+            headers = _headers(req, resp, scope)
+            text = value(req, resp)  # before the old header goes: it may read it
+            if add:
+                headers.add(name, text)
+            else:
+                headers.set(name, text)
+            return None
+
+        return test, set_header
+    if rule.action == "del-header":
+        matches = _name_matcher(rule)
+
+        def del_header(req: Request, resp: Response | None, close: bool) -> Outcome:
+            _delete(_headers(req, resp, scope), matches)
+            return None
+
+        return test, del_header
+    if rule.action in ("replace-header", "replace-value"):
+        return test, _replace_step(rule, scope)
+    if rule.action == "allow":
+        return test, lambda req, resp, close: _ALLOW
+    where = f"{keyword} {rule.action} at {rule.where}"
+    if rule.action == "redirect":
+        assert rule.redirect is not None
+        return test, _redirect(rule.redirect, where)
+    assert rule.reply is not None
+    kind: VerdictKind = "deny" if rule.action == "deny" else "reply"
+    return test, _reply_step(proxy, rule.reply, kind, where, scope)
+
+
+def _headers(req: Request, resp: Response | None, scope: Scope) -> Headers:
+    if scope == "res":
+        assert resp is not None
+        return resp.headers
+    return req.headers
+
+
+def _name_matcher(rule: HttpRule) -> Callable[[str], bool]:
+    wanted = rule.name.lower()
+    if rule.match == "str":
+        return lambda key: key.lower() == wanted
+    if rule.match == "beg":
+        return lambda key: key.lower().startswith(wanted)
+    if rule.match == "end":
+        return lambda key: key.lower().endswith(wanted)
+    if rule.match == "sub":
+        return lambda key: wanted in key.lower()
+    regex = re.compile(rule.regex)
+    return lambda key: regex.search(key) is not None
+
+
+def _delete(headers: Headers, matches: Callable[[str], bool]) -> None:
+    kept = [(key, value) for key, value in headers.items if not matches(key)]
+    if len(kept) != len(headers.items):
+        headers.items = kept
+        headers.modified = True
+
+
+_BACKREFERENCE = re.compile(r"\\(?:(\d)|x([0-9A-Fa-f]{2})|(.))", re.DOTALL)
+
+
+def expand(template: str, match: re.Match[str]) -> str:
+    """HAProxy's replacement string: `\\N` is group N (empty when it did not take
+    part), `\\xHH` a byte, a backslash before anything else keeps that character."""
+
+    def one(found: re.Match[str]) -> str:
+        digit, hexa, other = found.groups()
+        if digit is not None:
+            number = int(digit)
+            if number > (match.re.groups or 0):
+                return ""
+            return match.group(number) or ""
+        if hexa is not None:
+            return chr(int(hexa, 16))
+        return str(other)
+
+    return _BACKREFERENCE.sub(one, template)
+
+
+def _replace_step(rule: HttpRule, scope: Scope) -> Step:
+    """`replace-header`: a matching value is wholly replaced; `replace-value`: the same
+    for each comma-separated value (the blanks around a replaced value go with it)."""
+    assert rule.value is not None
+    regex = re.compile(rule.regex)
+    replacement = compile_format(rule.value, scope)
+    wanted = rule.name.lower()
+    each_value = rule.action == "replace-value"
+
+    def step(req: Request, resp: Response | None, close: bool) -> Outcome:
+        headers = _headers(req, resp, scope)
+        template: str | None = None
+        for index, (key, value) in enumerate(headers.items):
+            if key.lower() != wanted:
+                continue
+            if template is None:
+                template = replacement(req, resp)
+            new = (
+                _replace_values(value, regex, template)
+                if each_value
+                else _replace_whole(value, regex, template)
+            )
+            if new is not None:
+                headers.items[index] = (key, new)
+                headers.modified = True
+        return None
+
+    return step
+
+
+def _replace_whole(value: str, regex: re.Pattern[str], template: str) -> str | None:
+    found = regex.search(value)
+    return expand(template, found) if found else None
+
+
+def _replace_values(value: str, regex: re.Pattern[str], template: str) -> str | None:
+    parts, changed = [], False
+    for part in _segments(value):
+        found = regex.search(part.strip(" \t"))
+        if found:
+            parts.append(expand(template, found))
+            changed = True
+        else:
+            parts.append(part)
+    return ",".join(parts) if changed else None
+
+
+def _segments(value: str) -> list[str]:
+    """A header value cut at its commas (not inside double quotes), blanks kept."""
+    if '"' not in value:
+        return value.split(",")
+    segments, start, quoted = [], 0, False
+    for index, char in enumerate(value):
+        if char == '"' and (index == 0 or value[index - 1] != "\\"):
+            quoted = not quoted
+        elif char == "," and not quoted:
+            segments.append(value[start:index])
+            start = index + 1
+    segments.append(value[start:])
+    return segments
+
+
+def _redirect_step(rule: Redirect) -> tuple[Test | None, Step]:
+    return _test(rule.condition, "req"), _redirect(rule, f"redirect at {rule.where}")
+
+
+def _redirect(rule: Redirect, where: str) -> Step:
+    target_format = (
+        compile_format(rule.target_format, "req") if rule.target_format is not None else None
+    )
+
+    def step(req: Request, resp: Response | None, close: bool) -> Outcome:
+        close = close or reply.client_closes(req)
+        applied = rule
+        if target_format is not None:
+            applied = replace(rule, target=target_format(req, resp))
+        target = redirects.location(applied, req.uri, req.headers.get("host"))
+        response = redirects.response(applied, target, close)
+        response = reply.redirect_keep_alive(response, req, close)
+        return Verdict("reply", rule.code, response, close, where, "LR--")
+
+    return step
+
+
+def _reply_step(proxy: Proxy, spec: HttpReply, kind: VerdictKind, where: str, scope: Scope) -> Step:
+    """`deny` and `return`: a response prepared once (error page, error file, static
+    payload), or built for each request when it has log-format parts."""
+    termination = "PR--" if kind == "deny" else "LR--"
+    prepared: reply.Prepared | None = None
+    if spec.errorfile is not None:
+        prepared = reply.errorfile(spec.errorfile)
+    elif spec.default_errorfiles:
+        own = proxy.errorfile(spec.status)
+        prepared = reply.errorfile(own) if own is not None else reply.PAGES[spec.status]
+    elif not spec.headers and spec.body_format is None:
+        prepared = reply.built(spec.status, [], spec.content_type, spec.body)
+    if prepared is not None:
+        fixed = prepared
+
+        def send(req: Request, resp: Response | None, close: bool) -> Outcome:
+            response, closes = reply.finish(fixed, req, close or reply.client_closes(req))
+            return Verdict(kind, fixed.status, response, closes, where, termination)
+
+        return send
+    headers = [(name, compile_format(value, scope)) for name, value in spec.headers]
+    body = compile_format(spec.body_format, scope) if spec.body_format is not None else None
+
+    def build(req: Request, resp: Response | None, close: bool) -> Outcome:
+        payload = body(req, resp).encode("utf-8") if body is not None else spec.body
+        values = [(name, value(req, resp)) for name, value in headers]
+        built = reply.built(spec.status, values, spec.content_type, payload)
+        response, closes = reply.finish(built, req, close or reply.client_closes(req))
+        return Verdict(kind, spec.status, response, closes, where, termination)
+
+    return build

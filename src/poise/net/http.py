@@ -1,0 +1,944 @@
+"""An HTTP-mode session: one client connection, one request at a time (pipelined requests
+wait their turn), each routed, balanced and relayed to a server connection that is kept
+for the next request when both sides allow it.
+
+accept -> read a request head (timeout http-request; 408) -> validate (400/501, nothing
+forwarded) -> frontend rules (deny/redirect/return) -> use_backend -> backend rules ->
+persistence cookie or balancing (net/dispatch.py: queue, connect, retries, redispatch) ->
+forward the head and stream the body -> read the response head (timeout server; 504) ->
+check its framing (502) -> response rules, persistence cookie -> stream the body -> log
+(httplog) -> next request, or a WebSocket tunnel after `101 Switching Protocols`.
+
+httptools parses heads only. Bodies are framed by poise (Content-Length counted, chunked
+scanned by core/http/chunked.py) and forwarded as received, so body bytes cost no Python
+per byte, HEAD/1xx/204/304 responses are framed right, and a head nobody edited is
+forwarded as the very bytes that arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
+import httptools
+
+from poise.config import model
+from poise.core.backend import start
+from poise.core.errors import parse_error, reply
+from poise.core.http import persistence, rules, validate
+from poise.core.http.chunked import ChunkedScanner, ChunkError
+from poise.core.http.hashkey import hash_key, source_key
+from poise.core.http.headers import Headers
+from poise.core.http.message import Request, Response
+from poise.core.server import ServerState
+from poise.net.context import BackendRuntime, Context, FrontendRuntime, seconds
+from poise.net.dispatch import Dispatcher
+from poise.net.httplog import log_transaction
+from poise.net.upstream import Pool, Upstream
+
+MAX_HEAD = 15 * 1024  # HAProxy: tune.bufsize (16k) less tune.maxrewrite (1k)
+PENDING_LIMIT = 64 * 1024  # request body buffered while the server connection opens
+
+# Phases of the client side.
+HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
+# Phases of the server side.
+RESP_HEAD, RESP_BODY, RESP_DONE = range(3)
+
+
+class RequestHead:
+    """httptools callbacks collecting a request head."""
+
+    __slots__ = ("items", "url")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.items: list[tuple[str, str]] = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.items.append((name.decode("latin-1"), value.decode("latin-1")))
+
+
+class ResponseHead:
+    __slots__ = ("items", "reason")
+
+    def __init__(self) -> None:
+        self.reason = b""
+        self.items: list[tuple[str, str]] = []
+
+    def on_status(self, reason: bytes) -> None:
+        self.reason += reason
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.items.append((name.decode("latin-1"), value.decode("latin-1")))
+
+
+class HttpSession(Dispatcher, asyncio.Protocol):
+    def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.frontend = frontend
+        self.inbuf = bytearray()
+        self.phase = HEAD
+        self.requests = 0
+        self.timer: asyncio.TimerHandle | None = None
+        self.upstream: Upstream | None = None
+        self.client_gone = False
+        self.client_eof = False
+        self.counted = False
+        self.processing = False
+        self.idle_delay = 0.0
+        self.idle_callback: Callable[[], None] = self.close_session
+        self.client_ip = ""
+        self.client_port = 0
+        self.dst_ip = ""
+        self.dst_port = 0
+        self.reset_transaction()
+
+    def reset_transaction(self) -> None:
+        self.req: Request | None = None
+        self.req_start = 0.0
+        self.t_head = -1
+        self.t_sent = 0.0
+        self.t_response = -1
+        self.backend: BackendRuntime | None = None
+        self.server: ServerState | None = None
+        self.retries = 0
+        self.redispatched = False
+        self.queued = False
+        self.waiting_on: ServerState | None = None
+        self.t_queue = -1
+        self.t_queued_at = 0.0
+        self.t_connect = -1
+        self.connecting = False
+        self.holds_slot = False
+        self.out_head = b""
+        self.pending: list[bytes] = []
+        self.req_remaining = 0
+        self.req_chunks: ChunkedScanner | None = None
+        self.req_body_done = True
+        self.resp_buf = bytearray()
+        self.resp: Response | None = None
+        self.resp_phase = RESP_HEAD
+        self.resp_remaining = 0
+        self.resp_chunks: ChunkedScanner | None = None
+        self.resp_until_close = False
+        self.status = 0
+        self.bytes_out = 0
+        self.keep_client = True
+        self.keep_server = True
+        self.websocket = False
+        self.cookie_match: persistence.CookieMatch | None = None
+        self.cookie_status = "--"
+        self.term = "--"
+        self.reused = False
+        self.retried_fresh = False  # sent again on a new connection after a reused one died
+        self.no_reuse = False
+
+    # -- the client connection ----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop transports are not asyncio.Transport subclasses, hence a cast.
+        self.client = cast(asyncio.Transport, transport)
+        peer = self.client.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client_ip, self.client_port = peer[0], peer[1]
+        sock = self.client.get_extra_info("sockname")
+        if isinstance(sock, tuple):
+            self.dst_ip, self.dst_port = sock[0], sock[1]
+        if not self.ctx.admit(self.frontend):
+            self.client_gone = True
+            self.client.abort()
+            return
+        self.counted = True
+        self.ctx.sessions.add(self)
+        self.req_start = self.last_active = self.loop.time()
+        self.arm(self.head_timeout(first=True), self.head_timed_out)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
+        phase = self.phase
+        if phase is TUNNEL:
+            self.forward_to_server(data)
+        elif phase is BODY:
+            used = self.request_body(data, 0)
+            if used < len(data):
+                self.inbuf += data[used:]
+                self.hold_client()
+        else:
+            if not self.inbuf and phase is HEAD and self.requests:
+                # The first byte of the next request: `timeout http-request` starts now.
+                self.req_start = self.last_active
+                self.arm(self.head_timeout(first=True), self.head_timed_out)
+            self.inbuf += data
+            if phase is HEAD:
+                self.process()
+            else:
+                self.hold_client()
+
+    def hold_client(self) -> None:
+        """Pipelined data waits for its turn; beyond a head's worth, stop reading."""
+        if len(self.inbuf) > MAX_HEAD:
+            self.client.pause_reading()
+
+    def eof_received(self) -> bool:
+        upstream = self.upstream
+        if self.phase is TUNNEL and upstream is not None and upstream.transport is not None:
+            upstream.transport.write_eof()
+            return True
+        if self.phase in (BODY, WAIT):
+            # Half-closed: the client still gets its response, then the connection ends.
+            self.client_eof = True
+            self.keep_client = False
+            return True
+        return False
+
+    def pause_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None and self.upstream.transport is not None:
+            self.upstream.transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.client_gone = True
+        if not self.counted:
+            return
+        if self.phase is not CLOSED:
+            if self.req is not None and self.phase is not TUNNEL:
+                # Left in the middle of a transaction.
+                if self.queued:
+                    self.leave_queue()
+                    self.term = "CQ"
+                elif self.connecting:
+                    self.term = "CC"
+                    return  # the connect callback ends the session
+                elif self.resp is None:
+                    self.term = "CH" if self.server is not None else "CR"
+                else:
+                    self.term = "CD"
+                self.end_transaction(log=True)
+            self.close_session()
+
+    # -- reading requests ---------------------------------------------------------------
+
+    def process(self) -> None:
+        """Handle the complete request heads waiting in the buffer, one at a time."""
+        self.processing = True
+        try:
+            self.process_heads()
+        finally:
+            self.processing = False
+
+    def process_heads(self) -> None:
+        while self.phase is HEAD and not self.client_gone:
+            buf = self.inbuf
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    self.reject(400, "request head too large", "PR")
+                return
+            head = bytes(buf[: end + 4])
+            del buf[: end + 4]
+            self.handle_head(head)
+        if self.phase is not HEAD and self.inbuf:
+            self.hold_client()
+
+    def handle_head(self, raw: bytes) -> None:
+        now = self.loop.time()
+        self.t_head = int((now - self.req_start) * 1000)
+        self.requests += 1
+        problem = validate.check_request_head(raw)
+        if problem is not None:
+            self.reject(problem.status, problem.reason, "PR")
+            return
+        raw = raw.lstrip(b"\r\n")  # empty lines before a request are ignored (RFC 9112 2.2)
+        collector = RequestHead()
+        parser = httptools.HttpRequestParser(collector)
+        try:
+            parser.feed_data(raw)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserInvalidMethodError:
+            problem = validate.rejected_method(raw.split(b" ", 1)[0])
+            self.reject(problem.status, problem.reason, "PR")
+            return
+        except httptools.HttpParserError as exc:
+            self.reject(400, f"malformed request: {exc}", "PR")
+            return
+        req = self.req = Request(
+            parser.get_method().decode("latin-1"),
+            collector.url.decode("latin-1"),
+            parser.get_http_version(),
+            Headers(collector.items),
+            self.client_ip,
+            self.client_port,
+            self.dst_ip,
+            self.dst_port,
+        )
+        problem = validate.check_request(req)
+        if problem is None:
+            upgrade = validate.is_websocket_upgrade(req)
+            if isinstance(upgrade, validate.HttpProblem):
+                problem = upgrade
+            else:
+                self.websocket = upgrade
+        if problem is not None:
+            self.reject(problem.status, problem.reason, "PR")
+            return
+        self.keep_client = parser.should_keep_alive() and self.client_keep_alive()
+        frontend = self.frontend.proxy
+        close = not self.keep_client
+        if self.answered(rules.request_rules(frontend, req, close=close)):
+            return
+        name = rules.select_backend(frontend, req)
+        backend = self.ctx.backends.get(name) if name is not None else None
+        if backend is None:
+            self.error_reply(503, "SC")
+            return
+        self.backend = backend
+        backend.backend.enter()
+        if backend.proxy is not frontend and self.answered(
+            rules.request_rules(backend.proxy, req, close=close)
+        ):
+            return
+        framing = validate.request_framing(req)
+        if framing.kind == "chunked":
+            self.req_chunks = ChunkedScanner()
+            self.req_body_done = False
+        elif framing.kind == "length" and framing.length > 0:
+            self.req_remaining = framing.length
+            self.req_body_done = False
+        self.out_head = self.server_head(raw, req, backend)
+        self.phase = BODY if not self.req_body_done else WAIT
+        self.arm(self.frontend.client_timeout, self.client_timed_out)
+        # Body bytes that came with the head.
+        if self.phase is BODY and self.inbuf:
+            data = bytes(self.inbuf)
+            self.inbuf.clear()
+            used = self.request_body(data, 0)
+            self.inbuf += data[used:]
+        self.choose_server(backend, req)
+
+    def client_keep_alive(self) -> bool:
+        options = self.frontend.proxy.options
+        if model.Option.HTTPCLOSE in options:
+            return False
+        backend = self.backend
+        return backend is None or model.Option.HTTPCLOSE not in backend.proxy.options
+
+    def server_keep_alive(self, backend: BackendRuntime) -> bool:
+        closing = (model.Option.HTTP_SERVER_CLOSE, model.Option.HTTPCLOSE)
+        for options in (self.frontend.proxy.options, backend.proxy.options):
+            if any(option in options for option in closing):
+                return False
+        return True
+
+    def server_head(self, raw: bytes, req: Request, backend: BackendRuntime) -> bytes:
+        """The request head for the server: hop-by-hop headers out, X-Forwarded-For in,
+        the connection kept or closed; the bytes that came in when nothing changes."""
+        self.keep_server = self.server_keep_alive(backend) and not self.websocket
+        headers = req.headers
+        drop = validate.hop_by_hop(headers)
+        if self.websocket:
+            drop -= {"connection", "upgrade"}
+        if drop:
+            for name in drop:
+                headers.delete(name)
+        proxy = backend.proxy
+        if model.Option.FORWARDFOR in proxy.options or (
+            model.Option.FORWARDFOR in self.frontend.proxy.options
+        ):
+            validate.forwarded_for(
+                req,
+                self.client_ip,
+                proxy.forwardfor_except,
+                proxy.forwardfor_header,
+                proxy.forwardfor_if_none,
+            )
+        if not self.keep_server:
+            headers.add("Connection", "close")
+        elif req.version == "1.0":
+            headers.add("Connection", "keep-alive")
+        if backend.proxy.cookie is not None:
+            self.cookie_match = persistence.request_cookie(
+                backend.proxy.cookie,
+                headers,
+                backend.backend.servers,
+                self.ctx.wall(),
+                persist=model.Option.PERSIST in backend.proxy.options,
+                redispatch=backend.proxy.redispatch not in (None, 0),
+            )
+        if not headers.modified:
+            return raw
+        line = f"{req.method} {req.uri} HTTP/{req.version}\r\n".encode("latin-1")
+        return line + headers.encode() + b"\r\n"
+
+    def answered(self, verdict: rules.Verdict) -> bool:
+        """A rule answered the request itself (deny, redirect, return)."""
+        if verdict.kind == "continue":
+            return False
+        if verdict.close:
+            self.keep_client = False
+        response = verdict.response
+        if response is None:
+            response = reply(verdict.status, close=not self.keep_client)
+        self.status = verdict.status
+        self.bytes_out = len(response)
+        self.client.write(response)
+        self.term = (verdict.termination or "PR--")[:2]
+        self.end_transaction(log=True)
+        self.next_request()
+        return True
+
+    def reject(self, status: int, reason: str, term: str) -> None:
+        """A request poise refuses: its error page, a log line, the connection closed."""
+        self.status = status
+        page = parse_error(status)
+        self.client.write(page)
+        self.term = term
+        self.keep_client = False
+        if self.req is None:
+            self.bytes_out = 0
+        self.end_transaction(log=True, bad_request=self.req is None)
+        self.close_session()
+
+    def error_page(self, status: int) -> tuple[bytes, bool]:
+        """HAProxy's page for `status`, or the backend's or frontend's `errorfile`."""
+        req = self.req
+        if req is None:
+            return reply(status, close=True), True
+        proxies = [self.frontend.proxy]
+        if self.backend is not None and self.backend.proxy is not self.frontend.proxy:
+            proxies.insert(0, self.backend.proxy)
+        return rules.error_reply(proxies, status, req, close=not self.keep_client)
+
+    # -- request bodies -----------------------------------------------------------------
+
+    def request_body(self, data: bytes, start_at: int) -> int:
+        """Forward the body bytes in `data[start_at:]`; return where the body ended."""
+        end = len(data)
+        if self.req_chunks is not None:
+            try:
+                stop = self.req_chunks.feed(data, start_at)
+            except ChunkError as exc:
+                self.reject(400, str(exc), "PR")
+                return end
+            if self.req_chunks.done:
+                self.req_body_done = True
+        else:
+            stop = min(end, start_at + self.req_remaining)
+            self.req_remaining -= stop - start_at
+            if self.req_remaining == 0:
+                self.req_body_done = True
+        chunk = data[start_at:stop]
+        if chunk:
+            self.forward_to_server(chunk)
+        if self.req_body_done and self.phase is BODY:
+            self.phase = WAIT
+        return stop
+
+    def forward_to_server(self, data: bytes) -> None:
+        upstream = self.upstream
+        if upstream is not None and upstream.transport is not None and upstream.session is self:
+            upstream.transport.write(data)
+            return
+        self.pending.append(data)
+        if sum(map(len, self.pending)) >= PENDING_LIMIT:
+            self.client.pause_reading()
+
+    # -- choosing a server (persistence first) ------------------------------------------
+
+    def choose_server(self, backend: BackendRuntime, req: Request) -> None:
+        match = self.cookie_match
+        if match is not None and match.server is not None:
+            self.holds_slot = True
+            self.assign_to(match.server)
+            return
+        self.holds_slot = True
+        self.assign(None)
+
+    def balance_key(self) -> bytes | None:
+        backend = self.backend
+        if backend is None or self.req is None:
+            return b""
+        if backend.hashes_source:
+            return source_key(self.client_ip)
+        return hash_key(backend.proxy.balance, self.req)
+
+    def destination_port(self) -> int:
+        return self.dst_port
+
+    def server_protocol(self) -> asyncio.Protocol:
+        assert self.server is not None
+        return Upstream(self, self.pool(self.server))
+
+    def pool(self, server: ServerState) -> Pool:
+        backend = self.backend
+        assert backend is not None
+        pool = backend.pools.get(server.id)
+        if pool is None:
+            pool = backend.pools[server.id] = Pool()
+        return pool
+
+    def reuse(self, server: ServerState) -> bool:
+        """Keep-alive: this session's last connection to `server`, or an idle one."""
+        if self.no_reuse:
+            return False
+        now = self.loop.time()
+        home = self.pool(server)
+        upstream = self.upstream
+        if upstream is not None and (upstream.closed or upstream.home is not home):
+            upstream.release(now)  # kept for its own server (or dropped when closed)
+            upstream = self.upstream = None
+        if upstream is None and self.reuse_allowed():
+            upstream = home.take(now)
+        if upstream is None:
+            return False
+        self.upstream = upstream
+        self.reused = True
+        self.t_connect = 0
+        self.send_request(upstream)
+        return True
+
+    def reuse_allowed(self) -> bool:
+        backend = self.backend
+        assert backend is not None
+        mode = backend.proxy.http_reuse
+        if mode == "never":
+            return False
+        # "safe": a client's first request never goes on a connection another client used.
+        return mode in ("aggressive", "always") or self.requests > 1
+
+    def server_connected(
+        self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
+    ) -> None:
+        upstream = cast(Upstream, protocol)
+        self.t_connect = connect_ms
+        previous = self.upstream
+        if previous is not None and previous is not upstream:
+            previous.release(self.loop.time())
+        self.upstream = upstream
+        self.reused = False
+        self.send_request(upstream)
+
+    def send_request(self, upstream: Upstream) -> None:
+        upstream.session = self
+        assert upstream.transport is not None
+        data = self.out_head
+        if self.pending:
+            data += b"".join(self.pending)
+            self.pending = []
+            self.client.resume_reading()
+        upstream.transport.write(data)
+        self.t_sent = self.loop.time()
+        backend = self.backend
+        assert backend is not None
+        self.arm(backend.server_timeout, self.server_timed_out)
+
+    def fail(self, code: str) -> None:
+        """No server could take the request: 503, as HAProxy answers."""
+        if self.client_gone:
+            self.finish()
+            return
+        self.error_reply(503, code)
+
+    def error_reply(self, status: int, term: str) -> None:
+        """poise answers in the server's place (502, 503, 504); the client connection
+        stays open for its next request, as with HAProxy 2.6."""
+        self.release_upstream(None, close=True)
+        if not self.req_body_done:
+            self.keep_client = False  # the rest of the body would be read as a request
+        self.status = status
+        page, closes = self.error_page(status)
+        if closes:
+            self.keep_client = False
+        self.client.write(page)
+        self.bytes_out = len(page)
+        self.term = term
+        self.end_transaction(log=True)
+        self.next_request()
+
+    def finish(self) -> None:
+        """The client left while a server connection was being made."""
+        self.end_transaction(log=True)
+        self.close_session()
+
+    # -- responses ----------------------------------------------------------------------
+
+    def server_data(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
+        if self.phase is TUNNEL:
+            self.client.write(data)
+            return
+        if self.resp_phase is RESP_BODY:
+            self.response_body(data, 0)
+            return
+        if self.resp_phase is RESP_DONE:
+            # Bytes after a complete response: the server broke the framing.
+            self.release_upstream(None, close=True)
+            return
+        buf = self.resp_buf
+        buf += data
+        while self.resp_phase is RESP_HEAD and not self.client_gone:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(buf) > MAX_HEAD:
+                    self.bad_response("response head too large")
+                return
+            head = bytes(buf[: end + 4])
+            rest = bytes(buf[end + 4 :])
+            buf.clear()
+            if not self.response_head(head):
+                return
+            if rest:
+                if self.phase is TUNNEL:
+                    self.client.write(rest)
+                    return
+                if self.resp_phase is RESP_HEAD:
+                    buf += rest
+                    continue
+                self.response_body(rest, 0)
+            return
+
+    def response_head(self, raw: bytes) -> bool:
+        collector = ResponseHead()
+        parser = httptools.HttpResponseParser(collector)
+        try:
+            parser.feed_data(raw)
+        except httptools.HttpParserUpgrade:
+            pass
+        except httptools.HttpParserError:
+            self.bad_response("malformed response head")
+            return False
+        status = parser.get_status_code()
+        req = self.req
+        assert req is not None
+        resp = Response(
+            status,
+            collector.reason.decode("latin-1"),
+            parser.get_http_version(),
+            Headers(collector.items),
+        )
+        if 100 <= status < 200 and status != 101:
+            # Interim response (100 Continue): forwarded, the final one follows.
+            self.client.write(raw)
+            return True
+        if self.t_response < 0:
+            self.t_response = int((self.loop.time() - self.t_sent) * 1000)
+        self.resp = resp
+        self.status = status
+        if status == 101 and self.websocket:
+            self.client.write(raw)
+            self.bytes_out += len(raw)
+            self.start_tunnel()
+            return True
+        framing = validate.response_framing(req.method, status, resp)
+        if isinstance(framing, validate.HttpProblem):
+            self.bad_response(framing.reason)
+            return False
+        if not parser.should_keep_alive() or framing.kind == "close":
+            self.keep_server = False
+        if framing.kind == "close":
+            self.keep_client = False
+        backend = self.backend
+        assert backend is not None
+        for proxy in self.response_proxies():
+            verdict = rules.response_rules(proxy, req, resp)
+            if verdict.kind != "continue":
+                self.release_upstream(None, close=True)
+                self.answered(verdict)
+                return False
+        cookie = backend.proxy.cookie
+        if cookie is not None and self.server is not None:
+            match = self.cookie_match or persistence.CookieMatch(None, "N")
+            response_status = persistence.response_cookie(
+                cookie, match, self.server, resp.headers, self.ctx.wall(),
+                request_method=req.method, status=status,
+            )  # fmt: skip
+            self.cookie_status = persistence.cookie_flags(cookie, match.status, response_status)
+        head = self.client_head(raw, resp)
+        self.client.write(head)
+        self.bytes_out += len(head)
+        self.resp_phase = RESP_BODY
+        if framing.kind == "none":
+            self.response_done()
+        elif framing.kind == "length":
+            self.resp_remaining = framing.length
+            if framing.length == 0:
+                self.response_done()
+        elif framing.kind == "chunked":
+            self.resp_chunks = ChunkedScanner()
+        else:
+            self.resp_until_close = True
+        return True
+
+    def response_proxies(self) -> list[model.Proxy]:
+        """http-response rules: the backend's first, then the frontend's (HAProxy)."""
+        backend = self.backend
+        assert backend is not None
+        frontend = self.frontend.proxy
+        if backend.proxy is frontend:
+            return [frontend]
+        return [backend.proxy, frontend]
+
+    def client_head(self, raw: bytes, resp: Response) -> bytes:
+        """The response head for the client: its connection header made to match what
+        poise will do with the client connection."""
+        headers = resp.headers
+        req = self.req
+        assert req is not None
+        connection = [v.lower() for v in headers.values("connection")]
+        if self.keep_client:
+            if "close" in connection or headers.has("keep-alive"):
+                headers.delete("connection")
+                headers.delete("keep-alive")
+            if req.version == "1.0" and "keep-alive" not in connection:
+                headers.set("Connection", "keep-alive")
+        elif connection != ["close"]:
+            headers.delete("connection")
+            headers.delete("keep-alive")
+            headers.add("Connection", "close")
+        if not headers.modified:
+            return raw
+        line = f"HTTP/{resp.version} {resp.status} {resp.reason}\r\n".encode("latin-1")
+        return line + headers.encode() + b"\r\n"
+
+    def response_body(self, data: bytes, start_at: int) -> None:
+        end = len(data)
+        if self.resp_until_close:
+            stop = end
+        elif self.resp_chunks is not None:
+            try:
+                stop = self.resp_chunks.feed(data, start_at)
+            except ChunkError as exc:
+                self.bad_response(str(exc), started=True)
+                return
+        else:
+            stop = min(end, start_at + self.resp_remaining)
+            self.resp_remaining -= stop - start_at
+        chunk = data[start_at:stop] if start_at or stop != end else data
+        if chunk:
+            self.client.write(chunk)
+            self.bytes_out += len(chunk)
+        if (self.resp_chunks is not None and self.resp_chunks.done) or (
+            not self.resp_until_close and self.resp_chunks is None and self.resp_remaining == 0
+        ):
+            if stop < end:
+                self.keep_server = False  # extra bytes after the response: not reusable
+            self.response_done()
+
+    def response_done(self) -> None:
+        self.resp_phase = RESP_DONE
+        if self.phase is BODY:
+            # The server answered before the whole request body arrived: the rest of the
+            # body is not worth reading; neither connection can be reused.
+            self.keep_client = self.keep_server = False
+        self.end_transaction(log=True)
+        self.next_request()
+
+    def bad_response(self, reason: str, started: bool = False) -> None:
+        """Broken framing or garbage from the server: 502 (or an abort once the client
+        has part of the response)."""
+        self.release_upstream(None, close=True)
+        if started or (self.resp is not None and self.bytes_out):
+            self.term = "SD"
+            self.keep_client = False
+            self.end_transaction(log=True)
+            self.close_session(abort=True)
+            return
+        self.error_reply(502, "PH")
+
+    def server_eof(self) -> None:
+        if self.phase is TUNNEL:
+            self.client.write_eof() if self.client.can_write_eof() else self.client.close()
+            return
+        if self.resp_until_close and self.resp_phase is RESP_BODY:
+            self.keep_server = False
+            self.response_done()
+
+    def server_lost(self, upstream: Upstream, exc: Exception | None) -> None:
+        if upstream is not self.upstream:
+            return
+        self.upstream = None
+        if self.phase is TUNNEL:
+            self.close_session()
+            return
+        if self.resp_phase is RESP_DONE or self.req is None:
+            return
+        if self.resp_until_close and self.resp_phase is RESP_BODY:
+            self.keep_server = False
+            self.response_done()
+            return
+        if self.resp is None and not self.resp_buf and self.may_send_again():
+            # A reused connection the server had closed: send again on a new one.
+            self.retried_fresh = self.no_reuse = True
+            assert self.server is not None
+            self.connect(self.server)
+            return
+        if self.resp is None:
+            self.error_reply(502, "SH")
+        else:
+            self.term = "SD"
+            self.keep_client = False
+            self.end_transaction(log=True)
+            self.close_session(abort=True)
+
+    def on_redispatch(self) -> None:
+        """Left the server the cookie named: the response sets a new cookie."""
+        if self.cookie_match is not None:
+            self.cookie_match.redispatched()
+
+    def may_send_again(self) -> bool:
+        """A request sent on a reused connection that died before any answer is sent once
+        more on a new connection, if it carried no body (so nothing was lost)."""
+        return self.reused and not self.retried_fresh and self.req_body_done and not self.websocket
+
+    # -- WebSocket tunnel ---------------------------------------------------------------
+
+    def start_tunnel(self) -> None:
+        self.phase = TUNNEL
+        backend = self.backend
+        assert backend is not None
+        idle = backend.tunnel_timeout or self.frontend.client_timeout or backend.server_timeout
+        self.arm(idle, self.tunnel_timed_out)
+        if self.inbuf:
+            data = bytes(self.inbuf)
+            self.inbuf.clear()
+            self.forward_to_server(data)
+        self.client.resume_reading()
+
+    # -- timeouts -----------------------------------------------------------------------
+
+    def head_timeout(self, first: bool) -> float | None:
+        timeouts = self.frontend.proxy.timeouts
+        wait = timeouts.http_request
+        if not first and timeouts.http_keep_alive is not None:
+            wait = timeouts.http_keep_alive
+        return seconds(wait) or self.frontend.client_timeout
+
+    def arm(self, delay: float | None, callback: Callable[[], None]) -> None:
+        self.cancel_timer()
+        if delay is not None:
+            self.idle_delay = delay
+            self.idle_callback = callback
+            self.timer = self.loop.call_at(self.last_active + delay, self.timer_fired)
+
+    def timer_fired(self) -> None:
+        """Lazily re-armed: the data path only records the time of last activity."""
+        deadline = self.last_active + self.idle_delay
+        if self.loop.time() < deadline and self.phase is not HEAD:
+            self.timer = self.loop.call_at(deadline, self.timer_fired)
+            return
+        self.timer = None
+        self.idle_callback()
+
+    def head_timed_out(self) -> None:
+        if self.inbuf or self.requests == 0:
+            self.reject(408, "request head timeout", "cR")
+        else:
+            self.close_session()  # an idle keep-alive connection closes silently
+
+    def client_timed_out(self) -> None:
+        if self.phase is BODY:
+            self.term = "cD"
+            self.keep_client = False
+            self.end_transaction(log=True)
+            self.close_session(abort=True)
+        elif self.phase is WAIT and self.resp is None:
+            self.server_timed_out()
+
+    def server_timed_out(self) -> None:
+        if self.resp is None:
+            self.error_reply(504, "sH")
+        else:
+            self.term = "sD"
+            self.keep_client = False
+            self.end_transaction(log=True)
+            self.close_session(abort=True)
+
+    def tunnel_timed_out(self) -> None:
+        self.term = "cD"
+        self.close_session(abort=True)
+
+    # -- the end of a transaction, of the session ---------------------------------------
+
+    def release_upstream(self, upstream: Upstream | None, close: bool = False) -> None:
+        upstream = upstream or self.upstream
+        if upstream is None:
+            return
+        if upstream is self.upstream:
+            self.upstream = None
+        if close or not self.keep_server or upstream.closed:
+            upstream.close()
+        else:
+            upstream.release(self.loop.time())
+
+    def end_transaction(self, log: bool, bad_request: bool = False) -> None:
+        backend = self.backend
+        if self.holds_slot and self.server is not None and backend is not None:
+            self.holds_slot = False
+            start(backend.backend.release(self.server))
+        if self.queued:
+            self.leave_queue()
+        self.cancel_timer()
+        if log:
+            log_transaction(self, bad_request)
+        if backend is not None:
+            backend.backend.leave()
+            self.backend = None
+        self.frontend.bytes_out += self.bytes_out
+
+    def next_request(self) -> None:
+        """After a response: keep the server connection (or not), then the next request."""
+        upstream = self.upstream
+        if upstream is not None:
+            if self.keep_server and not upstream.closed:
+                upstream.session = None  # kept attached: the next request may reuse it
+            else:
+                self.release_upstream(upstream, close=True)
+        if not self.keep_client or self.client_gone:
+            self.close_session()
+            return
+        self.reset_transaction()
+        self.phase = HEAD
+        self.req_start = self.last_active = self.loop.time()
+        self.arm(self.head_timeout(first=False), self.head_timed_out)
+        self.client.resume_reading()
+        if self.inbuf and not self.processing:
+            self.process()
+
+    def close_session(self, abort: bool = False) -> None:
+        if self.phase is CLOSED:
+            return
+        tunnel = self.phase is TUNNEL
+        self.phase = CLOSED
+        self.cancel_timer()
+        upstream = self.upstream
+        self.upstream = None
+        if upstream is not None:
+            if abort or tunnel:
+                upstream.abort()
+            elif upstream.session is None and self.keep_server:
+                upstream.release(self.loop.time())  # idle and reusable: back to its pool
+            else:
+                upstream.close()
+        if not self.client_gone:
+            if abort:
+                self.client.abort()
+            else:
+                self.client.close()
+        if self.counted:
+            self.counted = False
+            self.ctx.forget(self)
+            self.ctx.release(self.frontend)
+
+    def kill(self, code: str) -> None:
+        self.term = code
+        if self.req is not None and self.phase is not TUNNEL:
+            self.end_transaction(log=True)
+        self.close_session(abort=True)

@@ -1,0 +1,130 @@
+"""HTTP connections to servers, and the pool of idle ones kept for reuse (keep-alive on
+the server side, `http-reuse`).
+
+An Upstream serves one HTTP session at a time. Between transactions it waits in its
+server's pool; an idle connection that the server closes, or that speaks out of turn,
+leaves the pool at once, and one idle for longer than the purge delay is closed, as
+HAProxy's `pool-purge-delay` (5s) does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, cast
+
+if TYPE_CHECKING:
+    from poise.net.http import HttpSession
+
+POOL_PURGE_DELAY = 5.0  # seconds an idle server connection is kept (HAProxy's default)
+POOL_MAX = 64  # idle connections kept per server
+
+
+class Upstream(asyncio.Protocol):
+    __slots__ = ("closed", "home", "idle_since", "pool", "session", "transport")
+
+    def __init__(self, session: HttpSession | None, home: Pool) -> None:
+        self.session = session
+        self.home = home  # the pool of this connection's server
+        self.pool: Pool | None = None  # the pool it waits in now, if idle
+        self.closed = False
+        self.idle_since = 0.0
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop transports are not asyncio.Transport subclasses, hence a cast.
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        session = self.session
+        if session is None:
+            self.close()  # an idle connection must not speak: it cannot be reused
+            return
+        session.server_data(data)
+
+    def eof_received(self) -> bool:
+        session = self.session
+        if session is not None:
+            session.server_eof()
+        return False
+
+    def pause_writing(self) -> None:
+        if self.session is not None:
+            self.session.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.session is not None:
+            self.session.client.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.pool is not None:
+            self.pool.discard(self)
+        session = self.session
+        if session is not None:
+            self.session = None
+            session.server_lost(self, exc)
+
+    def close(self) -> None:
+        self.session = None
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+            if self.pool is not None:
+                self.pool.discard(self)
+
+    def release(self, now: float) -> None:
+        """The transaction is over and the connection may serve another: back to the pool."""
+        self.home.put(self, now)
+
+    def abort(self) -> None:
+        self.session = None
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+            if self.pool is not None:
+                self.pool.discard(self)
+
+
+class Pool:
+    """Idle connections to one server, most recently used first."""
+
+    __slots__ = ("idle",)
+
+    def __init__(self) -> None:
+        self.idle: list[Upstream] = []
+
+    def take(self, now: float) -> Upstream | None:
+        while self.idle:
+            upstream = self.idle.pop()
+            upstream.pool = None
+            if upstream.closed:
+                continue
+            if now - upstream.idle_since < POOL_PURGE_DELAY:
+                return upstream
+            upstream.close()
+        return None
+
+    def put(self, upstream: Upstream, now: float) -> None:
+        if upstream.closed:
+            return
+        if len(self.idle) >= POOL_MAX:
+            upstream.close()
+            return
+        upstream.session = None
+        upstream.idle_since = now
+        upstream.pool = self
+        self.idle.append(upstream)
+
+    def discard(self, upstream: Upstream) -> None:
+        if upstream in self.idle:
+            self.idle.remove(upstream)
+        upstream.pool = None
+
+    def purge(self, now: float) -> None:
+        """Close the connections idle for longer than the purge delay."""
+        for upstream in [u for u in self.idle if now - u.idle_since >= POOL_PURGE_DELAY]:
+            upstream.close()
+
+    def close_all(self) -> None:
+        for upstream in list(self.idle):
+            upstream.close()
