@@ -84,7 +84,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.inbuf = bytearray()
         self.phase = HEAD
         self.requests = 0
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None  # connect, queue, retry (dispatch.py)
+        self.idle_timer: asyncio.TimerHandle | None = None  # the HTTP phase's timeout
         self.upstream: Upstream | None = None
         self.client_gone = False
         self.client_eof = False
@@ -315,13 +316,18 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.req_body_done = False
         self.out_head = self.server_head(raw, req, backend)
         self.phase = BODY if not self.req_body_done else WAIT
-        self.arm(self.frontend.client_timeout, self.client_timed_out)
+        if self.phase is BODY:
+            self.arm(self.frontend.client_timeout, self.client_timed_out)
+        else:
+            self.disarm()  # connecting: `timeout connect` and `timeout queue` apply
         # Body bytes that came with the head.
         if self.phase is BODY and self.inbuf:
             data = bytes(self.inbuf)
             self.inbuf.clear()
             used = self.request_body(data, 0)
             self.inbuf += data[used:]
+            if self.phase is CLOSED:
+                return  # the body was malformed: refused before anything was forwarded
         self.choose_server(backend, req)
 
     def client_keep_alive(self) -> bool:
@@ -822,19 +828,26 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         return seconds(wait) or self.frontend.client_timeout
 
     def arm(self, delay: float | None, callback: Callable[[], None]) -> None:
-        self.cancel_timer()
+        """The timeout of the current phase (http-request, client, server, tunnel)."""
+        self.disarm()
         if delay is not None:
             self.idle_delay = delay
             self.idle_callback = callback
-            self.timer = self.loop.call_at(self.last_active + delay, self.timer_fired)
+            self.idle_timer = self.loop.call_at(self.last_active + delay, self.timer_fired)
+
+    def disarm(self) -> None:
+        if self.idle_timer is not None:
+            self.idle_timer.cancel()
+            self.idle_timer = None
 
     def timer_fired(self) -> None:
-        """Lazily re-armed: the data path only records the time of last activity."""
+        """Lazily re-armed: the data path only records the time of last activity (the
+        request head's timeout is not an inactivity timeout, so it is not re-armed)."""
         deadline = self.last_active + self.idle_delay
         if self.loop.time() < deadline and self.phase is not HEAD:
-            self.timer = self.loop.call_at(deadline, self.timer_fired)
+            self.idle_timer = self.loop.call_at(deadline, self.timer_fired)
             return
-        self.timer = None
+        self.idle_timer = None
         self.idle_callback()
 
     def head_timed_out(self) -> None:
@@ -844,13 +857,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.close_session()  # an idle keep-alive connection closes silently
 
     def client_timed_out(self) -> None:
-        if self.phase is BODY:
-            self.term = "cD"
-            self.keep_client = False
-            self.end_transaction(log=True)
-            self.close_session(abort=True)
-        elif self.phase is WAIT and self.resp is None:
-            self.server_timed_out()
+        """The client stopped sending its request body."""
+        self.term = "cD"
+        self.keep_client = False
+        self.end_transaction(log=True)
+        self.close_session(abort=True)
 
     def server_timed_out(self) -> None:
         if self.resp is None:
@@ -886,6 +897,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.queued:
             self.leave_queue()
         self.cancel_timer()
+        self.disarm()
         if log:
             log_transaction(self, bad_request)
         if backend is not None:
@@ -916,8 +928,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.phase is CLOSED:
             return
         tunnel = self.phase is TUNNEL
+        if tunnel and self.req is not None:
+            self.end_transaction(log=True)  # a WebSocket is logged when it ends
         self.phase = CLOSED
         self.cancel_timer()
+        self.disarm()
         upstream = self.upstream
         self.upstream = None
         if upstream is not None:
