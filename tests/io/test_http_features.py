@@ -33,7 +33,8 @@ frontend fe
 
 async def echo(connection: ServerConnection) -> None:
     async for message in connection:
-        await connection.send(f"echo: {message}")
+        text = message if isinstance(message, str) else message.decode()
+        await connection.send(f"echo: {text}")
 
 
 def test_websocket_passes_and_outlives_the_client_timeout(loop_kind: str) -> None:
