@@ -14,11 +14,16 @@ Paths:
   /garbage               not HTTP at all
   /cookie                200 with the server's own Set-Cookie
   /nolength              200 without length, the body ends when the connection closes
+  /health                200 "NAME ok" (for health checks, also HTTP/1.0)
+  any path, with `Upgrade: websocket`: a WebSocket that echoes text messages ("NAME: msg")
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import struct
 from dataclasses import dataclass, field
 
 import httptools
@@ -69,11 +74,15 @@ class _Conn(asyncio.Protocol):
         self.name = b""
         app.connections += 1
         self.number = app.connections
+        self.websocket: _WebSocketEcho | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket.feed(data)
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -120,6 +129,17 @@ class _Conn(asyncio.Protocol):
     def respond(self, seen: Seen, keep: bool) -> None:
         path = seen.target.split("?", 1)[0]
         name = self.app.name
+        key = seen.header("Sec-WebSocket-Key")
+        if (seen.header("Upgrade") or "").lower() == "websocket" and key:
+            accept = base64.b64encode(
+                hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()
+            ).decode()
+            self.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                + f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode()
+            )
+            self.websocket = _WebSocketEcho(self, name)
+            return
         if path == "/garbage":
             self.write(b"this is not http\r\n\r\n")
             self.close()
@@ -138,6 +158,8 @@ class _Conn(asyncio.Protocol):
             body = b""
         elif path == "/head":
             extra = "Content-Length: 1000\r\n"
+        elif path == "/health":
+            body = f"{name} ok".encode()
         elif path == "/cookie":
             extra = "Set-Cookie: APP=server-own; path=/\r\n"
         if path == "/chunked":
@@ -163,6 +185,56 @@ class _Conn(asyncio.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
+
+
+class _WebSocketEcho:
+    """Just enough of RFC 6455 to echo text frames (client frames are masked)."""
+
+    def __init__(self, conn: _Conn, name: str) -> None:
+        self.conn = conn
+        self.name = name
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= 2:
+            first, second = self.buffer[0], self.buffer[1]
+            length, offset = second & 0x7F, 2
+            if length == 126:
+                if len(self.buffer) < 4:
+                    return
+                length, offset = struct.unpack("!H", self.buffer[2:4])[0], 4
+            elif length == 127:
+                if len(self.buffer) < 10:
+                    return
+                length, offset = struct.unpack("!Q", self.buffer[2:10])[0], 10
+            masked = second & 0x80
+            end = offset + (4 if masked else 0) + length
+            if len(self.buffer) < end:
+                return
+            mask = self.buffer[offset : offset + 4] if masked else b"\0\0\0\0"
+            payload = self.buffer[end - length : end]
+            payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            self.buffer = self.buffer[end:]
+            opcode = first & 0x0F
+            if opcode == 0x8:  # close: answer it, then close
+                self.send(0x8, payload[:2])
+                self.conn.close()
+                return
+            if opcode == 0x9:  # ping
+                self.send(0xA, payload)
+            elif opcode == 0x1:
+                self.send(0x1, f"{self.name}: ".encode() + payload)
+
+    def send(self, opcode: int, payload: bytes) -> None:
+        size = len(payload)
+        if size < 126:
+            head = struct.pack("!BB", 0x80 | opcode, size)
+        elif size < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 127, size)
+        self.conn.write(head + payload)
 
 
 async def request(
