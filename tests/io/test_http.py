@@ -258,3 +258,24 @@ def test_the_httplog_line(loop_kind: str) -> None:
             assert fields[7:10] == ["-", "-", "----"]
 
     run(loop_kind, main)
+
+
+def test_a_refused_request_is_logged_with_its_reason(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            a = await stage.webapp("a")
+            poise = await stage.poise(BASE + servers(a))
+            got = await request(
+                poise.port("fe"),
+                b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            )
+            assert got.startswith(b"HTTP/1.1 400 Bad request\r\n")
+            line = (await stage.logs.wait_for(r"refused with 400"))[0]
+            assert line.startswith("fe: request from 127.0.0.1:")
+            assert (await stage.logs.wait_for(r" 400 "))[0].endswith(
+                'PR-- 1/1/0/0/0 0/0 "<BADREQ>"'
+            )
+            assert a.seen == []
+
+    run(loop_kind, main)

@@ -402,15 +402,23 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         return True
 
     def reject(self, status: int, reason: str, term: str) -> None:
-        """A request poise refuses: its error page, a log line, the connection closed."""
+        """A request poise refuses: its error page (or the proxy's `errorfile`), the
+        connection closed, and two log lines: HAProxy's, and one that says why."""
         self.status = status
-        page = parse_error(status)
+        page = self.frontend.proxy.errorfile(status) or parse_error(status)
         self.client.write(page)
         self.term = term
         self.keep_client = False
         if self.req is None:
             self.bytes_out = 0
         self.end_transaction(log=True, bad_request=self.req is None)
+        sink = self.frontend.log
+        if sink is not None:
+            sink.send(
+                "notice",
+                f"{self.frontend.name}: request from {self.client_ip}:{self.client_port} "
+                f"refused with {status}: {reason}",
+            )
         self.close_session()
 
     def error_page(self, status: int) -> tuple[bytes, bool]:
