@@ -106,7 +106,7 @@ class Runtime:
                 server = await loop.create_unix_server(factory, sock=listener.sock)
             else:
                 server = await loop.create_server(
-                    factory, sock=listener.sock, backlog=listener.backlog
+                    factory, sock=listener.sock, backlog=listener.backlog, ssl=listener.tls
                 )
             self.servers.append(server)
         if self.admin_socks:

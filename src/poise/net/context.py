@@ -9,6 +9,7 @@ as sessions end. Beyond the backlog they are closed.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
@@ -46,6 +47,7 @@ class BackendRuntime:
         "retries",
         "server_fin_timeout",
         "server_timeout",
+        "server_tls",
         "tunnel_timeout",
     )
 
@@ -67,6 +69,9 @@ class BackendRuntime:
         self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
         self.pools: dict[int, Pool] = {}
+        # `server ... ssl`: per server id, the TLS context and the name to send as SNI and
+        # to verify (net/tls.py fills it); a server absent here is spoken to in clear.
+        self.server_tls: dict[int, tuple[ssl.SSLContext, str | None]] = {}
 
 
 class FrontendRuntime:

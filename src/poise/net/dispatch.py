@@ -9,6 +9,7 @@ listed in `Dispatcher.__annotations__`, and supplies the hooks at the bottom.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from typing import Any
 
 from poise.core.backend import Outcome, start
@@ -27,6 +28,13 @@ def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
     if interval > 0:
         return retry % interval == 0
     return retry == retries + 1 + interval
+
+
+def backend_tls(
+    backend: BackendRuntime | None, server: ServerState
+) -> tuple[ssl.SSLContext, str | None] | None:
+    """The TLS context and server name for connections to `server`, or None (clear)."""
+    return backend.server_tls.get(server.id) if backend is not None else None
 
 
 class Dispatcher:
@@ -113,9 +121,19 @@ class Dispatcher:
         port = server.port if server.port is not None else self.destination_port()
         started = self.loop.time()
         self.connecting = True
-        task = self.loop.create_task(
-            self.loop.create_connection(self.server_protocol, server.addr, port)
-        )
+        tls = backend_tls(self.backend, server)
+        if tls is None:
+            connecting = self.loop.create_connection(self.server_protocol, server.addr, port)
+        else:
+            context, name = tls
+            connecting = self.loop.create_connection(
+                self.server_protocol,
+                server.addr,
+                port,
+                ssl=context,
+                server_hostname=name if name is not None else "",
+            )
+        task = self.loop.create_task(connecting)
         task.add_done_callback(lambda done: self.connected(done, server, started))
         backend = self.backend
         assert backend is not None

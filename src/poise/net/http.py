@@ -32,6 +32,7 @@ from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
 from poise.core.server import ServerState
+from poise.net import services
 from poise.net.context import BackendRuntime, Context, FrontendRuntime, seconds
 from poise.net.dispatch import Dispatcher
 from poise.net.httplog import log_transaction
@@ -95,6 +96,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.idle_callback: Callable[[], None] = self.close_session
         self.client_ip = ""
         self.client_port = 0
+        self.ssl = False  # the client connection is TLS (ssl_fc)
+        self.sni: str | None = None
         self.dst_ip = ""
         self.dst_port = 0
         self.reset_transaction()
@@ -150,6 +153,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         sock = self.client.get_extra_info("sockname")
         if isinstance(sock, tuple):
             self.dst_ip, self.dst_port = sock[0], sock[1]
+        tls = self.client.get_extra_info("ssl_object")
+        if tls is not None:
+            self.ssl = True
+            self.sni = tls.server_hostname  # the name the client asked for (SNI)
         if not self.ctx.admit(self.frontend):
             self.client_gone = True
             self.client.abort()
@@ -280,6 +287,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.client_port,
             self.dst_ip,
             self.dst_port,
+            self.ssl,
+            self.sni,
         )
         problem = validate.check_request(req)
         if problem is None:
@@ -295,6 +304,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         frontend = self.frontend.proxy
         close = not self.keep_client
         if self.answered(rules.request_rules(frontend, req, close=close)):
+            return
+        answer = services.serve(self.ctx, self.frontend, req)
+        if answer is not None:
+            self.answered(answer)
             return
         name = rules.select_backend(frontend, req)
         backend = self.ctx.backends.get(name) if name is not None else None

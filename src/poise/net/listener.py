@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import stat
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class Listener:
     frontend: str
     sock: socket.socket
     backlog: int
+    # `bind ... ssl crt ...`: the TLS context the listener terminates with (net/tls.py).
+    tls: ssl.SSLContext | None = None
 
     @property
     def address(self) -> str:
