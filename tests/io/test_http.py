@@ -279,3 +279,20 @@ def test_a_refused_request_is_logged_with_its_reason(loop_kind: str) -> None:
             assert a.seen == []
 
     run(loop_kind, main)
+
+
+def test_connection_close_from_the_client_closes_after_the_response(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            a = await stage.webapp("a")
+            poise = await stage.poise(BASE + servers(a))
+            got = await request(
+                poise.port("fe"),
+                b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                until_close=True,
+            )
+            assert got.endswith(b"a /") and b"\r\nConnection: close\r\n" in got
+            got = await request(poise.port("fe"), b"GET / HTTP/1.0\r\n\r\n", until_close=True)
+            assert got.endswith(b"a /")
+
+    run(loop_kind, main)

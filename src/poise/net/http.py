@@ -30,7 +30,7 @@ from poise.core.http import persistence, rules, validate
 from poise.core.http.chunked import ChunkedScanner, ChunkError
 from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
-from poise.core.http.message import Request, Response
+from poise.core.http.message import Request, Response, keep_alive
 from poise.core.server import ServerState
 from poise.net import services
 from poise.net.context import BackendRuntime, Context, FrontendRuntime, seconds
@@ -300,7 +300,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if problem is not None:
             self.reject(problem.status, problem.reason, "PR")
             return
-        self.keep_client = parser.should_keep_alive() and self.client_keep_alive()
+        self.keep_client = keep_alive(req.version, req.headers) and self.client_keep_alive()
         frontend = self.frontend.proxy
         close = not self.keep_client
         if self.answered(rules.request_rules(frontend, req, close=close)):
@@ -668,7 +668,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if isinstance(framing, validate.HttpProblem):
             self.bad_response(framing.reason)
             return False
-        if not parser.should_keep_alive() or framing.kind == "close":
+        if not keep_alive(resp.version, resp.headers) or framing.kind == "close":
             self.keep_server = False
         if framing.kind == "close":
             self.keep_client = False

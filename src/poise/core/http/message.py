@@ -47,3 +47,15 @@ class Response:
     reason: str
     version: str
     headers: Headers = field(default_factory=Headers)
+
+
+def keep_alive(version: str, headers: Headers) -> bool:
+    """Does the sender of this message want the connection kept after it (RFC 9112 9.3)?
+    HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`.
+
+    (httptools' should_keep_alive() cannot be asked once a whole message was parsed:
+    llhttp has already reset its flags for the next message by then.)"""
+    tokens = [token.lower() for token in headers.values("connection")]
+    if "close" in tokens:
+        return False
+    return version != "1.0" or "keep-alive" in tokens
