@@ -3,7 +3,8 @@ limit, the frontends and backends at run time, and the connections parked at a l
 
 A frontend or the process at its `maxconn` stops serving new connections: they wait, not
 read, in arrival order (as they would in the kernel's backlog under HAProxy) and go ahead
-as sessions end. Beyond the backlog they are closed.
+as sessions end, or when the runtime API raises the limit. Beyond the backlog they are
+closed. A frontend disabled by the runtime API (`disable frontend`) parks them likewise.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class BackendRuntime:
 
     __slots__ = (
         "backend",
+        "closes_server",
         "connect_timeout",
+        "hashes_request",
         "hashes_source",
         "log",
         "pools",
@@ -67,6 +70,16 @@ class BackendRuntime:
         self.server_fin_timeout = seconds(timeouts.server_fin)
         self.tunnel_timeout = seconds(timeouts.tunnel)
         self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
+        self.hashes_request = proxy.balance.algorithm in (
+            model.Algorithm.URI,
+            model.Algorithm.URL_PARAM,
+            model.Algorithm.HDR,
+        )
+        # `option http-server-close` or `httpclose` here: server connections are not kept.
+        options = proxy.options
+        self.closes_server = (
+            model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
+        )
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
         self.pools: dict[int, Pool] = {}
         # `server ... ssl`: per server id, the TLS context and the name to send as SNI and
@@ -82,6 +95,8 @@ class FrontendRuntime:
         "bytes_out",
         "client_fin_timeout",
         "client_timeout",
+        "closes_client",
+        "closes_server",
         "cum_conn",
         "cur_conn",
         "dontlognull",
@@ -91,6 +106,7 @@ class FrontendRuntime:
         "maxconn",
         "name",
         "parked",
+        "paused",
         "proxy",
         "tcplog",
     )
@@ -113,6 +129,10 @@ class FrontendRuntime:
         options = proxy.options
         self.tcplog = model.Option.TCPLOG in options or model.Option.HTTPLOG in options
         self.dontlognull = model.Option.DONTLOGNULL in options
+        # HTTP: `option httpclose` closes client connections after each response;
+        # `http-server-close` or `httpclose` closes server connections.
+        self.closes_client = model.Option.HTTPCLOSE in options
+        self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
         self.logasap = model.Option.LOGASAP in options
         self.cur_conn = 0
         self.cum_conn = 0
@@ -120,14 +140,18 @@ class FrontendRuntime:
         self.bytes_in = 0
         self.bytes_out = 0
         self.parked: deque[Parked] = deque()
+        # `disable frontend`: new connections wait, as at maxconn, until `enable frontend`.
+        self.paused = False
 
 
 class Context:
     __slots__ = (
         "actconn",
         "backends",
+        "cum_conns",
         "drained",
         "frontends",
+        "hard_maxconn",
         "loop",
         "maxconn",
         "sessions",
@@ -137,7 +161,9 @@ class Context:
     def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int) -> None:
         self.loop = loop
         self.maxconn = maxconn
+        self.hard_maxconn = maxconn  # `set maxconn global` may lower maxconn, never pass this
         self.actconn = 0
+        self.cum_conns = 0  # connections ever admitted (`show info` CumConns)
         self.frontends: dict[str, FrontendRuntime] = {}
         self.backends: dict[str, BackendRuntime] = {}
         self.sessions: set[Session] = set()
@@ -156,10 +182,12 @@ class Context:
             self.drained.set()
 
     def admit(self, frontend: FrontendRuntime) -> bool:
-        """Count a new connection in, unless a limit is reached."""
-        if self.actconn >= self.maxconn or frontend.cur_conn >= frontend.maxconn:
+        """Count a new connection in, unless a limit is reached or the frontend is
+        disabled."""
+        if self.actconn >= self.maxconn or frontend.cur_conn >= frontend.maxconn or frontend.paused:
             return False
         self.actconn += 1
+        self.cum_conns += 1
         frontend.cur_conn += 1
         frontend.cum_conn += 1
         frontend.max_conn_seen = max(frontend.max_conn_seen, frontend.cur_conn)
@@ -169,13 +197,25 @@ class Context:
         """A connection ended: count it out and let a parked one go ahead."""
         self.actconn -= 1
         frontend.cur_conn -= 1
-        if frontend.parked and frontend.cur_conn < frontend.maxconn:
+        if frontend.parked and frontend.cur_conn < frontend.maxconn and not frontend.paused:
             frontend.parked.popleft().unpark()
         elif self.actconn < self.maxconn:
             for other in self.frontends.values():
-                if other.parked and other.cur_conn < other.maxconn:
+                if other.parked and other.cur_conn < other.maxconn and not other.paused:
                     other.parked.popleft().unpark()
                     break
+
+    def wake(self) -> None:
+        """A limit was raised or a frontend enabled (runtime API): let the parked
+        connections in, in arrival order per frontend, while the limits allow."""
+        for frontend in self.frontends.values():
+            while (
+                frontend.parked
+                and not frontend.paused
+                and frontend.cur_conn < frontend.maxconn
+                and self.actconn < self.maxconn
+            ):
+                frontend.parked.popleft().unpark()
 
 
 def seconds(ms: int | None) -> float | None:

@@ -41,6 +41,7 @@ from poise.net.upstream import Pool, Upstream
 MAX_HEAD = 15 * 1024  # HAProxy: tune.bufsize (16k) less tune.maxrewrite (1k)
 PENDING_LIMIT = 64 * 1024  # request body buffered while the server connection opens
 
+INFINITE = float("inf")
 # Phases of the client side.
 HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
 # Phases of the server side.
@@ -91,8 +92,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.client_gone = False
         self.client_eof = False
         self.counted = False
+        self.parked = False  # waiting at a maxconn limit or a disabled frontend
         self.processing = False
-        self.idle_delay = 0.0
+        self.idle_delay = INFINITE
+        self.idle_since = 0.0
         self.idle_callback: Callable[[], None] = self.close_session
         self.client_ip = ""
         self.client_port = 0
@@ -132,6 +135,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.resp_until_close = False
         self.status = 0
         self.bytes_out = 0
+        self.head_out = b""  # the response head, waiting to go out with the body
         self.keep_client = True
         self.keep_server = True
         self.websocket = False
@@ -157,10 +161,32 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if tls is not None:
             self.ssl = True
             self.sni = tls.server_hostname  # the name the client asked for (SNI)
-        if not self.ctx.admit(self.frontend):
+        if self.ctx.admit(self.frontend):
+            self.begin()
+            return
+        # At maxconn, or the frontend is disabled: wait unread, in arrival order, as a TCP
+        # session does (net/context.py); beyond the backlog, refused.
+        frontend = self.frontend
+        if len(frontend.parked) >= frontend.backlog:
             self.client_gone = True
             self.client.abort()
             return
+        self.parked = True
+        self.client.pause_reading()
+        frontend.parked.append(self)
+
+    def unpark(self) -> None:
+        self.parked = False
+        if self.client_gone:
+            return
+        if not self.ctx.admit(self.frontend):
+            self.parked = True
+            self.frontend.parked.appendleft(self)
+            return
+        self.client.resume_reading()
+        self.begin()
+
+    def begin(self) -> None:
         self.counted = True
         self.ctx.sessions.add(self)
         self.req_start = self.last_active = self.loop.time()
@@ -214,6 +240,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client_gone = True
+        if self.parked:
+            self.parked = False
+            self.frontend.parked.remove(self)
+            return
         if not self.counted:
             return
         if self.phase is not CLOSED:
@@ -344,18 +374,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.choose_server(backend, req)
 
     def client_keep_alive(self) -> bool:
-        options = self.frontend.proxy.options
-        if model.Option.HTTPCLOSE in options:
-            return False
-        backend = self.backend
-        return backend is None or model.Option.HTTPCLOSE not in backend.proxy.options
+        """`option httpclose` in the frontend closes the client side after each response."""
+        return not self.frontend.closes_client
 
     def server_keep_alive(self, backend: BackendRuntime) -> bool:
-        closing = (model.Option.HTTP_SERVER_CLOSE, model.Option.HTTPCLOSE)
-        for options in (self.frontend.proxy.options, backend.proxy.options):
-            if any(option in options for option in closing):
-                return False
-        return True
+        return not (self.frontend.closes_server or backend.closes_server)
 
     def server_head(self, raw: bytes, req: Request, backend: BackendRuntime) -> bytes:
         """The request head for the server: hop-by-hop headers out, X-Forwarded-For in,
@@ -495,7 +518,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             return b""
         if backend.hashes_source:
             return source_key(self.client_ip)
-        return hash_key(backend.proxy.balance, self.req)
+        if backend.hashes_request:
+            return hash_key(backend.proxy.balance, self.req)
+        return b""
 
     def destination_port(self) -> int:
         return self.dst_port
@@ -622,7 +647,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             buf.clear()
             if not self.response_head(head):
                 return
-            if rest:
+            if not rest:
+                self.flush_head()
+            else:
                 if self.phase is TUNNEL:
                     self.client.write(rest)
                     return
@@ -689,7 +716,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             )  # fmt: skip
             self.cookie_status = persistence.cookie_flags(cookie, match.status, response_status)
         head = self.client_head(raw, resp)
-        self.client.write(head)
+        # Written with the first body bytes: one write (one syscall) per small response.
+        self.head_out = head
         self.bytes_out += len(head)
         self.resp_phase = RESP_BODY
         if framing.kind == "none":
@@ -750,8 +778,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.resp_remaining -= stop - start_at
         chunk = data[start_at:stop] if start_at or stop != end else data
         if chunk:
-            self.client.write(chunk)
             self.bytes_out += len(chunk)
+            if self.head_out:
+                chunk = self.head_out + chunk
+                self.head_out = b""
+            self.client.write(chunk)
         if (self.resp_chunks is not None and self.resp_chunks.done) or (
             not self.resp_until_close and self.resp_chunks is None and self.resp_remaining == 0
         ):
@@ -759,7 +790,13 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 self.keep_server = False  # extra bytes after the response: not reusable
             self.response_done()
 
+    def flush_head(self) -> None:
+        if self.head_out:
+            self.client.write(self.head_out)
+            self.head_out = b""
+
     def response_done(self) -> None:
+        self.flush_head()
         self.resp_phase = RESP_DONE
         if self.phase is BODY:
             # The server answered before the whole request body arrived: the rest of the
@@ -849,26 +886,44 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         return seconds(wait) or self.frontend.client_timeout
 
     def arm(self, delay: float | None, callback: Callable[[], None]) -> None:
-        """The timeout of the current phase (http-request, client, server, tunnel)."""
-        self.disarm()
-        if delay is not None:
-            self.idle_delay = delay
-            self.idle_callback = callback
-            self.idle_timer = self.loop.call_at(self.last_active + delay, self.timer_fired)
+        """The timeout of the current phase (http-request, client, server, tunnel).
+
+        One timer serves every phase and is re-armed lazily: changing phase only records
+        the new delay; when the timer fires early it moves itself to the real deadline.
+        Phases change several times per request, so this saves a timer per change."""
+        if delay is None:
+            self.idle_delay = INFINITE
+            return
+        self.idle_delay = delay
+        self.idle_callback = callback
+        self.idle_since = self.last_active
+        deadline = self.last_active + delay
+        timer = self.idle_timer
+        if timer is None or timer.when() > deadline:
+            if timer is not None:
+                timer.cancel()
+            self.idle_timer = self.loop.call_at(deadline, self.timer_fired)
 
     def disarm(self) -> None:
+        self.idle_delay = INFINITE
+
+    def stop_timer(self) -> None:
         if self.idle_timer is not None:
             self.idle_timer.cancel()
             self.idle_timer = None
 
     def timer_fired(self) -> None:
-        """Lazily re-armed: the data path only records the time of last activity (the
-        request head's timeout is not an inactivity timeout, so it is not re-armed)."""
-        deadline = self.last_active + self.idle_delay
-        if self.loop.time() < deadline and self.phase is not HEAD:
+        """The data path only records the time of last activity; the request head's
+        timeout counts from the start of the request, the others from the last activity."""
+        self.idle_timer = None
+        if self.idle_delay == INFINITE or self.phase is CLOSED:
+            return
+        start = self.idle_since if self.phase is HEAD else self.last_active
+        deadline = start + self.idle_delay
+        if self.loop.time() < deadline:
             self.idle_timer = self.loop.call_at(deadline, self.timer_fired)
             return
-        self.idle_timer = None
+        self.idle_delay = INFINITE
         self.idle_callback()
 
     def head_timed_out(self) -> None:
@@ -953,7 +1008,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.end_transaction(log=True)  # a WebSocket is logged when it ends
         self.phase = CLOSED
         self.cancel_timer()
-        self.disarm()
+        self.stop_timer()
         upstream = self.upstream
         self.upstream = None
         if upstream is not None:

@@ -12,12 +12,26 @@ from collections.abc import Iterator
 
 
 class Headers:
-    __slots__ = ("items", "modified")
+    __slots__ = ("_index", "_indexed", "items", "modified")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
-        # (name as received, value); lookups compare name.lower().
+        # (name as received, value), in order.
         self.items: list[tuple[str, str]] = items if items is not None else []
         self.modified = False
+        # Lower-case name -> values, built on the first lookup: a request is looked at
+        # several times (framing, connection, host, cookies, rules), each then costs a
+        # dict lookup rather than a scan of every header.
+        self._index: dict[str, list[str]] = {}
+        self._indexed: list[tuple[str, str]] | None = None
+
+    def index(self) -> dict[str, list[str]]:
+        if self._indexed is not self.items:
+            index: dict[str, list[str]] = {}
+            for key, value in self.items:
+                index.setdefault(key.lower(), []).append(value)
+            self._index = index
+            self._indexed = self.items
+        return self._index
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self.items)
@@ -27,15 +41,11 @@ class Headers:
 
     def get(self, name: str) -> str | None:
         """The first value of `name`, or None."""
-        wanted = name.lower()
-        for key, value in self.items:
-            if key.lower() == wanted:
-                return value
-        return None
+        found = self.index().get(name.lower())
+        return found[0] if found else None
 
     def get_all(self, name: str) -> list[str]:
-        wanted = name.lower()
-        return [value for key, value in self.items if key.lower() == wanted]
+        return list(self.index().get(name.lower(), ()))
 
     def values(self, name: str) -> list[str]:
         """Every comma-separated element of every `name` header (RFC 9110 5.3), stripped."""
@@ -46,12 +56,19 @@ class Headers:
             if part.strip()
         ]
 
+    def replace_at(self, position: int, name: str, value: str) -> None:
+        """Replace the header line at `position` (rules that rewrite a value in place)."""
+        self.items[position] = (name, value)
+        self.modified = True
+        self._indexed = None
+
     def has(self, name: str) -> bool:
-        return self.get(name) is not None
+        return name.lower() in self.index()
 
     def add(self, name: str, value: str) -> None:
         self.items.append((name, value))
         self.modified = True
+        self._indexed = None
 
     def set(self, name: str, value: str) -> None:
         """Replace every `name` header by one (appended at the end, as HAProxy does)."""

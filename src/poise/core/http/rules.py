@@ -354,8 +354,7 @@ def _replace_step(rule: HttpRule, scope: Scope) -> Step:
                 else _replace_whole(value, regex, template)
             )
             if new is not None:
-                headers.items[index] = (key, new)
-                headers.modified = True
+                headers.replace_at(index, key, new)
         return None
 
     return step
