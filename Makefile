@@ -13,9 +13,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the tests use as real peers (haproxy also creates the
-# `haproxy` user that the seed configuration drops privileges to).
+# `haproxy` user that the seed configuration drops privileges to; keepalived is
+# the reference VRRP peer of the netns tests, which use iproute2's `ip` (psmisc
+# has the `killall` the seed keepalived.conf tracks); hatop,
+# run under tmux, is a real client of the runtime API; chromium and its driver
+# load the stats page in a real headless browser).
 debs:
-	scripts/ensure-debs haproxy
+	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc
 
 run: $(STAMP)
 	$(BIN)/poise demo

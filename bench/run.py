@@ -162,6 +162,7 @@ class Bench:
     cores: Cores
     running: procs.Processes
     work: Path
+    certificate: Path | None = None  # the HTTPS rows' certificate (make_certificate)
 
     def run(
         self,
@@ -169,6 +170,8 @@ class Bench:
         variants: list[setups.Variant],
         balancers: list[setups.Balancer],
     ) -> list[report.Row]:
+        if any(mode.scheme == "https" for mode in modes):
+            self.make_certificate()
         backends = self.start_nginx()
         args, cores = self.args, self.cores
         print(
@@ -185,6 +188,23 @@ class Bench:
                     row.results[balancer.name] = outcome
             rows += mode_rows
         return rows
+
+    def make_certificate(self) -> None:
+        """One certificate for every balancer, made as a user would: `poise cert`."""
+        ca_dir = self.work / "ca"
+        self.certificate = self.work / "bench.pem"
+        for args in (
+            ["ca", "--dir", str(ca_dir), "--name", "poise bench CA"],
+            ["issue", "--ca", str(ca_dir), "--dns", "bench", "--out", str(self.certificate)],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "poise.cli", "cert", *args],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise BenchError(f"poise cert {args[0]} failed: {done.stderr.strip()}")
 
     def start_nginx(self) -> list[int]:
         prefix = self.work / "nginx"
@@ -217,7 +237,7 @@ class Bench:
         port = procs.free_ports(1)[0]
         stem = f"{balancer.name}-{mode.name}"
         cfg = self.work / f"{stem}.cfg"
-        cfg.write_text(setups.render_balancer(balancer, mode, port, backends))
+        cfg.write_text(setups.render_balancer(balancer, mode, port, backends, self.certificate))
         argv = [*balancer.argv, str(cfg)]
         proc = self.running.start(
             balancer.name, argv, self.cores.balancer, self.work / f"{stem}.log"

@@ -1,9 +1,10 @@
 """What the benchmark compares: the modes (rows), the client variants, the balancers.
 
 A row of the results is one (mode, variant) pair: `tcp` x `keep-alive` is one row. Adding a
-row is adding a `Mode` to MODES (HTTPS: `scheme="https"`, `bind_options=" ssl crt ..."`) or a
-`Variant` to VARIANTS; nothing else changes. Each variant carries the target poise must meet
-against HAProxy on that row. Both balancers get the same file rendered from balancer.cfg.
+row is adding a `Mode` to MODES (HTTPS: `scheme="https"` and `bind_options=" ssl crt
+$certificate"`, the certificate `poise cert` made for the run) or a `Variant` to VARIANTS;
+nothing else changes. Each variant carries the target poise must meet against HAProxy on
+that row. Both balancers get the same file rendered from balancer.cfg.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ VARIANTS = (
 MODES = (
     Mode("tcp", "tcp"),
     Mode("http", "http"),
+    # TLS terminated by the balancer, same certificate for both (EC P-256, from `poise cert`):
+    # keep-alive measures TLS record work per request; `close` is a full handshake per
+    # request (wrk does not resume sessions), so its req/s is handshakes/s.
+    Mode("https", "http", scheme="https", bind_options=" ssl crt $certificate"),
 )
 
 
@@ -78,15 +83,22 @@ def poise(path: str) -> Balancer:
     return Balancer("poise", "poise", (path, "run", "-db", "-f"))
 
 
-def render_balancer(balancer: Balancer, mode: Mode, port: int, backends: list[int]) -> str:
+def render_balancer(
+    balancer: Balancer,
+    mode: Mode,
+    port: int,
+    backends: list[int],
+    certificate: Path | None = None,
+) -> str:
     servers = "\n".join(
         f"    server nginx{i} 127.0.0.1:{p}" for i, p in enumerate(backends, start=1)
     )
+    bind_options = Template(mode.bind_options).substitute(certificate=certificate or "")
     return Template((HERE / "balancer.cfg").read_text()).substitute(
         balancer=balancer.label,
         mode=mode.proxy_mode,
         port=port,
-        bind_options=mode.bind_options,
+        bind_options=bind_options,
         servers=servers,
     )
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import ssl
 import struct
 from dataclasses import dataclass, field
 
@@ -53,9 +54,10 @@ class WebApp:
     connections: int = 0
     host: str = "127.0.0.1"
 
-    async def start(self, port: int = 0) -> WebApp:
+    async def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> WebApp:
+        """Listen on `port` (0: any), over TLS with `tls`."""
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(lambda: _Conn(self), self.host, port)
+        self.server = await loop.create_server(lambda: _Conn(self), self.host, port, ssl=tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

@@ -23,13 +23,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         from poise.cli_ctl import main as ctl_main
 
         return ctl_main(args[1:])
+    if args and args[0] == "cert":
+        from poise.cli_cert import main as cert_main
+
+        return cert_main(args[1:])
+    if args and args[0] == "vrrp":
+        from poise.cli_vrrp import main as vrrp_main
+
+        return vrrp_main(args[1:])
     parser = build_parser()
     ns = parser.parse_args(args)
     if ns.command is None:
         parser.print_help()
         return 1
     if ns.command == "check":
-        return cmd_check(ns.files)
+        return cmd_check(ns.files or [], ns.keepalived or [])
     if ns.command == "run":
         from poise.start import run
 
@@ -39,7 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             daemon=ns.D,
             pidfile=ns.p,
             quiet=ns.q,
+            master_worker=ns.W,
+            finish=ns.sf or (),
+            terminate=ns.st or (),
         )
+    if ns.command == "reload":
+        return cmd_reload(ns.p, ns.files or [])
     if ns.command == "demo":
         from poise.demo import demo
 
@@ -62,25 +75,51 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-D", action="store_true", help="run as a daemon (as `daemon`)")
     run.add_argument("-p", metavar="PIDFILE", help="write the pid here (as `pidfile`)")
     run.add_argument("-q", action="store_true", help="quiet: no messages on the terminal")
+    run.add_argument(
+        "-W", "-Ws", action="store_true", help="master-worker mode (as `master-worker`)"
+    )
+    for flag, signal_name in (("-sf", "SIGUSR1: finish"), ("-st", "SIGTERM: terminate")):
+        run.add_argument(
+            flag,
+            nargs="*",
+            type=int,
+            metavar="PID",
+            help=f"once serving, send {signal_name} to these (older) processes",
+        )
+
+    reload = sub.add_parser(
+        "reload", help="reload a master-worker poise: poise reload -p PIDFILE [-f FILE...]"
+    )
+    reload.add_argument("-p", metavar="PIDFILE", required=True, help="the master's pidfile")
+    add_files(reload, required=False)
 
     check = sub.add_parser("check", help="check a configuration: exit 0 if valid, else 1")
-    add_files(check)
+    add_files(check, required=False)
+    check.add_argument(
+        "-k",
+        dest="keepalived",
+        action="append",
+        metavar="FILE",
+        help="a keepalived.conf to check (as `poise vrrp -f FILE` reads it; repeatable)",
+    )
 
     demo = sub.add_parser("demo", help="two demo backends behind poise, on 127.0.0.1")
     demo.add_argument("--port", type=int, default=8080, help="the balancer's port")
     demo.add_argument("--duration", type=float, default=None, help="stop after N seconds")
 
     sub.add_parser("ctl", help="send a command to a stats socket: poise ctl -S SOCKET CMD")
+    sub.add_parser("cert", help="a small CA: poise cert ca|issue|show (poise cert -h)")
+    sub.add_parser("vrrp", help="run the VRRP daemon: poise vrrp -f keepalived.conf")
     sub.add_parser("version", help="print the version")
     return parser
 
 
-def add_files(parser: argparse.ArgumentParser) -> None:
+def add_files(parser: argparse.ArgumentParser, required: bool = True) -> None:
     parser.add_argument(
         "-f",
         dest="files",
         action="append",
-        required=True,
+        required=required,
         metavar="FILE|DIR",
         help="configuration file, or directory of *.cfg files (repeatable, read in order)",
     )
@@ -104,13 +143,59 @@ def load(files: Sequence[str]) -> tuple[Config | None, dict[tuple[str, str], str
     return config, addrs
 
 
-def cmd_check(files: Sequence[str]) -> int:
-    config, _ = load(files)
-    if config is None:
-        print("Fatal errors found in configuration.", file=sys.stderr)
+def cmd_reload(pidfile: str, files: Sequence[str]) -> int:
+    """`poise reload`: SIGUSR2 to the master named by the pidfile. With `-f`, the
+    configuration is checked first, and a bad one is not even tried."""
+    import signal
+
+    from poise.process import ProcessError, read_pidfile, signal_pids
+
+    if files:
+        config, _ = load(files)
+        if config is None:
+            print("Fatal errors found in configuration: not reloading.", file=sys.stderr)
+            return 1
+    try:
+        pid = read_pidfile(pidfile)
+    except ProcessError as exc:
+        print(f"poise reload: {exc}", file=sys.stderr)
         return 1
-    print("Configuration file is valid")
-    return 0
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        print(f"poise reload: no process {pid} (from '{pidfile}')", file=sys.stderr)
+        return 1
+    except PermissionError:
+        pass  # signal_pids says it
+    problems = signal_pids([pid], signal.SIGUSR2)
+    for problem in problems:
+        print(f"poise reload: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
+    """`-f` files are one haproxy.cfg configuration; each `-k` file is a keepalived.conf.
+    The exit status is 1 when any of them has an error."""
+    if not files and not keepalived:
+        print(
+            "poise check: give -f FILE (haproxy.cfg) and/or -k FILE (keepalived.conf)",
+            file=sys.stderr,
+        )
+        return 2
+    status = 0
+    if files:
+        config, _ = load(files)
+        if config is None:
+            print("Fatal errors found in configuration.", file=sys.stderr)
+            status = 1
+        else:
+            print("Configuration file is valid")
+    if keepalived:
+        from poise.cli_vrrp import check_keepalived
+
+        for path in keepalived:
+            status = max(status, check_keepalived(path))
+    return status
 
 
 if __name__ == "__main__":

@@ -4,7 +4,12 @@ the answer, as `echo "COMMAND" | socat stdio SOCKET` does with HAProxy.
 SOCKET is a unix path (`/run/poise.sock`, `unix@PATH`) or a TCP address (`ipv4@HOST:PORT`,
 `ipv6@[HOST]:PORT`, `HOST:PORT`). The words are joined by spaces, so `;` separates
 commands as on the socket. The answer is printed as received; the exit status is 1 when
-the socket cannot be reached, 0 otherwise (HAProxy's answers carry no status).
+the socket cannot be reached or gives no answer within `--timeout` seconds, 0 otherwise
+(HAProxy's answers carry no status).
+
+`poise ctl -S SOCKET --timeout 1 show info` is the health check a VRRP node runs on its own
+balancer (keepalived.conf's `vrrp_script`, in place of `killall -0 haproxy`): it fails when
+poise is gone and also when it is hung, since a hung poise does not answer in time.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import argparse
 import os
 import socket
 import sys
+import time
 
 from poise.config.address import AddressError, split_host_port
 
@@ -32,6 +38,14 @@ def main(argv: list[str]) -> int:
         help="unix socket path, unix@PATH, ipv4@HOST:PORT or HOST:PORT",
     )
     parser.add_argument(
+        "-t",
+        "--timeout",
+        type=float,
+        default=TIMEOUT,
+        metavar="SECONDS",
+        help=f"give up (exit status 1) without an answer after this long (default {TIMEOUT:g})",
+    )
+    parser.add_argument(
         "command",
         nargs="+",
         metavar="COMMAND",
@@ -45,10 +59,13 @@ def main(argv: list[str]) -> int:
         print(f"poise ctl: {exc}", file=sys.stderr)
         return 1
     line = " ".join(args.command) + "\n"
+    if not args.timeout > 0:
+        print("poise ctl: --timeout must be a positive number of seconds", file=sys.stderr)
+        return 1
     try:
-        answer = exchange(family, address, line.encode("utf-8"))
+        answer = exchange(family, address, line.encode("utf-8"), args.timeout)
     except TimeoutError:
-        print(f"poise ctl: no answer from {target} within {TIMEOUT:g}s", file=sys.stderr)
+        print(f"poise ctl: no answer from {target} within {args.timeout:g}s", file=sys.stderr)
         return 1
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
@@ -77,19 +94,33 @@ def parse_target(text: str) -> tuple[socket.AddressFamily, str | tuple[str, int]
     return (socket.AF_INET6 if v6 else socket.AF_INET), (host or "127.0.0.1", int(port))
 
 
-def exchange(family: socket.AddressFamily, address: str | tuple[str, int], data: bytes) -> bytes:
-    """Send the command line and read the answer until poise closes the connection."""
+def exchange(
+    family: socket.AddressFamily,
+    address: str | tuple[str, int],
+    data: bytes,
+    timeout: float = TIMEOUT,
+) -> bytes:
+    """Send the command line and read the answer until poise closes the connection; the
+    whole exchange takes at most `timeout` seconds (TimeoutError)."""
+    deadline = time.monotonic() + timeout
     if family == socket.AF_UNIX:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     else:
         assert isinstance(address, tuple)
-        sock = socket.create_connection(address, timeout=TIMEOUT)
+        sock = socket.create_connection(address, timeout=timeout)
     with sock:
-        sock.settimeout(TIMEOUT)
+        sock.settimeout(timeout)
         if family == socket.AF_UNIX:
             sock.connect(address)
         sock.sendall(data)
         chunks: list[bytes] = []
-        while chunk := sock.recv(65536):
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
             chunks.append(chunk)
     return b"".join(chunks)

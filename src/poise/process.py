@@ -17,7 +17,9 @@ import contextlib
 import grp
 import os
 import pwd
+import signal
 import sys
+from collections.abc import Iterable
 
 # The start-up pipe carries one word, ending with a LF: R (ready) or E and a message.
 _READY = b"R\n"
@@ -40,6 +42,46 @@ def write_pidfile(path: str, pid: int) -> None:
         raise ProcessError(f"cannot write pidfile '{path}': {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def read_pidfile(path: str) -> int:
+    """The pid in a pidfile (its first line, as HAProxy writes it)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as file:
+            text = file.read(4096)
+    except OSError as exc:
+        raise ProcessError(f"cannot read pidfile '{path}': {exc.strerror}") from None
+    first = text.split("\n", 1)[0].strip()
+    if not first.isdigit() or int(first) <= 0:
+        raise ProcessError(f"pidfile '{path}' holds no pid")
+    return int(first)
+
+
+def signal_pids(pids: Iterable[int], signum: signal.Signals) -> list[str]:
+    """Send `signum` to each pid (`-sf`, `-st`, `poise reload`); the problems, one line
+    each. A pid that is already gone is not one: the old process finished on its own."""
+    problems: list[str] = []
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+        except OSError as exc:
+            problems.append(f"cannot send {signum.name} to process {pid}: {exc.strerror}")
+    return problems
+
+
+def exit_status(returncode: int) -> tuple[int, str]:
+    """A child's exit as HAProxy's master reports it: (code, how), the code being 128 +
+    the signal for a process killed by one, `how` "Exit" or the signal's description."""
+    if returncode >= 0:
+        return returncode, "Exit"
+    number = -returncode
+    try:
+        how = signal.strsignal(number) or f"signal {number}"
+    except ValueError:
+        how = f"signal {number}"
+    return 128 + number, how
 
 
 def remove_pidfile(path: str) -> None:

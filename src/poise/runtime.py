@@ -26,7 +26,13 @@ from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
 from poise.net.listener import Listener, open_listener
 from poise.net.logsink import LogSink, console
+from poise.net.services import start_services
 from poise.net.tcp import TcpSession
+from poise.net.tls import TlsSet
+
+# Turns of the event loop a soft stop waits for the connections accepted last (see
+# wait_sessions).
+ACCEPT_TURNS = 8
 
 
 class Runtime:
@@ -43,18 +49,23 @@ class Runtime:
         self.rng = random.Random()
         self.drain_task: asyncio.Task[None] | None = None
         self.purge_handle: asyncio.TimerHandle | None = None
+        self.tls: TlsSet | None = None  # the TLS contexts, loaded by bind()
 
     # -- before the loop ----------------------------------------------------------------
 
-    def bind(self) -> None:
-        """Open every listening socket; raises BindError (and closes what was opened)."""
+    def bind(self, opener: Callable[[model.Bind, str, int], Listener] = open_listener) -> None:
+        """Open every listening socket; raises BindError (and closes what was opened).
+        A worker of a master passes an `opener` that takes the master's sockets."""
         try:
+            # Every certificate and CA file first (TlsError names a file that fails).
+            self.tls = TlsSet(self.config)
             for proxy in self.config.frontends:
                 if proxy.disabled:
                     continue
                 maxconn = proxy.maxconn or self.config.global_.maxconn
                 for bind in proxy.binds:
-                    self.listeners.append(open_listener(bind, proxy.name, maxconn))
+                    self.listeners.append(opener(bind, proxy.name, maxconn))
+                    self.listeners[-1].tls = self.tls.listener(bind)
         except BaseException:
             for listener in self.listeners:
                 listener.sock.close()
@@ -86,6 +97,8 @@ class Runtime:
                 ),
             )
             ctx.backends[proxy.name] = BackendRuntime(backend, self.sinks.get(proxy.name))
+            if self.tls is not None:
+                self.tls.attach(ctx.backends[proxy.name])  # `server ... ssl` contexts
         for proxy in self.config.frontends:
             target = proxy.default_backend
             if proxy.use_backends:
@@ -106,7 +119,14 @@ class Runtime:
                 server = await loop.create_unix_server(factory, sock=listener.sock)
             else:
                 server = await loop.create_server(
-                    factory, sock=listener.sock, backlog=listener.backlog, ssl=listener.tls
+                    factory,
+                    sock=listener.sock,
+                    backlog=listener.backlog,
+                    ssl=listener.tls,
+                    # HAProxy bounds a client's handshake by `timeout client`.
+                    ssl_handshake_timeout=(frontend.client_timeout or 60.0)
+                    if listener.tls is not None
+                    else None,
                 )
             self.servers.append(server)
         if self.admin_socks:
@@ -115,6 +135,7 @@ class Runtime:
             )
         self.checks = HealthChecks(ctx, self.sinks, self.rng, global_.spread_checks)
         self.checks.start()
+        start_services(ctx, global_)  # the stats page's and exporter's process facts, rates
         self.purge_pools()
         for proxy in self.config.proxies:
             self.notice(proxy, f"Proxy {proxy.name} started.")
@@ -198,12 +219,19 @@ class Runtime:
         hard = self.config.global_.hard_stop_after
         if hard is not None:
             loop.call_later(hard / 1000.0, self.stop_now)
-        if not ctx.sessions:
-            ctx.drained.set()
         self.drain_task = loop.create_task(self.wait_sessions(ctx))
 
     async def wait_sessions(self, ctx: Context) -> None:
         assert self.stopped is not None
+        # A connection accepted just before the listeners closed gets its session a few
+        # turns of the loop later (the transport and connection_made are scheduled): let
+        # it arrive, or it would be cut when the process leaves (a reload must drop none).
+        for _ in range(ACCEPT_TURNS):
+            await asyncio.sleep(0)
+        if ctx.sessions:
+            ctx.drained.clear()
+        else:
+            ctx.drained.set()
         await ctx.drained.wait()
         self.close_pools()
         if not self.stopped.is_set():

@@ -5,21 +5,35 @@ terminal, with exit status 1 and nothing left running: the configuration, server
 the listening sockets (a port in use, a privileged port), the stats sockets, the user to
 switch to. Only then does poise detach (`daemon`), write its pidfile, enter its chroot and
 give up root.
+
+In master-worker mode (`master-worker`, `-W`) the sequence is split in two: the master
+(master.py) loads, binds, detaches and writes the pidfile; each worker (worker.py) loads the
+configuration again, takes the master's sockets, enters the chroot, gives up root and
+serves. `open_runtime()` and `confine()` are the steps both take, so that what a process
+needs before it serves is set up in one place for both.
+
+`-sf PID...` / `-st PID...` (a start without a master, HAProxy's hand-over): once it
+serves, the new process sends SIGUSR1 (finish the open sessions) or SIGTERM (stop at once)
+to the old ones. SO_REUSEPORT lets it bind while they still listen.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from poise import process
 from poise.admin.server import open_admin_sockets
 from poise.cli import load
+from poise.config import model
+from poise.handover import Inherited
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, console
 from poise.net.loop import new_event_loop
+from poise.notify import notify
 from poise.runtime import Runtime, run_until_stopped
 
 
@@ -30,6 +44,9 @@ def run(
     daemon: bool = False,
     pidfile: str | None = None,
     quiet: bool = False,
+    master_worker: bool = False,
+    finish: Sequence[int] = (),
+    terminate: Sequence[int] = (),
 ) -> int:
     if quiet:
         CONSOLE.quiet = True
@@ -40,33 +57,36 @@ def run(
     if config is None:
         return 1
     global_ = config.global_
-    runtime = Runtime(config, addrs)
-    try:
-        runtime.bind()
-        runtime.admin_socks = open_admin_sockets(global_.stats_sockets)
-    except (BindError, OSError) as exc:
-        console("ALERT", str(exc))
-        runtime.close_listeners()
-        return 1
     pidfile = pidfile or global_.pidfile
     detach = (daemon or global_.daemon) and not foreground
-    is_root = os.geteuid() == 0
+    if master_worker or global_.master_worker:
+        from poise.master import run_master
+
+        return run_master(
+            files,
+            config,
+            detach=detach,
+            pidfile=pidfile,
+            quiet=quiet,
+            finish=finish,
+            terminate=terminate,
+        )
+    try:
+        runtime = open_runtime(config, addrs)
+    except (BindError, OSError) as exc:
+        console("ALERT", str(exc))
+        return 1
+    warn_chroot(global_)
     ready: process.Startup | None = None
-    if global_.chroot and not is_root:
-        console("WARNING", f"not entering chroot '{global_.chroot}': not running as root.")
     try:
         if detach:
             ready = process.daemonize()
             CONSOLE.quiet = True
         if pidfile:
             process.write_pidfile(pidfile, os.getpid())
-        # Everything imported later must be imported before the chroot hides the venv.
-        loop = new_event_loop()
-        prepare_for_chroot()
-        if global_.chroot and is_root:
-            process.enter_chroot(global_.chroot)
-        process.drop_privileges(global_.uid, global_.gid, global_.user)
-        run_until_stopped(runtime, loop, on_ready=ready.ready if ready is not None else None)
+        loop = confine(global_)
+        on_ready = serving(ready.ready if ready is not None else None, finish, terminate)
+        run_until_stopped(runtime, loop, on_ready=on_ready)
     except process.ProcessError as exc:
         console("ALERT", str(exc))
         if ready is not None:
@@ -76,6 +96,64 @@ def run(
         if pidfile:
             process.remove_pidfile(pidfile)
     return 0
+
+
+def open_runtime(
+    config: model.Config, addrs: dict[tuple[str, str], str], inherited: Inherited | None = None
+) -> Runtime:
+    """The runtime with its listening and stats sockets: bound here, or (in a worker)
+    the master's. Raises BindError or OSError, with nothing left open."""
+    runtime = Runtime(config, addrs)
+    try:
+        if inherited is None:
+            runtime.bind()
+            runtime.admin_socks = open_admin_sockets(config.global_.stats_sockets)
+        else:
+            runtime.bind(inherited.listener)
+            runtime.admin_socks = inherited.admin_sockets(config.global_.stats_sockets)
+    except BaseException:
+        runtime.close_listeners()
+        raise
+    return runtime
+
+
+def confine(global_: model.Global) -> asyncio.AbstractEventLoop:
+    """The event loop, then `chroot` and the privilege drop; raises ProcessError."""
+    is_root = os.geteuid() == 0
+    # Everything imported later must be imported before the chroot hides the venv.
+    loop = new_event_loop()
+    prepare_for_chroot()
+    try:
+        if global_.chroot and is_root:
+            process.enter_chroot(global_.chroot)
+        process.drop_privileges(global_.uid, global_.gid, global_.user)
+    except BaseException:
+        loop.close()
+        raise
+    return loop
+
+
+def warn_chroot(global_: model.Global) -> None:
+    if global_.chroot and os.geteuid() != 0:
+        console("WARNING", f"not entering chroot '{global_.chroot}': not running as root.")
+
+
+def serving(
+    then: Callable[[], None] | None, finish: Sequence[int], terminate: Sequence[int]
+) -> Callable[[], None]:
+    """What to do once poise serves: tell the waiting parent (`then`) and systemd, and
+    hand over from the old processes (`-sf`, `-st`)."""
+
+    def ready() -> None:
+        if then is not None:
+            then()
+        notify(("READY=1", f"MAINPID={os.getpid()}", "STATUS=Ready."))
+        problems = process.signal_pids(finish, signal.SIGUSR1)
+        problems += process.signal_pids(terminate, signal.SIGTERM)
+        for problem in problems:
+            console("WARNING", problem)
+
+    return ready
 
 
 def prepare_for_chroot() -> None:

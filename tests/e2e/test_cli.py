@@ -5,7 +5,6 @@ left running; SIGTERM stops at once, SIGUSR1 lets open sessions finish."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -242,31 +241,3 @@ def test_pidfile_is_written_and_removed(tmp_path: Path) -> None:
     finally:
         proc.kill()
         proc.communicate()
-
-
-def test_demo_serves_and_balances() -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [*POISE, "demo", "--port", str(port), "--duration", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        answers = []
-        for _ in range(2):
-            sock = connect_when_ready(port)
-            sock.sendall(b"GET / HTTP/1.1\r\nHost: demo\r\n\r\n")
-            data = b""
-            while chunk := sock.recv(4096):
-                data += chunk
-            sock.close()
-            answers.append(data.decode().rsplit("\n", 2)[-2])
-        assert sorted(answers) == ["Hello from web1", "Hello from web2"]
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=5)
-        assert f"curl http://127.0.0.1:{port}/" in out
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate()

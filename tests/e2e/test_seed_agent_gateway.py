@@ -1,6 +1,7 @@
 """The first seed's set-up (reconstructed/agent-gateway.cfg), run as a user would with
-`poise run -f`, its TLS words aside (they come with TLS): ports and paths rewritten,
-`ssl crt` on the bind and `ssl verify ... sni ...` on the servers left out.
+`poise run -f`, its TLS words aside: ports and paths rewritten, `ssl crt` on the bind and
+`ssl verify ... sni ...` on the servers left out, so that clear-text clients and gateways
+can be used. test_seed_agent_gateway_tls.py runs the same file with its TLS lines.
 
 It must: send plain HTTP to HTTPS (`redirect scheme https unless { ssl_fc }`); and, with
 that redirect out of the way, keep each agent on one gateway with the inserted one-day

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 from types import TracebackType
 
 from poise.config.haproxy import parse
@@ -117,9 +118,11 @@ class Stage:
         self.backends.append(backend)
         return backend
 
-    async def webapp(self, name: str, host: str = "127.0.0.1", port: int = 0) -> WebApp:
-        """A real HTTP/1.1 backend (tests/webapp.py)."""
-        app = await WebApp(name, host=host).start(port)
+    async def webapp(
+        self, name: str, host: str = "127.0.0.1", port: int = 0, tls: ssl.SSLContext | None = None
+    ) -> WebApp:
+        """A real HTTP/1.1 backend (tests/webapp.py), over TLS with `tls`."""
+        app = await WebApp(name, host=host).start(port, tls)
         self.webapps.append(app)
         return app
 

@@ -11,111 +11,11 @@ from dataclasses import dataclass, replace
 import pytest
 
 from poise.admin import commands, stats
-from poise.admin.commands import Answer, Command, Level, LineReader, Session, execute
+from poise.admin.commands import Command, Level, LineReader
 from poise.config import model
-from poise.core.backend import Backend, Outcome
-from poise.core.balancer.factory import make_balancer
+from poise.core.backend import Outcome
 from poise.core.server import AdminState, ServerState
-
-WHERE = model.Where("test.cfg", 1)
-HEADER_2_6 = (
-    "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,"
-    "wredis,status,weight,act,bck,chkfail,chkdown,lastchg,downtime,qlimit,pid,iid,sid,throttle,"
-    "lbtot,tracked,type,rate,rate_lim,rate_max,check_status,check_code,check_duration,hrsp_1xx,"
-    "hrsp_2xx,hrsp_3xx,hrsp_4xx,hrsp_5xx,hrsp_other,hanafail,req_rate,req_rate_max,req_tot,"
-    "cli_abrt,srv_abrt,comp_in,comp_out,comp_byp,comp_rsp,lastsess,last_chk,last_agt,qtime,"
-    "ctime,rtime,ttime,agent_status,agent_code,agent_duration,check_desc,agent_desc,check_rise,"
-    "check_fall,check_health,agent_rise,agent_fall,agent_health,addr,cookie,mode,algo,conn_rate,"
-    "conn_rate_max,conn_tot,intercepted,dcon,dses,wrew,connect,reuse,cache_lookups,cache_hits,"
-    "srv_icur,src_ilim,qtime_max,ctime_max,rtime_max,ttime_max,eint,idle_conn_cur,"
-    "safe_conn_cur,used_conn_cur,need_conn_est,uweight,agg_server_status,"
-    "agg_server_check_status,agg_check_status,-,ssl_sess,ssl_reused_sess,ssl_failed_handshake,"
-    "h2_headers_rcvd,h2_data_rcvd,h2_settings_rcvd,h2_rst_stream_rcvd,h2_goaway_rcvd,"
-    "h2_detected_conn_protocol_errors,h2_detected_strm_protocol_errors,h2_rst_stream_resp,"
-    "h2_goaway_resp,h2_open_connections,h2_backend_open_streams,h2_total_connections,"
-    "h2_backend_total_streams,h1_open_connections,h1_open_streams,h1_total_connections,"
-    "h1_total_streams,h1_bytes_in,h1_bytes_out,h1_spliced_bytes_in,h1_spliced_bytes_out,"
-)
-
-
-def server(name: str, sid: int, port: int, **kw: object) -> model.Server:
-    address = model.Address("ipv4", "127.0.0.1", port)
-    return model.Server(name, address, WHERE, sid, **kw)  # type: ignore[arg-type]
-
-
-@dataclass
-class Frontend:
-    """A frontend's run-time counters (what net.context.FrontendRuntime holds)."""
-
-    proxy: model.Proxy
-    maxconn: int
-    cur_conn: int = 0
-    cum_conn: int = 0
-    max_conn_seen: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-
-    @property
-    def name(self) -> str:
-        return self.proxy.name
-
-
-def make_backend(proxy: model.Proxy) -> Backend:
-    states = [ServerState(s, proxy.name) for s in proxy.servers]
-    allbackups = model.Option.ALLBACKUPS in proxy.options
-    return Backend(proxy, states, lambda st: make_balancer(proxy.balance, st, allbackups))
-
-
-class World:
-    """The proxies of HAProxy's test configuration (ids as HAProxy 2.6 numbers them):
-
-    frontend fe (bind ..., default_backend be); backend be: s1 weight 10, s2 weight 20
-    backup, s3 disabled; listen li: server a; backend st (balance static-rr): x weight 10.
-    """
-
-    def __init__(self) -> None:
-        self.fe = model.Proxy("fe", model.Capability.FRONTEND, WHERE, id=2, default_backend="be")
-        be = model.Proxy(
-            "be", model.Capability.BACKEND, WHERE, id=3,
-            servers=(
-                server("s1", 1, 18081, weight=10),
-                server("s2", 2, 18082, weight=20, backup=True),
-                server("s3", 3, 18083, disabled=True),
-            ),
-        )  # fmt: skip
-        li = model.Proxy("li", model.Capability.LISTEN, WHERE, id=4, servers=(server("a", 1, 1),))
-        st = model.Proxy(
-            "st", model.Capability.BACKEND, WHERE, id=5,
-            balance=model.Balance(model.Algorithm.STATIC_RR),
-            servers=(server("x", 1, 2, weight=10, check=True, maxconn=7, maxqueue=9),),
-        )  # fmt: skip
-        self.backends = {p.name: make_backend(p) for p in (be, li, st)}
-        self.frontends = {p.name: Frontend(p, 4096) for p in (self.fe, li)}
-        self.info = stats.AdminInfo(
-            pid=4242, started=1000.0, start_time=1_700_000_000.5, version="0.1.0",
-            release_date="2026/11/21", node="node1",
-        )  # fmt: skip
-        self.now = 1007.25
-        self.session = Session(Level.ADMIN)
-
-    def view(self) -> stats.View:
-        return stats.View(
-            self.info, self.frontends, self.backends, maxconn=4096, actconn=3,
-            cum_conns=17, stopping=False, now=self.now,
-        )  # fmt: skip
-
-    def run(self, line: str, level: Level | None = None) -> Answer:
-        if level is not None:
-            self.session = Session(level)
-        return execute(line, self.session, self.view())
-
-    def text(self, line: str, level: Level | None = None) -> str:
-        return self.run(line, level).text
-
-    def srv(self, backend: str, name: str) -> ServerState:
-        found = self.backends[backend].server(name)
-        assert found is not None
-        return found
+from tests.unit.admin_support import HEADER_2_6, WHERE, World, make_backend, rows, server
 
 
 @pytest.fixture
@@ -244,7 +144,7 @@ ABSOLUTE_RANGE = "Absolute weight can only be between 0 and 256 inclusive.\n\n"
         ("get weight nope/s1", "No such backend.\n\n"),
         ("get weight fe/s1", "No such backend.\n\n"),
         ("get weight be/nope", "No such server.\n\n"),
-        ("set server be/s1", "usage: set server <backend>/<server> state | weight\n\n"),
+        ("set server be/s1", "usage: set server <backend>/<server> addr | state | weight\n\n"),
         ("set server be/s1 state", STATE_EXPECTED),
         ("set server be/s1 weight", "Require <weight> or <weight%>.\n\n"),
         ("set server be/s1 weight abc", "Empty weight string empty or preceded by garbage\n"),
@@ -373,7 +273,7 @@ def test_prompt_toggles_interactive_mode_and_quit_closes(world: World) -> None:
 
 
 def test_show_backend(world: World) -> None:
-    assert world.text("show backend", Level.USER) == "# name\nbe\nli\nst\n\n"
+    assert world.text("show backend", Level.USER) == "# name\nbe\nli\nst\nhs\n\n"
 
 
 def test_show_servers_state_is_haproxys_format_1(world: World) -> None:
@@ -386,7 +286,7 @@ def test_show_servers_state_is_haproxys_format_1(world: World) -> None:
         "3 be 3 s3 127.0.0.1 0 5 1 1 7 1 0 0 8 0 0 0 - 18083 - 0 0 - - 0\n\n"
     )
     assert world.text("show servers state nope") == "Can't find backend.\n\n"
-    assert world.text("show servers state").count("\n") == 2 + 3 + 1 + 1 + 1
+    assert world.text("show servers state").count("\n") == 2 + 3 + 1 + 1 + 1 + 1
 
 
 def test_servers_state_admin_flags_follow_haproxy(world: World) -> None:
@@ -411,15 +311,6 @@ def test_show_stat_header_is_haproxy_2_6s(world: World) -> None:
         assert len(line.split(",")) == len(HEADER_2_6[2:].split(","))
 
 
-def rows(text: str) -> dict[tuple[str, str], dict[str, str]]:
-    lines = text.split("\n")
-    names = lines[0][2:].split(",")
-    return {
-        (fields[0], fields[1]): dict(zip(names, fields, strict=True))
-        for fields in (line.split(",") for line in lines[1:] if line)
-    }
-
-
 def test_show_stat_rows(world: World) -> None:
     fe = world.frontends["fe"]
     fe.cur_conn, fe.cum_conn, fe.max_conn_seen, fe.bytes_in, fe.bytes_out = 2, 9, 4, 100, 2000
@@ -428,6 +319,7 @@ def test_show_stat_rows(world: World) -> None:
     assert list(table) == [
         ("fe", "FRONTEND"), ("be", "s1"), ("be", "s2"), ("be", "s3"), ("be", "BACKEND"),
         ("li", "FRONTEND"), ("li", "a"), ("li", "BACKEND"), ("st", "x"), ("st", "BACKEND"),
+        ("hs", "h"), ("hs", "BACKEND"),
     ]  # fmt: skip
     front = table["fe", "FRONTEND"]
     assert {k: v for k, v in front.items() if v} == {
@@ -492,15 +384,30 @@ def test_show_stat_skips_disabled_proxies(world: World) -> None:
 
 def test_show_info(world: World) -> None:
     world.now = 1000.0 + 86400 + 2 * 3600 + 3 * 60 + 4.9
+    world.frontends["fe"].bytes_out = 1234
     text = world.text("show info", Level.USER)
     assert text == (
         "Name: poise\nVersion: 0.1.0\nRelease_date: 2026/11/21\nNbthread: 1\nNbproc: 1\n"
-        "Process_num: 1\nPid: 4242\nUptime: 1d 2h03m04s\nUptime_sec: 93784\nMaxconn: 4096\n"
-        "Hard_maxconn: 4096\nCurrConns: 3\nCumConns: 17\nnode: node1\nStopping: 0\n"
-        "Start_time_sec: 1700000000\n\n"
+        "Process_num: 1\nPid: 4242\nUptime: 1d 2h03m04s\nUptime_sec: 93784\nMemmax_MB: 0\n"
+        "Maxconn: 4096\nHard_maxconn: 4096\nCurrConns: 3\nCumConns: 17\nMaxpipes: 0\n"
+        "PipesUsed: 0\nPipesFree: 0\nCompressBpsIn: 0\nCompressBpsOut: 0\n"
+        "CompressBpsRateLim: 0\nTasks: 5\nRun_queue: 0\nnode: node1\nStopping: 0\n"
+        "ActivePeers: 0\nConnectedPeers: 0\nTotalBytesOut: 1234\nTotalSplicdedBytesOut: 0\n"
+        "Memmax_bytes: 0\nStart_time_sec: 1700000000\n\n"
     )
     world.info = replace(world.info, description="edge pair")
     assert "node: node1\ndescription: edge pair\nStopping: 0\n" in world.text("show info")
+
+
+def test_show_info_has_every_field_hatop_reads(world: World) -> None:
+    """hatop (Debian's, 0.8.2) refuses to start without these, in `Name: value` form."""
+    text = world.text("show info", Level.USER)
+    names = {line.split(":")[0] for line in text.splitlines() if line}
+    hatop = {
+        "Name", "Version", "Release_date", "Nbproc", "Process_num", "Pid", "Uptime", "Maxconn",
+        "CurrConns", "Maxpipes", "PipesUsed", "Tasks", "Run_queue", "node",
+    }  # fmt: skip
+    assert hatop <= names
 
 
 def test_output_formats_not_implemented_say_so(world: World) -> None:
@@ -511,5 +418,7 @@ def test_output_formats_not_implemented_say_so(world: World) -> None:
 def test_the_command_and_stats_modules_are_pure() -> None:
     from tests.unit.test_purity import IO_MODULES, SRC, imported
 
-    for name in ("admin/commands.py", "admin/stats.py"):
+    names = ["admin/stats.py", *(str(p.relative_to(SRC)) for p in SRC.glob("admin/commands*.py"))]
+    assert len(names) >= 6
+    for name in names:
         assert imported(SRC / name).isdisjoint(IO_MODULES), name

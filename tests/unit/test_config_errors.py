@@ -78,9 +78,9 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
         ("frontend f", "errorfiles my-errors", "errorfiles"),
         ("frontend f", "unique-id-format %ci", "unique-id-format"),
         ("frontend f", "monitor-uri /health", "monitor-uri"),
-        ("listen l", "stats uri /stats", "stats uri"),
-        ("global", "ssl-default-bind-ciphers HIGH", "ssl-default-bind-ciphers"),
-        ("global", "master-worker", "master-worker"),
+        ("listen l", "stats http-request deny", "stats http-request"),
+        ("global", "ssl-dh-param-file dh.pem", "ssl-dh-param-file"),
+        ("global", "grace 1s", "grace"),
     ],
 )
 def test_haproxy_keywords_not_implemented_say_so(section: str, line: str, keyword: str) -> None:

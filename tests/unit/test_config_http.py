@@ -623,7 +623,7 @@ def test_captures_http_reuse_and_log_format() -> None:
     config = parse_ok(
         "frontend f\n    bind :80\n    capture request header Host len 32\n"
         "    capture response header Location len 64\n"
-        '    log-format "%ci:%cp [%tr] %ft %b/%s %ST %B %{+Q}r %[req.hdr(host)]"\n'
+        '    log-format "%ci:%cp [%tr] %ft %b/%s %ST %B %{+Q}r %[capture.req.hdr(0)]"\n'
         "    default_backend b\n"
         "backend b\n    http-reuse always\n"
     )

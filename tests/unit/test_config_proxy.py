@@ -291,7 +291,7 @@ def test_forwardfor_details() -> None:
         ("option forwardfor except", "'except' expects a value"),
         ("option forwardfor always", "unexpected argument 'always'"),
         ("option dontlognull extra", "unexpected argument 'extra'"),
-        ("option httplog clf", "'option httplog clf' is not implemented yet"),
+        ("option httplog clf extra", "unexpected argument 'extra'"),
         ("option ldap-check", "this HAProxy option is not implemented yet in poise"),
         ("option httpchk GET / HTTP/1.1 x", "cannot handle unexpected argument 'x'"),
         (

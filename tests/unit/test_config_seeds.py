@@ -76,16 +76,24 @@ def test_the_tutorial_haproxy_cfg() -> None:
 NOT_IMPLEMENTED = re.compile(r"option '(ssl|crt|verify|ca-file|sni)' is not implemented yet")
 
 
-def test_agent_gateway_cfg_fails_only_on_its_tls_words() -> None:
+def test_agent_gateway_cfg_reads_its_tls_words() -> None:
     filename, text = load("agent-gateway.cfg")
     config, diagnostics = parse([(filename, text)], {})
-    assert config is None
-    assert all(d.severity is Severity.ERROR for d in diagnostics)
-    for diagnostic in diagnostics:
-        assert NOT_IMPLEMENTED.search(diagnostic.message), str(diagnostic)
-    assert {d.keyword for d in diagnostics} == {"bind", "server"}
-    options = {m.group(1) for d in diagnostics if (m := NOT_IMPLEMENTED.search(d.message))}
-    assert options == {"ssl", "crt", "verify", "ca-file", "sni"}
+    assert config is not None, [str(d) for d in diagnostics]
+    assert not diagnostics
+    agents, gateways = config.proxies
+    clear, secure = agents.binds
+    assert clear.tls is None
+    assert secure.tls is not None
+    assert [(c.kind, c.path) for c in secure.tls.certificates] == [
+        ("crt", "/etc/poise/certs/loadbalancedag.pem")
+    ]
+    for server, name in zip(gateways.servers, ("ag1", "ag2"), strict=True):
+        assert server.ssl and server.check_ssl and server.tls is not None
+        assert server.tls.verify == "required"
+        assert server.tls.ca_file == "/etc/poise/ca.pem"
+        assert server.tls.sni is not None
+        assert server.tls.sni.args == (f"{name}.yourenvironment.com",)
 
 
 def test_agent_gateway_cfg_without_tls_gives_the_http_settings() -> None:

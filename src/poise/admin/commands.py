@@ -4,37 +4,79 @@ level each needs, and the answer to each command in HAProxy 2.6's words, so that
 written for `socat ... /var/run/haproxy.sock` work against poise unchanged.
 
 Pure: a command reads and changes the model (ServerState, Backend) and returns its answer;
-a change of a server's state or weight goes through Backend.changed(), and the waiting
-connections it lets go are handed to the shell in `Answer.goes`, which starts them. A
-command that fails changes nothing. Levels are HAProxy's: `user` reads, `operator` also
-lowers its own level, `admin` changes the state of servers.
+a change of a server's state, weight or membership goes through the Backend, and the
+waiting connections it lets go are handed to the shell in `Answer.goes`, which starts
+them; what only the shell can do (end sessions, pause a frontend) comes back as effects
+(commands_base.py). A command that fails changes nothing. Levels are HAProxy's: `user`
+reads, `operator` also clears the maxima and lists sessions, `admin` changes state.
 
-The table grows with the command set: a new command is one Keyword and one function.
-`help` lists the commands of the session's level (HAProxy 2.6 lists every command and
-refuses the ones above the level when they are run; poise does not show what it refuses).
+The table is here; the commands live in commands_servers.py (one server),
+commands_dynamic.py (`add server`, `del server`), commands_proxies.py (frontends, the
+process, the CLI session) and commands_show.py (`show ...`). A new command is one Keyword
+and one function. `help` lists the commands of the session's level (HAProxy 2.6 lists
+every command and refuses the ones above the level when they are run; poise does not show
+what it refuses).
 """
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import IntEnum
 
 from poise.admin import stats
-from poise.config import model
-from poise.core.backend import Backend, Go
-from poise.core.server import AdminState, ServerState
+from poise.admin.commands_base import (
+    LEVELS,
+    Answer,
+    ClearFrontends,
+    DropIdle,
+    Effect,
+    EndSession,
+    EndSessions,
+    Keyword,
+    Level,
+    Notice,
+    Pause,
+    Request,
+    Session,
+    SetMaxconn,
+    distance,
+    fingerprint,
+)
+from poise.admin.commands_dynamic import cmd_add_server, cmd_del_server
+from poise.admin.commands_proxies import (
+    cmd_clear_counters,
+    cmd_clear_counters_all,
+    cmd_disable_frontend,
+    cmd_enable_frontend,
+    cmd_set_maxconn_frontend,
+    cmd_set_maxconn_global,
+    cmd_set_timeout,
+)
+from poise.admin.commands_servers import (
+    cmd_disable_server,
+    cmd_enable_server,
+    cmd_get_weight,
+    cmd_set_maxconn_server,
+    cmd_set_server,
+    cmd_set_weight,
+    cmd_shutdown_sessions_server,
+)
+from poise.admin.commands_show import (
+    cmd_show_backend,
+    cmd_show_cli_level,
+    cmd_show_info,
+    cmd_show_servers_state,
+    cmd_show_sess,
+    cmd_show_stat,
+    cmd_shutdown_session,
+)
 
-
-class Level(IntEnum):
-    USER = 1
-    OPERATOR = 2
-    ADMIN = 3
-
-
-LEVELS = {"user": Level.USER, "operator": Level.OPERATOR, "admin": Level.ADMIN}
+__all__ = [
+    "LEVELS", "TABLE", "Answer", "ClearFrontends", "Command", "DropIdle", "Effect",
+    "EndSession", "EndSessions", "Keyword", "Level", "LineReader", "Notice", "Pause",
+    "Request", "Session", "SetMaxconn", "distance", "execute", "fingerprint", "split_words",
+]  # fmt: skip
 
 MAX_ARGS = 64  # HAProxy's MAX_CLI_ARGS: further words are ignored
 PREFIX_WORDS = 5  # CLI_PREFIX_KW_NB: a keyword has at most this many words
@@ -48,44 +90,6 @@ ALWAYS_LISTED = (
     "  prompt                                  : toggle interactive mode with prompt\n"
     "  quit                                    : disconnect\n"
 )
-
-
-@dataclass(slots=True)
-class Session:
-    """One client connection's state: its level (it may lower it) and the prompt mode."""
-
-    level: Level
-    interactive: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    text: str
-    goes: tuple[Go, ...] = ()  # connections the shell must start (core.backend.start)
-    close: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    args: tuple[str, ...]
-    session: Session
-    view: stats.View
-
-    def arg(self, i: int) -> str:
-        return self.args[i] if i < len(self.args) else ""
-
-
-@dataclass(frozen=True, slots=True)
-class Keyword:
-    words: tuple[str, ...]
-    level: Level
-    run: Callable[[Request], Answer]
-    syntax: str = ""  # "" = not listed by `help` (help, prompt and quit are always listed)
-    summary: str = ""
-
-    @property
-    def usage(self) -> str:
-        return f"{self.syntax:<40}: {self.summary}"
 
 
 # -- bytes to commands to words -----------------------------------------------------------
@@ -265,106 +269,6 @@ def matched_words(keyword: Keyword, args: Sequence[str], limit: int) -> int:
     return n
 
 
-def fingerprint(words: Sequence[str]) -> dict[int, int]:
-    """HAProxy's word fingerprint (tools.c): which character classes occur, and how often
-    each class follows each other (a class is a letter, any digit, or anything else; the
-    start and the end of a word count as "anything else")."""
-    fp: dict[int, int] = {}
-    for word in words:
-        prev = 28
-        for ch in word:
-            low = ch.lower() if ch.isascii() else ch
-            if "a" <= low <= "z":
-                cur = ord(low) - ord("a") + 1
-            elif "0" <= ch <= "9":
-                cur = 27
-            else:
-                cur = 28
-            fp[cur] = 1
-            fp[32 * prev + cur] = fp.get(32 * prev + cur, 0) + 1
-            prev = cur
-        fp[32 * prev + 28] = fp.get(32 * prev + 28, 0) + 1
-    return fp
-
-
-def distance(a: dict[int, int], b: dict[int, int]) -> int:
-    return sum(abs(a.get(k, 0) - b.get(k, 0)) for k in a.keys() | b.keys())
-
-
-# -- finding servers ----------------------------------------------------------------------
-
-
-def find_server(view: stats.View, arg: str) -> tuple[Backend, ServerState] | str:
-    """`<backend>/<server>` (either may be `#<id>`), or HAProxy's error message."""
-    slash = arg.find("/")
-    if slash < 0 or slash == len(arg) - 1:
-        return "Require 'backend/server'.\n"
-    backend = view.backend(arg[:slash])
-    if backend is None:
-        return "No such backend.\n"
-    name = arg[slash + 1 :]
-    for server in backend.servers:
-        if server.name == name or (name.startswith("#") and name[1:] == str(server.id)):
-            break
-    else:
-        return "No such server.\n"
-    if backend.proxy.disabled:
-        return "Proxy is disabled.\n"
-    return backend, server
-
-
-def set_admin(view: stats.View, backend: Backend, server: ServerState, admin: AdminState) -> Answer:
-    if server.admin is admin:
-        return Answer("")
-    server.admin = admin
-    server.last_change = view.now
-    return Answer("", tuple(backend.changed()))
-
-
-_STRTOL = re.compile(r"\s*[+-]?\d+")
-
-
-def parse_weight(text: str, server: ServerState, dynamic: bool) -> int | str:
-    """`N` (0..256) or `N%` of the initial weight, with HAProxy's messages (some of which
-    end without a newline, as in HAProxy)."""
-    if not text:
-        return "Require <weight> or <weight%>.\n"
-    match = _STRTOL.match(text)
-    if match is None:
-        return "Empty weight string empty or preceded by garbage"
-    weight, rest = int(match.group()), text[match.end() :]
-    if rest == "%":
-        if weight < 0:
-            return "Relative weight must be positive.\n"
-        weight = min(server.initial_weight * min(weight, 25600) // 100, 256)
-    elif not 0 <= weight <= 256:
-        return "Absolute weight can only be between 0 and 256 inclusive.\n"
-    elif rest:
-        return "Trailing garbage in weight string"
-    if weight and weight != server.initial_weight and not dynamic:
-        return "Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n"
-    return weight
-
-
-def dynamic_weights(balance: model.Balance) -> bool:
-    """Whether the algorithm takes weights changed at run time (HAProxy's BE_LB_PROP_DYN):
-    not `static-rr`, not map-based hashing."""
-    if balance.algorithm is model.Algorithm.STATIC_RR:
-        return False
-    hashing = balance.algorithm is model.Algorithm.SOURCE
-    return not (hashing and balance.hash_type is model.HashType.MAP_BASED)
-
-
-def set_weight(view: stats.View, backend: Backend, server: ServerState, text: str) -> Answer:
-    weight = parse_weight(text, server, dynamic_weights(backend.proxy.balance))
-    if isinstance(weight, str):
-        return Answer(weight)
-    if weight == server.weight:
-        return Answer("")
-    server.weight = weight
-    return Answer("", tuple(backend.changed()))
-
-
 # -- the commands -------------------------------------------------------------------------
 
 
@@ -391,112 +295,8 @@ def cmd_user(req: Request) -> Answer:
     return Answer("")
 
 
-def cmd_show_cli_level(req: Request) -> Answer:
-    return Answer(f"{req.session.level.name.lower()}\n")
-
-
-UNSUPPORTED_FORMATS = ("desc", "json", "typed", "float")
-
-
-def cmd_show_info(req: Request) -> Answer:
-    for word in req.args[2:]:
-        if word in UNSUPPORTED_FORMATS:
-            return Answer(f"Option '{word}' is not supported yet.\n")
-    return Answer(stats.show_info(req.view))
-
-
-def cmd_show_stat(req: Request) -> Answer:
-    view = req.view
-    wanted = stats.StatFilter()
-    first = 2
-    if req.arg(2) and req.arg(3) and req.arg(4):
-        proxy = next((p for p in view.proxies() if p.name == req.arg(2)), None)
-        iid = proxy.id if proxy is not None else atoi(req.arg(2))
-        if not iid:
-            return Answer("No such proxy.\n")
-        wanted = stats.StatFilter(iid, atoi(req.arg(3)), atoi(req.arg(4)))
-        first = 5
-    for word in req.args[first:]:
-        if word in UNSUPPORTED_FORMATS:
-            return Answer(f"Option '{word}' is not supported yet.\n")
-        if word == "no-maint":
-            wanted = replace(wanted, hide_maint=True)
-        elif word == "up":
-            wanted = replace(wanted, hide_down=True)
-    return Answer(stats.show_stat(view, wanted))
-
-
-def atoi(text: str) -> int:
-    match = _STRTOL.match(text)
-    return int(match.group()) if match else 0
-
-
-def backends_in_order(view: stats.View) -> list[Backend]:
-    return [view.backends[p.name] for p in view.proxies() if p.name in view.backends]
-
-
-def cmd_show_servers_state(req: Request) -> Answer:
-    if req.arg(3):
-        backend = req.view.backends.get(req.arg(3))
-        if backend is None:
-            return Answer("Can't find backend.\n")
-        return Answer(stats.show_servers_state(req.view, [backend]))
-    return Answer(stats.show_servers_state(req.view, backends_in_order(req.view)))
-
-
-def cmd_show_backend(req: Request) -> Answer:
-    names = "".join(f"{b.name}\n" for b in backends_in_order(req.view))
-    return Answer(f"# name\n{names}")
-
-
-def cmd_get_weight(req: Request) -> Answer:
-    found = find_server(req.view, req.arg(2))
-    if isinstance(found, str):
-        return Answer(found)
-    _, server = found
-    return Answer(f"{server.weight} (initial {server.initial_weight})\n")
-
-
-def cmd_disable_server(req: Request) -> Answer:
-    found = find_server(req.view, req.arg(2))
-    if isinstance(found, str):
-        return Answer(found)
-    return set_admin(req.view, *found, AdminState.MAINT)
-
-
-def cmd_enable_server(req: Request) -> Answer:
-    found = find_server(req.view, req.arg(2))
-    if isinstance(found, str):
-        return Answer(found)
-    return set_admin(req.view, *found, AdminState.READY)
-
-
-SERVER_STATES = {"ready": AdminState.READY, "drain": AdminState.DRAIN, "maint": AdminState.MAINT}
-
-
-def cmd_set_server(req: Request) -> Answer:
-    found = find_server(req.view, req.arg(2))
-    if isinstance(found, str):
-        return Answer(found)
-    backend, server = found
-    what = req.arg(3)
-    if what == "state":
-        admin = SERVER_STATES.get(req.arg(4))
-        if admin is None:
-            return Answer("'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n")
-        return set_admin(req.view, backend, server, admin)
-    if what == "weight":
-        return set_weight(req.view, backend, server, req.arg(4))
-    return Answer("usage: set server <backend>/<server> state | weight\n")
-
-
-def cmd_set_weight(req: Request) -> Answer:
-    found = find_server(req.view, req.arg(2))
-    if isinstance(found, str):
-        return Answer(found)
-    return set_weight(req.view, *found, req.arg(3))
-
-
+# The first keyword whose words start the command runs it: a longer keyword comes before
+# a shorter one it extends (`clear counters all` before `clear counters`).
 U, OP, A = Level.USER, Level.OPERATOR, Level.ADMIN
 TABLE: tuple[Keyword, ...] = (
     Keyword(("help",), U, cmd_help),
@@ -516,14 +316,39 @@ TABLE: tuple[Keyword, ...] = (
             "dump volatile server information (all or for a single backend)"),
     Keyword(("show", "backend"), U, cmd_show_backend, "show backend",
             "list backends in the current running config"),
+    Keyword(("show", "sess"), OP, cmd_show_sess, "show sess [id]",
+            "report the list of current sessions or dump this exact session"),
     Keyword(("get", "weight"), U, cmd_get_weight, "get weight <bk>/<srv>",
             "report a server's current weight"),
+    Keyword(("set", "timeout"), U, cmd_set_timeout, "set timeout [cli] <delay>",
+            "change a timeout setting"),
+    Keyword(("clear", "counters", "all"), A, cmd_clear_counters_all),
+    Keyword(("clear", "counters"), OP, cmd_clear_counters, "clear counters [all]",
+            "clear max statistics counters (or all counters)"),
     Keyword(("disable", "server"), A, cmd_disable_server, "disable server (DEPRECATED)",
             "disable a server for maintenance (use 'set server' instead)"),
     Keyword(("enable", "server"), A, cmd_enable_server, "enable server  (DEPRECATED)",
             "enable a disabled server (use 'set server' instead)"),
     Keyword(("set", "server"), A, cmd_set_server, "set server <bk>/<srv> [opts]",
-            "change a server's state or weight"),
+            "change a server's state, weight or address"),
     Keyword(("set", "weight"), A, cmd_set_weight, "set weight <bk>/<srv>  (DEPRECATED)",
             "change a server's weight (use 'set server' instead)"),
+    Keyword(("set", "maxconn", "frontend"), A, cmd_set_maxconn_frontend,
+            "set maxconn frontend <frontend> <value>", "change a frontend's maxconn setting"),
+    Keyword(("set", "maxconn", "global"), A, cmd_set_maxconn_global,
+            "set maxconn global <value>", "change the per-process maxconn setting"),
+    Keyword(("set", "maxconn", "server"), A, cmd_set_maxconn_server,
+            "set maxconn server <bk>/<srv>", "change a server's maxconn setting"),
+    Keyword(("add", "server"), A, cmd_add_server, "add server <bk>/<srv>",
+            "create a new server"),
+    Keyword(("del", "server"), A, cmd_del_server, "del server <bk>/<srv>",
+            "remove a dynamically added server"),
+    Keyword(("disable", "frontend"), A, cmd_disable_frontend, "disable frontend <frontend>",
+            "temporarily disable specific frontend"),
+    Keyword(("enable", "frontend"), A, cmd_enable_frontend, "enable frontend <frontend>",
+            "re-enable specific frontend"),
+    Keyword(("shutdown", "session"), A, cmd_shutdown_session, "shutdown session [id]",
+            "kill a specific session"),
+    Keyword(("shutdown", "sessions", "server"), A, cmd_shutdown_sessions_server,
+            "shutdown sessions server <bk>/<srv>", "kill sessions on a server"),
 )  # fmt: skip

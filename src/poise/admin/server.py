@@ -6,8 +6,12 @@ The sockets are bound before the event loop starts and before poise drops its pr
 is HAProxy's text protocol: one command per line or several separated by `;`; without
 `prompt` the connection answers what it received and closes; `prompt` toggles the
 interactive mode with its `> ` prompt; `quit` closes. A connection idle for `stats
-timeout` is closed. What a command does is decided in admin/commands.py; this shell reads
-bytes, writes answers, and starts the waiting connections a change of state lets go.
+timeout` (or `set timeout cli`) is closed. What a command does is decided in
+admin/commands*.py; this shell reads bytes, writes answers, starts the waiting connections
+a change of state lets go, and carries out the effects a command returns (ending sessions,
+a frontend's limit or pause, dropping idle server connections). It also describes the
+running sessions for `show sess`, its own connections among them, as HAProxy lists its
+CLI's.
 """
 
 from __future__ import annotations
@@ -15,19 +19,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import socket
 import stat
 import time
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from poise import __version__
 from poise.admin import commands, stats
-from poise.admin.stats import AdminInfo
+from poise.admin.stats import AdminInfo, SessionInfo
 from poise.config import model
 from poise.core.backend import start
-from poise.net.context import Context
+from poise.net.context import Context, Session
 from poise.net.listener import BindError
+from poise.net.logsink import console
 
 __all__ = ["AdminInfo", "AdminSocket", "admin_info", "open_admin_sockets", "serve_admin"]
 
@@ -140,6 +146,7 @@ class AdminService:
         self.info = info
         self.timeout = timeout
         self.accepted = 0  # HAProxy counts CLI connections in CumConns
+        self.connections: set[AdminConnection] = set()
 
     def view(self) -> stats.View:
         ctx = self.ctx
@@ -149,33 +156,181 @@ class AdminService:
             backends={name: runtime.backend for name, runtime in ctx.backends.items()},
             maxconn=ctx.maxconn,
             actconn=ctx.actconn,
-            cum_conns=sum(fe.cum_conn for fe in ctx.frontends.values()) + self.accepted,
+            cum_conns=ctx.cum_conns + self.accepted,
             stopping=ctx.stopping,
             now=ctx.loop.time(),
+            hard_maxconn=ctx.hard_maxconn,
+            tasks=len(asyncio.all_tasks(ctx.loop)),
+            ulimit_n=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            sessions=self.sessions,
         )
+
+    # -- show sess ------------------------------------------------------------------------
+
+    def sessions(self) -> list[SessionInfo]:
+        now = self.ctx.loop.time()
+        found = [describe(session, now) for session in self.ctx.sessions]
+        found += [conn.describe(now) for conn in self.connections]
+        return found
+
+    def find_session(self, session_id: int) -> Session | AdminConnection | None:
+        for session in self.ctx.sessions:
+            if id(session) == session_id:
+                return session
+        for connection in self.connections:
+            if id(connection) == session_id:
+                return connection
+        return None
+
+    # -- effects --------------------------------------------------------------------------
+
+    def apply(self, effect: commands.Effect) -> None:
+        ctx = self.ctx
+        if isinstance(effect, commands.EndSessions):
+            for session in list(ctx.sessions):
+                if getattr(session, "server", None) is effect.server:
+                    session.kill(kill_code(session))
+        elif isinstance(effect, commands.EndSession):
+            found = self.find_session(effect.session_id)
+            if isinstance(found, AdminConnection):
+                found.close()
+            elif found is not None:
+                found.kill(kill_code(found))
+        elif isinstance(effect, commands.DropIdle):
+            runtime = ctx.backends.get(effect.backend)
+            if runtime is not None:
+                pool = runtime.pools.get(effect.server_id)
+                if pool is not None:
+                    pool.close_all()
+                if effect.forget:
+                    runtime.pools.pop(effect.server_id, None)
+                    runtime.server_tls.pop(effect.server_id, None)
+        elif isinstance(effect, commands.SetMaxconn):
+            if effect.frontend is None:
+                ctx.maxconn = effect.value
+            else:
+                ctx.frontends[effect.frontend].maxconn = effect.value
+            ctx.wake()
+        elif isinstance(effect, commands.Pause):
+            ctx.frontends[effect.frontend].paused = effect.paused
+            ctx.wake()
+        elif isinstance(effect, commands.ClearFrontends):
+            for frontend in ctx.frontends.values():
+                frontend.max_conn_seen = 0
+                if effect.every:
+                    frontend.cum_conn = frontend.bytes_in = frontend.bytes_out = 0
+        elif isinstance(effect, commands.Notice):
+            console(effect.level, effect.text)
+            runtime_log = ctx.backends.get(effect.proxy) or ctx.frontends.get(effect.proxy)
+            if runtime_log is not None and runtime_log.log is not None:
+                runtime_log.log.send(effect.level.lower(), effect.text)
+
+
+def kill_code(session: object) -> str:
+    """The termination state of a session the runtime API ends: killed (K) while waiting
+    in a queue, connecting to its server, or in the data phase."""
+    if getattr(session, "queued", False):
+        return "KQ"
+    if getattr(session, "connecting", False):
+        return "KC"
+    return "KD"
+
+
+def describe(session: Any, now: float) -> SessionInfo:
+    """A TCP or HTTP session (net/tcp.py, net/http.py) as `show sess` shows it."""
+    client = getattr(session, "client", None)
+    frontend = session.frontend
+    backend = getattr(session, "backend", None)
+    server = getattr(session, "server", None)
+    upstream = getattr(session, "upstream", None)
+    server_transport = getattr(session, "server_transport", None)
+    if server_transport is None and upstream is not None:
+        server_transport = upstream.transport
+    timer = getattr(session, "timer", None) or getattr(session, "idle_timer", None)
+    accepted = getattr(session, "accept_time", None)
+    return SessionInfo(
+        id=id(session),
+        proto=protocol(client),
+        source=f"{session.client_ip}:{session.client_port}",
+        frontend=frontend.name,
+        backend=backend.backend.name if backend is not None else None,
+        server=server.name if server is not None else None,
+        age=now - accepted if accepted is not None else 0.0,
+        expires=timer.when() - now if timer is not None else None,
+        client_fd=fileno(client),
+        server_fd=fileno(server_transport),
+    )
+
+
+def protocol(transport: asyncio.BaseTransport | None) -> str:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    family = getattr(sock, "family", None)
+    if family == socket.AF_INET6:
+        return "tcpv6"
+    if family == socket.AF_UNIX:
+        return "unix_stream"
+    return "tcpv4"
+
+
+def fileno(transport: asyncio.BaseTransport | None) -> int:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    try:
+        return int(sock.fileno()) if sock is not None else -1
+    except (OSError, ValueError):
+        return -1
 
 
 class AdminConnection(asyncio.Protocol):
-    __slots__ = ("idle", "paused", "reader", "service", "session", "transport")
+    __slots__ = (
+        "accepted", "idle", "listener", "paused", "reader", "service", "session", "transport",
+    )  # fmt: skip
 
-    def __init__(self, service: AdminService, level: commands.Level) -> None:
+    def __init__(self, service: AdminService, level: commands.Level, listener: int = 1) -> None:
         self.service = service
         self.session = commands.Session(level)
         self.reader = commands.LineReader()
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
         self.paused = False
+        self.listener = listener  # which stats socket (1 = the first): `show sess` src
+        self.accepted = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.service.accepted += 1
+        self.service.connections.add(self)
+        self.accepted = self.service.ctx.loop.time()
         self.rearm()
+
+    def timeout(self) -> float:
+        """`set timeout cli` if this connection set it, else `stats timeout`."""
+        own = self.session.timeout
+        return own if own is not None else self.service.timeout
 
     def rearm(self) -> None:
         if self.idle is not None:
             self.idle.cancel()
-        if self.service.timeout > 0:
-            self.idle = self.service.ctx.loop.call_later(self.service.timeout, self.close)
+            self.idle = None
+        if self.timeout() > 0:
+            self.idle = self.service.ctx.loop.call_later(self.timeout(), self.close)
+
+    def describe(self, now: float) -> SessionInfo:
+        """This connection as HAProxy's `show sess` shows one of its CLI's."""
+        transport = self.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if isinstance(peer, tuple):
+            proto, source = protocol(transport), f"{peer[0]}:{peer[1]}"
+        else:
+            proto, source = "unix_stream", f"unix:{self.listener}"
+        return SessionInfo(
+            id=id(self),
+            proto=proto,
+            source=source,
+            frontend="GLOBAL",
+            age=now - self.accepted,
+            expires=self.idle.when() - now if self.idle is not None else None,
+            client_fd=fileno(transport),
+        )
 
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
@@ -195,6 +350,9 @@ class AdminConnection(asyncio.Protocol):
             if answer.text:
                 transport.write(answer.text.encode("utf-8", "surrogateescape"))
             start(list(answer.goes))
+            for effect in answer.effects:
+                self.service.apply(effect)
+            self.rearm()  # `set timeout cli` takes effect at once
             if answer.close or not (self.session.interactive or self.reader.pending):
                 self.close()
 
@@ -221,6 +379,7 @@ class AdminConnection(asyncio.Protocol):
             self.idle.cancel()
             self.idle = None
         self.transport = None
+        self.service.connections.discard(self)
 
 
 async def serve_admin(
@@ -235,11 +394,11 @@ async def serve_admin(
     service = AdminService(ctx, info, timeout)
     servers: list[asyncio.AbstractServer] = []
     try:
-        for sock in socks:
+        for number, sock in enumerate(socks, 1):
             level = socket_level(sock)
 
-            def factory(level: commands.Level = level) -> asyncio.Protocol:
-                return AdminConnection(service, level)
+            def factory(level: commands.Level = level, number: int = number) -> asyncio.Protocol:
+                return AdminConnection(service, level, number)
 
             if sock.family == socket.AF_UNIX:
                 servers.append(await loop.create_unix_server(factory, sock=sock))

@@ -1,5 +1,6 @@
 """HAProxy's statistics formats, computed from poise's run-time model: the `show stat` CSV,
-the `show info` lines and the `show servers state` dump (format version 1).
+the `show info` lines, the `show servers state` dump (format version 1) and what `show
+sess` needs to know of a session.
 
 Tools that people point at HAProxy (exporters, `hatop`, scripts reading the CSV by column
 position) must work against poise, so the column list is HAProxy 2.6's, byte for byte,
@@ -16,8 +17,8 @@ comes in as `View.now`, a reading of the loop's clock (the clock of
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from poise.config import model
@@ -95,6 +96,29 @@ class FrontendView(Protocol):
     def bytes_in(self) -> int: ...
     @property
     def bytes_out(self) -> int: ...
+    @property
+    def paused(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One client connection, as `show sess` shows it (the shell describes its sessions,
+    and its own stats socket connections, with these)."""
+
+    id: int  # what `show sess <id>` and `shutdown session <id>` take
+    proto: str  # "tcpv4", "tcpv6", "unix_stream"
+    source: str  # "127.0.0.1:40868", or "unix:1" (a unix socket, by listener number)
+    frontend: str  # "GLOBAL" for a stats socket connection, as in HAProxy
+    backend: str | None = None
+    server: str | None = None
+    age: float = 0.0  # seconds since the connection was accepted
+    expires: float | None = None  # seconds before its current timeout; None: none
+    client_fd: int = -1
+    server_fd: int = -1
+
+
+def no_sessions() -> Sequence[SessionInfo]:
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +146,13 @@ class View:
     cum_conns: int
     stopping: bool
     now: float  # the loop's clock
+    # `set maxconn global` may not go above this (the configured maxconn); 0: `maxconn`.
+    hard_maxconn: int = 0
+    tasks: int = 0  # `show info` Tasks: the shell's running tasks
+    listeners: int = 0  # listening sockets, stats sockets included
+    ulimit_n: int = 0  # the process's open-file limit (0: unknown)
+    # The current sessions, computed only for `show sess` (the shell's sessions).
+    sessions: Callable[[], Sequence[SessionInfo]] = field(default=no_sessions)
 
     def proxies(self) -> list[model.Proxy]:
         """Every proxy once, in declaration order (a `listen` is one proxy)."""
@@ -209,7 +240,7 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
         "stot": fe.cum_conn,
         "bin": fe.bytes_in,
         "bout": fe.bytes_out,
-        "status": "STOP" if view.stopping else "OPEN",
+        "status": frontend_status(view, fe),
         "pid": 1,
         "iid": proxy.id,
         "sid": 0,
@@ -217,6 +248,13 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
         "mode": proxy.mode.value,
         "conn_tot": fe.cum_conn,
     }
+
+
+def frontend_status(view: View, fe: FrontendView) -> str:
+    """OPEN, PAUSED (`disable frontend`) or STOP (the process is stopping)."""
+    if view.stopping:
+        return "STOP"
+    return "PAUSED" if fe.paused else "OPEN"
 
 
 def server_row(view: View, be: Backend, server: ServerState) -> Row:
@@ -246,11 +284,31 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         row["slim"] = server.maxconn
     if config.maxqueue:
         row["qlimit"] = config.maxqueue
-    if config.check:
+    if server.check_enabled:
         row["chkfail"] = server.failed_checks
         row["check_rise"] = config.rise
         row["check_fall"] = config.fall
+        check_fields(row, server)
     return row
+
+
+def check_fields(row: Row, server: ServerState) -> None:
+    """The last health check of a checked server: its short status (L4OK, L7STS...),
+    the HTTP code of a layer-7 check, its duration, its detail and description, and the
+    rise/fall counter (core/health.py), as HAProxy's stats show them."""
+    checker = server.health
+    if checker is None:
+        return
+    last = checker.last
+    row["check_status"] = last.status
+    if last.code is not None:
+        row["check_code"] = last.code
+    if last.duration_ms >= 0:
+        row["check_duration"] = last.duration_ms
+    if last.info:
+        row["last_chk"] = last.info
+    row["check_desc"] = last.reason
+    row["check_health"] = checker.health
 
 
 def backend_row(view: View, be: Backend) -> Row:
@@ -262,6 +320,7 @@ def backend_row(view: View, be: Backend) -> Row:
         "qcur": be.queued,
         "qmax": be.max_queued,
         "scur": be.cur_sess,
+        "smax": be.max_sess,
         "slim": fullconn(proxy, view.frontends.values()),
         "stot": be.cum_sess,
         "econ": sum(s.failed_conns for s in be.servers),
@@ -288,12 +347,16 @@ def server_status(server: ServerState) -> str:
         return "DOWN"
     if server.admin is AdminState.DRAIN:
         return "DRAIN"
-    return "UP" if server.config.check else "no check"
+    return "UP" if server.check_enabled else "no check"
 
 
 def server_addr(server: ServerState) -> str:
+    """`IP:PORT`; "unix"; empty for a server added by name, which HAProxy does not
+    resolve."""
     if server.config.address.family == "unix":
         return "unix"
+    if not is_ip(server.addr):
+        return ""
     port = server.port or 0
     return f"[{server.addr}]:{port}" if ":" in server.addr else f"{server.addr}:{port}"
 
@@ -327,10 +390,14 @@ def fullconn(backend: model.Proxy, frontends: Iterable[FrontendView]) -> int:
 
 
 def show_info(view: View) -> str:
-    """`Name: value` lines in HAProxy's order; like HAProxy, a field without a value is
-    not printed."""
+    """`Name: value` lines in HAProxy 2.6's order, for the fields poise knows. A field
+    whose value poise does not know is left out, as HAProxy leaves out a field without a
+    value; a field for a thing poise does not do (pipes, peers, compression) says 0, as
+    HAProxy says when it does none. `hatop` needs Maxpipes, PipesUsed, Tasks and
+    Run_queue: poise does not measure a run queue and reports 0."""
     info = view.info
     up = max(0, int(view.now - info.started))
+    total_out = sum(fe.bytes_out for fe in view.frontends.values())
     fields: list[tuple[str, str | int | None]] = [
         ("Name", "poise"),
         ("Version", info.version),
@@ -341,13 +408,29 @@ def show_info(view: View) -> str:
         ("Pid", info.pid),
         ("Uptime", f"{up // 86400}d {up % 86400 // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s"),
         ("Uptime_sec", up),
+        ("Memmax_MB", 0),  # no memory limit
+        ("Ulimit-n", view.ulimit_n or None),
         ("Maxconn", view.maxconn),
-        ("Hard_maxconn", view.maxconn),
+        ("Hard_maxconn", view.hard_maxconn or view.maxconn),
         ("CurrConns", view.actconn),
         ("CumConns", view.cum_conns),
+        ("Maxpipes", 0),  # poise never splices
+        ("PipesUsed", 0),
+        ("PipesFree", 0),
+        ("CompressBpsIn", 0),  # nor compresses
+        ("CompressBpsOut", 0),
+        ("CompressBpsRateLim", 0),
+        ("Tasks", view.tasks),
+        ("Run_queue", 0),
         ("node", info.node),
         ("description", info.description),
         ("Stopping", int(view.stopping)),
+        ("Listeners", view.listeners or None),
+        ("ActivePeers", 0),  # no `peers` sections
+        ("ConnectedPeers", 0),
+        ("TotalBytesOut", total_out),
+        ("TotalSplicdedBytesOut", 0),  # sic: HAProxy's spelling
+        ("Memmax_bytes", 0),
         ("Start_time_sec", int(info.start_time)),
     ]
     return "".join(f"{name}: {value}\n" for name, value in fields if value not in (None, ""))
@@ -370,11 +453,13 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
     admin = (ADMF_FMAINT if maint else 0) | (ADMF_FDRAIN if server.admin is AdminState.DRAIN else 0)
     if config.disabled:
         admin |= ADMF_CMAINT
-    check_state = CHK_ST_CONFIGURED | CHK_ST_ENABLED if config.check else 0
-    if maint and (config.check or config.disabled):
+    check_state = CHK_ST_CONFIGURED if config.check else 0
+    if server.check_enabled:
+        check_state |= CHK_ST_ENABLED
+    if maint and (server.check_enabled or config.disabled):
         check_state |= CHK_ST_PAUSED
     # Not tracked here: a running checked server is taken to have a full counter.
-    health = config.rise + (config.fall - 1 if config.check else 0) if running else 0
+    health = config.rise + (config.fall - 1 if server.check_enabled else 0) if running else 0
     host = config.address.host
     fields: tuple[str | int, ...] = (
         be.proxy.id,
@@ -400,8 +485,9 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         0,  # ssl to the server
         config.check_port or 0,
         config.check_addr or "-",
-        "-",  # agent address
-        0,  # agent port
+        # HAProxy's `addr` and `port` set the agent's address and port with the check's.
+        config.check_addr or "-",
+        config.check_port or 0,
     )
     return " ".join(str(f) for f in fields)
 

@@ -24,12 +24,14 @@ import asyncio
 import contextlib
 import os
 import socket
+from dataclasses import replace
 
 import httptools
 
 from poise.checks.probe import LINGER_RESET
 from poise.config import model
 from poise.core import health, httpcheck
+from poise.net.tls import ServerTls, check_handshake
 
 
 class HttpProbe:
@@ -42,10 +44,16 @@ class HttpProbe:
         self.expectation = httpcheck.Expectation.from_config(check.expect)
 
     async def run(
-        self, host: str, port: int, connect_timeout: float, check_timeout: float | None
+        self,
+        host: str,
+        port: int,
+        connect_timeout: float,
+        check_timeout: float | None,
+        tls: tuple[ServerTls, str | None] | None = None,
     ) -> health.CheckResult:
         """One check of host:port. Timeouts in seconds; `check_timeout` is `timeout
-        check` (None when unset)."""
+        check` (None when unset). With `tls` (check-ssl), over TLS: a handshake that
+        fails is a Layer6 failure with its reason."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         reader = _ResponseReader(self.expectation, loop, started)
@@ -57,6 +65,13 @@ class HttpProbe:
             return health.l4_timeout(reader.elapsed())
         except OSError as exc:
             return health.l4_failed(_strerror(exc), reader.elapsed())
+        if tls is not None:
+            left = started + connect_timeout - loop.time()
+            secure, failure, _ = await check_handshake(transport, reader, *tls, left)
+            if secure is None:
+                assert failure is not None
+                return replace(failure, duration_ms=reader.elapsed())
+            transport = secure
         deadline = started + connect_timeout
         if check_timeout:
             deadline = max(deadline, loop.time() + check_timeout)

@@ -1,5 +1,7 @@
 """Health-check probes. A TCP check connects and closes: the server is alive if the
-connection is accepted within the timeout.
+connection is accepted within the timeout. With `check-ssl` it also completes a TLS
+handshake (verifying the certificate as the traffic does): "Layer6 check passed", or
+"Layer6 invalid response" with the reason (net/tls.py).
 
 The probe closes with a reset (SO_LINGER 0), as HAProxy does, so that frequent checks do
 not leave thousands of sockets in TIME_WAIT on the balancer.
@@ -12,13 +14,17 @@ import contextlib
 import os
 import socket
 import struct
+from dataclasses import replace
 
 from poise.core import health
+from poise.net.tls import ServerTls, check_handshake, l6_passed
 
 LINGER_RESET = struct.pack("ii", 1, 0)
 
 
-async def tcp_check(host: str, port: int, timeout: float) -> health.CheckResult:
+async def tcp_check(
+    host: str, port: int, timeout: float, tls: tuple[ServerTls, str | None] | None = None
+) -> health.CheckResult:
     loop = asyncio.get_running_loop()
     started = loop.time()
 
@@ -26,7 +32,7 @@ async def tcp_check(host: str, port: int, timeout: float) -> health.CheckResult:
         return int((loop.time() - started) * 1000)
 
     try:
-        transport, _ = await asyncio.wait_for(
+        transport, protocol = await asyncio.wait_for(
             loop.create_connection(asyncio.Protocol, host, port), timeout
         )
     except TimeoutError:
@@ -34,9 +40,16 @@ async def tcp_check(host: str, port: int, timeout: float) -> health.CheckResult:
     except OSError as exc:
         info = os.strerror(exc.errno) if exc.errno else str(exc)
         return health.l4_failed(info, elapsed())
+    if tls is not None:
+        left = timeout - (loop.time() - started)
+        secure, failure, _ = await check_handshake(transport, protocol, *tls, left)
+        if secure is None:
+            assert failure is not None
+            return replace(failure, duration_ms=elapsed())
+        transport = secure
     sock = transport.get_extra_info("socket")
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RESET)
     transport.abort()
-    return health.l4_passed(elapsed())
+    return l6_passed(elapsed()) if tls is not None else health.l4_passed(elapsed())

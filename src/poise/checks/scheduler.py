@@ -43,6 +43,7 @@ class ServerCheck:
         self.http = http  # the backend's HTTP check; None: a TCP check
         config = server.config
         self.health = health.Health.for_server(config)
+        server.health = self.health  # the stats show its counter and last result
         self.task: asyncio.Task[None] | None = None
 
     def target(self) -> tuple[str, int]:
@@ -67,15 +68,19 @@ class ServerCheck:
 
     async def probe(self) -> health.CheckResult:
         host, port = self.target()
+        tls = self.backend.check_tls.get(self.server.id)  # check-ssl: (TLS, check's SNI)
         if self.http is not None:
-            return await self.http.run(host, port, self.timeout(), self.check_timeout())
-        return await tcp_check(host, port, self.timeout())
+            return await self.http.run(host, port, self.timeout(), self.check_timeout(), tls)
+        return await tcp_check(host, port, self.timeout(), tls)
 
     async def run(self, first_delay: float) -> None:
         await asyncio.sleep(first_delay)
         config = self.server.config
-        while True:
+        servers = self.backend.backend.servers
+        while self.server in servers:  # `del server` ends the checks of that server
             result = await self.probe()
+            if self.server not in servers:
+                return
             self.apply(result)
             delay = self.health.next_delay(config.inter, config.fastinter, config.downinter)
             await asyncio.sleep(self.checks.spread(delay) / 1000.0)

@@ -33,6 +33,7 @@ from poise.config.model import (
     Mode,
     Option,
     Redirect,
+    StatsPage,
     UseBackend,
     Where,
 )
@@ -80,12 +81,16 @@ class ServerSettings:
     maxconn: int | None = None
     maxqueue: int | None = None
     cookie: str | None = None
+    # The TLS options (`ssl`, `verify`, `sni`...) as (option, value) words, in the order
+    # written; config/haproxy_tls.py reads them. They add up: `default-server`'s first.
+    tls: tuple[tuple[str, str], ...] = ()
 
     def over(self, base: ServerSettings) -> ServerSettings:
         """These settings laid over `base` (ours win where set)."""
         changes: dict[str, Any] = {
             f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
         }
+        changes["tls"] = base.tls + self.tls
         return replace(base, **changes)
 
 
@@ -161,6 +166,9 @@ class Settings:
     check_send: CheckSend | None = None
     check_expect: HttpExpect | None = None
     check_rules_where: Where | None = None  # the first `http-check send|expect` line
+    # `stats ...`: a section with a `stats` line of its own starts afresh (HAProxy detaches
+    # it from its defaults' settings); one with none keeps those of its defaults.
+    stats: StatsPage | None = None
 
     def over(self, base: Settings) -> Settings:
         """These settings laid over `base`: a new Settings, neither input changes."""
@@ -198,6 +206,7 @@ class Settings:
             "check_send",
             "check_expect",
             "check_rules_where",
+            "stats",
         ):
             mine = getattr(self, name)
             setattr(merged, name, mine if mine is not None else getattr(base, name))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from poise.config import address, keywords
+from poise.config import address, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import GlobalDraft, Problem
 from poise.config.haproxy_server import parse_bind_options
@@ -120,11 +120,16 @@ class GlobalParser:
             "log": self.log,
             "stats": self.stats,
             "hard-stop-after": self.hard_stop_after,
+            "master-worker": self.master_worker,
+            "mworker-max-reloads": self.mworker_max_reloads,
             "spread-checks": self.spread_checks,
             "node": self.node,
             "nbthread": self.nbthread,
             "description": self.description,
             "noreuseport": self.noreuseport,
+            **haproxy_tls.global_handlers(
+                lambda: self.draft.values.tls, lambda tls: self.set(tls=tls)
+            ),
         }
 
     def feed(self, line: Line) -> None:
@@ -240,6 +245,17 @@ class GlobalParser:
 
     def hard_stop_after(self, args: Sequence[str], where: Where) -> None:
         self.set(hard_stop_after=_time(args))
+
+    def master_worker(self, args: Sequence[str], where: Where) -> None:
+        """`master-worker [no-exit-on-failure]`, as `-W` (master.py)."""
+        if args and args[0] != "no-exit-on-failure":
+            raise Problem(f"unexpected argument '{args[0]}' (only 'no-exit-on-failure')")
+        if len(args) > 1:
+            raise Problem(f"unexpected argument '{args[1]}'")
+        self.set(master_worker=True, exit_on_failure=not args)
+
+    def mworker_max_reloads(self, args: Sequence[str], where: Where) -> None:
+        self.set(mworker_max_reloads=_int(args, 0))
 
     def spread_checks(self, args: Sequence[str], where: Where) -> None:
         value = _int(args, 0, 50)

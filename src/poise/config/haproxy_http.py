@@ -25,6 +25,7 @@ from poise.config.haproxy_http_settings import (
     read,
     response_file,
 )
+from poise.config.haproxy_stats import check_service
 from poise.config.keywords import did_you_mean
 from poise.config.model import (
     Condition,
@@ -70,6 +71,7 @@ _ARITY: dict[str, int | None] = {
     "deny": None,
     "return": None,
     "redirect": None,
+    "use-service": 1,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -81,6 +83,7 @@ _ACTIONS: dict[str, HttpAction] = {
     "deny": "deny",
     "return": "return",
     "redirect": "redirect",
+    "use-service": "use-service",
 }
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
@@ -265,6 +268,8 @@ class HttpKeywords:
             return _with(rule, reply=self.reply(action, args, where, scope))
         if action == "redirect":
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
+        if action == "use-service":
+            return _with(rule, name=check_service(args[0]))
         return rule  # allow
 
     def del_header(self, rule: HttpRule, args: list[str]) -> HttpRule:

@@ -13,13 +13,12 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from poise.config import sample_names
+from poise.config import logformat
 from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES, parse_response
 from poise.config.haproxy_draft import CheckSend, Problem, SectionDraft
-from poise.config.model import Capture, Cookie, ErrorFile, HttpExpect, HttpReuse, Where
-from poise.config.samples import parse_log_format
+from poise.config.model import Capture, Cookie, ErrorFile, HttpExpect, HttpReuse, Option, Where
 from poise.config.units import parse_int, parse_time
 
 Handler = Callable[[Sequence[str], Where], None]
@@ -203,13 +202,21 @@ class HttpSettings:
         self.settings.http_reuse = _REUSE[args[0]]
 
     def log_format(self, args: Sequence[str], where: Where) -> None:
-        if not args:
+        """`log-format STRING`: checked now (config/logformat.py), and against the
+        proxy's mode by the link pass. Like `option httplog` and `option tcplog`, it
+        replaces the format chosen before it, in this section or its defaults."""
+        if not args or not args[0]:
             raise Problem("log-format expects an argument")
         if len(args) > 1:
             raise Problem("log-format expects only one argument, don't forget to escape spaces!")
-        parse_log_format(args[0], "any", sample_names.LOG_FORMAT_VARIABLES, samples=False)
-        self.settings.log_format = args[0]
+        self.settings.options[Option.HTTPLOG] = self.settings.options[Option.TCPLOG] = False
         self.settings.log_format_where = where
+        try:
+            logformat.parse(args[0])
+        except Problem as exc:
+            self.settings.log_format = ""  # replaced all the same: not checked again
+            raise Problem(f"failed to parse log-format : {exc}") from None
+        self.settings.log_format = args[0]
 
     def check_send(self, args: Sequence[str], where: Where) -> None:
         if self.settings.check_send is not None:

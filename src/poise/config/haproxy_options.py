@@ -6,6 +6,7 @@ implements, the built-in default is "off", so `default option X` turns it off). 
 tcplog` and `option httplog` choose one log format, so the later one wins and HAProxy warns
 when both are written in one section. `option http-keep-alive`, `http-server-close` and
 `httpclose` choose one connection mode, so each one turns the other two off (4.2).
+`option httplog clf` is the `log-format` HAProxy names so (config/logformat.py).
 `option httpchk [METHOD] [URI] [VERSION]` starts an HTTP check. Options that only tune
 HAProxy's own I/O (splicing, TCP quick-ack tricks) are accepted with a warning.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from poise.config import keywords
+from poise.config import keywords, logformat
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import ForwardFor, Problem, Settings, no_args, one_arg
 from poise.config.model import HttpCheck, Option, Where
@@ -60,11 +61,14 @@ def apply_option(
         settings.forwardfor = _forwardfor(args, where)
         _set(settings, option, True, where)
     else:
-        if option is Option.HTTPLOG and args[:1] == ["clf"]:
-            raise Problem("'option httplog clf' is not implemented yet in poise")
-        no_args(args)
+        clf = option is Option.HTTPLOG and args[:1] == ["clf"]
+        no_args(args[1:] if clf else args)
         if option in (Option.TCPLOG, Option.HTTPLOG):
             _log_format(settings, option, where, diagnostics)
+            # A later `log-format` replaces this choice, and this one an earlier
+            # `log-format` ("": none, even one the defaults set).
+            settings.log_format = logformat.HTTPLOG_CLF if clf else ""
+            settings.log_format_where = where
         if option in _CONNECTION_MODES:
             for other in _CONNECTION_MODES:
                 settings.options[other] = False

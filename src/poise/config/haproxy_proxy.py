@@ -40,6 +40,7 @@ from poise.config.haproxy_http import (
 )
 from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_server import parse_bind, parse_server_options
+from poise.config.haproxy_stats import StatsKeywords
 from poise.config.lexer import Line
 from poise.config.model import Algorithm, HashType, Mode, UseBackend, Where
 from poise.config.units import parse_int, parse_time
@@ -102,6 +103,7 @@ class ProxyParser:
             "description": self.description,
             "id": self.id,
             **self.http.handlers(),
+            **StatsKeywords(section, diagnostics, read_file).handlers(),
         }
 
     @property

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from poise.config import address, keywords
+from poise.config import address, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem, ServerSettings
 from poise.config.model import Bind, Where
@@ -36,6 +36,7 @@ class BindOptions:
     reuseport: bool = True
     mode: int | None = None  # stats socket only
     level: StatsLevel = "operator"  # stats socket only
+    tls: haproxy_tls.BindTlsDraft = field(default_factory=haproxy_tls.BindTlsDraft)
 
 
 def _not_implemented(option: str, context: str, where: Where) -> Diagnostic:
@@ -77,6 +78,8 @@ def parse_bind_options(
                 if value not in _LEVELS:
                     raise Problem(f"expects user, operator or admin, not '{value}'")
                 options.level = _LEVELS[value]
+            elif not socket and option in haproxy_tls.BIND_OPTIONS:
+                haproxy_tls.bind_option(options.tls, option, value)
             elif option in keywords.HARMLESS_BIND:
                 reason = keywords.HARMLESS_BIND[option]
                 diagnostics.append(warning(where, f"option '{option}' ignored: {reason}", context))
@@ -100,6 +103,7 @@ def parse_bind(args: Sequence[str], where: Where, diagnostics: list[Diagnostic])
     except address.AddressError as exc:
         raise Problem(str(exc)) from None
     opts = parse_bind_options(args[1:], where, diagnostics)
+    tls = haproxy_tls.finish_bind(opts.tls, args[0], where, diagnostics)
     return [
         Bind(
             address=addr,
@@ -109,6 +113,7 @@ def parse_bind(args: Sequence[str], where: Where, diagnostics: list[Diagnostic])
             reuseport=opts.reuseport,
             backlog=opts.backlog,
             v6only=opts.v6only,
+            tls=tls,
         )
         for addr in addresses
     ]
@@ -174,6 +179,8 @@ def parse_server_options(
             elif option in (*_DURATIONS, *_COUNTS, *_LIMITS, "port", "addr"):
                 name, setting = _server_value(option, value or "")
                 changes[name] = setting
+            elif option in haproxy_tls.SERVER_OPTIONS:
+                changes["tls"] = (*changes.get("tls", ()), haproxy_tls.server_option(option, value))
             elif option == "cookie":
                 # The value of the backend's persistence cookie that names this server.
                 changes["cookie"] = value

@@ -100,6 +100,7 @@ GLOBAL_KEYWORDS = frozenset(
 # Global keywords that only tune HAProxy's own process: accepted with a warning.
 HARMLESS_GLOBAL = {
     "quiet": "poise prints its startup messages regardless",
+    "tune.ssl.default-dh-param": "poise's TLS profile has no DHE key exchange",
     "ulimit-n": "poise does not raise its file descriptor limit itself",
     "fd-hard-limit": "poise does not raise its file descriptor limit itself",
     "maxpipes": "poise does not splice through pipes",

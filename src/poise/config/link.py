@@ -30,6 +30,8 @@ from poise.config.haproxy_draft import (
     SectionDraft,
     ServerSettings,
 )
+from poise.config.haproxy_stats import link_stats, services_outside_frontends
+from poise.config.haproxy_tls import link_bind, link_server
 from poise.config.keywords import did_you_mean
 from poise.config.link_http import (
     DefaultsRules,
@@ -38,6 +40,7 @@ from poise.config.link_http import (
     tcp_conditions_not_implemented,
     tcp_mode_warnings,
 )
+from poise.config.logformat import link_log_format
 from poise.config.model import (
     Algorithm,
     Balance,
@@ -152,7 +155,8 @@ class _Linker:
             options -= _FRONTEND_ONLY
         if not proxy.is_backend:
             options -= _BACKEND_ONLY
-        own = Resolver(section, self.diagnostics).rules()
+        resolver = Resolver(section, self.diagnostics)
+        own = resolver.rules()
         inherited = self.defaults_rules.inherited(section)
         http_request = inherited.http_request + own.http_request
         http_response = inherited.http_response + own.http_response
@@ -182,6 +186,9 @@ class _Linker:
                 bind,
                 backlog=bind.backlog if bind.backlog is not None else backlog,
                 reuseport=bind.reuseport and reuseport,
+                tls=link_bind(bind.tls, self.global_.tls, mode, bind.where, self.diagnostics)
+                if bind.tls is not None
+                else None,
             )
             for bind in section.binds
         )
@@ -225,8 +232,23 @@ class _Linker:
             errorfiles=tuple(settings.errorfiles[code] for code in sorted(settings.errorfiles)),
             capture_request_headers=tuple(section.capture_request_headers),
             capture_response_headers=tuple(section.capture_response_headers),
-            log_format=settings.log_format if proxy.is_frontend else None,
+            log_format=(
+                link_log_format(
+                    settings.log_format,
+                    mode is Mode.HTTP,
+                    settings.log_format_where,
+                    self.diagnostics,
+                )
+                if proxy.is_frontend
+                else None
+            ),
             http_reuse=settings.http_reuse or "safe",
+            stats=link_stats(
+                proxy,
+                settings.stats,
+                lambda cond: resolver.condition(cond, "stats admin", "req"),
+                self.diagnostics,
+            ),
         )
 
     def tcp_mode(
@@ -267,6 +289,15 @@ class _Linker:
         for draft, server_id in zip(drafts, ids, strict=True):
             s = draft.own.over(draft.section_defaults.over(inherited))
             server = Server(name=draft.name, address=draft.address, where=draft.where, id=server_id)
+            tls = link_server(
+                s.tls,
+                global_tls=self.global_.tls,
+                checks_elsewhere=s.check_port is not None or s.check_addr is not None,
+                mode=mode,
+                label=f"'server {section.name}/{draft.name}'",
+                where=draft.where,
+                diagnostics=self.diagnostics,
+            )
             servers.append(
                 replace(
                     server,
@@ -284,6 +315,10 @@ class _Linker:
                     rise=s.rise or server.rise,
                     fall=s.fall or server.fall,
                     cookie=s.cookie if mode is Mode.HTTP else None,
+                    ssl=tls.ssl,
+                    check_ssl=tls.check_ssl,
+                    check_sni=tls.check_sni,
+                    tls=tls.tls,
                 )
             )
             if s.cookie is not None and mode is Mode.TCP:
@@ -377,6 +412,7 @@ class _Linker:
         return found
 
     def check_proxy(self, proxy: Proxy) -> None:
+        self.diagnostics.extend(services_outside_frontends(proxy))
         t = proxy.timeouts
         if (proxy.is_frontend and not t.client) or (
             proxy.is_backend
@@ -406,6 +442,7 @@ class _Linker:
             and not proxy.use_backends
             and not proxy.redirects
             and not proxy.http_request_rules
+            and proxy.stats is None
         ):
             self.diagnostics.append(
                 error(

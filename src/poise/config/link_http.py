@@ -139,6 +139,7 @@ class Resolver:
             "redirect": "http-request header rule",
             "http-response": "http-response header rule",
             "use_backend": "use-backend rule",
+            "stats admin": "http-request header rule",
         }[keyword]
         context = f"{self.side} {context}"
         for suite in cond.suites:

@@ -3,13 +3,15 @@
 It reads files and directories (`-f FILE|DIR`, as HAProxy: a directory contributes its
 `*.cfg` files in name order), hands their text to the pure parser, and does the lookups the
 parser cannot do without the system: reading the files the configuration names
-(`errorfile`, ACL patterns with `-f`; a missing one is an error at the line naming it),
+(`errorfile`, ACL patterns with `-f`; a missing one is an error at the line naming it;
+the certificates and CA files of TLS binds and servers, judged by certs/check.py),
 `user`/`group` names to ids (an unknown name is an error at its line, as HAProxy reports
 it) and server DNS names to addresses.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import grp
 import ipaddress
 import os
@@ -19,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from poise.certs.check import config_diagnostics
 from poise.config.diagnostics import Diagnostic, error, has_errors
 from poise.config.haproxy import parse
 from poise.config.model import Address, Config, Global, Where
@@ -77,6 +80,8 @@ def load_config(
     if config is None or has_errors(diagnostics):
         return None, diagnostics
     config = replace(config, global_=_resolve_ids(config.global_, diagnostics))
+    # Every certificate, key and CA file, read and judged (certs/check.py).
+    diagnostics.extend(config_diagnostics(config, dt.datetime.now(dt.UTC)))
     return (None if has_errors(diagnostics) else config), diagnostics
 
 

@@ -54,6 +54,91 @@ class Address:
         return f"{host}:{self.port}" if self.port is not None else host
 
 
+# --- TLS (configuration.txt 5.1 and 5.2 `ssl` options, 3.1 `ssl-default-*`) -----------
+
+TlsVersion = Literal["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
+TLS_VERSIONS: tuple[TlsVersion, ...] = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsVersions:
+    """`ssl-min-ver`, `ssl-max-ver`, `no-tlsvXX` and `force-tlsvXX` as written (None: not
+    set, poise's default applies: TLSv1.2 to TLSv1.3). config/haproxy_tls.py computes the
+    range they leave (and the link pass refuses one with no version or a hole)."""
+
+    min: TlsVersion | None = None
+    max: TlsVersion | None = None
+    disabled: frozenset[TlsVersion] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class CrtSource:
+    """Where a bind's certificates come from: `crt FILE|DIR` or `crt-list FILE`."""
+
+    kind: Literal["crt", "crt-list"]
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class TlsBind:
+    """`bind ... ssl crt ...`: TLS termination. None in a field means "not set on the line":
+    the link pass fills it from `ssl-default-bind-*`, and what is still None is poise's
+    default profile (net/tls.py). The first certificate is the default one."""
+
+    certificates: tuple[CrtSource, ...]
+    strict_sni: bool = False
+    alpn: tuple[str, ...] = ()
+    versions: TlsVersions = field(default_factory=TlsVersions)
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    curves: str | None = None
+    ca_file: str | None = None
+    verify: Literal["none", "optional", "required"] = "none"
+    tickets: bool | None = None
+    prefer_client_ciphers: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsServer:
+    """The TLS settings of a `server ... ssl` (or `check-ssl`) line, with `default-server`
+    and `ssl-default-server-*` applied. `sni` is the expression of `sni`; `verifyhost` the
+    name checked when no SNI is sent."""
+
+    verify: Literal["none", "required"] = "required"
+    ca_file: str | None = None
+    sni: Sample | None = None
+    verifyhost: str | None = None
+    crt: str | None = None
+    alpn: tuple[str, ...] = ()
+    versions: TlsVersions = field(default_factory=TlsVersions)
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    tickets: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TlsDefaults:
+    """`ssl-default-bind-*` or `ssl-default-server-*` (global)."""
+
+    ciphers: str | None = None
+    ciphersuites: str | None = None
+    curves: str | None = None  # `ssl-default-bind-curves`
+    versions: TlsVersions = field(default_factory=TlsVersions)
+    tickets: bool | None = None
+    prefer_client_ciphers: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalTls:
+    """The global section's TLS keywords."""
+
+    bind: TlsDefaults = field(default_factory=TlsDefaults)
+    server: TlsDefaults = field(default_factory=TlsDefaults)
+    server_verify: Literal["none", "required"] = "required"  # `ssl-server-verify`
+    ca_base: str | None = None
+    crt_base: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Bind:
     """One listening address of a frontend (a `bind` line with a port range or several
@@ -68,6 +153,7 @@ class Bind:
     reuseport: bool = True
     backlog: int | None = None
     v6only: bool = False
+    tls: TlsBind | None = None  # `ssl`: TLS is terminated on this address
 
 
 LogFormatName = Literal["rfc3164", "rfc5424", "raw", "short", "timed", "iso", "local", "priority"]
@@ -161,6 +247,12 @@ class Server:
     # None (HAProxy accepts it silently): with `cookie ... insert`, HAProxy 2.6 answers for
     # such a server with `set-cookie: NAME=; Expires=Thu, 01-Jan-1970 00:00:01 GMT; path=/`.
     cookie: str | None = None
+    # TLS: `ssl` (traffic), `check-ssl` (checks; also implied by `ssl` without `port` or
+    # `addr`), `check-sni`; `tls` holds the settings when either is on.
+    ssl: bool = False
+    check_ssl: bool = False
+    check_sni: str | None = None
+    tls: TlsServer | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +426,7 @@ HttpAction = Literal[
     "allow",
     "redirect",
     "return",
+    "use-service",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
@@ -359,9 +452,9 @@ class HttpReply:
 class HttpRule:
     """One `http-request` or `http-response` rule (configuration.txt 4.2). Which fields
     mean something depends on the action: `name` is the header (and `match` how
-    `del-header` compares names); `value` the value or the replacement (log-format);
-    `regex` what `replace-header`/`replace-value` (and `del-header -m reg`) match; `reply`
-    for deny and return; `redirect` for redirect."""
+    `del-header` compares names) or the service of `use-service`; `value` the value or
+    the replacement (log-format); `regex` what `replace-header`/`replace-value` (and
+    `del-header -m reg`) match; `reply` for deny and return; `redirect` for redirect."""
 
     action: HttpAction
     where: Where
@@ -391,6 +484,26 @@ class Capture:
     name: str
     length: int
     where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class StatsPage:
+    """The statistics page of a proxy (configuration.txt 4.2, `stats enable|uri|realm|auth|
+    refresh|admin|scope|hide-version|show-legends|show-node|show-desc`): a request whose
+    URI starts with `uri` is answered by poise itself (admin/stats_http.py). Any `stats`
+    line enables it; a proxy with none of its own uses its `defaults` section's."""
+
+    where: Where
+    uri: str = "/haproxy?stats"
+    realm: str = "HAProxy Statistics"
+    users: tuple[tuple[str, str], ...] = ()  # `stats auth USER:PASSWORD`; () = no auth
+    refresh: int = 0  # seconds; 0 = the page does not refresh itself
+    admin: tuple[Condition, ...] = ()  # `stats admin if|unless COND`: admin if one holds
+    scope: tuple[str, ...] = ()  # the proxies shown ("." is the proxy's own name); () = all
+    hide_version: bool = False
+    show_legends: bool = False
+    show_node: str | None = None  # `stats show-node [NAME]`: "" = the global `node`
+    show_desc: str | None = None  # `stats show-desc [TEXT]`: "" = the global `description`
 
 
 class Capability(Flag):
@@ -463,6 +576,7 @@ class Proxy:
     capture_response_headers: tuple[Capture, ...] = ()
     log_format: str | None = None  # `log-format`, as written
     http_reuse: HttpReuse = "safe"
+    stats: StatsPage | None = None  # the statistics page (HTTP mode only)
 
     def errorfile(self, status: int) -> bytes | None:
         """The `errorfile` bytes for a status, or None."""
@@ -503,6 +617,11 @@ class Global:
     gid: int | None = None
     chroot: str | None = None
     hard_stop_after: int | None = None  # ms
+    # `master-worker [no-exit-on-failure]` (or -W): a master owns the listening sockets
+    # and runs a worker, replaced on reload; `mworker-max-reloads N`.
+    master_worker: bool = False
+    exit_on_failure: bool = True
+    mworker_max_reloads: int | None = None
     logs: tuple[LogTarget, ...] = ()
     stats_sockets: tuple[StatsSocket, ...] = ()
     stats_timeout: int = 10_000  # ms
@@ -513,6 +632,7 @@ class Global:
     # Where `user` and `group` were written, so that load.py reports an unknown name there.
     user_where: Where | None = None
     group_where: Where | None = None
+    tls: GlobalTls = field(default_factory=GlobalTls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ FETCHES: dict[str, FetchSpec] = {
     "dst_port": FetchSpec("int"),
     "ssl_fc": FetchSpec("bool"),
     "ssl_fc_sni": FetchSpec("str"),
+    "ssl_c_used": FetchSpec("bool"),
+    "ssl_c_verify": FetchSpec("int"),
     "method": FetchSpec("meth"),
     "req.ver": FetchSpec("str", scope="req"),
     "req.proto_http": FetchSpec("bool", scope="req"),

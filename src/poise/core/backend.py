@@ -62,6 +62,7 @@ class Backend:
         "cum_sess",
         "cur_sess",
         "max_queued",
+        "max_sess",
         "name",
         "proxy",
         "queue",
@@ -83,6 +84,7 @@ class Backend:
         self.seq = 0
         self.cur_sess = 0  # connections handled by this backend now (HAProxy's beconn)
         self.cum_sess = 0
+        self.max_sess = 0  # the most connections handled at once (HAProxy's smax)
         self.max_queued = 0
         self.requeued = 0
 
@@ -114,6 +116,7 @@ class Backend:
         """A connection was routed to this backend."""
         self.cur_sess += 1
         self.cum_sess += 1
+        self.max_sess = max(self.max_sess, self.cur_sess)
 
     def leave(self) -> None:
         self.cur_sess -= 1
@@ -165,6 +168,20 @@ class Backend:
                 if server is not None:
                     server.queued -= 1
                 return
+
+    def add(self, server: ServerState) -> list[Go]:
+        """A server joins the backend at run time (`add server`), after the others."""
+        self.servers.append(server)
+        self.server_queues[server.id] = deque()
+        return self.changed()
+
+    def remove(self, server: ServerState) -> list[Go]:
+        """A server leaves the backend at run time (`del server`); the caller has checked
+        that nothing uses it or waits for it."""
+        assert server.cur_sess == 0 and server.queued == 0, server
+        self.servers.remove(server)
+        del self.server_queues[server.id]
+        return self.changed()
 
     def changed(self) -> list[Go]:
         """A server's state, weight or membership changed: rebalance, requeue, dispatch."""

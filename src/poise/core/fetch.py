@@ -247,6 +247,10 @@ _SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
     "dst_port": lambda req, resp: req.dst_port,
     "ssl_fc": lambda req, resp: req.ssl,
     "ssl_fc_sni": lambda req, resp: req.sni,
+    "ssl_c_used": lambda req, resp: req.client_cert,
+    # A certificate that does not verify ends the handshake (verify optional or required,
+    # without ca-ignore-err), so a request only ever sees 0 (X509_V_OK), as in HAProxy.
+    "ssl_c_verify": lambda req, resp: req.client_verify,
     "method": lambda req, resp: req.method,
     "req.ver": lambda req, resp: req.version,
     "req.proto_http": lambda req, resp: True,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from poise.config.model import LogFormatName
+from poise.core.http.message import Request
 
 # log.c: log_facilities[] and log_levels[]; the index is the syslog number.
 FACILITIES: dict[str, int] = {
@@ -71,7 +72,7 @@ def level_for_target(level: int | str, max_level: str | None, min_level: str | N
     return number
 
 
-def _split(epoch: float) -> tuple[int, int]:
+def split_epoch(epoch: float) -> tuple[int, int]:
     """Whole seconds and microseconds, as a `struct timeval`."""
     seconds, micros = divmod(round(epoch * 1_000_000), 1_000_000)
     return seconds, micros
@@ -80,7 +81,7 @@ def _split(epoch: float) -> tuple[int, int]:
 def format_date(epoch: float) -> str:
     """`%t`: the accept date in local time, `06/Feb/2009:12:12:51.443` (log.c
     `date2str_log`; milliseconds truncated, not rounded)."""
-    seconds, micros = _split(epoch)
+    seconds, micros = split_epoch(epoch)
     t = datetime.fromtimestamp(seconds)
     return (
         f"{t.day:02d}/{MONTHS[t.month - 1]}/{t.year:04d}:"
@@ -90,20 +91,49 @@ def format_date(epoch: float) -> str:
 
 def legacy_time(epoch: float) -> str:
     """The RFC 3164 timestamp in local time, day padded with a space: `Feb  6 12:12:56`."""
-    t = datetime.fromtimestamp(_split(epoch)[0])
+    t = datetime.fromtimestamp(split_epoch(epoch)[0])
     return f"{MONTHS[t.month - 1]} {t.day:2d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
 
 
 def iso_time(epoch: float) -> str:
     """The RFC 5424 / `timed` / `iso` timestamp: local time with microseconds and the UTC
     offset, `2026-11-21T16:10:49.775885+05:30` (tools.c `timeofday_as_iso_us`)."""
-    seconds, micros = _split(epoch)
+    seconds, micros = split_epoch(epoch)
     t = datetime.fromtimestamp(seconds, UTC).astimezone()
     offset = t.utcoffset()
     minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
     sign = "-" if minutes < 0 else "+"
     hours, minutes = divmod(abs(minutes), 60)
     return f"{t:%Y-%m-%dT%H:%M:%S}.{micros:06d}{sign}{hours:02d}:{minutes:02d}"
+
+
+@dataclass(slots=True)
+class LogExtras:
+    """What only a `log-format` line can show, beyond the fixed formats' fields: made by
+    the shell only for a frontend with a `log-format`, and only with the values its format
+    shows (core/logformat.py `Formatter.uses`). None prints as "-", as HAProxy prints a
+    value it does not have."""
+
+    frontend_ip: str | None = None  # %fi %fp: the address the client connected to
+    frontend_port: int | None = None
+    backend_ip: str | None = None  # %bi %bp: poise's side of the server connection
+    backend_port: int | None = None
+    server_ip: str | None = None  # %si %sp: the server's side
+    server_port: int | None = None
+    bytes_uploaded: int = 0  # %U: bytes from the client
+    th: int = 0  # %Th: handshake time (TLS, PROXY protocol)
+    ti: int = 0  # %Ti: idle time before an HTTP request
+    request_counter: int = 0  # %rt
+    log_counter: int = 0  # %lc: lines the frontend logged before this one
+    pid: int = 0  # %pid
+    hostname: str = ""  # %H
+    ssl_version: str | None = None  # %sslv %sslc (None: not a TLS connection)
+    ssl_cipher: str | None = None
+    request: Request | None = None  # what %[sample] reads (HTTP)
+    response_version: str | None = None  # "1.1": %[capture.res.ver]
+
+
+NO_EXTRAS = LogExtras()
 
 
 @dataclass(slots=True)
@@ -133,6 +163,11 @@ class TcpLogRecord:
     backend_queue: int = 0  # ... and in the backend queue
     logasap: bool = False  # `option logasap`: Tt and bytes_read are lower bounds, "+"
     frontend_tls: bool = False  # %ft appends "~" when the bind line terminates TLS
+    # %hr %hs %hrl %hsl of a `log-format`: a TCP session reads no header, so a frontend's
+    # captures are there and empty (HAProxy prints `{}`); None when it has none.
+    request_captures: tuple[str | None, ...] | None = None
+    response_captures: tuple[str | None, ...] | None = None
+    extras: LogExtras | None = None
 
 
 def format_tcplog(r: TcpLogRecord) -> str:

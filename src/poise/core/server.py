@@ -6,8 +6,12 @@ and the stats read it.
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from poise.config import model
+
+if TYPE_CHECKING:
+    from poise.core.health import Health
 
 
 class AdminState(Enum):
@@ -26,10 +30,12 @@ class ServerState:
         "admin",
         "backend",
         "backup",
+        "check_enabled",
         "config",
         "cur_sess",
         "failed_checks",
         "failed_conns",
+        "health",
         "id",
         "initial_weight",
         "last_change",
@@ -56,6 +62,9 @@ class ServerState:
         self.backup = config.backup
         self.maxconn = config.maxconn
         self.admin = AdminState.MAINT if config.disabled else AdminState.READY
+        # Health checks run for this server. A server added at run time with `check` has
+        # them configured but not running (HAProxy 2.6 waits for `enable health`).
+        self.check_enabled = config.check
         # HAProxy starts a checked server UP: its first failed check takes it down.
         self.up = True
         self.cur_sess = 0  # sessions established or connecting to this server
@@ -65,6 +74,9 @@ class ServerState:
         self.failed_checks = 0
         self.failed_conns = 0  # connection attempts that failed (HAProxy's econ)
         self.last_change = 0.0  # clock reading of the last state change
+        # The rise/fall counter and last result of its health check (the check scheduler
+        # sets it; the stats read it), None while not checked.
+        self.health: Health | None = None
 
     @property
     def usable(self) -> bool:

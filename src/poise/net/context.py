@@ -10,16 +10,17 @@ closed. A frontend disabled by the runtime API (`disable frontend`) parks them l
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from poise.config import model
 from poise.core.backend import Backend
+from poise.core.logformat import compile_http, compile_tcp
 
 if TYPE_CHECKING:
     from poise.net.logsink import LogSink
+    from poise.net.tls import ServerTls
     from poise.net.upstream import Pool
 
 
@@ -39,6 +40,7 @@ class BackendRuntime:
 
     __slots__ = (
         "backend",
+        "check_tls",
         "closes_server",
         "connect_timeout",
         "hashes_request",
@@ -82,9 +84,12 @@ class BackendRuntime:
         )
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
         self.pools: dict[int, Pool] = {}
-        # `server ... ssl`: per server id, the TLS context and the name to send as SNI and
+        # `server ... ssl`: per server id, its TLS context and the name to send as SNI and
         # to verify (net/tls.py fills it); a server absent here is spoken to in clear.
-        self.server_tls: dict[int, tuple[ssl.SSLContext, str | None]] = {}
+        self.server_tls: dict[int, ServerTls] = {}
+        # `check-ssl` (or `ssl` with checks on the server's own address): per server id,
+        # the TLS of its checks and the name they send (net/tls.py fills it).
+        self.check_tls: dict[int, tuple[ServerTls, str | None]] = {}
 
 
 class FrontendRuntime:
@@ -100,6 +105,7 @@ class FrontendRuntime:
         "cum_conn",
         "cur_conn",
         "dontlognull",
+        "http_format",
         "log",
         "logasap",
         "max_conn_seen",
@@ -108,6 +114,7 @@ class FrontendRuntime:
         "parked",
         "paused",
         "proxy",
+        "tcp_format",
         "tcplog",
     )
 
@@ -127,7 +134,15 @@ class FrontendRuntime:
         self.client_timeout = seconds(proxy.timeouts.client)
         self.client_fin_timeout = seconds(proxy.timeouts.client_fin)
         options = proxy.options
-        self.tcplog = model.Option.TCPLOG in options or model.Option.HTTPLOG in options
+        # `log-format` (compiled once, for the session kind of the frontend's mode), or
+        # the fixed line of `option httplog` / `option tcplog`.
+        text = proxy.log_format
+        http = proxy.mode is model.Mode.HTTP
+        self.http_format = compile_http(text) if text is not None and http else None
+        self.tcp_format = compile_tcp(text) if text is not None and not http else None
+        self.tcplog = (
+            text is not None or model.Option.TCPLOG in options or model.Option.HTTPLOG in options
+        )
         self.dontlognull = model.Option.DONTLOGNULL in options
         # HTTP: `option httpclose` closes client connections after each response;
         # `http-server-close` or `httpclose` closes server connections.

@@ -13,8 +13,10 @@ import ssl
 from typing import Any
 
 from poise.core.backend import Outcome, start
+from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime
+from poise.net.tls import ServerTls, report
 
 # HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
 TURNAROUND = 1.0
@@ -30,10 +32,8 @@ def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
     return retry == retries + 1 + interval
 
 
-def backend_tls(
-    backend: BackendRuntime | None, server: ServerState
-) -> tuple[ssl.SSLContext, str | None] | None:
-    """The TLS context and server name for connections to `server`, or None (clear)."""
+def backend_tls(backend: BackendRuntime | None, server: ServerState) -> ServerTls | None:
+    """How to speak TLS to `server` (net/tls.py), or None (clear)."""
     return backend.server_tls.get(server.id) if backend is not None else None
 
 
@@ -52,6 +52,7 @@ class Dispatcher:
     retries: int
     redispatched: bool
     client_gone: bool
+    tls_name: str | None  # the SNI of the last server connection, when it varies
 
     def assign(self, avoid: ServerState | None) -> None:
         """Pick a server and connect, or queue, or fail with `SC` (no server)."""
@@ -122,34 +123,58 @@ class Dispatcher:
         started = self.loop.time()
         self.connecting = True
         tls = backend_tls(self.backend, server)
+        name: str | None = None
         if tls is None:
             connecting = self.loop.create_connection(self.server_protocol, server.addr, port)
         else:
-            context, name = tls
+            name = tls.server_name(self.sni_request() if tls.dynamic is not None else None)
             connecting = self.loop.create_connection(
                 self.server_protocol,
                 server.addr,
                 port,
-                ssl=context,
-                server_hostname=name if name is not None else "",
+                ssl=tls.context,
+                server_hostname=name or "",  # "": no SNI
             )
         task = self.loop.create_task(connecting)
-        task.add_done_callback(lambda done: self.connected(done, server, started))
+        task.add_done_callback(lambda done: self.connected(done, server, started, tls, name))
         backend = self.backend
         assert backend is not None
         if backend.connect_timeout is not None:
             self.timer = self.loop.call_later(backend.connect_timeout, task.cancel)
 
-    def connected(self, task: asyncio.Task[Any], server: ServerState, started: float) -> None:
+    def connected(
+        self,
+        task: asyncio.Task[Any],
+        server: ServerState,
+        started: float,
+        tls: ServerTls | None = None,
+        name: str | None = None,
+    ) -> None:
         self.cancel_timer()
         self.connecting = False
         if task.cancelled():
             self.connect_failed(server, "sC")
             return
-        if task.exception() is not None:
+        exc = task.exception()
+        if exc is not None:
+            if tls is not None and isinstance(exc, ssl.SSLError):
+                self.tls_failed(server, tls, tls.failure(exc))
             self.connect_failed(server, "SC")
             return
         transport, protocol = task.result()
+        if tls is not None:
+            # The certificate verified; is it for the name poise asked for? Checked before
+            # a byte is sent: a server that fails is never used.
+            problem = tls.name_problem(transport, name)
+            if problem is not None:
+                transport.abort()
+                self.tls_failed(server, tls, problem)
+                self.connect_failed(server, "SC")
+                return
+            tls.failing = None
+        # A server whose SNI varies (`sni req.hdr(host)`): its connections are only reused
+        # for the same name.
+        self.tls_name = (name or "") if tls is not None and tls.dynamic is not None else None
         if self.client_gone:
             transport.close()
             self.finish()
@@ -178,6 +203,12 @@ class Dispatcher:
             self.timer = self.loop.call_later(delay, self.retry, server)
             return
         self.fail(code)
+
+    def tls_failed(self, server: ServerState, tls: ServerTls, reason: str) -> None:
+        """A TLS handshake to `server` failed: log why (once per episode)."""
+        backend = self.backend
+        assert backend is not None
+        report(backend, f"{backend.proxy.name}/{server.name}", tls, reason)
 
     def retry(self, server: ServerState) -> None:
         self.timer = None
@@ -209,6 +240,11 @@ class Dispatcher:
     def destination_port(self) -> int:
         """The port the client connected to (for a server written without a port)."""
         raise NotImplementedError
+
+    def sni_request(self) -> Request | None:
+        """What a server's `sni` expression is evaluated on: the request (HTTP), or the
+        connection's facts (TCP)."""
+        return None
 
     def reuse(self, server: ServerState) -> bool:
         """Use an idle connection to `server` instead of connecting (HTTP keep-alive)."""

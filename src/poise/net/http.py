@@ -31,11 +31,13 @@ from poise.core.http.chunked import ChunkedScanner, ChunkError
 from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response, keep_alive
+from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
 from poise.net import services
 from poise.net.context import BackendRuntime, Context, FrontendRuntime, seconds
-from poise.net.dispatch import Dispatcher
+from poise.net.dispatch import Dispatcher, backend_tls
 from poise.net.httplog import log_transaction
+from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
 MAX_HEAD = 15 * 1024  # HAProxy: tune.bufsize (16k) less tune.maxrewrite (1k)
@@ -101,6 +103,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.client_port = 0
         self.ssl = False  # the client connection is TLS (ssl_fc)
         self.sni: str | None = None
+        self.client_cert = False  # ssl_c_used
+        self.tls_name: str | None = None  # the varying SNI of the last server connection
         self.dst_ip = ""
         self.dst_port = 0
         self.reset_transaction()
@@ -136,6 +140,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.status = 0
         self.bytes_out = 0
         self.head_out = b""  # the response head, waiting to go out with the body
+        self.req_captures: tuple[str | None, ...] | None = None  # `capture request header`
+        self.resp_captures: tuple[str | None, ...] | None = None
+        self.service_wait = -1  # the length of a service's request body being read
         self.keep_client = True
         self.keep_server = True
         self.websocket = False
@@ -160,7 +167,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         tls = self.client.get_extra_info("ssl_object")
         if tls is not None:
             self.ssl = True
-            self.sni = tls.server_hostname  # the name the client asked for (SNI)
+            self.sni = client_sni(tls)  # the name the client asked for (SNI)
+            self.client_cert = tls.getpeercert(True) is not None
         if self.ctx.admit(self.frontend):
             self.begin()
             return
@@ -189,7 +197,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def begin(self) -> None:
         self.counted = True
         self.ctx.sessions.add(self)
-        self.req_start = self.last_active = self.loop.time()
+        self.accept_time = self.req_start = self.last_active = self.loop.time()
         self.arm(self.head_timeout(first=True), self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
@@ -210,6 +218,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.inbuf += data
             if phase is HEAD:
                 self.process()
+            elif self.service_wait >= 0:
+                self.service_body_ready()
             else:
                 self.hold_client()
 
@@ -221,8 +231,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def eof_received(self) -> bool:
         upstream = self.upstream
         if self.phase is TUNNEL and upstream is not None and upstream.transport is not None:
-            upstream.transport.write_eof()
-            return True
+            if upstream.transport.can_write_eof():
+                upstream.transport.write_eof()
+                return True
+            upstream.transport.close()  # a TLS server connection cannot be half-closed
+            return False
         if self.phase in (BODY, WAIT):
             # Half-closed: the client still gets its response, then the connection ends.
             self.client_eof = True
@@ -319,7 +332,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.dst_port,
             self.ssl,
             self.sni,
+            self.client_cert,
         )
+        if frontend_captures := self.frontend.proxy.capture_request_headers:
+            # Captured as they arrived, before any rule or poise itself edits them.
+            self.req_captures = capture_headers(frontend_captures, req.headers)
         problem = validate.check_request(req)
         if problem is None:
             upgrade = validate.is_websocket_upgrade(req)
@@ -333,11 +350,13 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.keep_client = keep_alive(req.version, req.headers) and self.client_keep_alive()
         frontend = self.frontend.proxy
         close = not self.keep_client
-        if self.answered(rules.request_rules(frontend, req, close=close)):
+        verdict = rules.request_rules(frontend, req, close=close)
+        # The stats page and `use-service` answer here (net/services.py).
+        verdict = services.serve(self.ctx, self.frontend, req, verdict, close=close)
+        if verdict is services.NEEDS_BODY:
+            self.read_service_body(req)
             return
-        answer = services.serve(self.ctx, self.frontend, req)
-        if answer is not None:
-            self.answered(answer)
+        if self.answered(verdict):
             return
         name = rules.select_backend(frontend, req)
         backend = self.ctx.backends.get(name) if name is not None else None
@@ -374,8 +393,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.choose_server(backend, req)
 
     def client_keep_alive(self) -> bool:
-        """`option httpclose` in the frontend closes the client side after each response."""
-        return not self.frontend.closes_client
+        """`option httpclose` in the frontend closes the client side after each response;
+        so does a soft stop (a reload): the response says `Connection: close`, and the
+        client opens its next connection to the new worker, with nothing cut under it."""
+        return not (self.frontend.closes_client or self.ctx.stopping)
 
     def server_keep_alive(self, backend: BackendRuntime) -> bool:
         return not (self.frontend.closes_server or backend.closes_server)
@@ -436,6 +457,28 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.end_transaction(log=True)
         self.next_request()
         return True
+
+    def read_service_body(self, req: Request) -> None:
+        """The stats page's admin form: its body (at most services.MAX_BODY bytes, with a
+        Content-Length, net/services.py checked) is read whole, then the page answers."""
+        self.service_wait = validate.request_framing(req).length
+        if (req.headers.get("expect") or "").lower() == "100-continue":
+            self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 10.1.1
+        self.phase = WAIT
+        self.arm(self.frontend.client_timeout, self.client_timed_out)
+        self.service_body_ready()
+
+    def service_body_ready(self) -> None:
+        wanted = self.service_wait
+        if len(self.inbuf) < wanted:
+            return
+        body = bytes(self.inbuf[:wanted])
+        del self.inbuf[:wanted]
+        self.service_wait = -1
+        req = self.req
+        assert req is not None
+        close = not self.keep_client
+        self.answered(services.serve(self.ctx, self.frontend, req, close=close, body=body))
 
     def reject(self, status: int, reason: str, term: str) -> None:
         """A request poise refuses: its error page (or the proxy's `errorfile`), the
@@ -544,11 +587,14 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         now = self.loop.time()
         home = self.pool(server)
         upstream = self.upstream
-        if upstream is not None and (upstream.closed or upstream.home is not home):
+        sni = self.varying_sni(server)
+        if upstream is not None and (
+            upstream.closed or upstream.home is not home or upstream.sni != sni
+        ):
             upstream.release(now)  # kept for its own server (or dropped when closed)
             upstream = self.upstream = None
         if upstream is None and self.reuse_allowed():
-            upstream = home.take(now)
+            upstream = home.take(now, sni)
         if upstream is None:
             return False
         self.upstream = upstream
@@ -556,6 +602,17 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.t_connect = 0
         self.send_request(upstream)
         return True
+
+    def varying_sni(self, server: ServerState) -> str | None:
+        """The SNI a new connection to `server` would send, when it depends on the request
+        (`sni req.hdr(host)`); None when it does not (a constant, or no TLS)."""
+        tls = backend_tls(self.backend, server)
+        if tls is None or tls.dynamic is None:
+            return None
+        return tls.server_name(self.req) or ""
+
+    def sni_request(self) -> Request | None:
+        return self.req
 
     def reuse_allowed(self) -> bool:
         backend = self.backend
@@ -570,6 +627,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
     ) -> None:
         upstream = cast(Upstream, protocol)
+        upstream.sni = self.tls_name
         self.t_connect = connect_ms
         previous = self.upstream
         if previous is not None and previous is not upstream:
@@ -678,6 +736,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             parser.get_http_version(),
             Headers(collector.items),
         )
+        if frontend_captures := self.frontend.proxy.capture_response_headers:
+            self.resp_captures = capture_headers(frontend_captures, resp.headers)
         if 100 <= status < 200 and status != 101:
             # Interim response (100 Continue): forwarded, the final one follows.
             self.client.write(raw)

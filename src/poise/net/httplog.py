@@ -1,12 +1,19 @@
-"""The `option httplog` line of an HTTP transaction (core/httplog.py formats it)."""
+"""The log line of an HTTP transaction: the frontend's `log-format` (core/logformat.py) or
+the fixed `option httplog` line (core/httplog.py), with its header captures.
+
+Captures cost nothing to a frontend without `capture ... header` lines. They are read from
+the request and response heads when the line is written; HAProxy takes them when each
+head arrives, before any rule runs, so a header that poise's rules or `option forwardfor`
+changed shows here as changed (see core/httplog.py).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from poise.core.httplog import HttpLogRecord, format_httplog
-from poise.core.logline import NOSRV
-from poise.net.sessionlog import wall_clock
+from poise.core.httplog import HttpLogRecord, capture_headers, format_httplog
+from poise.core.logline import NOSRV, LogExtras
+from poise.net.sessionlog import fill_extras, socket_address, wall_clock
 
 if TYPE_CHECKING:
     from poise.net.http import HttpSession
@@ -21,6 +28,7 @@ def log_transaction(session: HttpSession, bad_request: bool) -> None:
     backend = session.backend
     server = session.server
     req = session.req
+    resp = session.resp
     connected = session.t_connect >= 0 and server is not None
     record = HttpLogRecord(
         client_ip=session.client_ip,
@@ -39,11 +47,44 @@ def log_transaction(session: HttpSession, bad_request: bool) -> None:
         termination_state=session.term + session.cookie_status,
         actconn=session.ctx.actconn,
         feconn=frontend.cur_conn,
-        beconn=backend.backend.cur_sess if backend is not None else 0,
+        # HAProxy counts the transaction out of its backend before it logs it.
+        beconn=max(backend.backend.cur_sess - 1, 0) if backend is not None else 0,
         srv_conn=server.cur_sess if server is not None else 0,
         retries=session.retries,
         redispatched=session.redispatched,
         backend_queue=backend.backend.queued if backend is not None else 0,
         request_line=req.request_line if req is not None and not bad_request else "<BADREQ>",
     )
-    sink.send("info", format_httplog(record))
+    proxy = frontend.proxy
+    if not bad_request:  # HAProxy prints no capture block for a <BADREQ>
+        # Captured by the session when each head arrived (before any rule touched them).
+        if proxy.capture_request_headers:
+            record.request_captures = session.req_captures or capture_headers(
+                proxy.capture_request_headers, None
+            )
+        if proxy.capture_response_headers:
+            record.response_captures = session.resp_captures or capture_headers(
+                proxy.capture_response_headers, None
+            )
+    formatter = frontend.http_format
+    if formatter is None:
+        sink.send("info", format_httplog(record))
+        return
+    uses = formatter.uses
+    extras = record.extras = LogExtras(
+        request=req if not bad_request else None,
+        response_version=resp.version if resp is not None else None,
+    )
+    if "fi" in uses or "fp" in uses or "[]" in uses:
+        extras.frontend_ip, extras.frontend_port = session.dst_ip or None, session.dst_port
+    upstream = session.upstream
+    transport = upstream.transport if upstream is not None else None
+    if "bi" in uses or "bp" in uses:
+        extras.backend_ip, extras.backend_port = socket_address(transport, "sockname")
+    if connected and server is not None and ("si" in uses or "sp" in uses):
+        extras.server_ip, extras.server_port = socket_address(transport, "peername")
+        if extras.server_ip is None:
+            extras.server_ip = server.addr
+            extras.server_port = server.port if server.port is not None else session.dst_port
+    fill_extras(extras, frontend.name, uses, session.client)
+    sink.send("info", formatter.render(record))

@@ -1,16 +1,186 @@
 """Services poise answers itself inside an HTTP frontend, before any backend is chosen:
-the stats page (`stats enable`, `stats uri`) and the Prometheus exporter
-(`http-request use-service prometheus-exporter`). Each returns a complete response as a
-rules.Verdict ("reply"), or None when the request is not for it.
+the stats page (`stats enable`, `stats uri`...: admin/stats_http.py) and the Prometheus
+exporter (`http-request use-service prometheus-exporter`: admin/prometheus.py). Both are
+written from the same stats report (admin/stats_report.py) of the running model.
+
+The HTTP session hands every request's verdict of the frontend's `http-request` rules to
+serve(): a `use-service` verdict becomes the service's answer; when the rules let the
+request go on and its URI is the frontend's stats page (or that of the backend it goes to,
+after that backend's own `http-request` rules, as in HAProxy), the page answers. An admin
+POST whose body has not arrived yet gives NEEDS_BODY: the session reads the body (up to
+stats_http.MAX_BODY) and asks again with it.
+
+This is the shell's side: the View of the running Context, the process facts of `show
+info`, and a timer that reads the session counters once a second for the rates.
 """
 
 from __future__ import annotations
 
-from poise.core.http import rules
+import asyncio
+import contextlib
+import os
+import time
+from dataclasses import replace
+
+from poise.admin import prometheus, stats, stats_http, stats_report
+from poise.admin.server import admin_info
+from poise.config import model
+from poise.core.backend import start
+from poise.core.http import reply, rules
 from poise.core.http.message import Request
 from poise.net.context import Context, FrontendRuntime
 
+SAMPLE_INTERVAL = 1.0  # seconds between two readings of the counters (rates per second)
+MAX_BODY = stats_http.MAX_BODY
+# serve()'s answer to an admin POST whose body is still to be read.
+NEEDS_BODY = rules.Verdict("service", reason="the stats page reads the request body")
 
-def serve(ctx: Context, frontend: FrontendRuntime, req: Request) -> rules.Verdict | None:
-    """The answer of a service this request is for, or None (the usual case: nothing)."""
-    return None
+
+class Services:
+    """What the services of one running poise keep: the process facts, the rate meter and
+    its timer."""
+
+    __slots__ = ("ctx", "info", "meter", "timer")
+
+    def __init__(self, ctx: Context, info: stats.AdminInfo) -> None:
+        self.ctx = ctx
+        self.info = info
+        self.meter = stats_report.RateMeter()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def view(self) -> stats.View:
+        ctx = self.ctx
+        return stats.View(
+            info=self.info,
+            frontends=ctx.frontends,
+            backends={name: runtime.backend for name, runtime in ctx.backends.items()},
+            maxconn=ctx.maxconn,
+            actconn=ctx.actconn,
+            cum_conns=ctx.cum_conns,
+            stopping=ctx.stopping,
+            now=ctx.loop.time(),
+        )
+
+    def tick(self) -> None:
+        """Read the counters, and again in a second, until the process stops."""
+        ctx = self.ctx
+        if ctx.stopping:
+            self.timer = None
+            _running.pop(id(ctx), None)
+            return
+        self.meter.sample(ctx.loop.time(), stats_report.counters(self.view()))
+        self.timer = ctx.loop.call_later(SAMPLE_INTERVAL, self.tick)
+
+
+_running: dict[int, Services] = {}
+
+
+def start_services(ctx: Context, global_: model.Global) -> None:
+    """Called once poise serves: the facts `show info` would give, and the rates timer."""
+    services = Services(ctx, admin_info(global_, ctx.loop))
+    _running[id(ctx)] = services
+    services.tick()
+
+
+def services_of(ctx: Context) -> Services:
+    """The services of `ctx` (started on first use when start_services was not called)."""
+    services = _running.get(id(ctx))
+    if services is None or services.ctx is not ctx:
+        age = process_age()
+        info = admin_info(model.Global(), ctx.loop)
+        info = replace(info, started=info.started - age, start_time=info.start_time - age)
+        services = _running[id(ctx)] = Services(ctx, info)
+        services.tick()
+    return services
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux /proc), 0 when unknown."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # starttime, the 22nd field, in clock ticks since boot
+        boot = time.clock_gettime(time.CLOCK_BOOTTIME)
+        return max(0.0, boot - ticks / os.sysconf("SC_CLK_TCK"))
+    return 0.0
+
+
+# Per frontend (by identity): whether a page could answer its requests (its own, or that
+# of a backend it routes to), so that the common request costs one lookup.
+_pages: dict[int, tuple[FrontendRuntime, bool]] = {}
+
+
+def has_pages(ctx: Context, frontend: FrontendRuntime) -> bool:
+    entry = _pages.get(id(frontend))
+    if entry is None or entry[0] is not frontend:
+        proxy = frontend.proxy
+        targets = {proxy.default_backend, *(use.backend for use in proxy.use_backends)}
+        found = proxy.stats is not None or any(
+            backend.proxy.stats is not None
+            for name, backend in ctx.backends.items()
+            if name in targets and backend.proxy is not proxy
+        )
+        if len(_pages) > 4096:
+            _pages.clear()
+        entry = _pages[id(frontend)] = (frontend, found)
+    return entry[1]
+
+
+def serve(
+    ctx: Context,
+    frontend: FrontendRuntime,
+    req: Request,
+    verdict: rules.Verdict = rules.CONTINUE,
+    *,
+    close: bool = False,
+    body: bytes | None = None,
+) -> rules.Verdict:
+    """The verdict to act on for this request: `verdict` itself (the frontend's rules'),
+    or the answer of the service it is for, or NEEDS_BODY."""
+    if verdict.kind == "service":
+        return exporter(ctx, req, close) if verdict.service == "prometheus-exporter" else verdict
+    if verdict.kind != "continue" or not has_pages(ctx, frontend):
+        return verdict
+    page = frontend.proxy.stats
+    rest = stats_http.target(page.uri, req) if page is not None else None
+    if page is None or rest is None:
+        # The page of the backend the request goes to, after that backend's own rules.
+        name = rules.select_backend(frontend.proxy, req)
+        backend = ctx.backends.get(name) if name is not None else None
+        if backend is None or backend.proxy is frontend.proxy or backend.proxy.stats is None:
+            return verdict
+        page = backend.proxy.stats
+        rest = stats_http.target(page.uri, req)
+        if rest is None:
+            return verdict
+        if body is None:
+            ruled = rules.request_rules(backend.proxy, req, close=close)
+            if ruled.kind != "continue":
+                return ruled
+    services = services_of(ctx)
+    answer = stats_http.answer(
+        page, services.view(), req, rest, services.meter.rates(), close=close, body=body
+    )
+    if answer.needs_body:
+        return NEEDS_BODY
+    start(list(answer.goes))
+    return rules.Verdict("reply", answer.status, answer.response, answer.close, "stats", "LR--")
+
+
+def exporter(ctx: Context, req: Request, close: bool) -> rules.Verdict:
+    """`http-request use-service prometheus-exporter`."""
+    try:
+        query = prometheus.parse_query(req.query)
+    except prometheus.BadQuery:
+        response, closes = reply.finish(reply.PAGES[400], req, True)
+        return rules.Verdict("reply", 400, response, closes, "prometheus-exporter", "LR--")
+    services = services_of(ctx)
+    view = services.view()
+    rates = services.meter.rates()
+    sections = stats_report.report(view, rates)
+    text = prometheus.exporter(view, sections, rates, query)
+    headers = [("cache-control", "no-cache"), ("content-type", prometheus.CONTENT_TYPE)]
+    answer = stats_http.ok(req, headers, text.encode("utf-8"), close)
+    return rules.Verdict(
+        "reply", answer.status, answer.response, answer.close, "prometheus-exporter", "LR--"
+    )

@@ -17,10 +17,13 @@ from typing import cast
 
 from poise.core.backend import start
 from poise.core.http.hashkey import source_key
+from poise.core.http.headers import Headers
+from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher
 from poise.net.sessionlog import log_tcp_session
+from poise.net.tls import client_sni
 
 # Client bytes received before the server connection is up are kept, up to this much;
 # beyond it reading pauses until the server is connected.
@@ -51,6 +54,8 @@ class ServerSide(asyncio.Protocol):
             return False
         if session.client.can_write_eof():
             session.client.write_eof()
+        else:
+            session.client.close()  # TLS has no half-close: close_notify after the data
         session.arm_idle()
         return True
 
@@ -197,7 +202,10 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         if transport is not None:
             if self.server_eof:
                 return False
-            transport.write_eof()
+            # A TLS connection cannot be half-closed (asyncio has no close_notify-only
+            # shutdown): the server's side stays open until it ends or times out.
+            if transport.can_write_eof():
+                transport.write_eof()
             self.arm_idle()
         return True
 
@@ -251,6 +259,19 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         sockname = self.client.get_extra_info("sockname")
         return sockname[1] if isinstance(sockname, tuple) else 0
 
+    def sni_request(self) -> Request | None:
+        """A TCP session has no request: the connection's facts stand for one, for a
+        server's `sni` expression (ssl_fc_sni, src, dst)."""
+        client = self.client
+        sock = client.get_extra_info("sockname")
+        dst, dst_port = (sock[0], sock[1]) if isinstance(sock, tuple) else ("", 0)
+        tls = client.get_extra_info("ssl_object")
+        sni = client_sni(tls) if tls is not None else None
+        return Request(
+            "", "", "1.1", Headers(), self.client_ip, self.client_port, dst, dst_port,
+            tls is not None, sni,
+        )  # fmt: skip
+
     def server_connected(
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
     ) -> None:
@@ -261,7 +282,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
             self.pending = []
             server_transport.write(data)
             self.client.resume_reading()
-        if self.client_eof:
+        if self.client_eof and server_transport.can_write_eof():
             server_transport.write_eof()
         self.last_active = self.loop.time()
         self.arm_idle()

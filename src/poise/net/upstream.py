@@ -20,7 +20,7 @@ POOL_MAX = 64  # idle connections kept per server
 
 
 class Upstream(asyncio.Protocol):
-    __slots__ = ("closed", "home", "idle_since", "pool", "session", "transport")
+    __slots__ = ("closed", "home", "idle_since", "pool", "session", "sni", "transport")
 
     def __init__(self, session: HttpSession | None, home: Pool) -> None:
         self.session = session
@@ -29,6 +29,7 @@ class Upstream(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
         self.transport: asyncio.Transport | None = None
+        self.sni: str | None = None  # the SNI it was opened with, when the server's varies
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop transports are not asyncio.Transport subclasses, hence a cast.
@@ -93,7 +94,18 @@ class Pool:
     def __init__(self) -> None:
         self.idle: list[Upstream] = []
 
-    def take(self, now: float) -> Upstream | None:
+    def take(self, now: float, sni: str | None = None) -> Upstream | None:
+        """The most recently used idle connection (opened with this SNI, when the
+        server's SNI varies), or None."""
+        if sni is not None:
+            for upstream in reversed(self.idle):
+                if upstream.sni == sni and not upstream.closed:
+                    if now - upstream.idle_since >= POOL_PURGE_DELAY:
+                        break
+                    self.idle.remove(upstream)
+                    upstream.pool = None
+                    return upstream
+            return None
         while self.idle:
             upstream = self.idle.pop()
             upstream.pool = None

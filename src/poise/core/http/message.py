@@ -21,6 +21,8 @@ class Request:
     dst_port: int = 0
     ssl: bool = False  # ssl_fc: the client connection is TLS
     sni: str | None = None  # ssl_fc_sni
+    client_cert: bool = False  # ssl_c_used: the client presented a certificate
+    client_verify: int = 0  # ssl_c_verify: its verification result (0: verified)
 
     @property
     def path(self) -> str:

@@ -38,7 +38,7 @@ from poise.core.http import reply
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
 
-VerdictKind = Literal["continue", "deny", "reply"]
+VerdictKind = Literal["continue", "deny", "reply", "service"]
 HttpMode = Literal["keep-alive", "server-close", "close"]
 
 
@@ -48,7 +48,8 @@ class Verdict:
     `deny` and `reply` (redirect, return): send `response` (b"" for an empty errorfile)
     instead of forwarding, then close the connection when `close`. `reason` says which
     rule, for the log; `termination` is HAProxy's termination state for it (`PR--` for a
-    deny, `LR--` for a response made locally)."""
+    deny, `LR--` for a response made locally). `service`: `http-request use-service`
+    matched; the shell's net/services.py answers with the service named in `service`."""
 
     kind: VerdictKind
     status: int = 0
@@ -56,6 +57,7 @@ class Verdict:
     close: bool = False
     reason: str = ""
     termination: str = ""
+    service: str = ""
 
 
 CONTINUE = Verdict("continue")
@@ -274,6 +276,9 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     if rule.action == "allow":
         return test, lambda req, resp, close: _ALLOW
     where = f"{keyword} {rule.action} at {rule.where}"
+    if rule.action == "use-service":  # final, like a return: the rules stop here
+        service = Verdict("service", reason=where, termination="LR--", service=rule.name)
+        return test, lambda req, resp, close: service
     if rule.action == "redirect":
         assert rule.redirect is not None
         return test, _redirect(rule.redirect, where)

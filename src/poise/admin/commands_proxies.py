@@ -1,0 +1,116 @@
+"""Runtime commands on frontends, the process and the CLI session (management.txt 9.3):
+`set maxconn frontend|global`, `disable|enable frontend`, `clear counters [all]`, `set
+timeout cli`, with HAProxy 2.6's answers.
+
+A disabled frontend keeps its sockets and stops taking connections: new ones wait,
+unread, as they wait at `maxconn`, until `enable frontend` (net/context.py). HAProxy 2.6
+on Linux refuses them instead while the frontend is "PAUSED"; poise keeps them, so that a
+short pause loses no client. Where HAProxy reads a bad number as 0 (`set maxconn frontend
+F abc` would stop the frontend), poise refuses it with the message for a missing number.
+
+Pure: the counters of servers and backends are cleared here; the frontends' limits,
+pause and counters belong to the shell and change through effects.
+"""
+
+from __future__ import annotations
+
+from poise.admin.commands_base import (
+    Answer,
+    ClearFrontends,
+    Notice,
+    Pause,
+    Request,
+    SetMaxconn,
+    find_frontend,
+)
+from poise.config.units import parse_time
+
+
+def integer(text: str) -> int | None:
+    body = text[1:] if text[:1] in "+-" else text
+    return int(text) if body.isascii() and body.isdigit() else None
+
+
+def cmd_set_maxconn_frontend(req: Request) -> Answer:
+    frontend = find_frontend(req.view, req.arg(3))
+    if isinstance(frontend, str):
+        return Answer(frontend)
+    value = integer(req.arg(4))
+    if value is None:
+        return Answer("Integer value expected.\n")
+    if value < 0:
+        return Answer("Value out of range.\n")
+    return Answer("", effects=(SetMaxconn(frontend.name, value),))
+
+
+def cmd_set_maxconn_global(req: Request) -> Answer:
+    """`set maxconn global N`, up to the configured maxconn; 0 (or less) restores it."""
+    value = integer(req.arg(3))
+    if value is None:
+        return Answer("Expects an integer value.\n")
+    hard = req.view.hard_maxconn or req.view.maxconn
+    if value > hard:
+        return Answer("Value out of range.\n")
+    return Answer("", effects=(SetMaxconn(None, value if value > 0 else hard),))
+
+
+def cmd_disable_frontend(req: Request) -> Answer:
+    frontend = find_frontend(req.view, req.arg(2))
+    if isinstance(frontend, str):
+        return Answer(frontend)
+    if frontend.paused:
+        return Answer("All sockets are already disabled.\n")
+    notice = Notice("WARNING", f"CLI : Paused frontend {frontend.name}.", frontend.name)
+    return Answer("", effects=(Pause(frontend.name, True), notice))
+
+
+def cmd_enable_frontend(req: Request) -> Answer:
+    frontend = find_frontend(req.view, req.arg(2))
+    if isinstance(frontend, str):
+        return Answer(frontend)
+    if not frontend.paused:
+        return Answer("All sockets are already enabled.\n")
+    notice = Notice("WARNING", f"CLI : Resumed frontend {frontend.name}.", frontend.name)
+    return Answer("", effects=(Pause(frontend.name, False), notice))
+
+
+def clear_counters(req: Request, every: bool) -> Answer:
+    """The maxima (`clear counters`), or every counter (`clear counters all`, as if poise
+    had just started); what is current (sessions, queues) stays."""
+    for backend in req.view.backends.values():
+        backend.max_sess = 0
+        backend.max_queued = 0
+        if every:
+            backend.cum_sess = 0
+            backend.requeued = 0
+        for server in backend.servers:
+            server.max_sess = 0
+            if every:
+                server.total_sess = 0
+                server.failed_conns = 0
+    return Answer("", effects=(ClearFrontends(every),))
+
+
+def cmd_clear_counters(req: Request) -> Answer:
+    return clear_counters(req, every=False)
+
+
+def cmd_clear_counters_all(req: Request) -> Answer:
+    return clear_counters(req, every=True)
+
+
+def cmd_set_timeout(req: Request) -> Answer:
+    """`set timeout cli DELAY` (seconds unless a unit is given): this connection's idle
+    timeout, in place of `stats timeout`."""
+    if req.arg(2) != "cli":
+        return Answer("'set timeout' only supports 'cli'.\n")
+    if not req.arg(3):
+        return Answer("Expects an integer value.\n")
+    try:
+        millis = parse_time(req.arg(3), "s")
+    except ValueError:
+        return Answer("Invalid timeout value.\n")
+    if millis < 1:
+        return Answer("Invalid timeout value.\n")
+    req.session.timeout = millis / 1000.0
+    return Answer("")

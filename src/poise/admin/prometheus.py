@@ -1,0 +1,698 @@
+"""HAProxy's Prometheus exporter (`http-request use-service prometheus-exporter`), written
+from the stats report's rows (admin/stats_report.py), with HAProxy 2.6's metric names,
+types, help texts and labels, so that dashboards and alerts written for HAProxy's built-in
+exporter (addons/promex) read poise unchanged:
+
+- `haproxy_process_*` for the process, `haproxy_frontend_*{proxy}`,
+  `haproxy_backend_*{proxy}` and `haproxy_server_*{proxy,server}`; each metric is one group
+  (its HELP and TYPE lines, then one line per object), in HAProxy's order;
+- a status is one line per state with the value 1 for the current one
+  (`haproxy_server_status{proxy="app",server="web1",state="UP"} 1`);
+- a time is in seconds with six decimals, a missing limit is `NaN`, as HAProxy writes them;
+- the query string filters as HAProxy's does: `scope=global|frontend|backend|server|*`
+  (repeatable, in order; an empty scope resets the list; an unknown one is a bad request)
+  and `no-maint` (servers in maintenance are left out).
+
+A metric whose column poise does not measure (compression, caches, response codes...) is
+left out rather than reported as zero: a dashboard then shows "no data", not a false 0.
+
+Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from urllib.parse import unquote_plus
+
+from poise.admin import stats
+from poise.admin.stats_report import PROCESS, Rates, Section
+from poise.core.server import AdminState
+
+CONTENT_TYPE = "text/plain; version=0.0.4"
+SCOPES = ("global", "frontend", "backend", "server")
+OTHER_SCOPES = ("listener", "sticktable")  # HAProxy's, with nothing to show in poise
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
+# Stats column -> (metric name after `haproxy_<scope>_`, type, HAProxy's help text).
+FIELDS: dict[str, tuple[str, str, str]] = {
+    "scur": (
+        "current_sessions",
+        "gauge",
+        "Number of current sessions on the frontend, backend or server",
+    ),
+    "smax": (
+        "max_sessions",
+        "gauge",
+        "Highest value of current sessions encountered since process started",
+    ),
+    "slim": ("limit_sessions", "gauge", "Frontend/listener/server's maxconn, backend's fullconn"),
+    "stot": ("sessions_total", "counter", "Total number of sessions since process started"),
+    "bin": ("bytes_in_total", "counter", "Total number of request bytes since process started"),
+    "bout": ("bytes_out_total", "counter", "Total number of response bytes since process started"),
+    "dreq": (
+        "requests_denied_total",
+        "counter",
+        "Total number of denied requests since process started",
+    ),
+    "dresp": (
+        "responses_denied_total",
+        "counter",
+        "Total number of denied responses since process started",
+    ),
+    "ereq": (
+        "request_errors_total",
+        "counter",
+        "Total number of invalid requests since process started",
+    ),
+    "status": ("status", "gauge", "Current status of the service, per state label value."),
+    "rate_lim": (
+        "limit_session_rate",
+        "gauge",
+        "Limit on the number of sessions accepted in a second (frontend only, 'rate-limit "
+        "sessions' setting)",
+    ),
+    "rate_max": (
+        "max_session_rate",
+        "gauge",
+        "Highest value of sessions per second observed since the worker process started",
+    ),
+    "hrsp": (
+        "http_responses_total",
+        "counter",
+        "Total number of HTTP responses with status 100-199 returned by this object since "
+        "the worker process started",
+    ),
+    "req_rate_max": (
+        "http_requests_rate_max",
+        "gauge",
+        "Highest value of http requests observed since the worker process started",
+    ),
+    "req_tot": (
+        "http_requests_total",
+        "counter",
+        "Total number of HTTP requests processed by this object since the worker process started",
+    ),
+    "comp_in": (
+        "http_comp_bytes_in_total",
+        "counter",
+        "Total number of bytes submitted to the HTTP compressor for this object since the "
+        "worker process started",
+    ),
+    "comp_out": (
+        "http_comp_bytes_out_total",
+        "counter",
+        "Total number of bytes emitted by the HTTP compressor for this object since the "
+        "worker process started",
+    ),
+    "comp_byp": (
+        "http_comp_bytes_bypassed_total",
+        "counter",
+        "Total number of bytes that bypassed HTTP compression for this object since the "
+        "worker process started (CPU/memory/bandwidth limitation)",
+    ),
+    "comp_rsp": (
+        "http_comp_responses_total",
+        "counter",
+        "Total number of HTTP responses that were compressed for this object since the "
+        "worker process started",
+    ),
+    "conn_rate_max": (
+        "connections_rate_max",
+        "gauge",
+        "Highest value of connections per second observed since the worker process started",
+    ),
+    "conn_tot": (
+        "connections_total",
+        "counter",
+        "Total number of new connections accepted on this frontend since the worker process "
+        "started",
+    ),
+    "intercepted": (
+        "intercepted_requests_total",
+        "counter",
+        "Total number of HTTP requests intercepted on the frontend "
+        "(redirects/stats/services) since the worker process started",
+    ),
+    "dcon": (
+        "denied_connections_total",
+        "counter",
+        "Total number of incoming connections blocked on a listener/frontend by a "
+        "tcp-request connection rule since the worker process started",
+    ),
+    "dses": (
+        "denied_sessions_total",
+        "counter",
+        "Total number of incoming sessions blocked on a listener/frontend by a tcp-request "
+        "connection rule since the worker process started",
+    ),
+    "wrew": (
+        "failed_header_rewriting_total",
+        "counter",
+        "Total number of failed HTTP header rewrites since the worker process started",
+    ),
+    "cache_lookups": (
+        "http_cache_lookups_total",
+        "counter",
+        "Total number of HTTP requests looked up in the cache on this frontend/backend since "
+        "the worker process started",
+    ),
+    "cache_hits": (
+        "http_cache_hits_total",
+        "counter",
+        "Total number of HTTP requests not found in the cache on this frontend/backend since "
+        "the worker process started",
+    ),
+    "eint": (
+        "internal_errors_total",
+        "counter",
+        "Total number of internal errors since process started",
+    ),
+    "qcur": ("current_queue", "gauge", "Number of current queued connections"),
+    "qmax": (
+        "max_queue",
+        "gauge",
+        "Highest value of queued connections encountered since process started",
+    ),
+    "econ": (
+        "connection_errors_total",
+        "counter",
+        "Total number of failed connections to server since the worker process started",
+    ),
+    "eresp": (
+        "response_errors_total",
+        "counter",
+        "Total number of invalid responses since the worker process started",
+    ),
+    "wretr": (
+        "retry_warnings_total",
+        "counter",
+        "Total number of server connection retries since the worker process started",
+    ),
+    "wredis": (
+        "redispatch_warnings_total",
+        "counter",
+        "Total number of server redispatches due to connection failures since the worker "
+        "process started",
+    ),
+    "weight": (
+        "weight",
+        "gauge",
+        "Server's effective weight, or sum of active servers' effective weights for a backend",
+    ),
+    "act": ("active_servers", "gauge", "Total number of active UP servers with a non-zero weight"),
+    "bck": ("backup_servers", "gauge", "Total number of backup UP servers with a non-zero weight"),
+    "chkdown": (
+        "check_up_down_total",
+        "counter",
+        "Total number of failed checks causing UP to DOWN server transitions, per "
+        "server/backend, since the worker process started",
+    ),
+    "lastchg": (
+        "check_last_change_seconds",
+        "gauge",
+        "How long ago the last server state changed, in seconds",
+    ),
+    "downtime": (
+        "downtime_seconds_total",
+        "counter",
+        "Total time spent in DOWN state, for server or backend",
+    ),
+    "lbtot": (
+        "loadbalanced_total",
+        "counter",
+        "Total number of requests routed by load balancing since the worker process started "
+        "(ignores queue pop and stickiness)",
+    ),
+    "cli_abrt": (
+        "client_aborts_total",
+        "counter",
+        "Total number of requests or connections aborted by the client since the worker "
+        "process started",
+    ),
+    "srv_abrt": (
+        "server_aborts_total",
+        "counter",
+        "Total number of requests or connections aborted by the server since the worker "
+        "process started",
+    ),
+    "lastsess": (
+        "last_session_seconds",
+        "gauge",
+        "How long ago some traffic was seen on this object on this worker process, in seconds",
+    ),
+    "qtime": (
+        "queue_time_average_seconds",
+        "gauge",
+        "Avg. queue time for last 1024 successful connections.",
+    ),
+    "ctime": (
+        "connect_time_average_seconds",
+        "gauge",
+        "Avg. connect time for last 1024 successful connections.",
+    ),
+    "rtime": (
+        "response_time_average_seconds",
+        "gauge",
+        "Avg. response time for last 1024 successful connections.",
+    ),
+    "ttime": (
+        "total_time_average_seconds",
+        "gauge",
+        "Avg. total time for last 1024 successful connections.",
+    ),
+    "connect": (
+        "connection_attempts_total",
+        "counter",
+        "Total number of outgoing connection attempts on this backend/server since the "
+        "worker process started",
+    ),
+    "reuse": (
+        "connection_reuses_total",
+        "counter",
+        "Total number of reused connection on this backend/server since the worker process started",
+    ),
+    "qtime_max": ("max_queue_time_seconds", "gauge", "Maximum observed time spent in the queue"),
+    "ctime_max": (
+        "max_connect_time_seconds",
+        "gauge",
+        "Maximum observed time spent waiting for a connection to complete",
+    ),
+    "rtime_max": (
+        "max_response_time_seconds",
+        "gauge",
+        "Maximum observed time spent waiting for a server response",
+    ),
+    "ttime_max": (
+        "max_total_time_seconds",
+        "gauge",
+        "Maximum observed total request+response time (request+queue+connect+response+processing)",
+    ),
+    "uweight": (
+        "uweight",
+        "gauge",
+        "Server's user weight, or sum of active servers' user weights for a backend",
+    ),
+    "agg_server_status": (
+        "agg_server_status",
+        "gauge",
+        "Backend's aggregated gauge of servers' status",
+    ),
+    "agg_server_check_status": (
+        "agg_server_check_status",
+        "gauge",
+        "Backend's aggregated gauge of servers' state check status",
+    ),
+    "agg_check_status": (
+        "agg_check_status",
+        "gauge",
+        "Backend's aggregated gauge of servers' state check status",
+    ),
+    "chkfail": (
+        "check_failures_total",
+        "counter",
+        "Total number of failed individual health checks per server/backend, since the "
+        "worker process started",
+    ),
+    "qlimit": (
+        "queue_limit",
+        "gauge",
+        "Limit on the number of connections in queue, for servers only (maxqueue argument)",
+    ),
+    "throttle": (
+        "current_throttle",
+        "gauge",
+        "Throttling ratio applied to a server's maxconn and weight during the slowstart "
+        "period (0 to 100%)",
+    ),
+    "check_status": (
+        "check_status",
+        "gauge",
+        "Status of last health check, per state label value.",
+    ),
+    "check_code": ("check_code", "gauge", "layer5-7 code, if available of the last health check."),
+    "check_duration": (
+        "check_duration_seconds",
+        "gauge",
+        "Total duration of the latest server health check, in seconds.",
+    ),
+    "srv_icur": (
+        "idle_connections_current",
+        "gauge",
+        "Current number of idle connections available for reuse on this server",
+    ),
+    "src_ilim": (
+        "idle_connections_limit",
+        "gauge",
+        "Limit on the number of available idle connections on this server (server "
+        "'pool_max_conn' directive)",
+    ),
+    "idle_conn_cur": (
+        "unsafe_idle_connections_current",
+        "gauge",
+        "Current number of unsafe idle connections",
+    ),
+    "safe_conn_cur": (
+        "safe_idle_connections_current",
+        "gauge",
+        "Current number of safe idle connections",
+    ),
+    "used_conn_cur": ("used_connections_current", "gauge", "Current number of connections in use"),
+    "need_conn_est": (
+        "need_connections_current",
+        "gauge",
+        "Estimated needed number of connections",
+    ),
+}
+# The columns each scope exports, in HAProxy 2.6's order ("hrsp" is the five response
+# code counters as one metric with a `code` label).
+FRONTEND_METRICS = _words(
+    "scur smax slim stot bin bout dreq dresp ereq status rate_lim rate_max hrsp req_rate_max "
+    "req_tot comp_in comp_out comp_byp comp_rsp conn_rate_max conn_tot intercepted dcon dses "
+    "wrew cache_lookups cache_hits eint"
+)
+BACKEND_METRICS = _words(
+    "qcur qmax scur smax slim stot bin bout dreq dresp econ eresp wretr wredis status weight "
+    "act bck chkdown lastchg downtime lbtot rate_max hrsp req_tot cli_abrt srv_abrt comp_in "
+    "comp_out comp_byp comp_rsp lastsess qtime ctime rtime ttime wrew connect reuse "
+    "cache_lookups cache_hits qtime_max ctime_max rtime_max ttime_max eint uweight "
+    "agg_server_status agg_server_check_status agg_check_status"
+)
+SERVER_METRICS = _words(
+    "qcur qmax scur smax slim stot bin bout dresp econ eresp wretr wredis status weight "
+    "chkfail chkdown lastchg downtime qlimit throttle lbtot rate_max check_status check_code "
+    "check_duration hrsp cli_abrt srv_abrt lastsess qtime ctime rtime ttime wrew connect "
+    "reuse srv_icur src_ilim qtime_max ctime_max rtime_max ttime_max eint idle_conn_cur "
+    "safe_conn_cur used_conn_cur need_conn_est uweight"
+)
+# Columns in milliseconds, exported in seconds.
+MILLISECONDS = frozenset(
+    {"qtime", "ctime", "rtime", "ttime", "qtime_max", "ctime_max", "rtime_max", "ttime_max"}
+    | {"check_duration"}
+)
+# Server columns HAProxy exports as NaN when the server has no value (no maxconn, no
+# maxqueue, no check, no slowstart, no idle pool limit).
+SERVER_NAN = frozenset({"slim", "qlimit", "chkfail", "throttle", "src_ilim"})
+RESPONSE_CODES = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")
+PROXY_STATES = ("DOWN", "UP")
+SERVER_STATES = ("DOWN", "UP", "MAINT", "DRAIN", "NOLB")
+CHECK_STATES = _words(
+    "HANA SOCKERR L4OK L4TOUT L4CON L6OK L6TOUT L6RSP L7TOUT L7RSP L7OK L7OKC L7STS "
+    "PROCERR PROCTOUT PROCOK"
+)
+PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
+    ("nbthread", "gauge", "Number of started threads (global.nbthread)"),
+    ("nbproc", "gauge", "Number of started worker processes (historical, always 1)"),
+    ("relative_process_id", "gauge", "Relative worker process number (1)"),
+    ("uptime_seconds", "gauge", "How long ago this worker process was started (seconds)"),
+    (
+        "max_connections",
+        "gauge",
+        "Hard limit on the number of per-process connections (configured or imposed by Ulimit-n)",
+    ),
+    (
+        "hard_max_connections",
+        "gauge",
+        "Hard limit on the number of per-process connections (imposed by Memmax_MB or Ulimit-n)",
+    ),
+    ("current_connections", "gauge", "Current number of connections on this worker process"),
+    (
+        "connections_total",
+        "counter",
+        "Total number of connections on this worker process since started",
+    ),
+    (
+        "current_connection_rate",
+        "gauge",
+        "Number of front connections created on this worker process over the last second",
+    ),
+    ("limit_connection_rate", "gauge", "Hard limit for ConnRate (global.maxconnrate)"),
+    (
+        "max_connection_rate",
+        "gauge",
+        "Highest ConnRate reached on this worker process since started (in connections per second)",
+    ),
+    (
+        "current_session_rate",
+        "gauge",
+        "Number of sessions created on this worker process over the last second",
+    ),
+    ("limit_session_rate", "gauge", "Hard limit for SessRate (global.maxsessrate)"),
+    (
+        "max_session_rate",
+        "gauge",
+        "Highest SessRate reached on this worker process since started (in sessions per second)",
+    ),
+    ("stopping", "gauge", "1 if the worker process is currently stopping, otherwise zero"),
+    ("build_info", "gauge", "Build info"),
+    ("start_time_seconds", "gauge", "Start time in seconds"),
+)
+
+
+class BadQuery(ValueError):
+    """A query string HAProxy's exporter answers with 400."""
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    scopes: frozenset[str] = frozenset(SCOPES)
+    no_maint: bool = False
+
+
+def parse_query(query: str | None) -> Query:
+    """`scope=...` (repeatable, read in order: the first one replaces "everything") and
+    `no-maint`."""
+    scopes: set[str] | None = None
+    no_maint = False
+    for part in (query or "").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        name, value = unquote_plus(name), unquote_plus(value)
+        if name == "scope":
+            scopes = set() if scopes is None else scopes
+            if value == "":
+                scopes = set()
+            elif value == "*":
+                scopes = set(SCOPES)
+            elif value in SCOPES:
+                scopes.add(value)
+            elif value not in OTHER_SCOPES:
+                raise BadQuery(value)
+        elif name == "no-maint":
+            no_maint = True
+    return Query(frozenset(SCOPES if scopes is None else scopes), no_maint)
+
+
+def number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if isinstance(value, float):
+        return f"{value:f}"
+    return str(value)
+
+
+Line = tuple[str, float]  # (labels, value)
+
+
+class Writer:
+    """Metric groups: HELP and TYPE, then the lines; a metric with no line is left out."""
+
+    def __init__(self) -> None:
+        self.out: list[str] = []
+
+    def group(self, name: str, kind: str, helptext: str, lines: Iterable[Line]) -> None:
+        found = list(lines)
+        if not found:
+            return
+        self.out.append(f"# HELP {name} {helptext}\n# TYPE {name} {kind}\n")
+        self.out.extend(f"{name}{labels} {number(value)}\n" for labels, value in found)
+
+    def text(self) -> str:
+        return "".join(self.out)
+
+
+def label(**labels: str) -> str:
+    inner = ",".join(f'{key}="{escape(value)}"' for key, value in labels.items())
+    return "{" + inner + "}"
+
+
+def escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def exporter(
+    view: stats.View,
+    sections: Sequence[Section],
+    rates: Rates,
+    query: Query = Query(),
+) -> str:
+    """The whole exposition text."""
+    out = Writer()
+    if "global" in query.scopes:
+        process(out, view, rates)
+    if "frontend" in query.scopes:
+        rows = [(s.proxy.name, s.frontend) for s in sections if s.frontend is not None]
+        proxies(out, "frontend", FRONTEND_METRICS, rows)
+    if "backend" in query.scopes:
+        rows = [(s.proxy.name, s.backend) for s in sections if s.backend is not None]
+        proxies(out, "backend", BACKEND_METRICS, rows, sections)
+    if "server" in query.scopes:
+        servers(out, sections, query.no_maint)
+    return out.text()
+
+
+def process(out: Writer, view: stats.View, rates: Rates) -> None:
+    info = view.info
+    uptime = max(0, int(view.now - info.started))
+    current = rates.current.get(PROCESS, 0)
+    highest = rates.maximum.get(PROCESS, 0)
+    values: dict[str, list[Line]] = {
+        "nbthread": [("", 1)],
+        "nbproc": [("", 1)],
+        "relative_process_id": [("", 1)],
+        "uptime_seconds": [("", uptime)],
+        "max_connections": [("", view.maxconn)],
+        "hard_max_connections": [("", view.maxconn)],
+        "current_connections": [("", view.actconn)],
+        "connections_total": [("", view.cum_conns)],
+        "current_connection_rate": [("", current)],
+        "limit_connection_rate": [("", 0)],
+        "max_connection_rate": [("", highest)],
+        "current_session_rate": [("", current)],
+        "limit_session_rate": [("", 0)],
+        "max_session_rate": [("", highest)],
+        "stopping": [("", int(view.stopping))],
+        "build_info": [(label(version=info.version), 1)],
+        "start_time_seconds": [("", int(info.start_time))],
+    }
+    for name, kind, helptext in PROCESS_METRICS:
+        out.group(f"haproxy_process_{name}", kind, helptext, values[name])
+
+
+def value_of(row: stats.Row, column: str, nan: bool = False) -> float | None:
+    """A column's value as the exporter writes it; None when the row has none (the line
+    is left out), NaN where HAProxy writes NaN."""
+    raw = row.get(column, "")
+    if raw == "":
+        return float("nan") if nan else None
+    if isinstance(raw, str):
+        try:
+            raw = int(raw)
+        except ValueError:
+            return None
+    if column in MILLISECONDS:
+        return raw / 1000.0
+    return raw
+
+
+def proxies(
+    out: Writer,
+    scope: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[str, stats.Row]],
+    sections: Sequence[Section] = (),
+) -> None:
+    for column in columns:
+        name, kind, helptext = FIELDS[column]
+        metric = f"haproxy_{scope}_{name}"
+        lines: list[Line] = []
+        if column == "status":
+            for proxy, row in rows:
+                state = "UP" if row.get("status") in ("OPEN", "UP") else "DOWN"
+                lines.extend((label(proxy=proxy, state=s), int(s == state)) for s in PROXY_STATES)
+        elif column == "hrsp":
+            for code in RESPONSE_CODES:
+                for proxy, row in rows:
+                    value = value_of(row, f"hrsp_{code}")
+                    if value is not None:
+                        lines.append((label(proxy=proxy, code=code), value))
+        elif column.startswith("agg_"):
+            for section in sections:
+                lines.extend(aggregate(column, section))
+        else:
+            for proxy, row in rows:
+                value = value_of(row, column)
+                if value is not None:
+                    lines.append((label(proxy=proxy), value))
+        out.group(metric, kind, helptext, lines)
+
+
+def server_state(row: stats.Row) -> str:
+    """HAProxy's state label from the status column ("no check" is UP)."""
+    word = str(row.get("status", "")).split(" ")[0]
+    return word if word in SERVER_STATES else "UP" if word in ("no", "") else "DOWN"
+
+
+def checked(server_row: stats.Row, maint: bool) -> bool:
+    """HAProxy exports a server's check only while its checks run (not in maintenance)."""
+    return bool(server_row.get("check_status")) and not maint
+
+
+def aggregate(column: str, section: Section) -> list[Line]:
+    if section.backend is None:
+        return []
+    proxy = section.proxy.name
+    if column == "agg_check_status":
+        counts = dict.fromkeys(CHECK_STATES, 0)
+        for _, row in section.servers:
+            status = str(row.get("check_status", ""))
+            if status in counts:
+                counts[status] += 1
+    else:
+        counts = dict.fromkeys(SERVER_STATES, 0)
+        for _, row in section.servers:
+            counts[server_state(row)] += 1
+    return [(label(proxy=proxy, state=state), count) for state, count in counts.items()]
+
+
+def servers(out: Writer, sections: Sequence[Section], no_maint: bool) -> None:
+    chosen = [
+        (section.proxy.name, server.name, row, server.admin is AdminState.MAINT)
+        for section in sections
+        for server, row in section.servers
+        if not (no_maint and server.admin is AdminState.MAINT)
+    ]
+    for column in SERVER_METRICS:
+        name, kind, helptext = FIELDS[column]
+        lines: list[Line] = []
+        if column == "status":
+            for proxy, server, row, _ in chosen:
+                state = server_state(row)
+                lines.extend(
+                    (label(proxy=proxy, server=server, state=s), int(s == state))
+                    for s in SERVER_STATES
+                )
+        elif column == "check_status":
+            for proxy, server, row, maint in chosen:
+                if checked(row, maint):
+                    status = row.get("check_status")
+                    lines.extend(
+                        (label(proxy=proxy, server=server, state=s), int(s == status))
+                        for s in CHECK_STATES
+                    )
+        elif column in ("check_code", "check_duration"):
+            for proxy, server, row, maint in chosen:
+                if checked(row, maint):
+                    value = value_of(row, column)
+                    if value is None and column == "check_code":
+                        value = 0  # HAProxy reports 0 for a check without a code
+                    if value is not None:
+                        lines.append((label(proxy=proxy, server=server), value))
+        elif column == "hrsp":
+            for code in RESPONSE_CODES:
+                for proxy, server, row, _ in chosen:
+                    value = value_of(row, f"hrsp_{code}")
+                    if value is not None:
+                        lines.append((label(proxy=proxy, server=server, code=code), value))
+        else:
+            for proxy, server, row, _ in chosen:
+                value = value_of(row, column, nan=column in SERVER_NAN)
+                if value is not None:
+                    lines.append((label(proxy=proxy, server=server), value))
+        out.group(f"haproxy_server_{name}", kind, helptext, lines)

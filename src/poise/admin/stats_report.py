@@ -1,0 +1,165 @@
+"""The statistics report: one row per frontend, server and backend, in HAProxy's column
+names, built from the run-time model by admin/stats.py's row functions (the runtime API's
+`show stat`). The stats page's HTML, its `;csv`, `;json` and `;typed` exports and the
+Prometheus exporter are all written from these rows, so they always agree.
+
+On top of `show stat`'s rows the report adds what only the HTTP side has: the per-second
+rates the shell measures (RateMeter, fed once a second), the health-check legend fields
+shown with `stats show-legends` (address, cookie), and the page's filters: `stats scope`,
+`;up` (hide servers that are down) and `;no-maint` (hide servers in maintenance).
+
+Pure: time comes in as numbers (the loop's clock), nothing here reads a clock or a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from poise.admin import stats
+from poise.config import model
+from poise.core.backend import Backend
+from poise.core.server import AdminState, ServerState
+
+# A counter's identity in the rate meter: ("F"|"B"|"S", proxy name, server name or ""),
+# or PROCESS for the connections of the whole process.
+Key = tuple[str, str, str]
+PROCESS: Key = ("P", "", "")
+
+
+class RateMeter:
+    """Events per second, from cumulative counters read about once a second: the rate is
+    what the counter gained over the last reading, per second (HAProxy's `rate` columns
+    count the events of the last second), and the maximum is the highest rate seen."""
+
+    __slots__ = ("at", "current", "last", "maximum")
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+        self.last: dict[Key, int] = {}
+        self.current: dict[Key, int] = {}
+        self.maximum: dict[Key, int] = {}
+
+    def sample(self, now: float, totals: Mapping[Key, int]) -> None:
+        if self.at is not None and now > self.at:
+            elapsed = max(now - self.at, 1.0)
+            for key, total in totals.items():
+                rate = max(0, round((total - self.last.get(key, total)) / elapsed))
+                self.current[key] = rate
+                if rate > self.maximum.get(key, 0):
+                    self.maximum[key] = rate
+        self.last = dict(totals)
+        self.at = now
+
+    def rates(self) -> Rates:
+        return Rates(dict(self.current), dict(self.maximum))
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    current: Mapping[Key, int] = field(default_factory=dict)
+    maximum: Mapping[Key, int] = field(default_factory=dict)
+
+    def fill(self, row: stats.Row, key: Key) -> None:
+        row["rate"] = self.current.get(key, 0)
+        row["rate_max"] = self.maximum.get(key, 0)
+
+
+def counters(view: stats.View) -> dict[Key, int]:
+    """The cumulative session counters the rates are measured on."""
+    totals: dict[Key, int] = {PROCESS: view.cum_conns}
+    for fe in view.frontends.values():
+        totals["F", fe.name, ""] = fe.cum_conn
+    for be in view.backends.values():
+        totals["B", be.name, ""] = be.cum_sess
+        for server in be.servers:
+            totals["S", be.name, server.name] = server.total_sess
+    return totals
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """What the page shows: `stats scope` names (empty: every proxy), `;up`, `;no-maint`,
+    and the legend fields of `stats show-legends`."""
+
+    scope: tuple[str, ...] = ()
+    hide_down: bool = False
+    hide_maint: bool = False
+    legends: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """One proxy's rows: its frontend row, its servers' rows and its backend row (a
+    `listen` section has all three)."""
+
+    proxy: model.Proxy
+    frontend: stats.Row | None
+    servers: list[tuple[ServerState, stats.Row]]
+    backend: stats.Row | None
+    model: Backend | None
+
+    def rows(self) -> list[stats.Row]:
+        """In `show stat` order: frontend, servers, backend."""
+        found = [self.frontend] if self.frontend is not None else []
+        found.extend(row for _, row in self.servers)
+        if self.backend is not None:
+            found.append(self.backend)
+        return found
+
+
+def report(
+    view: stats.View, rates: Rates | None = None, wanted: Filter = Filter()
+) -> list[Section]:
+    """Every enabled proxy in declaration order, as `show stat` lists them."""
+    sections: list[Section] = []
+    for proxy in view.proxies():
+        if proxy.disabled or (wanted.scope and proxy.name not in wanted.scope):
+            continue
+        fe = view.frontends.get(proxy.name) if proxy.is_frontend else None
+        be = view.backends.get(proxy.name) if proxy.is_backend else None
+        frontend = stats.frontend_row(view, fe) if fe is not None else None
+        if frontend is not None and rates is not None:
+            key: Key = ("F", proxy.name, "")
+            rates.fill(frontend, key)
+            frontend["rate_lim"] = 0  # `rate-limit sessions` is not supported: no limit
+            frontend["conn_rate"] = frontend["rate"]
+            frontend["conn_rate_max"] = frontend["rate_max"]
+        servers: list[tuple[ServerState, stats.Row]] = []
+        backend: stats.Row | None = None
+        if be is not None:
+            for server in be.servers:
+                maint = server.admin is AdminState.MAINT
+                if (wanted.hide_maint and maint) or (wanted.hide_down and (maint or not server.up)):
+                    continue
+                row = stats.server_row(view, be, server)
+                if rates is not None:
+                    rates.fill(row, ("S", be.name, server.name))
+                legends(row, be, server, wanted.legends)
+                servers.append((server, row))
+            backend = stats.backend_row(view, be)
+            if rates is not None:
+                rates.fill(backend, ("B", be.name, ""))
+            if wanted.legends and proxy.cookie is not None:
+                backend["cookie"] = proxy.cookie.name
+        sections.append(Section(proxy, frontend, servers, backend, be))
+    return sections
+
+
+def legends(row: stats.Row, be: Backend, server: ServerState, shown: bool) -> None:
+    """`stats show-legends`: a server's address and cookie; without it the address is not
+    shown (HAProxy shows it on the page only then)."""
+    if not shown:
+        row.pop("addr", None)
+    elif server.config.cookie is not None and be.proxy.cookie is not None:
+        row["cookie"] = server.config.cookie
+
+
+def all_rows(sections: Iterable[Section]) -> list[stats.Row]:
+    return [row for section in sections for row in section.rows()]
+
+
+def csv(sections: Iterable[Section]) -> str:
+    """The `;csv` export: `show stat`'s header and lines."""
+    lines = [stats.HEADER, *(stats.csv_line(row) for row in all_rows(sections))]
+    return "".join(f"{line}\n" for line in lines)

@@ -1,0 +1,3 @@
+"""Certificates: PEM bundles as HAProxy reads them (bundle.py), what a certificate says
+and whether it is fit to serve (inspect.py), host name matching (names.py) and a small
+certificate authority (ca.py). Built on `cryptography`; no sockets, no event loop."""

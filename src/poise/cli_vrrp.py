@@ -1,0 +1,108 @@
+"""`poise vrrp -f keepalived.conf [-D|-db] [-p PIDFILE]`: the VRRP daemon; and
+`check_keepalived`, what `poise check -k FILE` does.
+
+The flags are `poise run`'s: `-D` detaches (logs then go to syslog, /dev/log, facility
+daemon), `-db` stays in the foreground (the default; logs on stderr), `-p PIDFILE`. Where
+Keepalived's long flags mean the same they are accepted too (`--use-file`, `--dont-fork`,
+`--log-console`, `--pid`/`--vrrp_pid`, `--vrrp`, `--config-test`); Keepalived's short `-D`
+(log detail) is `--log-detail` here, since `-D` means "detach" for every poise command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from poise import __version__
+
+DEFAULT_CONFIG = "/etc/keepalived/keepalived.conf"
+
+
+def check_keepalived(path: str) -> int:
+    """Validate keepalived.conf (syntax and the running system): print every problem, then
+    "Configuration file is valid" and 0, or "Fatal errors found in configuration." and 1."""
+    from poise.vrrp.system import load
+
+    config, diagnostics = load(path)
+    for diagnostic in diagnostics:
+        print(diagnostic, file=sys.stderr)
+    if config is None:
+        print("Fatal errors found in configuration.", file=sys.stderr)
+        return 1
+    print("Configuration file is valid")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="poise vrrp",
+        description="Run the VRRP daemon on a Keepalived configuration (keepalived.conf).",
+    )
+    parser.add_argument("--version", action="version", version=f"poise {__version__}")
+    parser.add_argument(
+        "-f",
+        "--use-file",
+        dest="file",
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"keepalived.conf (default {DEFAULT_CONFIG})",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "-D", dest="daemon", action="store_true", help="detach and run as a daemon (logs to syslog)"
+    )
+    mode.add_argument(
+        "-db",
+        "-n",
+        "--dont-fork",
+        dest="foreground",
+        action="store_true",
+        help="stay in the foreground (the default; logs on stderr)",
+    )
+    parser.add_argument(
+        "--log-detail",
+        dest="detail",
+        action="store_true",
+        help="log more detail (every advert dropped, every script result)",
+    )
+    parser.add_argument(
+        "-l",
+        "--log-console",
+        dest="console",
+        action="store_true",
+        help="log on stderr too when detached (until stderr is closed)",
+    )
+    parser.add_argument(
+        "-p",
+        "--pid",
+        "-r",
+        "--vrrp_pid",
+        dest="pidfile",
+        metavar="PIDFILE",
+        help="write the daemon's pid here",
+    )
+    parser.add_argument(
+        "-P",
+        "--vrrp",
+        dest="vrrp_only",
+        action="store_true",
+        help="only VRRP (accepted for Keepalived's command line: always so)",
+    )
+    parser.add_argument(
+        "-t",
+        "--config-test",
+        dest="test",
+        action="store_true",
+        help="check the configuration and exit (as poise check -k)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    if args.test:
+        return check_keepalived(args.file)
+    from poise.vrrp.daemon import run
+
+    return run(args.file, daemon=args.daemon, detail=args.detail, pidfile=args.pidfile)

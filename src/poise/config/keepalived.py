@@ -1,0 +1,353 @@
+"""The keepalived.conf dialect: reads a file (and its includes) into a KeepalivedConfig,
+collecting every problem, with the same standard as haproxy.cfg: each one at FILE:LINE
+with its keyword, all of them in one run; an unknown keyword gets the nearest known one
+as a suggestion; a Keepalived keyword poise does not implement yet is an error saying so;
+mail settings are warnings (poise sends no mail).
+
+Pure: files come through a `Source` (keepalived_lexer.py). What needs the running system
+(interfaces, their addresses, script files and their permissions) is checked by
+poise.vrrp.system, at `poise check -k` and at start.
+
+Steps: keepalived_lexer.py builds the tree of blocks; this module reads `global_defs`,
+`vrrp_script` and `vrrp_sync_group` blocks and hands `vrrp_instance` blocks to
+keepalived_instance.py; then the whole is checked: names that refer to each other, and two
+instances that would answer the same adverts (same VRID on one interface).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from poise.config import keepalived_keywords as kw
+from poise.config.diagnostics import Diagnostic, error, has_errors, warning
+from poise.config.keepalived_instance import (
+    NOTIFY_FIELDS,
+    InstanceDraft,
+    complete_instance,
+    read_instance,
+)
+from poise.config.keepalived_lexer import Node, Source, read_tree
+from poise.config.keepalived_model import (
+    GlobalDefs,
+    KeepalivedConfig,
+    Notify,
+    SyncGroup,
+    VrrpInstance,
+    VrrpScript,
+)
+from poise.config.keepalived_values import (
+    Problem,
+    arity,
+    boolean,
+    integer,
+    ipv4,
+    no_args,
+    notify_command,
+    script_command,
+    seconds,
+    weight,
+)
+from poise.config.keywords import did_you_mean
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self.global_values: dict[str, Any] = {}
+        self.scripts: dict[str, VrrpScript] = {}
+        self.instances: list[InstanceDraft] = []
+        self.groups: list[SyncGroup] = []
+
+    def report(self, node: Node, exc: Problem) -> None:
+        self.diagnostics.append(error(node.where, str(exc), node.keyword))
+
+    def top(self, node: Node) -> None:
+        keyword = node.keyword
+        try:
+            if keyword in kw.TOP_UNIMPLEMENTED:
+                raise Problem("this Keepalived block is not implemented yet in poise")
+            if keyword not in kw.TOP:
+                raise Problem("unknown keyword at the top level" + did_you_mean(keyword, kw.TOP))
+            if node.children is None:
+                raise Problem("expects a block: { ... }")
+            if keyword == "global_defs":
+                no_args(node)
+                self.global_defs(node)
+                return
+            (name,) = arity(node, 1)
+            if keyword == "vrrp_script":
+                self.vrrp_script(node, name)
+            elif keyword == "vrrp_instance":
+                if any(d.name == name for d in self.instances):
+                    raise Problem(f"vrrp_instance '{name}' is defined twice")
+                self.instances.append(read_instance(node, self.diagnostics))
+            else:
+                self.sync_group(node, name)
+        except Problem as exc:
+            self.report(node, exc)
+
+    # -- global_defs ------------------------------------------------------------------------
+
+    def global_defs(self, node: Node) -> None:
+        values = self.global_values
+        values.setdefault("where", node.where)
+        for child in node.children or ():
+            keyword = child.keyword
+            try:
+                if keyword in kw.GLOBAL_MAIL:
+                    self.diagnostics.append(
+                        warning(child.where, "poise sends no mail: ignored", keyword)
+                    )
+                elif keyword in kw.GLOBAL_UNIMPLEMENTED:
+                    raise Problem("this Keepalived keyword is not implemented yet in poise")
+                elif keyword not in kw.GLOBAL:
+                    raise Problem(
+                        "unknown keyword in global_defs" + did_you_mean(keyword, kw.GLOBAL)
+                    )
+                else:
+                    if child.children is not None:
+                        raise Problem("does not open a block")
+                    self.global_value(child, values)
+            except Problem as exc:
+                self.report(child, exc)
+
+    def global_value(self, node: Node, values: dict[str, Any]) -> None:
+        keyword = node.keyword
+        if keyword == "router_id":
+            values["router_id"] = arity(node, 1)[0]
+        elif keyword == "vrrp_version":
+            values["vrrp_version"] = integer(arity(node, 1)[0], 2, 3, "vrrp_version")
+        elif keyword == "script_user":
+            args = arity(node, 1, 2)
+            values["script_user"] = args[0]
+            values["script_group"] = args[1] if len(args) > 1 else None
+        elif keyword == "enable_script_security":
+            no_args(node)
+            values["enable_script_security"] = True
+        elif keyword == "vrrp_mcast_group4":
+            group = ipv4(arity(node, 1)[0], "multicast group")
+            if not group.is_multicast:
+                raise Problem(f"'{group}' is not a multicast address")
+            values["vrrp_mcast_group4"] = group
+        elif keyword in (
+            "vrrp_garp_master_delay",
+            "vrrp_garp_master_refresh",
+            "vrrp_garp_lower_prio_delay",
+        ):
+            values[keyword] = seconds(arity(node, 1)[0], 0, 86400, keyword)
+        elif keyword == "vrrp_garp_interval":
+            values[keyword] = seconds(arity(node, 1)[0], 0, 1, keyword)
+        elif keyword == "vrrp_startup_delay":
+            values[keyword] = seconds(arity(node, 1)[0], 0, 3600, keyword)
+        elif keyword in ("vrrp_garp_master_repeat", "vrrp_garp_lower_prio_repeat"):
+            values[keyword] = integer(arity(node, 1)[0], 0, 255, keyword)
+        elif keyword == "vrrp_garp_master_refresh_repeat":
+            values[keyword] = integer(arity(node, 1)[0], 1, 255, keyword)
+        elif keyword == "vrrp_check_unicast_src":
+            no_args(node)
+            values[keyword] = True
+        else:  # vrrp_min_garp and the other booleans
+            values[keyword] = boolean(node)
+
+    def defaults(self) -> GlobalDefs:
+        values = dict(self.global_values)
+        if values.pop("vrrp_min_garp", False):
+            # keepalived.conf(5): one gratuitous ARP, no second set 5 seconds later.
+            values.setdefault("vrrp_garp_master_repeat", 1)
+            values.setdefault("vrrp_garp_master_delay", 0.0)
+        return GlobalDefs(**values)
+
+    # -- vrrp_script ------------------------------------------------------------------------
+
+    def vrrp_script(self, node: Node, name: str) -> None:
+        if name in self.scripts:
+            raise Problem(f"vrrp_script '{name}' is defined twice")
+        values: dict[str, Any] = {}
+        for child in node.children or ():
+            keyword = child.keyword
+            try:
+                if keyword not in kw.SCRIPT:
+                    raise Problem(
+                        "unknown keyword in vrrp_script" + did_you_mean(keyword, kw.SCRIPT)
+                    )
+                if keyword == "script":
+                    values["command"] = script_command(child)
+                elif keyword == "interval":
+                    values["interval"] = seconds(arity(child, 1)[0], 0.01, 86400, "interval")
+                elif keyword == "timeout":
+                    values["timeout"] = seconds(arity(child, 1)[0], 0.01, 86400, "timeout")
+                elif keyword == "weight":
+                    args = arity(child, 1, 2)
+                    values["weight"] = weight(args[0])
+                    if len(args) > 1:
+                        if args[1] != "reverse":
+                            raise Problem(f"unexpected argument '{args[1]}'")
+                        values["reverse"] = True
+                elif keyword in ("rise", "fall"):
+                    values[keyword] = integer(arity(child, 1)[0], 1, 1_000_000, keyword)
+                elif keyword == "user":
+                    args = arity(child, 1, 2)
+                    values["user"] = args
+                else:
+                    no_args(child)
+                    values["init_fail"] = True
+            except Problem as exc:
+                self.report(child, exc)
+        command = values.pop("command", None)
+        if command is None:
+            raise Problem(f"vrrp_script '{name}' has no 'script' line")
+        user = values.pop("user", None)
+        if user is not None:
+            command = replace(command, user=user[0], group=user[1] if len(user) > 1 else None)
+        self.scripts[name] = VrrpScript(name, command, where=node.where, **values)
+
+    # -- vrrp_sync_group --------------------------------------------------------------------
+
+    def sync_group(self, node: Node, name: str) -> None:
+        if any(g.name == name for g in self.groups):
+            raise Problem(f"vrrp_sync_group '{name}' is defined twice")
+        members: list[str] = []
+        notify: dict[str, Any] = {}
+        for child in node.children or ():
+            keyword = child.keyword
+            try:
+                if keyword in kw.SYNC_GROUP_MAIL:
+                    self.diagnostics.append(
+                        warning(child.where, "poise sends no mail: ignored", keyword)
+                    )
+                elif keyword in kw.SYNC_GROUP_UNIMPLEMENTED:
+                    raise Problem("this Keepalived keyword is not implemented yet in poise")
+                elif keyword not in kw.SYNC_GROUP:
+                    raise Problem(
+                        "unknown keyword in vrrp_sync_group" + did_you_mean(keyword, kw.SYNC_GROUP)
+                    )
+                elif keyword == "group":
+                    no_args(child)
+                    for member in child.children or ():
+                        if len(member.words) != 1:
+                            raise Problem("one vrrp_instance name per line")
+                        members.append(member.words[0])
+                else:
+                    notify[NOTIFY_FIELDS[keyword]] = notify_command(child)
+            except Problem as exc:
+                self.report(child, exc)
+        self.groups.append(SyncGroup(name, tuple(members), Notify(**notify), node.where))
+
+
+def _check(config: KeepalivedConfig, diagnostics: list[Diagnostic]) -> KeepalivedConfig:
+    """Names that refer to each other, and instances that would answer the same adverts."""
+    instances = list(config.instances)
+    by_name = {i.name: i for i in instances}
+    seen: dict[tuple[str, int, tuple[Any, ...]], VrrpInstance] = {}
+    for instance in instances:
+        for tracked in instance.track_script:
+            if tracked.name not in config.scripts:
+                diagnostics.append(
+                    error(
+                        tracked.where,
+                        f"no vrrp_script named '{tracked.name}'"
+                        + did_you_mean(tracked.name, config.scripts),
+                        "track_script",
+                    )
+                )
+        assert instance.interface is not None
+        # Unicast instances with different peers may share a VRID (keepalived.conf(5)).
+        key = (
+            instance.interface,
+            instance.virtual_router_id,
+            tuple(sorted(map(int, instance.unicast_peer))),
+        )
+        if key in seen:
+            first = seen[key]
+            diagnostics.append(
+                error(
+                    instance.where,
+                    f"vrrp_instance '{instance.name}' uses VRID {instance.virtual_router_id} on "
+                    f"{instance.interface}, as '{first.name}' does (at {first.where}): adverts "
+                    "could not tell them apart",
+                    "virtual_router_id",
+                )
+            )
+        else:
+            seen[key] = instance
+    membership: dict[str, str] = {}
+    for group in config.sync_groups:
+        if not group.members:
+            diagnostics.append(error(group.where, "sync group without members", "group"))
+        for member in group.members:
+            if member not in by_name:
+                diagnostics.append(
+                    error(
+                        group.where,
+                        f"no vrrp_instance named '{member}' for sync group "
+                        f"'{group.name}'" + did_you_mean(member, by_name),
+                        "group",
+                    )
+                )
+            elif member in membership:
+                diagnostics.append(
+                    error(
+                        group.where,
+                        f"vrrp_instance '{member}' is already in sync group '{membership[member]}'",
+                        "group",
+                    )
+                )
+            else:
+                membership[member] = group.name
+    for index, instance in enumerate(instances):
+        group_name = membership.get(instance.name)
+        if group_name is None:
+            continue
+        weighted = [t for t in instance.track_script if _script_weight(config, t.name, t.weight)]
+        weighted_if = [t for t in instance.track_interface if t.weight]
+        if weighted or weighted_if:
+            diagnostics.append(
+                warning(
+                    instance.where,
+                    "tracking weights are ignored in a sync group (its "
+                    "members must agree on who is master), as Keepalived does",
+                    "vrrp_instance",
+                )
+            )
+        instances[index] = replace(
+            instance,
+            sync_group=group_name,
+            track_script=tuple(replace(t, weight=0) for t in instance.track_script),
+            track_interface=tuple(replace(t, weight=0) for t in instance.track_interface),
+        )
+    return replace(config, instances=tuple(instances))
+
+
+def _script_weight(config: KeepalivedConfig, name: str, override: int | None) -> int:
+    if override is not None:
+        return override
+    script = config.scripts.get(name)
+    return script.weight if script else 0
+
+
+def parse(path: str, source: Source) -> tuple[KeepalivedConfig | None, list[Diagnostic]]:
+    """Read keepalived.conf at `path` (and what it includes) through `source`. The config
+    is None when there is any error; the diagnostics say what and where."""
+    nodes, diagnostics = read_tree(path, source)
+    reader = _Reader()
+    reader.diagnostics = diagnostics
+    for node in nodes:
+        reader.top(node)
+    defaults = reader.defaults()
+    instances = []
+    for draft in reader.instances:
+        instance = complete_instance(draft, defaults, diagnostics)
+        if instance is not None:
+            instances.append(instance)
+    if not reader.instances and not has_errors(diagnostics):
+        diagnostics.append(
+            warning(defaults.where, "no vrrp_instance: poise vrrp has nothing to do")
+        )
+    config = KeepalivedConfig(
+        defaults, dict(reader.scripts), tuple(instances), tuple(reader.groups), (path,)
+    )
+    config = _check(config, diagnostics)
+    if has_errors(diagnostics):
+        return None, diagnostics
+    return config, diagnostics

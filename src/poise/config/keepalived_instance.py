@@ -1,0 +1,380 @@
+"""`vrrp_instance NAME { ... }`: one virtual router, read statement by statement into a
+draft, then completed with the `global_defs` defaults (which may come later in the file)
+and checked as a whole, as Keepalived does after reading (priority 255 and `nopreempt`,
+`state MASTER` and `preempt_delay`, the advert interval each VRRP version can carry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from poise.config import keepalived_keywords as kw
+from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.keepalived_lexer import Node
+from poise.config.keepalived_model import (
+    GlobalDefs,
+    Notify,
+    TrackInterface,
+    TrackScript,
+    VirtualAddress,
+    VrrpInstance,
+)
+from poise.config.keepalived_values import (
+    Problem,
+    arity,
+    boolean,
+    integer,
+    ipv4,
+    ipv4_interface,
+    no_args,
+    notify_command,
+    seconds,
+    weight,
+)
+from poise.config.keywords import did_you_mean
+from poise.config.model import Where
+
+NOTIFY_FIELDS = {
+    "notify_master": "master",
+    "notify_backup": "backup",
+    "notify_fault": "fault",
+    "notify_stop": "stop",
+    "notify": "any",
+}
+V3_MAX_ADVERT = 40.95  # RFC 5798 section 5.2.7: 12 bits of centiseconds
+
+
+@dataclass(slots=True)
+class InstanceDraft:
+    name: str
+    where: Where
+    values: dict[str, Any] = field(default_factory=dict)
+    places: dict[str, Where] = field(default_factory=dict)
+    notify: dict[str, Any] = field(default_factory=dict)
+
+
+def read_instance(node: Node, diagnostics: list[Diagnostic]) -> InstanceDraft:
+    """A draft of the instance: every statement that could be read, every problem reported."""
+    draft = InstanceDraft(node.words[1], node.where)
+    for child in node.children or ():
+        keyword = child.keyword
+        try:
+            if keyword in kw.INSTANCE:
+                _HANDLERS[keyword](draft, child, diagnostics)
+                draft.places[keyword] = child.where
+            elif keyword in kw.INSTANCE_MAIL:
+                diagnostics.append(warning(child.where, "poise sends no mail: ignored", keyword))
+            elif keyword in kw.INSTANCE_UNIMPLEMENTED:
+                raise Problem("this Keepalived keyword is not implemented yet in poise")
+            else:
+                raise Problem(
+                    "unknown keyword in vrrp_instance" + did_you_mean(keyword, kw.INSTANCE)
+                )
+            if child.children is not None and keyword not in _BLOCKS:
+                raise Problem("does not open a block")
+        except Problem as exc:
+            diagnostics.append(error(child.where, str(exc), keyword))
+    return draft
+
+
+def _set(name: str, parse: Callable[[Node], Any]) -> Callable[[InstanceDraft, Node, Any], None]:
+    def handler(draft: InstanceDraft, node: Node, _diagnostics: Any) -> None:
+        draft.values[name] = parse(node)
+
+    return handler
+
+
+def _state(node: Node) -> bool:
+    (value,) = arity(node, 1)
+    if value not in ("MASTER", "BACKUP"):
+        raise Problem(f"state '{value}' is neither MASTER nor BACKUP")
+    return value == "MASTER"
+
+
+def _block(node: Node) -> tuple[Node, ...]:
+    no_args(node)
+    if node.children is None:
+        raise Problem("expects a block: { ... }")
+    return node.children
+
+
+def _authentication(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    kind: str | None = None
+    password: str | None = None
+    for child in _block(node):
+        try:
+            if child.keyword == "auth_type":
+                (kind,) = arity(child, 1)
+                if kind == "AH":
+                    raise Problem("IPSEC-AH authentication is not implemented yet in poise")
+                if kind != "PASS":
+                    raise Problem(f"auth_type '{kind}' is neither PASS nor AH")
+            elif child.keyword == "auth_pass":
+                password = " ".join(arity(child, 1, -1))
+                if len(password.encode()) > 8:
+                    diagnostics.append(
+                        warning(child.where, "only the first 8 characters are used", "auth_pass")
+                    )
+            else:
+                raise Problem(
+                    "unknown keyword in authentication"
+                    + did_you_mean(child.keyword, kw.AUTHENTICATION)
+                )
+        except Problem as exc:
+            diagnostics.append(error(child.where, str(exc), child.keyword))
+    if password is None:
+        raise Problem("authentication without auth_pass")
+    draft.values["auth_pass"] = password.encode()[:8].ljust(8, b"\0")
+
+
+def _virtual_address(node: Node) -> VirtualAddress:
+    words = node.words
+    interface, given = ipv4_interface(words[0])
+    options: dict[str, Any] = {}
+    index = 1
+    while index < len(words):
+        option = words[index]
+        if option in kw.VIP_OPTIONS_UNIMPLEMENTED:
+            raise Problem(f"'{option}' on a virtual address is not implemented yet in poise")
+        if option not in kw.VIP_OPTIONS:
+            raise Problem(
+                f"unknown option '{option}' on a virtual address"
+                + did_you_mean(option, kw.VIP_OPTIONS)
+            )
+        if index + 1 >= len(words):
+            raise Problem(f"'{option}' expects a value")
+        value = words[index + 1]
+        if option == "brd":
+            options["broadcast"] = ipv4(value, "broadcast address")
+        elif option == "scope":
+            if value not in kw.SCOPES:
+                raise Problem(f"scope '{value}' is not one of {', '.join(sorted(kw.SCOPES))}")
+            options["scope"] = value
+        elif option == "label":
+            options["label"] = value
+        else:
+            options["dev"] = value
+        index += 2
+    return VirtualAddress(interface, prefix_given=given, where=node.where, **options)
+
+
+def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    addresses: list[VirtualAddress] = list(draft.values.get("virtual_ipaddress", ()))
+    for child in _block(node):
+        try:
+            address = _virtual_address(child)
+        except Problem as exc:
+            diagnostics.append(error(child.where, str(exc), child.words[0]))
+            continue
+        if any(a.ip == address.ip for a in addresses):
+            diagnostics.append(error(child.where, "virtual address listed twice", child.words[0]))
+            continue
+        addresses.append(address)
+    if len(addresses) > 255:
+        raise Problem("more than 255 virtual addresses (an advert carries at most 255)")
+    draft.values["virtual_ipaddress"] = tuple(addresses)
+
+
+def _weight_options(words: tuple[str, ...]) -> tuple[int | None, bool | None]:
+    """`NAME [weight W] [reverse|noreverse|no_reverse]`."""
+    found_weight: int | None = None
+    reverse: bool | None = None
+    index = 1
+    while index < len(words):
+        word = words[index]
+        if word == "weight" and index + 1 < len(words):
+            found_weight = weight(words[index + 1])
+            index += 2
+        elif word in ("reverse", "noreverse", "no_reverse"):
+            reverse = word == "reverse"
+            index += 1
+        else:
+            raise Problem(f"unexpected '{word}' (expects: weight W [reverse])")
+    return found_weight, reverse
+
+
+def _track_script(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    tracked = list(draft.values.get("track_script", ()))
+    for child in _block(node):
+        try:
+            found_weight, reverse = _weight_options(child.words)
+        except Problem as exc:
+            diagnostics.append(error(child.where, str(exc), child.words[0]))
+            continue
+        tracked.append(TrackScript(child.words[0], found_weight, reverse, child.where))
+    draft.values["track_script"] = tuple(tracked)
+
+
+def _track_interface(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    tracked = list(draft.values.get("track_interface", ()))
+    for child in _block(node):
+        try:
+            found_weight, reverse = _weight_options(child.words)
+        except Problem as exc:
+            diagnostics.append(error(child.where, str(exc), child.words[0]))
+            continue
+        tracked.append(
+            TrackInterface(child.words[0], found_weight or 0, bool(reverse), child.where)
+        )
+    draft.values["track_interface"] = tuple(tracked)
+
+
+def _unicast_peer(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    peers = list(draft.values.get("unicast_peer", ()))
+    for child in _block(node):
+        try:
+            if len(child.words) > 1:
+                raise Problem(
+                    f"'{child.words[1]}' on a unicast peer is not implemented yet in poise"
+                )
+            peers.append(ipv4(child.words[0], "unicast peer"))
+        except Problem as exc:
+            diagnostics.append(error(child.where, str(exc), child.words[0]))
+    draft.values["unicast_peer"] = tuple(peers)
+
+
+def _notify(draft: InstanceDraft, node: Node, _diagnostics: Any) -> None:
+    draft.notify[NOTIFY_FIELDS[node.keyword]] = notify_command(node)
+
+
+def _flag(name: str, value: bool) -> Callable[[InstanceDraft, Node, Any], None]:
+    def handler(draft: InstanceDraft, node: Node, _diagnostics: Any) -> None:
+        no_args(node)
+        draft.values[name] = value
+
+    return handler
+
+
+def _one(parse: Callable[[str], Any]) -> Callable[[Node], Any]:
+    return lambda node: parse(arity(node, 1)[0])
+
+
+_BLOCKS = frozenset(
+    ("authentication", "virtual_ipaddress", "track_script", "track_interface", "unicast_peer")
+)
+_HANDLERS: dict[str, Callable[[InstanceDraft, Node, Any], None]] = {
+    "state": _set("initial_master", _state),
+    "interface": _set("interface", _one(str)),
+    "virtual_router_id": _set(
+        "virtual_router_id", _one(lambda v: integer(v, 1, 255, "virtual_router_id"))
+    ),
+    "priority": _set("priority", _one(lambda v: integer(v, 1, 255, "priority"))),
+    "advert_int": _set("advert_int", _one(lambda v: seconds(v, 0.001, 255, "advert_int"))),
+    "version": _set("version", _one(lambda v: integer(v, 2, 3, "version"))),
+    "authentication": _authentication,
+    "virtual_ipaddress": _virtual_ipaddress,
+    "track_script": _track_script,
+    "track_interface": _track_interface,
+    "dont_track_primary": _flag("dont_track_primary", True),
+    "nopreempt": _flag("nopreempt", True),
+    "preempt": _flag("nopreempt", False),
+    "preempt_delay": _set("preempt_delay", _one(lambda v: seconds(v, 0, 1000, "preempt_delay"))),
+    "unicast_src_ip": _set("unicast_src_ip", _one(ipv4)),
+    "mcast_src_ip": _set("unicast_src_ip", _one(ipv4)),
+    "unicast_peer": _unicast_peer,
+    "garp_master_delay": _set("garp_master_delay", _one(lambda v: seconds(v, 0, 86400))),
+    "garp_master_repeat": _set("garp_master_repeat", _one(lambda v: integer(v, 0, 255))),
+    "garp_master_refresh": _set("garp_master_refresh", _one(lambda v: seconds(v, 0, 86400))),
+    "garp_master_refresh_repeat": _set(
+        "garp_master_refresh_repeat", _one(lambda v: integer(v, 1, 255))
+    ),
+    "garp_lower_prio_delay": _set("garp_lower_prio_delay", _one(lambda v: seconds(v, 0, 86400))),
+    "garp_lower_prio_repeat": _set("garp_lower_prio_repeat", _one(lambda v: integer(v, 0, 255))),
+    "lower_prio_no_advert": _set("lower_prio_no_advert", boolean),
+    "higher_prio_send_advert": _set("higher_prio_send_advert", boolean),
+    "check_unicast_src": _flag("check_unicast_src", True),
+    "skip_check_adv_addr": _set("skip_check_adv_addr", boolean),
+    **{name: _notify for name in NOTIFY_FIELDS},
+}
+
+
+def complete_instance(
+    draft: InstanceDraft, defaults: GlobalDefs, diagnostics: list[Diagnostic]
+) -> VrrpInstance | None:
+    """The instance with the global defaults applied, or None when it cannot run."""
+    values = dict(draft.values)
+    where = draft.where
+    if "virtual_router_id" not in values:
+        diagnostics.append(error(where, "missing virtual_router_id", "vrrp_instance"))
+        return None
+    if "interface" not in values:
+        diagnostics.append(
+            error(
+                where,
+                "missing interface (an instance without one is not implemented yet in poise)",
+                "vrrp_instance",
+            )
+        )
+        return None
+    values.setdefault("version", defaults.vrrp_version)
+    values.setdefault("garp_master_delay", defaults.vrrp_garp_master_delay)
+    values.setdefault("garp_master_repeat", defaults.vrrp_garp_master_repeat)
+    values.setdefault("garp_master_refresh", defaults.vrrp_garp_master_refresh)
+    values.setdefault("garp_master_refresh_repeat", defaults.vrrp_garp_master_refresh_repeat)
+    lower_delay = defaults.vrrp_garp_lower_prio_delay
+    lower_repeat = defaults.vrrp_garp_lower_prio_repeat
+    values.setdefault(
+        "garp_lower_prio_delay", values["garp_master_delay"] if lower_delay is None else lower_delay
+    )
+    values.setdefault(
+        "garp_lower_prio_repeat",
+        values["garp_master_repeat"] if lower_repeat is None else lower_repeat,
+    )
+    values.setdefault("lower_prio_no_advert", defaults.vrrp_lower_prio_no_advert)
+    values.setdefault("higher_prio_send_advert", defaults.vrrp_higher_prio_send_advert)
+    values.setdefault("skip_check_adv_addr", defaults.vrrp_skip_check_adv_addr)
+    if defaults.vrrp_check_unicast_src:
+        values["check_unicast_src"] = True
+    instance = VrrpInstance(name=draft.name, where=where, notify=Notify(**draft.notify), **values)
+    return _reconcile(instance, draft, diagnostics)
+
+
+def _reconcile(
+    instance: VrrpInstance, draft: InstanceDraft, diagnostics: list[Diagnostic]
+) -> VrrpInstance:
+    """The combinations Keepalived corrects with a warning, corrected the same way."""
+    places = draft.places
+
+    def note(keyword: str, message: str) -> None:
+        diagnostics.append(warning(places.get(keyword, instance.where), message, keyword))
+
+    advert = instance.advert_int
+    if instance.version == 2 and advert != int(advert):
+        rounded = max(1, round(advert))
+        note(
+            "advert_int",
+            f"VRRPv2 advertises whole seconds: {advert:g} is rounded to "
+            f"{rounded} (use 'version 3' for sub-second adverts)",
+        )
+        instance = replace(instance, advert_int=float(rounded))
+    elif instance.version == 3:
+        centis = max(1, round(advert * 100))
+        if centis > round(V3_MAX_ADVERT * 100):
+            diagnostics.append(
+                error(
+                    places.get("advert_int", instance.where),
+                    f"VRRPv3 advert_int {advert:g} is above {V3_MAX_ADVERT} seconds",
+                    "advert_int",
+                )
+            )
+        elif abs(centis - advert * 100) > 1e-6:
+            note(
+                "advert_int",
+                f"VRRPv3 advertises centiseconds: {advert:g} is rounded to {centis / 100:g}",
+            )
+            instance = replace(instance, advert_int=centis / 100)
+    if instance.version == 3 and instance.auth_pass is not None:
+        note("authentication", "VRRPv3 has no authentication: ignored, as Keepalived does")
+        instance = replace(instance, auth_pass=None)
+    if instance.owner and instance.nopreempt:
+        note("nopreempt", "nopreempt does not apply to the address owner (priority 255): ignored")
+        instance = replace(instance, nopreempt=False)
+    if instance.initial_master and instance.preempt_delay:
+        note(
+            "preempt_delay",
+            "preempt_delay does not work with 'state MASTER': ignored, as Keepalived does",
+        )
+        instance = replace(instance, preempt_delay=0.0)
+    return instance

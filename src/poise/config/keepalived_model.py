@@ -1,0 +1,194 @@
+"""keepalived.conf as `poise vrrp` runs it: pure, immutable data, defaults applied.
+
+Names and defaults are Keepalived's (keepalived.conf(5)); durations are floats of seconds,
+as Keepalived writes them (`advert_int 0.1`, `preempt_delay 4.12`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+
+from poise.config.model import NOWHERE, Where
+
+VRRP_MCAST_GROUP4 = IPv4Address("224.0.0.18")  # RFC 5798 section 5.1.1.2
+PRIORITY_OWNER = 255  # RFC 5798 section 5.2.4: the address owner
+DEFAULT_PRIORITY = 100  # Keepalived's default `priority`
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A script to run: `script`, `notify_*`. `argv` is the command split as Keepalived
+    splits it (spaces separate words, quotes protect them); `user`/`group` None means the
+    global `script_user` (or Keepalived's default)."""
+
+    text: str
+    argv: tuple[str, ...]
+    user: str | None = None
+    group: str | None = None
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalDefs:
+    router_id: str | None = None
+    vrrp_version: int = 2
+    script_user: str | None = None
+    script_group: str | None = None
+    enable_script_security: bool = False
+    vrrp_mcast_group4: IPv4Address = VRRP_MCAST_GROUP4
+    vrrp_garp_master_delay: float = 5.0
+    vrrp_garp_master_repeat: int = 5
+    vrrp_garp_master_refresh: float = 0.0
+    vrrp_garp_master_refresh_repeat: int = 1
+    vrrp_garp_interval: float = 0.0
+    vrrp_garp_lower_prio_delay: float | None = None  # None: vrrp_garp_master_delay
+    vrrp_garp_lower_prio_repeat: int | None = None  # None: vrrp_garp_master_repeat
+    vrrp_min_garp: bool = False
+    vrrp_lower_prio_no_advert: bool = False
+    vrrp_higher_prio_send_advert: bool = False
+    vrrp_check_unicast_src: bool = False
+    vrrp_skip_check_adv_addr: bool = False
+    vrrp_startup_delay: float = 0.0
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpScript:
+    """`vrrp_script NAME { ... }`: a command run every `interval` seconds; its exit status
+    (0 good) passes through HAProxy-like rise/fall counting."""
+
+    name: str
+    command: Command
+    interval: float = 1.0
+    timeout: float | None = None  # None: the interval, as Keepalived
+    weight: int = 0
+    reverse: bool = False
+    rise: int = 1
+    fall: int = 1
+    init_fail: bool = False
+    where: Where = NOWHERE
+
+    @property
+    def effective_timeout(self) -> float:
+        return self.timeout if self.timeout else self.interval
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualAddress:
+    """One `virtual_ipaddress` line: address/prefix, and where it goes."""
+
+    interface: IPv4Interface
+    dev: str | None = None
+    label: str | None = None
+    broadcast: IPv4Address | None = None
+    scope: str = "global"
+    prefix_given: bool = False
+    where: Where = NOWHERE
+
+    @property
+    def ip(self) -> IPv4Address:
+        return self.interface.ip
+
+
+@dataclass(frozen=True, slots=True)
+class TrackScript:
+    """A `track_script` line: a vrrp_script by name, its weight overridden or not."""
+
+    name: str
+    weight: int | None = None  # None: the vrrp_script's weight
+    reverse: bool | None = None  # None: the vrrp_script's
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class TrackInterface:
+    """A `track_interface` line: weight 0 puts the instance in FAULT when it is down."""
+
+    name: str
+    weight: int = 0
+    reverse: bool = False
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """The notify scripts of an instance or a sync group."""
+
+    master: Command | None = None
+    backup: Command | None = None
+    fault: Command | None = None
+    stop: Command | None = None
+    any: Command | None = None  # `notify`: every transition, with 4 more arguments
+
+
+@dataclass(frozen=True, slots=True)
+class VrrpInstance:
+    name: str
+    interface: str | None
+    virtual_router_id: int
+    priority: int = DEFAULT_PRIORITY
+    initial_master: bool = False  # `state MASTER`
+    advert_int: float = 1.0
+    version: int = 2
+    auth_pass: bytes | None = None  # the 8 bytes sent, NUL-padded; None: no authentication
+    virtual_ipaddress: tuple[VirtualAddress, ...] = ()
+    track_script: tuple[TrackScript, ...] = ()
+    track_interface: tuple[TrackInterface, ...] = ()
+    dont_track_primary: bool = False
+    nopreempt: bool = False
+    preempt_delay: float = 0.0
+    unicast_src_ip: IPv4Address | None = None
+    unicast_peer: tuple[IPv4Address, ...] = ()
+    notify: Notify = field(default_factory=Notify)
+    garp_master_delay: float = 5.0
+    garp_master_repeat: int = 5
+    garp_master_refresh: float = 0.0
+    garp_master_refresh_repeat: int = 1
+    garp_lower_prio_delay: float = 5.0
+    garp_lower_prio_repeat: int = 5
+    lower_prio_no_advert: bool = False
+    higher_prio_send_advert: bool = False
+    check_unicast_src: bool = False
+    skip_check_adv_addr: bool = False
+    sync_group: str | None = None
+    where: Where = NOWHERE
+
+    @property
+    def unicast(self) -> bool:
+        return bool(self.unicast_peer)
+
+    @property
+    def owner(self) -> bool:
+        return self.priority == PRIORITY_OWNER
+
+
+@dataclass(frozen=True, slots=True)
+class SyncGroup:
+    """`vrrp_sync_group NAME`: instances that change state together."""
+
+    name: str
+    members: tuple[str, ...]
+    notify: Notify = field(default_factory=Notify)
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class KeepalivedConfig:
+    global_defs: GlobalDefs
+    scripts: dict[str, VrrpScript]
+    instances: tuple[VrrpInstance, ...]
+    sync_groups: tuple[SyncGroup, ...] = ()
+    files: tuple[str, ...] = ()
+
+    def script_commands(self) -> list[Command]:
+        """Every command the daemon may run (tracked scripts in use, notify scripts)."""
+        used = {t.name for i in self.instances for t in i.track_script}
+        out = [s.command for name, s in self.scripts.items() if name in used]
+        for notify in [i.notify for i in self.instances] + [g.notify for g in self.sync_groups]:
+            out.extend(
+                c
+                for c in (notify.master, notify.backup, notify.fault, notify.stop, notify.any)
+                if c is not None
+            )
+        return out

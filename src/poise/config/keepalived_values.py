@@ -1,0 +1,141 @@
+"""Values of keepalived.conf statements: numbers with their ranges, booleans, addresses and
+commands, each checked the way keepalived.conf(5) defines it. A bad value raises Problem,
+which the parser reports at the statement's FILE:LINE and keyword, then goes on.
+"""
+
+from __future__ import annotations
+
+import math
+from ipaddress import AddressValueError, IPv4Address, IPv4Interface, NetmaskValueError
+
+from poise.config.keepalived_keywords import BOOLEANS
+from poise.config.keepalived_lexer import Node
+from poise.config.keepalived_model import Command
+
+
+class Problem(ValueError):
+    """A statement that cannot be used; the message says why."""
+
+
+def arity(node: Node, least: int, most: int | None = None) -> tuple[str, ...]:
+    """The statement's arguments, when their count is within [least, most]."""
+    args = node.words[1:]
+    most = least if most is None else most
+    if len(args) < least:
+        raise Problem("expects an argument" if least == 1 else f"expects {least} arguments")
+    if most >= 0 and len(args) > most:
+        raise Problem(f"unexpected argument '{args[most]}'")
+    return args
+
+
+def integer(text: str, low: int, high: int, what: str = "value") -> int:
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise Problem(f"{what} '{text}' is not an integer") from None
+    if not low <= value <= high:
+        raise Problem(f"{what} {value} is out of range [{low}, {high}]")
+    return value
+
+
+def seconds(text: str, low: float, high: float, what: str = "value") -> float:
+    """A Keepalived TIMER: seconds, fractions allowed (`0.1`, `4.12`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise Problem(f"{what} '{text}' is not a number of seconds") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise Problem(f"{what} {text} is out of range [{low:g}, {high:g}] seconds")
+    return value
+
+
+def boolean(node: Node) -> bool:
+    """`KEYWORD [on|off|true|false|yes|no]`: alone it means on."""
+    args = arity(node, 0, 1)
+    if not args:
+        return True
+    value = BOOLEANS.get(args[0].lower())
+    if value is None:
+        raise Problem(f"'{args[0]}' is not one of on|off|true|false|yes|no")
+    return value
+
+
+def no_args(node: Node) -> None:
+    arity(node, 0, 0)
+
+
+def ipv4(text: str, what: str = "address") -> IPv4Address:
+    try:
+        return IPv4Address(text)
+    except AddressValueError:
+        if ":" in text:
+            raise Problem(f"IPv6 {what} '{text}': poise vrrp does IPv4 only for now") from None
+        raise Problem(f"'{text}' is not an IPv4 {what}") from None
+
+
+def ipv4_interface(text: str) -> tuple[IPv4Interface, bool]:
+    """`ADDR[/PREFIX]` (Keepalived's default prefix is /32) and whether a prefix was given."""
+    address, slash, prefix = text.partition("/")
+    ip = ipv4(address)
+    if not slash:
+        return IPv4Interface(f"{ip}/32"), False
+    if not prefix.isdigit():
+        raise Problem(f"bad prefix length in '{text}'")
+    try:
+        return IPv4Interface(f"{ip}/{int(prefix)}"), True
+    except NetmaskValueError:
+        raise Problem(f"bad prefix length in '{text}'") from None
+
+
+def split_command(text: str) -> tuple[str, ...]:
+    """A script line as Keepalived splits it into the program and its arguments: spaces
+    separate them, single (or double) quotes keep spaces inside one argument."""
+    words: list[str] = []
+    current: list[str] = []
+    started = False
+    quote = ""
+    for char in text:
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current.append(char)
+        elif char in "'\"":
+            quote = char
+            started = True
+        elif char in " \t":
+            if current or started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(char)
+    if quote:
+        raise Problem(f"unmatched quote in script '{text}'")
+    if current or started:
+        words.append("".join(current))
+    return tuple(words)
+
+
+def script_command(node: Node) -> Command:
+    """`script STRING|QUOTED-STRING`: every word after the keyword is part of the command."""
+    args = arity(node, 1, -1)
+    text = " ".join(args)
+    argv = split_command(text)
+    if not argv:
+        raise Problem("empty script")
+    return Command(text, argv, where=node.where)
+
+
+def notify_command(node: Node) -> Command:
+    """`notify_* STRING|QUOTED-STRING [username [groupname]]`."""
+    args = arity(node, 1, 3)
+    argv = split_command(args[0])
+    if not argv:
+        raise Problem("empty script")
+    user = args[1] if len(args) > 1 else None
+    group = args[2] if len(args) > 2 else None
+    return Command(args[0], argv, user, group, node.where)
+
+
+def weight(text: str) -> int:
+    return integer(text, -253, 253, "weight")

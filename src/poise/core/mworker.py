@@ -1,0 +1,321 @@
+"""The master of master-worker mode (`master-worker`, `-W`): which workers there are, what
+each event does to them (a reload asked for; a worker loaded, serving, failed, exited; a
+stop asked for), and the commands that follow (start a worker, signal one, log, tell
+systemd, close the listening sockets no worker needs any more, exit). Pure: master.py runs
+the commands, so every order of reloads, failures and exits is tested without a process.
+
+HAProxy's management.txt (section 4, and `-W`) and configuration.txt (`master-worker`,
+`mworker-max-reloads`) are the model, with HAProxy's messages:
+- a reload starts a new worker on the configuration files as they are now; the worker in
+  place keeps serving until the new one says it serves, and is then told to finish softly
+  (SIGUSR1: stop accepting, end the open sessions, bounded by `hard-stop-after`);
+- a new worker that fails leaves the one in place serving ("Loading failure!"), and the
+  master logs why (the new worker's diagnostics);
+- one reload at a time: a reload asked for during another one follows it;
+- a current worker that exits with a failure takes every worker down with it ("exit-on-
+  failure"), unless `master-worker no-exit-on-failure`; the master exits when no worker
+  is left, as HAProxy's does ("All workers exited. Exiting...").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+# Exit codes of a worker that was stopped on purpose: 0, or killed by SIGINT / SIGTERM
+# (128 + signal number, as HAProxy counts them).
+EXPECTED_EXITS = (0, 130, 143)
+
+
+class Role(Enum):
+    NEW = "new"  # started, not serving yet
+    CURRENT = "current"  # serving the configuration in force
+    OLD = "old"  # told to leave: finishing its sessions
+
+
+class Phase(Enum):
+    STARTING = "starting"  # the first worker is not serving yet
+    RUNNING = "running"
+    STOPPING = "stopping"  # every worker was told to stop; the master leaves after them
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class Worker:
+    pid: int
+    role: Role
+    reloads: int = 0  # reloads it has outlived (HAProxy's `show proc` column)
+    reported: bool = False  # it said why it could not start
+
+
+# -- commands (the shell runs them in order) --------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """Start a new worker on the configuration files as they are now."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """Signal a worker: SIGUSR1 when soft (finish the open sessions), SIGTERM otherwise."""
+
+    pid: int
+    soft: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """A master message: on the terminal as `[LEVEL] (PID) : text`, and to syslog."""
+
+    level: str  # alert, warning or notice
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Notify:
+    """A state for the service manager (sd_notify), e.g. ("READY=1", "STATUS=Ready.")."""
+
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """Close every listening socket of the master that none of these workers holds."""
+
+    keep: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """How the start ended, for the process waiting for a daemon (exit status 0 or 1)."""
+
+    ok: bool
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Exit:
+    """The master leaves with this status."""
+
+    status: int
+
+
+Command = Spawn | Stop | Log | Notify | Release | Started | Exit
+
+READY = Notify(("READY=1", "STATUS=Ready."))
+
+
+@dataclass(slots=True)
+class Master:
+    """The workers of one master and the rules between them."""
+
+    exit_on_failure: bool = True
+    max_reloads: int | None = None  # `mworker-max-reloads`
+    workers: dict[int, Worker] = field(default_factory=dict)
+    phase: Phase = Phase.STARTING
+    pending: bool = False  # a reload asked for while one runs
+    status: int = 0  # the master's exit status
+    reloads: int = 0
+    failed_reloads: int = 0
+    failure: list[str] = field(default_factory=list)  # why the last new worker failed
+
+    # -- who is who -----------------------------------------------------------------
+
+    def _with(self, role: Role) -> list[Worker]:
+        return [w for w in self.workers.values() if w.role is role]
+
+    @property
+    def new(self) -> Worker | None:
+        found = self._with(Role.NEW)
+        return found[0] if found else None
+
+    @property
+    def current(self) -> Worker | None:
+        found = self._with(Role.CURRENT)
+        return found[0] if found else None
+
+    @property
+    def old(self) -> list[Worker]:
+        return self._with(Role.OLD)
+
+    def _keep(self) -> tuple[int, ...]:
+        return tuple(w.pid for w in self.workers.values() if w.role is not Role.OLD)
+
+    # -- events -----------------------------------------------------------------------
+
+    def start(self) -> list[Command]:
+        """The master holds its listening sockets: start the first worker."""
+        return [Spawn()]
+
+    def spawned(self, pid: int) -> list[Command]:
+        self.workers[pid] = Worker(pid, Role.NEW)
+        self.failure = []
+        return [Log("notice", f"New worker ({pid}) forked")]
+
+    def spawn_failed(self, reason: str) -> list[Command]:
+        """The worker process could not even be started (fork or exec failed)."""
+        self.failure = [reason]
+        commands: list[Command] = [Log("alert", f"Cannot start a new worker: {reason}")]
+        return commands + self._new_failed() + self._maybe_done()
+
+    def reload(self) -> list[Command]:
+        """SIGUSR2 (or SIGHUP, or `poise reload`)."""
+        if self.phase in (Phase.STOPPING, Phase.DONE):
+            return []
+        if self.new is not None:
+            self.pending = True
+            return [Log("notice", "Reload asked for during a reload: it follows this one")]
+        self.reloads += 1
+        return [
+            Log("notice", "Reloading poise"),
+            Notify(("RELOADING=1", "STATUS=Reloading configuration.")),
+            Spawn(),
+        ]
+
+    def loaded(self, pid: int, warnings: list[str]) -> list[Command]:
+        """The new worker read its configuration; the warnings are new, except at start,
+        where the master read the same files and showed them already."""
+        if self.phase is Phase.STARTING or pid not in self.workers:
+            return []
+        return [Log("warning", line) for line in warnings]
+
+    def failed(self, pid: int, lines: list[str]) -> list[Command]:
+        """The new worker says why it cannot serve (its diagnostics); it exits next."""
+        worker = self.workers.get(pid)
+        if worker is None or worker.role is not Role.NEW:
+            return []
+        worker.reported = True
+        self.failure = list(lines)
+        return [Log("alert", line) for line in lines]
+
+    def ready(self, pid: int) -> list[Command]:
+        """The new worker serves: it becomes the current one, the one before leaves."""
+        worker = self.workers.get(pid)
+        if worker is None or worker.role is not Role.NEW:
+            return []
+        if self.phase not in (Phase.STARTING, Phase.RUNNING):
+            return []
+        commands: list[Command] = []
+        for old in self.old:
+            old.reloads += 1
+            commands += self._too_old(old)
+        previous = self.current
+        worker.role = Role.CURRENT
+        if previous is not None:
+            previous.role = Role.OLD
+            previous.reloads += 1
+            commands.append(Stop(previous.pid, soft=True))
+            commands += self._too_old(previous)
+        commands += [Log("notice", "Loading success."), Release(self._keep()), READY]
+        if self.phase is Phase.STARTING:
+            self.phase = Phase.RUNNING
+            commands.append(Started(True))
+        return commands + self._follow()
+
+    def exited(self, pid: int, code: int, how: str) -> list[Command]:
+        """A worker is gone: `code` is its exit status, or 128 + the signal that killed
+        it; `how` is "Exit" or the signal's name ("Terminated")."""
+        worker = self.workers.pop(pid, None)
+        if worker is None:
+            return []
+        said = f"exited with code {code} ({how})"
+        commands: list[Command] = []
+        if worker.role is Role.NEW:
+            if self.phase is not Phase.STOPPING:
+                if not worker.reported:
+                    self.failure = [f"the new worker ({pid}) {said} before it served"]
+                commands.append(Log("alert", f"New worker ({pid}) {said}"))
+                commands += self._new_failed()
+        elif worker.role is Role.OLD:
+            commands.append(Log("warning", f"Former worker ({pid}) {said}"))
+        else:
+            commands.append(
+                Log("warning" if code < 128 else "alert", f"Current worker ({pid}) {said}")
+            )
+            if self.phase is Phase.RUNNING and code not in EXPECTED_EXITS:
+                self.status = code
+                if self.exit_on_failure:
+                    commands.append(
+                        Log("alert", "exit-on-failure: killing every processes with SIGTERM")
+                    )
+                    commands += self._stop_all(soft=False)
+        return commands + self._maybe_done()
+
+    def stop(self, soft: bool) -> list[Command]:
+        """SIGTERM or SIGINT (soft=False), SIGUSR1 (soft=True) to the master: the same
+        signal to every worker, and leave once they are gone."""
+        if self.phase is Phase.DONE:
+            return []
+        if self.phase is Phase.STOPPING:  # asked again: no more waiting for sessions
+            return [] if soft else self._stop_all(soft=False)
+        commands: list[Command] = [
+            Log("warning", "Exiting Master process..."),
+            Notify(("STOPPING=1",)),
+        ]
+        if self.phase is Phase.STARTING:
+            self.status = 1
+            commands.append(Started(False, ("poise: interrupted during start-up",)))
+        return commands + self._stop_all(soft) + self._maybe_done()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _new_failed(self) -> list[Command]:
+        """The new worker will not serve: the one in place goes on (or, at start, the
+        master gives up)."""
+        if self.phase is Phase.STARTING:
+            self.phase = Phase.STOPPING
+            self.status = 1
+            commands: list[Command] = [
+                Log("alert", "Loading failure!"),
+                Started(False, tuple(self.failure)),
+            ]
+            return commands + self._stop_all(soft=False)
+        self.failed_reloads += 1
+        errors = [line for line in self.failure if ": error: " in line] or self.failure
+        reason = errors[0] if errors else "unknown reason"
+        return [
+            Log("warning", "Loading failure!"),
+            Release(self._keep()),
+            Notify(
+                (
+                    "READY=1",
+                    f"STATUS=Reload failed ({reason}); still serving the previous configuration.",
+                )
+            ),
+            *self._follow(),
+        ]
+
+    def _follow(self) -> list[Command]:
+        if not self.pending or self.phase is not Phase.RUNNING:
+            return []
+        self.pending = False
+        return self.reload()
+
+    def _too_old(self, worker: Worker) -> list[Command]:
+        if self.max_reloads is None or worker.reloads <= self.max_reloads:
+            return []
+        return [
+            Log(
+                "warning",
+                f"Former worker ({worker.pid}) outlived {worker.reloads} reloads "
+                f"(mworker-max-reloads {self.max_reloads}): sending SIGTERM",
+            ),
+            Stop(worker.pid, soft=False),
+        ]
+
+    def _stop_all(self, soft: bool) -> list[Command]:
+        if self.phase is not Phase.DONE:
+            self.phase = Phase.STOPPING
+        self.pending = False
+        return [Stop(w.pid, soft and w.role is not Role.NEW) for w in self.workers.values()]
+
+    def _maybe_done(self) -> list[Command]:
+        # Also when every worker left on its own: HAProxy's master leaves then too.
+        if self.workers or self.phase in (Phase.STARTING, Phase.DONE):
+            return []
+        self.phase = Phase.DONE
+        return [
+            Log("warning", f"All workers exited. Exiting... ({self.status})"),
+            Exit(self.status),
+        ]

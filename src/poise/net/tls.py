@@ -1,0 +1,461 @@
+"""TLS contexts from the configuration: the listening side (`bind ... ssl crt ...`: one
+context per certificate, picked by SNI) and the server side (`server ... ssl`: one client
+context per server, the name it sends and verifies).
+
+Everything is read before poise binds (so before it detaches, chroots or drops root) and
+at once: a certificate that cannot be loaded stops the start with its file named, and
+`reload()` builds every context anew before any replaces the one in use, so a broken new
+certificate never replaces a working one.
+
+Listening side. The context given to the listening socket carries the bind's settings
+(versions, ciphers, client certificate verification) and an `sni_callback` that switches
+each handshake to the context of the chosen certificate: the exact name first, then a
+wildcard (`*.example.org` for one label), else the first certificate, or, with
+`strict-sni`, an `unrecognized_name` alert (as HAProxy 2.6 answers). OpenSSL keeps the
+original context's versions, ciphers and verification mode when the context switches, so
+every certificate's context is built with the same settings.
+
+Server side. Certificates are verified by OpenSSL against `ca-file` (`verify required`,
+the default). The name (`sni`, else `verifyhost`) is checked by poise on the verified
+certificate right after the handshake, before a byte is sent, so that a mismatch can be
+logged with the names involved. A failure is a connection failure (retries, redispatch,
+checks) and is logged with its reason once per episode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives import serialization
+
+from poise.certs import names
+from poise.certs.bundle import SYSTEM_CA, CertError, read_bundle
+from poise.certs.check import (
+    CertUse,
+    Problem,
+    bind_certificates,
+    bundle_problems,
+    ca_problems,
+)
+from poise.certs.inspect import names as certificate_names
+from poise.config import model
+from poise.config.haproxy_tls import (
+    DEFAULT_CIPHERS,
+    DEFAULT_CIPHERSUITES,
+    DEFAULT_CURVES,
+    version_range,
+)
+from poise.core import health
+from poise.core.fetch import sample_value
+from poise.core.http.message import Request
+from poise.net import openssl
+from poise.net.listener import BindError
+from poise.net.logsink import console
+
+if TYPE_CHECKING:
+    from poise.net.context import BackendRuntime
+
+_VERSIONS = {
+    "TLSv1.0": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+# OpenSSL's X509_V_ERR_* codes, in the words of the reason poise logs.
+_UNKNOWN_CA = {2, 18, 19, 20, 21, 24}
+_EXPIRED = 10
+_NOT_YET_VALID = 9
+_PURPOSE = 26
+
+
+class TlsError(BindError):
+    """A certificate or CA file that cannot be loaded; raised by Runtime.bind like a
+    BindError, so that `poise run` stops the same way, with the file named."""
+
+
+# --- contexts ------------------------------------------------------------------------------
+
+
+def _common(
+    context: ssl.SSLContext, tls: model.TlsBind | model.TlsServer, alpn: Sequence[str]
+) -> None:
+    """Versions, ciphers, groups and ALPN: poise's profile where the settings say nothing."""
+    ciphers, ciphersuites = tls.ciphers, tls.ciphersuites
+    curves = tls.curves if isinstance(tls, model.TlsBind) else None
+    low, high = version_range(tls.versions)
+    context.minimum_version = _VERSIONS[low]
+    context.maximum_version = _VERSIONS[high]
+    if low in ("TLSv1.0", "TLSv1.1"):
+        ciphers = (ciphers or DEFAULT_CIPHERS) + ":@SECLEVEL=0"  # OpenSSL 3 refuses them
+    context.set_ciphers(ciphers or DEFAULT_CIPHERS)
+    if ciphersuites and ciphersuites != DEFAULT_CIPHERSUITES:
+        openssl.set_ciphersuites(context, ciphersuites)
+    openssl.set_groups(context, curves or DEFAULT_CURVES)
+    if alpn:
+        context.set_alpn_protocols(list(alpn))
+
+
+def _ca_data(path: str) -> str:
+    """The PEM text of a validated CA file (or directory), for load_verify_locations."""
+    certs, problems = ca_problems(path, dt.datetime.now(dt.UTC))
+    _raise_errors(problems)
+    return "".join(cert.public_bytes(serialization.Encoding.PEM).decode("ascii") for cert in certs)
+
+
+def _load_cas(context: ssl.SSLContext, path: str) -> None:
+    if path == SYSTEM_CA:
+        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        context.load_verify_locations(cadata=_ca_data(path))
+
+
+def _raise_errors(problems: Sequence[Problem]) -> None:
+    errors = [p.message for p in problems if p.severity == "error"]
+    if errors:
+        raise TlsError("; ".join(errors))
+
+
+def _load_chain(context: ssl.SSLContext, use: CertUse) -> None:
+    bundle = use.bundle
+    try:
+        context.load_cert_chain(bundle.path, bundle.key_path)
+    except (ssl.SSLError, OSError) as exc:
+        raise TlsError(f"cannot load certificate '{bundle.path}': {exc}") from None
+
+
+def server_side_context(tls: model.TlsBind, use: CertUse) -> ssl.SSLContext:
+    """The context of one certificate of a bind, with all the bind's settings."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        _common(context, tls, use.alpn if use.alpn is not None else tls.alpn)
+    except (ssl.SSLError, ValueError) as exc:
+        raise TlsError(f"bind settings refused by OpenSSL: {exc}") from None
+    if tls.tickets is False:
+        context.options |= ssl.OP_NO_TICKET
+    if tls.prefer_client_ciphers:
+        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+    if tls.verify != "none" and tls.ca_file:
+        _load_cas(context, tls.ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED if tls.verify == "required" else ssl.CERT_OPTIONAL
+    _load_chain(context, use)
+    return context
+
+
+# --- the listening side --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class CertStore:
+    """The certificates of one bind by the names they answer for: exact names, and
+    wildcards by the part after `*.`; each name keeps the certificates in load order with
+    the names each one excludes (`!name` filters of a crt-list)."""
+
+    default: ssl.SSLContext
+    exact: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]]
+    wildcard: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]]
+    strict: bool
+
+    def pick(self, server_name: str | None) -> ssl.SSLContext | None:
+        """The context for a ClientHello's SNI (None: refuse the handshake)."""
+        if server_name:
+            name = names.normalize(server_name)
+            for context, excluded in self.exact.get(name, ()):
+                if name not in excluded:
+                    return context
+            _, dot, parent = name.partition(".")
+            if dot:
+                for context, excluded in self.wildcard.get(parent, ()):
+                    if name not in excluded:
+                        return context
+        return None if self.strict else self.default
+
+
+def build_store(tls: model.TlsBind) -> CertStore:
+    uses, problems = bind_certificates(tls)
+    now = dt.datetime.now(dt.UTC)
+    for use in uses:
+        problems += bundle_problems(use, now, "server", ())
+    _raise_errors(problems)
+    exact: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]] = {}
+    wildcard: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]] = {}
+    contexts = []
+    for use in uses:
+        context = server_side_context(tls, use)
+        contexts.append(context)
+        filters = use.filters or tuple(names_of(use))
+        excluded = frozenset(names.normalize(f[1:]) for f in filters if f.startswith("!"))
+        for pattern in (names.normalize(f) for f in filters if not f.startswith("!")):
+            if names.wildcard_ok(pattern):
+                wildcard.setdefault(pattern[2:], []).append((context, excluded))
+            elif "*" not in pattern:
+                exact.setdefault(pattern, []).append((context, excluded))
+    return CertStore(contexts[0], exact, wildcard, tls.strict_sni)
+
+
+def names_of(use: CertUse) -> list[str]:
+    return certificate_names(use.bundle.leaf)
+
+
+class ListenerTls:
+    """The TLS side of one `bind` line: the context its sockets use, and its certificates."""
+
+    __slots__ = ("context", "settings", "store")
+
+    def __init__(self, settings: model.TlsBind) -> None:
+        self.settings = settings
+        self.store = build_store(settings)
+        self.context = self.store.default
+        self.context.sni_callback = self.select
+
+    def select(self, sslobj: Any, server_name: str | None, context: ssl.SSLContext) -> int | None:
+        sslobj.poise_sni = server_name  # ssl_fc_sni (server_hostname is None server-side)
+        chosen = self.store.pick(server_name)
+        if chosen is None:
+            return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME  # strict-sni (HAProxy: alert 112)
+        if chosen is not context:
+            sslobj.context = chosen
+        return None
+
+    def rebuilt(self) -> CertStore:
+        """The certificates read again (raises TlsError; the current ones stay)."""
+        return build_store(self.settings)
+
+
+def client_sni(ssl_object: Any) -> str | None:
+    """The SNI a client sent, as ListenerTls.select kept it on the connection."""
+    name: str | None = getattr(ssl_object, "poise_sni", None)
+    return name
+
+
+# --- the server side -----------------------------------------------------------------------
+
+
+def client_side_context(tls: model.TlsServer) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # poise checks the name itself, to say which names
+    try:
+        _common(context, tls, tls.alpn)
+    except (ssl.SSLError, ValueError) as exc:
+        raise TlsError(f"server TLS settings refused by OpenSSL: {exc}") from None
+    if not tls.tickets:
+        context.options |= ssl.OP_NO_TICKET
+    if tls.verify == "required" and tls.ca_file:
+        _load_cas(context, tls.ca_file)
+        context.verify_mode = ssl.CERT_REQUIRED
+    else:
+        context.verify_mode = ssl.CERT_NONE
+    if tls.crt:
+        try:
+            bundle = read_bundle(tls.crt)
+        except CertError as exc:
+            raise TlsError(str(exc)) from None
+        use = CertUse(bundle)
+        _raise_errors(bundle_problems(use, dt.datetime.now(dt.UTC), "client", ()))
+        _load_chain(context, use)
+    return context
+
+
+class ServerTls:
+    """How poise speaks TLS to one server: the context, the SNI (a constant, or an
+    expression evaluated per connection), and the name the certificate must carry."""
+
+    __slots__ = ("ca_file", "context", "dynamic", "failing", "name", "verify", "verifyhost")
+
+    def __init__(self, tls: model.TlsServer, sni: str | None = None) -> None:
+        self.context = client_side_context(tls)
+        self.verify = tls.verify == "required"
+        self.ca_file = tls.ca_file
+        self.verifyhost = tls.verifyhost
+        self.dynamic: Callable[[Request, Any], str] | None = None
+        self.name = sni
+        sample = tls.sni
+        if sni is None and sample is not None:
+            if sample.fetch == "str" and not sample.converters:
+                self.name = sample.args[0]
+            else:
+                self.dynamic = sample_value(sample, "req")
+        self.failing: str | None = None  # the reason last logged, until a success
+
+    def server_name(self, request: Request | None) -> str | None:
+        """The SNI to send on a new connection (None: none)."""
+        if self.dynamic is None:
+            return self.name
+        value = self.dynamic(request, None) if request is not None else ""
+        return value or None
+
+    def name_problem(self, transport: asyncio.BaseTransport, sni: str | None) -> str | None:
+        """After the handshake: is the certificate for the name poise wanted?"""
+        wanted = sni or self.verifyhost
+        if not self.verify or not wanted:
+            return None
+        peer = transport.get_extra_info("peercert")
+        if not peer:
+            return "the server sent no certificate"
+        dns: list[str] = []
+        ips: list[str] = []
+        for kind, value in peer.get("subjectAltName", ()):
+            if kind == "DNS":
+                dns.append(value)
+            elif kind == "IP Address":
+                ips.append(value.rstrip("\n"))
+        common = None
+        for rdn in peer.get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    common = value
+        if names.host_matches(dns, ips, common, wanted):
+            return None
+        shown = [*dns, *ips] or ([common] if common else [])
+        listed = ", ".join(f"'{n}'" for n in shown) or "no name"
+        return f"name mismatch: the certificate is for {listed}, not '{wanted}'"
+
+    def failure(self, exc: BaseException) -> str:
+        """The reason a TLS connection failed, in words."""
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            code = exc.verify_code
+            detail = exc.verify_message
+            where = f"ca-file '{self.ca_file}'"
+            if code in _UNKNOWN_CA:
+                return f"unknown CA: the certificate is not issued by a CA of {where} ({detail})"
+            if code == _EXPIRED:
+                return f"expired: the server's certificate has expired ({detail})"
+            if code == _NOT_YET_VALID:
+                return f"not yet valid: the server's certificate is not valid yet ({detail})"
+            if code == _PURPOSE:
+                return f"the server's certificate is not for a TLS server ({detail})"
+            return f"certificate verify failed: {detail}"
+        if isinstance(exc, ssl.SSLError):
+            return f"SSL handshake failure: {exc.reason or exc}"
+        if isinstance(exc, TimeoutError):
+            return "SSL handshake timeout"
+        return f"SSL handshake failure: {exc}"
+
+
+def report(backend: BackendRuntime, server_label: str, tls: ServerTls, reason: str) -> None:
+    """Log a server's TLS failure once per episode (until a connection succeeds)."""
+    if tls.failing == reason:
+        return
+    tls.failing = reason
+    message = f"Server {server_label}: SSL handshake failure: {reason}"
+    if reason.startswith("SSL handshake"):
+        message = f"Server {server_label}: {reason}"
+    console("WARNING", message)
+    if backend.log is not None:
+        backend.log.send("warning", message)
+
+
+async def check_handshake(
+    transport: asyncio.Transport,
+    protocol: asyncio.BaseProtocol,
+    tls: ServerTls,
+    name: str | None,
+    timeout: float,
+) -> tuple[asyncio.Transport | None, health.CheckResult | None, int]:
+    """Turn a check's connection into TLS: (the TLS transport, None) or (None, the check's
+    failure: Layer6 timeout or invalid response, with the reason)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    def elapsed() -> int:
+        return int((loop.time() - started) * 1000)
+
+    try:
+        secure = await asyncio.wait_for(
+            loop.start_tls(transport, protocol, tls.context, server_hostname=name or ""),
+            max(timeout, 0.001),
+        )
+    except TimeoutError:
+        transport.abort()
+        return None, health.CheckResult(False, "Layer6 timeout", None, elapsed()), elapsed()
+    except (ssl.SSLError, OSError) as exc:
+        transport.abort()
+        return None, l6_failed(tls.failure(exc), elapsed()), elapsed()
+    assert secure is not None
+    problem = tls.name_problem(secure, name)
+    if problem is not None:
+        secure.abort()
+        return None, l6_failed(problem, elapsed()), elapsed()
+    return secure, None, elapsed()
+
+
+def l6_failed(info: str, duration_ms: int) -> health.CheckResult:
+    return health.CheckResult(False, "Layer6 invalid response", info, duration_ms)
+
+
+def l6_passed(duration_ms: int) -> health.CheckResult:
+    return health.CheckResult(True, "Layer6 check passed", None, duration_ms)
+
+
+# --- all of a configuration ----------------------------------------------------------------
+
+
+ServerMap = dict[tuple[str, int], ServerTls]
+CheckMap = dict[tuple[str, int], tuple[ServerTls, str | None]]
+
+
+class TlsSet:
+    """Every TLS context of a configuration, loaded before poise binds."""
+
+    def __init__(self, config: model.Config) -> None:
+        self.config = config
+        self.listeners: dict[int, ListenerTls] = {}  # by id(TlsBind)
+        self.servers: ServerMap = {}  # by (backend, server id)
+        self.checks: CheckMap = {}
+        self.attached: list[BackendRuntime] = []
+        for proxy in config.frontends:
+            if proxy.disabled:
+                continue
+            for bind in proxy.binds:
+                if bind.tls is not None and id(bind.tls) not in self.listeners:
+                    self.listeners[id(bind.tls)] = ListenerTls(bind.tls)
+        self.servers, self.checks = self.load_servers()
+
+    def load_servers(self) -> tuple[ServerMap, CheckMap]:
+        servers: ServerMap = {}
+        checks: CheckMap = {}
+        for proxy in self.config.backends:
+            for server in proxy.servers:
+                if server.tls is None:
+                    continue
+                key = (proxy.name, server.id)
+                traffic = ServerTls(server.tls)
+                if server.ssl:
+                    servers[key] = traffic
+                if server.check_ssl:
+                    # The check's name: `check-sni`, else (unlike HAProxy 2.6, which sends
+                    # none) the server's constant `sni`, so that a certificate for the
+                    # wrong name takes the server down instead of failing every request.
+                    checks[key] = (traffic, server.check_sni or traffic.name)
+        return servers, checks
+
+    def listener(self, bind: model.Bind) -> ssl.SSLContext | None:
+        if bind.tls is None:
+            return None
+        return self.listeners[id(bind.tls)].context
+
+    def attach(self, backend: BackendRuntime) -> None:
+        """Give a backend at run time its servers' TLS (net/context.py), now and after
+        each reload."""
+        self.fill(backend)
+        self.attached.append(backend)
+
+    def fill(self, backend: BackendRuntime) -> None:
+        name = backend.proxy.name
+        backend.server_tls = {sid: tls for (b, sid), tls in self.servers.items() if b == name}
+        backend.check_tls = {sid: tls for (b, sid), tls in self.checks.items() if b == name}
+
+    def reload(self) -> None:
+        """Read every certificate again. All of them are loaded before any replaces the
+        one in use: on the first failure (TlsError, with the file named) nothing changes."""
+        stores = {key: listener.rebuilt() for key, listener in self.listeners.items()}
+        servers, checks = self.load_servers()
+        for key, store in stores.items():
+            self.listeners[key].store = store
+        self.servers, self.checks = servers, checks
+        for backend in self.attached:
+            self.fill(backend)

@@ -1,0 +1,249 @@
+"""The sockets of `poise vrrp`: raw IP sockets for adverts (protocol 112), netlink for the
+virtual addresses (pyroute2), an AF_PACKET socket for gratuitous ARP. The bytes themselves
+are made and checked in packet.py; here they only go in and out.
+
+- Receiving: one raw socket per interface, bound to it (SO_BINDTODEVICE), joined to the
+  VRRP multicast group on that interface only, with IP_MULTICAST_ALL off so that groups
+  joined elsewhere do not leak in. The kernel hands over the whole IPv4 datagram, whose
+  TTL the state machine checks.
+- Sending: one raw socket per (interface, source address), bound to the source address
+  (the v3 checksum covers it, so it must be the one the kernel puts in the header), TTL
+  255 for multicast and unicast, multicast loop off, TOS 0xc0 (network control), as
+  Keepalived sends them.
+- Addresses: added and removed through netlink (link states come from it too); adding
+  one that is there or removing one that is gone is not an error (a restart after a crash
+  meets both).
+- Gratuitous ARP: broadcast ARP requests for the address from the interface's MAC.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import socket
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from typing import Any
+
+from poise.config.keepalived_model import VirtualAddress
+from poise.vrrp.packet import ETH_P_ARP, PROTOCOL, TTL, garp_frame
+
+IP_MULTICAST_ALL = 49  # linux/in.h; not in Python's socket module
+IP_TOS_NETWORK_CONTROL = 0xC0
+SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+RECEIVE_SIZE = 65535
+
+
+def _mreqn(group: IPv4Address, ifindex: int) -> bytes:
+    return struct.pack("=4s4si", group.packed, b"\0\0\0\0", ifindex)
+
+
+class Receiver:
+    """The raw socket that receives adverts on one interface."""
+
+    def __init__(self, ifname: str, ifindex: int) -> None:
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.groups: set[IPv4Address] = set()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTOCOL)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def join(self, group: IPv4Address) -> None:
+        if group in self.groups:
+            return
+        self.sock.setsockopt(
+            socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(group, self.ifindex)
+        )
+        self.groups.add(group)
+
+    def rejoin(self) -> None:
+        """After the link comes back the membership may be gone: join again."""
+        for group in self.groups:
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(
+                    socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, _mreqn(group, self.ifindex)
+                )
+            with contextlib.suppress(OSError):
+                self.sock.setsockopt(
+                    socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(group, self.ifindex)
+                )
+
+    def read(self, handle: Callable[[bytes], None]) -> None:
+        """Hand every datagram waiting on the socket to `handle`."""
+        while True:
+            try:
+                data = self.sock.recv(RECEIVE_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            handle(data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Sender:
+    """The raw socket that sends one instance's adverts (several instances with the same
+    interface and source share it)."""
+
+    def __init__(self, ifname: str, ifindex: int, source: IPv4Address) -> None:
+        self.source = source
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTOCOL)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(source, ifindex))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, IP_TOS_NETWORK_CONTROL)
+            sock.bind((str(source), 0))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def send(self, payload: bytes, destination: IPv4Address) -> OSError | None:
+        """Send one advert; a failure (link down, buffer full) is returned, not raised."""
+        try:
+            self.sock.sendto(payload, (str(destination), 0))
+        except OSError as exc:
+            return exc
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Announcer:
+    """Gratuitous ARP on one interface."""
+
+    def __init__(self, ifname: str, mac: bytes) -> None:
+        self.mac = mac
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+        try:
+            sock.bind((ifname, ETH_P_ARP))
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def announce(self, address: IPv4Address) -> OSError | None:
+        try:
+            self.sock.send(garp_frame(self.mac, address))
+        except OSError as exc:
+            return exc
+        return None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+IFF_UP = 0x1
+IFF_RUNNING = 0x40
+
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    index: int
+    up: bool
+
+
+def _link_state(msg: Any) -> tuple[str, LinkState]:
+    flags = msg["flags"]
+    return msg.get("IFLA_IFNAME"), LinkState(
+        msg["index"], bool(flags & IFF_UP and flags & IFF_RUNNING)
+    )
+
+
+class Netlink:
+    """Virtual addresses and link states through netlink (pyroute2's asyncio API, which
+    needs the standard asyncio loop). One socket for commands, one for link events; the
+    commands take turns (pyroute2 answers EBUSY to a second request under way)."""
+
+    def __init__(self) -> None:
+        from pyroute2 import AsyncIPRoute
+
+        self.ipr = AsyncIPRoute()
+        self.events = AsyncIPRoute()
+        self.turn = asyncio.Lock()
+
+    async def add(self, vip: VirtualAddress, ifindex: int) -> str | None:
+        """Add the address; None on success (or when it is already there), else why not."""
+        return await self._change("add", vip, ifindex, errno.EEXIST)
+
+    async def remove(self, vip: VirtualAddress, ifindex: int) -> str | None:
+        return await self._change("del", vip, ifindex, errno.EADDRNOTAVAIL)
+
+    async def _change(
+        self, command: str, vip: VirtualAddress, ifindex: int, fine: int
+    ) -> str | None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        options: dict[str, object] = {
+            "index": ifindex,
+            "address": str(vip.ip),
+            "prefixlen": vip.interface.network.prefixlen,
+        }
+        if command == "add":
+            options["scope"] = SCOPES[vip.scope]
+            if vip.label is not None:
+                options["label"] = vip.label
+            if vip.broadcast is not None:
+                options["broadcast"] = str(vip.broadcast)
+        try:
+            async with self.turn:
+                await self.ipr.addr(command, **options)
+        except NetlinkError as exc:
+            if exc.code == fine:
+                return None
+            return str(exc)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+
+    async def addresses(self, ifindex: int) -> set[IPv4Address]:
+        found: set[IPv4Address] = set()
+        async with self.turn:
+            async for msg in await self.ipr.addr("dump", family=socket.AF_INET, index=ifindex):
+                value = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+                if value and msg["index"] == ifindex:
+                    found.add(IPv4Address(value))
+        return found
+
+    async def links(self) -> dict[str, LinkState]:
+        found: dict[str, LinkState] = {}
+        async with self.turn:
+            async for msg in await self.ipr.link("dump"):
+                name, state = _link_state(msg)
+                found[name] = state
+        return found
+
+    async def watch_links(self, changed: Callable[[str, LinkState], None]) -> None:
+        """Call `changed` for every link event, until cancelled."""
+        from pyroute2.netlink.rtnl import RTMGRP_LINK
+
+        await self.events.bind(groups=RTMGRP_LINK)
+        while True:
+            async for msg in self.events.get():
+                if msg.get("event") in ("RTM_NEWLINK", "RTM_DELLINK"):
+                    name, state = _link_state(msg)
+                    if msg.get("event") == "RTM_DELLINK":
+                        state = LinkState(state.index, False)
+                    changed(name, state)
+
+    def close(self) -> None:
+        self.ipr.close()
+        self.events.close()

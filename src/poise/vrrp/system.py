@@ -1,0 +1,232 @@
+"""Loading keepalived.conf from disk and checking it against the running system: the shell
+around the pure parser (poise.config.keepalived), used by `poise check -k` and by
+`poise vrrp` at start, so that both report the same problems.
+
+What only the system can tell (each is an error at the line that names it):
+- an instance's `interface`, a `track_interface` or a virtual address's `dev` that does
+  not exist (in this network namespace);
+- a virtual address without `dev` and without a prefix length that lies in no subnet of its
+  interface, or that lies in the subnet of another interface (it needs `dev` there);
+- a `unicast_src_ip` that is not an address of the instance's interface;
+- a script (tracked or notify) that does not exist or is not executable, a `user` or
+  `script_user` that does not exist, and, with `enable_script_security`, a script run as
+  root that a non-root user could change (the file or a directory above it writable by
+  someone else), as Keepalived checks it.
+"""
+
+from __future__ import annotations
+
+import glob
+import grp
+import os
+import pwd
+import shutil
+import stat
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Interface
+
+from poise.config.diagnostics import Diagnostic, error, has_errors
+from poise.config.keepalived import parse
+from poise.config.keepalived_model import Command, KeepalivedConfig
+from poise.config.model import Where
+
+DEFAULT_SCRIPT_USER = "keepalived_script"  # Keepalived runs scripts as this user if it exists
+
+
+class DiskSource:
+    """The files of keepalived.conf, read from disk (`include` globs sorted by name)."""
+
+    def read(self, path: str) -> str:
+        with open(path, "rb") as file:
+            return file.read().decode("utf-8", errors="replace")
+
+    def glob(self, pattern: str) -> list[str]:
+        return sorted(p for p in glob.glob(pattern) if os.path.isfile(p))
+
+
+@dataclass(slots=True)
+class Link:
+    """A network interface as netlink reports it."""
+
+    name: str
+    index: int
+    up: bool
+    mac: bytes
+    addresses: list[IPv4Interface] = field(default_factory=list)
+
+
+def links() -> dict[str, Link]:
+    """The interfaces of this network namespace, with their IPv4 addresses."""
+    from pyroute2 import IPRoute
+
+    found: dict[str, Link] = {}
+    with IPRoute() as ipr:
+        by_index: dict[int, Link] = {}
+        for msg in ipr.get_links():
+            name = msg.get_attr("IFLA_IFNAME")
+            mac_text = msg.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00"
+            mac = bytes(int(part, 16) for part in mac_text.split(":"))
+            up = bool(msg["flags"] & 1) and msg.get_attr("IFLA_OPERSTATE") != "DOWN"
+            link = Link(name, msg["index"], up, mac)
+            found[name] = link
+            by_index[link.index] = link
+        for msg in ipr.get_addr(family=2):
+            owner = by_index.get(msg["index"])
+            if owner is not None:
+                address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+                owner.addresses.append(IPv4Interface(f"{address}/{msg['prefixlen']}"))
+    return found
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def script_user(config: KeepalivedConfig, command: Command) -> tuple[str, str | None]:
+    """The user (and group) a command runs as: its own, the global `script_user`, else
+    keepalived_script when that user exists, else the user poise runs as."""
+    if command.user is not None:
+        return command.user, command.group
+    defaults = config.global_defs
+    if defaults.script_user is not None:
+        return defaults.script_user, defaults.script_group
+    if _user_exists(DEFAULT_SCRIPT_USER):
+        return DEFAULT_SCRIPT_USER, None
+    return pwd.getpwuid(os.geteuid()).pw_name, None
+
+
+def resolve_program(argv0: str) -> str | None:
+    if "/" in argv0:
+        return argv0 if os.path.isfile(argv0) else None
+    return shutil.which(argv0)
+
+
+def insecure_reason(path: str) -> str | None:
+    """Why a script run as root could be changed by someone else, or None: the file and
+    every directory above it must be owned by root and not writable by group or others
+    (Keepalived's check_script_secure)."""
+    current = os.path.realpath(path)
+    while True:
+        try:
+            info = os.stat(current)
+        except OSError as exc:
+            return f"cannot stat '{current}': {exc.strerror}"
+        if info.st_uid != 0:
+            return f"'{current}' is owned by uid {info.st_uid}, not root"
+        writable = stat.S_IWGRP | stat.S_IWOTH
+        if info.st_mode & writable and not (
+            stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+        ):
+            return f"'{current}' is writable by group or others"
+        parent = os.path.dirname(current)
+        if parent == current:
+            return None
+        current = parent
+
+
+def check_commands(config: KeepalivedConfig) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
+    defaults = config.global_defs
+    if defaults.script_user is not None and not _user_exists(defaults.script_user):
+        diagnostics.append(
+            error(defaults.where, f"unknown user '{defaults.script_user}'", "script_user")
+        )
+    for command in config.script_commands():
+        keyword = "script"
+        user, group = script_user(config, command)
+        if not _user_exists(user):
+            diagnostics.append(error(command.where, f"unknown user '{user}'", keyword))
+            continue
+        if group is not None:
+            try:
+                grp.getgrnam(group)
+            except KeyError:
+                diagnostics.append(error(command.where, f"unknown group '{group}'", keyword))
+        program = resolve_program(command.argv[0])
+        if program is None:
+            diagnostics.append(
+                error(command.where, f"'{command.argv[0]}' does not exist (in PATH)", keyword)
+            )
+            continue
+        if not os.access(program, os.X_OK):
+            diagnostics.append(error(command.where, f"'{program}' is not executable", keyword))
+            continue
+        if defaults.enable_script_security and pwd.getpwnam(user).pw_uid == 0:
+            reason = insecure_reason(program)
+            if reason is not None:
+                diagnostics.append(
+                    error(
+                        command.where,
+                        f"insecure script run as root: {reason} (enable_script_security)",
+                        keyword,
+                    )
+                )
+    return diagnostics
+
+
+def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diagnostic]:
+    diagnostics: list[Diagnostic] = []
+
+    def missing(name: str, where: Where, keyword: str) -> bool:
+        if name in found:
+            return False
+        diagnostics.append(
+            error(where, f"no interface named '{name}' (in this network namespace)", keyword)
+        )
+        return True
+
+    for instance in config.instances:
+        assert instance.interface is not None
+        if missing(instance.interface, instance.where, "interface"):
+            continue
+        link = found[instance.interface]
+        for tracked in instance.track_interface:
+            missing(tracked.name, tracked.where, "track_interface")
+        src = instance.unicast_src_ip
+        if src is not None and all(a.ip != src for a in link.addresses):
+            diagnostics.append(
+                error(
+                    instance.where,
+                    f"unicast_src_ip {src} is not an address of {instance.interface}",
+                    "unicast_src_ip",
+                )
+            )
+        for vip in instance.virtual_ipaddress:
+            target = vip.dev or instance.interface
+            if vip.dev is not None and missing(vip.dev, vip.where, "dev"):
+                continue
+            if vip.dev is not None or vip.prefix_given:
+                continue
+            if _in_subnet(vip.ip, found[target]):
+                continue
+            others = [n for n, other in found.items() if n != target and _in_subnet(vip.ip, other)]
+            hint = (
+                f"it is in the subnet of {others[0]}: add 'dev {others[0]}'"
+                if others
+                else "give its prefix length (ADDR/PREFIX) or 'dev'"
+            )
+            diagnostics.append(
+                error(
+                    vip.where,
+                    f"virtual address {vip.ip} is not in a subnet of {target}: {hint}",
+                    str(vip.interface),
+                )
+            )
+    return diagnostics
+
+
+def _in_subnet(ip: IPv4Address, link: Link) -> bool:
+    return any(ip in a.network and a.network.prefixlen < 32 for a in link.addresses)
+
+
+def load(path: str) -> tuple[KeepalivedConfig | None, list[Diagnostic]]:
+    """Parse keepalived.conf and check it against this system. None on any error."""
+    config, diagnostics = parse(path, DiskSource())
+    if config is None:
+        return None, diagnostics
+    diagnostics = diagnostics + check_network(config, links()) + check_commands(config)
+    return (None if has_errors(diagnostics) else config), diagnostics

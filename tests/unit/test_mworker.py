@@ -1,0 +1,300 @@
+"""The master's decisions (core/mworker.py) without a process: start, reloads that succeed,
+fail or come during another one, workers that exit on purpose or not, stops; and, with
+Hypothesis, that no order of events leaves two current workers, a worker nobody stops, or
+a master that exits with a worker left."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from poise.config.haproxy import parse
+from poise.core.mworker import (
+    READY,
+    Command,
+    Exit,
+    Log,
+    Master,
+    Notify,
+    Phase,
+    Release,
+    Role,
+    Spawn,
+    Started,
+    Stop,
+)
+
+
+def logs(commands: list[Command]) -> list[str]:
+    return [c.text for c in commands if isinstance(c, Log)]
+
+
+def running(master: Master, pid: int = 100) -> Master:
+    assert master.start() == [Spawn()]
+    master.spawned(pid)
+    master.loaded(pid, ["a warning the master showed already"])
+    master.ready(pid)
+    return master
+
+
+def test_start_spawns_then_the_ready_worker_becomes_current() -> None:
+    master = Master()
+    assert master.start() == [Spawn()]
+    assert master.spawned(100) == [Log("notice", "New worker (100) forked")]
+    assert master.loaded(100, ["w"]) == []  # shown by the master when it read the files
+    commands = master.ready(100)
+    assert commands == [Log("notice", "Loading success."), Release((100,)), READY, Started(True)]
+    assert master.phase is Phase.RUNNING
+    assert master.current is not None and master.current.pid == 100
+
+
+def test_a_reload_starts_a_worker_and_the_old_one_finishes_softly_once_the_new_serves() -> None:
+    master = running(Master())
+    assert master.reload() == [
+        Log("notice", "Reloading poise"),
+        Notify(("RELOADING=1", "STATUS=Reloading configuration.")),
+        Spawn(),
+    ]
+    master.spawned(101)
+    assert master.loaded(101, ["f.cfg:3: warning: x"]) == [Log("warning", "f.cfg:3: warning: x")]
+    # Until the new worker serves, the old one is left alone.
+    first = master.workers[100]
+    assert first.role.value == "current"
+    assert master.ready(101) == [
+        Stop(100, soft=True),
+        Log("notice", "Loading success."),
+        Release((101,)),
+        READY,
+    ]
+    assert first.role is Role.OLD and first.reloads == 1
+    assert master.exited(100, 0, "Exit") == [
+        Log("warning", "Former worker (100) exited with code 0 (Exit)")
+    ]
+    assert list(master.workers) == [101]
+
+
+def test_a_failed_reload_leaves_the_old_worker_serving_and_says_why() -> None:
+    master = running(Master())
+    master.reload()
+    master.spawned(101)
+    why = ["f.cfg:7: error: 'bogus': unknown keyword", "Fatal errors found in configuration."]
+    assert master.failed(101, why) == [Log("alert", line) for line in why]
+    commands = master.exited(101, 1, "Exit")
+    assert commands[0] == Log("alert", "New worker (101) exited with code 1 (Exit)")
+    assert Log("warning", "Loading failure!") in commands
+    assert Release((100,)) in commands  # the sockets bound for it alone are closed
+    notify = [c for c in commands if isinstance(c, Notify)]
+    assert notify[0].fields[0] == "READY=1" and "'bogus': unknown keyword" in notify[0].fields[1]
+    assert not any(isinstance(c, Stop) for c in commands)
+    assert master.current is not None and master.current.pid == 100
+    assert master.failed_reloads == 1
+
+
+def test_a_new_worker_that_dies_without_a_word_is_a_failed_reload_too() -> None:
+    master = running(Master())
+    master.reload()
+    master.spawned(101)
+    commands = master.exited(101, 139, "Segmentation fault")
+    assert "Loading failure!" in logs(commands)
+    assert master.failure == [
+        "the new worker (101) exited with code 139 (Segmentation fault) before it served"
+    ]
+    assert master.phase is Phase.RUNNING
+
+
+def test_a_reload_during_a_reload_follows_it() -> None:
+    master = running(Master())
+    master.reload()
+    master.spawned(101)
+    assert not any(isinstance(c, Spawn) for c in master.reload())
+    assert master.pending
+    commands = master.ready(101)
+    assert commands[-1] == Spawn() and Stop(100, soft=True) in commands
+    assert not master.pending
+    # ...also when the first one failed.
+    master.spawned(102)
+    master.reload()
+    assert master.exited(102, 1, "Exit")[-1] == Spawn()
+
+
+def test_the_first_worker_failing_fails_the_start() -> None:
+    master = Master()
+    master.start()
+    master.spawned(100)
+    master.failed(100, ["cannot bind"])
+    commands = master.exited(100, 1, "Exit")
+    assert Started(False, ("cannot bind",)) in commands
+    assert commands[-1] == Exit(1)
+    assert master.phase is Phase.DONE
+
+
+def test_a_worker_that_cannot_be_started_at_all() -> None:
+    master = Master()
+    master.start()
+    commands = master.spawn_failed("Cannot allocate memory")
+    assert Started(False, ("Cannot allocate memory",)) in commands and commands[-1] == Exit(1)
+    master = running(Master())
+    master.reload()
+    commands = master.spawn_failed("Cannot allocate memory")
+    assert "Loading failure!" in logs(commands) and not any(isinstance(c, Exit) for c in commands)
+
+
+def test_sigterm_stops_every_worker_and_the_master_leaves_after_them() -> None:
+    master = running(Master())
+    master.reload()
+    master.spawned(101)
+    master.ready(101)
+    commands = master.stop(soft=False)
+    assert commands[:2] == [Log("warning", "Exiting Master process..."), Notify(("STOPPING=1",))]
+    assert {c for c in commands if isinstance(c, Stop)} == {Stop(100, False), Stop(101, False)}
+    assert master.exited(100, 143, "Terminated") == [
+        Log("warning", "Former worker (100) exited with code 143 (Terminated)")
+    ]
+    commands = master.exited(101, 143, "Terminated")
+    assert commands == [
+        Log("alert", "Current worker (101) exited with code 143 (Terminated)"),
+        Log("warning", "All workers exited. Exiting... (0)"),
+        Exit(0),
+    ]
+
+
+def test_sigusr1_stops_every_worker_softly() -> None:
+    master = running(Master())
+    assert Stop(100, soft=True) in master.stop(soft=True)
+    assert master.stop(soft=False)[-1] == Stop(100, soft=False)  # asked again, harder
+
+
+def test_a_current_worker_that_fails_takes_every_worker_down() -> None:
+    master = running(Master())
+    master.reload()
+    master.spawned(101)
+    master.ready(101)  # 100 is an old worker now
+    commands = master.exited(101, 137, "Killed")
+    assert "exit-on-failure: killing every processes with SIGTERM" in logs(commands)
+    assert Stop(100, soft=False) in commands
+    assert master.exited(100, 143, "Terminated")[-1] == Exit(137)
+
+
+def test_no_exit_on_failure_keeps_the_others() -> None:
+    master = running(Master(exit_on_failure=False))
+    master.reload()
+    master.spawned(101)
+    master.ready(101)
+    commands = master.exited(101, 137, "Killed")
+    assert not any(isinstance(c, Stop) for c in commands)
+    # ...but with no worker left at all, the master leaves, as HAProxy's does.
+    assert master.exited(100, 0, "Exit")[-1] == Exit(137)
+
+
+def test_a_current_worker_that_leaves_normally_ends_the_master_normally() -> None:
+    master = running(Master())
+    assert master.exited(100, 0, "Exit")[-1] == Exit(0)
+
+
+def test_mworker_max_reloads_terminates_a_worker_that_outlives_them() -> None:
+    master = running(Master(max_reloads=1))
+    master.reload()
+    master.spawned(101)
+    master.ready(101)  # 100 has outlived one reload: fine
+    master.reload()
+    master.spawned(102)
+    commands = master.ready(102)  # 100 has outlived two
+    assert Stop(100, soft=False) in commands and Stop(101, soft=True) in commands
+
+
+def test_a_stop_during_start_fails_the_start() -> None:
+    master = Master()
+    master.start()
+    master.spawned(100)
+    commands = master.stop(soft=False)
+    assert Started(False, ("poise: interrupted during start-up",)) in commands
+    assert master.exited(100, 143, "Terminated")[-1] == Exit(1)
+
+
+EVENTS = st.lists(
+    st.tuples(
+        st.sampled_from(["reload", "ready", "failed", "exit", "crash", "term", "usr1"]),
+        st.integers(0, 5),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENTS)
+def test_no_order_of_events_breaks_the_rules(events: list[tuple[str, int]]) -> None:
+    master = Master()
+    alive: set[int] = set()  # processes that exist
+    stopped: set[int] = set()  # processes told to stop
+    next_pid = 100
+    exited = False
+
+    def apply(commands: list[Command]) -> None:
+        nonlocal next_pid, exited
+        for command in commands:
+            if isinstance(command, Spawn):
+                alive.add(next_pid)
+                apply(master.spawned(next_pid))
+                next_pid += 1
+            elif isinstance(command, Stop):
+                assert command.pid in alive
+                stopped.add(command.pid)
+            elif isinstance(command, Exit):
+                assert not alive, "the master left with workers running"
+                exited = True
+
+    apply(master.start())
+    for name, index in events:
+        if exited:
+            break
+        pids = sorted(alive)
+        pid = pids[index % len(pids)] if pids else None
+        if name == "reload":
+            apply(master.reload())
+        elif name == "ready" and pid is not None:
+            apply(master.ready(pid))
+        elif name == "failed" and pid is not None:
+            apply(master.failed(pid, ["why"]))
+        elif name in ("exit", "crash") and pid is not None:
+            alive.discard(pid)
+            apply(master.exited(pid, 0 if name == "exit" else 139, "x"))
+        elif name == "term":
+            apply(master.stop(soft=False))
+        elif name == "usr1":
+            apply(master.stop(soft=True))
+        currents = [w for w in master.workers.values() if w.role is Role.CURRENT]
+        assert len(currents) <= 1
+        assert len([w for w in master.workers.values() if w.role is Role.NEW]) <= 1
+        # Every old worker was told to leave.
+        assert all(w.pid in stopped for w in master.workers.values() if w.role is Role.OLD)
+        assert set(master.workers) == alive
+
+
+# -- the keywords (configuration.txt 3.1) -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "master_worker", "exit_on_failure", "max_reloads"),
+    [
+        ("", False, True, None),
+        ("    master-worker\n", True, True, None),
+        ("    master-worker no-exit-on-failure\n", True, False, None),
+        ("    master-worker\n    mworker-max-reloads 3\n", True, True, 3),
+    ],
+)
+def test_master_worker_keywords(
+    lines: str, master_worker: bool, exit_on_failure: bool, max_reloads: int | None
+) -> None:
+    config, diagnostics = parse([("m.cfg", "global\n" + lines)], {})
+    assert config is not None and not diagnostics
+    assert config.global_.master_worker is master_worker
+    assert config.global_.exit_on_failure is exit_on_failure
+    assert config.global_.mworker_max_reloads == max_reloads
+
+
+def test_master_worker_with_a_wrong_argument_says_which() -> None:
+    _, diagnostics = parse([("m.cfg", "global\n    master-worker no-exit\n")], {})
+    assert [str(d) for d in diagnostics] == [
+        "m.cfg:2: error: 'master-worker': unexpected argument 'no-exit' (only 'no-exit-on-failure')"
+    ]
