@@ -807,14 +807,17 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         headers = resp.headers
         req = self.req
         assert req is not None
-        connection = [v.lower() for v in headers.values("connection")]
-        if self.keep_client:
-            if "close" in connection or headers.has("keep-alive"):
+        index = headers.index()
+        if self.keep_client and req.version != "1.0":
+            # The server closing its side does not close the client's: drop its `close`
+            # (a `keep-alive` token is harmless to an HTTP/1.1 client and is left as is).
+            if "connection" in index and not keep_alive("1.1", headers):
                 headers.delete("connection")
                 headers.delete("keep-alive")
-            if req.version == "1.0" and "keep-alive" not in connection:
-                headers.set("Connection", "keep-alive")
-        elif connection != ["close"]:
+        elif self.keep_client:  # an HTTP/1.0 client keeping its connection is told so
+            headers.delete("keep-alive")
+            headers.set("Connection", "keep-alive")
+        elif [v.lower() for v in headers.values("connection")] != ["close"]:
             headers.delete("connection")
             headers.delete("keep-alive")
             headers.add("Connection", "close")

@@ -57,7 +57,10 @@ def keep_alive(version: str, headers: Headers) -> bool:
 
     (httptools' should_keep_alive() cannot be asked once a whole message was parsed:
     llhttp has already reset its flags for the next message by then.)"""
-    tokens = [token.lower() for token in headers.values("connection")]
+    lines = headers.index().get("connection")
+    if not lines:  # the common case, answered without building any list
+        return version != "1.0"
+    tokens = {token.strip().lower() for line in lines for token in line.split(",")}
     if "close" in tokens:
         return False
     return version != "1.0" or "keep-alive" in tokens
