@@ -181,9 +181,10 @@ class Bench:
         )
         rows = []
         for mode in modes:
-            mode_rows = [report.Row(mode, variant) for variant in variants]
+            wanted = [v for v in variants if mode.variants is None or v.name in mode.variants]
+            mode_rows = [report.Row(mode, variant) for variant in wanted]
             for balancer in balancers:
-                outcomes = self.run_balancer(balancer, mode, variants, backends)
+                outcomes = self.run_balancer(balancer, mode, wanted, backends)
                 for row, outcome in zip(mode_rows, outcomes, strict=True):
                     row.results[balancer.name] = outcome
             rows += mode_rows

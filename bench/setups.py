@@ -48,6 +48,8 @@ class Mode:
     proxy_mode: str
     scheme: str = "http"
     bind_options: str = ""
+    global_options: str = ""  # lines added to the global section
+    variants: tuple[str, ...] | None = None  # the variants that make sense (None: all)
 
 
 @dataclass(frozen=True)
@@ -69,9 +71,19 @@ MODES = (
     Mode("tcp", "tcp"),
     Mode("http", "http"),
     # TLS terminated by the balancer, same certificate for both (EC P-256, from `poise cert`):
-    # keep-alive measures TLS record work per request; `close` is a full handshake per
-    # request (wrk does not resume sessions), so its req/s is handshakes/s.
+    # keep-alive measures TLS record work per request; `close` a new TLS connection per
+    # request, which wrk resumes (TLS 1.3 session tickets) as browsers do.
     Mode("https", "http", scheme="https", bind_options=" ssl crt $certificate"),
+    # Every connection a full handshake (certificate, signature, key exchange): no session
+    # cache and no tickets on either balancer, so req/s is full handshakes/s.
+    Mode(
+        "https-full",
+        "http",
+        scheme="https",
+        bind_options=" ssl crt $certificate no-tls-tickets",
+        global_options="    tune.ssl.cachesize 0\n",
+        variants=("close",),
+    ),
 )
 
 
@@ -99,6 +111,7 @@ def render_balancer(
         mode=mode.proxy_mode,
         port=port,
         bind_options=bind_options,
+        global_options=mode.global_options,
         servers=servers,
     )
 

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-console",
         dest="console",
         action="store_true",
-        help="log on stderr too when detached (until stderr is closed)",
+        help="accepted for Keepalived's command line: in the foreground poise logs on stderr",
     )
     parser.add_argument(
         "-p",

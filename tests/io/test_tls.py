@@ -111,6 +111,47 @@ def test_sni_picks_the_certificate_exact_wildcard_then_default(loop_kind: str, p
     run(loop_kind, main)
 
 
+def test_crt_lists_and_crt_directories(loop_kind: str, pki: Pki) -> None:
+    fallback = pki.issue("fallback.pem", ["fallback.test"])
+    wild = pki.issue("wild.pem", ["*.domain.tld"])
+    secure = pki.issue("secure.pem", ["secure.domain.tld"], key_beside=True)
+    listing = pki.dir / "list.txt"
+    listing.write_text(
+        f"# HAProxy's example\n{fallback} !*\n{wild} *.domain.tld !secure.domain.tld\n"
+        f"{secure} [alpn h2,http/1.1] secure.domain.tld\n"
+    )
+    directory = pki.dir.parent / "certs"
+    directory.mkdir()
+    for name in ("b.test", "a.test"):
+        (directory / f"{name}.pem").write_bytes(pki.issue(f"{name}.pem", [name]).read_bytes())
+
+    async def main() -> None:
+        async with Stage() as stage:
+            poise = await stage.poise(
+                HEAD
+                + f"frontend fe\n    bind 127.0.0.1:0 ssl crt-list {listing}\n"
+                + f"    bind 127.0.0.1:0 ssl crt {directory}\n"
+                + ECHO_SNI
+            )
+            listed, directed = poise.port("fe", 0), poise.port("fe", 1)
+            # `!*`: the first certificate answers no name of its own, only as the default.
+            assert await presented(listed, "fallback.test") == ["fallback.test"]
+            assert await presented(listed, "www.domain.tld") == ["*.domain.tld"]
+            assert await presented(listed, "secure.domain.tld") == ["secure.domain.tld"]
+            # The line's ALPN, without h2 in an HTTP frontend.
+            context = unverified()
+            context.set_alpn_protocols(["h2", "http/1.1"])
+            _, writer = await tls_open(listed, context, "secure.domain.tld")
+            assert writer.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
+            writer.close()
+            assert await presented(listed, None) == ["fallback.test"]
+            # A directory's files in name order: a.test first, so the default.
+            assert await presented(directed, "b.test") == ["b.test"]
+            assert await presented(directed, None) == ["a.test"]
+
+    run(loop_kind, main)
+
+
 def test_strict_sni_refuses_a_name_without_a_certificate(loop_kind: str, pki: Pki) -> None:
     cert = pki.issue("a.pem", ["a.test"])
 
@@ -309,6 +350,37 @@ def test_re_encryption_to_a_server_with_a_valid_certificate(loop_kind: str, pki:
             # One TLS connection to the gateway, kept alive for both requests, with SNI.
             assert app.connections == 1
             assert seen == ["ag1.yourenvironment.com"]
+
+    run(loop_kind, main)
+
+
+def test_re_encryption_with_a_client_certificate(loop_kind: str, pki: Pki) -> None:
+    gateway = pki.issue("ag1.pem", ["ag1.test"])
+    poise_cert = pki.issue("poise-client.pem", ["lb.test"], client=True)
+
+    async def main() -> None:
+        tls = pki.server(gateway)
+        tls.load_verify_locations(cafile=str(pki.ca_pem))
+        tls.verify_mode = ssl.CERT_REQUIRED  # the gateway wants poise's certificate
+        async with Stage() as stage:
+            app = await stage.webapp("ag1", tls=tls)
+            line = f"server ag1 127.0.0.1:{app.port} ssl ca-file {pki.ca_pem} sni str(ag1.test)"
+            poise = await stage.poise(
+                HEAD
+                + "frontend with\n    bind 127.0.0.1:0\n    default_backend with\n"
+                + "frontend without\n    bind 127.0.0.1:0\n    default_backend without\n"
+                + f"backend with\n    {line} crt {poise_cert}\n"
+                + f"backend without\n    retries 0\n    {line}\n"
+            )
+            client = await Client.connect(poise.port("with"))
+            status, _, body = await client.get("/x")
+            client.close()
+            assert (status, body) == (200, b"ag1 /x")
+            client = await Client.connect(poise.port("without"))
+            status, _, _ = await client.get("/y")
+            client.close()
+            assert status in (502, 503)
+            assert [seen.target for seen in app.seen] == ["/x"]
 
     run(loop_kind, main)
 

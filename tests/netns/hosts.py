@@ -30,6 +30,7 @@ from tests.netns.lab import (
 HERE = Path(__file__).resolve().parent
 POISE = str(Path(sys.executable).parent / "poise")
 NODE_OF = {ip_of(node): node for node in ADDRESSES}
+PROBE_TIMEOUT = 1.0  # prober.py's TIMEOUT, for connecting and again for the answer
 
 
 def vrrp_conf(
@@ -273,14 +274,53 @@ def failover(proc: Proc, since: float, new_master: str) -> Failover:
     return Failover(first.start - since, sum(not p.ok for p in window), len(window))
 
 
+def start_advert_watch(lab: Lab, duration: float) -> Proc:
+    argv = [sys.executable, str(HERE / "advert_watch.py"), str(duration)]
+    return lab.spawn("cl", "adverts", argv)
+
+
+def last_advert(watch: Proc, node: str, after: float) -> float | None:
+    times = [
+        float(line.split()[0])
+        for line in watch.text().splitlines()
+        if line.split()[1:2] == [ip_of(node)] and float(line.split()[0]) > after
+    ]
+    return times[-1] if times else None
+
+
 def measure(
-    prober: Proc, old: str, new: str, disrupt: Callable[[], object], timeout: float
+    prober: Proc,
+    old: str,
+    new: str,
+    disrupt: Callable[[], object],
+    timeout: float,
+    *,
+    adverts: Proc | None = None,
+    phase: float = 0.0,
 ) -> Failover:
-    """Wait until the client is served by `old`, disrupt, wait until `new` serves it."""
+    """Wait until the client is served by `old`, disrupt, wait until `new` serves it.
+    With `adverts` (an advert watcher), the disruption comes `phase` seconds after one of
+    `old`'s adverts, so that every implementation is measured at the same point of its
+    advert cycle (a crash just after an advert is the slowest case, just before the
+    fastest)."""
     wait_for(lambda: served_by(prober, old), 15, f"the client to be served by {old}")
+    if adverts is not None:
+        start = time.monotonic()
+        seen: list[float] = []
+
+        def advert_seen() -> bool:
+            at = last_advert(adverts, old, start)
+            if at is not None:
+                seen.append(at)
+            return at is not None
+
+        wait_for(advert_seen, 15, f"an advert from {old}", step=0.002)
+        time.sleep(max(0.0, seen[-1] + phase - time.monotonic()))
     since = time.monotonic()
     disrupt()
     wait_for(lambda: served_by(prober, new, since), timeout, f"the client to be served by {new}")
+    # Requests started meanwhile may still wait for their timeout: count them once they end.
+    time.sleep(2 * PROBE_TIMEOUT + 0.2)
     return failover(prober, since, new)
 
 

@@ -1,9 +1,11 @@
 """Failover figures, poise vrrp against Keepalived, measured the same way for every pair:
 a client in its own namespace starts a request to the virtual address every 10 ms; the
 master (lb1, priority 150) is stopped gracefully, crashed (SIGKILL; Keepalived's VRRP
-child first), or has its cable pulled; the figure is the time from the disruption to the
-first request the backup (lb2, priority 100) served, and the requests that failed
-meanwhile. Keepalived-Keepalived is the anchor.
+child first), or has its cable pulled, half an advert interval after one of its adverts
+(seen by a watcher on the client), so that every pair is caught at the same point of its
+cycle; the figure is the time from the disruption to the first request the backup (lb2,
+priority 100) served, and the requests that failed meanwhile. Keepalived-Keepalived is the
+anchor.
 
 Run as root (it builds network namespaces; see lab.py for the rules it keeps):
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from tests.netns.hosts import (
     Failover,
     measure,
+    start_advert_watch,
     start_backend,
     start_balancer,
     start_prober,
@@ -68,12 +71,15 @@ def one_run(
             wait_for(lambda: lab.has_vip("lb1"), 6 * advert + 5, "lb1 to become master")
             second.wait_backup(advert)
             prober = start_prober(lab, 6 * advert + 15)
+            adverts = start_advert_watch(lab, 6 * advert + 20)
             disrupt: Callable[[], object] = {
                 "graceful": first.graceful_stop,
                 "crash": first.crash,
                 "link": lambda: lab.cable("lb1", False),
             }[scenario]
-            return measure(prober, "lb1", "lb2", disrupt, 6 * advert + 5)
+            return measure(
+                prober, "lb1", "lb2", disrupt, 6 * advert + 5, adverts=adverts, phase=advert / 2
+            )
         finally:
             lab.down()
 

@@ -200,7 +200,7 @@ def test_a_hung_balancer_counts_as_dead(lab: Lab) -> None:
     start_vrrp(lab, "lb1", "poise", vrrp_conf(priority=150, before=before, extra=extra))
     start_vrrp(lab, "lb2", "poise", vrrp_conf(priority=100))
     only_holder(lab, "lb1", START)
-    prober = start_prober(lab, 15)
+    prober = start_prober(lab, 20)
     hang = measure(prober, "lb1", "lb2", lambda: lab.signal(balancer, signal.SIGSTOP), 5)
     assert hang.seconds < 3.5  # the check's interval and timeout, then the down interval
     lab.signal(balancer, signal.SIGCONT)
@@ -371,3 +371,19 @@ def test_daemon_mode_detaches_and_writes_its_pidfile(lab: Lab) -> None:
         os.kill(pid, signal.SIGTERM)  # the daemon this test started, by its pid
     wait_for(lambda: not pidfile.exists(), 5, "the daemon to remove its pidfile")
     assert not lab.has_vip("lb1")
+
+
+def unicast(node: str, peer: str) -> str:
+    return f"    unicast_src_ip {ip_of(node)}\n    unicast_peer {{\n        {ip_of(peer)}\n    }}\n"
+
+
+@pytest.mark.parametrize("peer", ["poise", "keepalived"])
+def test_unicast_peers(lab: Lab, peer: str) -> None:
+    first = start_vrrp(lab, "lb1", "poise", vrrp_conf(priority=150, extra=unicast("lb1", "lb2")))
+    second = start_vrrp(lab, "lb2", peer, vrrp_conf(priority=100, extra=unicast("lb2", "lb1")))
+    only_holder(lab, "lb1", START)
+    second.wait_backup()
+    time.sleep(5 * DOWN_V3)
+    assert holders(lab) == ["lb1"]  # the backup hears the master's unicast adverts
+    first.crash()
+    assert wait_for(lambda: lab.has_vip("lb2"), 2, "lb2 to take over") < CRASH_V3

@@ -233,6 +233,11 @@ def test_global_tls_keywords() -> None:
     assert errors("", head="global\n    ssl-default-bind-options no-ca-names\n") == [
         "option 'no-ca-names' is not implemented yet in poise"
     ]
+    config, _ = parse_ok("", head="global\n    tune.ssl.cachesize 0\n    crt-base /c\n")
+    assert (config.global_.tls.cache_size, config.global_.tls.crt_base) == (0, "/c")
+    assert errors("", head="global\n    tune.ssl.cachesize -1\n") == [
+        "-1 is out of range (at least 0)"
+    ]
     _, warnings = parse_ok("", head="global\n    tune.ssl.default-dh-param 2048\n")
     assert warnings == [
         "t.cfg:2: warning: 'tune.ssl.default-dh-param': ignored: poise's TLS profile has no "

@@ -298,3 +298,18 @@ def test_master_worker_with_a_wrong_argument_says_which() -> None:
     assert [str(d) for d in diagnostics] == [
         "m.cfg:2: error: 'master-worker': unexpected argument 'no-exit' (only 'no-exit-on-failure')"
     ]
+
+
+def test_a_reload_waiting_for_a_failed_one_is_not_mistaken_for_the_end() -> None:
+    """Found by Hypothesis: the current worker left on its own, then the new worker
+    failed while another reload waited; the master must start that reload, not exit."""
+    master = Master()
+    master.start()
+    master.spawned(100)
+    master.reload()  # waits: the first worker is not serving yet
+    assert Spawn() in master.ready(100)  # the waiting reload starts
+    master.spawned(101)
+    master.exited(100, 0, "Exit")
+    master.reload()  # waits for 101
+    commands = master.exited(101, 1, "Exit")
+    assert Spawn() in commands and not any(isinstance(c, Exit) for c in commands)

@@ -41,6 +41,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.samples import check_scope, parse_sample
+from poise.config.units import parse_int
 
 # poise's default profile: TLS 1.2 and 1.3 only; for TLS 1.2, ECDHE key exchange with AEAD
 # ciphers only (no CBC, no RSA key exchange, no DHE: Mozilla's "intermediate" list without
@@ -478,6 +479,7 @@ GLOBAL_KEYWORDS = frozenset(
         "ssl-server-verify",
         "ca-base",
         "crt-base",
+        "tune.ssl.cachesize",
     }
 )
 
@@ -533,6 +535,12 @@ def global_keyword(tls: GlobalTls, keyword: str, args: Sequence[str]) -> GlobalT
         return replace(tls, server_verify="none" if value == "none" else "required")
     if keyword == "ca-base":
         return replace(tls, ca_base=_one(args, "a directory"))
+    if keyword == "tune.ssl.cachesize":
+        try:
+            size = parse_int(_one(args, "a number of sessions"), 0)
+        except ValueError as exc:
+            raise Problem(str(exc)) from None
+        return replace(tls, cache_size=size)
     return replace(tls, crt_base=_one(args, "a directory"))
 
 

@@ -137,6 +137,7 @@ class GlobalTls:
     server_verify: Literal["none", "required"] = "required"  # `ssl-server-verify`
     ca_base: str | None = None
     crt_base: str | None = None
+    cache_size: int | None = None  # `tune.ssl.cachesize`: sessions kept; 0: none
 
 
 @dataclass(frozen=True, slots=True)

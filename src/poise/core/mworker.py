@@ -157,7 +157,7 @@ class Master:
         """The worker process could not even be started (fork or exec failed)."""
         self.failure = [reason]
         commands: list[Command] = [Log("alert", f"Cannot start a new worker: {reason}")]
-        return commands + self._new_failed() + self._maybe_done()
+        return self._then_maybe_done(commands + self._new_failed())
 
     def reload(self) -> list[Command]:
         """SIGUSR2 (or SIGHUP, or `poise reload`)."""
@@ -240,7 +240,7 @@ class Master:
                         Log("alert", "exit-on-failure: killing every processes with SIGTERM")
                     )
                     commands += self._stop_all(soft=False)
-        return commands + self._maybe_done()
+        return self._then_maybe_done(commands)
 
     def stop(self, soft: bool) -> list[Command]:
         """SIGTERM or SIGINT (soft=False), SIGUSR1 (soft=True) to the master: the same
@@ -309,6 +309,13 @@ class Master:
             self.phase = Phase.STOPPING
         self.pending = False
         return [Stop(w.pid, soft and w.role is not Role.NEW) for w in self.workers.values()]
+
+    def _then_maybe_done(self, commands: list[Command]) -> list[Command]:
+        """`commands`, then the master's exit if no worker is left: unless these very
+        commands start one (a reload that was waiting for this failure)."""
+        if any(isinstance(command, Spawn) for command in commands):
+            return commands
+        return commands + self._maybe_done()
 
     def _maybe_done(self) -> list[Command]:
         # Also when every worker left on its own: HAProxy's master leaves then too.

@@ -627,6 +627,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
     ) -> None:
         upstream = cast(Upstream, protocol)
+        if self.phase is CLOSED or self.backend is None:
+            upstream.close()  # the session ended (killed at stop) while connecting
+            return
         upstream.sni = self.tls_name
         self.t_connect = connect_ms
         previous = self.upstream

@@ -1,5 +1,6 @@
-"""Two OpenSSL settings Python's ssl module does not offer: the TLS 1.3 cipher suites
-(`ciphersuites`) and the key-exchange groups (`curves`). poise calls OpenSSL on the
+"""Three OpenSSL settings Python's ssl module does not offer: the TLS 1.3 cipher suites
+(`ciphersuites`), the key-exchange groups (`curves`) and the size of the session cache
+(`tune.ssl.cachesize`). poise calls OpenSSL on the
 SSL_CTX inside a CPython SSLContext, through the very library Python's _ssl module is
 linked with, and checks the handle before using it.
 
@@ -15,7 +16,11 @@ import ctypes
 import functools
 import ssl
 
-SSL_CTRL_SET_GROUPS_LIST = 92  # <openssl/ssl.h>: SSL_CTX_set1_groups_list is a ctrl
+# <openssl/ssl.h>: these SSL_CTX_* calls are macros over SSL_CTX_ctrl.
+SSL_CTRL_SET_SESS_CACHE_SIZE = 42
+SSL_CTRL_SET_SESS_CACHE_MODE = 44
+SSL_CTRL_SET_GROUPS_LIST = 92
+SSL_SESS_CACHE_OFF = 0
 
 
 @functools.cache
@@ -56,3 +61,13 @@ def set_groups(context: ssl.SSLContext, groups: str) -> None:
     pointer = _handle(context, "curves")
     if _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_GROUPS_LIST, 0, groups.encode()) != 1:
         raise ValueError(f"OpenSSL does not know the curves '{groups}'")
+
+
+def set_session_cache(context: ssl.SSLContext, size: int) -> None:
+    """The server's session cache: `size` sessions, or none at all with 0 (then, with
+    tickets off too, every handshake is a full one)."""
+    pointer = _handle(context, "tune.ssl.cachesize")
+    if size == 0:
+        _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
+    else:
+        _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_SIZE, size, None)

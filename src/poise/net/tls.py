@@ -28,7 +28,7 @@ import asyncio
 import datetime as dt
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import serialization
@@ -128,8 +128,11 @@ def _load_chain(context: ssl.SSLContext, use: CertUse) -> None:
         raise TlsError(f"cannot load certificate '{bundle.path}': {exc}") from None
 
 
-def server_side_context(tls: model.TlsBind, use: CertUse) -> ssl.SSLContext:
-    """The context of one certificate of a bind, with all the bind's settings."""
+def server_side_context(
+    tls: model.TlsBind, use: CertUse, cache_size: int | None = None
+) -> ssl.SSLContext:
+    """The context of one certificate of a bind, with all the bind's settings
+    (`cache_size`: the global `tune.ssl.cachesize`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
         _common(context, tls, use.alpn if use.alpn is not None else tls.alpn)
@@ -137,6 +140,8 @@ def server_side_context(tls: model.TlsBind, use: CertUse) -> ssl.SSLContext:
         raise TlsError(f"bind settings refused by OpenSSL: {exc}") from None
     if tls.tickets is False:
         context.options |= ssl.OP_NO_TICKET
+    if cache_size is not None:
+        openssl.set_session_cache(context, cache_size)
     if tls.prefer_client_ciphers:
         context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
     if tls.verify != "none" and tls.ca_file:
@@ -175,8 +180,15 @@ class CertStore:
         return None if self.strict else self.default
 
 
-def build_store(tls: model.TlsBind) -> CertStore:
+def build_store(tls: model.TlsBind, cache_size: int | None = None, http: bool = False) -> CertStore:
+    """The contexts of a bind's certificates. `http`: an HTTP frontend, where a crt-list
+    line's `alpn` loses `h2` as the bind's own does (poise speaks HTTP/1.1)."""
     uses, problems = bind_certificates(tls)
+    if http:
+        uses = [
+            replace(use, alpn=tuple(p for p in use.alpn if p != "h2")) if use.alpn else use
+            for use in uses
+        ]
     now = dt.datetime.now(dt.UTC)
     for use in uses:
         problems += bundle_problems(use, now, "server", ())
@@ -185,7 +197,7 @@ def build_store(tls: model.TlsBind) -> CertStore:
     wildcard: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]] = {}
     contexts = []
     for use in uses:
-        context = server_side_context(tls, use)
+        context = server_side_context(tls, use, cache_size)
         contexts.append(context)
         filters = use.filters or tuple(names_of(use))
         excluded = frozenset(names.normalize(f[1:]) for f in filters if f.startswith("!"))
@@ -204,11 +216,15 @@ def names_of(use: CertUse) -> list[str]:
 class ListenerTls:
     """The TLS side of one `bind` line: the context its sockets use, and its certificates."""
 
-    __slots__ = ("context", "settings", "store")
+    __slots__ = ("cache_size", "context", "http", "settings", "store")
 
-    def __init__(self, settings: model.TlsBind) -> None:
+    def __init__(
+        self, settings: model.TlsBind, cache_size: int | None = None, http: bool = False
+    ) -> None:
         self.settings = settings
-        self.store = build_store(settings)
+        self.cache_size = cache_size
+        self.http = http
+        self.store = build_store(settings, cache_size, http)
         self.context = self.store.default
         self.context.sni_callback = self.select
 
@@ -223,7 +239,7 @@ class ListenerTls:
 
     def rebuilt(self) -> CertStore:
         """The certificates read again (raises TlsError; the current ones stay)."""
-        return build_store(self.settings)
+        return build_store(self.settings, self.cache_size, self.http)
 
 
 def client_sni(ssl_object: Any) -> str | None:
@@ -412,7 +428,9 @@ class TlsSet:
                 continue
             for bind in proxy.binds:
                 if bind.tls is not None and id(bind.tls) not in self.listeners:
-                    self.listeners[id(bind.tls)] = ListenerTls(bind.tls)
+                    cache = config.global_.tls.cache_size
+                    http = proxy.mode is model.Mode.HTTP
+                    self.listeners[id(bind.tls)] = ListenerTls(bind.tls, cache, http)
         self.servers, self.checks = self.load_servers()
 
     def load_servers(self) -> tuple[ServerMap, CheckMap]:
