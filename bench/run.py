@@ -182,7 +182,7 @@ class Bench:
         rows = []
         for mode in modes:
             wanted = [v for v in variants if mode.variants is None or v.name in mode.variants]
-            mode_rows = [report.Row(mode, variant) for variant in wanted]
+            mode_rows = [report.Row(mode, mode.variant(variant)) for variant in wanted]
             for balancer in balancers:
                 outcomes = self.run_balancer(balancer, mode, wanted, backends)
                 for row, outcome in zip(mode_rows, outcomes, strict=True):
