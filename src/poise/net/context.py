@@ -235,3 +235,46 @@ class Context:
 
 def seconds(ms: int | None) -> float | None:
     return None if ms is None or ms == 0 else ms / 1000.0
+
+
+class Admission:
+    """How a session enters: counted in at once, or, at a connection limit (or on a
+    disabled frontend), parked unread in arrival order, or refused beyond the backlog.
+    Mixed into the TCP and HTTP sessions, which supply `begin()` (and `refused()`)."""
+
+    ctx: Context
+    frontend: FrontendRuntime
+    client: asyncio.Transport
+    parked: bool
+    client_gone: bool
+
+    def admit_or_park(self) -> None:
+        if self.ctx.admit(self.frontend):
+            self.begin()
+            return
+        frontend = self.frontend
+        if len(frontend.parked) >= frontend.backlog:
+            self.client_gone = True  # beyond the backlog: refused, never counted
+            self.refused()
+            self.client.abort()
+            return
+        self.parked = True
+        self.client.pause_reading()
+        frontend.parked.append(self)
+
+    def unpark(self) -> None:
+        self.parked = False
+        if self.client_gone:
+            return
+        if not self.ctx.admit(self.frontend):
+            self.parked = True
+            self.frontend.parked.appendleft(self)
+            return
+        self.client.resume_reading()
+        self.begin()
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    def refused(self) -> None:
+        """The connection is refused beyond the backlog (it was never counted in)."""

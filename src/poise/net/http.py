@@ -34,7 +34,7 @@ from poise.core.http.message import Request, Response, keep_alive
 from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
 from poise.net import services
-from poise.net.context import BackendRuntime, Context, FrontendRuntime, seconds
+from poise.net.context import Admission, BackendRuntime, Context, FrontendRuntime, seconds
 from poise.net.dispatch import Dispatcher, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
@@ -80,7 +80,7 @@ class ResponseHead:
         self.items.append((name.decode("latin-1"), value.decode("latin-1")))
 
 
-class HttpSession(Dispatcher, asyncio.Protocol):
+class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
         self.ctx = ctx
         self.loop = ctx.loop
@@ -169,30 +169,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.ssl = True
             self.sni = client_sni(tls)  # the name the client asked for (SNI)
             self.client_cert = tls.getpeercert(True) is not None
-        if self.ctx.admit(self.frontend):
-            self.begin()
-            return
-        # At maxconn, or the frontend is disabled: wait unread, in arrival order, as a TCP
-        # session does (net/context.py); beyond the backlog, refused.
-        frontend = self.frontend
-        if len(frontend.parked) >= frontend.backlog:
-            self.client_gone = True
-            self.client.abort()
-            return
-        self.parked = True
-        self.client.pause_reading()
-        frontend.parked.append(self)
-
-    def unpark(self) -> None:
-        self.parked = False
-        if self.client_gone:
-            return
-        if not self.ctx.admit(self.frontend):
-            self.parked = True
-            self.frontend.parked.appendleft(self)
-            return
-        self.client.resume_reading()
-        self.begin()
+        # At maxconn, or on a disabled frontend, it waits unread (net/context.py).
+        self.admit_or_park()
 
     def begin(self) -> None:
         self.counted = True

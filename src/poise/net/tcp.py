@@ -20,7 +20,7 @@ from poise.core.http.hashkey import source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.server import ServerState
-from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.context import Admission, BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher
 from poise.net.sessionlog import log_tcp_session
 from poise.net.tls import client_sni
@@ -69,7 +69,7 @@ class ServerSide(asyncio.Protocol):
         self.session.server_lost(exc)
 
 
-class TcpSession(Dispatcher, asyncio.Protocol):
+class TcpSession(Admission, Dispatcher, asyncio.Protocol):
     """The client side of a TCP-mode session; owns the whole session."""
 
     __slots__ = (
@@ -149,29 +149,10 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         else:
             self.client_ip, self.client_port = "unix", 0
         self.ctx.sessions.add(self)
-        if self.ctx.admit(self.frontend):
-            self.begin()
-            return
-        frontend = self.frontend
-        if len(frontend.parked) >= frontend.backlog:
-            self.client_gone = True  # beyond the backlog: refused, never counted
-            self.ctx.forget(self)
-            self.client.abort()
-            return
-        self.parked = True
-        self.client.pause_reading()
-        frontend.parked.append(self)
+        self.admit_or_park()
 
-    def unpark(self) -> None:
-        self.parked = False
-        if self.client_gone:
-            return
-        if not self.ctx.admit(self.frontend):
-            self.parked = True
-            self.frontend.parked.appendleft(self)
-            return
-        self.client.resume_reading()
-        self.begin()
+    def refused(self) -> None:
+        self.ctx.forget(self)
 
     def begin(self) -> None:
         self.accept_time = self.loop.time()
