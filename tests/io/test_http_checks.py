@@ -256,8 +256,8 @@ def test_timeout_check_never_cuts_the_read_before_the_connect_allowance(loop_kin
             web.delay = 0.15
             timeouts = "    timeout connect 400ms\n    timeout check 50ms\n"
             await start(stage, HTTPCHK + timeouts, web.port, inter="400ms")
-            await eventually(lambda: len(web.requests) >= 2, what="two checks")
-            await asyncio.sleep(0.2)  # let the second check be judged
+            # A third check is only sent once the second one was judged.
+            await eventually(lambda: len(web.requests) >= 3, what="three checks")
             assert not stage.logs.matching("is DOWN")
 
     run(loop_kind, main)
@@ -351,7 +351,8 @@ def test_log_health_checks_logs_each_change_and_leaves_it_out_of_up_and_down(
                 "Server be/a is UP. 1 active and 0 backup servers online. 0 sessions requeued, "
                 "0 total in queue.",
             ]
-            await asyncio.sleep(0.15)  # a few more checks, all passing
+            sent = len(web.requests)
+            await eventually(lambda: len(web.requests) >= sent + 3, what="three more checks")
             assert len(stage.logs.matching("Health check")) == 3  # nothing changed: not logged
 
     run(loop_kind, main)
