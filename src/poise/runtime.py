@@ -9,6 +9,7 @@ start leaves nothing half-running.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import random
 import signal
@@ -92,8 +93,8 @@ class Runtime:
             backend = Backend(
                 proxy,
                 servers,
-                lambda states, p=proxy, ab=allbackups: make_balancer(  # type: ignore[misc]
-                    p.balance, states, ab, self.rng
+                functools.partial(
+                    make_balancer, proxy.balance, allbackups=allbackups, rng=self.rng
                 ),
             )
             ctx.backends[proxy.name] = BackendRuntime(backend, self.sinks.get(proxy.name))

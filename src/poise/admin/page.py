@@ -318,27 +318,7 @@ def server_row(
         if row.get("cookie", ""):
             title += f", cookie: '{row['cookie']}'"
     cells = [
-        cell(get(row, "qcur")),
-        cell(get(row, "qmax")),
-        cell(get(row, "qlimit", "-")),
-        cell(get(row, "rate")),
-        cell(get(row, "rate_max")),
-        cell(""),
-        cell(get(row, "scur")),
-        cell(get(row, "smax")),
-        cell(get(row, "slim", "-")),
-        cell(get(row, "stot")),
-        cell(get(row, "lbtot")),
-        cell(get(row, "lastsess")),
-        cell(get(row, "bin")),
-        cell(get(row, "bout")),
-        cell(""),
-        cell(get(row, "dresp")),
-        cell(""),
-        cell(get(row, "econ")),
-        cell(get(row, "eresp")),
-        cell(get(row, "wretr")),
-        cell(get(row, "wredis")),
+        *counter_cells(row, server=True),
         cell(shown_status, "state"),
         cell(check, "check", check_title),
         cell(f"{get(row, 'weight')}/{get(row, 'uweight')}"),
@@ -363,29 +343,37 @@ def server_row(
     )
 
 
-def backend_row(row: stats.Row, algorithm: str, form: bool) -> str:
-    cells = [
+def counter_cells(row: stats.Row, server: bool) -> list[str]:
+    """The queue, session, byte, denial and error cells a server row and a backend row
+    share (HAProxy's columns); a server has a queue limit, a backend counts denials."""
+    return [
         cell(get(row, "qcur")),
         cell(get(row, "qmax")),
-        cell(""),
+        cell(get(row, "qlimit", "-") if server else ""),
         cell(get(row, "rate")),
         cell(get(row, "rate_max")),
         cell(""),
         cell(get(row, "scur")),
         cell(get(row, "smax")),
-        cell(get(row, "slim")),
+        cell(get(row, "slim", "-") if server else get(row, "slim")),
         cell(get(row, "stot")),
         cell(get(row, "lbtot")),
         cell(get(row, "lastsess")),
         cell(get(row, "bin")),
         cell(get(row, "bout")),
-        cell(get(row, "dreq")),
+        cell("" if server else get(row, "dreq")),
         cell(get(row, "dresp")),
         cell(""),
         cell(get(row, "econ")),
         cell(get(row, "eresp")),
         cell(get(row, "wretr")),
         cell(get(row, "wredis")),
+    ]
+
+
+def backend_row(row: stats.Row, algorithm: str, form: bool) -> str:
+    cells = [
+        *counter_cells(row, server=False),
         cell(
             f"{human(int(row['lastchg']))} {row['status']}"
             if row.get("lastchg", "") != ""
