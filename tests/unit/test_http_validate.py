@@ -12,7 +12,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from poise.core.http.headers import Headers
-from poise.core.http.message import Request, Response
+from poise.core.http.message import Request, Response, keep_alive
 from poise.core.http.validate import (
     CHUNKED,
     NO_BODY,
@@ -25,6 +25,7 @@ from poise.core.http.validate import (
     forwarded_for,
     hop_by_hop,
     is_websocket_upgrade,
+    plain_length,
     request_framing,
     response_framing,
 )
@@ -687,3 +688,56 @@ def test_forwardfor_without_an_ip_client_adds_nothing() -> None:
     req = request()
     forwarded_for(req, "/run/poise.sock", None, "X-Forwarded-For", False)
     assert not req.headers.has("X-Forwarded-For")
+
+
+# -- the shortcut for plain responses -------------------------------------------------
+
+
+def head(*fields: bytes, status: bytes = b"HTTP/1.1 200 OK") -> bytes:
+    return status + b"".join(b"\r\n" + f for f in fields) + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "length"),
+    [
+        (head(b"Content-Length: 3"), 3),
+        (head(b"Server: nginx", b"content-length:0", b"Connection: keep-alive"), 0),
+        (head(b"Content-Length: 12 ", b"Connection:  Keep-Alive"), 12),
+        # Everything else takes the full path (-1).
+        (head(b"Content-Length: 3", status=b"HTTP/1.0 200 OK"), -1),
+        (head(b"Server: x"), -1),  # until close
+        (head(b"Transfer-Encoding: chunked"), -1),
+        (head(b"Content-Length: 3", b"Transfer-Encoding: chunked"), -1),
+        (head(b"Content-Length: 3", b"Content-Length: 3"), -1),
+        (head(b"Content-Length: 3,3"), -1),
+        (head(b"Content-Length: +3"), -1),
+        (head(b"Content-Length: 1234567890123456"), -1),
+        (head(b"Content-Length: 3", b"Connection: close"), -1),
+        (head(b"Content-Length: 3", b"Connection: keep-alive, x-hop"), -1),
+        (head(b"Content-Length : 3"), -1),
+    ],
+)
+def test_plain_length_only_for_the_plain_case(raw: bytes, length: int) -> None:
+    assert plain_length(raw) == length
+
+
+_FIELD_NAMES = st.sampled_from(
+    [b"Content-Length", b"content-length", b"Transfer-Encoding", b"Connection", b"Server", b"X-A"]
+)
+_FIELD_VALUES = st.sampled_from(
+    [b"0", b"3", b" 7 ", b"3, 3", b"chunked", b"keep-alive", b"close", b"x"]
+)
+
+
+@given(st.lists(st.tuples(_FIELD_NAMES, _FIELD_VALUES), max_size=5))
+def test_plain_length_agrees_with_response_framing(fields: list[tuple[bytes, bytes]]) -> None:
+    """Whenever the shortcut answers, the full rules frame the response the same way and
+    keep the connection."""
+    raw = head(*(name + b": " + value for name, value in fields))
+    length = plain_length(raw)
+    if length < 0:
+        return
+    items = [(n.decode(), v.decode().strip()) for n, v in fields]
+    resp = Response(200, "OK", "1.1", Headers(items))
+    assert response_framing("GET", 200, resp) == (Framing("length", length) if length else NO_BODY)
+    assert keep_alive("1.1", resp.headers)

@@ -46,6 +46,7 @@ class BackendRuntime:
         "hashes_request",
         "hashes_source",
         "log",
+        "plain_responses",
         "pools",
         "proxy",
         "queue_timeout",
@@ -82,6 +83,9 @@ class BackendRuntime:
         self.closes_server = (
             model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
         )
+        # HTTP: no http-response rule and no persistence cookie here, so a plain response
+        # goes through with its head unread beyond its framing (net/http.py).
+        self.plain_responses = proxy.cookie is None and not proxy.http_response_rules
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
         self.pools: dict[int, Pool] = {}
         # `server ... ssl`: per server id, its TLS context and the name to send as SNI and
@@ -113,6 +117,7 @@ class FrontendRuntime:
         "name",
         "parked",
         "paused",
+        "plain_responses",
         "proxy",
         "tcp_format",
         "tcplog",
@@ -149,6 +154,8 @@ class FrontendRuntime:
         self.closes_client = model.Option.HTTPCLOSE in options
         self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
         self.logasap = model.Option.LOGASAP in options
+        # No http-response rule, no response capture: see BackendRuntime.plain_responses.
+        self.plain_responses = not (proxy.http_response_rules or proxy.capture_response_headers)
         self.cur_conn = 0
         self.cum_conn = 0
         self.max_conn_seen = 0

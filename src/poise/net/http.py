@@ -80,12 +80,97 @@ class ResponseHead:
         self.items.append((name.decode("latin-1"), value.decode("latin-1")))
 
 
+class Unread:
+    """httptools with no callbacks: it checks a head without handing its parts over."""
+
+    __slots__ = ()
+
+
+_UNREAD = Unread()
+
+
 class HttpSession(Admission, Dispatcher, asyncio.Protocol):
+    # Slots: the attributes are read and written several times per request.
+    __slots__ = (
+        "accept_time",
+        "backend",
+        "bytes_out",
+        "client",
+        "client_cert",
+        "client_eof",
+        "client_gone",
+        "client_ip",
+        "client_port",
+        "connecting",
+        "cookie_match",
+        "cookie_status",
+        "counted",
+        "ctx",
+        "dst_ip",
+        "dst_port",
+        "frontend",
+        "head_out",
+        "holds_slot",
+        "idle_callback",
+        "idle_delay",
+        "idle_since",
+        "idle_timer",
+        "inbuf",
+        "keep_client",
+        "keep_server",
+        "last_active",
+        "loop",
+        "no_reuse",
+        "out_head",
+        "parked",
+        "pending",
+        "phase",
+        "processing",
+        "queued",
+        "redispatched",
+        "req",
+        "req_body_done",
+        "req_captures",
+        "req_chunks",
+        "req_remaining",
+        "req_start",
+        "requests",
+        "resp",
+        "resp_buf",
+        "resp_captures",
+        "resp_chunks",
+        "resp_phase",
+        "resp_remaining",
+        "resp_until_close",
+        "retried_fresh",
+        "retries",
+        "reused",
+        "server",
+        "service_wait",
+        "sni",
+        "ssl",
+        "status",
+        "t_connect",
+        "t_head",
+        "t_queue",
+        "t_queued_at",
+        "t_response",
+        "t_sent",
+        "term",
+        "timer",
+        "tls_name",
+        "upstream",
+        "waiting_on",
+        "websocket",
+    )
+
     def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
         self.ctx = ctx
         self.loop = ctx.loop
         self.frontend = frontend
         self.inbuf = bytearray()
+        self.resp_buf = bytearray()
+        self.pending: list[bytes] = []  # request bytes waiting for the server connection
         self.phase = HEAD
         self.requests = 0
         self.timer: asyncio.TimerHandle | None = None  # connect, queue, retry (dispatch.py)
@@ -107,6 +192,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.tls_name: str | None = None  # the varying SNI of the last server connection
         self.dst_ip = ""
         self.dst_port = 0
+        self.accept_time = self.last_active = 0.0
         self.reset_transaction()
 
     def reset_transaction(self) -> None:
@@ -127,11 +213,9 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.connecting = False
         self.holds_slot = False
         self.out_head = b""
-        self.pending: list[bytes] = []
         self.req_remaining = 0
         self.req_chunks: ChunkedScanner | None = None
         self.req_body_done = True
-        self.resp_buf = bytearray()
         self.resp: Response | None = None
         self.resp_phase = RESP_HEAD
         self.resp_remaining = 0
@@ -152,6 +236,9 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.reused = False
         self.retried_fresh = False  # sent again on a new connection after a reused one died
         self.no_reuse = False
+        if self.pending:
+            self.pending = []
+        self.resp_buf.clear()
 
     # -- the client connection ----------------------------------------------------------
 
@@ -699,6 +786,49 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             return
 
     def response_head(self, raw: bytes) -> bool:
+        req = self.req
+        assert req is not None
+        backend = self.backend
+        assert backend is not None
+        if (
+            backend.plain_responses
+            and self.frontend.plain_responses
+            and self.keep_client
+            and req.version == "1.1"
+            and not self.websocket
+            and req.method not in ("HEAD", "CONNECT")
+        ):
+            length = validate.plain_length(raw)
+            if length >= 0:
+                return self.plain_response_head(raw, length)
+        return self.full_response_head(raw)
+
+    def plain_response_head(self, raw: bytes, length: int) -> bool:
+        """The common case (validate.plain_length): checked by httptools, framed by its
+        Content-Length, and forwarded as it came: nothing in it needs reading or changing.
+        Any status with rules of its own (1xx, 204, 304) takes the full path."""
+        parser = httptools.HttpResponseParser(_UNREAD)
+        try:
+            parser.feed_data(raw)
+        except httptools.HttpParserError:
+            return self.full_response_head(raw)  # says what is wrong with it
+        status = parser.get_status_code()
+        if status < 200 or status in (204, 304):
+            return self.full_response_head(raw)
+        if self.t_response < 0:
+            self.t_response = int((self.loop.time() - self.t_sent) * 1000)
+        reason = raw[13 : raw.find(b"\r\n")].decode("latin-1")  # after "HTTP/1.1 NNN "
+        self.resp = Response(status, reason, "1.1", Headers())
+        self.status = status
+        self.head_out = raw
+        self.bytes_out += len(raw)
+        self.resp_phase = RESP_BODY
+        self.resp_remaining = length
+        if length == 0:
+            self.response_done()
+        return True
+
+    def full_response_head(self, raw: bytes) -> bool:
         collector = ResponseHead()
         parser = httptools.HttpResponseParser(collector)
         try:

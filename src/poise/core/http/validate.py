@@ -445,6 +445,34 @@ def response_framing(method: str, status: int, resp: Response) -> Framing | Http
     return UNTIL_CLOSE  # rule 8
 
 
+# The lines of a response head that decide its framing and its connection.
+_FRAMING_LINE = re.compile(rb"\r\n(content-length|transfer-encoding|connection):([^\r]*)", re.I)
+_PLAIN_DIGITS = 15  # at most 15 digits: far below MAX_CONTENT_LENGTH
+
+
+def plain_length(head: bytes) -> int:
+    """The body length of the commonest response, read straight off its raw head: HTTP/1.1
+    with one plain Content-Length, no Transfer-Encoding, and no Connection header other
+    than `keep-alive`. -1 for anything else, which takes the full path (`response_framing`
+    and the Connection rules): this is a shortcut for the common case, never a second
+    opinion on an unusual one. The head must also pass httptools (the caller's job)."""
+    if not head.startswith(b"HTTP/1.1 "):
+        return -1
+    length = -1
+    for field, value in _FRAMING_LINE.findall(head):
+        name = field.lower()
+        if name == b"content-length":
+            digits = value.strip(b" \t")
+            if length >= 0 or not digits.isdigit() or len(digits) > _PLAIN_DIGITS:
+                return -1
+            length = int(digits)
+        elif name == b"connection" and value.strip(b" \t").lower() == b"keep-alive":
+            continue
+        else:
+            return -1
+    return length
+
+
 # ---------------------------------------------------------------------------------------
 # Forwarding
 
