@@ -92,11 +92,11 @@ def test_haproxy_keywords_not_implemented_say_so(section: str, line: str, keywor
 
 def test_unimplemented_sections_are_reported_once_and_skipped() -> None:
     found = diagnostics(
-        "peers mypeers\n    peer a 10.0.0.1:1024\nresolvers dns\n    nameserver x 1.1.1.1:53\n"
+        "peers mypeers\n    peer a 10.0.0.1:1024\nmailers m\n    mailer x 1.1.1.1:25\n"
     )
     assert found == [
         "e.cfg:1: error: 'peers': this HAProxy section is not implemented yet in poise",
-        "e.cfg:3: error: 'resolvers': this HAProxy section is not implemented yet in poise",
+        "e.cfg:3: error: 'mailers': this HAProxy section is not implemented yet in poise",
     ]
 
 

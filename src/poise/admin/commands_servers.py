@@ -103,8 +103,7 @@ def set_addr(req: Request, backend: Backend, server: ServerState) -> Answer:
             said.append("no need to change the port")
         else:
             said.append(f"port changed from '{server.port or 0}' to '{port or 0}'")
-    changed = addr != server.addr or port != server.port
-    server.addr, server.port = addr, port
+    changed = server.set_addr(addr, port)
     effects = (DropIdle(backend.name, server.id),) if changed else ()
     return Answer(", ".join(said) + BY_CLI + "\n", effects=effects)
 

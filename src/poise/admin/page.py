@@ -283,7 +283,7 @@ def frontend_row(row: stats.Row, form: bool) -> str:
 def row_class(server: ServerState, row: stats.Row) -> str:
     status = str(row.get("status", ""))
     backup = "backup " if server.backup else ""
-    if status == "MAINT":
+    if status.startswith("MAINT"):  # also "MAINT (resolution)"
         return "maint"
     if status == "DRAIN":
         return "drain"

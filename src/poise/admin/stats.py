@@ -71,6 +71,7 @@ SERVERS_STATE_HEADER = (
 # HAProxy's server admin flags (server-t.h): forced maintenance, configured `disabled`,
 # forced drain; and check state flags (check-t.h).
 ADMF_FMAINT, ADMF_CMAINT, ADMF_FDRAIN = 0x01, 0x04, 0x08
+ADMF_RMAINT = 0x20  # no address: the name did not resolve (`resolvers`, `init-addr none`)
 CHK_ST_CONFIGURED, CHK_ST_ENABLED, CHK_ST_PAUSED = 0x02, 0x04, 0x08
 SRV_ST_STOPPED, SRV_ST_RUNNING = 0, 2
 HCHK_STATUS_INI = 1  # "initializing": poise does not report check results here yet
@@ -205,7 +206,7 @@ def show_stat(view: View, wanted: StatFilter = StatFilter()) -> str:
             for server in be.servers:
                 if wanted.sid not in (-1, server.id):
                     continue
-                maint = server.admin is AdminState.MAINT
+                maint = server.in_maint
                 if (wanted.hide_maint and maint) or (wanted.hide_down and (maint or not server.up)):
                     continue
                 lines.append(csv_line(server_row(view, be, server)))
@@ -341,6 +342,8 @@ def backend_row(view: View, be: Backend) -> Row:
 def server_status(server: ServerState) -> str:
     """HAProxy's status column: the weight plays no part, an unchecked server that is up
     says "no check"."""
+    if server.resolution_maint:
+        return "MAINT (resolution)"
     if server.admin is AdminState.MAINT:
         return "MAINT"
     if not server.up:
@@ -448,11 +451,15 @@ def show_servers_state(view: View, backends: Iterable[Backend]) -> str:
 
 def server_state_line(view: View, be: Backend, server: ServerState) -> str:
     config = server.config
-    maint = server.admin is AdminState.MAINT
+    maint = server.in_maint
     running = server.up and not maint
-    admin = (ADMF_FMAINT if maint else 0) | (ADMF_FDRAIN if server.admin is AdminState.DRAIN else 0)
+    admin = (ADMF_FMAINT if server.admin is AdminState.MAINT else 0) | (
+        ADMF_FDRAIN if server.admin is AdminState.DRAIN else 0
+    )
     if config.disabled:
         admin |= ADMF_CMAINT
+    if server.resolution_maint:
+        admin |= ADMF_RMAINT
     check_state = CHK_ST_CONFIGURED if config.check else 0
     if server.check_enabled:
         check_state |= CHK_ST_ENABLED
@@ -481,7 +488,7 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         0,  # server id forced: likewise
         host if config.address.family != "unix" and not is_ip(host) else "-",
         server.port or 0,
-        "-",  # SRV record
+        host if host.startswith("_") else "-",  # the SRV record it comes from
         0,  # ssl to the server
         config.check_port or 0,
         config.check_addr or "-",

@@ -21,9 +21,11 @@ from collections.abc import Mapping, Sequence
 from poise.config import keywords
 from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
-from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft
+from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_arg
 from poise.config.haproxy_global import GlobalParser
 from poise.config.haproxy_proxy import ProxyParser, check_name
+from poise.config.haproxy_resolvers import ResolversParser
+from poise.config.haproxy_resolvers import check_name as check_resolvers_name
 from poise.config.lexer import Line, lex
 from poise.config.link import link
 from poise.config.model import Config, Where
@@ -38,12 +40,32 @@ class _Reader:
         self.diagnostics: list[Diagnostic] = []
         self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics)
         self.proxy_parser: ProxyParser | None = None
+        self.resolvers_parser: ResolversParser | None = None
         self.section: str | None = None  # None: before any section in this file
 
     def start_file(self, filename: str) -> None:
+        self.finish_resolvers()
         self.parsed.files.append(filename)
         self.section = None
         self.proxy_parser = None
+
+    def start_resolvers(self, line: Line) -> None:
+        """`resolvers NAME`: its lines go to a ResolversParser until the next section."""
+        self.finish_resolvers()
+        self.section, self.proxy_parser = "skip", None
+        try:
+            name = one_arg(line.words[1:], "a name")
+            check_resolvers_name(name)
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), line.words[0]))
+            return
+        self.section = keywords.RESOLVERS_SECTION
+        self.resolvers_parser = ResolversParser(name, line.where, self.diagnostics, self.read_file)
+
+    def finish_resolvers(self) -> None:
+        if self.resolvers_parser is not None:
+            self.parsed.resolvers.append(self.resolvers_parser.value)
+            self.resolvers_parser = None
 
     def feed(self, line: Line) -> None:
         words = self.truncate(line)
@@ -57,7 +79,10 @@ class _Reader:
             except Problem as exc:
                 self.diagnostics.append(error(line.where, str(exc), keyword))
                 self.section, self.proxy_parser = "skip", None
+        elif keyword == keywords.RESOLVERS_SECTION:
+            self.start_resolvers(line)
         elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
+            self.finish_resolvers()
             self.diagnostics.append(
                 error(line.where, "this HAProxy section is not implemented yet in poise", keyword)
             )
@@ -74,6 +99,8 @@ class _Reader:
             self.global_parser.feed(line)
         elif self.proxy_parser is not None:
             self.proxy_parser.feed(line)
+        elif self.resolvers_parser is not None:
+            self.resolvers_parser.feed(line)
         elif self.section is None:
             self.diagnostics.append(
                 error(
@@ -104,6 +131,7 @@ class _Reader:
         return words[:cut]
 
     def start_section(self, line: Line) -> None:
+        self.finish_resolvers()
         kind, args = line.words[0], list(line.words[1:])
         self.section, self.proxy_parser = kind, None
         if kind == "global":
@@ -193,6 +221,7 @@ def parse(
         reader.diagnostics.extend(problems)
         for line in lines:
             reader.feed(line)
+    reader.finish_resolvers()
     # Each file's lexing problems come first from lex(): put every parse problem in file
     # and line order, then the link pass's, which are about the whole.
     order = {name: index for index, name in enumerate(reader.parsed.files)}

@@ -33,6 +33,7 @@ from poise.config.model import (
     Mode,
     Option,
     Redirect,
+    Resolvers,
     StatsPage,
     UseBackend,
     Where,
@@ -81,6 +82,12 @@ class ServerSettings:
     maxconn: int | None = None
     maxqueue: int | None = None
     cookie: str | None = None
+    # DNS: `init-addr`, `resolvers`, `resolve-prefer`, `resolve-net`, `resolve-opts`.
+    init_addr: tuple[str, ...] | None = None
+    resolvers: str | None = None
+    resolve_prefer: str | None = None
+    resolve_net: tuple[str, ...] | None = None
+    resolve_opts: frozenset[str] | None = None
     # The TLS options (`ssl`, `verify`, `sni`...) as (option, value) words, in the order
     # written; config/haproxy_tls.py reads them. They add up: `default-server`'s first.
     tls: tuple[tuple[str, str], ...] = ()
@@ -224,6 +231,7 @@ class ServerDraft:
     own: ServerSettings
     section_defaults: ServerSettings
     id: int | None = None
+    template: str | None = None  # the prefix of the `server-template` line that made it
 
 
 KIND_CAPABILITIES = {
@@ -298,3 +306,4 @@ class ParsedConfig:
     defaults: list[SectionDraft] = field(default_factory=list)
     proxies: list[SectionDraft] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    resolvers: list[Resolvers] = field(default_factory=list)  # `resolvers` sections

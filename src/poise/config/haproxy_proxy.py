@@ -39,6 +39,7 @@ from poise.config.haproxy_http import (
     parse_redirect,
 )
 from poise.config.haproxy_options import apply_option
+from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options
 from poise.config.haproxy_stats import StatsKeywords
 from poise.config.lexer import Line
@@ -93,6 +94,7 @@ class ProxyParser:
             "backlog": self.backlog,
             "server": self.server,
             "default-server": self.default_server,
+            "server-template": self.server_template,
             "balance": self.balance,
             "hash-type": self.hash_type,
             "retries": self.retries,
@@ -182,7 +184,7 @@ class ProxyParser:
         if kind == keywords.DEFAULTS:
             raise Problem("not allowed in a 'defaults' section")
         missing = "backend" if kind == keywords.FRONTEND else "frontend"
-        if name in ("server", "default-server"):
+        if name in ("server", "default-server", "server-template"):
             raise Problem(f"not allowed because {self.label} has no {missing} capability")
         self.diagnostics.append(
             warning(where, f"ignored because {self.label} has no {missing} capability", name)
@@ -237,6 +239,30 @@ class ProxyParser:
         self.section.servers.append(
             ServerDraft(args[0], address, where, own, self.settings.default_server, server_id)
         )
+
+    def server_template(self, args: Sequence[str], where: Where) -> None:
+        """`server-template PREFIX NUM|LOW-HIGH FQDN[:PORT] [options]`: servers PREFIX1..."""
+        if len(args) < 3:
+            raise Problem(
+                "expects a prefix, a number or range and an address: "
+                "server-template PREFIX NUM|LOW-HIGH FQDN[:PORT] [options]"
+            )
+        check_name(args[0], "server")
+        numbers = template_range(args[1])
+        own, server_id = parse_server_options(args[3:], where, self.diagnostics, "server")
+        if server_id is not None:
+            raise Problem("option 'id' is not allowed on a 'server-template' line")
+        try:
+            address = parse_server(args[2])
+        except AddressError as exc:
+            raise Problem(f"server-template '{args[0]}': {exc}") from None
+        if address.family == "unix":
+            raise Problem(f"server-template '{args[0]}': expects a DNS name, not a unix socket")
+        defaults = self.settings.default_server
+        for number in numbers:
+            name = f"{args[0]}{number}"
+            draft = ServerDraft(name, address, where, own, defaults, None, template=args[0])
+            self.section.servers.append(draft)
 
     def default_server(self, args: Sequence[str], where: Where) -> None:
         own, _ = parse_server_options(args, where, self.diagnostics, "default-server")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from poise.config import address, haproxy_tls, keywords
+from poise.config import address, haproxy_resolvers, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem, ServerSettings
 from poise.config.model import Bind, Where
@@ -181,6 +181,9 @@ def parse_server_options(
                 changes[name] = setting
             elif option in haproxy_tls.SERVER_OPTIONS:
                 changes["tls"] = (*changes.get("tls", ()), haproxy_tls.server_option(option, value))
+            elif option in haproxy_resolvers.SERVER_OPTIONS:
+                name, setting = haproxy_resolvers.server_option(option, value or "")
+                changes[name] = setting
             elif option == "cookie":
                 # The value of the backend's persistence cookie that names this server.
                 changes["cookie"] = value

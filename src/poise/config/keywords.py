@@ -42,13 +42,14 @@ UNIMPLEMENTED_SECTIONS = frozenset(
         "mailers",
         "peers",
         "program",
-        "resolvers",
         "ring",
         "traces",
         "userlist",
     }
 )
-ALL_SECTIONS = SECTIONS | UNIMPLEMENTED_SECTIONS
+# Sections that are not proxies, each with its own parser (haproxy_resolvers.py).
+RESOLVERS_SECTION = "resolvers"
+ALL_SECTIONS = SECTIONS | UNIMPLEMENTED_SECTIONS | {RESOLVERS_SECTION}
 
 # --- global section (configuration.txt 3) ----------------------------------------------
 

@@ -30,6 +30,7 @@ from poise.config.haproxy_draft import (
     SectionDraft,
     ServerSettings,
 )
+from poise.config.haproxy_resolvers import check_resolvers, preferred_family
 from poise.config.haproxy_stats import link_stats, services_outside_frontends
 from poise.config.haproxy_tls import link_bind, link_server
 from poise.config.keywords import did_you_mean
@@ -141,7 +142,13 @@ class _Linker:
         for proxy in proxies:
             if not proxy.disabled:
                 self.check_proxy(proxy)
-        return Config(self.global_, tuple(proxies), tuple(self.parsed.files))
+        self.diagnostics.extend(check_resolvers(self.parsed.resolvers))
+        return Config(
+            self.global_,
+            tuple(proxies),
+            tuple(self.parsed.files),
+            resolvers=tuple(self.parsed.resolvers),
+        )
 
     # --- one proxy -----------------------------------------------------------------------
 
@@ -319,8 +326,15 @@ class _Linker:
                     check_ssl=tls.check_ssl,
                     check_sni=tls.check_sni,
                     tls=tls.tls,
+                    init_addr=s.init_addr or server.init_addr,
+                    resolvers=s.resolvers,
+                    resolve_prefer=preferred_family(s.resolve_prefer),
+                    resolve_net=s.resolve_net or (),
+                    resolve_opts=s.resolve_opts or frozenset(),
+                    template=draft.template,
                 )
             )
+            self.check_dns(section, servers[-1])
             if s.cookie is not None and mode is Mode.TCP:
                 self.diagnostics.append(
                     warning(
@@ -331,6 +345,21 @@ class _Linker:
                     )
                 )
         return tuple(servers)
+
+    def check_dns(self, section: SectionDraft, server: Server) -> None:
+        """`resolvers NAME` names a section; an SRV name (`_service._proto.name`) can only
+        be resolved by one (configuration.txt 5.3)."""
+        where, who = server.where, f"'server {section.name}/{server.name}'"
+        names = [r.name for r in self.parsed.resolvers]
+        if server.resolvers is not None and server.resolvers not in names:
+            hint = did_you_mean(server.resolvers, names)
+            self.diagnostics.append(
+                error(where, f"{who}: no resolvers section named '{server.resolvers}'{hint}")
+            )
+        if server.address.host.startswith("_") and server.resolvers is None:
+            self.diagnostics.append(
+                error(where, f"{who}: the SRV record '{server.address.host}' needs 'resolvers'")
+            )
 
     # --- the whole -----------------------------------------------------------------------
 

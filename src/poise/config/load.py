@@ -22,9 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from poise.certs.check import config_diagnostics
-from poise.config.diagnostics import Diagnostic, error, has_errors
+from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy import parse
-from poise.config.model import Address, Config, Global, Where
+from poise.config.model import Address, Config, Global, Server, Where
 
 
 def _sources(paths: Sequence[str], diagnostics: list[Diagnostic]) -> list[tuple[str, str]]:
@@ -85,25 +85,84 @@ def load_config(
     return (None if has_errors(diagnostics) else config), diagnostics
 
 
-def _lookup(address: Address) -> str | None:
-    """One IP address for a DNS name: the first IPv4 one, else the first IPv6 one."""
+def _lookup(address: Address, prefer: str | None = None) -> list[str]:
+    """The IP addresses of a DNS name, in the order used: IPv4 first (or the family
+    `resolve-prefer` names first), each once."""
     family = socket.AF_INET6 if address.family == "ipv6" else socket.AF_UNSPEC
     try:
         infos = socket.getaddrinfo(address.host, None, family, socket.SOCK_STREAM)
     except (OSError, UnicodeError):
+        return []
+    found = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    wanted = 6 if prefer == "ipv6" else 4
+    return sorted(found, key=lambda ip: ipaddress.ip_address(ip).version != wanted)
+
+
+class _Starter:
+    """`init-addr` (configuration.txt 5.2): the methods of a server tried in order. `last`
+    needs a server-state file, which poise does not read: it is skipped. `libc` asks the
+    system (getaddrinfo; each server of a `server-template` takes the next address of
+    the answer); `none` starts the server without an address, in maintenance until a
+    `resolvers` section finds one (""); an IP address is taken as it is."""
+
+    def __init__(self) -> None:
+        self.cache: dict[tuple[str, str, str | None], list[str]] = {}
+        self.taken: dict[tuple[str, str], int] = {}  # (backend, template) -> addresses used
+        self.diagnostics: list[Diagnostic] = []
+
+    def address(self, backend: str, server: Server) -> str | None:
+        """The first address a method gives ("" for `none`), None when none worked. A
+        server named by an SRV record starts without one: only its resolvers fill it."""
+        if server.address.host.startswith("_") and server.resolvers is not None:
+            return ""
+        failed = False
+        for method in server.init_addr:
+            if method == "libc":
+                found = self.libc(backend, server)
+                if found is not None:
+                    return found
+                failed = not server.address.host.startswith("_")
+            elif method == "none":
+                if failed:
+                    self.diagnostics.append(
+                        warning(
+                            server.where,
+                            f"could not resolve address '{server.address.host}' for server "
+                            f"'{backend}/{server.name}': it starts in maintenance (init-addr none)",
+                            "server",
+                        )
+                    )
+                return ""
+            elif method != "last":
+                return method
         return None
-    ipv4 = [str(info[4][0]) for info in infos if info[0] == socket.AF_INET]
-    found = ipv4 or [str(info[4][0]) for info in infos]
-    return found[0] if found else None
+
+    def libc(self, backend: str, server: Server) -> str | None:
+        address = server.address
+        if address.host.startswith("_"):
+            return None  # an SRV record: only a `resolvers` section reads those
+        key = (address.family, address.host, server.resolve_prefer)
+        if key not in self.cache:
+            self.cache[key] = _lookup(address, server.resolve_prefer)
+        found = self.cache[key]
+        if server.template is None:
+            return found[0] if found else None
+        used = self.taken.get((backend, server.template), 0)
+        if used >= len(found):
+            return "" if found else None  # the name resolves: later slots wait for more
+        self.taken[backend, server.template] = used + 1
+        return found[used]
 
 
 def resolve_servers(config: Config) -> tuple[dict[tuple[str, str], str], list[Diagnostic]]:
     """The IP address of every server that has one, by (backend, server): IP literals as
-    written, DNS names resolved once (as HAProxy does at startup). Unix-socket servers have
-    none and are left out. An unresolvable name is an error at its server line."""
+    written, DNS names resolved once (as HAProxy does at startup) by the server's
+    `init-addr` methods; "" for a server that starts without an address (`init-addr
+    none`). Unix-socket servers have none and are left out. A name no method resolves is
+    an error at its server line."""
     addresses: dict[tuple[str, str], str] = {}
     diagnostics: list[Diagnostic] = []
-    cache: dict[tuple[str, str], str | None] = {}
+    starter = _Starter()
     for backend in config.backends:
         for server in backend.servers:
             address = server.address
@@ -114,10 +173,7 @@ def resolve_servers(config: Config) -> tuple[dict[tuple[str, str], str], list[Di
                 continue
             except ValueError:
                 pass
-            key = (address.family, address.host)
-            if key not in cache:
-                cache[key] = _lookup(address)
-            resolved = cache[key]
+            resolved = starter.address(backend.name, server)
             if resolved is None:
                 diagnostics.append(
                     error(
@@ -129,4 +185,4 @@ def resolve_servers(config: Config) -> tuple[dict[tuple[str, str], str], list[Di
                 )
             else:
                 addresses[backend.name, server.name] = resolved
-    return addresses, diagnostics
+    return addresses, [*starter.diagnostics, *diagnostics]

@@ -254,6 +254,53 @@ class Server:
     check_ssl: bool = False
     check_sni: str | None = None
     tls: TlsServer | None = None
+    # DNS (configuration.txt 5.2 and 5.3): `init-addr` methods tried in order at start-up
+    # ("last", "libc", "none" or an IP address); `resolvers NAME` re-resolves the name at
+    # run time, with `resolve-prefer` (None: HAProxy's default, ipv6), `resolve-net` and
+    # `resolve-opts`. `template` is the prefix of the `server-template` line that made it.
+    init_addr: tuple[str, ...] = ("last", "libc")
+    resolvers: str | None = None
+    resolve_prefer: Literal["ipv4", "ipv6"] | None = None
+    resolve_net: tuple[str, ...] = ()
+    resolve_opts: frozenset[str] = frozenset()
+    template: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Nameserver:
+    """`nameserver ID ADDRESS:PORT` in a `resolvers` section (`tcp@` for DNS over TCP)."""
+
+    name: str
+    host: str
+    port: int
+    where: Where
+    tcp: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """`hold STATUS PERIOD` (ms): how long the last answer of each kind is kept."""
+
+    valid: int = 10_000
+    nx: int = 30_000
+    timeout: int = 30_000
+    refused: int = 30_000
+    other: int = 30_000
+    obsolete: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resolvers:
+    """A `resolvers NAME` section (configuration.txt 5.3.2), with HAProxy's defaults."""
+
+    name: str
+    where: Where
+    nameservers: tuple[Nameserver, ...] = ()
+    resolve_retries: int = 3
+    timeout_resolve: int = 1000  # ms between two resolutions
+    timeout_retry: int = 1000  # ms before a query is sent again
+    hold: Hold = field(default_factory=Hold)
+    accepted_payload_size: int = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,12 +690,16 @@ class Config:
     global_: Global
     proxies: tuple[Proxy, ...]
     files: tuple[str, ...] = ()
+    resolvers: tuple[Resolvers, ...] = ()
 
     def proxy(self, name: str) -> Proxy | None:
         for proxy in self.proxies:
             if proxy.name == name:
                 return proxy
         return None
+
+    def resolvers_section(self, name: str) -> Resolvers | None:
+        return next((r for r in self.resolvers if r.name == name), None)
 
     @property
     def frontends(self) -> tuple[Proxy, ...]:

@@ -44,6 +44,7 @@ class ServerState:
         "name",
         "port",
         "queued",
+        "resolution_maint",
         "total_sess",
         "up",
         "weight",
@@ -62,6 +63,9 @@ class ServerState:
         self.backup = config.backup
         self.maxconn = config.maxconn
         self.admin = AdminState.MAINT if config.disabled else AdminState.READY
+        # HAProxy's RMAINT: in maintenance because its name resolves to no address (""),
+        # apart from the operator's word; a `resolvers` section sets and clears it.
+        self.resolution_maint = self.addr == "" and config.address.family != "unix"
         # Health checks run for this server. A server added at run time with `check` has
         # them configured but not running (HAProxy 2.6 waits for `enable health`).
         self.check_enabled = config.check
@@ -81,12 +85,29 @@ class ServerState:
     @property
     def usable(self) -> bool:
         """May the balancer send a new client here?"""
-        return self.up and self.admin is AdminState.READY and self.weight > 0
+        return (
+            self.up
+            and self.admin is AdminState.READY
+            and self.weight > 0
+            and not self.resolution_maint
+        )
 
     @property
     def serves_persistent(self) -> bool:
         """May a client that is already bound to this server (cookie) come back?"""
-        return self.up and self.admin is not AdminState.MAINT
+        return self.up and self.admin is not AdminState.MAINT and not self.resolution_maint
+
+    @property
+    def in_maint(self) -> bool:
+        """In maintenance by the operator's word or for want of an address."""
+        return self.admin is AdminState.MAINT or self.resolution_maint
+
+    def set_addr(self, addr: str, port: int | None) -> bool:
+        """Where new connections go from now on (`set server addr`, a DNS answer);
+        whether anything changed (the caller then drops idle connections)."""
+        changed = addr != self.addr or port != self.port
+        self.addr, self.port = addr, port
+        return changed
 
     @property
     def full(self) -> bool:
@@ -95,7 +116,7 @@ class ServerState:
     @property
     def status(self) -> str:
         """HAProxy's status word for stats and logs."""
-        if self.admin is AdminState.MAINT:
+        if self.in_maint:
             return "MAINT"
         if not self.up:
             return "DOWN"
