@@ -31,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from poise.cli_vrrp import main as vrrp_main
 
         return vrrp_main(args[1:])
+    if args and args[0] == "doctor":
+        from poise.cli_doctor import main as doctor_main
+
+        return doctor_main(args[1:])
     parser = build_parser()
     ns = parser.parse_args(args)
     if ns.command is None:
@@ -110,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("ctl", help="send a command to a stats socket: poise ctl -S SOCKET CMD")
     sub.add_parser("cert", help="a small CA: poise cert ca|issue|show (poise cert -h)")
     sub.add_parser("vrrp", help="run the VRRP daemon: poise vrrp -f keepalived.conf")
+    sub.add_parser("doctor", help="test a service through the balancer: poise doctor URL")
     sub.add_parser("version", help="print the version")
     return parser
 
