@@ -27,9 +27,10 @@ from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
 from poise.net.listener import Listener, open_listener
 from poise.net.logsink import LogSink, console
+from poise.net.resolver import ServerResolvers
 from poise.net.services import start_services
 from poise.net.tcp import TcpSession
-from poise.net.tls import TlsSet
+from poise.net.tls import Accepting, TlsSet
 
 # Turns of the event loop a soft stop waits for the connections accepted last (see
 # wait_sessions).
@@ -46,6 +47,7 @@ class Runtime:
         self.stopped: asyncio.Event | None = None
         self.ctx: Context | None = None
         self.checks: HealthChecks | None = None
+        self.resolvers: ServerResolvers | None = None
         self.sinks: dict[str, LogSink] = {}
         self.rng = random.Random()
         self.drain_task: asyncio.Task[None] | None = None
@@ -119,15 +121,11 @@ class Runtime:
             if listener.sock.family == socket.AF_UNIX:
                 server = await loop.create_unix_server(factory, sock=listener.sock)
             else:
+                if listener.tls is not None:
+                    # net/tls.py runs the handshake and logs a failed one as HAProxy does.
+                    factory = Accepting(ctx, frontend, listener, factory)
                 server = await loop.create_server(
-                    factory,
-                    sock=listener.sock,
-                    backlog=listener.backlog,
-                    ssl=listener.tls,
-                    # HAProxy bounds a client's handshake by `timeout client`.
-                    ssl_handshake_timeout=(frontend.client_timeout or 60.0)
-                    if listener.tls is not None
-                    else None,
+                    factory, sock=listener.sock, backlog=listener.backlog
                 )
             self.servers.append(server)
         if self.admin_socks:
@@ -136,6 +134,8 @@ class Runtime:
             )
         self.checks = HealthChecks(ctx, self.sinks, self.rng, global_.spread_checks)
         self.checks.start()
+        self.resolvers = ServerResolvers(ctx, self.config)  # `server ... resolvers NAME`
+        self.resolvers.start()
         start_services(ctx, global_)  # the stats page's and exporter's process facts, rates
         self.purge_pools()
         for proxy in self.config.proxies:
@@ -194,6 +194,8 @@ class Runtime:
         self.close_listeners()
         if self.checks is not None:
             self.checks.stop()
+        if self.resolvers is not None:
+            self.resolvers.stop()
         ctx = self.ctx
         if ctx is not None:
             ctx.stopping = True
@@ -214,6 +216,8 @@ class Runtime:
         self.close_listeners()
         if self.checks is not None:
             self.checks.stop()
+        if self.resolvers is not None:
+            self.resolvers.stop()
         for proxy in self.config.frontends:
             console("WARNING", f"Stopping frontend {proxy.name} in 0 ms.")
         loop = asyncio.get_running_loop()

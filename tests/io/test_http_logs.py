@@ -184,8 +184,9 @@ _MASKS = [
 ]  # fmt: skip
 
 
-# Not the "Proxy NAME started." lines, nor the notice that says why a request was refused.
-TRAFFIC = "^(?!Proxy |.*refused with)"
+# Not the "Proxy NAME started." lines, nor the notice that says why a request was refused,
+# nor poise's failure lines (`fe/be/srv client: failed ...`, core/explain.py).
+TRAFFIC = r"^(?!Proxy |.*refused with|\S+/\S+ \S+: failed )"
 
 
 def masked(line: str) -> str:

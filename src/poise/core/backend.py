@@ -47,6 +47,9 @@ class Go:
     server: ServerState
 
 
+NO_GOES: list[Go] = []  # shared and never appended to
+
+
 def start(goes: list[Go]) -> None:
     """Let the waiters that got a slot go ahead (called by the shell)."""
     for go in goes:
@@ -58,6 +61,7 @@ BalancerFactory = Callable[[Sequence[ServerState]], Balancer]
 
 class Backend:
     __slots__ = (
+        "_assigned",
         "balancer",
         "cum_sess",
         "cur_sess",
@@ -87,6 +91,7 @@ class Backend:
         self.max_sess = 0  # the most connections handled at once (HAProxy's smax)
         self.max_queued = 0
         self.requeued = 0
+        self._assigned: dict[ServerState, Take] = {}  # one Take per server, made once
 
     # -- what the balancer sees -------------------------------------------------------
 
@@ -143,7 +148,10 @@ class Backend:
             server.queued += 1
             return Take(Outcome.QUEUED, server)
         self._assign(server)
-        return Take(Outcome.ASSIGNED, server)
+        take = self._assigned.get(server)
+        if take is None:
+            take = self._assigned[server] = Take(Outcome.ASSIGNED, server)
+        return take
 
     def occupy(self, server: ServerState) -> None:
         """Take a slot on a server chosen without the balancer (persistence)."""
@@ -157,6 +165,8 @@ class Backend:
     def release(self, server: ServerState) -> list[Go]:
         """`server` has one more free slot: give it to the oldest connection that may use it."""
         server.cur_sess -= 1
+        if not self.queue and not server.queued:
+            return NO_GOES  # the common case: nobody waits
         return self._dispatch(server)
 
     def cancel(self, waiter: Waiter, server: ServerState | None = None) -> None:
@@ -181,6 +191,7 @@ class Backend:
         assert server.cur_sess == 0 and server.queued == 0, server
         self.servers.remove(server)
         del self.server_queues[server.id]
+        self._assigned.pop(server, None)
         return self.changed()
 
     def changed(self) -> list[Go]:

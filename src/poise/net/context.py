@@ -43,6 +43,7 @@ class BackendRuntime:
         "check_tls",
         "closes_server",
         "connect_timeout",
+        "forwardfor",
         "hashes_request",
         "hashes_source",
         "log",
@@ -50,6 +51,7 @@ class BackendRuntime:
         "pools",
         "proxy",
         "queue_timeout",
+        "request_rules",
         "retries",
         "server_fin_timeout",
         "server_timeout",
@@ -86,6 +88,10 @@ class BackendRuntime:
         # HTTP: no http-response rule and no persistence cookie here, so a plain response
         # goes through with its head unread beyond its framing (net/http.py).
         self.plain_responses = proxy.cookie is None and not proxy.http_response_rules
+        # Read per request: plain flags rather than set lookups of an Enum (whose hash is
+        # a Python function).
+        self.forwardfor = model.Option.FORWARDFOR in options
+        self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
         self.pools: dict[int, Pool] = {}
         # `server ... ssl`: per server id, its TLS context and the name to send as SNI and
@@ -109,16 +115,20 @@ class FrontendRuntime:
         "cum_conn",
         "cur_conn",
         "dontlognull",
+        "first_head_timeout",
+        "forwardfor",
         "http_format",
         "log",
         "logasap",
         "max_conn_seen",
         "maxconn",
         "name",
+        "next_head_timeout",
         "parked",
         "paused",
         "plain_responses",
         "proxy",
+        "request_rules",
         "tcp_format",
         "tcplog",
     )
@@ -156,6 +166,17 @@ class FrontendRuntime:
         self.logasap = model.Option.LOGASAP in options
         # No http-response rule, no response capture: see BackendRuntime.plain_responses.
         self.plain_responses = not (proxy.http_response_rules or proxy.capture_response_headers)
+        self.forwardfor = model.Option.FORWARDFOR in options
+        self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
+        # HTTP: `timeout http-request` for a request head (else `timeout client`), and for
+        # the next one on a kept connection `timeout http-keep-alive` when it is set.
+        timeouts = proxy.timeouts
+        self.first_head_timeout = seconds(timeouts.http_request) or self.client_timeout
+        self.next_head_timeout = (
+            seconds(timeouts.http_keep_alive) or self.client_timeout
+            if timeouts.http_keep_alive is not None
+            else self.first_head_timeout
+        )
         self.cur_conn = 0
         self.cum_conn = 0
         self.max_conn_seen = 0

@@ -53,6 +53,7 @@ class Dispatcher:
     redispatched: bool
     client_gone: bool
     tls_name: str | None  # the SNI of the last server connection, when it varies
+    connect_error: BaseException | None  # why the last connection attempt failed
 
     def assign(self, avoid: ServerState | None) -> None:
         """Pick a server and connect, or queue, or fail with `SC` (no server)."""
@@ -152,6 +153,8 @@ class Dispatcher:
     ) -> None:
         self.cancel_timer()
         self.connecting = False
+        # Why an attempt failed (refused, unreachable, TLS), for the failure log line.
+        self.connect_error = None if task.cancelled() else task.exception()
         if task.cancelled():
             self.connect_failed(server, "sC")
             return

@@ -34,7 +34,7 @@ from poise.core.http.message import Request, Response, keep_alive
 from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
 from poise.net import services
-from poise.net.context import Admission, BackendRuntime, Context, FrontendRuntime, seconds
+from poise.net.context import Admission, BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
@@ -101,6 +101,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         "client_gone",
         "client_ip",
         "client_port",
+        "connect_error",
         "connecting",
         "cookie_match",
         "cookie_status",
@@ -128,6 +129,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         "processing",
         "queued",
         "redispatched",
+        "refusal",
         "req",
         "req_body_done",
         "req_captures",
@@ -145,6 +147,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         "retried_fresh",
         "retries",
         "reused",
+        "rule_reason",
         "server",
         "service_wait",
         "sni",
@@ -236,6 +239,9 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.reused = False
         self.retried_fresh = False  # sent again on a new connection after a reused one died
         self.no_reuse = False
+        self.connect_error: BaseException | None = None  # why the last connect failed
+        self.rule_reason = ""  # the rule that answered (deny, return, redirect)
+        self.refusal = ""  # why poise refused the request or the response
         if self.pending:
             self.pending = []
         self.resp_buf.clear()
@@ -415,14 +421,18 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.keep_client = keep_alive(req.version, req.headers) and self.client_keep_alive()
         frontend = self.frontend.proxy
         close = not self.keep_client
-        verdict = rules.request_rules(frontend, req, close=close)
-        # The stats page and `use-service` answer here (net/services.py).
-        verdict = services.serve(self.ctx, self.frontend, req, verdict, close=close)
-        if verdict is services.NEEDS_BODY:
-            self.read_service_body(req)
-            return
-        if self.answered(verdict):
-            return
+        runtime = self.frontend
+        verdict = rules.CONTINUE
+        if runtime.request_rules:
+            verdict = rules.request_rules(frontend, req, close=close)
+        if verdict.kind != "continue" or services.has_pages(self.ctx, runtime):
+            # The stats page and `use-service` answer here (net/services.py).
+            verdict = services.serve(self.ctx, runtime, req, verdict, close=close)
+            if verdict is services.NEEDS_BODY:
+                self.read_service_body(req)
+                return
+            if self.answered(verdict):
+                return
         name = rules.select_backend(frontend, req)
         backend = self.ctx.backends.get(name) if name is not None else None
         if backend is None:
@@ -430,8 +440,10 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             return
         self.backend = backend
         backend.backend.enter()
-        if backend.proxy is not frontend and self.answered(
-            rules.request_rules(backend.proxy, req, close=close)
+        if (
+            backend.request_rules
+            and backend.proxy is not frontend
+            and self.answered(rules.request_rules(backend.proxy, req, close=close))
         ):
             return
         framing = validate.request_framing(req)
@@ -478,9 +490,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             for name in drop:
                 headers.delete(name)
         proxy = backend.proxy
-        if model.Option.FORWARDFOR in proxy.options or (
-            model.Option.FORWARDFOR in self.frontend.proxy.options
-        ):
+        if backend.forwardfor or self.frontend.forwardfor:
             validate.forwarded_for(
                 req,
                 self.client_ip,
@@ -512,6 +522,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             return False
         if verdict.close:
             self.keep_client = False
+        self.rule_reason = verdict.reason
         response = verdict.response
         if response is None:
             response = reply(verdict.status, close=not self.keep_client)
@@ -549,6 +560,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         """A request poise refuses: its error page (or the proxy's `errorfile`), the
         connection closed, and two log lines: HAProxy's, and one that says why."""
         self.status = status
+        self.refusal = reason
         page = self.frontend.proxy.errorfile(status) or parse_error(status)
         self.client.write(page)
         self.term = term
@@ -652,7 +664,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         now = self.loop.time()
         home = self.pool(server)
         upstream = self.upstream
-        sni = self.varying_sni(server)
+        sni = self.varying_sni(server) if self.backend and self.backend.server_tls else None
         if upstream is not None and (
             upstream.closed or upstream.home is not home or upstream.sni != sni
         ):
@@ -982,6 +994,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def bad_response(self, reason: str, started: bool = False) -> None:
         """Broken framing or garbage from the server: 502 (or an abort once the client
         has part of the response)."""
+        self.refusal = reason
         self.release_upstream(None, close=True)
         if started or (self.resp is not None and self.bytes_out):
             self.term = "SD"
@@ -1053,11 +1066,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     # -- timeouts -----------------------------------------------------------------------
 
     def head_timeout(self, first: bool) -> float | None:
-        timeouts = self.frontend.proxy.timeouts
-        wait = timeouts.http_request
-        if not first and timeouts.http_keep_alive is not None:
-            wait = timeouts.http_keep_alive
-        return seconds(wait) or self.frontend.client_timeout
+        frontend = self.frontend
+        return frontend.first_head_timeout if first else frontend.next_head_timeout
 
     def arm(self, delay: float | None, callback: Callable[[], None]) -> None:
         """The timeout of the current phase (http-request, client, server, tunnel).

@@ -82,6 +82,7 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
         "client_gone",
         "client_ip",
         "client_port",
+        "connect_error",
         "connecting",
         "ctx",
         "finished",
@@ -124,6 +125,7 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
         self.parked = False
         self.queued = False
         self.connecting = False
+        self.connect_error: BaseException | None = None  # why the last attempt failed
         self.finished = False
         self.term = ""
         self.timer: asyncio.TimerHandle | None = None

@@ -15,6 +15,13 @@ wildcard (`*.example.org` for one label), else the first certificate, or, with
 original context's versions, ciphers and verification mode when the context switches, so
 every certificate's context is built with the same settings.
 
+A client's handshake is run by `TlsAccept` (loop.start_tls on the accepted connection)
+rather than by the server's `ssl=` argument, so that a failed one can be logged: HAProxy's
+line for it (`127.0.0.1:40000 [date] fe/1: SSL handshake failure`, configuration.txt
+8.2.5) and poise's failure line with OpenSSL's reason (core/explain.py). The session's
+protocol is made once the handshake is done and gets the TLS transport as it would from
+the server.
+
 Server side. Certificates are verified by OpenSSL against `ca-file` (`verify required`,
 the default). The name (`sni`, else `verifyhost`) is checked by poise on the verified
 certificate right after the handshake, before a byte is sent, so that a mismatch can be
@@ -26,10 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import re
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.hazmat.primitives import serialization
 
@@ -50,15 +60,16 @@ from poise.config.haproxy_tls import (
     DEFAULT_CURVES,
     version_range,
 )
-from poise.core import health
+from poise.core import explain, health
 from poise.core.fetch import sample_value
 from poise.core.http.message import Request
 from poise.net import openssl
-from poise.net.listener import BindError
+from poise.net.listener import BindError, Listener
 from poise.net.logsink import console
+from poise.net.sessionlog import failure_level
 
 if TYPE_CHECKING:
-    from poise.net.context import BackendRuntime
+    from poise.net.context import BackendRuntime, Context, FrontendRuntime
 
 _VERSIONS = {
     "TLSv1.0": ssl.TLSVersion.TLSv1,
@@ -246,6 +257,218 @@ def client_sni(ssl_object: Any) -> str | None:
     """The SNI a client sent, as ListenerTls.select kept it on the connection."""
     name: str | None = getattr(ssl_object, "poise_sni", None)
     return name
+
+
+# --- accepting clients ----------------------------------------------------------------------
+
+
+class Accepting:
+    """What the handshakes of one TLS listener share."""
+
+    __slots__ = ("bind", "context", "ctx", "factory", "frontend", "timeout")
+
+    def __init__(
+        self,
+        ctx: Context,
+        frontend: FrontendRuntime,
+        listener: Listener,
+        factory: Callable[[], asyncio.Protocol],
+    ) -> None:
+        assert listener.tls is not None
+        self.ctx = ctx
+        self.frontend = frontend
+        self.context = listener.tls
+        self.factory = factory
+        # HAProxy bounds a client's handshake by `timeout client`.
+        self.timeout = frontend.client_timeout or 60.0
+        self.bind = listener.bind.name or str(bind_number(frontend.proxy.binds, listener.bind))
+
+    def __call__(self) -> asyncio.Protocol:
+        return TlsAccept(self)
+
+    def failed(self, client: tuple[str, int], accepted: float, exc: BaseException) -> None:
+        """Log a failed handshake: HAProxy's line, then why."""
+        sink = self.frontend.log
+        if sink is None:
+            return
+        handshake = client_handshake_failure(exc, self.timeout)
+        if handshake.empty and self.frontend.dontlognull:
+            return  # a probe, as HAProxy's `option dontlognull` has it
+        ip, port = client
+        name = self.frontend.name
+        level = failure_level(self.frontend)
+        line = explain.handshake_line(
+            ip, port, accepted, name, bind=self.bind, message=handshake.message
+        )
+        sink.send("err" if level == "err" else "info", line)
+        where = explain.client_address(ip, port)
+        sink.send(level, explain.handshake_failure_line(name, self.bind, where, handshake))
+
+
+def bind_number(binds: Sequence[model.Bind], bind: model.Bind) -> int:
+    """A bind's number in its frontend, from 1 (HAProxy's name for an unnamed listener)."""
+    for number, candidate in enumerate(binds, 1):
+        if candidate is bind:
+            return number
+    return 1
+
+
+class TlsAccept(asyncio.Protocol):
+    """A client connection on a TLS address until its handshake is done.
+
+    Reading is paused and the handshake started (loop.start_tls). uvloop starts reading
+    right after connection_made whatever the protocol asked, so the first bytes of the
+    ClientHello may reach this object before TLS takes over: they are kept and given to
+    TLS first (feed()). This object is then the protocol of the TLS transport until the
+    session takes over: what arrives in between (data sent right after the handshake, an
+    EOF, the end of the connection) is kept and handed to the session after its
+    connection_made. While it lasts, the handshake counts among the context's sessions, so
+    that a stop waits for it (or cuts it)."""
+
+    __slots__ = ("accepted", "client", "early", "events", "killed", "setup", "task", "transport")
+
+    def __init__(self, setup: Accepting) -> None:
+        self.setup = setup
+        self.early: list[bytes] | None = []  # None once TLS owns the connection
+        self.events: list[tuple[str, bytes | Exception | None]] = []
+        self.killed = False
+        self.client = ("", 0)
+        self.accepted = 0.0
+        self.task: asyncio.Task[None] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        raw = self.transport = cast(asyncio.Transport, transport)
+        raw.pause_reading()  # asyncio keeps it paused; uvloop does not (see above)
+        self.accepted = time.time()
+        peer = raw.get_extra_info("peername")
+        if isinstance(peer, tuple):
+            self.client = (str(peer[0]), int(peer[1]))
+        ctx = self.setup.ctx
+        ctx.sessions.add(self)
+        self.task = ctx.loop.create_task(self.handshake(raw))
+
+    async def handshake(self, raw: asyncio.Transport) -> None:
+        setup = self.setup
+        ctx = setup.ctx
+        loop = ctx.loop
+        raw.pause_reading()  # from here on nothing more is read before TLS takes over
+        early, self.early = self.early, None
+        if self.killed or raw.is_closing():
+            ctx.forget(self)
+            return
+        starting = loop.create_task(
+            loop.start_tls(
+                raw, self, setup.context, server_side=True, ssl_handshake_timeout=setup.timeout
+            )
+        )
+        if early:
+            # start_tls schedules TLS's connection_made then resume_reading; this runs
+            # just after both, before the loop reads anything (callbacks run in order).
+            loop.call_soon(loop.call_soon, feed, raw, b"".join(early))
+        try:
+            secure = await starting
+        except Exception as exc:  # every way a handshake fails is logged, none is raised
+            raw.abort()
+            ctx.forget(self)
+            if not self.killed:
+                setup.failed(self.client, self.accepted, exc)
+            return
+        if secure is None or self.killed:
+            ctx.forget(self)
+            return
+        session = setup.factory()
+        secure.set_protocol(session)
+        session.connection_made(secure)
+        ctx.forget(self)
+        for kind, value in self.events:
+            if kind == "data":
+                assert isinstance(value, bytes)
+                session.data_received(value)
+            elif kind == "eof":
+                if not session.eof_received():
+                    secure.close()
+            else:
+                assert not isinstance(value, bytes)
+                session.connection_lost(value)
+        self.events = []
+
+    def kill(self, code: str) -> None:
+        """Stop at once (the process stops): the handshake is abandoned, not logged."""
+        self.killed = True
+        if self.transport is not None:
+            self.transport.abort()  # start_tls ends at once
+
+    def data_received(self, data: bytes) -> None:
+        if self.early is not None:  # the clear connection, before TLS
+            self.early.append(data)
+            if self.transport is not None:
+                self.transport.pause_reading()
+            return
+        self.events.append(("data", data))
+
+    # The TLS transport's protocol until the session takes over.
+
+    def eof_received(self) -> bool:
+        self.events.append(("eof", None))
+        return True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.events.append(("lost", exc))
+
+
+def feed(raw: asyncio.Transport, data: bytes) -> None:
+    """Give TLS (the transport's protocol now, a BufferedProtocol in both loops) the bytes
+    read before it took over."""
+    if raw.is_closing():
+        return
+    tls = cast(asyncio.BufferedProtocol, raw.get_protocol())
+    view = memoryview(data)
+    while view:
+        buffer = memoryview(tls.get_buffer(len(view)))
+        size = min(len(buffer), len(view))
+        buffer[:size] = view[:size]
+        tls.buffer_updated(size)
+        view = view[size:]
+
+
+_OPENSSL_TEXT = re.compile(r"^\[[A-Z0-9_]+: [A-Z0-9_]+\] (.*?)(?: \(_ssl\.c:\d+\))?$")
+
+
+def openssl_reason(exc: ssl.SSLError) -> str:
+    """OpenSSL's reason in its own words: `no shared cipher`, `http request`."""
+    text = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    match = _OPENSSL_TEXT.match(text)
+    if match:
+        return match.group(1)
+    if exc.reason:
+        return str(exc.reason).lower().replace("_", " ")
+    return text
+
+
+def client_handshake_failure(exc: BaseException, timeout: float) -> explain.Handshake:
+    """HAProxy's message for a client's failed handshake (fc_err_str), and the reason."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        # HAProxy says "CA chain cannot be verified" for a fault above the client's own
+        # certificate; Python does not give the depth, and the usual case is depth 0.
+        return explain.Handshake(
+            explain.HS_CRT_FAIL, f"certificate verify failed: {exc.verify_message}"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return explain.Handshake(explain.HS_FAILURE, openssl_reason(exc))
+    if isinstance(exc, TimeoutError) or (
+        isinstance(exc, ConnectionAbortedError) and "longer than" in str(exc)
+    ):
+        wait = explain.duration(int(timeout * 1000))
+        return explain.Handshake(
+            explain.HS_TIMEOUT, f"the client did not complete it within {wait} (timeout client)"
+        )
+    if isinstance(exc, OSError) and exc.errno:
+        # A reset: HAProxy 2.6 reports it as a handshake failure.
+        return explain.Handshake(explain.HS_FAILURE, os.strerror(exc.errno).lower())
+    if isinstance(exc, ConnectionError):
+        return explain.Handshake(explain.HS_CLOSED, "the client closed the connection")
+    return explain.Handshake(explain.HS_FAILURE, str(exc) or type(exc).__name__)
 
 
 # --- the server side -----------------------------------------------------------------------
