@@ -127,6 +127,7 @@ _FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding", "host"})
 # Trailer is end-to-end (RFC 9110 6.6.2) and describes the forwarded trailer section.
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "te", "upgrade"})
 
+_NONE: list[str] = []  # shared, never changed: the values of an absent header
 MAX_CONTENT_LENGTH = 2**63 - 1  # larger values are refused (RFC 9110 8.6: avoid overflow)
 
 
@@ -236,20 +237,11 @@ def check_request(req: Request) -> HttpProblem | None:
     if method == "CONNECT":
         return HttpProblem(501, "CONNECT is not supported")  # RFC 9110 9.3.6, 15.6.2
 
-    hosts: list[str] = []
-    lengths: list[str] = []
-    codings: list[str] = []
-    options: list[str] = []
-    for name, value in req.headers.items:
-        lname = name.lower()
-        if lname == "host":
-            hosts.append(value)
-        elif lname == "content-length":
-            lengths.append(value)
-        elif lname == "transfer-encoding":
-            codings.append(value)
-        elif lname == "connection":
-            options.append(value)
+    index = req.headers.index()  # built once; the later checks and the rules reuse it
+    hosts = index.get("host", _NONE)
+    lengths = index.get("content-length", _NONE)
+    codings = index.get("transfer-encoding", _NONE)
+    options = index.get("connection", _NONE)
 
     body = 0
     if codings:
@@ -387,13 +379,10 @@ def _request_codings(values: list[str]) -> HttpProblem | None:
 def request_framing(req: Request) -> Framing:
     """How the request body ends (RFC 9112 6.3 rules 3-7). Call after `check_request`
     accepted the request; a framing it would have refused is a bug here (ValueError)."""
-    lengths: list[str] = []
-    for name, value in req.headers.items:
-        lname = name.lower()
-        if lname == "transfer-encoding":
-            return CHUNKED  # rule 4: chunked is final (checked)
-        if lname == "content-length":
-            lengths.append(value)
+    index = req.headers.index()
+    if "transfer-encoding" in index:
+        return CHUNKED  # rule 4: chunked is final (checked)
+    lengths = index.get("content-length")
     if not lengths:
         return NO_BODY  # rule 7: a request without either has no body
     length = _content_length(lengths)
@@ -485,16 +474,13 @@ def hop_by_hop(headers: Headers) -> set[str]:
     Transfer-Encoding stays: the body is forwarded as received. When a WebSocket upgrade is
     forwarded, the caller keeps `connection` and `upgrade` (they are the request itself).
     """
-    drop: set[str] = set()
-    for name, value in headers.items:
-        lname = name.lower()
-        if lname in _HOP_BY_HOP:
-            drop.add(lname)
-            if lname == "connection":
-                for element in value.split(","):
-                    option = element.strip(" \t").lower()
-                    if option and option not in _FRAMING_FIELDS:
-                        drop.add(option)
+    index = headers.index()
+    drop = {name for name in index if name in _HOP_BY_HOP}
+    for value in index.get("connection", _NONE) if drop else _NONE:
+        for element in value.split(","):
+            option = element.strip(" \t").lower()
+            if option and option not in _FRAMING_FIELDS:
+                drop.add(option)
     return drop
 
 
