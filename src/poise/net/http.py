@@ -286,6 +286,14 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 # The first byte of the next request: `timeout http-request` starts now.
                 self.req_start = self.last_active
                 self.arm(self.head_timeout(first=True), self.head_timed_out)
+            if phase is HEAD and not self.inbuf and data.find(b"\r\n\r\n") == len(data) - 4:
+                # One whole head in one read, as most requests come: no buffering.
+                self.processing = True
+                try:
+                    self.handle_head(data)
+                finally:
+                    self.processing = False
+                return
             self.inbuf += data
             if phase is HEAD:
                 self.process()
