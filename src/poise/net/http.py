@@ -781,6 +781,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.release_upstream(None, close=True)
             return
         buf = self.resp_buf
+        if not buf and self.plain_expected() and self.whole_plain_response(data):
+            return
         buf += data
         while self.resp_phase is RESP_HEAD and not self.client_gone:
             end = buf.find(b"\r\n\r\n")
@@ -805,20 +807,59 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 self.response_body(rest, 0)
             return
 
-    def response_head(self, raw: bytes) -> bool:
+    def plain_expected(self) -> bool:
+        """Nothing in the response to this request needs reading or changing, if it is a
+        plain one (validate.plain_length): no response rule, capture or cookie, a kept
+        HTTP/1.1 client, no upgrade, a method whose response has a body."""
         req = self.req
-        assert req is not None
         backend = self.backend
-        assert backend is not None
-        if (
-            backend.plain_responses
+        return (
+            req is not None
+            and backend is not None
+            and backend.plain_responses
             and self.frontend.plain_responses
             and self.keep_client
             and req.version == "1.1"
             and not self.websocket
             and req.method not in ("HEAD", "CONNECT")
-        ):
-            length = validate.plain_length(raw)
+        )
+
+    def whole_plain_response(self, data: bytes) -> bool:
+        """A plain response that came whole in one read, as small ones do: checked,
+        then forwarded as the very bytes that came. False: not that case (nothing done)."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        size = end + 4
+        length = validate.plain_length(data, size)
+        if length < 0 or len(data) != size + length:
+            return False
+        parser = httptools.HttpResponseParser(_UNREAD)
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError:
+            return False  # the full path says what is wrong with it
+        status = parser.get_status_code()
+        if status < 200 or status in (204, 304):
+            return False
+        self.plain_response(data, size, status)
+        self.client.write(data)
+        self.response_done()
+        return True
+
+    def plain_response(self, raw: bytes, size: int, status: int) -> None:
+        """Record the response whose head is `raw[:size]` (a plain one, checked)."""
+        if self.t_response < 0:
+            self.t_response = int((self.loop.time() - self.t_sent) * 1000)
+        reason = raw[13 : raw.find(b"\r\n")].decode("latin-1")  # after "HTTP/1.1 NNN "
+        self.resp = Response(status, reason, "1.1", Headers())
+        self.status = status
+        self.bytes_out += len(raw)
+        self.resp_phase = RESP_BODY
+
+    def response_head(self, raw: bytes) -> bool:
+        if self.plain_expected():
+            length = validate.plain_length(raw, len(raw))
             if length >= 0:
                 return self.plain_response_head(raw, length)
         return self.full_response_head(raw)
@@ -835,14 +876,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         status = parser.get_status_code()
         if status < 200 or status in (204, 304):
             return self.full_response_head(raw)
-        if self.t_response < 0:
-            self.t_response = int((self.loop.time() - self.t_sent) * 1000)
-        reason = raw[13 : raw.find(b"\r\n")].decode("latin-1")  # after "HTTP/1.1 NNN "
-        self.resp = Response(status, reason, "1.1", Headers())
-        self.status = status
+        self.plain_response(raw, len(raw), status)
         self.head_out = raw
-        self.bytes_out += len(raw)
-        self.resp_phase = RESP_BODY
         self.resp_remaining = length
         if length == 0:
             self.response_done()

@@ -439,16 +439,17 @@ _FRAMING_LINE = re.compile(rb"\r\n(content-length|transfer-encoding|connection):
 _PLAIN_DIGITS = 15  # at most 15 digits: far below MAX_CONTENT_LENGTH
 
 
-def plain_length(head: bytes) -> int:
+def plain_length(data: bytes, size: int) -> int:
     """The body length of the commonest response, read straight off its raw head: HTTP/1.1
     with one plain Content-Length, no Transfer-Encoding, and no Connection header other
     than `keep-alive`. -1 for anything else, which takes the full path (`response_framing`
     and the Connection rules): this is a shortcut for the common case, never a second
-    opinion on an unusual one. The head must also pass httptools (the caller's job)."""
-    if not head.startswith(b"HTTP/1.1 "):
+    opinion on an unusual one. The head is `data[:size]` (a body may follow it); it must
+    also pass httptools (the caller's job)."""
+    if not data.startswith(b"HTTP/1.1 "):
         return -1
     length = -1
-    for field, value in _FRAMING_LINE.findall(head):
+    for field, value in _FRAMING_LINE.findall(data, 0, size):
         name = field.lower()
         if name == b"content-length":
             digits = value.strip(b" \t")
