@@ -285,7 +285,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             if not self.inbuf and phase is HEAD and self.requests:
                 # The first byte of the next request: `timeout http-request` starts now.
                 self.req_start = self.last_active
-                self.arm(self.head_timeout(first=True), self.head_timed_out)
+                self.arm(self.frontend.first_head_timeout, self.head_timed_out)
             if phase is HEAD and not self.inbuf and data.find(b"\r\n\r\n") == len(data) - 4:
                 # One whole head in one read, as most requests come: no buffering.
                 self.processing = True
@@ -1025,7 +1025,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.head_out = b""
 
     def response_done(self) -> None:
-        self.flush_head()
+        if self.head_out:
+            self.flush_head()
         self.resp_phase = RESP_DONE
         if self.phase is BODY:
             # The server answered before the whole request body arrived: the rest of the
@@ -1196,12 +1197,15 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         backend = self.backend
         if self.holds_slot and self.server is not None and backend is not None:
             self.holds_slot = False
-            start(backend.backend.release(self.server))
+            goes = backend.backend.release(self.server)
+            if goes:
+                start(goes)
         if self.queued:
             self.leave_queue()
-        self.cancel_timer()
-        self.disarm()
-        if log:
+        if self.timer is not None:
+            self.cancel_timer()
+        self.idle_delay = INFINITE  # disarm()
+        if log and self.frontend.log is not None:
             log_transaction(self, bad_request)
         if backend is not None:
             backend.backend.leave()
@@ -1222,7 +1226,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.reset_transaction()
         self.phase = HEAD
         self.req_start = self.last_active = self.loop.time()
-        self.arm(self.head_timeout(first=False), self.head_timed_out)
+        self.arm(self.frontend.next_head_timeout, self.head_timed_out)
         self.client.resume_reading()
         if self.inbuf and not self.processing:
             self.process()
