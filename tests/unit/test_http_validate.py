@@ -5,6 +5,7 @@ a field value is caught."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response, keep_alive
 from poise.core.http.validate import (
+    _HOST,
     CHUNKED,
     NO_BODY,
     UNTIL_CLOSE,
@@ -747,3 +749,15 @@ def test_plain_length_agrees_with_response_framing(fields: list[tuple[bytes, byt
     resp = Response(200, "OK", "1.1", Headers(items))
     assert response_framing("GET", 200, resp) == (Framing("length", length) if length else NO_BODY)
     assert keep_alive("1.1", resp.headers)
+
+
+_HOST_AS_WRITTEN = re.compile(  # RFC 3986 3.2.2 spelt out: the pattern validate unrolls
+    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]{0,5})?"
+)
+
+
+@given(st.text(alphabet="aZ09-._~!$&'()*+,;=%fG:[]@/ ", max_size=12))
+@example("a%2fb:80")
+@example("a%2:80")
+def test_host_pattern_is_the_rfc_grammar(host: str) -> None:
+    assert (_HOST.fullmatch(host) is None) == (_HOST_AS_WRITTEN.fullmatch(host) is None)

@@ -110,8 +110,10 @@ _CTL = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 # RFC 9110 7.2: Host = uri-host [ ":" port ], uri-host from RFC 3986 3.2.2 (IP-literal limited
 # to IPv6 addresses; no IPvFuture, no zone).
+_REG_NAME = r"[A-Za-z0-9\-._~!$&'()*+,;=]*"  # unreserved / sub-delims; pct-encoded between
 _HOST = re.compile(
-    r"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]{0,5})?"
+    r"(?:\[[0-9A-Fa-f:.]+\]|" + _REG_NAME + r"(?:%[0-9A-Fa-f]{2}" + _REG_NAME + r")*)"
+    r"(?::[0-9]{0,5})?"
 )
 # RFC 9112 3.2.2 absolute-form: scheme "://" authority path-abempty [ "?" query ].
 _ABSOLUTE = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?]*)(.*)", re.DOTALL)
