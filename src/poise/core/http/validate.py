@@ -447,7 +447,7 @@ def plain_length(data: bytes, size: int) -> int:
     than `keep-alive`. -1 for anything else, which takes the full path (`response_framing`
     and the Connection rules): this is a shortcut for the common case, never a second
     opinion on an unusual one. The head is `data[:size]` (a body may follow it); it must
-    also pass httptools (the caller's job)."""
+    also pass httptools (the caller's job). One regex pass: cheaper here than bytes.find."""
     if not data.startswith(b"HTTP/1.1 "):
         return -1
     length = -1
