@@ -89,6 +89,12 @@ class Unread:
 _UNREAD = Unread()
 
 
+# A plain response's head is never read further nor changed (its headers stay empty), so
+# one Response per status line serves them all.
+_PLAIN_RESPONSES: dict[bytes, Response] = {}
+PLAIN_RESPONSES_KEPT = 256
+
+
 class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     # Slots: the attributes are read and written several times per request.
     __slots__ = (
@@ -842,17 +848,23 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         status = parser.get_status_code()
         if status < 200 or status in (204, 304):
             return False
-        self.plain_response(data, size, status)
+        self.plain_response(data, status)
         self.client.write(data)
         self.response_done()
         return True
 
-    def plain_response(self, raw: bytes, size: int, status: int) -> None:
-        """Record the response whose head is `raw[:size]` (a plain one, checked)."""
+    def plain_response(self, raw: bytes, status: int) -> None:
+        """Record the response that starts `raw` (a plain one, checked)."""
         if self.t_response < 0:
             self.t_response = int((self.loop.time() - self.t_sent) * 1000)
-        reason = raw[13 : raw.find(b"\r\n")].decode("latin-1")  # after "HTTP/1.1 NNN "
-        self.resp = Response(status, reason, "1.1", Headers())
+        line = raw[: raw.find(b"\r\n")]
+        resp = _PLAIN_RESPONSES.get(line)
+        if resp is None:
+            if len(_PLAIN_RESPONSES) >= PLAIN_RESPONSES_KEPT:
+                _PLAIN_RESPONSES.clear()
+            reason = line[13:].decode("latin-1")  # after "HTTP/1.1 NNN "
+            resp = _PLAIN_RESPONSES[line] = Response(status, reason, "1.1", Headers())
+        self.resp = resp
         self.status = status
         self.bytes_out += len(raw)
         self.resp_phase = RESP_BODY
@@ -876,7 +888,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         status = parser.get_status_code()
         if status < 200 or status in (204, 304):
             return self.full_response_head(raw)
-        self.plain_response(raw, len(raw), status)
+        self.plain_response(raw, status)
         self.head_out = raw
         self.resp_remaining = length
         if length == 0:
