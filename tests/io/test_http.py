@@ -271,8 +271,9 @@ def test_a_refused_request_is_logged_with_its_reason(loop_kind: str) -> None:
                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
             )
             assert got.startswith(b"HTTP/1.1 400 Bad request\r\n")
-            line = (await stage.logs.wait_for(r"refused with 400"))[0]
-            assert line.startswith("fe: request from 127.0.0.1:")
+            line = (await stage.logs.wait_for(r": failed "))[0]
+            assert line.startswith("fe/fe/<NOSRV> 127.0.0.1:")
+            assert "Transfer-Encoding can't be present with Content-Length" in line, line
             assert (await stage.logs.wait_for(r" 400 "))[0].endswith(
                 'PR-- 1/1/0/0/0 0/0 "<BADREQ>"'
             )

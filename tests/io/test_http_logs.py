@@ -186,7 +186,7 @@ _MASKS = [
 
 # Not the "Proxy NAME started." lines, nor the notice that says why a request was refused,
 # nor poise's failure lines (`fe/be/srv client: failed ...`, core/explain.py).
-TRAFFIC = r"^(?!Proxy |.*refused with|\S+/\S+ \S+: failed )"
+TRAFFIC = r"^(?!Proxy |\S+/\S+ \S+: failed )"
 
 
 def masked(line: str) -> str:

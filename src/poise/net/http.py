@@ -572,7 +572,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
 
     def reject(self, status: int, reason: str, term: str) -> None:
         """A request poise refuses: its error page (or the proxy's `errorfile`), the
-        connection closed, and two log lines: HAProxy's, and one that says why."""
+        connection closed, and two log lines: HAProxy's, and the failure line that says
+        why (net/httplog.py)."""
         self.status = status
         self.refusal = reason
         page = self.frontend.proxy.errorfile(status) or parse_error(status)
@@ -582,13 +583,6 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         if self.req is None:
             self.bytes_out = 0
         self.end_transaction(log=True, bad_request=self.req is None)
-        sink = self.frontend.log
-        if sink is not None:
-            sink.send(
-                "notice",
-                f"{self.frontend.name}: request from {self.client_ip}:{self.client_port} "
-                f"refused with {status}: {reason}",
-            )
         self.close_session()
 
     def error_page(self, status: int) -> tuple[bytes, bool]:
