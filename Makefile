@@ -37,7 +37,7 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	scripts/ensure-debs haproxy nginx wrk
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --repeat 3
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .mypy_cache .ruff_cache .pytest_cache

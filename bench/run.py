@@ -103,6 +103,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds before each run")
     parser.add_argument("--connections", type=int, default=50, help="wrk -c")
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each row this many times, balancers taking turns; report the median run",
+    )
+    parser.add_argument(
         "--modes",
         type=_names,
         default=[m.name for m in setups.MODES],
@@ -119,6 +125,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-poise", action="store_true", help="measure HAProxy only")
     parser.add_argument("--out", default=str(OUT / "results.json"))
     return parser.parse_args(argv)
+
+
+def median_run(outcomes: list[report.Outcome]) -> report.Outcome:
+    """Of repeated runs of one row, the one with the median CPU time per request (a
+    skipped run counts when every run was skipped)."""
+    measured = [o for o in outcomes if isinstance(o, report.Measured)]
+    if not measured:
+        return outcomes[0]
+    measured.sort(key=lambda o: o.cpu_us_per_req)
+    return measured[(len(measured) - 1) // 2]
 
 
 def _names(text: str) -> list[str]:
@@ -183,10 +199,15 @@ class Bench:
         for mode in modes:
             wanted = [v for v in variants if mode.variants is None or v.name in mode.variants]
             mode_rows = [report.Row(mode, mode.variant(variant)) for variant in wanted]
-            for balancer in balancers:
-                outcomes = self.run_balancer(balancer, mode, wanted, backends)
-                for row, outcome in zip(mode_rows, outcomes, strict=True):
-                    row.results[balancer.name] = outcome
+            runs: dict[str, list[list[report.Outcome]]] = {b.name: [] for b in balancers}
+            # With --repeat, the balancers take turns (A B A B ...), so that a drift of the
+            # machine's state during the run weighs on both alike.
+            for _ in range(args.repeat):
+                for balancer in balancers:
+                    runs[balancer.name].append(self.run_balancer(balancer, mode, wanted, backends))
+            for name, outcomes in runs.items():
+                for index, row in enumerate(mode_rows):
+                    row.results[name] = median_run([each[index] for each in outcomes])
             rows += mode_rows
         return rows
 
