@@ -6,11 +6,12 @@ them in; the judge (judge.py) turns them into checks. Pure: parsing and data onl
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
+
+from poise.certs.names import is_ip
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Response headers by which servers commonly say who they are (the tests' webapp sets
@@ -44,15 +45,7 @@ class Target:
     @property
     def sni(self) -> str | None:
         """The name sent in the TLS handshake: none for an IP address (RFC 6066 3)."""
-        return None if is_address(self.host) else self.host
-
-
-def is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
+        return None if is_ip(self.host) else self.host
 
 
 def parse_url(url: str) -> Target:
@@ -80,11 +73,11 @@ def parse_resolve(text: str) -> tuple[str, int | None, str]:
     name, sep, rest = text.partition(":")
     port: int | None = None
     match = re.fullmatch(r"(\d+|\*):(.+)", rest)
-    if match and is_address(match.group(2)):
+    if match and is_ip(match.group(2)):
         port = None if match.group(1) == "*" else int(match.group(1))
         rest = match.group(2)
     address = rest.strip("[]")
-    if not sep or not name or not is_address(address):
+    if not sep or not name or not is_ip(address):
         raise UsageError(f"--resolve '{text}': give NAME:ADDR (or curl's NAME:PORT:ADDR)")
     return name, port, address
 
@@ -98,7 +91,7 @@ def parse_nameserver(text: str) -> tuple[str, int]:
         host, port = text.split(":")
     else:
         host, port = text, None
-    if not is_address(host) or (port is not None and not 0 < int(port) < 65536):
+    if not is_ip(host) or (port is not None and not 0 < int(port) < 65536):
         raise UsageError(f"--nameserver '{text}': give IP or IP:PORT")
     return host, int(port) if port else 53
 

@@ -17,13 +17,13 @@ import subprocess
 import time
 from collections.abc import Sequence
 
+from poise.certs.names import is_ip
 from poise.doctor.facts import (
     Connected,
     Handshake,
     Reply,
     Resolved,
     Target,
-    is_address,
     parse_head,
 )
 
@@ -44,7 +44,7 @@ def resolve(
     """The target's addresses: an IP literal as it is; `--resolve` entries for its name
     and port; else the given DNS server; else the system resolver (getaddrinfo)."""
     host = target.host
-    if is_address(host):
+    if is_ip(host):
         return Resolved(host, "an address, no lookup", (host,))
     forced = tuple(
         address
