@@ -60,7 +60,7 @@ def traffic_line(session: HttpSession, bad_request: bool) -> None:
         request_date=wall_clock(session.req_start, now),
         frontend_name=frontend.name,
         backend_name=backend.proxy.name if backend is not None else frontend.name,
-        server_name=server.name if connected and server is not None else NOSRV,
+        server_name=server.name if server is not None else NOSRV,  # the last one tried
         tr=-1 if bad_request else session.t_head,
         tw=session.t_queue,
         tc=session.t_connect if connected else -1,

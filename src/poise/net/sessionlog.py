@@ -105,7 +105,7 @@ def tcp_traffic_line(session: TcpSession, final: bool) -> None:
         accept_date=wall_clock(session.accept_time, now),
         frontend_name=frontend.name,
         backend_name=backend.proxy.name if backend is not None else frontend.name,
-        server_name=server.name if connected and server is not None else NOSRV,
+        server_name=server.name if server is not None else NOSRV,  # the last one tried
         tw=session.t_queue,
         tc=session.t_connect,
         tt=int((now - session.accept_time) * 1000),
