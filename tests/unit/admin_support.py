@@ -52,6 +52,8 @@ class Frontend:
     max_conn_seen: int = 0
     bytes_in: int = 0
     bytes_out: int = 0
+    hrsp: list[int] = field(default_factory=lambda: [0] * 6)
+    req_tot: int = 0
     paused: bool = False
 
     @property
@@ -141,6 +143,8 @@ class World:
                 frontend.max_conn_seen = 0
                 if effect.every:
                     frontend.cum_conn = frontend.bytes_in = frontend.bytes_out = 0
+                    frontend.req_tot = 0
+                    frontend.hrsp[:] = [0] * 6
 
     def srv(self, backend: str, name: str) -> ServerState:
         found = self.backends[backend].server(name)

@@ -24,6 +24,7 @@ from poise.admin.commands_base import (
     find_frontend,
 )
 from poise.config.units import parse_time
+from poise.core import counters
 
 
 def integer(text: str) -> int | None:
@@ -83,6 +84,7 @@ def clear_counters(req: Request, every: bool) -> Answer:
         if every:
             backend.cum_sess = 0
             backend.requeued = 0
+            counters.clear(backend)
         for server in backend.servers:
             server.max_sess = 0
             if every:

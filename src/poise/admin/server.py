@@ -219,6 +219,8 @@ class AdminService:
                 frontend.max_conn_seen = 0
                 if effect.every:
                     frontend.cum_conn = frontend.bytes_in = frontend.bytes_out = 0
+                    frontend.unanswered = 0
+                    frontend.hrsp[:] = [0] * 6
         elif isinstance(effect, commands.Notice):
             console(effect.level, effect.text)
             runtime_log = ctx.backends.get(effect.proxy) or ctx.frontends.get(effect.proxy)

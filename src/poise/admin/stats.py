@@ -98,6 +98,10 @@ class FrontendView(Protocol):
     @property
     def bytes_out(self) -> int: ...
     @property
+    def hrsp(self) -> Sequence[int]: ...
+    @property
+    def req_tot(self) -> int: ...
+    @property
     def paused(self) -> bool: ...
 
 
@@ -232,7 +236,7 @@ def csv_field(value: str | int) -> str:
 
 def frontend_row(view: View, fe: FrontendView) -> Row:
     proxy = fe.proxy
-    return {
+    row: Row = {
         "pxname": proxy.name,
         "svname": "FRONTEND",
         "scur": fe.cur_conn,
@@ -249,6 +253,33 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
         "mode": proxy.mode.value,
         "conn_tot": fe.cum_conn,
     }
+    if proxy.mode is model.Mode.HTTP:
+        http_fields(row, fe.hrsp, fe.req_tot)
+    return row
+
+
+HRSP_COLUMNS = ("hrsp_other", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx")
+
+
+def http_fields(row: Row, hrsp: Sequence[int], req_tot: int) -> None:
+    """The HTTP responses by class and the requests, which HAProxy shows for HTTP
+    proxies only (core/counters.py says what each counts)."""
+    for column, count in zip(HRSP_COLUMNS, hrsp, strict=True):
+        row[column] = count
+    row["req_tot"] = req_tot
+
+
+def request_fields(row: Row, counted: Backend | ServerState, http: bool) -> None:
+    """The per-request counters a backend and a server share."""
+    row["bin"] = counted.bytes_in
+    row["bout"] = counted.bytes_out
+    row["eresp"] = counted.failed_resp
+    row["wretr"] = counted.retries
+    row["wredis"] = counted.redispatches
+    row["cli_abrt"] = counted.cli_abrt
+    row["srv_abrt"] = counted.srv_abrt
+    if http:
+        http_fields(row, counted.hrsp, counted.req_tot)
 
 
 def frontend_status(view: View, fe: FrontendView) -> str:
@@ -281,6 +312,7 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         "mode": be.proxy.mode.value,
         "uweight": server.weight,
     }
+    request_fields(row, server, be.proxy.mode is model.Mode.HTTP)
     if server.maxconn:
         row["slim"] = server.maxconn
     if config.maxqueue:
@@ -315,7 +347,7 @@ def check_fields(row: Row, server: ServerState) -> None:
 def backend_row(view: View, be: Backend) -> Row:
     proxy = be.proxy
     weight, active, backup = lb_weights(be)
-    return {
+    row: Row = {
         "pxname": be.name,
         "svname": "BACKEND",
         "qcur": be.queued,
@@ -337,6 +369,8 @@ def backend_row(view: View, be: Backend) -> Row:
         "algo": proxy.balance.algorithm.value,
         "uweight": weight,
     }
+    request_fields(row, be, proxy.mode is model.Mode.HTTP)
+    return row
 
 
 def server_status(server: ServerState) -> str:

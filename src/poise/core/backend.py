@@ -63,17 +63,25 @@ class Backend:
     __slots__ = (
         "_assigned",
         "balancer",
+        "cli_abrt",
         "cum_sess",
         "cur_sess",
+        "failed_resp",
+        "hrsp",
         "max_queued",
         "max_sess",
         "name",
         "proxy",
         "queue",
+        "redispatches",
         "requeued",
+        "retries",
         "seq",
         "server_queues",
         "servers",
+        "srv_abrt",
+        "unserved_bytes_in",
+        "unserved_bytes_out",
     )
 
     def __init__(
@@ -91,6 +99,18 @@ class Backend:
         self.max_sess = 0  # the most connections handled at once (HAProxy's smax)
         self.max_queued = 0
         self.requeued = 0
+        # Per-request counters (core/counters.py says when each one counts). The bytes
+        # of sessions that had a server are counted on the server only (one addition
+        # less per request): these are the others' (503s, the backend's own answers),
+        # and those of servers deleted since.
+        self.unserved_bytes_in = 0
+        self.unserved_bytes_out = 0
+        self.hrsp = [0] * 6  # responses by class: [other, 1xx, ..., 5xx]
+        self.cli_abrt = 0
+        self.srv_abrt = 0
+        self.failed_resp = 0  # eresp
+        self.retries = 0  # wretr
+        self.redispatches = 0  # wredis
         self._assigned: dict[ServerState, Take] = {}  # one Take per server, made once
 
     # -- what the balancer sees -------------------------------------------------------
@@ -114,6 +134,19 @@ class Backend:
     @property
     def queued(self) -> int:
         return len(self.queue)
+
+    @property
+    def bytes_in(self) -> int:
+        return self.unserved_bytes_in + sum(s.bytes_in for s in self.servers)
+
+    @property
+    def bytes_out(self) -> int:
+        return self.unserved_bytes_out + sum(s.bytes_out for s in self.servers)
+
+    @property
+    def req_tot(self) -> int:
+        """The requests routed here that got a response (counted with `hrsp`)."""
+        return sum(self.hrsp)
 
     # -- a connection asks for a server and gives it back ---------------------------
 
@@ -190,6 +223,8 @@ class Backend:
         that nothing uses it or waits for it."""
         assert server.cur_sess == 0 and server.queued == 0, server
         self.servers.remove(server)
+        self.unserved_bytes_in += server.bytes_in  # the backend's totals stay
+        self.unserved_bytes_out += server.bytes_out
         del self.server_queues[server.id]
         self._assigned.pop(server, None)
         return self.changed()

@@ -30,12 +30,17 @@ class ServerState:
         "admin",
         "backend",
         "backup",
+        "bytes_in",
+        "bytes_out",
         "check_enabled",
+        "cli_abrt",
         "config",
         "cur_sess",
         "failed_checks",
         "failed_conns",
+        "failed_resp",
         "health",
+        "hrsp",
         "id",
         "initial_weight",
         "last_change",
@@ -44,7 +49,10 @@ class ServerState:
         "name",
         "port",
         "queued",
+        "redispatches",
         "resolution_maint",
+        "retries",
+        "srv_abrt",
         "total_sess",
         "up",
         "weight",
@@ -77,6 +85,15 @@ class ServerState:
         self.queued = 0  # requests waiting in this server's own queue
         self.failed_checks = 0
         self.failed_conns = 0  # connection attempts that failed (HAProxy's econ)
+        # Per-request counters (core/counters.py says when each one counts).
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.hrsp = [0] * 6  # response heads it sent, by class: [other, 1xx, ..., 5xx]
+        self.cli_abrt = 0
+        self.srv_abrt = 0
+        self.failed_resp = 0  # eresp
+        self.retries = 0  # wretr
+        self.redispatches = 0  # wredis
         self.last_change = 0.0  # clock reading of the last state change
         # The rise/fall counter and last result of its health check (the check scheduler
         # sets it; the stats read it), None while not checked.
@@ -108,6 +125,11 @@ class ServerState:
         changed = addr != self.addr or port != self.port
         self.addr, self.port = addr, port
         return changed
+
+    @property
+    def req_tot(self) -> int:
+        """HAProxy counts a server's requests as the response heads it sent."""
+        return sum(self.hrsp)
 
     @property
     def full(self) -> bool:

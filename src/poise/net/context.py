@@ -117,6 +117,7 @@ class FrontendRuntime:
         "dontlognull",
         "first_head_timeout",
         "forwardfor",
+        "hrsp",
         "http_format",
         "log",
         "logasap",
@@ -131,6 +132,7 @@ class FrontendRuntime:
         "request_rules",
         "tcp_format",
         "tcplog",
+        "unanswered",
     )
 
     def __init__(
@@ -182,9 +184,16 @@ class FrontendRuntime:
         self.max_conn_seen = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.hrsp = [0] * 6  # HTTP responses sent, by class: [other, 1xx, ..., 5xx]
+        self.unanswered = 0  # HTTP requests that got no response (the client left)
         self.parked: deque[Parked] = deque()
         # `disable frontend`: new connections wait, as at maxconn, until `enable frontend`.
         self.paused = False
+
+    @property
+    def req_tot(self) -> int:
+        """HTTP requests received: the answered ones are counted by class in `hrsp`."""
+        return sum(self.hrsp) + self.unanswered
 
 
 class Context:

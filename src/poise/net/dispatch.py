@@ -13,6 +13,7 @@ import ssl
 from typing import Any
 
 from poise.core.backend import Outcome, start
+from poise.core.counters import count_retry
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime
@@ -199,7 +200,10 @@ class Dispatcher:
                 self.server = None
                 start(backend.backend.release(server))
                 self.assign(server)
+                # HAProxy counts a redispatch that lands on the same server as a retry.
+                count_retry(backend.backend, server, redispatched=self.server is not server)
                 return
+            count_retry(backend.backend, server, redispatched=False)
             delay = TURNAROUND
             if backend.connect_timeout is not None:
                 delay = min(delay, backend.connect_timeout)

@@ -25,6 +25,7 @@ import httptools
 
 from poise.config import model
 from poise.core.backend import start
+from poise.core.counters import STATUS_CLASS, count_failure, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.http import persistence, rules, validate
 from poise.core.http.chunked import ChunkedScanner, ChunkError
@@ -100,6 +101,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     __slots__ = (
         "accept_time",
         "backend",
+        "bytes_in",
         "bytes_out",
         "client",
         "client_cert",
@@ -202,6 +204,9 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.dst_ip = ""
         self.dst_port = 0
         self.accept_time = self.last_active = 0.0
+        # From the client: the head as received, the body, a tunnel. Set by each head
+        # (handle_head), zeroed for a request refused before its head was read (reject).
+        self.bytes_in = 0
         self.reset_transaction()
 
     def reset_transaction(self) -> None:
@@ -281,6 +286,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.last_active = self.loop.time()
         phase = self.phase
         if phase is TUNNEL:
+            self.bytes_in += len(data)
             self.forward_to_server(data)
         elif phase is BODY:
             used = self.request_body(data, 0)
@@ -386,6 +392,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
 
     def handle_head(self, raw: bytes) -> None:
         now = self.loop.time()
+        self.bytes_in = len(raw)
         self.t_head = int((now - self.req_start) * 1000)
         self.requests += 1
         problem = validate.check_request_head(raw)
@@ -581,7 +588,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.term = term
         self.keep_client = False
         if self.req is None:
-            self.bytes_out = 0
+            self.bytes_out = self.bytes_in = 0  # HAProxy counts no bytes for these either
         self.end_transaction(log=True, bad_request=self.req is None)
         self.close_session()
 
@@ -615,6 +622,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 self.req_body_done = True
         chunk = data[start_at:stop]
         if chunk:
+            self.bytes_in += stop - start_at
             self.forward_to_server(chunk)
         if self.req_body_done and self.phase is BODY:
             self.phase = WAIT
@@ -771,6 +779,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def server_data(self, data: bytes) -> None:
         self.last_active = self.loop.time()
         if self.phase is TUNNEL:
+            self.bytes_out += len(data)
             self.client.write(data)
             return
         if self.resp_phase is RESP_BODY:
@@ -799,6 +808,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 self.flush_head()
             else:
                 if self.phase is TUNNEL:
+                    self.bytes_out += len(rest)
                     self.client.write(rest)
                     return
                 if self.resp_phase is RESP_HEAD:
@@ -852,6 +862,9 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         if self.t_response < 0:
             self.t_response = int((self.loop.time() - self.t_sent) * 1000)
         line = raw[: raw.find(b"\r\n")]
+        server = self.server
+        if server is not None:  # the server's response counters (core/counters.py)
+            server.hrsp[STATUS_CLASS[status]] += 1
         resp = _PLAIN_RESPONSES.get(line)
         if resp is None:
             if len(_PLAIN_RESPONSES) >= PLAIN_RESPONSES_KEPT:
@@ -900,6 +913,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.bad_response("malformed response head")
             return False
         status = parser.get_status_code()
+        if self.server is not None:
+            self.server.hrsp[status_class(status)] += 1
         req = self.req
         assert req is not None
         resp = Response(
@@ -1110,6 +1125,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         if self.inbuf:
             data = bytes(self.inbuf)
             self.inbuf.clear()
+            self.bytes_in += len(data)
             self.forward_to_server(data)
         self.client.resume_reading()
 
@@ -1201,9 +1217,10 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
 
     def end_transaction(self, log: bool, bad_request: bool = False) -> None:
         backend = self.backend
-        if self.holds_slot and self.server is not None and backend is not None:
+        server = self.server
+        if self.holds_slot and server is not None and backend is not None:
             self.holds_slot = False
-            goes = backend.backend.release(self.server)
+            goes = backend.backend.release(server)
             if goes:
                 start(goes)
         if self.queued:
@@ -1211,12 +1228,44 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         if self.timer is not None:
             self.cancel_timer()
         self.idle_delay = INFINITE  # disarm()
-        if log and self.frontend.log is not None:
+        frontend = self.frontend
+        if log and frontend.log is not None:
             log_transaction(self, bad_request)
+        # The stats' counters (core/counters.py): as few plain additions as can be, for
+        # speed; the requests are counted with the responses (`req_tot` is their sum).
+        bytes_in = self.bytes_in
+        bytes_out = self.bytes_out
+        status = self.status
+        frontend.bytes_in += bytes_in
+        frontend.bytes_out += bytes_out
+        if server is not None:
+            server.bytes_in += bytes_in
+            server.bytes_out += bytes_out
         if backend is not None:
-            backend.backend.leave()
+            counted = backend.backend
+            if server is None:
+                counted.unserved_bytes_in += bytes_in
+                counted.unserved_bytes_out += bytes_out
+            if status:
+                n = STATUS_CLASS[status]
+                frontend.hrsp[n] += 1
+                counted.hrsp[n] += 1
+            else:
+                frontend.unanswered += 1
+            if self.term != "--":
+                count_failure(self.term, counted, server, http=True)
+            counted.leave()
             self.backend = None
-        self.frontend.bytes_out += self.bytes_out
+        else:
+            if status:
+                frontend.hrsp[status_class(status)] += 1
+            else:
+                frontend.unanswered += 1
+            if frontend.proxy.is_backend and (own := self.ctx.backends.get(frontend.name)):
+                # A `listen` answering before routing (HAProxy's stream is then on the
+                # proxy itself): its backend counts the bytes, not the response.
+                own.backend.unserved_bytes_in += bytes_in
+                own.backend.unserved_bytes_out += bytes_out
 
     def next_request(self) -> None:
         """After a response: keep the server connection (or not), then the next request."""

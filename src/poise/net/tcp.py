@@ -16,6 +16,7 @@ import asyncio
 from typing import cast
 
 from poise.core.backend import start
+from poise.core.counters import count_failure
 from poise.core.http.hashkey import source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
@@ -339,10 +340,19 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
         if not self.term:
             self.term = "--"
         backend = self.backend
+        server = self.server
         if backend is not None:
-            if self.server is not None:
-                start(backend.backend.release(self.server))
-            backend.backend.leave()
+            counted = backend.backend
+            if server is not None:
+                start(counted.release(server))
+                server.bytes_in += self.bytes_in
+                server.bytes_out += self.bytes_out
+            else:  # the backend counts its servers' bytes and these (core/backend.py)
+                counted.unserved_bytes_in += self.bytes_in
+                counted.unserved_bytes_out += self.bytes_out
+            if self.term != "--":
+                count_failure(self.term, counted, server, http=False)
+            counted.leave()
         frontend = self.frontend
         frontend.bytes_in += self.bytes_in
         frontend.bytes_out += self.bytes_out

@@ -1,0 +1,81 @@
+"""When the per-request counters of the stats count, as in HAProxy 2.6 (management.txt 9.1;
+stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
+
+- `hrsp_*`: a frontend counts every response it sends, poise's own too (403, 503,
+  redirects, 400/408); a backend counts the responses of the requests routed to it (its
+  503 and its own rules' answers too); a server counts the response heads it sent, an
+  interim `100 Continue` included, when they are read. Classes 1xx..5xx; "other" is any
+  other status. A request that got no response counts nowhere.
+- `req_tot`: a frontend counts the requests it receives; a backend the requests routed to
+  it that got a response; a server the responses it sent (as `hrsp`).
+- `bin`/`bout`: the bytes a session received from its client and sent to it, counted on
+  the frontend, the backend and the server of the session when the request (HTTP) or the
+  connection (TCP) ends. poise counts bytes on the wire; HAProxy counts the size of its
+  internal form of HTTP messages (HTX), a few bytes more or less per head.
+- `cli_abrt`/`srv_abrt`: transfers ended by the client or the server (an abort or a
+  timeout; termination state C/c or S/s in the data phase, and C while waiting for the
+  response head).
+- `eresp`: HTTP responses that failed: the server closed or timed out before its head
+  (SH, sH), sent something that is not HTTP (PH), or aborted its body (`srv_abrt`).
+- `wretr`/`wredis`: connection attempts retried on the same server, and sessions sent to
+  another server after a failure (counted on the server left), with the backend's totals.
+
+The session shells (net/http.py, net/tcp.py) add the hot counters (bytes, responses) as
+plain integer increments where a request ends; what goes wrong is counted here.
+"""
+
+from __future__ import annotations
+
+from poise.core.backend import Backend
+from poise.core.server import ServerState
+
+# The index in the `hrsp` lists of each status (llhttp reads three digits at most).
+STATUS_CLASS: tuple[int, ...] = tuple(n if 1 <= (n := s // 100) <= 5 else 0 for s in range(1000))
+
+
+def status_class(status: int) -> int:
+    """The index of `status` in the `hrsp` lists: 1 to 5 for 1xx..5xx, 0 otherwise."""
+    return STATUS_CLASS[status] if 0 <= status < 1000 else 0
+
+
+def count_failure(
+    term: str, backend: Backend | None, server: ServerState | None, http: bool
+) -> None:
+    """A session or request that ended with termination state `term` (not "--")."""
+    if len(term) < 2:
+        return
+    who, phase = term[0], term[1]
+    client_abort = who in "Cc" and (phase == "D" or (http and term == "CH"))
+    server_abort = who in "Ss" and phase == "D"
+    failed_resp = http and (server_abort or term in ("SH", "sH", "PH"))
+    if backend is not None:
+        backend.cli_abrt += client_abort
+        backend.srv_abrt += server_abort
+        backend.failed_resp += failed_resp
+    if server is not None:
+        server.cli_abrt += client_abort
+        server.srv_abrt += server_abort
+        server.failed_resp += failed_resp
+
+
+def count_retry(backend: Backend, server: ServerState, redispatched: bool) -> None:
+    """A failed connection attempt to `server` is tried again: on the same server
+    (`wretr`), or on another one (`wredis`, counted on the server left)."""
+    if redispatched:
+        server.redispatches += 1
+        backend.redispatches += 1
+    else:
+        server.retries += 1
+        backend.retries += 1
+
+
+def clear(backend: Backend) -> None:
+    """`clear counters all`: the per-request counters of a backend and its servers."""
+    backend.unserved_bytes_in = backend.unserved_bytes_out = 0
+    items: list[Backend | ServerState] = [backend, *backend.servers]
+    for item in items:
+        item.cli_abrt = item.srv_abrt = item.failed_resp = 0
+        item.retries = item.redispatches = 0
+        item.hrsp[:] = [0] * 6
+    for server in backend.servers:
+        server.bytes_in = server.bytes_out = 0
