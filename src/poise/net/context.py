@@ -125,6 +125,7 @@ class FrontendRuntime:
         "maxconn",
         "name",
         "next_head_timeout",
+        "pages",
         "parked",
         "paused",
         "plain_responses",
@@ -168,6 +169,7 @@ class FrontendRuntime:
         self.logasap = model.Option.LOGASAP in options
         # No http-response rule, no response capture: see BackendRuntime.plain_responses.
         self.plain_responses = not (proxy.http_response_rules or proxy.capture_response_headers)
+        self.pages: bool | None = None  # a stats page may answer here (net/services.py)
         self.forwardfor = model.Option.FORWARDFOR in options
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
         # HTTP: `timeout http-request` for a request head (else `timeout client`), and for

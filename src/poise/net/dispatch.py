@@ -60,7 +60,8 @@ class Dispatcher:
         """Pick a server and connect, or queue, or fail with `SC` (no server)."""
         backend = self.backend
         assert backend is not None
-        take = backend.backend.take(self, self.balance_key(), avoid)
+        key = self.balance_key() if backend.hashes_source or backend.hashes_request else b""
+        take = backend.backend.take(self, key, avoid)
         if take.outcome is Outcome.ASSIGNED:
             assert take.server is not None
             self.t_queue = max(self.t_queue, 0)

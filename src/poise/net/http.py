@@ -391,7 +391,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.hold_client()
 
     def handle_head(self, raw: bytes) -> None:
-        now = self.loop.time()
+        now = self.last_active  # the head's last bytes came just now (data_received)
         self.bytes_in = len(raw)
         self.t_head = int((now - self.req_start) * 1000)
         self.requests += 1
@@ -431,7 +431,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.req_captures = capture_headers(frontend_captures, req.headers)
         problem = validate.check_request(req)
         if problem is None:
-            upgrade = validate.is_websocket_upgrade(req)
+            # Only a request with an Upgrade header can be one (validate.py).
+            upgrade = "upgrade" in req.headers.index() and validate.is_websocket_upgrade(req)
             if isinstance(upgrade, validate.HttpProblem):
                 problem = upgrade
             else:
@@ -439,7 +440,12 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         if problem is not None:
             self.reject(problem.status, problem.reason, "PR")
             return
-        self.keep_client = keep_alive(req.version, req.headers) and self.client_keep_alive()
+        # `option httpclose` in the frontend closes the client side after each response;
+        # so does a soft stop (a reload): the response says `Connection: close`, and the
+        # client opens its next connection to the new worker, with nothing cut under it.
+        self.keep_client = keep_alive(req.version, req.headers) and not (
+            self.frontend.closes_client or self.ctx.stopping
+        )
         frontend = self.frontend.proxy
         close = not self.keep_client
         runtime = self.frontend
@@ -454,8 +460,11 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 return
             if self.answered(verdict):
                 return
-        name = rules.select_backend(frontend, req)
-        backend = self.ctx.backends.get(name) if name is not None else None
+        if frontend.use_backends:
+            name = rules.select_backend(frontend, req)
+            backend = self.ctx.backends.get(name) if name is not None else None
+        else:
+            backend = runtime.backend  # default_backend (a `listen`: itself), as routed
         if backend is None:
             self.error_reply(503, "SC")
             return
@@ -488,13 +497,13 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.inbuf += data[used:]
             if self.phase is CLOSED:
                 return  # the body was malformed: refused before anything was forwarded
-        self.choose_server(backend, req)
-
-    def client_keep_alive(self) -> bool:
-        """`option httpclose` in the frontend closes the client side after each response;
-        so does a soft stop (a reload): the response says `Connection: close`, and the
-        client opens its next connection to the new worker, with nothing cut under it."""
-        return not (self.frontend.closes_client or self.ctx.stopping)
+        # A server: the one the persistence cookie names, else the balancer's choice.
+        self.holds_slot = True
+        match = self.cookie_match
+        if match is not None and match.server is not None:
+            self.assign_to(match.server)
+        else:
+            self.assign(None)
 
     def server_keep_alive(self, backend: BackendRuntime) -> bool:
         return not (self.frontend.closes_server or backend.closes_server)
@@ -638,15 +647,6 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.client.pause_reading()
 
     # -- choosing a server (persistence first) ------------------------------------------
-
-    def choose_server(self, backend: BackendRuntime, req: Request) -> None:
-        match = self.cookie_match
-        if match is not None and match.server is not None:
-            self.holds_slot = True
-            self.assign_to(match.server)
-            return
-        self.holds_slot = True
-        self.assign(None)
 
     def balance_key(self) -> bytes | None:
         backend = self.backend
@@ -860,7 +860,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def plain_response(self, raw: bytes, status: int) -> None:
         """Record the response that starts `raw` (a plain one, checked)."""
         if self.t_response < 0:
-            self.t_response = int((self.loop.time() - self.t_sent) * 1000)
+            # server_data set last_active just now
+            self.t_response = int((self.last_active - self.t_sent) * 1000)
         line = raw[: raw.find(b"\r\n")]
         server = self.server
         if server is not None:  # the server's response counters (core/counters.py)

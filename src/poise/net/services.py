@@ -105,25 +105,20 @@ def process_age() -> float:
     return 0.0
 
 
-# Per frontend (by identity): whether a page could answer its requests (its own, or that
-# of a backend it routes to), so that the common request costs one lookup.
-_pages: dict[int, tuple[FrontendRuntime, bool]] = {}
-
-
 def has_pages(ctx: Context, frontend: FrontendRuntime) -> bool:
-    entry = _pages.get(id(frontend))
-    if entry is None or entry[0] is not frontend:
+    """Whether a page could answer the frontend's requests (its own, or that of a backend
+    it routes to): worked out once per frontend, so that the common request costs one
+    attribute read."""
+    found = frontend.pages
+    if found is None:
         proxy = frontend.proxy
         targets = {proxy.default_backend, *(use.backend for use in proxy.use_backends)}
-        found = proxy.stats is not None or any(
+        found = frontend.pages = proxy.stats is not None or any(
             backend.proxy.stats is not None
             for name, backend in ctx.backends.items()
             if name in targets and backend.proxy is not proxy
         )
-        if len(_pages) > 4096:
-            _pages.clear()
-        entry = _pages[id(frontend)] = (frontend, found)
-    return entry[1]
+    return found
 
 
 def serve(
