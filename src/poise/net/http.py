@@ -90,6 +90,19 @@ class Unread:
 _UNREAD = Unread()
 
 
+def plain_status(data: bytes) -> int:
+    """The status of a response that validate.plain_length took for plain, once httptools
+    has checked it; 0 when httptools refuses it (the full path then says what is wrong)
+    or when its status has framing rules of its own (1xx, 204, 304)."""
+    parser = httptools.HttpResponseParser(_UNREAD)
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserError:
+        return 0
+    status: int = parser.get_status_code()
+    return 0 if status < 200 or status in (204, 304) else status
+
+
 # A plain response's head is never read further nor changed (its headers stay empty), so
 # one Response per status line serves them all.
 _PLAIN_RESPONSES: dict[bytes, Response] = {}
@@ -280,7 +293,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.counted = True
         self.ctx.sessions.add(self)
         self.accept_time = self.req_start = self.last_active = self.loop.time()
-        self.arm(self.head_timeout(first=True), self.head_timed_out)
+        self.arm(self.frontend.first_head_timeout, self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
@@ -844,13 +857,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         length = validate.plain_length(data, size)
         if length < 0 or len(data) != size + length:
             return False
-        parser = httptools.HttpResponseParser(_UNREAD)
-        try:
-            parser.feed_data(data)
-        except httptools.HttpParserError:
-            return False  # the full path says what is wrong with it
-        status = parser.get_status_code()
-        if status < 200 or status in (204, 304):
+        status = plain_status(data)
+        if not status:
             return False
         self.plain_response(data, status)
         self.client.write(data)
@@ -888,13 +896,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         """The common case (validate.plain_length): checked by httptools, framed by its
         Content-Length, and forwarded as it came: nothing in it needs reading or changing.
         Any status with rules of its own (1xx, 204, 304) takes the full path."""
-        parser = httptools.HttpResponseParser(_UNREAD)
-        try:
-            parser.feed_data(raw)
-        except httptools.HttpParserError:
-            return self.full_response_head(raw)  # says what is wrong with it
-        status = parser.get_status_code()
-        if status < 200 or status in (204, 304):
+        status = plain_status(raw)
+        if not status:
             return self.full_response_head(raw)
         self.plain_response(raw, status)
         self.head_out = raw
@@ -1131,10 +1134,6 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.client.resume_reading()
 
     # -- timeouts -----------------------------------------------------------------------
-
-    def head_timeout(self, first: bool) -> float | None:
-        frontend = self.frontend
-        return frontend.first_head_timeout if first else frontend.next_head_timeout
 
     def arm(self, delay: float | None, callback: Callable[[], None]) -> None:
         """The timeout of the current phase (http-request, client, server, tunnel).

@@ -22,7 +22,7 @@ from poise.config import model
 from poise.config.model import HashType
 from poise.core.balancer.roundrobin import RoundRobin
 from poise.core.balancer.source import Source
-from poise.core.http.headers import Headers
+from poise.core.http.headers import Headers, split_values
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 
@@ -137,7 +137,7 @@ def header_key(headers: Headers, name: str, *, domain_only: bool = False) -> byt
     line = headers.get(name)
     if line is None:
         return None
-    value = _first_value(line)
+    value = split_values(line)[0]
     if not value:
         return None
     if domain_only:
@@ -171,23 +171,6 @@ def source_key(src: str) -> bytes | None:
         return ipaddress.ip_address(src).packed
     except ValueError:
         return None
-
-
-def _first_value(line: str) -> str:
-    quoted = escaped = False
-    for index, char in enumerate(line):
-        if escaped:
-            escaped = False
-        elif quoted:
-            if char == "\\":
-                escaped = True
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char == ",":
-            return line[:index].strip(" \t")
-    return line.strip(" \t")
 
 
 class RequestHash(Source):

@@ -87,3 +87,28 @@ class Headers:
     def encode(self) -> bytes:
         """The block as it goes on the wire (each line ends with CRLF; no final CRLF)."""
         return "".join(f"{k}: {v}\r\n" for k, v in self.items).encode("latin-1")
+
+
+def split_values(line: str) -> list[str]:
+    """The comma-separated elements of a header line, trimmed; commas inside quoted
+    strings do not split (RFC 9110 5.6)."""
+    if '"' not in line:
+        return [part.strip(" \t") for part in line.split(",")]
+    parts: list[str] = []
+    start = 0
+    quoted = escaped = False
+    for index, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif quoted:
+            if char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == ",":
+            parts.append(line[start:index].strip(" \t"))
+            start = index + 1
+    parts.append(line[start:].strip(" \t"))
+    return parts

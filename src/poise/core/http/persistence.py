@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from poise.config import model
-from poise.core.http.headers import Headers
+from poise.core.http.headers import Headers, split_values
 from poise.core.server import ServerState
 
 # --- the cookie dates (HAProxy's base64.c) -----------------------------------------------
@@ -536,7 +536,7 @@ def _cacheable(method: str, status: int, headers: Headers) -> bool:
         return False
     fresh = False
     for line in headers.get_all("cache-control"):
-        for element in _split_values(line):
+        for element in split_values(line):
             lowered = element.lower()
             if lowered == "public":
                 cacheable = True
@@ -551,31 +551,6 @@ def _cacheable(method: str, status: int, headers: Headers) -> bool:
     if not fresh and not (headers.has("etag") or headers.has("last-modified")):
         return False
     return cacheable
-
-
-def _split_values(line: str) -> list[str]:
-    """The comma-separated elements of a header line, trimmed; commas inside quoted
-    strings do not split (RFC 9110 5.6)."""
-    if '"' not in line:
-        return [part.strip(_SPACE) for part in line.split(",")]
-    parts: list[str] = []
-    start = 0
-    quoted = escaped = False
-    for index, char in enumerate(line):
-        if escaped:
-            escaped = False
-        elif quoted:
-            if char == "\\":
-                escaped = True
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char == ",":
-            parts.append(line[start:index].strip(_SPACE))
-            start = index + 1
-    parts.append(line[start:].strip(_SPACE))
-    return parts
 
 
 # --- log ----------------------------------------------------------------------------------
