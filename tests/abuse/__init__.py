@@ -1,0 +1,1 @@
+"""Attacks and bad days, bounded in time and count: each must keep failing to hurt poise."""
