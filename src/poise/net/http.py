@@ -27,10 +27,11 @@ from poise.config import model
 from poise.core.backend import start
 from poise.core.counters import STATUS_CLASS, count_failure, status_class
 from poise.core.errors import parse_error, reply
-from poise.core.http import persistence, rules, validate
+from poise.core.http import heads, persistence, rules, validate
 from poise.core.http.chunked import ChunkedScanner, ChunkError
 from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
+from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, ResponseHead, plain_status
 from poise.core.http.message import Request, Response, keep_alive
 from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
@@ -41,7 +42,6 @@ from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
-MAX_HEAD = 15 * 1024  # HAProxy: tune.bufsize (16k) less tune.maxrewrite (1k)
 PENDING_LIMIT = 64 * 1024  # request body buffered while the server connection opens
 
 INFINITE = float("inf")
@@ -49,58 +49,6 @@ INFINITE = float("inf")
 HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
 # Phases of the server side.
 RESP_HEAD, RESP_BODY, RESP_DONE = range(3)
-
-
-class RequestHead:
-    """httptools callbacks collecting a request head."""
-
-    __slots__ = ("items", "url")
-
-    def __init__(self) -> None:
-        self.url = b""
-        self.items: list[tuple[str, str]] = []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.items.append((name.decode("latin-1"), value.decode("latin-1")))
-
-
-class ResponseHead:
-    __slots__ = ("items", "reason")
-
-    def __init__(self) -> None:
-        self.reason = b""
-        self.items: list[tuple[str, str]] = []
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.items.append((name.decode("latin-1"), value.decode("latin-1")))
-
-
-class Unread:
-    """httptools with no callbacks: it checks a head without handing its parts over."""
-
-    __slots__ = ()
-
-
-_UNREAD = Unread()
-
-
-def plain_status(data: bytes) -> int:
-    """The status of a response that validate.plain_length took for plain, once httptools
-    has checked it; 0 when httptools refuses it (the full path then says what is wrong)
-    or when its status has framing rules of its own (1xx, 204, 304)."""
-    parser = httptools.HttpResponseParser(_UNREAD)
-    try:
-        parser.feed_data(data)
-    except httptools.HttpParserError:
-        return 0
-    status: int = parser.get_status_code()
-    return 0 if status < 200 or status in (204, 304) else status
 
 
 # A plain response's head is never read further nor changed (its headers stay empty), so
@@ -316,6 +264,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 self.processing = True
                 try:
                     self.handle_head(data)
+                    if self.inbuf:  # what followed a head with bare LF line ends
+                        self.process_heads()
                 finally:
                     self.processing = False
                 return
@@ -392,13 +342,15 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def process_heads(self) -> None:
         while self.phase is HEAD and not self.client_gone:
             buf = self.inbuf
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEAD:
-                    self.reject(400, "request head too large", "PR")
-                return
-            head = bytes(buf[: end + 4])
-            del buf[: end + 4]
+            end = buf.find(b"\r\n\r\n") + 4
+            if end < 4:
+                end = heads.lf_head_end(buf)  # a head with bare LF line ends, or none yet
+                if end < 0:
+                    if len(buf) > MAX_HEAD:
+                        self.reject(400, "request head too large", "PR")
+                    return
+            head = bytes(buf[:end])
+            del buf[:end]
             self.handle_head(head)
         if self.phase is not HEAD and self.inbuf:
             self.hold_client()
@@ -408,26 +360,38 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.bytes_in = len(raw)
         self.t_head = int((now - self.req_start) * 1000)
         self.requests += 1
+        if len(raw) > MAX_HEAD:  # HAProxy's limit, however the head arrived (core/http/heads)
+            self.reject(400, "request head too large", "PR")
+            return
         problem = validate.check_request_head(raw)
+        if problem is not None and problem.reason == validate.BARE_LF:
+            raw = self.with_crlf(raw)  # HAProxy takes a bare LF for CRLF (core/http/heads)
+            problem = validate.check_request_head(raw)
         if problem is not None:
             self.reject(problem.status, problem.reason, "PR")
             return
         raw = raw.lstrip(b"\r\n")  # empty lines before a request are ignored (RFC 9112 2.2)
         collector = RequestHead()
         parser = httptools.HttpRequestParser(collector)
+        method = ""
         try:
             parser.feed_data(raw)
         except httptools.HttpParserUpgrade:
             pass
         except httptools.HttpParserInvalidMethodError:
-            problem = validate.rejected_method(raw.split(b" ", 1)[0])
-            self.reject(problem.status, problem.reason, "PR")
-            return
+            read = heads.read_unknown_method(raw)  # a method llhttp does not know
+            if isinstance(read, str):
+                self.reject(400, read, "PR")
+                return
+            method, collector, parser = read
         except httptools.HttpParserError as exc:
             self.reject(400, f"malformed request: {exc}", "PR")
             return
+        if len(collector.items) > MAX_FIELDS:  # HAProxy's tune.http.maxhdr
+            self.reject(400, "too many header fields", "PR")
+            return
         req = self.req = Request(
-            parser.get_method().decode("latin-1"),
+            method or parser.get_method().decode("latin-1"),
             collector.url.decode("latin-1"),
             parser.get_http_version(),
             Headers(collector.items),
@@ -518,6 +482,15 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         else:
             self.assign(None)
 
+    def with_crlf(self, raw: bytes) -> bytes:
+        """The first head in `raw`, whose lines may end in a bare LF, rewritten with CRLF;
+        what followed its empty line goes back to the buffer."""
+        head, used = heads.with_crlf(raw)
+        if used < len(raw):
+            self.inbuf[0:0] = raw[used:]
+            self.bytes_in = used
+        return head
+
     def server_keep_alive(self, backend: BackendRuntime) -> bool:
         return not (self.frontend.closes_server or backend.closes_server)
 
@@ -541,7 +514,7 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
                 proxy.forwardfor_header,
                 proxy.forwardfor_if_none,
             )
-        if not self.keep_server:
+        if not self.keep_server and not self.websocket:  # an upgrade keeps its own
             headers.add("Connection", "close")
         elif req.version == "1.0":
             headers.add("Connection", "keep-alive")
@@ -807,16 +780,21 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             return
         buf += data
         while self.resp_phase is RESP_HEAD and not self.client_gone:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > MAX_HEAD:
+            end = buf.find(b"\r\n\r\n") + 4
+            if end < 4 or end > MAX_HEAD:
+                if end > MAX_HEAD or len(buf) > MAX_HEAD:
                     self.bad_response("response head too large")
+                elif heads.garbage_response(buf):
+                    self.bad_response("not an HTTP response")
                 return
-            head = bytes(buf[: end + 4])
-            rest = bytes(buf[end + 4 :])
-            buf.clear()
+            head = bytes(buf[:end])
+            # What follows stays in the buffer while the head is handled: a response that
+            # ends there with bytes left over (a body after HEAD) ends its connection.
+            del buf[:end]
             if not self.response_head(head):
                 return
+            rest = bytes(buf)
+            buf.clear()
             if not rest:
                 self.flush_head()
             else:
@@ -850,10 +828,9 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def whole_plain_response(self, data: bytes) -> bool:
         """A plain response that came whole in one read, as small ones do: checked,
         then forwarded as the very bytes that came. False: not that case (nothing done)."""
-        end = data.find(b"\r\n\r\n")
-        if end < 0:
+        size = data.find(b"\r\n\r\n") + 4
+        if size < 4 or size > MAX_HEAD:
             return False
-        size = end + 4
         length = validate.plain_length(data, size)
         if length < 0 or len(data) != size + length:
             return False
@@ -1052,6 +1029,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
     def response_done(self) -> None:
         if self.head_out:
             self.flush_head()
+        if self.resp_buf:
+            self.keep_server = False  # bytes after the response: HAProxy closes, and so do we
         self.resp_phase = RESP_DONE
         if self.phase is BODY:
             # The server answered before the whole request body arrived: the rest of the
@@ -1094,14 +1073,21 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.keep_server = False
             self.response_done()
             return
-        if self.resp is None and not self.resp_buf and self.may_send_again():
-            # A reused connection the server had closed: send again on a new one.
-            self.retried_fresh = self.no_reuse = True
-            assert self.server is not None
-            self.connect(self.server)
-            return
+        if self.resp is None and not self.resp_buf and self.reused and not self.retried_fresh:
+            # A reused connection the server closed without answering (core/http/heads.py).
+            after = self.after_dead_connection()
+            if after == "resend":
+                self.retried_fresh = self.no_reuse = True
+                assert self.server is not None
+                self.connect(self.server)
+                return
+            if after == "close":
+                self.keep_client = False
+                self.end_transaction(log=False)
+                self.close_session()
+                return
         if self.resp is None:
-            self.error_reply(502, "SH")
+            self.error_reply(502, "PH" if heads.garbage_response(self.resp_buf) else "SH")
         else:
             self.term = "SD"
             self.keep_client = False
@@ -1113,10 +1099,15 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         if self.cookie_match is not None:
             self.cookie_match.redispatched()
 
-    def may_send_again(self) -> bool:
-        """A request sent on a reused connection that died before any answer is sent once
-        more on a new connection, if it carried no body (so nothing was lost)."""
-        return self.reused and not self.retried_fresh and self.req_body_done and not self.websocket
+    def after_dead_connection(self) -> str:
+        """A request sent on a reused connection that died before any answer: sent once
+        more on a new one when idempotent without a body, else HAProxy's answer."""
+        req = self.req
+        assert req is not None
+        if self.websocket:
+            return "502"
+        has_body = validate.request_framing(req) is not validate.NO_BODY
+        return heads.after_dead_connection(req.method, has_body, first=self.requests == 1)
 
     # -- WebSocket tunnel ---------------------------------------------------------------
 

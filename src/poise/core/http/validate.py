@@ -103,6 +103,7 @@ _HEAD = re.compile(
     rb"\r\n"
 )
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+BARE_LF = "bare LF line ending"  # the one problem a session repairs (core/http/heads.py)
 _BARE_CR = re.compile(rb"\r(?!\n)")
 _TARGET = re.compile(rb"[\x21-\x7e]+")
 _VERSION = re.compile(rb"HTTP/[0-9]\.[0-9]")
@@ -156,7 +157,7 @@ def _diagnose_head(raw: bytes) -> HttpProblem:
         head = head[2:]
     # RFC 9112 2.2: a bare LF ends a line only for lenient recipients; poise is not one.
     if _BARE_LF.search(head):
-        return HttpProblem(400, "bare LF line ending")
+        return HttpProblem(400, BARE_LF)
     # RFC 9112 2.2: a recipient of a bare CR must treat the element as invalid.
     if _BARE_CR.search(head):
         return HttpProblem(400, "bare CR")
@@ -491,8 +492,10 @@ def is_websocket_upgrade(req: Request) -> HttpProblem | bool:
     """True for a valid WebSocket opening handshake (RFC 6455 4.1, RFC 9110 7.8): a GET in
     HTTP/1.1 with `Upgrade: websocket` and the `upgrade` connection option. Such a request
     without a proper Sec-WebSocket-Key or Sec-WebSocket-Version 13 is 400 (HAProxy refuses
-    a missing key too). Anything else is False, and its Upgrade is dropped as hop-by-hop."""
-    upgrade = connection = False
+    a missing key too). Anything else is False, and its Upgrade is dropped as hop-by-hop;
+    so is a request with a body, which HAProxy 2.6 forwards as a plain request without its
+    Upgrade header (measured: the server gets the body and no `upgrade: websocket`)."""
+    upgrade = connection = body = False
     keys: list[str] = []
     versions: list[str] = []
     for name, value in req.headers.items:
@@ -509,7 +512,9 @@ def is_websocket_upgrade(req: Request) -> HttpProblem | bool:
             keys.append(value.strip(" \t"))
         elif lname == "sec-websocket-version":
             versions.append(value.strip(" \t"))
-    if not (upgrade and connection) or req.version != "1.1":
+        elif lname == "transfer-encoding" or (lname == "content-length" and value.strip(" \t0")):
+            body = True  # check_request accepted the framing: a length other than 0
+    if not (upgrade and connection) or req.version != "1.1" or body:
         return False  # RFC 9110 7.8: an Upgrade in HTTP/1.0 is ignored
     if req.method != "GET":
         return HttpProblem(400, "WebSocket upgrade not on GET")  # RFC 6455 4.1 item 2
