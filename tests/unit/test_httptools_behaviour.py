@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from poise.core.http.heads import read_unknown_method, with_crlf
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
 from poise.core.http.validate import (
@@ -22,7 +23,6 @@ from poise.core.http.validate import (
     check_request,
     check_request_head,
     is_websocket_upgrade,
-    rejected_method,
     request_framing,
     response_framing,
 )
@@ -328,10 +328,13 @@ def test_llhttp_hands_values_over_with_trailing_whitespace() -> None:
 
 def test_llhttp_skips_empty_lines_even_bare_lf_ones() -> None:
     """RFC 9112 2.2 lets a server ignore CRLFs before the request-line; llhttp also skips
-    bare LFs there. The raw head check does not: a bare LF is never a line end for poise."""
+    bare LFs there. The raw head check does not; the session then rewrites the head with
+    CRLF, as HAProxy 2.6 does (core/http/heads.py), and checks it again."""
     raw = b"\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"
     assert parse(raw)[0] == "ok"
     assert check_request_head(raw) is not None
+    assert with_crlf(raw) == (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", len(raw))
+    assert check_request_head(with_crlf(raw)[0]) is None
 
 
 def test_llhttp_raises_upgrade_for_connect_and_upgrade() -> None:
@@ -350,12 +353,18 @@ def test_llhttp_refuses_data_after_an_http10_request() -> None:
     assert outcome == "error: Data after `Connection: close`"
 
 
-def test_rejected_method_is_501_for_a_token_and_400_otherwise() -> None:
-    """RFC 9110 15.6.2: a method the server does not implement is 501; 9.1: a method is a
-    token, so anything else is 400."""
-    assert parse(b"FOO / HTTP/1.1\r\nHost: a\r\n\r\n")[0].startswith("error")
-    assert rejected_method(b"FOO") == HttpProblem(501, "method not implemented")
-    assert rejected_method(b"G\x01T").status == 400
+def test_a_method_llhttp_does_not_know_is_read_with_a_stand_in() -> None:
+    """RFC 9110 9.1: a method is any token, and HAProxy 2.6 forwards `BAN`, `FOO`, `get`;
+    llhttp refuses what it does not know, so the head is read with GET standing in."""
+    raw = b"BAN /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"
+    assert parse(raw)[0].startswith("error")
+    read = read_unknown_method(raw)
+    assert not isinstance(read, str)
+    method, head, parser = read
+    assert (method, head.url, parser.get_http_version()) == ("BAN", b"/x", "1.1")
+    assert head.items == [("Host", "a"), ("Content-Length", "3")]
+    assert read_unknown_method(b"get / HTTP/1.1\r\nHost: a\r\n\r\n")[0] == "get"
+    assert isinstance(read_unknown_method(b"FOO / HTTP/1.1\r\nHost a\r\n\r\n"), str)
 
 
 # ---------------------------------------------------------------------------------------
@@ -503,8 +512,10 @@ def through_session(data: bytes) -> tuple[int, str | None, int | None]:
         except httptools.HttpParserUpgrade:
             pass
         except httptools.HttpParserInvalidMethodError:
-            method = raw.lstrip(b"\r\n").split(b" ", 1)[0]
-            return forwarded, "httptools", rejected_method(method).status
+            read = read_unknown_method(raw.lstrip(b"\r\n"))
+            if isinstance(read, str):
+                return forwarded, "httptools", 400
+            _, head, parser = read
         except httptools.HttpParserError:
             return forwarded, "httptools", 400
         req = request_of(head, parser)

@@ -41,7 +41,12 @@ Decisions where the RFC allows a choice:
   merges equal values).
 - `Expect` values other than `100-continue` are forwarded, not answered with 417: HAProxy
   does not answer 417 either (RFC 9110 10.1.1 makes 417 a MAY).
-- CONNECT is not supported: the request is 501, a 2xx answer to one is 502.
+- CONNECT is not supported: the request is 501, a 2xx answer to one is 502. Any other
+  method token is forwarded, as HAProxy forwards it (RFC 9110 9.1).
+- A bare LF line end in a request head (RFC 9112 2.2 lets a recipient accept it) is
+  reported as `BARE_LF`, the one problem the session repairs: as HAProxy 2.6 does, it reads
+  the head with LF line ends and forwards it rewritten with CRLF (core/http/heads.py), after
+  checking the rewritten head again. A bare CR stays refused.
 - A response whose Transfer-Encoding does not end in a single `chunked` is 502 (RFC 9112
   6.3 would read it until close; HAProxy 3 also refuses it); other codings before `chunked`
   are relayed.
@@ -155,7 +160,8 @@ def _diagnose_head(raw: bytes) -> HttpProblem:
     head = raw
     while head.startswith(b"\r\n"):
         head = head[2:]
-    # RFC 9112 2.2: a bare LF ends a line only for lenient recipients; poise is not one.
+    # RFC 9112 2.2: a bare LF ends a line only for lenient recipients; the session is one
+    # (HAProxy is): it rewrites such a head with CRLF and checks it again.
     if _BARE_LF.search(head):
         return HttpProblem(400, BARE_LF)
     # RFC 9112 2.2: a recipient of a bare CR must treat the element as invalid.
@@ -212,15 +218,6 @@ def _diagnose_field_line(line: bytes, first: bool) -> HttpProblem | None:
     if _CTL.search(value):
         return HttpProblem(400, "control character in header field value")  # RFC 9110 5.5
     return None
-
-
-def rejected_method(method: bytes) -> HttpProblem:
-    """The answer to a method httptools refused: llhttp knows a fixed list of methods, so a
-    well-formed one it does not know is not implemented here (501, RFC 9110 15.6.2), and
-    anything else is not a method at all (400, RFC 9110 9.1)."""
-    if _TOKEN_BYTES.fullmatch(method) is not None:
-        return HttpProblem(501, "method not implemented")
-    return HttpProblem(400, "invalid method token")
 
 
 # ---------------------------------------------------------------------------------------
