@@ -2,7 +2,8 @@
 what httptools would refuse (any method token): it cuts requests at CRLFCRLF plus their
 Content-Length, records the bytes of each one as they came, and answers each with what
 `answer(connection, number, head)` returns (bytes), or closes the connection unanswered
-(None). Counts start at 1.
+(None); with `close_after`, it closes each connection after its first answer. Counts
+start at 1.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def always_ok(connection: int, number: int, head: bytes) -> bytes | None:
 @dataclass
 class RawServer:
     answer: Answer = always_ok
+    close_after: bool = False
     port: int = 0
     connections: int = 0
     requests: list[tuple[int, bytes]] = field(default_factory=list)  # (connection, bytes)
@@ -57,6 +59,8 @@ class RawServer:
                     break
                 writer.write(reply)
                 await writer.drain()
+                if self.close_after:
+                    break
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
             pass
         finally:

@@ -5,10 +5,11 @@ The raw-socket tests through a running poise send `raw` in one write and expect:
 nothing else forwarded to any server, and the connection closed.
 
 `caught_by` says which step refuses it first, in the order the HTTP session runs them:
-`check_request_head` (validate, on the raw head), `httptools` (the parser), `check_request`, `is_websocket_upgrade`, or
-`body` (the request body's framing, found after the head was accepted: with the whole request
-in one write nothing has been forwarded yet). tests/unit/test_httptools_behaviour.py runs
-every row through those same steps, so the table stays true.
+`check_request_head` (validate, on the raw head), `httptools` (the parser),
+`check_request`, `is_websocket_upgrade`, or `body` (the request body's framing, found after
+the head was accepted: with the whole request in one write nothing has been forwarded yet).
+tests/unit/test_httptools_behaviour.py runs every row through those same steps, so the
+table stays true.
 
 Not here, because HAProxy 2.6 forwards them (tests/io/test_http_heads.py): a method token
 llhttp does not know (`BAN`, `get`), and bare LF line ends (rewritten with CRLF).
