@@ -63,6 +63,7 @@ from poise.config.haproxy_tls import (
 from poise.core import explain, health
 from poise.core.fetch import sample_value
 from poise.core.http.message import Request
+from poise.core.tlsalert import alert_record
 from poise.net import openssl
 from poise.net.listener import BindError, Listener
 from poise.net.logsink import console
@@ -357,6 +358,7 @@ class TlsAccept(asyncio.Protocol):
         if self.killed or raw.is_closing():
             ctx.forget(self)
             return
+        spare = _spare_fd(raw)  # outlives the transport a failed handshake closes
         starting = loop.create_task(
             loop.start_tls(
                 raw, self, setup.context, server_side=True, ssl_handshake_timeout=setup.timeout
@@ -369,11 +371,13 @@ class TlsAccept(asyncio.Protocol):
         try:
             secure = await starting
         except Exception as exc:  # every way a handshake fails is logged, none is raised
+            _send_alert(spare, exc)  # OpenSSL's alert, which the loop's TLS layer drops
             raw.abort()
             ctx.forget(self)
             if not self.killed:
                 setup.failed(self.client, self.accepted, exc)
             return
+        _send_alert(spare, None)
         if secure is None or self.killed:
             ctx.forget(self)
             return
@@ -415,6 +419,30 @@ class TlsAccept(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.events.append(("lost", exc))
+
+
+def _spare_fd(raw: asyncio.Transport) -> int:
+    """A duplicate of the connection's socket (-1 if there is none): asyncio and uvloop
+    close the socket of a failed handshake before the task that started it resumes."""
+    sock = raw.get_extra_info("socket")
+    try:
+        return os.dup(sock.fileno()) if sock is not None else -1
+    except OSError:
+        return -1
+
+
+def _send_alert(spare: int, exc: BaseException | None) -> None:
+    """Send the alert OpenSSL ended a failed handshake with (core/tlsalert.py), as
+    HAProxy does, on the spare socket, then close that."""
+    if spare < 0:
+        return
+    try:
+        if isinstance(exc, ssl.SSLError) and (record := alert_record(exc.reason)):
+            os.write(spare, record)
+    except OSError:
+        pass  # the client is gone
+    finally:
+        os.close(spare)
 
 
 def feed(raw: asyncio.Transport, data: bytes) -> None:
