@@ -22,9 +22,12 @@ from poise.checks.scheduler import HealthChecks
 from poise.config import model
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
+from poise.core.limits import Limits
 from poise.core.server import ServerState
+from poise.net.accept import Acceptor
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
+from poise.net.limits import apply_limits
 from poise.net.listener import Listener, open_listener
 from poise.net.logsink import LogSink, console
 from poise.net.resolver import ServerResolvers
@@ -44,6 +47,8 @@ class Runtime:
         self.listeners: list[Listener] = []
         self.admin_socks: list[socket.socket] = []
         self.servers: list[asyncio.AbstractServer] = []
+        self.acceptors: list[Acceptor] = []
+        self.limits: Limits | None = None  # maxconn and maxsock, set by bind()
         self.stopped: asyncio.Event | None = None
         self.ctx: Context | None = None
         self.checks: HealthChecks | None = None
@@ -57,8 +62,11 @@ class Runtime:
     # -- before the loop ----------------------------------------------------------------
 
     def bind(self, opener: Callable[[model.Bind, str, int], Listener] = open_listener) -> None:
-        """Open every listening socket; raises BindError (and closes what was opened).
+        """Work out maxconn from the descriptor limit and raise the limit (LimitError,
+        a BindError, when an explicit maxconn cannot be held: HAProxy refuses to start),
+        then open every listening socket; raises BindError (and closes what was opened).
         A worker of a master passes an `opener` that takes the master's sockets."""
+        self.limits = apply_limits(self.config)
         try:
             # Every certificate and CA file first (TlsError names a file that fails).
             self.tls = TlsSet(self.config)
@@ -81,7 +89,10 @@ class Runtime:
         loop = asyncio.get_running_loop()
         self.stopped = asyncio.Event()
         global_ = self.config.global_
-        ctx = self.ctx = Context(loop, global_.maxconn)
+        limits = self.limits
+        if limits is None:  # bind() was not called: no listener, limits as they are
+            limits = self.limits = apply_limits(self.config)
+        ctx = self.ctx = Context(loop, limits.maxconn, limits.maxsock)
         pid = os.getpid()
         for proxy in self.config.proxies:
             if proxy.logs:
@@ -112,22 +123,18 @@ class Runtime:
                 proxy,
                 ctx.backends.get(target) if target else None,
                 self.sinks.get(proxy.name),
-                global_.maxconn,
+                limits.maxconn,
             )
             ctx.frontends[proxy.name] = runtime
         for listener in self.listeners:
             frontend = ctx.frontends[listener.frontend]
             factory = self.protocol_factory(ctx, frontend)
-            if listener.sock.family == socket.AF_UNIX:
-                server = await loop.create_unix_server(factory, sock=listener.sock)
-            else:
-                if listener.tls is not None:
-                    # net/tls.py runs the handshake and logs a failed one as HAProxy does.
-                    factory = Accepting(ctx, frontend, listener, factory)
-                server = await loop.create_server(
-                    factory, sock=listener.sock, backlog=listener.backlog
-                )
-            self.servers.append(server)
+            if listener.tls is not None and listener.sock.family != socket.AF_UNIX:
+                # net/tls.py runs the handshake and logs a failed one as HAProxy does.
+                factory = Accepting(ctx, frontend, listener, factory)
+            acceptor = Acceptor(ctx, frontend, listener, factory)  # net/accept.py
+            acceptor.start()
+            self.acceptors.append(acceptor)
         if self.admin_socks:
             self.servers += await serve_admin(
                 ctx, self.admin_socks, admin_info(global_, loop), global_.stats_timeout / 1000
@@ -179,6 +186,9 @@ class Runtime:
     # -- stopping -----------------------------------------------------------------------
 
     def close_listeners(self) -> None:
+        for acceptor in self.acceptors:
+            acceptor.close()
+        self.acceptors.clear()
         for server in self.servers:
             server.close()
         self.servers.clear()

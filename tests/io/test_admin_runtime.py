@@ -13,9 +13,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from poise.admin.server import open_admin_sockets
 from tests.io.harness import Poise, Stage
-from tests.support import Backend, ask_name, eventually, run
+from tests.support import Backend, ask_name, eventually, free_port, run
 from tests.webapp import Client, WebApp
 
 WAIT = 5.0
@@ -30,13 +32,13 @@ defaults
     timeout client 5s
     timeout server 5s
 frontend fe
-    bind 127.0.0.1:0
+    bind 127.0.0.1:{fe}
     default_backend be
 backend be
     server a 127.0.0.1:{a}
 frontend web
     mode http
-    bind 127.0.0.1:0
+    bind 127.0.0.1:{web}
     default_backend app
 backend app
     mode http
@@ -86,7 +88,11 @@ async def rig() -> AsyncIterator[Rig]:
             b = await stage.backend("b")
             w1 = await stage.webapp("w1")
             w2 = await stage.webapp("w2")
-            text = CONFIG.format(sock=sock, a=a.port, b=b.port, w=w1.port)
+            # Fixed ports: a disabled frontend stops listening and listens again on its
+            # port when enabled (the kernel would pick another for a port 0).
+            text = CONFIG.format(
+                sock=sock, a=a.port, b=b.port, w=w1.port, fe=free_port(), web=free_port()
+            )
             poise = Poise(text.replace("{log}", str(stage.logs.port)))
             poise.runtime.admin_socks = open_admin_sockets(poise.config.global_.stats_sockets)
             await poise.__aenter__()
@@ -101,18 +107,29 @@ async def greeting(reader: asyncio.StreamReader) -> str:
 # -- frontends ----------------------------------------------------------------------------
 
 
-def test_a_disabled_frontend_keeps_new_connections_waiting(loop_kind: str) -> None:
+def test_a_disabled_frontend_refuses_new_connections(loop_kind: str) -> None:
+    """HAProxy 2.6: `disable frontend` stops listening (new connections are refused) and
+    `enable frontend` listens again on the same port."""
+
     async def main() -> None:
         async with rig() as r:
             fe = r.poise.ctx.frontends["fe"]
+            port = r.poise.port("fe")
+            kept = await asyncio.open_connection("127.0.0.1", port)
+            assert await greeting(kept[0]) == "a"
             assert await r.cli("disable frontend fe") == "\n"
             assert (await r.show_stat())["fe", "FRONTEND"]["status"] == "PAUSED"
-            reader, writer = await asyncio.open_connection("127.0.0.1", r.poise.port("fe"))
-            await eventually(lambda: len(fe.parked) == 1, WAIT, "the connection to wait")
-            assert fe.cur_conn == 0 and r.a.accepted == 0
+            for _ in range(3):
+                with pytest.raises(ConnectionRefusedError):
+                    await asyncio.open_connection("127.0.0.1", port)
+            assert fe.cur_conn == 1 and r.a.accepted == 1  # the session under way goes on
+            kept[1].write(b"still here\n")
+            assert await greeting(kept[0]) == "still here"
             assert await r.cli("enable frontend fe") == "\n"
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
             assert await greeting(reader) == "a"
             writer.close()
+            kept[1].close()
             assert (await r.show_stat())["fe", "FRONTEND"]["status"] == "OPEN"
 
     run(loop_kind, main)
@@ -121,14 +138,13 @@ def test_a_disabled_frontend_keeps_new_connections_waiting(loop_kind: str) -> No
 def test_a_disabled_http_frontend_answers_once_enabled(loop_kind: str) -> None:
     async def main() -> None:
         async with rig() as r:
-            web = r.poise.ctx.frontends["web"]
             assert await r.cli("disable frontend web") == "\n"
-            client = await Client.connect(r.poise.port("web"))
-            asking = asyncio.ensure_future(client.get("/"))
-            await eventually(lambda: len(web.parked) == 1, WAIT, "the request to wait")
-            assert not asking.done() and r.w1.seen == []
+            with pytest.raises(ConnectionRefusedError):
+                await Client.connect(r.poise.port("web"))
+            assert r.w1.seen == []
             assert await r.cli("enable frontend web") == "\n"
-            status, _, body = await asking
+            client = await Client.connect(r.poise.port("web"))
+            status, _, body = await client.get("/")
             assert (status, body) == (200, b"w1 /")
             client.close()
 
@@ -145,7 +161,9 @@ def test_maxconn_limits_follow_the_socket(loop_kind: str) -> None:
             first = await asyncio.open_connection("127.0.0.1", port)
             assert await greeting(first[0]) == "a"
             second = await asyncio.open_connection("127.0.0.1", port)
-            await eventually(lambda: len(fe.parked) == 1, WAIT, "the second to wait")
+            # The listener stops at the limit: the second waits in the kernel's backlog.
+            await eventually(lambda: bool(r.poise.ctx.limited), WAIT, "the listener to stop")
+            assert fe.cur_conn == 1 and r.a.accepted == 1
             assert await r.cli("set maxconn frontend fe 2") == "\n"
             assert await greeting(second[0]) == "a"
             # The process's limit, below the frontend's.
@@ -153,7 +171,8 @@ def test_maxconn_limits_follow_the_socket(loop_kind: str) -> None:
             assert await r.cli("set maxconn global 2") == "\n"
             assert "\nMaxconn: 2\n" in await r.cli("show info")
             third = await asyncio.open_connection("127.0.0.1", port)
-            await eventually(lambda: len(fe.parked) == 1, WAIT, "the third to wait")
+            await eventually(lambda: bool(r.poise.ctx.limited), WAIT, "the listener to stop")
+            assert fe.cur_conn == 2 and r.a.accepted == 2
             assert await r.cli("set maxconn global 0") == "\n"  # back to the configured one
             assert await greeting(third[0]) == "a"
             for _, writer in (first, second, third):

@@ -449,6 +449,13 @@ PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
         "Highest SessRate reached on this worker process since started (in sessions per second)",
     ),
     ("stopping", "gauge", "1 if the worker process is currently stopping, otherwise zero"),
+    # poise's own (HAProxy has no such counter): `show info` FailedAccepts.
+    (
+        "failed_accepts_total",
+        "counter",
+        "Total number of connections that could not be accepted yet for lack of file "
+        "descriptors or memory (they waited in the backlog) since started",
+    ),
     ("build_info", "gauge", "Build info"),
     ("start_time_seconds", "gauge", "Start time in seconds"),
 )
@@ -558,7 +565,7 @@ def process(out: Writer, view: stats.View, rates: Rates) -> None:
         "relative_process_id": [("", 1)],
         "uptime_seconds": [("", uptime)],
         "max_connections": [("", view.maxconn)],
-        "hard_max_connections": [("", view.maxconn)],
+        "hard_max_connections": [("", view.hard_maxconn or view.maxconn)],
         "current_connections": [("", view.actconn)],
         "connections_total": [("", view.cum_conns)],
         "current_connection_rate": [("", current)],
@@ -568,6 +575,7 @@ def process(out: Writer, view: stats.View, rates: Rates) -> None:
         "limit_session_rate": [("", 0)],
         "max_session_rate": [("", highest)],
         "stopping": [("", int(view.stopping))],
+        "failed_accepts_total": [("", view.failed_accepts)],
         "build_info": [(label(version=info.version), 1)],
         "start_time_seconds": [("", int(info.start_time))],
     }

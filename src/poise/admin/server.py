@@ -162,6 +162,8 @@ class AdminService:
             hard_maxconn=ctx.hard_maxconn,
             tasks=len(asyncio.all_tasks(ctx.loop)),
             ulimit_n=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+            maxsock=ctx.maxsock,
+            failed_accepts=ctx.failed_accepts,
             sessions=self.sessions,
         )
 
@@ -212,8 +214,7 @@ class AdminService:
                 ctx.frontends[effect.frontend].maxconn = effect.value
             ctx.wake()
         elif isinstance(effect, commands.Pause):
-            ctx.frontends[effect.frontend].paused = effect.paused
-            ctx.wake()
+            ctx.pause(ctx.frontends[effect.frontend], effect.paused)
         elif isinstance(effect, commands.ClearFrontends):
             for frontend in ctx.frontends.values():
                 frontend.max_conn_seen = 0

@@ -156,6 +156,8 @@ class View:
     tasks: int = 0  # `show info` Tasks: the shell's running tasks
     listeners: int = 0  # listening sockets, stats sockets included
     ulimit_n: int = 0  # the process's open-file limit (0: unknown)
+    maxsock: int = 0  # the descriptors maxconn needs (core/limits.py; 0: unknown)
+    failed_accepts: int = 0  # accept() failures, out of descriptors (net/accept.py)
     # The current sessions, computed only for `show sess` (the shell's sessions).
     sessions: Callable[[], Sequence[SessionInfo]] = field(default=no_sessions)
 
@@ -447,6 +449,7 @@ def show_info(view: View) -> str:
         ("Uptime_sec", up),
         ("Memmax_MB", 0),  # no memory limit
         ("Ulimit-n", view.ulimit_n or None),
+        ("Maxsock", view.maxsock or None),
         ("Maxconn", view.maxconn),
         ("Hard_maxconn", view.hard_maxconn or view.maxconn),
         ("CurrConns", view.actconn),
@@ -465,6 +468,9 @@ def show_info(view: View) -> str:
         ("Listeners", view.listeners or None),
         ("ActivePeers", 0),  # no `peers` sections
         ("ConnectedPeers", 0),
+        # poise's own field: accept() failures out of descriptors or memory (HAProxy only
+        # logs them); each one left the connection waiting in the backlog, not closed.
+        ("FailedAccepts", view.failed_accepts),
         ("TotalBytesOut", total_out),
         ("TotalSplicdedBytesOut", 0),  # sic: HAProxy's spelling
         ("Memmax_bytes", 0),

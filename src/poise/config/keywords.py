@@ -102,7 +102,7 @@ GLOBAL_KEYWORDS = frozenset(
 HARMLESS_GLOBAL = {
     "quiet": "poise prints its startup messages regardless",
     "tune.ssl.default-dh-param": "poise's TLS profile has no DHE key exchange",
-    "ulimit-n": "poise does not raise its file descriptor limit itself",
+    "ulimit-n": "poise sets its file descriptor limit from maxconn, as HAProxy does without it",
     "fd-hard-limit": "poise does not raise its file descriptor limit itself",
     "maxpipes": "poise does not splice through pipes",
     "nosplice": "poise does not splice through pipes",

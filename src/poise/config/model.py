@@ -656,7 +656,7 @@ class StatsSocket:
 class Global:
     """The `global` section."""
 
-    maxconn: int = 4096
+    maxconn: int = 0  # 0: worked out from the file descriptor limit (core/limits.py)
     daemon: bool = False
     pidfile: str | None = None
     user: str | None = None

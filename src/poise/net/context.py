@@ -1,17 +1,16 @@
 """What the sessions of one running poise share: the loop, the global connection count and
-limit, the frontends and backends at run time, and the connections parked at a limit.
+limit, the frontends and backends at run time, and the listeners stopped at a limit.
 
-A frontend or the process at its `maxconn` stops serving new connections: they wait, not
-read, in arrival order (as they would in the kernel's backlog under HAProxy) and go ahead
-as sessions end, or when the runtime API raises the limit. Beyond the backlog they are
-closed. A frontend disabled by the runtime API (`disable frontend`) parks them likewise.
+Connections are counted in when they are accepted (net/accept.py). A frontend or the
+process at its `maxconn` stops accepting, as HAProxy's listeners do: new connections wait
+in the kernel's backlog, and the listeners resume as sessions end (release) or when the
+runtime API raises a limit or enables a frontend (wake).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Protocol
 
 from poise.config import model
@@ -24,10 +23,12 @@ if TYPE_CHECKING:
     from poise.net.upstream import Pool
 
 
-class Parked(Protocol):
-    frontend: FrontendRuntime
+class Listening(Protocol):
+    """A listener's accept loop (net/accept.py)."""
 
-    def unpark(self) -> None: ...
+    def resume(self) -> None: ...
+
+    def pause(self) -> None: ...
 
 
 class Session(Protocol):
@@ -105,7 +106,6 @@ class BackendRuntime:
 class FrontendRuntime:
     __slots__ = (
         "backend",
-        "backlog",
         "bytes_in",
         "bytes_out",
         "client_fin_timeout",
@@ -119,6 +119,7 @@ class FrontendRuntime:
         "forwardfor",
         "hrsp",
         "http_format",
+        "listeners",
         "log",
         "logasap",
         "max_conn_seen",
@@ -126,7 +127,6 @@ class FrontendRuntime:
         "name",
         "next_head_timeout",
         "pages",
-        "parked",
         "paused",
         "plain_responses",
         "proxy",
@@ -148,7 +148,6 @@ class FrontendRuntime:
         self.backend = backend
         self.log = log
         self.maxconn = proxy.maxconn if proxy.maxconn is not None else global_maxconn
-        self.backlog = max(self.maxconn, 1024)
         self.client_timeout = seconds(proxy.timeouts.client)
         self.client_fin_timeout = seconds(proxy.timeouts.client_fin)
         options = proxy.options
@@ -188,8 +187,8 @@ class FrontendRuntime:
         self.bytes_out = 0
         self.hrsp = [0] * 6  # HTTP responses sent, by class: [other, 1xx, ..., 5xx]
         self.unanswered = 0  # HTTP requests that got no response (the client left)
-        self.parked: deque[Parked] = deque()
-        # `disable frontend`: new connections wait, as at maxconn, until `enable frontend`.
+        self.listeners: list[Listening] = []
+        # `disable frontend`: its listeners stop listening until `enable frontend`.
         self.paused = False
 
     @property
@@ -204,20 +203,27 @@ class Context:
         "backends",
         "cum_conns",
         "drained",
+        "failed_accepts",
         "frontends",
         "hard_maxconn",
+        "limited",
         "loop",
         "maxconn",
+        "maxsock",
         "sessions",
         "stopping",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int, maxsock: int = 0) -> None:
         self.loop = loop
         self.maxconn = maxconn
         self.hard_maxconn = maxconn  # `set maxconn global` may lower maxconn, never pass this
+        self.maxsock = maxsock  # the descriptors maxconn needs (core/limits.py)
         self.actconn = 0
-        self.cum_conns = 0  # connections ever admitted (`show info` CumConns)
+        self.cum_conns = 0  # connections ever accepted (`show info` CumConns)
+        self.failed_accepts = 0  # accept() failures: out of descriptors (net/accept.py)
+        # Listeners that stopped accepting at a limit (HAProxy's listener queues).
+        self.limited: list[Listening] = []
         self.frontends: dict[str, FrontendRuntime] = {}
         self.backends: dict[str, BackendRuntime] = {}
         self.sessions: set[Session] = set()
@@ -235,85 +241,37 @@ class Context:
         if self.stopping and not self.sessions:
             self.drained.set()
 
-    def admit(self, frontend: FrontendRuntime) -> bool:
-        """Count a new connection in, unless a limit is reached or the frontend is
-        disabled."""
-        if self.actconn >= self.maxconn or frontend.cur_conn >= frontend.maxconn or frontend.paused:
-            return False
+    def admit(self, frontend: FrontendRuntime) -> None:
+        """Count a connection in: it was just accepted, the limits allowing it."""
         self.actconn += 1
         self.cum_conns += 1
         frontend.cur_conn += 1
         frontend.cum_conn += 1
         frontend.max_conn_seen = max(frontend.max_conn_seen, frontend.cur_conn)
-        return True
 
     def release(self, frontend: FrontendRuntime) -> None:
-        """A connection ended: count it out and let a parked one go ahead."""
+        """A connection ended: count it out, and resume the listeners waiting for room."""
         self.actconn -= 1
         frontend.cur_conn -= 1
-        if frontend.parked and frontend.cur_conn < frontend.maxconn and not frontend.paused:
-            frontend.parked.popleft().unpark()
-        elif self.actconn < self.maxconn:
-            for other in self.frontends.values():
-                if other.parked and other.cur_conn < other.maxconn and not other.paused:
-                    other.parked.popleft().unpark()
-                    break
+        if self.limited:
+            self.wake()
+
+    def pause(self, frontend: FrontendRuntime, paused: bool) -> None:
+        """`disable frontend` (its listeners stop listening) or `enable frontend`."""
+        frontend.paused = paused
+        for listener in frontend.listeners:
+            if paused:
+                listener.pause()
+            else:
+                listener.resume()
 
     def wake(self) -> None:
-        """A limit was raised or a frontend enabled (runtime API): let the parked
-        connections in, in arrival order per frontend, while the limits allow."""
-        for frontend in self.frontends.values():
-            while (
-                frontend.parked
-                and not frontend.paused
-                and frontend.cur_conn < frontend.maxconn
-                and self.actconn < self.maxconn
-            ):
-                frontend.parked.popleft().unpark()
+        """There may be room (a session ended, a limit was raised, a frontend enabled):
+        the limited listeners resume, or wait again where there still is none."""
+        waiting, self.limited = self.limited, []
+        for listener in waiting:
+            listener.resume()
 
 
 def seconds(ms: int | None) -> float | None:
     return None if ms is None or ms == 0 else ms / 1000.0
-
-
-class Admission:
-    """How a session enters: counted in at once, or, at a connection limit (or on a
-    disabled frontend), parked unread in arrival order, or refused beyond the backlog.
-    Mixed into the TCP and HTTP sessions, which supply `begin()` (and `refused()`)."""
-
-    ctx: Context
-    frontend: FrontendRuntime
-    client: asyncio.Transport
-    parked: bool
-    client_gone: bool
-
-    def admit_or_park(self) -> None:
-        if self.ctx.admit(self.frontend):
-            self.begin()
-            return
-        frontend = self.frontend
-        if len(frontend.parked) >= frontend.backlog:
-            self.client_gone = True  # beyond the backlog: refused, never counted
-            self.refused()
-            self.client.abort()
-            return
-        self.parked = True
-        self.client.pause_reading()
-        frontend.parked.append(self)
-
-    def unpark(self) -> None:
-        self.parked = False
-        if self.client_gone:
-            return
-        if not self.ctx.admit(self.frontend):
-            self.parked = True
-            self.frontend.parked.appendleft(self)
-            return
-        self.client.resume_reading()
-        self.begin()
-
-    def begin(self) -> None:
-        raise NotImplementedError
-
-    def refused(self) -> None:
-        """The connection is refused beyond the backlog (it was never counted in)."""

@@ -36,7 +36,7 @@ from poise.core.http.message import Request, Response, keep_alive
 from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
 from poise.net import services
-from poise.net.context import Admission, BackendRuntime, Context, FrontendRuntime
+from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
@@ -57,7 +57,7 @@ _PLAIN_RESPONSES: dict[bytes, Response] = {}
 PLAIN_RESPONSES_KEPT = 256
 
 
-class HttpSession(Admission, Dispatcher, asyncio.Protocol):
+class HttpSession(Dispatcher, asyncio.Protocol):
     # Slots: the attributes are read and written several times per request.
     __slots__ = (
         "accept_time",
@@ -92,7 +92,6 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         "loop",
         "no_reuse",
         "out_head",
-        "parked",
         "pending",
         "phase",
         "processing",
@@ -151,7 +150,6 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
         self.client_gone = False
         self.client_eof = False
         self.counted = False
-        self.parked = False  # waiting at a maxconn limit or a disabled frontend
         self.processing = False
         self.idle_delay = INFINITE
         self.idle_since = 0.0
@@ -234,8 +232,8 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
             self.ssl = True
             self.sni = client_sni(tls)  # the name the client asked for (SNI)
             self.client_cert = tls.getpeercert(True) is not None
-        # At maxconn, or on a disabled frontend, it waits unread (net/context.py).
-        self.admit_or_park()
+        # Counted in when it was accepted (net/accept.py).
+        self.begin()
 
     def begin(self) -> None:
         self.counted = True
@@ -307,10 +305,6 @@ class HttpSession(Admission, Dispatcher, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client_gone = True
-        if self.parked:
-            self.parked = False
-            self.frontend.parked.remove(self)
-            return
         if not self.counted:
             return
         if self.phase is not CLOSED:

@@ -58,6 +58,9 @@ class Services:
             actconn=ctx.actconn,
             cum_conns=ctx.cum_conns,
             stopping=ctx.stopping,
+            hard_maxconn=ctx.hard_maxconn,
+            maxsock=ctx.maxsock,
+            failed_accepts=ctx.failed_accepts,
             now=ctx.loop.time(),
         )
 

@@ -1,7 +1,8 @@
 """A TCP-mode session: one client connection relayed to one server connection.
 
-accept -> (park at maxconn) -> pick a server (or queue, or fail) -> connect (connect timeout,
-retries with a turn-around delay, redispatch) -> relay bytes both ways -> log.
+accept (net/accept.py, which stops at maxconn) -> pick a server (or queue, or fail) ->
+connect (connect timeout, retries with a turn-around delay, redispatch) -> relay bytes both
+ways -> log.
 
 The relay is two asyncio Protocols writing into each other's transport. Back-pressure: when
 one transport's write buffer passes its high-water mark, reading stops on the other side
@@ -21,7 +22,7 @@ from poise.core.http.hashkey import source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.server import ServerState
-from poise.net.context import Admission, BackendRuntime, Context, FrontendRuntime
+from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher
 from poise.net.sessionlog import log_tcp_session
 from poise.net.tls import client_sni
@@ -70,7 +71,7 @@ class ServerSide(asyncio.Protocol):
         self.session.server_lost(exc)
 
 
-class TcpSession(Admission, Dispatcher, asyncio.Protocol):
+class TcpSession(Dispatcher, asyncio.Protocol):
     """The client side of a TCP-mode session; owns the whole session."""
 
     __slots__ = (
@@ -92,7 +93,6 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
         "idle_code",
         "last_active",
         "loop",
-        "parked",
         "pending",
         "queued",
         "redispatched",
@@ -123,7 +123,6 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
         self.redispatched = False
         self.client_eof = self.server_eof = False
         self.client_gone = self.server_gone = False
-        self.parked = False
         self.queued = False
         self.connecting = False
         self.connect_error: BaseException | None = None  # why the last attempt failed
@@ -152,10 +151,7 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
         else:
             self.client_ip, self.client_port = "unix", 0
         self.ctx.sessions.add(self)
-        self.admit_or_park()
-
-    def refused(self) -> None:
-        self.ctx.forget(self)
+        self.begin()  # counted in when it was accepted (net/accept.py)
 
     def begin(self) -> None:
         self.accept_time = self.loop.time()
@@ -203,12 +199,6 @@ class TcpSession(Admission, Dispatcher, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.client_gone = True
-        if self.parked:
-            self.parked = False
-            self.frontend.parked.remove(self)
-            self.ctx.forget(self)
-            self.finished = True
-            return
         transport = self.server_transport
         if transport is not None:
             if not self.term and exc is not None:

@@ -356,7 +356,7 @@ class TlsAccept(asyncio.Protocol):
         raw.pause_reading()  # from here on nothing more is read before TLS takes over
         early, self.early = self.early, None
         if self.killed or raw.is_closing():
-            ctx.forget(self)
+            self.gone()
             return
         spare = _spare_fd(raw)  # outlives the transport a failed handshake closes
         starting = loop.create_task(
@@ -373,13 +373,13 @@ class TlsAccept(asyncio.Protocol):
         except Exception as exc:  # every way a handshake fails is logged, none is raised
             _send_alert(spare, exc)  # OpenSSL's alert, which the loop's TLS layer drops
             raw.abort()
-            ctx.forget(self)
+            self.gone()
             if not self.killed:
                 setup.failed(self.client, self.accepted, exc)
             return
         _send_alert(spare, None)
         if secure is None or self.killed:
-            ctx.forget(self)
+            self.gone()
             return
         session = setup.factory()
         secure.set_protocol(session)
@@ -396,6 +396,13 @@ class TlsAccept(asyncio.Protocol):
                 assert not isinstance(value, bytes)
                 session.connection_lost(value)
         self.events = []
+
+    def gone(self) -> None:
+        """No session came of it: the connection (counted in when it was accepted,
+        net/accept.py) is counted out."""
+        ctx = self.setup.ctx
+        ctx.forget(self)
+        ctx.release(self.setup.frontend)
 
     def kill(self, code: str) -> None:
         """Stop at once (the process stops): the handshake is abandoned, not logged."""

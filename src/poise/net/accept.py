@@ -1,0 +1,205 @@
+"""Accepting connections as HAProxy's listeners do (src/listener.c: listener_accept,
+limit_listener, dequeue_all_listeners; src/proto_tcp.c: tcp_suspend_receiver).
+
+poise accepts with its own loop rather than the event loop's server, because it must
+decide before each accept(), and libuv (uvloop) accepts on its own and, out of
+descriptors, accepts and closes every waiting connection.
+
+- A connection is counted in (the process's and the frontend's) the moment it is
+  accepted. At a limit (`maxconn` global or of the frontend) the listener stops
+  accepting (LIMITED): new connections wait in the kernel's backlog, unread, and the
+  listener resumes as soon as a session ends or the runtime API raises the limit.
+- Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener stops for
+  100 ms (or until a session ends) and tries again; the connections wait in the backlog.
+  HAProxy's emergency line is logged once per burst, and every failed accept is counted
+  (`show info` FailedAccepts, poise's name: HAProxy has no counter for it).
+- `disable frontend` stops listening (PAUSED): the socket is shut down, so new
+  connections are refused as HAProxy refuses them, and `enable frontend` listens again.
+  A unix socket cannot be shut down that way: it just stops accepting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import errno
+import socket
+from collections.abc import Callable
+
+from poise.net.context import Context, FrontendRuntime
+from poise.net.listener import Listener
+from poise.net.logsink import console
+
+MAXACCEPT = 64  # connections accepted per wake-up (HAProxy's tune.maxaccept)
+RETRY_DELAY = 0.1  # seconds a listener out of descriptors waits (HAProxy: up to 100 ms)
+
+# HAProxy's emergency lines (src/sock.c: sock_accept_conn), by errno.
+EXHAUSTED = {
+    errno.EMFILE: "Proxy {} reached process FD limit (maxsock={}). Please check 'ulimit-n' "
+    "and restart.",
+    errno.ENFILE: "Proxy {} reached system FD limit (maxsock={}). Please check system tunables.",
+    errno.ENOBUFS: "Proxy {} reached system memory limit (maxsock={}). Please check system "
+    "tunables.",
+    errno.ENOMEM: "Proxy {} reached system memory limit (maxsock={}). Please check system "
+    "tunables.",
+}
+
+
+class State(enum.Enum):
+    READY = "ready"  # accepting
+    LIMITED = "limited"  # at a limit or out of descriptors: waiting for room
+    PAUSED = "paused"  # `disable frontend`: not listening
+    CLOSED = "closed"
+
+
+class Acceptor:
+    """One listening socket's accept loop."""
+
+    __slots__ = (
+        "backlog",
+        "ctx",
+        "exhausted",
+        "factory",
+        "fd",
+        "frontend",
+        "loop",
+        "retry",
+        "sock",
+        "state",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        ctx: Context,
+        frontend: FrontendRuntime,
+        listener: Listener,
+        factory: Callable[[], asyncio.Protocol],
+    ) -> None:
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.frontend = frontend
+        self.sock = listener.sock
+        self.fd = listener.sock.fileno()
+        self.backlog = listener.backlog
+        self.stream = listener.sock.family != socket.AF_UNIX  # can stop listening
+        self.factory = factory
+        self.state = State.CLOSED
+        self.exhausted = False  # within a burst of failed accepts (logged once)
+        self.retry: asyncio.TimerHandle | None = None
+        frontend.listeners.append(self)
+
+    def start(self) -> None:
+        self.state = State.LIMITED
+        if self.frontend.paused:
+            self.pause()
+        else:
+            self.resume()
+
+    # -- accepting ----------------------------------------------------------------------
+
+    def accept_ready(self) -> None:
+        ctx = self.ctx
+        frontend = self.frontend
+        accept = self.sock.accept
+        for _ in range(MAXACCEPT):
+            if ctx.actconn >= ctx.maxconn or frontend.cur_conn >= frontend.maxconn:
+                self.limit()
+                return
+            try:
+                conn, _ = accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # the client left before it was accepted
+            except OSError as exc:
+                self.failed(exc)
+                return
+            self.exhausted = False
+            ctx.admit(frontend)
+            conn.setblocking(False)
+            self.loop.create_task(self.open(conn))
+
+    async def open(self, conn: socket.socket) -> None:
+        """The session of an accepted (and counted) connection; it counts itself out
+        when it ends."""
+        try:
+            await self.loop.connect_accepted_socket(self.factory, conn)
+        except OSError:
+            conn.close()  # no session was made: the connection is counted out here
+            self.ctx.release(self.frontend)
+
+    def failed(self, exc: OSError) -> None:
+        """accept() failed: out of descriptors or memory (HAProxy pauses the listener
+        and tries again within 100 ms), or something unexpected (tried again likewise)."""
+        ctx = self.ctx
+        ctx.failed_accepts += 1
+        if not self.exhausted:
+            self.exhausted = True
+            text = EXHAUSTED.get(exc.errno or 0)
+            name = self.frontend.name
+            line = (
+                text.format(name, ctx.maxsock)
+                if text is not None
+                else f"Proxy {name} failed to accept a connection: {exc.strerror or exc}."
+            )
+            console("ALERT", line)
+            if self.frontend.log is not None:
+                self.frontend.log.send("emerg", line)
+        self.limit()
+        self.retry = self.loop.call_later(RETRY_DELAY, self.try_again)
+
+    def try_again(self) -> None:
+        self.retry = None
+        if self.state is State.LIMITED:
+            self.ctx.limited.remove(self)
+            self.resume()
+
+    # -- states -------------------------------------------------------------------------
+
+    def limit(self) -> None:
+        """Stop accepting until there is room (Context.release and wake resume it)."""
+        if self.state is State.READY:
+            self.loop.remove_reader(self.fd)
+        self.state = State.LIMITED
+        self.ctx.limited.append(self)
+
+    def resume(self) -> None:
+        """Accept again if the limits allow (else wait, limited); from PAUSED, listen
+        again first."""
+        if self.state is State.PAUSED:
+            if self.stream:
+                self.sock.listen(self.backlog)
+            self.state = State.LIMITED
+        elif self.state is not State.LIMITED:
+            return
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
+        ctx = self.ctx
+        frontend = self.frontend
+        if ctx.actconn >= ctx.maxconn or frontend.cur_conn >= frontend.maxconn:
+            ctx.limited.append(self)
+            return
+        self.state = State.READY
+        self.loop.add_reader(self.fd, self.accept_ready)
+
+    def pause(self) -> None:
+        """`disable frontend`: stop listening; the connections waiting are refused."""
+        self.stop()
+        if self.stream:
+            self.sock.shutdown(socket.SHUT_RD)
+        self.state = State.PAUSED
+
+    def close(self) -> None:
+        self.stop()
+        self.state = State.CLOSED
+
+    def stop(self) -> None:
+        if self.state is State.READY:
+            self.loop.remove_reader(self.fd)
+        elif self.state is State.LIMITED and self in self.ctx.limited:
+            self.ctx.limited.remove(self)
+        if self.retry is not None:
+            self.retry.cancel()
+            self.retry = None
