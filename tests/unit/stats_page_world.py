@@ -77,8 +77,10 @@ class World:
                     p.balance, states, ab, rng
                 ),
             )
+        # A running process derives maxconn from its descriptor limit when it is unset.
+        self.maxconn = self.config.global_.maxconn or 4096
         self.frontends = {
-            proxy.name: FrontendRuntime(proxy, None, None, self.config.global_.maxconn)
+            proxy.name: FrontendRuntime(proxy, None, None, self.maxconn)
             for proxy in self.config.frontends
         }
         self.info = stats.AdminInfo(
@@ -96,7 +98,7 @@ class World:
             info=self.info,
             frontends=self.frontends,
             backends=self.backends,
-            maxconn=self.config.global_.maxconn,
+            maxconn=self.maxconn,
             actconn=1,
             cum_conns=sum(fe.cum_conn for fe in self.frontends.values()),
             stopping=False,

@@ -392,8 +392,8 @@ def test_show_info(world: World) -> None:
         "Maxconn: 4096\nHard_maxconn: 4096\nCurrConns: 3\nCumConns: 17\nMaxpipes: 0\n"
         "PipesUsed: 0\nPipesFree: 0\nCompressBpsIn: 0\nCompressBpsOut: 0\n"
         "CompressBpsRateLim: 0\nTasks: 5\nRun_queue: 0\nnode: node1\nStopping: 0\n"
-        "ActivePeers: 0\nConnectedPeers: 0\nTotalBytesOut: 1234\nTotalSplicdedBytesOut: 0\n"
-        "Memmax_bytes: 0\nStart_time_sec: 1700000000\n\n"
+        "ActivePeers: 0\nConnectedPeers: 0\nFailedAccepts: 0\nTotalBytesOut: 1234\n"
+        "TotalSplicdedBytesOut: 0\nMemmax_bytes: 0\nStart_time_sec: 1700000000\n\n"
     )
     world.info = replace(world.info, description="edge pair")
     assert "node: node1\ndescription: edge pair\nStopping: 0\n" in world.text("show info")

@@ -58,8 +58,9 @@ global
 def test_defaults_when_unset() -> None:
     config, _ = parse_ok("global\n")
     g = config.global_
+    # maxconn 0: worked out from the descriptor limit at start-up (core/limits.py).
     assert (g.maxconn, g.daemon, g.stats_timeout, g.logs, g.stats_sockets) == (
-        4096,
+        0,
         False,
         10_000,
         (),
@@ -192,8 +193,8 @@ def test_bad_global_lines(line: str, message: str) -> None:
 def test_harmless_keywords_are_warnings_that_say_why() -> None:
     _, diagnostics = parse_ok("global\n    ulimit-n 65536\n    nosplice\n    quiet\n")
     assert [str(d) for d in diagnostics] == [
-        "g.cfg:2: warning: 'ulimit-n': ignored: poise does not raise its file descriptor "
-        "limit itself",
+        "g.cfg:2: warning: 'ulimit-n': ignored: poise sets its file descriptor limit from "
+        "maxconn, as HAProxy does without it",
         "g.cfg:3: warning: 'nosplice': ignored: poise does not splice through pipes",
         "g.cfg:4: warning: 'quiet': ignored: poise prints its startup messages regardless",
     ]

@@ -3,13 +3,16 @@
 
 Every connection costs two descriptors (the client's and the server's). Before any
 connection, HAProxy reserves 10 descriptors, one per listening socket, one per server
-health check, the connections of each stats socket (its listener and its `maxconn`, 10),
-and per thread one poller and a wake-up pipe (poise runs one thread). Without `maxconn`
-in `global`, maxconn is what remains of the hard limit divided by two (at least 100);
-maxsock is then what the process needs, and the soft limit is raised to it (poise
-never lowers it: Python holds a few more descriptors than HAProxy's reserve). With an
-explicit `maxconn` whose maxsock is over a hard limit the process may not raise, HAProxy
-(strict limits, its default) refuses to start: `Cannot raise FD limit to MAXSOCK, limit is LIMIT.`
+health check, and the connections of each stats socket (its listener and its `maxconn`,
+10), then per thread a poller and a wake-up pipe (3). poise counts the same, except that
+its one event loop holds 7 (uvloop's poller, wake-up pipes and signal socket pair), and
+that it also counts a socket per log target and per nameserver, which it holds open.
+Without `maxconn` in `global`, maxconn is what remains of the limit (the larger of the
+soft and hard ones: the soft one is raised) divided by two, at least 100. maxsock is what
+maxconn needs; the soft limit is raised to it (never lowered: Python holds a few more
+descriptors than HAProxy's reserve). An explicit `maxconn` whose maxsock the process may
+not reach makes HAProxy (strict limits, its default) refuse to start:
+`Cannot raise FD limit to MAXSOCK, limit is LIMIT.`
 
 Pure: the shell (net/limits.py) reads and sets the limit.
 """
@@ -23,8 +26,7 @@ from poise.config import model
 RESERVED_FDS = 10  # HAProxy: "reserve 10 fds ; will be incremented by socket eaters"
 STATS_SOCKET_MAXCONN = 10  # a stats socket's connections (HAProxy's default `maxconn 10`)
 DEFAULT_MAXCONN = 100  # the least HAProxy derives, "even on tight environments"
-THREADS = 1  # poise serves from one thread
-FDS_PER_THREAD = 3  # an epoll descriptor and a wake-up pipe (two)
+LOOP_FDS = 7  # poise's event loop (measured with uvloop); HAProxy counts 3 per thread
 FDS_PER_CONN = 2  # the client's connection and the server's
 
 
@@ -36,24 +38,26 @@ class Limits:
 
 
 def sockets_before_connections(config: model.Config) -> int:
-    """What HAProxy counts in maxsock before the connections: the reserve, the listening
-    sockets, the health checks and the stats sockets with their connections."""
+    """What HAProxy counts in maxsock before the connections (the reserve, the listening
+    sockets, the health checks, the stats sockets with their connections), the log
+    targets and the nameservers, and the event loop's descriptors."""
     listeners = sum(len(p.binds) for p in config.frontends if not p.disabled)
     checks = sum(1 for p in config.backends for s in p.servers if s.check)
     stats = len(config.global_.stats_sockets) * (1 + STATS_SOCKET_MAXCONN)
-    return RESERVED_FDS + listeners + checks + stats
+    logs = len({target for p in config.proxies for target in p.logs} | set(config.global_.logs))
+    nameservers = sum(len(r.nameservers) for r in config.resolvers)
+    return RESERVED_FDS + listeners + checks + stats + logs + nameservers + LOOP_FDS
 
 
 def ideal_maxconn(limit: int, reserved: int) -> int:
-    """compute_ideal_maxconn(): the descriptors left after the reserved ones and the
-    threads', two per connection, and never less than 100."""
-    remain = limit - reserved - FDS_PER_THREAD * THREADS
-    return max(remain // FDS_PER_CONN, DEFAULT_MAXCONN)
+    """compute_ideal_maxconn(): the descriptors left after the reserved ones, two per
+    connection, and never less than 100."""
+    return max((limit - reserved) // FDS_PER_CONN, DEFAULT_MAXCONN)
 
 
 def ideal_maxsock(maxconn: int, reserved: int) -> int:
     """compute_ideal_maxsock(): the descriptors `maxconn` connections need."""
-    return reserved + FDS_PER_CONN * maxconn + FDS_PER_THREAD * THREADS
+    return reserved + FDS_PER_CONN * maxconn
 
 
 def settle(config: model.Config, soft: int, hard: int) -> Limits:
