@@ -206,10 +206,14 @@ class Context:
         "failed_accepts",
         "frontends",
         "hard_maxconn",
+        "idle_conns",
         "limited",
         "loop",
         "maxconn",
         "maxsock",
+        "pool_high",
+        "pool_low",
+        "reserved_fds",
         "sessions",
         "stopping",
     )
@@ -218,7 +222,15 @@ class Context:
         self.loop = loop
         self.maxconn = maxconn
         self.hard_maxconn = maxconn  # `set maxconn global` may lower maxconn, never pass this
-        self.maxsock = maxsock  # the descriptors maxconn needs (core/limits.py)
+        # The descriptors maxconn needs (core/limits.py), of which those held whatever
+        # the connections (listeners, the loop...); unknown: two per connection.
+        self.maxsock = maxsock or 2 * maxconn
+        self.reserved_fds = self.maxsock - 2 * maxconn
+        # HAProxy's tune.pool-high-fd-ratio (25) and pool-low-fd-ratio (20) of maxsock:
+        # beyond them idle server connections are not kept (net/upstream.py).
+        self.pool_high = (self.maxsock * 25 + 99) // 100
+        self.pool_low = (self.maxsock * 20 + 99) // 100
+        self.idle_conns = 0  # idle server connections kept for reuse
         self.actconn = 0
         self.cum_conns = 0  # connections ever accepted (`show info` CumConns)
         self.failed_accepts = 0  # accept() failures: out of descriptors (net/accept.py)
@@ -234,6 +246,11 @@ class Context:
     def wall(self) -> float:
         """Wall-clock time (epoch seconds): cookie dates and log dates."""
         return time.time()
+
+    def used_fds(self) -> int:
+        """The descriptors in use, as counted: the reserved ones, two per connection,
+        and the idle server connections."""
+        return self.reserved_fds + 2 * self.actconn + self.idle_conns
 
     def forget(self, session: Session) -> None:
         """A session is over (or was refused)."""

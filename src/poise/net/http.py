@@ -650,7 +650,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         assert backend is not None
         pool = backend.pools.get(server.id)
         if pool is None:
-            pool = backend.pools[server.id] = Pool()
+            pool = backend.pools[server.id] = Pool(self.ctx, server)
         return pool
 
     def reuse(self, server: ServerState) -> bool:

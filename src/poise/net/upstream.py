@@ -5,6 +5,15 @@ An Upstream serves one HTTP session at a time. Between transactions it waits in 
 server's pool; an idle connection that the server closes, or that speaks out of turn,
 leaves the pool at once, and one idle for longer than the purge delay is closed, as
 HAProxy's `pool-purge-delay` (5s) does.
+
+Idle connections hold descriptors that maxconn does not count, so, as in HAProxy
+(srv_add_to_idle_list), one is kept only while the process uses fewer descriptors than
+a quarter of maxsock (`tune.pool-high-fd-ratio` 25), and, beyond a server's first idle
+one, while it uses fewer than a fifth (`tune.pool-low-fd-ratio` 20) and the server's
+connections, in use and idle, stay within what it was seen to need (the most in use at
+once over the last purge period, averaged with the estimate before, as HAProxy's
+est_need_conns); else it is closed. So a server sees no more connections at once than
+the limits let sessions use, and one.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import asyncio
 from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
+    from poise.core.server import ServerState
+    from poise.net.context import Context
     from poise.net.http import HttpSession
 
 POOL_PURGE_DELAY = 5.0  # seconds an idle server connection is kept (HAProxy's default)
@@ -89,10 +100,15 @@ class Upstream(asyncio.Protocol):
 class Pool:
     """Idle connections to one server, most recently used first."""
 
-    __slots__ = ("idle",)
+    __slots__ = ("ctx", "est_need", "estimated", "idle", "max_used", "server")
 
-    def __init__(self) -> None:
+    def __init__(self, ctx: Context, server: ServerState) -> None:
+        self.ctx = ctx  # the process's descriptors (Context.used_fds)
+        self.server = server  # its sessions (cur_sess) are the connections in use
         self.idle: list[Upstream] = []
+        self.max_used = 0  # the most connections in use at once since the last estimate
+        self.est_need = 0  # HAProxy's est_need_conns
+        self.estimated = 0.0  # when est_need was last worked out
 
     def take(self, now: float, sni: str | None = None) -> Upstream | None:
         """The most recently used idle connection (opened with this SNI, when the
@@ -103,11 +119,13 @@ class Pool:
                     if now - upstream.idle_since >= POOL_PURGE_DELAY:
                         break
                     self.idle.remove(upstream)
+                    self.ctx.idle_conns -= 1
                     upstream.pool = None
                     return upstream
             return None
         while self.idle:
             upstream = self.idle.pop()
+            self.ctx.idle_conns -= 1
             upstream.pool = None
             if upstream.closed:
                 continue
@@ -119,21 +137,40 @@ class Pool:
     def put(self, upstream: Upstream, now: float) -> None:
         if upstream.closed:
             return
-        if len(self.idle) >= POOL_MAX:
+        ctx = self.ctx
+        fds = ctx.used_fds()
+        in_use = self.server.cur_sess + 1  # this one was in use until now
+        self.max_used = max(self.max_used, in_use)
+        if (
+            len(self.idle) >= POOL_MAX
+            or fds >= ctx.pool_high
+            or (
+                self.idle
+                and (fds >= ctx.pool_low or in_use + len(self.idle) > max(in_use, self.est_need))
+            )
+        ):
             upstream.close()
             return
         upstream.session = None
         upstream.idle_since = now
         upstream.pool = self
         self.idle.append(upstream)
+        ctx.idle_conns += 1
 
     def discard(self, upstream: Upstream) -> None:
         if upstream in self.idle:
             self.idle.remove(upstream)
+            self.ctx.idle_conns -= 1
         upstream.pool = None
 
     def purge(self, now: float) -> None:
-        """Close the connections idle for longer than the purge delay."""
+        """Close the connections idle for longer than the purge delay; once per purge
+        delay, estimate the connections the server needs (HAProxy's
+        srv_cleanup_idle_conns)."""
+        if now - self.estimated >= POOL_PURGE_DELAY:
+            self.estimated = now
+            self.est_need = max((self.est_need + self.max_used) // 2, self.max_used)
+            self.max_used = self.server.cur_sess
         for upstream in [u for u in self.idle if now - u.idle_since >= POOL_PURGE_DELAY]:
             upstream.close()
 
