@@ -11,7 +11,8 @@ descriptors, accepts and closes every waiting connection.
   listener resumes as soon as a session ends or the runtime API raises the limit.
 - Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener stops for
   100 ms (or until a session ends) and tries again; the connections wait in the backlog.
-  HAProxy's emergency line is logged once per burst, and every failed accept is counted
+  HAProxy's emergency line is logged once per burst (a burst ends after a second with no
+  failure), and every failed accept is counted
   (`show info` FailedAccepts, poise's name: HAProxy has no counter for it).
 - `disable frontend` stops listening (PAUSED): the socket is shut down, so new
   connections are refused as HAProxy refuses them, and `enable frontend` listens again.
@@ -32,6 +33,7 @@ from poise.net.logsink import console
 
 MAXACCEPT = 64  # connections accepted per wake-up (HAProxy's tune.maxaccept)
 RETRY_DELAY = 0.1  # seconds a listener out of descriptors waits (HAProxy: up to 100 ms)
+BURST_GAP = 1.0  # seconds without a failed accept that end a burst (logged once)
 
 # HAProxy's emergency lines (src/sock.c: sock_accept_conn), by errno.
 EXHAUSTED = {
@@ -58,8 +60,8 @@ class Acceptor:
     __slots__ = (
         "backlog",
         "ctx",
-        "exhausted",
         "factory",
+        "failed_at",
         "fd",
         "frontend",
         "loop",
@@ -85,7 +87,7 @@ class Acceptor:
         self.stream = listener.sock.family != socket.AF_UNIX  # can stop listening
         self.factory = factory
         self.state = State.CLOSED
-        self.exhausted = False  # within a burst of failed accepts (logged once)
+        self.failed_at = -BURST_GAP  # the loop's time of the last failed accept
         self.retry: asyncio.TimerHandle | None = None
         frontend.listeners.append(self)
 
@@ -115,7 +117,6 @@ class Acceptor:
             except OSError as exc:
                 self.failed(exc)
                 return
-            self.exhausted = False
             ctx.admit(frontend)
             conn.setblocking(False)
             self.loop.create_task(self.open(conn))
@@ -134,8 +135,10 @@ class Acceptor:
         and tries again within 100 ms), or something unexpected (tried again likewise)."""
         ctx = self.ctx
         ctx.failed_accepts += 1
-        if not self.exhausted:
-            self.exhausted = True
+        now = self.loop.time()
+        first = now - self.failed_at >= BURST_GAP
+        self.failed_at = now
+        if first:
             text = EXHAUSTED.get(exc.errno or 0)
             name = self.frontend.name
             line = (
