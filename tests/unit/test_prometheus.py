@@ -143,6 +143,9 @@ def test_process_metrics(world: World) -> None:
     assert "haproxy_process_max_connections 4096\n" in body
     assert "haproxy_process_current_connection_rate 3\n" in body
     assert "haproxy_process_max_session_rate 9\n" in body
+    # poise's own counter (HAProxy only logs failed accepts): `show info` FailedAccepts.
+    assert "# TYPE haproxy_process_failed_accepts_total counter\n" in body
+    assert "haproxy_process_failed_accepts_total 0\n" in body
     assert 'haproxy_process_build_info{version="0.1.0"} 1\n' in body
     assert f"haproxy_process_start_time_seconds {int(START_TIME)}\n" in body
     assert STARTED > 0
