@@ -221,7 +221,7 @@ class Inherited:
         sock = socket.socket(fileno=self._take(spec))
         sock.listen(spec.backlog)
         sock.setblocking(False)
-        return Listener(bind, frontend, sock, spec.backlog)
+        return Listener(bind, frontend, sock, spec.backlog, inherited=True)
 
     def admin_sockets(self, configs: Sequence[model.StatsSocket]) -> list[socket.socket]:
         socks: list[socket.socket] = []

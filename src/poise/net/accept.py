@@ -16,12 +16,15 @@ descriptors, accepts and closes every waiting connection.
   (`show info` FailedAccepts, poise's name: HAProxy has no counter for it).
 - `disable frontend` stops listening (PAUSED): the socket is shut down, so new
   connections are refused as HAProxy refuses them, and `enable frontend` listens again.
-  A unix socket cannot be shut down that way: it just stops accepting.
+  A unix socket cannot be shut down that way, and a socket shared with other processes
+  (a master's, in master-worker mode) must not be: those just stop accepting, as in
+  HAProxy (tcp_suspend_receiver leaves an inherited socket alone).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import errno
 import socket
@@ -68,7 +71,7 @@ class Acceptor:
         "retry",
         "sock",
         "state",
-        "stream",
+        "unlistens",
     )
 
     def __init__(
@@ -84,7 +87,8 @@ class Acceptor:
         self.sock = listener.sock
         self.fd = listener.sock.fileno()
         self.backlog = listener.backlog
-        self.stream = listener.sock.family != socket.AF_UNIX  # can stop listening
+        # Whether a pause stops listening (or only accepting).
+        self.unlistens = listener.sock.family != socket.AF_UNIX and not listener.inherited
         self.factory = factory
         self.state = State.CLOSED
         self.failed_at = -BURST_GAP  # the loop's time of the last failed accept
@@ -126,7 +130,7 @@ class Acceptor:
         when it ends."""
         try:
             await self.loop.connect_accepted_socket(self.factory, conn)
-        except OSError:
+        except (OSError, RuntimeError):  # RuntimeError: the loop is closing
             conn.close()  # no session was made: the connection is counted out here
             self.ctx.release(self.frontend)
 
@@ -154,7 +158,7 @@ class Acceptor:
 
     def try_again(self) -> None:
         self.retry = None
-        if self.state is State.LIMITED:
+        if self.state is State.LIMITED and self in self.ctx.limited:
             self.ctx.limited.remove(self)
             self.resume()
 
@@ -171,7 +175,7 @@ class Acceptor:
         """Accept again if the limits allow (else wait, limited); from PAUSED, listen
         again first."""
         if self.state is State.PAUSED:
-            if self.stream:
+            if self.unlistens:
                 self.sock.listen(self.backlog)
             self.state = State.LIMITED
         elif self.state is not State.LIMITED:
@@ -182,7 +186,8 @@ class Acceptor:
         ctx = self.ctx
         frontend = self.frontend
         if ctx.actconn >= ctx.maxconn or frontend.cur_conn >= frontend.maxconn:
-            ctx.limited.append(self)
+            if self not in ctx.limited:
+                ctx.limited.append(self)
             return
         self.state = State.READY
         self.loop.add_reader(self.fd, self.accept_ready)
@@ -190,8 +195,9 @@ class Acceptor:
     def pause(self) -> None:
         """`disable frontend`: stop listening; the connections waiting are refused."""
         self.stop()
-        if self.stream:
-            self.sock.shutdown(socket.SHUT_RD)
+        if self.unlistens:
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RD)
         self.state = State.PAUSED
 
     def close(self) -> None:

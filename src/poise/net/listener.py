@@ -33,6 +33,8 @@ class Listener:
     backlog: int
     # `bind ... ssl crt ...`: the TLS context the listener terminates with (net/tls.py).
     tls: ssl.SSLContext | None = None
+    # The master's socket, shared with other workers (handover.py): never shut down.
+    inherited: bool = False
 
     @property
     def address(self) -> str:
