@@ -228,8 +228,44 @@ def test_names_must_refer_to_something() -> None:
     config, diagnostics = load(text)
     assert config is None
     messages = [d.message for d in errors(diagnostics)]
-    assert "no vrrp_script named 'chk_haproy'; did you mean 'chk_haproxy'?" in messages
     assert "no vrrp_instance named 'VI_9' for sync group 'G'; did you mean 'VI_1'?" in messages
+    # An unknown tracked script is dropped with Keepalived's warning (keepalived -t: rc 5,
+    # "(VI_1) track script nochk not found, ignoring...", and it runs).
+    config, diagnostics = load(text.replace(" VI_9\n", ""))
+    assert config is not None and config.instances[0].track_script == ()
+    assert [str(d) for d in diagnostics] == [
+        "/etc/keepalived/keepalived.conf:6: warning: 'track_script': (VI_1) track script "
+        "chk_haproy not found, ignoring...; did you mean 'chk_haproxy'?"
+    ]
+
+
+def test_arguments_after_a_switch_are_ignored_with_a_warning_as_keepalived_does() -> None:
+    # keepalived -t: `nopreempt 1`, `nopreempt 0`, `enable_script_security 1`: rc 0, silent.
+    config, diagnostics = instance(
+        "nopreempt 0\n dont_track_primary yes",
+        before=("global_defs {\n enable_script_security 1\n vrrp_check_unicast_src x\n}\n"),
+    )
+    assert config is not None
+    assert config.global_defs.enable_script_security and config.global_defs.vrrp_check_unicast_src
+    assert config.instances[0].nopreempt and config.instances[0].dont_track_primary
+    assert [d.keyword for d in warnings(diagnostics)] == [
+        "enable_script_security",
+        "vrrp_check_unicast_src",
+        "nopreempt",
+        "dont_track_primary",
+    ]
+    assert warnings(diagnostics)[2].message == (
+        "takes no argument: '0' is ignored and nopreempt is on, as in Keepalived"
+    )
+
+
+def test_an_address_listed_twice_is_kept_twice_as_keepalived_does() -> None:
+    # keepalived -t accepts it silently; its adverts then carry the address twice.
+    text = INSTANCE.replace("198.51.100.170/24", "198.51.100.170/24\n 198.51.100.170 label x")
+    config, diagnostics = load(text.format(extra=""))
+    assert config is not None
+    assert [str(v.ip) for v in config.instances[0].virtual_ipaddress] == ["198.51.100.170"] * 2
+    assert "listed twice: advertised twice and added once" in warnings(diagnostics)[0].message
 
 
 def test_advert_intervals_are_rounded_as_each_version_carries_them() -> None:

@@ -57,17 +57,18 @@ def test_a_vip_with_its_prefix_brings_its_own_subnet() -> None:
     assert check_network(config(), links(eth0="192.0.2.2/24")) == []
 
 
-def test_a_host_vip_must_lie_in_a_subnet_of_its_interface() -> None:
+def test_a_host_vip_outside_its_interface_s_subnets_is_added_there_as_keepalived_does() -> None:
+    # keepalived -t accepts it silently (rc 0) and adds ADDR/32 to the instance's interface.
     assert check_network(config("198.51.100.170"), links(eth0="198.51.100.1/24")) == []
-    problems = check_network(config("198.51.100.170"), links(eth0="192.0.2.2/24"))
-    assert messages(problems) == [
-        "/k.conf:7: error: '198.51.100.170/32': virtual address 198.51.100.170 is not in a "
-        "subnet of eth0: give its prefix length (ADDR/PREFIX) or 'dev'"
-    ]
+    assert check_network(config("198.51.100.170"), links(eth0="192.0.2.2/24")) == []
     problems = check_network(
         config("198.51.100.170"), links(eth0="192.0.2.2/24", eth1="198.51.100.1/24")
     )
-    assert "it is in the subnet of eth1: add 'dev eth1'" in messages(problems)[0]
+    assert messages(problems) == [
+        "/k.conf:7: warning: '198.51.100.170/32': virtual address 198.51.100.170 is in the "
+        "subnet of eth1 but goes on eth0 as 198.51.100.170/32, as Keepalived does: add "
+        "'dev eth1' to put it there"
+    ]
     assert check_network(config("198.51.100.170 dev eth1"), links(eth0="", eth1="")) == []
 
 
@@ -90,19 +91,47 @@ def script_conf(path: str, security: bool = False, user: str = "") -> Keepalived
     return config(extra="track_script {\n chk\n}", before=before + script)
 
 
-def test_a_script_that_does_not_exist_or_cannot_run_is_an_error(tmp_path: Path) -> None:
-    missing = messages(check_commands(script_conf(str(tmp_path / "nope"))))
-    assert missing == [f"/k.conf:2: error: 'script': '{tmp_path}/nope' does not exist (in PATH)"]
+def notify_conf(path: str) -> KeepalivedConfig:
+    return config(extra=f"notify_master {path}\n notify_backup /bin/true")
+
+
+def test_a_script_that_does_not_exist_or_cannot_run_is_disabled_as_keepalived_does(
+    tmp_path: Path,
+) -> None:
+    conf, problems = check_commands(script_conf(str(tmp_path / "nope")))
+    assert messages(problems) == [
+        "/k.conf:2: warning: 'script': Disabling track script chk since not found/accessible: "
+        f"'{tmp_path}/nope' does not exist (in PATH)"
+    ]
+    assert conf.instances[0].track_script == () and conf.scripts == {}
     plain = tmp_path / "plain"
     plain.write_text("#!/bin/sh\n")
     plain.chmod(0o644)
-    assert "is not executable" in messages(check_commands(script_conf(str(plain))))[0]
-    assert check_commands(script_conf("true")) == []  # found in PATH
+    conf, problems = check_commands(script_conf(str(plain)))
+    assert "is not executable" in messages(problems)[0] and not conf.instances[0].track_script
+    fine = script_conf("true")
+    assert check_commands(fine) == (fine, [])  # found in PATH
+    conf, problems = check_commands(notify_conf(str(tmp_path / "nope")))
+    assert messages(problems) == [
+        "/k.conf:5: warning: 'notify': Disabling notify script: "
+        f"'{tmp_path}/nope' does not exist (in PATH)"
+    ]
+    notify = conf.instances[0].notify
+    assert notify.master is None and notify.backup is not None
 
 
-def test_an_unknown_script_user_is_an_error() -> None:
-    problems = messages(check_commands(script_conf("true", user="user no_such_user_here")))
-    assert problems == ["/k.conf:2: error: 'script': unknown user 'no_such_user_here'"]
+def test_an_unknown_script_user_disables_the_script() -> None:
+    conf, problems = check_commands(script_conf("true", user="user no_such_user_here"))
+    assert messages(problems) == [
+        "/k.conf:2: warning: 'script': Disabling track script chk since not found/accessible: "
+        "unknown user 'no_such_user_here'"
+    ]
+    conf, problems = check_commands(
+        config(before="global_defs {\n script_user no_such_user_here\n}\n")
+    )
+    assert messages(problems) == [
+        "/k.conf:1: error: 'script_user': unknown user 'no_such_user_here'"
+    ]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="script security applies to scripts run as root")
@@ -111,9 +140,12 @@ def test_script_security_refuses_scripts_others_can_change(tmp_path: Path) -> No
     script = tmp_path / "check"
     script.write_text("#!/bin/sh\nexit 0\n")
     script.chmod(0o757)  # writable by others
-    problems = messages(check_commands(script_conf(str(script), security=True)))
+    conf, diagnostics = check_commands(script_conf(str(script), security=True))
+    problems = messages(diagnostics)
     assert len(problems) == 1 and "writable by group or others" in problems[0]
-    assert check_commands(script_conf(str(script), security=False)) == []
+    assert "warning: 'script': Disabling track script chk due to insecure" in problems[0]
+    assert not conf.instances[0].track_script
+    assert check_commands(script_conf(str(script), security=False))[1] == []
     script.chmod(0o755)
     assert insecure_reason(str(script)) is None
     assert insecure_reason("/bin/true") is None

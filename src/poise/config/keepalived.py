@@ -40,6 +40,7 @@ from poise.config.keepalived_values import (
     Problem,
     arity,
     boolean,
+    flag_args,
     integer,
     ipv4,
     no_args,
@@ -114,7 +115,10 @@ class _Reader:
 
     def global_value(self, node: Node, values: dict[str, Any]) -> None:
         keyword = node.keyword
-        if keyword == "router_id":
+        if keyword in ("enable_script_security", "vrrp_check_unicast_src"):
+            flag_args(node, self.diagnostics)
+            values[keyword] = True
+        elif keyword == "router_id":
             values["router_id"] = arity(node, 1)[0]
         elif keyword == "vrrp_version":
             values["vrrp_version"] = integer(arity(node, 1)[0], 2, 3, "vrrp_version")
@@ -122,9 +126,6 @@ class _Reader:
             args = arity(node, 1, 2)
             values["script_user"] = args[0]
             values["script_group"] = args[1] if len(args) > 1 else None
-        elif keyword == "enable_script_security":
-            no_args(node)
-            values["enable_script_security"] = True
         elif keyword == "vrrp_mcast_group4":
             group = ipv4(arity(node, 1)[0], "multicast group")
             if not group.is_multicast:
@@ -144,9 +145,6 @@ class _Reader:
             values[keyword] = integer(arity(node, 1)[0], 0, 255, keyword)
         elif keyword == "vrrp_garp_master_refresh_repeat":
             values[keyword] = integer(arity(node, 1)[0], 1, 255, keyword)
-        elif keyword == "vrrp_check_unicast_src":
-            no_args(node)
-            values[keyword] = True
         else:  # vrrp_min_garp and the other booleans
             values[keyword] = boolean(node)
 
@@ -240,17 +238,23 @@ def _check(config: KeepalivedConfig, diagnostics: list[Diagnostic]) -> Keepalive
     instances = list(config.instances)
     by_name = {i.name: i for i in instances}
     seen: dict[tuple[str, int, tuple[Any, ...]], VrrpInstance] = {}
-    for instance in instances:
+    for index, instance in enumerate(instances):
+        kept = []
         for tracked in instance.track_script:
-            if tracked.name not in config.scripts:
-                diagnostics.append(
-                    error(
-                        tracked.where,
-                        f"no vrrp_script named '{tracked.name}'"
-                        + did_you_mean(tracked.name, config.scripts),
-                        "track_script",
-                    )
+            if tracked.name in config.scripts:
+                kept.append(tracked)
+                continue
+            # Keepalived 2.2.7 drops the track and goes on (vrrp_parser.c).
+            diagnostics.append(
+                warning(
+                    tracked.where,
+                    f"({instance.name}) track script {tracked.name} not found, ignoring..."
+                    + did_you_mean(tracked.name, config.scripts),
+                    "track_script",
                 )
+            )
+        if len(kept) != len(instance.track_script):
+            instances[index] = replace(instance, track_script=tuple(kept))
         assert instance.interface is not None
         # Unicast instances with different peers may share a VRID (keepalived.conf(5)).
         key = (

@@ -25,6 +25,7 @@ from poise.config.keepalived_values import (
     Problem,
     arity,
     boolean,
+    flag_args,
     integer,
     ipv4,
     ipv4_interface,
@@ -169,8 +170,16 @@ def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagn
             diagnostics.append(error(child.where, str(exc), child.words[0]))
             continue
         if any(a.ip == address.ip for a in addresses):
-            diagnostics.append(error(child.where, "virtual address listed twice", child.words[0]))
-            continue
+            # Keepalived 2.2.7 keeps both (alloc_ipaddress): the advert carries the address
+            # twice, and the second add finds it there. `keepalived -t` says nothing.
+            diagnostics.append(
+                warning(
+                    child.where,
+                    f"virtual address {address.ip} listed twice: advertised twice and added "
+                    "once, as Keepalived does",
+                    child.words[0],
+                )
+            )
         addresses.append(address)
     if len(addresses) > 255:
         raise Problem("more than 255 virtual addresses (an advert carries at most 255)")
@@ -240,8 +249,8 @@ def _notify(draft: InstanceDraft, node: Node, _diagnostics: Any) -> None:
 
 
 def _flag(name: str, value: bool) -> Callable[[InstanceDraft, Node, Any], None]:
-    def handler(draft: InstanceDraft, node: Node, _diagnostics: Any) -> None:
-        no_args(node)
+    def handler(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+        flag_args(node, diagnostics)
         draft.values[name] = value
 
     return handler

@@ -6,7 +6,7 @@ as Keepalived writes them (`advert_int 0.1`, `preempt_delay 4.12`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface
 
 from poise.config.model import NOWHERE, Where
@@ -185,6 +185,10 @@ class KeepalivedConfig:
         """Every command the daemon may run (tracked scripts in use, notify scripts)."""
         used = {t.name for i in self.instances for t in i.track_script}
         out = [s.command for name, s in self.scripts.items() if name in used]
+        return out + self.notify_commands()
+
+    def notify_commands(self) -> list[Command]:
+        out: list[Command] = []
         for notify in [i.notify for i in self.instances] + [g.notify for g in self.sync_groups]:
             out.extend(
                 c
@@ -192,3 +196,29 @@ class KeepalivedConfig:
                 if c is not None
             )
         return out
+
+    def without(self, scripts: set[str], commands: set[Command]) -> KeepalivedConfig:
+        """This configuration with the vrrp_scripts `scripts` untracked and removed, and the
+        notify `commands` not run (the scripts Keepalived disables at start)."""
+        if not scripts and not commands:
+            return self
+
+        def notify(n: Notify) -> Notify:
+            return Notify(
+                *(
+                    None if c in commands else c
+                    for c in (n.master, n.backup, n.fault, n.stop, n.any)
+                )
+            )
+
+        instances = tuple(
+            replace(
+                i,
+                track_script=tuple(t for t in i.track_script if t.name not in scripts),
+                notify=notify(i.notify),
+            )
+            for i in self.instances
+        )
+        groups = tuple(replace(g, notify=notify(g.notify)) for g in self.sync_groups)
+        kept = {name: s for name, s in self.scripts.items() if name not in scripts}
+        return replace(self, scripts=kept, instances=instances, sync_groups=groups)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from ipaddress import AddressValueError, IPv4Address, IPv4Interface, NetmaskValueError
 
+from poise.config.diagnostics import Diagnostic, warning
 from poise.config.keepalived_keywords import BOOLEANS
 from poise.config.keepalived_lexer import Node
 from poise.config.keepalived_model import Command
@@ -62,6 +63,21 @@ def boolean(node: Node) -> bool:
 
 def no_args(node: Node) -> None:
     arity(node, 0, 0)
+
+
+def flag_args(node: Node, diagnostics: list[Diagnostic]) -> None:
+    """A keyword that is a switch by itself (`nopreempt`, `enable_script_security`):
+    Keepalived 2.2.7 ignores whatever follows it (`nopreempt 1`, even `nopreempt 0`) and
+    says nothing; poise does the same, with a warning so that `0` is not misread."""
+    if len(node.words) > 1:
+        diagnostics.append(
+            warning(
+                node.where,
+                f"takes no argument: '{' '.join(node.words[1:])}' is ignored and "
+                f"{node.keyword} is on, as in Keepalived",
+                node.keyword,
+            )
+        )
 
 
 def ipv4(text: str, what: str = "address") -> IPv4Address:

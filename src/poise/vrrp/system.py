@@ -5,13 +5,14 @@ around the pure parser (poise.config.keepalived), used by `poise check -k` and b
 What only the system can tell (each is an error at the line that names it):
 - an instance's `interface`, a `track_interface` or a virtual address's `dev` that does
   not exist (in this network namespace);
-- a virtual address without `dev` and without a prefix length that lies in no subnet of its
-  interface, or that lies in the subnet of another interface (it needs `dev` there);
 - a `unicast_src_ip` that is not an address of the instance's interface;
-- a script (tracked or notify) that does not exist or is not executable, a `user` or
-  `script_user` that does not exist, and, with `enable_script_security`, a script run as
-  root that a non-root user could change (the file or a directory above it writable by
-  someone else), as Keepalived checks it.
+- a global `script_user` that does not exist.
+
+What Keepalived accepts with a warning, or silently, is a warning here, and poise then does
+what Keepalived does: a script (tracked or notify) that does not exist, is not executable,
+runs as an unknown user or group, or, with `enable_script_security`, runs as root and could
+be changed by someone else is disabled; a virtual address outside its interface's subnets
+is added there as ADDR/32 (a hint when another interface's subnet holds it).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import stat
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface
 
-from poise.config.diagnostics import Diagnostic, error, has_errors
+from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.keepalived import parse
 from poise.config.keepalived_model import Command, KeepalivedConfig
 from poise.config.model import Where
@@ -128,44 +129,70 @@ def insecure_reason(path: str) -> str | None:
         current = parent
 
 
-def check_commands(config: KeepalivedConfig) -> list[Diagnostic]:
+def _command_problem(config: KeepalivedConfig, command: Command) -> str | None:
+    """Why a script cannot be run (Keepalived's check_script_secure), or None."""
+    user, group = script_user(config, command)
+    if not _user_exists(user):
+        return f"unknown user '{user}'"
+    if group is not None:
+        try:
+            grp.getgrnam(group)
+        except KeyError:
+            return f"unknown group '{group}'"
+    program = resolve_program(command.argv[0])
+    if program is None:
+        return f"'{command.argv[0]}' does not exist (in PATH)"
+    if not os.access(program, os.X_OK):
+        return f"'{program}' is not executable"
+    if config.global_defs.enable_script_security and pwd.getpwnam(user).pw_uid == 0:
+        reason = insecure_reason(program)
+        if reason is not None:
+            return f"insecure script run as root: {reason} (enable_script_security)"
+    return None
+
+
+def check_commands(config: KeepalivedConfig) -> tuple[KeepalivedConfig, list[Diagnostic]]:
+    """The scripts that cannot run are disabled with a warning, as Keepalived 2.2.7 does
+    (vrrp.c check_vrrp_script_security): a tracked one is removed from every instance that
+    tracks it ("Disabling track script NAME since not found/accessible", or "due to
+    insecure"), a notify script is not run. Only an unknown global `script_user` is an
+    error (Keepalived refuses it too)."""
     diagnostics: list[Diagnostic] = []
     defaults = config.global_defs
     if defaults.script_user is not None and not _user_exists(defaults.script_user):
         diagnostics.append(
             error(defaults.where, f"unknown user '{defaults.script_user}'", "script_user")
         )
-    for command in config.script_commands():
-        keyword = "script"
-        user, group = script_user(config, command)
-        if not _user_exists(user):
-            diagnostics.append(error(command.where, f"unknown user '{user}'", keyword))
+        return config, diagnostics
+    used = {t.name for i in config.instances for t in i.track_script}
+    disabled: set[str] = set()
+    for name, script in config.scripts.items():
+        if name not in used:
             continue
-        if group is not None:
-            try:
-                grp.getgrnam(group)
-            except KeyError:
-                diagnostics.append(error(command.where, f"unknown group '{group}'", keyword))
-        program = resolve_program(command.argv[0])
-        if program is None:
-            diagnostics.append(
-                error(command.where, f"'{command.argv[0]}' does not exist (in PATH)", keyword)
+        problem = _command_problem(config, script.command)
+        if problem is not None:
+            why = (
+                "due to insecure"
+                if problem.startswith("insecure")
+                else ("since not found/accessible")
             )
-            continue
-        if not os.access(program, os.X_OK):
-            diagnostics.append(error(command.where, f"'{program}' is not executable", keyword))
-            continue
-        if defaults.enable_script_security and pwd.getpwnam(user).pw_uid == 0:
-            reason = insecure_reason(program)
-            if reason is not None:
-                diagnostics.append(
-                    error(
-                        command.where,
-                        f"insecure script run as root: {reason} (enable_script_security)",
-                        keyword,
-                    )
+            diagnostics.append(
+                warning(
+                    script.command.where,
+                    f"Disabling track script {name} {why}: {problem}",
+                    "script",
                 )
-    return diagnostics
+            )
+            disabled.add(name)
+    dropped: set[Command] = set()
+    for command in config.notify_commands():
+        problem = _command_problem(config, command)
+        if problem is not None and command not in dropped:
+            diagnostics.append(
+                warning(command.where, f"Disabling notify script: {problem}", "notify")
+            )
+            dropped.add(command)
+    return config.without(disabled, dropped), diagnostics
 
 
 def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diagnostic]:
@@ -203,19 +230,19 @@ def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diag
                 continue
             if _in_subnet(vip.ip, found[target]):
                 continue
+            # Keepalived adds it to the instance's interface as ADDR/32 all the same, and
+            # says nothing; a hint when another interface's subnet holds it.
             others = [n for n, other in found.items() if n != target and _in_subnet(vip.ip, other)]
-            hint = (
-                f"it is in the subnet of {others[0]}: add 'dev {others[0]}'"
-                if others
-                else "give its prefix length (ADDR/PREFIX) or 'dev'"
-            )
-            diagnostics.append(
-                error(
-                    vip.where,
-                    f"virtual address {vip.ip} is not in a subnet of {target}: {hint}",
-                    str(vip.interface),
+            if others:
+                diagnostics.append(
+                    warning(
+                        vip.where,
+                        f"virtual address {vip.ip} is in the subnet of {others[0]} but goes "
+                        f"on {target} as {vip.ip}/32, as Keepalived does: add "
+                        f"'dev {others[0]}' to put it there",
+                        str(vip.interface),
+                    )
                 )
-            )
     return diagnostics
 
 
@@ -228,5 +255,7 @@ def load(path: str) -> tuple[KeepalivedConfig | None, list[Diagnostic]]:
     config, diagnostics = parse(path, DiskSource())
     if config is None:
         return None, diagnostics
-    diagnostics = diagnostics + check_network(config, links()) + check_commands(config)
+    diagnostics = diagnostics + check_network(config, links())
+    config, script_diagnostics = check_commands(config)
+    diagnostics += script_diagnostics
     return (None if has_errors(diagnostics) else config), diagnostics
