@@ -85,8 +85,14 @@ def test_tracked_interfaces_dev_and_unicast_source_must_exist() -> None:
     assert "'dev': no interface named 'eth7'" in problems[2]
 
 
-def script_conf(path: str, security: bool = False, user: str = "") -> KeepalivedConfig:
-    before = "global_defs {\n enable_script_security\n}\n" if security else ""
+def script_conf(
+    path: str, security: bool = False, user: str = "", script_user: str = "root"
+) -> KeepalivedConfig:
+    before = (
+        f"global_defs {{\n enable_script_security\n script_user {script_user}\n}}\n"
+        if security
+        else ""
+    )
     script = f'vrrp_script chk {{\n script "{path} --flag"\n {user}\n}}\n'
     return config(extra="track_script {\n chk\n}", before=before + script)
 
@@ -149,3 +155,20 @@ def test_script_security_refuses_scripts_others_can_change(tmp_path: Path) -> No
     script.chmod(0o755)
     assert insecure_reason(str(script)) is None
     assert insecure_reason("/bin/true") is None
+
+
+@pytest.mark.skipif(
+    os.path.exists("/etc/passwd") and "keepalived_script:" in open("/etc/passwd").read(),
+    reason="the default script user exists here",
+)
+def test_script_security_without_a_script_user_disables_scripts_as_keepalived_does() -> None:
+    # keepalived -t: "Unable to set default user keepalived_script for script", then the
+    # script is removed: under script security there is no falling back to root.
+    text = "global_defs {\n enable_script_security\n}\n"
+    conf, problems = check_commands(
+        config(
+            extra="track_script {\n chk\n}", before=text + ("vrrp_script chk {\n script true\n}\n")
+        )
+    )
+    assert "Unable to set default user keepalived_script for script" in messages(problems)[0]
+    assert not conf.instances[0].track_script

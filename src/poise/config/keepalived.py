@@ -26,6 +26,7 @@ from poise.config.keepalived_instance import (
     InstanceDraft,
     complete_instance,
     read_instance,
+    virtual_address,
 )
 from poise.config.keepalived_lexer import Node, Source, read_tree
 from poise.config.keepalived_model import (
@@ -33,9 +34,11 @@ from poise.config.keepalived_model import (
     KeepalivedConfig,
     Notify,
     SyncGroup,
+    VirtualAddress,
     VrrpInstance,
     VrrpScript,
 )
+from poise.config.keepalived_routes import parse_route, parse_rule, read_block
 from poise.config.keepalived_values import (
     Problem,
     arity,
@@ -51,6 +54,8 @@ from poise.config.keepalived_values import (
 )
 from poise.config.keywords import did_you_mean
 
+DEFAULT_INTERFACE = "eth0"  # Keepalived's DFLT_INT, for a static address without `dev`
+
 
 class _Reader:
     def __init__(self) -> None:
@@ -59,6 +64,11 @@ class _Reader:
         self.scripts: dict[str, VrrpScript] = {}
         self.instances: list[InstanceDraft] = []
         self.groups: list[SyncGroup] = []
+        self.statics: dict[str, list[Any]] = {
+            "static_ipaddress": [],
+            "static_routes": [],
+            "static_rules": [],
+        }
 
     def report(self, node: Node, exc: Problem) -> None:
         self.diagnostics.append(error(node.where, str(exc), node.keyword))
@@ -76,6 +86,10 @@ class _Reader:
                 no_args(node)
                 self.global_defs(node)
                 return
+            if keyword.startswith("static_"):
+                no_args(node)
+                self.static(node)
+                return
             (name,) = arity(node, 1)
             if keyword == "vrrp_script":
                 self.vrrp_script(node, name)
@@ -88,6 +102,17 @@ class _Reader:
         except Problem as exc:
             self.report(node, exc)
 
+    # -- static_ipaddress, static_routes, static_rules ------------------------------------
+
+    def static(self, node: Node) -> None:
+        """Set at start-up whatever the state, removed at exit (keepalived.conf(5))."""
+        parse = {
+            "static_ipaddress": _static_address,
+            "static_routes": parse_route,
+            "static_rules": parse_rule,
+        }[node.keyword]
+        self.statics[node.keyword].extend(read_block(node, parse, self.report))
+
     # -- global_defs ------------------------------------------------------------------------
 
     def global_defs(self, node: Node) -> None:
@@ -99,6 +124,12 @@ class _Reader:
                 if keyword in kw.GLOBAL_MAIL:
                     self.diagnostics.append(
                         warning(child.where, "poise sends no mail: ignored", keyword)
+                    )
+                elif keyword in kw.GLOBAL_MEANINGLESS:
+                    if keyword == "max_auto_priority":
+                        integer(arity(child, 0, 1)[0] if len(child.words) > 1 else "0", -1, 99)
+                    self.diagnostics.append(
+                        warning(child.where, kw.GLOBAL_MEANINGLESS[keyword], keyword)
                     )
                 elif keyword in kw.GLOBAL_UNIMPLEMENTED:
                     raise Problem("this Keepalived keyword is not implemented yet in poise")
@@ -233,6 +264,13 @@ class _Reader:
         self.groups.append(SyncGroup(name, tuple(members), Notify(**notify), node.where))
 
 
+def _static_address(node: Node) -> VirtualAddress:
+    """A static_ipaddress line: a virtual_ipaddress line whose `dev` defaults to Keepalived's
+    default interface, eth0 (DFLT_INT)."""
+    address = virtual_address(node)
+    return address if address.dev is not None else replace(address, dev=DEFAULT_INTERFACE)
+
+
 def _check(config: KeepalivedConfig, diagnostics: list[Diagnostic]) -> KeepalivedConfig:
     """Names that refer to each other, and instances that would answer the same adverts."""
     instances = list(config.instances)
@@ -349,7 +387,14 @@ def parse(path: str, source: Source) -> tuple[KeepalivedConfig | None, list[Diag
             warning(defaults.where, "no vrrp_instance: poise vrrp has nothing to do")
         )
     config = KeepalivedConfig(
-        defaults, dict(reader.scripts), tuple(instances), tuple(reader.groups), (path,)
+        defaults,
+        dict(reader.scripts),
+        tuple(instances),
+        tuple(reader.groups),
+        (path,),
+        static_ipaddress=tuple(reader.statics["static_ipaddress"]),
+        static_routes=tuple(reader.statics["static_routes"]),
+        static_rules=tuple(reader.statics["static_rules"]),
     )
     config = _check(config, diagnostics)
     if has_errors(diagnostics):

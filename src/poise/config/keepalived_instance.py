@@ -21,6 +21,7 @@ from poise.config.keepalived_model import (
     VirtualAddress,
     VrrpInstance,
 )
+from poise.config.keepalived_routes import parse_route, parse_rule, read_block
 from poise.config.keepalived_values import (
     Problem,
     arity,
@@ -130,7 +131,7 @@ def _authentication(draft: InstanceDraft, node: Node, diagnostics: list[Diagnost
     draft.values["auth_pass"] = password.encode()[:8].ljust(8, b"\0")
 
 
-def _virtual_address(node: Node) -> VirtualAddress:
+def virtual_address(node: Node) -> VirtualAddress:
     words = node.words
     interface, given = ipv4_interface(words[0])
     options: dict[str, Any] = {}
@@ -165,7 +166,7 @@ def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagn
     addresses: list[VirtualAddress] = list(draft.values.get("virtual_ipaddress", ()))
     for child in _block(node):
         try:
-            address = _virtual_address(child)
+            address = virtual_address(child)
         except Problem as exc:
             diagnostics.append(error(child.where, str(exc), child.words[0]))
             continue
@@ -184,6 +185,22 @@ def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagn
     if len(addresses) > 255:
         raise Problem("more than 255 virtual addresses (an advert carries at most 255)")
     draft.values["virtual_ipaddress"] = tuple(addresses)
+
+
+def _routes(key: str, parse: Callable[[Node], Any]) -> Callable[[InstanceDraft, Node, Any], None]:
+    def handler(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+        def report(child: Node, exc: Problem) -> None:
+            diagnostics.append(error(child.where, str(exc), node.keyword))
+
+        found = read_block(_block_node(node), parse, report)
+        draft.values[key] = tuple(draft.values.get(key, ())) + tuple(found)
+
+    return handler
+
+
+def _block_node(node: Node) -> Node:
+    _block(node)
+    return node
 
 
 def _weight_options(words: tuple[str, ...]) -> tuple[int | None, bool | None]:
@@ -261,7 +278,15 @@ def _one(parse: Callable[[str], Any]) -> Callable[[Node], Any]:
 
 
 _BLOCKS = frozenset(
-    ("authentication", "virtual_ipaddress", "track_script", "track_interface", "unicast_peer")
+    (
+        "authentication",
+        "virtual_ipaddress",
+        "track_script",
+        "track_interface",
+        "unicast_peer",
+        "virtual_routes",
+        "virtual_rules",
+    )
 )
 _HANDLERS: dict[str, Callable[[InstanceDraft, Node, Any], None]] = {
     "state": _set("initial_master", _state),
@@ -294,6 +319,9 @@ _HANDLERS: dict[str, Callable[[InstanceDraft, Node, Any], None]] = {
     "lower_prio_no_advert": _set("lower_prio_no_advert", boolean),
     "higher_prio_send_advert": _set("higher_prio_send_advert", boolean),
     "check_unicast_src": _flag("check_unicast_src", True),
+    "accept": _flag("accept", True),
+    "virtual_routes": _routes("virtual_routes", parse_route),
+    "virtual_rules": _routes("virtual_rules", parse_rule),
     "skip_check_adv_addr": _set("skip_check_adv_addr", boolean),
     **{name: _notify for name in NOTIFY_FIELDS},
 }

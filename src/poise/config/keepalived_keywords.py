@@ -13,11 +13,14 @@ def _words(text: str) -> frozenset[str]:
 
 
 # Top level. `include` and its variants are handled by the lexer.
-TOP = _words("global_defs vrrp_script vrrp_instance vrrp_sync_group")
+TOP = _words(
+    "global_defs vrrp_script vrrp_instance vrrp_sync_group static_ipaddress static_routes "
+    "static_rules"
+)
 TOP_UNIMPLEMENTED = _words(
     "net_namespace net_namespace_ipvs namespace_with_ipsets instance use_pid_dir "
     "linkbeat_use_polling child_wait_time linkbeat_interfaces interface_up_down_delays "
-    "track_group static_ipaddress static_routes static_rules track_file vrrp_track_file "
+    "track_group track_file vrrp_track_file "
     "vrrp_track_process bfd_instance garp_group virtual_server virtual_server_group"
 )
 
@@ -34,6 +37,11 @@ GLOBAL_MAIL = _words(
     "smtp_connect_timeout smtp_alert smtp_alert_vrrp smtp_alert_checker no_email_faults "
     "no_checker_emails"
 )
+# Meaningless for poise: a warning that says why.
+GLOBAL_MEANINGLESS = {
+    "max_auto_priority": "poise does not switch itself to realtime scheduling when its timers "
+    "run late: ignored",
+}
 GLOBAL_UNIMPLEMENTED = _words(
     "bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime "
     "bfd_rt_priority checker_cpu_affinity checker_log_all_failures checker_no_swap "
@@ -45,7 +53,7 @@ GLOBAL_UNIMPLEMENTED = _words(
     "log_unknown_vrids lvs_flush lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs "
     "lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs "
     "lvs_netlink_monitor_rcv_bufs_force lvs_notify_fifo lvs_notify_fifo_script "
-    "lvs_sync_daemon lvs_timeouts max_auto_priority min_auto_priority_delay "
+    "lvs_sync_daemon lvs_timeouts min_auto_priority_delay "
     "namespace_with_ipsets net_namespace net_namespace_ipvs nftables nftables_counters "
     "nftables_ifindex nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark "
     "nftables_priority notify_fifo notify_fifo_script process_monitor_rcv_bufs "
@@ -70,16 +78,16 @@ INSTANCE = _words(
     "unicast_src_ip mcast_src_ip unicast_peer notify_master notify_backup notify_fault "
     "notify_stop notify garp_master_delay garp_master_repeat garp_master_refresh "
     "garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat version "
-    "lower_prio_no_advert higher_prio_send_advert check_unicast_src skip_check_adv_addr"
+    "lower_prio_no_advert higher_prio_send_advert check_unicast_src skip_check_adv_addr "
+    "virtual_routes virtual_rules accept"
 )
 INSTANCE_MAIL = _words("smtp_alert")
 INSTANCE_UNIMPLEMENTED = _words(
-    "accept no_accept debug down_timer_adverts garp_extra_if kernel_rx_buf_size "
+    "no_accept debug down_timer_adverts garp_extra_if kernel_rx_buf_size "
     "linkbeat_use_polling mcast_dst_ip native_ipv6 notify_master_rx_lower_pri "
     "notify_priority_changes old_unicast_checksum promote_secondaries strict_mode "
     "track_bfd track_file track_process track_src_ip unicast_fault_no_peer unicast_ttl "
-    "use_ipvlan use_vmac use_vmac_addr virtual_ipaddress_excluded virtual_routes "
-    "virtual_rules vmac_xmit_base vrf"
+    "use_ipvlan use_vmac use_vmac_addr virtual_ipaddress_excluded vmac_xmit_base vrf"
 )
 
 AUTHENTICATION = _words("auth_type auth_pass")

@@ -7,7 +7,7 @@ as Keepalived writes them (`advert_int 0.1`, `preempt_delay 4.12`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 
 from poise.config.model import NOWHERE, Where
 
@@ -92,6 +92,41 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True, slots=True)
+class Route:
+    """A `virtual_routes` / `static_routes` line, as `ip route add` takes it. `scope` and
+    `protocol` None: the kernel's scope, Keepalived's protocol (18, "keepalived")."""
+
+    destination: IPv4Network
+    via: IPv4Address | None = None
+    dev: str | None = None
+    src: IPv4Address | None = None
+    table: int = 254  # main
+    metric: int | None = None
+    scope: int | None = None
+    protocol: int | None = None
+    kind: str = "unicast"  # or blackhole, unreachable, prohibit, throw
+    onlink: bool = False
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A `virtual_rules` / `static_rules` line, as `ip rule add` takes it."""
+
+    source: IPv4Network | None = None
+    destination: IPv4Network | None = None
+    table: int | None = None
+    preference: int | None = None
+    iif: str | None = None
+    oif: str | None = None
+    fwmark: int | None = None
+    fwmask: int | None = None
+    tos: int | None = None
+    action: str | None = None  # blackhole, unreachable, prohibit; None: lookup `table`
+    where: Where = NOWHERE
+
+
+@dataclass(frozen=True, slots=True)
 class TrackScript:
     """A `track_script` line: a vrrp_script by name, its weight overridden or not."""
 
@@ -133,6 +168,9 @@ class VrrpInstance:
     version: int = 2
     auth_pass: bytes | None = None  # the 8 bytes sent, NUL-padded; None: no authentication
     virtual_ipaddress: tuple[VirtualAddress, ...] = ()
+    virtual_routes: tuple[Route, ...] = ()
+    virtual_rules: tuple[Rule, ...] = ()
+    accept: bool = True  # Keepalived's default outside strict mode; no_accept is not implemented
     track_script: tuple[TrackScript, ...] = ()
     track_interface: tuple[TrackInterface, ...] = ()
     dont_track_primary: bool = False
@@ -180,6 +218,9 @@ class KeepalivedConfig:
     instances: tuple[VrrpInstance, ...]
     sync_groups: tuple[SyncGroup, ...] = ()
     files: tuple[str, ...] = ()
+    static_ipaddress: tuple[VirtualAddress, ...] = ()
+    static_routes: tuple[Route, ...] = ()
+    static_rules: tuple[Rule, ...] = ()
 
     def script_commands(self) -> list[Command]:
         """Every command the daemon may run (tracked scripts in use, notify scripts)."""

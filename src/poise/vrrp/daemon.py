@@ -7,11 +7,10 @@ gratuitous ARP, notify scripts, timers).
 Events go through one queue, handled one at a time, so that the actions of one event
 (add the address, then announce it) are done before the next event is looked at.
 
-Start-up order, as `poise run`'s: everything that can fail for a user's reason fails
-first, on the terminal, with status 1 (the configuration, interfaces without an address,
-sockets), then poise detaches (-D), writes its pidfile and runs. SIGTERM or SIGINT stop
-it: a master sends priority 0 (its backup takes over after the skew time, not the
-master-down interval) and removes its addresses; the stop notify scripts run.
+The process around it (start-up order, signals, pidfile) is service.py. SIGTERM or SIGINT
+stop it: a master sends priority 0 (its backup takes over after the skew time, not the
+master-down interval) and removes its addresses; the stop notify scripts run; the static
+addresses, routes and rules go. SIGHUP reloads (reload.py decides what changes).
 """
 
 from __future__ import annotations
@@ -19,16 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
-from poise import process
 from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance
-from poise.vrrp import fsm, sync
-from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, Sender
+from poise.notify import notify
+from poise.vrrp import fsm, reload, sync
+from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, Sender, SenderKey, Sockets
 from poise.vrrp.log import Logger
 from poise.vrrp.packet import (
     AUTH_NONE,
@@ -40,6 +38,7 @@ from poise.vrrp.packet import (
     encode,
     parse_ipv4,
 )
+from poise.vrrp.routing import Routing
 from poise.vrrp.scripts import Notifier, run_as, run_check
 from poise.vrrp.system import Link, links, load
 from poise.vrrp.tracking import ScriptState, Verdict, evaluate
@@ -86,22 +85,25 @@ def _source(instance: VrrpInstance, link: Link, vips: set[IPv4Address]) -> IPv4A
 
 
 class Daemon:
-    def __init__(self, config: KeepalivedConfig, log: Logger) -> None:
+    def __init__(self, config: KeepalivedConfig, log: Logger, path: str = "") -> None:
         self.config = config
+        self.path = path  # re-read on reload
         self.log = log
         self.links = links()
-        self.receivers: dict[str, Receiver] = {}
-        self.senders: dict[tuple[str, IPv4Address], Sender] = {}
-        self.announcers: dict[str, Announcer] = {}
+        self.sockets = Sockets()
+        self.listening: set[str] = set()  # receivers watched by the loop
         self.routers: dict[str, Router] = {}
         self.scripts = {name: ScriptState.for_script(s) for name, s in config.scripts.items()}
         self.links_up = {name: link.up for name, link in self.links.items()}
         self.group_states: dict[str, fsm.State] = {}
         self.group_notifiers: dict[str, Notifier] = {}
-        self.queue: asyncio.Queue[tuple[Router, fsm.Event] | None] | None = None
+        self.queue: asyncio.Queue[tuple[Router, fsm.Event] | str | None] | None = None
         self.netlink: Netlink | None = None
+        self.routing: Routing | None = None
         self.warned: set[tuple[str, int]] = set()
         self.tasks: list[asyncio.Task[None]] = []
+        self.script_tasks: dict[str, asyncio.Task[None]] = {}
+        self.clock: LoopClock | None = None
 
     # -- start-up (before detaching: every failure here is the user's) -----------------------
 
@@ -114,24 +116,22 @@ class Daemon:
             raise
 
     def _open(self) -> None:
-        vips = {v.ip for i in self.config.instances for v in i.virtual_ipaddress}
         for instance in self.config.instances:
-            assert instance.interface is not None
-            link = self.links[instance.interface]
-            if instance.interface not in self.receivers:
-                self.receivers[instance.interface] = Receiver(link.name, link.index)
-            receiver = self.receivers[instance.interface]
-            if not instance.unicast:
-                receiver.join(self.config.global_defs.vrrp_mcast_group4)
-            source = _source(instance, link, vips)
-            key = (link.name, source)
-            if key not in self.senders:
-                self.senders[key] = Sender(link.name, link.index, source)
-            for vip in instance.virtual_ipaddress:
-                target = vip.dev or instance.interface
-                if target not in self.announcers:
-                    self.announcers[target] = Announcer(target, self.links[target].mac)
-            self.routers[instance.name] = self._router(instance, link, self.senders[key])
+            self.routers[instance.name] = self._open_instance(instance)
+
+    def _open_instance(self, instance: VrrpInstance) -> Router:
+        """The router of one instance, with the sockets it needs (shared when open)."""
+        vips = {v.ip for i in self.config.instances for v in i.virtual_ipaddress}
+        assert instance.interface is not None
+        link = self.links[instance.interface]
+        receiver = self.sockets.receiver(link.name, link.index)
+        if not instance.unicast:
+            receiver.join(self.config.global_defs.vrrp_mcast_group4)
+        sender = self.sockets.sender(link.name, link.index, _source(instance, link, vips))
+        for vip in instance.virtual_ipaddress:
+            target = vip.dev or instance.interface
+            self.sockets.announcer(target, self.links[target].mac)
+        return self._router(instance, link, sender)
 
     def _router(self, instance: VrrpInstance, link: Link, sender: Sender) -> Router:
         defaults = self.config.global_defs
@@ -170,19 +170,16 @@ class Daemon:
 
     async def serve(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
-        clock = LoopClock(loop)
+        self.clock = LoopClock(loop)
         for router in self.routers.values():
-            router.machine.clock = clock
+            router.machine.clock = self.clock
         self.queue = asyncio.Queue()
         self.netlink = Netlink()
-        for group in self.config.sync_groups:
-            self.group_notifiers[group.name] = Notifier(
-                self.config, "GROUP", group.name, group.notify, self.log.info
-            )
-        for name, receiver in self.receivers.items():
-            loop.add_reader(
-                receiver.sock.fileno(), receiver.read, lambda data, n=name: self._datagram(n, data)
-            )
+        self.routing = Routing(self.netlink, self._ifindex, self.log)
+        self._group_notifiers()
+        for name in self.sockets.receivers:
+            self._listen(name)
+        await self.routing.statics(self.config, add=True)
         worker = loop.create_task(self._work())
         self.tasks.append(loop.create_task(self._guarded(self._watch_links(), "link watcher")))
         delay = self.config.global_defs.vrrp_startup_delay
@@ -191,29 +188,63 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
         for router in self.routers.values():
-            verdict = self._verdict(router)
-            router.verdict = verdict
-            self._push(router, fsm.Started(verdict.priority, verdict.fault))
-        used = {t.name for i in self.config.instances for t in i.track_script}
-        for name in sorted(used):
-            self.tasks.append(
-                loop.create_task(self._guarded(self._run_script(name), f"VRRP_Script({name})"))
-            )
+            self._start(router)
+        self._scripts()
+        notify(("READY=1", f"MAINPID={os.getpid()}", "STATUS=Running."))
         await stop.wait()
         self.log.info("Stopping")
-        for task in self.tasks:
+        notify(("STOPPING=1",))
+        for task in self.tasks + list(self.script_tasks.values()):
             task.cancel()
         for router in self.routers.values():
             self._push(router, fsm.Stopped())
         self.queue.put_nowait(None)
         await worker
+        await self.routing.statics(self.config, add=False)
         notifiers = [r.notifier for r in self.routers.values()]
         notifiers += list(self.group_notifiers.values())
         await asyncio.gather(*(n.drain(STOP_NOTIFY_WAIT) for n in notifiers))
-        for receiver in self.receivers.values():
+        for receiver in self.sockets.receivers.values():
             loop.remove_reader(receiver.sock.fileno())
         self.netlink.close()  # inside the loop: pyroute2's transports close through it
         self.netlink = None
+
+    def _ifindex(self, name: str) -> int | None:
+        link = self.links.get(name)
+        return None if link is None else link.index
+
+    def _listen(self, name: str) -> None:
+        receiver = self.sockets.receivers[name]
+        self.listening.add(name)
+        asyncio.get_running_loop().add_reader(
+            receiver.sock.fileno(), receiver.read, lambda data: self._datagram(name, data)
+        )
+
+    def _unlisten(self, receiver: Receiver) -> None:
+        if receiver.ifname in self.listening:
+            self.listening.discard(receiver.ifname)
+            asyncio.get_running_loop().remove_reader(receiver.sock.fileno())
+
+    def _group_notifiers(self) -> None:
+        self.group_notifiers = {
+            group.name: Notifier(self.config, "GROUP", group.name, group.notify, self.log.info)
+            for group in self.config.sync_groups
+        }
+
+    def _start(self, router: Router) -> None:
+        verdict = self._verdict(router)
+        router.verdict = verdict
+        self._push(router, fsm.Started(verdict.priority, verdict.fault))
+
+    def _scripts(self) -> None:
+        """A task per tracked vrrp_script that has none yet."""
+        loop = asyncio.get_running_loop()
+        used = {t.name for i in self.config.instances for t in i.track_script}
+        for name in sorted(used - set(self.script_tasks)):
+            self.scripts.setdefault(name, ScriptState.for_script(self.config.scripts[name]))
+            self.script_tasks[name] = loop.create_task(
+                self._guarded(self._run_script(name), f"VRRP_Script({name})")
+            )
 
     async def _guarded(self, work: Coroutine[Any, Any, None], what: str) -> None:
         """Run a background task; if it fails, say so (a silent watcher is a blind one)."""
@@ -234,6 +265,9 @@ class Daemon:
             item = await self.queue.get()
             if item is None:
                 return
+            if isinstance(item, str):
+                await self._reload()
+                continue
             router, event = item
             try:
                 await self._handle(router, event)
@@ -317,34 +351,29 @@ class Daemon:
                 )
 
     async def _addresses(self, router: Router, *, add: bool, stale: bool) -> None:
-        assert self.netlink is not None
+        """The virtual addresses, routes and rules (a stale removal at start: only the
+        addresses found there are removed, and said so)."""
+        assert self.netlink is not None and self.routing is not None
         instance = router.config
-        if not instance.virtual_ipaddress:
-            return
-        if add:
+        assert instance.interface is not None
+        if add and instance.virtual_ipaddress:
             self.log.info(f"({instance.name}) Setting VIPs.", detail=True)
-        present: dict[str, set[IPv4Address]] = {}
-        for vip in instance.virtual_ipaddress:
-            target = vip.dev or instance.interface
-            assert target is not None
-            link = self.links.get(target)
-            if link is None:
-                continue
-            if stale:
-                if target not in present:
-                    present[target] = await self.netlink.addresses(link.index)
-                if vip.ip not in present[target]:
-                    continue
-                self.log.info(
-                    f"({instance.name}) removing stale address {vip.interface} from {target}"
-                )
-            change = self.netlink.add if add else self.netlink.remove
-            failure = await change(vip, link.index)
-            if failure is not None:
-                verb = "add" if add else "remove"
-                self.log.error(
-                    f"({instance.name}) cannot {verb} {vip.interface} on {target}: {failure}"
-                )
+        found: dict[str, set[IPv4Address]] = {}
+        if stale:
+            for vip in instance.virtual_ipaddress:
+                dev = vip.dev or instance.interface
+                index = self._ifindex(dev)
+                if dev not in found and index is not None:
+                    found[dev] = await self.netlink.addresses(index)
+        await self.routing.virtual(
+            instance.name,
+            instance.interface,
+            instance.virtual_ipaddress,
+            instance.virtual_routes,
+            instance.virtual_rules,
+            add=add,
+            present=(lambda dev, ip: ip in found.get(dev, set())) if stale else None,
+        )
 
     def _garp(self, router: Router, repeat: int) -> None:
         instance = router.config
@@ -357,7 +386,7 @@ class Daemon:
                 f"({instance.name}) Sending/queueing gratuitous ARPs on {target} for {vip.ip}",
                 detail=True,
             )
-            announcer = self.announcers[target]
+            announcer = self.sockets.announcers[target]
             for count in range(repeat):
                 if interval and count:
                     loop.call_later(interval * count, self._announce, announcer, vip.ip, target)
@@ -373,6 +402,82 @@ class Daemon:
                 f"cannot send gratuitous ARP on {interface} for "
                 f"{address}: {failure.strerror or failure}",
             )
+
+    # -- reload (SIGHUP) ---------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Queue a reload: it runs between two events, as one (vrrp/reload.py decides)."""
+        if self.queue is not None:
+            self.queue.put_nowait("reload")
+
+    async def _reload(self) -> None:
+        notify(("RELOADING=1", "STATUS=Reloading the configuration."))
+        self.log.info(f"Reloading configuration file {self.path}")
+        config, diagnostics = load(self.path)
+        for diagnostic in diagnostics:
+            self.log.info(str(diagnostic))
+        if config is None:
+            self.log.error("Fatal errors found in configuration: the running one is kept")
+        else:
+            await self._switch(config)
+        notify(("READY=1", "STATUS=Running."))
+
+    async def _switch(self, new: KeepalivedConfig) -> None:
+        assert self.routing is not None and self.clock is not None
+        step = reload.plan(self.config, new)
+        old, old_routers = self.config, self.routers
+        opened = self.sockets.mark()
+        self.config, self.links = new, links()
+        instances = {i.name: i for i in new.instances}
+        started: dict[str, Router] = {}
+        try:
+            for name in step.started:
+                started[name] = self._open_instance(instances[name])
+        except (StartError, OSError) as exc:
+            self.config = old
+            self.sockets.prune(self._used(), keep=opened)
+            self.log.error(f"cannot reload: {exc}: the running configuration is kept")
+            return
+        for name in step.stopped:  # as at exit (no sync group to follow: it changes too)
+            router = old_routers[name]
+            for action in router.machine.handle(fsm.Stopped()):
+                await self._apply(router, action)
+            for handle in router.timers.values():
+                handle.cancel()
+        for name in step.kept:
+            router = old_routers[name]
+            router.config = instances[name]
+            router.notifier = Notifier(new, "INSTANCE", name, instances[name].notify, self.log.info)
+        self.routers = {
+            name: started[name] if name in started else old_routers[name] for name in instances
+        }
+        self.sockets.prune(self._used(), closing=self._unlisten)
+        for name in set(self.sockets.receivers) - self.listening:
+            self._listen(name)
+        self._group_notifiers()
+        await self.routing.static_difference(old, new)
+        for name in reload.changed_scripts(old, new):
+            task = self.script_tasks.pop(name, None)
+            if task is not None:
+                task.cancel()
+            self.scripts.pop(name, None)
+        self._scripts()
+        for router in started.values():
+            router.machine.clock = self.clock
+            self._start(router)
+        self._retrack(set(step.kept))
+        self.log.info(
+            f"Reloaded: {len(step.kept)} instance(s) kept, {len(step.stopped)} stopped, "
+            f"{len(step.started)} started"
+        )
+
+    def _used(self) -> tuple[set[str], set[SenderKey], set[str]]:
+        routers = self.routers.values()
+        return (
+            {r.link.name for r in routers},
+            {(r.link.name, r.sender.source) for r in routers},
+            {v.dev or r.link.name for r in routers for v in r.config.virtual_ipaddress},
+        )
 
     # -- the world's events ------------------------------------------------------------------
 
@@ -436,7 +541,7 @@ class Daemon:
                 return
             self.links_up[name] = state.up
             self.log.info(f"Kernel is reporting: interface {name} {'UP' if state.up else 'DOWN'}")
-            receiver = self.receivers.get(name)
+            receiver = self.sockets.receivers.get(name)
             if state.up and receiver is not None:
                 receiver.rejoin()
             self._retrack()
@@ -450,9 +555,6 @@ class Daemon:
         script = self.config.scripts[name]
         state = self.scripts[name]
         who = run_as(self.config, script.command)
-        users = {
-            i.name for i in self.config.instances if any(t.name == name for t in i.track_script)
-        }
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
@@ -463,16 +565,17 @@ class Daemon:
                     f"VRRP_Script({name}) {'succeeded' if state.good else 'failed'}"
                     + ("" if state.good else f" ({what})")
                 )
-                self._retrack(users)
+                self._retrack(
+                    {
+                        i.name
+                        for i in self.config.instances
+                        if any(t.name == name for t in i.track_script)
+                    }
+                )
             await asyncio.sleep(max(0.0, started + script.interval - loop.time()))
 
     def close(self) -> None:
-        for receiver in self.receivers.values():
-            receiver.close()
-        for sender in self.senders.values():
-            sender.close()
-        for announcer in self.announcers.values():
-            announcer.close()
+        self.sockets.close()
         if self.netlink is not None:
             self.netlink.close()
 
@@ -483,62 +586,3 @@ class _NoClock:
 
 
 _NO_CLOCK = _NoClock()
-
-
-def run(
-    path: str, *, daemon: bool = False, detail: bool = False, pidfile: str | None = None
-) -> int:
-    """`poise vrrp`: load, open the sockets, detach (-D), write the pidfile, serve until
-    SIGTERM. Exit status 1 for anything that stops it from starting."""
-    log = Logger(detail=detail)
-    config, diagnostics = load(path)
-    for diagnostic in diagnostics:
-        log.info(str(diagnostic))
-    if config is None:
-        log.error("Fatal errors found in configuration.")
-        return 1
-    try:
-        vrrp = Daemon(config, log)
-        vrrp.open()
-    except (StartError, OSError) as exc:
-        log.error(f"cannot start: {exc}")
-        return 1
-    ready: process.Startup | None = None
-    try:
-        if daemon:
-            ready = process.daemonize()
-            log.use_syslog()
-        if pidfile:
-            process.write_pidfile(pidfile, os.getpid())
-        log.info(f"Starting VRRP child process, pid={os.getpid()}")
-        asyncio.run(_main(vrrp, ready))
-    except process.ProcessError as exc:
-        log.error(str(exc))
-        if ready is not None:
-            ready.fail(str(exc))
-        return 1
-    finally:
-        vrrp.close()
-        if pidfile:
-            with contextlib.suppress(process.ProcessError):
-                process.remove_pidfile(pidfile)
-        log.close()
-    return 0
-
-
-async def _main(vrrp: Daemon, ready: process.Startup | None) -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(
-        signal.SIGHUP,
-        lambda: vrrp.log.info(
-            "SIGHUP: reloading the configuration is not implemented yet in poise vrrp; "
-            "restart it to apply changes"
-        ),
-    )
-    serving = loop.create_task(vrrp.serve(stop))
-    if ready is not None:
-        ready.ready()
-    await serving

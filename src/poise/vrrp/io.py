@@ -10,9 +10,9 @@ are made and checked in packet.py; here they only go in and out.
   (the v3 checksum covers it, so it must be the one the kernel puts in the header), TTL
   255 for multicast and unicast, multicast loop off, TOS 0xc0 (network control), as
   Keepalived sends them.
-- Addresses: added and removed through netlink (link states come from it too); adding
-  one that is there or removing one that is gone is not an error (a restart after a crash
-  meets both).
+- Addresses, routes and rules: added and removed through netlink (link states come from
+  it too); adding one that is there or removing one that is gone is not an error (a
+  restart after a crash meets both).
 - Gratuitous ARP: broadcast ARP requests for the address from the interface's MAC.
 """
 
@@ -23,18 +23,20 @@ import contextlib
 import errno
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from poise.config.keepalived_model import VirtualAddress
+from poise.config.keepalived_model import Route, Rule, VirtualAddress
 from poise.vrrp.packet import ETH_P_ARP, PROTOCOL, TTL, garp_frame
 
 IP_MULTICAST_ALL = 49  # linux/in.h; not in Python's socket module
 IP_TOS_NETWORK_CONTROL = 0xC0
 SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 RECEIVE_SIZE = 65535
+RTPROT_KEEPALIVED = 18  # linux/rtnetlink.h: the protocol Keepalived marks its routes with
+RTNH_F_ONLINK = 4
 
 
 def _mreqn(group: IPv4Address, ifindex: int) -> bytes:
@@ -151,6 +153,60 @@ class Announcer:
         self.sock.close()
 
 
+SenderKey = tuple[str, IPv4Address]
+
+
+class Sockets:
+    """The sockets of the daemon's instances, shared where they can be: one receiver per
+    interface, one sender per (interface, source address), one announcer per interface
+    that holds a virtual address. `mark()` and `prune()` let a reload open what the new
+    configuration needs first, then close what nothing uses any more."""
+
+    def __init__(self) -> None:
+        self.receivers: dict[str, Receiver] = {}
+        self.senders: dict[SenderKey, Sender] = {}
+        self.announcers: dict[str, Announcer] = {}
+
+    def receiver(self, ifname: str, ifindex: int) -> Receiver:
+        if ifname not in self.receivers:
+            self.receivers[ifname] = Receiver(ifname, ifindex)
+        return self.receivers[ifname]
+
+    def sender(self, ifname: str, ifindex: int, source: IPv4Address) -> Sender:
+        key = (ifname, source)
+        if key not in self.senders:
+            self.senders[key] = Sender(ifname, ifindex, source)
+        return self.senders[key]
+
+    def announcer(self, ifname: str, mac: bytes) -> Announcer:
+        if ifname not in self.announcers:
+            self.announcers[ifname] = Announcer(ifname, mac)
+        return self.announcers[ifname]
+
+    def mark(self) -> tuple[set[str], set[SenderKey], set[str]]:
+        return set(self.receivers), set(self.senders), set(self.announcers)
+
+    def prune(
+        self,
+        used: tuple[set[str], set[SenderKey], set[str]],
+        keep: tuple[set[str], set[SenderKey], set[str]] = (set(), set(), set()),
+        closing: Callable[[Receiver], None] = lambda _receiver: None,
+    ) -> None:
+        """Close every socket neither `used` nor in `keep`; `closing` is told of each
+        receiver before it closes (to stop watching it)."""
+        for name in [n for n in self.receivers if n not in used[0] | keep[0]]:
+            receiver = self.receivers.pop(name)
+            closing(receiver)
+            receiver.close()
+        for key in [k for k in self.senders if k not in used[1] | keep[1]]:
+            self.senders.pop(key).close()
+        for name in [n for n in self.announcers if n not in used[2] | keep[2]]:
+            self.announcers.pop(name).close()
+
+    def close(self) -> None:
+        self.prune((set(), set(), set()))
+
+
 IFF_UP = 0x1
 IFF_RUNNING = 0x40
 
@@ -210,6 +266,68 @@ class Netlink:
             if exc.code == fine:
                 return None
             return str(exc)
+        except OSError as exc:
+            return exc.strerror or str(exc)
+        return None
+
+    async def route(self, command: str, route: Route, ifindex: int | None) -> str | None:
+        """Add or delete a route as Keepalived does (vrrp_iproute.c: protocol 18 unless
+        given, the kernel's prepend); one already there or already gone is not an error."""
+        options: dict[str, object] = {
+            "dst": str(route.destination),
+            "table": route.table,
+            "type": route.kind,
+            "proto": RTPROT_KEEPALIVED if route.protocol is None else route.protocol,
+        }
+        if route.via is not None:
+            options["gateway"] = str(route.via)
+        if ifindex is not None:
+            options["oif"] = ifindex
+        if route.src is not None:
+            options["prefsrc"] = str(route.src)
+        if route.metric is not None:
+            options["priority"] = route.metric
+        if route.scope is not None:
+            options["scope"] = route.scope
+        if route.onlink:
+            options["flags"] = RTNH_F_ONLINK
+        return await self._netlink(self.ipr.route, command, options, (errno.EEXIST, errno.ESRCH))
+
+    async def rule(self, command: str, rule: Rule) -> str | None:
+        options: dict[str, object] = {"family": socket.AF_INET}
+        for name, network in (("src", rule.source), ("dst", rule.destination)):
+            if network is not None:
+                options[name] = str(network.network_address)
+                options[f"{name}_len"] = network.prefixlen
+        if rule.table is not None:
+            options["table"] = rule.table
+        if rule.action is not None:
+            options["action"] = rule.action
+        extra = {
+            "priority": rule.preference,
+            "iifname": rule.iif,
+            "oifname": rule.oif,
+            "fwmark": rule.fwmark,
+            "fwmask": rule.fwmask,
+            "tos": rule.tos,
+        }
+        options.update({k: v for k, v in extra.items() if v is not None})
+        return await self._netlink(self.ipr.rule, command, options, (errno.EEXIST, errno.ENOENT))
+
+    async def _netlink(
+        self,
+        call: Callable[..., Awaitable[object]],
+        command: str,
+        options: dict[str, object],
+        fine: tuple[int, ...],
+    ) -> str | None:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            async with self.turn:
+                await call(command, **options)
+        except NetlinkError as exc:
+            return None if exc.code in fine else str(exc)
         except OSError as exc:
             return exc.strerror or str(exc)
         return None

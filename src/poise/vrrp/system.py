@@ -3,8 +3,9 @@ around the pure parser (poise.config.keepalived), used by `poise check -k` and b
 `poise vrrp` at start, so that both report the same problems.
 
 What only the system can tell (each is an error at the line that names it):
-- an instance's `interface`, a `track_interface` or a virtual address's `dev` that does
-  not exist (in this network namespace);
+- an instance's `interface`, a `track_interface`, the `dev` of a virtual or static address
+  or of a route that does not exist (in this network namespace; a rule's `iif`/`oif` may
+  name an interface yet to come, as with `ip rule`);
 - a `unicast_src_ip` that is not an address of the instance's interface;
 - a global `script_user` that does not exist.
 
@@ -131,6 +132,15 @@ def insecure_reason(path: str) -> str | None:
 
 def _command_problem(config: KeepalivedConfig, command: Command) -> str | None:
     """Why a script cannot be run (Keepalived's check_script_secure), or None."""
+    defaults = config.global_defs
+    if (
+        defaults.enable_script_security
+        and command.user is None
+        and defaults.script_user is None
+        and not _user_exists(DEFAULT_SCRIPT_USER)
+    ):
+        # notify.c get_default_script_user: no falling back to root under script security
+        return f"Unable to set default user {DEFAULT_SCRIPT_USER} for script"
     user, group = script_user(config, command)
     if not _user_exists(user):
         return f"unknown user '{user}'"
@@ -206,7 +216,16 @@ def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diag
         )
         return True
 
+    for address in config.static_ipaddress:
+        assert address.dev is not None
+        missing(address.dev, address.where, "static_ipaddress")
+    for route in config.static_routes:
+        if route.dev is not None:
+            missing(route.dev, route.where, "static_routes")
     for instance in config.instances:
+        for route in instance.virtual_routes:
+            if route.dev is not None:
+                missing(route.dev, route.where, "virtual_routes")
         assert instance.interface is not None
         if missing(instance.interface, instance.where, "interface"):
             continue

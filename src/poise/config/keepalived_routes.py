@@ -1,0 +1,199 @@
+"""Route and rule lines of keepalived.conf (`virtual_routes`, `virtual_rules`, `static_routes`,
+`static_rules`), read as Keepalived 2.2.7 reads them (vrrp_iproute.c, vrrp_iprule.c): the
+words of `ip route add` / `ip rule add`, full names only. IPv4 only, like the rest of
+`poise vrrp`; an option Keepalived knows that poise does not apply yet is an error that
+names it, never dropped. Pure: a bad line raises Problem.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from ipaddress import AddressValueError, IPv4Network, NetmaskValueError
+from typing import Any
+
+from poise.config.keepalived_lexer import Node
+from poise.config.keepalived_model import Route, Rule
+from poise.config.keepalived_values import Problem, integer, ipv4
+
+# iproute2's built-in names (/etc/iproute2/rt_tables, rt_protos, rt_scopes; rtnetlink.h)
+TABLES = {"default": 253, "main": 254, "local": 255}
+PROTOCOLS = {"redirect": 1, "kernel": 2, "boot": 3, "static": 4, "keepalived": 18}
+ROUTE_SCOPES = {"global": 0, "universe": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
+ROUTE_TYPES = {"unicast": 1, "blackhole": 6, "unreachable": 7, "prohibit": 8, "throw": 9}
+RULE_ACTIONS = {"blackhole": 6, "unreachable": 7, "prohibit": 8}
+UINT32 = 2**32 - 1
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+ROUTE_UNIMPLEMENTED = _words(
+    "inet6 as from tos dsfield encap expires mtu hoplimit advmss rtt rttvar reordering window "
+    "cwnd ssthresh realms rto_min initcwnd initrwnd features quickack congctl pref "
+    "ttl-propagate fastopen_no_cookie append or nexthop track_group vrf"
+)
+RULE_UNIMPLEMENTED = _words(
+    "inet6 realms goto l3mdev uidrange ip_proto sport dport suppress_prefixlength "
+    "suppress_ifgroup sup_pl sup_group protocol ipproto tunnel-id nat map-to track_group "
+    "nop type"
+)
+
+
+def network(text: str, what: str) -> IPv4Network:
+    """`ADDR[/LEN]` or `default`/`all` (0.0.0.0/0), host bits allowed as in `ip route`."""
+    if text in ("default", "all"):
+        return IPv4Network("0.0.0.0/0")
+    address, slash, length = text.partition("/")
+    ip = ipv4(address, what)
+    if slash and not length.isdigit():
+        raise Problem(f"bad prefix length in '{text}'")
+    try:
+        return IPv4Network(f"{ip}/{length if slash else 32}", strict=False)
+    except (AddressValueError, NetmaskValueError):
+        raise Problem(f"bad prefix length in '{text}'") from None
+
+
+def _named(table: dict[str, int], limit: int, what: str) -> Callable[[str], int]:
+    def read(text: str) -> int:
+        if text in table:
+            return table[text]
+        if text.isdigit():
+            return integer(text, 0, limit, what)
+        raise Problem(f"{what} '{text}' not found (poise knows numbers and {', '.join(table)})")
+
+    return read
+
+
+_table = _named(TABLES, UINT32, "routing table")
+_protocol = _named(PROTOCOLS, 255, "protocol")
+_scope = _named(ROUTE_SCOPES, 255, "scope")
+
+
+class _Cursor:
+    def __init__(self, node: Node) -> None:
+        self.words = list(node.words)
+        self.index = 0
+
+    def more(self) -> bool:
+        return self.index < len(self.words)
+
+    def take(self) -> str:
+        word = self.words[self.index]
+        self.index += 1
+        return word
+
+    def value(self, option: str) -> str:
+        if not self.more():
+            raise Problem(f"'{option}' expects a value")
+        return self.take()
+
+
+def parse_route(node: Node) -> Route:
+    """`[src ADDR] [to] [TYPE] PREFIX [via|gw ADDR] [dev IF] [table T] [metric N] [scope S]
+    [protocol P] [onlink] [no_track] [add|prepend]`."""
+    cursor = _Cursor(node)
+    values: dict[str, Any] = {}
+    while cursor.more():
+        word = cursor.take()
+        if word in ROUTE_UNIMPLEMENTED:
+            raise Problem(f"'{word}' in a route is not implemented yet in poise")
+        if word == "src":
+            values["src"] = ipv4(cursor.value(word), "route src address")
+        elif word in ("via", "gw"):
+            values["via"] = ipv4(cursor.value(word), "route via address")
+        elif word in ("dev", "oif"):
+            values["dev"] = cursor.value(word)
+        elif word == "table":
+            values["table"] = _table(cursor.value(word))
+        elif word in ("metric", "priority", "preference"):
+            values["metric"] = integer(cursor.value(word), 0, UINT32, "metric")
+        elif word == "scope":
+            values["scope"] = _scope(cursor.value(word))
+        elif word == "protocol":
+            values["protocol"] = _protocol(cursor.value(word))
+        elif word == "onlink":
+            values["onlink"] = True
+        elif word in ("no_track", "add", "prepend"):
+            pass  # poise never re-adds a deleted route (no_track); prepend is the kernel's default
+        else:
+            if word == "to":
+                word = cursor.value(word)
+            if word in ROUTE_TYPES:
+                values["kind"] = word
+                word = cursor.value(word)
+            if "destination" in values:
+                raise Problem(f"unknown route keyword '{word}'")
+            try:
+                values["destination"] = network(word, "route destination")
+            except Problem:
+                raise Problem(f"unknown route keyword '{word}'") from None
+    if "destination" not in values:
+        raise Problem("a route needs a destination (PREFIX)")
+    if values.get("kind", "unicast") == "unicast" and not ("via" in values or "dev" in values):
+        raise Problem("a route needs 'via' or 'dev'")
+    return Route(where=node.where, **values)
+
+
+def parse_rule(node: Node) -> Rule:
+    """`[from PREFIX] [to PREFIX] [table T] [preference N] [iif IF] [oif IF] [fwmark M[/MASK]]
+    [tos N] [blackhole|unreachable|prohibit] [no_track]`."""
+    cursor = _Cursor(node)
+    values: dict[str, Any] = {}
+    while cursor.more():
+        word = cursor.take()
+        if word in RULE_UNIMPLEMENTED:
+            raise Problem(f"'{word}' in a rule is not implemented yet in poise")
+        if word in ("from", "to"):
+            values["source" if word == "from" else "destination"] = network(
+                cursor.value(word), f"rule {word} address"
+            )
+        elif word in ("table", "lookup"):
+            values["table"] = _table(cursor.value(word))
+        elif word in ("preference", "priority", "order"):
+            values["preference"] = integer(cursor.value(word), 0, UINT32, "preference")
+        elif word in ("iif", "dev"):
+            values["iif"] = cursor.value(word)
+        elif word == "oif":
+            values["oif"] = cursor.value(word)
+        elif word == "fwmark":
+            mark, _, mask = cursor.value(word).partition("/")
+            values["fwmark"] = _number(mark, "fwmark")
+            if mask:
+                values["fwmask"] = _number(mask, "fwmark mask")
+        elif word in ("tos", "dsfield"):
+            values["tos"] = _number(cursor.value(word), "tos", 255)
+        elif word in RULE_ACTIONS:
+            values["action"] = word
+        elif word == "no_track":
+            pass  # poise never re-adds a deleted rule: what no_track asks for
+        else:
+            raise Problem(f"unknown rule keyword '{word}'")
+    if "table" not in values and "action" not in values:
+        raise Problem("a rule needs a 'table' (or blackhole|unreachable|prohibit)")
+    return Rule(where=node.where, **values)
+
+
+def _number(text: str, what: str, limit: int = UINT32) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise Problem(f"{what} '{text}' is not a number") from None
+    if not 0 <= value <= limit:
+        raise Problem(f"{what} {text} is out of range [0, {limit}]")
+    return value
+
+
+def read_block(
+    node: Node, parse: Callable[[Node], Any], report: Callable[[Node, Problem], None]
+) -> list[Any]:
+    """Every line of a routes/rules/addresses block that can be read; the others reported."""
+    found = []
+    for child in node.children or ():
+        try:
+            if child.children is not None:
+                raise Problem("does not open a block")
+            found.append(parse(child))
+        except Problem as exc:
+            report(child, exc)
+    return found

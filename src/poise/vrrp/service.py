@@ -1,0 +1,71 @@
+"""`poise vrrp` as a process: load the configuration, open the sockets, detach (-D), write
+the pidfile, then serve until SIGTERM or SIGINT; SIGHUP reloads the configuration (the
+daemon re-reads it between two events; a file with errors is refused with each error at
+FILE:LINE in the log, and the running configuration is kept). Under systemd
+(`Type=notify`, $NOTIFY_SOCKET) the daemon says READY=1 once it serves, RELOADING=1 then
+READY=1 around a reload, and STOPPING=1, as Keepalived 2.2.7 does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+
+from poise import process
+from poise.vrrp.daemon import Daemon, StartError
+from poise.vrrp.log import Logger
+from poise.vrrp.system import load
+
+
+def run(
+    path: str, *, daemon: bool = False, detail: bool = False, pidfile: str | None = None
+) -> int:
+    """`poise vrrp`: exit status 1 for anything that stops it from starting."""
+    log = Logger(detail=detail)
+    config, diagnostics = load(path)
+    for diagnostic in diagnostics:
+        log.info(str(diagnostic))
+    if config is None:
+        log.error("Fatal errors found in configuration.")
+        return 1
+    try:
+        vrrp = Daemon(config, log, path)
+        vrrp.open()
+    except (StartError, OSError) as exc:
+        log.error(f"cannot start: {exc}")
+        return 1
+    ready: process.Startup | None = None
+    try:
+        if daemon:
+            ready = process.daemonize()
+            log.use_syslog()
+        if pidfile:
+            process.write_pidfile(pidfile, os.getpid())
+        log.info(f"Starting VRRP child process, pid={os.getpid()}")
+        asyncio.run(_main(vrrp, ready))
+    except process.ProcessError as exc:
+        log.error(str(exc))
+        if ready is not None:
+            ready.fail(str(exc))
+        return 1
+    finally:
+        vrrp.close()
+        if pidfile:
+            with contextlib.suppress(process.ProcessError):
+                process.remove_pidfile(pidfile)
+        log.close()
+    return 0
+
+
+async def _main(vrrp: Daemon, ready: process.Startup | None) -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, vrrp.reload)
+    serving = loop.create_task(vrrp.serve(stop))
+    if ready is not None:
+        ready.ready()
+    await serving
