@@ -128,11 +128,12 @@ def test_a_script_that_does_not_exist_or_cannot_run_is_disabled_as_keepalived_do
 
 def test_an_unknown_script_user_disables_the_script() -> None:
     conf, problems = check_commands(script_conf("true", user="user no_such_user_here"))
+    assert not conf.instances[0].track_script
     assert messages(problems) == [
         "/k.conf:2: warning: 'script': Disabling track script chk since not found/accessible: "
         "unknown user 'no_such_user_here'"
     ]
-    conf, problems = check_commands(
+    _, problems = check_commands(
         config(before="global_defs {\n script_user no_such_user_here\n}\n")
     )
     assert messages(problems) == [
@@ -158,7 +159,7 @@ def test_script_security_refuses_scripts_others_can_change(tmp_path: Path) -> No
 
 
 @pytest.mark.skipif(
-    os.path.exists("/etc/passwd") and "keepalived_script:" in open("/etc/passwd").read(),
+    "keepalived_script:" in Path("/etc/passwd").read_text(),
     reason="the default script user exists here",
 )
 def test_script_security_without_a_script_user_disables_scripts_as_keepalived_does() -> None:

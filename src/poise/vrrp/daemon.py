@@ -266,7 +266,10 @@ class Daemon:
             if item is None:
                 return
             if isinstance(item, str):
-                await self._reload()
+                try:
+                    await self._reload()
+                except Exception as exc:  # a bug must not stop the daemon
+                    self.log.error(f"reload failed: {exc!r}")
                 continue
             router, event = item
             try:
@@ -413,7 +416,8 @@ class Daemon:
     async def _reload(self) -> None:
         notify(("RELOADING=1", "STATUS=Reloading the configuration."))
         self.log.info(f"Reloading configuration file {self.path}")
-        config, diagnostics = load(self.path)
+        # In a thread: pyroute2's synchronous API runs a loop of its own.
+        config, diagnostics = await asyncio.to_thread(load, self.path)
         for diagnostic in diagnostics:
             self.log.info(str(diagnostic))
         if config is None:
@@ -427,7 +431,7 @@ class Daemon:
         step = reload.plan(self.config, new)
         old, old_routers = self.config, self.routers
         opened = self.sockets.mark()
-        self.config, self.links = new, links()
+        self.config, self.links = new, await asyncio.to_thread(links)
         instances = {i.name: i for i in new.instances}
         started: dict[str, Router] = {}
         try:

@@ -294,7 +294,8 @@ class Netlink:
         return await self._netlink(self.ipr.route, command, options, (errno.EEXIST, errno.ESRCH))
 
     async def rule(self, command: str, rule: Rule) -> str | None:
-        options: dict[str, object] = {"family": socket.AF_INET}
+        # Keepalived marks its rules protocol 18 too (vrrp_iprule.c)
+        options: dict[str, object] = {"family": socket.AF_INET, "protocol": RTPROT_KEEPALIVED}
         for name, network in (("src", rule.source), ("dst", rule.destination)):
             if network is not None:
                 options[name] = str(network.network_address)
