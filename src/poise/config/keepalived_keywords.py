@@ -83,7 +83,7 @@ INSTANCE = _words(
 )
 INSTANCE_MAIL = _words("smtp_alert")
 INSTANCE_UNIMPLEMENTED = _words(
-    "no_accept debug down_timer_adverts garp_extra_if kernel_rx_buf_size "
+    "no_accept debug down_timer_adverts lvs_sync_daemon_interface garp_extra_if kernel_rx_buf_size "
     "linkbeat_use_polling mcast_dst_ip native_ipv6 notify_master_rx_lower_pri "
     "notify_priority_changes old_unicast_checksum promote_secondaries strict_mode "
     "track_bfd track_file track_process track_src_ip unicast_fault_no_peer unicast_ttl "
