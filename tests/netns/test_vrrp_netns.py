@@ -285,7 +285,7 @@ def test_bad_configurations_are_refused_at_check_and_at_start(lab: Lab) -> None:
     insecure.chmod(0o757)  # anyone may change what root would run
     conf = vrrp_conf(
         priority=100,
-        globals_="    enable_script_security\n",
+        globals_="    enable_script_security\n    script_user root\n",
         before=tracked(str(insecure), 0),
         extra="    track_script {\n        chk\n    }\n",
     )

@@ -184,6 +184,8 @@ def check_commands(config: KeepalivedConfig) -> tuple[KeepalivedConfig, list[Dia
             why = (
                 "due to insecure"
                 if problem.startswith("insecure")
+                else "as no user may run it"
+                if problem.startswith("Unable to set default user")
                 else ("since not found/accessible")
             )
             diagnostics.append(
