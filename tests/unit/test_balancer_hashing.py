@@ -18,20 +18,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from poise.config import model
-from poise.core.balancer.hashing import (
+from poise.core.balancer.maglev import (
     MAGLEV_SIZES,
     claim_order,
     hash64,
     maglev_permutations,
     maglev_size,
     maglev_table,
-    weighted_map,
 )
-from poise.core.balancer.source import Source
+from poise.core.balancer.source import HashBalancer
 from poise.core.server import ServerState
 
 MAP = model.HashType.MAP_BASED
 CONSISTENT = model.HashType.CONSISTENT
+MAGLEV = model.HashType.MAGLEV
+ALL_TYPES = [MAP, CONSISTENT, MAGLEV]
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
@@ -42,6 +43,13 @@ def make_servers(weights: list[int], names: list[str] | None = None) -> list[Ser
         ServerState(model.Server(name, address, model.NOWHERE, i + 1, weight), "be")
         for i, (name, weight) in enumerate(zip(names, weights, strict=True))
     ]
+
+
+def Source(  # noqa: N802 (reads as the balancer it builds)
+    servers: list[ServerState], hash_type: model.HashType = MAP
+) -> HashBalancer:
+    """`balance source` with `hash-type TYPE` over `servers`."""
+    return HashBalancer(servers, False, model.Balance(model.Algorithm.SOURCE, hash_type=hash_type))
 
 
 def name_of(server: ServerState | None) -> str:

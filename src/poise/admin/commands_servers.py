@@ -23,6 +23,7 @@ from poise.admin.commands_base import (
 )
 from poise.config import model
 from poise.core.backend import Backend
+from poise.core.balancer.factory import HASHES
 from poise.core.server import AdminState, ServerState
 
 SERVER_STATES = {"ready": AdminState.READY, "drain": AdminState.DRAIN, "maint": AdminState.MAINT}
@@ -40,7 +41,7 @@ def dynamic_weights(balance: model.Balance) -> bool:
     time (HAProxy's BE_LB_PROP_DYN): not `static-rr`, not map-based hashing."""
     if balance.algorithm is model.Algorithm.STATIC_RR:
         return False
-    hashing = balance.algorithm is model.Algorithm.SOURCE
+    hashing = balance.algorithm in HASHES
     return not (hashing and balance.hash_type is model.HashType.MAP_BASED)
 
 

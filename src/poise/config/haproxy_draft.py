@@ -18,12 +18,14 @@ from poise.config.model import (
     AclTest,
     Address,
     Algorithm,
+    BalanceOptions,
     Bind,
     Capability,
     Capture,
     Cookie,
     ErrorFile,
     Global,
+    HashFunction,
     HashType,
     HttpCheck,
     HttpExpect,
@@ -152,6 +154,8 @@ class Settings:
     algorithm: Algorithm | None = None
     draws: int | None = None
     hash_type: HashType | None = None
+    hash_function: HashFunction | None = None
+    avalanche: bool | None = None
     default_backend: UseBackend | None = None
     disabled: bool | None = None
     redispatch_interval: int | None = None
@@ -163,6 +167,7 @@ class Settings:
     default_server: ServerSettings = field(default_factory=ServerSettings)
     # HTTP mode.
     balance_argument: str | None = None
+    balance_options: BalanceOptions | None = None
     balance_where: Where | None = None
     cookie: Cookie | None = None
     errorfiles: dict[int, ErrorFile] = field(default_factory=dict)
@@ -189,9 +194,11 @@ class Settings:
         )
         if self.algorithm is not None:
             merged.balance_argument = self.balance_argument
+            merged.balance_options = self.balance_options
             merged.balance_where = self.balance_where
         else:
             merged.balance_argument = base.balance_argument
+            merged.balance_options = base.balance_options
             merged.balance_where = base.balance_where
         for name in (
             "mode",
@@ -201,6 +208,8 @@ class Settings:
             "algorithm",
             "draws",
             "hash_type",
+            "hash_function",
+            "avalanche",
             "default_backend",
             "disabled",
             "redispatch_interval",

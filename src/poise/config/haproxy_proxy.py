@@ -43,7 +43,15 @@ from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options
 from poise.config.haproxy_stats import StatsKeywords
 from poise.config.lexer import Line
-from poise.config.model import Algorithm, HashType, Mode, UseBackend, Where
+from poise.config.model import (
+    Algorithm,
+    BalanceOptions,
+    HashFunction,
+    HashType,
+    Mode,
+    UseBackend,
+    Where,
+)
 from poise.config.units import parse_int, parse_time
 
 NAME = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -60,8 +68,6 @@ _TIMEOUTS = {
     "http-request": "http_request",
     "http-keep-alive": "http_keep_alive",
 }
-# `balance uri`, `url_param` and `hdr` options poise does not implement yet.
-_HASH_OPTIONS = frozenset({"depth", "len", "whole", "path-only", "check_post", "use_domain_only"})
 
 
 def check_name(name: str, what: str) -> None:
@@ -273,20 +279,41 @@ class ProxyParser:
             raise Problem("expects an algorithm")
         word, draws, argument = args[0], 2, None
         rest = list(args[1:])
+        options = BalanceOptions()
         match = _RANDOM.fullmatch(word)
         if match:
             word, draws = "random", int(match.group(1))
             if draws < 1:
                 raise Problem("random(N) needs at least 1 draw")
-        header = re.fullmatch(r"hdr\((.+)\)", word)
-        if header:
-            word, argument = "hdr", header.group(1)
+        if word.startswith("hdr("):
+            argument = _parenthesised(word[4:], "hdr requires an http header field name")
+            word = "hdr"
+            if rest:
+                if rest.pop(0) != "use_domain_only":
+                    raise Problem("hdr only accepts 'use_domain_only' modifier")
+                options = BalanceOptions(use_domain_only=True)
         elif word == "hdr":
             raise Problem("'balance hdr' needs a header name: hdr(NAME)")
+        elif word.startswith("rdp-cookie"):
+            tail = word[len("rdp-cookie") :]
+            if tail and not tail.startswith("("):
+                raise Problem("rdp-cookie : missing cookie name.")
+            argument = "mstshash"
+            if tail:
+                argument = _parenthesised(tail[1:], "rdp-cookie : missing cookie name.")
+            word = "rdp-cookie"
         elif word == "url_param":
             if not rest:
                 raise Problem("balance url_param requires an URL parameter name")
             argument = rest.pop(0)
+            if rest and rest[0] == "check_post":
+                raise Problem(
+                    "'balance url_param' option 'check_post' is not implemented yet in poise"
+                )
+            if rest:
+                raise Problem(f"url_param only accepts 'check_post' modifier (got '{rest[0]}')")
+        elif word == "uri":
+            options, rest = _uri_options(rest), []
         try:
             algorithm = Algorithm(word)
         except ValueError:
@@ -295,32 +322,42 @@ class ProxyParser:
                 raise Problem(f"'balance {base}' is not implemented yet in poise") from None
             hint = keywords.did_you_mean(base, keywords.BALANCE_ALGORITHMS)
             raise Problem(f"unknown algorithm '{word}'{hint}") from None
-        if rest and rest[0] in _HASH_OPTIONS:
-            raise Problem(f"'balance {word}' option '{rest[0]}' is not implemented yet in poise")
         no_args(rest)
         self.settings.algorithm = algorithm
         self.settings.draws = draws
         self.settings.balance_argument = argument
+        self.settings.balance_options = options
         self.settings.balance_where = where
 
     def hash_type(self, args: Sequence[str], where: Where) -> None:
+        """`hash-type map-based|consistent [FUNCTION [avalanche]]` as HAProxy 2.6 reads it
+        (cfgparse-listen.c): sdbm by default, and avalanche by default only for a bare
+        `consistent`; `avalanche` must follow a function. `maglev` is poise's own method
+        (a weighted Maglev table over a BLAKE2b hash of the key) and takes no function."""
         if not args:
             raise Problem("expects map-based or consistent")
         try:
             method = HashType(args[0])
         except ValueError:
             raise Problem(f"unknown method '{args[0]}' (map-based or consistent)") from None
+        function, avalanche = HashFunction.SDBM, method is HashType.CONSISTENT
         rest = list(args[1:])
-        if rest and rest[0] in keywords.HASH_FUNCTIONS:
-            rest.pop(0)
-        if rest and rest[0] == "avalanche":
-            rest.pop(0)
-        if rest:
-            raise Problem(
-                f"unexpected argument '{rest[0]}' (functions: "
-                f"{', '.join(sorted(keywords.HASH_FUNCTIONS))}; modifier: avalanche)"
-            )
+        if method is HashType.MAGLEV:
+            no_args(rest)
+        elif rest:
+            try:
+                function = HashFunction(rest.pop(0))
+            except ValueError:
+                raise Problem(
+                    "only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions"
+                ) from None
+            avalanche = bool(rest) and rest.pop(0) == "avalanche"
+            if not avalanche and len(args) > 2:
+                raise Problem("only supports 'avalanche' as a modifier for hash functions")
+            no_args(rest)
         self.settings.hash_type = method
+        self.settings.hash_function = function
+        self.settings.avalanche = avalanche
 
     def retries(self, args: Sequence[str], where: Where) -> None:
         self.settings.retries = parse_int(one_arg(args, "a number"), 0)
@@ -365,3 +402,47 @@ class ProxyParser:
                 )
             )
         self.section.redirects.append(rule)
+
+
+def _parenthesised(text: str, message: str) -> str:
+    """NAME from `NAME)` (HAProxy reads up to the first ")"; the name may not be empty)."""
+    end = text.find(")")
+    if end <= 0:
+        raise Problem(message)
+    return text[:end]
+
+
+def _uri_options(args: Sequence[str]) -> BalanceOptions:
+    """`balance uri [len N] [depth N] [whole] [path-only]`, in any order (backend.c)."""
+    options = BalanceOptions()
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if word in ("len", "depth"):
+            value = args[i + 1] if i + 1 < len(args) else ""
+            number = _atoi(value)
+            if number <= 0:
+                raise Problem(f"uri : '{word}' expects a positive integer (got '{value}').")
+            if word == "len":
+                options = replace(options, length=number)
+            else:
+                options = replace(options, depth=number)
+            i += 2
+        elif word in ("whole", "path-only"):
+            if word == "whole":
+                options = replace(options, whole=True)
+            else:
+                options = replace(options, path_only=True)
+            i += 1
+        else:
+            raise Problem(
+                "uri only accepts parameters 'len', 'depth', 'path-only', and 'whole' "
+                f"(got '{word}')."
+            )
+    return options
+
+
+def _atoi(text: str) -> int:
+    """C's atoi: optional blanks and sign, then the leading digits (0 without any)."""
+    match = re.match(r"\s*([+-]?\d+)", text)
+    return int(match.group(1)) if match else 0

@@ -45,9 +45,11 @@ from poise.config.logformat import link_log_format
 from poise.config.model import (
     Algorithm,
     Balance,
+    BalanceOptions,
     Capability,
     Config,
     Global,
+    HashFunction,
     HashType,
     LogTarget,
     Mode,
@@ -217,6 +219,11 @@ class _Linker:
                 settings.draws or 2,
                 settings.hash_type or HashType.MAP_BASED,
                 settings.balance_argument if algorithm is settings.algorithm else None,
+                settings.hash_function or HashFunction.SDBM,
+                bool(settings.avalanche),
+                (settings.balance_options or BalanceOptions())
+                if algorithm is settings.algorithm
+                else BalanceOptions(),
             ),
             retries=settings.retries if settings.retries is not None else 3,
             redispatch=(settings.redispatch_interval or -1)

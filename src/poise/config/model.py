@@ -203,23 +203,50 @@ class Algorithm(Enum):
     URI = "uri"
     URL_PARAM = "url_param"
     HDR = "hdr"
+    RDP_COOKIE = "rdp-cookie"
 
 
 class HashType(Enum):
     MAP_BASED = "map-based"
     CONSISTENT = "consistent"
+    # poise's own (not HAProxy's): a weighted Maglev table over a BLAKE2b key hash.
+    MAGLEV = "maglev"
+
+
+class HashFunction(Enum):
+    """`hash-type METHOD FUNCTION`: HAProxy 2.6's hash functions."""
+
+    SDBM = "sdbm"
+    DJB2 = "djb2"
+    WT6 = "wt6"
+    CRC32 = "crc32"
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceOptions:
+    """The options of `balance uri` and `balance hdr(NAME)`."""
+
+    whole: bool = False  # uri: hash the query string too
+    path_only: bool = False  # uri: drop an absolute URI's scheme and authority
+    length: int = 0  # uri len N: hash at most N characters (0: no limit)
+    depth: int = 0  # uri depth N: hash at most N directories (0: no limit)
+    use_domain_only: bool = False  # hdr(): hash the main domain name only
 
 
 @dataclass(frozen=True, slots=True)
 class Balance:
-    """`balance ALGO[(ARG)]` and `hash-type`."""
+    """`balance ALGO[(ARG)] [OPTIONS]` and `hash-type METHOD [FUNCTION [avalanche]]`."""
 
     algorithm: Algorithm = Algorithm.ROUNDROBIN
     # random(N): the number of draws (power of N choices); 2 when written `random`.
     draws: int = 2
     hash_type: HashType = HashType.MAP_BASED
-    # url_param NAME / hdr(NAME): what is hashed.
+    # url_param NAME / hdr(NAME) / rdp-cookie(NAME): what is hashed.
     argument: str | None = None
+    # HAProxy's defaults: sdbm; `avalanche` only with a bare `hash-type consistent`.
+    hash_function: HashFunction = HashFunction.SDBM
+    avalanche: bool = False
+    options: BalanceOptions = BalanceOptions()
 
 
 @dataclass(frozen=True, slots=True)

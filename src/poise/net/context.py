@@ -80,6 +80,7 @@ class BackendRuntime:
             model.Algorithm.URI,
             model.Algorithm.URL_PARAM,
             model.Algorithm.HDR,
+            model.Algorithm.RDP_COOKIE,
         )
         # `option http-server-close` or `httpclose` here: server connections are not kept.
         options = proxy.options

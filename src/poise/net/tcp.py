@@ -224,6 +224,10 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         backend = self.backend
         if backend is not None and backend.hashes_source:
             return source_key(self.client_ip)
+        if backend is not None and backend.hashes_request:
+            # `balance rdp-cookie` without `tcp-request inspect-delay` (not in poise yet):
+            # no payload is read before the choice, so, as HAProxy then, round robin.
+            return None
         return b""
 
     def server_protocol(self) -> asyncio.Protocol:

@@ -1,9 +1,10 @@
 """Build the balancer a backend's `balance` line asks for. The one place that maps
 HAProxy's algorithm names to the classes that implement them.
 
-`uri`, `url_param` and `hdr(NAME)` get source.py's deterministic hashing with the
-backend's `hash-type`, over the key that core/http/hashkey.py takes from the request, and
-round robin for a request that has no key (HAProxy's fallback).
+`source`, `uri`, `url_param`, `hdr(NAME)` and `rdp-cookie` get source.py's hashing with the
+backend's `hash-type`, function and `avalanche`, over the key the shell hands it (the
+client address, or what core/http/hashkey.py takes from the request), and round robin for
+a request that has no key (HAProxy's fallback).
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from poise.core.balancer.first import First
 from poise.core.balancer.leastconn import LeastConn
 from poise.core.balancer.random import RandomBalancer
 from poise.core.balancer.roundrobin import RoundRobin
-from poise.core.balancer.source import Source
+from poise.core.balancer.source import HashBalancer
 from poise.core.balancer.static_rr import StaticRoundRobin
-from poise.core.http.hashkey import RequestHash
 from poise.core.server import ServerState
 
-# The HTTP algorithms that hash a part of the request (see hashkey.py).
-REQUEST_HASHES = frozenset((model.Algorithm.URI, model.Algorithm.URL_PARAM, model.Algorithm.HDR))
+# The algorithms that hash a key (see source.py).
+HASHES = frozenset(
+    (
+        model.Algorithm.SOURCE,
+        model.Algorithm.URI,
+        model.Algorithm.URL_PARAM,
+        model.Algorithm.HDR,
+        model.Algorithm.RDP_COOKIE,
+    )
+)
 
 
 def make_balancer(
@@ -45,10 +53,8 @@ def make_balancer(
         return LeastConn(servers, allbackups)
     if algorithm is model.Algorithm.FIRST:
         return First(servers, allbackups)
-    if algorithm is model.Algorithm.SOURCE:
-        return Source(servers, allbackups, balance.hash_type)
     if algorithm is model.Algorithm.RANDOM:
         return RandomBalancer(servers, allbackups, balance.draws, rng)
-    if algorithm in REQUEST_HASHES:
-        return RequestHash(servers, allbackups, balance.hash_type)
+    if algorithm in HASHES:
+        return HashBalancer(servers, allbackups, balance)
     raise AssertionError(f"unhandled balance algorithm {algorithm}")

@@ -1,66 +1,50 @@
-"""The keys of HAProxy's HTTP hashing algorithms, and the balancer that hashes them.
+"""The keys of HAProxy's HTTP hashing algorithms.
 
 `balance uri`, `balance url_param NAME` and `balance hdr(NAME)` (configuration.txt 4.2,
 "balance") hash one part of the request, so that the same URI, parameter or header value
 reaches the same server on every node and worker; `source` hashes the client address. The
-part is taken as HAProxy's backend.c takes it (get_server_uh, get_server_ph, get_server_hh);
-the hash and the tables are poise's own (hashing.py), so a key lands on the same server as
-in poise, not as in HAProxy.
+part is taken as HAProxy's backend.c takes it (get_server_uh, get_server_ph, get_server_hh)
+and hashed by balancer/source.py as HAProxy hashes it, so a key lands on the server HAProxy
+chooses for it.
 
 When the part is absent (no query parameter of that name, no header or an empty one),
-`hash_key` returns None and the request is balanced round robin, as HAProxy does: the
-factory builds a `RequestHash` for these algorithms, and the session picks with
-`pick(balancer, key, avoid)`, which sends a None key to the round-robin fallback.
+`hash_key` returns None and the backend balances the request round robin, as HAProxy does
+(Balancer.pick_without_key). `rdp-cookie` has no key in an HTTP request (HAProxy reads it
+from a TCP payload only): None as well.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
 
 from poise.config import model
-from poise.config.model import HashType
-from poise.core.balancer.roundrobin import RoundRobin
-from poise.core.balancer.source import Source
 from poise.core.http.headers import Headers, split_values
 from poise.core.http.message import Request
-from poise.core.server import ServerState
 
 A = model.Algorithm
-
-# The options of `balance uri` (whole, len N, depth N, path-only) and `balance hdr(NAME)`
-# (use_domain_only) are read from these model.Balance fields when the configuration
-# provides them; without them HAProxy's defaults apply (the path up to "?", the whole
-# header value).
-URI_WHOLE = "uri_whole"
-URI_LEN = "uri_len"
-URI_DEPTH = "uri_depth"
-URI_PATH_ONLY = "uri_path_only"
-HDR_USE_DOMAIN_ONLY = "hdr_use_domain_only"
 
 
 def hash_key(balance: model.Balance, req: Request) -> bytes | None:
     """What the backend's algorithm hashes for `req`: bytes, or None when the request
     lacks it (balance round robin then). Algorithms that hash nothing get b""."""
     algorithm = balance.algorithm
+    options = balance.options
     if algorithm is A.URI:
         return uri_key(
             req.uri,
-            whole=bool(getattr(balance, URI_WHOLE, False)),
-            length=int(getattr(balance, URI_LEN, 0)),
-            depth=int(getattr(balance, URI_DEPTH, 0)),
-            path_only=bool(getattr(balance, URI_PATH_ONLY, False)),
+            whole=options.whole,
+            length=options.length,
+            depth=options.depth,
+            path_only=options.path_only,
         )
     if algorithm is A.URL_PARAM:
         return url_param_key(req.uri, balance.argument or "")
     if algorithm is A.HDR:
-        return header_key(
-            req.headers,
-            balance.argument or "",
-            domain_only=bool(getattr(balance, HDR_USE_DOMAIN_ONLY, False)),
-        )
+        return header_key(req.headers, balance.argument or "", domain_only=options.use_domain_only)
     if algorithm is A.SOURCE:
         return source_key(req.src)
+    if algorithm is A.RDP_COOKIE:
+        return None
     return b""
 
 
@@ -171,28 +155,3 @@ def source_key(src: str) -> bytes | None:
         return ipaddress.ip_address(src).packed
     except ValueError:
         return None
-
-
-class RequestHash(Source):
-    """`balance uri|url_param|hdr(NAME)`: source.py's deterministic hashing (map-based or
-    consistent, per `hash-type`) of the request's key, and round robin over the same
-    eligible servers for a request without a key (HAProxy's map_get_server_rr and
-    chash_get_next_server fallbacks; here with the servers' current weights)."""
-
-    def __init__(
-        self,
-        servers: Sequence[ServerState],
-        allbackups: bool = False,
-        hash_type: HashType = HashType.MAP_BASED,
-    ) -> None:
-        # Built before Source.__init__, which calls update().
-        self.fallback = RoundRobin(servers, allbackups)
-        super().__init__(servers, allbackups, hash_type)
-
-    def update(self) -> None:
-        super().update()
-        self.fallback.update()
-
-    def pick_without_key(self, avoid: ServerState | None = None) -> ServerState | None:
-        """The choice for a request without a key (a full server is skipped)."""
-        return self.fallback.pick(b"", avoid)
