@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import selectors
+import signal
 import socket
 import subprocess
 import threading
@@ -33,14 +33,17 @@ from poise.config import model
 from poise.config.haproxy import parse
 from poise.core.balancer import Balancer
 from poise.core.balancer.factory import make_balancer
-from poise.core.http.headers import Headers
 from poise.core.http.hashkey import hash_key
+from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.rdp_cookie import rdp_cookie
 from poise.core.server import AdminState, ServerState
 
 HOST = "127.0.0.1"
 DEADLINE = 120.0  # seconds any single socket operation may take before the run fails
+
+
+Round = tuple[tuple[int, ...], tuple[tuple[int, int], ...]]
 
 
 @dataclass
@@ -55,7 +58,10 @@ class Case:
     count: int
     backups: Sequence[int] = ()  # indexes of backup servers
     extra: Sequence[str] = ()  # more lines for the section
-    down: Sequence[Sequence[int]] = ((),)  # rounds: the servers in maintenance in each
+    # Rounds of keys, each after setting the servers' states: the indexes of the servers
+    # in maintenance, and runtime weights (index, weight) for `set weight`.
+    rounds: Sequence[Round] = (((), ()),)
+    later: int = 0  # keys sent in the rounds after the first (0: all of them)
     port: int = 0
     ports: list[int] = field(default_factory=list)  # rdp: the servers' own listeners
 
@@ -71,6 +77,7 @@ def config_text(cases: Sequence[Case], sockdir: Path, sink: int, tagged: bool = 
         "global",
         f"    stats socket {sockdir}/admin.sock level admin",
         "    maxconn 4000",
+        "    noreuseport",  # a port taken meanwhile fails the start, never shares a port
         "defaults",
         "    timeout connect 5s",
         "    timeout client 60s",
@@ -166,6 +173,8 @@ def make_keys(case: Case, seed: int) -> list[str]:
     if case.keys == "url_param":
         name = case.balance.split()[1]
         return [make_param_uri(rng, name) for _ in range(case.count)]
+    if case.keys == "keyless":
+        return ["/" + _word(rng, _TOKEN, 0, 10) for _ in range(case.count)]
     if case.keys in ("hdr", "host"):
         return [make_header(rng) for _ in range(case.count)]
     if case.keys == "source":
@@ -175,73 +184,100 @@ def make_keys(case: Case, seed: int) -> list[str]:
 
 
 def request_bytes(case: Case, key: str) -> bytes:
-    if case.keys in ("uri", "url_param"):
+    if case.keys in ("uri", "url_param", "keyless"):
         # haproxy refuses an absolute URI whose authority is not the Host header.
         host = key.split("/")[2] if key.startswith("http://") else "h"
         return f"GET {key} HTTP/1.1\r\nhost: {host}\r\n\r\n".encode("latin-1")
+    # A header follows the hashed one: with use_domain_only, haproxy reads the byte after
+    # the value (one past its end), which is then that header's name, not stale data.
     if case.keys == "hdr":
-        return f"GET / HTTP/1.1\r\nhost: h\r\nx-key: {key}\r\n\r\n".encode("latin-1")
+        return f"GET / HTTP/1.1\r\nhost: h\r\nx-key: {key}\r\nx-after: 1\r\n\r\n".encode()
     if case.keys == "host":
-        return f"GET / HTTP/1.1\r\nhost: {key}\r\n\r\n".encode("latin-1")
+        return f"GET / HTTP/1.1\r\nhost: {key}\r\nx-after: 1\r\n\r\n".encode()
     return b"GET / HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n"
 
 
 # -- haproxy's choices -------------------------------------------------------------------------
 
 
-def server_names(responses: bytes, count: int) -> list[str]:
-    """The x-srv values of `count` pipelined responses (heads without bodies)."""
-    names = []
-    for head in responses.split(b"\r\n\r\n")[:count]:
-        at = head.find(b"\r\nx-srv: ")
-        assert head.startswith(b"HTTP/1.1 200") and at >= 0, head[:200]
-        end = head.find(b"\r\n", at + 2)
-        names.append(head[at + 9 : end if end >= 0 else len(head)].decode())
-    return names
+def server_name(head: bytes) -> str:
+    """The x-srv value of a response head (no body: `http-request return` sends none)."""
+    at = head.find(b"\r\nx-srv: ")
+    assert head.startswith(b"HTTP/1.1 200") and at >= 0, head[:300]
+    end = head.find(b"\r\n", at + 2)
+    return head[at + 9 : end if end >= 0 else len(head)].decode()
+
+
+class Pipeline:
+    """One keep-alive connection with at most WINDOW requests in flight."""
+
+    WINDOW = 64
+
+    def __init__(self, port: int, indexes: list[int]) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=DEADLINE)
+        self.sock.setblocking(False)
+        self.indexes = indexes
+        self.sent = 0  # requests written
+        self.answered = 0  # responses read
+        self.out = b""
+        self.received = b""
+
+    def fill(self, requests: Sequence[bytes]) -> None:
+        """Queue requests up to the window."""
+        if not self.out and self.sent - self.answered < self.WINDOW // 2:
+            stop = min(len(self.indexes), self.answered + self.WINDOW)
+            self.out = b"".join(requests[i] for i in self.indexes[self.sent : stop])
+            self.sent = max(self.sent, stop)
+
+    def read(self, names: list[str], requests: Sequence[bytes]) -> None:
+        data = self.sock.recv(1 << 20)
+        if not data:
+            failed = requests[self.indexes[self.answered]]
+            raise AssertionError(f"haproxy refused {failed!r}: {self.received[:300]!r}")
+        heads = (self.received + data).split(b"\r\n\r\n")
+        self.received = heads.pop()
+        for head in heads:
+            names[self.indexes[self.answered]] = server_name(head)
+            self.answered += 1
+
+    @property
+    def done(self) -> bool:
+        return self.answered == len(self.indexes)
 
 
 def ask_pipelined(port: int, requests: Sequence[bytes], connections: int = 8) -> list[str]:
-    """Send `requests` over `connections` keep-alive connections, all at once on each
-    (pipelined); return the server each was given, in order."""
-    chunks = [list(range(i, len(requests), connections)) for i in range(connections)]
-    selector = selectors.DefaultSelector()
-    state: dict[socket.socket, tuple[list[int], bytearray, memoryview]] = {}
-    for indexes in chunks:
-        if not indexes:
-            continue
-        sock = socket.create_connection((HOST, port), timeout=DEADLINE)
-        sock.setblocking(False)
-        out = memoryview(b"".join(requests[i] for i in indexes))
-        state[sock] = (indexes, bytearray(), out)
-        selector.register(sock, selectors.EVENT_READ | selectors.EVENT_WRITE)
+    """Send `requests` over `connections` keep-alive connections, pipelined; return the
+    server each was given, in order."""
     names: list[str] = [""] * len(requests)
+    selector = selectors.DefaultSelector()
+    live = []
     try:
-        while state:
+        for first in range(min(connections, len(requests))):
+            pipe = Pipeline(port, list(range(first, len(requests), connections)))
+            live.append(pipe)
+            pipe.fill(requests)
+            selector.register(pipe.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, pipe)
+        while live:
             events = selector.select(DEADLINE)
             assert events, "haproxy stopped answering"
             for key, mask in events:
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
-                indexes, received, out = state[sock]
-                if mask & selectors.EVENT_WRITE and out:
-                    sent = sock.send(out)
-                    out = out[sent:]
-                    state[sock] = (indexes, received, out)
-                    if not out:
-                        selector.modify(sock, selectors.EVENT_READ)
+                pipe = key.data
                 if mask & selectors.EVENT_READ:
-                    data = sock.recv(1 << 20)
-                    assert data, f"haproxy closed a connection early: {bytes(received[-300:])!r}"
-                    received += data
-                    if received.count(b"\r\n\r\n") >= len(indexes):
-                        for i, name in zip(indexes, server_names(received, len(indexes))):
-                            names[i] = name
-                        selector.unregister(sock)
-                        sock.close()
-                        del state[sock]
+                    pipe.read(names, requests)
+                    if pipe.done:
+                        selector.unregister(pipe.sock)
+                        pipe.sock.close()
+                        live.remove(pipe)
+                        continue
+                    pipe.fill(requests)
+                if mask & selectors.EVENT_WRITE and pipe.out:
+                    pipe.out = pipe.out[pipe.sock.send(pipe.out) :]
+                wanted = selectors.EVENT_READ | (selectors.EVENT_WRITE if pipe.out else 0)
+                if key.events != wanted:
+                    selector.modify(pipe.sock, wanted, pipe)
     finally:
-        for sock in state:
-            sock.close()
+        for pipe in live:
+            pipe.sock.close()
         selector.close()
     return names
 
@@ -287,7 +323,7 @@ def ask_one_by_one(
                 sock.close()
                 del live[sock]
                 if received.startswith(b"HTTP/"):
-                    names[i] = server_names(bytes(received), 1)[0]
+                    names[i] = server_name(bytes(received).split(b"\r\n\r\n")[0])
                 else:
                     names[i] = received.decode()
                 following = next(pending, None)
@@ -351,6 +387,7 @@ class HAProxy:
             capture_output=True,
             text=True,
             timeout=30,
+            check=False,
         )
         assert started.returncode == 0, started.stdout + started.stderr
         self.pid = int(pidfile.read_text().split()[0])
@@ -388,9 +425,12 @@ class PoiseModel:
             self.servers[name] = states
             self.balancers[name] = make_balancer(proxy.balance, states, allbackups)
 
-    def set_down(self, name: str, down: Sequence[int]) -> None:
+    def set_round(self, name: str, state: Round) -> None:
+        down, weights = state
+        changed = dict(weights)
         for i, server in enumerate(self.servers[name]):
             server.admin = AdminState.MAINT if i in down else AdminState.READY
+            server.weight = changed.get(i, server.initial_weight)
         self.balancers[name].update()
 
     def choose(self, case: Case, key: str) -> str:
@@ -403,7 +443,9 @@ class PoiseModel:
             found = rdp_cookie(key.encode("latin-1"), balance.argument)
             hashed = found if isinstance(found, bytes) else None
         else:
-            uri, headers = (key, [("host", "h")]) if case.keys in ("uri", "url_param") else ("/", [])
+            uri, headers = (
+                (key, [("host", "h")]) if case.keys in ("uri", "url_param") else ("/", [])
+            )
             if case.keys == "hdr":
                 headers = [("host", "h"), ("x-key", key)]
             elif case.keys == "host":
@@ -423,13 +465,16 @@ class Outcome:
 
 
 def run_cases(
-    cases: Sequence[Case], sockdir: Path, seed: int = 0, report: Callable[[Outcome], None] | None = None
+    cases: Sequence[Case],
+    sockdir: Path,
+    seed: int = 0,
+    report: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Start haproxy over `cases`, send every case's keys in every round, compare."""
-    sink = _free_port()
+    sink, *ports = free_ports(1 + len(cases))
     name_servers: list[NameServers] = []
     for case in cases:
-        case.port = _free_port()
+        case.port = ports.pop()
         if case.mode == "tcp":
             listeners = NameServers(len(case.weights))
             name_servers.append(listeners)
@@ -440,14 +485,25 @@ def run_cases(
     try:
         for case in cases:
             keys = make_keys(case, seed)
-            for number, down in enumerate(case.down):
-                for i in range(len(case.weights)):
-                    state = "maint" if i in down else "ready"
-                    haproxy.command(f"set server {case.name}/s{i + 1} state {state}")
-                poise.set_down(case.name, down)
+            for number, state in enumerate(case.rounds):
+                if number == 1 and case.later:
+                    keys = keys[: case.later]
+                down, weights = state
+                changed = dict(weights)
+                for i, weight in enumerate(case.weights):
+                    server = f"{case.name}/s{i + 1}"
+                    admin = "maint" if i in down else "ready"
+                    haproxy.command(f"set server {server} state {admin}")
+                    answer = haproxy.command(f"set weight {server} {changed.get(i, weight)}")
+                    assert not answer.strip(), answer
+                poise.set_round(case.name, state)
                 theirs = ask(case, keys)
+                names = {f"s{i + 1}" for i in range(len(case.weights))}
+                assert set(theirs) <= names, f"{case.name}: answers from elsewhere"
                 ours = [poise.choose(case, key) for key in keys]
-                different = [(k, t, o) for k, t, o in zip(keys, theirs, ours) if t != o]
+                different = [
+                    (k, t, o) for k, t, o in zip(keys, theirs, ours, strict=True) if t != o
+                ]
                 outcome = Outcome(case.name, number, len(keys), len(different), different[:5])
                 outcomes.append(outcome)
                 if report is not None:
@@ -465,11 +521,108 @@ def ask(case: Case, keys: Sequence[str]) -> list[str]:
         return ask_one_by_one(case.port, keys, [payload] * len(keys))
     if case.keys == "rdp":
         return ask_one_by_one(case.port, [HOST] * len(keys), [k.encode("latin-1") for k in keys])
-    return ask_pipelined(case.port, [request_bytes(case, key) for key in keys])
+    # Requests without a key are balanced round robin: in order, on one connection.
+    connections = 1 if case.keys == "keyless" else 8
+    return ask_pipelined(case.port, [request_bytes(case, key) for key in keys], connections)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all held open while they are chosen (a port chosen
+    and closed may come again, and haproxy would bind two listeners to it)."""
+    socks = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            socks.append(sock)
+            sock.bind((HOST, 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+# -- the configurations ------------------------------------------------------------------------
+
+MIXED = (1, 2, 3, 10, 256)  # weights: gcd 1, a heavy server
+# Down and back: one server, two, all but one, then all up again.
+DOWN_AND_BACK: tuple[Round, ...] = (
+    ((), ()),
+    ((0,), ()),
+    ((0, 3), ()),
+    ((1, 2, 3, 4), ()),
+    ((), ()),
+)
+
+
+def matrix(main: int, other: int, sources: int, rdp: int) -> list[Case]:
+    """Every configuration compared: `main` keys for the two main ones (balance uri, both
+    hash types; then `other` keys in each round of servers going down and back), `other`
+    for the other HTTP ones, `sources` client addresses for `balance source` and `rdp`
+    connections for `rdp-cookie`."""
+    cases = [
+        Case(name, "uri", hash_type, MIXED, "uri", main, rounds=DOWN_AND_BACK, later=other)
+        for name, hash_type in (("uri_map", None), ("uri_consistent", "consistent"))
+    ]
+    for method in ("map-based", "consistent"):
+        short = "map" if method == "map-based" else "cons"
+        for function in ("sdbm", "djb2", "wt6", "crc32"):
+            for avalanche in ("", " avalanche"):
+                name = f"fn_{short}_{function}{'_aval' if avalanche else ''}"
+                hash_type = f"{method} {function}{avalanche}"
+                cases.append(Case(name, "uri whole", hash_type, MIXED, "uri", other))
+        cases += [
+            Case(f"w_equal_{short}", "uri", method, (1, 1, 1, 1), "uri", other),
+            Case(f"w_gcd_{short}", "uri", method, (5, 10, 15, 20), "uri", other),
+            Case(f"w_heavy_{short}", "uri", method, (256, 255, 7, 1), "uri", other),
+            Case(f"w_zero_{short}", "uri", method, (1, 0, 2), "uri", other),
+            Case(f"uri_len_{short}", "uri len 8", method, MIXED, "uri", other),
+            Case(f"uri_depth_{short}", "uri depth 2", method, MIXED, "uri", other),
+            Case(f"uri_path_{short}", "uri path-only", method, MIXED, "uri", other),
+            Case(
+                f"uri_all_{short}",
+                "uri path-only whole len 20 depth 3",
+                method,
+                MIXED,
+                "uri",
+                other,
+            ),
+            Case(f"param_{short}", "url_param id", method, MIXED, "url_param", other),
+            Case(f"hdr_{short}", "hdr(x-key)", method, MIXED, "hdr", other),
+            Case(f"hdr_dom_{short}", "hdr(x-key) use_domain_only", method, MIXED, "hdr", other),
+            Case(f"host_dom_{short}", "hdr(host) use_domain_only", method, MIXED, "host", other),
+            Case(
+                f"source_{short}", "source", method, MIXED, "source", sources, rounds=DOWN_AND_BACK
+            ),
+            Case(
+                f"source_aval_{short}",
+                "source",
+                f"{method} crc32 avalanche",
+                (1, 1, 2),
+                "source",
+                sources,
+            ),
+            Case(f"rdp_{short}", "rdp-cookie", method, MIXED, "rdp", rdp),
+            Case(f"rdp_named_{short}", "rdp-cookie(mstshash)", method, (1, 2), "rdp", rdp),
+        ]
+        # Backups: used when every active server is down; the first one alone, or all of
+        # them with `option allbackups`.
+        backups = (1, 2, 3, 4, 5)
+        all_down: tuple[Round, ...] = (((), ()), ((0, 1), ()), ((0, 1, 2), ()), ((), ()))
+        for extra, tag in (((), ""), (("option allbackups",), "_all")):
+            cases.append(
+                Case(f"backup{tag}_{short}", "uri", method, backups, "uri", other,
+                     backups=(2, 3, 4), extra=extra, rounds=all_down)
+            )  # fmt: skip
+    # Requests without a key: round robin over the map or the ring, in order.
+    for method in ("map-based", "consistent"):
+        short = "map" if method == "map-based" else "cons"
+        cases.append(
+            Case(f"keyless_{short}", "url_param id", method, MIXED, "keyless", other,
+                 rounds=DOWN_AND_BACK)
+        )  # fmt: skip
+    # Runtime weights (consistent hashing is dynamic; map-based takes only 0 and 100%).
+    cases.append(
+        Case("set_weight_cons", "uri", "consistent", MIXED, "uri", other,
+             rounds=(((), ()), ((), ((0, 7), (4, 3))), ((2,), ((1, 0),)), ((), ())))
+    )  # fmt: skip
+    return cases
