@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.io.hash_differential import matrix, run_cases
+from tests.io.hash_cases import matrix
+from tests.io.hash_differential import run_cases
 
 pytestmark = pytest.mark.skipif(
     shutil.which("haproxy") is None, reason="needs Debian's haproxy (make debs)"
@@ -26,9 +27,7 @@ SWEEP = os.environ.get("POISE_HASH_SWEEP") == "1"
 
 
 def test_every_hashing_configuration_chooses_as_haproxy(tmp_path: Path) -> None:
-    cases = (
-        matrix(100_000, 100_000, 100_000, 100_000) if SWEEP else matrix(100_000, 1_000, 400, 60)
-    )
+    cases = matrix(100_000, 100_000, 100_000, 100_000) if SWEEP else matrix(100_000, 1_000, 400, 60)
     outcomes = run_cases(cases, tmp_path)
     assert {o.case for o in outcomes} == {c.name for c in cases}
     different = [o for o in outcomes if o.different]

@@ -1,10 +1,13 @@
-"""`balance source` and the hashing under it: a stable key hash, HAProxy's map-based table,
-the weighted Maglev table, client affinity, and how many clients move when a server goes
-away (Maglev: the departed server's clients and few others; map-based: most of them).
+"""`balance source` and the hashing under it: client affinity under every hash type, how
+many clients move when a server goes away (map-based: most of them; HAProxy's ring and
+Maglev: the departed server's clients, and for Maglev few others), and poise's own Maglev
+table (`hash-type maglev`). HAProxy's functions, map and ring entry for entry are in
+test_balancer_haproxy_hash.py, and against a real haproxy in tests/io/test_hash_haproxy.py.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import statistics
@@ -45,9 +48,7 @@ def make_servers(weights: list[int], names: list[str] | None = None) -> list[Ser
     ]
 
 
-def Source(  # noqa: N802 (reads as the balancer it builds)
-    servers: list[ServerState], hash_type: model.HashType = MAP
-) -> HashBalancer:
+def Source(servers: list[ServerState], hash_type: model.HashType = MAP) -> HashBalancer:
     """`balance source` with `hash-type TYPE` over `servers`."""
     return HashBalancer(servers, False, model.Balance(model.Algorithm.SOURCE, hash_type=hash_type))
 
@@ -85,12 +86,12 @@ def test_choices_are_the_same_in_another_process_with_another_hash_seed() -> Non
     program = (
         "from poise.config import model\n"
         "from poise.core.server import ServerState\n"
-        "from poise.core.balancer.source import Source\n"
+        "from poise.core.balancer.source import HashBalancer\n"
         "a = model.Address('ipv4', '127.0.0.1', 80)\n"
         "ss = [ServerState(model.Server(f's{i}', a, model.NOWHERE, i + 1, i + 1), 'be')"
         " for i in range(5)]\n"
-        "for t in (model.HashType.MAP_BASED, model.HashType.CONSISTENT):\n"
-        "    lb = Source(ss, hash_type=t)\n"
+        "for t in model.HashType:\n"
+        "    lb = HashBalancer(ss, False, model.Balance(model.Algorithm.SOURCE, hash_type=t))\n"
         "    print(' '.join(lb.pick(bytes([10, 0, i // 256, i % 256])).name"
         " for i in range(300)))\n"
     )
@@ -103,7 +104,7 @@ def test_choices_are_the_same_in_another_process_with_another_hash_seed() -> Non
         outputs.append(done.stdout)
     servers = make_servers([1, 2, 3, 4, 5], [f"s{i}" for i in range(5)])
     lines = []
-    for hash_type in (MAP, CONSISTENT):
+    for hash_type in model.HashType:
         lb = Source(servers, hash_type=hash_type)
         lines.append(
             " ".join(name_of(lb.pick(bytes([10, 0, i // 256, i % 256]))) for i in range(300))
@@ -117,11 +118,13 @@ def test_choices_are_the_same_in_another_process_with_another_hash_seed() -> Non
 
 @given(weights=st.lists(st.integers(1, 20), min_size=1, max_size=8))
 def test_the_map_holds_each_server_weight_times(weights: list[int]) -> None:
+    """...its weight divided by the weights' greatest common divisor, as HAProxy's."""
     servers = make_servers(weights)
     lb = Source(servers, hash_type=MAP)
-    assert len(lb.table) == sum(weights)
-    assert Counter(lb.table) == dict(zip(servers, weights, strict=True))
-    assert Counter(weighted_map(weights)) == dict(enumerate(weights))
+    assert lb.map is not None
+    divisor = math.gcd(*weights)
+    assert len(lb.map.table) == sum(weights) // divisor
+    assert Counter(lb.map.table) == {s: w // divisor for s, w in zip(servers, weights, strict=True)}
 
 
 @pytest.mark.parametrize("n", [4, 5, 6, 8])
@@ -144,7 +147,8 @@ def test_map_based_uses_the_configured_weights() -> None:
     lb = Source(servers, hash_type=MAP)
     b.weight = 50  # static: no effect on the map
     lb.update()
-    assert Counter(lb.table) == {a: 1, b: 3}
+    assert lb.map is not None
+    assert Counter(lb.map.table) == {a: 1, b: 3}
 
 
 # -- Maglev --------------------------------------------------------------------------------
@@ -254,7 +258,7 @@ def test_maglev_disruption_on_average() -> None:
 
 def test_maglev_clients_follow_the_server_set_not_the_history() -> None:
     servers = make_servers([1, 2, 3, 1, 1])
-    lb = Source(servers, hash_type=CONSISTENT)
+    lb = Source(servers, hash_type=MAGLEV)
     before = {k: lb.pick(k) for k in KEYS}
     servers[2].up = False
     lb.update()
@@ -269,24 +273,26 @@ def test_maglev_clients_follow_the_server_set_not_the_history() -> None:
 
 def test_maglev_does_not_depend_on_declaration_order() -> None:
     names = ["web-a", "web-b", "web-c", "web-d"]
-    one = Source(make_servers([1, 2, 3, 4], names), hash_type=CONSISTENT)
-    other = Source(make_servers([4, 3, 2, 1], names[::-1]), hash_type=CONSISTENT)
+    one = Source(make_servers([1, 2, 3, 4], names), hash_type=MAGLEV)
+    other = Source(make_servers([4, 3, 2, 1], names[::-1]), hash_type=MAGLEV)
     assert [name_of(one.pick(k)) for k in KEYS] == [name_of(other.pick(k)) for k in KEYS]
 
 
-def test_consistent_hashing_applies_a_runtime_weight_change() -> None:
+def test_maglev_applies_a_runtime_weight_change() -> None:
     _, b = servers = make_servers([1, 1])
-    lb = Source(servers, hash_type=CONSISTENT)
+    lb = Source(servers, hash_type=MAGLEV)
     b.weight = 3
     lb.update()
-    share = Counter(lb.table)[b] / len(lb.table)
+    assert lb.maglev is not None
+    table = lb.maglev.table
+    share = Counter(table)[b] / len(table)
     assert abs(share - 0.75) < 0.01
 
 
 # -- source, both hash types ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("hash_type", [MAP, CONSISTENT])
+@pytest.mark.parametrize("hash_type", ALL_TYPES)
 @given(weights=st.lists(st.integers(0, 5), min_size=1, max_size=8), down=st.data())
 def test_source_affinity_is_stable_and_always_usable(
     hash_type: model.HashType, weights: list[int], down: st.DataObject
@@ -305,7 +311,7 @@ def test_source_affinity_is_stable_and_always_usable(
             assert chosen.usable
 
 
-@pytest.mark.parametrize("hash_type", [MAP, CONSISTENT])
+@pytest.mark.parametrize("hash_type", ALL_TYPES)
 def test_source_keeps_a_full_server_and_avoids_deterministically(
     hash_type: model.HashType,
 ) -> None:
@@ -317,6 +323,9 @@ def test_source_keeps_a_full_server_and_avoids_deterministically(
         chosen = lb.pick(key)
         assert chosen is not None
         other = lb.pick(key, avoid=chosen)
+        if hash_type is MAP:  # HAProxy's map lookup ignores the server to avoid
+            assert other is chosen
+            continue
         assert other is not None and other is not chosen
         assert lb.pick(key, avoid=chosen) is other
 
@@ -329,7 +338,7 @@ def test_source_accepts_ipv6_keys() -> None:
 
 
 def test_an_empty_backend_picks_nothing() -> None:
-    for hash_type in (MAP, CONSISTENT):
+    for hash_type in ALL_TYPES:
         assert Source([], hash_type=hash_type).pick(b"\x01\x02\x03\x04") is None
     assert maglev_table([], [], 1021) == []
     with pytest.raises(ValueError, match="positive weight"):

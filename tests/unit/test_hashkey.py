@@ -7,7 +7,6 @@ round robin.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -18,8 +17,8 @@ from poise.config import model
 from poise.core.balancer import Balancer
 from poise.core.balancer.factory import make_balancer
 from poise.core.balancer.roundrobin import RoundRobin
+from poise.core.balancer.source import HashBalancer
 from poise.core.http.hashkey import (
-    RequestHash,
     hash_key,
     header_key,
     main_domain,
@@ -33,7 +32,7 @@ from poise.core.http.message import Request
 from poise.core.server import ServerState
 
 A = model.Algorithm
-HASH_TYPES = [model.HashType.MAP_BASED, model.HashType.CONSISTENT]
+HASH_TYPES = [model.HashType.MAP_BASED, model.HashType.CONSISTENT, model.HashType.MAGLEV]
 
 
 def pick(
@@ -41,6 +40,11 @@ def pick(
 ) -> ServerState | None:
     """As Backend.take chooses: a request without a key goes to pick_without_key."""
     return balancer.pick(key, avoid) if key is not None else balancer.pick_without_key(avoid)
+
+
+def aval(hash_type: model.HashType) -> bool:
+    """`avalanche` as a bare `hash-type consistent` sets it (HAProxy's default)."""
+    return hash_type is model.HashType.CONSISTENT
 
 
 def make_servers(count: int = 4) -> list[ServerState]:
@@ -179,24 +183,20 @@ def test_hash_key_per_algorithm() -> None:
     assert hash_key(model.Balance(A.ROUNDROBIN), req) == b""
 
 
-@dataclass(frozen=True, slots=True)
-class BalanceWithOptions(model.Balance):
-    """The `balance uri` / `hdr()` options as the configuration may carry them."""
-
-    uri_whole: bool = False
-    uri_len: int = 0
-    uri_depth: int = 0
-    uri_path_only: bool = False
-    hdr_use_domain_only: bool = False
-
-
-def test_hash_key_reads_the_options_when_the_model_has_them() -> None:
+def test_hash_key_reads_the_balance_options() -> None:
     req = request("http://h/a/b/c?x=1", [("Host", "www.example.com")])
-    assert hash_key(BalanceWithOptions(A.URI, uri_whole=True), req) == b"http://h/a/b/c?x=1"
-    assert hash_key(BalanceWithOptions(A.URI, uri_path_only=True, uri_depth=2), req) == b"/a/b"
-    assert hash_key(BalanceWithOptions(A.URI, uri_len=6), req) == b"http:/"
-    domain = BalanceWithOptions(A.HDR, argument="host", hdr_use_domain_only=True)
-    assert hash_key(domain, req) == b"example"
+    options = model.BalanceOptions
+
+    def key(algorithm: model.Algorithm, **kwargs: object) -> bytes | None:
+        argument = "host" if algorithm is A.HDR else None
+        balance = model.Balance(algorithm, argument=argument, options=options(**kwargs))  # type: ignore[arg-type]
+        return hash_key(balance, req)
+
+    assert key(A.URI, whole=True) == b"http://h/a/b/c?x=1"
+    assert key(A.URI, path_only=True, depth=2) == b"/a/b"
+    assert key(A.URI, length=6) == b"http:/"
+    assert key(A.HDR, use_domain_only=True) == b"example"
+    assert key(A.RDP_COOKIE) is None  # no RDP cookie in an HTTP request
 
 
 # --- the balancer: deterministic with a key, round robin without ---------------------------
@@ -209,7 +209,7 @@ def test_factory_builds_the_request_hash(
 ) -> None:
     servers = make_servers()
     balancer = make_balancer(model.Balance(algorithm, hash_type=hash_type), servers, False)
-    assert isinstance(balancer, RequestHash)
+    assert isinstance(balancer, HashBalancer)
     assert balancer.deterministic
     assert balancer.hash_type is hash_type
 
@@ -217,7 +217,9 @@ def test_factory_builds_the_request_hash(
 @pytest.mark.parametrize("hash_type", HASH_TYPES)
 def test_the_same_key_reaches_the_same_server(hash_type: model.HashType) -> None:
     servers = make_servers()
-    balance = model.Balance(A.URL_PARAM, hash_type=hash_type, argument="user")
+    balance = model.Balance(
+        A.URL_PARAM, hash_type=hash_type, argument="user", avalanche=aval(hash_type)
+    )
     first = make_balancer(balance, servers, False)
     other = make_balancer(balance, make_servers(), False)  # another worker, same config
     chosen: Counter[str] = Counter()
@@ -240,8 +242,13 @@ def test_no_key_is_round_robin(hash_type: model.HashType) -> None:
     balancer = make_balancer(balance, servers, False)
     key = hash_key(balance, request("/"))
     assert key is None
-    names = [s.name for s in (pick(balancer, key) for _ in range(6)) if s is not None]
-    assert names == ["s1", "s2", "s3", "s1", "s2", "s3"]
+    # One lap: the map (s1 s2 s3), the ring (16 points per server), poise's round robin.
+    lap = 48 if hash_type is model.HashType.CONSISTENT else 3
+    names = [s.name for s in (pick(balancer, key) for _ in range(2 * lap)) if s is not None]
+    assert names[:lap] == names[lap:]
+    assert Counter(names[:lap]) == {"s1": lap // 3, "s2": lap // 3, "s3": lap // 3}
+    if hash_type is not model.HashType.CONSISTENT:
+        assert names[:3] == ["s1", "s2", "s3"]
     # `avoid` (a redispatch) and server state changes apply to the fallback too.
     avoided = pick(balancer, None, avoid=servers[0])
     assert avoided is not None and avoided is not servers[0]
@@ -252,7 +259,7 @@ def test_no_key_is_round_robin(hash_type: model.HashType) -> None:
 
 def test_a_key_moves_only_when_its_server_leaves() -> None:
     servers = make_servers(5)
-    balance = model.Balance(A.URI, hash_type=model.HashType.CONSISTENT)
+    balance = model.Balance(A.URI, hash_type=model.HashType.CONSISTENT, avalanche=True)
     balancer = make_balancer(balance, servers, False)
     keys = [f"/page/{i}".encode() for i in range(2000)]
     before = {key: pick(balancer, key) for key in keys}
