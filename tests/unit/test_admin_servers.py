@@ -9,6 +9,7 @@ import pytest
 
 from poise.admin import commands
 from poise.admin.commands import Level
+from poise.admin.commands_servers import dynamic_weights
 from poise.config import model
 from poise.core.backend import Outcome
 from poise.core.http import persistence
@@ -169,3 +170,25 @@ def test_drain_keeps_sticky_clients_and_sends_no_new_ones(world: World) -> None:
     assert world.text("set server web/a state ready") == "\n"
     assert {backend.balancer.pick().name for _ in range(6)} == {"a", "b"}  # type: ignore[union-attr]
     assert sticky(backend.servers, "a") is a
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "hash_type", "dynamic"),
+    [
+        (model.Algorithm.ROUNDROBIN, model.HashType.MAP_BASED, True),
+        (model.Algorithm.STATIC_RR, model.HashType.MAP_BASED, False),
+        (model.Algorithm.SOURCE, model.HashType.MAP_BASED, False),
+        (model.Algorithm.URI, model.HashType.MAP_BASED, False),
+        (model.Algorithm.URL_PARAM, model.HashType.MAP_BASED, False),
+        (model.Algorithm.HDR, model.HashType.MAP_BASED, False),
+        (model.Algorithm.RDP_COOKIE, model.HashType.MAP_BASED, False),
+        (model.Algorithm.URI, model.HashType.CONSISTENT, True),
+        (model.Algorithm.SOURCE, model.HashType.MAGLEV, True),
+    ],
+)
+def test_map_based_hashing_is_static_for_every_key(
+    algorithm: model.Algorithm, hash_type: model.HashType, dynamic: bool
+) -> None:
+    """HAProxy's map-based hashing takes no runtime weight (but 0 and 100%), whatever it
+    hashes; consistent hashing does (BE_LB_PROP_DYN)."""
+    assert dynamic_weights(model.Balance(algorithm, hash_type=hash_type)) is dynamic

@@ -1,8 +1,10 @@
 """`hash-type maglev`, poise's own option (HAProxy has no such method): a weighted Maglev
 table over a BLAKE2b hash of the key. HAProxy's `map-based` and `consistent` are lbmap.py
 and chash.py, and send every key where HAProxy sends it; this one does not, and is kept for
-its balance: shares within about 1% of the weights (HAProxy's ring of 16 points per unit
-of weight strays further) with as little movement when a server leaves.
+its balance: shares within about 1% of the weights, where HAProxy's ring of 16 points per
+unit of weight strays further when weights are small (the server furthest from its share,
+measured over the ring: 11.5% off with 3 servers of weight 1, 23.6% with 5, 34% with 10;
+7% with 5 of weight 10), with few keys moving when a server leaves.
 
 Every node and every worker process must send a client to the same server, so nothing here
 depends on local history, on the order of events, or on Python's `hash()` (salted per
