@@ -31,6 +31,7 @@ class Case:
     # in maintenance, and runtime weights (index, weight) for `set weight`.
     rounds: Sequence[Round] = (((), ()),)
     later: int = 0  # keys sent in the rounds after the first (0: all of them)
+    ids: Sequence[int] = ()  # the servers' `id` settings (0: none, numbered by haproxy)
     port: int = 0
     ports: list[int] = field(default_factory=list)  # rdp: the servers' own listeners
 
@@ -73,7 +74,8 @@ def config_text(cases: Sequence[Case], sockdir: Path, sink: int, tagged: bool = 
         for i, weight in enumerate(case.weights):
             port = case.ports[i] if case.ports else sink
             backup = " backup" if i in case.backups else ""
-            lines.append(f"    server s{i + 1} {HOST}:{port} weight {weight}{backup}")
+            server_id = f" id {case.ids[i]}" if case.ids and case.ids[i] else ""
+            lines.append(f"    server s{i + 1} {HOST}:{port} weight {weight}{backup}{server_id}")
     return "\n".join(lines) + "\n"
 
 
@@ -248,6 +250,12 @@ def matrix(main: int, other: int, sources: int, rdp: int) -> list[Case]:
             Case(f"keyless_{short}", "url_param id", method, MIXED, "keyless", other,
                  rounds=DOWN_AND_BACK)
         )  # fmt: skip
+    # Servers numbered by hand, and around those numbers (the ring's points follow the ids).
+    for method in ("map-based", "consistent"):
+        short = "map" if method == "map-based" else "cons"
+        cases.append(
+            Case(f"ids_{short}", "uri", method, MIXED, "uri", other, ids=(7, 0, 2, 0, 300))
+        )
     # Runtime weights (consistent hashing is dynamic; map-based takes only 0 and 100%).
     cases.append(
         Case("set_weight_cons", "uri", "consistent", MIXED, "uri", other,

@@ -97,7 +97,14 @@ def test_servers_are_numbered_around_custom_ids() -> None:
     config, _ = diagnose(
         "backend b\n    server a 10.0.0.1\n    server b 10.0.0.2 id 1\n    server c 10.0.0.3\n"
     )
-    assert [(s.name, s.id) for s in proxy(config, "b").servers] == [("a", 2), ("b", 1), ("c", 3)]
+    # HAProxy 2.6's numbers (`show servers state`): its counter moves on after every
+    # server, custom id or not.
+    assert [(s.name, s.id) for s in proxy(config, "b").servers] == [("a", 2), ("b", 1), ("c", 4)]
+    config, _ = diagnose(
+        "backend b\n    server a 10.0.0.1 id 7\n    server b 10.0.0.2\n"
+        "    server c 10.0.0.3 id 2\n    server d 10.0.0.4\n    server e 10.0.0.5\n"
+    )
+    assert [s.id for s in proxy(config, "b").servers] == [7, 3, 2, 5, 6]
 
 
 def test_unknown_backends_with_a_suggestion() -> None:

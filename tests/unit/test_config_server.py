@@ -131,8 +131,9 @@ downinter 3s rise 1 fall 2 weight 256 maxconn 10 maxqueue 5 id 7
         rise=1,
         fall=2,
     )
+    # id 2: HAProxy's counter moved on past `a` (id 7) before numbering `b`.
     assert b == Server(
-        "b", Address("ipv4", "db.example.com", None), at(4), id=1, weight=0, backup=True,
+        "b", Address("ipv4", "db.example.com", None), at(4), id=2, weight=0, backup=True,
         disabled=True,
     )  # fmt: skip
     assert c == Server("c", Address("ipv4", "10.0.0.3", 80), at(5), id=2)

@@ -92,7 +92,10 @@ def expand_logs(ops: Sequence[LogOp], global_logs: tuple[LogTarget, ...]) -> tup
 def assign_ids(
     wanted: Sequence[int | None], wheres: Sequence[Where], what: str, diagnostics: list[Diagnostic]
 ) -> list[int]:
-    """Custom ids as written; the others numbered 1, 2, ... skipping the custom ones."""
+    """Custom ids as written; the others numbered as HAProxy numbers them (cfgparse.c): a
+    counter from 1 that moves on after every item, custom or not, and gives an item
+    without an id the first number from there that no custom id takes. (With `id 7` on
+    the first of five servers and `id 2` on the third: 7, 3, 2, 5, 6.)"""
     taken: dict[int, Where] = {}
     for custom, where in zip(wanted, wheres, strict=True):
         if custom is None:
@@ -109,11 +112,12 @@ def assign_ids(
     for custom in wanted:
         if custom is not None:
             ids.append(custom)
-            continue
-        while following in used:
-            following += 1
-        used.add(following)
-        ids.append(following)
+        else:
+            while following in used:
+                following += 1
+            used.add(following)
+            ids.append(following)
+        following += 1
     return ids
 
 

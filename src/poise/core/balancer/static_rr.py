@@ -1,5 +1,5 @@
-"""`balance static-rr`: HAProxy's static round robin (lb_map.c), and the weighted map that
-`hash-type map-based` looks keys up in.
+"""`balance static-rr`: HAProxy's static round robin (lb_map.c). (`hash-type map-based`
+looks keys up in HAProxy's own map, entry for entry: lbmap.py.)
 
 The map is a table in which every server appears `weight` times, interleaved so that the
 servers alternate smoothly rather than in blocks. static-rr walks it with a cursor that
