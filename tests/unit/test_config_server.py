@@ -136,7 +136,7 @@ downinter 3s rise 1 fall 2 weight 256 maxconn 10 maxqueue 5 id 7
         "b", Address("ipv4", "db.example.com", None), at(4), id=2, weight=0, backup=True,
         disabled=True,
     )  # fmt: skip
-    assert c == Server("c", Address("ipv4", "10.0.0.3", 80), at(5), id=2)
+    assert c == Server("c", Address("ipv4", "10.0.0.3", 80), at(5), id=3)
 
 
 def test_server_defaults_are_haproxys() -> None:
