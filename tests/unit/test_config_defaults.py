@@ -190,5 +190,5 @@ def test_ids_and_where() -> None:
     assert [(p.name, p.id, p.where) for p in config.proxies] == [
         ("a", 2, Where("d.cfg", 2)),
         ("b", 1, Where("d.cfg", 3)),
-        ("c", 3, Where("d.cfg", 5)),
+        ("c", 4, Where("d.cfg", 5)),  # as HAProxy 2.6 numbers it (show stat: iid 4)
     ]
