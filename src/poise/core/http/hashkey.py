@@ -132,7 +132,10 @@ def header_key(headers: Headers, name: str, *, domain_only: bool = False) -> byt
 def main_domain(value: str) -> str:
     """HAProxy's use_domain_only: walking back from the end, the text between the last
     dot and the dot before it ("www.example.com" -> "example"); a value without a dot is
-    kept whole."""
+    kept whole. HAProxy 2.6 also reads the byte just past the value: when that byte is a
+    dot it hashes the last label instead. It is the next header's name when one follows
+    (never a dot in practice), but stale buffer data after the last header, so for that
+    header HAProxy itself is not deterministic; poise assumes no dot."""
     size = len(value)
     end = size
     index = size
