@@ -14,8 +14,9 @@ at that moment, stops listening on them too.
 The master writes the pidfile, tells systemd how things go (notify.py: READY=1, RELOADING=1,
 STOPPING=1), and stops every worker on SIGTERM (at once) or SIGUSR1 (softly). What to do on
 each event is decided in core/mworker.py; this module runs processes, signals and sockets.
-Its messages go to the terminal in HAProxy's format and to the global `log` servers (syslog),
-where a daemon's reload failures can be read.
+Its messages go to the terminal in HAProxy's format; its alerts (a reload that failed, a
+worker that died) also go to the global `log` servers (syslog), where a daemon's reload
+failures can be read. Its other messages do not: HAProxy's master sends nothing there.
 
 Settings read once by the master (a restart changes them): `daemon`, `pidfile`,
 `master-worker`, `mworker-max-reloads`. Everything else is the worker's, re-read at each
@@ -294,7 +295,9 @@ class Master:
 
     def say(self, level: str, text: str) -> None:
         console(level, text)
-        if self.log is not None:
+        # HAProxy 2.6's master sends nothing to syslog; poise sends its alerts only (why a
+        # reload failed, a worker that died), so the normal sequence there is HAProxy's.
+        if self.log is not None and level.lower() in ("alert", "emerg"):
             self.log.send(level, text)
 
     def notify(self, fields: Sequence[str]) -> None:

@@ -24,6 +24,7 @@ from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.limits import Limits
 from poise.core.server import ServerState
+from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.net.accept import Acceptor
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
@@ -58,6 +59,8 @@ class Runtime:
         self.drain_task: asyncio.Task[None] | None = None
         self.purge_handle: asyncio.TimerHandle | None = None
         self.tls: TlsSet | None = None  # the TLS contexts, loaded by bind()
+        # A master's worker: HAProxy's workers do not say "Proxy GLOBAL stopped".
+        self.in_worker = False
 
     # -- before the loop ----------------------------------------------------------------
 
@@ -97,6 +100,8 @@ class Runtime:
         for proxy in self.config.proxies:
             if proxy.logs:
                 self.sinks[proxy.name] = LogSink(proxy.logs, tag="poise", pid=pid)
+        if global_.logs:  # HAProxy's internal <HTTPCLIENT> proxy logs there
+            self.sinks[HTTPCLIENT] = LogSink(global_.logs, tag="poise", pid=pid)
         for proxy in self.config.backends:
             servers = [
                 ServerState(s, proxy.name, self.addrs.get((proxy.name, s.name)))
@@ -145,8 +150,7 @@ class Runtime:
         self.resolvers.start()
         start_services(ctx, global_)  # the stats page's and exporter's process facts, rates
         self.purge_pools()
-        for proxy in self.config.proxies:
-            self.notice(proxy, f"Proxy {proxy.name} started.")
+        # No "Proxy X started." line: HAProxy 2.6 logs nothing when it starts.
         if on_ready is not None:
             on_ready()
         await self.stopped.wait()
@@ -178,11 +182,6 @@ class Runtime:
                 for pool in backend.pools.values():
                     pool.close_all()
 
-    def notice(self, proxy: model.Proxy, message: str) -> None:
-        sink = self.sinks.get(proxy.name)
-        if sink is not None:
-            sink.send("notice", message)
-
     # -- stopping -----------------------------------------------------------------------
 
     def close_listeners(self) -> None:
@@ -212,7 +211,7 @@ class Runtime:
             for session in list(ctx.sessions):
                 session.kill("KD")
         self.close_pools()
-        self.report_stopped()
+        # Nothing is logged: HAProxy 2.6 dies at once on SIGTERM/SIGINT, silently.
         if self.stopped is not None:
             self.stopped.set()
 
@@ -223,13 +222,13 @@ class Runtime:
         if ctx is None or self.stopped is None:
             return
         ctx.stopping = True
+        order = self.stop_order()
         self.close_listeners()
         if self.checks is not None:
             self.checks.stop()
         if self.resolvers is not None:
             self.resolvers.stop()
-        for proxy in self.config.frontends:
-            console("WARNING", f"Stopping frontend {proxy.name} in 0 ms.")
+        self.report_stopped(ctx, order)
         loop = asyncio.get_running_loop()
         hard = self.config.global_.hard_stop_after
         if hard is not None:
@@ -250,22 +249,28 @@ class Runtime:
         await ctx.drained.wait()
         self.close_pools()
         if not self.stopped.is_set():
-            self.report_stopped()
             self.stopped.set()
 
-    def report_stopped(self) -> None:
-        ctx = self.ctx
-        if ctx is None:
-            return
-        for proxy in self.config.proxies:
-            fe = ctx.frontends.get(proxy.name) if proxy.is_frontend else None
-            be = ctx.backends.get(proxy.name) if proxy.is_backend else None
-            message = (
-                f"Proxy {proxy.name} stopped (cumulated conns: "
-                f"FE: {fe.cum_conn if fe else 0}, BE: {be.backend.cum_sess if be else 0})."
+    def stop_order(self) -> list[str]:
+        """The names a soft stop reports, in HAProxy's order (core/stopping.py)."""
+        listening = [] if self.in_worker else [(GLOBAL, protocol(s)) for s in self.admin_socks]
+        listening += [(lst.frontend, protocol(lst.sock)) for lst in self.listeners]
+        enabled = [proxy.name for proxy in self.config.proxies if not proxy.disabled]
+        return stop_order(listening, enabled)
+
+    def report_stopped(self, ctx: Context, order: list[str]) -> None:
+        """HAProxy's "Proxy X stopped" lines, at the moment the listeners close: on the
+        terminal, and to each proxy's own log targets (GLOBAL's go to the terminal only)."""
+        for name in order:
+            fe = ctx.frontends.get(name)
+            be = ctx.backends.get(name)
+            message = stopped_message(
+                name, fe.cum_conn if fe else 0, be.backend.cum_sess if be else 0
             )
             console("WARNING", message)
-            self.notice(proxy, message)
+            sink = self.sinks.get(name) if name != GLOBAL else None
+            if sink is not None:
+                sink.send("warning", message)
 
     def install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -276,6 +281,15 @@ class Runtime:
     def close(self) -> None:
         for sink in self.sinks.values():
             sink.close()
+
+
+def protocol(sock: socket.socket) -> str:
+    """The HAProxy protocol a listening socket belongs to (for the stop order)."""
+    if sock.family == socket.AF_INET6:
+        return "tcp6"
+    if sock.family == socket.AF_INET:
+        return "tcp4"
+    return "unix"
 
 
 def run_until_stopped(runtime: Runtime, loop: asyncio.AbstractEventLoop, **kw: Any) -> None:

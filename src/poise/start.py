@@ -109,6 +109,7 @@ def open_runtime(
             runtime.bind()
             runtime.admin_socks = open_admin_sockets(config.global_.stats_sockets)
         else:
+            runtime.in_worker = True
             runtime.bind(inherited.listener)
             runtime.admin_socks = inherited.admin_sockets(config.global_.stats_sockets)
     except BaseException:

@@ -184,7 +184,7 @@ _MASKS = [
 ]  # fmt: skip
 
 
-# Not the "Proxy NAME started." lines, nor the notice that says why a request was refused,
+# Not the "Proxy NAME stopped" lines, nor the notice that says why a request was refused,
 # nor poise's failure lines (`fe/be/srv client: failed ...`, core/explain.py).
 TRAFFIC = r"^(?!Proxy |\S+/\S+ \S+: failed )"
 

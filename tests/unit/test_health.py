@@ -312,6 +312,8 @@ def test_backend_down_text() -> None:
     message = backend_down_message("B")
     assert (message.level, message.text) == (Severity.EMERG, "backend B has no server available!")
     assert backend_down_message("L", kind="proxy").text == "proxy L has no server available!"
+    # HAProxy 2.6 on its terminal: "[ALERT]    (8726) : backend 'B' has no server available!"
+    assert message.console == "backend 'B' has no server available!"
     assert Severity.EMERG.keyword == "emerg" and Severity.NOTICE.keyword == "notice"
 
 

@@ -187,6 +187,6 @@ class HealthChecks:
     def report(self, backend: BackendRuntime, message: health.LogMessage) -> None:
         """On the terminal (as HAProxy's warnings) and to the backend's log targets."""
         level = message.level.keyword
-        console("ALERT" if message.level is health.Severity.EMERG else "WARNING", message.text)
+        console("ALERT" if message.level is health.Severity.EMERG else "WARNING", message.console)
         if backend.log is not None:
             backend.log.send(level, message.text)

@@ -53,10 +53,16 @@ class Severity(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class LogMessage:
-    """A log line to send, without its syslog header."""
+    """A log line to send, without its syslog header; `terminal` is the text for the
+    terminal where HAProxy words it differently there (None: the same text)."""
 
     level: Severity
     text: str
+    terminal: str | None = None
+
+    @property
+    def console(self) -> str:
+        return self.text if self.terminal is None else self.terminal
 
 
 class Transition(Enum):
@@ -333,8 +339,13 @@ def _cause(result: CheckResult | None, cause: str | None) -> str:
 
 def backend_down_message(backend: str, kind: str = "backend") -> LogMessage:
     """ "backend B has no server available!" (EMERG), when the last server goes. `kind` is
-    HAProxy's proxy_type_str(): "backend", or "proxy" for a `listen` section."""
-    return LogMessage(Severity.EMERG, f"{kind} {backend} has no server available!")
+    HAProxy's proxy_type_str(): "backend", or "proxy" for a `listen` section. HAProxy
+    quotes the name on the terminal (ha_alert) but not in the log (send_log)."""
+    return LogMessage(
+        Severity.EMERG,
+        f"{kind} {backend} has no server available!",
+        f"{kind} '{backend}' has no server available!",
+    )
 
 
 def count_usable(servers: Iterable[ServerState]) -> tuple[int, int]:

@@ -213,7 +213,7 @@ class ServerResolvers:
             if pool is not None:
                 pool.close_all()
         for message in outcome.messages:
-            console("ALERT" if message.level is Severity.EMERG else "WARNING", message.text)
+            console("ALERT" if message.level is Severity.EMERG else "WARNING", message.console)
             if backend.log is not None:
                 with contextlib.suppress(OSError):
                     backend.log.send(message.level.keyword, message.text)
