@@ -7,7 +7,9 @@ sockets it needs (a SocketSpec per `bind` address and per `stats socket`) and as
 for them over its channel, a unix SOCK_SEQPACKET pair the master created and the worker
 inherited across exec. The master answers with the very sockets it holds, and binds the
 addresses a new configuration adds, with its own privileges; the descriptors travel as
-SCM_RIGHTS, as with HAProxy's `-x`. A socket is "the same" when its address and the options
+SCM_RIGHTS, as with HAProxy's `-x`. Sockets inherited from the master's parent (`fd@N`,
+`sockpair@N`, net/inherited.py) are taken by the master and handed over the same way, so
+they outlive every reload. A socket is "the same" when its address and the options
 set before bind() are (SocketSpec.key); the queue length (`backlog`) is set again by each
 worker's listen().
 
@@ -30,7 +32,8 @@ from typing import Any, Literal
 
 from poise.admin.server import AdminSocket, open_admin_socket
 from poise.config import model
-from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener, open_listener
+from poise.net.inherited import from_master, open_bind
+from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener
 
 MAX_FDS = 128  # descriptors per message (SCM_MAX_FD is 253 on Linux)
 MAX_MESSAGE = 1 << 20
@@ -100,7 +103,7 @@ class SocketSpec:
             backlog=self.backlog,
             v6only=self.v6only,
         )
-        return open_listener(bind, self.owner, 0).sock
+        return open_bind(bind, self.owner, 0).sock
 
 
 def bind_spec(bind: model.Bind, frontend: str, maxconn: int) -> SocketSpec:
@@ -218,10 +221,7 @@ class Inherited:
     def listener(self, bind: model.Bind, frontend: str, maxconn: int) -> Listener:
         """Runtime.bind()'s opener: the master's socket for this `bind`."""
         spec = bind_spec(bind, frontend, maxconn)
-        sock = socket.socket(fileno=self._take(spec))
-        sock.listen(spec.backlog)
-        sock.setblocking(False)
-        return Listener(bind, frontend, sock, spec.backlog, inherited=True)
+        return from_master(bind, frontend, self._take(spec), spec.backlog)
 
     def admin_sockets(self, configs: Sequence[model.StatsSocket]) -> list[socket.socket]:
         socks: list[socket.socket] = []

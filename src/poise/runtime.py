@@ -28,8 +28,9 @@ from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.net.accept import Acceptor
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
+from poise.net.inherited import SockpairListener, SockpairReceiver, open_bind
 from poise.net.limits import apply_limits
-from poise.net.listener import Listener, open_listener
+from poise.net.listener import Listener
 from poise.net.logsink import LogSink, console
 from poise.net.resolver import ServerResolvers
 from poise.net.services import start_services
@@ -49,6 +50,7 @@ class Runtime:
         self.admin_socks: list[socket.socket] = []
         self.servers: list[asyncio.AbstractServer] = []
         self.acceptors: list[Acceptor] = []
+        self.receivers: list[SockpairReceiver] = []  # `bind sockpair@N`
         self.limits: Limits | None = None  # maxconn and maxsock, set by bind()
         self.stopped: asyncio.Event | None = None
         self.ctx: Context | None = None
@@ -64,7 +66,7 @@ class Runtime:
 
     # -- before the loop ----------------------------------------------------------------
 
-    def bind(self, opener: Callable[[model.Bind, str, int], Listener] = open_listener) -> None:
+    def bind(self, opener: Callable[[model.Bind, str, int], Listener] = open_bind) -> None:
         """Work out maxconn from the descriptor limit and raise the limit (LimitError,
         a BindError, when an explicit maxconn cannot be held: HAProxy refuses to start),
         then open every listening socket; raises BindError (and closes what was opened).
@@ -134,7 +136,17 @@ class Runtime:
         for listener in self.listeners:
             frontend = ctx.frontends[listener.frontend]
             factory = self.protocol_factory(ctx, frontend)
-            if listener.tls is not None and listener.sock.family != socket.AF_UNIX:
+            if isinstance(listener, SockpairListener):  # `bind sockpair@N`
+                if listener.tls is not None:
+                    factory = Accepting(ctx, frontend, listener, factory)
+                receiver = SockpairReceiver(loop, listener.sock, factory)
+                receiver.start()
+                self.receivers.append(receiver)
+                continue
+            inherited_unix = listener.bind.address.inherited_fd is not None  # `fd@N ssl`
+            if listener.tls is not None and (
+                listener.sock.family != socket.AF_UNIX or inherited_unix
+            ):
                 # net/tls.py runs the handshake and logs a failed one as HAProxy does.
                 factory = Accepting(ctx, frontend, listener, factory)
             acceptor = Acceptor(ctx, frontend, listener, factory)  # net/accept.py
@@ -191,6 +203,9 @@ class Runtime:
         for server in self.servers:
             server.close()
         self.servers.clear()
+        for receiver in self.receivers:
+            receiver.close()
+        self.receivers.clear()
         for listener in self.listeners:
             listener.sock.close()
         self.listeners.clear()
@@ -254,7 +269,10 @@ class Runtime:
     def stop_order(self) -> list[str]:
         """The names a soft stop reports, in HAProxy's order (core/stopping.py)."""
         listening = [] if self.in_worker else [(GLOBAL, protocol(s)) for s in self.admin_socks]
-        listening += [(lst.frontend, protocol(lst.sock)) for lst in self.listeners]
+        listening += [
+            (lst.frontend, "sockpair" if isinstance(lst, SockpairListener) else protocol(lst.sock))
+            for lst in self.listeners
+        ]
         enabled = [proxy.name for proxy in self.config.proxies if not proxy.disabled]
         return stop_order(listening, enabled)
 

@@ -26,6 +26,11 @@ from poise.config.model import Address
         (":80,:443", [Address("ipv4", "", 80), Address("ipv4", "", 443)]),
         ("10.0.0.1:8000-8002", [Address("ipv4", "10.0.0.1", p) for p in (8000, 8001, 8002)]),
         ("127.0.0.1:0", [Address("ipv4", "127.0.0.1", 0)]),  # the system picks the port
+        # Inherited from the parent process: the descriptor number, checked when taken.
+        ("fd@3", [Address("fd", "3", None)]),
+        ("FD@03", [Address("fd", "3", None)]),
+        ("sockpair@4", [Address("sockpair", "4", None)]),
+        ("fd@3,sockpair@4", [Address("fd", "3", None), Address("sockpair", "4", None)]),
     ],
 )
 def test_bind_addresses(text: str, expected: list[Address]) -> None:
@@ -43,7 +48,12 @@ def test_bind_addresses(text: str, expected: list[Address]) -> None:
         ("300.1.1.1:80", "invalid IP address"),
         ("ipv4@[::1]:80", "not an IPV4 address"),
         ("localhost:80", "host names on 'bind' are not implemented yet"),
-        ("fd@3", "'fd@' is not implemented yet"),
+        # HAProxy 2.6's words.
+        ("fd@abc", "file descriptor 'abc' is not a valid integer in 'fd@abc'"),
+        ("fd@", "file descriptor '' is not a valid integer in 'fd@'"),
+        ("fd@-1", "file descriptor '-1' is not a valid integer"),
+        ("fd@3:80", "file descriptor '3:80' is not a valid integer"),
+        ("sockpair@x", "file descriptor 'x' is not a valid integer in 'sockpair@x'"),
         ("abns@x", "'abns@' is not implemented yet"),
         ("quic4@:443", "'quic4@' is not implemented yet"),
         ("bogus@:80", "unknown address prefix"),
@@ -68,6 +78,7 @@ def test_bad_bind_addresses(text: str, message: str) -> None:
         ("[2001:db8::1]", Address("ipv6", "2001:db8::1", None)),
         ("[2001:db8::1]:8080", Address("ipv6", "2001:db8::1", 8080)),
         ("unix@/run/app.sock", Address("unix", "/run/app.sock", None)),
+        ("sockpair@5", Address("sockpair", "5", None)),
     ],
 )
 def test_server_addresses(text: str, expected: Address) -> None:
@@ -82,7 +93,8 @@ def test_server_addresses(text: str, expected: Address) -> None:
         ("10.0.0.1:+1", "port offsets"),
         ("10.0.0.1:http", "invalid port"),
         ("a..b", "neither an IP address nor a host name"),
-        ("sockpair@3", "not implemented yet"),
+        ("fd@3", "a file descriptor is not acceptable here in 'fd@3'"),
+        ("sockpair@", "is not a valid integer"),
     ],
 )
 def test_bad_server_addresses(text: str, message: str) -> None:
@@ -93,6 +105,10 @@ def test_bad_server_addresses(text: str, message: str) -> None:
 def test_stats_socket_is_one_address() -> None:
     assert parse_socket("/run/poise/admin.sock") == Address("unix", "/run/poise/admin.sock", None)
     assert parse_socket("ipv4@127.0.0.1:9999") == Address("ipv4", "127.0.0.1", 9999)
+    assert parse_socket("fd@7") == Address("fd", "7", None)
+    assert str(Address("fd", "7", None)) == "fd@7"
+    assert Address("sockpair", "7", None).inherited_fd == 7
+    assert Address("unix", "/x", None).inherited_fd is None
     with pytest.raises(AddressError, match="exactly one address"):
         parse_socket(":80-81")
 

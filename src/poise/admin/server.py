@@ -32,6 +32,7 @@ from poise.admin.stats import AdminInfo, SessionInfo
 from poise.config import model
 from poise.core.backend import start
 from poise.net.context import Context, Session
+from poise.net.inherited import take
 from poise.net.listener import BindError
 from poise.net.logsink import console
 
@@ -66,6 +67,8 @@ def open_admin_sockets(sockets: Sequence[model.StatsSocket]) -> list[socket.sock
 
 def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
     address = config.address
+    if address.family == "fd":  # inherited from the parent (net/inherited.py)
+        return inherited_admin_socket(config)
     unix = address.family == "unix"
     try:
         sock = unix_socket(address.host, config.mode) if unix else tcp_socket(address)
@@ -77,6 +80,22 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
         where = address.host if unix else str(address)
         raise BindError(
             f"Binding [{config.where}] for frontend GLOBAL: cannot bind {kind} ({reason}) [{where}]"
+        ) from None
+    sock.config = config
+    return sock
+
+
+def inherited_admin_socket(config: model.StatsSocket) -> AdminSocket:
+    """`stats socket fd@N`: the parent's socket, listened on; raises BindError."""
+    taken = take(config.address, config.where, "stats socket")
+    sock = AdminSocket(fileno=taken.detach())
+    try:
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.detach()
+        raise BindError(
+            f"{config.where}: 'stats socket': cannot listen on {config.address}: {exc.strerror}."
         ) from None
     sock.config = config
     return sock

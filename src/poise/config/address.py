@@ -13,8 +13,13 @@ HAProxy's rules (configuration.txt 4.2 "bind" and "server", 3.1 "log"):
   port 0 on `bind` (the system chooses a free port), which HAProxy refuses;
 - a server may be a DNS name and may omit its port (it then uses the port the client
   connected to); a log target defaults to UDP port 514.
-Prefixes HAProxy knows but poise does not implement (`abns@`, `fd@`, `sockpair@`, QUIC...)
-are reported as such.
+- `fd@N` (`bind`, `stats socket`): the socket on descriptor N, inherited from the parent
+  process (systemd socket activation, test harnesses); `sockpair@N` (`bind`, `server`): one
+  end of a unix socketpair over which connections are passed as descriptors (SCM_RIGHTS).
+  N is checked here for shape only: whether it is an open socket is known when poise
+  starts (net/inherited.py), or when `poise check` runs, as with `haproxy -c`.
+Prefixes HAProxy knows but poise does not implement (`abns@`, QUIC...) are reported as
+such.
 """
 
 from __future__ import annotations
@@ -38,12 +43,11 @@ _FAMILY_PREFIXES: dict[str, AddressFamily] = {
     "unix@": "unix",
     "uxst@": "unix",
 }
+_INHERITED_PREFIXES: dict[str, AddressFamily] = {"fd@": "fd", "sockpair@": "sockpair"}
 # Known to HAProxy, not implemented by poise.
 _UNIMPLEMENTED_PREFIXES = (
     "abns@",
     "abnsz@",
-    "fd@",
-    "sockpair@",
     "udp@",
     "udp4@",
     "udp6@",
@@ -67,11 +71,18 @@ def _split_prefix(text: str) -> tuple[str, str]:
     if at < 0:
         return "", text
     prefix = text[: at + 1].lower()
-    if prefix in _FAMILY_PREFIXES:
+    if prefix in _FAMILY_PREFIXES or prefix in _INHERITED_PREFIXES:
         return prefix, text[at + 1 :]
     if prefix in _UNIMPLEMENTED_PREFIXES:
         raise AddressError(f"address prefix '{prefix}' is not implemented yet in poise")
     raise AddressError(f"unknown address prefix '{prefix}' in '{text}'")
+
+
+def _inherited(prefix: str, number: str, whole: str) -> Address:
+    """`fd@N` / `sockpair@N`: N a descriptor number (HAProxy's words when it is not)."""
+    if not number.isdigit() or not number.isascii():
+        raise AddressError(f"file descriptor '{number}' is not a valid integer in '{whole}'")
+    return Address(_INHERITED_PREFIXES[prefix], str(int(number)), None)
 
 
 def split_host_port(text: str) -> tuple[str, str | None]:
@@ -123,6 +134,9 @@ def parse_bind(text: str) -> list[Address]:
         if not part:
             raise AddressError(f"empty address in '{text}'")
         prefix, rest = _split_prefix(part)
+        if prefix in _INHERITED_PREFIXES:
+            addresses.append(_inherited(prefix, rest, part))
+            continue
         forced = _FAMILY_PREFIXES.get(prefix)
         if forced == "unix" or (not prefix and rest.startswith("/")):
             if not rest:
@@ -151,6 +165,10 @@ def parse_bind(text: str) -> list[Address]:
 def parse_server(text: str) -> Address:
     """A `server` address: an IP or DNS name with an optional port, or a unix path."""
     prefix, rest = _split_prefix(text)
+    if prefix == "fd@":
+        raise AddressError(f"a file descriptor is not acceptable here in '{text}'")
+    if prefix == "sockpair@":
+        return _inherited(prefix, rest, text)
     forced = _FAMILY_PREFIXES.get(prefix)
     if forced == "unix" or (not prefix and rest.startswith("/")):
         if not rest:

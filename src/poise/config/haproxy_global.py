@@ -235,6 +235,8 @@ class GlobalParser:
             addr = address.parse_socket(args[0])
         except address.AddressError as exc:
             raise Problem(f"'stats socket': {exc}") from None
+        if addr.family == "sockpair":
+            raise Problem("'stats socket': 'sockpair@' is not implemented yet in poise (fd@ is)")
         options = parse_bind_options(args[1:], where, self.diagnostics, "stats socket")
         self.set(
             stats_sockets=(

@@ -33,7 +33,10 @@ class Mode(Enum):
     HTTP = "http"
 
 
-AddressFamily = Literal["ipv4", "ipv6", "unix"]
+# "fd": a socket inherited from the parent process (`fd@N`, N in `host`); "sockpair": one end
+# of a unix socketpair over which connections arrive (or leave) as descriptors (`sockpair@N`).
+AddressFamily = Literal["ipv4", "ipv6", "unix", "fd", "sockpair"]
+INHERITED_FAMILIES = ("fd", "sockpair")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,15 @@ class Address:
     port: int | None
 
     def __str__(self) -> str:
-        if self.family == "unix":
-            return f"unix@{self.host}"
+        if self.family in ("unix", "fd", "sockpair"):
+            return f"{self.family}@{self.host}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}" if self.port is not None else host
+
+    @property
+    def inherited_fd(self) -> int | None:
+        """The descriptor number of an `fd@N` or `sockpair@N` address, else None."""
+        return int(self.host) if self.family in INHERITED_FAMILIES else None
 
 
 # --- TLS (configuration.txt 5.1 and 5.2 `ssl` options, 3.1 `ssl-default-*`) -----------
