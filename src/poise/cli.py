@@ -157,14 +157,6 @@ def cmd_reload(pidfile: str, files: Sequence[str]) -> int:
 
     if files:
         config, _ = load(files)
-        if config is not None:
-            # fd@N, sockpair@N: checked on this process's descriptors, as `haproxy -c` does.
-            from poise.net.inherited import check_inherited
-
-            problems = check_inherited(config)
-            print_diagnostics(problems)
-            if problems:
-                config = None
         if config is None:
             print("Fatal errors found in configuration: not reloading.", file=sys.stderr)
             return 1

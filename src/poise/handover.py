@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from poise.admin.server import AdminSocket, open_admin_socket
 from poise.config import model
-from poise.net.inherited import from_master, open_bind
+from poise.net.inherited import from_master, open_bind, take
 from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener
 
 MAX_FDS = 128  # descriptors per message (SCM_MAX_FD is 253 on Linux)
@@ -46,7 +46,7 @@ Slot = tuple[Key, int]  # the n-th socket with this key (two frontends may share
 class SocketSpec:
     """One listening socket a configuration needs, as the worker tells the master."""
 
-    kind: Literal["bind", "stats"]
+    kind: Literal["bind", "stats", "server"]  # "server": a `server sockpair@N`
     family: model.AddressFamily
     host: str
     port: int | None
@@ -93,6 +93,8 @@ class SocketSpec:
     def open(self) -> socket.socket:
         """Bind and listen (in the master); raises BindError with HAProxy's wording."""
         where = model.Where(self.file, self.line)
+        if self.kind == "server":
+            return take(self.address, where, f"server {self.owner}")
         if self.kind == "stats":
             return open_admin_socket(model.StatsSocket(self.address, where, self.mode, self.level))
         bind = model.Bind(
@@ -147,7 +149,23 @@ def specs_for(config: model.Config) -> list[SocketSpec]:
             continue
         maxconn = proxy.maxconn or config.global_.maxconn
         specs += [bind_spec(bind, proxy.name, maxconn) for bind in proxy.binds]
-    return specs + [stats_spec(s) for s in config.global_.stats_sockets]
+    specs += [stats_spec(s) for s in config.global_.stats_sockets]
+    return specs + server_specs(config)
+
+
+def server_specs(config: model.Config) -> list[SocketSpec]:
+    """One per descriptor of the `server sockpair@N` lines."""
+    specs: dict[str, SocketSpec] = {}
+    for proxy in config.backends:
+        for server in proxy.servers:
+            address = server.address
+            if address.family == "sockpair" and address.host not in specs:
+                where = server.where
+                owner = f"{proxy.name}/{server.name}"
+                specs[address.host] = SocketSpec(
+                    "server", "sockpair", address.host, None, owner, where.file, where.line
+                )
+    return list(specs.values())
 
 
 class SocketTable:
@@ -230,6 +248,14 @@ class Inherited:
             sock.config = config
             sock.setblocking(False)
             socks.append(sock)
+        return socks
+
+    def server_sockpairs(self, config: model.Config) -> dict[int, socket.socket]:
+        """The master's copies of the `server sockpair@N` descriptors, by N."""
+        socks: dict[int, socket.socket] = {}
+        for spec in server_specs(config):
+            socks[int(spec.host)] = socket.socket(fileno=self._take(spec))
+            socks[int(spec.host)].setblocking(False)
         return socks
 
     def close_unused(self) -> None:

@@ -51,6 +51,7 @@ class Runtime:
         self.servers: list[asyncio.AbstractServer] = []
         self.acceptors: list[Acceptor] = []
         self.receivers: list[SockpairReceiver] = []  # `bind sockpair@N`
+        self.sockpairs: dict[int, socket.socket] = {}  # `server sockpair@N`, by N
         self.limits: Limits | None = None  # maxconn and maxsock, set by bind()
         self.stopped: asyncio.Event | None = None
         self.ctx: Context | None = None
@@ -109,6 +110,10 @@ class Runtime:
                 ServerState(s, proxy.name, self.addrs.get((proxy.name, s.name)))
                 for s in proxy.servers
             ]
+            for state in servers:
+                fd = state.config.address.inherited_fd
+                if fd is not None and fd in self.sockpairs:
+                    state.sockpair_fd = self.sockpairs[fd].fileno()
             allbackups = model.Option.ALLBACKUPS in proxy.options
             backend = Backend(
                 proxy,
@@ -299,6 +304,9 @@ class Runtime:
     def close(self) -> None:
         for sink in self.sinks.values():
             sink.close()
+        for sock in self.sockpairs.values():
+            sock.close()
+        self.sockpairs.clear()
 
 
 def protocol(sock: socket.socket) -> str:

@@ -30,6 +30,7 @@ from poise.admin.server import open_admin_sockets
 from poise.cli import load
 from poise.config import model
 from poise.handover import Inherited
+from poise.net.inherited import server_sockpairs
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, console
 from poise.net.loop import new_event_loop
@@ -108,10 +109,12 @@ def open_runtime(
         if inherited is None:
             runtime.bind()
             runtime.admin_socks = open_admin_sockets(config.global_.stats_sockets)
+            runtime.sockpairs = server_sockpairs(config)
         else:
             runtime.in_worker = True
             runtime.bind(inherited.listener)
             runtime.admin_socks = inherited.admin_sockets(config.global_.stats_sockets)
+            runtime.sockpairs = inherited.server_sockpairs(config)
     except BaseException:
         runtime.close_listeners()
         raise

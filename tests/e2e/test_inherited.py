@@ -17,7 +17,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +118,12 @@ def setup(tmp: Path) -> Iterator[Setup]:
         yield made
     finally:
         made.close()
+
+
+def poise(*args: str, fds: Sequence[int] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*POISE, *args], pass_fds=fds, capture_output=True, text=True, timeout=20, check=False
+    )
 
 
 def start(argv: list[str], s: Setup, cfg: Path, *extra: str) -> subprocess.Popen[str]:
@@ -230,13 +236,11 @@ def test_poise_check_takes_inherited_descriptors_as_haproxy_c_does(tmp_path: Pat
     with setup(tmp_path) as s:
         cfg = tmp_path / "lb.cfg"
         cfg.write_text(s.config(None))
-        ok = subprocess.run([*POISE, "check", "-f", str(cfg)], pass_fds=s.fds,
-                            capture_output=True, text=True, timeout=20)  # fmt: skip
+        ok = poise("check", "-f", str(cfg), fds=s.fds)
         assert ok.returncode == 0, ok.stderr
         assert ok.stdout.strip() == "Configuration file is valid"
         # Without the descriptors: each is named with its file, line and keyword.
-        bad = subprocess.run([*POISE, "check", "-f", str(cfg)], capture_output=True,
-                             text=True, timeout=20)  # fmt: skip
+        bad = poise("check", "-f", str(cfg))
         assert bad.returncode == 1
         assert f"lb.cfg:2: error: 'stats socket': cannot use file descriptor '{s.stats.fileno()}'" \
             " : Bad file descriptor." in bad.stderr  # fmt: skip
@@ -290,10 +294,9 @@ def test_a_descriptor_that_cannot_be_used_is_refused_clearly(
         address, fds = (f"fd@{fd}" if kind == "udp" else f"sockpair@{fd}"), [fd]
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(BAD_CONFIG.format(address=address))
-    expected = f"bad.cfg:7: error: 'bind': " + message.format(fd=fd)
+    expected = "bad.cfg:7: error: 'bind': " + message.format(fd=fd)
     for command in (["check"], ["run", "-db"]):
-        done = subprocess.run([*POISE, *command, "-f", str(cfg)], pass_fds=fds,
-                              capture_output=True, text=True, timeout=20)  # fmt: skip
+        done = poise(*command, "-f", str(cfg), fds=fds)
         assert done.returncode == 1, (command, done.stderr)
         assert "Traceback" not in done.stderr
         if command == ["check"]:
@@ -307,25 +310,28 @@ def test_a_descriptor_that_cannot_be_used_is_refused_clearly(
 def test_a_malformed_descriptor_number_names_the_line(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.cfg"
     cfg.write_text(BAD_CONFIG.format(address="fd@abc"))
-    done = subprocess.run([*POISE, "check", "-f", str(cfg)], capture_output=True, text=True)
+    done = poise("check", "-f", str(cfg))
     assert done.returncode == 1
     assert "bad.cfg:7: error: 'bind'" in done.stderr
     assert "file descriptor 'abc' is not a valid integer in 'fd@abc'" in done.stderr
 
 
-def test_inherited_sockets_survive_reloads(tmp_path: Path) -> None:
+@pytest.mark.parametrize("balancer", BALANCERS)
+def test_inherited_sockets_survive_reloads(tmp_path: Path, balancer: str) -> None:
     pki = Pki(tmp_path)
     cert = pki.issue("lb.pem", ["lb.test"])
+    argv = [HAPROXY or "haproxy", "-db"] if balancer == "haproxy" else [*POISE, "run", "-db"]
     with setup(tmp_path) as s:
         cfg = tmp_path / "lb.cfg"
         cfg.write_text(s.config(cert))
-        proc = start([*POISE, "run", "-db"], s, cfg, "-W")
+        proc = start(argv, s, cfg, "-W")
         try:
             wait_serving(s, proc)
             first = pid_of(s)
             everything_relays(s, pki.ca_pem)
             for _ in range(2):
                 old = pid_of(s)
+                time.sleep(1)  # HAProxy's master loses a SIGUSR2 sent before its loop runs
                 proc.send_signal(signal.SIGUSR2)
                 wait_for(lambda old=old: pid_of(s) != old)  # type: ignore[misc]
                 everything_relays(s, pki.ca_pem)
@@ -349,3 +355,98 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15) -> None:
     while not condition():
         assert time.monotonic() < end
         time.sleep(0.05)
+
+
+SERVER_CONFIG = """\
+defaults
+    mode {mode}
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    default_backend be
+backend be
+    server s1 sockpair@{fd}
+"""
+
+
+def served_over_pair(ours: socket.socket, port: int, request: bytes, answer: bytes) -> bytes:
+    """A client connects to the balancer; the server's end of the connection arrives as a
+    descriptor on our end of the socketpair; we answer on it."""
+    client = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        client.sendall(request)
+        ours.settimeout(5)
+        _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+        assert len(fds) == 1
+        with socket.socket(fileno=fds[0]) as server:
+            server.settimeout(5)
+            got = b""
+            while not got.endswith(request[-4:]):
+                chunk = server.recv(4096)
+                assert chunk, f"the balancer closed the server connection after {got!r}"
+                got += chunk
+            assert got.split(b"\r\n")[0] == request.split(b"\r\n")[0]
+            server.sendall(answer)
+            server.shutdown(socket.SHUT_WR)
+            reply = b""
+            while chunk := client.recv(4096):
+                reply += chunk
+            return reply
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("balancer", BALANCERS)
+@pytest.mark.parametrize("master", [False, True], ids=["single", "master-worker"])
+def test_server_sockpair_sends_each_connection_over_the_pair(
+    tmp_path: Path, balancer: str, master: bool
+) -> None:
+    from tests.support import free_port
+
+    ours, theirs = socket.socketpair()
+    port = free_port()
+    cfg = tmp_path / "lb.cfg"
+    cfg.write_text(SERVER_CONFIG.format(mode="tcp", port=port, fd=theirs.fileno()))
+    argv = [HAPROXY or "haproxy", "-db"] if balancer == "haproxy" else [*POISE, "run", "-db"]
+    if master:
+        argv.append("-W")
+    terminal = tmp_path / "err.txt"
+    with terminal.open("w") as err:
+        proc = subprocess.Popen([*argv, "-f", str(cfg)], pass_fds=[theirs.fileno()],
+                                stdout=subprocess.DEVNULL, stderr=err, text=True)  # fmt: skip
+    try:
+        wait_for(lambda: listening(port, proc))
+        drop_probe(ours)
+        request = b"hello over a socketpair\r\n"
+        assert served_over_pair(ours, port, request, b"HELLO") == b"HELLO"
+        if master:
+            proc.send_signal(signal.SIGUSR2)  # the new worker gets the master's copy
+            wait_for(lambda: terminal.read_text().count("Loading success.") == 2)
+            for _ in range(3):
+                assert served_over_pair(ours, port, request, b"AGAIN") == b"AGAIN"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        ours.close()
+        theirs.close()
+    assert "Traceback" not in terminal.read_text()
+
+
+def drop_probe(ours: socket.socket) -> None:
+    """The connection that found the port open went to the server too: its descriptor
+    arrives on our end; close it."""
+    ours.settimeout(5)
+    _, fds, _, _ = socket.recv_fds(ours, 16, 1)
+    for fd in fds:
+        os.close(fd)
+
+
+def listening(port: int, proc: subprocess.Popen[str]) -> bool:
+    assert proc.poll() is None
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True

@@ -30,6 +30,13 @@ def test_a_tcp_stats_socket_comes_first_among_ipv4() -> None:
     assert stop_order(listeners, ["li"]) == [GLOBAL, "li", HTTPCLIENT]
 
 
+def test_sockpair_listeners_stop_between_ipv4_and_unix() -> None:
+    # HAProxy 2.6.12: f6 f4 fsp fu be <HTTPCLIENT>.
+    listeners = [("f4", "tcp4"), ("fsp", "sockpair"), ("f6", "tcp6"), ("fu", "unix")]
+    order = stop_order(listeners, ["f4", "fsp", "f6", "fu", "be"])
+    assert order == ["f6", "f4", "fsp", "fu", "be", HTTPCLIENT]
+
+
 def test_nothing_but_backends() -> None:
     assert stop_order([], ["a", "b"]) == ["a", "b", HTTPCLIENT]
 

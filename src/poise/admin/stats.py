@@ -394,6 +394,8 @@ def server_addr(server: ServerState) -> str:
     resolve."""
     if server.config.address.family == "unix":
         return "unix"
+    if server.config.address.family == "sockpair":
+        return str(server.config.address)  # HAProxy's sa2str(): "sockpair@N"
     if not is_ip(server.addr):
         return ""
     port = server.port or 0
@@ -526,7 +528,7 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         0,  # agent state: poise has no agent checks
         0,  # backend id forced in the configuration: not recorded by the model
         0,  # server id forced: likewise
-        host if config.address.family != "unix" and not is_ip(host) else "-",
+        host if config.address.family not in ("unix", "sockpair") and not is_ip(host) else "-",
         server.port or 0,
         host if host.startswith("_") else "-",  # the SRV record it comes from
         0,  # ssl to the server

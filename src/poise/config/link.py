@@ -346,6 +346,7 @@ class _Linker:
                 )
             )
             self.check_dns(section, servers[-1])
+            self.check_sockpair(section, servers[-1])
             if s.cookie is not None and mode is Mode.TCP:
                 self.diagnostics.append(
                     warning(
@@ -356,6 +357,21 @@ class _Linker:
                     )
                 )
         return tuple(servers)
+
+    def check_sockpair(self, section: SectionDraft, server: Server) -> None:
+        """`server sockpair@N` carries the traffic only: what else it would need is named."""
+        if server.address.family != "sockpair":
+            return
+        who = f"'server {section.name}/{server.name}'"
+        if server.check:
+            self.diagnostics.append(
+                error(server.where, f"{who}: health checks over sockpair@ are not implemented "
+                      "yet in poise")
+            )  # fmt: skip
+        if server.ssl:
+            self.diagnostics.append(
+                error(server.where, f"{who}: 'ssl' over sockpair@ is not implemented yet in poise")
+            )
 
     def check_dns(self, section: SectionDraft, server: Server) -> None:
         """`resolvers NAME` names a section; an SRV name (`_service._proto.name`) can only

@@ -166,7 +166,7 @@ def resolve_servers(config: Config) -> tuple[dict[tuple[str, str], str], list[Di
     for backend in config.backends:
         for server in backend.servers:
             address = server.address
-            if address.family == "unix":
+            if address.family in ("unix", "sockpair"):
                 continue
             try:
                 addresses[backend.name, server.name] = str(ipaddress.ip_address(address.host))

@@ -52,6 +52,7 @@ class ServerState:
         "redispatches",
         "resolution_maint",
         "retries",
+        "sockpair_fd",
         "srv_abrt",
         "total_sess",
         "up",
@@ -74,6 +75,9 @@ class ServerState:
         # HAProxy's RMAINT: in maintenance because its name resolves to no address (""),
         # apart from the operator's word; a `resolvers` section sets and clears it.
         self.resolution_maint = self.addr == "" and config.address.family != "unix"
+        # `server sockpair@N`: the descriptor this process sends connections over (N, or
+        # the copy a master handed to its worker); set by the runtime.
+        self.sockpair_fd: int | None = None
         # Health checks run for this server. A server added at run time with `check` has
         # them configured but not running (HAProxy 2.6 waits for `enable health`).
         self.check_enabled = config.check

@@ -7,9 +7,10 @@ FE: n, BE: m)." at level warning, to the terminal and to the proxy's own `log` t
 this order (measured against 2.6.12; proxy.c `proxy_cond_disable()` and `soft_stop()`):
 
 1. the proxies that listen, each when its last listener closes; listeners close protocol by
-   protocol (IPv6, then IPv4, then unix sockets), in the order they were declared within a
-   protocol; the stats sockets belong to the proxy "GLOBAL" (terminal only, never syslog)
-   and come first within their protocol, as `global` is read first;
+   protocol (IPv6, then IPv4, then `sockpair@`, then unix sockets), in the order they were
+   declared within a protocol; the stats sockets belong to the proxy "GLOBAL" (terminal
+   only, never syslog; not said by a master's worker) and come first within their
+   protocol, as `global` is read first;
 2. then every other proxy that is not `disabled`, in declaration order;
 3. then HAProxy's internal "<HTTPCLIENT>" proxy, whose log targets are `global`'s.
 """
@@ -22,9 +23,9 @@ from collections.abc import Sequence
 GLOBAL = "GLOBAL"  # the stats sockets' proxy
 HTTPCLIENT = "<HTTPCLIENT>"  # HAProxy's internal proxy, stopped last, logged to `global`'s targets
 
-# The order in which HAProxy's protocols stop their listeners (measured: IPv6 before IPv4;
-# "sockpair" is where HAProxy registers proto_sockpair, first).
-PROTOCOL_ORDER = ("sockpair", "tcp6", "tcp4", "unix")
+# The order in which HAProxy's protocols stop their listeners (measured with 2.6.12; an
+# `fd@N` listener belongs to the protocol of its socket's family).
+PROTOCOL_ORDER = ("tcp6", "tcp4", "sockpair", "unix")
 
 
 def stop_order(listeners: Sequence[tuple[str, str]], proxies: Sequence[str]) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Coroutine
 from typing import Any
 
 from poise.core.backend import Outcome, start
@@ -17,6 +18,7 @@ from poise.core.counters import count_retry
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime
+from poise.net.inherited import connect_sockpair
 from poise.net.tls import ServerTls, report
 
 # HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
@@ -122,12 +124,19 @@ class Dispatcher:
         self.server = server
         if self.reuse(server):
             return
-        port = server.port if server.port is not None else self.destination_port()
+        fd = server.sockpair_fd
+        if server.port is not None:
+            port = server.port
+        else:  # the port the client connected to (none for a socketpair)
+            port = 0 if fd is not None else self.destination_port()
         started = self.loop.time()
         self.connecting = True
         tls = backend_tls(self.backend, server)
         name: str | None = None
-        if tls is None:
+        connecting: Coroutine[Any, Any, tuple[asyncio.Transport, asyncio.Protocol]]
+        if fd is not None:  # `server sockpair@N` (net/inherited.py)
+            connecting = connect_sockpair(self.loop, fd, self.server_protocol)
+        elif tls is None:
             connecting = self.loop.create_connection(self.server_protocol, server.addr, port)
         else:
             name = tls.server_name(self.sni_request() if tls.dynamic is not None else None)

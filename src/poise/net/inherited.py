@@ -118,6 +118,22 @@ def from_master(bind: model.Bind, frontend: str, fd: int, backlog: int) -> Liste
     return Listener(bind, frontend, sock, backlog, inherited=True)
 
 
+def server_sockpairs(config: model.Config) -> dict[int, socket.socket]:
+    """The socketpair of every `server sockpair@N`, by N; raises BindError."""
+    taken: dict[int, socket.socket] = {}
+    try:
+        for address, where, keyword in inherited_addresses(config):
+            fd = address.inherited_fd
+            if keyword.startswith("server ") and fd is not None and fd not in taken:
+                taken[fd] = take(address, where, keyword)
+                taken[fd].setblocking(False)
+    except BaseException:
+        for sock in taken.values():
+            sock.detach()  # still the parent's
+        raise
+    return taken
+
+
 def inherited_addresses(config: model.Config) -> Iterator[tuple[model.Address, model.Where, str]]:
     for sock in config.global_.stats_sockets:
         yield sock.address, sock.where, "stats socket"

@@ -255,12 +255,15 @@ class TcpSession(Dispatcher, asyncio.Protocol):
     ) -> None:
         server_transport = self.server_transport = cast(asyncio.Transport, transport)
         self.t_connect = connect_ms
-        if self.pending:
+        # A server that already closed (a socketpair peer can, before this runs) is
+        # reported by connection_lost: nothing more is written to it.
+        closing = transport.is_closing()
+        if self.pending and not closing:
             data = b"".join(self.pending)
             self.pending = []
             server_transport.write(data)
             self.client.resume_reading()
-        if self.client_eof and server_transport.can_write_eof():
+        if self.client_eof and server_transport.can_write_eof() and not closing:
             server_transport.write_eof()
         self.last_active = self.loop.time()
         self.arm_idle()
