@@ -30,6 +30,7 @@ from poise.config import model
 from poise.config.diagnostics import Diagnostic, error
 from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener, open_listener
 
+_TAKEN: set[int] = set()  # the descriptors this process took as they are
 MAX_FDS = 64  # descriptors taken per read of a socketpair
 RECV_BYTES = 1024  # HAProxy sends one byte per descriptor
 
@@ -73,6 +74,9 @@ def take(address: model.Address, where: model.Where, keyword: str) -> socket.soc
     why = problem(fd, unix_only=address.family == "sockpair")
     if why is not None:
         raise fail(where, keyword, why)
+    if fd in _TAKEN:  # named again (HAProxy accepts it): a copy, so each owner closes its own
+        return socket.socket(fileno=os.dup(fd))
+    _TAKEN.add(fd)
     return socket.socket(fileno=fd)
 
 
