@@ -146,6 +146,7 @@ global
     stats socket /run/poise/admin.sock mode 600 level admin
     stats socket ipv4@127.0.0.1:9999 level user
     stats socket /var/lib/haproxy/stats
+    stats socket fd@3 level admin
 """
     )
     assert diagnostics == []
@@ -153,6 +154,7 @@ global
         StatsSocket(Address("unix", "/run/poise/admin.sock", None), where(3), 0o600, "admin"),
         StatsSocket(Address("ipv4", "127.0.0.1", 9999), where(4), None, "user"),
         StatsSocket(Address("unix", "/var/lib/haproxy/stats", None), where(5), None, "operator"),
+        StatsSocket(Address("fd", "3", None), where(6), None, "admin"),  # from the parent
     )
 
 
@@ -164,6 +166,8 @@ global
         ("stats socket /x expose-fd listeners", "option 'expose-fd' is not implemented yet"),
         ("stats socket", "'stats socket' expects an address or a path"),
         ("stats socket :80-90", "exactly one address"),
+        ("stats socket sockpair@3", "'sockpair@' is not implemented yet in poise (fd@ is)"),
+        ("stats socket fd@x", "file descriptor 'x' is not a valid integer in 'fd@x'"),
         ("stats timeout 1.5s", "unexpected character '.'"),
         ("stats maxconn 10", "'stats maxconn' is not implemented yet"),
         ("stats foo", "unknown 'stats foo'"),

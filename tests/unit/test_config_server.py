@@ -212,3 +212,16 @@ def test_bad_server_lines(line: str, message: str) -> None:
 def test_a_per_bind_maxconn_is_not_implemented_yet() -> None:
     found = errors("frontend f\n    bind :80 maxconn 10\n    default_backend b\nbackend b\n")
     assert any("'maxconn'" in e and "not implemented" in e for e in found), found
+
+
+def test_a_sockpair_server_carries_traffic_only() -> None:
+    config, _ = parse_ok("backend be\n    server s1 sockpair@4 weight 5\n")
+    assert only(config).servers[0].address == Address("sockpair", "4", None)
+    problems = errors(
+        "backend be\n    server s1 sockpair@4 check\n    server s2 sockpair@4 ssl verify none\n"
+    )
+    assert problems == [
+        "s.cfg:7: error: 'server be/s1': health checks over sockpair@ are not implemented yet "
+        "in poise",
+        "s.cfg:8: error: 'server be/s2': 'ssl' over sockpair@ is not implemented yet in poise",
+    ]
