@@ -422,6 +422,7 @@ def test_server_sockpair_sends_each_connection_over_the_pair(
         request = b"hello over a socketpair\r\n"
         assert served_over_pair(ours, port, request, b"HELLO") == b"HELLO"
         if master:
+            time.sleep(1)  # HAProxy's master loses a SIGUSR2 sent before its loop runs
             proc.send_signal(signal.SIGUSR2)  # the new worker gets the master's copy
             wait_for(lambda: terminal.read_text().count("Loading success.") == 2)
             for _ in range(3):
