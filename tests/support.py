@@ -44,6 +44,22 @@ async def eventually(
         await asyncio.sleep(0.005)
 
 
+async def accepting(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> None:
+    """Wait until something accepts connections on host:port (a balancer that serves:
+    HAProxy and poise log nothing when they start)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(host, port)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing accepts connections on {host}:{port}") from None
+            await asyncio.sleep(0.02)
+            continue
+        writer.close()
+        return
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -21,7 +21,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.io.harness import LogReceiver
-from tests.support import free_port, run
+from tests.support import accepting, free_port, run
 from tests.webapp import Client, WebApp, request
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
@@ -67,7 +67,7 @@ def test_plain_http_is_sent_to_https(tmp_path: Path) -> None:
         ag2 = await WebApp("ag2", host="127.0.0.182").start(gw)
         proc = await start(cfg)
         try:
-            await logs.wait_for(r"Proxy agents started")
+            await accepting(port, "127.0.0.180")
             got = await request(
                 port,
                 b"GET /agent/enroll?x=1 HTTP/1.1\r\n"
@@ -99,7 +99,7 @@ def test_agents_stick_to_a_gateway_and_their_websockets_pass(tmp_path: Path) -> 
         ag2 = await WebApp("ag2", host="127.0.0.182").start(gw)
         proc = await start(cfg)
         try:
-            await logs.wait_for(r"Proxy agents started")
+            await accepting(port, "127.0.0.180")
             client = await Client.connect(port, host="127.0.0.180")
             _, headers, body = await client.get("/agent/status")
             gateway = body.split()[0].decode()

@@ -24,7 +24,7 @@ import pytest
 from websockets.asyncio.client import connect as ws_connect
 
 from tests.io.harness import LogReceiver
-from tests.support import free_port, run
+from tests.support import accepting, free_port, run
 from tests.webapp import Client, WebApp, request
 
 SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
@@ -123,9 +123,8 @@ def test_the_seed_runs_with_its_tls_lines_as_written(tmp_path: Path) -> None:
         )
         proc = await start(cfg)
         try:
-            await logs.wait_for(r"Proxy agents started")
-            # Both gateways pass their checks over TLS (GET /health, rise 2, inter 2s).
-            await logs.wait_for(r"Proxy agent_gateways started")
+            await accepting(http, "127.0.0.180")
+            await accepting(https, "127.0.0.180")
             # Plain HTTP is sent to HTTPS.
             got = await request(
                 http, f"GET /agent/enroll HTTP/1.1\r\nHost: {BALANCER}\r\n\r\n".encode(),

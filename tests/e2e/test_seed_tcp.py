@@ -87,7 +87,6 @@ def test_seed_haproxy_cfg_balances_by_source_and_fails_over(tmp_path: Path) -> N
             haproxy_uid = str(__import__("pwd").getpwnam("haproxy").pw_uid)
             assert re.search(rf"^Uid:\s+{haproxy_uid}\s", status, re.M), status
             assert os.readlink(f"/proc/{pid}/root") == str(tmp_path / "chroot")
-            await logs.wait_for(r"Proxy secured started")
 
             # Port 80 answers with the redirect to the secured site.
             reader, writer = await asyncio.open_connection("127.0.0.170", ports["http"])
