@@ -19,14 +19,13 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 from typing import Any
 
 from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance
 from poise.notify import notify
 from poise.vrrp import fsm, reload, sync
-from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, Sender, SenderKey, Sockets
+from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, SenderKey, Sockets
 from poise.vrrp.log import Logger
 from poise.vrrp.packet import (
     AUTH_NONE,
@@ -38,50 +37,13 @@ from poise.vrrp.packet import (
     encode,
     parse_ipv4,
 )
+from poise.vrrp.router import LoopClock, Router, StartError, advert_source, make_router
 from poise.vrrp.routing import Routing
 from poise.vrrp.scripts import Notifier, run_as, run_check
-from poise.vrrp.system import Link, links, load
+from poise.vrrp.system import links, load
 from poise.vrrp.tracking import ScriptState, Verdict, evaluate
 
 STOP_NOTIFY_WAIT = 5.0  # seconds the stop notify scripts get at shutdown
-
-
-class StartError(Exception):
-    """The daemon cannot start; the message names the cause."""
-
-
-class LoopClock:
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-
-    def now(self) -> float:
-        return self.loop.time()
-
-
-@dataclass(slots=True)
-class Router:
-    """One vrrp_instance at run time: its machine and the sockets it uses."""
-
-    config: VrrpInstance
-    machine: fsm.Instance
-    link: Link
-    sender: Sender
-    destinations: tuple[IPv4Address, ...]
-    notifier: Notifier
-    verdict: Verdict | None = None
-    timers: dict[fsm.Timer, asyncio.TimerHandle] = field(default_factory=dict)
-    send_errors: int = 0
-
-
-def _source(instance: VrrpInstance, link: Link, vips: set[IPv4Address]) -> IPv4Address:
-    if instance.unicast_src_ip is not None:
-        return instance.unicast_src_ip
-    for address in link.addresses:
-        if address.ip not in vips:
-            return address.ip
-    raise StartError(
-        f"({instance.name}) interface {link.name} has no IPv4 address to send adverts from"
-    )
 
 
 class Daemon:
@@ -127,44 +89,11 @@ class Daemon:
         receiver = self.sockets.receiver(link.name, link.index)
         if not instance.unicast:
             receiver.join(self.config.global_defs.vrrp_mcast_group4)
-        sender = self.sockets.sender(link.name, link.index, _source(instance, link, vips))
+        sender = self.sockets.sender(link.name, link.index, advert_source(instance, link, vips))
         for vip in instance.virtual_ipaddress:
             target = vip.dev or instance.interface
             self.sockets.announcer(target, self.links[target].mac)
-        return self._router(instance, link, sender)
-
-    def _router(self, instance: VrrpInstance, link: Link, sender: Sender) -> Router:
-        defaults = self.config.global_defs
-        params = fsm.Params(
-            name=instance.name,
-            vrid=instance.virtual_router_id,
-            version=instance.version,
-            priority=instance.priority,
-            interval=round(instance.advert_int * 100),
-            addresses=tuple(v.ip for v in instance.virtual_ipaddress),
-            address=sender.source,
-            initial_master=instance.initial_master,
-            auth_pass=instance.auth_pass,
-            nopreempt=instance.nopreempt,
-            preempt_delay=instance.preempt_delay,
-            garp_master_delay=instance.garp_master_delay,
-            garp_master_repeat=instance.garp_master_repeat,
-            garp_master_refresh=instance.garp_master_refresh,
-            garp_master_refresh_repeat=instance.garp_master_refresh_repeat,
-            garp_lower_prio_repeat=instance.garp_lower_prio_repeat,
-            garp_lower_prio_delay=instance.garp_lower_prio_delay,
-            lower_prio_no_advert=instance.lower_prio_no_advert,
-            higher_prio_send_advert=instance.higher_prio_send_advert,
-            unicast_peers=instance.unicast_peer,
-            check_unicast_src=instance.check_unicast_src,
-            skip_check_adv_addr=instance.skip_check_adv_addr,
-            multicast_group=defaults.vrrp_mcast_group4,
-        )
-        destinations = instance.unicast_peer or (defaults.vrrp_mcast_group4,)
-        notifier = Notifier(self.config, "INSTANCE", instance.name, instance.notify, self.log.info)
-        return Router(
-            instance, fsm.Instance(params, _NO_CLOCK), link, sender, destinations, notifier
-        )
+        return make_router(self.config, instance, link, sender, self.log.info)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -582,11 +511,3 @@ class Daemon:
         self.sockets.close()
         if self.netlink is not None:
             self.netlink.close()
-
-
-class _NoClock:
-    def now(self) -> float:
-        raise RuntimeError("the clock is set when the daemon serves")
-
-
-_NO_CLOCK = _NoClock()

@@ -14,8 +14,9 @@ import os
 import signal
 
 from poise import process
-from poise.vrrp.daemon import Daemon, StartError
+from poise.vrrp.daemon import Daemon
 from poise.vrrp.log import Logger
+from poise.vrrp.router import StartError
 from poise.vrrp.system import load
 
 

@@ -1,0 +1,103 @@
+"""One vrrp_instance at run time (a Router: its state machine, its link, the socket its
+adverts leave from, its notify scripts), and how one is made from keepalived.conf: the
+machine's parameters, the adverts' source address and destinations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+
+from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance
+from poise.vrrp import fsm
+from poise.vrrp.io import Sender
+from poise.vrrp.scripts import Notifier
+from poise.vrrp.system import Link
+from poise.vrrp.tracking import Verdict
+
+
+class StartError(Exception):
+    """The daemon cannot start; the message names the cause."""
+
+
+class LoopClock:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def now(self) -> float:
+        return self.loop.time()
+
+
+@dataclass(slots=True)
+class Router:
+    """One vrrp_instance at run time: its machine and the sockets it uses."""
+
+    config: VrrpInstance
+    machine: fsm.Instance
+    link: Link
+    sender: Sender
+    destinations: tuple[IPv4Address, ...]
+    notifier: Notifier
+    verdict: Verdict | None = None
+    timers: dict[fsm.Timer, asyncio.TimerHandle] = field(default_factory=dict)
+    send_errors: int = 0
+
+
+def advert_source(instance: VrrpInstance, link: Link, vips: set[IPv4Address]) -> IPv4Address:
+    if instance.unicast_src_ip is not None:
+        return instance.unicast_src_ip
+    for address in link.addresses:
+        if address.ip not in vips:
+            return address.ip
+    raise StartError(
+        f"({instance.name}) interface {link.name} has no IPv4 address to send adverts from"
+    )
+
+
+def make_router(
+    config: KeepalivedConfig,
+    instance: VrrpInstance,
+    link: Link,
+    sender: Sender,
+    say: Callable[[str], None],
+) -> Router:
+    """A router for one instance, its machine not started (its clock set when serving)."""
+    defaults = config.global_defs
+    params = fsm.Params(
+        name=instance.name,
+        vrid=instance.virtual_router_id,
+        version=instance.version,
+        priority=instance.priority,
+        interval=round(instance.advert_int * 100),
+        addresses=tuple(v.ip for v in instance.virtual_ipaddress),
+        address=sender.source,
+        initial_master=instance.initial_master,
+        auth_pass=instance.auth_pass,
+        nopreempt=instance.nopreempt,
+        preempt_delay=instance.preempt_delay,
+        garp_master_delay=instance.garp_master_delay,
+        garp_master_repeat=instance.garp_master_repeat,
+        garp_master_refresh=instance.garp_master_refresh,
+        garp_master_refresh_repeat=instance.garp_master_refresh_repeat,
+        garp_lower_prio_repeat=instance.garp_lower_prio_repeat,
+        garp_lower_prio_delay=instance.garp_lower_prio_delay,
+        lower_prio_no_advert=instance.lower_prio_no_advert,
+        higher_prio_send_advert=instance.higher_prio_send_advert,
+        unicast_peers=instance.unicast_peer,
+        check_unicast_src=instance.check_unicast_src,
+        skip_check_adv_addr=instance.skip_check_adv_addr,
+        multicast_group=defaults.vrrp_mcast_group4,
+    )
+    destinations = instance.unicast_peer or (defaults.vrrp_mcast_group4,)
+    notifier = Notifier(config, "INSTANCE", instance.name, instance.notify, say)
+    return Router(instance, fsm.Instance(params, NO_CLOCK), link, sender, destinations, notifier)
+
+
+class _NoClock:
+    def now(self) -> float:
+        raise RuntimeError("the clock is set when the daemon serves")
+
+
+NO_CLOCK = _NoClock()
