@@ -85,10 +85,10 @@ def test_an_unknown_keyword_is_an_error_with_a_suggestion() -> None:
 
 
 def test_a_keepalived_keyword_not_implemented_yet_says_so() -> None:
-    config, diagnostics = instance("use_vmac")
+    config, diagnostics = instance("use_vmac_addr")
     assert config is None
     (problem,) = errors(diagnostics)
-    assert problem.keyword == "use_vmac"
+    assert problem.keyword == "use_vmac_addr"
     assert "not implemented yet in poise" in problem.message
     _, diagnostics = load("virtual_server 10.0.0.1 80 {\n}\n")
     assert "not implemented yet in poise" in errors(diagnostics)[0].message

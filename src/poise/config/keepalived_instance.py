@@ -203,6 +203,39 @@ def _block_node(node: Node) -> Node:
     return node
 
 
+IFNAMSIZ = 16  # linux/if.h: an interface name has at most 15 characters
+
+
+def _use_vmac(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    """`use_vmac [NAME] [MAC]`: a macvlan interface carrying the virtual router MAC."""
+    args = arity(node, 0, 2)
+    name = ""
+    for arg in args:
+        if _mac(arg) is not None:
+            draft.values["vmac_mac"] = _mac(arg)
+        elif len(arg) < IFNAMSIZ and "/" not in arg and not arg.isspace():
+            name = arg
+        else:  # Keepalived's words, and it goes on with the default name
+            diagnostics.append(
+                warning(
+                    node.where,
+                    f"VMAC interface name '{arg}' too long or invalid characters - ignoring",
+                    "use_vmac",
+                )
+            )
+    draft.values["use_vmac"] = name  # "" until the VRID is known: vrrp.VRID
+
+
+def _mac(text: str) -> bytes | None:
+    parts = text.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 for p in parts):
+        return None
+    try:
+        return bytes(int(p, 16) for p in parts)
+    except ValueError:
+        return None
+
+
 def _weight_options(words: tuple[str, ...]) -> tuple[int | None, bool | None]:
     """`NAME [weight W] [reverse|noreverse|no_reverse]`."""
     found_weight: int | None = None
@@ -320,6 +353,8 @@ _HANDLERS: dict[str, Callable[[InstanceDraft, Node, Any], None]] = {
     "higher_prio_send_advert": _set("higher_prio_send_advert", boolean),
     "check_unicast_src": _flag("check_unicast_src", True),
     "accept": _flag("accept", True),
+    "use_vmac": _use_vmac,
+    "vmac_xmit_base": _flag("vmac_xmit_base", True),
     "virtual_routes": _routes("virtual_routes", parse_route),
     "virtual_rules": _routes("virtual_rules", parse_rule),
     "skip_check_adv_addr": _set("skip_check_adv_addr", boolean),
@@ -408,6 +443,16 @@ def _reconcile(
     if instance.owner and instance.nopreempt:
         note("nopreempt", "nopreempt does not apply to the address owner (priority 255): ignored")
         instance = replace(instance, nopreempt=False)
+    if instance.use_vmac == "":
+        instance = replace(instance, use_vmac=f"vrrp.{instance.virtual_router_id}")
+    if instance.use_vmac is not None and instance.unicast and not instance.vmac_xmit_base:
+        note(
+            "use_vmac", f"({instance.name}) unicast with use_vmac requires vmac_xmit_base - setting"
+        )
+        instance = replace(instance, vmac_xmit_base=True)
+    if instance.vmac_xmit_base and instance.use_vmac is None:
+        note("vmac_xmit_base", "vmac_xmit_base without use_vmac: ignored")
+        instance = replace(instance, vmac_xmit_base=False)
     if instance.initial_master and instance.preempt_delay:
         note(
             "preempt_delay",

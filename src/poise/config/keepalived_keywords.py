@@ -79,7 +79,7 @@ INSTANCE = _words(
     "notify_stop notify garp_master_delay garp_master_repeat garp_master_refresh "
     "garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat version "
     "lower_prio_no_advert higher_prio_send_advert check_unicast_src skip_check_adv_addr "
-    "virtual_routes virtual_rules accept"
+    "virtual_routes virtual_rules accept use_vmac vmac_xmit_base"
 )
 INSTANCE_MAIL = _words("smtp_alert")
 INSTANCE_UNIMPLEMENTED = _words(
@@ -87,7 +87,7 @@ INSTANCE_UNIMPLEMENTED = _words(
     "linkbeat_use_polling mcast_dst_ip native_ipv6 notify_master_rx_lower_pri "
     "notify_priority_changes old_unicast_checksum promote_secondaries strict_mode "
     "track_bfd track_file track_process track_src_ip unicast_fault_no_peer unicast_ttl "
-    "use_ipvlan use_vmac use_vmac_addr virtual_ipaddress_excluded vmac_xmit_base vrf"
+    "use_ipvlan use_vmac_addr virtual_ipaddress_excluded vrf"
 )
 
 AUTHENTICATION = _words("auth_type auth_pass")

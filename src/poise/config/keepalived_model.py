@@ -171,6 +171,9 @@ class VrrpInstance:
     virtual_routes: tuple[Route, ...] = ()
     virtual_rules: tuple[Rule, ...] = ()
     accept: bool = True  # Keepalived's default outside strict mode; no_accept is not implemented
+    use_vmac: str | None = None  # the macvlan interface's name ("vrrp.VRID" by default)
+    vmac_mac: bytes | None = None  # None: the virtual router MAC 00-00-5E-00-01-VRID
+    vmac_xmit_base: bool = False
     track_script: tuple[TrackScript, ...] = ()
     track_interface: tuple[TrackInterface, ...] = ()
     dont_track_primary: bool = False
@@ -199,6 +202,17 @@ class VrrpInstance:
     @property
     def owner(self) -> bool:
         return self.priority == PRIORITY_OWNER
+
+    @property
+    def address_interface(self) -> str:
+        """Where a virtual address without `dev` goes: the VMAC interface, if any."""
+        assert self.interface is not None
+        return self.use_vmac or self.interface
+
+    @property
+    def virtual_mac(self) -> bytes:
+        """RFC 5798 section 7.3: 00-00-5E-00-01-{VRID} (or use_vmac's own MAC)."""
+        return self.vmac_mac or bytes((0, 0, 0x5E, 0, 1, self.virtual_router_id))
 
 
 @dataclass(frozen=True, slots=True)

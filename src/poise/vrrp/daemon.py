@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from ipaddress import IPv4Address
 from typing import Any
 
@@ -42,6 +42,7 @@ from poise.vrrp.routing import Routing
 from poise.vrrp.scripts import Notifier, run_as, run_check
 from poise.vrrp.system import links, load
 from poise.vrrp.tracking import ScriptState, Verdict, evaluate
+from poise.vrrp.vmac import VmacError, Vmacs
 
 STOP_NOTIFY_WAIT = 5.0  # seconds the stop notify scripts get at shutdown
 
@@ -53,6 +54,7 @@ class Daemon:
         self.log = log
         self.links = links()
         self.sockets = Sockets()
+        self.vmacs = Vmacs()
         self.listening: set[str] = set()  # receivers watched by the loop
         self.routers: dict[str, Router] = {}
         self.scripts = {name: ScriptState.for_script(s) for name, s in config.scripts.items()}
@@ -78,22 +80,38 @@ class Daemon:
             raise
 
     def _open(self) -> None:
+        self._vmacs(self.config.instances)
+        self.links = links()
         for instance in self.config.instances:
             self.routers[instance.name] = self._open_instance(instance)
+
+    def _vmacs(self, instances: Iterable[VrrpInstance]) -> None:
+        """Create the VMAC interfaces of `instances` (synchronous: before the loop runs, or
+        in a thread)."""
+        for instance in instances:
+            if instance.use_vmac is not None:
+                try:
+                    self.vmacs.ensure(instance)
+                except VmacError as exc:
+                    raise StartError(f"({instance.name}) {exc}") from None
 
     def _open_instance(self, instance: VrrpInstance) -> Router:
         """The router of one instance, with the sockets it needs (shared when open)."""
         vips = {v.ip for i in self.config.instances for v in i.virtual_ipaddress}
         assert instance.interface is not None
         link = self.links[instance.interface]
-        receiver = self.sockets.receiver(link.name, link.index)
+        # With a VMAC, adverts come in on it (macvlan hands the frames sent from the shared
+        # MAC to the local VMAC interface only) and leave from it, unless vmac_xmit_base.
+        vmac = instance.use_vmac is not None and not instance.vmac_xmit_base
+        port = self.links[instance.address_interface] if vmac else link
+        receiver = self.sockets.receiver(port.name, port.index)
         if not instance.unicast:
             receiver.join(self.config.global_defs.vrrp_mcast_group4)
-        sender = self.sockets.sender(link.name, link.index, advert_source(instance, link, vips))
+        sender = self.sockets.sender(port.name, port.index, advert_source(instance, link, vips))
         for vip in instance.virtual_ipaddress:
-            target = vip.dev or instance.interface
+            target = vip.dev or instance.address_interface
             self.sockets.announcer(target, self.links[target].mac)
-        return make_router(self.config, instance, link, sender, self.log.info)
+        return make_router(self.config, instance, link, sender, say=self.log.info, port=port.name)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -293,13 +311,13 @@ class Daemon:
         found: dict[str, set[IPv4Address]] = {}
         if stale:
             for vip in instance.virtual_ipaddress:
-                dev = vip.dev or instance.interface
+                dev = vip.dev or instance.address_interface
                 index = self._ifindex(dev)
                 if dev not in found and index is not None:
                     found[dev] = await self.netlink.addresses(index)
         await self.routing.virtual(
             instance.name,
-            instance.interface,
+            instance.address_interface,
             instance.virtual_ipaddress,
             instance.virtual_routes,
             instance.virtual_rules,
@@ -312,7 +330,7 @@ class Daemon:
         interval = self.config.global_defs.vrrp_garp_interval
         loop = asyncio.get_running_loop()
         for vip in instance.virtual_ipaddress:
-            target = vip.dev or instance.interface
+            target = vip.dev or instance.address_interface
             assert target is not None
             self.log.info(
                 f"({instance.name}) Sending/queueing gratuitous ARPs on {target} for {vip.ip}",
@@ -360,15 +378,17 @@ class Daemon:
         step = reload.plan(self.config, new)
         old, old_routers = self.config, self.routers
         opened = self.sockets.mark()
-        self.config, self.links = new, await asyncio.to_thread(links)
         instances = {i.name: i for i in new.instances}
         started: dict[str, Router] = {}
         try:
+            await asyncio.to_thread(self._vmacs, [instances[n] for n in step.started])
+            self.config, self.links = new, await asyncio.to_thread(links)
             for name in step.started:
                 started[name] = self._open_instance(instances[name])
         except (StartError, OSError) as exc:
             self.config = old
             self.sockets.prune(self._used(), keep=opened)
+            await asyncio.to_thread(self._release_vmacs)
             self.log.error(f"cannot reload: {exc}: the running configuration is kept")
             return
         for name in step.stopped:  # as at exit (no sync group to follow: it changes too)
@@ -385,6 +405,7 @@ class Daemon:
             name: started[name] if name in started else old_routers[name] for name in instances
         }
         self.sockets.prune(self._used(), closing=self._unlisten)
+        await asyncio.to_thread(self._release_vmacs)
         for name in set(self.sockets.receivers) - self.listening:
             self._listen(name)
         self._group_notifiers()
@@ -404,12 +425,22 @@ class Daemon:
             f"{len(step.started)} started"
         )
 
+    def _release_vmacs(self) -> None:
+        """Delete the VMAC interfaces no running instance uses."""
+        used = {r.config.use_vmac for r in self.routers.values() if r.config.use_vmac}
+        for problem in self.vmacs.release(used):
+            self.log.error(problem)
+
     def _used(self) -> tuple[set[str], set[SenderKey], set[str]]:
         routers = self.routers.values()
         return (
-            {r.link.name for r in routers},
-            {(r.link.name, r.sender.source) for r in routers},
-            {v.dev or r.link.name for r in routers for v in r.config.virtual_ipaddress},
+            {r.port for r in routers},
+            {(r.sender.ifname, r.sender.source) for r in routers},
+            {
+                v.dev or r.config.address_interface
+                for r in routers
+                for v in r.config.virtual_ipaddress
+            },
         )
 
     # -- the world's events ------------------------------------------------------------------
@@ -425,10 +456,7 @@ class Daemon:
             return
         matched = False
         for router in self.routers.values():
-            if (
-                router.config.interface == interface
-                and router.config.virtual_router_id == advert.vrid
-            ):
+            if router.port == interface and router.config.virtual_router_id == advert.vrid:
                 if header.source == router.sender.source:
                     continue
                 matched = True
@@ -511,3 +539,5 @@ class Daemon:
         self.sockets.close()
         if self.netlink is not None:
             self.netlink.close()
+        for problem in self.vmacs.release():
+            self.log.error(problem)

@@ -100,6 +100,7 @@ class Sender:
     interface and source share it)."""
 
     def __init__(self, ifname: str, ifindex: int, source: IPv4Address) -> None:
+        self.ifname = ifname
         self.source = source
         sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTOCOL)
         try:

@@ -40,6 +40,7 @@ class Router:
     sender: Sender
     destinations: tuple[IPv4Address, ...]
     notifier: Notifier
+    port: str  # the interface adverts come in on (the VMAC's, or `link`)
     verdict: Verdict | None = None
     timers: dict[fsm.Timer, asyncio.TimerHandle] = field(default_factory=dict)
     send_errors: int = 0
@@ -61,7 +62,9 @@ def make_router(
     instance: VrrpInstance,
     link: Link,
     sender: Sender,
+    *,
     say: Callable[[str], None],
+    port: str,
 ) -> Router:
     """A router for one instance, its machine not started (its clock set when serving)."""
     defaults = config.global_defs
@@ -92,7 +95,8 @@ def make_router(
     )
     destinations = instance.unicast_peer or (defaults.vrrp_mcast_group4,)
     notifier = Notifier(config, "INSTANCE", instance.name, instance.notify, say)
-    return Router(instance, fsm.Instance(params, NO_CLOCK), link, sender, destinations, notifier)
+    machine = fsm.Instance(params, NO_CLOCK)
+    return Router(instance, machine, link, sender, destinations, notifier, port)
 
 
 class _NoClock:
