@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import signal
 import socket
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.netns.hosts import POISE, start_vrrp, vrrp_conf
-from tests.netns.lab import VIP, Lab, wait_for
+from tests.netns.hosts import HERE, POISE, start_vrrp, vrrp_conf
+from tests.netns.lab import VIP, Lab, ip_of, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(90)]
 
@@ -224,3 +225,49 @@ def test_sighup_reloads_keeping_the_master_refusing_a_bad_file(lab: Lab) -> None
         assert "STOPPING=1" in notify.read()
     finally:
         notify.close()
+
+
+VMAC = "00:00:5e:00:01:33"  # RFC 5798 section 7.3, VRID 51
+
+
+def vmac_state(lab: Lab, node: str) -> tuple[str | None, bool]:
+    """The MAC of the node's vrrp.51 interface (None: there is none), and whether the
+    virtual address is on it."""
+    link = lab.run(node, ["ip", "-o", "-d", "link", "show", "dev", "vrrp.51"])
+    if link.returncode != 0:
+        return None, False
+    assert "macvlan mode private" in link.stdout, link.stdout
+    mac = link.stdout.split("link/ether ", 1)[1].split()[0]
+    addresses = lab.run(node, ["ip", "-o", "-4", "addr", "show", "dev", "vrrp.51"]).stdout
+    return mac, f" {VIP}/24 " in addresses
+
+
+def client_sees(lab: Lab) -> str | None:
+    """The MAC that answers the client's ARP request for the virtual address."""
+    argv = [sys.executable, str(HERE / "arping.py"), "eth0", ip_of("cl"), VIP]
+    return lab.run("cl", argv).stdout.strip() or None
+
+
+@pytest.mark.parametrize(("master", "backup"), [("poise", "keepalived"), ("keepalived", "poise")])
+def test_use_vmac_moves_the_virtual_mac_with_the_address(
+    lab: Lab, master: str, backup: str
+) -> None:
+    conf = vrrp_conf(priority=150, extra="    use_vmac\n")
+    first = start_vrrp(lab, "lb1", master, conf)
+    wait_for(lambda: vmac_state(lab, "lb1") == (VMAC, True), START, "lb1 master on its VMAC")
+    second = start_vrrp(lab, "lb2", backup, conf.replace("priority 150", "priority 100"))
+    wait_for(lambda: "Entering BACKUP STATE" in second.log(), START, f"{backup} as backup")
+    wait_for(lambda: vmac_state(lab, "lb2") == (VMAC, False), START, "lb2's VMAC, no address")
+    wait_for(lambda: client_sees(lab) == VMAC, 3, "the client to resolve the VIP to the VMAC")
+    for _ in range(20):  # the backup hears the master's adverts, sent from the same MAC
+        assert vmac_state(lab, "lb2") == (VMAC, False)
+        time.sleep(0.05)
+    first.graceful_stop()
+    wait_for(lambda: vmac_state(lab, "lb2") == (VMAC, True), 3, "lb2 master on its VMAC")
+    assert client_sees(lab) == VMAC  # nothing for the client to learn
+    if master == "poise":
+        assert vmac_state(lab, "lb1") == (None, False)  # deleted at exit
+        assert "cannot" not in first.log()
+    second.graceful_stop()
+    if backup == "poise":
+        wait_for(lambda: vmac_state(lab, "lb2") == (None, False), 3, "lb2's VMAC deleted")

@@ -14,12 +14,12 @@ def test_check_k_names_every_problem_and_exits_1(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     conf = tmp_path / "keepalived.conf"
-    conf.write_text("vrrp_instance VI_1 {\n    interfac eth0\n    use_vmac_addr\n}\n")
+    conf.write_text("vrrp_instance VI_1 {\n    interfac eth0\n    strict_mode\n}\n")
     assert main(["check", "-k", str(conf)]) == 1
     err = capsys.readouterr().err.splitlines()
     assert err == [
         f"{conf}:2: error: 'interfac': unknown keyword in vrrp_instance; did you mean 'interface'?",
-        f"{conf}:3: error: 'use_vmac_addr': this Keepalived keyword is not implemented yet in poise",
+        f"{conf}:3: error: 'strict_mode': this Keepalived keyword is not implemented yet in poise",
         f"{conf}:1: error: 'vrrp_instance': missing virtual_router_id",
         "Fatal errors found in configuration.",
     ]

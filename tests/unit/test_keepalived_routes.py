@@ -179,3 +179,29 @@ def test_a_reload_restarts_only_the_scripts_that_changed() -> None:
     assert reload.changed_scripts(old, moved) == set()
     other = two(before=script.format(cmd="/bin/false"), first="track_script {\n chk\n}")
     assert reload.changed_scripts(old, other) == {"chk"}
+
+
+def test_use_vmac_and_keepalived_s_corrections() -> None:
+    config, diagnostics = load(INSTANCE.format(extra="use_vmac"))
+    assert config is not None and not diagnostics
+    (vi,) = config.instances
+    assert vi.use_vmac == "vrrp.51" and vi.address_interface == "vrrp.51"
+    assert vi.virtual_mac == bytes.fromhex("00005e000133") and not vi.vmac_xmit_base
+    config, diagnostics = load(INSTANCE.format(extra="use_vmac vm1 02:00:00:00:00:01"))
+    assert config is not None
+    assert config.instances[0].use_vmac == "vm1"
+    assert config.instances[0].virtual_mac == bytes.fromhex("020000000001")
+    # keepalived -t, word for word: a bad name is ignored, unicast needs vmac_xmit_base.
+    config, diagnostics = load(
+        INSTANCE.format(extra="use_vmac vrrp-long-name-too-long\n unicast_peer {\n 198.51.100.2\n}")
+    )
+    assert config is not None
+    assert config.instances[0].use_vmac == "vrrp.51" and config.instances[0].vmac_xmit_base
+    assert [d.message for d in warnings(diagnostics)] == [
+        "VMAC interface name 'vrrp-long-name-too-long' too long or invalid characters - ignoring",
+        "(VI_1) unicast with use_vmac requires vmac_xmit_base - setting",
+    ]
+    # A role setting: a reload that adds it restarts the instance.
+    plain, _ = load(INSTANCE.format(extra=""))
+    assert plain is not None and config is not None
+    assert reload.plan(plain, config).started == ("VI_1",)
