@@ -20,9 +20,11 @@ what it refuses).
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from poise.admin import stats
 from poise.admin.commands_base import (
@@ -33,6 +35,7 @@ from poise.admin.commands_base import (
     Effect,
     EndSession,
     EndSessions,
+    Fingerprint,
     Keyword,
     Level,
     Notice,
@@ -42,6 +45,7 @@ from poise.admin.commands_base import (
     SetMaxconn,
     distance,
     fingerprint,
+    word_length,
 )
 from poise.admin.commands_dynamic import cmd_add_server, cmd_del_server
 from poise.admin.commands_proxies import (
@@ -81,7 +85,18 @@ __all__ = [
 MAX_ARGS = 64  # HAProxy's MAX_CLI_ARGS: further words are ignored
 PREFIX_WORDS = 5  # CLI_PREFIX_KW_NB: a keyword has at most this many words
 MAX_MATCHES = 5  # CLI_MAX_MATCHES: suggestions for a mistyped command
-MAX_LINE = 64 * 1024  # a line longer than this without its end closes the connection
+# HAProxy reads a command into a buffer of `tune.bufsize` (16384: poise has no
+# `tune.bufsize`, so HAProxy's default holds), less `tune.maxrewrite` (1024) kept free.
+# Measured against HAProxy 2.6.12 (also with tune.bufsize 32768, where both double): a
+# command line of up to 15360 bytes with its LF is answered, a longer one never is (the
+# connection is closed, or stalls with a full buffer until `stats timeout`: poise closes);
+# a command with its payload (every line with its LF, the empty line that ends it
+# included) must fit in 16383 bytes (the buffer less its NUL), else the connection is
+# closed. So a client never makes poise hold more than that per connection.
+BUFSIZE = 16384  # tune.bufsize
+MAXREWRITE = 1024  # tune.maxrewrite
+MAX_LINE = BUFSIZE - MAXREWRITE  # a command line, its LF (or `;`) included
+MAX_COMMAND = BUFSIZE - 1  # a command with its payload
 PAYLOAD_MARK = "<<"
 
 PERMISSION_DENIED = "Permission denied\n"
@@ -101,20 +116,31 @@ class Command:
     payload: str | None = None  # the lines after a line ending in `<<`, up to an empty line
 
 
+_COMMAND_END = re.compile(rb"[\n;\\]")  # LF, `;`, or a backslash escaping the next byte
+
+
 class LineReader:
     """Splits a client's bytes into commands as HAProxy's CLI reads them: a command ends at
     an LF or at a `;`, either escaped by a backslash does not end it; a trailing CR is
-    dropped. A line ending in `<<` starts a payload that ends at an empty line."""
+    dropped. A line ending in `<<` starts a payload that ends at an empty line. A command
+    longer than HAProxy's limits (MAX_LINE, MAX_COMMAND) sets `overflow`: the shell closes
+    the connection, and nothing more is read. Each byte is looked at once (the scan goes
+    on where the previous one stopped), so a line arriving in many pieces costs no more
+    than one arriving whole."""
 
-    __slots__ = ("buf", "head", "payload")
+    __slots__ = ("buf", "head", "overflow", "payload", "scanned", "size")
 
     def __init__(self) -> None:
         self.buf = bytearray()
         self.head: str | None = None  # the command line of a payload being read
         self.payload: list[str] = []
+        self.size = 0  # bytes of the command being read: its line and payload so far
+        self.scanned = 0  # bytes of `buf` known to hold no end of the current line
+        self.overflow = False
 
     def feed(self, data: bytes) -> None:
-        self.buf += data
+        if not self.overflow:
+            self.buf += data
 
     @property
     def pending(self) -> bool:
@@ -122,17 +148,21 @@ class LineReader:
         connection open only while some are left)."""
         return bool(self.buf) or self.head is not None
 
-    @property
-    def overflow(self) -> bool:
-        return len(self.buf) > MAX_LINE
-
     def next(self) -> Command | None:
-        while True:
+        while not self.overflow:
             end = self._line_end()
             if end is None:
+                limit = MAX_COMMAND - self.size if self.head is not None else MAX_LINE
+                if len(self.buf) >= limit:  # its end can no longer fit
+                    self._refuse()
+                return None
+            self.size += end + 1
+            if self.size > (MAX_COMMAND if self.head is not None else MAX_LINE):
+                self._refuse()
                 return None
             raw = bytes(self.buf[:end])
             del self.buf[: end + 1]
+            self.scanned = 0
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
             line = raw.decode("utf-8", "surrogateescape")
@@ -141,50 +171,60 @@ class LineReader:
                     self.payload.append(line)
                     continue
                 command = Command(self.head, "\n".join(self.payload))
-                self.head, self.payload = None, []
+                self.head, self.payload, self.size = None, [], 0
                 return command
             if line.endswith(PAYLOAD_MARK):
                 self.head = line[: -len(PAYLOAD_MARK)]
                 continue
+            self.size = 0
             return Command(line)
+        return None
+
+    def _refuse(self) -> None:
+        self.overflow = True
+        self.buf.clear()
+        self.head, self.payload = None, []
 
     def _line_end(self) -> int | None:
         buf = self.buf
         if self.head is not None:  # a payload takes no escapes and no `;`
-            end = buf.find(b"\n")
-            return end if end >= 0 else None
-        i = 0
-        while i < len(buf):
-            c = buf[i]
-            if c == 0x5C:  # backslash
-                i += 2
-                continue
-            if c in (0x0A, 0x3B):  # LF, ';'
+            end = buf.find(b"\n", self.scanned)
+            if end < 0:
+                self.scanned = len(buf)
+                return None
+            return end
+        i = self.scanned
+        while True:
+            found = _COMMAND_END.search(buf, i)
+            if found is None:
+                self.scanned = i
+                return None
+            i = found.start()
+            if buf[i] != 0x5C:  # not a backslash: LF or `;`
                 return i
-            i += 1
-        return None
+            if i + 1 >= len(buf):  # the escaped byte has not come yet
+                self.scanned = i
+                return None
+            i += 2
+
+
+_WORD = re.compile(r"(?:\\.|\\\Z|[^ \t\\])+", re.DOTALL)  # escapes stay in their word
+_ESCAPE = re.compile(r"\\(.|\Z)", re.DOTALL)
+_BLANKS = re.compile(r"[ \t]+")
 
 
 def split_words(line: str) -> list[str]:
     """Words are separated by spaces and tabs; a backslash keeps the next character in the
-    word (`\\ `, `\\;`) and `\\\\` is a backslash."""
+    word (`\\ `, `\\;`) and `\\\\` is a backslash. Only the first MAX_ARGS words count."""
+    if "\\" not in line:  # the common case, at C speed
+        stripped = line.strip(" \t")
+        return _BLANKS.split(stripped, MAX_ARGS)[:MAX_ARGS] if stripped else []
     words: list[str] = []
-    i, n = 0, len(line)
-    while i < n and len(words) < MAX_ARGS:
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n:
+    for found in _WORD.finditer(line):
+        word = found.group()
+        words.append(_ESCAPE.sub(r"\1", word) if "\\" in word else word)
+        if len(words) == MAX_ARGS:
             break
-        word: list[str] = []
-        while i < n and line[i] not in " \t":
-            if line[i] == "\\":
-                if i + 1 < n:
-                    word.append(line[i + 1])
-                i += 2
-            else:
-                word.append(line[i])
-                i += 1
-        words.append("".join(word))
     return words
 
 
@@ -241,12 +281,13 @@ def usage_message(args: Sequence[str], level: Level) -> str:
             if not arg(i):
                 break
             typed.append(arg(i))
+        typed_fp, typed_len = fingerprint(typed), sum(map(word_length, typed))
         for keyword in visible:
             if matched_words(keyword, args, length) != length:
                 continue
             rest = keyword.words[length:PREFIX_WORDS]
-            total = sum(map(len, typed)) + sum(map(len, rest))
-            dist = distance(fingerprint(typed), fingerprint(rest))
+            total = typed_len + sum(map(len, rest))
+            dist = distance(typed_fp, keyword_fingerprint(rest))
             if dist < 5 * total // 2 and (len(matches) < MAX_MATCHES or dist < matches[-1][0]):
                 matches.insert(bisect_right([d for d, _ in matches], dist), (dist, keyword))
                 del matches[MAX_MATCHES:]
@@ -257,6 +298,11 @@ def usage_message(args: Sequence[str], level: Level) -> str:
         entries = [k for k in visible if matched_words(k, args, length) == length]
     text += "".join(f"  {usage}\n" for usage in sorted(k.usage for k in entries))
     return text + ALWAYS_LISTED
+
+
+@cache
+def keyword_fingerprint(words: tuple[str, ...]) -> Fingerprint:
+    return fingerprint(words)
 
 
 def matched_words(keyword: Keyword, args: Sequence[str], limit: int) -> int:

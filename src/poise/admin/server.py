@@ -304,7 +304,8 @@ def fileno(transport: asyncio.BaseTransport | None) -> int:
 
 class AdminConnection(asyncio.Protocol):
     __slots__ = (
-        "accepted", "idle", "listener", "paused", "reader", "service", "session", "transport",
+        "accepted", "ended", "idle", "listener", "next_turn", "paused", "reader", "service",
+        "session", "transport",
     )  # fmt: skip
 
     def __init__(self, service: AdminService, level: commands.Level, listener: int = 1) -> None:
@@ -314,6 +315,8 @@ class AdminConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
         self.paused = False
+        self.next_turn: asyncio.Handle | None = None  # the next queued command's turn
+        self.ended = False  # the client has sent all it will
         self.listener = listener  # which stats socket (1 = the first): `show sess` src
         self.accepted = 0.0
 
@@ -357,28 +360,42 @@ class AdminConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         self.rearm()
-        self.run()
+        if self.next_turn is None:
+            self.run()
 
     def run(self) -> None:
-        """Answer the complete commands received, in order, while the client reads."""
+        """Answer the next complete command, if the client reads. As HAProxy yields between
+        pipelined commands, one command is run per turn of the event loop, and reading
+        waits while commands are queued: a client sending many costs the proxied traffic
+        one command's time at a time, and poise never holds more than it has read."""
+        self.next_turn = None
         transport = self.transport
-        while transport is not None and not transport.is_closing() and not self.paused:
-            command = self.reader.next()
-            if command is None:
-                if self.reader.overflow:
-                    self.close()
-                return
-            answer = commands.execute(command, self.session, self.service.view())
-            if answer.text:
-                transport.write(answer.text.encode("utf-8", "surrogateescape"))
-            start(list(answer.goes))
-            for effect in answer.effects:
-                self.service.apply(effect)
-            self.rearm()  # `set timeout cli` takes effect at once
-            if answer.close or not (self.session.interactive or self.reader.pending):
+        if transport is None or transport.is_closing() or self.paused:
+            return
+        command = self.reader.next()
+        if command is None:
+            if self.reader.overflow or self.ended:  # overflow: longer than HAProxy's buffer
                 self.close()
+            else:
+                transport.resume_reading()
+            return
+        answer = commands.execute(command, self.session, self.service.view())
+        if answer.text:
+            transport.write(answer.text.encode("utf-8", "surrogateescape"))
+        start(list(answer.goes))
+        for effect in answer.effects:
+            self.service.apply(effect)
+        self.rearm()  # `set timeout cli` takes effect at once
+        if answer.close or not (self.session.interactive or self.reader.pending):
+            self.close()
+        elif self.reader.pending:
+            transport.pause_reading()
+            self.next_turn = self.service.ctx.loop.call_soon(self.run)
 
     def eof_received(self) -> bool | None:
+        if self.next_turn is not None:  # answer the commands queued first
+            self.ended = True
+            return True
         return None  # whatever was complete has been answered: close
 
     def pause_writing(self) -> None:
@@ -388,15 +405,17 @@ class AdminConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.resume_reading()
-            self.run()
+        if self.next_turn is None:
+            self.run()  # resumes reading once the queued commands are answered
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.next_turn is not None:
+            self.next_turn.cancel()
+            self.next_turn = None
         if self.idle is not None:
             self.idle.cancel()
             self.idle = None
