@@ -23,6 +23,7 @@ import resource
 import socket
 import stat
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -166,6 +167,30 @@ class AdminService:
         self.timeout = timeout
         self.accepted = 0  # HAProxy counts CLI connections in CumConns
         self.connections: set[AdminConnection] = set()
+        self.ready: deque[AdminConnection] = deque()  # connections with a command to run
+        self.turn: asyncio.Handle | None = None
+
+    # -- turns ----------------------------------------------------------------------------
+
+    def queue(self, connection: AdminConnection) -> None:
+        """Give a connection a turn. All the stats sockets' connections together run one
+        command per turn of the event loop, in turn (HAProxy yields between pipelined
+        commands too): however many clients send long or many commands, the proxied
+        traffic waits at most one command between two of its own events."""
+        self.ready.append(connection)
+        if self.turn is None:
+            self.turn = self.ctx.loop.call_soon(self.next_turn)
+
+    def next_turn(self) -> None:
+        self.turn = None
+        while self.ready:
+            connection = self.ready.popleft()
+            connection.queued = False
+            if connection.transport is not None:
+                connection.run()
+                break
+        if self.ready and self.turn is None:
+            self.turn = self.ctx.loop.call_soon(self.next_turn)
 
     def view(self) -> stats.View:
         ctx = self.ctx
@@ -304,7 +329,7 @@ def fileno(transport: asyncio.BaseTransport | None) -> int:
 
 class AdminConnection(asyncio.Protocol):
     __slots__ = (
-        "accepted", "ended", "idle", "listener", "next_turn", "paused", "reader", "service",
+        "accepted", "ended", "idle", "listener", "paused", "queued", "reader", "service",
         "session", "transport",
     )  # fmt: skip
 
@@ -315,7 +340,7 @@ class AdminConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.idle: asyncio.TimerHandle | None = None
         self.paused = False
-        self.next_turn: asyncio.Handle | None = None  # the next queued command's turn
+        self.queued = False  # waiting for its turn (AdminService.queue)
         self.ended = False  # the client has sent all it will
         self.listener = listener  # which stats socket (1 = the first): `show sess` src
         self.accepted = 0.0
@@ -360,15 +385,19 @@ class AdminConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.reader.feed(data)
         self.rearm()
-        if self.next_turn is None:
-            self.run()
+        if self.transport is not None:
+            self.transport.pause_reading()  # until the commands read are answered
+        self.take_turn()
+
+    def take_turn(self) -> None:
+        if not self.queued:
+            self.queued = True
+            self.service.queue(self)
 
     def run(self) -> None:
-        """Answer the next complete command, if the client reads. As HAProxy yields between
-        pipelined commands, one command is run per turn of the event loop, and reading
-        waits while commands are queued: a client sending many costs the proxied traffic
-        one command's time at a time, and poise never holds more than it has read."""
-        self.next_turn = None
+        """Answer the next complete command, if the client reads; read again once none is
+        left. One command per turn (AdminService.queue): poise never holds more than one
+        read of a client's bytes, nor runs more than one command between two turns."""
         transport = self.transport
         if transport is None or transport.is_closing() or self.paused:
             return
@@ -388,12 +417,11 @@ class AdminConnection(asyncio.Protocol):
         self.rearm()  # `set timeout cli` takes effect at once
         if answer.close or not (self.session.interactive or self.reader.pending):
             self.close()
-        elif self.reader.pending:
-            transport.pause_reading()
-            self.next_turn = self.service.ctx.loop.call_soon(self.run)
+        else:
+            self.take_turn()
 
     def eof_received(self) -> bool | None:
-        if self.next_turn is not None:  # answer the commands queued first
+        if self.queued:  # answer the commands read first
             self.ended = True
             return True
         return None  # whatever was complete has been answered: close
@@ -405,17 +433,13 @@ class AdminConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
-        if self.next_turn is None:
-            self.run()  # resumes reading once the queued commands are answered
+        self.take_turn()  # reading resumes once the commands read are answered
 
     def close(self) -> None:
         if self.transport is not None:
             self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.next_turn is not None:
-            self.next_turn.cancel()
-            self.next_turn = None
         if self.idle is not None:
             self.idle.cancel()
             self.idle = None
