@@ -4,9 +4,12 @@ same configuration), and its query-string filters."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from poise.admin import prometheus, stats_report
 from poise.core.server import AdminState
@@ -176,3 +179,40 @@ def test_no_maint_leaves_servers_in_maintenance_out(world: World) -> None:
 
 def test_label_values_are_escaped() -> None:
     assert prometheus.label(proxy='a"b\\c') == '{proxy="a\\"b\\\\c"}'
+
+
+ALL = set(prometheus.SCOPES)
+# What HAProxy 2.6.12's exporter does with each query (None: 400 Bad Request), measured.
+HAPROXY_QUERIES: list[tuple[str, set[str] | None]] = [
+    ("scope=%00", set()), ("scope=", set()), ("scope=global%00junk", {"global"}),
+    ("scope%00x=global", {"global"}), ("a=%00&scope=frontend", {"frontend"}),
+    ("scope=x%00", None), ("scope=global%00%zz", None), ("scope=%", None), ("scope=%zz", None),
+    ("scope=%2", None), ("scope=%0", None), ("x=%", None), ("no-maint=%zz", None),
+    ("scope=foo", None), ("scope=Global", None), ("scope=%47lobal", None),
+    ("scope=global+", None), ("scope=global%20", None), ("scope=%FF", None),
+    ("scope=global;x", None), ("scope=global?x", None), ("scope=%23", None),
+    ("scope=frontend%26scope=backend", None), ("scope", None), ("scope=global=x", None),
+    ("scope==global", None), ("foo=a=b", None), ("scope=%2a", ALL), ("scope=*x", ALL),
+    ("scope=server&scope=*", ALL), ("SCOPE=foo", ALL), ("no-maint", ALL),
+    ("scope=glob%61l", {"global"}), ("%73cope=global", {"global"}),
+    ("scope=global&", {"global"}), ("&&scope=global", {"global"}), ("=&scope=global", {"global"}),
+    ("scope=global&scope=%00", set()), ("scope=*&scope=", set()),
+    ("scope=&scope=global", {"global"}), ("scope=*&scope=%00&scope=server", {"server"}),
+    ("scope=sticktable", set()), ("scope=listener", set()),
+    ("scope=global&no-maint", {"global"}), ("scope=global#x", {"global"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("query", "scopes"), HAPROXY_QUERIES)
+def test_odd_queries_are_read_as_haproxy_reads_them(query: str, scopes: set[str] | None) -> None:
+    if scopes is None:
+        with pytest.raises(prometheus.BadQuery):
+            prometheus.parse_query(query)
+    else:
+        assert prometheus.parse_query(query).scopes == scopes
+
+
+@given(st.text(alphabet="scope=&%0aA*#+gl\x00", max_size=40))
+def test_any_query_is_read_or_refused_never_raising_otherwise(query: str) -> None:
+    with contextlib.suppress(prometheus.BadQuery):
+        assert prometheus.parse_query(query).scopes <= ALL

@@ -9,9 +9,8 @@ exporter (addons/promex) read poise unchanged:
 - a status is one line per state with the value 1 for the current one
   (`haproxy_server_status{proxy="app",server="web1",state="UP"} 1`);
 - a time is in seconds with six decimals, a missing limit is `NaN`, as HAProxy writes them;
-- the query string filters as HAProxy's does: `scope=global|frontend|backend|server|*`
-  (repeatable, in order; an empty scope resets the list; an unknown one is a bad request)
-  and `no-maint` (servers in maintenance are left out).
+- the query string filters as HAProxy's does (admin/prometheus_query.py): `scope=...`
+  (repeatable, in order) and `no-maint`.
 
 A metric whose column poise does not measure (compression, caches, response codes...) is
 left out rather than reported as zero: a dashboard then shows "no data", not a false 0.
@@ -23,16 +22,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from urllib.parse import unquote_plus
 
 from poise.admin import stats
+from poise.admin.prometheus_query import EVERYTHING, SCOPES, BadQuery, Query, parse_query
 from poise.admin.stats_report import PROCESS, Rates, Section
 from poise.core.server import AdminState
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
-SCOPES = ("global", "frontend", "backend", "server")
-OTHER_SCOPES = ("listener", "sticktable")  # HAProxy's, with nothing to show in poise
+__all__ = ["SCOPES", "BadQuery", "Query", "exporter", "parse_query"]
 
 
 def _words(text: str) -> tuple[str, ...]:
@@ -461,41 +458,6 @@ PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class BadQuery(ValueError):
-    """A query string HAProxy's exporter answers with 400."""
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    scopes: frozenset[str] = frozenset(SCOPES)
-    no_maint: bool = False
-
-
-def parse_query(query: str | None) -> Query:
-    """`scope=...` (repeatable, read in order: the first one replaces "everything") and
-    `no-maint`."""
-    scopes: set[str] | None = None
-    no_maint = False
-    for part in (query or "").split("&"):
-        if not part:
-            continue
-        name, _, value = part.partition("=")
-        name, value = unquote_plus(name), unquote_plus(value)
-        if name == "scope":
-            scopes = set() if scopes is None else scopes
-            if value == "":
-                scopes = set()
-            elif value == "*":
-                scopes = set(SCOPES)
-            elif value in SCOPES:
-                scopes.add(value)
-            elif value not in OTHER_SCOPES:
-                raise BadQuery(value)
-        elif name == "no-maint":
-            no_maint = True
-    return Query(frozenset(SCOPES if scopes is None else scopes), no_maint)
-
-
 def number(value: float) -> str:
     if math.isnan(value):
         return "NaN"
@@ -537,7 +499,7 @@ def exporter(
     view: stats.View,
     sections: Sequence[Section],
     rates: Rates,
-    query: Query = Query(),
+    query: Query = EVERYTHING,
 ) -> str:
     """The whole exposition text."""
     out = Writer()
