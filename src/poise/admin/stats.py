@@ -24,6 +24,7 @@ from typing import Protocol
 from poise.config import model
 from poise.core.backend import Backend
 from poise.core.balancer import eligible
+from poise.core.health import INITIALIZING
 from poise.core.server import AdminState, ServerState
 
 # management.txt 9.1 "CSV format"; HAProxy only ever appends, never reorders.
@@ -74,8 +75,13 @@ ADMF_FMAINT, ADMF_CMAINT, ADMF_FDRAIN = 0x01, 0x04, 0x08
 ADMF_RMAINT = 0x20  # no address: the name did not resolve (`resolvers`, `init-addr none`)
 CHK_ST_CONFIGURED, CHK_ST_ENABLED, CHK_ST_PAUSED = 0x02, 0x04, 0x08
 SRV_ST_STOPPED, SRV_ST_RUNNING = 0, 2
-HCHK_STATUS_INI = 1  # "initializing": poise does not report check results here yet
-CHK_RES_UNKNOWN = 0
+# A check's status (enum healthcheck_status, check-t.h) and result (enum chk_result).
+HCHK_STATUS = {
+    "UNK": 0, "INI": 1, "SOCKERR": 5, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L6OK": 9,
+    "L6TOUT": 10, "L6RSP": 11, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17,
+}  # fmt: skip
+HCHK_STATUS_INI = 1  # no check has run yet (every server starts so, checked or not)
+CHK_RES_UNKNOWN, CHK_RES_FAILED, CHK_RES_PASSED = 0, 2, 3
 
 
 class FrontendView(Protocol):
@@ -507,8 +513,17 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         check_state |= CHK_ST_ENABLED
     if maint and (server.check_enabled or config.disabled):
         check_state |= CHK_ST_PAUSED
-    # Not tracked here: a running checked server is taken to have a full counter.
-    health = config.rise + (config.fall - 1 if server.check_enabled else 0) if running else 0
+    # The rise/fall counter: `rise` before any check (HAProxy starts it there, checked or
+    # not), 0 in maintenance.
+    checker = server.health
+    if maint or not (running or checker is not None):
+        health = 0
+    else:
+        health = checker.health if checker is not None else config.rise
+    status, result = HCHK_STATUS_INI, CHK_RES_UNKNOWN
+    if checker is not None and checker.last is not INITIALIZING:
+        status = HCHK_STATUS.get(checker.last.status, 0)
+        result = CHK_RES_PASSED if checker.last.passed else CHK_RES_FAILED
     host = config.address.host
     fields: tuple[str | int, ...] = (
         be.proxy.id,
@@ -521,17 +536,17 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         server.weight,
         server.initial_weight,
         view.seconds_since(server.last_change),
-        HCHK_STATUS_INI,
-        CHK_RES_UNKNOWN,
+        status,
+        result,
         health,
         check_state,
         0,  # agent state: poise has no agent checks
-        0,  # backend id forced in the configuration: not recorded by the model
-        0,  # server id forced: likewise
+        int(be.proxy.forced_id),
+        int(config.forced_id),
         host if config.address.family not in ("unix", "sockpair") and not is_ip(host) else "-",
         server.port or 0,
         host if host.startswith("_") else "-",  # the SRV record it comes from
-        0,  # ssl to the server
+        config.use_ssl,
         config.check_port or 0,
         config.check_addr or "-",
         # HAProxy's `addr` and `port` set the agent's address and port with the check's.

@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -36,6 +37,9 @@ from poise.core.backend import Backend, Go
 from poise.core.http import reply, rules, validate
 from poise.core.http.message import Request
 
+SCOPE_MAXLEN = 20  # STAT_SCOPE_TXT_MAXLEN
+_SCOPE_END = re.compile(r"[;& ]")
+_SCOPE_CHARS = re.compile(r"[A-Za-z0-9._:-]*")
 MAX_BODY = 8 * 1024  # an admin form larger than this is refused (`;st=EXCD`)
 METHODS = ("GET", "HEAD", "POST")
 Format = Literal["html", "csv", "json", "typed"]
@@ -65,6 +69,7 @@ class Options:
     hide_maint: bool = False
     norefresh: bool = False
     result: str | None = None  # `;st=` (UNKN for a code HAProxy does not know)
+    scope: str = ""  # `scope=`: only the proxies whose name contains it
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +122,21 @@ def options(rest: str, page_settings: StatsPage) -> Options:
         hide_maint=";no-maint" in rest,
         norefresh=bool(page_settings.refresh) and ";norefresh" in rest,
         result=result,
+        scope=search_scope(rest),
     )
+
+
+def search_scope(rest: str) -> str:
+    """The URI's `scope=` (what the page's Scope box sends), read as HAProxy 2.6 reads it
+    (checked side by side): its first `scope=` anywhere after the prefix, at least two
+    bytes before the URI's end, up to a `;`, `&` or space, cut at 20 characters
+    (STAT_SCOPE_TXT_MAXLEN); not decoded, and ignored when it holds anything but letters,
+    digits, `.`, `_`, `-` and `:` (invalid_char)."""
+    at = rest.find("scope=")
+    if at < 0 or at > len(rest) - 8:
+        return ""
+    text = _SCOPE_END.split(rest[at + 6 :], maxsplit=1)[0][:SCOPE_MAXLEN]
+    return text if _SCOPE_CHARS.fullmatch(text) else ""
 
 
 # -- who may see it -----------------------------------------------------------------------
@@ -185,7 +204,9 @@ def answer(
     sections = stats_report.report(
         view,
         rates,
-        stats_report.Filter(scope, wanted.hide_down, wanted.hide_maint, page_settings.show_legends),
+        stats_report.Filter(
+            scope, wanted.hide_down, wanted.hide_maint, page_settings.show_legends, wanted.scope
+        ),
     )
     if wanted.format == "csv":
         text = stats_report.csv(sections)

@@ -80,12 +80,14 @@ def counters(view: stats.View) -> dict[Key, int]:
 @dataclass(frozen=True, slots=True)
 class Filter:
     """What the page shows: `stats scope` names (empty: every proxy), `;up`, `;no-maint`,
-    and the legend fields of `stats show-legends`."""
+    the legend fields of `stats show-legends`, and the URI's `scope=` (`search`): only
+    the proxies whose name contains it, whatever the case (HAProxy's strnistr)."""
 
     scope: tuple[str, ...] = ()
     hide_down: bool = False
     hide_maint: bool = False
     legends: bool = True
+    search: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,8 @@ def report(
     sections: list[Section] = []
     for proxy in view.proxies():
         if proxy.disabled or (wanted.scope and proxy.name not in wanted.scope):
+            continue
+        if wanted.search and wanted.search.lower() not in proxy.name.lower():
             continue
         fe = view.frontends.get(proxy.name) if proxy.is_frontend else None
         be = view.backends.get(proxy.name) if proxy.is_backend else None

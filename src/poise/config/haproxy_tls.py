@@ -361,6 +361,7 @@ class ServerTlsFields:
     check_ssl: bool = False
     check_sni: str | None = None
     tls: TlsServer | None = None
+    use_ssl: int = 0  # HAProxy's srv->use_ssl: 1 `ssl`, -1 `no-ssl` (the last one wins)
 
 
 def link_server(
@@ -377,6 +378,7 @@ def link_server(
     global `ssl-default-server-*`. `checks_elsewhere`: `port` or `addr` is set."""
     defaults = global_tls.server
     ssl = False
+    use_ssl = 0
     check_ssl: bool | None = None
     check_sni: str | None = None
     verify: str | None = None
@@ -392,6 +394,7 @@ def link_server(
     for option, value in words:
         if option in ("ssl", "no-ssl"):
             ssl = option == "ssl"
+            use_ssl = 1 if ssl else -1
         elif option in ("check-ssl", "no-check-ssl"):
             check_ssl = option == "check-ssl"
         elif option == "check-sni":
@@ -423,7 +426,7 @@ def link_server(
     if check_ssl is None:
         check_ssl = ssl and not checks_elsewhere
     if not ssl and not check_ssl:
-        return ServerTlsFields()
+        return ServerTlsFields(use_ssl=use_ssl)
     if verify is not None:
         settings = replace(settings, verify="none" if verify == "none" else "required")
     settings = replace(
@@ -462,7 +465,7 @@ def link_server(
                 "verifications by default."
             )
         diagnostics.append(error(where, message, "server"))
-    return ServerTlsFields(ssl, check_ssl, check_sni, settings)
+    return ServerTlsFields(ssl, check_ssl, check_sni, settings, use_ssl)
 
 
 # --- global --------------------------------------------------------------------------------

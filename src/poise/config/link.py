@@ -135,13 +135,19 @@ class _Linker:
             self.defaults_rules.inherited(defaults)
         sections = self.parsed.proxies
         proxies = [self.build(section) for section in sections]
+        # With a `stats socket`, HAProxy's CLI frontend ("GLOBAL") takes the first free id
+        # (measured with HAProxy 2.6.12: the first frontend is then #2, not #1).
+        cli = [None] if self.global_.stats_sockets else []
         ids = assign_ids(
-            [s.id for s in sections],
-            [s.id_where or s.where for s in sections],
+            [*cli, *(s.id for s in sections)],
+            [*(self.global_.where for _ in cli), *(s.id_where or s.where for s in sections)],
             "proxy",
             self.diagnostics,
-        )
-        proxies = [replace(p, id=i) for p, i in zip(proxies, ids, strict=True)]
+        )[len(cli) :]
+        proxies = [
+            replace(p, id=i, forced_id=s.id is not None)
+            for p, s, i in zip(proxies, sections, ids, strict=True)
+        ]
         targets = [self.targets(section) for section in sections]
         self.check_names(proxies)
         self.check_references(proxies, targets)
@@ -334,6 +340,8 @@ class _Linker:
                     fall=s.fall or server.fall,
                     cookie=s.cookie if mode is Mode.HTTP else None,
                     ssl=tls.ssl,
+                    use_ssl=tls.use_ssl,
+                    forced_id=draft.id is not None,
                     check_ssl=tls.check_ssl,
                     check_sni=tls.check_sni,
                     tls=tls.tls,

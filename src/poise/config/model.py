@@ -289,6 +289,8 @@ class Server:
     check_ssl: bool = False
     check_sni: str | None = None
     tls: TlsServer | None = None
+    use_ssl: int = 0  # `show servers state`'s srv_use_ssl: 1 `ssl`, -1 `no-ssl`, 0 neither
+    forced_id: bool = False  # `id` was written (srv_f_forced_id)
     # DNS (configuration.txt 5.2 and 5.3): `init-addr` methods tried in order at start-up
     # ("last", "libc", "none" or an IP address); `resolvers NAME` re-resolves the name at
     # run time, with `resolve-prefer` (None: HAProxy's default, ipv6), `resolve-net` and
@@ -622,6 +624,7 @@ class Proxy:
     where: Where
     mode: Mode = Mode.TCP
     id: int = 0  # 1-based declaration order among proxies (HAProxy's iid)
+    forced_id: bool = False  # `id` was written (bk_f_forced_id)
     disabled: bool = False
     # Frontend side.
     binds: tuple[Bind, ...] = ()
