@@ -119,6 +119,7 @@ downinter 3s rise 1 fall 2 weight 256 maxconn 10 maxqueue 5 id 7
         Address("ipv4", "10.0.0.1", 80),
         at(3),
         id=7,
+        forced_id=True,
         weight=256,
         maxconn=10,
         maxqueue=5,

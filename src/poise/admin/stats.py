@@ -174,7 +174,7 @@ class View:
             seen.setdefault(fe.proxy.name, fe.proxy)
         for be in self.backends.values():
             seen.setdefault(be.proxy.name, be.proxy)
-        return sorted(seen.values(), key=lambda p: p.id)
+        return sorted(seen.values(), key=lambda p: (p.order, p.id))
 
     def backend(self, name: str) -> Backend | None:
         """A backend by name or by `#<id>`, as HAProxy's CLI finds them."""

@@ -145,8 +145,8 @@ class _Linker:
             self.diagnostics,
         )[len(cli) :]
         proxies = [
-            replace(p, id=i, forced_id=s.id is not None)
-            for p, s, i in zip(proxies, sections, ids, strict=True)
+            replace(p, id=i, forced_id=s.id is not None, order=n)
+            for n, (p, s, i) in enumerate(zip(proxies, sections, ids, strict=True))
         ]
         targets = [self.targets(section) for section in sections]
         self.check_names(proxies)

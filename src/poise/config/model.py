@@ -625,6 +625,7 @@ class Proxy:
     mode: Mode = Mode.TCP
     id: int = 0  # 1-based declaration order among proxies (HAProxy's iid)
     forced_id: bool = False  # `id` was written (bk_f_forced_id)
+    order: int = 0  # its place among the proxies of the configuration (0-based)
     disabled: bool = False
     # Frontend side.
     binds: tuple[Bind, ...] = ()
