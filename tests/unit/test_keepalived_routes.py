@@ -44,7 +44,7 @@ def test_virtual_routes_as_keepalived_reads_them() -> None:
         "blackhole 203.0.115.0/24\n"
         "default gw 198.51.100.254 table main no_track"
     )
-    assert not diagnostics
+    assert [d.message for d in diagnostics] == ['"gw" for routes is deprecated. Please use "via"']
     first, second, third, fourth = found
     assert first.destination == IPv4Network("203.0.113.0/24")
     assert (first.src, first.via, first.dev) == (
@@ -63,9 +63,10 @@ def test_virtual_routes_as_keepalived_reads_them() -> None:
     ("line", "message"),
     [
         ("203.0.113.0/24 via 198.51.100.1 mtu 1400", "'mtu' in a route is not implemented yet"),
-        ("203.0.113.0/24 via 198.51.100.1 or 198.51.100.2", "'or' in a route is not implemented"),
+        ("203.0.113.0/24 nexthop via 198.51.100.1 realms 3", "'realms' in a nexthop is not"),
+        ("203.0.113.0/24 nexthop via 198.51.100.1 weight 0", "out of range [1, 256]"),
         ("203.0.113.0/24 via 198.51.100.1 bogus", "unknown route keyword 'bogus'"),
-        ("203.0.113.0/24", "a route needs 'via' or 'dev'"),
+        ("203.0.113.0/24", "a route needs 'via', 'dev' or 'nexthop'"),
         ("via 198.51.100.1", "a route needs a destination"),
         ("203.0.113.0/24 dev eth0 table nosuch", "routing table 'nosuch' not found"),
         ("2001:db8::/64 dev eth0", "unknown route keyword '2001:db8::/64'"),
@@ -78,6 +79,28 @@ def test_route_lines_poise_cannot_apply_are_errors_that_name_the_word(
     assert found == ()
     (problem,) = errors(diagnostics)
     assert problem.keyword == "virtual_routes" and message in problem.message
+
+
+def test_multipath_routes_with_nexthop_or_keepalived_s_deprecated_or() -> None:
+    found, diagnostics = routes(
+        "203.0.113.0/24 via 198.51.100.1 or 198.51.100.2 dev eth0\n"
+        "203.0.114.0/24 nexthop via 198.51.100.1 dev eth1 weight 3 onlink nexthop via 198.51.100.2"
+    )
+    assert [d.message for d in warnings(diagnostics)] == [
+        '"or" for routes is deprecated. Please use "nexthop"'
+    ]
+    first, second = found
+    assert first.via is None and first.dev == "eth0"
+    assert [(h.via, h.dev, h.weight) for h in first.nexthops] == [
+        (IPv4Address("198.51.100.1"), None, 1),
+        (IPv4Address("198.51.100.2"), None, 1),
+    ]
+    assert [(str(h.via), h.dev, h.weight, h.onlink) for h in second.nexthops] == [
+        ("198.51.100.1", "eth1", 3, True),
+        ("198.51.100.2", None, 1, False),
+    ]
+    _, diagnostics = routes("203.0.113.0/24 gw 198.51.100.1")
+    assert warnings(diagnostics)[0].message == '"gw" for routes is deprecated. Please use "via"'
 
 
 def test_virtual_rules_and_the_static_blocks() -> None:

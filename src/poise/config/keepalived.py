@@ -111,7 +111,14 @@ class _Reader:
             "static_routes": parse_route,
             "static_rules": parse_rule,
         }[node.keyword]
-        self.statics[node.keyword].extend(read_block(node, parse, self.report))
+
+        def report(child: Node, exc: Problem) -> None:
+            self.diagnostics.append(error(child.where, str(exc), node.keyword))
+
+        def note(child: Node, text: str) -> None:
+            self.diagnostics.append(warning(child.where, text, node.keyword))
+
+        self.statics[node.keyword].extend(read_block(node, parse, report, note))
 
     # -- global_defs ------------------------------------------------------------------------
 
@@ -264,7 +271,7 @@ class _Reader:
         self.groups.append(SyncGroup(name, tuple(members), Notify(**notify), node.where))
 
 
-def _static_address(node: Node) -> VirtualAddress:
+def _static_address(node: Node, _notes: list[str]) -> VirtualAddress:
     """A static_ipaddress line: a virtual_ipaddress line whose `dev` defaults to Keepalived's
     default interface, eth0 (DFLT_INT)."""
     address = virtual_address(node)

@@ -187,12 +187,17 @@ def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagn
     draft.values["virtual_ipaddress"] = tuple(addresses)
 
 
-def _routes(key: str, parse: Callable[[Node], Any]) -> Callable[[InstanceDraft, Node, Any], None]:
+def _routes(
+    key: str, parse: Callable[[Node, list[str]], Any]
+) -> Callable[[InstanceDraft, Node, Any], None]:
     def handler(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
         def report(child: Node, exc: Problem) -> None:
             diagnostics.append(error(child.where, str(exc), node.keyword))
 
-        found = read_block(_block_node(node), parse, report)
+        def note(child: Node, text: str) -> None:
+            diagnostics.append(warning(child.where, text, node.keyword))
+
+        found = read_block(_block_node(node), parse, report, note)
         draft.values[key] = tuple(draft.values.get(key, ())) + tuple(found)
 
     return handler

@@ -92,6 +92,16 @@ class VirtualAddress:
 
 
 @dataclass(frozen=True, slots=True)
+class NextHop:
+    """One path of a multipath route (`nexthop via ADDR dev IF weight W onlink`)."""
+
+    via: IPv4Address | None = None
+    dev: str | None = None
+    weight: int = 1
+    onlink: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """A `virtual_routes` / `static_routes` line, as `ip route add` takes it. `scope` and
     `protocol` None: the kernel's scope, Keepalived's protocol (18, "keepalived")."""
@@ -106,6 +116,7 @@ class Route:
     protocol: int | None = None
     kind: str = "unicast"  # or blackhole, unreachable, prohibit, throw
     onlink: bool = False
+    nexthops: tuple[NextHop, ...] = ()  # a multipath route (`nexthop ...`, or `via A or B`)
     where: Where = NOWHERE
 
 

@@ -12,7 +12,7 @@ from ipaddress import AddressValueError, IPv4Network, NetmaskValueError
 from typing import Any
 
 from poise.config.keepalived_lexer import Node
-from poise.config.keepalived_model import Route, Rule
+from poise.config.keepalived_model import NextHop, Route, Rule
 from poise.config.keepalived_values import Problem, integer, ipv4
 
 # iproute2's built-in names (/etc/iproute2/rt_tables, rt_protos, rt_scopes; rtnetlink.h)
@@ -31,7 +31,7 @@ def _words(text: str) -> frozenset[str]:
 ROUTE_UNIMPLEMENTED = _words(
     "inet6 as from tos dsfield encap expires mtu hoplimit advmss rtt rttvar reordering window "
     "cwnd ssthresh realms rto_min initcwnd initrwnd features quickack congctl pref "
-    "ttl-propagate fastopen_no_cookie append or nexthop track_group vrf"
+    "ttl-propagate fastopen_no_cookie append track_group vrf"
 )
 RULE_UNIMPLEMENTED = _words(
     "inet6 realms goto l3mdev uidrange ip_proto sport dport suppress_prefixlength "
@@ -89,9 +89,10 @@ class _Cursor:
         return self.take()
 
 
-def parse_route(node: Node) -> Route:
-    """`[src ADDR] [to] [TYPE] PREFIX [via|gw ADDR] [dev IF] [table T] [metric N] [scope S]
-    [protocol P] [onlink] [no_track] [add|prepend]`."""
+def parse_route(node: Node, notes: list[str]) -> Route:
+    """`[src ADDR] [to] [TYPE] PREFIX [via|gw ADDR [or ADDR]] [dev IF] [table T] [metric N]
+    [scope S] [protocol P] [onlink] [no_track] [add|prepend] [nexthop NEXTHOP ...]`; what
+    Keepalived says of deprecated words goes to `notes`."""
     cursor = _Cursor(node)
     values: dict[str, Any] = {}
     while cursor.more():
@@ -101,7 +102,22 @@ def parse_route(node: Node) -> Route:
         if word == "src":
             values["src"] = ipv4(cursor.value(word), "route src address")
         elif word in ("via", "gw"):
+            if word == "gw":
+                notes.append('"gw" for routes is deprecated. Please use "via"')
             values["via"] = ipv4(cursor.value(word), "route via address")
+        elif word == "or":
+            notes.append('"or" for routes is deprecated. Please use "nexthop"')
+            other = ipv4(cursor.value(word), "route or address")
+            if "nexthops" in values:
+                notes.append('"or" route already specified - ignoring subsequent')
+                continue
+            if "via" not in values:
+                raise Problem('"or" needs a "via" before it')
+            values["nexthops"] = (NextHop(values.pop("via")), NextHop(other))
+        elif word == "nexthop":
+            if "nexthops" in values:
+                raise Problem('Cannot specify nexthops with "or" route')
+            values["nexthops"] = _nexthops(cursor)
         elif word in ("dev", "oif"):
             values["dev"] = cursor.value(word)
         elif word == "table":
@@ -130,12 +146,39 @@ def parse_route(node: Node) -> Route:
                 raise Problem(f"unknown route keyword '{word}'") from None
     if "destination" not in values:
         raise Problem("a route needs a destination (PREFIX)")
-    if values.get("kind", "unicast") == "unicast" and not ("via" in values or "dev" in values):
-        raise Problem("a route needs 'via' or 'dev'")
+    wanted = ("via", "dev", "nexthops")
+    if values.get("kind", "unicast") == "unicast" and not any(w in values for w in wanted):
+        raise Problem("a route needs 'via', 'dev' or 'nexthop'")
     return Route(where=node.where, **values)
 
 
-def parse_rule(node: Node) -> Rule:
+def _nexthops(cursor: _Cursor) -> tuple[NextHop, ...]:
+    """`nexthop [via ADDR] [dev IF] [weight 1..256] [onlink]`, repeated to the end of the
+    line (vrrp_iproute.c parse_nexthops)."""
+    found: list[NextHop] = []
+    values: dict[str, Any] = {}
+    while cursor.more():
+        word = cursor.take()
+        if word == "nexthop":
+            found.append(NextHop(**values))
+            values = {}
+        elif word == "via":
+            values["via"] = ipv4(cursor.value(word), "nexthop address")
+        elif word == "dev":
+            values["dev"] = cursor.value(word)
+        elif word == "weight":
+            values["weight"] = integer(cursor.value(word), 1, 256, "nexthop weight")
+        elif word == "onlink":
+            values["onlink"] = True
+        elif word in ("encap", "realms", "as"):
+            raise Problem(f"'{word}' in a nexthop is not implemented yet in poise")
+        else:
+            raise Problem(f"unknown nexthop keyword '{word}'")
+    found.append(NextHop(**values))
+    return tuple(found)
+
+
+def parse_rule(node: Node, _notes: list[str]) -> Rule:
     """`[from PREFIX] [to PREFIX] [table T] [preference N] [iif IF] [oif IF] [fwmark M[/MASK]]
     [tos N] [blackhole|unreachable|prohibit] [no_track]`."""
     cursor = _Cursor(node)
@@ -185,15 +228,22 @@ def _number(text: str, what: str, limit: int = UINT32) -> int:
 
 
 def read_block(
-    node: Node, parse: Callable[[Node], Any], report: Callable[[Node, Problem], None]
+    node: Node,
+    parse: Callable[[Node, list[str]], Any],
+    report: Callable[[Node, Problem], None],
+    note: Callable[[Node, str], None],
 ) -> list[Any]:
-    """Every line of a routes/rules/addresses block that can be read; the others reported."""
+    """Every line of a routes/rules/addresses block that can be read; the others reported,
+    and what Keepalived warns of noted."""
     found = []
     for child in node.children or ():
+        notes: list[str] = []
         try:
             if child.children is not None:
                 raise Problem("does not open a block")
-            found.append(parse(child))
+            found.append(parse(child, notes))
         except Problem as exc:
             report(child, exc)
+        for text in notes:
+            note(child, text)
     return found

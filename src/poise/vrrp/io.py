@@ -23,12 +23,12 @@ import contextlib
 import errno
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from typing import Any
 
-from poise.config.keepalived_model import Route, Rule, VirtualAddress
+from poise.config.keepalived_model import NextHop, Route, Rule, VirtualAddress
 from poise.vrrp.packet import ETH_P_ARP, PROTOCOL, TTL, garp_frame
 
 IP_MULTICAST_ALL = 49  # linux/in.h; not in Python's socket module
@@ -225,6 +225,17 @@ def _link_state(msg: Any) -> tuple[str, LinkState]:
     )
 
 
+def _nexthop(hop: NextHop, ifindex: int | None) -> dict[str, object]:
+    found: dict[str, object] = {"hops": hop.weight - 1}
+    if hop.via is not None:
+        found["gateway"] = str(hop.via)
+    if ifindex is not None:
+        found["oif"] = ifindex
+    if hop.onlink:
+        found["flags"] = RTNH_F_ONLINK
+    return found
+
+
 class Netlink:
     """Virtual addresses and link states through netlink (pyroute2's asyncio API, which
     needs the standard asyncio loop). One socket for commands, one for link events; the
@@ -271,7 +282,9 @@ class Netlink:
             return exc.strerror or str(exc)
         return None
 
-    async def route(self, command: str, route: Route, ifindex: int | None) -> str | None:
+    async def route(
+        self, command: str, route: Route, ifindex: int | None, hops: Sequence[int | None] = ()
+    ) -> str | None:
         """Add or delete a route as Keepalived does (vrrp_iproute.c: protocol 18 unless
         given, the kernel's prepend); one already there or already gone is not an error."""
         options: dict[str, object] = {
@@ -282,7 +295,12 @@ class Netlink:
         }
         if route.via is not None:
             options["gateway"] = str(route.via)
-        if ifindex is not None:
+        if route.nexthops:  # each path names its device (the route's, if it has none)
+            options["multipath"] = [
+                _nexthop(hop, index if index is not None else ifindex)
+                for hop, index in zip(route.nexthops, hops, strict=True)
+            ]
+        elif ifindex is not None:
             options["oif"] = ifindex
         if route.src is not None:
             options["prefsrc"] = str(route.src)

@@ -28,6 +28,8 @@ def _route_text(route: Route) -> str:
         text = f"{route.kind} {text}"
     if route.via is not None:
         text += f" via {route.via}"
+    for hop in route.nexthops:
+        text += f" nexthop via {hop.via}"
     if route.dev is not None:
         text += f" dev {route.dev}"
     if route.table != 254:
@@ -78,11 +80,13 @@ class Routing:
             self.log.error(f"{tag}cannot {verb} {vip.interface} on {dev}: {failure}")
 
     async def route(self, tag: str, route: Route, add: bool) -> None:
-        index = None if route.dev is None else self.ifindex(route.dev)
-        if route.dev is not None and index is None:
-            self.log.error(f"{tag}cannot set route {_route_text(route)}: no interface {route.dev}")
-            return
-        failure = await self.netlink.route("add" if add else "del", route, index)
+        devices = [route.dev, *(hop.dev for hop in route.nexthops)]
+        indexes = [None if dev is None else self.ifindex(dev) for dev in devices]
+        for dev, index in zip(devices, indexes, strict=True):
+            if dev is not None and index is None:
+                self.log.error(f"{tag}cannot set route {_route_text(route)}: no interface {dev}")
+                return
+        failure = await self.netlink.route("add" if add else "del", route, indexes[0], indexes[1:])
         if failure is not None:
             verb = "add" if add else "remove"
             self.log.error(f"{tag}cannot {verb} route {_route_text(route)}: {failure}")

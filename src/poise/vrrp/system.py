@@ -221,13 +221,14 @@ def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diag
     for address in config.static_ipaddress:
         assert address.dev is not None
         missing(address.dev, address.where, "static_ipaddress")
-    for route in config.static_routes:
-        if route.dev is not None:
-            missing(route.dev, route.where, "static_routes")
+    for keyword, routes in [("static_routes", config.static_routes)] + [
+        ("virtual_routes", i.virtual_routes) for i in config.instances
+    ]:
+        for route in routes:
+            for dev in [route.dev, *(hop.dev for hop in route.nexthops)]:
+                if dev is not None:
+                    missing(dev, route.where, keyword)
     for instance in config.instances:
-        for route in instance.virtual_routes:
-            if route.dev is not None:
-                missing(route.dev, route.where, "virtual_routes")
         assert instance.interface is not None
         if missing(instance.interface, instance.where, "interface"):
             continue
