@@ -173,10 +173,15 @@ class Daemon:
             asyncio.get_running_loop().remove_reader(receiver.sock.fileno())
 
     def _group_notifiers(self) -> None:
-        self.group_notifiers = {
-            group.name: Notifier(self.config, "GROUP", group.name, group.notify, self.log.info)
-            for group in self.config.sync_groups
-        }
+        """A notifier per sync group; on a reload a group that stays keeps its own."""
+        old = self.group_notifiers
+        self.group_notifiers = {}
+        for group in self.config.sync_groups:
+            notifier = old.get(group.name)
+            if notifier is None:
+                notifier = Notifier(self.config, "GROUP", group.name, group.notify, self.log.info)
+            notifier.config, notifier.notify = self.config, group.notify
+            self.group_notifiers[group.name] = notifier
 
     def _start(self, router: Router) -> None:
         verdict = self._verdict(router)
@@ -397,10 +402,10 @@ class Daemon:
                 await self._apply(router, action)
             for handle in router.timers.values():
                 handle.cancel()
-        for name in step.kept:
+        for name in step.kept:  # new notify scripts, same queue (their order is kept)
             router = old_routers[name]
             router.config = instances[name]
-            router.notifier = Notifier(new, "INSTANCE", name, instances[name].notify, self.log.info)
+            router.notifier.config, router.notifier.notify = new, instances[name].notify
         self.routers = {
             name: started[name] if name in started else old_routers[name] for name in instances
         }
