@@ -278,6 +278,13 @@ def test_use_vmac_moves_the_virtual_mac_with_the_address(
     for _ in range(20):  # the backup hears the master's adverts, sent from the same MAC
         assert vmac_state(lab, "lb2") == (VMAC, False)
         time.sleep(0.05)
+    if master == "poise":  # a same-role reload keeps the very same VMAC interface
+        index = lab.run("lb1", ["cat", "/sys/class/net/vrrp.51/ifindex"]).stdout
+        (lab.workdir / "poise-lb1.conf").write_text("# reloaded\n" + conf)
+        lab.signal(first.proc, signal.SIGHUP)
+        wait_for(lambda: "1 instance(s) kept" in first.log(), 5, "the reload")
+        assert lab.run("lb1", ["cat", "/sys/class/net/vrrp.51/ifindex"]).stdout == index
+        assert vmac_state(lab, "lb1") == (VMAC, True) and client_sees(lab) == VMAC
     first.graceful_stop()
     wait_for(lambda: vmac_state(lab, "lb2") == (VMAC, True), 3, "lb2 master on its VMAC")
     assert client_sees(lab) == VMAC  # nothing for the client to learn
