@@ -25,7 +25,7 @@ from poise.core.balancer.factory import make_balancer
 from poise.core.limits import Limits
 from poise.core.server import ServerState
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
-from poise.net.accept import Acceptor
+from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
 from poise.net.inherited import SockpairListener, SockpairReceiver, open_bind
@@ -144,8 +144,13 @@ class Runtime:
             if isinstance(listener, SockpairListener):  # `bind sockpair@N`
                 if listener.tls is not None:
                     factory = Accepting(ctx, frontend, listener, factory)
-                receiver = SockpairReceiver(loop, listener.sock, factory)
-                receiver.start()
+                gate = FrontendGate(ctx, frontend)  # counted as accepted connections
+                receiver = SockpairReceiver(loop, listener.sock, factory, gate, ctx)
+                frontend.listeners.append(receiver)
+                if frontend.paused:
+                    receiver.reading = True
+                else:
+                    receiver.start()
                 self.receivers.append(receiver)
                 continue
             inherited_unix = listener.bind.address.inherited_fd is not None  # `fd@N ssl`
@@ -154,11 +159,9 @@ class Runtime:
             ):
                 # net/tls.py runs the handshake and logs a failed one as HAProxy does.
                 factory = Accepting(ctx, frontend, listener, factory)
-            acceptor = Acceptor(ctx, frontend, listener, factory)  # net/accept.py
-            acceptor.start()
-            self.acceptors.append(acceptor)
+            self.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
         if self.admin_socks:
-            self.servers += await serve_admin(
+            self.acceptors += serve_admin(
                 ctx, self.admin_socks, admin_info(global_, loop), global_.stats_timeout / 1000
             )
         self.checks = HealthChecks(ctx, self.sinks, self.rng, global_.spread_checks)

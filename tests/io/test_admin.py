@@ -26,6 +26,7 @@ from poise.config import model
 from poise.core.backend import Backend, Outcome
 from poise.core.balancer.factory import make_balancer
 from poise.core.server import ServerState
+from poise.net.accept import Acceptor
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.listener import BindError
 from tests.support import eventually, free_port, run
@@ -104,7 +105,7 @@ class Admin:
     """poise's stats sockets served in the running loop."""
 
     ctx: Context
-    servers: list[asyncio.AbstractServer]
+    servers: list[Acceptor]
     names: list[str | tuple[str, int]]  # where each socket listens
 
     def backend(self, name: str) -> Backend:
@@ -121,7 +122,7 @@ async def start_admin(sockets: list[model.StatsSocket], timeout: float = 10.0) -
     info = admin_info(model.Global(node="node1"), loop)
     socks = open_admin_sockets(sockets)
     names = [sock.getsockname() for sock in socks]
-    return Admin(ctx, await serve_admin(ctx, socks, info, timeout), names)
+    return Admin(ctx, serve_admin(ctx, socks, info, timeout), names)
 
 
 async def blocking(fn: Callable[..., T], *args: object) -> T:

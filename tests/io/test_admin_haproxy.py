@@ -224,7 +224,7 @@ def compare(sockdir: Path, cfg: Path, text: str, loop_kind: str) -> None:
         ctx = build_context(loop, cfg, text)
         socks = open_admin_sockets([unix(ours[level], level) for level in levels])
         info = admin_info(model.Global(node="node1"), loop)
-        servers = await serve_admin(ctx, socks, info, 10.0)
+        servers = serve_admin(ctx, socks, info, 10.0)
         try:
             for line in SAME_AS_HAPROXY:
                 level, _, command = line.partition(":")

@@ -354,3 +354,29 @@ def test_set_timeout_cli_closes_an_idle_interactive_session(loop_kind: str) -> N
             writer.close()
 
     run(loop_kind, main)
+
+
+def test_a_stats_socket_serves_ten_connections_at_once(loop_kind: str) -> None:
+    """HAProxy's stats sockets take 10 connections at once (`maxconn 10`, outside the
+    global maxconn); an eleventh waits in the backlog until one of them ends."""
+
+    async def main() -> None:
+        async with rig() as r:
+            held = []
+            for _ in range(10):
+                reader, writer = await asyncio.open_unix_connection(str(r.sock))
+                writer.write(b"prompt\n")
+                assert await asyncio.wait_for(reader.readexactly(3), WAIT) == b"\n> "
+                held.append((reader, writer))
+            reader, writer = await asyncio.open_unix_connection(str(r.sock))
+            writer.write(b"show info\n")
+            # The stats socket's listener stopped at its limit: the eleventh waits.
+            await eventually(lambda: bool(r.poise.ctx.limited), WAIT, "the listener to stop")
+            assert r.poise.ctx.actconn == 0  # not counted against the global maxconn
+            held[0][1].close()
+            assert "\nMaxconn: " in (await asyncio.wait_for(reader.read(), WAIT)).decode()
+            writer.close()
+            for _, other in held[1:]:
+                other.close()
+
+    run(loop_kind, main)

@@ -32,10 +32,12 @@ from poise.admin import commands, stats
 from poise.admin.stats import AdminInfo, SessionInfo
 from poise.config import model
 from poise.core.backend import start
+from poise.core.limits import STATS_SOCKET_MAXCONN
+from poise.net.accept import Acceptor
 from poise.net.context import Context, Session
 from poise.net.inherited import take
 from poise.net.listener import BindError
-from poise.net.logsink import console
+from poise.net.logsink import LogSink, console
 
 __all__ = ["AdminInfo", "AdminSocket", "admin_info", "open_admin_sockets", "serve_admin"]
 
@@ -327,14 +329,46 @@ def fileno(transport: asyncio.BaseTransport | None) -> int:
         return -1
 
 
+class AdminGate:
+    """A stats socket's connections: at most 10 at once, as HAProxy's CLI listeners
+    (`maxconn 10`, outside the global maxconn); more wait in the backlog
+    (net/accept.py)."""
+
+    __slots__ = ("ctx", "current", "log", "name")
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.current = 0
+        self.name = "GLOBAL"
+        self.log: LogSink | None = None
+
+    def room(self) -> bool:
+        return self.current < STATS_SOCKET_MAXCONN
+
+    def admit(self) -> None:
+        self.current += 1
+
+    def release(self) -> None:
+        self.current -= 1
+        if self.ctx.limited:
+            self.ctx.wake()  # a stats connection holds one descriptor, closed by now
+
+
 class AdminConnection(asyncio.Protocol):
     __slots__ = (
-        "accepted", "ended", "idle", "listener", "paused", "queued", "reader", "service",
-        "session", "transport",
+        "accepted", "ended", "gate", "idle", "listener", "paused", "queued", "reader",
+        "service", "session", "transport",
     )  # fmt: skip
 
-    def __init__(self, service: AdminService, level: commands.Level, listener: int = 1) -> None:
+    def __init__(
+        self,
+        service: AdminService,
+        level: commands.Level,
+        listener: int = 1,
+        gate: AdminGate | None = None,
+    ) -> None:
         self.service = service
+        self.gate = gate  # counted in when accepted (net/accept.py), out when lost
         self.session = commands.Session(level)
         self.reader = commands.LineReader()
         self.transport: asyncio.Transport | None = None
@@ -445,32 +479,32 @@ class AdminConnection(asyncio.Protocol):
             self.idle = None
         self.transport = None
         self.service.connections.discard(self)
+        gate, self.gate = self.gate, None
+        if gate is not None:
+            gate.release()
 
 
-async def serve_admin(
+def serve_admin(
     ctx: Context,
     socks: Sequence[socket.socket],
     info: AdminInfo,
     timeout: float = DEFAULT_TIMEOUT,
-) -> list[asyncio.AbstractServer]:
-    """Serve the runtime API on sockets from open_admin_sockets(); `timeout` is `stats
-    timeout` in seconds (0: never). Each socket answers at its own level."""
-    loop = asyncio.get_running_loop()
+) -> list[Acceptor]:
+    """Serve the runtime API on sockets from open_admin_sockets() (accepted as the
+    frontends' are, net/accept.py); `timeout` is `stats timeout` in seconds (0: never).
+    Each socket answers at its own level."""
     service = AdminService(ctx, info, timeout)
-    servers: list[asyncio.AbstractServer] = []
-    try:
-        for number, sock in enumerate(socks, 1):
-            level = socket_level(sock)
+    acceptors: list[Acceptor] = []
+    for number, sock in enumerate(socks, 1):
+        level = socket_level(sock)
+        gate = AdminGate(ctx)
 
-            def factory(level: commands.Level = level, number: int = number) -> asyncio.Protocol:
-                return AdminConnection(service, level, number)
+        def factory(
+            level: commands.Level = level, number: int = number, gate: AdminGate = gate
+        ) -> asyncio.Protocol:
+            return AdminConnection(service, level, number, gate)
 
-            if sock.family == socket.AF_UNIX:
-                servers.append(await loop.create_unix_server(factory, sock=sock))
-            else:
-                servers.append(await loop.create_server(factory, sock=sock))
-    except BaseException:
-        for server in servers:
-            server.close()
-        raise
-    return servers
+        acceptor = Acceptor(ctx, gate, sock, factory)
+        acceptor.resume()
+        acceptors.append(acceptor)
+    return acceptors

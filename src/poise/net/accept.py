@@ -8,7 +8,9 @@ descriptors, accepts and closes every waiting connection.
 - A connection is counted in (the process's and the frontend's) the moment it is
   accepted. At a limit (`maxconn` global or of the frontend) the listener stops
   accepting (LIMITED): new connections wait in the kernel's backlog, unread, and the
-  listener resumes as soon as a session ends or the runtime API raises the limit.
+  listener resumes as soon as a session ends or the runtime API raises the limit. A
+  stats socket is limited likewise to its 10 connections, outside the global maxconn
+  (HAProxy's CLI listeners: `maxconn 10`, LI_O_UNLIMITED).
 - Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) the listener stops for
   100 ms (or until a session ends) and tries again; the connections wait in the backlog.
   HAProxy's emergency line is logged once per burst (a burst ends after a second with no
@@ -29,10 +31,14 @@ import enum
 import errno
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from poise.net.context import Context, FrontendRuntime
 from poise.net.listener import Listener
 from poise.net.logsink import console
+
+if TYPE_CHECKING:
+    from poise.net.logsink import LogSink
 
 MAXACCEPT = 64  # connections accepted per wake-up (HAProxy's tune.maxaccept)
 RETRY_DELAY = 0.1  # seconds a listener out of descriptors waits (HAProxy: up to 100 ms)
@@ -48,6 +54,62 @@ EXHAUSTED = {
     errno.ENOMEM: "Proxy {} reached system memory limit (maxsock={}). Please check system "
     "tunables.",
 }
+
+
+class Gate(Protocol):
+    """What a listener counts its connections against."""
+
+    name: str  # the proxy the emergency line names
+    log: LogSink | None
+
+    def room(self) -> bool: ...
+
+    def admit(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+class FrontendGate:
+    """A frontend's listeners: the process's maxconn and the frontend's."""
+
+    __slots__ = ("ctx", "frontend", "log", "name")
+
+    def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
+        self.ctx = ctx
+        self.frontend = frontend
+        self.name = frontend.name
+        self.log = frontend.log
+
+    def room(self) -> bool:
+        ctx = self.ctx
+        frontend = self.frontend
+        return ctx.actconn < ctx.maxconn and frontend.cur_conn < frontend.maxconn
+
+    def admit(self) -> None:
+        self.ctx.admit(self.frontend)
+
+    def release(self) -> None:
+        self.ctx.release(self.frontend)
+
+
+def frontend_acceptor(
+    ctx: Context,
+    frontend: FrontendRuntime,
+    listener: Listener,
+    factory: Callable[[], asyncio.Protocol],
+) -> Acceptor:
+    """A frontend's listener: paused and resumed with its frontend."""
+    # A pause stops listening, but not on a unix socket, nor on one shared with other
+    # processes.
+    unlistens = listener.sock.family != socket.AF_UNIX and not listener.inherited
+    acceptor = Acceptor(ctx, FrontendGate(ctx, frontend), listener.sock, factory)
+    acceptor.backlog = listener.backlog if unlistens else 0
+    frontend.listeners.append(acceptor)
+    if frontend.paused:
+        acceptor.pause()
+    else:
+        acceptor.resume()
+    return acceptor
 
 
 class State(enum.Enum):
@@ -66,50 +128,39 @@ class Acceptor:
         "factory",
         "failed_at",
         "fd",
-        "frontend",
+        "gate",
         "loop",
         "retry",
         "sock",
         "state",
-        "unlistens",
     )
 
     def __init__(
         self,
         ctx: Context,
-        frontend: FrontendRuntime,
-        listener: Listener,
+        gate: Gate,
+        sock: socket.socket,
         factory: Callable[[], asyncio.Protocol],
     ) -> None:
+        """A listener that waits to be started: resume() (or pause())."""
         self.ctx = ctx
         self.loop = ctx.loop
-        self.frontend = frontend
-        self.sock = listener.sock
-        self.fd = listener.sock.fileno()
-        self.backlog = listener.backlog
-        # Whether a pause stops listening (or only accepting).
-        self.unlistens = listener.sock.family != socket.AF_UNIX and not listener.inherited
+        self.gate = gate
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.backlog = 0  # listen() again with it after a pause (0: a pause only stops accepting)
         self.factory = factory
-        self.state = State.CLOSED
+        self.state = State.LIMITED
         self.failed_at = -BURST_GAP  # the loop's time of the last failed accept
         self.retry: asyncio.TimerHandle | None = None
-        frontend.listeners.append(self)
-
-    def start(self) -> None:
-        self.state = State.LIMITED
-        if self.frontend.paused:
-            self.pause()
-        else:
-            self.resume()
 
     # -- accepting ----------------------------------------------------------------------
 
     def accept_ready(self) -> None:
-        ctx = self.ctx
-        frontend = self.frontend
+        gate = self.gate
         accept = self.sock.accept
         for _ in range(MAXACCEPT):
-            if ctx.actconn >= ctx.maxconn or frontend.cur_conn >= frontend.maxconn:
+            if not gate.room():
                 self.limit()
                 return
             try:
@@ -121,7 +172,7 @@ class Acceptor:
             except OSError as exc:
                 self.failed(exc)
                 return
-            ctx.admit(frontend)
+            gate.admit()
             conn.setblocking(False)
             self.loop.create_task(self.open(conn))
 
@@ -132,7 +183,7 @@ class Acceptor:
             await self.loop.connect_accepted_socket(self.factory, conn)
         except (OSError, RuntimeError):  # RuntimeError: the loop is closing
             conn.close()  # no session was made: the connection is counted out here
-            self.ctx.release(self.frontend)
+            self.gate.release()
 
     def failed(self, exc: OSError) -> None:
         """accept() failed: out of descriptors or memory (HAProxy pauses the listener
@@ -144,15 +195,15 @@ class Acceptor:
         self.failed_at = now
         if first:
             text = EXHAUSTED.get(exc.errno or 0)
-            name = self.frontend.name
+            name = self.gate.name
             line = (
                 text.format(name, ctx.maxsock)
                 if text is not None
                 else f"Proxy {name} failed to accept a connection: {exc.strerror or exc}."
             )
             console("ALERT", line)
-            if self.frontend.log is not None:
-                self.frontend.log.send("emerg", line)
+            if self.gate.log is not None:
+                self.gate.log.send("emerg", line)
         self.limit()
         self.retry = self.loop.call_later(RETRY_DELAY, self.try_again)
 
@@ -175,7 +226,7 @@ class Acceptor:
         """Accept again if the limits allow (else wait, limited); from PAUSED, listen
         again first."""
         if self.state is State.PAUSED:
-            if self.unlistens:
+            if self.backlog:
                 self.sock.listen(self.backlog)
             self.state = State.LIMITED
         elif self.state is not State.LIMITED:
@@ -184,8 +235,7 @@ class Acceptor:
             self.retry.cancel()
             self.retry = None
         ctx = self.ctx
-        frontend = self.frontend
-        if ctx.actconn >= ctx.maxconn or frontend.cur_conn >= frontend.maxconn:
+        if not self.gate.room():
             if self not in ctx.limited:
                 ctx.limited.append(self)
             return
@@ -195,7 +245,7 @@ class Acceptor:
     def pause(self) -> None:
         """`disable frontend`: stop listening; the connections waiting are refused."""
         self.stop()
-        if self.unlistens:
+        if self.backlog:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RD)
         self.state = State.PAUSED

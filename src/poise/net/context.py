@@ -217,6 +217,7 @@ class Context:
         "reserved_fds",
         "sessions",
         "stopping",
+        "waking",
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int, maxsock: int = 0) -> None:
@@ -235,8 +236,10 @@ class Context:
         self.actconn = 0
         self.cum_conns = 0  # connections ever accepted (`show info` CumConns)
         self.failed_accepts = 0  # accept() failures: out of descriptors (net/accept.py)
-        # Listeners that stopped accepting at a limit (HAProxy's listener queues).
+        # Listeners that stopped accepting at a limit (HAProxy's listener queues), and
+        # whether their wake-up is scheduled.
         self.limited: list[Listening] = []
+        self.waking = False
         self.frontends: dict[str, FrontendRuntime] = {}
         self.backends: dict[str, BackendRuntime] = {}
         self.sessions: set[Session] = set()
@@ -268,11 +271,15 @@ class Context:
         frontend.max_conn_seen = max(frontend.max_conn_seen, frontend.cur_conn)
 
     def release(self, frontend: FrontendRuntime) -> None:
-        """A connection ended: count it out, and resume the listeners waiting for room."""
+        """A connection ended: count it out, and resume the listeners waiting for room,
+        once the loop has closed its sockets (the transports close them in callbacks
+        scheduled before this one): a listener at the limit accepts no more connections
+        than there are descriptors free."""
         self.actconn -= 1
         frontend.cur_conn -= 1
-        if self.limited:
-            self.wake()
+        if self.limited and not self.waking:
+            self.waking = True
+            self.loop.call_soon(self.wake)
 
     def pause(self, frontend: FrontendRuntime, paused: bool) -> None:
         """`disable frontend` (its listeners stop listening) or `enable frontend`."""
@@ -286,6 +293,7 @@ class Context:
     def wake(self) -> None:
         """There may be room (a session ended, a limit was raised, a frontend enabled):
         the limited listeners resume, or wait again where there still is none."""
+        self.waking = False
         waiting, self.limited = self.limited, []
         for listener in waiting:
             listener.resume()

@@ -5,7 +5,8 @@
   or not; poise listens on it (an unbound one gets a port from the system, as HAProxy's).
 - `bind sockpair@N`: one end of a unix socketpair; each descriptor the other end sends
   over it (SCM_RIGHTS, with at least one byte of data, as HAProxy's send_fd_uxst() does)
-  is an accepted connection, served as if accepted from a listener.
+  is an accepted connection, served as if accepted from a listener: counted against the
+  frontend's and the process's maxconn, at which poise stops receiving (net/accept.py).
 - `server sockpair@N`: each connection to the server is a new socketpair whose other end
   is sent over descriptor N (net/upstream.py calls connect_sockpair()).
 
@@ -25,12 +26,17 @@ import os
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from poise.config import model
 from poise.config.diagnostics import Diagnostic, error
 from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener, open_listener
 
 _TAKEN: set[int] = set()  # the descriptors this process took as they are
+if TYPE_CHECKING:
+    from poise.net.accept import Gate
+    from poise.net.context import Context
+
 MAX_FDS = 64  # descriptors taken per read of a socketpair
 RECV_BYTES = 1024  # HAProxy sends one byte per descriptor
 
@@ -168,15 +174,44 @@ class SockpairReceiver:
     loop: asyncio.AbstractEventLoop
     sock: socket.socket
     factory: Callable[[], asyncio.Protocol]
-    reading: bool = False
+    # What the connections are counted against (net/accept.py), and the context whose
+    # limited listeners resume as sessions end; None: not counted.
+    gate: Gate | None = None
+    ctx: Context | None = None
+    reading: bool = False  # started and not closed
+    active: bool = False  # its reader is registered (not at a limit, not paused)
     pending: set[asyncio.Task[None]] = field(default_factory=set)  # connections being taken
 
     def start(self) -> None:
-        self.loop.add_reader(self.sock.fileno(), self.received)
         self.reading = True
+        self.resume()
+
+    def resume(self) -> None:
+        """Receive again, if the limits allow (else wait among the limited listeners)."""
+        if not self.reading or self.active:
+            return
+        if self.gate is not None and not self.gate.room():
+            if self.ctx is not None and self not in self.ctx.limited:
+                self.ctx.limited.append(self)
+            return
+        self.loop.add_reader(self.sock.fileno(), self.received)
+        self.active = True
+
+    def pause(self) -> None:
+        """Stop receiving (at a limit, `disable frontend`): descriptors wait in the pair."""
+        if self.active:
+            self.active = False
+            with contextlib.suppress(OSError, ValueError):
+                self.loop.remove_reader(self.sock.fileno())
+        if self.ctx is not None and self in self.ctx.limited:
+            self.ctx.limited.remove(self)
 
     def received(self) -> None:
-        while self.reading:
+        while self.active:
+            if self.gate is not None and not self.gate.room():
+                self.pause()
+                self.resume()  # waits among the limited listeners
+                return
             try:
                 data, fds, _flags, _addr = socket.recv_fds(self.sock, RECV_BYTES, MAX_FDS)
             except (BlockingIOError, InterruptedError):
@@ -204,25 +239,28 @@ class SockpairReceiver:
         if conn.family in (socket.AF_INET, socket.AF_INET6):
             with contextlib.suppress(OSError):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.gate is not None:
+            self.gate.admit()
         accepted = self.loop.connect_accepted_socket(self.factory, conn)
-        task = self.loop.create_task(served(accepted, conn))
+        task = self.loop.create_task(served(accepted, conn, self.gate))
         self.pending.add(task)
         task.add_done_callback(self.pending.discard)
 
     def close(self) -> None:
         """Stop receiving (the socket itself is the listener's, closed with it)."""
-        if self.reading:
-            self.reading = False
-            with contextlib.suppress(OSError, ValueError):
-                self.loop.remove_reader(self.sock.fileno())
+        self.pause()
+        self.reading = False
 
 
-async def served(accepted: Awaitable[object], conn: socket.socket) -> None:
-    """Wait for the loop to take the connection; close it if the loop could not."""
+async def served(accepted: Awaitable[object], conn: socket.socket, gate: Gate | None) -> None:
+    """Wait for the loop to take the connection; close it (and count it out) if the loop
+    could not."""
     try:
         await accepted
     except (OSError, RuntimeError):
         conn.close()
+        if gate is not None:
+            gate.release()
 
 
 async def connect_sockpair(
