@@ -20,7 +20,8 @@ from poise.net.inherited import (
     problem,
 )
 from poise.net.listener import BindError
-from tests.support import run
+from tests.io.harness import Stage
+from tests.support import eventually, run
 
 WHERE = model.Where("t.cfg", 4)
 
@@ -124,3 +125,40 @@ def test_a_sockpair_server_gets_each_connection_as_a_descriptor(loop_kind: str) 
     finally:
         ours.close()
         theirs.close()
+
+
+def test_a_sockpair_listener_stops_receiving_at_maxconn(loop_kind: str) -> None:
+    """Descriptors received on a `bind sockpair@N` are accepted connections: counted
+    against the frontend's maxconn, at which poise stops receiving them (HAProxy's
+    listener at its limit); the next waits in the socketpair until a session ends."""
+    ours, theirs = socket.socketpair()
+
+    async def main() -> None:
+        async with Stage() as stage:
+            a = await stage.backend("a")
+            poise = await stage.poise(
+                "defaults\n    mode tcp\n    timeout connect 1s\n    timeout client 5s\n"
+                f"    timeout server 5s\nfrontend fe\n    bind sockpair@{theirs.fileno()}\n"
+                "    maxconn 1\n    default_backend be\n"
+                f"backend be\n    server a 127.0.0.1:{a.port}\n"
+            )
+            theirs.detach()  # poise's listener owns the descriptor now
+            loop = asyncio.get_running_loop()
+            clients = []
+            for _ in range(2):
+                mine, given = socket.socketpair()
+                socket.send_fds(ours, [b"\0"], [given.fileno()])
+                given.close()
+                mine.setblocking(False)
+                clients.append(mine)
+            assert await asyncio.wait_for(loop.sock_recv(clients[0], 64), 5) == b"a\n"
+            await eventually(lambda: bool(poise.ctx.limited), 5, "the listener to stop")
+            assert a.accepted == 1 and poise.ctx.frontends["fe"].cur_conn == 1
+            clients[0].close()
+            assert await asyncio.wait_for(loop.sock_recv(clients[1], 64), 5) == b"a\n"
+            clients[1].close()
+
+    try:
+        run(loop_kind, main)
+    finally:
+        ours.close()
