@@ -3,7 +3,8 @@ an address. Nothing else is sent, so that no reply traffic from the node asked (
 error from the virtual address, say) changes what the client's cache would say.
 
 Usage: python arping.py INTERFACE SOURCE-IP TARGET-IP  (prints the MAC, or nothing within a
-second)
+second); python arping.py INTERFACE --advert (prints the source MAC of the first VRRP advert
+seen within a second)
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 import time
 
 ETH_P_ARP = 0x0806
+ETH_P_IP = 0x0800
+VRRP = 112
 TIMEOUT = 1.0
 
 
@@ -41,5 +44,23 @@ def main(interface: str, source: str, target: str) -> None:
                 return
 
 
+def advert_mac(interface: str) -> None:
+    with socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP)) as sock:
+        sock.bind((interface, ETH_P_IP))
+        end = time.monotonic() + TIMEOUT
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            try:
+                frame = sock.recv(2048)
+            except TimeoutError:
+                return
+            if len(frame) > 23 and frame[23] == VRRP:
+                print(frame[6:12].hex(":"))
+                return
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[2:3] == ["--advert"]:
+        advert_mac(sys.argv[1])
+    else:
+        main(*sys.argv[1:4])

@@ -264,17 +264,29 @@ def client_sees(lab: Lab) -> str | None:
     return lab.run("cl", argv).stdout.strip() or None
 
 
-@pytest.mark.parametrize(("master", "backup"), [("poise", "keepalived"), ("keepalived", "poise")])
+@pytest.mark.parametrize(
+    ("master", "backup", "options"),
+    [
+        ("poise", "keepalived", ""),
+        ("keepalived", "poise", ""),
+        ("poise", "keepalived", "    vmac_xmit_base\n"),  # adverts from the base interface
+        ("keepalived", "poise", "    vmac_xmit_base\n"),
+    ],
+)
 def test_use_vmac_moves_the_virtual_mac_with_the_address(
-    lab: Lab, master: str, backup: str
+    lab: Lab, master: str, backup: str, options: str
 ) -> None:
-    conf = vrrp_conf(priority=150, extra="    use_vmac\n")
+    conf = vrrp_conf(priority=150, extra="    use_vmac\n" + options)
     first = start_vrrp(lab, "lb1", master, conf)
     wait_for(lambda: vmac_state(lab, "lb1") == (VMAC, True), START, "lb1 master on its VMAC")
     second = start_vrrp(lab, "lb2", backup, conf.replace("priority 150", "priority 100"))
     wait_for(lambda: "Entering BACKUP STATE" in second.log(), START, f"{backup} as backup")
     wait_for(lambda: vmac_state(lab, "lb2") == (VMAC, False), START, "lb2's VMAC, no address")
     wait_for(lambda: client_sees(lab) == VMAC, 3, "the client to resolve the VIP to the VMAC")
+    base = lab.run("lb1", ["cat", "/sys/class/net/eth0/address"]).stdout.strip()
+    advert = [sys.executable, str(HERE / "arping.py"), "eth0", "--advert"]
+    sent_from = lab.run("cl", advert).stdout.strip()
+    assert sent_from == (base if options else VMAC)  # vmac_xmit_base: from the base
     for _ in range(20):  # the backup hears the master's adverts, sent from the same MAC
         assert vmac_state(lab, "lb2") == (VMAC, False)
         time.sleep(0.05)
