@@ -132,3 +132,34 @@ async def ask_from(source: str, port: int, host: str = "127.0.0.1", send: bytes 
         return (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
     finally:
         writer.close()
+
+
+def haproxy_master_reloads(master_socket: str) -> int | None:
+    """How many reloads HAProxy's master says it has done, once its loop answers on its
+    master CLI (`-S PATH`); None while it does not answer yet.
+
+    A master acts on SIGUSR2 only from the moment its loop runs (a signal that comes just
+    after "Loading success." is lost): its CLI answering is that moment, made visible."""
+    try:
+        with socket.socket(socket.AF_UNIX) as cli:
+            cli.settimeout(2)
+            cli.connect(master_socket)
+            cli.sendall(b"show proc\nquit\n")
+            answer = b""
+            while chunk := cli.recv(4096):
+                answer += chunk
+    except OSError:
+        return None
+    for line in answer.decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "master":
+            return int(fields[2])
+    return None
+
+
+def wait_haproxy_master(master_socket: str, reloads: int, timeout: float = 15) -> None:
+    """Until HAProxy's master runs its loop after `reloads` reloads."""
+    deadline = time.monotonic() + timeout
+    while haproxy_master_reloads(master_socket) != reloads:
+        assert time.monotonic() < deadline, f"haproxy's master is not in its loop ({reloads})"
+        time.sleep(0.05)

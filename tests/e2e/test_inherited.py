@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import wait_haproxy_master
 from tests.tlskit import Pki
 
 pytestmark = pytest.mark.e2e
@@ -324,14 +325,16 @@ def test_inherited_sockets_survive_reloads(tmp_path: Path, balancer: str) -> Non
     with setup(tmp_path) as s:
         cfg = tmp_path / "lb.cfg"
         cfg.write_text(s.config(cert))
-        proc = start(argv, s, cfg, "-W")
+        master = str(tmp_path / "master.sock")
+        proc = start(argv, s, cfg, "-W", *master_cli(balancer, master))
         try:
             wait_serving(s, proc)
             first = pid_of(s)
             everything_relays(s, pki.ca_pem)
-            for _ in range(2):
+            for reloads in range(2):
                 old = pid_of(s)
-                time.sleep(1)  # HAProxy's master loses a SIGUSR2 sent before its loop runs
+                if balancer == "haproxy":
+                    wait_haproxy_master(master, reloads)
                 proc.send_signal(signal.SIGUSR2)
                 wait_for(lambda old=old: pid_of(s) != old)  # type: ignore[misc]
                 everything_relays(s, pki.ca_pem)
@@ -341,6 +344,12 @@ def test_inherited_sockets_survive_reloads(tmp_path: Path, balancer: str) -> Non
             _, err = proc.communicate(timeout=10)
     assert "Loading success." in err
     assert "Traceback" not in err
+
+
+def master_cli(balancer: str, path: str) -> list[str]:
+    """HAProxy's master CLI, whose answer says its master acts on signals (poise's master
+    handles them before it forks a worker)."""
+    return ["-S", path] if balancer == "haproxy" else []
 
 
 def pid_of(s: Setup) -> int:
@@ -410,8 +419,9 @@ def test_server_sockpair_sends_each_connection_over_the_pair(
     cfg = tmp_path / "lb.cfg"
     cfg.write_text(SERVER_CONFIG.format(mode="tcp", port=port, fd=theirs.fileno()))
     argv = [HAPROXY or "haproxy", "-db"] if balancer == "haproxy" else [*POISE, "run", "-db"]
+    master_socket = str(tmp_path / "master.sock")
     if master:
-        argv.append("-W")
+        argv += ["-W", *master_cli(balancer, master_socket)]
     terminal = tmp_path / "err.txt"
     with terminal.open("w") as err:
         proc = subprocess.Popen([*argv, "-f", str(cfg)], pass_fds=[theirs.fileno()],
@@ -422,7 +432,8 @@ def test_server_sockpair_sends_each_connection_over_the_pair(
         request = b"hello over a socketpair\r\n"
         assert served_over_pair(ours, port, request, b"HELLO") == b"HELLO"
         if master:
-            time.sleep(1)  # HAProxy's master loses a SIGUSR2 sent before its loop runs
+            if balancer == "haproxy":
+                wait_haproxy_master(master_socket, 0)
             proc.send_signal(signal.SIGUSR2)  # the new worker gets the master's copy
             wait_for(lambda: terminal.read_text().count("Loading success.") == 2)
             for _ in range(3):

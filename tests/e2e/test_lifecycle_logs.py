@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port
+from tests.support import free_port, wait_haproxy_master
 
 pytestmark = pytest.mark.e2e
 
@@ -180,23 +180,26 @@ def test_start_and_stop_send_what_haproxy_sends(tmp_path: Path, stop: signal.Sig
 
 def master_lifecycle(argv: list[str], tmp: Path, name: str) -> list[list[tuple[int, str]]]:
     capture = Capture()
+    master_cli = ["-S", str(tmp / f"{name}-master.sock")] if argv == [HAPROXY] else []
     terminal = tmp / f"{name}.err"
     with terminal.open("w") as err:
         proc = subprocess.Popen(
-            [*argv, "-W", "-db", "-f", str(config(tmp, name, capture.port))],
+            [*argv, "-W", "-db", *master_cli, "-f", str(config(tmp, name, capture.port))],
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
     try:
         capture.poll(capture.has("has no server available"))
-        # HAProxy's master loses a SIGUSR2 that comes just after "Loading success." (it
-        # is not in its loop yet) and says nothing when it is: a second is enough.
         capture.poll(lambda: "Loading success." in terminal.read_text())
-        time.sleep(1)
+        # HAProxy's master loses a SIGUSR2 that comes before its loop runs, and says
+        # nothing when it does: its master CLI answering is the sign that it listens.
+        if master_cli:
+            wait_haproxy_master(master_cli[1], 0)
         proc.send_signal(signal.SIGUSR2)  # a reload: the old worker soft-stops
         capture.poll(capture.has("has no server available", 2))
         capture.poll(capture.has("Proxy <HTTPCLIENT> stopped"))
-        time.sleep(1)  # HAProxy's master re-executed itself: the same wait for its loop
+        if master_cli:  # it re-executed itself: the same sign, one reload on
+            wait_haproxy_master(master_cli[1], 1)
         proc.send_signal(signal.SIGUSR1)  # the master soft-stops the new worker
         capture.poll(capture.has("Proxy <HTTPCLIENT> stopped", 2))
         proc.wait(10)
