@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from poise.admin.server import open_admin_sockets
+from poise.net.admin_socket import open_admin_sockets
 from tests.abuse.crowd import PeakBackend, crowd, one_client
 from tests.io.harness import Poise
 from tests.support import free_port, run

@@ -12,7 +12,7 @@ import ssl
 from types import TracebackType
 
 from poise.config.haproxy import parse
-from poise.runtime import Runtime
+from poise.process.runtime import Runtime
 from tests.support import Backend, eventually
 from tests.webapp import WebApp
 

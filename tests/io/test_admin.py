@@ -20,13 +20,14 @@ from typing import TypeVar
 
 import pytest
 
-from poise import __version__, cli_ctl
-from poise.admin.server import admin_info, open_admin_sockets, serve_admin
+from poise import __version__
+from poise.cli import ctl as cli_ctl
 from poise.config import model
 from poise.core.backend import Backend, Outcome
 from poise.core.balancer.factory import make_balancer
 from poise.core.server import ServerState
 from poise.net.accept import Acceptor
+from poise.net.admin_socket import admin_info, open_admin_sockets, serve_admin
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.listener import BindError
 from tests.support import eventually, free_port, run

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from poise.admin.server import admin_info, open_admin_sockets, serve_admin
 from poise.config import model
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.server import ServerState
+from poise.net.admin_socket import admin_info, open_admin_sockets, serve_admin
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from tests.io.test_admin import WAIT, blocking, exchange, masked, sockdir, unix
 from tests.support import free_port, run

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from poise.admin.server import open_admin_sockets
+from poise.net.admin_socket import open_admin_sockets
 from tests.io.harness import Poise, Stage
 from tests.support import Backend, ask_name, eventually, free_port, run
 from tests.webapp import Client, WebApp

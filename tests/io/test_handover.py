@@ -11,11 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from poise.admin.server import AdminSocket
 from poise.config import model
-from poise.handover import Channel, Inherited, SocketSpec, SocketTable, bind_spec, stats_spec
+from poise.net.admin_socket import AdminSocket
 from poise.net.listener import BindError
-from poise.notify import notify, notify_address
+from poise.process.handover import (
+    Channel,
+    Inherited,
+    SocketSpec,
+    SocketTable,
+    bind_spec,
+    stats_spec,
+)
+from poise.system.notify import notify, notify_address
 from tests.support import free_port
 
 WHERE = model.Where("t.cfg", 3)

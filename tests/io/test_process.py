@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from poise.process import (
+from poise.process.unix import (
     ProcessError,
     enter_chroot,
     lookup_group,
@@ -85,7 +85,7 @@ def test_pidfile_in_a_missing_directory_is_an_error(tmp_path: Path) -> None:
 
 DAEMON = """
     import os, signal, socket, sys
-    from poise.process import daemonize, write_pidfile
+    from poise.process.unix import daemonize, write_pidfile
 
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))  # bound before daemonizing, as poise run does
@@ -135,7 +135,7 @@ def test_daemon_parent_exits_0_after_readiness(
 def test_daemon_failure_reaches_the_parent() -> None:
     done = run_python(
         """
-        from poise.process import daemonize
+        from poise.process.unix import daemonize
         startup = daemonize()
         startup.fail("[ALERT]    (1) : Starting frontend fe: cannot bind socket")
         """
@@ -148,7 +148,7 @@ def test_daemon_that_dies_before_readiness_fails_the_parent() -> None:
     done = run_python(
         """
         import os
-        from poise.process import daemonize
+        from poise.process.unix import daemonize
         daemonize()
         os._exit(3)
         """
@@ -181,7 +181,7 @@ def test_drop_privileges_to_nobody() -> None:
     done = run_python(
         """
         import os
-        from poise.process import ProcessError, drop_privileges, lookup_user
+        from poise.process.unix import ProcessError, drop_privileges, lookup_user
         uid, gid = lookup_user("nobody")
         drop_privileges(uid, gid, "nobody")
         print(os.getuid(), os.geteuid(), os.getgid(), os.getegid())
@@ -210,7 +210,7 @@ def test_drop_privileges_without_a_name_clears_supplementary_groups() -> None:
     done = run_python(
         """
         import os
-        from poise.process import drop_privileges, lookup_user
+        from poise.process.unix import drop_privileges, lookup_user
         uid, gid = lookup_user("nobody")
         os.setgroups([0, 1, 2])
         drop_privileges(uid, gid)
@@ -237,7 +237,7 @@ def test_chroot_into_a_directory(tmp_path: Path) -> None:
     done = run_python(
         """
         import os, sys
-        from poise.process import enter_chroot
+        from poise.process.unix import enter_chroot
         enter_chroot(sys.argv[1])
         print(sorted(os.listdir("/")), os.getcwd())
         """,
@@ -262,7 +262,7 @@ def test_chroot_when_not_root_is_an_error(tmp_path: Path) -> None:
     done = run_python(
         """
         import sys
-        from poise.process import ProcessError, drop_privileges, enter_chroot, lookup_user
+        from poise.process.unix import ProcessError, drop_privileges, enter_chroot, lookup_user
         drop_privileges(*lookup_user("nobody"))
         try:
             enter_chroot(sys.argv[1])

@@ -12,8 +12,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from poise.config.load import resolve_servers
 from poise.core.server import ServerState
+from poise.system.load import resolve_servers
 from tests.dnsserver import DnsServer
 from tests.io.harness import Poise, Stage
 from tests.support import Backend, ask_name, eventually, run

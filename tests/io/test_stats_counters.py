@@ -11,7 +11,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from poise.admin.server import open_admin_sockets
+from poise.net.admin_socket import open_admin_sockets
 from tests.io.harness import Poise, Stage
 from tests.support import eventually, run
 

@@ -1,7 +1,7 @@
 """A small running world for the runtime API's unit tests: real model objects (ServerState,
 Backend with a real balancer) under the proxies of HAProxy's test configuration, and the
 frontends' run-time counters as the shell keeps them. `World.apply` carries out a
-command's effects on them as admin/server.py does on net/context.py's objects.
+command's effects on them as net/admin_socket.py does on net/context.py's objects.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ class World:
         return self.run(line, level).text
 
     def apply(self, effect: commands.Effect) -> None:
-        """What admin/server.py does with an effect, on this world's frontends."""
+        """What net/admin_socket.py does with an effect, on this world's frontends."""
         self.effects.append(effect)
         if isinstance(effect, commands.SetMaxconn):
             if effect.frontend is None:

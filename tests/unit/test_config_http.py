@@ -14,7 +14,6 @@ import pytest
 
 from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
-from poise.config.load import load_config
 from poise.config.model import (
     AclPattern,
     Algorithm,
@@ -30,6 +29,7 @@ from poise.config.model import (
     Proxy,
     Where,
 )
+from poise.system.load import load_config
 
 BASE = """defaults
     mode http

@@ -13,8 +13,8 @@ import pytest
 
 from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
-from poise.config.load import load_config, resolve_servers
 from poise.config.model import Where
+from poise.system.load import load_config, resolve_servers
 
 GLOBAL = "global\n    maxconn 100\n"
 DEFAULTS = "defaults\n    timeout connect 1s\n    timeout client 1s\n    timeout server 1s\n"

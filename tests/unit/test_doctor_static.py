@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from poise.config.diagnostics import Diagnostic
-from poise.config.load import load_config, resolve_servers
 from poise.config.model import Config
 from poise.doctor.report import Check, Status
 from poise.doctor.static import (
@@ -22,6 +21,7 @@ from poise.doctor.static import (
     idle_close_cause,
     source_nat_check,
 )
+from poise.system.load import load_config, resolve_servers
 
 DEFAULTS = """
 defaults

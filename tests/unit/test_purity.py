@@ -27,7 +27,7 @@ IO_MODULES = {
     "grp",
 }
 # Shell modules inside otherwise pure packages (file loading, name resolution).
-SHELL_FILES = {"config/load.py"}
+SHELL_FILES: set[str] = set()
 PURE_PACKAGES = ("config", "core")
 # Pure modules inside shell packages.
 PURE_FILES = (

@@ -249,7 +249,7 @@ class GlobalParser:
         self.set(hard_stop_after=_time(args))
 
     def master_worker(self, args: Sequence[str], where: Where) -> None:
-        """`master-worker [no-exit-on-failure]`, as `-W` (master.py)."""
+        """`master-worker [no-exit-on-failure]`, as `-W` (process/master.py)."""
         if args and args[0] != "no-exit-on-failure":
             raise Problem(f"unexpected argument '{args[0]}' (only 'no-exit-on-failure')")
         if len(args) > 1:

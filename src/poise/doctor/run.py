@@ -88,7 +88,7 @@ def load_setup(options: Options, checks: list[Check]) -> Setup:
     """Load `-f` (as `poise check` does) and `-k`; a file that does not load is a FAIL."""
     setup = Setup()
     if options.config_files:
-        from poise.config.load import load_config, resolve_servers
+        from poise.system.load import load_config, resolve_servers
 
         config, diagnostics = load_config(options.config_files, os.environ)
         if config is not None:

@@ -14,7 +14,7 @@ The descriptor is checked when it is taken: not open, not a socket, not a stream
 (or, for sockpair@, not a unix socket) is an error naming the file, the line and the
 keyword, in HAProxy's words. `poise check` runs the same checks on its own descriptors
 (check_inherited), as `haproxy -c` does. In master-worker mode the master takes the
-descriptors once and hands them to each worker like any listening socket (handover.py),
+descriptors once and hands them to each worker like any listening socket (process/handover.py),
 so they survive reloads.
 """
 
@@ -118,7 +118,7 @@ def open_bind(bind: model.Bind, frontend: str, maxconn: int) -> Listener:
 
 
 def from_master(bind: model.Bind, frontend: str, fd: int, backlog: int) -> Listener:
-    """In a worker: the master's socket for this `bind` (handover.py)."""
+    """In a worker: the master's socket for this `bind` (process/handover.py)."""
     sock = socket.socket(fileno=fd)
     if bind.address.family == "sockpair":
         sock.setblocking(False)

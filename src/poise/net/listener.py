@@ -33,7 +33,7 @@ class Listener:
     backlog: int
     # `bind ... ssl crt ...`: the TLS context the listener terminates with (net/tls.py).
     tls: ssl.SSLContext | None = None
-    # The master's socket, shared with other workers (handover.py): never shut down.
+    # The master's socket, shared with other workers (process/handover.py): never shut down.
     inherited: bool = False
 
     @property

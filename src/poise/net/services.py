@@ -23,11 +23,11 @@ import time
 from dataclasses import replace
 
 from poise.admin import prometheus, stats, stats_http, stats_report
-from poise.admin.server import admin_info
 from poise.config import model
 from poise.core.backend import start
 from poise.core.http import reply, rules
 from poise.core.http.message import Request
+from poise.net.admin_socket import admin_info
 from poise.net.context import Context, FrontendRuntime
 
 SAMPLE_INTERVAL = 1.0  # seconds between two readings of the counters (rates per second)

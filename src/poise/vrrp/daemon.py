@@ -23,7 +23,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance
-from poise.notify import notify
+from poise.system.notify import notify
 from poise.vrrp import fsm, reload, sync
 from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, SenderKey, Sockets
 from poise.vrrp.log import Logger

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import pwd
 import socket
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -186,3 +187,21 @@ def resolve_servers(config: Config) -> tuple[dict[tuple[str, str], str], list[Di
             else:
                 addresses[backend.name, server.name] = resolved
     return addresses, [*starter.diagnostics, *diagnostics]
+
+
+def print_diagnostics(diagnostics: Sequence[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        print(diagnostic, file=sys.stderr)
+
+
+def load(files: Sequence[str]) -> tuple[Config | None, dict[tuple[str, str], str]]:
+    """Load, link and resolve; print every diagnostic. None when anything is wrong."""
+    config, diagnostics = load_config(files, os.environ)
+    addrs: dict[tuple[str, str], str] = {}
+    if config is not None:
+        addrs, more = resolve_servers(config)
+        diagnostics = [*diagnostics, *more]
+    print_diagnostics(diagnostics)
+    if config is None or has_errors(diagnostics):
+        return None, {}
+    return config, addrs

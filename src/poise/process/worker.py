@@ -1,4 +1,5 @@
-"""A worker of a master (master-worker mode): `python -m poise.worker --channel FD -f FILE`.
+"""A worker of a master (master-worker mode): `python -m poise.process.worker --channel FD
+-f FILE`.
 
 The master starts one at start-up and one at each reload. It reads the configuration
 files as they are now (so a reload takes every change: servers, certificates, rules),
@@ -24,14 +25,14 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from poise import process
 from poise.config.diagnostics import has_errors
-from poise.config.load import load_config, resolve_servers
-from poise.handover import Channel, Inherited, specs_for
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, console
-from poise.runtime import Runtime
-from poise.start import confine, open_runtime, warn_chroot
+from poise.process import unix
+from poise.process.handover import Channel, Inherited, specs_for
+from poise.process.runtime import Runtime
+from poise.process.start import confine, open_runtime, warn_chroot
+from poise.system.load import load_config, resolve_servers
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,7 +89,7 @@ def run(files: Sequence[str], channel: Channel) -> int:
     warn_chroot(config.global_)
     try:
         loop = confine(config.global_)
-    except process.ProcessError as exc:
+    except unix.ProcessError as exc:
         runtime.close_listeners()
         fail(channel, [str(exc)])
         return 1

@@ -30,7 +30,7 @@ from poise.config.haproxy import parse
 from poise.net.listener import BindError
 from poise.net.logsink import console
 from poise.net.loop import new_event_loop
-from poise.runtime import Runtime
+from poise.process.runtime import Runtime
 
 DEMO_CONFIG = """\
 # The configuration `poise demo` runs: an ordinary haproxy.cfg.

@@ -11,7 +11,7 @@ serving, and its diagnostics are logged here. Sockets for addresses the new conf
 dropped are closed by the master once the new worker serves: the old worker, told to stop
 at that moment, stops listening on them too.
 
-The master writes the pidfile, tells systemd how things go (notify.py: READY=1, RELOADING=1,
+The master writes the pidfile, tells systemd how things go (system/notify.py: READY=1, RELOADING=1,
 STOPPING=1), and stops every worker on SIGTERM (at once) or SIGUSR1 (softly). What to do on
 each event is decided in core/mworker.py; this module runs processes, signals and sockets.
 Its messages go to the terminal in HAProxy's format; its alerts (a reload that failed, a
@@ -34,14 +34,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from poise import process
 from poise.config import model
 from poise.core import mworker
-from poise.handover import Channel, SocketSpec, SocketTable, specs_for
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, LogSink, LogSinkError, console
-from poise.notify import ENV as NOTIFY_ENV
-from poise.notify import notify
+from poise.process import unix
+from poise.process.handover import Channel, SocketSpec, SocketTable, specs_for
+from poise.system.notify import ENV as NOTIFY_ENV
+from poise.system.notify import notify
 
 
 def run_master(
@@ -66,14 +66,14 @@ def run_master(
         return 1
     cwd = os.getcwd()
     files = [os.path.abspath(f) for f in files]
-    startup: process.Startup | None = None
+    startup: unix.Startup | None = None
     try:
         if detach:
-            startup = process.daemonize()
+            startup = unix.daemonize()
             CONSOLE.quiet = True
         if pidfile:
-            process.write_pidfile(pidfile, os.getpid())
-    except process.ProcessError as exc:
+            unix.write_pidfile(pidfile, os.getpid())
+    except unix.ProcessError as exc:
         console("ALERT", str(exc))
         if startup is not None:
             startup.fail(str(exc))
@@ -99,8 +99,8 @@ def run_master(
         table.close()
         if pidfile:
             try:
-                process.remove_pidfile(pidfile)
-            except process.ProcessError as exc:
+                unix.remove_pidfile(pidfile)
+            except unix.ProcessError as exc:
                 console("WARNING", str(exc))
 
 
@@ -136,7 +136,7 @@ class Master:
         files: Sequence[str],
         cwd: str,
         quiet: bool,
-        startup: process.Startup | None,
+        startup: unix.Startup | None,
         log: LogSink | None,
     ) -> None:
         self.state = state
@@ -190,7 +190,7 @@ class Master:
                 continue
             self.read(pid)
             self.forget(pid)
-            code, how = process.exit_status(returncode)
+            code, how = unix.exit_status(returncode)
             self.apply(self.state.exited(pid, code, how))
 
     def read(self, pid: int) -> None:
@@ -249,7 +249,7 @@ class Master:
                 self.spawn()
             elif isinstance(command, mworker.Stop):
                 signum = signal.SIGUSR1 if command.soft else signal.SIGTERM
-                for problem in process.signal_pids([command.pid], signum):
+                for problem in unix.signal_pids([command.pid], signum):
                     self.say("warning", problem)
             elif isinstance(command, mworker.Log):
                 self.say(command.level, command.text)
@@ -265,7 +265,7 @@ class Master:
 
     def spawn(self) -> None:
         ours, theirs = Channel.pair()
-        argv = [sys.executable, "-m", "poise.worker", "--channel", str(theirs.fileno())]
+        argv = [sys.executable, "-m", "poise.process.worker", "--channel", str(theirs.fileno())]
         if self.quiet:
             argv.append("-q")
         for path in self.files:
@@ -309,8 +309,8 @@ class Master:
     def started(self, command: mworker.Started) -> None:
         if command.ok:
             finish, terminate = self.handover
-            problems = process.signal_pids(finish, signal.SIGUSR1)
-            problems += process.signal_pids(terminate, signal.SIGTERM)
+            problems = unix.signal_pids(finish, signal.SIGUSR1)
+            problems += unix.signal_pids(terminate, signal.SIGTERM)
             for problem in problems:
                 self.say("warning", problem)
         if self.startup is None:

@@ -25,17 +25,17 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
-from poise import process
-from poise.admin.server import open_admin_sockets
-from poise.cli import load
 from poise.config import model
-from poise.handover import Inherited
+from poise.net.admin_socket import open_admin_sockets
 from poise.net.inherited import server_sockpairs
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, console
 from poise.net.loop import new_event_loop
-from poise.notify import notify
-from poise.runtime import Runtime, run_until_stopped
+from poise.process import unix
+from poise.process.handover import Inherited
+from poise.process.runtime import Runtime, run_until_stopped
+from poise.system.load import load
+from poise.system.notify import notify
 
 
 def run(
@@ -61,7 +61,7 @@ def run(
     pidfile = pidfile or global_.pidfile
     detach = (daemon or global_.daemon) and not foreground
     if master_worker or global_.master_worker:
-        from poise.master import run_master
+        from poise.process.master import run_master
 
         return run_master(
             files,
@@ -78,24 +78,24 @@ def run(
         console("ALERT", str(exc))
         return 1
     warn_chroot(global_)
-    ready: process.Startup | None = None
+    ready: unix.Startup | None = None
     try:
         if detach:
-            ready = process.daemonize()
+            ready = unix.daemonize()
             CONSOLE.quiet = True
         if pidfile:
-            process.write_pidfile(pidfile, os.getpid())
+            unix.write_pidfile(pidfile, os.getpid())
         loop = confine(global_)
         on_ready = serving(ready.ready if ready is not None else None, finish, terminate)
         run_until_stopped(runtime, loop, on_ready=on_ready)
-    except process.ProcessError as exc:
+    except unix.ProcessError as exc:
         console("ALERT", str(exc))
         if ready is not None:
             ready.fail(str(exc))
         return 1
     finally:
         if pidfile:
-            process.remove_pidfile(pidfile)
+            unix.remove_pidfile(pidfile)
     return 0
 
 
@@ -129,8 +129,8 @@ def confine(global_: model.Global) -> asyncio.AbstractEventLoop:
     prepare_for_chroot()
     try:
         if global_.chroot and is_root:
-            process.enter_chroot(global_.chroot)
-        process.drop_privileges(global_.uid, global_.gid, global_.user)
+            unix.enter_chroot(global_.chroot)
+        unix.drop_privileges(global_.uid, global_.gid, global_.user)
     except BaseException:
         loop.close()
         raise
@@ -152,8 +152,8 @@ def serving(
         if then is not None:
             then()
         notify(("READY=1", f"MAINPID={os.getpid()}", "STATUS=Ready."))
-        problems = process.signal_pids(finish, signal.SIGUSR1)
-        problems += process.signal_pids(terminate, signal.SIGTERM)
+        problems = unix.signal_pids(finish, signal.SIGUSR1)
+        problems += unix.signal_pids(terminate, signal.SIGTERM)
         for problem in problems:
             console("WARNING", problem)
 

@@ -17,7 +17,6 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
-from poise.admin.server import admin_info, serve_admin
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
 from poise.core.backend import Backend
@@ -26,6 +25,7 @@ from poise.core.limits import Limits
 from poise.core.server import ServerState
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
+from poise.net.admin_socket import admin_info, serve_admin
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.http import HttpSession
 from poise.net.inherited import SockpairListener, SockpairReceiver, open_bind

@@ -30,8 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
-from poise.admin.server import AdminSocket, open_admin_socket
 from poise.config import model
+from poise.net.admin_socket import AdminSocket, open_admin_socket
 from poise.net.inherited import from_master, open_bind, take
 from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener
 

@@ -103,6 +103,6 @@ def main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     if args.test:
         return check_keepalived(args.file)
-    from poise.vrrp.service import run
+    from poise.process.vrrp import run
 
     return run(args.file, daemon=args.daemon, detail=args.detail, pidfile=args.pidfile)

@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 
-from poise import process
+from poise.process import unix
 from poise.vrrp.daemon import Daemon
 from poise.vrrp.log import Logger
 from poise.vrrp.router import StartError
@@ -37,16 +37,16 @@ def run(
     except (StartError, OSError) as exc:
         log.error(f"cannot start: {exc}")
         return 1
-    ready: process.Startup | None = None
+    ready: unix.Startup | None = None
     try:
         if daemon:
-            ready = process.daemonize()
+            ready = unix.daemonize()
             log.use_syslog()
         if pidfile:
-            process.write_pidfile(pidfile, os.getpid())
+            unix.write_pidfile(pidfile, os.getpid())
         log.info(f"Starting VRRP child process, pid={os.getpid()}")
         asyncio.run(_main(vrrp, ready))
-    except process.ProcessError as exc:
+    except unix.ProcessError as exc:
         log.error(str(exc))
         if ready is not None:
             ready.fail(str(exc))
@@ -54,13 +54,13 @@ def run(
     finally:
         vrrp.close()
         if pidfile:
-            with contextlib.suppress(process.ProcessError):
-                process.remove_pidfile(pidfile)
+            with contextlib.suppress(unix.ProcessError):
+                unix.remove_pidfile(pidfile)
         log.close()
     return 0
 
 
-async def _main(vrrp: Daemon, ready: process.Startup | None) -> None:
+async def _main(vrrp: Daemon, ready: unix.Startup | None) -> None:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

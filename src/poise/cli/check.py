@@ -1,0 +1,59 @@
+"""`poise check -f FILE... [-k FILE...]`: validate haproxy.cfg and keepalived.conf files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from poise.cli.files import add_files
+from poise.system.load import load, print_diagnostics
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = sub.add_parser("check", help="check a configuration: exit 0 if valid, else 1")
+    add_files(check, required=False)
+    check.add_argument(
+        "-k",
+        dest="keepalived",
+        action="append",
+        metavar="FILE",
+        help="a keepalived.conf to check (as `poise vrrp -f FILE` reads it; repeatable)",
+    )
+
+
+def main(ns: argparse.Namespace) -> int:
+    return cmd_check(ns.files or [], ns.keepalived or [])
+
+
+def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
+    """`-f` files are one haproxy.cfg configuration; each `-k` file is a keepalived.conf.
+    The exit status is 1 when any of them has an error."""
+    if not files and not keepalived:
+        print(
+            "poise check: give -f FILE (haproxy.cfg) and/or -k FILE (keepalived.conf)",
+            file=sys.stderr,
+        )
+        return 2
+    status = 0
+    if files:
+        config, _ = load(files)
+        if config is not None:
+            # fd@N, sockpair@N: checked on this process's descriptors, as `haproxy -c` does.
+            from poise.net.inherited import check_inherited
+
+            problems = check_inherited(config)
+            print_diagnostics(problems)
+            if problems:
+                config = None
+        if config is None:
+            print("Fatal errors found in configuration.", file=sys.stderr)
+            status = 1
+        else:
+            print("Configuration file is valid")
+    if keepalived:
+        from poise.cli.vrrp import check_keepalived
+
+        for path in keepalived:
+            status = max(status, check_keepalived(path))
+    return status
