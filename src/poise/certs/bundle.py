@@ -19,8 +19,6 @@ cannot be read or holds no certificate at all raises CertError naming the file.
 from __future__ import annotations
 
 import re
-import ssl
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,32 +207,3 @@ def parse_crt_list(path: str, text: str) -> list[CrtListLine]:
 def read_crt_list(path: str) -> list[CrtListLine]:
     data = _read(path, "crt-list")
     return parse_crt_list(path, data.decode("utf-8", errors="replace"))
-
-
-def system_ca_certificates() -> list[x509.Certificate]:
-    """The system's trust store (`@system-ca`), as OpenSSL finds it; empty if unreadable."""
-    with warnings.catch_warnings():
-        # Old roots with non-conforming serial numbers would warn on every read.
-        warnings.simplefilter("ignore")
-        return _system_ca_certificates()
-
-
-def _system_ca_certificates() -> list[x509.Certificate]:
-    paths = ssl.get_default_verify_paths()
-    found: list[x509.Certificate] = []
-    for path in (paths.cafile, paths.openssl_cafile):
-        if path and Path(path).is_file():
-            try:
-                found = read_certificates(path)
-            except CertError:
-                continue
-            if found:
-                return found
-    directory = paths.capath or paths.openssl_capath
-    if directory and Path(directory).is_dir():
-        for entry in sorted(Path(directory).glob("*.pem")):
-            try:
-                found.extend(read_certificates(str(entry)))
-            except CertError:
-                continue
-    return found

@@ -29,8 +29,8 @@ from poise.certs.bundle import (
     read_bundle,
     read_certificates,
     read_crt_list,
-    system_ca_certificates,
 )
+from poise.certs.system import system_ca_certificates
 from poise.config import keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.model import Config, CrtSource, TlsBind, Where

@@ -37,8 +37,8 @@ from poise.certs.bundle import (
     read_bundle,
     read_certificates,
     read_private_key,
-    system_ca_certificates,
 )
+from poise.certs.system import system_ca_certificates
 
 CA_CERT = "ca.pem"
 CA_KEY = "ca.key"
