@@ -6,7 +6,7 @@ it, drawn from a seeded generator (the same keys on every run).
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,14 +40,24 @@ class Case:
         return "tcp" if self.keys == "rdp" else "http"
 
 
-def config_text(cases: Sequence[Case], sockdir: Path, sink: int, tagged: bool = True) -> str:
+def config_text(
+    cases: Sequence[Case],
+    sockdir: Path,
+    sink: int,
+    tagged: bool = True,
+    fds: Mapping[int, int] | None = None,
+) -> str:
     """haproxy's configuration; without `tagged`, poise's: the same but for the lines that
-    only serve to observe haproxy (x-srv) or that poise lacks (tcp-request)."""
+    only serve to observe haproxy (x-srv) or that poise lacks (tcp-request). With `fds`
+    (port -> descriptor), each listener is the socket the caller bound and passes on."""
+
+    def bind(port: int) -> str:
+        return f"    bind fd@{fds[port]}" if fds is not None else f"    bind {HOST}:{port}"
+
     lines = [
         "global",
         f"    stats socket {sockdir}/admin.sock level admin",
         "    maxconn 4000",
-        "    noreuseport",  # a port taken meanwhile fails the start, never shares a port
         "defaults",
         "    timeout connect 5s",
         "    timeout client 60s",
@@ -55,11 +65,11 @@ def config_text(cases: Sequence[Case], sockdir: Path, sink: int, tagged: bool = 
         "    timeout http-request 60s",
         "frontend sink",
         "    mode http",
-        f"    bind {HOST}:{sink}",
+        bind(sink),
         "    http-request return status 200",
     ]
     for case in cases:
-        lines += [f"listen {case.name}", f"    mode {case.mode}", f"    bind {HOST}:{case.port}"]
+        lines += [f"listen {case.name}", f"    mode {case.mode}", bind(case.port)]
         lines.append(f"    balance {case.balance}")
         if case.hash_type is not None:
             lines.append(f"    hash-type {case.hash_type}")

@@ -222,13 +222,14 @@ class HAProxy:
     haproxy binds every listener before it forks into the background, so once the command
     returns, all of them accept connections (no waiting, no polling)."""
 
-    def __init__(self, text: str, sockdir: Path) -> None:
+    def __init__(self, text: str, sockdir: Path, listeners: Sequence[socket.socket]) -> None:
         path = sockdir / "haproxy.cfg"
         path.write_text(text)
         self.socket = sockdir / "admin.sock"
         pidfile = sockdir / "haproxy.pid"
         started = subprocess.run(
             ["haproxy", "-D", "-p", str(pidfile), "-f", str(path)],
+            pass_fds=[sock.fileno() for sock in listeners],
             capture_output=True,
             text=True,
             timeout=30,
@@ -316,7 +317,11 @@ def run_cases(
     report: Callable[[Outcome], None] | None = None,
 ) -> list[Outcome]:
     """Start haproxy over `cases`, send every case's keys in every round, compare."""
-    sink, *ports = free_ports(1 + len(cases))
+    # haproxy's listeners are bound here and passed on (fd@): a port chosen, closed and
+    # bound again later could be taken meanwhile by any connection on the machine.
+    inherited = bound_listeners(1 + len(cases))
+    fds = {sock.getsockname()[1]: sock.fileno() for sock in inherited}
+    sink, *ports = fds
     name_servers: list[NameServers] = []
     haproxy: HAProxy | None = None
     outcomes: list[Outcome] = []
@@ -327,7 +332,9 @@ def run_cases(
                 name_servers.append(NameServers(len(case.weights)))
                 case.ports = name_servers[-1].ports
         poise = PoiseModel(config_text(cases, sockdir, sink, tagged=False))
-        haproxy = HAProxy(config_text(cases, sockdir, sink), sockdir)
+        haproxy = HAProxy(config_text(cases, sockdir, sink, fds=fds), sockdir, inherited)
+        for sock in inherited:  # haproxy holds its own copies now
+            sock.close()
         for case in cases:
             keys = make_keys(case, seed)
             for number, state in enumerate(case.rounds):
@@ -347,6 +354,8 @@ def run_cases(
                 if report is not None:
                     report(outcome)
     finally:
+        for sock in inherited:
+            sock.close()
         if haproxy is not None:
             haproxy.close()
         for listeners in name_servers:
@@ -377,16 +386,12 @@ def ask(case: Case, keys: Sequence[str]) -> list[str]:
     return ask_pipelined(case.port, [request_bytes(case, key) for key in keys], connections)
 
 
-def free_ports(count: int) -> list[int]:
-    """`count` distinct free ports: all held open while they are chosen (a port chosen
-    and closed may come again, and haproxy would bind two listeners to it)."""
+def bound_listeners(count: int) -> list[socket.socket]:
+    """`count` listening sockets on distinct free ports of HOST, for haproxy to inherit."""
     socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            socks.append(sock)
-            sock.bind((HOST, 0))
-        return [sock.getsockname()[1] for sock in socks]
-    finally:
-        for sock in socks:
-            sock.close()
+    for _ in range(count):
+        sock = socket.socket()
+        socks.append(sock)
+        sock.bind((HOST, 0))
+        sock.listen(512)
+    return socks
