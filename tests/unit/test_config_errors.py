@@ -171,3 +171,12 @@ def test_the_keyword_tables_hold_together() -> None:
     assert not keywords.SECTIONS & keywords.UNIMPLEMENTED_SECTIONS
     assert keywords.suggest("roundrobn", ["roundrobin", "leastconn"]) == "roundrobin"
     assert keywords.suggest("zzz", ["roundrobin"]) is None
+
+
+def test_control_bytes_in_a_message_are_escaped_so_it_stays_one_line() -> None:
+    found = diagnostics(
+        'global\n    bogus\x1b[31m "a\\nb\\rc" \x7f\u202e\nfrontend "f\\x01"\n    bind :80\n'
+    )
+    assert found[0] == "e.cfg:2: error: 'bogus\\x1b[31m': unknown keyword in 'global' section"
+    assert all(line.isprintable() for line in found)
+    assert any("f\\x01" in line for line in found), found

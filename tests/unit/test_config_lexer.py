@@ -169,3 +169,36 @@ def test_quoting_any_words_and_lexing_gives_them_back(original: list[str]) -> No
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters=" \t#\\'\"\n"), min_size=1)))
 def test_plain_words_need_no_quotes(original: list[str]) -> None:
     assert words(" ".join(original), {}) == original
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "position"),
+    [
+        # Positions as `haproxy -c` 2.6 gives them: one past the last line's length in bytes.
+        ("global\n    server s1 127.0.0.1:8080", 2, 29),
+        ("global\n#comment", 2, 9),
+        ("   ", 1, 4),
+        ("global\n    node é", 2, 12),
+        ("global\r", 1, 8),
+    ],
+)
+def test_a_last_line_without_newline_is_an_error_as_in_haproxy(
+    text: str, line: int, position: int
+) -> None:
+    lines, problems = lex("t.cfg", text, {})
+    assert [str(p) for p in problems] == [
+        f"t.cfg:{line}: error: Missing LF on last line, file might have been truncated "
+        f"at position {position}."
+    ]
+    assert problems[0].severity is Severity.ERROR
+    assert not lines or lines[0].words[0] == "global"
+
+
+def test_a_last_line_without_newline_is_still_read() -> None:
+    lines, _ = lex("t.cfg", "global\n    server s1 127.0.0.1:8080", {})
+    assert lines[-1] == Line(Where("t.cfg", 2), ("server", "s1", "127.0.0.1:8080"))
+
+
+@pytest.mark.parametrize("text", ["", "global\n", "\n", "global\n    daemon\n\n"])
+def test_a_file_ending_with_a_newline_or_empty_is_complete(text: str) -> None:
+    assert lex("t.cfg", text, {})[1] == []

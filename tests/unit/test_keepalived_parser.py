@@ -403,3 +403,27 @@ def test_an_instance_needs_an_interface_and_a_vrid() -> None:
     assert [d.message for d in errors(diagnostics)] == ["missing virtual_router_id"]
     config, diagnostics = load("vrrp_instance VI_1 {\n virtual_router_id 3\n}\n")
     assert config is None and errors(diagnostics)[0].message.startswith("missing interface")
+
+
+LIST_BLOCKS = {
+    "virtual_ipaddress": "198.51.100.10/24",
+    "unicast_peer": "198.51.100.2",
+    "track_interface": "eth1",
+    "track_script": "chk",
+}
+
+
+@pytest.mark.parametrize("block", sorted(LIST_BLOCKS))
+def test_a_stray_brace_in_a_list_block_is_an_error_at_its_line(block: str) -> None:
+    # What an unrendered Jinja `{{ x }}` leaves, or a lone `{` line. keepalived -t 2.2.7
+    # refuses `{` there ("VRRP parsed invalid IP {", "malformed unicast peer address[{]",
+    # "tracked interface { doesn't exist", "track script { not found") and counts the braces.
+    script = 'vrrp_script chk {\n    script "/bin/true"\n}\n'
+    item = LIST_BLOCKS[block]
+    for body, line in (("    {\n", 6), (f"    {item}\n    {{\n", 7), ("    {{ x }}\n", 6)):
+        text = INSTANCE.format(extra=f"{block} {{\n{body}    }}")
+        config, diagnostics = load(script + text)
+        assert config is None
+        places = {(d.where.line, d.severity) for d in diagnostics}
+        assert (line + 3, Severity.ERROR) in places, [str(d) for d in diagnostics]
+        assert all("{" in str(d) or "'}'" in str(d) for d in errors(diagnostics))

@@ -46,6 +46,7 @@ from poise.config.keepalived_values import (
     flag_args,
     integer,
     ipv4,
+    list_items,
     no_args,
     notify_command,
     script_command,
@@ -260,7 +261,7 @@ class _Reader:
                     )
                 elif keyword == "group":
                     no_args(child)
-                    for member in child.children or ():
+                    for member in list_items(child, "the instance", self.diagnostics):
                         if len(member.words) != 1:
                             raise Problem("one vrrp_instance name per line")
                         members.append(member.words[0])

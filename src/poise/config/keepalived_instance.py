@@ -30,6 +30,7 @@ from poise.config.keepalived_values import (
     integer,
     ipv4,
     ipv4_interface,
+    list_items,
     no_args,
     notify_command,
     seconds,
@@ -164,7 +165,8 @@ def virtual_address(node: Node) -> VirtualAddress:
 
 def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
     addresses: list[VirtualAddress] = list(draft.values.get("virtual_ipaddress", ()))
-    for child in _block(node):
+    _block(node)
+    for child in list_items(node, "the virtual address", diagnostics):
         try:
             address = virtual_address(child)
         except Problem as exc:
@@ -261,7 +263,8 @@ def _weight_options(words: tuple[str, ...]) -> tuple[int | None, bool | None]:
 
 def _track_script(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
     tracked = list(draft.values.get("track_script", ()))
-    for child in _block(node):
+    _block(node)
+    for child in list_items(node, "the script", diagnostics):
         try:
             found_weight, reverse = _weight_options(child.words)
         except Problem as exc:
@@ -273,7 +276,8 @@ def _track_script(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic
 
 def _track_interface(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
     tracked = list(draft.values.get("track_interface", ()))
-    for child in _block(node):
+    _block(node)
+    for child in list_items(node, "the interface", diagnostics):
         try:
             found_weight, reverse = _weight_options(child.words)
         except Problem as exc:
@@ -287,7 +291,8 @@ def _track_interface(draft: InstanceDraft, node: Node, diagnostics: list[Diagnos
 
 def _unicast_peer(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
     peers = list(draft.values.get("unicast_peer", ()))
-    for child in _block(node):
+    _block(node)
+    for child in list_items(node, "the peer", diagnostics):
         try:
             if len(child.words) > 1:
                 raise Problem(

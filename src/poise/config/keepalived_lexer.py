@@ -55,6 +55,7 @@ class Node:
     where: Where
     words: tuple[str, ...]
     children: tuple[Node, ...] | None = None
+    opened: Where | None = None  # where the block's `{` is (the keyword's line or a later one)
 
     @property
     def keyword(self) -> str:
@@ -240,10 +241,16 @@ class _Builder:
         if self.words:
             self.end_statement()
         elif not siblings or siblings[-1].children is not None:
-            self.diagnostics.append(error(where, "'{' without a keyword before it"))
-            siblings.append(_Pending(where, ()))
+            # What an unrendered template (`{{ x }}`) leaves: reported here, and the block
+            # it opens is read (for its braces) and left out of the tree.
+            self.diagnostics.append(
+                error(where, "'{' without a keyword before it: the block it opens is ignored")
+            )
+            self.stack.append((where, []))
+            return
         node = siblings[-1]
         node.children = []
+        node.opened = where
         self.stack.append((where, node.children))
 
     def close_block(self, where: Where) -> None:
@@ -292,16 +299,17 @@ class _Builder:
 class _Pending:
     """A Node being built (its children list grows while its block is open)."""
 
-    __slots__ = ("children", "where", "words")
+    __slots__ = ("children", "opened", "where", "words")
 
     def __init__(self, where: Where, words: tuple[str, ...]) -> None:
         self.where = where
         self.words = words
         self.children: list[_Pending] | None = None
+        self.opened: Where | None = None
 
     def freeze(self) -> Node:
         children = None if self.children is None else tuple(c.freeze() for c in self.children)
-        return Node(self.where, self.words, children)
+        return Node(self.where, self.words, children, self.opened)
 
 
 def read_tree(path: str, source: Source) -> tuple[list[Node], list[Diagnostic]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from ipaddress import AddressValueError, IPv4Address, IPv4Interface, NetmaskValueError
 
-from poise.config.diagnostics import Diagnostic, warning
+from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.keepalived_keywords import BOOLEANS
 from poise.config.keepalived_lexer import Node
 from poise.config.keepalived_model import Command
@@ -59,6 +59,26 @@ def boolean(node: Node) -> bool:
     if value is None:
         raise Problem(f"'{args[0]}' is not one of on|off|true|false|yes|no")
     return value
+
+
+def list_items(node: Node, what: str, diagnostics: list[Diagnostic]) -> list[Node]:
+    """The lines of a list block (`virtual_ipaddress`, `unicast_peer`, `track_*`, a sync
+    group's `group`). A line there that opens a block (`{` after an item, as an unrendered
+    `{{ x }}` template leaves) is an error at its line and is left out, as Keepalived
+    refuses `{` as an item."""
+    items = []
+    for child in node.children or ():
+        if child.children is not None:
+            diagnostics.append(
+                error(
+                    child.opened or child.where,
+                    f"'{{' after {what} '{child.keyword}': a list item opens no block",
+                    node.keyword,
+                )
+            )
+        elif child.words:
+            items.append(child)
+    return items
 
 
 def no_args(node: Node) -> None:

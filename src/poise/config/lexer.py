@@ -15,7 +15,9 @@ HAProxy's configuration.txt, sections 2.1 to 2.3:
 - the pseudo-variables `.FILE`, `.LINE` and `.SECTION` expand to where the line is.
 
 A line that cannot be lexed (unterminated quote, bad escape, bad variable) is reported at
-FILE:LINE and dropped; the other lines are still returned.
+FILE:LINE and dropped; the other lines are still returned. A file whose last line has no
+newline is an error, as in HAProxy 2.6 (the file may have been truncated), and that line
+is still read.
 """
 
 from __future__ import annotations
@@ -207,7 +209,10 @@ def lex(
     lines: list[Line] = []
     diagnostics: list[Diagnostic] = []
     section = ""
-    for number, physical in enumerate(text.split("\n"), start=1):
+    physical_lines = text.split("\n")
+    if physical_lines[-1]:
+        diagnostics.append(missing_lf(filename, len(physical_lines), physical_lines[-1]))
+    for number, physical in enumerate(physical_lines, start=1):
         raw = physical.removesuffix("\r")
         where = Where(filename, number)
         pseudo = {".FILE": filename, ".LINE": str(number), ".SECTION": section}
@@ -222,6 +227,16 @@ def lex(
             section = words[1] if len(words) > 1 else words[0]
         lines.append(Line(where, tuple(words)))
     return lines, diagnostics
+
+
+def missing_lf(filename: str, number: int, last: str) -> Diagnostic:
+    """HAProxy 2.6's error for a file that does not end with a newline, with the same
+    position (one past the last line's length in bytes)."""
+    position = len(last.encode("utf-8", "surrogateescape")) + 1
+    return error(
+        Where(filename, number),
+        f"Missing LF on last line, file might have been truncated at position {position}.",
+    )
 
 
 def quote(word: str) -> str:
