@@ -180,3 +180,41 @@ def test_control_bytes_in_a_message_are_escaped_so_it_stays_one_line() -> None:
     assert found[0] == "e.cfg:2: error: 'bogus\\x1b[31m': unknown keyword in 'global' section"
     assert all(line.isprintable() for line in found)
     assert any("f\\x01" in line for line in found), found
+
+
+def test_addresses_expand_variables_even_unquoted_as_haproxy_does() -> None:
+    # HAProxy 2.6 expands `$VAR` / `${VAR}` in every bind and server address (str2sa_range
+    # calls env_expand), quoted or not; an unset one is empty. A server without a port
+    # then uses the port the client connected to (`show servers state`: srv_port 0), with
+    # no warning; a bind without a port is refused ("missing port specification").
+    text = (
+        "defaults\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\n"
+        "listen l\n    bind :${PORT}\n    bind 127.0.0.2:$PORT\n"
+        "    server a 127.0.0.1:${UNSET}\n    server b $HOST:${PORT}\n"
+        '    server c "127.0.0.1:${UNSET}"\n    server-template t 2 ${HOST}${UNSET}\n'
+    )
+    config, found = parse([("e.cfg", text)], {"PORT": "8080", "HOST": "10.0.0.9"})
+    assert config is not None, [str(d) for d in found]
+    (proxy,) = config.proxies
+    assert [str(b.address) for b in proxy.binds] == [":8080", "127.0.0.2:8080"]
+    assert [(s.address.host, s.address.port) for s in proxy.servers] == [
+        ("127.0.0.1", None),
+        ("10.0.0.9", 8080),
+        ("127.0.0.1", None),
+        ("10.0.0.9", None),
+        ("10.0.0.9", None),
+    ]
+    assert not found
+    _, found = parse([("e.cfg", text)], {"HOST": "10.0.0.9"})
+    assert [str(d) for d in found if d.severity is Severity.ERROR] == [
+        "e.cfg:6: error: 'bind': missing port in ':' (from ':${PORT}': is an environment "
+        "variable unset?)",
+        "e.cfg:7: error: 'bind': missing port in '127.0.0.2:' (from '127.0.0.2:$PORT': is an "
+        "environment variable unset?)",
+    ]
+    _, found = parse([("e.cfg", text)], {"PORT": "8080"})
+    assert "e.cfg:9: error: 'server': server 'b': ':8080': forwarding" in str(found[0])
+    assert str(found[1]) == (
+        "e.cfg:11: error: 'server-template': server-template 't': '${HOST}${UNSET}' resolves "
+        "to an empty address (environment variable missing?)"
+    )

@@ -34,8 +34,11 @@ from poise.config.model import Config, Where
 class _Reader:
     """Follows the sections of all the files and feeds each line to its section's parser."""
 
-    def __init__(self, read_file: ReadFile | None = None) -> None:
+    def __init__(
+        self, read_file: ReadFile | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self.read_file = read_file
+        self.env = env or {}
         self.parsed = ParsedConfig()
         self.diagnostics: list[Diagnostic] = []
         self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics)
@@ -159,7 +162,7 @@ class _Reader:
             self.parsed.defaults.append(section)
         else:
             self.parsed.proxies.append(section)
-        self.proxy_parser = ProxyParser(section, self.diagnostics, self.read_file)
+        self.proxy_parser = ProxyParser(section, self.diagnostics, self.read_file, self.env)
         # A bad `from` is reported, and the section is still read (from no defaults).
         try:
             section.parent = self.parent(section, from_name, line.where)
@@ -214,7 +217,7 @@ def parse(
     names (`errorfile`, ACL patterns with `-f`): given by load.py, it raises OSError for a
     file that cannot be read (without it, naming a file is an error). The Config is None
     when there is any error."""
-    reader = _Reader(read_file)
+    reader = _Reader(read_file, env)
     for filename, text in sources:
         reader.start_file(filename)
         lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)

@@ -15,7 +15,7 @@ The HTTP keywords (ACLs, rules, cookies, error files, HTTP checks) are in haprox
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 from poise.config import keywords
@@ -42,7 +42,7 @@ from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options
 from poise.config.haproxy_stats import StatsKeywords
-from poise.config.lexer import Line
+from poise.config.lexer import Line, expand_address
 from poise.config.model import (
     Algorithm,
     BalanceOptions,
@@ -86,10 +86,12 @@ class ProxyParser:
         section: SectionDraft,
         diagnostics: list[Diagnostic],
         read_file: ReadFile | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.section = section
         self.settings = section.settings
         self.diagnostics = diagnostics
+        self.env = env or {}
         self.http = HttpKeywords(section, diagnostics, read_file)
         self.handlers: dict[str, Callable[[Sequence[str], Where], None]] = {
             "mode": self.mode,
@@ -208,8 +210,20 @@ class ProxyParser:
             raise Problem(f"unknown mode '{value}' (tcp or http)")
         self.settings.mode = Mode(value)
 
+    def address(self, text: str) -> str:
+        """A `bind` or `server` address after HAProxy's own `$VAR` expansion (lexer.py)."""
+        expanded = expand_address(text, self.env)
+        if not expanded:
+            raise AddressError(
+                f"'{text}' resolves to an empty address (environment variable missing?)"
+            )
+        return expanded
+
     def bind(self, args: Sequence[str], where: Where) -> None:
-        self.section.binds.extend(parse_bind(args, where, self.diagnostics))
+        written = args[0] if args else None
+        if written is not None:
+            args = [self.address(written), *args[1:]]
+        self.section.binds.extend(parse_bind(args, where, self.diagnostics, written))
 
     def default_backend(self, args: Sequence[str], where: Where) -> None:
         name = one_arg(args, "a backend name")
@@ -239,7 +253,7 @@ class ProxyParser:
         check_name(args[0], "server")
         own, server_id = parse_server_options(args[2:], where, self.diagnostics, "server")
         try:
-            address = parse_server(args[1])
+            address = parse_server(self.address(args[1]))
         except AddressError as exc:
             raise Problem(f"server '{args[0]}': {exc}") from None
         self.section.servers.append(
@@ -259,7 +273,7 @@ class ProxyParser:
         if server_id is not None:
             raise Problem("option 'id' is not allowed on a 'server-template' line")
         try:
-            address = parse_server(args[2])
+            address = parse_server(self.address(args[2]))
         except AddressError as exc:
             raise Problem(f"server-template '{args[0]}': {exc}") from None
         if address.family == "unix":

@@ -94,14 +94,22 @@ def parse_bind_options(
     return options
 
 
-def parse_bind(args: Sequence[str], where: Where, diagnostics: list[Diagnostic]) -> list[Bind]:
-    """A `bind` line (the words after `bind`): one Bind per address and port."""
+def parse_bind(
+    args: Sequence[str],
+    where: Where,
+    diagnostics: list[Diagnostic],
+    written: str | None = None,
+) -> list[Bind]:
+    """A `bind` line (the words after `bind`): one Bind per address and port. `written`:
+    the address as written, when `$VAR` expansion changed it (a problem names both)."""
     if not args:
         raise Problem("expects an address: bind [ADDRESS]:PORT[-END][,...] [options]")
     try:
         addresses = address.parse_bind(args[0])
     except address.AddressError as exc:
-        raise Problem(str(exc)) from None
+        if written is None or written == args[0]:
+            raise Problem(str(exc)) from None
+        raise Problem(f"{exc} (from '{written}': is an environment variable unset?)") from None
     opts = parse_bind_options(args[1:], where, diagnostics)
     tls = haproxy_tls.finish_bind(opts.tls, args[0], where, diagnostics)
     return [

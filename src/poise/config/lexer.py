@@ -229,6 +229,30 @@ def lex(
     return lines, diagnostics
 
 
+def expand_address(text: str, env: Mapping[str, str]) -> str:
+    """HAProxy's second expansion, of the address of a `bind` or `server` (env_expand(),
+    called by str2sa_range() on every address, quoted or not): `$NAME` and `${NAME}`,
+    where NAME is letters, digits and `_` (possibly none), become the variable's value,
+    or nothing when it is unset. So `server s1 127.0.0.1:${PORT}` with PORT unset is
+    `127.0.0.1:`, a server without a port, as HAProxy 2.6 reads it."""
+    if "$" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while (dollar := text.find("$", pos)) >= 0:
+        out.append(text[pos:dollar])
+        start = dollar + 1
+        braced = text[start : start + 1] == "{"
+        start += braced
+        end = start
+        while end < len(text) and _is_name_char(text[end]):
+            end += 1
+        out.append(env.get(text[start:end], "") if end > start else "")
+        pos = end + 1 if braced and text[end : end + 1] == "}" else end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def missing_lf(filename: str, number: int, last: str) -> Diagnostic:
     """HAProxy 2.6's error for a file that does not end with a newline, with the same
     position (one past the last line's length in bytes)."""
