@@ -158,6 +158,10 @@ def test_crt_directories_and_crt_lists_are_read_as_haproxy_does(tmp_path: Path) 
     ]  # fmt: skip
     with pytest.raises(CertError, match="list:1: '\\[' without its closing"):
         parse_crt_list("list", "c.pem [alpn h2\n")
+    # A last line without its newline (HAProxy 2.6: unless a comment), as `haproxy -c` says.
+    with pytest.raises(CertError, match=r"^list:2: Missing LF on last line, .* position 5\.$"):
+        parse_crt_list("list", "a.pem\n  #x")
+    assert len(parse_crt_list("list", "a.pem\n#x")) == 1
 
 
 def _bundle(tmp_path: Path, name: str, *blocks: bytes) -> Bundle:
@@ -212,7 +216,9 @@ def test_key_mismatch_wrong_key_types_and_expiry(
     cert, key = ca.issue(root, root_key, NOW - 40 * DAY, dns=["old.test"], days=30)
     bundle = _bundle(tmp_path, "old.pem", ca.cert_pem(cert), ca.key_pem(key))
     [(severity, message)] = messages(inspect.bundle_findings(bundle, NOW, trusted=[root]))
-    assert severity == "error" and message.startswith("the certificate expired on 2026-05-")
+    # HAProxy 2.6 serves an expired certificate: poise warns and serves it too.
+    assert severity == "warning" and message.startswith("the certificate expired on 2026-05-")
+    assert message.endswith(": served anyway, as HAProxy does; peers refuse it")
     cert, key = ca.issue(root, root_key, NOW - 80 * DAY, dns=["soon.test"], days=90)
     bundle = _bundle(tmp_path, "soon.pem", ca.cert_pem(cert), ca.key_pem(key))
     assert messages(inspect.bundle_findings(bundle, NOW, trusted=[root])) == [

@@ -113,14 +113,17 @@ def test_global_defaults_and_bases_go_under_the_binds() -> None:
         "    crt-base /etc/certs\n    ca-base /etc/ca\n"
     )
     config, _ = parse_ok(
-        "frontend fe\n    bind :443 ssl crt a.pem crt /abs/b.pem ca-file ca.pem verify required\n"
+        "frontend fe\n    bind :443 ssl crt a.pem crt /abs/b.pem crt-list l.txt ca-file ca.pem "
+        "verify required\n"
         "    bind :8443 ssl crt c.pem ciphers ECDHE-RSA-AES256-GCM-SHA384 ssl-min-ver TLSv1.2\n"
         "    default_backend be\nbackend be\n",
         head,
     )
     first, second = (bind.tls for bind in config.proxies[0].binds)
     assert first is not None and second is not None
-    assert [c.path for c in first.certificates] == ["/etc/certs/a.pem", "/abs/b.pem"]
+    assert [c.path for c in first.certificates] == ["/etc/certs/a.pem", "/abs/b.pem", "l.txt"]
+    # crt-base goes before a crt-list's relative lines, not before its own path (HAProxy).
+    assert first.certificates[2].base == "/etc/certs"
     assert first.ca_file == "/etc/ca/ca.pem"
     assert first.ciphers == "ECDHE-ECDSA-AES128-GCM-SHA256"
     assert first.ciphersuites == "TLS_AES_256_GCM_SHA384"

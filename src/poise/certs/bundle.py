@@ -8,7 +8,9 @@
   and those ending in `.key`, `.issuer`, `.ocsp` or `.sctl` (HAProxy's reserved
   extensions).
 - A `crt-list` file has one `CRTFILE [[OPTIONS...]] [[!]SNIFILTER ...]` per line; empty
-  lines and `#` comments are skipped.
+  lines and `#` comments are skipped; a relative CRTFILE starts from `crt-base`; a last
+  line without a newline (unless a comment) is refused as HAProxy 2.6 refuses it (the
+  file may have been truncated).
 - A `ca-file` holds trusted CA certificates (or is a directory of `.pem`, `.crt`, `.cer`
   files); `@system-ca` is the system's trust store.
 
@@ -187,6 +189,14 @@ class CrtListLine:
 def parse_crt_list(path: str, text: str) -> list[CrtListLine]:
     """The lines of a crt-list (HAProxy's syntax); CertError for a malformed one."""
     entries = []
+    physical = text.split("\n")
+    last = physical[-1]
+    if last and last[0] not in "#\r":
+        position = len(last.encode("utf-8", "surrogateescape")) + 1
+        raise CertError(
+            f"{path}:{len(physical)}: Missing LF on last line, file might have been "
+            f"truncated at position {position}."
+        )
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):

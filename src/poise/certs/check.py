@@ -33,6 +33,7 @@ from poise.certs.bundle import (
 from poise.certs.system import system_ca_certificates
 from poise.config import keywords
 from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.haproxy_tls import with_base
 from poise.config.model import Config, CrtSource, TlsBind, Where
 
 # What a crt-list line may set for its certificate: only what follows the certificate
@@ -102,7 +103,7 @@ def _bundles_of(source: CrtSource) -> tuple[list[CertUse], list[Problem]]:
         alpn, refused = _crt_list_options(line, source.path)
         problems += [Problem("error", text) for text in refused]
         try:
-            bundle = read_bundle(line.crt)
+            bundle = read_bundle(with_base(source.base, line.crt))
         except CertError as exc:
             problems.append(Problem("error", f"{exc} (crt-list '{source.path}' line {line.line})"))
             continue

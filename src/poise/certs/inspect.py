@@ -2,10 +2,11 @@
 prints and the findings `poise check` reports (with the file name, by the caller).
 
 Errors make a certificate unusable: no private key (or an encrypted or unreadable one), a
-key of a type TLS 1.2/1.3 cannot use, a key that does not match the certificate, an expired
-certificate, a `ca-file` certificate that is not a CA. Warnings are for what works here but
-fails somewhere: expiry within 30 days, a chain known to be incomplete or out of order, a
-self-signed server certificate, no subjectAltName, a usage that excludes TLS servers.
+key of a type TLS 1.2/1.3 cannot use, a key that does not match the certificate, a
+`ca-file` certificate that is not a CA. Warnings are for what works here but fails
+somewhere: an expired `crt` (HAProxy 2.6 serves it, so poise does, and says so), expiry
+within 30 days, a chain known to be incomplete or out of order, a self-signed server
+certificate, no subjectAltName, a usage that excludes TLS servers.
 
 Time is a parameter (`now`), so every rule is tested exactly.
 """
@@ -288,8 +289,13 @@ def bundle_findings(
                     f"match the certificate ({key_type(leaf.public_key())}, {label(leaf)})",
                 )
             )
+    use = "served" if role == "server" else "sent"
     for finding in validity_findings(leaf, now, "the certificate"):
-        (errors if finding.severity == "error" else warnings).append(finding)
+        # Expired is an error in general; for a `crt`, HAProxy loads it without a word.
+        message = finding.message
+        if finding.severity == "error":
+            message += f": {use} anyway, as HAProxy does; peers refuse it"
+        warnings.append(Finding("warning", message))
     for cert in bundle.chain:
         if cert.not_valid_after_utc <= now and not self_signed(cert):
             warnings.append(

@@ -307,8 +307,12 @@ def link_bind(
     defaults = global_tls.bind
     linked = replace(
         tls,
+        # HAProxy 2.6 puts `crt-base` before a relative `crt` and before the relative
+        # certificate paths inside a crt-list, not before the crt-list's own path.
         certificates=tuple(
             replace(source, path=with_base(global_tls.crt_base, source.path))
+            if source.kind == "crt"
+            else replace(source, base=global_tls.crt_base)
             for source in tls.certificates
         ),
         ca_file=with_base(global_tls.ca_base, tls.ca_file) if tls.ca_file else None,

@@ -81,10 +81,12 @@ class TlsVersions:
 
 @dataclass(frozen=True, slots=True)
 class CrtSource:
-    """Where a bind's certificates come from: `crt FILE|DIR` or `crt-list FILE`."""
+    """Where a bind's certificates come from: `crt FILE|DIR` or `crt-list FILE`. `base`:
+    the `crt-base` that a crt-list's relative lines start from (not the list's own path)."""
 
     kind: Literal["crt", "crt-list"]
     path: str
+    base: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
