@@ -187,7 +187,9 @@ def test_an_expired_certificate_is_served_with_a_warning_from_a_crt_list_under_c
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         with context.wrap_socket(raw, server_hostname="old.test") as tls:
-            served = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
+            der = tls.getpeercert(binary_form=True)
+        assert der is not None
+        served = x509.load_der_x509_certificate(der)
         assert served.not_valid_after_utc < now
         assert "old.test" in str(
             served.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
