@@ -54,6 +54,7 @@ from poise.config.keepalived_values import (
     weight,
 )
 from poise.config.keywords import did_you_mean
+from poise.config.model import NOWHERE, Where
 
 DEFAULT_INTERFACE = "eth0"  # Keepalived's DFLT_INT, for a static address without `dev`
 
@@ -391,9 +392,9 @@ def parse(path: str, source: Source) -> tuple[KeepalivedConfig | None, list[Diag
         if instance is not None:
             instances.append(instance)
     if not reader.instances and not has_errors(diagnostics):
-        diagnostics.append(
-            warning(defaults.where, "no vrrp_instance: poise vrrp has nothing to do")
-        )
+        # At `global_defs`, or at the top of the file when there is none.
+        where = defaults.where if defaults.where != NOWHERE else Where(path, 1)
+        diagnostics.append(warning(where, "no vrrp_instance: poise vrrp has nothing to do"))
     config = KeepalivedConfig(
         defaults,
         dict(reader.scripts),
