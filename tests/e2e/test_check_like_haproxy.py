@@ -56,20 +56,28 @@ def haproxy_check(path: Path, env: dict[str, str] | None = None) -> tuple[int, s
     return result.returncode, result.stderr
 
 
-def test_a_file_without_a_final_newline_is_refused_with_haproxy_s_message(
-    tmp_path: Path,
+LISTEN = HEAD + "listen l\n    bind 127.0.0.1:8080\n"
+LEXER_CASES = [
+    # (file, line, message): the same words in `poise check` and `haproxy -c` 2.6.
+    (LISTEN + "    server s1 127.0.0.1:8080", 8, "Missing LF on last line, file might have "
+     "been truncated at position 29."),
+    (LISTEN + "    maxconn 10\0junk\n    bogus\n", 8, "Stray NUL character at position 15."),
+    (LISTEN + "    description" + " x" * 63 + " \n", 8, "too many words, truncating after "
+     "word 64, position 137: <x>."),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "line", "message"), LEXER_CASES)
+def test_lexing_errors_say_what_haproxy_says(
+    tmp_path: Path, text: str, line: int, message: str
 ) -> None:
-    cfg = tmp_path / "truncated.cfg"
-    cfg.write_bytes(
-        (HEAD + "listen l\n    bind 127.0.0.1:8080\n    server s1 127.0.0.1:8080").encode()
-    )
+    cfg = tmp_path / "lex.cfg"
+    cfg.write_bytes(text.encode())
     status, lines = poise_check(cfg)
-    message = "Missing LF on last line, file might have been truncated at position 29."
-    assert status == 1
-    assert f"{cfg}:8: error: {message}" in lines
+    assert status == 1 and f"{cfg}:{line}: error: {message}" in lines, lines
     reference = haproxy_check(cfg)
     if reference is not None:
-        assert reference[0] == 1 and f"[{cfg}:8]: {message}" in reference[1]
+        assert reference[0] == 1 and f"[{cfg}:{line}]: {message}" in reference[1]
 
 
 def test_control_bytes_are_escaped_and_each_message_is_one_line(tmp_path: Path) -> None:

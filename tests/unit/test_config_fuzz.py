@@ -182,7 +182,7 @@ _ACTION = st.sampled_from(
     sorted(sample_names.HTTP_REQUEST_ACTIONS | sample_names.HTTP_RESPONSE_ACTIONS)
 )
 _ACTION_ARGS = st.lists(st.one_of(WORD, SAMPLE.map(lambda t: f"%[{t}]")), max_size=4)
-_TAIL = st.one_of(st.just([]), CONDITION)
+_TAIL: st.SearchStrategy[list[str]] = st.one_of(st.just([]), CONDITION)
 _LOG_FORMAT = st.lists(
     st.one_of(
         st.sampled_from(sorted(sample_names.LOG_FORMAT_VARIABLES)).map(lambda v: "%" + v),

@@ -166,7 +166,11 @@ def test_quoting_any_words_and_lexing_gives_them_back(original: list[str]) -> No
     assert words(join(original), {"X": "not expanded"}) == original
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters=" \t#\\'\"\n"), min_size=1)))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters=" \t\v\f\r\0#\\'\"\n"), min_size=1)
+    )
+)
 def test_plain_words_need_no_quotes(original: list[str]) -> None:
     assert words(" ".join(original), {}) == original
 
@@ -202,3 +206,43 @@ def test_a_last_line_without_newline_is_still_read() -> None:
 @pytest.mark.parametrize("text", ["", "global\n", "\n", "global\n    daemon\n\n"])
 def test_a_file_ending_with_a_newline_or_empty_is_complete(text: str) -> None:
     assert lex("t.cfg", text, {})[1] == []
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # Each as `haproxy -c` 2.6 reports it: blanks after the 64th word are one too many.
+        ("description" + " x" * 63 + " ", "position 137: <x>."),
+        ("description" + " x" * 64, "position 137: <x>."),
+        ("description" + " xy" * 63 + " #c", "position 199: <xy>."),
+        ("  description" + " x" * 63 + "\t", "position 137: <x>."),
+    ],
+)
+def test_more_than_64_words_is_an_error_as_in_haproxy(line: str, expected: str) -> None:
+    lines, problems = lex("w.cfg", f"global\n{line}\n    daemon\n", {})
+    assert [str(p) for p in problems] == [
+        f"w.cfg:2: error: too many words, truncating after word 64, {expected}"
+    ]
+    assert [line.words for line in lines] == [("global",), ("daemon",)]
+
+
+def test_64_words_are_fine() -> None:
+    assert len(words("description" + " x" * 62 + "  y")) == 64
+
+
+def test_nul_cr_and_other_blanks_as_haproxy_reads_them() -> None:
+    # A NUL ends its line and the file ("Stray NUL character", haproxy -c 2.6); at the
+    # last line it is a missing LF at the NUL.
+    lines, problems = lex("n.cfg", "global\n    maxconn 10\0junk\n    bogus\n", {})
+    assert [line.words for line in lines] == [("global",), ("maxconn", "10")]
+    assert [str(p) for p in problems] == ["n.cfg:2: error: Stray NUL character at position 15."]
+    _, problems = lex("n.cfg", "global\n    bogus a\0\n", {})
+    assert [str(p) for p in problems] == [
+        "n.cfg:2: error: Missing LF on last line, file might have been truncated at position 12."
+    ]
+    # A CR ends a line, even inside quotes; vertical tabs and form feeds separate words.
+    assert lex("c.cfg", "global\n    maxconn 10\r0\n", {})[0][1].words == ("maxconn", "10")
+    assert [str(p) for p in lex("c.cfg", 'global\n    maxconn "10\r0"\n', {})[1]] == [
+        "c.cfg:2: error: unmatched quote at column 13"
+    ]
+    assert words("maxconn\v100\f \tx") == ["maxconn", "100", "x"]

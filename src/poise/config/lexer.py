@@ -2,8 +2,9 @@
 each line came from.
 
 HAProxy's configuration.txt, sections 2.1 to 2.3:
-- words are separated by spaces and tabs; an unprotected `#` starts a comment, also right
-  after an argument (`bind :443 #ssl` is `bind :443`);
+- words are separated by spaces and tabs (and vertical tabs and form feeds, as C's
+  isspace()); an unprotected `#` starts a comment, also right after an argument
+  (`bind :443 #ssl` is `bind :443`); a CR ends the line, even inside quotes;
 - a backslash outside single quotes escapes the next character (`\\ `, `\\#`, `\\\\`, `\\'`,
   `\\"`, `\\$`) or writes one (`\\n`, `\\r`, `\\t`, `\\xNN`); any other backslash stays as
   it is, as HAProxy keeps it; a bad `\\x` sequence is an error;
@@ -12,12 +13,15 @@ HAProxy's configuration.txt, sections 2.1 to 2.3:
   unset variable, not an empty one) and `${NAME[*]}` (the value's space-separated parts
   become separate words); an unset variable expands to nothing; `$` outside double quotes
   is an ordinary character;
-- the pseudo-variables `.FILE`, `.LINE` and `.SECTION` expand to where the line is.
+- the pseudo-variables `.FILE`, `.LINE` and `.SECTION` expand to where the line is;
+- a line holds at most 64 words (HAProxy's MAX_LINE_ARGS: blanks after the 64th already
+  count as one more).
 
 A line that cannot be lexed (unterminated quote, bad escape, bad variable) is reported at
 FILE:LINE and dropped; the other lines are still returned. A file whose last line has no
 newline is an error, as in HAProxy 2.6 (the file may have been truncated), and that line
-is still read.
+is still read; a NUL byte ends its line, and the file there, with HAProxy's "Stray NUL
+character" error.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ _SIMPLE_ESCAPES = {
     "t": "\t",
 }
 _HEX = frozenset("0123456789abcdefABCDEF")
+MAX_LINE_ARGS = 64  # HAProxy's limit of words on one line (defaults.h)
+_BLANKS = " \t\v\f"  # isspace() without CR and LF, which end a line
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,7 @@ class _LineLexer:
         self.started = False  # a quote opens a word even if it stays empty
         self.drop_if_empty = False  # the word is only an empty ${NAME[*]}
         self.pos = 0
+        self.separators = 0  # HAProxy's argument count: one per run of blanks (and [*] part)
 
     def fail(self, message: str, column: int) -> LexError:
         return LexError(f"{message} at column {column + 1}")
@@ -88,11 +95,14 @@ class _LineLexer:
 
     def run(self) -> list[str]:
         text = self.text
+        self.pos = len(text) - len(text.lstrip(_BLANKS))
         while self.pos < len(text):
             char = text[self.pos]
-            if char in " \t":
+            if char in _BLANKS:
                 self.end_word()
-                self.pos += 1
+                self.separators += 1
+                while self.pos < len(text) and text[self.pos] in _BLANKS:
+                    self.pos += 1
             elif char == "#":
                 break
             elif char == "\\":
@@ -105,7 +115,20 @@ class _LineLexer:
                 self.current.append(char)
                 self.pos += 1
         self.end_word()
+        if self.separators >= MAX_LINE_ARGS:
+            raise self.too_many()
         return self.words
+
+    def too_many(self) -> LexError:
+        """HAProxy 2.6's error (cfgparse.c): it counts words as it cuts them, so blanks
+        after the 64th word are already one too many; the position is the 64th word's in
+        the line as cut (words joined by one byte)."""
+        words = self.words[:MAX_LINE_ARGS]
+        last = words[-1] if len(words) == MAX_LINE_ARGS else ""
+        position = sum(len(w.encode("utf-8", "surrogateescape")) + 1 for w in words[:-1]) + 1
+        return LexError(
+            f"too many words, truncating after word {MAX_LINE_ARGS}, position {position}: <{last}>."
+        )
 
     def escape(self) -> None:
         """A backslash at self.pos, outside single quotes."""
@@ -181,6 +204,7 @@ class _LineLexer:
             for index, part in enumerate(parts):
                 if index:
                     self.end_word()
+                    self.separators += 1
                     self.started = True
                 self.current.append(part)
         elif suffix.startswith("-"):
@@ -210,22 +234,35 @@ def lex(
     diagnostics: list[Diagnostic] = []
     section = ""
     physical_lines = text.split("\n")
-    if physical_lines[-1]:
-        diagnostics.append(missing_lf(filename, len(physical_lines), physical_lines[-1]))
+    if not physical_lines[-1]:
+        physical_lines.pop()  # the file ends with a newline, as it should
+        complete = True
+    else:
+        complete = False
     for number, physical in enumerate(physical_lines, start=1):
-        raw = physical.removesuffix("\r")
+        # As HAProxy reads a line: a NUL ends it (C strings), so does a CR (parse_line).
+        nul = physical.find("\0")
+        head = physical if nul < 0 else physical[:nul]
+        raw = head.split("\r", 1)[0]
         where = Where(filename, number)
         pseudo = {".FILE": filename, ".LINE": str(number), ".SECTION": section}
         try:
             words = split_words(raw, env, pseudo)
         except LexError as exc:
             diagnostics.append(error(where, str(exc)))
-            continue
-        if not words:
-            continue
-        if words[0] in section_keywords:
-            section = words[1] if len(words) > 1 else words[0]
-        lines.append(Line(where, tuple(words)))
+            words = []
+        if words:
+            if words[0] in section_keywords:
+                section = words[1] if len(words) > 1 else words[0]
+            lines.append(Line(where, tuple(words)))
+        last = number == len(physical_lines)
+        if last and (nul >= 0 or not complete):
+            diagnostics.append(missing_lf(filename, number, head))
+        elif nul >= 0:
+            # HAProxy 2.6 stops reading the file there.
+            position = len(head.encode("utf-8", "surrogateescape")) + 1
+            diagnostics.append(error(where, f"Stray NUL character at position {position}."))
+            break
     return lines, diagnostics
 
 
