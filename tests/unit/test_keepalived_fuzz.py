@@ -85,7 +85,11 @@ _INCLUDE = st.tuples(
     ),
 ).map(lambda pair: f"{pair[0]} {pair[1]}")
 # Strategies built once: building them inside each draw costs more than the parsing.
-_KEYWORD = st.one_of(st.sampled_from(_BLOCKS), st.sampled_from(_KEYWORDS), _HOSTILE, _INCLUDE)
+# What an unrendered template leaves where a keyword or an item should be.
+_TEMPLATE = st.sampled_from(["{", "}", "{{ vip }}", "{{", "}}", "{% if x %}", "{# c #}"])
+_KEYWORD = st.one_of(
+    st.sampled_from(_BLOCKS), st.sampled_from(_KEYWORDS), _HOSTILE, _INCLUDE, _TEMPLATE
+)
 _WORDS = st.lists(WORD, max_size=4)
 _STYLE = st.sampled_from(["same", "next", "one", "unclosed", "extra"])
 _COUNT = st.integers(0, 4)
@@ -208,7 +212,7 @@ def test_a_valid_file_mutated_line_by_line(data: st.DataObject) -> None:
         at = data.draw(st.integers(0, len(lines) - 1)) if lines else 0
         action = data.draw(st.sampled_from(["insert", "replace", "drop", "word"]))
         if action == "insert" or not lines:
-            lines.insert(at, data.draw(WORD))
+            lines.insert(at, data.draw(st.one_of(_TEMPLATE, WORD)))
         elif action == "replace":
             lines[at] = " ".join(data.draw(st.lists(WORD, min_size=1, max_size=4)))
         elif action == "drop":
@@ -216,5 +220,27 @@ def test_a_valid_file_mutated_line_by_line(data: st.DataObject) -> None:
         else:
             lines[at] += " " + data.draw(WORD)
     files = {MAIN: "\n".join(lines) + "\n"}
+    _, diagnostics = parse(MAIN, FakeSource(files))
+    check_diagnostics(diagnostics, files)
+
+
+_LIST_BLOCK = st.sampled_from(
+    ["virtual_ipaddress", "unicast_peer", "track_interface", "track_script", "authentication"]
+)
+_ITEM = st.one_of(_TEMPLATE, WORD, st.sampled_from(["198.51.100.10/24", "eth0", "chk"]))
+
+
+@FUZZ
+@given(_LIST_BLOCK, st.lists(st.lists(_ITEM, min_size=1, max_size=3), max_size=5))
+def test_list_blocks_take_anything(block: str, items: list[list[str]]) -> None:
+    # Where a template left `{{ x }}` or a lone `{` (issue 11.7: an IndexError once).
+    body = "\n".join("        " + " ".join(item) for item in items)
+    text = (
+        'vrrp_script chk {\n    script "/bin/true"\n}\nvrrp_instance VI_1 {\n'
+        "    interface eth0\n    virtual_router_id 51\n"
+        f"    {block} {{\n{body}\n    }}\n}}\nvrrp_sync_group G {{\n    group {{\n{body}\n"
+        "    }\n}\n"
+    )
+    files = {MAIN: text}
     _, diagnostics = parse(MAIN, FakeSource(files))
     check_diagnostics(diagnostics, files)
