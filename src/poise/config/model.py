@@ -81,12 +81,11 @@ class TlsVersions:
 
 @dataclass(frozen=True, slots=True)
 class CrtSource:
-    """Where a bind's certificates come from: `crt FILE|DIR` or `crt-list FILE`. `base`:
-    the `crt-base` that a crt-list's relative lines start from (not the list's own path)."""
+    """Where a bind's certificates come from: `crt FILE|DIR` or `crt-list FILE`."""
 
     kind: Literal["crt", "crt-list"]
     path: str
-    base: str | None = None
+    base: str | None = None  # crt-base, for a crt-list's relative lines (not its own path)
 
 
 @dataclass(frozen=True, slots=True)
