@@ -34,7 +34,7 @@ OTHERS = ["/etc/keepalived/a.conf", "/etc/keepalived/conf.d/b.conf", "/etc/keepa
 _BLOCKS = [
     *sorted(kw.TOP | kw.TOP_UNIMPLEMENTED),
     *("authentication", "virtual_ipaddress", "track_script", "track_interface"),
-    *("unicast_peer", "group"),
+    *("unicast_peer", "group", "virtual_routes", "virtual_rules", "virtual_ipaddress_excluded"),
 ]
 _KEYWORDS = sorted(
     kw.GLOBAL
@@ -55,6 +55,9 @@ _VALUES = [
     "reverse", "on", "off", "yes", "true", "/bin/true", '"/bin/true arg"', "'a b'", "",
     "\"unterminated", "'", '"', "\\", "\\x", "\\x41", "\\101", "\\c", '"\\x"', '"\\c"',
     '"a\\', "{", "}", "{{", "}}", "{{ x }}", "{x}", "x{", "}x", "#", "!", "# comment",
+    # routes and rules
+    "src", "to", "from", "via", "table", "metric", "default", "blackhole", "10.0.0.0/8",
+    "0.0.0.0/0", "main", "local", "253", "4294967296", "proto", "type", "unicast", "onlink",
 ]  # fmt: skip
 _HOSTILE = st.one_of(
     st.text(max_size=10),
@@ -225,7 +228,10 @@ def test_a_valid_file_mutated_line_by_line(data: st.DataObject) -> None:
 
 
 _LIST_BLOCK = st.sampled_from(
-    ["virtual_ipaddress", "unicast_peer", "track_interface", "track_script", "authentication"]
+    [
+        *("virtual_ipaddress", "unicast_peer", "track_interface", "track_script"),
+        *("authentication", "virtual_routes", "virtual_rules", "virtual_ipaddress_excluded"),
+    ]
 )
 _ITEM = st.one_of(_TEMPLATE, WORD, st.sampled_from(["198.51.100.10/24", "eth0", "chk"]))
 
