@@ -29,7 +29,12 @@ from poise.config.model import Where
 INCLUDE_KEYWORDS = frozenset(
     ("include", "includer", "includem", "includew", "includeb", "includea")
 )
-MAX_INCLUDE_DEPTH = 32  # include loops end here, with an error
+MAX_INCLUDE_DEPTH = 32  # includes nested deeper are an error
+# Bounds on the work one configuration may ask for: without them, two files that include
+# each other twice, or one `{a,b}{a,b}...` pattern, grow exponentially (Keepalived itself
+# recurses until it runs out of file descriptors).
+MAX_INCLUDED_FILES = 1000
+MAX_PATTERNS = 1000
 _ESCAPES = {"a": "\a", "b": "\b", "E": "\x1b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _ESCAPES["v"] = "\v"
 _HEX = "0123456789abcdefABCDEF"
@@ -145,8 +150,9 @@ def split_line(text: str, braces: bool = True) -> list[Token]:
     return tokens
 
 
-def expand_braces(pattern: str) -> list[str]:
-    """csh-style brace expansion: `a{b,c}d` -> `abd`, `acd` (nested braces too)."""
+def expand_braces(pattern: str, limit: int = MAX_PATTERNS + 1) -> list[str]:
+    """csh-style brace expansion: `a{b,c}d` -> `abd`, `acd` (nested braces too); at most
+    `limit` names (the expansion of `{a,b}` repeated grows exponentially)."""
     depth = 0
     start = -1
     for index, char in enumerate(pattern):
@@ -164,8 +170,10 @@ def expand_braces(pattern: str) -> list[str]:
                 head, tail = pattern[:start], pattern[index + 1 :]
                 out: list[str] = []
                 for part in parts:
-                    out.extend(expand_braces(head + part + tail))
-                return out
+                    if len(out) >= limit:
+                        break
+                    out.extend(expand_braces(head + part + tail, limit - len(out)))
+                return out[:limit]
     return [pattern]
 
 
@@ -194,8 +202,17 @@ class _Builder:
         self.root = root
         self.words: list[str] = []
         self.where: Where | None = None
+        self.reading: list[str] = []  # the chain of files being read, outermost first
+        self.included = 0
 
     def read_file(self, path: str, text: str, depth: int) -> None:
+        self.reading.append(path)
+        try:
+            self.read_lines(path, text, depth)
+        finally:
+            self.reading.pop()
+
+    def read_lines(self, path: str, text: str, depth: int) -> None:
         physical = text.split("\n")
         number = 0
         while number < len(physical):
@@ -273,7 +290,13 @@ class _Builder:
             return
         self.end_statement()
         base = posixpath.dirname(path)
-        for pattern in expand_braces(words[0]):
+        patterns = expand_braces(words[0])
+        if len(patterns) > MAX_PATTERNS:
+            self.diagnostics.append(
+                error(where, f"'{words[0]}' expands to more than {MAX_PATTERNS} names", keyword)
+            )
+            return
+        for pattern in patterns:
             full = posixpath.normpath(posixpath.join(base, pattern))
             if _WILDCARDS & set(pattern):
                 matches = self.source.glob(full)
@@ -285,6 +308,19 @@ class _Builder:
             else:
                 matches = [full]
             for match in matches:
+                if match in self.reading:
+                    self.diagnostics.append(
+                        error(where, f"include loop: '{match}' is already being read", keyword)
+                    )
+                    continue
+                self.included += 1
+                if self.included > MAX_INCLUDED_FILES:
+                    if self.included == MAX_INCLUDED_FILES + 1:
+                        message = (
+                            f"more than {MAX_INCLUDED_FILES} files included: the rest are not read"
+                        )
+                        self.diagnostics.append(error(where, message, keyword))
+                    return
                 try:
                     text = self.source.read(match)
                 except OSError as exc:
