@@ -106,6 +106,7 @@ _HOSTILE = st.one_of(
             "\ufeff",
             "é",
             "\udcff",
+            "\ud800x",
             "\U0001f600",
             "\t",
         ]

@@ -63,7 +63,7 @@ _HOSTILE = st.one_of(
     st.text(max_size=10),
     st.binary(max_size=10).map(lambda b: b.decode("utf-8", errors="replace")),
     st.sampled_from(["w" * 300, "w" * 8000]),
-    st.sampled_from(["\x00", "\x1b[2J", "\r", "\u202e", "\udcff", "\\"]),
+    st.sampled_from(["\x00", "\x1b[2J", "\r", "\u202e", "\udcff", "\ud800x", "\\"]),
 )
 WORD = st.one_of(st.sampled_from(_VALUES), st.sampled_from(_VALUES), _HOSTILE)
 

@@ -451,3 +451,11 @@ def test_a_stray_brace_in_a_list_block_is_an_error_at_its_line(block: str) -> No
         places = {(d.where.line, d.severity) for d in diagnostics}
         assert (line + 3, Severity.ERROR) in places, [str(d) for d in diagnostics]
         assert all("{" in str(d) or "'}'" in str(d) for d in errors(diagnostics))
+
+
+def test_an_auth_pass_that_utf8_cannot_encode_is_no_crash() -> None:
+    # Found by the fuzzer (a UnicodeEncodeError): text with lone surrogates, which no file
+    # read from disk gives (it is decoded with replacement) but the pure parser may get.
+    config, diagnostics = instance("authentication {\n auth_type PASS\n auth_pass \udcff\ud800\n}")
+    assert config is not None, [str(d) for d in diagnostics]
+    assert len(config.instances[0].auth_pass or b"") == 8

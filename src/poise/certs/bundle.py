@@ -192,7 +192,7 @@ def parse_crt_list(path: str, text: str) -> list[CrtListLine]:
     physical = text.split("\n")
     last = physical[-1]
     if last and last[0] not in "#\r":
-        position = len(last.encode("utf-8", "surrogateescape")) + 1
+        position = len(last.encode("utf-8", "surrogatepass")) + 1
         raise CertError(
             f"{path}:{len(physical)}: Missing LF on last line, file might have been "
             f"truncated at position {position}."

@@ -331,7 +331,7 @@ class HttpKeywords:
                     text = read(self.read_file, value).decode("utf-8", errors="replace")
                     body_format = parse_log_format(text, scope)
                 elif word == "string":
-                    body = value.encode("utf-8")
+                    body = value.encode("utf-8", "surrogatepass")
                 elif word == "lf-string":
                     body_format = parse_log_format(value, scope)
             else:

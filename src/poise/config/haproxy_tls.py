@@ -163,7 +163,7 @@ def merge_versions(own: TlsVersions, defaults: TlsVersions) -> TlsVersions:
 def parse_alpn(value: str) -> tuple[str, ...]:
     protocols = tuple(value.split(","))
     for protocol in protocols:
-        if not protocol or len(protocol.encode()) > 255:
+        if not protocol or len(protocol.encode("utf-8", "surrogatepass")) > 255:
             raise Problem(f"invalid ALPN protocol list '{value}'")
     return protocols
 

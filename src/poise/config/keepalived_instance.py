@@ -116,7 +116,7 @@ def _authentication(draft: InstanceDraft, node: Node, diagnostics: list[Diagnost
                     raise Problem(f"auth_type '{kind}' is neither PASS nor AH")
             elif child.keyword == "auth_pass":
                 password = " ".join(arity(child, 1, -1))
-                if len(password.encode()) > 8:
+                if len(password.encode("utf-8", "surrogatepass")) > 8:
                     diagnostics.append(
                         warning(child.where, "only the first 8 characters are used", "auth_pass")
                     )
@@ -129,7 +129,7 @@ def _authentication(draft: InstanceDraft, node: Node, diagnostics: list[Diagnost
             diagnostics.append(error(child.where, str(exc), child.keyword))
     if password is None:
         raise Problem("authentication without auth_pass")
-    draft.values["auth_pass"] = password.encode()[:8].ljust(8, b"\0")
+    draft.values["auth_pass"] = password.encode("utf-8", "surrogatepass")[:8].ljust(8, b"\0")
 
 
 def virtual_address(node: Node) -> VirtualAddress:

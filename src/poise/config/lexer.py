@@ -125,7 +125,7 @@ class _LineLexer:
         the line as cut (words joined by one byte)."""
         words = self.words[:MAX_LINE_ARGS]
         last = words[-1] if len(words) == MAX_LINE_ARGS else ""
-        position = sum(len(w.encode("utf-8", "surrogateescape")) + 1 for w in words[:-1]) + 1
+        position = sum(len(w.encode("utf-8", "surrogatepass")) + 1 for w in words[:-1]) + 1
         return LexError(
             f"too many words, truncating after word {MAX_LINE_ARGS}, position {position}: <{last}>."
         )
@@ -260,7 +260,7 @@ def lex(
             diagnostics.append(missing_lf(filename, number, head))
         elif nul >= 0:
             # HAProxy 2.6 stops reading the file there.
-            position = len(head.encode("utf-8", "surrogateescape")) + 1
+            position = len(head.encode("utf-8", "surrogatepass")) + 1
             diagnostics.append(error(where, f"Stray NUL character at position {position}."))
             break
     return lines, diagnostics
@@ -293,7 +293,7 @@ def expand_address(text: str, env: Mapping[str, str]) -> str:
 def missing_lf(filename: str, number: int, last: str) -> Diagnostic:
     """HAProxy 2.6's error for a file that does not end with a newline, with the same
     position (one past the last line's length in bytes)."""
-    position = len(last.encode("utf-8", "surrogateescape")) + 1
+    position = len(last.encode("utf-8", "surrogatepass")) + 1
     return error(
         Where(filename, number),
         f"Missing LF on last line, file might have been truncated at position {position}.",
