@@ -53,6 +53,8 @@ class LogReceiver(asyncio.DatagramProtocol):
 
 class Poise:
     def __init__(self, text: str) -> None:
+        # A test's configuration is a string, not a file that may have been truncated.
+        text = text if text.endswith("\n") else text + "\n"
         config, diagnostics = parse([("test.cfg", text)], {})
         errors = [str(d) for d in diagnostics if d.severity.value == "error"]
         assert config is not None and not errors, errors

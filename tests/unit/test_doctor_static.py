@@ -313,7 +313,7 @@ frontend agents
 backend gateways
     timeout tunnel 1h
     {persistence}
-""" + "\n".join(f"    {s}" for s in servers)
+""" + "".join(f"    {s}\n" for s in servers)
 
 
 TWO = ("server ag1 10.0.0.11:443 check", "server ag2 10.0.0.12:443 check")
