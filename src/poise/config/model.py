@@ -733,10 +733,7 @@ class Config:
     resolvers: tuple[Resolvers, ...] = ()
 
     def proxy(self, name: str) -> Proxy | None:
-        for proxy in self.proxies:
-            if proxy.name == name:
-                return proxy
-        return None
+        return next((p for p in self.proxies if p.name == name), None)
 
     def resolvers_section(self, name: str) -> Resolvers | None:
         return next((r for r in self.resolvers if r.name == name), None)
