@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from poise.net import openssl
-from poise.net.tls import TlsError
+from poise.net.tls_context import TlsError
 from tests.io.harness import Stage
 from tests.support import eventually, run
 from tests.tlskit import NOW, Pki, peer_names, tls_open, unverified

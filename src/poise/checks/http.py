@@ -31,7 +31,7 @@ import httptools
 from poise.checks.probe import LINGER_RESET
 from poise.config import model
 from poise.core import health, httpcheck
-from poise.net.tls import ServerTls, check_handshake
+from poise.net.tls_server import ServerTls, check_handshake
 
 
 class HttpProbe:

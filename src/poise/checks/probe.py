@@ -17,7 +17,7 @@ import struct
 from dataclasses import replace
 
 from poise.core import health
-from poise.net.tls import ServerTls, check_handshake, l6_passed
+from poise.net.tls_server import ServerTls, check_handshake, l6_passed
 
 LINGER_RESET = struct.pack("ii", 1, 0)
 

@@ -19,7 +19,7 @@ from poise.core.logformat import compile_http, compile_tcp
 
 if TYPE_CHECKING:
     from poise.net.logsink import LogSink
-    from poise.net.tls import ServerTls
+    from poise.net.tls_server import ServerTls
     from poise.net.upstream import Pool
 
 

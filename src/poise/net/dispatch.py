@@ -19,7 +19,7 @@ from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.net.context import BackendRuntime
 from poise.net.inherited import connect_sockpair
-from poise.net.tls import ServerTls, report
+from poise.net.tls_server import ServerTls, report
 
 # HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
 TURNAROUND = 1.0

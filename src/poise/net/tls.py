@@ -22,11 +22,9 @@ line for it (`127.0.0.1:40000 [date] fe/1: SSL handshake failure`, configuration
 protocol is made once the handshake is done and gets the TLS transport as it would from
 the server.
 
-Server side. Certificates are verified by OpenSSL against `ca-file` (`verify required`,
-the default). The name (`sni`, else `verifyhost`) is checked by poise on the verified
-certificate right after the handshake, before a byte is sent, so that a mismatch can be
-logged with the names involved. A failure is a connection failure (retries, redispatch,
-checks) and is logged with its reason once per episode.
+The contexts themselves are built in tls_context.py; the server side (`server ... ssl`:
+ServerTls, its failures in words, a check's handshake) is tls_server.py. TlsSet, at the
+end, holds every context of a configuration and reloads them together.
 """
 
 from __future__ import annotations
@@ -41,127 +39,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
-from cryptography.hazmat.primitives import serialization
-
 from poise.certs import names
-from poise.certs.bundle import SYSTEM_CA, CertError, read_bundle
 from poise.certs.check import (
     CertUse,
-    Problem,
     bind_certificates,
     bundle_problems,
-    ca_problems,
 )
 from poise.certs.inspect import names as certificate_names
 from poise.config import model
-from poise.config.haproxy_tls import (
-    DEFAULT_CIPHERS,
-    DEFAULT_CIPHERSUITES,
-    DEFAULT_CURVES,
-    version_range,
-)
-from poise.core import explain, health
-from poise.core.fetch import sample_value
-from poise.core.http.message import Request
+from poise.core import explain
 from poise.core.tlsalert import alert_record
-from poise.net import openssl
-from poise.net.listener import BindError, Listener
-from poise.net.logsink import console
+from poise.net.listener import Listener
 from poise.net.sessionlog import failure_level
+from poise.net.tls_context import raise_errors, server_side_context
+from poise.net.tls_server import ServerTls
 
 if TYPE_CHECKING:
     from poise.net.context import BackendRuntime, Context, FrontendRuntime
-
-_VERSIONS = {
-    "TLSv1.0": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
-# OpenSSL's X509_V_ERR_* codes, in the words of the reason poise logs.
-_UNKNOWN_CA = {2, 18, 19, 20, 21, 24}
-_EXPIRED = 10
-_NOT_YET_VALID = 9
-_PURPOSE = 26
-
-
-class TlsError(BindError):
-    """A certificate or CA file that cannot be loaded; raised by Runtime.bind like a
-    BindError, so that `poise run` stops the same way, with the file named."""
-
-
-# --- contexts ------------------------------------------------------------------------------
-
-
-def _common(
-    context: ssl.SSLContext, tls: model.TlsBind | model.TlsServer, alpn: Sequence[str]
-) -> None:
-    """Versions, ciphers, groups and ALPN: poise's profile where the settings say nothing."""
-    ciphers, ciphersuites = tls.ciphers, tls.ciphersuites
-    curves = tls.curves if isinstance(tls, model.TlsBind) else None
-    low, high = version_range(tls.versions)
-    context.minimum_version = _VERSIONS[low]
-    context.maximum_version = _VERSIONS[high]
-    if low in ("TLSv1.0", "TLSv1.1"):
-        ciphers = (ciphers or DEFAULT_CIPHERS) + ":@SECLEVEL=0"  # OpenSSL 3 refuses them
-    context.set_ciphers(ciphers or DEFAULT_CIPHERS)
-    if ciphersuites and ciphersuites != DEFAULT_CIPHERSUITES:
-        openssl.set_ciphersuites(context, ciphersuites)
-    openssl.set_groups(context, curves or DEFAULT_CURVES)
-    if alpn:
-        context.set_alpn_protocols(list(alpn))
-
-
-def _ca_data(path: str) -> str:
-    """The PEM text of a validated CA file (or directory), for load_verify_locations."""
-    certs, problems = ca_problems(path, dt.datetime.now(dt.UTC))
-    _raise_errors(problems)
-    return "".join(cert.public_bytes(serialization.Encoding.PEM).decode("ascii") for cert in certs)
-
-
-def _load_cas(context: ssl.SSLContext, path: str) -> None:
-    if path == SYSTEM_CA:
-        context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    else:
-        context.load_verify_locations(cadata=_ca_data(path))
-
-
-def _raise_errors(problems: Sequence[Problem]) -> None:
-    errors = [p.message for p in problems if p.severity == "error"]
-    if errors:
-        raise TlsError("; ".join(errors))
-
-
-def _load_chain(context: ssl.SSLContext, use: CertUse) -> None:
-    bundle = use.bundle
-    try:
-        context.load_cert_chain(bundle.path, bundle.key_path)
-    except (ssl.SSLError, OSError) as exc:
-        raise TlsError(f"cannot load certificate '{bundle.path}': {exc}") from None
-
-
-def server_side_context(
-    tls: model.TlsBind, use: CertUse, cache_size: int | None = None
-) -> ssl.SSLContext:
-    """The context of one certificate of a bind, with all the bind's settings
-    (`cache_size`: the global `tune.ssl.cachesize`)."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    try:
-        _common(context, tls, use.alpn if use.alpn is not None else tls.alpn)
-    except (ssl.SSLError, ValueError) as exc:
-        raise TlsError(f"bind settings refused by OpenSSL: {exc}") from None
-    if tls.tickets is False:
-        context.options |= ssl.OP_NO_TICKET
-    if cache_size is not None:
-        openssl.set_session_cache(context, cache_size)
-    if tls.prefer_client_ciphers:
-        context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-    if tls.verify != "none" and tls.ca_file:
-        _load_cas(context, tls.ca_file)
-        context.verify_mode = ssl.CERT_REQUIRED if tls.verify == "required" else ssl.CERT_OPTIONAL
-    _load_chain(context, use)
-    return context
-
 
 # --- the listening side --------------------------------------------------------------------
 
@@ -204,7 +98,7 @@ def build_store(tls: model.TlsBind, cache_size: int | None = None, http: bool = 
     now = dt.datetime.now(dt.UTC)
     for use in uses:
         problems += bundle_problems(use, now, "server", ())
-    _raise_errors(problems)
+    raise_errors(problems)
     exact: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]] = {}
     wildcard: dict[str, list[tuple[ssl.SSLContext, frozenset[str]]]] = {}
     contexts = []
@@ -504,165 +398,6 @@ def client_handshake_failure(exc: BaseException, timeout: float) -> explain.Hand
     if isinstance(exc, ConnectionError):
         return explain.Handshake(explain.HS_CLOSED, "the client closed the connection")
     return explain.Handshake(explain.HS_FAILURE, str(exc) or type(exc).__name__)
-
-
-# --- the server side -----------------------------------------------------------------------
-
-
-def client_side_context(tls: model.TlsServer) -> ssl.SSLContext:
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False  # poise checks the name itself, to say which names
-    try:
-        _common(context, tls, tls.alpn)
-    except (ssl.SSLError, ValueError) as exc:
-        raise TlsError(f"server TLS settings refused by OpenSSL: {exc}") from None
-    if not tls.tickets:
-        context.options |= ssl.OP_NO_TICKET
-    if tls.verify == "required" and tls.ca_file:
-        _load_cas(context, tls.ca_file)
-        context.verify_mode = ssl.CERT_REQUIRED
-    else:
-        context.verify_mode = ssl.CERT_NONE
-    if tls.crt:
-        try:
-            bundle = read_bundle(tls.crt)
-        except CertError as exc:
-            raise TlsError(str(exc)) from None
-        use = CertUse(bundle)
-        _raise_errors(bundle_problems(use, dt.datetime.now(dt.UTC), "client", ()))
-        _load_chain(context, use)
-    return context
-
-
-class ServerTls:
-    """How poise speaks TLS to one server: the context, the SNI (a constant, or an
-    expression evaluated per connection), and the name the certificate must carry."""
-
-    __slots__ = ("ca_file", "context", "dynamic", "failing", "name", "verify", "verifyhost")
-
-    def __init__(self, tls: model.TlsServer, sni: str | None = None) -> None:
-        self.context = client_side_context(tls)
-        self.verify = tls.verify == "required"
-        self.ca_file = tls.ca_file
-        self.verifyhost = tls.verifyhost
-        self.dynamic: Callable[[Request, Any], str] | None = None
-        self.name = sni
-        sample = tls.sni
-        if sni is None and sample is not None:
-            if sample.fetch == "str" and not sample.converters:
-                self.name = sample.args[0]
-            else:
-                self.dynamic = sample_value(sample, "req")
-        self.failing: str | None = None  # the reason last logged, until a success
-
-    def server_name(self, request: Request | None) -> str | None:
-        """The SNI to send on a new connection (None: none)."""
-        if self.dynamic is None:
-            return self.name
-        value = self.dynamic(request, None) if request is not None else ""
-        return value or None
-
-    def name_problem(self, transport: asyncio.BaseTransport, sni: str | None) -> str | None:
-        """After the handshake: is the certificate for the name poise wanted?"""
-        wanted = sni or self.verifyhost
-        if not self.verify or not wanted:
-            return None
-        peer = transport.get_extra_info("peercert")
-        if not peer:
-            return "the server sent no certificate"
-        dns: list[str] = []
-        ips: list[str] = []
-        for kind, value in peer.get("subjectAltName", ()):
-            if kind == "DNS":
-                dns.append(value)
-            elif kind == "IP Address":
-                ips.append(value.rstrip("\n"))
-        common = None
-        for rdn in peer.get("subject", ()):
-            for key, value in rdn:
-                if key == "commonName":
-                    common = value
-        if names.host_matches(dns, ips, common, wanted):
-            return None
-        shown = [*dns, *ips] or ([common] if common else [])
-        listed = ", ".join(f"'{n}'" for n in shown) or "no name"
-        return f"name mismatch: the certificate is for {listed}, not '{wanted}'"
-
-    def failure(self, exc: BaseException) -> str:
-        """The reason a TLS connection failed, in words."""
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            code = exc.verify_code
-            detail = exc.verify_message
-            where = f"ca-file '{self.ca_file}'"
-            if code in _UNKNOWN_CA:
-                return f"unknown CA: the certificate is not issued by a CA of {where} ({detail})"
-            if code == _EXPIRED:
-                return f"expired: the server's certificate has expired ({detail})"
-            if code == _NOT_YET_VALID:
-                return f"not yet valid: the server's certificate is not valid yet ({detail})"
-            if code == _PURPOSE:
-                return f"the server's certificate is not for a TLS server ({detail})"
-            return f"certificate verify failed: {detail}"
-        if isinstance(exc, ssl.SSLError):
-            return f"SSL handshake failure: {exc.reason or exc}"
-        if isinstance(exc, TimeoutError):
-            return "SSL handshake timeout"
-        return f"SSL handshake failure: {exc}"
-
-
-def report(backend: BackendRuntime, server_label: str, tls: ServerTls, reason: str) -> None:
-    """Log a server's TLS failure once per episode (until a connection succeeds)."""
-    if tls.failing == reason:
-        return
-    tls.failing = reason
-    message = f"Server {server_label}: SSL handshake failure: {reason}"
-    if reason.startswith("SSL handshake"):
-        message = f"Server {server_label}: {reason}"
-    console("WARNING", message)
-    if backend.log is not None:
-        backend.log.send("warning", message)
-
-
-async def check_handshake(
-    transport: asyncio.Transport,
-    protocol: asyncio.BaseProtocol,
-    tls: ServerTls,
-    name: str | None,
-    timeout: float,
-) -> tuple[asyncio.Transport | None, health.CheckResult | None, int]:
-    """Turn a check's connection into TLS: (the TLS transport, None) or (None, the check's
-    failure: Layer6 timeout or invalid response, with the reason)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-
-    def elapsed() -> int:
-        return int((loop.time() - started) * 1000)
-
-    try:
-        secure = await asyncio.wait_for(
-            loop.start_tls(transport, protocol, tls.context, server_hostname=name or ""),
-            max(timeout, 0.001),
-        )
-    except TimeoutError:
-        transport.abort()
-        return None, health.CheckResult(False, "Layer6 timeout", None, elapsed()), elapsed()
-    except (ssl.SSLError, OSError) as exc:
-        transport.abort()
-        return None, l6_failed(tls.failure(exc), elapsed()), elapsed()
-    assert secure is not None
-    problem = tls.name_problem(secure, name)
-    if problem is not None:
-        secure.abort()
-        return None, l6_failed(problem, elapsed()), elapsed()
-    return secure, None, elapsed()
-
-
-def l6_failed(info: str, duration_ms: int) -> health.CheckResult:
-    return health.CheckResult(False, "Layer6 invalid response", info, duration_ms)
-
-
-def l6_passed(duration_ms: int) -> health.CheckResult:
-    return health.CheckResult(True, "Layer6 check passed", None, duration_ms)
 
 
 # --- all of a configuration ----------------------------------------------------------------
