@@ -21,7 +21,7 @@ from typing import TypeVar
 import pytest
 
 from poise import __version__
-from poise.cli import ctl as cli_ctl
+from poise.cli import main as poise_main
 from poise.config import model
 from poise.core.backend import Backend, Outcome
 from poise.core.balancer.factory import make_balancer
@@ -244,16 +244,16 @@ def test_poise_ctl_changes_a_weight_that_the_balancer_follows(
         assert isinstance(name, tuple)
         port = name[1]
         ctl = ["-S", str(path), "set", "server", "st/x", "weight", "0;", "get", "weight", "st/x"]
-        assert await blocking(lambda: cli_ctl.main(ctl)) == 0
+        assert await blocking(lambda: poise_main(["ctl", *ctl])) == 0
         assert capsys.readouterr().out == "\n0 (initial 10)\n\n"
         backend = admin.backend("be")
         ctl = ["-S", f"ipv4@127.0.0.1:{port}", "set", "weight", "be/s1", "0"]
-        assert await blocking(lambda: cli_ctl.main(ctl)) == 0
+        assert await blocking(lambda: poise_main(["ctl", *ctl])) == 0
         assert capsys.readouterr().out == "\n"
         # s1 has no weight left: its backup s2 takes every new connection.
         assert {backend.balancer.pick().name for _ in range(5)} == {"s2"}  # type: ignore[union-attr]
         ctl = ["-S", f"127.0.0.1:{port}", "set", "server", "be/s1", "weight", "100%"]
-        assert await blocking(lambda: cli_ctl.main(ctl)) == 0
+        assert await blocking(lambda: poise_main(["ctl", *ctl])) == 0
         assert {backend.balancer.pick().name for _ in range(5)} == {"s1"}  # type: ignore[union-attr]
         admin.close()
 
@@ -264,7 +264,7 @@ def test_poise_ctl_without_a_socket_says_so(
     sockdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     absent = sockdir / "absent.sock"
-    assert cli_ctl.main(["-S", str(absent), "show", "info"]) == 1
+    assert poise_main(["ctl", "-S", str(absent), "show", "info"]) == 1
     err = capsys.readouterr().err
     assert str(absent) in err and "No such file or directory" in err
 

@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
@@ -63,8 +62,12 @@ def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
         raise
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="poise cert", description=__doc__.splitlines()[0])
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "cert",
+        help="a small CA: poise cert ca|issue|show (poise cert -h)",
+        description=__doc__.splitlines()[0],
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     make = sub.add_parser("ca", help="create a certificate authority in a directory")
     make.add_argument("--dir", required=True, help="where ca.pem and ca.key are written")
@@ -82,11 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="what a certificate file holds, and what is wrong")
     show.add_argument("file")
     show.add_argument("--ca", metavar="CAFILE", help="check the chain against this CA file")
-    return parser
 
 
-def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(list(argv))
+def main(args: argparse.Namespace) -> int:
     try:
         if args.action == "ca":
             return make_ca(Path(args.dir), args.name, args.days, args.key)

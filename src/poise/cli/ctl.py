@@ -25,9 +25,10 @@ from poise.config.address import AddressError, split_host_port
 TIMEOUT = 30.0  # seconds without a byte from poise before giving up
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="poise ctl",
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "ctl",
+        help="send a command to a stats socket: poise ctl -S SOCKET CMD",
         description="Send a runtime command to a poise (or HAProxy) stats socket.",
     )
     parser.add_argument(
@@ -46,19 +47,21 @@ def main(argv: list[str]) -> int:
         help=f"give up (exit status 1) without an answer after this long (default {TIMEOUT:g})",
     )
     parser.add_argument(
-        "command",
+        "words",  # not `command`: the one parser names the subcommand so
         nargs="+",
         metavar="COMMAND",
         help="the command (e.g. show stat); several are separated by ';'",
     )
-    args = parser.parse_args(argv)
+
+
+def main(args: argparse.Namespace) -> int:
     target = args.socket
     try:
         family, address = parse_target(target)
     except AddressError as exc:
         print(f"poise ctl: {exc}", file=sys.stderr)
         return 1
-    line = " ".join(args.command) + "\n"
+    line = " ".join(args.words) + "\n"
     if not args.timeout > 0:
         print("poise ctl: --timeout must be a positive number of seconds", file=sys.stderr)
         return 1

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from poise.doctor.facts import UsageError
 from poise.doctor.report import exit_status, render_json, render_text
-from poise.doctor.run import Options, doctor
 
 
 def positive_int(text: str) -> int:
@@ -30,9 +28,10 @@ def seconds(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="poise doctor",
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "doctor",
+        help="test a service through the balancer: poise doctor URL",
         description="Test a balanced service as a client would (DNS, TCP, TLS, HTTP, "
         "persistence, WebSocket) and a configuration for the classic mistakes.",
     )
@@ -96,11 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a response header that names the server which answered (repeatable)",
     )
     add("--json", action="store_true", help="print a JSON report instead of lines")
-    return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ns = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+def main(ns: argparse.Namespace) -> int:
+    # The probes (asyncio, ssl, DNS) are loaded only when the doctor runs.
+    from poise.doctor.run import Options, doctor
+
     if ns.idle is not None and not ns.websocket:
         print("poise doctor: --idle needs --websocket PATH", file=sys.stderr)
         return 2
@@ -124,7 +124,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     sys.stdout.write(render_json(target.url, checks) if ns.json else render_text(checks))
     return exit_status(checks)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 
 from poise import __version__
 
@@ -34,9 +33,10 @@ def check_keepalived(path: str) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="poise vrrp",
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "vrrp",
+        help="run the VRRP daemon: poise vrrp -f keepalived.conf",
         description="Run the VRRP daemon on a Keepalived configuration (keepalived.conf).",
     )
     parser.add_argument("--version", action="version", version=f"poise {__version__}")
@@ -96,11 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="check the configuration and exit (as poise check -k)",
     )
-    return parser
 
 
-def main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(list(argv))
+def main(args: argparse.Namespace) -> int:
     if args.test:
         return check_keepalived(args.file)
     from poise.process.vrrp import run
