@@ -20,14 +20,18 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
 - `wretr`/`wredis`: connection attempts retried on the same server, and sessions sent to
   another server after a failure (counted on the server left), with the backend's totals.
 
-The session shells (net/http.py, net/tcp.py) add the hot counters (bytes, responses) as
-plain integer increments where a request ends; what goes wrong is counted here.
+A transaction (an HTTP request, a TCP session) is counted once, when it ends, from its
+record (core/txn.py) by `account()`: as few plain additions as can be, for speed.
 """
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from poise.core.backend import Backend
 from poise.core.server import ServerState
+from poise.core.termination import NORMAL
+from poise.core.txn import Txn
 
 # The index in the `hrsp` lists of each status (llhttp reads three digits at most).
 STATUS_CLASS: tuple[int, ...] = tuple(n if 1 <= (n := s // 100) <= 5 else 0 for s in range(1000))
@@ -36,6 +40,46 @@ STATUS_CLASS: tuple[int, ...] = tuple(n if 1 <= (n := s // 100) <= 5 else 0 for 
 def status_class(status: int) -> int:
     """The index of `status` in the `hrsp` lists: 1 to 5 for 1xx..5xx, 0 otherwise."""
     return STATUS_CLASS[status] if 0 <= status < 1000 else 0
+
+
+class FrontendCounters(Protocol):
+    """The counters of a frontend that a transaction adds to (net/context.py)."""
+
+    bytes_in: int
+    bytes_out: int
+    hrsp: list[int]
+    unanswered: int
+
+
+def account(txn: Txn, frontend: FrontendCounters, http: bool) -> None:
+    """A transaction that ended, counted on its frontend, backend and server; the backend
+    counts it out (`leave`). The requests are counted with the responses (`req_tot` is
+    their sum); a request that got no response counts as `unanswered`."""
+    bytes_in = txn.bytes_in
+    bytes_out = txn.bytes_out
+    frontend.bytes_in += bytes_in
+    frontend.bytes_out += bytes_out
+    server = txn.server
+    backend = txn.backend
+    if server is not None:
+        server.bytes_in += bytes_in
+        server.bytes_out += bytes_out
+    if http:
+        status = txn.status
+        if status:
+            n = STATUS_CLASS[status] if status < 1000 else 0
+            frontend.hrsp[n] += 1
+            if backend is not None:
+                backend.hrsp[n] += 1
+        else:
+            frontend.unanswered += 1
+    if backend is not None:
+        if server is None:  # the backend counts its servers' bytes and these
+            backend.unserved_bytes_in += bytes_in
+            backend.unserved_bytes_out += bytes_out
+        if txn.term != NORMAL:
+            count_failure(txn.term, backend, server, http)
+        backend.leave()
 
 
 def count_failure(

@@ -3,8 +3,9 @@ HTTP logs (`%ts`, configuration.txt section 8.5): who or what ended the session,
 which phase the session was then. Pure.
 
 Log parsers and operators read these two letters first when a session went wrong, so poise
-uses exactly HAProxy's letters (log.c: `sess_term_cond` and `sess_fin_state`). The relay
-decides a `Cause` and a `Phase` where the session ends; `code()` makes the log field.
+uses exactly HAProxy's letters (log.c: `sess_term_cond` and `sess_fin_state`). The shells
+(net/) name what went wrong as a `Failure`; one table (`FAILURES`) gives each its status to
+answer (if any) and its two letters, so no termination code is spelled out anywhere else.
 """
 
 from __future__ import annotations
@@ -87,6 +88,72 @@ class Phase(Enum):
 
 
 NORMAL = "--"
+
+
+class Failure(Enum):
+    """What went wrong with a session or a transaction, in the words of its log line."""
+
+    # Each member carries its row of FAILURES (below), set once at import.
+    status: int | None
+    """The HTTP status poise answers with (HTTP mode), None when nothing is answered."""
+    cause: Cause
+    phase: Phase
+    code: str
+    """The `%ts` field: `cause.value + phase.value`."""
+
+    REQUEST_TIMEOUT = "timeout http-request (or client) before a whole request head"
+    BAD_REQUEST = "a request poise refuses (malformed, too large, smuggling)"
+    REJECTED = "refused by the proxy before any server (TCP: no backend)"
+    CLIENT_ABORT_REQUEST = "the client left before its request was routed"
+    CLIENT_ABORT_QUEUE = "the client left while waiting in a queue"
+    CLIENT_ABORT_CONNECT = "the client left while its server connection was being made"
+    CLIENT_ABORT_HEADERS = "the client left while waiting for the response head"
+    CLIENT_ABORT_DATA = "the client aborted during the data transfer"
+    CLIENT_TIMEOUT = "timeout client (or tunnel) during the data transfer"
+    NO_SERVER = "no backend, or no server usable, or connecting failed after the retries"
+    CONNECT_TIMEOUT = "timeout connect on the last attempt"
+    QUEUE_TIMEOUT = "timeout queue while waiting for a server slot"
+    BAD_RESPONSE = "the server sent something that is not a valid HTTP response head"
+    SERVER_ABORT_HEADERS = "the server closed before its response head"
+    SERVER_TIMEOUT_HEADERS = "timeout server while waiting for the response head"
+    SERVER_ABORT_DATA = "the server aborted during the data transfer"
+    SERVER_TIMEOUT = "timeout server during the data transfer"
+    KILLED_QUEUE = "killed by the runtime API while waiting in a queue"
+    KILLED_CONNECT = "killed by the runtime API while connecting"
+    KILLED_DATA = "killed by the runtime API during the data transfer"
+
+
+_C, _S, _P, _K = Cause.CLIENT_ABORT, Cause.SERVER_ABORT, Cause.PROXY, Cause.KILLED
+_c, _s = Cause.CLIENT_TIMEOUT, Cause.SERVER_TIMEOUT
+
+# The one table: failure -> (status to answer, cause, phase). The statuses are HAProxy 2.6's
+# (http_ana.c, `http_reply_and_close` and `http_server_error`; 400 and 408 in h1_mux.c).
+FAILURES: dict[Failure, tuple[int | None, Cause, Phase]] = {
+    Failure.REQUEST_TIMEOUT: (408, _c, Phase.REQUEST),
+    Failure.BAD_REQUEST: (400, _P, Phase.REQUEST),
+    Failure.REJECTED: (None, _P, Phase.REQUEST),
+    Failure.CLIENT_ABORT_REQUEST: (None, _C, Phase.REQUEST),
+    Failure.CLIENT_ABORT_QUEUE: (None, _C, Phase.QUEUE),
+    Failure.CLIENT_ABORT_CONNECT: (None, _C, Phase.CONNECT),
+    Failure.CLIENT_ABORT_HEADERS: (None, _C, Phase.HEADERS),
+    Failure.CLIENT_ABORT_DATA: (None, _C, Phase.DATA),
+    Failure.CLIENT_TIMEOUT: (None, _c, Phase.DATA),
+    Failure.NO_SERVER: (503, _S, Phase.CONNECT),
+    Failure.CONNECT_TIMEOUT: (503, _s, Phase.CONNECT),
+    Failure.QUEUE_TIMEOUT: (503, _s, Phase.QUEUE),
+    Failure.BAD_RESPONSE: (502, _P, Phase.HEADERS),
+    Failure.SERVER_ABORT_HEADERS: (502, _S, Phase.HEADERS),
+    Failure.SERVER_TIMEOUT_HEADERS: (504, _s, Phase.HEADERS),
+    Failure.SERVER_ABORT_DATA: (None, _S, Phase.DATA),
+    Failure.SERVER_TIMEOUT: (None, _s, Phase.DATA),
+    Failure.KILLED_QUEUE: (None, _K, Phase.QUEUE),
+    Failure.KILLED_CONNECT: (None, _K, Phase.CONNECT),
+    Failure.KILLED_DATA: (None, _K, Phase.DATA),
+}
+
+for _failure, (_status, _cause, _phase) in FAILURES.items():
+    _failure.status, _failure.cause, _failure.phase = _status, _cause, _phase
+    _failure.code = _cause.value + _phase.value
 
 
 def code(cause: Cause, phase: Phase) -> str:

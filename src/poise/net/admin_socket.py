@@ -300,7 +300,7 @@ def describe(session: Any, now: float) -> SessionInfo:
     return SessionInfo(
         id=id(session),
         proto=protocol(client),
-        source=f"{session.client_ip}:{session.client_port}",
+        source=f"{session.conn.client_ip}:{session.conn.client_port}",
         frontend=frontend.name,
         backend=backend.backend.name if backend is not None else None,
         server=server.name if server is not None else None,

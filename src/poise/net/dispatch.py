@@ -17,6 +17,8 @@ from poise.core.backend import Outcome, start
 from poise.core.counters import count_retry
 from poise.core.http.message import Request
 from poise.core.server import ServerState
+from poise.core.termination import Failure
+from poise.core.txn import Txn
 from poise.net.context import BackendRuntime
 from poise.net.inherited import connect_sockpair
 from poise.net.tls_server import ServerTls, report
@@ -49,24 +51,21 @@ class Dispatcher:
     timer: asyncio.TimerHandle | None
     queued: bool
     waiting_on: ServerState | None
-    t_queue: int
     t_queued_at: float
     connecting: bool
-    retries: int
-    redispatched: bool
     client_gone: bool
     tls_name: str | None  # the SNI of the last server connection, when it varies
-    connect_error: BaseException | None  # why the last connection attempt failed
+    txn: Txn  # the record the log line reads: Tw, Tc, retries, why the last connect failed
 
     def assign(self, avoid: ServerState | None) -> None:
-        """Pick a server and connect, or queue, or fail with `SC` (no server)."""
+        """Pick a server and connect, or queue, or fail (no server)."""
         backend = self.backend
         assert backend is not None
         key = self.balance_key() if backend.hashes_source or backend.hashes_request else b""
         take = backend.backend.take(self, key, avoid)
         if take.outcome is Outcome.ASSIGNED:
             assert take.server is not None
-            self.t_queue = max(self.t_queue, 0)
+            self.txn.t_queue = max(self.txn.t_queue, 0)
             self.connect(take.server)
         elif take.outcome is Outcome.QUEUED:
             self.queued = True
@@ -76,7 +75,7 @@ class Dispatcher:
             if timeout is not None:
                 self.timer = self.loop.call_later(timeout, self.queue_timed_out)
         else:
-            self.fail("SC")
+            self.fail(Failure.NO_SERVER)
 
     def assign_to(self, server: ServerState) -> None:
         """Use this server (persistence): its slot is taken, or the session waits for it."""
@@ -91,7 +90,7 @@ class Dispatcher:
                 self.timer = self.loop.call_later(backend.queue_timeout, self.queue_timed_out)
             return
         backend.backend.occupy(server)
-        self.t_queue = max(self.t_queue, 0)
+        self.txn.t_queue = max(self.txn.t_queue, 0)
         self.connect(server)
 
     def dequeued(self, server: ServerState) -> None:
@@ -99,7 +98,7 @@ class Dispatcher:
         self.queued = False
         self.waiting_on = None
         self.cancel_timer()
-        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        self.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
         if self.client_gone:
             self.server = server
             self.finish()
@@ -117,8 +116,8 @@ class Dispatcher:
     def queue_timed_out(self) -> None:
         self.timer = None
         self.leave_queue()
-        self.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
-        self.fail("sQ")
+        self.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        self.fail(Failure.QUEUE_TIMEOUT)
 
     def connect(self, server: ServerState) -> None:
         self.server = server
@@ -165,15 +164,15 @@ class Dispatcher:
         self.cancel_timer()
         self.connecting = False
         # Why an attempt failed (refused, unreachable, TLS), for the failure log line.
-        self.connect_error = None if task.cancelled() else task.exception()
+        self.txn.connect_error = None if task.cancelled() else task.exception()
         if task.cancelled():
-            self.connect_failed(server, "sC")
+            self.connect_failed(server, Failure.CONNECT_TIMEOUT)
             return
         exc = task.exception()
         if exc is not None:
             if tls is not None and isinstance(exc, ssl.SSLError):
                 self.tls_failed(server, tls, tls.failure(exc))
-            self.connect_failed(server, "SC")
+            self.connect_failed(server, Failure.NO_SERVER)
             return
         transport, protocol = task.result()
         if tls is not None:
@@ -183,7 +182,7 @@ class Dispatcher:
             if problem is not None:
                 transport.abort()
                 self.tls_failed(server, tls, problem)
-                self.connect_failed(server, "SC")
+                self.connect_failed(server, Failure.NO_SERVER)
                 return
             tls.failing = None
         # A server whose SNI varies (`sni req.hdr(host)`): its connections are only reused
@@ -195,17 +194,17 @@ class Dispatcher:
             return
         self.server_connected(transport, protocol, int((self.loop.time() - started) * 1000))
 
-    def connect_failed(self, server: ServerState, code: str) -> None:
+    def connect_failed(self, server: ServerState, failure: Failure) -> None:
         backend = self.backend
         assert backend is not None
         server.failed_conns += 1
         if self.client_gone:
             self.finish()
             return
-        if self.retries < backend.retries:
-            self.retries += 1
-            if should_redispatch(self.retries, backend.retries, backend.proxy.redispatch):
-                self.redispatched = True
+        if self.txn.retries < backend.retries:
+            self.txn.retries += 1
+            if should_redispatch(self.txn.retries, backend.retries, backend.proxy.redispatch):
+                self.txn.redispatched = True
                 self.on_redispatch()
                 self.server = None
                 start(backend.backend.release(server))
@@ -219,7 +218,7 @@ class Dispatcher:
                 delay = min(delay, backend.connect_timeout)
             self.timer = self.loop.call_later(delay, self.retry, server)
             return
-        self.fail(code)
+        self.fail(failure)
 
     def tls_failed(self, server: ServerState, tls: ServerTls, reason: str) -> None:
         """A TLS handshake to `server` failed: log why (once per episode)."""
@@ -271,7 +270,7 @@ class Dispatcher:
         """The session leaves its server for another (a persistence cookie no longer
         applies)."""
 
-    def fail(self, code: str) -> None:
+    def fail(self, failure: Failure) -> None:
         raise NotImplementedError
 
     def finish(self) -> None:

@@ -25,7 +25,7 @@ import httptools
 
 from poise.config import model
 from poise.core.backend import start
-from poise.core.counters import STATUS_CLASS, count_failure, status_class
+from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.http import heads, persistence, rules, validate
 from poise.core.http.chunked import ChunkedScanner, ChunkError
@@ -35,6 +35,8 @@ from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, ResponseHea
 from poise.core.http.message import Request, Response, keep_alive
 from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
+from poise.core.termination import Failure
+from poise.core.txn import Conn, Txn
 from poise.net import services
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher, backend_tls
@@ -62,22 +64,14 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     __slots__ = (
         "accept_time",
         "backend",
-        "bytes_in",
-        "bytes_out",
         "client",
-        "client_cert",
         "client_eof",
         "client_gone",
-        "client_ip",
-        "client_port",
-        "connect_error",
+        "conn",
         "connecting",
         "cookie_match",
-        "cookie_status",
         "counted",
         "ctx",
-        "dst_ip",
-        "dst_port",
         "frontend",
         "head_out",
         "holds_slot",
@@ -96,43 +90,26 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "phase",
         "processing",
         "queued",
-        "redispatched",
-        "refusal",
-        "req",
         "req_body_done",
-        "req_captures",
         "req_chunks",
         "req_remaining",
-        "req_start",
         "requests",
-        "resp",
         "resp_buf",
-        "resp_captures",
         "resp_chunks",
         "resp_phase",
         "resp_remaining",
         "resp_until_close",
         "retried_fresh",
-        "retries",
         "reused",
-        "rule_reason",
         "server",
         "service_wait",
-        "sni",
-        "ssl",
-        "status",
-        "t_connect",
-        "t_head",
-        "t_queue",
         "t_queued_at",
-        "t_response",
         "t_sent",
-        "term",
         "timer",
         "tls_name",
+        "txn",
         "upstream",
         "waiting_on",
-        "websocket",
     )
 
     def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
@@ -154,64 +131,37 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.idle_delay = INFINITE
         self.idle_since = 0.0
         self.idle_callback: Callable[[], None] = self.close_session
-        self.client_ip = ""
-        self.client_port = 0
-        self.ssl = False  # the client connection is TLS (ssl_fc)
-        self.sni: str | None = None
-        self.client_cert = False  # ssl_c_used
+        self.conn = Conn()
         self.tls_name: str | None = None  # the varying SNI of the last server connection
-        self.dst_ip = ""
-        self.dst_port = 0
         self.accept_time = self.last_active = 0.0
-        # From the client: the head as received, the body, a tunnel. Set by each head
-        # (handle_head), zeroed for a request refused before its head was read (reject).
-        self.bytes_in = 0
         self.reset_transaction()
 
     def reset_transaction(self) -> None:
-        self.req: Request | None = None
-        self.req_start = 0.0
-        self.t_head = -1
+        self.txn = Txn(0.0)  # the record of the next request (core/txn.py)
         self.t_sent = 0.0
-        self.t_response = -1
         self.backend: BackendRuntime | None = None
         self.server: ServerState | None = None
-        self.retries = 0
-        self.redispatched = False
         self.queued = False
         self.waiting_on: ServerState | None = None
-        self.t_queue = -1
         self.t_queued_at = 0.0
-        self.t_connect = -1
         self.connecting = False
         self.holds_slot = False
         self.out_head = b""
         self.req_remaining = 0
         self.req_chunks: ChunkedScanner | None = None
         self.req_body_done = True
-        self.resp: Response | None = None
         self.resp_phase = RESP_HEAD
         self.resp_remaining = 0
         self.resp_chunks: ChunkedScanner | None = None
         self.resp_until_close = False
-        self.status = 0
-        self.bytes_out = 0
         self.head_out = b""  # the response head, waiting to go out with the body
-        self.req_captures: tuple[str | None, ...] | None = None  # `capture request header`
-        self.resp_captures: tuple[str | None, ...] | None = None
         self.service_wait = -1  # the length of a service's request body being read
         self.keep_client = True
         self.keep_server = True
-        self.websocket = False
         self.cookie_match: persistence.CookieMatch | None = None
-        self.cookie_status = "--"
-        self.term = "--"
         self.reused = False
         self.retried_fresh = False  # sent again on a new connection after a reused one died
         self.no_reuse = False
-        self.connect_error: BaseException | None = None  # why the last connect failed
-        self.rule_reason = ""  # the rule that answered (deny, return, redirect)
-        self.refusal = ""  # why poise refused the request or the response
         if self.pending:
             self.pending = []
         self.resp_buf.clear()
@@ -223,29 +173,29 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.client = cast(asyncio.Transport, transport)
         peer = self.client.get_extra_info("peername")
         if isinstance(peer, tuple):
-            self.client_ip, self.client_port = peer[0], peer[1]
+            self.conn.client_ip, self.conn.client_port = peer[0], peer[1]
         sock = self.client.get_extra_info("sockname")
         if isinstance(sock, tuple):
-            self.dst_ip, self.dst_port = sock[0], sock[1]
+            self.conn.dst_ip, self.conn.dst_port = sock[0], sock[1]
         tls = self.client.get_extra_info("ssl_object")
         if tls is not None:
-            self.ssl = True
-            self.sni = client_sni(tls)  # the name the client asked for (SNI)
-            self.client_cert = tls.getpeercert(True) is not None
+            self.conn.ssl = True
+            self.conn.sni = client_sni(tls)  # the name the client asked for (SNI)
+            self.conn.client_cert = tls.getpeercert(True) is not None
         # Counted in when it was accepted (net/accept.py).
         self.begin()
 
     def begin(self) -> None:
         self.counted = True
         self.ctx.sessions.add(self)
-        self.accept_time = self.req_start = self.last_active = self.loop.time()
+        self.accept_time = self.txn.start = self.last_active = self.loop.time()
         self.arm(self.frontend.first_head_timeout, self.head_timed_out)
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
         phase = self.phase
         if phase is TUNNEL:
-            self.bytes_in += len(data)
+            self.txn.bytes_in += len(data)
             self.forward_to_server(data)
         elif phase is BODY:
             used = self.request_body(data, 0)
@@ -255,7 +205,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         else:
             if not self.inbuf and phase is HEAD and self.requests:
                 # The first byte of the next request: `timeout http-request` starts now.
-                self.req_start = self.last_active
+                self.txn.start = self.last_active
                 self.arm(self.frontend.first_head_timeout, self.head_timed_out)
             if phase is HEAD and not self.inbuf and data.find(b"\r\n\r\n") == len(data) - 4:
                 # One whole head in one read, as most requests come: no buffering.
@@ -308,18 +258,21 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if not self.counted:
             return
         if self.phase is not CLOSED:
-            if self.req is not None and self.phase is not TUNNEL:
+            if self.txn.req is not None and self.phase is not TUNNEL:
                 # Left in the middle of a transaction.
                 if self.queued:
                     self.leave_queue()
-                    self.term = "CQ"
+                    self.txn.term = Failure.CLIENT_ABORT_QUEUE.code
                 elif self.connecting:
-                    self.term = "CC"
+                    self.txn.term = Failure.CLIENT_ABORT_CONNECT.code
                     return  # the connect callback ends the session
-                elif self.resp is None:
-                    self.term = "CH" if self.server is not None else "CR"
+                elif self.txn.resp is None:
+                    left = Failure.CLIENT_ABORT_HEADERS
+                    if self.server is None:
+                        left = Failure.CLIENT_ABORT_REQUEST
+                    self.txn.term = left.code
                 else:
-                    self.term = "CD"
+                    self.txn.term = Failure.CLIENT_ABORT_DATA.code
                 self.end_transaction(log=True)
             self.close_session()
 
@@ -341,7 +294,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 end = heads.lf_head_end(buf)  # a head with bare LF line ends, or none yet
                 if end < 0:
                     if len(buf) > MAX_HEAD:
-                        self.reject(400, "request head too large", "PR")
+                        self.reject(Failure.BAD_REQUEST, "request head too large")
                     return
             head = bytes(buf[:end])
             del buf[:end]
@@ -351,18 +304,18 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def handle_head(self, raw: bytes) -> None:
         now = self.last_active  # the head's last bytes came just now (data_received)
-        self.bytes_in = len(raw)
-        self.t_head = int((now - self.req_start) * 1000)
+        self.txn.bytes_in = len(raw)
+        self.txn.t_head = int((now - self.txn.start) * 1000)
         self.requests += 1
         if len(raw) > MAX_HEAD:  # HAProxy's limit, however the head arrived (core/http/heads)
-            self.reject(400, "request head too large", "PR")
+            self.reject(Failure.BAD_REQUEST, "request head too large")
             return
         problem = validate.check_request_head(raw)
         if problem is not None and problem.reason == validate.BARE_LF:
             raw = self.with_crlf(raw)  # HAProxy takes a bare LF for CRLF (core/http/heads)
             problem = validate.check_request_head(raw)
         if problem is not None:
-            self.reject(problem.status, problem.reason, "PR")
+            self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
             return
         raw = raw.lstrip(b"\r\n")  # empty lines before a request are ignored (RFC 9112 2.2)
         collector = RequestHead()
@@ -375,31 +328,31 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         except httptools.HttpParserInvalidMethodError:
             read = heads.read_unknown_method(raw)  # a method llhttp does not know
             if isinstance(read, str):
-                self.reject(400, read, "PR")
+                self.reject(Failure.BAD_REQUEST, read)
                 return
             method, collector, parser = read
         except httptools.HttpParserError as exc:
-            self.reject(400, f"malformed request: {exc}", "PR")
+            self.reject(Failure.BAD_REQUEST, f"malformed request: {exc}")
             return
         if len(collector.items) > MAX_FIELDS:  # HAProxy's tune.http.maxhdr
-            self.reject(400, "too many header fields", "PR")
+            self.reject(Failure.BAD_REQUEST, "too many header fields")
             return
-        req = self.req = Request(
+        req = self.txn.req = Request(
             method or parser.get_method().decode("latin-1"),
             collector.url.decode("latin-1"),
             parser.get_http_version(),
             Headers(collector.items),
-            self.client_ip,
-            self.client_port,
-            self.dst_ip,
-            self.dst_port,
-            self.ssl,
-            self.sni,
-            self.client_cert,
+            self.conn.client_ip,
+            self.conn.client_port,
+            self.conn.dst_ip,
+            self.conn.dst_port,
+            self.conn.ssl,
+            self.conn.sni,
+            self.conn.client_cert,
         )
         if frontend_captures := self.frontend.proxy.capture_request_headers:
             # Captured as they arrived, before any rule or poise itself edits them.
-            self.req_captures = capture_headers(frontend_captures, req.headers)
+            self.txn.req_captures = capture_headers(frontend_captures, req.headers)
         problem = validate.check_request(req)
         if problem is None:
             # Only a request with an Upgrade header can be one (validate.py).
@@ -407,9 +360,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             if isinstance(upgrade, validate.HttpProblem):
                 problem = upgrade
             else:
-                self.websocket = upgrade
+                self.txn.websocket = upgrade
         if problem is not None:
-            self.reject(problem.status, problem.reason, "PR")
+            self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
             return
         # `option httpclose` in the frontend closes the client side after each response;
         # so does a soft stop (a reload): the response says `Connection: close`, and the
@@ -437,7 +390,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         else:
             backend = runtime.backend  # default_backend (a `listen`: itself), as routed
         if backend is None:
-            self.error_reply(503, "SC")
+            self.error_reply(Failure.NO_SERVER)
             return
         self.backend = backend
         backend.backend.enter()
@@ -482,7 +435,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         head, used = heads.with_crlf(raw)
         if used < len(raw):
             self.inbuf[0:0] = raw[used:]
-            self.bytes_in = used
+            self.txn.bytes_in = used
         return head
 
     def server_keep_alive(self, backend: BackendRuntime) -> bool:
@@ -491,10 +444,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def server_head(self, raw: bytes, req: Request, backend: BackendRuntime) -> bytes:
         """The request head for the server: hop-by-hop headers out, X-Forwarded-For in,
         the connection kept or closed; the bytes that came in when nothing changes."""
-        self.keep_server = self.server_keep_alive(backend) and not self.websocket
+        self.keep_server = self.server_keep_alive(backend) and not self.txn.websocket
         headers = req.headers
         drop = validate.hop_by_hop(headers)
-        if self.websocket:
+        if self.txn.websocket:
             drop -= {"connection", "upgrade"}
         if drop:
             for name in drop:
@@ -503,12 +456,12 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if backend.forwardfor or self.frontend.forwardfor:
             validate.forwarded_for(
                 req,
-                self.client_ip,
+                self.conn.client_ip,
                 proxy.forwardfor_except,
                 proxy.forwardfor_header,
                 proxy.forwardfor_if_none,
             )
-        if not self.keep_server and not self.websocket:  # an upgrade keeps its own
+        if not self.keep_server and not self.txn.websocket:  # an upgrade keeps its own
             headers.add("Connection", "close")
         elif req.version == "1.0":
             headers.add("Connection", "keep-alive")
@@ -532,14 +485,14 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             return False
         if verdict.close:
             self.keep_client = False
-        self.rule_reason = verdict.reason
+        self.txn.rule = verdict.reason
         response = verdict.response
         if response is None:
             response = reply(verdict.status, close=not self.keep_client)
-        self.status = verdict.status
-        self.bytes_out = len(response)
+        self.txn.status = verdict.status
+        self.txn.bytes_out = len(response)
         self.client.write(response)
-        self.term = (verdict.termination or "PR--")[:2]
+        self.txn.term = (verdict.termination or "PR--")[:2]
         self.end_transaction(log=True)
         self.next_request()
         return True
@@ -561,29 +514,31 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         body = bytes(self.inbuf[:wanted])
         del self.inbuf[:wanted]
         self.service_wait = -1
-        req = self.req
+        req = self.txn.req
         assert req is not None
         close = not self.keep_client
         self.answered(services.serve(self.ctx, self.frontend, req, close=close, body=body))
 
-    def reject(self, status: int, reason: str, term: str) -> None:
+    def reject(self, failure: Failure, reason: str, status: int | None = None) -> None:
         """A request poise refuses: its error page (or the proxy's `errorfile`), the
         connection closed, and two log lines: HAProxy's, and the failure line that says
-        why (net/httplog.py)."""
-        self.status = status
-        self.refusal = reason
+        why (net/httplog.py). `status`: the validator's, when it knows better (501...)."""
+        txn = self.txn
+        txn.status = status = status or failure.status or 400
+        txn.refusal = reason
         page = self.frontend.proxy.errorfile(status) or parse_error(status)
         self.client.write(page)
-        self.term = term
+        txn.term = failure.code
         self.keep_client = False
-        if self.req is None:
-            self.bytes_out = self.bytes_in = 0  # HAProxy counts no bytes for these either
-        self.end_transaction(log=True, bad_request=self.req is None)
+        if txn.req is None:
+            txn.bad_request = True
+            txn.bytes_out = txn.bytes_in = 0  # HAProxy counts no bytes for these either
+        self.end_transaction(log=True)
         self.close_session()
 
     def error_page(self, status: int) -> tuple[bytes, bool]:
         """HAProxy's page for `status`, or the backend's or frontend's `errorfile`."""
-        req = self.req
+        req = self.txn.req
         if req is None:
             return reply(status, close=True), True
         proxies = [self.frontend.proxy]
@@ -600,7 +555,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             try:
                 stop = self.req_chunks.feed(data, start_at)
             except ChunkError as exc:
-                self.reject(400, str(exc), "PR")
+                self.reject(Failure.BAD_REQUEST, str(exc))
                 return end
             if self.req_chunks.done:
                 self.req_body_done = True
@@ -611,7 +566,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 self.req_body_done = True
         chunk = data[start_at:stop]
         if chunk:
-            self.bytes_in += stop - start_at
+            self.txn.bytes_in += stop - start_at
             self.forward_to_server(chunk)
         if self.req_body_done and self.phase is BODY:
             self.phase = WAIT
@@ -630,16 +585,16 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def balance_key(self) -> bytes | None:
         backend = self.backend
-        if backend is None or self.req is None:
+        if backend is None or self.txn.req is None:
             return b""
         if backend.hashes_source:
-            return source_key(self.client_ip)
+            return source_key(self.conn.client_ip)
         if backend.hashes_request:
-            return hash_key(backend.proxy.balance, self.req)
+            return hash_key(backend.proxy.balance, self.txn.req)
         return b""
 
     def destination_port(self) -> int:
-        return self.dst_port
+        return self.conn.dst_port
 
     def server_protocol(self) -> asyncio.Protocol:
         assert self.server is not None
@@ -672,7 +627,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             return False
         self.upstream = upstream
         self.reused = True
-        self.t_connect = 0
+        self.txn.t_connect = 0
         self.send_request(upstream)
         return True
 
@@ -682,10 +637,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         tls = backend_tls(self.backend, server)
         if tls is None or tls.dynamic is None:
             return None
-        return tls.server_name(self.req) or ""
+        return tls.server_name(self.txn.req) or ""
 
     def sni_request(self) -> Request | None:
-        return self.req
+        return self.txn.req
 
     def reuse_allowed(self) -> bool:
         backend = self.backend
@@ -704,7 +659,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             upstream.close()  # the session ended (killed at stop) while connecting
             return
         upstream.sni = self.tls_name
-        self.t_connect = connect_ms
+        self.txn.t_connect = connect_ms
         previous = self.upstream
         if previous is not None and previous is not upstream:
             previous.release(self.loop.time())
@@ -726,26 +681,28 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         assert backend is not None
         self.arm(backend.server_timeout, self.server_timed_out)
 
-    def fail(self, code: str) -> None:
+    def fail(self, failure: Failure) -> None:
         """No server could take the request: 503, as HAProxy answers."""
         if self.client_gone:
             self.finish()
             return
-        self.error_reply(503, code)
+        self.error_reply(failure)
 
-    def error_reply(self, status: int, term: str) -> None:
+    def error_reply(self, failure: Failure) -> None:
         """poise answers in the server's place (502, 503, 504); the client connection
         stays open for its next request, as with HAProxy 2.6."""
         self.release_upstream(None, close=True)
         if not self.req_body_done:
             self.keep_client = False  # the rest of the body would be read as a request
-        self.status = status
+        status = failure.status or 503
         page, closes = self.error_page(status)
         if closes:
             self.keep_client = False
         self.client.write(page)
-        self.bytes_out = len(page)
-        self.term = term
+        txn = self.txn
+        txn.status = status
+        txn.bytes_out = len(page)
+        txn.term = failure.code
         self.end_transaction(log=True)
         self.next_request()
 
@@ -759,7 +716,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def server_data(self, data: bytes) -> None:
         self.last_active = self.loop.time()
         if self.phase is TUNNEL:
-            self.bytes_out += len(data)
+            self.txn.bytes_out += len(data)
             self.client.write(data)
             return
         if self.resp_phase is RESP_BODY:
@@ -793,7 +750,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 self.flush_head()
             else:
                 if self.phase is TUNNEL:
-                    self.bytes_out += len(rest)
+                    self.txn.bytes_out += len(rest)
                     self.client.write(rest)
                     return
                 if self.resp_phase is RESP_HEAD:
@@ -806,7 +763,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         """Nothing in the response to this request needs reading or changing, if it is a
         plain one (validate.plain_length): no response rule, capture or cookie, a kept
         HTTP/1.1 client, no upgrade, a method whose response has a body."""
-        req = self.req
+        req = self.txn.req
         backend = self.backend
         return (
             req is not None
@@ -815,7 +772,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             and self.frontend.plain_responses
             and self.keep_client
             and req.version == "1.1"
-            and not self.websocket
+            and not self.txn.websocket
             and req.method not in ("HEAD", "CONNECT")
         )
 
@@ -838,9 +795,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def plain_response(self, raw: bytes, status: int) -> None:
         """Record the response that starts `raw` (a plain one, checked)."""
-        if self.t_response < 0:
+        if self.txn.t_response < 0:
             # server_data set last_active just now
-            self.t_response = int((self.last_active - self.t_sent) * 1000)
+            self.txn.t_response = int((self.last_active - self.t_sent) * 1000)
         line = raw[: raw.find(b"\r\n")]
         server = self.server
         if server is not None:  # the server's response counters (core/counters.py)
@@ -851,9 +808,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 _PLAIN_RESPONSES.clear()
             reason = line[13:].decode("latin-1")  # after "HTTP/1.1 NNN "
             resp = _PLAIN_RESPONSES[line] = Response(status, reason, "1.1", Headers())
-        self.resp = resp
-        self.status = status
-        self.bytes_out += len(raw)
+        self.txn.resp = resp
+        self.txn.status = status
+        self.txn.bytes_out += len(raw)
         self.resp_phase = RESP_BODY
 
     def response_head(self, raw: bytes) -> bool:
@@ -890,7 +847,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         status = parser.get_status_code()
         if self.server is not None:
             self.server.hrsp[status_class(status)] += 1
-        req = self.req
+        req = self.txn.req
         assert req is not None
         resp = Response(
             status,
@@ -899,18 +856,18 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             Headers(collector.items),
         )
         if frontend_captures := self.frontend.proxy.capture_response_headers:
-            self.resp_captures = capture_headers(frontend_captures, resp.headers)
+            self.txn.resp_captures = capture_headers(frontend_captures, resp.headers)
         if 100 <= status < 200 and status != 101:
             # Interim response (100 Continue): forwarded, the final one follows.
             self.client.write(raw)
             return True
-        if self.t_response < 0:
-            self.t_response = int((self.loop.time() - self.t_sent) * 1000)
-        self.resp = resp
-        self.status = status
-        if status == 101 and self.websocket:
+        if self.txn.t_response < 0:
+            self.txn.t_response = int((self.loop.time() - self.t_sent) * 1000)
+        self.txn.resp = resp
+        self.txn.status = status
+        if status == 101 and self.txn.websocket:
             self.client.write(raw)
-            self.bytes_out += len(raw)
+            self.txn.bytes_out += len(raw)
             self.start_tunnel()
             return True
         framing = validate.response_framing(req.method, status, resp)
@@ -936,11 +893,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 cookie, match, self.server, resp.headers, self.ctx.wall(),
                 request_method=req.method, status=status,
             )  # fmt: skip
-            self.cookie_status = persistence.cookie_flags(cookie, match.status, response_status)
+            self.txn.cookie_status = persistence.cookie_flags(cookie, match.status, response_status)
         head = self.client_head(raw, resp)
         # Written with the first body bytes: one write (one syscall) per small response.
         self.head_out = head
-        self.bytes_out += len(head)
+        self.txn.bytes_out += len(head)
         self.resp_phase = RESP_BODY
         if framing.kind == "none":
             self.response_done()
@@ -967,7 +924,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         """The response head for the client: its connection header made to match what
         poise will do with the client connection."""
         headers = resp.headers
-        req = self.req
+        req = self.txn.req
         assert req is not None
         index = headers.index()
         if self.keep_client and req.version != "1.0":
@@ -1003,7 +960,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.resp_remaining -= stop - start_at
         chunk = data[start_at:stop] if start_at or stop != end else data
         if chunk:
-            self.bytes_out += len(chunk)
+            self.txn.bytes_out += len(chunk)
             if self.head_out:
                 chunk = self.head_out + chunk
                 self.head_out = b""
@@ -1036,15 +993,15 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def bad_response(self, reason: str, started: bool = False) -> None:
         """Broken framing or garbage from the server: 502 (or an abort once the client
         has part of the response)."""
-        self.refusal = reason
+        self.txn.refusal = reason
         self.release_upstream(None, close=True)
-        if started or (self.resp is not None and self.bytes_out):
-            self.term = "SD"
+        if started or (self.txn.resp is not None and self.txn.bytes_out):
+            self.txn.term = Failure.SERVER_ABORT_DATA.code
             self.keep_client = False
             self.end_transaction(log=True)
             self.close_session(abort=True)
             return
-        self.error_reply(502, "PH")
+        self.error_reply(Failure.BAD_RESPONSE)
 
     def server_eof(self) -> None:
         if self.phase is TUNNEL:
@@ -1061,13 +1018,13 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.phase is TUNNEL:
             self.close_session()
             return
-        if self.resp_phase is RESP_DONE or self.req is None:
+        if self.resp_phase is RESP_DONE or self.txn.req is None:
             return
         if self.resp_until_close and self.resp_phase is RESP_BODY:
             self.keep_server = False
             self.response_done()
             return
-        if self.resp is None and not self.resp_buf and self.reused and not self.retried_fresh:
+        if self.txn.resp is None and not self.resp_buf and self.reused and not self.retried_fresh:
             # A reused connection the server closed without answering (core/http/heads.py).
             after = self.after_dead_connection()
             if after == "resend":
@@ -1080,10 +1037,14 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 self.end_transaction(log=False)
                 self.close_session()
                 return
-        if self.resp is None:
-            self.error_reply(502, "PH" if heads.garbage_response(self.resp_buf) else "SH")
+        if self.txn.resp is None:
+            self.error_reply(
+                Failure.BAD_RESPONSE
+                if heads.garbage_response(self.resp_buf)
+                else Failure.SERVER_ABORT_HEADERS
+            )
         else:
-            self.term = "SD"
+            self.txn.term = Failure.SERVER_ABORT_DATA.code
             self.keep_client = False
             self.end_transaction(log=True)
             self.close_session(abort=True)
@@ -1096,9 +1057,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def after_dead_connection(self) -> str:
         """A request sent on a reused connection that died before any answer: sent once
         more on a new one when idempotent without a body, else HAProxy's answer."""
-        req = self.req
+        req = self.txn.req
         assert req is not None
-        if self.websocket:
+        if self.txn.websocket:
             return "502"
         has_body = validate.request_framing(req) is not validate.NO_BODY
         return heads.after_dead_connection(req.method, has_body, first=self.requests == 1)
@@ -1114,7 +1075,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.inbuf:
             data = bytes(self.inbuf)
             self.inbuf.clear()
-            self.bytes_in += len(data)
+            self.txn.bytes_in += len(data)
             self.forward_to_server(data)
         self.client.resume_reading()
 
@@ -1163,28 +1124,28 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def head_timed_out(self) -> None:
         if self.inbuf or self.requests == 0:
-            self.reject(408, "request head timeout", "cR")
+            self.reject(Failure.REQUEST_TIMEOUT, "request head timeout")
         else:
             self.close_session()  # an idle keep-alive connection closes silently
 
     def client_timed_out(self) -> None:
         """The client stopped sending its request body."""
-        self.term = "cD"
+        self.txn.term = Failure.CLIENT_TIMEOUT.code
         self.keep_client = False
         self.end_transaction(log=True)
         self.close_session(abort=True)
 
     def server_timed_out(self) -> None:
-        if self.resp is None:
-            self.error_reply(504, "sH")
+        if self.txn.resp is None:
+            self.error_reply(Failure.SERVER_TIMEOUT_HEADERS)
         else:
-            self.term = "sD"
+            self.txn.term = Failure.SERVER_TIMEOUT.code
             self.keep_client = False
             self.end_transaction(log=True)
             self.close_session(abort=True)
 
     def tunnel_timed_out(self) -> None:
-        self.term = "cD"
+        self.txn.term = Failure.CLIENT_TIMEOUT.code
         self.close_session(abort=True)
 
     # -- the end of a transaction, of the session ---------------------------------------
@@ -1200,7 +1161,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         else:
             upstream.release(self.loop.time())
 
-    def end_transaction(self, log: bool, bad_request: bool = False) -> None:
+    def end_transaction(self, log: bool) -> None:
         backend = self.backend
         server = self.server
         if self.holds_slot and server is not None and backend is not None:
@@ -1213,44 +1174,27 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.timer is not None:
             self.cancel_timer()
         self.idle_delay = INFINITE  # disarm()
+        txn = self.txn
+        txn.server = server
         frontend = self.frontend
-        if log and frontend.log is not None:
-            log_transaction(self, bad_request)
-        # The stats' counters (core/counters.py): as few plain additions as can be, for
-        # speed; the requests are counted with the responses (`req_tot` is their sum).
-        bytes_in = self.bytes_in
-        bytes_out = self.bytes_out
-        status = self.status
-        frontend.bytes_in += bytes_in
-        frontend.bytes_out += bytes_out
-        if server is not None:
-            server.bytes_in += bytes_in
-            server.bytes_out += bytes_out
         if backend is not None:
-            counted = backend.backend
-            if server is None:
-                counted.unserved_bytes_in += bytes_in
-                counted.unserved_bytes_out += bytes_out
-            if status:
-                n = STATUS_CLASS[status]
-                frontend.hrsp[n] += 1
-                counted.hrsp[n] += 1
-            else:
-                frontend.unanswered += 1
-            if self.term != "--":
-                count_failure(self.term, counted, server, http=True)
-            counted.leave()
+            txn.backend = backend.backend
             self.backend = None
-        else:
-            if status:
-                frontend.hrsp[status_class(status)] += 1
-            else:
-                frontend.unanswered += 1
-            if frontend.proxy.is_backend and (own := self.ctx.backends.get(frontend.name)):
+        if log and frontend.log is not None:
+            upstream = self.upstream
+            server_side = upstream.transport if upstream is not None else None
+            log_transaction(
+                txn, self.conn, frontend, backend, self.ctx.actconn, self.loop.time(),
+                self.client, server_side,
+            )  # fmt: skip
+        account(txn, frontend, http=True)
+        if backend is None and frontend.proxy.is_backend:
+            own = self.ctx.backends.get(frontend.name)
+            if own is not None:
                 # A `listen` answering before routing (HAProxy's stream is then on the
                 # proxy itself): its backend counts the bytes, not the response.
-                own.backend.unserved_bytes_in += bytes_in
-                own.backend.unserved_bytes_out += bytes_out
+                own.backend.unserved_bytes_in += txn.bytes_in
+                own.backend.unserved_bytes_out += txn.bytes_out
 
     def next_request(self) -> None:
         """After a response: keep the server connection (or not), then the next request."""
@@ -1265,7 +1209,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             return
         self.reset_transaction()
         self.phase = HEAD
-        self.req_start = self.last_active = self.loop.time()
+        self.txn.start = self.last_active = self.loop.time()
         self.arm(self.frontend.next_head_timeout, self.head_timed_out)
         self.client.resume_reading()
         if self.inbuf and not self.processing:
@@ -1275,7 +1219,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.phase is CLOSED:
             return
         tunnel = self.phase is TUNNEL
-        if tunnel and self.req is not None:
+        if tunnel and self.txn.req is not None:
             self.end_transaction(log=True)  # a WebSocket is logged when it ends
         self.phase = CLOSED
         self.cancel_timer()
@@ -1300,7 +1244,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.ctx.release(self.frontend)
 
     def kill(self, code: str) -> None:
-        self.term = code
-        if self.req is not None and self.phase is not TUNNEL:
+        self.txn.term = code
+        if self.txn.req is not None and self.phase is not TUNNEL:
             self.end_transaction(log=True)
         self.close_session(abort=True)

@@ -25,9 +25,11 @@ import time
 from typing import TYPE_CHECKING
 
 from poise.core.explain import Facts, ServerCounts, client_address, explain, failure_line
-from poise.core.httplog import HttpLogRecord, format_httplog
-from poise.core.logline import NOSRV, LogExtras, TcpLogRecord, format_tcplog
+from poise.core.logline import LogExtras, format_tcplog
 from poise.core.server import AdminState, ServerState
+from poise.core.termination import NORMAL, Failure
+from poise.core.txn import Txn
+from poise.core.txnlog import tcp_captures, tcp_record
 
 if TYPE_CHECKING:
     import asyncio
@@ -80,78 +82,56 @@ def fill_extras(
 
 def log_tcp_session(session: TcpSession, final: bool) -> None:
     frontend = session.frontend
-    sink = frontend.log
-    if sink is None:
+    if frontend.log is None:
         return
-    tcp_traffic_line(session, final)
-    if final and session.term != "--":
-        log_failure(frontend, tcp_facts(session))
+    txn = session.record()
+    tcp_traffic_line(session, txn, final)
+    if final and txn.term != NORMAL:
+        log_failure(frontend, tcp_facts(session, txn))
 
 
-def tcp_traffic_line(session: TcpSession, final: bool) -> None:
+def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
     frontend = session.frontend
     sink = frontend.log
     if sink is None or not frontend.tcplog:
         return
-    if final and frontend.dontlognull and session.bytes_in == 0 and session.term == "--":
+    if final and frontend.dontlognull and txn.bytes_in == 0 and txn.term == NORMAL:
         return
-    backend = session.backend
-    server = session.server
     now = session.loop.time()
-    connected = server is not None and session.t_connect >= 0
-    record = TcpLogRecord(
-        client_ip=session.client_ip,
-        client_port=session.client_port,
-        accept_date=wall_clock(session.accept_time, now),
-        frontend_name=frontend.name,
-        backend_name=backend.proxy.name if backend is not None else frontend.name,
-        server_name=server.name if server is not None else NOSRV,  # the last one tried
-        tw=session.t_queue,
-        tc=session.t_connect,
-        tt=int((now - session.accept_time) * 1000),
-        bytes_read=session.bytes_out,
-        termination_state=session.term or "--",
-        actconn=session.ctx.actconn,
+    proxy = frontend.proxy
+    date = wall_clock(session.accept_time, now)
+    tt = int((now - session.accept_time) * 1000)
+    actconn = session.ctx.actconn
+    record = tcp_record(
+        txn,
+        session.conn,
+        proxy,
+        date=date,
+        tt=tt,
+        actconn=actconn,
         feconn=frontend.cur_conn,
-        beconn=backend.backend.cur_sess if backend is not None else 0,
-        srv_conn=server.cur_sess if server is not None else 0,
-        retries=session.retries,
-        redispatched=session.redispatched,
-        srv_queue=0,
-        backend_queue=backend.backend.queued if backend is not None else 0,
-        logasap=not final,
+        final=final,
     )
     formatter = frontend.tcp_format
     if formatter is None:
         sink.send("info", format_tcplog(record))
         return
-    proxy = frontend.proxy
-    # A TCP session reads no header: a capture is there, and empty (HAProxy prints `{}`).
-    if proxy.capture_request_headers:
-        record.request_captures = (None,) * len(proxy.capture_request_headers)
-    if proxy.capture_response_headers:
-        record.response_captures = (None,) * len(proxy.capture_response_headers)
+    tcp_captures(record, proxy)
     uses = formatter.uses
-    extras = record.extras = LogExtras(bytes_uploaded=session.bytes_in)
+    extras = record.extras = LogExtras(bytes_uploaded=txn.bytes_in)
     if "fi" in uses or "fp" in uses or "[]" in uses:
         extras.frontend_ip, extras.frontend_port = socket_address(session.client, "sockname")
     transport = session.server_transport
     if "bi" in uses or "bp" in uses:
         extras.backend_ip, extras.backend_port = socket_address(transport, "sockname")
-    if connected and server is not None and ("si" in uses or "sp" in uses):
+    server = txn.server
+    if server is not None and txn.t_connect >= 0 and ("si" in uses or "sp" in uses):
         extras.server_ip, extras.server_port = socket_address(transport, "peername")
         if extras.server_ip is None:
             extras.server_ip = server.addr
             extras.server_port = server.port if server.port is not None else 0
     fill_extras(extras, frontend.name, uses, session.client)
     sink.send("info", formatter.render(record))
-
-
-def log_http(frontend: FrontendRuntime, record: HttpLogRecord) -> None:
-    sink = frontend.log
-    if sink is None:
-        return
-    sink.send("info", format_httplog(record))
 
 
 # -- the failure line -----------------------------------------------------------------------
@@ -232,9 +212,10 @@ def common_timeout(
     term: str, frontend: FrontendRuntime, backend: BackendRuntime | None
 ) -> tuple[str, int] | None:
     """The timeout that struck for the `sC` and `sQ` states, TCP and HTTP alike."""
-    if backend is None or term[:2] not in ("sC", "sQ"):
+    connect = Failure.CONNECT_TIMEOUT.code
+    if backend is None or term[:2] not in (connect, Failure.QUEUE_TIMEOUT.code):
         return None
-    if term[:2] == "sC":
+    if term[:2] == connect:
         value = ms(backend.connect_timeout)
         return ("connect", value) if value is not None else None
     queue = backend.proxy.timeouts.queue
@@ -243,38 +224,43 @@ def common_timeout(
     return (name, value) if value is not None else None
 
 
-def tcp_timeout(session: TcpSession) -> tuple[str, int] | None:
-    term = session.term
+def tcp_timeout(session: TcpSession, term: str) -> tuple[str, int] | None:
     backend = session.backend
-    if term not in ("cD", "sD") or backend is None:
+    client_side, server_side = Failure.CLIENT_TIMEOUT.code, Failure.SERVER_TIMEOUT.code
+    if term not in (client_side, server_side) or backend is None:
         return common_timeout(term, session.frontend, backend)
-    name = "client" if term == "cD" else "server"
+    name = "client" if term == client_side else "server"
     if backend.tunnel_timeout:
         name = "tunnel"
     elif session.client_eof or session.server_eof:
-        fin = session.frontend.client_fin_timeout if term == "cD" else backend.server_fin_timeout
+        fin = (
+            session.frontend.client_fin_timeout
+            if term == client_side
+            else backend.server_fin_timeout
+        )
         name = f"{name}-fin" if fin else name
     return name, int(session.idle * 1000)
 
 
-def tcp_facts(session: TcpSession) -> Facts:
+def tcp_facts(session: TcpSession, txn: Txn) -> Facts:
     backend = session.backend
-    server = session.server
-    exc = session.connect_error
-    no_server = session.term == "SC" and server is None
+    server = txn.server
+    exc = txn.connect_error
+    no_server = txn.term == Failure.NO_SERVER.code and server is None
+    conn = session.conn
     return Facts(
-        term=session.term,
+        term=txn.term,
         frontend=session.frontend.name,
-        client=client_address(session.client_ip, session.client_port),
+        client=client_address(conn.client_ip, conn.client_port),
         backend=backend.proxy.name if backend is not None else None,
         server=server.name if server is not None else None,
         server_address=server_address(
             server, session.destination_port() if server is not None and server.port is None else 0
         ),
-        retries=session.retries,
-        redispatched=session.redispatched,
+        retries=txn.retries,
+        redispatched=txn.redispatched,
         connect_error=connect_words(exc),
         tls_error=tls_reason(backend, server, exc),
-        timeout=tcp_timeout(session),
+        timeout=tcp_timeout(session, txn.term),
         servers=server_counts(backend) if no_server else None,
     )

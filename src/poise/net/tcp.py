@@ -17,11 +17,13 @@ import asyncio
 from typing import cast
 
 from poise.core.backend import start
-from poise.core.counters import count_failure
+from poise.core.counters import account
 from poise.core.http.hashkey import source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.server import ServerState
+from poise.core.termination import NORMAL, Failure
+from poise.core.txn import Conn, Txn
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
 from poise.net.dispatch import Dispatcher
 from poise.net.sessionlog import log_tcp_session
@@ -45,7 +47,7 @@ class ServerSide(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         session = self.session
-        session.bytes_out += len(data)
+        session.txn.bytes_out += len(data)
         session.last_active = session.loop.time()
         session.client.write(data)
 
@@ -77,14 +79,10 @@ class TcpSession(Dispatcher, asyncio.Protocol):
     __slots__ = (
         "accept_time",
         "backend",
-        "bytes_in",
-        "bytes_out",
         "client",
         "client_eof",
         "client_gone",
-        "client_ip",
-        "client_port",
-        "connect_error",
+        "conn",
         "connecting",
         "ctx",
         "finished",
@@ -95,17 +93,13 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         "loop",
         "pending",
         "queued",
-        "redispatched",
-        "retries",
         "server",
         "server_eof",
         "server_gone",
         "server_transport",
-        "t_connect",
-        "t_queue",
         "t_queued_at",
-        "term",
         "timer",
+        "txn",
         "waiting_on",
     )
 
@@ -117,26 +111,20 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.server: ServerState | None = None
         self.server_transport: asyncio.Transport | None = None
         self.pending: list[bytes] = []
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.retries = 0
-        self.redispatched = False
         self.client_eof = self.server_eof = False
         self.client_gone = self.server_gone = False
         self.queued = False
         self.connecting = False
-        self.connect_error: BaseException | None = None  # why the last attempt failed
         self.finished = False
-        self.term = ""
+        # The whole session is one transaction; its state is set when something ends it.
+        self.txn = Txn(0.0)
+        self.txn.term = ""
         self.timer: asyncio.TimerHandle | None = None
         self.idle = 0.0
-        self.idle_code = "cD"
-        self.t_queue = -1
-        self.t_connect = -1
+        self.idle_code = Failure.CLIENT_TIMEOUT.code
         self.t_queued_at = 0.0
         self.waiting_on: ServerState | None = None
-        self.client_ip = ""
-        self.client_port = 0
+        self.conn = Conn()
 
     # -- client side --------------------------------------------------------------------
 
@@ -147,9 +135,9 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.accept_time = self.loop.time()
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple):
-            self.client_ip, self.client_port = peer[0], peer[1]
+            self.conn.client_ip, self.conn.client_port = peer[0], peer[1]
         else:
-            self.client_ip, self.client_port = "unix", 0
+            self.conn.client_ip, self.conn.client_port = "unix", 0
         self.ctx.sessions.add(self)
         self.begin()  # counted in when it was accepted (net/accept.py)
 
@@ -157,14 +145,14 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.accept_time = self.loop.time()
         backend = self.frontend.backend
         if backend is None:
-            self.fail("PR")
+            self.fail(Failure.REJECTED)
             return
         self.backend = backend
         backend.backend.enter()
         self.assign(None)
 
     def data_received(self, data: bytes) -> None:
-        self.bytes_in += len(data)
+        self.txn.bytes_in += len(data)
         transport = self.server_transport
         if transport is not None:
             self.last_active = self.loop.time()
@@ -201,8 +189,8 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.client_gone = True
         transport = self.server_transport
         if transport is not None:
-            if not self.term and exc is not None:
-                self.term = "CD"
+            if not self.txn.term and exc is not None:
+                self.txn.term = Failure.CLIENT_ABORT_DATA.code
             if self.server_gone:
                 self.finish()
             else:
@@ -211,9 +199,9 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         # Left before a server connection was up.
         if self.queued:
             self.leave_queue()
-            self.term = self.term or "CQ"
+            self.txn.term = self.txn.term or Failure.CLIENT_ABORT_QUEUE.code
         elif self.server is not None:
-            self.term = self.term or "CC"
+            self.txn.term = self.txn.term or Failure.CLIENT_ABORT_CONNECT.code
             if self.connecting:
                 return  # the attempt under way ends the session when it completes
         self.finish()
@@ -223,7 +211,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
     def balance_key(self) -> bytes | None:
         backend = self.backend
         if backend is not None and backend.hashes_source:
-            return source_key(self.client_ip)
+            return source_key(self.conn.client_ip)
         if backend is not None and backend.hashes_request:
             # `balance rdp-cookie` without `tcp-request inspect-delay` (not in poise yet):
             # no payload is read before the choice, so, as HAProxy then, round robin.
@@ -246,7 +234,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         tls = client.get_extra_info("ssl_object")
         sni = client_sni(tls) if tls is not None else None
         return Request(
-            "", "", "1.1", Headers(), self.client_ip, self.client_port, dst, dst_port,
+            "", "", "1.1", Headers(), self.conn.client_ip, self.conn.client_port, dst, dst_port,
             tls is not None, sni,
         )  # fmt: skip
 
@@ -254,7 +242,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
     ) -> None:
         server_transport = self.server_transport = cast(asyncio.Transport, transport)
-        self.t_connect = connect_ms
+        self.txn.t_connect = connect_ms
         # A server that already closed (a socketpair peer can, before this runs) is
         # reported by connection_lost: nothing more is written to it.
         closing = transport.is_closing()
@@ -287,9 +275,9 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         if client is None and server is None:
             return
         if server is None or (client is not None and client <= server):
-            self.idle, self.idle_code = client or 0.0, "cD"
+            self.idle, self.idle_code = client or 0.0, Failure.CLIENT_TIMEOUT.code
         else:
-            self.idle, self.idle_code = server, "sD"
+            self.idle, self.idle_code = server, Failure.SERVER_TIMEOUT.code
         self.cancel_timer()
         self.timer = self.loop.call_at(self.last_active + self.idle, self.idle_check)
 
@@ -303,8 +291,8 @@ class TcpSession(Dispatcher, asyncio.Protocol):
 
     def server_lost(self, exc: Exception | None) -> None:
         self.server_gone = True
-        if not self.term and exc is not None:
-            self.term = "SD"
+        if not self.txn.term and exc is not None:
+            self.txn.term = Failure.SERVER_ABORT_DATA.code
         if self.client_gone:
             self.finish()
         else:
@@ -312,16 +300,16 @@ class TcpSession(Dispatcher, asyncio.Protocol):
 
     def kill(self, code: str) -> None:
         """End the session at once (timeout, shutdown): both sides are aborted."""
-        if not self.term:
-            self.term = code
+        if not self.txn.term:
+            self.txn.term = code
         if self.server_transport is not None and not self.server_gone:
             self.server_transport.abort()
         if not self.client_gone:
             self.client.abort()
 
-    def fail(self, code: str) -> None:
+    def fail(self, failure: Failure) -> None:
         """The session cannot be served: close the client and log why."""
-        self.term = code
+        self.txn.term = failure.code
         if self.client_gone:
             self.finish()
         else:
@@ -334,25 +322,19 @@ class TcpSession(Dispatcher, asyncio.Protocol):
             return
         self.finished = True
         self.cancel_timer()
-        if not self.term:
-            self.term = "--"
-        backend = self.backend
-        server = self.server
-        if backend is not None:
-            counted = backend.backend
-            if server is not None:
-                start(counted.release(server))
-                server.bytes_in += self.bytes_in
-                server.bytes_out += self.bytes_out
-            else:  # the backend counts its servers' bytes and these (core/backend.py)
-                counted.unserved_bytes_in += self.bytes_in
-                counted.unserved_bytes_out += self.bytes_out
-            if self.term != "--":
-                count_failure(self.term, counted, server, http=False)
-            counted.leave()
-        frontend = self.frontend
-        frontend.bytes_in += self.bytes_in
-        frontend.bytes_out += self.bytes_out
+        txn = self.record()
+        if not txn.term:
+            txn.term = NORMAL
+        if txn.backend is not None and txn.server is not None:
+            start(txn.backend.release(txn.server))
+        account(txn, self.frontend, http=False)
         log_tcp_session(self, final=True)
         self.ctx.forget(self)
-        self.ctx.release(frontend)
+        self.ctx.release(self.frontend)
+
+    def record(self) -> Txn:
+        """The session's record, with where it went, for its log line and the counters."""
+        txn = self.txn
+        txn.server = self.server
+        txn.backend = self.backend.backend if self.backend is not None else None
+        return txn

@@ -1,0 +1,96 @@
+"""The record of one transaction (`Txn`: an HTTP request and its response, or a whole TCP
+session) and of the client connection it came on (`Conn`). Pure.
+
+The shells (net/http.py, net/tcp.py, net/dispatch.py) fill a Txn as the transaction goes;
+the log lines (core/txnlog.py) and the stats' counters (core/counters.py `account`) read
+only these two records, never a session. A fresh Txn per request replaces resetting the
+session's fields one by one: a slotted object costs one allocation.
+
+HAProxy's timers (configuration.txt 8.4), in milliseconds, -1 when the step never happened:
+TR `t_head`, Tw `t_queue`, Tc `t_connect`, Tr `t_response`; Ta and Tt are measured from
+`start` when the line is written.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poise.core.termination import NORMAL
+
+if TYPE_CHECKING:
+    from poise.core.backend import Backend
+    from poise.core.http.message import Request, Response
+    from poise.core.server import ServerState
+
+Captures = tuple[str | None, ...]
+
+
+class Conn:
+    """What belongs to the client connection rather than to one transaction."""
+
+    __slots__ = ("client_cert", "client_ip", "client_port", "dst_ip", "dst_port", "sni", "ssl")
+
+    def __init__(self) -> None:
+        self.client_ip = ""
+        self.client_port = 0
+        self.dst_ip = ""  # the address the client connected to (%fi, %fp)
+        self.dst_port = 0
+        self.ssl = False  # the client connection is TLS (ssl_fc)
+        self.sni: str | None = None  # the name the client asked for
+        self.client_cert = False  # ssl_c_used
+
+
+class Txn:
+    """One transaction, as its log line and the counters see it."""
+
+    __slots__ = (
+        "backend",
+        "bad_request",
+        "bytes_in",
+        "bytes_out",
+        "connect_error",
+        "cookie_status",
+        "redispatched",
+        "refusal",
+        "req",
+        "req_captures",
+        "resp",
+        "resp_captures",
+        "retries",
+        "rule",
+        "server",
+        "start",
+        "status",
+        "t_connect",
+        "t_head",
+        "t_queue",
+        "t_response",
+        "term",
+        "websocket",
+    )
+
+    def __init__(self, start: float) -> None:
+        self.start = start  # when the request began (its first byte, or the accept)
+        self.t_head = -1  # TR
+        self.t_queue = -1  # Tw
+        self.t_connect = -1  # Tc
+        self.t_response = -1  # Tr
+        self.status = 0  # the status sent to the client; 0: none (yet)
+        self.bytes_in = 0  # from the client: heads as received, bodies, a tunnel
+        self.bytes_out = 0  # to the client
+        self.term = NORMAL  # the termination state (core/termination.py)
+        self.cookie_status = NORMAL  # the persistence cookie's two flags
+        self.req: Request | None = None
+        self.resp: Response | None = None
+        self.req_captures: Captures | None = None  # `capture request header`, as received
+        self.resp_captures: Captures | None = None
+        self.websocket = False  # an upgrade was asked for
+        # Filled when the transaction ends: where it went (core objects, for the counters).
+        self.backend: Backend | None = None
+        self.server: ServerState | None = None  # the last server tried
+        self.retries = 0
+        self.redispatched = False
+        self.connect_error: BaseException | None = None  # why the last connect failed
+        self.rule = ""  # the rule that answered (deny, return, redirect)
+        self.refusal = ""  # why poise refused the request or the response
+        self.bad_request = False  # refused before a request could be read (<BADREQ>)
