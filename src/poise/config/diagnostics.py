@@ -59,11 +59,3 @@ def warning(where: Where, message: str, keyword: str | None = None) -> Diagnosti
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
     return any(d.severity is Severity.ERROR for d in diagnostics)
-
-
-class ConfigError(Exception):
-    """Raised by the loading shell when a configuration has errors; carries them all."""
-
-    def __init__(self, diagnostics: list[Diagnostic]) -> None:
-        super().__init__("\n".join(str(d) for d in diagnostics))
-        self.diagnostics = diagnostics

@@ -247,12 +247,6 @@ class KeepalivedConfig:
     static_routes: tuple[Route, ...] = ()
     static_rules: tuple[Rule, ...] = ()
 
-    def script_commands(self) -> list[Command]:
-        """Every command the daemon may run (tracked scripts in use, notify scripts)."""
-        used = {t.name for i in self.instances for t in i.track_script}
-        out = [s.command for name, s in self.scripts.items() if name in used]
-        return out + self.notify_commands()
-
     def notify_commands(self) -> list[Command]:
         out: list[Command] = []
         for notify in [i.notify for i in self.instances] + [g.notify for g in self.sync_groups]:

@@ -134,10 +134,6 @@ NEEDS = {"req": "HTTP request headers", "res": "HTTP response headers"}
 HEADER_VARIABLES = frozenset({"ci", "cp", "fi", "fp", "HM", "HU", "HP", "HPO", "HQ", "HV"})
 
 
-def fetch_spec(sample: Sample) -> FetchSpec:
-    return FETCHES[sample.fetch]
-
-
 def output_type(sample: Sample) -> SampleType:
     """The type of a sample after its converters."""
     if sample.converters:

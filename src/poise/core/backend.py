@@ -121,12 +121,6 @@ class Backend:
                 return server
         return None
 
-    def servers_left(self) -> tuple[int, int]:
-        """(active, backup) servers that are up and not in maintenance."""
-        active = sum(1 for s in self.servers if s.serves_persistent and not s.backup)
-        backup = sum(1 for s in self.servers if s.serves_persistent and s.backup)
-        return active, backup
-
     @property
     def has_server(self) -> bool:
         return bool(eligible(self.servers, self.balancer.allbackups))

@@ -20,7 +20,7 @@ from functools import lru_cache
 
 from poise.config.model import Capture
 from poise.core.http.headers import Headers
-from poise.core.logline import NOSRV, LogExtras, format_date
+from poise.core.logline import BADREQ, NOSRV, LogExtras, format_date
 
 # log.c init: hdr_encode_map and url_encode_map. Anything beyond latin-1 is non-printable.
 HEADER_ENCODED = re.compile('[\x00-\x1f"#{|}\x7f-\U0010ffff]')
@@ -99,7 +99,7 @@ class HttpLogRecord:
     redispatched: bool = False
     srv_queue: int = 0
     backend_queue: int = 0
-    request_line: str = "<BADREQ>"
+    request_line: str = BADREQ
     frontend_tls: bool = False
     # %hr %hs: the frontend's `capture request|response header` values, in declaration
     # order (None: header absent). None: the frontend captures nothing in that direction,

@@ -44,6 +44,7 @@ from poise.core.httplog import (
     hex_escape,
 )
 from poise.core.logline import (
+    BADREQ,
     MONTHS,
     NO_EXTRAS,
     LogExtras,
@@ -207,8 +208,6 @@ def local_date(epoch: float) -> str:
 
 
 # --- the request line's parts (%HM %HU %HP %HPO %HQ %HV), as log.c cuts txn->uri ----------
-
-BADREQ = "<BADREQ>"
 
 
 def _line_parts(line: str) -> tuple[str, str, str] | None:

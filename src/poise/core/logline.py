@@ -37,6 +37,7 @@ LEVELS: dict[str, int] = {
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 NOSRV = "<NOSRV>"  # %s when the session never reached a server
+BADREQ = "<BADREQ>"  # %r of a request that could not be read
 
 
 def facility_number(facility: int | str) -> int:

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from poise.config import model
 from poise.core.httplog import HttpLogRecord, capture_headers
-from poise.core.logline import NOSRV, LogExtras, TcpLogRecord
+from poise.core.logline import BADREQ, NOSRV, LogExtras, TcpLogRecord
 from poise.core.termination import NORMAL, Cause
 from poise.core.txn import Conn, Txn
-
-BADREQ = "<BADREQ>"
 
 
 def http_record(

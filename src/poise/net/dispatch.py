@@ -23,6 +23,9 @@ from poise.net.context import BackendRuntime
 from poise.net.inherited import connect_sockpair
 from poise.net.tls_server import ServerTls, report
 
+# Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
+# that, reading from the client pauses.
+PENDING_LIMIT = 64 * 1024
 # HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
 TURNAROUND = 1.0
 

@@ -39,12 +39,10 @@ from poise.core.termination import Failure
 from poise.core.txn import Conn, Txn
 from poise.net import services
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
-from poise.net.dispatch import Dispatcher, backend_tls
+from poise.net.dispatch import PENDING_LIMIT, Dispatcher, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
-
-PENDING_LIMIT = 64 * 1024  # request body buffered while the server connection opens
 
 INFINITE = float("inf")
 # Phases of the client side.

@@ -8,9 +8,7 @@ A session that failed gets a second line right after its traffic line, which say
 and why in words (core/explain.py): `fe/be/srv 127.0.0.1:40000: failed while connecting:
 connection refused by server be/srv (127.0.0.1:8443) (SC)`. It goes out at `notice`, one
 level above the traffic lines, so that a target with `log ... notice` receives the
-failures alone; at `err` under `option log-separate-errors`, which raises the traffic line
-of a failed session to `err` in HAProxy: a target that gets the traffic line gets its
-explanation too. It is written whenever the frontend has a `log` target, with or without
+failures alone. It is written whenever the frontend has a `log` target, with or without
 `option tcplog`/`httplog` (a failure is worth a line even where traffic is not logged).
 """
 
@@ -37,6 +35,7 @@ if TYPE_CHECKING:
     from poise.net.context import BackendRuntime, FrontendRuntime
     from poise.net.tcp import TcpSession
 
+FAILURE_LEVEL = "notice"  # one above the traffic lines (see the top of this file)
 HOSTNAME = socket.gethostname()  # %H: HAProxy reads it once at start-up too
 # %rt: HAProxy numbers every stream of the process from 0; poise numbers the sessions and
 # transactions it logs. %lc: the lines each frontend logged before.
@@ -137,13 +136,6 @@ def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
 # -- the failure line -----------------------------------------------------------------------
 
 
-def failure_level(frontend: FrontendRuntime) -> str:
-    """`notice`; `err` under `option log-separate-errors` (see the top of this file)."""
-    if any(option.value == "log-separate-errors" for option in frontend.proxy.options):
-        return "err"
-    return "notice"
-
-
 def log_failure(frontend: FrontendRuntime, facts: Facts) -> None:
     """The failure line of a session, when it failed (explain() says None otherwise)."""
     sink = frontend.log
@@ -151,7 +143,7 @@ def log_failure(frontend: FrontendRuntime, facts: Facts) -> None:
         return
     failure = explain(facts)
     if failure is not None:
-        sink.send(failure_level(frontend), failure_line(facts, failure))
+        sink.send(FAILURE_LEVEL, failure_line(facts, failure))
 
 
 def server_address(server: ServerState | None, default_port: int) -> str | None:

@@ -25,14 +25,9 @@ from poise.core.server import ServerState
 from poise.core.termination import NORMAL, Failure
 from poise.core.txn import Conn, Txn
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
-from poise.net.dispatch import Dispatcher
+from poise.net.dispatch import PENDING_LIMIT, Dispatcher
 from poise.net.sessionlog import log_tcp_session
 from poise.net.tls import client_sni
-
-# Client bytes received before the server connection is up are kept, up to this much;
-# beyond it reading pauses until the server is connected.
-PENDING_LIMIT = 64 * 1024
-
 
 class ServerSide(asyncio.Protocol):
     __slots__ = ("session", "transport")

@@ -50,7 +50,7 @@ from poise.config import model
 from poise.core import explain
 from poise.core.tlsalert import alert_record
 from poise.net.listener import Listener
-from poise.net.sessionlog import failure_level
+from poise.net.sessionlog import FAILURE_LEVEL
 from poise.net.tls_context import raise_errors, server_side_context
 from poise.net.tls_server import ServerTls
 
@@ -191,13 +191,12 @@ class Accepting:
             return  # a probe, as HAProxy's `option dontlognull` has it
         ip, port = client
         name = self.frontend.name
-        level = failure_level(self.frontend)
         line = explain.handshake_line(
             ip, port, accepted, name, bind=self.bind, message=handshake.message
         )
-        sink.send("err" if level == "err" else "info", line)
+        sink.send("info", line)
         where = explain.client_address(ip, port)
-        sink.send(level, explain.handshake_failure_line(name, self.bind, where, handshake))
+        sink.send(FAILURE_LEVEL, explain.handshake_failure_line(name, self.bind, where, handshake))
 
 
 def bind_number(binds: Sequence[model.Bind], bind: model.Bind) -> int:
