@@ -33,6 +33,7 @@ from poise.admin.stats import AdminInfo, SessionInfo
 from poise.config import model
 from poise.core.backend import start
 from poise.core.limits import STATS_SOCKET_MAXCONN
+from poise.core.termination import Failure
 from poise.net.accept import Acceptor
 from poise.net.context import Context, Session
 from poise.net.inherited import take
@@ -279,10 +280,10 @@ def kill_code(session: object) -> str:
     """The termination state of a session the runtime API ends: killed (K) while waiting
     in a queue, connecting to its server, or in the data phase."""
     if getattr(session, "queued", False):
-        return "KQ"
+        return Failure.KILLED_QUEUE.code
     if getattr(session, "connecting", False):
-        return "KC"
-    return "KD"
+        return Failure.KILLED_CONNECT.code
+    return Failure.KILLED_DATA.code
 
 
 def describe(session: Any, now: float) -> SessionInfo:

@@ -302,8 +302,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def handle_head(self, raw: bytes) -> None:
         now = self.last_active  # the head's last bytes came just now (data_received)
-        self.txn.bytes_in = len(raw)
-        self.txn.t_head = int((now - self.txn.start) * 1000)
+        txn = self.txn
+        txn.bytes_in = len(raw)
+        txn.t_head = int((now - txn.start) * 1000)
         self.requests += 1
         if len(raw) > MAX_HEAD:  # HAProxy's limit, however the head arrived (core/http/heads)
             self.reject(Failure.BAD_REQUEST, "request head too large")
@@ -335,7 +336,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if len(collector.items) > MAX_FIELDS:  # HAProxy's tune.http.maxhdr
             self.reject(Failure.BAD_REQUEST, "too many header fields")
             return
-        req = self.txn.req = Request(
+        req = txn.req = Request(
             method or parser.get_method().decode("latin-1"),
             collector.url.decode("latin-1"),
             parser.get_http_version(),
@@ -350,7 +351,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         )
         if frontend_captures := self.frontend.proxy.capture_request_headers:
             # Captured as they arrived, before any rule or poise itself edits them.
-            self.txn.req_captures = capture_headers(frontend_captures, req.headers)
+            txn.req_captures = capture_headers(frontend_captures, req.headers)
         problem = validate.check_request(req)
         if problem is None:
             # Only a request with an Upgrade header can be one (validate.py).
@@ -358,7 +359,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             if isinstance(upgrade, validate.HttpProblem):
                 problem = upgrade
             else:
-                self.txn.websocket = upgrade
+                txn.websocket = upgrade
         if problem is not None:
             self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
             return
@@ -442,10 +443,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def server_head(self, raw: bytes, req: Request, backend: BackendRuntime) -> bytes:
         """The request head for the server: hop-by-hop headers out, X-Forwarded-For in,
         the connection kept or closed; the bytes that came in when nothing changes."""
-        self.keep_server = self.server_keep_alive(backend) and not self.txn.websocket
+        websocket = self.txn.websocket
+        self.keep_server = self.server_keep_alive(backend) and not websocket
         headers = req.headers
         drop = validate.hop_by_hop(headers)
-        if self.txn.websocket:
+        if websocket:
             drop -= {"connection", "upgrade"}
         if drop:
             for name in drop:
@@ -459,7 +461,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 proxy.forwardfor_header,
                 proxy.forwardfor_if_none,
             )
-        if not self.keep_server and not self.txn.websocket:  # an upgrade keeps its own
+        if not self.keep_server and not websocket:  # an upgrade keeps its own
             headers.add("Connection", "close")
         elif req.version == "1.0":
             headers.add("Connection", "keep-alive")
@@ -761,7 +763,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         """Nothing in the response to this request needs reading or changing, if it is a
         plain one (validate.plain_length): no response rule, capture or cookie, a kept
         HTTP/1.1 client, no upgrade, a method whose response has a body."""
-        req = self.txn.req
+        txn = self.txn
+        req = txn.req
         backend = self.backend
         return (
             req is not None
@@ -770,7 +773,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             and self.frontend.plain_responses
             and self.keep_client
             and req.version == "1.1"
-            and not self.txn.websocket
+            and not txn.websocket
             and req.method not in ("HEAD", "CONNECT")
         )
 
@@ -793,9 +796,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def plain_response(self, raw: bytes, status: int) -> None:
         """Record the response that starts `raw` (a plain one, checked)."""
-        if self.txn.t_response < 0:
+        txn = self.txn
+        if txn.t_response < 0:
             # server_data set last_active just now
-            self.txn.t_response = int((self.last_active - self.t_sent) * 1000)
+            txn.t_response = int((self.last_active - self.t_sent) * 1000)
         line = raw[: raw.find(b"\r\n")]
         server = self.server
         if server is not None:  # the server's response counters (core/counters.py)
@@ -806,9 +810,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 _PLAIN_RESPONSES.clear()
             reason = line[13:].decode("latin-1")  # after "HTTP/1.1 NNN "
             resp = _PLAIN_RESPONSES[line] = Response(status, reason, "1.1", Headers())
-        self.txn.resp = resp
-        self.txn.status = status
-        self.txn.bytes_out += len(raw)
+        txn.resp = resp
+        txn.status = status
+        txn.bytes_out += len(raw)
         self.resp_phase = RESP_BODY
 
     def response_head(self, raw: bytes) -> bool:

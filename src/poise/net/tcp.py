@@ -29,6 +29,7 @@ from poise.net.dispatch import PENDING_LIMIT, Dispatcher
 from poise.net.sessionlog import log_tcp_session
 from poise.net.tls import client_sni
 
+
 class ServerSide(asyncio.Protocol):
     __slots__ = ("session", "transport")
 
