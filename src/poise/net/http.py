@@ -134,8 +134,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.accept_time = self.last_active = 0.0
         self.reset_transaction()
 
-    def reset_transaction(self) -> None:
-        self.txn = Txn(0.0)  # the record of the next request (core/txn.py)
+    def reset_transaction(self, start: float = 0.0) -> None:
+        self.txn = Txn(start)  # the record of the next request (core/txn.py)
         self.t_sent = 0.0
         self.backend: BackendRuntime | None = None
         self.server: ServerState | None = None
@@ -336,18 +336,19 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if len(collector.items) > MAX_FIELDS:  # HAProxy's tune.http.maxhdr
             self.reject(Failure.BAD_REQUEST, "too many header fields")
             return
+        conn = self.conn
         req = txn.req = Request(
             method or parser.get_method().decode("latin-1"),
             collector.url.decode("latin-1"),
             parser.get_http_version(),
             Headers(collector.items),
-            self.conn.client_ip,
-            self.conn.client_port,
-            self.conn.dst_ip,
-            self.conn.dst_port,
-            self.conn.ssl,
-            self.conn.sni,
-            self.conn.client_cert,
+            conn.client_ip,
+            conn.client_port,
+            conn.dst_ip,
+            conn.dst_port,
+            conn.ssl,
+            conn.sni,
+            conn.client_cert,
         )
         if frontend_captures := self.frontend.proxy.capture_request_headers:
             # Captured as they arrived, before any rule or poise itself edits them.
@@ -1189,7 +1190,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 txn, self.conn, frontend, backend, self.ctx.actconn, self.loop.time(),
                 self.client, server_side,
             )  # fmt: skip
-        account(txn, frontend, http=True)
+        account(txn, frontend, True)
         if backend is None and frontend.proxy.is_backend:
             own = self.ctx.backends.get(frontend.name)
             if own is not None:
@@ -1209,9 +1210,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if not self.keep_client or self.client_gone:
             self.close_session()
             return
-        self.reset_transaction()
+        self.last_active = now = self.loop.time()
+        self.reset_transaction(now)
         self.phase = HEAD
-        self.txn.start = self.last_active = self.loop.time()
         self.arm(self.frontend.next_head_timeout, self.head_timed_out)
         self.client.resume_reading()
         if self.inbuf and not self.processing:

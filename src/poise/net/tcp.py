@@ -323,7 +323,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
             txn.term = NORMAL
         if txn.backend is not None and txn.server is not None:
             start(txn.backend.release(txn.server))
-        account(txn, self.frontend, http=False)
+        account(txn, self.frontend, False)
         log_tcp_session(self, final=True)
         self.ctx.forget(self)
         self.ctx.release(self.frontend)
