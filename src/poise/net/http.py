@@ -493,7 +493,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.txn.status = verdict.status
         self.txn.bytes_out = len(response)
         self.client.write(response)
-        self.txn.term = (verdict.termination or "PR--")[:2]
+        self.txn.term = (verdict.termination or Failure.REJECTED.code)[:2]
         self.end_transaction(log=True)
         self.next_request()
         return True

@@ -138,7 +138,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.begin()  # counted in when it was accepted (net/accept.py)
 
     def begin(self) -> None:
-        self.accept_time = self.loop.time()
+        self.accept_time = self.txn.start = self.loop.time()
         backend = self.frontend.backend
         if backend is None:
             self.fail(Failure.REJECTED)
