@@ -162,7 +162,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.no_reuse = False
         if self.pending:
             self.pending = []
-        self.resp_buf.clear()
+        if self.resp_buf:  # most responses leave nothing behind: no call
+            self.resp_buf.clear()
 
     # -- the client connection ----------------------------------------------------------
 
