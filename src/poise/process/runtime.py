@@ -24,6 +24,7 @@ from poise.core.balancer.factory import make_balancer
 from poise.core.limits import Limits
 from poise.core.server import ServerState
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
+from poise.core.termination import Failure
 from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
 from poise.net.admin_socket import admin_info, serve_admin
 from poise.net.context import BackendRuntime, Context, FrontendRuntime
@@ -232,7 +233,7 @@ class Runtime:
         if ctx is not None:
             ctx.stopping = True
             for session in list(ctx.sessions):
-                session.kill("KD")
+                session.kill(Failure.KILLED_DATA.code)
         self.close_pools()
         # Nothing is logged: HAProxy 2.6 dies at once on SIGTERM/SIGINT, silently.
         if self.stopped is not None:
