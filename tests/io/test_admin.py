@@ -25,10 +25,11 @@ from poise.cli import main as poise_main
 from poise.config import model
 from poise.core.backend import Backend, Outcome
 from poise.core.balancer.factory import make_balancer
+from poise.core.frontend import Frontend
 from poise.core.server import ServerState
 from poise.net.accept import Acceptor
 from poise.net.admin_socket import admin_info, open_admin_sockets, serve_admin
-from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.context import Context
 from poise.net.listener import BindError
 from tests.support import eventually, free_port, run
 
@@ -96,8 +97,8 @@ def build_context(loop: asyncio.AbstractEventLoop) -> Context:
     for proxy in (BE, ST):
         states = [ServerState(s, proxy.name) for s in proxy.servers]
         backend = Backend(proxy, states, lambda st, p=proxy: make_balancer(p.balance, st, False))  # type: ignore[misc]
-        ctx.backends[proxy.name] = BackendRuntime(backend, None)
-    ctx.frontends["fe"] = FrontendRuntime(FE, ctx.backends["be"], None, 4096)
+        ctx.add_backend(backend)
+    ctx.frontends["fe"] = Frontend(FE, ctx.backends["be"], None, 4096)
     return ctx
 
 
@@ -110,7 +111,7 @@ class Admin:
     names: list[str | tuple[str, int]]  # where each socket listens
 
     def backend(self, name: str) -> Backend:
-        return self.ctx.backends[name].backend
+        return self.ctx.backends[name]
 
     def close(self) -> None:
         for srv in self.servers:

@@ -22,9 +22,10 @@ import pytest
 from poise.config import model
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
+from poise.core.frontend import Frontend
 from poise.core.server import ServerState
 from poise.net.admin_socket import admin_info, open_admin_sockets, serve_admin
-from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.context import Context
 from tests.io.test_admin import WAIT, blocking, exchange, masked, sockdir, unix
 from tests.support import free_port, run
 
@@ -187,10 +188,10 @@ def build_context(loop: asyncio.AbstractEventLoop, cfg: Path, text: str) -> Cont
                 states,
                 lambda st, p=proxy: make_balancer(p.balance, st, False),  # type: ignore[misc]
             )
-            ctx.backends[name] = BackendRuntime(backend, None)
+            ctx.add_backend(backend)
     fe = next(p for p in PROXIES if p[0] == "fe")
     proxy = model.Proxy("fe", fe[2], model.Where(str(cfg), 1), id=fe[1], default_backend="be")
-    ctx.frontends["fe"] = FrontendRuntime(proxy, ctx.backends["be"], None, 4096)
+    ctx.frontends["fe"] = Frontend(proxy, ctx.backends["be"], None, 4096)
     return ctx
 
 

@@ -43,7 +43,7 @@ def server(name: str, sid: int, port: int, **kw: object) -> model.Server:
 
 @dataclass
 class Frontend:
-    """A frontend's run-time counters (what net.context.FrontendRuntime holds)."""
+    """A frontend's run-time counters (what core/frontend.py holds)."""
 
     proxy: model.Proxy
     maxconn: int

@@ -12,11 +12,11 @@ from poise.config import model
 from poise.config.haproxy import parse
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
+from poise.core.frontend import Frontend
 from poise.core.health import Health, l4_failed, l4_passed
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.server import ServerState
-from poise.net.context import FrontendRuntime
 
 CONFIG = """
 global
@@ -80,8 +80,7 @@ class World:
         # A running process derives maxconn from its descriptor limit when it is unset.
         self.maxconn = self.config.global_.maxconn or 4096
         self.frontends = {
-            proxy.name: FrontendRuntime(proxy, None, None, self.maxconn)
-            for proxy in self.config.frontends
+            proxy.name: Frontend(proxy, None, None, self.maxconn) for proxy in self.config.frontends
         }
         self.info = stats.AdminInfo(
             pid=4242,

@@ -83,7 +83,7 @@ HEAD_403 = (
 
 
 def test_deny_answers_with_haproxys_page_and_keeps_the_connection() -> None:
-    verdict = rules.request_rules(frontend("    http-request deny\n"), request())
+    verdict = rules.request_rules(rules.Rules(frontend("    http-request deny\n")), request())
     assert verdict == rules.Verdict(
         "deny", 403, HEAD_403 + b"\r\n" + PAGE_403, False, "http-request deny at r.cfg:8", "PR--"
     )
@@ -103,21 +103,25 @@ def test_the_connection_header_of_a_deny(
 ) -> None:
     headers = [("Connection", connection)] if connection else []
     verdict = rules.request_rules(
-        frontend("    http-request deny\n"), request("/", *headers, version=version)
+        rules.Rules(frontend("    http-request deny\n")), request("/", *headers, version=version)
     )
     assert verdict.response == HEAD_403 + expected + b"\r\n" + PAGE_403
     assert verdict.close is close
 
 
 def test_deny_status_pages() -> None:
-    verdict = rules.request_rules(frontend("    http-request deny deny_status 429\n"), request())
+    verdict = rules.request_rules(
+        rules.Rules(frontend("    http-request deny deny_status 429\n")), request()
+    )
     assert verdict.response == (
         b"HTTP/1.1 429 Too Many Requests\r\ncontent-length: 117\r\ncache-control: no-cache\r\n"
         b"content-type: text/html\r\n\r\n<html><body><h1>429 Too Many Requests</h1>\nYou have "
         b"sent too many requests in a given amount of time.\n</body></html>\n"
     )
     # HAProxy's 400 and 408 pages close the connection.
-    verdict = rules.request_rules(frontend("    http-request deny deny_status 400\n"), request())
+    verdict = rules.request_rules(
+        rules.Rules(frontend("    http-request deny deny_status 400\n")), request()
+    )
     assert verdict.close and verdict.response is not None
     assert verdict.response.startswith(
         b"HTTP/1.1 400 Bad request\r\ncontent-length: 90\r\ncache-control: no-cache\r\n"
@@ -127,7 +131,7 @@ def test_deny_status_pages() -> None:
 
 def test_deny_with_a_payload() -> None:
     proxy = frontend("    http-request deny status 401 content-type text/plain string nope\n")
-    verdict = rules.request_rules(proxy, request())
+    verdict = rules.request_rules(rules.Rules(proxy), request())
     assert verdict.response == (
         b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 4\r\ncontent-type: text/plain\r\n\r\nnope"
     )
@@ -136,7 +140,7 @@ def test_deny_with_a_payload() -> None:
 
 def test_deny_uses_the_proxys_errorfile() -> None:
     proxy = frontend("    errorfile 503 /e/503.http\n    http-request deny deny_status 503\n")
-    verdict = rules.request_rules(proxy, request())
+    verdict = rules.request_rules(rules.Rules(proxy), request())
     assert verdict.response == (
         b"HTTP/1.1 503 Service Unavailable\r\ncache-control: no-cache\r\n"
         b"content-type: text/html\r\nconnection: close\r\n\r\n<html><body>Sorry</body></html>\n"
@@ -145,7 +149,9 @@ def test_deny_uses_the_proxys_errorfile() -> None:
 
 
 def test_the_answer_to_head_has_no_body() -> None:
-    verdict = rules.request_rules(frontend("    http-request deny\n"), request(method="HEAD"))
+    verdict = rules.request_rules(
+        rules.Rules(frontend("    http-request deny\n")), request(method="HEAD")
+    )
     assert verdict.response == HEAD_403 + b"\r\n"
 
 
@@ -189,7 +195,7 @@ def test_the_answer_to_head_has_no_body() -> None:
     ],
 )
 def test_return(line: str, uri: str, expected: bytes) -> None:
-    verdict = rules.request_rules(frontend(f"    {line}\n"), request(uri))
+    verdict = rules.request_rules(rules.Rules(frontend(f"    {line}\n")), request(uri))
     assert (verdict.kind, verdict.response, verdict.close, verdict.termination) == (
         "reply",
         expected,
@@ -235,7 +241,7 @@ def test_return_errorfile(
 ) -> None:
     proxy = frontend(f"    http-request return status 403 errorfile /e/{name}.http\n")
     headers = [("Connection", connection)] if connection else []
-    verdict = rules.request_rules(proxy, request("/", *headers, version=version))
+    verdict = rules.request_rules(rules.Rules(proxy), request("/", *headers, version=version))
     assert (verdict.response, verdict.close) == (expected, close)
 
 
@@ -244,16 +250,18 @@ def test_return_errorfile(
 
 def test_http_request_redirect_with_a_log_format_target() -> None:
     proxy = frontend("    http-request redirect location /new%[path] code 301 if { path_beg /r }\n")
-    verdict = rules.request_rules(proxy, request("/r/x"))
+    verdict = rules.request_rules(rules.Rules(proxy), request("/r/x"))
     assert verdict.response == (
         b"HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\nlocation: /new/r/x\r\n\r\n"
     )
-    assert rules.request_rules(proxy, request("/other")) is rules.CONTINUE
+    assert rules.request_rules(rules.Rules(proxy), request("/other")) is rules.CONTINUE
 
 
 def test_a_redirect_to_an_http_10_client_that_keeps_the_connection() -> None:
     proxy = frontend("    http-request redirect location /z\n")
-    verdict = rules.request_rules(proxy, request("/", ("Connection", "keep-alive"), version="1.0"))
+    verdict = rules.request_rules(
+        rules.Rules(proxy), request("/", ("Connection", "keep-alive"), version="1.0")
+    )
     assert verdict.response == (
         b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /z\r\ncache-control: no-cache\r\n"
         b"connection: keep-alive\r\n\r\n"
@@ -262,12 +270,12 @@ def test_a_redirect_to_an_http_10_client_that_keeps_the_connection() -> None:
 
 def test_the_seed_redirect_unless_ssl_fc() -> None:
     proxy = frontend("    http-request redirect scheme https code 301 unless { ssl_fc }\n")
-    plain = rules.request_rules(proxy, request("/login?x=1", ("Host", "lb.example")))
+    plain = rules.request_rules(rules.Rules(proxy), request("/login?x=1", ("Host", "lb.example")))
     assert plain.status == 301 and plain.response is not None
     assert b"location: https://h/login?x=1\r\n" in plain.response
     tls = request("/login")
     tls.ssl = True
-    assert rules.request_rules(proxy, tls) is rules.CONTINUE
+    assert rules.request_rules(rules.Rules(proxy), tls) is rules.CONTINUE
 
 
 def test_allow_ends_the_http_request_rules_but_not_the_redirects() -> None:
@@ -277,7 +285,7 @@ def test_allow_ends_the_http_request_rules_but_not_the_redirects() -> None:
         "    http-request deny if { path /allowed }\n"
         "    redirect location /redirected if { path /allowed }\n"
     )
-    verdict = rules.request_rules(proxy, request("/allowed"))
+    verdict = rules.request_rules(rules.Rules(proxy), request("/allowed"))
     assert verdict.response == (
         b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /redirected\r\n"
         b"cache-control: no-cache\r\n\r\n"
@@ -286,10 +294,12 @@ def test_allow_ends_the_http_request_rules_but_not_the_redirects() -> None:
 
 def test_option_httpclose_on_a_frontend_closes_after_a_generated_response() -> None:
     proxy = frontend("    option httpclose\n    http-request return status 200\n")
-    verdict = rules.request_rules(proxy, request())
+    verdict = rules.request_rules(rules.Rules(proxy), request())
     assert verdict.close
     assert verdict.response == b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-    assert rules.request_rules(frontend("    http-request return\n"), request(), close=True).close
+    assert rules.request_rules(
+        rules.Rules(frontend("    http-request return\n")), request(), close=True
+    ).close
 
 
 # --- header edits ----------------------------------------------------------------------------
@@ -315,7 +325,7 @@ def test_header_edits_in_order() -> None:
         ("User-Agent", "curl/7.47.0"),
         ("X-Forwarded-For", "192.168.10.1,192.168.13.24 ,  10.0.0.37"),
     )
-    assert rules.request_rules(proxy, req) is rules.CONTINUE
+    assert rules.request_rules(rules.Rules(proxy), req) is rules.CONTINUE
     assert req.headers.items == [
         ("Host", "h"),
         # configuration.txt's examples of replace-header, and HAProxy's own result for
@@ -344,10 +354,10 @@ def test_conditions_on_header_rules() -> None:
         "    http-request set-header X-Not-Api 1 unless api\n"
     )
     req = request("/api/x")
-    rules.request_rules(proxy, req)
+    rules.request_rules(rules.Rules(proxy), req)
     assert req.headers.get("x-api") == "1" and req.headers.get("x-not-api") is None
     req = request("/api/x", method="POST")
-    rules.request_rules(proxy, req)
+    rules.request_rules(rules.Rules(proxy), req)
     assert req.headers.get("x-api") is None
 
 
@@ -367,10 +377,10 @@ def test_response_rules() -> None:
     assert backend is not None
     req = request()
     resp = Response(302, "Found", "1.1", Headers([("Server", "x"), ("Location", "http://h/a")]))
-    assert rules.response_rules(backend, req, resp) is rules.CONTINUE
+    assert rules.response_rules(rules.Rules(backend), req, resp) is rules.CONTINUE
     assert resp.headers.items == [("Location", "https://h/a"), ("X-Seen", "1")]
     failed = Response(500, "Internal Server Error", "1.1")
-    verdict = rules.response_rules(backend, req, failed)
+    verdict = rules.response_rules(rules.Rules(backend), req, failed)
     # HAProxy 2.6: a denied response is replaced by its 502 page, the connection stays.
     assert verdict == rules.Verdict(
         "deny",
@@ -401,12 +411,12 @@ def test_select_backend() -> None:
     )
     f, g, listen = (config.proxy(name) for name in "fgl")
     assert f is not None and g is not None and listen is not None
-    assert rules.select_backend(f, request("/api/x", ("Host", "API.example"))) == "api"
-    assert rules.select_backend(f, request("/api/x")) == "web"
-    assert rules.select_backend(f, request("/a.css")) == "static"
-    assert rules.select_backend(g, request("/x")) is None
-    assert rules.select_backend(listen, request("/api")) == "api"
-    assert rules.select_backend(listen, request("/")) == "l"
+    assert rules.select_backend(rules.Rules(f), request("/api/x", ("Host", "API.example"))) == "api"
+    assert rules.select_backend(rules.Rules(f), request("/api/x")) == "web"
+    assert rules.select_backend(rules.Rules(f), request("/a.css")) == "static"
+    assert rules.select_backend(rules.Rules(g), request("/x")) is None
+    assert rules.select_backend(rules.Rules(listen), request("/api")) == "api"
+    assert rules.select_backend(rules.Rules(listen), request("/")) == "l"
 
 
 @pytest.mark.parametrize(
@@ -430,9 +440,9 @@ def test_http_mode(front: str, back: str, expected: str) -> None:
 
 def test_a_proxy_without_rules_costs_nothing() -> None:
     proxy = frontend("")
-    assert rules.request_rules(proxy, request()) is rules.CONTINUE
+    assert rules.request_rules(rules.Rules(proxy), request()) is rules.CONTINUE
     resp = Response(200, "OK", "1.1")
-    assert rules.response_rules(proxy, request(), resp) is rules.CONTINUE
+    assert rules.response_rules(rules.Rules(proxy), request(), resp) is rules.CONTINUE
 
 
 def test_condition_holds_and_format_value() -> None:
@@ -453,14 +463,16 @@ def test_error_reply_prefers_the_backends_errorfile_then_the_frontends() -> None
         "backend b\n    errorfile 503 /e/503.http\n"
     )
     f, b = config.proxies
-    response, close = rules.error_reply((b, f), 503, request())
+    response, close = rules.error_reply((rules.Rules(b), rules.Rules(f)), 503, request())
     assert close and response.startswith(b"HTTP/1.1 503 Service Unavailable\r\ncache-control")
-    response, close = rules.error_reply((b, f), 504, request())
+    response, close = rules.error_reply((rules.Rules(b), rules.Rules(f)), 504, request())
     assert (response, close) == (
         b"HTTP/1.1 403 Forbidden\r\ncontent-length: 3\r\nx-custom: Yes\r\n\r\nno\n",
         False,
     )
-    response, close = rules.error_reply((b, f), 502, request(version="1.0"))
+    response, close = rules.error_reply(
+        (rules.Rules(b), rules.Rules(f)), 502, request(version="1.0")
+    )
     assert close and response.startswith(
         b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 107\r\ncache-control: no-cache\r\n"
         b"content-type: text/html\r\nconnection: close\r\n\r\n<html>"

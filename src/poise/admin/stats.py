@@ -85,7 +85,7 @@ CHK_RES_UNKNOWN, CHK_RES_FAILED, CHK_RES_PASSED = 0, 2, 3
 
 
 class FrontendView(Protocol):
-    """What the stats read of a frontend at run time (net.context.FrontendRuntime)."""
+    """What the stats read of a frontend at run time (core/frontend.py)."""
 
     @property
     def name(self) -> str: ...

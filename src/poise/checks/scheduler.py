@@ -21,9 +21,9 @@ from poise.checks.http import HttpProbe
 from poise.checks.probe import tcp_check
 from poise.config import model
 from poise.core import health
-from poise.core.backend import start
+from poise.core.backend import Backend, start
 from poise.core.server import ServerState
-from poise.net.context import BackendRuntime, Context
+from poise.net.context import Context
 from poise.net.logsink import LogSink, console
 
 
@@ -33,7 +33,7 @@ class ServerCheck:
     def __init__(
         self,
         checks: HealthChecks,
-        backend: BackendRuntime,
+        backend: Backend,
         server: ServerState,
         http: HttpProbe | None = None,
     ) -> None:
@@ -68,7 +68,8 @@ class ServerCheck:
 
     async def probe(self) -> health.CheckResult:
         host, port = self.target()
-        tls = self.backend.check_tls.get(self.server.id)  # check-ssl: (TLS, check's SNI)
+        # check-ssl: (TLS, check's SNI)
+        tls = self.checks.ctx.io[self.backend].check_tls.get(self.server.id)
         if self.http is not None:
             return await self.http.run(host, port, self.timeout(), self.check_timeout(), tls)
         return await tcp_check(host, port, self.timeout(), tls)
@@ -76,7 +77,7 @@ class ServerCheck:
     async def run(self, first_delay: float) -> None:
         await asyncio.sleep(first_delay)
         config = self.server.config
-        servers = self.backend.backend.servers
+        servers = self.backend.servers
         while self.server in servers:  # `del server` ends the checks of that server
             result = await self.probe()
             if self.server not in servers:
@@ -87,7 +88,7 @@ class ServerCheck:
 
     def apply(self, result: health.CheckResult) -> None:
         server = self.server
-        backend = self.backend.backend
+        backend = self.backend
         was_up = self.health.is_up
         transition = self.health.record(result)
         server.failed_checks = self.health.failed_checks
@@ -163,7 +164,7 @@ class HealthChecks:
         for backend in self.ctx.backends.values():
             http_check = backend.proxy.http_check
             http = HttpProbe(http_check) if http_check is not None else None
-            for server in backend.backend.servers:
+            for server in backend.servers:
                 if server.config.check:
                     self.checks.append(ServerCheck(self, backend, server, http))
         count = len(self.checks)
@@ -184,7 +185,7 @@ class HealthChecks:
             if check.task is not None:
                 check.task.cancel()
 
-    def report(self, backend: BackendRuntime, message: health.LogMessage) -> None:
+    def report(self, backend: Backend, message: health.LogMessage) -> None:
         """On the terminal (as HAProxy's warnings) and to the backend's log targets."""
         level = message.level.keyword
         console("ALERT" if message.level is health.Severity.EMERG else "WARNING", message.console)

@@ -1,5 +1,8 @@
-"""Runtime state of one backend: its servers, its balancer, and the connections waiting
-for a server slot (HAProxy's pending connections, `maxconn` + `timeout queue`).
+"""The running backend: one object per `backend` (or `listen`) section holding its servers,
+its balancer, the connections waiting for a server slot (HAProxy's pending connections,
+`maxconn` + `timeout queue`), its settings derived once from the configuration, its
+compiled http-request/http-response rules, and its counters. The shell keeps only its
+I/O (idle connection pools, TLS contexts) apart, keyed by this object (net/context.py).
 
 Pure: the session shell asks `take()` for a server and gives it back with `release()`;
 both return the waiting connections that may now go ahead, and the shell starts them.
@@ -17,7 +20,19 @@ from typing import Protocol
 
 from poise.config import model
 from poise.core.balancer import Balancer, eligible
+from poise.core.http.rules import Rules
 from poise.core.server import ServerState
+
+
+class Log(Protocol):
+    """Where a proxy's log lines go (the shell's net/logsink.LogSink)."""
+
+    def send(self, level: str, message: str) -> None: ...
+
+
+def seconds(ms: int | None) -> float | None:
+    """A configured time (milliseconds, 0 or unset: none) in seconds."""
+    return None if ms is None or ms == 0 else ms / 1000.0
 
 
 class Waiter(Protocol):
@@ -64,33 +79,54 @@ class Backend:
         "_assigned",
         "balancer",
         "cli_abrt",
+        "closes_server",
+        "connect_timeout",
         "cum_sess",
         "cur_sess",
         "failed_resp",
+        "forwardfor",
+        "hashes_request",
+        "hashes_source",
         "hrsp",
+        "log",
         "max_queued",
+        "max_retries",
         "max_sess",
         "name",
+        "plain_responses",
         "proxy",
         "queue",
+        "queue_timeout",
         "redispatches",
+        "request_rules",
         "requeued",
         "retries",
+        "rules",
         "seq",
+        "server_fin_timeout",
         "server_queues",
+        "server_timeout",
         "servers",
         "srv_abrt",
+        "tunnel_timeout",
         "unserved_bytes_in",
         "unserved_bytes_out",
     )
 
     def __init__(
-        self, proxy: model.Proxy, servers: list[ServerState], make_balancer: BalancerFactory
+        self,
+        proxy: model.Proxy,
+        servers: list[ServerState],
+        make_balancer: BalancerFactory,
+        log: Log | None = None,
     ) -> None:
         self.proxy = proxy
         self.name = proxy.name
         self.servers = servers
         self.balancer = make_balancer(servers)
+        self.log = log
+        self.rules = Rules(proxy)  # compiled once: http-request, redirect, http-response
+        self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}
         self.seq = 0
@@ -112,6 +148,38 @@ class Backend:
         self.retries = 0  # wretr
         self.redispatches = 0  # wredis
         self._assigned: dict[ServerState, Take] = {}  # one Take per server, made once
+
+    def _derive(self, proxy: model.Proxy) -> None:
+        """The settings the per-connection path reads, as plain attributes: timeouts in
+        seconds, and flags rather than set lookups of an Enum (whose hash is a Python
+        function)."""
+        timeouts = proxy.timeouts
+        self.max_retries = proxy.retries  # `retries` (the counter `retries` is wretr)
+        self.connect_timeout = seconds(timeouts.connect)
+        # HAProxy: "If unset, the connect timeout is used" for the queue.
+        self.queue_timeout = seconds(
+            timeouts.queue if timeouts.queue is not None else timeouts.connect
+        )
+        self.server_timeout = seconds(timeouts.server)
+        self.server_fin_timeout = seconds(timeouts.server_fin)
+        self.tunnel_timeout = seconds(timeouts.tunnel)
+        self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
+        self.hashes_request = proxy.balance.algorithm in (
+            model.Algorithm.URI,
+            model.Algorithm.URL_PARAM,
+            model.Algorithm.HDR,
+            model.Algorithm.RDP_COOKIE,
+        )
+        # `option http-server-close` or `httpclose` here: server connections are not kept.
+        options = proxy.options
+        self.closes_server = (
+            model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
+        )
+        # HTTP: no http-response rule and no persistence cookie here, so a plain response
+        # goes through with its head unread beyond its framing (net/http.py).
+        self.plain_responses = proxy.cookie is None and not proxy.http_response_rules
+        self.forwardfor = model.Option.FORWARDFOR in options
+        self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
 
     # -- what the balancer sees -------------------------------------------------------
 

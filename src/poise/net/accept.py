@@ -31,14 +31,13 @@ import enum
 import errno
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from poise.net.context import Context, FrontendRuntime
+from poise.core.backend import Log
+from poise.core.frontend import Frontend
+from poise.net.context import Context
 from poise.net.listener import Listener
 from poise.net.logsink import console
-
-if TYPE_CHECKING:
-    from poise.net.logsink import LogSink
 
 MAXACCEPT = 64  # connections accepted per wake-up (HAProxy's tune.maxaccept)
 RETRY_DELAY = 0.1  # seconds a listener out of descriptors waits (HAProxy: up to 100 ms)
@@ -60,7 +59,9 @@ class Gate(Protocol):
     """What a listener counts its connections against."""
 
     name: str  # the proxy the emergency line names
-    log: LogSink | None
+
+    @property
+    def log(self) -> Log | None: ...
 
     def room(self) -> bool: ...
 
@@ -74,7 +75,7 @@ class FrontendGate:
 
     __slots__ = ("ctx", "frontend", "log", "name")
 
-    def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
+    def __init__(self, ctx: Context, frontend: Frontend) -> None:
         self.ctx = ctx
         self.frontend = frontend
         self.name = frontend.name
@@ -94,7 +95,7 @@ class FrontendGate:
 
 def frontend_acceptor(
     ctx: Context,
-    frontend: FrontendRuntime,
+    frontend: Frontend,
     listener: Listener,
     factory: Callable[[], asyncio.Protocol],
 ) -> Acceptor:

@@ -200,7 +200,7 @@ class AdminService:
         return stats.View(
             info=self.info,
             frontends=ctx.frontends,
-            backends={name: runtime.backend for name, runtime in ctx.backends.items()},
+            backends=ctx.backends,
             maxconn=ctx.maxconn,
             actconn=ctx.actconn,
             cum_conns=ctx.cum_conns + self.accepted,
@@ -246,14 +246,15 @@ class AdminService:
             elif found is not None:
                 found.kill(kill_code(found))
         elif isinstance(effect, commands.DropIdle):
-            runtime = ctx.backends.get(effect.backend)
-            if runtime is not None:
-                pool = runtime.pools.get(effect.server_id)
+            backend = ctx.backends.get(effect.backend)
+            if backend is not None:
+                io = ctx.io[backend]
+                pool = io.pools.get(effect.server_id)
                 if pool is not None:
                     pool.close_all()
                 if effect.forget:
-                    runtime.pools.pop(effect.server_id, None)
-                    runtime.server_tls.pop(effect.server_id, None)
+                    io.pools.pop(effect.server_id, None)
+                    io.server_tls.pop(effect.server_id, None)
         elif isinstance(effect, commands.SetMaxconn):
             if effect.frontend is None:
                 ctx.maxconn = effect.value
@@ -303,7 +304,7 @@ def describe(session: Any, now: float) -> SessionInfo:
         proto=protocol(client),
         source=f"{session.conn.client_ip}:{session.conn.client_port}",
         frontend=frontend.name,
-        backend=backend.backend.name if backend is not None else None,
+        backend=backend.name if backend is not None else None,
         server=server.name if server is not None else None,
         age=now - accepted if accepted is not None else 0.0,
         expires=timer.when() - now if timer is not None else None,

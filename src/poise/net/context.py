@@ -1,5 +1,6 @@
 """What the sessions of one running poise share: the loop, the global connection count and
-limit, the frontends and backends at run time, and the listeners stopped at a limit.
+limit, the running frontends and backends (core/frontend.py, core/backend.py) with the I/O
+of each backend, and the listeners stopped at a limit.
 
 Connections are counted in when they are accepted (net/accept.py). A frontend or the
 process at its `maxconn` stops accepting, as HAProxy's listeners do: new connections wait
@@ -13,87 +14,28 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from poise.config import model
 from poise.core.backend import Backend
-from poise.core.logformat import compile_http, compile_tcp
+from poise.core.frontend import Frontend, Listening
 
 if TYPE_CHECKING:
-    from poise.net.logsink import LogSink
+    from poise.net.services import Services
     from poise.net.tls_server import ServerTls
     from poise.net.upstream import Pool
 
-
-class Listening(Protocol):
-    """A listener's accept loop (net/accept.py)."""
-
-    def resume(self) -> None: ...
-
-    def pause(self) -> None: ...
+__all__ = ["BackendIo", "Context", "Listening", "Session"]
 
 
 class Session(Protocol):
     def kill(self, code: str) -> None: ...
 
 
-class BackendRuntime:
-    """The shell's side of a backend: the pure Backend plus timeouts in seconds and the
-    log sink, computed once so the per-connection path reads plain attributes."""
+class BackendIo:
+    """The shell's I/O of one running backend (core/backend.py), kept in Context.io by
+    that backend: idle server connections and TLS contexts, per server id."""
 
-    __slots__ = (
-        "backend",
-        "check_tls",
-        "closes_server",
-        "connect_timeout",
-        "forwardfor",
-        "hashes_request",
-        "hashes_source",
-        "log",
-        "plain_responses",
-        "pools",
-        "proxy",
-        "queue_timeout",
-        "request_rules",
-        "retries",
-        "server_fin_timeout",
-        "server_timeout",
-        "server_tls",
-        "tunnel_timeout",
-    )
+    __slots__ = ("check_tls", "pools", "server_tls")
 
-    def __init__(self, backend: Backend, log: LogSink | None) -> None:
-        proxy = backend.proxy
-        timeouts = proxy.timeouts
-        self.backend = backend
-        self.proxy = proxy
-        self.log = log
-        self.retries = proxy.retries
-        self.connect_timeout = seconds(timeouts.connect)
-        # HAProxy: "If unset, the connect timeout is used" for the queue.
-        self.queue_timeout = seconds(
-            timeouts.queue if timeouts.queue is not None else timeouts.connect
-        )
-        self.server_timeout = seconds(timeouts.server)
-        self.server_fin_timeout = seconds(timeouts.server_fin)
-        self.tunnel_timeout = seconds(timeouts.tunnel)
-        self.hashes_source = proxy.balance.algorithm is model.Algorithm.SOURCE
-        self.hashes_request = proxy.balance.algorithm in (
-            model.Algorithm.URI,
-            model.Algorithm.URL_PARAM,
-            model.Algorithm.HDR,
-            model.Algorithm.RDP_COOKIE,
-        )
-        # `option http-server-close` or `httpclose` here: server connections are not kept.
-        options = proxy.options
-        self.closes_server = (
-            model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
-        )
-        # HTTP: no http-response rule and no persistence cookie here, so a plain response
-        # goes through with its head unread beyond its framing (net/http.py).
-        self.plain_responses = proxy.cookie is None and not proxy.http_response_rules
-        # Read per request: plain flags rather than set lookups of an Enum (whose hash is
-        # a Python function).
-        self.forwardfor = model.Option.FORWARDFOR in options
-        self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
+    def __init__(self) -> None:
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
         self.pools: dict[int, Pool] = {}
         # `server ... ssl`: per server id, its TLS context and the name to send as SNI and
@@ -102,100 +44,6 @@ class BackendRuntime:
         # `check-ssl` (or `ssl` with checks on the server's own address): per server id,
         # the TLS of its checks and the name they send (net/tls.py fills it).
         self.check_tls: dict[int, tuple[ServerTls, str | None]] = {}
-
-
-class FrontendRuntime:
-    __slots__ = (
-        "backend",
-        "bytes_in",
-        "bytes_out",
-        "client_fin_timeout",
-        "client_timeout",
-        "closes_client",
-        "closes_server",
-        "cum_conn",
-        "cur_conn",
-        "dontlognull",
-        "first_head_timeout",
-        "forwardfor",
-        "hrsp",
-        "http_format",
-        "listeners",
-        "log",
-        "logasap",
-        "max_conn_seen",
-        "maxconn",
-        "name",
-        "next_head_timeout",
-        "pages",
-        "paused",
-        "plain_responses",
-        "proxy",
-        "request_rules",
-        "tcp_format",
-        "tcplog",
-        "unanswered",
-    )
-
-    def __init__(
-        self,
-        proxy: model.Proxy,
-        backend: BackendRuntime | None,
-        log: LogSink | None,
-        global_maxconn: int,
-    ) -> None:
-        self.proxy = proxy
-        self.name = proxy.name
-        self.backend = backend
-        self.log = log
-        self.maxconn = proxy.maxconn if proxy.maxconn is not None else global_maxconn
-        self.client_timeout = seconds(proxy.timeouts.client)
-        self.client_fin_timeout = seconds(proxy.timeouts.client_fin)
-        options = proxy.options
-        # `log-format` (compiled once, for the session kind of the frontend's mode), or
-        # the fixed line of `option httplog` / `option tcplog`.
-        text = proxy.log_format
-        http = proxy.mode is model.Mode.HTTP
-        self.http_format = compile_http(text) if text is not None and http else None
-        self.tcp_format = compile_tcp(text) if text is not None and not http else None
-        self.tcplog = (
-            text is not None or model.Option.TCPLOG in options or model.Option.HTTPLOG in options
-        )
-        self.dontlognull = model.Option.DONTLOGNULL in options
-        # HTTP: `option httpclose` closes client connections after each response;
-        # `http-server-close` or `httpclose` closes server connections.
-        self.closes_client = model.Option.HTTPCLOSE in options
-        self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
-        self.logasap = model.Option.LOGASAP in options
-        # No http-response rule, no response capture: see BackendRuntime.plain_responses.
-        self.plain_responses = not (proxy.http_response_rules or proxy.capture_response_headers)
-        self.pages: bool | None = None  # a stats page may answer here (net/services.py)
-        self.forwardfor = model.Option.FORWARDFOR in options
-        self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
-        # HTTP: `timeout http-request` for a request head (else `timeout client`), and for
-        # the next one on a kept connection `timeout http-keep-alive` when it is set.
-        timeouts = proxy.timeouts
-        self.first_head_timeout = seconds(timeouts.http_request) or self.client_timeout
-        self.next_head_timeout = (
-            seconds(timeouts.http_keep_alive) or self.client_timeout
-            if timeouts.http_keep_alive is not None
-            else self.first_head_timeout
-        )
-        self.cur_conn = 0
-        self.cum_conn = 0
-        self.max_conn_seen = 0
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.hrsp = [0] * 6  # HTTP responses sent, by class: [other, 1xx, ..., 5xx]
-        self.unanswered = 0  # HTTP requests that got no response (the client left)
-        self.listeners: list[Listening] = []
-        # `disable frontend`: its listeners stop listening until `enable frontend`.
-        self.paused = False
-
-    @property
-    def req_tot(self) -> int:
-        """HTTP requests received: the answered ones are counted by class in `hrsp`."""
-        return sum(self.hrsp) + self.unanswered
 
 
 class Context:
@@ -208,6 +56,7 @@ class Context:
         "frontends",
         "hard_maxconn",
         "idle_conns",
+        "io",
         "limited",
         "loop",
         "maxconn",
@@ -215,6 +64,7 @@ class Context:
         "pool_high",
         "pool_low",
         "reserved_fds",
+        "services",
         "sessions",
         "stopping",
         "waking",
@@ -240,12 +90,20 @@ class Context:
         # whether their wake-up is scheduled.
         self.limited: list[Listening] = []
         self.waking = False
-        self.frontends: dict[str, FrontendRuntime] = {}
-        self.backends: dict[str, BackendRuntime] = {}
+        self.frontends: dict[str, Frontend] = {}
+        self.backends: dict[str, Backend] = {}
+        self.io: dict[Backend, BackendIo] = {}  # by running backend: add_backend() fills it
+        self.services: Services | None = None  # the stats page's (net/services.py)
         self.sessions: set[Session] = set()
         self.stopping = False
         # Set when the process is stopping and the last session has ended.
         self.drained = asyncio.Event()
+
+    def add_backend(self, backend: Backend) -> BackendIo:
+        """A running backend joins, with its I/O."""
+        self.backends[backend.name] = backend
+        io = self.io[backend] = BackendIo()
+        return io
 
     def wall(self) -> float:
         """Wall-clock time (epoch seconds): cookie dates and log dates."""
@@ -262,26 +120,24 @@ class Context:
         if self.stopping and not self.sessions:
             self.drained.set()
 
-    def admit(self, frontend: FrontendRuntime) -> None:
+    def admit(self, frontend: Frontend) -> None:
         """Count a connection in: it was just accepted, the limits allowing it."""
         self.actconn += 1
         self.cum_conns += 1
-        frontend.cur_conn += 1
-        frontend.cum_conn += 1
-        frontend.max_conn_seen = max(frontend.max_conn_seen, frontend.cur_conn)
+        frontend.admit()
 
-    def release(self, frontend: FrontendRuntime) -> None:
+    def release(self, frontend: Frontend) -> None:
         """A connection ended: count it out, and resume the listeners waiting for room,
         once the loop has closed its sockets (the transports close them in callbacks
         scheduled before this one): a listener at the limit accepts no more connections
         than there are descriptors free."""
         self.actconn -= 1
-        frontend.cur_conn -= 1
+        frontend.leave()
         if self.limited and not self.waking:
             self.waking = True
             self.loop.call_soon(self.wake)
 
-    def pause(self, frontend: FrontendRuntime, paused: bool) -> None:
+    def pause(self, frontend: Frontend, paused: bool) -> None:
         """`disable frontend` (its listeners stop listening) or `enable frontend`."""
         frontend.paused = paused
         for listener in frontend.listeners:
@@ -297,7 +153,3 @@ class Context:
         waiting, self.limited = self.limited, []
         for listener in waiting:
             listener.resume()
-
-
-def seconds(ms: int | None) -> float | None:
-    return None if ms is None or ms == 0 else ms / 1000.0

@@ -13,13 +13,13 @@ import ssl
 from collections.abc import Coroutine
 from typing import Any
 
-from poise.core.backend import Outcome, start
+from poise.core.backend import Backend, Outcome, start
 from poise.core.counters import count_retry
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.core.termination import Failure
 from poise.core.txn import Txn
-from poise.net.context import BackendRuntime
+from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
 from poise.net.tls_server import ServerTls, report
 
@@ -40,16 +40,17 @@ def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
     return retry == retries + 1 + interval
 
 
-def backend_tls(backend: BackendRuntime | None, server: ServerState) -> ServerTls | None:
+def backend_tls(ctx: Context, backend: Backend | None, server: ServerState) -> ServerTls | None:
     """How to speak TLS to `server` (net/tls.py), or None (clear)."""
-    return backend.server_tls.get(server.id) if backend is not None else None
+    return ctx.io[backend].server_tls.get(server.id) if backend is not None else None
 
 
 class Dispatcher:
     # No __slots__ here: mypy cannot type a slotted mixin's attributes, so the sessions
     # that mix this in carry a __dict__ as well as their slots.
     loop: asyncio.AbstractEventLoop
-    backend: BackendRuntime | None
+    ctx: Context
+    backend: Backend | None
     server: ServerState | None
     timer: asyncio.TimerHandle | None
     queued: bool
@@ -65,7 +66,7 @@ class Dispatcher:
         backend = self.backend
         assert backend is not None
         key = self.balance_key() if backend.hashes_source or backend.hashes_request else b""
-        take = backend.backend.take(self, key, avoid)
+        take = backend.take(self, key, avoid)
         if take.outcome is Outcome.ASSIGNED:
             assert take.server is not None
             self.txn.t_queue = max(self.txn.t_queue, 0)
@@ -88,11 +89,11 @@ class Dispatcher:
             self.queued = True
             self.waiting_on = server
             self.t_queued_at = self.loop.time()
-            backend.backend.wait_for(self, server)
+            backend.wait_for(self, server)
             if backend.queue_timeout is not None:
                 self.timer = self.loop.call_later(backend.queue_timeout, self.queue_timed_out)
             return
-        backend.backend.occupy(server)
+        backend.occupy(server)
         self.txn.t_queue = max(self.txn.t_queue, 0)
         self.connect(server)
 
@@ -112,7 +113,7 @@ class Dispatcher:
         """The client left while waiting in a queue."""
         if self.queued:
             assert self.backend is not None
-            self.backend.backend.cancel(self, self.waiting_on)
+            self.backend.cancel(self, self.waiting_on)
             self.queued = False
             self.waiting_on = None
 
@@ -133,7 +134,7 @@ class Dispatcher:
             port = 0 if fd is not None else self.destination_port()
         started = self.loop.time()
         self.connecting = True
-        tls = backend_tls(self.backend, server)
+        tls = backend_tls(self.ctx, self.backend, server)
         name: str | None = None
         connecting: Coroutine[Any, Any, tuple[asyncio.Transport, asyncio.Protocol]]
         if fd is not None:  # `server sockpair@N` (net/inherited.py)
@@ -204,18 +205,18 @@ class Dispatcher:
         if self.client_gone:
             self.finish()
             return
-        if self.txn.retries < backend.retries:
+        if self.txn.retries < backend.max_retries:
             self.txn.retries += 1
-            if should_redispatch(self.txn.retries, backend.retries, backend.proxy.redispatch):
+            if should_redispatch(self.txn.retries, backend.max_retries, backend.proxy.redispatch):
                 self.txn.redispatched = True
                 self.on_redispatch()
                 self.server = None
-                start(backend.backend.release(server))
+                start(backend.release(server))
                 self.assign(server)
                 # HAProxy counts a redispatch that lands on the same server as a retry.
-                count_retry(backend.backend, server, redispatched=self.server is not server)
+                count_retry(backend, server, redispatched=self.server is not server)
                 return
-            count_retry(backend.backend, server, redispatched=False)
+            count_retry(backend, server, redispatched=False)
             delay = TURNAROUND
             if backend.connect_timeout is not None:
                 delay = min(delay, backend.connect_timeout)

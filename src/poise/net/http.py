@@ -24,9 +24,10 @@ from typing import cast
 import httptools
 
 from poise.config import model
-from poise.core.backend import start
+from poise.core.backend import Backend, start
 from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
+from poise.core.frontend import Frontend
 from poise.core.http import heads, persistence, rules, validate
 from poise.core.http.chunked import ChunkedScanner, ChunkError
 from poise.core.http.hashkey import hash_key, source_key
@@ -38,7 +39,7 @@ from poise.core.server import ServerState
 from poise.core.termination import Failure
 from poise.core.txn import Conn, Txn
 from poise.net import services
-from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.context import Context
 from poise.net.dispatch import PENDING_LIMIT, Dispatcher, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
@@ -110,7 +111,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "waiting_on",
     )
 
-    def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
+    def __init__(self, ctx: Context, frontend: Frontend) -> None:
         self.ctx = ctx
         self.loop = ctx.loop
         self.frontend = frontend
@@ -137,7 +138,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def reset_transaction(self, start: float = 0.0) -> None:
         self.txn = Txn(start)  # the record of the next request (core/txn.py)
         self.t_sent = 0.0
-        self.backend: BackendRuntime | None = None
+        self.backend: Backend | None = None
         self.server: ServerState | None = None
         self.queued = False
         self.waiting_on: ServerState | None = None
@@ -376,7 +377,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         runtime = self.frontend
         verdict = rules.CONTINUE
         if runtime.request_rules:
-            verdict = rules.request_rules(frontend, req, close=close)
+            verdict = rules.request_rules(runtime.rules, req, close=close)
         if verdict.kind != "continue" or services.has_pages(self.ctx, runtime):
             # The stats page and `use-service` answer here (net/services.py).
             verdict = services.serve(self.ctx, runtime, req, verdict, close=close)
@@ -386,7 +387,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             if self.answered(verdict):
                 return
         if frontend.use_backends:
-            name = rules.select_backend(frontend, req)
+            name = rules.select_backend(runtime.rules, req)
             backend = self.ctx.backends.get(name) if name is not None else None
         else:
             backend = runtime.backend  # default_backend (a `listen`: itself), as routed
@@ -394,11 +395,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.error_reply(Failure.NO_SERVER)
             return
         self.backend = backend
-        backend.backend.enter()
+        backend.enter()
         if (
             backend.request_rules
             and backend.proxy is not frontend
-            and self.answered(rules.request_rules(backend.proxy, req, close=close))
+            and self.answered(rules.request_rules(backend.rules, req, close=close))
         ):
             return
         framing = validate.request_framing(req)
@@ -439,10 +440,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.txn.bytes_in = used
         return head
 
-    def server_keep_alive(self, backend: BackendRuntime) -> bool:
+    def server_keep_alive(self, backend: Backend) -> bool:
         return not (self.frontend.closes_server or backend.closes_server)
 
-    def server_head(self, raw: bytes, req: Request, backend: BackendRuntime) -> bytes:
+    def server_head(self, raw: bytes, req: Request, backend: Backend) -> bytes:
         """The request head for the server: hop-by-hop headers out, X-Forwarded-For in,
         the connection kept or closed; the bytes that came in when nothing changes."""
         websocket = self.txn.websocket
@@ -471,7 +472,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.cookie_match = persistence.request_cookie(
                 backend.proxy.cookie,
                 headers,
-                backend.backend.servers,
+                backend.servers,
                 self.ctx.wall(),
                 persist=model.Option.PERSIST in backend.proxy.options,
                 redispatch=backend.proxy.redispatch not in (None, 0),
@@ -543,10 +544,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         req = self.txn.req
         if req is None:
             return reply(status, close=True), True
-        proxies = [self.frontend.proxy]
-        if self.backend is not None and self.backend.proxy is not self.frontend.proxy:
-            proxies.insert(0, self.backend.proxy)
-        return rules.error_reply(proxies, status, req, close=not self.keep_client)
+        return rules.error_reply(self.response_rules(), status, req, close=not self.keep_client)
 
     # -- request bodies -----------------------------------------------------------------
 
@@ -603,11 +601,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         return Upstream(self, self.pool(self.server))
 
     def pool(self, server: ServerState) -> Pool:
-        backend = self.backend
-        assert backend is not None
-        pool = backend.pools.get(server.id)
+        assert self.backend is not None
+        pools = self.ctx.io[self.backend].pools
+        pool = pools.get(server.id)
         if pool is None:
-            pool = backend.pools[server.id] = Pool(self.ctx, server)
+            pool = pools[server.id] = Pool(self.ctx, server)
         return pool
 
     def reuse(self, server: ServerState) -> bool:
@@ -617,7 +615,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         now = self.loop.time()
         home = self.pool(server)
         upstream = self.upstream
-        sni = self.varying_sni(server) if self.backend and self.backend.server_tls else None
+        io = self.ctx.io[self.backend] if self.backend is not None else None
+        sni = self.varying_sni(server) if io is not None and io.server_tls else None
         if upstream is not None and (
             upstream.closed or upstream.home is not home or upstream.sni != sni
         ):
@@ -636,7 +635,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def varying_sni(self, server: ServerState) -> str | None:
         """The SNI a new connection to `server` would send, when it depends on the request
         (`sni req.hdr(host)`); None when it does not (a constant, or no TLS)."""
-        tls = backend_tls(self.backend, server)
+        tls = backend_tls(self.ctx, self.backend, server)
         if tls is None or tls.dynamic is None:
             return None
         return tls.server_name(self.txn.req) or ""
@@ -884,8 +883,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.keep_client = False
         backend = self.backend
         assert backend is not None
-        for proxy in self.response_proxies():
-            verdict = rules.response_rules(proxy, req, resp)
+        for program in self.response_rules():
+            verdict = rules.response_rules(program, req, resp)
             if verdict.kind != "continue":
                 self.release_upstream(None, close=True)
                 self.answered(verdict)
@@ -915,14 +914,13 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.resp_until_close = True
         return True
 
-    def response_proxies(self) -> list[model.Proxy]:
-        """http-response rules: the backend's first, then the frontend's (HAProxy)."""
-        backend = self.backend
-        assert backend is not None
-        frontend = self.frontend.proxy
-        if backend.proxy is frontend:
-            return [frontend]
-        return [backend.proxy, frontend]
+    def response_rules(self) -> list[rules.Rules]:
+        """The backend's rules (if any, and not the frontend's own), then the frontend's:
+        HAProxy's order for http-response rules and for error files."""
+        backend, frontend = self.backend, self.frontend
+        if backend is None or backend.proxy is frontend.proxy:
+            return [frontend.rules]
+        return [backend.rules, frontend.rules]
 
     def client_head(self, raw: bytes, resp: Response) -> bytes:
         """The response head for the client: its connection header made to match what
@@ -1170,7 +1168,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         server = self.server
         if self.holds_slot and server is not None and backend is not None:
             self.holds_slot = False
-            goes = backend.backend.release(server)
+            goes = backend.release(server)
             if goes:
                 start(goes)
         if self.queued:
@@ -1182,13 +1180,13 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         txn.server = server
         frontend = self.frontend
         if backend is not None:
-            txn.backend = backend.backend
+            txn.backend = backend
             self.backend = None
         if log and frontend.log is not None:
             upstream = self.upstream
             server_side = upstream.transport if upstream is not None else None
             log_transaction(
-                txn, self.conn, frontend, backend, self.ctx.actconn, self.loop.time(),
+                txn, self.conn, frontend, backend, self.ctx, self.loop.time(),
                 self.client, server_side,
             )  # fmt: skip
         account(txn, frontend, True)
@@ -1197,8 +1195,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             if own is not None:
                 # A `listen` answering before routing (HAProxy's stream is then on the
                 # proxy itself): its backend counts the bytes, not the response.
-                own.backend.unserved_bytes_in += txn.bytes_in
-                own.backend.unserved_bytes_out += txn.bytes_out
+                own.unserved_bytes_in += txn.bytes_in
+                own.unserved_bytes_out += txn.bytes_out
 
     def next_request(self) -> None:
         """After a response: keep the server connection (or not), then the next request."""

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 
+from poise.core.backend import Backend
 from poise.core.explain import Facts, client_address
+from poise.core.frontend import Frontend
 from poise.core.httplog import format_httplog
 from poise.core.termination import Cause, Failure
 from poise.core.txn import Conn, Txn
 from poise.core.txnlog import failed, http_extras, http_record
-from poise.net.context import BackendRuntime, FrontendRuntime
+from poise.net.context import Context
 from poise.net.sessionlog import (
     common_timeout,
     connect_words,
@@ -39,9 +41,9 @@ TIMEOUTS = (Cause.CLIENT_TIMEOUT.value, Cause.SERVER_TIMEOUT.value)
 def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
     txn: Txn,
     conn: Conn,
-    frontend: FrontendRuntime,
-    backend: BackendRuntime | None,
-    actconn: int,
+    frontend: Frontend,
+    backend: Backend | None,
+    ctx: Context,
     now: float,
     client: asyncio.BaseTransport,
     server_side: asyncio.BaseTransport | None,
@@ -57,7 +59,7 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
         date = wall_clock(txn.start, now)
         ta = int((now - txn.start) * 1000)
         record = http_record(
-            txn, conn, proxy, date=date, ta=ta, actconn=actconn, feconn=frontend.cur_conn
+            txn, conn, proxy, date=date, ta=ta, actconn=ctx.actconn, feconn=frontend.cur_conn
         )
         formatter = frontend.http_format
         if formatter is None:
@@ -76,14 +78,14 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
             fill_extras(extras, frontend.name, uses, client)
             sink.send("info", formatter.render(record))
     if failed(txn):
-        log_failure(frontend, http_facts(txn, conn, frontend, backend))
+        log_failure(frontend, http_facts(txn, conn, frontend, backend, ctx))
 
 
 # -- the failure line -----------------------------------------------------------------------
 
 
 def http_facts(
-    txn: Txn, conn: Conn, frontend: FrontendRuntime, backend: BackendRuntime | None
+    txn: Txn, conn: Conn, frontend: Frontend, backend: Backend | None, ctx: Context
 ) -> Facts:
     server = txn.server
     # Kept by net/http.py where it has them (see the report of issue 7): why the last
@@ -104,7 +106,9 @@ def http_facts(
         retries=txn.retries,
         redispatched=txn.redispatched,
         connect_error=connect_words(exc),
-        tls_error=tls_reason(backend, server, exc) if txn.term == Failure.NO_SERVER.code else None,
+        tls_error=tls_reason(ctx, backend, server, exc)
+        if txn.term == Failure.NO_SERVER.code
+        else None,
         timeout=http_timeout(txn, frontend, backend),
         rule=txn.rule or None,
         reason=txn.refusal or None,
@@ -112,9 +116,7 @@ def http_facts(
     )
 
 
-def http_timeout(
-    txn: Txn, frontend: FrontendRuntime, backend: BackendRuntime | None
-) -> tuple[str, int] | None:
+def http_timeout(txn: Txn, frontend: Frontend, backend: Backend | None) -> tuple[str, int] | None:
     """The timeout that struck, as net/http.py arms them: (name, ms)."""
     term = txn.term
     timeouts = frontend.proxy.timeouts

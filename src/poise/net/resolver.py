@@ -32,10 +32,10 @@ import dns.rdatatype
 
 from poise.config import model
 from poise.core import dns as core
-from poise.core.backend import start
+from poise.core.backend import Backend, start
 from poise.core.health import Severity
 from poise.core.server import ServerState
-from poise.net.context import BackendRuntime, Context
+from poise.net.context import Context
 from poise.net.logsink import console
 
 RCODES = {
@@ -50,7 +50,7 @@ class Group:
     """The servers of one backend named by one DNS name, and that name's resolution."""
 
     def __init__(
-        self, backend: BackendRuntime, section: model.Resolvers, first: ServerState, now: float
+        self, backend: Backend, section: model.Resolvers, first: ServerState, now: float
     ) -> None:
         self.backend = backend
         self.section = section
@@ -62,7 +62,7 @@ class Group:
 
     def alive(self) -> list[ServerState]:
         """Its servers still in the backend (`del server` may have removed some)."""
-        present = self.backend.backend.servers
+        present = self.backend.servers
         return [s for s in self.servers if s in present]
 
 
@@ -162,7 +162,7 @@ class ServerResolvers:
         now = ctx.loop.time()
         by_key: dict[tuple[str, str, str], Group] = {}
         for backend in ctx.backends.values():
-            for server in backend.backend.servers:
+            for server in backend.servers:
                 name = server.config.resolvers
                 section = config.resolvers_section(name) if name else None
                 if section is None:
@@ -207,9 +207,9 @@ class ServerResolvers:
         if not commands:
             return
         backend = group.backend
-        outcome = core.apply(backend.backend, commands, now)
+        outcome = core.apply(backend, commands, now)
         for server_id in outcome.drop_idle:
-            pool = backend.pools.get(server_id)
+            pool = self.ctx.io[backend].pools.get(server_id)
             if pool is not None:
                 pool.close_all()
         for message in outcome.messages:

@@ -25,10 +25,11 @@ from dataclasses import replace
 from poise.admin import prometheus, stats, stats_http, stats_report
 from poise.config import model
 from poise.core.backend import start
+from poise.core.frontend import Frontend
 from poise.core.http import reply, rules
 from poise.core.http.message import Request
 from poise.net.admin_socket import admin_info
-from poise.net.context import Context, FrontendRuntime
+from poise.net.context import Context
 
 SAMPLE_INTERVAL = 1.0  # seconds between two readings of the counters (rates per second)
 MAX_BODY = stats_http.MAX_BODY
@@ -53,7 +54,7 @@ class Services:
         return stats.View(
             info=self.info,
             frontends=ctx.frontends,
-            backends={name: runtime.backend for name, runtime in ctx.backends.items()},
+            backends=ctx.backends,
             maxconn=ctx.maxconn,
             actconn=ctx.actconn,
             cum_conns=ctx.cum_conns,
@@ -69,30 +70,27 @@ class Services:
         ctx = self.ctx
         if ctx.stopping:
             self.timer = None
-            _running.pop(id(ctx), None)
+            if ctx.services is self:
+                ctx.services = None
             return
         self.meter.sample(ctx.loop.time(), stats_report.counters(self.view()))
         self.timer = ctx.loop.call_later(SAMPLE_INTERVAL, self.tick)
 
 
-_running: dict[int, Services] = {}
-
-
 def start_services(ctx: Context, global_: model.Global) -> None:
     """Called once poise serves: the facts `show info` would give, and the rates timer."""
-    services = Services(ctx, admin_info(global_, ctx.loop))
-    _running[id(ctx)] = services
+    services = ctx.services = Services(ctx, admin_info(global_, ctx.loop))
     services.tick()
 
 
 def services_of(ctx: Context) -> Services:
     """The services of `ctx` (started on first use when start_services was not called)."""
-    services = _running.get(id(ctx))
-    if services is None or services.ctx is not ctx:
+    services = ctx.services
+    if services is None:
         age = process_age()
         info = admin_info(model.Global(), ctx.loop)
         info = replace(info, started=info.started - age, start_time=info.start_time - age)
-        services = _running[id(ctx)] = Services(ctx, info)
+        services = ctx.services = Services(ctx, info)
         services.tick()
     return services
 
@@ -108,7 +106,7 @@ def process_age() -> float:
     return 0.0
 
 
-def has_pages(ctx: Context, frontend: FrontendRuntime) -> bool:
+def has_pages(ctx: Context, frontend: Frontend) -> bool:
     """Whether a page could answer the frontend's requests (its own, or that of a backend
     it routes to): worked out once per frontend, so that the common request costs one
     attribute read."""
@@ -126,7 +124,7 @@ def has_pages(ctx: Context, frontend: FrontendRuntime) -> bool:
 
 def serve(
     ctx: Context,
-    frontend: FrontendRuntime,
+    frontend: Frontend,
     req: Request,
     verdict: rules.Verdict = rules.CONTINUE,
     *,
@@ -143,7 +141,7 @@ def serve(
     rest = stats_http.target(page.uri, req) if page is not None else None
     if page is None or rest is None:
         # The page of the backend the request goes to, after that backend's own rules.
-        name = rules.select_backend(frontend.proxy, req)
+        name = rules.select_backend(frontend.rules, req)
         backend = ctx.backends.get(name) if name is not None else None
         if backend is None or backend.proxy is frontend.proxy or backend.proxy.stats is None:
             return verdict
@@ -152,7 +150,7 @@ def serve(
         if rest is None:
             return verdict
         if body is None:
-            ruled = rules.request_rules(backend.proxy, req, close=close)
+            ruled = rules.request_rules(backend.rules, req, close=close)
             if ruled.kind != "continue":
                 return ruled
     services = services_of(ctx)

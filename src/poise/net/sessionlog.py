@@ -32,7 +32,9 @@ from poise.core.txnlog import tcp_captures, tcp_record
 if TYPE_CHECKING:
     import asyncio
 
-    from poise.net.context import BackendRuntime, FrontendRuntime
+    from poise.core.backend import Backend
+    from poise.core.frontend import Frontend
+    from poise.net.context import Context
     from poise.net.tcp import TcpSession
 
 FAILURE_LEVEL = "notice"  # one above the traffic lines (see the top of this file)
@@ -136,7 +138,7 @@ def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
 # -- the failure line -----------------------------------------------------------------------
 
 
-def log_failure(frontend: FrontendRuntime, facts: Facts) -> None:
+def log_failure(frontend: Frontend, facts: Facts) -> None:
     """The failure line of a session, when it failed (explain() says None otherwise)."""
     sink = frontend.log
     if sink is None:
@@ -169,13 +171,13 @@ def connect_words(exc: BaseException | None) -> str | None:
 
 
 def tls_reason(
-    backend: BackendRuntime | None, server: ServerState | None, exc: BaseException | None
+    ctx: Context, backend: Backend | None, server: ServerState | None, exc: BaseException | None
 ) -> str | None:
     """Why the TLS handshake with `server` failed: the reason net/tls.py logged for it
     (kept until a handshake succeeds), unless the last attempt failed before TLS."""
     if backend is None or server is None:
         return None
-    tls = backend.server_tls.get(server.id)
+    tls = ctx.io[backend].server_tls.get(server.id)
     if tls is None or tls.failing is None:
         return None
     if exc is not None and not isinstance(exc, ssl.SSLError):
@@ -183,10 +185,10 @@ def tls_reason(
     return tls.failing
 
 
-def server_counts(backend: BackendRuntime | None) -> ServerCounts | None:
+def server_counts(backend: Backend | None) -> ServerCounts | None:
     if backend is None:
         return None
-    servers = backend.backend.servers
+    servers = backend.servers
     return ServerCounts(
         total=len(servers),
         down=sum(1 for s in servers if not s.up and s.admin is not AdminState.MAINT),
@@ -201,7 +203,7 @@ def ms(value: float | None) -> int | None:
 
 
 def common_timeout(
-    term: str, frontend: FrontendRuntime, backend: BackendRuntime | None
+    term: str, frontend: Frontend, backend: Backend | None
 ) -> tuple[str, int] | None:
     """The timeout that struck for the `sC` and `sQ` states, TCP and HTTP alike."""
     connect = Failure.CONNECT_TIMEOUT.code
@@ -252,7 +254,7 @@ def tcp_facts(session: TcpSession, txn: Txn) -> Facts:
         retries=txn.retries,
         redispatched=txn.redispatched,
         connect_error=connect_words(exc),
-        tls_error=tls_reason(backend, server, exc),
+        tls_error=tls_reason(session.ctx, backend, server, exc),
         timeout=tcp_timeout(session, txn.term),
         servers=server_counts(backend) if no_server else None,
     )

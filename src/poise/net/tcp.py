@@ -16,15 +16,16 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from poise.core.backend import start
+from poise.core.backend import Backend, start
 from poise.core.counters import account
+from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.core.termination import NORMAL, Failure
 from poise.core.txn import Conn, Txn
-from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.context import Context
 from poise.net.dispatch import PENDING_LIMIT, Dispatcher
 from poise.net.sessionlog import log_tcp_session
 from poise.net.tls import client_sni
@@ -99,11 +100,11 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         "waiting_on",
     )
 
-    def __init__(self, ctx: Context, frontend: FrontendRuntime) -> None:
+    def __init__(self, ctx: Context, frontend: Frontend) -> None:
         self.ctx = ctx
         self.loop = ctx.loop
         self.frontend = frontend
-        self.backend: BackendRuntime | None = None
+        self.backend: Backend | None = None
         self.server: ServerState | None = None
         self.server_transport: asyncio.Transport | None = None
         self.pending: list[bytes] = []
@@ -144,7 +145,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
             self.fail(Failure.REJECTED)
             return
         self.backend = backend
-        backend.backend.enter()
+        backend.enter()
         self.assign(None)
 
     def data_received(self, data: bytes) -> None:
@@ -332,5 +333,5 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         """The session's record, with where it went, for its log line and the counters."""
         txn = self.txn
         txn.server = self.server
-        txn.backend = self.backend.backend if self.backend is not None else None
+        txn.backend = self.backend
         return txn

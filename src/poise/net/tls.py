@@ -55,7 +55,8 @@ from poise.net.tls_context import raise_errors, server_side_context
 from poise.net.tls_server import ServerTls
 
 if TYPE_CHECKING:
-    from poise.net.context import BackendRuntime, Context, FrontendRuntime
+    from poise.core.frontend import Frontend
+    from poise.net.context import BackendIo, Context
 
 # --- the listening side --------------------------------------------------------------------
 
@@ -165,7 +166,7 @@ class Accepting:
     def __init__(
         self,
         ctx: Context,
-        frontend: FrontendRuntime,
+        frontend: Frontend,
         listener: Listener,
         factory: Callable[[], asyncio.Protocol],
     ) -> None:
@@ -414,7 +415,7 @@ class TlsSet:
         self.listeners: dict[int, ListenerTls] = {}  # by id(TlsBind)
         self.servers: ServerMap = {}  # by (backend, server id)
         self.checks: CheckMap = {}
-        self.attached: list[BackendRuntime] = []
+        self.attached: list[tuple[str, BackendIo]] = []
         for proxy in config.frontends:
             if proxy.disabled:
                 continue
@@ -448,16 +449,14 @@ class TlsSet:
             return None
         return self.listeners[id(bind.tls)].context
 
-    def attach(self, backend: BackendRuntime) -> None:
-        """Give a backend at run time its servers' TLS (net/context.py), now and after
-        each reload."""
-        self.fill(backend)
-        self.attached.append(backend)
+    def attach(self, name: str, io: BackendIo) -> None:
+        """Give backend `name`'s I/O (net/context.py) its servers' TLS, now and on reloads."""
+        self.fill(name, io)
+        self.attached.append((name, io))
 
-    def fill(self, backend: BackendRuntime) -> None:
-        name = backend.proxy.name
-        backend.server_tls = {sid: tls for (b, sid), tls in self.servers.items() if b == name}
-        backend.check_tls = {sid: tls for (b, sid), tls in self.checks.items() if b == name}
+    def fill(self, name: str, io: BackendIo) -> None:
+        io.server_tls = {sid: tls for (b, sid), tls in self.servers.items() if b == name}
+        io.check_tls = {sid: tls for (b, sid), tls in self.checks.items() if b == name}
 
     def reload(self) -> None:
         """Read every certificate again. All of them are loaded before any replaces the
@@ -467,5 +466,5 @@ class TlsSet:
         for key, store in stores.items():
             self.listeners[key].store = store
         self.servers, self.checks = servers, checks
-        for backend in self.attached:
-            self.fill(backend)
+        for name, io in self.attached:
+            self.fill(name, io)

@@ -25,7 +25,7 @@ from poise.net.logsink import console
 from poise.net.tls_context import client_side_context
 
 if TYPE_CHECKING:
-    from poise.net.context import BackendRuntime
+    from poise.core.backend import Backend
 
 # OpenSSL's X509_V_ERR_* codes, in the words of the reason poise logs.
 _UNKNOWN_CA = {2, 18, 19, 20, 21, 24}
@@ -110,7 +110,7 @@ class ServerTls:
         return f"SSL handshake failure: {exc}"
 
 
-def report(backend: BackendRuntime, server_label: str, tls: ServerTls, reason: str) -> None:
+def report(backend: Backend, server_label: str, tls: ServerTls, reason: str) -> None:
     """Log a server's TLS failure once per episode (until a connection succeeds)."""
     if tls.failing == reason:
         return

@@ -21,13 +21,14 @@ from poise.checks.scheduler import HealthChecks
 from poise.config import model
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
+from poise.core.frontend import Frontend
 from poise.core.limits import Limits
 from poise.core.server import ServerState
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.core.termination import Failure
 from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
 from poise.net.admin_socket import admin_info, serve_admin
-from poise.net.context import BackendRuntime, Context, FrontendRuntime
+from poise.net.context import Context
 from poise.net.http import HttpSession
 from poise.net.inherited import SockpairListener, SockpairReceiver, open_bind
 from poise.net.limits import apply_limits
@@ -122,17 +123,18 @@ class Runtime:
                 functools.partial(
                     make_balancer, proxy.balance, allbackups=allbackups, rng=self.rng
                 ),
+                self.sinks.get(proxy.name),
             )
-            ctx.backends[proxy.name] = BackendRuntime(backend, self.sinks.get(proxy.name))
+            io = ctx.add_backend(backend)
             if self.tls is not None:
-                self.tls.attach(ctx.backends[proxy.name])  # `server ... ssl` contexts
+                self.tls.attach(proxy.name, io)  # `server ... ssl` contexts
         for proxy in self.config.frontends:
             target = proxy.default_backend
             if proxy.use_backends:
                 target = proxy.use_backends[0].backend
             elif target is None and proxy.is_backend:
                 target = proxy.name  # a `listen` section is its own backend
-            runtime = FrontendRuntime(
+            runtime = Frontend(
                 proxy,
                 ctx.backends.get(target) if target else None,
                 self.sinks.get(proxy.name),
@@ -176,9 +178,7 @@ class Runtime:
             on_ready()
         await self.stopped.wait()
 
-    def protocol_factory(
-        self, ctx: Context, frontend: FrontendRuntime
-    ) -> Callable[[], asyncio.Protocol]:
+    def protocol_factory(self, ctx: Context, frontend: Frontend) -> Callable[[], asyncio.Protocol]:
         if frontend.proxy.mode is model.Mode.HTTP:
             return lambda: HttpSession(ctx, frontend)
         return lambda: TcpSession(ctx, frontend)
@@ -190,7 +190,7 @@ class Runtime:
             return
         now = ctx.loop.time()
         for backend in ctx.backends.values():
-            for pool in backend.pools.values():
+            for pool in ctx.io[backend].pools.values():
                 pool.purge(now)
         self.purge_handle = ctx.loop.call_later(1.0, self.purge_pools)
 
@@ -200,7 +200,7 @@ class Runtime:
             self.purge_handle = None
         if self.ctx is not None:
             for backend in self.ctx.backends.values():
-                for pool in backend.pools.values():
+                for pool in self.ctx.io[backend].pools.values():
                     pool.close_all()
 
     # -- stopping -----------------------------------------------------------------------
@@ -291,9 +291,7 @@ class Runtime:
         for name in order:
             fe = ctx.frontends.get(name)
             be = ctx.backends.get(name)
-            message = stopped_message(
-                name, fe.cum_conn if fe else 0, be.backend.cum_sess if be else 0
-            )
+            message = stopped_message(name, fe.cum_conn if fe else 0, be.cum_sess if be else 0)
             console("WARNING", message)
             sink = self.sinks.get(name) if name != GLOBAL else None
             if sink is not None:

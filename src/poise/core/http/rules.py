@@ -10,8 +10,9 @@ edits are made in place on the message's Headers; a rule that answers by itself 
 return, redirect) gives a Verdict holding the whole response, byte for byte as HAProxy
 2.6 writes it (reply.py).
 
-A proxy is compiled once into closures, on first use, and cached by identity: a proxy
-without rules costs one lookup per request and gives the shared CONTINUE.
+A proxy's rules are compiled once into closures (Rules), held by its running frontend
+(core/frontend.py) and backend (core/backend.py): a proxy without rules gives the shared
+CONTINUE at the cost of one test.
 """
 
 from __future__ import annotations
@@ -76,33 +77,16 @@ Value = Callable[[Request, Response | None], str]
 
 # --- conditions and log-format strings, for other modules ---------------------------------
 
-_CACHE_LIMIT = 4096
-_conditions: dict[tuple[int, Scope], tuple[Condition, Test]] = {}
-_formats: dict[tuple[int, Scope], tuple[LogFormat, Value]] = {}
-
 
 def condition_holds(cond: Condition, req: Request, resp: Response | None = None) -> bool:
-    """Whether `if|unless COND` holds; with `resp`, as an http-response rule sees it."""
-    scope: Scope = "req" if resp is None else "res"
-    entry = _conditions.get((id(cond), scope))
-    if entry is None or entry[0] is not cond:
-        if len(_conditions) > _CACHE_LIMIT:
-            _conditions.clear()
-        entry = (cond, compile_condition(cond, scope))
-        _conditions[id(cond), scope] = entry
-    return entry[1](req, resp)
+    """Whether `if|unless COND` holds; with `resp`, as an http-response rule sees it.
+    Compiled at each call: for the rare callers (the stats page's `stats admin`)."""
+    return compile_condition(cond, "req" if resp is None else "res")(req, resp)
 
 
 def format_value(template: LogFormat, req: Request, resp: Response | None = None) -> str:
-    """A log-format string filled in from a request (and response)."""
-    scope: Scope = "req" if resp is None else "res"
-    entry = _formats.get((id(template), scope))
-    if entry is None or entry[0] is not template:
-        if len(_formats) > _CACHE_LIMIT:
-            _formats.clear()
-        entry = (template, compile_format(template, scope))
-        _formats[id(template), scope] = entry
-    return entry[1](req, resp)
+    """A log-format string filled in from a request (and response), compiled at each call."""
+    return compile_format(template, "req" if resp is None else "res")(req, resp)
 
 
 def http_mode(frontend: Proxy, backend: Proxy) -> HttpMode:
@@ -131,7 +115,10 @@ def http_mode(frontend: Proxy, backend: Proxy) -> HttpMode:
 # --- compiled proxies ---------------------------------------------------------------------
 
 
-class _Program:
+class Rules:
+    """A proxy's rules, compiled: its http-request, redirect and http-response rules, its
+    use_backend conditions and its error files."""
+
     __slots__ = (
         "backends",
         "closes",
@@ -159,18 +146,6 @@ class _Program:
         self.errorfiles = {e.status: reply.errorfile(e.content) for e in proxy.errorfiles}
 
 
-_programs: dict[int, _Program] = {}
-
-
-def _program(proxy: Proxy) -> _Program:
-    program = _programs.get(id(proxy))
-    if program is None or program.proxy is not proxy:
-        if len(_programs) > _CACHE_LIMIT:
-            _programs.clear()
-        program = _programs[id(proxy)] = _Program(proxy)
-    return program
-
-
 def _test(cond: Condition | None, scope: Scope) -> Test | None:
     return compile_condition(cond, scope) if cond is not None else None
 
@@ -193,24 +168,22 @@ def _run(
     return CONTINUE
 
 
-def select_backend(proxy: Proxy, req: Request) -> str | None:
+def select_backend(program: Rules, req: Request) -> str | None:
     """The first `use_backend` whose condition holds, else `default_backend`; a `listen`
     section (or a backend) is its own default. None: no backend."""
-    program = _program(proxy)
     for test, backend in program.backends:
         if test is None or test(req, None):
             return backend
     return program.fallback
 
 
-def request_rules(proxy: Proxy, req: Request, *, close: bool = False) -> Verdict:
+def request_rules(program: Rules, req: Request, *, close: bool = False) -> Verdict:
     """The `http-request` rules of `proxy` in order (header edits in place; `allow` ends
     them), then its `redirect` rules. `close`: the session will close the client
     connection after this request whatever the rules say (the generated response then
     says so)."""
-    if not proxy.http_request_rules and not proxy.redirects:
+    if not program.request and not program.redirects:
         return CONTINUE
-    program = _program(proxy)
     close = close or program.closes
     verdict = _run(program.request, req, None, close)
     if verdict is CONTINUE and program.redirects:
@@ -218,23 +191,22 @@ def request_rules(proxy: Proxy, req: Request, *, close: bool = False) -> Verdict
     return verdict
 
 
-def response_rules(proxy: Proxy, req: Request, resp: Response, *, close: bool = False) -> Verdict:
-    """The `http-response` rules of `proxy` in order (header edits on `resp.headers`)."""
-    if not proxy.http_response_rules:
+def response_rules(program: Rules, req: Request, resp: Response, *, close: bool = False) -> Verdict:
+    """The `http-response` rules of a proxy in order (header edits on `resp.headers`)."""
+    if not program.response:
         return CONTINUE
-    program = _program(proxy)
     return _run(program.response, req, resp, close or program.closes)
 
 
 def error_reply(
-    proxies: Sequence[Proxy], status: int, req: Request, *, close: bool = False
+    programs: Sequence[Rules], status: int, req: Request, *, close: bool = False
 ) -> tuple[bytes, bool]:
     """HAProxy's own answer with `status` (502, 503, 504 ... when no server answers): the
-    first of `proxies` with an `errorfile` for it (HAProxy looks at the backend, then the
-    frontend), else the built-in page; and whether the connection closes after it."""
-    for proxy in proxies:
-        if proxy.errorfiles:
-            prepared = _program(proxy).errorfiles.get(status)
+    first of the proxies with an `errorfile` for it (HAProxy looks at the backend, then
+    the frontend), else the built-in page; and whether the connection closes after it."""
+    for program in programs:
+        if program.errorfiles:
+            prepared = program.errorfiles.get(status)
             if prepared is not None:
                 return reply.finish(prepared, req, close or reply.client_closes(req))
     page = reply.PAGES.get(status) or reply.PAGES[500]

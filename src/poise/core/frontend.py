@@ -1,0 +1,134 @@
+"""The running frontend: one object per `frontend` (or `listen`) section holding its
+settings derived once from the configuration (timeouts in seconds, log format, flags the
+per-request path reads as plain attributes), its compiled rules, its connection limit and
+its counters. Counting a connection in and out (admission) is Context's (net/context.py),
+which also resumes the listeners stopped at a limit.
+
+Pure: the listeners and the log sink are the shell's, reached through small interfaces.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from poise.config import model
+from poise.core.backend import Backend, Log, seconds
+from poise.core.http.rules import Rules
+from poise.core.logformat import compile_http, compile_tcp
+
+
+class Listening(Protocol):
+    """A listener's accept loop (net/accept.py)."""
+
+    def resume(self) -> None: ...
+
+    def pause(self) -> None: ...
+
+
+class Frontend:
+    __slots__ = (
+        "backend",
+        "bytes_in",
+        "bytes_out",
+        "client_fin_timeout",
+        "client_timeout",
+        "closes_client",
+        "closes_server",
+        "cum_conn",
+        "cur_conn",
+        "dontlognull",
+        "first_head_timeout",
+        "forwardfor",
+        "hrsp",
+        "http_format",
+        "listeners",
+        "log",
+        "logasap",
+        "max_conn_seen",
+        "maxconn",
+        "name",
+        "next_head_timeout",
+        "pages",
+        "paused",
+        "plain_responses",
+        "proxy",
+        "request_rules",
+        "rules",
+        "tcp_format",
+        "tcplog",
+        "unanswered",
+    )
+
+    def __init__(
+        self,
+        proxy: model.Proxy,
+        backend: Backend | None,
+        log: Log | None,
+        global_maxconn: int,
+    ) -> None:
+        self.proxy = proxy
+        self.name = proxy.name
+        self.backend = backend  # default_backend (a `listen`: itself), as routed
+        self.log = log
+        # A `listen` section is one proxy: its backend's compiled rules serve both sides.
+        self.rules = (
+            backend.rules if backend is not None and backend.proxy is proxy else Rules(proxy)
+        )
+        self.maxconn = proxy.maxconn if proxy.maxconn is not None else global_maxconn
+        self.client_timeout = seconds(proxy.timeouts.client)
+        self.client_fin_timeout = seconds(proxy.timeouts.client_fin)
+        options = proxy.options
+        # `log-format` (compiled once, for the session kind of the frontend's mode), or
+        # the fixed line of `option httplog` / `option tcplog`.
+        text = proxy.log_format
+        http = proxy.mode is model.Mode.HTTP
+        self.http_format = compile_http(text) if text is not None and http else None
+        self.tcp_format = compile_tcp(text) if text is not None and not http else None
+        self.tcplog = (
+            text is not None or model.Option.TCPLOG in options or model.Option.HTTPLOG in options
+        )
+        self.dontlognull = model.Option.DONTLOGNULL in options
+        # HTTP: `option httpclose` closes client connections after each response;
+        # `http-server-close` or `httpclose` closes server connections.
+        self.closes_client = model.Option.HTTPCLOSE in options
+        self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
+        self.logasap = model.Option.LOGASAP in options
+        # No http-response rule, no response capture: see Backend.plain_responses.
+        self.plain_responses = not (proxy.http_response_rules or proxy.capture_response_headers)
+        self.pages: bool | None = None  # a stats page may answer here (net/services.py)
+        self.forwardfor = model.Option.FORWARDFOR in options
+        self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
+        # HTTP: `timeout http-request` for a request head (else `timeout client`), and for
+        # the next one on a kept connection `timeout http-keep-alive` when it is set.
+        timeouts = proxy.timeouts
+        self.first_head_timeout = seconds(timeouts.http_request) or self.client_timeout
+        self.next_head_timeout = (
+            seconds(timeouts.http_keep_alive) or self.client_timeout
+            if timeouts.http_keep_alive is not None
+            else self.first_head_timeout
+        )
+        self.cur_conn = 0
+        self.cum_conn = 0
+        self.max_conn_seen = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.hrsp = [0] * 6  # HTTP responses sent, by class: [other, 1xx, ..., 5xx]
+        self.unanswered = 0  # HTTP requests that got no response (the client left)
+        self.listeners: list[Listening] = []
+        # `disable frontend`: its listeners stop listening until `enable frontend`.
+        self.paused = False
+
+    @property
+    def req_tot(self) -> int:
+        """HTTP requests received: the answered ones are counted by class in `hrsp`."""
+        return sum(self.hrsp) + self.unanswered
+
+    def admit(self) -> None:
+        """Count a connection in: it was accepted, the limits allowing it."""
+        self.cur_conn += 1
+        self.cum_conn += 1
+        self.max_conn_seen = max(self.max_conn_seen, self.cur_conn)
+
+    def leave(self) -> None:
+        """A connection ended."""
+        self.cur_conn -= 1
