@@ -116,7 +116,7 @@ def view_of(poise: Poise) -> stats.View:
     return stats.View(
         info=stats.AdminInfo(1, 0.0, 0.0, "test", "", "node"),
         frontends=ctx.frontends,
-        backends={name: runtime.backend for name, runtime in ctx.backends.items()},
+        backends=ctx.backends,
         maxconn=ctx.maxconn,
         actconn=ctx.actconn,
         cum_conns=ctx.cum_conns,
@@ -145,7 +145,7 @@ def test_the_stats_page_in_chromium(browser: WebDriver) -> None:
             gone = await stage.webapp("c")  # stopped below: web3 goes down
             poise = await stage.poise(CONFIG.format(a=a.port, b=b.port, c=gone.port))
             await gone.stop()
-            app = poise.ctx.backends["app"].backend
+            app = poise.ctx.backends["app"]
             web2, web3 = app.server("web2"), app.server("web3")
             assert web2 is not None and web3 is not None
             await eventually(lambda: not web3.up, 5, "web3 down")

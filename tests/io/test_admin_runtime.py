@@ -227,7 +227,7 @@ def test_shutdown_sessions_server_ends_every_session_on_it(loop_kind: str) -> No
                 assert await asyncio.wait_for(reader.read(), WAIT) == b""
                 writer.close()
             await r.stage.logs.wait_for(r" fe be/a .* KD ", count=2)
-            await eventually(lambda: r.poise.ctx.backends["be"].backend.cur_sess == 0, WAIT)
+            await eventually(lambda: r.poise.ctx.backends["be"].cur_sess == 0, WAIT)
 
     run(loop_kind, main)
 
@@ -254,7 +254,7 @@ def test_add_server_then_del_server_while_serving(loop_kind: str) -> None:
                 "Server still has connections attached to it, cannot remove it.\n"
             )
             held[1].close()
-            backend = r.poise.ctx.backends["be"].backend
+            backend = r.poise.ctx.backends["be"]
             await eventually(lambda: backend.cur_sess == 0, WAIT, "the session to end")
             assert await r.cli(f"del server be/{first}") == "Server deleted.\n"
             other = "b" if first == "a" else "a"
@@ -275,7 +275,7 @@ def test_deleting_a_checked_server_ends_its_health_checks(loop_kind: str) -> Non
             assert await r.cli("del server checked/c") == "Server deleted.\n"
             assert check.task is not None
             await eventually(check.task.done, WAIT, "the checks of c to end")
-            assert r.poise.ctx.backends["checked"].backend.servers == []
+            assert r.poise.ctx.backends["checked"].servers == []
 
     run(loop_kind, main)
 
@@ -304,7 +304,7 @@ def test_set_server_addr_drops_the_idle_connections_to_the_old_address(loop_kind
     async def main() -> None:
         async with rig() as r:
             port = r.poise.port("web")
-            pools = r.poise.ctx.backends["app"].pools
+            pools = r.poise.ctx.io[r.poise.ctx.backends["app"]].pools
             first = await Client.connect(port)
             assert (await first.get("/"))[2] == b"w1 /"
             first.close()  # its server connection goes back to the pool

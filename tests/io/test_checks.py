@@ -36,7 +36,7 @@ def test_fall_takes_a_dead_server_out_and_rise_puts_it_back(loop_kind: str) -> N
                 f"    server b 127.0.0.1:{b.port} check inter 40ms rise 2 fall 3\n"
             )
             port = poise.port("fe")
-            server_b = poise.ctx.backends["be"].backend.server("b")
+            server_b = poise.ctx.backends["be"].server("b")
             assert server_b is not None
             # Fully up first (health at its top), so that `fall` counts in full.
             checks = poise.runtime.checks
@@ -98,6 +98,6 @@ def test_check_port_and_addr_are_probed_instead_of_the_traffic_address(loop_kind
             assert traffic.accepted == 0  # the checks went to addr:port, not the server
             await health.stop()
             await stage.logs.wait_for(r"Server be/a is DOWN")
-            assert poise.ctx.backends["be"].backend.has_server is False
+            assert poise.ctx.backends["be"].has_server is False
 
     run(loop_kind, main)

@@ -123,7 +123,7 @@ def test_200_passes_and_503_is_down_with_its_code(loop_kind: str) -> None:
             await eventually(lambda: len(web.requests) >= 3, what="three checks")
             assert web.requests[0] == b"OPTIONS / HTTP/1.0\r\n\r\n"
             assert not stage.logs.matching("is DOWN")
-            assert poise.ctx.backends["be"].backend.has_server
+            assert poise.ctx.backends["be"].has_server
 
             web.reply = answer(503, "Service Unavailable")
             down = (await stage.logs.wait_for("is DOWN"))[0]

@@ -142,7 +142,7 @@ def test_a_cookie_naming_a_server_marked_down_is_ignored(loop_kind: str) -> None
                 )
             )
             await a.stop()
-            server_a = poise.ctx.backends["be"].backend.server("a")
+            server_a = poise.ctx.backends["be"].server("a")
             assert server_a is not None
             await eventually(lambda: not server_a.up, what="a marked down")
             client = await Client.connect(poise.port("fe"))

@@ -61,12 +61,12 @@ async def backends(stage: Stage, *hosts: str) -> tuple[int, list[Backend]]:
 
 
 def server(poise: Poise, name: str) -> ServerState:
-    found: ServerState = next(s for s in poise.ctx.backends["be"].backend.servers if s.name == name)
+    found: ServerState = next(s for s in poise.ctx.backends["be"].servers if s.name == name)
     return found
 
 
 def states(poise: Poise) -> dict[str, tuple[str, str]]:
-    return {s.name: (s.addr, s.status) for s in poise.ctx.backends["be"].backend.servers}
+    return {s.name: (s.addr, s.status) for s in poise.ctx.backends["be"].servers}
 
 
 def test_a_server_follows_its_record(loop_kind: str) -> None:
@@ -87,7 +87,7 @@ def test_a_server_follows_its_record(loop_kind: str) -> None:
                         r"be/gw changed its IP from 127\.0\.0\.2 to 127\.0\.0\.3 by dns/ns1\."
                     )
                     assert await ask_name(front) == "127.0.0.3"
-                    show = poise.ctx.backends["be"].backend.servers[0]
+                    show = poise.ctx.backends["be"].servers[0]
                     assert show.addr == "127.0.0.3"
 
     run(loop_kind, main)

@@ -73,7 +73,7 @@ def test_an_admin_form_in_pieces_changes_the_model(loop_kind: str) -> None:
         async with Stage() as stage:
             a, b = await stage.webapp("a"), await stage.webapp("b")
             poise = await stage.poise(CONFIG.format(a=a.port, b=b.port))
-            app = poise.ctx.backends["app"].backend
+            app = poise.ctx.backends["app"]
             form = b"s=web2&action=maint&b=%232"
             reader, writer = await asyncio.open_connection("127.0.0.1", poise.port("stats"))
             writer.write(
@@ -157,7 +157,7 @@ def test_a_form_sent_after_100_continue(loop_kind: str) -> None:
             writer.write(form)
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
             assert b"\r\nlocation: /haproxy?stats;st=DONE;norefresh\r\n" in head
-            web1 = poise.ctx.backends["app"].backend.server("web1")
+            web1 = poise.ctx.backends["app"].server("web1")
             assert web1.admin is AdminState.DRAIN
             writer.close()
 

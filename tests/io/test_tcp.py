@@ -167,7 +167,7 @@ def test_server_maxconn_queues_then_serves_in_order(loop_kind: str) -> None:
             r1, w1 = await asyncio.open_connection("127.0.0.1", port)
             assert await r1.readline() == b"a\n"
             r2, w2 = await asyncio.open_connection("127.0.0.1", port)
-            await eventually(lambda: poise.ctx.backends["be"].backend.queued == 1)
+            await eventually(lambda: poise.ctx.backends["be"].queued == 1)
             assert a.accepted == 1  # the second waits in the queue, not at the server
             w1.close()
             assert await asyncio.wait_for(r2.readline(), 5) == b"a\n"

@@ -532,7 +532,7 @@ def test_a_broken_new_certificate_never_replaces_a_working_one(loop_kind: str, p
             )
             tls = poise.runtime.tls
             assert tls is not None
-            backend = poise.ctx.backends["be"]
+            backend = poise.ctx.io[poise.ctx.backends["be"]]
             server_tls = backend.server_tls[1]
             port = poise.port("fe")
             assert await presented(port, "old.test") == ["old.test"]

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from poise.admin import prometheus, stats, stats_json, stats_report
+from poise.admin import prometheus, stats_json, stats_report
 from poise.core import counters
 from tests.unit.stats_page_world import World
 
@@ -87,7 +87,7 @@ def counted(world: World) -> None:
 
 
 def rows(world: World) -> dict[tuple[str, str], dict[str, str]]:
-    lines = stats.show_stat(world.view()).splitlines()
+    lines = stats_report.show_stat(world.view()).splitlines()
     names = lines[0][2:].split(",")
     return {
         (fields[0], fields[1]): dict(zip(names, fields, strict=False))

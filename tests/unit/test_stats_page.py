@@ -168,7 +168,7 @@ def test_without_rates_the_csv_is_the_runtime_api_s_show_stat() -> None:
     world = World(CONFIG.replace("    cookie SRV insert\n", "").replace(" cookie w1", ""))
     world.checked()
     view = world.view()
-    assert stats_report.csv(stats_report.report(view)) == stats.show_stat(view)
+    assert stats_report.csv(stats_report.report(view)) == stats_report.show_stat(view)
 
 
 def test_without_show_legends_no_address_is_shown() -> None:

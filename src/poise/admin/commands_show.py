@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from poise.admin import stats
+from poise.admin import stats, stats_report
 from poise.admin.commands_base import Answer, EndSession, Request, atoi
 from poise.core.backend import Backend
 
@@ -36,14 +36,14 @@ def cmd_show_info(req: Request) -> Answer:
 
 def cmd_show_stat(req: Request) -> Answer:
     view = req.view
-    wanted = stats.StatFilter()
+    wanted = stats_report.SHOW_STAT
     first = 2
     if req.arg(2) and req.arg(3) and req.arg(4):
         proxy = next((p for p in view.proxies() if p.name == req.arg(2)), None)
         iid = proxy.id if proxy is not None else atoi(req.arg(2))
         if not iid:
             return Answer("No such proxy.\n")
-        wanted = stats.StatFilter(iid, atoi(req.arg(3)), atoi(req.arg(4)))
+        wanted = replace(wanted, iid=iid, types=atoi(req.arg(3)), sid=atoi(req.arg(4)))
         first = 5
     for word in req.args[first:]:
         if word in UNSUPPORTED_FORMATS:
@@ -52,7 +52,7 @@ def cmd_show_stat(req: Request) -> Answer:
             wanted = replace(wanted, hide_maint=True)
         elif word == "up":
             wanted = replace(wanted, hide_down=True)
-    return Answer(stats.show_stat(view, wanted))
+    return Answer(stats_report.show_stat(view, wanted))
 
 
 def backends_in_order(view: stats.View) -> list[Backend]:

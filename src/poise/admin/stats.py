@@ -1,6 +1,7 @@
-"""HAProxy's statistics formats, computed from poise's run-time model: the `show stat` CSV,
-the `show info` lines, the `show servers state` dump (format version 1) and what `show
-sess` needs to know of a session.
+"""HAProxy's statistics formats, computed from poise's run-time model: the `show stat` CSV
+columns and the fields of each row (admin/stats_report.py assembles the rows, once for
+every format), the `show info` lines, the `show servers state` dump (format version 1)
+and what `show sess` needs to know of a session.
 
 Tools that people point at HAProxy (exporters, `hatop`, scripts reading the CSV by column
 position) must work against poise, so the column list is HAProxy 2.6's, byte for byte,
@@ -190,41 +191,6 @@ class View:
 
 
 # -- show stat ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class StatFilter:
-    """`show stat [<iid|proxy> <type> <sid>] [up] [no-maint]`; -1 means all."""
-
-    iid: int = -1
-    types: int = -1
-    sid: int = -1
-    hide_down: bool = False  # `up`
-    hide_maint: bool = False  # `no-maint`
-
-
-def show_stat(view: View, wanted: StatFilter = StatFilter()) -> str:
-    lines = [HEADER]
-    for proxy in view.proxies():
-        if proxy.disabled or wanted.iid not in (-1, proxy.id):
-            continue
-        fe = view.frontends.get(proxy.name) if proxy.is_frontend else None
-        be = view.backends.get(proxy.name) if proxy.is_backend else None
-        if fe is not None and wanted.types & (1 << TYPE_FRONTEND):
-            lines.append(csv_line(frontend_row(view, fe)))
-        if be is None:
-            continue
-        if wanted.types & (1 << TYPE_SERVER):
-            for server in be.servers:
-                if wanted.sid not in (-1, server.id):
-                    continue
-                maint = server.in_maint
-                if (wanted.hide_maint and maint) or (wanted.hide_down and (maint or not server.up)):
-                    continue
-                lines.append(csv_line(server_row(view, be, server)))
-        if wanted.types & (1 << TYPE_BACKEND):
-            lines.append(csv_line(backend_row(view, be)))
-    return "".join(f"{line}\n" for line in lines)
 
 
 Row = dict[str, str | int]

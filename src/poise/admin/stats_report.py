@@ -1,12 +1,14 @@
 """The statistics report: one row per frontend, server and backend, in HAProxy's column
-names, built from the run-time model by admin/stats.py's row functions (the runtime API's
-`show stat`). The stats page's HTML, its `;csv`, `;json` and `;typed` exports and the
-Prometheus exporter are all written from these rows, so they always agree.
+names, built from the run-time model by admin/stats.py's row functions. report() is the
+one builder: the runtime API's `show stat`, the stats page's HTML, its `;csv`, `;json` and
+`;typed` exports and the Prometheus exporter are all written from its rows, so they always
+agree.
 
-On top of `show stat`'s rows the report adds what only the HTTP side has: the per-second
-rates the shell measures (RateMeter, fed once a second), the health-check legend fields
-shown with `stats show-legends` (address, cookie), and the page's filters: `stats scope`,
-`;up` (hide servers that are down) and `;no-maint` (hide servers in maintenance).
+Its Filter holds what each reader asks for: `show stat`'s proxy, type and server id, and
+the page's `stats scope` and `scope=`; `up` (hide servers that are down) and `no-maint`
+(hide servers in maintenance) for both; the per-second rates the shell measures
+(RateMeter, fed once a second) and the legend fields of `stats show-legends` (address,
+cookie) for the page.
 
 Pure: time comes in as numbers (the loop's clock), nothing here reads a clock or a socket.
 """
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from poise.admin import stats
 from poise.config import model
 from poise.core.backend import Backend
-from poise.core.server import AdminState, ServerState
+from poise.core.server import ServerState
 
 # A counter's identity in the rate meter: ("F"|"B"|"S", proxy name, server name or ""),
 # or PROCESS for the connections of the whole process.
@@ -79,15 +81,36 @@ def counters(view: stats.View) -> dict[Key, int]:
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """What the page shows: `stats scope` names (empty: every proxy), `;up`, `;no-maint`,
-    the legend fields of `stats show-legends`, and the URI's `scope=` (`search`): only
-    the proxies whose name contains it, whatever the case (HAProxy's strnistr)."""
+    """What a reader shows: `stats scope` names (empty: every proxy), `up`, `no-maint`,
+    the legend fields of `stats show-legends`, the page URI's `scope=` (`search`): only
+    the proxies whose name contains it, whatever the case (HAProxy's strnistr); and
+    `show stat <iid> <type> <sid>` (-1: all; `types` is a bit mask of 1 << row type).
+    The runtime API shows servers' addresses but no cookies (`cookies=False`)."""
 
     scope: tuple[str, ...] = ()
     hide_down: bool = False
     hide_maint: bool = False
     legends: bool = True
     search: str = ""
+    iid: int = -1
+    types: int = -1
+    sid: int = -1
+    cookies: bool = True
+
+    @property
+    def frontends(self) -> bool:
+        return bool(self.types & (1 << stats.TYPE_FRONTEND))
+
+    @property
+    def backends(self) -> bool:
+        return bool(self.types & (1 << stats.TYPE_BACKEND))
+
+    @property
+    def servers(self) -> bool:
+        return bool(self.types & (1 << stats.TYPE_SERVER))
+
+
+SHOW_STAT = Filter(cookies=False)  # the runtime API's `show stat`, everything
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +139,15 @@ def report(
     """Every enabled proxy in declaration order, as `show stat` lists them."""
     sections: list[Section] = []
     for proxy in view.proxies():
-        if proxy.disabled or (wanted.scope and proxy.name not in wanted.scope):
+        if proxy.disabled or wanted.iid not in (-1, proxy.id):
+            continue
+        if wanted.scope and proxy.name not in wanted.scope:
             continue
         if wanted.search and wanted.search.lower() not in proxy.name.lower():
             continue
         fe = view.frontends.get(proxy.name) if proxy.is_frontend else None
         be = view.backends.get(proxy.name) if proxy.is_backend else None
-        frontend = stats.frontend_row(view, fe) if fe is not None else None
+        frontend = stats.frontend_row(view, fe) if fe is not None and wanted.frontends else None
         if frontend is not None and rates is not None:
             key: Key = ("F", proxy.name, "")
             rates.fill(frontend, key)
@@ -131,31 +156,35 @@ def report(
             frontend["conn_rate_max"] = frontend["rate_max"]
         servers: list[tuple[ServerState, stats.Row]] = []
         backend: stats.Row | None = None
-        if be is not None:
+        if be is not None and wanted.servers:
             for server in be.servers:
-                maint = server.admin is AdminState.MAINT
+                if wanted.sid not in (-1, server.id):
+                    continue
+                # HAProxy's SRV_ADMF_MAINT: by the operator's word or for want of an address.
+                maint = server.in_maint
                 if (wanted.hide_maint and maint) or (wanted.hide_down and (maint or not server.up)):
                     continue
                 row = stats.server_row(view, be, server)
                 if rates is not None:
                     rates.fill(row, ("S", be.name, server.name))
-                legends(row, be, server, wanted.legends)
+                legends(row, be, server, wanted)
                 servers.append((server, row))
+        if be is not None and wanted.backends:
             backend = stats.backend_row(view, be)
             if rates is not None:
                 rates.fill(backend, ("B", be.name, ""))
-            if wanted.legends and proxy.cookie is not None:
+            if wanted.legends and wanted.cookies and proxy.cookie is not None:
                 backend["cookie"] = proxy.cookie.name
         sections.append(Section(proxy, frontend, servers, backend, be))
     return sections
 
 
-def legends(row: stats.Row, be: Backend, server: ServerState, shown: bool) -> None:
+def legends(row: stats.Row, be: Backend, server: ServerState, wanted: Filter) -> None:
     """`stats show-legends`: a server's address and cookie; without it the address is not
     shown (HAProxy shows it on the page only then)."""
-    if not shown:
+    if not wanted.legends:
         row.pop("addr", None)
-    elif server.config.cookie is not None and be.proxy.cookie is not None:
+    elif wanted.cookies and server.config.cookie is not None and be.proxy.cookie is not None:
         row["cookie"] = server.config.cookie
 
 
@@ -167,3 +196,8 @@ def csv(sections: Iterable[Section]) -> str:
     """The `;csv` export: `show stat`'s header and lines."""
     lines = [stats.HEADER, *(stats.csv_line(row) for row in all_rows(sections))]
     return "".join(f"{line}\n" for line in lines)
+
+
+def show_stat(view: stats.View, wanted: Filter = SHOW_STAT) -> str:
+    """The runtime API's `show stat [<iid|proxy> <type> <sid>] [up] [no-maint]`."""
+    return csv(report(view, None, wanted))
