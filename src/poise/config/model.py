@@ -13,19 +13,76 @@ from dataclasses import dataclass, field
 from enum import Enum, Flag, auto
 from typing import Literal
 
+from poise.config.model_http import (
+    Acl,
+    AclPattern,
+    AclTerm,
+    AclTest,
+    Capture,
+    Condition,
+    ErrorFile,
+    FormatVar,
+    HeaderMatch,
+    HttpAction,
+    HttpReply,
+    HttpReuse,
+    HttpRule,
+    LogFormat,
+    MatchMethod,
+    Redirect,
+    RedirectKind,
+    Sample,
+    StatsPage,
+    UseBackend,
+)
+from poise.config.model_tls import (
+    TLS_VERSIONS,
+    CrtSource,
+    GlobalTls,
+    TlsBind,
+    TlsDefaults,
+    TlsServer,
+    TlsVersion,
+    TlsVersions,
+)
+from poise.config.where import (
+    NOWHERE,
+    Where,
+)
 
-@dataclass(frozen=True, slots=True)
-class Where:
-    """A place in a configuration file, for diagnostics."""
-
-    file: str
-    line: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}"
-
-
-NOWHERE = Where("<built-in>", 0)
+# The parts kept in their own modules, re-exported: the model is read as one.
+__all__ = [
+    "NOWHERE",
+    "TLS_VERSIONS",
+    "Acl",
+    "AclPattern",
+    "AclTerm",
+    "AclTest",
+    "Capture",
+    "Condition",
+    "CrtSource",
+    "ErrorFile",
+    "FormatVar",
+    "GlobalTls",
+    "HeaderMatch",
+    "HttpAction",
+    "HttpReply",
+    "HttpReuse",
+    "HttpRule",
+    "LogFormat",
+    "MatchMethod",
+    "Redirect",
+    "RedirectKind",
+    "Sample",
+    "StatsPage",
+    "TlsBind",
+    "TlsDefaults",
+    "TlsServer",
+    "TlsVersion",
+    "TlsVersions",
+    "UseBackend",
+    "Where",
+]
 
 
 class Mode(Enum):
@@ -60,93 +117,6 @@ class Address:
     def inherited_fd(self) -> int | None:
         """The descriptor number of an `fd@N` or `sockpair@N` address, else None."""
         return int(self.host) if self.family in INHERITED_FAMILIES else None
-
-
-# --- TLS (configuration.txt 5.1 and 5.2 `ssl` options, 3.1 `ssl-default-*`) -----------
-
-TlsVersion = Literal["TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"]
-TLS_VERSIONS: tuple[TlsVersion, ...] = ("TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-
-
-@dataclass(frozen=True, slots=True)
-class TlsVersions:
-    """`ssl-min-ver`, `ssl-max-ver`, `no-tlsvXX` and `force-tlsvXX` as written (None: not
-    set, poise's default applies: TLSv1.2 to TLSv1.3). config/haproxy_tls.py computes the
-    range they leave (and the link pass refuses one with no version or a hole)."""
-
-    min: TlsVersion | None = None
-    max: TlsVersion | None = None
-    disabled: frozenset[TlsVersion] = frozenset()
-
-
-@dataclass(frozen=True, slots=True)
-class CrtSource:
-    """Where a bind's certificates come from: `crt FILE|DIR` or `crt-list FILE`."""
-
-    kind: Literal["crt", "crt-list"]
-    path: str
-    base: str | None = None  # crt-base, for a crt-list's relative lines (not its own path)
-
-
-@dataclass(frozen=True, slots=True)
-class TlsBind:
-    """`bind ... ssl crt ...`: TLS termination. None in a field means "not set on the line":
-    the link pass fills it from `ssl-default-bind-*`, and what is still None is poise's
-    default profile (net/tls.py). The first certificate is the default one."""
-
-    certificates: tuple[CrtSource, ...]
-    strict_sni: bool = False
-    alpn: tuple[str, ...] = ()
-    versions: TlsVersions = field(default_factory=TlsVersions)
-    ciphers: str | None = None
-    ciphersuites: str | None = None
-    curves: str | None = None
-    ca_file: str | None = None
-    verify: Literal["none", "optional", "required"] = "none"
-    tickets: bool | None = None
-    prefer_client_ciphers: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TlsServer:
-    """The TLS settings of a `server ... ssl` (or `check-ssl`) line, with `default-server`
-    and `ssl-default-server-*` applied. `sni` is the expression of `sni`; `verifyhost` the
-    name checked when no SNI is sent."""
-
-    verify: Literal["none", "required"] = "required"
-    ca_file: str | None = None
-    sni: Sample | None = None
-    verifyhost: str | None = None
-    crt: str | None = None
-    alpn: tuple[str, ...] = ()
-    versions: TlsVersions = field(default_factory=TlsVersions)
-    ciphers: str | None = None
-    ciphersuites: str | None = None
-    tickets: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class TlsDefaults:
-    """`ssl-default-bind-*` or `ssl-default-server-*` (global)."""
-
-    ciphers: str | None = None
-    ciphersuites: str | None = None
-    curves: str | None = None  # `ssl-default-bind-curves`
-    versions: TlsVersions = field(default_factory=TlsVersions)
-    tickets: bool | None = None
-    prefer_client_ciphers: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class GlobalTls:
-    """The global section's TLS keywords."""
-
-    bind: TlsDefaults = field(default_factory=TlsDefaults)
-    server: TlsDefaults = field(default_factory=TlsDefaults)
-    server_verify: Literal["none", "required"] = "required"  # `ssl-server-verify`
-    ca_base: str | None = None
-    crt_base: str | None = None
-    cache_size: int | None = None  # `tune.ssl.cachesize`: sessions kept; 0: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,213 +353,6 @@ class HttpCheck:
     headers: tuple[tuple[str, str], ...] = ()
     body: str = ""
     expect: HttpExpect | None = None
-
-
-# --- ACLs, samples and log-format strings (configuration.txt 7 and 8.2.6) -------------
-
-# How an ACL compares a sample with its patterns (configuration.txt 7.1); "meth" is the
-# `method` ACL's own matching (known methods exactly, others as strings).
-MatchMethod = Literal[
-    "found", "bool", "int", "ip", "str", "beg", "end", "sub", "reg", "dom", "dir", "len", "meth"
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """A sample expression: `fetch(args),converter(args),...` (configuration.txt 7.3).
-    `fetch` is the canonical name (deprecated aliases are resolved: `hdr_cnt` is
-    `req.hdr_cnt`); `text` is the expression as written, for messages."""
-
-    fetch: str
-    args: tuple[str, ...] = ()
-    converters: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AclPattern:
-    """One value an ACL compares its sample with. `operator` is for integer matching:
-    eq, ge, gt, le or lt ("" is equality, or a range written `low:high`)."""
-
-    value: str
-    ignore_case: bool = False
-    operator: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class AclTest:
-    """One `acl` line, or one anonymous `{ ... }` ACL: a sample, how it is matched, and
-    its patterns (those of `-f FILE` included, read when the configuration was loaded)."""
-
-    criterion: str  # the criterion as written: `hdr_beg(host)`, `path`
-    sample: Sample
-    match: MatchMethod
-    patterns: tuple[AclPattern, ...]
-    where: Where
-
-
-@dataclass(frozen=True, slots=True)
-class Acl:
-    """A named ACL (every `acl` line with that name: the tests OR together), an anonymous
-    one (`name` is ""), or one of HAProxy's predefined ACLs (TRUE, METH_GET, ...)."""
-
-    name: str
-    tests: tuple[AclTest, ...]
-    where: Where
-
-
-@dataclass(frozen=True, slots=True)
-class AclTerm:
-    """An ACL in a condition, maybe negated with `!`."""
-
-    acl: Acl
-    negate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Condition:
-    """`if|unless COND`: `suites` OR together, the terms of a suite AND together (the
-    disjunctive form of configuration.txt 7.2). A condition with no suite never holds."""
-
-    unless: bool
-    suites: tuple[tuple[AclTerm, ...], ...]
-    where: Where
-    text: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class FormatVar:
-    """A log-format variable such as `%ci`, with the `Q` flag (quote the value)."""
-
-    name: str
-    quote: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class LogFormat:
-    """A log-format string (configuration.txt 8.2.6) as header values and `lf-string`
-    use it: literal text, `%[sample]` and `%var` parts, in order."""
-
-    text: str
-    parts: tuple[str | Sample | FormatVar, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class UseBackend:
-    """`use_backend NAME [if|unless COND]`."""
-
-    backend: str
-    where: Where
-    condition: Condition | None = None
-
-
-RedirectKind = Literal["location", "prefix", "scheme"]
-
-
-@dataclass(frozen=True, slots=True)
-class Redirect:
-    """`redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]
-    [if|unless COND]`, also as `http-request redirect`, where the target is a log-format
-    string (`target_format`, None when it is plain text)."""
-
-    kind: RedirectKind
-    target: str
-    where: Where
-    code: int = 302
-    drop_query: bool = False
-    append_slash: bool = False
-    condition: Condition | None = None
-    target_format: LogFormat | None = None
-
-
-HttpAction = Literal[
-    "set-header",
-    "add-header",
-    "del-header",
-    "replace-header",
-    "replace-value",
-    "deny",
-    "allow",
-    "redirect",
-    "return",
-    "use-service",
-]
-HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
-HttpReuse = Literal["never", "safe", "aggressive", "always"]
-
-
-@dataclass(frozen=True, slots=True)
-class HttpReply:
-    """The response of `http-request deny` and `http-request return`: a status with a
-    payload (`string`, `file`, or a log-format `lf-string`/`lf-file`), or a whole
-    response from a file (`errorfile FILE`), or the proxy's error page for the status
-    (`default-errorfiles`, which a plain `deny [deny_status N]` implies)."""
-
-    status: int
-    content_type: str | None = None
-    body: bytes = b""
-    body_format: LogFormat | None = None
-    headers: tuple[tuple[str, LogFormat], ...] = ()
-    errorfile: bytes | None = None
-    default_errorfiles: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class HttpRule:
-    """One `http-request` or `http-response` rule (configuration.txt 4.2). Which fields
-    mean something depends on the action: `name` is the header (and `match` how
-    `del-header` compares names) or the service of `use-service`; `value` the value or
-    the replacement (log-format); `regex` what `replace-header`/`replace-value` (and
-    `del-header -m reg`) match; `reply` for deny and return; `redirect` for redirect."""
-
-    action: HttpAction
-    where: Where
-    condition: Condition | None = None
-    name: str = ""
-    value: LogFormat | None = None
-    regex: str = ""
-    match: HeaderMatch = "str"
-    reply: HttpReply | None = None
-    redirect: Redirect | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorFile:
-    """`errorfile CODE FILE`: the file's bytes, a whole HTTP response (load.py reads it)."""
-
-    status: int
-    content: bytes
-    path: str
-    where: Where
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """`capture request|response header NAME len N`."""
-
-    name: str
-    length: int
-    where: Where
-
-
-@dataclass(frozen=True, slots=True)
-class StatsPage:
-    """The statistics page of a proxy (configuration.txt 4.2, `stats enable|uri|realm|auth|
-    refresh|admin|scope|hide-version|show-legends|show-node|show-desc`): a request whose
-    URI starts with `uri` is answered by poise itself (admin/stats_http.py). Any `stats`
-    line enables it; a proxy with none of its own uses its `defaults` section's."""
-
-    where: Where
-    uri: str = "/haproxy?stats"
-    realm: str = "HAProxy Statistics"
-    users: tuple[tuple[str, str], ...] = ()  # `stats auth USER:PASSWORD`; () = no auth
-    refresh: int = 0  # seconds; 0 = the page does not refresh itself
-    admin: tuple[Condition, ...] = ()  # `stats admin if|unless COND`: admin if one holds
-    scope: tuple[str, ...] = ()  # the proxies shown ("." is the proxy's own name); () = all
-    hide_version: bool = False
-    show_legends: bool = False
-    show_node: str | None = None  # `stats show-node [NAME]`: "" = the global `node`
-    show_desc: str | None = None  # `stats show-desc [TEXT]`: "" = the global `description`
 
 
 class Capability(Flag):

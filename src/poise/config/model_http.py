@@ -1,0 +1,218 @@
+"""The HTTP rules part of the configuration model (config/model.py): ACLs and their
+conditions, sample fetches and log-format strings, `use_backend`, `redirect`,
+`http-request` / `http-response` rules and their replies, error files, captures and the
+stats page, as immutable data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from poise.config.where import Where
+
+# --- ACLs, samples and log-format strings (configuration.txt 7 and 8.2.6) -------------
+
+# How an ACL compares a sample with its patterns (configuration.txt 7.1); "meth" is the
+# `method` ACL's own matching (known methods exactly, others as strings).
+MatchMethod = Literal[
+    "found", "bool", "int", "ip", "str", "beg", "end", "sub", "reg", "dom", "dir", "len", "meth"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A sample expression: `fetch(args),converter(args),...` (configuration.txt 7.3).
+    `fetch` is the canonical name (deprecated aliases are resolved: `hdr_cnt` is
+    `req.hdr_cnt`); `text` is the expression as written, for messages."""
+
+    fetch: str
+    args: tuple[str, ...] = ()
+    converters: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AclPattern:
+    """One value an ACL compares its sample with. `operator` is for integer matching:
+    eq, ge, gt, le or lt ("" is equality, or a range written `low:high`)."""
+
+    value: str
+    ignore_case: bool = False
+    operator: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AclTest:
+    """One `acl` line, or one anonymous `{ ... }` ACL: a sample, how it is matched, and
+    its patterns (those of `-f FILE` included, read when the configuration was loaded)."""
+
+    criterion: str  # the criterion as written: `hdr_beg(host)`, `path`
+    sample: Sample
+    match: MatchMethod
+    patterns: tuple[AclPattern, ...]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Acl:
+    """A named ACL (every `acl` line with that name: the tests OR together), an anonymous
+    one (`name` is ""), or one of HAProxy's predefined ACLs (TRUE, METH_GET, ...)."""
+
+    name: str
+    tests: tuple[AclTest, ...]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class AclTerm:
+    """An ACL in a condition, maybe negated with `!`."""
+
+    acl: Acl
+    negate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """`if|unless COND`: `suites` OR together, the terms of a suite AND together (the
+    disjunctive form of configuration.txt 7.2). A condition with no suite never holds."""
+
+    unless: bool
+    suites: tuple[tuple[AclTerm, ...], ...]
+    where: Where
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FormatVar:
+    """A log-format variable such as `%ci`, with the `Q` flag (quote the value)."""
+
+    name: str
+    quote: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LogFormat:
+    """A log-format string (configuration.txt 8.2.6) as header values and `lf-string`
+    use it: literal text, `%[sample]` and `%var` parts, in order."""
+
+    text: str
+    parts: tuple[str | Sample | FormatVar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UseBackend:
+    """`use_backend NAME [if|unless COND]`."""
+
+    backend: str
+    where: Where
+    condition: Condition | None = None
+
+
+RedirectKind = Literal["location", "prefix", "scheme"]
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """`redirect location|prefix|scheme TARGET [code N] [drop-query] [append-slash]
+    [if|unless COND]`, also as `http-request redirect`, where the target is a log-format
+    string (`target_format`, None when it is plain text)."""
+
+    kind: RedirectKind
+    target: str
+    where: Where
+    code: int = 302
+    drop_query: bool = False
+    append_slash: bool = False
+    condition: Condition | None = None
+    target_format: LogFormat | None = None
+
+
+HttpAction = Literal[
+    "set-header",
+    "add-header",
+    "del-header",
+    "replace-header",
+    "replace-value",
+    "deny",
+    "allow",
+    "redirect",
+    "return",
+    "use-service",
+]
+HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
+HttpReuse = Literal["never", "safe", "aggressive", "always"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpReply:
+    """The response of `http-request deny` and `http-request return`: a status with a
+    payload (`string`, `file`, or a log-format `lf-string`/`lf-file`), or a whole
+    response from a file (`errorfile FILE`), or the proxy's error page for the status
+    (`default-errorfiles`, which a plain `deny [deny_status N]` implies)."""
+
+    status: int
+    content_type: str | None = None
+    body: bytes = b""
+    body_format: LogFormat | None = None
+    headers: tuple[tuple[str, LogFormat], ...] = ()
+    errorfile: bytes | None = None
+    default_errorfiles: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRule:
+    """One `http-request` or `http-response` rule (configuration.txt 4.2). Which fields
+    mean something depends on the action: `name` is the header (and `match` how
+    `del-header` compares names) or the service of `use-service`; `value` the value or
+    the replacement (log-format); `regex` what `replace-header`/`replace-value` (and
+    `del-header -m reg`) match; `reply` for deny and return; `redirect` for redirect."""
+
+    action: HttpAction
+    where: Where
+    condition: Condition | None = None
+    name: str = ""
+    value: LogFormat | None = None
+    regex: str = ""
+    match: HeaderMatch = "str"
+    reply: HttpReply | None = None
+    redirect: Redirect | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFile:
+    """`errorfile CODE FILE`: the file's bytes, a whole HTTP response (load.py reads it)."""
+
+    status: int
+    content: bytes
+    path: str
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    """`capture request|response header NAME len N`."""
+
+    name: str
+    length: int
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class StatsPage:
+    """The statistics page of a proxy (configuration.txt 4.2, `stats enable|uri|realm|auth|
+    refresh|admin|scope|hide-version|show-legends|show-node|show-desc`): a request whose
+    URI starts with `uri` is answered by poise itself (admin/stats_http.py). Any `stats`
+    line enables it; a proxy with none of its own uses its `defaults` section's."""
+
+    where: Where
+    uri: str = "/haproxy?stats"
+    realm: str = "HAProxy Statistics"
+    users: tuple[tuple[str, str], ...] = ()  # `stats auth USER:PASSWORD`; () = no auth
+    refresh: int = 0  # seconds; 0 = the page does not refresh itself
+    admin: tuple[Condition, ...] = ()  # `stats admin if|unless COND`: admin if one holds
+    scope: tuple[str, ...] = ()  # the proxies shown ("." is the proxy's own name); () = all
+    hide_version: bool = False
+    show_legends: bool = False
+    show_node: str | None = None  # `stats show-node [NAME]`: "" = the global `node`
+    show_desc: str | None = None  # `stats show-desc [TEXT]`: "" = the global `description`
