@@ -1,8 +1,8 @@
 """The running frontend: one object per `frontend` (or `listen`) section holding its
 settings derived once from the configuration (timeouts in seconds, log format, flags the
 per-request path reads as plain attributes), its compiled rules, its connection limit and
-its counters. Counting a connection in and out (admission) is Context's (net/context.py),
-which also resumes the listeners stopped at a limit.
+its counters. Its admission is here (room, admit, leave); the process's limit and the
+listeners stopped at a limit are Context's (net/context.py).
 
 Pure: the listeners and the log sink are the shell's, reached through small interfaces.
 """
@@ -122,6 +122,11 @@ class Frontend:
     def req_tot(self) -> int:
         """HTTP requests received: the answered ones are counted by class in `hrsp`."""
         return sum(self.hrsp) + self.unanswered
+
+    def room(self) -> bool:
+        """Whether the frontend's `maxconn` lets one more connection in (the process's
+        own is Context's)."""
+        return self.cur_conn < self.maxconn
 
     def admit(self) -> None:
         """Count a connection in: it was accepted, the limits allowing it."""

@@ -83,8 +83,7 @@ class FrontendGate:
 
     def room(self) -> bool:
         ctx = self.ctx
-        frontend = self.frontend
-        return ctx.actconn < ctx.maxconn and frontend.cur_conn < frontend.maxconn
+        return ctx.actconn < ctx.maxconn and self.frontend.room()
 
     def admit(self) -> None:
         self.ctx.admit(self.frontend)
