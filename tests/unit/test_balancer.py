@@ -113,7 +113,8 @@ def test_only_eligible_servers_and_none_only_when_nothing_can_take_it(
     servers = build(specs)
     lb = balancer(balance, servers, allbackups)
     members = eligible(servers, allbackups)
-    if balance.hash_type is model.HashType.MAP_BASED and not any(not s.backup for s in members):
+    map_based = isinstance(lb, HashBalancer) and balance.hash_type is model.HashType.MAP_BASED
+    if map_based and not any(not s.backup for s in members):
         # HAProxy's map without allbackups is as long as the first backup's weight, but
         # fills it from every usable backup (lb_map.c, checked against haproxy 2.6 in
         # tests/io/test_hash_haproxy.py): any of them may be chosen.
