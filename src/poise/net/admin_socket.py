@@ -196,21 +196,11 @@ class AdminService:
             self.turn = self.ctx.loop.call_soon(self.next_turn)
 
     def view(self) -> stats.View:
-        ctx = self.ctx
-        return stats.View(
-            info=self.info,
-            frontends=ctx.frontends,
-            backends=ctx.backends,
-            maxconn=ctx.maxconn,
-            actconn=ctx.actconn,
-            cum_conns=ctx.cum_conns + self.accepted,
-            stopping=ctx.stopping,
-            now=ctx.loop.time(),
-            hard_maxconn=ctx.hard_maxconn,
-            tasks=len(asyncio.all_tasks(ctx.loop)),
+        return self.ctx.view(
+            self.info,
+            accepted=self.accepted,
+            tasks=len(asyncio.all_tasks(self.ctx.loop)),
             ulimit_n=resource.getrlimit(resource.RLIMIT_NOFILE)[0],
-            maxsock=ctx.maxsock,
-            failed_accepts=ctx.failed_accepts,
             sessions=self.sessions,
         )
 

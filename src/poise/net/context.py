@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from poise.admin import stats
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend, Listening
 
@@ -104,6 +106,36 @@ class Context:
         self.backends[backend.name] = backend
         io = self.io[backend] = BackendIo()
         return io
+
+    def view(
+        self,
+        info: stats.AdminInfo,
+        *,
+        accepted: int = 0,
+        tasks: int = 0,
+        ulimit_n: int = 0,
+        sessions: Callable[[], Sequence[stats.SessionInfo]] = stats.no_sessions,
+    ) -> stats.View:
+        """The running model as the stats read it (admin/stats.py): one builder for the
+        stats sockets (net/admin_socket.py), which add their own facts (`accepted`: their
+        connections, which `show info` counts in CumConns), and for the stats page and
+        the exporter (net/services.py)."""
+        return stats.View(
+            info=info,
+            frontends=self.frontends,
+            backends=self.backends,
+            maxconn=self.maxconn,
+            actconn=self.actconn,
+            cum_conns=self.cum_conns + accepted,
+            stopping=self.stopping,
+            now=self.loop.time(),
+            hard_maxconn=self.hard_maxconn,
+            tasks=tasks,
+            ulimit_n=ulimit_n,
+            maxsock=self.maxsock,
+            failed_accepts=self.failed_accepts,
+            sessions=sessions,
+        )
 
     def wall(self) -> float:
         """Wall-clock time (epoch seconds): cookie dates and log dates."""

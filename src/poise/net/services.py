@@ -50,20 +50,7 @@ class Services:
         self.timer: asyncio.TimerHandle | None = None
 
     def view(self) -> stats.View:
-        ctx = self.ctx
-        return stats.View(
-            info=self.info,
-            frontends=ctx.frontends,
-            backends=ctx.backends,
-            maxconn=ctx.maxconn,
-            actconn=ctx.actconn,
-            cum_conns=ctx.cum_conns,
-            stopping=ctx.stopping,
-            hard_maxconn=ctx.hard_maxconn,
-            maxsock=ctx.maxsock,
-            failed_accepts=ctx.failed_accepts,
-            now=ctx.loop.time(),
-        )
+        return self.ctx.view(self.info)
 
     def tick(self) -> None:
         """Read the counters, and again in a second, until the process stops."""
