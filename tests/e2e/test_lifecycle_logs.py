@@ -219,3 +219,40 @@ def test_a_reload_sends_what_haproxy_sends(tmp_path: Path) -> None:
     # Two workers, nothing from the master.
     assert len(theirs) == 2
     assert ours == theirs
+
+
+def twice_soft_stopped(argv: list[str], tmp: Path, name: str) -> list[tuple[int, str]]:
+    """SIGUSR1 twice while a request is still open (the process waits for it), then the
+    request's client leaves: what reaches the syslog target."""
+    capture = Capture()
+    cfg = config(tmp, name, capture.port)
+    port = int(re.findall(r"bind 127\.0\.0\.1:(\d+)", cfg.read_text())[0])  # fa's
+    proc = subprocess.Popen(
+        [*argv, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        capture.poll(capture.has("has no server available"))
+        client = socket.create_connection(("127.0.0.1", port), timeout=5)
+        client.sendall(b"GET / HTTP/1.1\r\n")  # a head begun: the session stays open
+        proc.send_signal(signal.SIGUSR1)
+        capture.poll(capture.has("Proxy <HTTPCLIENT> stopped"))
+        assert proc.poll() is None  # still waiting for the open request
+        proc.send_signal(signal.SIGUSR1)
+        client.close()
+        proc.wait(10)
+        capture.drain()
+    finally:
+        proc.kill()
+        proc.wait()
+        capture.close()
+    return [(p, t) for p, _, t in capture.lines]
+
+
+@needs_haproxy
+def test_a_second_soft_stop_says_nothing_more(tmp_path: Path) -> None:
+    assert HAPROXY is not None
+    theirs = twice_soft_stopped([HAPROXY], tmp_path, "haproxy")
+    ours = twice_soft_stopped(POISE, tmp_path, "poise")
+    assert ours == theirs
+    stops = [t for _, t in ours if t.startswith("Proxy ")]
+    assert len(stops) == len(set(stops)) == 5, stops

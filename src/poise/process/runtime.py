@@ -243,7 +243,10 @@ class Runtime:
         """SIGUSR1: stop accepting, let the open sessions finish (bounded by
         `hard-stop-after`)."""
         ctx = self.ctx
-        if ctx is None or self.stopped is None:
+        if ctx is None or self.stopped is None or ctx.stopping:
+            # Already stopping: a second SIGUSR1 (the master passes one on to every worker
+            # it still has, an old one finishing its sessions included) changes nothing and
+            # says nothing, as in HAProxy, whose proxies are stopped once.
             return
         ctx.stopping = True
         order = self.stop_order()
