@@ -93,3 +93,11 @@ def test_the_reader_sees_io_through_poise() -> None:
     via = reachable("poise.net.services")
     assert "poise.net.context" in via
     assert any("asyncio" in imports(module)[1] for module in via)
+
+
+def test_every_admin_module_is_checked() -> None:
+    # admin/ is pure as a whole: stats*, prometheus*, page and commands* are all walked.
+    admin = {path.name for path in (SRC / "admin").glob("*.py")}
+    checked = {path.name for path in pure_modules() if path.parent.name == "admin"}
+    assert checked == admin
+    assert {"page.py", "stats.py", "prometheus.py", "commands.py"} <= checked
