@@ -169,14 +169,16 @@ class DefaultsRules:
 
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
-        self.resolved: dict[int, SectionRules] = {}
-        self.users: dict[int, tuple[Capability, SectionDraft]] = {}
+        # Drafts are mutable (unhashable), so these are keyed by id(); each entry holds its
+        # defaults section too, which keeps that id from being reused while the entry lives.
+        self.resolved: dict[int, tuple[SectionDraft, SectionRules]] = {}
+        self.users: dict[int, tuple[SectionDraft, Capability, SectionDraft]] = {}
 
     def of(self, defaults: SectionDraft) -> SectionRules:
         key = id(defaults)
         if key not in self.resolved:
-            self.resolved[key] = Resolver(defaults, self.diagnostics).rules()
-        return self.resolved[key]
+            self.resolved[key] = (defaults, Resolver(defaults, self.diagnostics).rules())
+        return self.resolved[key][1]
 
     def inherited(self, section: SectionDraft) -> SectionRules:
         """The rules `section` inherits from its defaults section (checking the rules)."""
@@ -196,14 +198,14 @@ class DefaultsRules:
             )
             return SectionRules()
         caps = section.capabilities
-        first = self.users.setdefault(id(parent), (caps, section))
-        if first[0] != caps:
+        _, first_caps, first_user = self.users.setdefault(id(parent), (parent, caps, section))
+        if first_caps != caps:
             self.diagnostics.append(
                 error(
                     section.where,
                     "frontends and backends cannot inherit from the same defaults section "
                     f"if it defines TCP/HTTP rules (defaults section at {parent.where}, "
-                    f"also used by {_label(first[1])})",
+                    f"also used by {_label(first_user)})",
                 )
             )
         return rules

@@ -412,7 +412,9 @@ class TlsSet:
 
     def __init__(self, config: model.Config) -> None:
         self.config = config
-        self.listeners: dict[int, ListenerTls] = {}  # by id(TlsBind)
+        # One per `bind` line (its TlsBind, shared by the line's addresses), found by
+        # identity: equal settings on two lines still get a context each, as in HAProxy.
+        self.listeners: list[ListenerTls] = []
         self.servers: ServerMap = {}  # by (backend, server id)
         self.checks: CheckMap = {}
         self.attached: list[tuple[str, BackendIo]] = []
@@ -420,10 +422,10 @@ class TlsSet:
             if proxy.disabled:
                 continue
             for bind in proxy.binds:
-                if bind.tls is not None and id(bind.tls) not in self.listeners:
+                if bind.tls is not None and self.find(bind.tls) is None:
                     cache = config.global_.tls.cache_size
                     http = proxy.mode is model.Mode.HTTP
-                    self.listeners[id(bind.tls)] = ListenerTls(bind.tls, cache, http)
+                    self.listeners.append(ListenerTls(bind.tls, cache, http))
         self.servers, self.checks = self.load_servers()
 
     def load_servers(self) -> tuple[ServerMap, CheckMap]:
@@ -447,7 +449,14 @@ class TlsSet:
     def listener(self, bind: model.Bind) -> ssl.SSLContext | None:
         if bind.tls is None:
             return None
-        return self.listeners[id(bind.tls)].context
+        found = self.find(bind.tls)
+        if found is None:
+            raise KeyError(bind.tls)
+        return found.context
+
+    def find(self, settings: model.TlsBind) -> ListenerTls | None:
+        """The listener TLS built from this very TlsBind (at start-up, not per connection)."""
+        return next((lst for lst in self.listeners if lst.settings is settings), None)
 
     def attach(self, name: str, io: BackendIo) -> None:
         """Give backend `name`'s I/O (net/context.py) its servers' TLS, now and on reloads."""
@@ -461,10 +470,10 @@ class TlsSet:
     def reload(self) -> None:
         """Read every certificate again. All of them are loaded before any replaces the
         one in use: on the first failure (TlsError, with the file named) nothing changes."""
-        stores = {key: listener.rebuilt() for key, listener in self.listeners.items()}
+        stores = [listener.rebuilt() for listener in self.listeners]
         servers, checks = self.load_servers()
-        for key, store in stores.items():
-            self.listeners[key].store = store
+        for listener, store in zip(self.listeners, stores, strict=True):
+            listener.store = store
         self.servers, self.checks = servers, checks
         for name, io in self.attached:
             self.fill(name, io)
