@@ -11,6 +11,10 @@ import pytest
 from poise.config.haproxy import parse
 from poise.config.model import Config, Proxy
 from poise.config.samples import parse_log_format
+from poise.core.backend import Backend
+from poise.core.balancer.factory import make_balancer
+from poise.core.fetch import compile_format
+from poise.core.frontend import Frontend
 from poise.core.http import rules
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
@@ -435,7 +439,13 @@ def test_http_mode(front: str, back: str, expected: str) -> None:
         f"frontend f\n    bind :80\n    {front}\n    default_backend b\nbackend b\n    {back}\n"
     )
     f, b = config.proxies
-    assert rules.http_mode(f, b) == expected
+    # What net/http.py reads: the client side closes on the frontend's flag, the server
+    # side on the frontend's or the backend's.
+    fe = Frontend(f, None, None, 4096)
+    be = Backend(b, [], lambda states: make_balancer(b.balance, states, False))
+    closes = (fe.closes_client, fe.closes_server or be.closes_server)
+    modes = {(False, False): "keep-alive", (False, True): "server-close", (True, True): "close"}
+    assert modes[closes] == expected
 
 
 def test_a_proxy_without_rules_costs_nothing() -> None:
@@ -445,16 +455,16 @@ def test_a_proxy_without_rules_costs_nothing() -> None:
     assert rules.response_rules(rules.Rules(proxy), request(), resp) is rules.CONTINUE
 
 
-def test_condition_holds_and_format_value() -> None:
+def test_condition_holds_and_compile_format() -> None:
     proxy = frontend("    use_backend b if { path_beg /x } !{ src 10.0.0.0/8 }\n")
     condition = proxy.use_backends[0].condition
     assert condition is not None
     assert rules.condition_holds(condition, request("/x/y"))
     assert not rules.condition_holds(condition, request("/y"))
     template = parse_log_format("%ci %[path]", "req")
-    assert rules.format_value(template, request("/p")) == "127.0.0.1 /p"
+    assert compile_format(template, "req")(request("/p"), None) == "127.0.0.1 /p"
     resp = Response(404, "Not Found", "1.1")
-    assert rules.format_value(parse_log_format("%[status]", "res"), request(), resp) == "404"
+    assert compile_format(parse_log_format("%[status]", "res"), "res")(request(), resp) == "404"
 
 
 def test_error_reply_prefers_the_backends_errorfile_then_the_frontends() -> None:

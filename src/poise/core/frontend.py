@@ -89,7 +89,10 @@ class Frontend:
         )
         self.dontlognull = model.Option.DONTLOGNULL in options
         # HTTP: `option httpclose` closes client connections after each response;
-        # `http-server-close` or `httpclose` closes server connections.
+        # `http-server-close` or `httpclose` closes server connections. HAProxy 2.6,
+        # configuration.txt 4.2 `option httpclose`: "Only the frontend is considered for
+        # client connections while the frontend and the backend are considered for server
+        # ones" (net/http.py: closes_server here or in the backend, Backend.closes_server).
         self.closes_client = model.Option.HTTPCLOSE in options
         self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
         self.logasap = model.Option.LOGASAP in options

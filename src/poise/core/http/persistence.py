@@ -293,11 +293,11 @@ class _ClientCookies:
             if bar >= 0:
                 delim = bar
                 bar += 1
-                if val_end - bar >= 5 and (last := b64tos30(value[bar : bar + 5])) > 0:
-                    match.last_date = last << 2
+                if val_end - bar >= 5 and (last := decode_date(value[bar : bar + 5])):
+                    match.last_date = last
                 bar2 = value.find(DATE_DELIM, bar, val_end)
-                if bar2 >= 0 and val_end - bar2 > 5 and (first := b64tos30(value[bar2 + 1 :])) > 0:
-                    match.first_date = first << 2
+                if bar2 >= 0 and val_end - bar2 > 5 and (first := decode_date(value[bar2 + 1 :])):
+                    match.first_date = first
         maxlife = cfg.maxlife or 0
         maxidle = cfg.maxidle or 0
         if match.first_date and maxlife and _expired(match.first_date, now, maxlife):

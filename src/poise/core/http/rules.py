@@ -26,7 +26,6 @@ from poise.config.model import (
     Condition,
     HttpReply,
     HttpRule,
-    LogFormat,
     Option,
     Proxy,
     Redirect,
@@ -40,7 +39,6 @@ from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
 
 VerdictKind = Literal["continue", "deny", "reply", "service"]
-HttpMode = Literal["keep-alive", "server-close", "close"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,41 +73,13 @@ Step = Callable[[Request, Response | None, bool], Outcome]
 Value = Callable[[Request, Response | None], str]
 
 
-# --- conditions and log-format strings, for other modules ---------------------------------
+# --- conditions, for other modules --------------------------------------------------------
 
 
 def condition_holds(cond: Condition, req: Request, resp: Response | None = None) -> bool:
     """Whether `if|unless COND` holds; with `resp`, as an http-response rule sees it.
     Compiled at each call: for the rare callers (the stats page's `stats admin`)."""
     return compile_condition(cond, "req" if resp is None else "res")(req, resp)
-
-
-def format_value(template: LogFormat, req: Request, resp: Response | None = None) -> str:
-    """A log-format string filled in from a request (and response), compiled at each call."""
-    return compile_format(template, "req" if resp is None else "res")(req, resp)
-
-
-def http_mode(frontend: Proxy, backend: Proxy) -> HttpMode:
-    """The connection mode of a request through `frontend` and `backend` (HAProxy 2.6,
-    configuration.txt 4.2, `option httpclose`: "Only the frontend is considered for
-    client connections while the frontend and the backend are considered for server
-    ones"):
-    - "close": the frontend has `option httpclose`: both connections close after the
-      response;
-    - "server-close": either has `option http-server-close`, or the backend has
-      `option httpclose`: the server connection closes, the client's stays open;
-    - "keep-alive" otherwise (HAProxy's default): both stay open, the server connection
-      goes back to the pool for `http-reuse`.
-    Within one proxy the three options replace each other (the last one written wins)."""
-    if Option.HTTPCLOSE in frontend.options:
-        return "close"
-    if (
-        Option.HTTP_SERVER_CLOSE in frontend.options
-        or Option.HTTP_SERVER_CLOSE in backend.options
-        or Option.HTTPCLOSE in backend.options
-    ):
-        return "server-close"
-    return "keep-alive"
 
 
 # --- compiled proxies ---------------------------------------------------------------------
