@@ -606,6 +606,9 @@ def test_expects_continue_rfc9110_10_1_1() -> None:
     assert not expects_continue(request("Expect: 100-continue", version="1.0"))
     assert not expects_continue(request("Expect: foo"))
     assert not expects_continue(request())
+    # HAProxy 2.6 (http_handle_expect_hdr) reads the first element of the first Expect.
+    assert expects_continue(request("Expect: 100-continue, foo", method="POST"))
+    assert not expects_continue(request("Expect: foo, 100-continue", method="POST"))
 
 
 # ---------------------------------------------------------------------------------------

@@ -504,7 +504,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         """The stats page's admin form: its body (at most services.MAX_BODY bytes, with a
         Content-Length, net/services.py checked) is read whole, then the page answers."""
         self.service_wait = validate.request_framing(req).length
-        if (req.headers.get("expect") or "").lower() == "100-continue":
+        if validate.expects_continue(req):
             self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 10.1.1
         self.phase = WAIT
         self.arm(self.frontend.client_timeout, self.client_timed_out)

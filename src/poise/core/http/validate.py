@@ -524,15 +524,13 @@ def is_websocket_upgrade(req: Request) -> HttpProblem | bool:
 
 def expects_continue(req: Request) -> bool:
     """Whether the client waits for `100 Continue` before sending the body (RFC 9110
-    10.1.1; an HTTP/1.0 request's expectation is ignored)."""
+    10.1.1; an HTTP/1.0 request's expectation is ignored). As HAProxy 2.6 reads it
+    (http_ana.c, http_handle_expect_hdr): HTTP/1.1 only, the first element of the first
+    Expect header, case-insensitive."""
     if req.version != "1.1":
         return False
-    return any(
-        part.strip(" \t").lower() == "100-continue"
-        for name, value in req.headers.items
-        if name.lower() == "expect"
-        for part in value.split(",")
-    )
+    values = req.headers.values("expect")
+    return bool(values) and values[0].lower() == "100-continue"
 
 
 def forwarded_for(
