@@ -13,6 +13,8 @@ server (tests/rawserver.py):
 - A WebSocket upgrade with a body is forwarded as a plain request with its body, without its
   Upgrade header; one without a body keeps `Connection: Upgrade` and gets no
   `Connection: close` beside it.
+- A response head with 100 header fields is forwarded; with 101, the client gets 502 and
+  the log `PH--` (tune.http.maxhdr applies to responses too).
 - A HEAD answered with a body the server should not have sent: the client gets the head
   only, the next request on the same client connection gets its 200 (HAProxy closes that
   server connection: the next request goes on a new one).
@@ -188,6 +190,37 @@ def test_a_server_answering_garbage_gets_502_ph(loop_kind: str, name: str) -> No
                 assert got.startswith(b"HTTP/1.1 502 "), got
                 line = (await stage.logs.wait_for(r'"GET / '))[0]
                 assert " 502 " in line and f" {term} " in line, line
+            finally:
+                await server.stop()
+
+    run(loop_kind, main)
+
+
+@pytest.mark.parametrize("fields", [100, 101])
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
+def test_a_response_head_over_100_fields_gets_502(
+    loop_kind: str, fields: int, length: bool
+) -> None:
+    framing = b"Content-Length: 2\r\n" if length else b"Transfer-Encoding: chunked\r\n"
+    body = b"ok" if length else b"2\r\nok\r\n0\r\n\r\n"
+    more = b"".join(b"X-%d: v\r\n" % i for i in range(fields - 1))
+    sent = b"HTTP/1.1 200 OK\r\n" + framing + more + b"\r\n" + body
+
+    def answer(connection: int, number: int, head: bytes) -> bytes | None:
+        return sent
+
+    async def main() -> None:
+        async with Stage() as stage:
+            server = await RawServer(answer).start()
+            try:
+                got = await through(stage, server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                line = (await stage.logs.wait_for(r'"GET / '))[0]
+                if fields == 100:
+                    assert got.startswith(b"HTTP/1.1 200 ") and b"X-98: v\r\n\r\n" in got, got
+                    assert " 200 " in line, line
+                else:
+                    assert got.startswith(b"HTTP/1.1 502 "), got
+                    assert " 502 " in line and " PH-- " in line, line
             finally:
                 await server.stop()
 

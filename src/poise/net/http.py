@@ -840,12 +840,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def full_response_head(self, raw: bytes) -> bool:
         collector = ResponseHead()
         parser = httptools.HttpResponseParser(collector)
-        try:
-            parser.feed_data(raw)
-        except httptools.HttpParserUpgrade:
-            pass
-        except httptools.HttpParserError:
-            self.bad_response("malformed response head")
+        refused = heads.feed_response(parser, raw, collector)
+        if refused:
+            self.bad_response(refused)
             return False
         status = parser.get_status_code()
         if self.server is not None:

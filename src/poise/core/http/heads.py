@@ -20,7 +20,7 @@ cases that take a slower path, so that the common one stays a few C calls:
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 import httptools
 
@@ -168,3 +168,17 @@ def garbage_response(buf: bytes | bytearray) -> bool:
     except httptools.HttpParserError:
         return True
     return False
+
+
+def feed_response(parser: Any, raw: bytes, collector: ResponseHead) -> str | None:
+    """Feed a whole response head to an httptools response parser: why it is refused
+    (the server's fault: 502), or None."""
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        pass
+    except httptools.HttpParserError:
+        return "malformed response head"
+    if len(collector.items) > MAX_FIELDS:  # tune.http.maxhdr: HAProxy 2.6 answers 502
+        return "too many header fields in the response"
+    return None

@@ -61,6 +61,7 @@ from functools import lru_cache
 from typing import Literal
 
 from poise.core.http.headers import Headers
+from poise.core.http.heads import MAX_FIELDS
 from poise.core.http.message import Request, Response
 
 
@@ -446,8 +447,8 @@ def plain_length(data: bytes, size: int) -> int:
     and the Connection rules): this is a shortcut for the common case, never a second
     opinion on an unusual one. The head is `data[:size]` (a body may follow it); it must
     also pass httptools (the caller's job). One regex pass: cheaper here than bytes.find."""
-    if not data.startswith(b"HTTP/1.1 "):
-        return -1
+    if not data.startswith(b"HTTP/1.1 ") or data.count(b"\n", 0, size) > MAX_FIELDS + 2:
+        return -1  # (a head is its status line, its fields and an empty line)
     length = -1
     for field, value in _FRAMING_LINE.findall(data, 0, size):
         name = field.lower()
