@@ -34,6 +34,12 @@ class RawServer:
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 
+    async def __aenter__(self) -> RawServer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
     async def stop(self) -> None:
         if self.server is not None:
             self.server.close()

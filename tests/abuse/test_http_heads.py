@@ -86,17 +86,13 @@ def test_an_oversized_head_is_400_and_never_forwarded(
     loop_kind: str, name: str, piece: int
 ) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
-                got = await send(poise.port("fe"), REFUSED[name], piece)
-                assert got.startswith(b"HTTP/1.1 400 "), got[:100]
-                line = (await stage.logs.wait_for(r"<BADREQ>"))[0]
-                assert " 400 " in line and " PR-- " in line, line
-                assert server.requests == []
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            got = await send(poise.port("fe"), REFUSED[name], piece)
+            assert got.startswith(b"HTTP/1.1 400 "), got[:100]
+            line = (await stage.logs.wait_for(r"<BADREQ>"))[0]
+            assert " 400 " in line and " PR-- " in line, line
+            assert server.requests == []
 
     run(loop_kind, main)
 
@@ -104,14 +100,10 @@ def test_an_oversized_head_is_400_and_never_forwarded(
 @pytest.mark.parametrize("name", list(PASSED))
 def test_a_head_within_the_limits_is_forwarded(loop_kind: str, name: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
-                got = await send(poise.port("fe"), PASSED[name], 1 << 20)
-                assert got.startswith(b"HTTP/1.1 200 "), got[:100]
-                assert [raw for _, raw in server.requests] == [PASSED[name]]
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            got = await send(poise.port("fe"), PASSED[name], 1 << 20)
+            assert got.startswith(b"HTTP/1.1 200 "), got[:100]
+            assert [raw for _, raw in server.requests] == [PASSED[name]]
 
     run(loop_kind, main)

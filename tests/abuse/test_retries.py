@@ -87,41 +87,33 @@ def test_a_post_on_a_dead_reused_connection_is_sent_once_then_the_client_is_clos
     loop_kind: str, name: str
 ) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer(second_closes).start()
-            try:
-                poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
-                got = await exchange(poise.port("fe"), FIRST, POSTS[name])
-                assert got == b"<closed>"  # no answer, and not after `timeout server`
-                posts = [r for r in server.requests if r[1].startswith(b"POST")]
-                assert posts == [(1, POSTS[name])]  # once, with its body
-                await stage.logs.wait_for(r"GET /first")
-                assert not stage.logs.matching(r"POST /p")  # HAProxy logs nothing either
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer(second_closes) as server:
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            got = await exchange(poise.port("fe"), FIRST, POSTS[name])
+            assert got == b"<closed>"  # no answer, and not after `timeout server`
+            posts = [r for r in server.requests if r[1].startswith(b"POST")]
+            assert posts == [(1, POSTS[name])]  # once, with its body
+            await stage.logs.wait_for(r"GET /first")
+            assert not stage.logs.matching(r"POST /p")  # HAProxy logs nothing either
 
     run(loop_kind, main)
 
 
 def test_a_post_first_on_its_client_connection_gets_502_sh(loop_kind: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer(second_closes).start()
-            try:
-                poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
-                assert (await exchange(poise.port("fe"), FIRST)).endswith(b"ok")
-                await stage.logs.wait_for(r"GET /first")
-                # A new client connection: its first request goes on the pooled connection.
-                got = await exchange(poise.port("fe"), POSTS["post-body"])
-                assert got.startswith(b"HTTP/1.1 502 "), got
-                assert [r for r in server.requests if r[1].startswith(b"POST")] == [
-                    (1, POSTS["post-body"])
-                ]
-                line = (await stage.logs.wait_for(r"POST /p"))[0]
-                # TR and Ta are milliseconds of this machine's time; no wait, no connect.
-                assert re.search(r" \d+/0/0/-1/\d+ 502 .* SH-- ", line), line
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer(second_closes) as server:
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            assert (await exchange(poise.port("fe"), FIRST)).endswith(b"ok")
+            await stage.logs.wait_for(r"GET /first")
+            # A new client connection: its first request goes on the pooled connection.
+            got = await exchange(poise.port("fe"), POSTS["post-body"])
+            assert got.startswith(b"HTTP/1.1 502 "), got
+            assert [r for r in server.requests if r[1].startswith(b"POST")] == [
+                (1, POSTS["post-body"])
+            ]
+            line = (await stage.logs.wait_for(r"POST /p"))[0]
+            # TR and Ta are milliseconds of this machine's time; no wait, no connect.
+            assert re.search(r" \d+/0/0/-1/\d+ 502 .* SH-- ", line), line
 
     run(loop_kind, main)
 
@@ -137,17 +129,13 @@ def test_an_idempotent_request_without_body_is_sent_again_on_a_new_connection(
     loop_kind: str, name: str
 ) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer(second_closes).start()
-            try:
-                poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
-                got = await exchange(poise.port("fe"), FIRST, IDEMPOTENT[name])
-                assert got.startswith(b"HTTP/1.1 200 OK") and got.endswith(b"ok"), got
-                again = [r for r in server.requests if b"/again" in r[1]]
-                assert again == [(1, IDEMPOTENT[name]), (2, IDEMPOTENT[name])]
-                line = (await stage.logs.wait_for(r"/again"))[0]
-                assert " 200 " in line and " ---- " in line, line
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer(second_closes) as server:
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            got = await exchange(poise.port("fe"), FIRST, IDEMPOTENT[name])
+            assert got.startswith(b"HTTP/1.1 200 OK") and got.endswith(b"ok"), got
+            again = [r for r in server.requests if b"/again" in r[1]]
+            assert again == [(1, IDEMPOTENT[name]), (2, IDEMPOTENT[name])]
+            line = (await stage.logs.wait_for(r"/again"))[0]
+            assert " 200 " in line and " ---- " in line, line
 
     run(loop_kind, main)

@@ -93,16 +93,12 @@ METHODS = {
 @pytest.mark.parametrize("name", list(METHODS))
 def test_any_method_token_is_forwarded(loop_kind: str, name: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                got = await through(stage, server, METHODS[name])
-                assert got.startswith(b"HTTP/1.1 200 OK"), got
-                assert [raw for _, raw in server.requests] == [METHODS[name]]
-                line = (await stage.logs.wait_for(rf'"{name} /'))[0]
-                assert " 200 " in line and " ---- " in line, line
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            got = await through(stage, server, METHODS[name])
+            assert got.startswith(b"HTTP/1.1 200 OK"), got
+            assert [raw for _, raw in server.requests] == [METHODS[name]]
+            line = (await stage.logs.wait_for(rf'"{name} /'))[0]
+            assert " 200 " in line and " ---- " in line, line
 
     run(loop_kind, main)
 
@@ -117,15 +113,11 @@ BARE_LF = {
 @pytest.mark.parametrize("name", list(BARE_LF))
 def test_bare_lf_line_ends_are_forwarded_rewritten_with_crlf(loop_kind: str, name: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                got = await through(stage, server, BARE_LF[name])
-                assert got.startswith(b"HTTP/1.1 200 OK"), got
-                forwarded = [raw for _, raw in server.requests]
-                assert forwarded == [b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\r\n"]
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            got = await through(stage, server, BARE_LF[name])
+            assert got.startswith(b"HTTP/1.1 200 OK"), got
+            forwarded = [raw for _, raw in server.requests]
+            assert forwarded == [b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\r\n\r\n"]
 
     run(loop_kind, main)
 
@@ -135,36 +127,28 @@ def test_a_bare_lf_head_then_a_pipelined_request_are_both_answered(loop_kind: st
     and its body stays a body."""
 
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                post = b"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\nx\r\n\r\nyz!"
-                poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
-                reader, writer = await asyncio.open_connection("127.0.0.1", poise.port("fe"))
-                writer.write(b"GET /1 HTTP/1.1\nHost: a\n\n" + post)
-                data = b""
-                while data.count(b"\r\n\r\nok") < 2:
-                    data += await asyncio.wait_for(reader.read(65536), 5)
-                writer.close()
-                forwarded = [raw for _, raw in server.requests]
-                assert forwarded == [b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", post]
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            post = b"POST /2 HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\nx\r\n\r\nyz!"
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            reader, writer = await asyncio.open_connection("127.0.0.1", poise.port("fe"))
+            writer.write(b"GET /1 HTTP/1.1\nHost: a\n\n" + post)
+            data = b""
+            while data.count(b"\r\n\r\nok") < 2:
+                data += await asyncio.wait_for(reader.read(65536), 5)
+            writer.close()
+            forwarded = [raw for _, raw in server.requests]
+            assert forwarded == [b"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", post]
 
     run(loop_kind, main)
 
 
 def test_a_bare_cr_is_still_refused(loop_kind: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                got = await through(stage, server, b"GET / HTTP/1.1\nHost: a\nX: a\rb\n\n")
-                assert got.startswith(b"HTTP/1.1 400 ") and got.endswith(b"<closed>"), got
-                assert server.requests == []
-                await stage.logs.wait_for(r" 400 .* PR-- .*<BADREQ>")
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            got = await through(stage, server, b"GET / HTTP/1.1\nHost: a\nX: a\rb\n\n")
+            assert got.startswith(b"HTTP/1.1 400 ") and got.endswith(b"<closed>"), got
+            assert server.requests == []
+            await stage.logs.wait_for(r" 400 .* PR-- .*<BADREQ>")
 
     run(loop_kind, main)
 
@@ -183,15 +167,11 @@ def test_a_server_answering_garbage_gets_502_ph(loop_kind: str, name: str) -> No
         return sent
 
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer(answer, close_after=True).start()
-            try:
-                got = await through(stage, server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-                assert got.startswith(b"HTTP/1.1 502 "), got
-                line = (await stage.logs.wait_for(r'"GET / '))[0]
-                assert " 502 " in line and f" {term} " in line, line
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer(answer, close_after=True) as server:
+            got = await through(stage, server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            assert got.startswith(b"HTTP/1.1 502 "), got
+            line = (await stage.logs.wait_for(r'"GET / '))[0]
+            assert " 502 " in line and f" {term} " in line, line
 
     run(loop_kind, main)
 
@@ -210,19 +190,15 @@ def test_a_response_head_over_100_fields_gets_502(
         return sent
 
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer(answer).start()
-            try:
-                got = await through(stage, server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
-                line = (await stage.logs.wait_for(r'"GET / '))[0]
-                if fields == 100:
-                    assert got.startswith(b"HTTP/1.1 200 ") and b"X-98: v\r\n\r\n" in got, got
-                    assert " 200 " in line, line
-                else:
-                    assert got.startswith(b"HTTP/1.1 502 "), got
-                    assert " 502 " in line and " PH-- " in line, line
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer(answer) as server:
+            got = await through(stage, server, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            line = (await stage.logs.wait_for(r'"GET / '))[0]
+            if fields == 100:
+                assert got.startswith(b"HTTP/1.1 200 ") and b"X-98: v\r\n\r\n" in got, got
+                assert " 200 " in line, line
+            else:
+                assert got.startswith(b"HTTP/1.1 502 "), got
+                assert " 502 " in line and " PH-- " in line, line
 
     run(loop_kind, main)
 
@@ -235,32 +211,24 @@ UPGRADE = (
 
 def test_an_upgrade_with_a_body_is_forwarded_as_a_plain_request(loop_kind: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                raw = UPGRADE + b"Content-Length: 5\r\n\r\nhello"
-                got = await through(stage, server, raw)
-                assert got.startswith(b"HTTP/1.1 200 OK"), got
-                [(_, forwarded)] = server.requests
-                head = forwarded.lower()
-                assert forwarded.endswith(b"\r\n\r\nhello"), forwarded
-                assert b"upgrade: websocket" not in head and b"connection:" not in head, head
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            raw = UPGRADE + b"Content-Length: 5\r\n\r\nhello"
+            got = await through(stage, server, raw)
+            assert got.startswith(b"HTTP/1.1 200 OK"), got
+            [(_, forwarded)] = server.requests
+            head = forwarded.lower()
+            assert forwarded.endswith(b"\r\n\r\nhello"), forwarded
+            assert b"upgrade: websocket" not in head and b"connection:" not in head, head
 
     run(loop_kind, main)
 
 
 def test_an_upgrade_is_forwarded_without_connection_close(loop_kind: str) -> None:
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer().start()
-            try:
-                got = await through(stage, server, UPGRADE + b"\r\n")
-                assert got.startswith(b"HTTP/1.1 200 OK"), got  # the server refused it
-                assert [raw for _, raw in server.requests] == [UPGRADE + b"\r\n"]
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer() as server:
+            got = await through(stage, server, UPGRADE + b"\r\n")
+            assert got.startswith(b"HTTP/1.1 200 OK"), got  # the server refused it
+            assert [raw for _, raw in server.requests] == [UPGRADE + b"\r\n"]
 
     run(loop_kind, main)
 
@@ -272,23 +240,19 @@ def test_a_head_answered_with_a_body_does_not_spoil_the_next_request(loop_kind: 
         return OK
 
     async def main() -> None:
-        async with Stage() as stage:
-            server = await RawServer(answer).start()
-            try:
-                got = await through(
-                    stage,
-                    server,
-                    b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
-                    b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n",
-                    head_only=True,
-                )
-                head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
-                assert got == head + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", got
-                # That server connection was closed: the next request went on a new one.
-                assert [c for c, _ in server.requests] == [1, 2]
-                line = (await stage.logs.wait_for(r'"GET /next '))[0]
-                assert " 200 " in line, line
-            finally:
-                await server.stop()
+        async with Stage() as stage, RawServer(answer) as server:
+            got = await through(
+                stage,
+                server,
+                b"HEAD / HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+                head_only=True,
+            )
+            head = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"
+            assert got == head + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", got
+            # That server connection was closed: the next request went on a new one.
+            assert [c for c, _ in server.requests] == [1, 2]
+            line = (await stage.logs.wait_for(r'"GET /next '))[0]
+            assert " 200 " in line, line
 
     run(loop_kind, main)

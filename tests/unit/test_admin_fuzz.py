@@ -7,16 +7,15 @@ frontends, the effects handed to the shell), whatever the client sends.
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from poise.admin import commands
 from poise.admin.commands import Command, Level, LineReader, Session, execute
 from tests.unit.admin_support import World
+from tests.unit.fuzzing import fuzz_settings
 
-FUZZ = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)  # fmt: skip
+FUZZ = fuzz_settings(200)
 
 NAMES = sorted({" ".join(k.words) for k in commands.TABLE})
 # Words the commands look for, and their near misses.

@@ -10,23 +10,16 @@ CI runs a fixed set of examples (derandomized, so never flaky);
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from poise.config import keywords, sample_names, samples
 from poise.config.diagnostics import Diagnostic
 from poise.config.haproxy import parse
 from poise.config.lexer import lex
+from tests.unit.fuzzing import fuzz_settings
 
-EXAMPLES = int(os.environ.get("POISE_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize="POISE_FUZZ_EXAMPLES" not in os.environ,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(60)
 ENV = {"PORT": "8080", "HOST": "127.0.0.1", "EMPTY": "", "LIST": "a b  c", "BAD": '"\\x'}
 
 _KEYWORDS = sorted(

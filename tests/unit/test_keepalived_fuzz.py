@@ -10,24 +10,17 @@ CI runs a fixed set of examples (derandomized, so never flaky);
 
 from __future__ import annotations
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from poise.config import keepalived_keywords as kw
 from poise.config.diagnostics import Diagnostic
 from poise.config.keepalived import parse
 from poise.config.keepalived_lexer import INCLUDE_KEYWORDS, read_tree
+from tests.unit.fuzzing import fuzz_settings
 from tests.unit.keepalived_support import FakeSource
 
-EXAMPLES = int(os.environ.get("POISE_FUZZ_EXAMPLES", "60"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize="POISE_FUZZ_EXAMPLES" not in os.environ,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+FUZZ = fuzz_settings(60)
 MAIN = "/etc/keepalived/keepalived.conf"
 OTHERS = ["/etc/keepalived/a.conf", "/etc/keepalived/conf.d/b.conf", "/etc/keepalived/c{1}.conf"]
 
