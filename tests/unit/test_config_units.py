@@ -1,4 +1,4 @@
-"""Durations and sizes (HAProxy's configuration.txt 2.5 "Time format")."""
+"""Durations (HAProxy's configuration.txt 2.5 "Time format") and plain integers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from poise.config.units import MAX_TIME_MS, parse_int, parse_size, parse_time
+from poise.config.units import MAX_TIME_MS, parse_int, parse_time
 
 
 @pytest.mark.parametrize(
@@ -56,20 +56,6 @@ def test_units_multiply(value: int, unit: str) -> None:
     factor = {"ms": 1, "s": 1000, "m": 60_000}[unit]
     if value * factor <= MAX_TIME_MS:
         assert parse_time(f"{value}{unit}") == value * factor
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [("512", 512), ("16k", 16384), ("16K", 16384), ("1m", 1 << 20), ("2g", 2 << 30)],
-)
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "k", "1t", "1.5k", "-1"])
-def test_bad_sizes(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_size(text)
 
 
 def test_parse_int_checks_its_range() -> None:

@@ -1,10 +1,12 @@
-"""Numbers with units, as haproxy.cfg writes them: durations (`10s`, `1m`, `2000`) and sizes
-(`16k`). Pure; every other part of poise that reads a duration or a size calls these, so the
-units are parsed in one place only.
+"""Numbers as haproxy.cfg writes them: durations (`10s`, `1m`, `2000`) and plain integers.
+Pure; every other part of poise that reads a duration calls these, so the units are parsed
+in one place only.
 
 HAProxy's configuration.txt, section 2.5 "Time format": units `us ms s m h d`; a bare number
 is in the keyword's default unit (milliseconds almost everywhere); a duration must stay below
-2^31 ms (about 24.8 days). Sizes take a `k`, `m` or `g` suffix in powers of 1024.
+2^31 ms (about 24.8 days). No keyword poise implements takes HAProxy's sizes with `k`, `m`,
+`g` suffixes (`stick-table size`, `wait-for-body at-least`, a `ring`'s `size` do): the
+first one that does brings their parser.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ _TIME_UNITS_US = {
 }
 # HAProxy keeps timers in a signed 32-bit number of milliseconds.
 MAX_TIME_MS = 2**31 - 1
-_SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 
 
 def _split_number(text: str, what: str) -> tuple[int, str]:
@@ -54,19 +55,6 @@ def parse_time(text: str, default_unit: str = "ms") -> int:
             f"duration '{text}' is too large (the maximum is {MAX_TIME_MS} ms, about 24.8 days)"
         )
     return millis
-
-
-def parse_size(text: str) -> int:
-    """A size in bytes: a number with an optional `k`, `m` or `g` suffix (powers of 1024).
-
-    >>> parse_size("16k"), parse_size("1m"), parse_size("512")
-    (16384, 1048576, 512)
-    """
-    value, unit = _split_number(text, "size")
-    multiplier = _SIZE_UNITS.get(unit.lower())
-    if multiplier is None:
-        raise ValueError(f"unexpected character '{unit[0]}' in size '{text}' (suffixes: k, m, g)")
-    return value * multiplier
 
 
 def parse_int(text: str, low: int | None = None, high: int | None = None) -> int:
