@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from poise.config import keepalived_keywords as kw
+from poise.config import keepalived_lvs_keywords as lvs
 from poise.config.diagnostics import Diagnostic
 from poise.config.keepalived import parse
 from poise.config.keepalived_lexer import INCLUDE_KEYWORDS, read_tree
@@ -25,7 +26,10 @@ MAIN = "/etc/keepalived/keepalived.conf"
 OTHERS = ["/etc/keepalived/a.conf", "/etc/keepalived/conf.d/b.conf", "/etc/keepalived/c{1}.conf"]
 
 _BLOCKS = [
-    *sorted(kw.TOP | kw.TOP_UNIMPLEMENTED),
+    *sorted(kw.TOP | kw.TOP_UNIMPLEMENTED | kw.TOP_LVS),
+    *sorted(lvs.CHECKERS | lvs.CHECKERS_UNIMPLEMENTED),
+    "real_server",
+    "url",
     *("authentication", "virtual_ipaddress", "track_script", "track_interface"),
     *("unicast_peer", "group", "virtual_routes", "virtual_rules", "virtual_ipaddress_excluded"),
 ]
@@ -39,6 +43,13 @@ _KEYWORDS = sorted(
     | kw.AUTHENTICATION
     | kw.SYNC_GROUP
     | kw.VIP_OPTIONS
+    | lvs.VIRTUAL_SERVER
+    | lvs.VIRTUAL_SERVER_UNIMPLEMENTED
+    | lvs.REAL_SERVER
+    | lvs.CHECKER_COMMON
+    | lvs.MISC_COMMON
+    | lvs.URL
+    | frozenset().union(*lvs.CHECKER_OWN.values())
 )
 _VALUES = [
     "VI_1", "VI_2", "chk", "eth0", "lo", "MASTER", "BACKUP", "PASS", "AH", "1", "0", "-1",
@@ -51,6 +62,10 @@ _VALUES = [
     # routes and rules
     "src", "to", "from", "via", "table", "metric", "default", "blackhole", "10.0.0.0/8",
     "0.0.0.0/0", "main", "local", "253", "4294967296", "proto", "type", "unicast", "onlink",
+    # virtual servers
+    "group", "fwmark", "80", "65536", "NAT", "DR", "TUN", "rr", "wlc", "dh", "TCP", "UDP",
+    "198.51.100.1-9", "198.51.100.0/30", "2001:db8::1-f", "ffffffffffffffffffffffffffffffff",
+    "200-299", "299-200",
 ]  # fmt: skip
 _HOSTILE = st.one_of(
     st.text(max_size=10),

@@ -90,7 +90,7 @@ def test_a_keepalived_keyword_not_implemented_yet_says_so() -> None:
     (problem,) = errors(diagnostics)
     assert problem.keyword == "use_vmac_addr"
     assert "not implemented yet in poise" in problem.message
-    _, diagnostics = load("virtual_server 10.0.0.1 80 {\n}\n")
+    _, diagnostics = load("bfd_instance b1 {\n}\n")
     assert "not implemented yet in poise" in errors(diagnostics)[0].message
 
 

@@ -2,7 +2,8 @@
 collecting every problem, with the same standard as haproxy.cfg: each one at FILE:LINE
 with its keyword, all of them in one run; an unknown keyword gets the nearest known one
 as a suggestion; a Keepalived keyword poise does not implement yet is an error saying so;
-mail settings are warnings (poise sends no mail).
+mail settings are warnings (poise sends no mail). `virtual_server` and `virtual_server_group`
+blocks go to keepalived_lvs.py.
 
 Pure: files come through a `Source` (keepalived_lexer.py). What needs the running system
 (interfaces, their addresses, script files and their permissions) is checked by
@@ -29,6 +30,13 @@ from poise.config.keepalived_instance import (
     virtual_address,
 )
 from poise.config.keepalived_lexer import Node, Source, read_tree
+from poise.config.keepalived_lvs import (
+    VirtualServerDraft,
+    complete_virtual_servers,
+    read_group,
+    read_virtual_server,
+)
+from poise.config.keepalived_lvs_model import VirtualServerGroup
 from poise.config.keepalived_model import (
     GlobalDefs,
     KeepalivedConfig,
@@ -66,6 +74,8 @@ class _Reader:
         self.scripts: dict[str, VrrpScript] = {}
         self.instances: list[InstanceDraft] = []
         self.groups: list[SyncGroup] = []
+        self.virtual_servers: list[VirtualServerDraft] = []
+        self.server_groups: dict[str, VirtualServerGroup] = {}
         self.statics: dict[str, list[Any]] = {
             "static_ipaddress": [],
             "static_routes": [],
@@ -80,10 +90,21 @@ class _Reader:
         try:
             if keyword in kw.TOP_UNIMPLEMENTED:
                 raise Problem("this Keepalived block is not implemented yet in poise")
-            if keyword not in kw.TOP:
-                raise Problem("unknown keyword at the top level" + did_you_mean(keyword, kw.TOP))
+            if keyword not in kw.TOP and keyword not in kw.TOP_LVS:
+                raise Problem(
+                    "unknown keyword at the top level" + did_you_mean(keyword, kw.TOP | kw.TOP_LVS)
+                )
             if node.children is None:
                 raise Problem("expects a block: { ... }")
+            if keyword == "virtual_server":
+                self.virtual_servers.append(read_virtual_server(node, self.diagnostics))
+                return
+            if keyword == "virtual_server_group":
+                group = read_group(node, self.diagnostics)
+                if group.name in self.server_groups:
+                    raise Problem(f"virtual_server_group '{group.name}' is defined twice")
+                self.server_groups[group.name] = group
+                return
             if keyword == "global_defs":
                 no_args(node)
                 self.global_defs(node)
@@ -391,7 +412,10 @@ def parse(path: str, source: Source) -> tuple[KeepalivedConfig | None, list[Diag
         instance = complete_instance(draft, defaults, diagnostics)
         if instance is not None:
             instances.append(instance)
-    if not reader.instances and not has_errors(diagnostics):
+    virtual_servers = complete_virtual_servers(
+        reader.virtual_servers, reader.server_groups, diagnostics
+    )
+    if not reader.instances and not virtual_servers and not has_errors(diagnostics):
         # At `global_defs`, or at the top of the file when there is none.
         where = defaults.where if defaults.where != NOWHERE else Where(path, 1)
         diagnostics.append(warning(where, "no vrrp_instance: poise vrrp has nothing to do"))
@@ -404,6 +428,7 @@ def parse(path: str, source: Source) -> tuple[KeepalivedConfig | None, list[Diag
         static_ipaddress=tuple(reader.statics["static_ipaddress"]),
         static_routes=tuple(reader.statics["static_routes"]),
         static_rules=tuple(reader.statics["static_rules"]),
+        virtual_servers=virtual_servers,
     )
     config = _check(config, diagnostics)
     if has_errors(diagnostics):

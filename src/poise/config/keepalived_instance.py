@@ -69,6 +69,8 @@ def read_instance(node: Node, diagnostics: list[Diagnostic]) -> InstanceDraft:
                 draft.places[keyword] = child.where
             elif keyword in kw.INSTANCE_MAIL:
                 diagnostics.append(warning(child.where, "poise sends no mail: ignored", keyword))
+            elif keyword in kw.INSTANCE_MEANINGLESS:
+                diagnostics.append(warning(child.where, kw.INSTANCE_MEANINGLESS[keyword], keyword))
             elif keyword in kw.INSTANCE_UNIMPLEMENTED:
                 raise Problem("this Keepalived keyword is not implemented yet in poise")
             else:

@@ -21,8 +21,10 @@ TOP_UNIMPLEMENTED = _words(
     "net_namespace net_namespace_ipvs namespace_with_ipsets instance use_pid_dir "
     "linkbeat_use_polling child_wait_time linkbeat_interfaces interface_up_down_delays "
     "track_group track_file vrrp_track_file "
-    "vrrp_track_process bfd_instance garp_group virtual_server virtual_server_group"
+    "vrrp_track_process bfd_instance garp_group"
 )
+# The LVS half: keepalived_lvs.py reads these (its keywords: keepalived_lvs_keywords.py).
+TOP_LVS = _words("virtual_server virtual_server_group")
 
 GLOBAL = _words(
     "router_id vrrp_version script_user enable_script_security vrrp_mcast_group4 "
@@ -82,8 +84,14 @@ INSTANCE = _words(
     "virtual_routes virtual_rules accept use_vmac vmac_xmit_base"
 )
 INSTANCE_MAIL = _words("smtp_alert")
+# Meaningless for poise: a warning that says why.
+INSTANCE_MEANINGLESS = {
+    "lvs_sync_daemon_interface": "IPVS connection synchronisation: poise's virtual servers "
+    "relay connections in user space, with no kernel connection table to send to the "
+    "backup (connections open at a failover are cut): ignored",
+}
 INSTANCE_UNIMPLEMENTED = _words(
-    "no_accept debug down_timer_adverts lvs_sync_daemon_interface garp_extra_if kernel_rx_buf_size "
+    "no_accept debug down_timer_adverts garp_extra_if kernel_rx_buf_size "
     "linkbeat_use_polling mcast_dst_ip native_ipv6 notify_master_rx_lower_pri "
     "notify_priority_changes old_unicast_checksum promote_secondaries strict_mode "
     "track_bfd track_file track_process track_src_ip unicast_fault_no_peer unicast_ttl "

@@ -8,8 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from typing import TYPE_CHECKING
 
 from poise.config.model import NOWHERE, Where
+
+if TYPE_CHECKING:  # keepalived_lvs_model.py imports Command from here
+    from poise.config.keepalived_lvs_model import VirtualServer
 
 VRRP_MCAST_GROUP4 = IPv4Address("224.0.0.18")  # RFC 5798 section 5.1.1.2
 PRIORITY_OWNER = 255  # RFC 5798 section 5.2.4: the address owner
@@ -246,6 +250,7 @@ class KeepalivedConfig:
     static_ipaddress: tuple[VirtualAddress, ...] = ()
     static_routes: tuple[Route, ...] = ()
     static_rules: tuple[Rule, ...] = ()
+    virtual_servers: tuple[VirtualServer, ...] = ()
 
     def notify_commands(self) -> list[Command]:
         out: list[Command] = []

@@ -31,6 +31,10 @@ def run(
     if config is None:
         log.error("Fatal errors found in configuration.")
         return 1
+    if config.virtual_servers:
+        # `poise check -k` reads them; serving them comes next (issue 15 item 6).
+        log.error(f"{config.virtual_servers[0].where}: virtual_server is not served yet")
+        return 1
     try:
         vrrp = Daemon(config, log, path)
         vrrp.open()
