@@ -52,6 +52,12 @@ TEMPLATES = {
         "vrrp_sync_group G {{\n group {{\n  VI_1\n }}\n {line}\n}}\n" + INSTANCE[0],
         5,
     ),
+    "virtual_server": ("virtual_server 198.51.100.1 80 {{\n protocol TCP\n {line}\n}}\n", 3),
+    "real_server": (
+        "virtual_server 198.51.100.1 80 {{\n protocol TCP\n real_server 198.51.100.2 80 {{\n"
+        " {line}\n }}\n}}\n",
+        4,
+    ),
 }
 
 

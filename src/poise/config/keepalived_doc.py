@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from poise.config import keepalived_keywords as kw
+from poise.config import keepalived_lvs_keywords as lvs
 from poise.config.keepalived_lexer import INCLUDE_KEYWORDS
 from poise.config.keepalived_routes import ROUTE_UNIMPLEMENTED, RULE_UNIMPLEMENTED
 
@@ -37,13 +38,14 @@ def blocks() -> tuple[Block, ...]:
     mail = dict.fromkeys(kw.GLOBAL_MAIL, MAIL)
     meaningless = {k: f"warning: {why}" for k, why in kw.GLOBAL_MEANINGLESS.items()}
     return (
-        Block("top level", kw.TOP | INCLUDE_KEYWORDS, None, kw.TOP_UNIMPLEMENTED),
+        Block("top level", kw.TOP | kw.TOP_LVS | INCLUDE_KEYWORDS, None, kw.TOP_UNIMPLEMENTED),
         Block("global_defs", kw.GLOBAL, mail | meaningless, kw.GLOBAL_UNIMPLEMENTED),
         Block("vrrp_script", kw.SCRIPT),
         Block(
             "vrrp_instance",
             kw.INSTANCE,
-            dict.fromkeys(kw.INSTANCE_MAIL, MAIL),
+            dict.fromkeys(kw.INSTANCE_MAIL, MAIL)
+            | {k: f"warning: {why}" for k, why in kw.INSTANCE_MEANINGLESS.items()},
             kw.INSTANCE_UNIMPLEMENTED,
         ),
         Block("vrrp_instance authentication", kw.AUTHENTICATION),
@@ -56,6 +58,42 @@ def blocks() -> tuple[Block, ...]:
         Block("virtual_ipaddress options", kw.VIP_OPTIONS, None, kw.VIP_OPTIONS_UNIMPLEMENTED),
         Block("virtual_routes / static_routes options", (), None, ROUTE_UNIMPLEMENTED),
         Block("virtual_rules / static_rules options", (), None, RULE_UNIMPLEMENTED),
+        *lvs_blocks(),
+    )
+
+
+def lvs_blocks() -> tuple[Block, ...]:
+    """The LVS half (docs/lvs.md says how poise serves it)."""
+
+    def warned(table: Mapping[str, str]) -> dict[str, str]:
+        return {k: f"warning: {why}" for k, why in table.items()}
+
+    own = lvs.CHECKER_OWN
+    return (
+        Block(
+            "virtual_server",
+            lvs.VIRTUAL_SERVER,
+            warned(lvs.VIRTUAL_SERVER_MEANINGLESS),
+            lvs.VIRTUAL_SERVER_UNIMPLEMENTED,
+        ),
+        Block(
+            "real_server",
+            lvs.REAL_SERVER | lvs.CHECKERS,
+            warned(lvs.REAL_SERVER_MEANINGLESS),
+            lvs.REAL_SERVER_UNIMPLEMENTED | lvs.CHECKERS_UNIMPLEMENTED,
+        ),
+        Block(
+            "every checker but MISC_CHECK",
+            lvs.CHECKER_COMMON,
+            None,
+            lvs.CHECKER_COMMON_UNIMPLEMENTED,
+        ),
+        Block("HTTP_GET", own["HTTP_GET"]),
+        Block("SSL_GET", own["SSL_GET"]),
+        Block("HTTP_GET / SSL_GET url", lvs.URL, None, lvs.URL_UNIMPLEMENTED),
+        Block("SMTP_CHECK", own["SMTP_CHECK"]),
+        Block("DNS_CHECK", own["DNS_CHECK"]),
+        Block("MISC_CHECK", own["MISC_CHECK"] | lvs.MISC_COMMON),
     )
 
 
