@@ -3,7 +3,9 @@ the pidfile, then serve until SIGTERM or SIGINT; SIGHUP reloads the configuratio
 daemon re-reads it between two events; a file with errors is refused with each error at
 FILE:LINE in the log, and the running configuration is kept). Under systemd
 (`Type=notify`, $NOTIFY_SOCKET) the daemon says READY=1 once it serves, RELOADING=1 then
-READY=1 around a reload, and STOPPING=1, as Keepalived 2.2.7 does.
+READY=1 around a reload, and STOPPING=1, as Keepalived 2.2.7 does. keepalived.conf's
+virtual servers are served alongside (vrrp/lvs.py): listening from the start, checking
+their real servers until the daemon stops.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import signal
 from poise.process import unix
 from poise.vrrp.daemon import Daemon
 from poise.vrrp.log import Logger
+from poise.vrrp.lvs import Lvs
 from poise.vrrp.router import StartError
 from poise.vrrp.system import load
 
@@ -31,15 +34,15 @@ def run(
     if config is None:
         log.error("Fatal errors found in configuration.")
         return 1
-    if config.virtual_servers:
-        # `poise check -k` reads them; serving them comes next (issue 15 item 6).
-        log.error(f"{config.virtual_servers[0].where}: virtual_server is not served yet")
-        return 1
+    services = Lvs(config, log)
+    vrrp = Daemon(config, log, path)
     try:
-        vrrp = Daemon(config, log, path)
         vrrp.open()
+        services.open()
     except (StartError, OSError) as exc:
         log.error(f"cannot start: {exc}")
+        services.close()
+        vrrp.close()
         return 1
     ready: unix.Startup | None = None
     try:
@@ -49,13 +52,14 @@ def run(
         if pidfile:
             unix.write_pidfile(pidfile, os.getpid())
         log.info(f"Starting VRRP child process, pid={os.getpid()}")
-        asyncio.run(_main(vrrp, ready))
+        asyncio.run(_main(vrrp, services, ready))
     except unix.ProcessError as exc:
         log.error(str(exc))
         if ready is not None:
             ready.fail(str(exc))
         return 1
     finally:
+        services.close()
         vrrp.close()
         if pidfile:
             with contextlib.suppress(unix.ProcessError):
@@ -64,8 +68,9 @@ def run(
     return 0
 
 
-async def _main(vrrp: Daemon, ready: unix.Startup | None) -> None:
+async def _main(vrrp: Daemon, services: Lvs, ready: unix.Startup | None) -> None:
     loop = asyncio.get_running_loop()
+    services.start()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
@@ -73,4 +78,7 @@ async def _main(vrrp: Daemon, ready: unix.Startup | None) -> None:
     serving = loop.create_task(vrrp.serve(stop))
     if ready is not None:
         ready.ready()
-    await serving
+    try:
+        await serving
+    finally:
+        await services.stop()

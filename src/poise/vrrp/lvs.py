@@ -1,0 +1,291 @@
+"""`poise vrrp` serving keepalived.conf's `virtual_server`s (lb_kind NAT, TCP) with poise's
+own TCP proxy, where Keepalived would program the kernel's IPVS.
+
+Each virtual server is a frontend listening on its addresses and a backend of its real
+servers (and its sorry server), balanced by the scheduler's counterpart (rr and lc ignore
+the weights; wrr, wlc, sed and nq weigh them; sh hashes the client's address over a map, mh
+over a Maglev table; twos is the best of two random draws) and, with
+`persistence_timeout`, first by the client's recent server (core/balancer/persistence.py).
+
+The listeners are bound with IP_FREEBIND when `poise vrrp` starts, before this node holds
+the virtual address: they then take connections exactly while the address is here (the
+kernel delivers nothing for an address the node does not hold), so the service follows the
+address through a failover with no start or stop to order against the VRRP state, and a
+backup is ready the moment it becomes master.
+
+The checkers run on every node, master or backup, as Keepalived's do (`ha_suspend`: only
+while an address of the virtual server is on this node); their results go through
+core/lvs.py, whose decisions become the servers' state here, and its words become the log.
+
+The real servers see connections from this node's address (a proxy opens its own
+connections): neither the client's address, as IPVS NAT keeps it, nor the PROXY protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+from collections.abc import Callable, Sequence
+
+from poise.config import model
+from poise.config.keepalived_lvs_model import IPAddress, Scheduler, VirtualServer
+from poise.config.keepalived_model import Command, KeepalivedConfig
+from poise.core import lvs
+from poise.core.backend import Backend, start
+from poise.core.balancer import Balancer
+from poise.core.balancer.factory import make_balancer
+from poise.core.balancer.persistence import Persistent
+from poise.core.frontend import Frontend
+from poise.core.server import ServerState
+from poise.core.termination import Failure
+from poise.net.accept import Acceptor, frontend_acceptor
+from poise.net.context import Context
+from poise.net.listener import BindError, Listener, open_listener
+from poise.net.tcp import TcpSession
+from poise.vrrp.log import Logger
+from poise.vrrp.lvs_probes import probe, spawn
+from poise.vrrp.router import StartError
+from poise.vrrp.scripts import run_as
+
+MAXCONN = 10_000  # connections at once over all virtual servers
+MAX_WEIGHT = 256  # poise's balancers take HAProxy's weights, 0 to 256
+# IPVS's timeouts for TCP: 15 minutes established (ipvsadm --set), 2 minutes in FIN_WAIT.
+IDLE_MS = 900_000
+FIN_MS = 120_000
+CONNECT_MS = 5_000
+OMEGA_WAIT = 5.0  # seconds each `omega` down script gets at shutdown
+
+_BALANCE = {
+    Scheduler.RR: model.Balance(model.Algorithm.ROUNDROBIN),
+    Scheduler.WRR: model.Balance(model.Algorithm.ROUNDROBIN),
+    Scheduler.LC: model.Balance(model.Algorithm.LEASTCONN),
+    Scheduler.WLC: model.Balance(model.Algorithm.LEASTCONN),
+    Scheduler.SED: model.Balance(model.Algorithm.LEASTCONN),
+    Scheduler.NQ: model.Balance(model.Algorithm.LEASTCONN),
+    Scheduler.SH: model.Balance(model.Algorithm.SOURCE),
+    Scheduler.MH: model.Balance(model.Algorithm.SOURCE, hash_type=model.HashType.MAGLEV),
+    Scheduler.TWOS: model.Balance(model.Algorithm.RANDOM, draws=2),
+}
+
+
+def _address(ip: IPAddress, port: int) -> model.Address:
+    return model.Address("ipv6" if ip.version == 6 else "ipv4", str(ip), port)
+
+
+def proxy_of(vs: VirtualServer) -> model.Proxy:
+    """The `listen` section a virtual server stands for."""
+    balance = _BALANCE[vs.scheduler]
+    if vs.persistence_timeout is not None:
+        # The balancer gets the client's address (`balance source`'s key) to remember it.
+        balance = model.Balance(
+            model.Algorithm.SOURCE, balance.draws, balance.hash_type, options=balance.options
+        )
+    servers = [
+        model.Server(f"{rs.address}:{rs.port}", _address(rs.address, rs.port), rs.where, i + 1)
+        for i, rs in enumerate(vs.real_servers)
+    ]
+    if vs.sorry_server is not None:
+        ip, port = vs.sorry_server
+        servers.append(
+            model.Server(f"sorry {ip}:{port}", _address(ip, port), vs.where, len(servers) + 1)
+        )
+    binds = tuple(
+        model.Bind(_address(ip, port), vs.where, freebind=True, reuseport=False)
+        for ip, port in vs.endpoints
+    )
+    return model.Proxy(
+        vs.name,
+        model.Capability.LISTEN,
+        vs.where,
+        mode=model.Mode.TCP,
+        binds=binds,
+        servers=tuple(servers),
+        balance=balance,
+        retries=1,
+        redispatch=1,  # a real server that refuses: the connection goes to another one
+        timeouts=model.Timeouts(
+            connect=CONNECT_MS,
+            client=IDLE_MS,
+            server=IDLE_MS,
+            client_fin=FIN_MS,
+            server_fin=FIN_MS,
+        ),
+    )
+
+
+def balancer_factory(
+    vs: VirtualServer, clock: Callable[[], float]
+) -> Callable[[Sequence[ServerState]], Balancer]:
+    inner_balance = _BALANCE[vs.scheduler]
+
+    def build(servers: Sequence[ServerState]) -> Balancer:
+        inner = make_balancer(inner_balance, servers, allbackups=False)
+        if vs.persistence_timeout is None:
+            return inner
+        return Persistent(inner, vs.persistence_timeout, vs.persistence_granularity, clock)
+
+    return build
+
+
+class Service:
+    """One virtual server: its proxy, its pool's decisions, its checkers."""
+
+    def __init__(self, vs: VirtualServer, listeners: list[Listener]) -> None:
+        self.vs = vs
+        self.pool = lvs.Pool(vs)
+        self.listeners = listeners
+        self.backend: Backend | None = None
+        self.acceptors: list[Acceptor] = []
+        configured = [rs.weight for rs in vs.real_servers] or [1]
+        self.scale = max(1.0, max(configured) / MAX_WEIGHT)
+
+    def weight(self, weight: int) -> int:
+        """The balancer weight for a Keepalived weight: 1 or 0 for rr and lc, scaled into
+        HAProxy's 0-256 when a real server's weight is above it."""
+        if weight <= 0:
+            return 0
+        if not self.vs.scheduler.weighted:
+            return 1
+        return min(MAX_WEIGHT, max(1, round(weight / self.scale)))
+
+    def apply(self) -> None:
+        """Make the servers what the pool says: in it with a weight (0: inhibited), or out."""
+        backend = self.backend
+        if backend is None:
+            return
+        weights = self.pool.weights()
+        if self.vs.sorry_server is not None:
+            weights.append(self.pool.sorry_weight())
+        for server, weight in zip(backend.servers, weights, strict=True):
+            server.up = weight is not None
+            server.weight = self.weight(weight or 0)
+        start(backend.changed())
+
+
+class Lvs:
+    def __init__(self, config: KeepalivedConfig, log: Logger) -> None:
+        self.config = config
+        self.log = log
+        self.services: list[Service] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.ctx: Context | None = None
+        self.rng = random.Random()
+
+    def open(self) -> None:
+        """Bind every served virtual server's addresses (IP_FREEBIND); raises StartError."""
+        try:
+            for vs in self.config.virtual_servers:
+                listeners: list[Listener] = []
+                self.services.append(Service(vs, listeners))
+                if not vs.served:
+                    continue
+                for bind in proxy_of(vs).binds:
+                    listeners.append(open_listener(bind, vs.name, MAXCONN))
+        except BindError as exc:
+            self.close()
+            raise StartError(str(exc)) from None
+
+    def start(self) -> None:
+        """In the loop: accept, balance, and run the checkers."""
+        loop = asyncio.get_running_loop()
+        ctx = self.ctx = Context(loop, MAXCONN)
+        for service in self.services:
+            vs = service.vs
+            proxy = proxy_of(vs)
+            servers = [ServerState(s, vs.name) for s in proxy.servers]
+            backend = service.backend = Backend(proxy, servers, balancer_factory(vs, loop.time))
+            ctx.add_backend(backend)
+            frontend = Frontend(proxy, backend, None, MAXCONN)
+            ctx.frontends[vs.name] = frontend
+
+            def factory(frontend: Frontend = frontend) -> asyncio.Protocol:
+                return TcpSession(ctx, frontend)
+
+            for listener in service.listeners:
+                service.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
+            self._act(service, service.pool.start())
+            service.apply()
+            for i, rs in enumerate(vs.real_servers):
+                for j in range(len(rs.checkers)):
+                    self.log.info(
+                        f"Activating healthchecker for service {rs.label} for VS {vs.name}"
+                    )
+                    self.tasks.append(loop.create_task(self._checker(service, i, j)))
+
+    async def _checker(self, service: Service, rs_index: int, ck_index: int) -> None:
+        checker = service.vs.real_servers[rs_index].checkers[ck_index]
+        who = run_as(self.config, checker.misc_path) if checker.misc_path else None
+        warmup = checker.delay_loop if checker.warmup is None else checker.warmup
+        await asyncio.sleep(self.rng.uniform(0, warmup))
+        while True:
+            if service.vs.ha_suspend and not any(_local(ip) for ip, _ in service.vs.endpoints):
+                await asyncio.sleep(checker.delay_loop)
+                continue
+            try:
+                result = await probe(checker, who)
+            except Exception as exc:  # a probe's bug must not stop the checker
+                result = lvs.Result(False, f"{type(exc).__name__}: {exc}")
+            delay, actions = service.pool.result(rs_index, ck_index, result)
+            self._act(service, actions)
+            await asyncio.sleep(delay)
+
+    def _act(self, service: Service, actions: list[lvs.Action]) -> None:
+        changed = False
+        for action in actions:
+            if isinstance(action, lvs.Log):
+                self.log.info(action.text)
+                changed = True
+            else:
+                task = asyncio.get_running_loop().create_task(self._run(action.command))
+                self.tasks.append(task)
+        if changed:
+            service.apply()
+
+    async def _run(self, command: Command) -> None:
+        try:
+            process = await spawn(command.argv, run_as(self.config, command))
+            await process.wait()
+        except OSError as exc:
+            self.log.error(f"cannot run [{command.text}]: {exc.strerror or exc}")
+
+    async def stop(self) -> None:
+        """Stop the checkers and listeners; with `omega`, the down scripts first."""
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.tasks.clear()
+        for service in self.services:
+            for action in service.pool.stop():
+                if isinstance(action, lvs.Log):
+                    self.log.info(action.text)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._run(action.command), OMEGA_WAIT)
+        if self.ctx is not None:
+            for session in list(self.ctx.sessions):
+                session.kill(Failure.KILLED_DATA.code)
+        self.close()
+
+    def close(self) -> None:
+        for service in self.services:
+            for acceptor in service.acceptors:
+                acceptor.close()
+            service.acceptors.clear()
+            for listener in service.listeners:
+                listener.sock.close()
+            service.listeners.clear()
+
+
+def _local(ip: IPAddress) -> bool:
+    """Is `ip` an address of this node now? (bind without IP_FREEBIND fails otherwise)"""
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((str(ip), 0))
+        except OSError:
+            return False
+    return True
