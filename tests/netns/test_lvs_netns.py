@@ -6,6 +6,7 @@ following it, and `persistence_timeout` keeping a client on its real server.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections import Counter
 
@@ -92,6 +93,21 @@ def test_a_virtual_server_follows_its_address_and_avoids_a_failing_real_server(
 
     answers = ask(lab, 40)
     assert answers == Counter({"rs1": 20, "rs2": 20}), answers  # rr, and never :8082
+
+    # SIGHUP with the failing real server gone and wrr 3:1: same sockets, new pool.
+    conf = lab.workdir / "poise-lb1.conf"
+    text = conf.read_text().replace("lb_algo rr", "lb_algo wrr")
+    text = text.replace(f"real_server {BE} 8080 {{", f"real_server {BE} 8080 {{\n weight 3")
+    conf.write_text(text.replace("/bin/false", "/bin/true"))
+    lab.signal(first.proc, signal.SIGHUP)
+    wait_for(
+        lambda: "Reloaded virtual servers: 0 kept, 1 changed, 0 stopped, 0 started" in first.log(),
+        5,
+        "the reload",
+    )
+    wait_for(lambda: "Adding service [198.51.100.30]:tcp:8082" in first.log(), 5, ":8082 back")
+    answers = ask(lab, 50)
+    assert answers == Counter({"rs1": 30, "rs2": 10, "bad": 10}), answers
 
     second.wait_backup()
     first.graceful_stop()

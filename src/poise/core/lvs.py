@@ -81,6 +81,23 @@ class Pool:
         self.quorum_up = self._weight_sum() >= vs.quorum
         self.sorry_alive = vs.sorry_server is not None and not self.quorum_up
 
+    def carry(self, old: Pool) -> None:
+        """After a reload: a real server that was there before keeps its state (a failed one
+        stays out until a check passes), as Keepalived keeps them."""
+        before = {(r.config.address, r.config.port): r for r in old.reals}
+        for real in self.reals:
+            previous = before.get((real.config.address, real.config.port))
+            if previous is None or previous.alive:
+                continue
+            real.alive = False
+            for checker in real.checkers:
+                checker.up = False
+            real.failed = set(range(len(real.checkers)))
+            if not real.checkers:
+                real.alive = True
+        self.quorum_up = self._weight_sum() >= self.vs.quorum
+        self.sorry_alive = self.vs.sorry_server is not None and not self.quorum_up
+
     # -- what the proxy serves ------------------------------------------------------------
 
     def weights(self) -> list[int | None]:

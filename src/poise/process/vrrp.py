@@ -74,7 +74,15 @@ async def _main(vrrp: Daemon, services: Lvs, ready: unix.Startup | None) -> None
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, vrrp.reload)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def reload() -> None:
+        vrrp.reload()
+        task = loop.create_task(services.reload(vrrp.path))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
     serving = loop.create_task(vrrp.serve(stop))
     if ready is not None:
         ready.ready()

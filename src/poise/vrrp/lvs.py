@@ -17,7 +17,8 @@ The checkers run on every node, master or backup, as Keepalived's do (`ha_suspen
 while an address of the virtual server is on this node); their results go through
 core/lvs.py, whose decisions become the servers' state here, and its words become the log.
 
-The real servers see connections from this node's address (a proxy opens its own
+SIGHUP reloads them too (`reload`): unchanged ones keep running, changed ones keep their
+sockets. The real servers see connections from this node's address (a proxy opens its own
 connections): neither the client's address, as IPVS NAT keeps it, nor the PROXY protocol.
 """
 
@@ -48,6 +49,7 @@ from poise.vrrp.log import Logger
 from poise.vrrp.lvs_probes import probe, spawn
 from poise.vrrp.router import StartError
 from poise.vrrp.scripts import run_as
+from poise.vrrp.system import load
 
 MAXCONN = 10_000  # connections at once over all virtual servers
 MAX_WEIGHT = 256  # poise's balancers take HAProxy's weights, 0 to 256
@@ -138,6 +140,7 @@ class Service:
         self.listeners = listeners
         self.backend: Backend | None = None
         self.acceptors: list[Acceptor] = []
+        self.checkers: list[asyncio.Task[None]] = []
         configured = [rs.weight for rs in vs.real_servers] or [1]
         self.scale = max(1.0, max(configured) / MAX_WEIGHT)
 
@@ -169,7 +172,7 @@ class Lvs:
         self.config = config
         self.log = log
         self.services: list[Service] = []
-        self.tasks: list[asyncio.Task[None]] = []
+        self.scripts: set[asyncio.Task[None]] = set()  # notify scripts running
         self.ctx: Context | None = None
         self.rng = random.Random()
 
@@ -177,42 +180,97 @@ class Lvs:
         """Bind every served virtual server's addresses (IP_FREEBIND); raises StartError."""
         try:
             for vs in self.config.virtual_servers:
-                listeners: list[Listener] = []
-                self.services.append(Service(vs, listeners))
-                if not vs.served:
-                    continue
-                for bind in proxy_of(vs).binds:
-                    listeners.append(open_listener(bind, vs.name, MAXCONN))
+                self.services.append(Service(vs, _listen(vs)))
         except BindError as exc:
             self.close()
             raise StartError(str(exc)) from None
 
     def start(self) -> None:
         """In the loop: accept, balance, and run the checkers."""
-        loop = asyncio.get_running_loop()
-        ctx = self.ctx = Context(loop, MAXCONN)
+        self.ctx = Context(asyncio.get_running_loop(), MAXCONN)
         for service in self.services:
-            vs = service.vs
-            proxy = proxy_of(vs)
-            servers = [ServerState(s, vs.name) for s in proxy.servers]
-            backend = service.backend = Backend(proxy, servers, balancer_factory(vs, loop.time))
-            ctx.add_backend(backend)
-            frontend = Frontend(proxy, backend, None, MAXCONN)
-            ctx.frontends[vs.name] = frontend
+            self._start(service)
 
-            def factory(frontend: Frontend = frontend) -> asyncio.Protocol:
-                return TcpSession(ctx, frontend)
+    def _start(self, service: Service) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        loop = ctx.loop
+        vs = service.vs
+        proxy = proxy_of(vs)
+        servers = [ServerState(s, vs.name) for s in proxy.servers]
+        backend = service.backend = Backend(proxy, servers, balancer_factory(vs, loop.time))
+        ctx.add_backend(backend)
+        frontend = Frontend(proxy, backend, None, MAXCONN)
+        ctx.frontends[vs.name] = frontend
 
+        def factory() -> asyncio.Protocol:
+            return TcpSession(ctx, frontend)
+
+        for listener in service.listeners:
+            service.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
+        self._act(service, service.pool.start())
+        service.apply()
+        for i, rs in enumerate(vs.real_servers):
+            for j in range(len(rs.checkers)):
+                self.log.info(f"Activating healthchecker for service {rs.label} for VS {vs.name}")
+                service.checkers.append(loop.create_task(self._checker(service, i, j)))
+
+    async def reload(self, path: str) -> None:
+        """SIGHUP: a virtual server that did not change keeps running as it is; one whose
+        addresses stay but whose settings changed restarts its checkers and balancing on
+        the same listening sockets (its real servers keep their state, as Keepalived keeps
+        them); one that went away stops (its connections go on), a new one starts. A file
+        with errors changes nothing (the VRRP daemon logs them)."""
+        config, _ = await asyncio.to_thread(load, path)
+        if config is None:
+            return
+        old = {_key(s.vs): s for s in self.services}
+        kept = changed = started = 0
+        services: list[Service] = []
+        for vs in config.virtual_servers:
+            previous = old.pop(_key(vs), None)
+            if previous is not None and previous.vs == vs:
+                services.append(previous)
+                kept += 1
+                continue
+            if previous is not None:
+                await self._retire(previous, close=False)
+                service = Service(vs, previous.listeners)
+                service.pool.carry(previous.pool)
+                changed += 1
+            else:
+                try:
+                    service = Service(vs, _listen(vs))
+                except BindError as exc:
+                    self.log.error(f"cannot start VS {vs.name}: {exc}")
+                    continue
+                started += 1
+            services.append(service)
+            self._start(service)
+        for service in old.values():
+            self.log.info(f"Removing Virtual Server {service.vs.name}")
+            await self._retire(service, close=True)
+        self.config, self.services = config, services
+        self.log.info(
+            f"Reloaded virtual servers: {kept} kept, {changed} changed, {len(old)} stopped, "
+            f"{started} started"
+        )
+
+    async def _retire(self, service: Service, *, close: bool) -> None:
+        """Stop a service's checkers and acceptors; its sockets too with `close`."""
+        for task in service.checkers:
+            task.cancel()
+        for task in service.checkers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        service.checkers.clear()
+        for acceptor in service.acceptors:
+            acceptor.close()
+        service.acceptors.clear()
+        if close:
             for listener in service.listeners:
-                service.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
-            self._act(service, service.pool.start())
-            service.apply()
-            for i, rs in enumerate(vs.real_servers):
-                for j in range(len(rs.checkers)):
-                    self.log.info(
-                        f"Activating healthchecker for service {rs.label} for VS {vs.name}"
-                    )
-                    self.tasks.append(loop.create_task(self._checker(service, i, j)))
+                listener.sock.close()
+            service.listeners.clear()
 
     async def _checker(self, service: Service, rs_index: int, ck_index: int) -> None:
         checker = service.vs.real_servers[rs_index].checkers[ck_index]
@@ -239,7 +297,8 @@ class Lvs:
                 changed = True
             else:
                 task = asyncio.get_running_loop().create_task(self._run(action.command))
-                self.tasks.append(task)
+                self.scripts.add(task)
+                task.add_done_callback(self.scripts.discard)
         if changed:
             service.apply()
 
@@ -252,13 +311,8 @@ class Lvs:
 
     async def stop(self) -> None:
         """Stop the checkers and listeners; with `omega`, the down scripts first."""
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self.tasks.clear()
         for service in self.services:
+            await self._retire(service, close=False)
             for action in service.pool.stop():
                 if isinstance(action, lvs.Log):
                     self.log.info(action.text)
@@ -278,6 +332,25 @@ class Lvs:
             for listener in service.listeners:
                 listener.sock.close()
             service.listeners.clear()
+
+
+def _key(vs: VirtualServer) -> tuple[frozenset[tuple[IPAddress, int]], str]:
+    return frozenset(vs.endpoints), vs.protocol
+
+
+def _listen(vs: VirtualServer) -> list[Listener]:
+    """The listening sockets of a served virtual server (none for UDP); raises BindError."""
+    listeners: list[Listener] = []
+    if not vs.served:
+        return listeners
+    try:
+        for bind in proxy_of(vs).binds:
+            listeners.append(open_listener(bind, vs.name, MAXCONN))
+    except BindError:
+        for listener in listeners:
+            listener.sock.close()
+        raise
+    return listeners
 
 
 def _local(ip: IPAddress) -> bool:
