@@ -1,0 +1,107 @@
+"""`poise vrrp` as a process serving a keepalived.conf with only a `virtual_server` on
+127.0.0.1 (no VRRP instance, no namespace): round robin over the real servers, a real
+server that dies taking the quorum with it and the sorry server taking over, the quorum
+gained back, and `omega`'s down scripts at SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.support import Backend, ask_name, eventually, free_port, run
+
+pytestmark = [pytest.mark.e2e]
+POISE = str(Path(sys.executable).parent / "poise")
+
+CONF = """
+virtual_server 127.0.0.1 {port} {{
+    delay_loop 0.1
+    warmup 0
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    quorum 2
+    omega
+    quorum_down "{script} quorum-down"
+    quorum_up "{script} quorum-up"
+    sorry_server 127.0.0.1 {sorry}
+{reals}
+}}
+"""
+REAL = """    real_server 127.0.0.1 {port} {{
+        notify_down "{script} down-{name}"
+        TCP_CHECK {{
+            connect_timeout 0.5
+            retry 0
+        }}
+    }}
+"""
+
+
+def test_a_virtual_server_with_quorum_sorry_server_and_omega(
+    tmp_path: Path, loop_kind: str
+) -> None:
+    out = tmp_path / "scripts.out"
+    script = tmp_path / "note.sh"
+    script.write_text(f'#!/bin/sh\necho "$@" >> {out}\n')
+    script.chmod(0o755)
+    log = tmp_path / "vrrp.log"
+
+    def said() -> list[str]:
+        return out.read_text().split("\n")[:-1] if out.exists() else []
+
+    async def main() -> None:
+        a = await Backend("a").start()
+        b = await Backend("b").start()
+        sorry = await Backend("sorry").start()
+        port = free_port()
+        reals = "".join(
+            REAL.format(port=backend.port, script=script, name=backend.name) for backend in (a, b)
+        )
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(CONF.format(port=port, script=script, sorry=sorry.port, reals=reals))
+        with log.open("wb") as stream:
+            proc = await asyncio.create_subprocess_exec(
+                POISE, "vrrp", "-f", str(conf), "-db", stdout=stream, stderr=stream
+            )
+        try:
+            await eventually(lambda: "Activating healthchecker" in log.read_text(), 10)
+
+            async def names(count: int) -> Counter[str]:
+                return Counter([await ask_name(port) for _ in range(count)])
+
+            assert await names(4) == Counter({"a": 2, "b": 2})
+            b_port = b.port
+            await b.stop()
+            await eventually(
+                lambda: "Adding sorry server" in log.read_text(), 5, "the sorry server"
+            )
+            text = log.read_text()
+            assert f"Removing service [127.0.0.1]:tcp:{b_port} from VS [127.0.0.1]:tcp:{port}" in (
+                text
+            )
+            assert f"Lost quorum 2-0=2 > 1 for VS [127.0.0.1]:tcp:{port}" in text
+            assert await names(3) == Counter({"sorry": 3})
+            await eventually(lambda: said() == ["down-b", "quorum-down"], 5, "the scripts")
+            b = await Backend("b").start(port=b_port)
+            await eventually(lambda: "Gained quorum" in log.read_text(), 5, "the quorum back")
+            assert await names(4) == Counter({"a": 2, "b": 2})
+            await eventually(lambda: said()[-1:] == ["quorum-up"], 5, "quorum_up")
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+            # omega: each real server's down script at shutdown, and the quorum's when
+            # it falls below (Keepalived's clear_service_rs order).
+            assert said()[3:] == ["down-a", "quorum-down", "down-b"], said()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            for backend in (a, b, sorry):
+                await backend.stop()
+
+    run(loop_kind, main, timeout=60)
