@@ -6,10 +6,14 @@ gained back, and `omega`'s down scripts at SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import signal
+import socket
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -103,5 +107,88 @@ def test_a_virtual_server_with_quorum_sorry_server_and_omega(
                 await proc.wait()
             for backend in (a, b, sorry):
                 await backend.stop()
+
+    run(loop_kind, main, timeout=60)
+
+
+UDP_CONF = """
+virtual_server 127.0.0.1 {port} {{
+    lb_algo rr
+    protocol UDP
+    real_server 127.0.0.1 {a} {{
+    }}
+    real_server 127.0.0.1 {b} {{
+    }}
+}}
+"""
+
+
+class UdpRealServer(asyncio.DatagramProtocol):
+    """Answers each datagram with its name and what it got."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's UDP transport is not an asyncio.DatagramTransport subclass.
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.name.encode() + b" " + data, addr)
+
+
+def test_a_udp_virtual_server_relays_datagrams_per_client(tmp_path: Path, loop_kind: str) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        servers = [
+            await loop.create_datagram_endpoint(
+                functools.partial(UdpRealServer, name), local_addr=("127.0.0.1", 0)
+            )
+            for name in ("a", "b")
+        ]
+        ports = [t.get_extra_info("sockname")[1] for t, _ in servers]
+        port = free_port()
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(UDP_CONF.format(port=port, a=ports[0], b=ports[1]))
+        log = tmp_path / "vrrp.log"
+        with log.open("wb") as stream:
+            proc = await asyncio.create_subprocess_exec(
+                POISE, "vrrp", "-f", str(conf), "-db", stdout=stream, stderr=stream
+            )
+
+        async def exchange(sock: socket.socket, payload: bytes, tries: int = 1) -> bytes:
+            for _ in range(tries - 1):  # until poise vrrp runs its loop (UDP: no connect)
+                await loop.sock_sendall(sock, payload)
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(loop.sock_recv(sock, 2048), 0.5)
+            await loop.sock_sendall(sock, payload)
+            return await asyncio.wait_for(loop.sock_recv(sock, 2048), 2)
+
+        clients: list[socket.socket] = []
+        try:
+            await eventually(lambda: "Starting VRRP child process" in log.read_text(), 10)
+            for _ in range(4):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                sock.connect(("127.0.0.1", port))  # answers must come from the VIP:port
+                clients.append(sock)
+            first = [await exchange(clients[0], b"hello", tries=20)]
+            first += [await exchange(sock, b"hello") for sock in clients[1:]]
+            assert sorted(first) == [b"a hello", b"a hello", b"b hello", b"b hello"], first
+            # Each client stays on its real server (one flow per client address and port).
+            again = [await exchange(sock, b"again") for sock in clients]
+            assert [a.split()[0] for a in again] == [f.split()[0] for f in first]
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), 10) == 0
+        finally:
+            for sock in clients:
+                sock.close()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+            for transport, _ in servers:
+                transport.close()
 
     run(loop_kind, main, timeout=60)

@@ -82,7 +82,7 @@ virtual_server 198.51.100.10 80 {
     assert errors(diagnostics) == []
     assert vs.endpoints == ((IPv4Address("198.51.100.10"), 80),)
     assert vs.name == "[198.51.100.10]:tcp:80"
-    assert (vs.scheduler, vs.protocol, vs.served) == (Scheduler.WRR, "TCP", True)
+    assert (vs.scheduler, vs.protocol) == (Scheduler.WRR, "TCP")
     assert (vs.persistence_timeout, vs.persistence_granularity) == (50, 24)
     assert (vs.quorum, vs.hysteresis) == (2, 1)
     assert vs.quorum_up is not None and vs.quorum_up.argv == ("/bin/echo", "up")
@@ -271,14 +271,11 @@ virtual_server 198.51.100.10 80 {
         "Quorum 0 must be in [1, 4294967295]. Setting to 1.",
         "Virtual server [198.51.100.10]: no protocol set - defaulting to UDP (as Keepalived "
         "2.2.7 and the kernel do)",
-        "Virtual server [198.51.100.10]:udp:80: UDP is not served by poise yet (its proxy is "
-        "TCP): the real servers are checked and their notify scripts run, but no datagram is "
-        "forwarded",
         "Virtual server [198.51.100.10]:udp:80: hysteresis 2 >= quorum 1; setting hysteresis to 0",
         "VS [198.51.100.10]:udp:80: real server [198.51.100.21]:tcp:80 is duplicated - "
         "removing second rs",
     ]
-    assert (vs.quorum, vs.hysteresis, vs.protocol, vs.served) == (1, 0, "UDP", False)
+    assert (vs.quorum, vs.hysteresis, vs.protocol) == (1, 0, "UDP")
     assert len(vs.real_servers) == 1
 
 

@@ -198,7 +198,7 @@ def _setting(node: Node, values: dict[str, Any], diagnostics: list[Diagnostic]) 
     elif keyword == "protocol":
         protocol = arity(node, 1)[0].upper()
         if protocol == "SCTP":
-            raise Problem("SCTP is not implemented in poise (TCP is served, UDP is checked)")
+            raise Problem("SCTP is not implemented in poise (TCP and UDP are served)")
         if protocol not in ("TCP", "UDP"):
             raise Problem(f"unknown protocol '{protocol}' (TCP, UDP or SCTP)")
         values[keyword] = protocol
@@ -302,22 +302,16 @@ def _complete(
     ports = {p for _, p in endpoints if p is not None}
     vs_port = ports.pop() if len(ports) == 1 else 0
     name += f":{protocol.lower()}:{vs_port}"
-    if protocol == "UDP":
-        diagnostics.append(
-            warning(
-                draft.where,
-                f"Virtual server {name}: UDP is not served by poise yet (its proxy is TCP): "
-                "the real servers are checked and their notify scripts run, but no datagram "
-                "is forwarded",
-                "protocol",
-            )
-        )
     if values.get("ops"):
+        if protocol == "UDP":
+            raise Problem(
+                "ops (one-packet scheduling, each datagram to its own real server) is not "
+                "implemented yet in poise: its UDP relay keeps a client on one real server"
+            )
         diagnostics.append(
             warning(
                 draft.places["ops"],
-                "one-packet scheduling applies to UDP datagrams, which poise does not "
-                "forward: ignored",
+                f"Virtual server {name}: one packet scheduling requires UDP - resetting",
                 "ops",
             )
         )

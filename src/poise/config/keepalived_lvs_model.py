@@ -162,8 +162,3 @@ class VirtualServer:
     real_servers: tuple[RealServer, ...] = ()
     group: str | None = None
     where: Where = NOWHERE
-
-    @property
-    def served(self) -> bool:
-        """poise's own proxy serves TCP; a UDP service is parsed and checked only."""
-        return self.protocol == "TCP"

@@ -1,5 +1,6 @@
-"""`poise vrrp` serving keepalived.conf's `virtual_server`s (lb_kind NAT, TCP) with poise's
-own TCP proxy, where Keepalived would program the kernel's IPVS.
+"""`poise vrrp` serving keepalived.conf's `virtual_server`s (lb_kind NAT) with poise's own
+TCP proxy (and, for `protocol UDP`, the datagram relay of lvs_udp.py), where Keepalived
+would program the kernel's IPVS.
 
 Each virtual server is a frontend listening on its addresses and a backend of its real
 servers (and its sorry server), balanced by the scheduler's counterpart (rr and lc ignore
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import socket
 from collections.abc import Callable, Sequence
@@ -47,6 +49,7 @@ from poise.net.listener import BindError, Listener, open_listener
 from poise.net.tcp import TcpSession
 from poise.vrrp.log import Logger
 from poise.vrrp.lvs_probes import probe, spawn
+from poise.vrrp.lvs_udp import UdpRelay, open_udp
 from poise.vrrp.router import StartError
 from poise.vrrp.scripts import run_as
 from poise.vrrp.system import load
@@ -134,10 +137,14 @@ def balancer_factory(
 class Service:
     """One virtual server: its proxy, its pool's decisions, its checkers."""
 
-    def __init__(self, vs: VirtualServer, listeners: list[Listener]) -> None:
+    def __init__(
+        self, vs: VirtualServer, listeners: list[Listener], udp: list[socket.socket]
+    ) -> None:
         self.vs = vs
         self.pool = lvs.Pool(vs)
-        self.listeners = listeners
+        self.listeners = listeners  # TCP
+        self.udp = udp  # UDP: the sockets, and their relays once started
+        self.relays: list[UdpRelay] = []
         self.backend: Backend | None = None
         self.acceptors: list[Acceptor] = []
         self.checkers: list[asyncio.Task[None]] = []
@@ -180,7 +187,7 @@ class Lvs:
         """Bind every served virtual server's addresses (IP_FREEBIND); raises StartError."""
         try:
             for vs in self.config.virtual_servers:
-                self.services.append(Service(vs, _listen(vs)))
+                self.services.append(Service(vs, *_listen(vs)))
         except BindError as exc:
             self.close()
             raise StartError(str(exc)) from None
@@ -208,6 +215,9 @@ class Lvs:
 
         for listener in service.listeners:
             service.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
+        for sock in service.udp:
+            service.relays.append(UdpRelay(loop, sock, backend))
+            service.relays[-1].start()
         self._act(service, service.pool.start())
         service.apply()
         for i, rs in enumerate(vs.real_servers):
@@ -235,12 +245,12 @@ class Lvs:
                 continue
             if previous is not None:
                 await self._retire(previous, close=False)
-                service = Service(vs, previous.listeners)
+                service = Service(vs, previous.listeners, previous.udp)
                 service.pool.carry(previous.pool)
                 changed += 1
             else:
                 try:
-                    service = Service(vs, _listen(vs))
+                    service = Service(vs, *_listen(vs))
                 except BindError as exc:
                     self.log.error(f"cannot start VS {vs.name}: {exc}")
                     continue
@@ -267,10 +277,11 @@ class Lvs:
         for acceptor in service.acceptors:
             acceptor.close()
         service.acceptors.clear()
+        for relay in service.relays:
+            relay.close(sockets=False)
+        service.relays.clear()
         if close:
-            for listener in service.listeners:
-                listener.sock.close()
-            service.listeners.clear()
+            _close_sockets(service)
 
     async def _checker(self, service: Service, rs_index: int, ck_index: int) -> None:
         checker = service.vs.real_servers[rs_index].checkers[ck_index]
@@ -329,28 +340,48 @@ class Lvs:
             for acceptor in service.acceptors:
                 acceptor.close()
             service.acceptors.clear()
-            for listener in service.listeners:
-                listener.sock.close()
-            service.listeners.clear()
+            for relay in service.relays:
+                relay.close(sockets=False)
+            service.relays.clear()
+            _close_sockets(service)
 
 
 def _key(vs: VirtualServer) -> tuple[frozenset[tuple[IPAddress, int]], str]:
     return frozenset(vs.endpoints), vs.protocol
 
 
-def _listen(vs: VirtualServer) -> list[Listener]:
-    """The listening sockets of a served virtual server (none for UDP); raises BindError."""
+def _listen(vs: VirtualServer) -> tuple[list[Listener], list[socket.socket]]:
+    """The listening sockets of a virtual server, TCP or UDP; raises BindError."""
     listeners: list[Listener] = []
-    if not vs.served:
-        return listeners
+    udp: list[socket.socket] = []
     try:
         for bind in proxy_of(vs).binds:
-            listeners.append(open_listener(bind, vs.name, MAXCONN))
+            if vs.protocol == "TCP":
+                listeners.append(open_listener(bind, vs.name, MAXCONN))
+                continue
+            try:
+                udp.append(open_udp(bind))
+            except OSError as exc:
+                reason = os.strerror(exc.errno) if exc.errno else str(exc)
+                raise BindError(
+                    f"Starting VS {vs.name}: cannot bind UDP socket ({reason}) [{bind.address}]"
+                ) from None
     except BindError:
         for listener in listeners:
             listener.sock.close()
+        for sock in udp:
+            sock.close()
         raise
-    return listeners
+    return listeners, udp
+
+
+def _close_sockets(service: Service) -> None:
+    for listener in service.listeners:
+        listener.sock.close()
+    service.listeners.clear()
+    for sock in service.udp:
+        sock.close()
+    service.udp.clear()
 
 
 def _local(ip: IPAddress) -> bool:
