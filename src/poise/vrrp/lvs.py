@@ -234,6 +234,9 @@ class Lvs:
         config, _ = await asyncio.to_thread(load, path)
         if config is None:
             return
+        if not config.virtual_servers and not self.services:
+            self.config = config
+            return
         old = {_key(s.vs): s for s in self.services}
         kept = changed = started = 0
         services: list[Service] = []
