@@ -83,7 +83,7 @@ def test_a_virtual_server_with_quorum_sorry_server_and_omega(
             b_port = b.port
             await b.stop()
             await eventually(
-                lambda: "Adding sorry server" in log.read_text(), 5, "the sorry server"
+                lambda: "Adding sorry server" in log.read_text(), 10, "the sorry server"
             )
             text = log.read_text()
             assert f"Removing service [127.0.0.1]:tcp:{b_port} from VS [127.0.0.1]:tcp:{port}" in (
@@ -91,11 +91,11 @@ def test_a_virtual_server_with_quorum_sorry_server_and_omega(
             )
             assert f"Lost quorum 2-0=2 > 1 for VS [127.0.0.1]:tcp:{port}" in text
             assert await names(3) == Counter({"sorry": 3})
-            await eventually(lambda: said() == ["down-b", "quorum-down"], 5, "the scripts")
+            await eventually(lambda: said() == ["down-b", "quorum-down"], 10, "the scripts")
             b = await Backend("b").start(port=b_port)
-            await eventually(lambda: "Gained quorum" in log.read_text(), 5, "the quorum back")
+            await eventually(lambda: "Gained quorum" in log.read_text(), 10, "the quorum back")
             assert await names(4) == Counter({"a": 2, "b": 2})
-            await eventually(lambda: said()[-1:] == ["quorum-up"], 5, "quorum_up")
+            await eventually(lambda: said()[-1:] == ["quorum-up"], 10, "quorum_up")
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), 10) == 0
             # omega: each real server's down script at shutdown, and the quorum's when

@@ -51,7 +51,7 @@ from poise.vrrp.log import Logger
 from poise.vrrp.lvs_probes import probe, spawn
 from poise.vrrp.lvs_udp import UdpRelay, open_udp
 from poise.vrrp.router import StartError
-from poise.vrrp.scripts import run_as
+from poise.vrrp.scripts import RunAs, run_as
 from poise.vrrp.system import load
 
 MAXCONN = 10_000  # connections at once over all virtual servers
@@ -288,7 +288,7 @@ class Lvs:
 
     async def _checker(self, service: Service, rs_index: int, ck_index: int) -> None:
         checker = service.vs.real_servers[rs_index].checkers[ck_index]
-        who = run_as(self.config, checker.misc_path) if checker.misc_path else None
+        who = self._who(checker.misc_path) if checker.misc_path else RunAs(None, None)
         warmup = checker.delay_loop if checker.warmup is None else checker.warmup
         await asyncio.sleep(self.rng.uniform(0, warmup))
         while True:
@@ -296,7 +296,9 @@ class Lvs:
                 await asyncio.sleep(checker.delay_loop)
                 continue
             try:
-                result = await probe(checker, who)
+                result = (
+                    lvs.Result(False, "no such user") if who is None else await probe(checker, who)
+                )
             except Exception as exc:  # a probe's bug must not stop the checker
                 result = lvs.Result(False, f"{type(exc).__name__}: {exc}")
             delay, actions = service.pool.result(rs_index, ck_index, result)
@@ -316,9 +318,21 @@ class Lvs:
         if changed:
             service.apply()
 
-    async def _run(self, command: Command) -> None:
+    def _who(self, command: Command) -> RunAs | None:
+        """Whom a script runs as; None (and an error) when that user does not exist: the
+        script is not run (a failed check), never as poise's own user instead."""
         try:
-            process = await spawn(command.argv, run_as(self.config, command))
+            return run_as(self.config, command)
+        except KeyError:
+            self.log.error(f"[{command.text}]: no user '{command.user}': not run")
+            return None
+
+    async def _run(self, command: Command) -> None:
+        who = self._who(command)
+        if who is None:
+            return
+        try:
+            process = await spawn(command.argv, who)
             await process.wait()
         except OSError as exc:
             self.log.error(f"cannot run [{command.text}]: {exc.strerror or exc}")
