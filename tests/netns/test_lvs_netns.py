@@ -12,12 +12,14 @@ from collections import Counter
 
 import pytest
 
-from tests.netns.hosts import HERE, start_vrrp, vrrp_conf
+from tests.netns.hosts import HERE, measure, start_prober, start_vrrp, vrrp_conf
 from tests.netns.lab import VIP, Lab, Proc, ip_of, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(90)]
 
 START = 10.0  # seconds for the daemons to start and elect on a busy machine
+CRASH_V3 = 1.0  # loose bounds, as test_vrrp_netns.py's (advert_int 0.1: 0.3 s by protocol)
+GRACEFUL_V3 = 0.5
 BE = ip_of("be")
 CLIENT = """
 import socket, sys
@@ -149,3 +151,26 @@ def test_a_real_server_that_dies_leaves_and_comes_back_and_persistence_holds(lab
         "the real server to come back",
     )
     assert f"TCP connection to [{BE}]:tcp:8080 success." in node.log()
+
+
+def test_the_service_follows_the_address_through_a_crash_and_a_graceful_stop(lab: Lab) -> None:
+    """The real servers answer with the address a connection came from: the balancer node
+    that relayed it (a proxy, not IPVS NAT), so the client sees which node served it."""
+    for port in (8080, 8081):
+        argv = [sys.executable, str(HERE / "responder.py"), BE, str(port), "120"]
+        lab.spawn("be", f"rs-{port}", argv)
+    conf = virtual_server().replace("/bin/false", "/bin/true")
+    conf1 = vrrp_conf(priority=150) + conf
+    first = start_vrrp(lab, "lb1", "poise", conf1)
+    second = start_vrrp(lab, "lb2", "poise", vrrp_conf(priority=100) + conf)
+    wait_for(lambda: lab.has_vip("lb1"), START, "the address on lb1")
+    second.wait_backup()
+    prober = start_prober(lab, 40)
+    # A crash takes lb1's service with it (its address stays until lb2's gratuitous ARPs
+    # turn the client to lb2): requests fail until then, within the protocol's 0.3 s.
+    crash = measure(prober, "lb1", "lb2", first.crash, 3)
+    assert crash.seconds < CRASH_V3, crash
+    first = start_vrrp(lab, "lb1", "poise", conf1, tag="-again")
+    measure(prober, "lb2", "lb1", lambda: None, START)  # lb1 preempts once it runs
+    graceful = measure(prober, "lb1", "lb2", first.graceful_stop, 2)
+    assert graceful.seconds < GRACEFUL_V3, graceful
