@@ -11,6 +11,7 @@ import re
 import shutil
 import ssl
 import time
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import pytest
 from poise.config.keepalived import parse
 from poise.config.keepalived_lvs_model import Checker
 from poise.core.lvs import Result
+from poise.vrrp.lvs import is_local
 from poise.vrrp.lvs_probes import probe
 from tests.dnsserver import DnsServer
 from tests.support import free_port
@@ -208,3 +210,10 @@ def test_misc_check_exit_codes_dynamic_weight_and_timeout(tmp_path: Path) -> Non
     started = time.monotonic()
     assert misc("sleep 30 & sleep 30", "misc_timeout 1") == Result(False, "timed out after 1s")
     assert time.monotonic() - started < 5
+
+
+def test_ha_suspend_sees_whether_an_address_is_on_this_node() -> None:
+    assert is_local(ip_address("127.0.0.1"))
+    assert is_local(ip_address("::1"))
+    # TEST-NET-2 is never on the root namespace (DESIGN.md): a bind to it fails.
+    assert not is_local(ip_address("198.51.100.250"))

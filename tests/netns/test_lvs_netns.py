@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from collections import Counter
 
 import pytest
@@ -174,3 +175,18 @@ def test_the_service_follows_the_address_through_a_crash_and_a_graceful_stop(lab
     measure(prober, "lb2", "lb1", lambda: None, START)  # lb1 preempts once it runs
     graceful = measure(prober, "lb1", "lb2", first.graceful_stop, 2)
     assert graceful.seconds < GRACEFUL_V3, graceful
+
+
+def test_ha_suspend_checks_only_where_the_address_is(lab: Lab) -> None:
+    for port, answer in ((8080, "rs1"), (8081, "rs2"), (8082, "bad")):
+        start_real_server(lab, port, answer)
+    conf = virtual_server("    ha_suspend\n")
+    first = start_vrrp(lab, "lb1", "poise", vrrp_conf(priority=150) + conf)
+    second = start_vrrp(lab, "lb2", "poise", vrrp_conf(priority=100) + conf)
+    removed = f"Removing service [{BE}]:tcp:8082 from VS [{VIP}]:tcp:80"
+    wait_for(lambda: removed in first.log(), START, "the master to drop :8082")
+    second.wait_backup()
+    time.sleep(1.0)  # five delay_loops: a backup that checked would have dropped it
+    assert "Misc check" not in second.log()
+    first.graceful_stop()
+    wait_for(lambda: removed in second.log(), 5, "the new master to check and drop :8082")

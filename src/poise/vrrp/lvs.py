@@ -292,7 +292,7 @@ class Lvs:
         warmup = checker.delay_loop if checker.warmup is None else checker.warmup
         await asyncio.sleep(self.rng.uniform(0, warmup))
         while True:
-            if service.vs.ha_suspend and not any(_local(ip) for ip, _ in service.vs.endpoints):
+            if service.vs.ha_suspend and not any(is_local(ip) for ip, _ in service.vs.endpoints):
                 await asyncio.sleep(checker.delay_loop)
                 continue
             try:
@@ -401,7 +401,7 @@ def _close_sockets(service: Service) -> None:
     service.udp.clear()
 
 
-def _local(ip: IPAddress) -> bool:
+def is_local(ip: IPAddress) -> bool:
     """Is `ip` an address of this node now? (bind without IP_FREEBIND fails otherwise)"""
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
