@@ -44,7 +44,7 @@ from poise.config.samples import (
 
 ReadFile = Callable[[str], bytes]
 ACL_NAME = re.compile(r"[A-Za-z0-9_.:-]+")
-_DEFAULT_MATCH: dict[SampleType, MatchMethod] = {
+_DEFAULT_MATCH: dict[SampleType, MatchMethod] = {  # "any" has none: `-m` is needed
     "bool": "bool",
     "int": "int",
     "ip": "ip",
@@ -60,9 +60,9 @@ _INT = re.compile(r"-?\d+")
 _RANGE = re.compile(r"(-?\d+)?:(-?\d+)?")
 
 
-def criterion(text: str) -> tuple[Sample, MatchMethod]:
+def criterion(text: str) -> tuple[Sample, MatchMethod | None]:
     """The sample and default matching method of an ACL criterion (`hdr_beg(host)`,
-    `path`, `req.hdr(x),lower`)."""
+    `path`, `req.hdr(x),lower`); None when its type has none (`var`: `-m` is needed)."""
     name, args, rest = split_call(text)
     if not name:
         raise Problem(f"missing fetch method in ACL expression '{text}'")
@@ -78,7 +78,7 @@ def criterion(text: str) -> tuple[Sample, MatchMethod]:
     sample = Sample(fetch, args, parse_converters(rest, text), text)
     # After a converter, the ACL keyword's own method gives way to the output type's.
     if method is None or sample.converters:
-        method = _DEFAULT_MATCH[output_type(sample)]
+        method = _DEFAULT_MATCH.get(output_type(sample))
     return sample, method
 
 
@@ -192,6 +192,11 @@ def parse_test(
         else:
             raise Problem(f"'{flag}' is not a valid ACL option")
         index += 1
+    if method is None:
+        raise Problem(
+            "matching method must be specified first (using '-m') when using a sample "
+            f"fetch of this type ('{sample.fetch}')."
+        )
     operator = ""
     for word in words[index:]:
         if method in ("int", "len") and word in INT_OPERATORS:

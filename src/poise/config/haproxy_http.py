@@ -38,8 +38,9 @@ from poise.config.model import (
     RedirectKind,
     Where,
 )
-from poise.config.samples import Scope, parse_log_format
+from poise.config.samples import Scope, check_scope, parse_log_format, parse_sample
 from poise.config.units import parse_int
+from poise.config.variables import parse_var_action
 
 Handler = Callable[[Sequence[str], Where], None]
 _REDIRECT_CODES = (301, 302, 303, 307, 308)
@@ -72,6 +73,9 @@ _ARITY: dict[str, int | None] = {
     "return": None,
     "redirect": None,
     "use-service": 1,
+    "set-var": 1,
+    "set-var-fmt": 1,
+    "unset-var": 0,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -84,9 +88,14 @@ _ACTIONS: dict[str, HttpAction] = {
     "return": "return",
     "redirect": "redirect",
     "use-service": "use-service",
+    "set-var": "set-var",
+    "set-var-fmt": "set-var-fmt",
+    "unset-var": "unset-var",
 }
+_VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
+    | _VAR_ACTIONS
 )
 _PAYLOADS = frozenset(
     {"default-errorfiles", "errorfile", "errorfiles", "file", "lf-file", "string", "lf-string"}
@@ -226,12 +235,25 @@ class HttpKeywords:
                 raise Problem(f"action '{base}' is not implemented yet in poise")
             hint = did_you_mean(base, known)
             raise Problem(f"unknown action '{action}'{hint}")
-        if action != base:
+        variable: tuple[str, tuple[str, ...]] | None = None
+        if base in _VAR_ACTIONS:
+            if not action.startswith(base + "(") or not action.endswith(")"):
+                raise Problem(
+                    f"incomplete argument after action '{action}'. Expects "
+                    "'set-var(<var-name>)', 'set-var-fmt(<var-name>)' or 'unset-var(<var-name>)'."
+                )
+            variable = parse_var_action(action[len(base) + 1 : -1])
+            if base == "unset-var" and variable[1]:
+                raise Problem("'unset-var' takes no condition")
+            action = base
+        elif action != base:
             raise Problem(f"action '{base}' takes no argument in parentheses")
         arity = _ARITY[action]
+        if action == "set-var" and len(args) < 2:
+            raise Problem("missing fetch method.")
         if arity is not None:
             own, rest = list(args[1 : 1 + arity]), list(args[1 + arity :])
-            if len(own) < arity:
+            if len(own) < arity and action != "set-var-fmt":
                 raise Problem(f"'{action}' expects exactly {arity} arguments")
         elif action == "del-header":
             width = 3 if args[2:3] == ["-m"] else 1
@@ -241,10 +263,14 @@ class HttpKeywords:
             own, rest = keyword_arguments(args[1:], widths, 2 if action != "redirect" else 1)
         if rest and rest[0] not in ("if", "unless"):
             raise Problem(
-                f"'{keyword} {action}' expects either 'if' or 'unless' followed by a "
+                f"'{keyword} {args[0]}' expects either 'if' or 'unless' followed by a "
                 f"condition but found '{rest[0]}'"
             )
         condition = self.condition(rest, where, keyword) if rest else None
+        if variable is not None:
+            name, conditions = variable
+            rule = HttpRule(_ACTIONS[action], where, condition, name, var_conditions=conditions)
+            return _variable_rule(rule, args[0], own, scope)
         return self.action(_ACTIONS[action], own, where, scope, condition)
 
     def action(
@@ -375,6 +401,23 @@ class HttpKeywords:
         if current is not None:
             raise Problem(f"unexpected '{word}' argument, '{current}' already defined")
         return word
+
+
+def _variable_rule(rule: HttpRule, written: str, args: list[str], scope: Scope) -> HttpRule:
+    """`set-var(NAME[,COND...]) EXPR`, `set-var-fmt(NAME[,COND...]) FMT`, `unset-var(NAME)`
+    (`written`: the action as written, for the messages)."""
+    if rule.action == "set-var-fmt":
+        return _with(rule, value=parse_log_format(args[0] if args else "", scope))
+    if rule.action == "unset-var":
+        return rule
+    sample = parse_sample(args[0], scope)
+    needs = check_scope(sample, scope)
+    if needs:
+        raise Problem(
+            f"fetch method '{written}' extracts information from '{needs}', none of which "
+            "is available here."
+        )
+    return _with(rule, sample=sample)
 
 
 def _with(rule: HttpRule, **changes: Any) -> HttpRule:

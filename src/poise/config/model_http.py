@@ -139,6 +139,9 @@ HttpAction = Literal[
     "redirect",
     "return",
     "use-service",
+    "set-var",
+    "set-var-fmt",
+    "unset-var",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
@@ -166,7 +169,10 @@ class HttpRule:
     mean something depends on the action: `name` is the header (and `match` how
     `del-header` compares names) or the service of `use-service`; `value` the value or
     the replacement (log-format); `regex` what `replace-header`/`replace-value` (and
-    `del-header -m reg`) match; `reply` for deny and return; `redirect` for redirect."""
+    `del-header -m reg`) match; `reply` for deny and return; `redirect` for redirect.
+    For `set-var`, `set-var-fmt` and `unset-var`, `name` is the variable (`txn.x`),
+    `sample` (set-var) or `value` (set-var-fmt) what it is set to, `var_conditions` the
+    conditions of set-var(NAME,COND...)."""
 
     action: HttpAction
     where: Where
@@ -177,6 +183,8 @@ class HttpRule:
     match: HeaderMatch = "str"
     reply: HttpReply | None = None
     redirect: Redirect | None = None
+    sample: Sample | None = None
+    var_conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,10 @@ from poise.config import sample_names
 from poise.config.haproxy_draft import Problem
 from poise.config.keywords import did_you_mean
 from poise.config.model import FormatVar, LogFormat, MatchMethod, Sample
+from poise.config.variables import check_var_name
 
-SampleType = Literal["bool", "int", "ip", "str", "meth"]
+# "any": the type of what was stored (a variable); an ACL on it needs `-m`.
+SampleType = Literal["bool", "int", "ip", "str", "meth", "any"]
 # "req": the request's head only; "res": the response's only; "any": both, and anywhere.
 Scope = Literal["any", "req", "res"]
 
@@ -84,6 +86,7 @@ FETCHES: dict[str, FetchSpec] = {
     "res.cook_val": FetchSpec("int", 0, 1, "res", multi=True),
     "res.ver": FetchSpec("str", scope="res"),
     "status": FetchSpec("int", scope="res"),
+    "var": FetchSpec("any", 1, 2),
 }
 # Deprecated spellings HAProxy still accepts.
 ALIASES = {
@@ -173,6 +176,11 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> None:
         raise Problem(f"fetch method '{name}': occurrence '{args[at]}' is not an integer")
     if name == "int" and not re.fullmatch(r"-?\d+", args[0]):
         raise Problem(f"fetch method 'int': '{args[0]}' is not an integer")
+    if name == "var":
+        try:
+            check_var_name(args[0])
+        except Problem as exc:
+            raise Problem(f"invalid args in fetch method 'var' : {exc}") from None
 
 
 def parse_converters(rest: str, text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:

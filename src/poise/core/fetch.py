@@ -18,6 +18,7 @@ from ipaddress import IPv4Address, IPv6Address
 
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
+from poise.core import variables
 from poise.core.http.message import Request, Response
 
 # An IP address as a sample: (4 or 6, the address as an integer).
@@ -271,6 +272,8 @@ def fetch_values(sample: Sample) -> Values:
     name, args = sample.fetch, sample.args
     if name in _SIMPLE:
         return _single(_SIMPLE[name])
+    if name == "var":
+        return _var_fetch(args[0], args[1] if len(args) > 1 else None)
     if name in ("str", "int"):
         constant: tuple[Value, ...] = (args[0] if name == "str" else int(args[0]),)
         return lambda req, resp: constant
@@ -296,6 +299,18 @@ def fetch_values(sample: Sample) -> Values:
     if name == "url_param":
         return _url_params(header, args[1][:1] if len(args) > 1 else "")
     raise AssertionError(f"fetch {name} has no implementation")
+
+
+def _var_fetch(name: str, default: str | None) -> Values:
+    """`var(NAME[,DEFAULT])`: the value as stored, else the default as a string."""
+    get = variables.getter(name)
+    absent: tuple[Value, ...] = () if default is None else (default,)
+
+    def fetch(req: Request, resp: Response | None) -> Sequence[Value]:
+        value = get(req)
+        return absent if value is None else (value,)
+
+    return fetch
 
 
 def _pick_occurrence(values: Values, occ: int) -> Values:
@@ -344,10 +359,18 @@ def _converted(values: Values, converters: Sequence[tuple[str, tuple[str, ...]]]
 def sample_values(sample: Sample, scope: Scope) -> Values:
     """A sample's values with its converters, where it is used ("req" or "res"): none
     when it cannot be known there."""
-    if check_scope(sample, scope):
+    if check_scope(sample, scope) or _other_phase(sample, scope):
         return lambda req, resp: _NONE
     values = fetch_values(sample)
     return _converted(values, sample.converters) if sample.converters else values
+
+
+def _other_phase(sample: Sample, scope: Scope) -> bool:
+    """A `req.` variable read while the response is processed, or a `res.` one while the
+    request is: HAProxy keeps each only for its own phase."""
+    if sample.fetch != "var" or scope == "any":
+        return False
+    return sample.args[0].startswith("res." if scope == "req" else "req.")
 
 
 def sample_getter(
@@ -363,18 +386,25 @@ def sample_getter(
 def sample_value(sample: Sample, scope: Scope) -> Callable[[Request, Response | None], str]:
     """A sample as a log-format string shows it: one value, as text ("" when none)."""
     values = sample_values(sample, scope)
-    spec = FETCHES[sample.fetch]
-    first = sample.fetch == "url_param" or (
-        sample.fetch in ("req.cook", "res.cook", "req.cook_val") and not sample.args
-    )
+    last = sample_last(sample)
 
     def value(req: Request, resp: Response | None) -> str:
         found = values(req, resp)
         if not found:
             return ""
-        return to_str(found[0] if first or not spec.multi else found[-1])
+        return to_str(found[-1] if last else found[0])
 
     return value
+
+
+def sample_last(sample: Sample) -> bool:
+    """Whether a sample used for one value (a log-format string, set-var) takes the last
+    of several (a header's last occurrence) rather than the first (url_param, a cookie
+    fetched without a name)."""
+    first = sample.fetch == "url_param" or (
+        sample.fetch in ("req.cook", "res.cook", "req.cook_val") and not sample.args
+    )
+    return FETCHES[sample.fetch].multi and not first
 
 
 # --- log-format strings ----------------------------------------------------------------

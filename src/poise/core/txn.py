@@ -19,6 +19,7 @@ from poise.core.termination import NORMAL
 
 if TYPE_CHECKING:
     from poise.core.backend import Backend
+    from poise.core.fetch import Value
     from poise.core.http.message import Request, Response
     from poise.core.server import ServerState
 
@@ -28,7 +29,16 @@ Captures = tuple[str | None, ...]
 class Conn:
     """What belongs to the client connection rather than to one transaction."""
 
-    __slots__ = ("client_cert", "client_ip", "client_port", "dst_ip", "dst_port", "sni", "ssl")
+    __slots__ = (
+        "client_cert",
+        "client_ip",
+        "client_port",
+        "dst_ip",
+        "dst_port",
+        "sni",
+        "ssl",
+        "vars",
+    )
 
     def __init__(self) -> None:
         self.client_ip = ""
@@ -38,6 +48,8 @@ class Conn:
         self.ssl = False  # the client connection is TLS (ssl_fc)
         self.sni: str | None = None  # the name the client asked for
         self.client_cert = False  # ssl_c_used
+        # The `sess` variables (core/variables.py), None until one is set.
+        self.vars: dict[str, Value] | None = None
 
 
 class Txn:

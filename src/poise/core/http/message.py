@@ -4,8 +4,13 @@ ACL fetches and logs need. Pure data, filled by the shell from httptools' callba
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from poise.core.http.headers import Headers
+
+if TYPE_CHECKING:
+    from poise.core.fetch import Value
+    from poise.core.txn import Conn
 
 
 @dataclass(slots=True)
@@ -23,6 +28,11 @@ class Request:
     sni: str | None = None  # ssl_fc_sni
     client_cert: bool = False  # ssl_c_used: the client presented a certificate
     client_verify: int = 0  # ssl_c_verify: its verification result (0: verified)
+    # The transaction's variables (core/variables.py), None until one is set.
+    vars: dict[str, Value] | None = None
+    # The client connection's record, which holds the `sess` variables (None: they last
+    # for this request only).
+    conn: Conn | None = None
 
     @property
     def path(self) -> str:

@@ -32,8 +32,9 @@ from poise.config.model import (
 )
 from poise.config.samples import Scope
 from poise.core import redirect as redirects
+from poise.core import variables
 from poise.core.acl import Test, compile_condition
-from poise.core.fetch import compile_format
+from poise.core.fetch import compile_format, sample_last, sample_values
 from poise.core.http import reply
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
@@ -215,6 +216,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, del_header
     if rule.action in ("replace-header", "replace-value"):
         return test, _replace_step(rule, scope)
+    if rule.action in ("set-var", "set-var-fmt", "unset-var"):
+        return test, _variable_step(rule, scope)
     if rule.action == "allow":
         return test, lambda req, resp, close: _ALLOW
     where = f"{keyword} {rule.action} at {rule.where}"
@@ -227,6 +230,40 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     assert rule.reply is not None
     kind: VerdictKind = "deny" if rule.action == "deny" else "reply"
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
+
+
+def _variable_step(rule: HttpRule, scope: Scope) -> Step:
+    """`set-var` (the last value of its sample; none: the variable is left as it was),
+    `set-var-fmt` (the string) and `unset-var`."""
+    if rule.action == "unset-var":
+        unset = variables.unsetter(rule.name)
+
+        def unset_var(req: Request, resp: Response | None, close: bool) -> Outcome:
+            unset(req)
+            return None
+
+        return unset_var
+    store = variables.setter(rule.name, rule.var_conditions)
+    if rule.action == "set-var-fmt":
+        assert rule.value is not None
+        text = compile_format(rule.value, scope)
+
+        def set_var_fmt(req: Request, resp: Response | None, close: bool) -> Outcome:
+            store(req, text(req, resp))
+            return None
+
+        return set_var_fmt
+    assert rule.sample is not None
+    values = sample_values(rule.sample, scope)
+    last = sample_last(rule.sample)
+
+    def set_var(req: Request, resp: Response | None, close: bool) -> Outcome:
+        found = values(req, resp)
+        if found:
+            store(req, found[-1] if last else found[0])
+        return None
+
+    return set_var
 
 
 def _headers(req: Request, resp: Response | None, scope: Scope) -> Headers:
