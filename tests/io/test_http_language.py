@@ -49,3 +49,35 @@ def test_variables_carry_values_from_the_request_to_routing_and_the_response(
             client.close()
 
     run(loop_kind, main)
+
+
+def test_converters_shape_headers_and_routing(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            eu = await stage.webapp("eu")
+            other = await stage.webapp("other")
+            poise = await stage.poise(
+                BASE + "frontend fe\n    bind 127.0.0.1:0\n"
+                "    http-request set-var(txn.region) req.hdr(x-node),field(2,.),lower\n"
+                "    http-request set-header X-Path %[path,regsub(/+,/,g)]\n"
+                "    http-request set-header X-Sum %[req.hdr(x-n),add(40),mul(2)]\n"
+                "    http-request set-header X-Tag %[str(t),concat(<,txn.region,>),base64]\n"
+                "    http-request set-header X-Hash %[req.hdr(x-node),crc32]\n"
+                "    use_backend eu if { var(txn.region) -m str eu }\n"
+                "    default_backend other\n"
+                f"backend eu\n    server eu 127.0.0.1:{eu.port}\n"
+                f"backend other\n    server other 127.0.0.1:{other.port}\n"
+            )
+            client = await Client.connect(poise.port("fe"))
+            status, _, body = await client.get("//a///b", "X-Node: web1.EU.example\r\nX-N: 1\r\n")
+            assert (status, body) == (200, b"eu //a///b")
+            seen = eu.seen[-1]
+            assert seen.header("X-Path") == "/a/b" and seen.header("X-Sum") == "82"
+            assert seen.header("X-Tag") == "dDxldT4="  # base64 of "t<eu>"
+            assert seen.header("X-Hash") == "672365282"  # crc32 of "web1.EU.example"
+            status, _, body = await client.get("/c", "X-Node: web2.us.example\r\n")
+            assert (status, body) == (200, b"other /c")
+            assert other.seen[-1].header("X-Sum") == ""  # no X-N header: no value
+            client.close()
+
+    run(loop_kind, main)

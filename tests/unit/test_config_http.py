@@ -182,7 +182,7 @@ def test_acl_flags_operators_and_pattern_files() -> None:
         ("acl a paht /", "unknown fetch method 'paht'; did you mean 'path'?"),
         ("acl a http_auth(users)", "fetch method 'http_auth' is not implemented yet in poise"),
         ("acl a path,nope /", "unknown converter 'nope'"),
-        ("acl a path,base64 /", "converter 'base64' is not implemented yet in poise"),
+        ("acl a path,jwt_header_query /", "converter 'jwt_header_query' is not implemented yet"),
         ("acl a hdr(a,b,c) x", "expects at most 2 argument(s)"),
         ("acl a hdr(host,x) x", "occurrence 'x' is not an integer"),
         ("acl a path -m nope /", "unknown matching method 'nope'"),

@@ -23,7 +23,14 @@ from poise.config import sample_names
 from poise.config.diagnostics import Diagnostic, error
 from poise.config.haproxy_draft import Problem
 from poise.config.model import Sample, Where
-from poise.config.samples import FETCHES, NEEDS, parse_converters, parse_sample, split_call
+from poise.config.samples import (
+    FETCHES,
+    NEEDS,
+    expression_end,
+    parse_converters,
+    parse_sample,
+    split_call,
+)
 
 # Node flags (log.c LOG_OPT_*). MANDATORY ("-" for an empty value) is on by default in a
 # `log-format` line.
@@ -160,7 +167,7 @@ def parse(text: str) -> tuple[Node, ...]:
                 raise Problem(f"parse argument modifier without variable name near '%{{{arg}}}'")
         if char == "[":
             flush()
-            close = text.find("]", index + 1)
+            close = expression_end(text, index + 1)
             if close < 0:
                 raise Problem(f"missing ']' after '{text[index + 1 :]}'")
             nodes.append(Expression(log_sample(text[index + 1 : close], text[index + 1 :]), flags))

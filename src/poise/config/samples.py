@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from poise.config import sample_names
+from poise.config import converters, sample_names
 from poise.config.haproxy_draft import Problem
 from poise.config.keywords import did_you_mean
 from poise.config.model import FormatVar, LogFormat, MatchMethod, Sample
@@ -45,7 +45,7 @@ _RES_HDR = FetchSpec("str", 0, 2, "res", multi=True, occurrence_arg=1)
 FETCHES: dict[str, FetchSpec] = {
     "always_true": FetchSpec("bool"),
     "always_false": FetchSpec("bool"),
-    "str": FetchSpec("str", 1, 1),
+    "str": FetchSpec("str", 0, 1),
     "int": FetchSpec("int", 1, 1),
     "src": FetchSpec("ip"),
     "src_port": FetchSpec("int"),
@@ -128,8 +128,8 @@ for _family, _fetch in (
 ):
     for _method in _DERIVED_METHODS:
         ACL_KEYWORDS[f"{_family}_{_method}"] = (_fetch, _method)
-# Converters poise implements, with their output type.
-CONVERTERS: dict[str, SampleType] = {"lower": "str", "upper": "str", "length": "int"}
+# Converters poise implements (config/converters.py).
+CONVERTERS = converters.CONVERTERS
 # What HAProxy says a fetch needs, when it is used where that is not available.
 NEEDS = {"req": "HTTP request headers", "res": "HTTP response headers"}
 # Log-format variables poise can fill in a header value or a reply: the connection's
@@ -139,24 +139,56 @@ HEADER_VARIABLES = frozenset({"ci", "cp", "fi", "fp", "HM", "HU", "HP", "HPO", "
 
 def output_type(sample: Sample) -> SampleType:
     """The type of a sample after its converters."""
-    if sample.converters:
-        return CONVERTERS[sample.converters[-1][0]]
+    for name, _ in reversed(sample.converters):
+        output = CONVERTERS[name].output
+        if output != "same":
+            return output
     return FETCHES[sample.fetch].type
 
 
 def split_call(text: str) -> tuple[str, tuple[str, ...], str]:
-    """`name(a,b)rest` -> (name, (a, b), rest); `name,rest` -> (name, (), ",rest")."""
+    """`name(a,b)rest` -> (name, (a, b), rest); `name,rest` -> (name, (), ",rest").
+
+    The arguments are read as HAProxy reads them: within single quotes nothing is special
+    but the closing quote; elsewhere double quotes group, and a backslash before one of
+    `\\ ' " , )` takes that character literally (any other backslash is kept, for
+    regsub's `\\1`)."""
     match = re.match(r"[^(),]*", text)
     name = match.group(0) if match else ""
     rest = text[len(name) :]
     if not rest.startswith("("):
         return name, (), rest
-    close = rest.find(")")
-    if close < 0:
-        raise Problem(f"missing closing ')' after arguments to '{name}'")
-    inner = rest[1:close]
-    args = tuple(inner.split(",")) if inner else ()
-    return name, args, rest[close + 1 :]
+    args: list[str] = []
+    current: list[str] = []
+    quote = ""
+    index, size = 1, len(rest)
+    while index < size:
+        char = rest[index]
+        index += 1
+        if quote == "'":
+            if char == "'":
+                quote = ""
+            else:
+                current.append(char)
+        elif char == "\\" and index < size and rest[index] in "\\'\",)":
+            current.append(rest[index])
+            index += 1
+        elif char == '"':
+            quote = "" if quote else '"'
+        elif quote:
+            current.append(char)
+        elif char == "'":
+            quote = "'"
+        elif char == ",":
+            args.append("".join(current))
+            current = []
+        elif char == ")":
+            if args or current:
+                args.append("".join(current))
+            return name, tuple(args), rest[index:]
+        else:
+            current.append(char)
+    raise Problem(f"missing closing ')' after arguments to '{name}'")
 
 
 def unknown_fetch(name: str) -> Problem:
@@ -184,7 +216,7 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> None:
 
 
 def parse_converters(rest: str, text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
-    converters: list[tuple[str, tuple[str, ...]]] = []
+    found: list[tuple[str, tuple[str, ...]]] = []
     while rest:
         if not rest.startswith(","):
             raise Problem(f"unexpected '{rest}' after the fetch method in '{text}'")
@@ -194,10 +226,9 @@ def parse_converters(rest: str, text: str) -> tuple[tuple[str, tuple[str, ...]],
                 raise Problem(f"converter '{name}' is not implemented yet in poise")
             hint = did_you_mean(name, sample_names.CONVERTERS)
             raise Problem(f"unknown converter '{name}'{hint}")
-        if args:
-            raise Problem(f"converter '{name}' takes no argument")
-        converters.append((name, args))
-    return tuple(converters)
+        converters.check_converter(name, args)
+        found.append((name, args))
+    return tuple(found)
 
 
 def parse_sample(text: str, direction: Scope = "any") -> Sample:
@@ -214,6 +245,33 @@ def parse_sample(text: str, direction: Scope = "any") -> Sample:
         raise unknown_fetch(name)
     check_args(name, spec, args)
     return Sample(name, args, parse_converters(rest, text), text)
+
+
+def expression_end(text: str, start: int) -> int:
+    """Where the `]` closing a `%[` expression that starts at `start` is (-1: none). As
+    in HAProxy the expression decides where it ends: a `]` inside an argument (in
+    parentheses or quotes, `regsub([?;&]*,'')`) does not close it."""
+    depth, quote = 0, ""
+    index = start
+    while index < len(text):
+        char = text[index]
+        if quote:
+            if char == "\\" and quote == '"':
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"" and depth:
+            quote = char
+        elif char == "\\" and depth:
+            index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(depth - 1, 0)
+        elif char == "]" and not depth:
+            return index
+        index += 1
+    return -1
 
 
 def check_scope(sample: Sample, scope: Scope) -> str | None:
@@ -276,7 +334,7 @@ def parse_log_format(
             parts.append("".join(literal))
             literal = []
         if text[index : index + 1] == "[":
-            close = text.find("]", index)
+            close = expression_end(text, index + 1)
             if close < 0:
                 raise Problem(f"missing ']' after '{text[index + 1 :]}'")
             expression = text[index + 1 : close]

@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from ipaddress import IPv4Address, IPv6Address
 
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
-from poise.core import variables
+from poise.core import convert, variables
 from poise.core.http.message import Request, Response
+from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
-# An IP address as a sample: (4 or 6, the address as an integer).
-Ip = tuple[int, int]
-Value = str | int | bool | Ip
+__all__ = ["Ip", "Value", "parse_ip", "to_int", "to_str"]
+
 Values = Callable[[Request, Response | None], Sequence[Value]]
 _NONE: tuple[Value, ...] = ()
 
@@ -79,39 +78,6 @@ def split_values(value: str) -> list[str]:
     return parts
 
 
-_ip_cache: dict[str, Ip | None] = {}
-
-
-def parse_ip(text: str) -> Ip | None:
-    """An address as an (IP version, integer) pair, None when `text` is no address.
-    Clients' addresses repeat, so they are remembered (a bounded cache)."""
-    try:
-        return _ip_cache[text]
-    except KeyError:
-        pass
-    if len(_ip_cache) >= 4096:
-        _ip_cache.clear()
-    ip = _ip_cache[text] = _parse_ip(text)
-    return ip
-
-
-def _parse_ip(text: str) -> Ip | None:
-    parts = text.split(".")
-    if len(parts) == 4 and ":" not in text:
-        if not all(p.isdigit() and len(p) <= 3 for p in parts):
-            return None
-        a, b, c, d = (int(p) for p in parts)
-        if max(a, b, c, d) > 255:
-            return None
-        return 4, (a << 24) | (b << 16) | (c << 8) | d
-    if ":" in text:
-        try:
-            return 6, int(IPv6Address(text))
-        except ValueError:
-            return None
-    return None
-
-
 def _header_ip(value: Value) -> Ip | None:
     """An address in a header (`req.hdr_ip`): RFC 7239's forms, an IPv4 address maybe
     followed by `:port`, an IPv6 one maybe in brackets."""
@@ -121,27 +87,6 @@ def _header_ip(value: Value) -> Ip | None:
     elif "." in text and ":" in text:
         text = text.partition(":")[0]
     return parse_ip(text)
-
-
-def to_int(value: Value) -> int | None:
-    """A value as an integer, as HAProxy casts it (a string's leading digits)."""
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, tuple):
-        return value[1] if value[0] == 4 else None
-    match = re.match(r"[ \t]*([-+]?\d+)", value)
-    return int(match.group(1)) if match else 0
-
-
-def to_str(value: Value) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, tuple):
-        version, number = value
-        return str(IPv4Address(number) if version == 4 else IPv6Address(number))
-    return str(value)
 
 
 # --- fetches ------------------------------------------------------------------------------
@@ -275,7 +220,8 @@ def fetch_values(sample: Sample) -> Values:
     if name == "var":
         return _var_fetch(args[0], args[1] if len(args) > 1 else None)
     if name in ("str", "int"):
-        constant: tuple[Value, ...] = (args[0] if name == "str" else int(args[0]),)
+        text = args[0] if args else ""
+        constant: tuple[Value, ...] = (as_bytes(text) if name == "str" else int(text),)
         return lambda req, resp: constant
     source, _, kind = name.partition(".")
     header = args[0] if args and args[0] else None
@@ -333,24 +279,16 @@ def _mapped(values: Values, convert: Callable[[Value], Value | None]) -> Values:
 
 
 def _converted(values: Values, converters: Sequence[tuple[str, tuple[str, ...]]]) -> Values:
-    steps: list[Callable[[Value], Value]] = []
-    for name, _ in converters:
-        if name == "lower":
-            steps.append(lambda v: to_str(v).lower())
-        elif name == "upper":
-            steps.append(lambda v: to_str(v).upper())
-        elif name == "length":
-            steps.append(lambda v: len(to_str(v)))
-        else:
-            raise AssertionError(f"converter {name} has no implementation")
+    """The values of a fetch through its converters; a value whose conversion fails is
+    dropped (HAProxy: the sample has no value)."""
+    step = convert.chain(converters)
 
     def fetch(req: Request, resp: Response | None) -> list[Value]:
         out = []
         for value in values(req, resp):
-            converted = value
-            for step in steps:
-                converted = step(converted)
-            out.append(converted)
+            converted = step(value, req)
+            if converted is not None:
+                out.append(converted)
         return out
 
     return fetch

@@ -34,7 +34,8 @@ from poise.config.logformat import (
     parse,
 )
 from poise.config.model import Sample
-from poise.core.fetch import parse_ip, path_of, sample_value
+from poise.core import convert
+from poise.core.fetch import parse_ip, path_of, sample_value, to_str
 from poise.core.http.message import Request
 from poise.core.httplog import (
     HEADER_ENCODED,
@@ -459,12 +460,19 @@ def _connection_request(r: Record) -> Request:
     )
 
 
-def _convert(value: str | None, sample: Sample) -> str | None:
-    for name, _ in sample.converters:
+def _converter(sample: Sample) -> Callable[[str | None, Record], str | None]:
+    """A sample's converters, applied to a value the log computed itself."""
+    if not sample.converters:
+        return lambda value, r: value
+    step = convert.chain(sample.converters)
+
+    def apply(value: str | None, r: Record) -> str | None:
         if value is None:
             return None
-        value = str(len(value)) if name == "length" else getattr(value, name)()
-    return value
+        converted = step(value, _x(r).request or _connection_request(r))
+        return to_str(converted) if converted is not None else None
+
+    return apply
 
 
 def _capture_fetch(sample: Sample) -> Callable[[Record], str | None]:
@@ -495,12 +503,14 @@ def _expression(node: Expression) -> Get[Record]:
     sample, flags = node.sample, node.flags
     if sample.fetch in CAPTURE_FETCHES:
         fetch = _capture_fetch(sample)
-        return lambda r: text_value(_convert(fetch(r), sample), flags)
+        converted = _converter(sample)
+        return lambda r: text_value(converted(fetch(r), r), flags)
     if sample.fetch == "req.proto_http":  # the request is gone when the line is written
         return lambda r: text_value(None, flags)
     if sample.fetch == "status":
+        on_status = _converter(sample)
         return lambda r: text_value(
-            _convert(str(r.status), sample) if isinstance(r, HttpLogRecord) and r.status else None,
+            on_status(str(r.status), r) if isinstance(r, HttpLogRecord) and r.status else None,
             flags,
         )
     value = sample_value(sample, "any")

@@ -34,6 +34,7 @@ from poise.config.samples import Scope
 from poise.core import redirect as redirects
 from poise.core import variables
 from poise.core.acl import Test, compile_condition
+from poise.core.convert import expand
 from poise.core.fetch import compile_format, sample_last, sample_values
 from poise.core.http import reply
 from poise.core.http.headers import Headers
@@ -292,27 +293,6 @@ def _delete(headers: Headers, matches: Callable[[str], bool]) -> None:
     if len(kept) != len(headers.items):
         headers.items = kept
         headers.modified = True
-
-
-_BACKREFERENCE = re.compile(r"\\(?:(\d)|x([0-9A-Fa-f]{2})|(.))", re.DOTALL)
-
-
-def expand(template: str, match: re.Match[str]) -> str:
-    """HAProxy's replacement string: `\\N` is group N (empty when it did not take
-    part), `\\xHH` a byte, a backslash before anything else keeps that character."""
-
-    def one(found: re.Match[str]) -> str:
-        digit, hexa, other = found.groups()
-        if digit is not None:
-            number = int(digit)
-            if number > (match.re.groups or 0):
-                return ""
-            return match.group(number) or ""
-        if hexa is not None:
-            return chr(int(hexa, 16))
-        return str(other)
-
-    return _BACKREFERENCE.sub(one, template)
 
 
 def _replace_step(rule: HttpRule, scope: Scope) -> Step:
