@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from poise.config import patterns
 from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
 from poise.config.model import (
@@ -158,11 +159,9 @@ def test_acl_flags_operators_and_pattern_files() -> None:
         + BACK
     )
     a, b, c, d = proxy(config, "f").acls
-    assert [(p.value, p.ignore_case) for p in a.tests[0].patterns] == [
-        ("/static", False),
-        ("/images", False),
-        ("/Other", True),
-    ]
+    assert [(p.value, p.ignore_case) for p in a.tests[0].patterns] == [("/Other", True)]
+    assert a.tests[0].files == (("/p/paths.lst", False),)
+    assert [e.key for e in patterns.REFERENCES["/p/paths.lst"].entries] == ["/static", "/images"]
     assert [(p.value, p.operator) for p in b.tests[0].patterns] == [
         ("1", "gt"),
         ("5", "eq"),

@@ -11,7 +11,7 @@ import pytest
 from poise.config.haproxy import parse
 from poise.config.model import Config, Proxy
 from poise.config.samples import parse_log_format
-from poise.core import convert
+from poise.core import template
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.fetch import compile_format
@@ -349,7 +349,7 @@ def test_replacement_strings() -> None:
 
     match = re.search("(a)(b)?", "a")
     assert match is not None
-    assert convert.expand(r"\1-\2-\3-\x41-\\-\q", match) == "a---A-\\-q"
+    assert template.expand(r"\1-\2-\3-\x41-\\-\q", match) == "a---A-\\-q"
 
 
 def test_conditions_on_header_rules() -> None:

@@ -48,6 +48,17 @@ from poise.admin.commands_base import (
     word_length,
 )
 from poise.admin.commands_dynamic import cmd_add_server, cmd_del_server
+from poise.admin.commands_maps import (
+    cmd_add_acl,
+    cmd_add_map,
+    cmd_clear_acl,
+    cmd_clear_map,
+    cmd_del_acl,
+    cmd_del_map,
+    cmd_set_map,
+    cmd_show_acl,
+    cmd_show_map,
+)
 from poise.admin.commands_proxies import (
     cmd_clear_counters,
     cmd_clear_counters_all,
@@ -242,7 +253,8 @@ def execute(command: Command | str, session: Session, view: stats.View) -> Answe
     elif keyword.level > session.level:
         answer = Answer(PERMISSION_DENIED)
     else:
-        answer = keyword.run(Request(tuple(args), session, view))
+        payload = command.payload if isinstance(command, Command) else None
+        answer = keyword.run(Request(tuple(args), session, view, payload))
     if answer.close:
         return answer
     return replace(answer, text=answer.text + ("\n> " if session.interactive else "\n"))
@@ -393,6 +405,24 @@ TABLE: tuple[Keyword, ...] = (
             "temporarily disable specific frontend"),
     Keyword(("enable", "frontend"), A, cmd_enable_frontend, "enable frontend <frontend>",
             "re-enable specific frontend"),
+    Keyword(("add", "acl"), OP, cmd_add_acl, "add acl [@<ver>] <acl> <pattern>",
+            "add an acl entry"),
+    Keyword(("add", "map"), OP, cmd_add_map, "add map [@<ver>] <map> <key> <val>",
+            "add a map entry (payload supported instead of key/val)"),
+    Keyword(("clear", "acl"), OP, cmd_clear_acl, "clear acl [@<ver>] <acl>",
+            "clear the contents of this acl"),
+    Keyword(("clear", "map"), OP, cmd_clear_map, "clear map [@<ver>] <map>",
+            "clear the contents of this map"),
+    Keyword(("del", "acl"), OP, cmd_del_acl, "del acl <acl> [<key>|#<ref>]",
+            "delete acl entries matching <key>"),
+    Keyword(("del", "map"), OP, cmd_del_map, "del map <map> [<key>|#<ref>]",
+            "delete map entries matching <key>"),
+    Keyword(("set", "map"), OP, cmd_set_map, "set map <map> [<key>|#<ref>] <value>",
+            "modify a map entry"),
+    Keyword(("show", "acl"), U, cmd_show_acl, "show acl [@<ver>] <acl>]",
+            "report available acls or dump an acl's contents"),
+    Keyword(("show", "map"), U, cmd_show_map, "show map [@ver] [map]",
+            "report available maps or dump a map's contents"),
     Keyword(("shutdown", "session"), A, cmd_shutdown_session, "shutdown session [id]",
             "kill a specific session"),
     Keyword(("shutdown", "sessions", "server"), A, cmd_shutdown_sessions_server,

@@ -119,6 +119,7 @@ class Request:
     args: tuple[str, ...]
     session: Session
     view: stats.View
+    payload: str | None = None  # the lines after `<<` (`add map MAP <<`)
 
     def arg(self, i: int) -> str:
         return self.args[i] if i < len(self.args) else ""

@@ -17,6 +17,7 @@ import ipaddress
 import re
 from collections.abc import Callable, Sequence
 
+from poise.config import patterns as pattern_files
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import Problem
 from poise.config.model import (
@@ -132,23 +133,6 @@ def check_pattern(method: MatchMethod, pattern: AclPattern) -> None:
             raise Problem(f"regex '{value}' is invalid ({exc})") from None
 
 
-def file_patterns(path: str, read_file: ReadFile | None, icase: bool) -> list[AclPattern]:
-    """`-f FILE`: one pattern per line, leading blanks stripped, empty lines and lines
-    starting with '#' skipped (configuration.txt 7.1)."""
-    if read_file is None:
-        raise Problem(f"cannot read pattern file '{path}' here")
-    try:
-        text = read_file(path).decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise Problem(f"failed to open pattern file '{path}': {exc.strerror or exc}") from None
-    patterns = []
-    for raw in text.splitlines():
-        line = raw.lstrip(" \t")
-        if line and not line.startswith("#"):
-            patterns.append(AclPattern(line, icase))
-    return patterns
-
-
 def parse_test(
     words: Sequence[str],
     where: Where,
@@ -161,8 +145,9 @@ def parse_test(
     if not words:
         raise Problem("missing fetch method in ACL expression ''")
     sample, method = criterion(words[0])
-    icase, explicit_end = False, False
+    icase, explicit_end, as_map = False, False, False
     patterns: list[AclPattern] = []
+    files: list[tuple[str, bool]] = []
     index = 1
     while index < len(words) and words[index].startswith("-"):
         flag = words[index]
@@ -175,7 +160,7 @@ def parse_test(
             icase = True
         elif flag == "-n":
             pass  # poise never resolves names in patterns
-        elif flag in ("-m", "-f", "-u", "-M"):
+        elif flag in ("-m", "-f", "-u"):
             if value is None:
                 raise Problem(f"'{flag}' expects an argument")
             if flag == "-m":
@@ -185,10 +170,13 @@ def parse_test(
                     raise Problem(f"unknown matching method '{value}'")
                 method = _METHODS[value]
             elif flag == "-f":
-                patterns.extend(file_patterns(value, read_file, icase))
-            elif flag == "-M":
-                raise Problem("'-M' (map files) is not implemented yet in poise")
+                pattern_files.load(value, "acl-map" if as_map else "acl")
+                files.append((value, icase))
+            elif flag == "-u":
+                raise Problem("'-u' (unique ACL ids) is not implemented yet in poise")
             index += 1
+        elif flag == "-M":
+            as_map = True
         else:
             raise Problem(f"'{flag}' is not a valid ACL option")
         index += 1
@@ -205,7 +193,14 @@ def parse_test(
         patterns.append(AclPattern(word, icase, operator))
     for pattern in patterns:
         check_pattern(method, pattern)
-    silent = explicit_end or diagnostics is None
+    for path, file_icase in files:
+        for entry in pattern_files.load(path, "check").entries:
+            try:
+                check_pattern(method, AclPattern(entry.key, file_icase))
+            except Problem as exc:
+                raise Problem(f"{exc} in pattern file '{path}'") from None
+    pattern_files.anonymous()
+    silent = explicit_end or diagnostics is None or bool(files)
     if not patterns and method not in ("found", "bool") and not silent:
         assert diagnostics is not None
         diagnostics.append(
@@ -217,7 +212,7 @@ def parse_test(
                 label,
             )
         )
-    return AclTest(words[0], sample, method, tuple(patterns), where)
+    return AclTest(words[0], sample, method, tuple(patterns), where, tuple(files))
 
 
 def parse_condition(

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from poise.config import patterns
 from poise.config.haproxy_draft import Problem
 from poise.config.variables import check_var_name
 
@@ -85,6 +86,16 @@ CONVERTERS: dict[str, ConverterSpec] = {
     "set-var": ConverterSpec("same", ("var",), 1),
     "unset-var": ConverterSpec("same", ("var",), 1),
 }
+# map(FILE[,DEFAULT]), map_MATCH(...) and map_MATCH_OUTPUT(...) (7.3.1 `map`).
+MAP_MATCHES = ("str", "beg", "sub", "dir", "dom", "end", "reg", "regm", "int", "ip")
+_MAP_OUTPUTS: tuple[Output, ...] = ("str", "int", "ip")
+MAPS: dict[str, tuple[str, Output]] = {"map": ("str", "str")}
+for _match in MAP_MATCHES:
+    MAPS[f"map_{_match}"] = (_match, "str")
+    for _output in _MAP_OUTPUTS:
+        MAPS[f"map_{_match}_{_output}"] = (_match, _output)
+for _name, (_, _output) in MAPS.items():
+    CONVERTERS[_name] = ConverterSpec(_output, ("str", "str"), 1)
 JSON_CODES = ("ascii", "utf8", "utf8s", "utf8p", "utf8ps")
 _INT = re.compile(r"[-+]?\d+")
 
@@ -194,8 +205,44 @@ def _check_meaning(name: str, args: tuple[str, ...]) -> None:
             check_var_name(args[0])
         except Problem:
             raise Problem(f"{invalid}expects an integer or a variable name.") from None
+    elif name in MAPS:
+        _check_map(name, args)
     elif name == "sha2" and args and args[0] not in ("224", "256", "384", "512"):
         raise Problem(f"{invalid}Unsupported number of bits: '{args[0]}'.")
+
+
+def _check_map(name: str, args: tuple[str, ...]) -> None:
+    """A map's file is read now, and its keys checked for the match (an address for
+    map_ip, a number or range for map_int, a regex for map_reg)."""
+    invalid = f"invalid args in converter '{name}' : "
+    try:
+        ref = patterns.load(args[0], "map")
+    except Problem as exc:
+        raise Problem(f"{invalid}{exc}") from None
+    match = MAPS[name][0]
+    for entry in ref.entries:
+        problem = check_key(match, entry.key)
+        if problem:
+            raise Problem(f"{invalid}{problem} in file '{args[0]}'.")
+    if match == "ip":
+        ref.ip_keys = True
+
+
+def check_key(match: str, key: str) -> str | None:
+    """What is wrong with a map key for a match method, or None."""
+    if match == "ip":
+        try:
+            ipaddress.ip_network(key, strict=False)
+        except ValueError:
+            return f"'{key}' is not a valid IPv4 or IPv6 address"
+    elif match == "int" and not re.fullmatch(r"[-+]?\d+|([-+]?\d+)?:([-+]?\d+)?", key):
+        return f"'{key}' is not a valid integer or range"
+    elif match in ("reg", "regm"):
+        try:
+            re.compile(key)
+        except re.error as exc:
+            return f"regex '{key}' is invalid ({exc})"
+    return None
 
 
 def _var(invalid: str, name: str) -> None:

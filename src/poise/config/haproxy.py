@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from poise.config import keywords
+from poise.config import keywords, patterns
 from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_arg
@@ -218,12 +218,14 @@ def parse(
     file that cannot be read (without it, naming a file is an error). The Config is None
     when there is any error."""
     reader = _Reader(read_file, env)
-    for filename, text in sources:
-        reader.start_file(filename)
-        lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)
-        reader.diagnostics.extend(problems)
-        for line in lines:
-            reader.feed(line)
+    with patterns.loading(read_file) as pattern_files:
+        for filename, text in sources:
+            reader.start_file(filename)
+            lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)
+            reader.diagnostics.extend(problems)
+            for line in lines:
+                patterns.at_line(line.where)
+                reader.feed(line)
     reader.finish_resolvers()
     # Each file's lexing problems come first from lex(): put every parse problem in file
     # and line order, then the link pass's, which are about the whole.
@@ -233,4 +235,5 @@ def parse(
     diagnostics = reader.diagnostics + problems
     if has_errors(diagnostics):
         return None, diagnostics
+    patterns.publish(pattern_files)
     return config, diagnostics

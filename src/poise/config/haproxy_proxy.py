@@ -52,6 +52,7 @@ from poise.config.model import (
     UseBackend,
     Where,
 )
+from poise.config.samples import parse_log_format
 from poise.config.units import parse_int, parse_time
 
 NAME = re.compile(r"[A-Za-z0-9_.:-]+")
@@ -236,10 +237,9 @@ class ProxyParser:
         words = list(args[1:])
         if words and words[0] not in ("if", "unless"):
             raise Problem(f"unexpected argument '{words[0]}'")
-        if "%[" in name:
-            raise Problem("dynamic backend names (log-format) are not implemented yet in poise")
+        name_format = parse_log_format(name, "req") if "%[" in name else None
         condition = self.http.condition(words, where, "use_backend") if words else None
-        self.section.use_backends.append(UseBackend(name, where, condition))
+        self.section.use_backends.append(UseBackend(name, where, condition, name_format))
 
     def maxconn(self, args: Sequence[str], where: Where) -> None:
         self.settings.maxconn = parse_int(one_arg(args, "a number"), 0)

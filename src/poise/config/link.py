@@ -148,6 +148,7 @@ class _Linker:
             replace(p, id=i, forced_id=s.id is not None, order=n)
             for n, (p, s, i) in enumerate(zip(proxies, sections, ids, strict=True))
         ]
+        proxies = dynamic_backends(proxies)
         targets = [self.targets(section) for section in sections]
         self.check_names(proxies)
         self.check_references(proxies, targets)
@@ -437,6 +438,17 @@ class _Linker:
             if not proxy.is_frontend:
                 continue
             for keyword, target in named:
+                if target.name_format is not None:
+                    if proxy.mode is Mode.TCP:
+                        self.diagnostics.append(
+                            error(
+                                target.where,
+                                f"{label(proxy)}: dynamic backend names in mode tcp are not "
+                                "implemented yet in poise",
+                                keyword,
+                            )
+                        )
+                    continue
                 backend = backends.get(target.backend)
                 if backend is None:
                     if target.backend in frontends:
@@ -538,6 +550,23 @@ def tcp_to_http_not_implemented(
                 )
             )
     return problems
+
+
+def dynamic_backends(proxies: list[Proxy]) -> list[Proxy]:
+    """A `use_backend` whose name is a log-format string learns which backends exist (an
+    HTTP frontend only sends to HTTP backends)."""
+    known = frozenset(p.name for p in proxies if p.is_backend and p.mode is Mode.HTTP)
+    found = []
+    for proxy in proxies:
+        if not any(use.name_format is not None for use in proxy.use_backends):
+            found.append(proxy)
+            continue
+        uses = tuple(
+            replace(use, known=known) if use.name_format is not None else use
+            for use in proxy.use_backends
+        )
+        found.append(replace(proxy, use_backends=uses))
+    return found
 
 
 def link(parsed: ParsedConfig) -> tuple[Config, list[Diagnostic]]:

@@ -45,13 +45,16 @@ class AclPattern:
 @dataclass(frozen=True, slots=True)
 class AclTest:
     """One `acl` line, or one anonymous `{ ... }` ACL: a sample, how it is matched, and
-    its patterns (those of `-f FILE` included, read when the configuration was loaded)."""
+    its patterns: those written on the line, and those of its `-f FILE` files."""
 
     criterion: str  # the criterion as written: `hdr_beg(host)`, `path`
     sample: Sample
     match: MatchMethod
     patterns: tuple[AclPattern, ...]
     where: Where
+    # Pattern files (`-f FILE`), by name, each with whether `-i` applied to it: their
+    # patterns are config/patterns.py's references, which the runtime API can change.
+    files: tuple[tuple[str, bool], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +105,15 @@ class LogFormat:
 
 @dataclass(frozen=True, slots=True)
 class UseBackend:
-    """`use_backend NAME [if|unless COND]`."""
+    """`use_backend NAME [if|unless COND]`. A NAME with `%[...]` is a log-format string
+    (`name_format`) giving the name at run time; `known` are then the backends it may
+    name (another name: the frontend's default_backend, as in HAProxy)."""
 
     backend: str
     where: Where
     condition: Condition | None = None
+    name_format: LogFormat | None = None
+    known: frozenset[str] = frozenset()
 
 
 RedirectKind = Literal["location", "prefix", "scheme"]

@@ -12,10 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from poise.config.acl_parse import ip_network
+from poise.config import patterns as pattern_files
+from poise.config.acl_parse import check_pattern, ip_network
+from poise.config.haproxy_draft import Problem
 from poise.config.model import Acl, AclPattern, AclTest, Condition, MatchMethod
+from poise.config.patterns import PatternRef
 from poise.config.samples import Scope, output_type
-from poise.core.fetch import Value, parse_ip, sample_getter, sample_values, to_int, to_str
+from poise.core.fetch import (
+    Value,
+    Values,
+    parse_ip,
+    sample_getter,
+    sample_values,
+    to_int,
+    to_str,
+)
 from poise.core.http.message import Request, Response
 
 Test = Callable[[Request, Response | None], bool]
@@ -155,8 +166,58 @@ def matcher(method: MatchMethod, patterns: Sequence[AclPattern]) -> Matcher:
     return lambda value: strings(value if isinstance(value, str) else to_str(value))
 
 
+def _file_patterns(test: AclTest, refs: Sequence[PatternRef]) -> list[AclPattern]:
+    """The test's own patterns and those its files hold now (one the runtime API added
+    that cannot be read with the test's method is left out)."""
+    found = list(test.patterns)
+    for ref, (_, icase) in zip(refs, test.files, strict=True):
+        for entry in ref.entries:
+            pattern = AclPattern(entry.key, icase)
+            try:
+                check_pattern(test.match, pattern)
+            except Problem:
+                continue
+            found.append(pattern)
+    return found
+
+
+class _FileTest:
+    """An ACL test with pattern files: its matcher is built again when a file changed."""
+
+    __slots__ = ("match", "refs", "test", "values", "versions")
+
+    def __init__(self, test: AclTest, values: Values) -> None:
+        self.test, self.values = test, values
+        self.refs = [pattern_files.REFERENCES[path] for path, _ in test.files]
+        self.versions: list[int] = []
+        self.match: Matcher = _never
+
+    def __call__(self, req: Request, resp: Response | None) -> bool:
+        refs = self.refs
+        if len(self.versions) != len(refs) or any(
+            ref.version != seen for ref, seen in zip(refs, self.versions, strict=True)
+        ):
+            self.versions = [ref.version for ref in refs]
+            patterns = _file_patterns(self.test, refs)
+            method = self.test.match
+            self.match = (
+                matcher(method, patterns) if patterns or method in ("found", "bool") else _never
+            )
+        match = self.match
+        for value in self.values(req, resp):  # noqa: SIM110
+            if match(value):
+                return True
+        return False
+
+
+def _never(value: Value) -> bool:
+    return False
+
+
 def compile_test(test: AclTest, scope: Scope) -> Test:
     values = sample_values(test.sample, scope)
+    if test.files:
+        return _FileTest(test, values)
     if not test.patterns and test.match not in ("found", "bool"):
         return lambda req, resp: False  # HAProxy: "this ACL will never match"
     if test.match == "bool" and output_type(test.sample) == "bool" and not test.sample.converters:

@@ -18,10 +18,11 @@ import hmac
 import re
 from collections.abc import Callable, Sequence
 
-from poise.config.converters import mask_bits
-from poise.core import variables
+from poise.config.converters import MAPS, mask_bits
+from poise.core import patterns, variables
 from poise.core.balancer import hashfn
 from poise.core.http.message import Request
+from poise.core.template import expand
 from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
 Step = Callable[[Value, Request], Value | None]
@@ -131,27 +132,6 @@ def _json(code: str) -> Convert:
         return "".join(out)
 
     return escape
-
-
-def expand(template: str, match: re.Match[str]) -> str:
-    """HAProxy's replacement string: `\\N` is group N (empty when it did not take
-    part), `\\xHH` a byte, a backslash before anything else keeps that character."""
-
-    def one(found: re.Match[str]) -> str:
-        digit, hexa, other = found.groups()
-        if digit is not None:
-            number = int(digit)
-            if number > (match.re.groups or 0):
-                return ""
-            return match.group(number) or ""
-        if hexa is not None:
-            return chr(int(hexa, 16))
-        return str(other)
-
-    return _BACKREFERENCE.sub(one, template)
-
-
-_BACKREFERENCE = re.compile(r"\\(?:(\d)|x([0-9A-Fa-f]{2})|(.))", re.DOTALL)
 
 
 def _regsub(args: Sequence[str]) -> Convert:
@@ -427,6 +407,9 @@ def converter(name: str, args: Sequence[str]) -> Step:
         return lambda value, req: convert(value)
     if name in _ARITH:
         return _arith(name, args)
+    if name in MAPS:
+        lookup = patterns.map_converter(name, args)
+        return lambda value, req: lookup(value)
     if name in _WITH_REQUEST:
         return _WITH_REQUEST[name](args)
     raise AssertionError(f"converter {name} has no implementation")

@@ -34,11 +34,11 @@ from poise.config.samples import Scope
 from poise.core import redirect as redirects
 from poise.core import variables
 from poise.core.acl import Test, compile_condition
-from poise.core.convert import expand
 from poise.core.fetch import compile_format, sample_last, sample_values
 from poise.core.http import reply
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
+from poise.core.template import expand
 
 VerdictKind = Literal["continue", "deny", "reply", "service"]
 
@@ -113,7 +113,15 @@ class Rules:
         self.response: list[tuple[Test | None, Step]] = [
             _step(proxy, rule, "res") for rule in proxy.http_response_rules
         ]
-        self.backends = [(_test(use.condition, "req"), use.backend) for use in proxy.use_backends]
+        self.backends = [
+            (
+                _test(use.condition, "req"),
+                use.backend,
+                compile_format(use.name_format, "req") if use.name_format is not None else None,
+                use.known,
+            )
+            for use in proxy.use_backends
+        ]
         self.fallback = proxy.default_backend or (proxy.name if proxy.is_backend else None)
         self.errorfiles = {e.status: reply.errorfile(e.content) for e in proxy.errorfiles}
 
@@ -141,11 +149,16 @@ def _run(
 
 
 def select_backend(program: Rules, req: Request) -> str | None:
-    """The first `use_backend` whose condition holds, else `default_backend`; a `listen`
-    section (or a backend) is its own default. None: no backend."""
-    for test, backend in program.backends:
+    """The first `use_backend` whose condition holds (its name worked out for a request
+    when it is a log-format string), else `default_backend`; a `listen` section (or a
+    backend) is its own default. None: no backend."""
+    for test, backend, dynamic, known in program.backends:
         if test is None or test(req, None):
-            return backend
+            if dynamic is None:
+                return backend
+            # A log-format name: a backend that does not exist gives the default one.
+            name = dynamic(req, None)
+            return name if name in known else program.fallback
     return program.fallback
 
 
