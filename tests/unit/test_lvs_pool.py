@@ -77,6 +77,15 @@ def test_a_failure_is_retried_before_it_counts_then_the_server_leaves_and_comes_
     assert pool.weights() == [2, 3]
 
 
+def test_log_all_failures_logs_each_try() -> None:
+    pool = Pool(vs(check="retry 1\n log_all_failures"))
+    _, actions = pool.result(0, 0, BAD)
+    assert logs(actions) == [
+        "TCP_CHECK on service [198.51.100.21]:tcp:80 failed (Connection refused)."
+    ]
+    assert pool.weights() == [2, 3]  # a try, not yet a failure
+
+
 def test_a_success_resets_the_retries() -> None:
     pool = Pool(vs(check="retry 1"))
     assert pool.result(0, 0, BAD) == (1.0, [])

@@ -3,7 +3,8 @@ servers are in the pool and with what weight, as checker results come in (Keepal
 check_*.c and ipwrapper.c are the reference):
 
 - a checker that fails while up is retried `retry` times, `delay_before_retry` apart,
-  before it counts as failed; then the next check is `delay_loop` later;
+  before it counts as failed (`log_all_failures` logs each try); then the next check is
+  `delay_loop` later;
 - a real server is alive while none of its checkers has failed; one that dies is removed
   from the pool, or kept with weight 0 with `inhibit_on_failure`, and its `notify_down`
   runs (`notify_up` when it comes back);
@@ -155,6 +156,8 @@ class Pool:
             return config.delay_loop, actions
         if checker.up and checker.retry_it < config.retry:
             checker.retry_it += 1
+            if config.log_all_failures:  # each failed try of an up checker, not only the last
+                actions.append(Log(_failure_line(config, label, result.reason)))
             return config.delay_before_retry, actions
         checker.retry_it = 0
         if checker.up:
