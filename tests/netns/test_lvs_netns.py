@@ -13,7 +13,14 @@ from collections import Counter
 
 import pytest
 
-from tests.netns.hosts import HERE, measure, start_prober, start_vrrp, vrrp_conf
+from tests.netns.hosts import (
+    HERE,
+    measure,
+    start_prober,
+    start_service,
+    start_vrrp,
+    vrrp_conf,
+)
 from tests.netns.lab import VIP, Lab, Proc, ip_of, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(90)]
@@ -190,3 +197,24 @@ def test_ha_suspend_checks_only_where_the_address_is(lab: Lab) -> None:
     assert "Misc check" not in second.log()
     first.graceful_stop()
     wait_for(lambda: removed in second.log(), 5, "the new master to check and drop :8082")
+
+
+def test_keepalived_as_master_and_poise_as_the_backup_that_serves_the_virtual_server(
+    lab: Lab,
+) -> None:
+    """One keepalived.conf for both: Keepalived (VRRP only, `--vrrp`: this kernel has no
+    IPVS) is the master, with a stand-in service on its node; poise vrrp the backup, which
+    takes the address when Keepalived dies and serves the virtual server itself."""
+    for port in (8080, 8081):
+        argv = [sys.executable, str(HERE / "responder.py"), BE, str(port), "120"]
+        lab.spawn("be", f"rs-{port}", argv)
+    conf = virtual_server().replace("/bin/false", "/bin/true")
+    start_service(lab, "lb1")
+    master = start_vrrp(lab, "lb1", "keepalived", vrrp_conf(priority=150) + conf)
+    backup = start_vrrp(lab, "lb2", "poise", vrrp_conf(priority=100) + conf)
+    wait_for(lambda: lab.has_vip("lb1"), START, "the address on lb1")
+    backup.wait_backup()
+    prober = start_prober(lab, 20)
+    crash = measure(prober, "lb1", "lb2", master.crash, 3)
+    assert crash.seconds < CRASH_V3, crash
+    assert lab.has_vip("lb2")
