@@ -38,6 +38,7 @@ from poise.config.model import Where
 
 UINT_MAX = 4294967295
 TIMER_MAX = 4294.967295  # Keepalived's TIMER: microseconds in an unsigned int
+LONG_TIMER_MAX = 18446744073709.551614  # delay_loop and the like: in an unsigned long
 TIMER_MIN = 0.000001
 WEIGHT_MAX = 2147483647
 DNS_TYPES = ("A", "NS", "CNAME", "SOA", "MX", "TXT", "AAAA")
@@ -74,10 +75,12 @@ def unknown(keyword: str, block: str, known: frozenset[str]) -> Problem:
 def inherited(node: Node, values: dict[str, Any]) -> None:
     """A setting that passes down (kw.INHERITED) into `values`."""
     keyword = node.keyword
-    if keyword in ("connect_timeout", "delay_before_retry", "delay_loop"):
+    if keyword == "connect_timeout":
         values[keyword] = timer(node)
+    elif keyword in ("delay_before_retry", "delay_loop"):
+        values[keyword] = seconds(arity(node, 1)[0], TIMER_MIN, LONG_TIMER_MAX, keyword)
     elif keyword == "warmup":
-        values[keyword] = seconds(arity(node, 1)[0], 0, TIMER_MAX, keyword)
+        values[keyword] = seconds(arity(node, 1)[0], 0, LONG_TIMER_MAX, keyword)
     elif keyword == "retry":
         values[keyword] = integer(arity(node, 1)[0], 0, UINT_MAX, keyword)
     elif keyword == "virtualhost":

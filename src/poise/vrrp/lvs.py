@@ -41,10 +41,12 @@ from poise.core.balancer import Balancer
 from poise.core.balancer.factory import make_balancer
 from poise.core.balancer.persistence import Persistent
 from poise.core.frontend import Frontend
+from poise.core.limits import Limits
 from poise.core.server import ServerState
 from poise.core.termination import Failure
 from poise.net.accept import Acceptor, frontend_acceptor
 from poise.net.context import Context
+from poise.net.limits import apply_limits
 from poise.net.listener import BindError, Listener, open_listener
 from poise.net.tcp import TcpSession
 from poise.vrrp.log import Logger
@@ -54,7 +56,7 @@ from poise.vrrp.router import StartError
 from poise.vrrp.scripts import RunAs, run_as
 from poise.vrrp.system import load
 
-MAXCONN = 10_000  # connections at once over all virtual servers
+DEFAULT_MAXCONN = 1_000  # until open() works maxconn out from the descriptor limit
 MAX_WEIGHT = 256  # poise's balancers take HAProxy's weights, 0 to 256
 # IPVS's timeouts for TCP: 15 minutes established (ipvsadm --set), 2 minutes in FIN_WAIT.
 IDLE_MS = 900_000
@@ -181,20 +183,29 @@ class Lvs:
         self.services: list[Service] = []
         self.scripts: set[asyncio.Task[None]] = set()  # notify scripts running
         self.ctx: Context | None = None
+        self.limits = Limits(DEFAULT_MAXCONN, 2 * DEFAULT_MAXCONN, derived=True)
         self.rng = random.Random()
 
     def open(self) -> None:
-        """Bind every served virtual server's addresses (IP_FREEBIND); raises StartError."""
+        """Raise the descriptor limit as `poise run` does (maxconn follows from it, as in
+        HAProxy), then bind every virtual server's addresses (IP_FREEBIND); raises
+        StartError."""
+        virtual_servers = self.config.virtual_servers
+        if not virtual_servers:
+            return
         try:
-            for vs in self.config.virtual_servers:
-                self.services.append(Service(vs, *_listen(vs)))
+            proxies = tuple(proxy_of(vs) for vs in virtual_servers)
+            self.limits = apply_limits(model.Config(model.Global(), proxies))
+            for vs in virtual_servers:
+                self.services.append(Service(vs, *_listen(vs, self.limits.maxconn)))
         except BindError as exc:
             self.close()
             raise StartError(str(exc)) from None
 
     def start(self) -> None:
         """In the loop: accept, balance, and run the checkers."""
-        self.ctx = Context(asyncio.get_running_loop(), MAXCONN)
+        limits = self.limits
+        self.ctx = Context(asyncio.get_running_loop(), limits.maxconn, limits.maxsock)
         for service in self.services:
             self._start(service)
 
@@ -207,7 +218,7 @@ class Lvs:
         servers = [ServerState(s, vs.name) for s in proxy.servers]
         backend = service.backend = Backend(proxy, servers, balancer_factory(vs, loop.time))
         ctx.add_backend(backend)
-        frontend = Frontend(proxy, backend, None, MAXCONN)
+        frontend = Frontend(proxy, backend, None, self.limits.maxconn)
         ctx.frontends[vs.name] = frontend
 
         def factory() -> asyncio.Protocol:
@@ -253,7 +264,7 @@ class Lvs:
                 changed += 1
             else:
                 try:
-                    service = Service(vs, *_listen(vs))
+                    service = Service(vs, *_listen(vs, self.limits.maxconn))
                 except BindError as exc:
                     self.log.error(f"cannot start VS {vs.name}: {exc}")
                     continue
@@ -367,14 +378,14 @@ def _key(vs: VirtualServer) -> tuple[frozenset[tuple[IPAddress, int]], str]:
     return frozenset(vs.endpoints), vs.protocol
 
 
-def _listen(vs: VirtualServer) -> tuple[list[Listener], list[socket.socket]]:
+def _listen(vs: VirtualServer, maxconn: int) -> tuple[list[Listener], list[socket.socket]]:
     """The listening sockets of a virtual server, TCP or UDP; raises BindError."""
     listeners: list[Listener] = []
     udp: list[socket.socket] = []
     try:
         for bind in proxy_of(vs).binds:
             if vs.protocol == "TCP":
-                listeners.append(open_listener(bind, vs.name, MAXCONN))
+                listeners.append(open_listener(bind, vs.name, maxconn))
                 continue
             try:
                 udp.append(open_udp(bind))
