@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 # Debian packages the tests use as real peers (haproxy also creates the
 # `haproxy` user that the seed configuration drops privileges to; keepalived is
 # the reference VRRP peer of the netns tests, which use iproute2's `ip` (psmisc
-# has the `killall` the seed keepalived.conf tracks); hatop,
+# has the `killall` the seed keepalived.conf tracks; nftables' `nft` makes poise vrrp's and
+# Keepalived's no_accept rules); hatop,
 # run under tmux, is a real client of the runtime API; chromium and its driver
 # load the stats page in a real headless browser).
 debs:
-	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc
+	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc nftables
 
 run: $(STAMP)
 	$(BIN)/poise demo

@@ -4,6 +4,7 @@
   node's), so a client learns which node served it through `poise run`.
 - On a balancer node, in place of `poise run` (`--answer ADDRESS`): binds the virtual
   address with IP_FREEBIND before the node holds it, and answers with the node's address.
+  HOST may be an IPv6 address.
 
 Usage: python responder.py HOST PORT DURATION [--answer TEXT]
 """
@@ -28,7 +29,8 @@ async def main(host: str, port: int, duration: float, answer: str | None) -> Non
         finally:
             writer.close()
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
     sock.bind((host, port))

@@ -341,7 +341,9 @@ def test_virtual_addresses_with_their_options() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("2001:db8::1", "IPv6 address '2001:db8::1': poise vrrp does IPv4 only for now"),
+        ("2001:db8::1 brd 198.51.100.255", "'brd' on an IPv6 address: IPv6 has no broadcast"),
+        ("2001:db8::1/129", "bad prefix length in '2001:db8::1/129'"),
+        ("2001:db8::zz", "'2001:db8::zz' is not an IPv6 address"),
         (
             "198.51.100.170 devv eth0",
             "unknown option 'devv' on a virtual address; did you mean 'dev'?",

@@ -53,6 +53,7 @@ from poise.config.keepalived_values import (
     boolean,
     flag_args,
     integer,
+    ip_address,
     ipv4,
     list_items,
     no_args,
@@ -192,6 +193,11 @@ class _Reader:
             if not group.is_multicast:
                 raise Problem(f"'{group}' is not a multicast address")
             values["vrrp_mcast_group4"] = group
+        elif keyword == "vrrp_mcast_group6":
+            group6 = ip_address(arity(node, 1)[0], "multicast group")
+            if group6.version != 6 or not group6.is_multicast:
+                raise Problem(f"'{group6}' is not an IPv6 multicast address")
+            values["vrrp_mcast_group6"] = group6
         elif keyword in (
             "vrrp_garp_master_delay",
             "vrrp_garp_master_refresh",
@@ -305,7 +311,7 @@ def _check(config: KeepalivedConfig, diagnostics: list[Diagnostic]) -> Keepalive
     """Names that refer to each other, and instances that would answer the same adverts."""
     instances = list(config.instances)
     by_name = {i.name: i for i in instances}
-    seen: dict[tuple[str, int, tuple[Any, ...]], VrrpInstance] = {}
+    seen: dict[tuple[str, int, int, tuple[Any, ...]], VrrpInstance] = {}
     for index, instance in enumerate(instances):
         kept = []
         for tracked in instance.track_script:
@@ -325,8 +331,9 @@ def _check(config: KeepalivedConfig, diagnostics: list[Diagnostic]) -> Keepalive
             instances[index] = replace(instance, track_script=tuple(kept))
         assert instance.interface is not None
         # Unicast instances with different peers may share a VRID (keepalived.conf(5)).
-        key = (
+        key = (  # IPv4 and IPv6 instances are independent (RFC 5798 section 7.3)
             instance.interface,
+            instance.family,
             instance.virtual_router_id,
             tuple(sorted(map(int, instance.unicast_peer))),
         )

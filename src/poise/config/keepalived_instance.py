@@ -28,8 +28,9 @@ from poise.config.keepalived_values import (
     boolean,
     flag_args,
     integer,
+    ip_address,
+    ip_interface,
     ipv4,
-    ipv4_interface,
     list_items,
     no_args,
     notify_command,
@@ -136,11 +137,15 @@ def _authentication(draft: InstanceDraft, node: Node, diagnostics: list[Diagnost
 
 def virtual_address(node: Node) -> VirtualAddress:
     words = node.words
-    interface, given = ipv4_interface(words[0])
+    interface, given = ip_interface(words[0])
     options: dict[str, Any] = {}
     index = 1
     while index < len(words):
         option = words[index]
+        if option == "-nodad":  # Keepalived adds IPv6 addresses with nodad unless told
+            options["dad"] = interface.version == 6
+            index += 1
+            continue
         if option in kw.VIP_OPTIONS_UNIMPLEMENTED:
             raise Problem(f"'{option}' on a virtual address is not implemented yet in poise")
         if option not in kw.VIP_OPTIONS:
@@ -152,6 +157,8 @@ def virtual_address(node: Node) -> VirtualAddress:
             raise Problem(f"'{option}' expects a value")
         value = words[index + 1]
         if option == "brd":
+            if interface.version == 6:
+                raise Problem("'brd' on an IPv6 address: IPv6 has no broadcast")
             options["broadcast"] = ipv4(value, "broadcast address")
         elif option == "scope":
             if value not in kw.SCOPES:
@@ -166,7 +173,8 @@ def virtual_address(node: Node) -> VirtualAddress:
 
 
 def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
-    addresses: list[VirtualAddress] = list(draft.values.get("virtual_ipaddress", ()))
+    key = node.keyword  # virtual_ipaddress or virtual_ipaddress_excluded
+    addresses: list[VirtualAddress] = list(draft.values.get(key, ()))
     _block(node)
     for child in list_items(node, "the virtual address", diagnostics):
         try:
@@ -186,9 +194,9 @@ def _virtual_ipaddress(draft: InstanceDraft, node: Node, diagnostics: list[Diagn
                 )
             )
         addresses.append(address)
-    if len(addresses) > 255:
+    if len(addresses) > 255 and key == "virtual_ipaddress":
         raise Problem("more than 255 virtual addresses (an advert carries at most 255)")
-    draft.values["virtual_ipaddress"] = tuple(addresses)
+    draft.values[key] = tuple(addresses)
 
 
 def _routes(
@@ -300,7 +308,8 @@ def _unicast_peer(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic
                 raise Problem(
                     f"'{child.words[1]}' on a unicast peer is not implemented yet in poise"
                 )
-            peers.append(ipv4(child.words[0], "unicast peer"))
+            peers.append(ip_address(child.words[0], "unicast peer"))
+            draft.places.setdefault(f"peer {peers[-1]}", child.where)
         except Problem as exc:
             diagnostics.append(error(child.where, str(exc), child.words[0]))
     draft.values["unicast_peer"] = tuple(peers)
@@ -310,12 +319,35 @@ def _notify(draft: InstanceDraft, node: Node, _diagnostics: Any) -> None:
     draft.notify[NOTIFY_FIELDS[node.keyword]] = notify_command(node)
 
 
-def _flag(name: str, value: bool) -> Callable[[InstanceDraft, Node, Any], None]:
+def _flag(name: str, value: bool | int) -> Callable[[InstanceDraft, Node, Any], None]:
     def handler(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
         flag_args(node, diagnostics)
         draft.values[name] = value
 
     return handler
+
+
+def _version(draft: InstanceDraft, node: Node, diagnostics: list[Diagnostic]) -> None:
+    """`version 2|3`. Keepalived 2.2.7 reads it in order: once the instance is IPv6 (an
+    IPv6 virtual address or `native_ipv6` above it), `version 2` is ignored with its
+    warning; above them it stands, and VRRPv2 is sent over IPv6."""
+    version = integer(arity(node, 1)[0], 2, 3, "version")
+    if version == 2 and _ipv6_so_far(draft):
+        diagnostics.append(
+            warning(
+                node.where,
+                f"({draft.name}) vrrp_version 2 conflicts with configured or deduced "
+                "version 3; ignoring.",
+                "version",
+            )
+        )
+        return
+    draft.values["version"] = version
+
+
+def _ipv6_so_far(draft: InstanceDraft) -> bool:
+    vips = draft.values.get("virtual_ipaddress", ())
+    return draft.values.get("family") == 6 or bool(vips and vips[0].version == 6)
 
 
 def _one(parse: Callable[[str], Any]) -> Callable[[Node], Any]:
@@ -326,6 +358,7 @@ _BLOCKS = frozenset(
     (
         "authentication",
         "virtual_ipaddress",
+        "virtual_ipaddress_excluded",
         "track_script",
         "track_interface",
         "unicast_peer",
@@ -341,17 +374,19 @@ _HANDLERS: dict[str, Callable[[InstanceDraft, Node, Any], None]] = {
     ),
     "priority": _set("priority", _one(lambda v: integer(v, 1, 255, "priority"))),
     "advert_int": _set("advert_int", _one(lambda v: seconds(v, 0.001, 255, "advert_int"))),
-    "version": _set("version", _one(lambda v: integer(v, 2, 3, "version"))),
+    "version": _version,
     "authentication": _authentication,
     "virtual_ipaddress": _virtual_ipaddress,
+    "virtual_ipaddress_excluded": _virtual_ipaddress,
+    "native_ipv6": _flag("family", 6),
     "track_script": _track_script,
     "track_interface": _track_interface,
     "dont_track_primary": _flag("dont_track_primary", True),
     "nopreempt": _flag("nopreempt", True),
     "preempt": _flag("nopreempt", False),
     "preempt_delay": _set("preempt_delay", _one(lambda v: seconds(v, 0, 1000, "preempt_delay"))),
-    "unicast_src_ip": _set("unicast_src_ip", _one(ipv4)),
-    "mcast_src_ip": _set("unicast_src_ip", _one(ipv4)),
+    "unicast_src_ip": _set("unicast_src_ip", _one(ip_address)),
+    "mcast_src_ip": _set("unicast_src_ip", _one(ip_address)),
     "unicast_peer": _unicast_peer,
     "garp_master_delay": _set("garp_master_delay", _one(lambda v: seconds(v, 0, 86400))),
     "garp_master_repeat": _set("garp_master_repeat", _one(lambda v: integer(v, 0, 255))),
@@ -365,6 +400,7 @@ _HANDLERS: dict[str, Callable[[InstanceDraft, Node, Any], None]] = {
     "higher_prio_send_advert": _set("higher_prio_send_advert", boolean),
     "check_unicast_src": _flag("check_unicast_src", True),
     "accept": _flag("accept", True),
+    "no_accept": _flag("accept", False),
     "use_vmac": _use_vmac,
     "vmac_xmit_base": _flag("vmac_xmit_base", True),
     "virtual_routes": _routes("virtual_routes", parse_route),
@@ -392,7 +428,20 @@ def complete_instance(
             )
         )
         return None
-    values.setdefault("version", defaults.vrrp_version)
+    if not _family(draft, values, diagnostics):
+        return None
+    # keepalived.conf(5): IPv6 instances use version 3 whatever vrrp_version says (an
+    # explicit `version 2` is sent as VRRPv2 over IPv6 by Keepalived 2.2.7, and by poise)
+    values.setdefault("version", 3 if values["family"] == 6 else defaults.vrrp_version)
+    if values["family"] == 6 and values["version"] == 2 and values.get("auth_pass"):
+        diagnostics.append(
+            error(
+                draft.places.get("authentication", where),
+                "authentication over IPv6 (VRRPv2 with a password) is not implemented yet in poise",
+                "authentication",
+            )
+        )
+        return None
     values.setdefault("garp_master_delay", defaults.vrrp_garp_master_delay)
     values.setdefault("garp_master_repeat", defaults.vrrp_garp_master_repeat)
     values.setdefault("garp_master_refresh", defaults.vrrp_garp_master_refresh)
@@ -413,6 +462,63 @@ def complete_instance(
         values["check_unicast_src"] = True
     instance = VrrpInstance(name=draft.name, where=where, notify=Notify(**draft.notify), **values)
     return _reconcile(instance, draft, diagnostics)
+
+
+def _family(draft: InstanceDraft, values: dict[str, Any], diagnostics: list[Diagnostic]) -> bool:
+    """An instance is IPv4 or IPv6 (RFC 5798 section 5.2.9): IPv6 with `native_ipv6` or
+    when its first virtual address is IPv6. As Keepalived 2.2.7 (vrrp.c): a virtual address
+    of the other family is ignored with its warning (`virtual_ipaddress_excluded` takes
+    either family); a unicast peer or source of the other family is an error."""
+    vips: tuple[VirtualAddress, ...] = values.get("virtual_ipaddress", ())
+    family = values.get("family") or (vips[0].version if vips else 4)
+    values["family"] = family
+    kept = []
+    for vip in vips:
+        if vip.version == family:
+            kept.append(vip)
+            continue
+        diagnostics.append(
+            warning(
+                vip.where,
+                f"({draft.name}): address family must match VRRP instance "
+                f"[{vip.interface}] - ignoring",
+                "virtual_ipaddress",
+            )
+        )
+    values["virtual_ipaddress"] = tuple(kept)
+    if family == 6 and kept and not kept[0].ip.is_link_local:
+        # Keepalived's own warning at start (RFC 5798 5.2.9: it SHOULD be link-local)
+        diagnostics.append(
+            warning(
+                kept[0].where,
+                f"({draft.name}) the first IPv6 VIP address should be link local",
+                "virtual_ipaddress",
+            )
+        )
+    fine = True
+    for peer in values.get("unicast_peer", ()):
+        if peer.version != family:
+            diagnostics.append(
+                error(
+                    draft.places.get(f"peer {peer}", draft.where),
+                    f"VRRP instance[{draft.name}] and unicast peer address[{peer}] MUST be "
+                    "of the same family",
+                    "unicast_peer",
+                )
+            )
+            fine = False
+    source = values.get("unicast_src_ip")
+    if source is not None and source.version != family:
+        diagnostics.append(
+            error(
+                draft.places.get("unicast_src_ip", draft.places.get("mcast_src_ip", draft.where)),
+                f"({draft.name}) source address {source} is not of the instance's family "
+                f"(IPv{family})",
+                "unicast_src_ip",
+            )
+        )
+        fine = False
+    return fine
 
 
 def _reconcile(

@@ -32,7 +32,7 @@ GLOBAL = _words(
     "vrrp_garp_master_refresh_repeat vrrp_garp_interval vrrp_garp_lower_prio_delay "
     "vrrp_garp_lower_prio_repeat vrrp_min_garp vrrp_lower_prio_no_advert "
     "vrrp_higher_prio_send_advert vrrp_check_unicast_src vrrp_skip_check_adv_addr "
-    "vrrp_startup_delay"
+    "vrrp_startup_delay vrrp_mcast_group6"
 )
 GLOBAL_MAIL = _words(
     "notification_email notification_email_from smtp_server smtp_helo_name "
@@ -64,7 +64,7 @@ GLOBAL_UNIMPLEMENTED = _words(
     "shutdown_script shutdown_script_timeout snmp_socket startup_script "
     "startup_script_timeout tmp_config_directory umask use_pid_dir vmac_addr_prefix "
     "vmac_prefix vrrp_cpu_affinity vrrp_down_timer_adverts vrrp_garp_extra_if "
-    "vrrp_gna_interval vrrp_ipsets vrrp_iptables vrrp_mcast_group6 "
+    "vrrp_gna_interval vrrp_ipsets vrrp_iptables "
     "vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
     "vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo "
     "vrrp_notify_fifo_script vrrp_notify_priority_changes vrrp_priority vrrp_process_name "
@@ -81,7 +81,8 @@ INSTANCE = _words(
     "notify_stop notify garp_master_delay garp_master_repeat garp_master_refresh "
     "garp_master_refresh_repeat garp_lower_prio_delay garp_lower_prio_repeat version "
     "lower_prio_no_advert higher_prio_send_advert check_unicast_src skip_check_adv_addr "
-    "virtual_routes virtual_rules accept use_vmac vmac_xmit_base"
+    "virtual_routes virtual_rules accept use_vmac vmac_xmit_base native_ipv6 "
+    "virtual_ipaddress_excluded no_accept"
 )
 INSTANCE_MAIL = _words("smtp_alert")
 # Meaningless for poise: a warning that says why.
@@ -91,11 +92,11 @@ INSTANCE_MEANINGLESS = {
     "backup (connections open at a failover are cut): ignored",
 }
 INSTANCE_UNIMPLEMENTED = _words(
-    "no_accept debug down_timer_adverts garp_extra_if kernel_rx_buf_size "
-    "linkbeat_use_polling mcast_dst_ip native_ipv6 notify_master_rx_lower_pri "
+    "debug down_timer_adverts garp_extra_if kernel_rx_buf_size "
+    "linkbeat_use_polling mcast_dst_ip notify_master_rx_lower_pri "
     "notify_priority_changes old_unicast_checksum promote_secondaries strict_mode "
     "track_bfd track_file track_process track_src_ip unicast_fault_no_peer unicast_ttl "
-    "use_ipvlan use_vmac_addr virtual_ipaddress_excluded vrf"
+    "use_ipvlan use_vmac_addr vrf"
 )
 
 AUTHENTICATION = _words("auth_type auth_pass")
@@ -109,8 +110,9 @@ SYNC_GROUP_UNIMPLEMENTED = _words(
 
 # Options of a `virtual_ipaddress` line after the address.
 VIP_OPTIONS = _words("dev label brd scope")
+VIP_FLAGS = _words("-nodad")  # options without a value
 VIP_OPTIONS_UNIMPLEMENTED = _words(
-    "use_vmac peer home -nodad mngtmpaddr noprefixroute autojoin no_track preferred_lft track_group"
+    "use_vmac peer home mngtmpaddr noprefixroute autojoin no_track preferred_lft track_group"
 )
 SCOPES = _words("global site link host nowhere")
 BOOLEANS = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}

@@ -7,7 +7,7 @@ as Keepalived writes them (`advert_int 0.1`, `preempt_delay 4.12`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network
+from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
 from typing import TYPE_CHECKING
 
 from poise.config.model import NOWHERE, Where
@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # keepalived_lvs_model.py imports Command from here
     from poise.config.keepalived_lvs_model import VirtualServer
 
 VRRP_MCAST_GROUP4 = IPv4Address("224.0.0.18")  # RFC 5798 section 5.1.1.2
+VRRP_MCAST_GROUP6 = IPv6Address("ff02::12")  # RFC 5798 section 5.1.2.2
+IPAddress = IPv4Address | IPv6Address
 PRIORITY_OWNER = 255  # RFC 5798 section 5.2.4: the address owner
 DEFAULT_PRIORITY = 100  # Keepalived's default `priority`
 
@@ -41,6 +43,7 @@ class GlobalDefs:
     script_group: str | None = None
     enable_script_security: bool = False
     vrrp_mcast_group4: IPv4Address = VRRP_MCAST_GROUP4
+    vrrp_mcast_group6: IPv6Address = VRRP_MCAST_GROUP6
     vrrp_garp_master_delay: float = 5.0
     vrrp_garp_master_repeat: int = 5
     vrrp_garp_master_refresh: float = 0.0
@@ -55,6 +58,9 @@ class GlobalDefs:
     vrrp_skip_check_adv_addr: bool = False
     vrrp_startup_delay: float = 0.0
     where: Where = NOWHERE
+
+    def mcast_group(self, family: int) -> IPAddress:
+        return self.vrrp_mcast_group6 if family == 6 else self.vrrp_mcast_group4
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +86,27 @@ class VrrpScript:
 
 @dataclass(frozen=True, slots=True)
 class VirtualAddress:
-    """One `virtual_ipaddress` line: address/prefix, and where it goes."""
+    """One `virtual_ipaddress` line: address/prefix, and where it goes. An IPv6 one is
+    added without duplicate address detection (RFC 5798 section 8.2.1; `-nodad` asks for
+    it), and as deprecated when it is a /128, as Keepalived adds it (so that it is never
+    picked as a source address)."""
 
-    interface: IPv4Interface
+    interface: IPv4Interface | IPv6Interface
     dev: str | None = None
     label: str | None = None
     broadcast: IPv4Address | None = None
     scope: str = "global"
     prefix_given: bool = False
+    dad: bool = False  # `-nodad`: IPv6 duplicate address detection wanted
     where: Where = NOWHERE
 
     @property
-    def ip(self) -> IPv4Address:
+    def ip(self) -> IPAddress:
         return self.interface.ip
+
+    @property
+    def version(self) -> int:
+        return self.interface.version
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +199,7 @@ class VrrpInstance:
     virtual_ipaddress: tuple[VirtualAddress, ...] = ()
     virtual_routes: tuple[Route, ...] = ()
     virtual_rules: tuple[Rule, ...] = ()
-    accept: bool = True  # Keepalived's default outside strict mode; no_accept is not implemented
+    accept: bool = True  # Keepalived's default outside strict mode; `no_accept` clears it
     use_vmac: str | None = None  # the macvlan interface's name ("vrrp.VRID" by default)
     vmac_mac: bytes | None = None  # None: the virtual router MAC 00-00-5E-00-01-VRID
     vmac_xmit_base: bool = False
@@ -194,8 +208,10 @@ class VrrpInstance:
     dont_track_primary: bool = False
     nopreempt: bool = False
     preempt_delay: float = 0.0
-    unicast_src_ip: IPv4Address | None = None
-    unicast_peer: tuple[IPv4Address, ...] = ()
+    unicast_src_ip: IPAddress | None = None
+    unicast_peer: tuple[IPAddress, ...] = ()
+    family: int = 4  # 6: IPv6 (its virtual addresses are IPv6, or `native_ipv6`)
+    virtual_ipaddress_excluded: tuple[VirtualAddress, ...] = ()  # not in adverts
     notify: Notify = field(default_factory=Notify)
     garp_master_delay: float = 5.0
     garp_master_repeat: int = 5

@@ -6,7 +6,14 @@ which the parser reports at the statement's FILE:LINE and keyword, then goes on.
 from __future__ import annotations
 
 import math
-from ipaddress import AddressValueError, IPv4Address, IPv4Interface, NetmaskValueError
+from ipaddress import (
+    AddressValueError,
+    IPv4Address,
+    IPv4Interface,
+    IPv6Address,
+    IPv6Interface,
+    NetmaskValueError,
+)
 
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.keepalived_keywords import BOOLEANS
@@ -105,22 +112,40 @@ def ipv4(text: str, what: str = "address") -> IPv4Address:
         return IPv4Address(text)
     except AddressValueError:
         if ":" in text:
-            raise Problem(f"IPv6 {what} '{text}': poise vrrp does IPv4 only for now") from None
+            raise Problem(f"IPv6 {what} '{text}': poise vrrp does IPv4 only here") from None
         raise Problem(f"'{text}' is not an IPv4 {what}") from None
 
 
-def ipv4_interface(text: str) -> tuple[IPv4Interface, bool]:
-    """`ADDR[/PREFIX]` (Keepalived's default prefix is /32) and whether a prefix was given."""
+def ip_address(text: str, what: str = "address") -> IPv4Address | IPv6Address:
+    """An IPv4 or IPv6 address (an IPv6 one without a zone: `%eth0` is not taken)."""
+    if ":" not in text:
+        return ipv4(text, what)
+    try:
+        return IPv6Address(text)
+    except AddressValueError:
+        raise Problem(f"'{text}' is not an IPv6 {what}") from None
+
+
+def ip_interface(text: str) -> tuple[IPv4Interface | IPv6Interface, bool]:
+    """`ADDR[/PREFIX]` (Keepalived's default prefix is the whole address: /32, /128) and
+    whether a prefix was given."""
     address, slash, prefix = text.partition("/")
-    ip = ipv4(address)
+    ip = ip_address(address)
+    bits = 128 if ip.version == 6 else 32
     if not slash:
-        return IPv4Interface(f"{ip}/32"), False
-    if not prefix.isdigit():
+        return ip_interface_of(ip, bits), False
+    if not prefix.isdigit() or int(prefix) > bits:
         raise Problem(f"bad prefix length in '{text}'")
     try:
-        return IPv4Interface(f"{ip}/{int(prefix)}"), True
+        return ip_interface_of(ip, int(prefix)), True
     except NetmaskValueError:
         raise Problem(f"bad prefix length in '{text}'") from None
+
+
+def ip_interface_of(ip: IPv4Address | IPv6Address, prefix: int) -> IPv4Interface | IPv6Interface:
+    if ip.version == 6:
+        return IPv6Interface(f"{ip}/{prefix}")
+    return IPv4Interface(f"{ip}/{prefix}")
 
 
 def split_command(text: str) -> tuple[str, ...]:

@@ -19,19 +19,21 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Coroutine, Iterable
-from ipaddress import IPv4Address
 from typing import Any
 
-from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance
+from poise.config.keepalived_model import KeepalivedConfig, VirtualAddress, VrrpInstance
 from poise.system.notify import notify
 from poise.vrrp import fsm, reload, sync
-from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, SenderKey, Sockets
+from poise.vrrp.firewall import Firewall, FirewallError, needed
+from poise.vrrp.io import Announcer, LinkState, Netlink, Receiver, Sockets, Used
 from poise.vrrp.log import Logger
 from poise.vrrp.packet import (
     AUTH_NONE,
     AUTH_PASS,
     PROTOCOL,
     Advert,
+    IPAddress,
+    IPHeader,
     PacketError,
     decode,
     encode,
@@ -55,6 +57,7 @@ class Daemon:
         self.links = links()
         self.sockets = Sockets()
         self.vmacs = Vmacs()
+        self.firewall = Firewall()  # no_accept
         self.listening: set[str] = set()  # receivers watched by the loop
         self.routers: dict[str, Router] = {}
         self.scripts = {name: ScriptState.for_script(s) for name, s in config.scripts.items()}
@@ -80,6 +83,11 @@ class Daemon:
             raise
 
     def _open(self) -> None:
+        if needed(self.config):
+            try:
+                self.firewall.check()
+            except FirewallError as exc:
+                raise StartError(str(exc)) from None
         self._vmacs(self.config.instances)
         self.links = links()
         for instance in self.config.instances:
@@ -97,21 +105,22 @@ class Daemon:
 
     def _open_instance(self, instance: VrrpInstance) -> Router:
         """The router of one instance, with the sockets it needs (shared when open)."""
-        vips = {v.ip for i in self.config.instances for v in i.virtual_ipaddress}
+        vips = {v.ip for i in self.config.instances for v in _all_vips(i)}
         assert instance.interface is not None
         link = self.links[instance.interface]
         # With a VMAC, adverts come in on it (macvlan hands the frames sent from the shared
         # MAC to the local VMAC interface only) and leave from it, unless vmac_xmit_base.
         vmac = instance.use_vmac is not None and not instance.vmac_xmit_base
         port = self.links[instance.address_interface] if vmac else link
-        receiver = self.sockets.receiver(port.name, port.index)
+        receiver = self.sockets.receiver(port.name, port.index, instance.family)
         if not instance.unicast:
-            receiver.join(self.config.global_defs.vrrp_mcast_group4)
+            receiver.join(self.config.global_defs.mcast_group(instance.family))
         sender = self.sockets.sender(port.name, port.index, advert_source(instance, link, vips))
-        for vip in instance.virtual_ipaddress:
-            target = vip.dev or instance.address_interface
-            self.sockets.announcer(target, self.links[target].mac)
-        return make_router(self.config, instance, link, sender, say=self.log.info, port=port.name)
+        for vip in _all_vips(instance):
+            target = self.links[vip.dev or instance.address_interface]
+            self.sockets.announcer(target.name, target.mac, vip.version, target.index)
+        key = port.name if instance.family == 4 else f"{port.name}/6"  # as Sockets keys them
+        return make_router(self.config, instance, link, sender, say=self.log.info, port=key)
 
     # -- running -----------------------------------------------------------------------------
 
@@ -127,6 +136,7 @@ class Daemon:
         for name in self.sockets.receivers:
             self._listen(name)
         await self.routing.statics(self.config, add=True)
+        await self._firewall(self.config)
         worker = loop.create_task(self._work())
         self.tasks.append(loop.create_task(self._guarded(self._watch_links(), "link watcher")))
         delay = self.config.global_defs.vrrp_startup_delay
@@ -148,6 +158,7 @@ class Daemon:
         self.queue.put_nowait(None)
         await worker
         await self.routing.statics(self.config, add=False)
+        await self._guard(self.firewall.stop())
         notifiers = [r.notifier for r in self.routers.values()]
         notifiers += list(self.group_notifiers.values())
         await asyncio.gather(*(n.drain(STOP_NOTIFY_WAIT) for n in notifiers))
@@ -313,49 +324,68 @@ class Daemon:
         assert instance.interface is not None
         if add and instance.virtual_ipaddress:
             self.log.info(f"({instance.name}) Setting VIPs.", detail=True)
-        found: dict[str, set[IPv4Address]] = {}
+        found: dict[str, set[IPAddress]] = {}
         if stale:
-            for vip in instance.virtual_ipaddress:
+            for vip in _all_vips(instance):
                 dev = vip.dev or instance.address_interface
                 index = self._ifindex(dev)
                 if dev not in found and index is not None:
                     found[dev] = await self.netlink.addresses(index)
+        if not instance.accept and not instance.owner and add:
+            self.log.info(f"({instance.name}) setting firewall drop rule")
+            await self._guard(self.firewall.drop(self._dropped(instance), on=True))
         await self.routing.virtual(
             instance.name,
             instance.address_interface,
-            instance.virtual_ipaddress,
+            _all_vips(instance),
             instance.virtual_routes,
             instance.virtual_rules,
             add=add,
             present=(lambda dev, ip: ip in found.get(dev, set())) if stale else None,
         )
+        if not instance.accept and not instance.owner and not add and self.firewall.present:
+            self.log.info(f"({instance.name}) removing firewall drop rule")
+            await self._guard(self.firewall.drop(self._dropped(instance), on=False))
+
+    def _dropped(self, instance: VrrpInstance) -> list[tuple[IPAddress, str]]:
+        return [(v.ip, v.dev or instance.address_interface) for v in _all_vips(instance)]
+
+    async def _firewall(self, config: KeepalivedConfig) -> None:
+        if needed(config) and not self.firewall.made:
+            await self._guard(self.firewall.start())
+
+    async def _guard(self, change: Coroutine[Any, Any, None]) -> None:
+        try:
+            await change
+        except FirewallError as exc:
+            self.log.error(f"no_accept: {exc}")
 
     def _garp(self, router: Router, repeat: int) -> None:
         instance = router.config
-        interval = self.config.global_defs.vrrp_garp_interval
+        garp_interval = self.config.global_defs.vrrp_garp_interval  # not for NA (gna)
         loop = asyncio.get_running_loop()
-        for vip in instance.virtual_ipaddress:
+        for vip in _all_vips(instance):
             target = vip.dev or instance.address_interface
-            assert target is not None
+            what = "Unsolicited Neighbour Adverts" if vip.version == 6 else "gratuitous ARPs"
             self.log.info(
-                f"({instance.name}) Sending/queueing gratuitous ARPs on {target} for {vip.ip}",
-                detail=True,
+                f"({instance.name}) Sending/queueing {what} on {target} for {vip.ip}", detail=True
             )
-            announcer = self.sockets.announcers[target]
+            announcer = self.sockets.announcers[(target, vip.version)]
+            interval = garp_interval if vip.version == 4 else 0.0
             for count in range(repeat):
                 if interval and count:
                     loop.call_later(interval * count, self._announce, announcer, vip.ip, target)
                 else:
                     self._announce(announcer, vip.ip, target)
 
-    def _announce(self, announcer: Announcer, address: IPv4Address, interface: str) -> None:
+    def _announce(self, announcer: Announcer, address: IPAddress, interface: str) -> None:
         failure = announcer.announce(address)
         if failure is not None:
+            what = "unsolicited neighbour advert" if address.version == 6 else "gratuitous ARP"
             self._warn_once(
                 interface,
                 -1,
-                f"cannot send gratuitous ARP on {interface} for "
-                f"{address}: {failure.strerror or failure}",
+                f"cannot send {what} on {interface} for {address}: {failure.strerror or failure}",
             )
 
     # -- reload (SIGHUP) ---------------------------------------------------------------------
@@ -415,6 +445,7 @@ class Daemon:
             self._listen(name)
         self._group_notifiers()
         await self.routing.static_difference(old, new)
+        await self._firewall(new)
         for name in reload.changed_scripts(old, new):
             task = self.script_tasks.pop(name, None)
             if task is not None:
@@ -436,23 +467,23 @@ class Daemon:
         for problem in self.vmacs.release(used):
             self.log.error(problem)
 
-    def _used(self) -> tuple[set[str], set[SenderKey], set[str]]:
+    def _used(self) -> Used:
         routers = self.routers.values()
         return (
             {r.port for r in routers},
             {(r.sender.ifname, r.sender.source) for r in routers},
             {
-                v.dev or r.config.address_interface
+                (v.dev or r.config.address_interface, v.version)
                 for r in routers
-                for v in r.config.virtual_ipaddress
+                for v in _all_vips(r.config)
             },
         )
 
     # -- the world's events ------------------------------------------------------------------
 
-    def _datagram(self, interface: str, data: bytes) -> None:
+    def _datagram(self, interface: str, data: bytes | IPHeader) -> None:
         try:
-            header = parse_ipv4(data)
+            header = parse_ipv4(data) if isinstance(data, bytes) else data
             if header.protocol != PROTOCOL:
                 return
             advert = decode(header.payload, header.source, header.destination)
@@ -507,9 +538,9 @@ class Daemon:
                 return
             self.links_up[name] = state.up
             self.log.info(f"Kernel is reporting: interface {name} {'UP' if state.up else 'DOWN'}")
-            receiver = self.sockets.receivers.get(name)
-            if state.up and receiver is not None:
-                receiver.rejoin()
+            for receiver in self.sockets.receivers.values():  # IPv4's and IPv6's
+                if state.up and receiver.ifname == name:
+                    receiver.rejoin()
             self._retrack()
 
         current = await self.netlink.links()
@@ -546,3 +577,8 @@ class Daemon:
             self.netlink.close()
         for problem in self.vmacs.release():
             self.log.error(problem)
+
+
+def _all_vips(instance: VrrpInstance) -> tuple[VirtualAddress, ...]:
+    """The addresses that follow the state: the advertised ones, then the excluded ones."""
+    return instance.virtual_ipaddress + instance.virtual_ipaddress_excluded

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 
 from poise.vrrp.packet import Advert
 
@@ -42,8 +42,8 @@ class Started:
 @dataclass(frozen=True, slots=True)
 class AdvertReceived:
     advert: Advert
-    source: IPv4Address
-    destination: IPv4Address
+    source: IPv4Address | IPv6Address
+    destination: IPv4Address | IPv6Address
     ttl: int
 
 

@@ -23,7 +23,7 @@ Keepalived's choices followed here (vrrp.c, vrrp_scheduler.c):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol
 
 from poise.vrrp.events import (
@@ -96,8 +96,8 @@ class Params:
     version: int
     priority: int
     interval: int
-    addresses: tuple[IPv4Address, ...]
-    address: IPv4Address
+    addresses: tuple[IPv4Address | IPv6Address, ...]
+    address: IPv4Address | IPv6Address
     initial_master: bool = False
     auth_pass: bytes | None = None
     nopreempt: bool = False
@@ -110,10 +110,10 @@ class Params:
     garp_lower_prio_delay: float = 5.0
     lower_prio_no_advert: bool = False
     higher_prio_send_advert: bool = False
-    unicast_peers: tuple[IPv4Address, ...] = ()
+    unicast_peers: tuple[IPv4Address | IPv6Address, ...] = ()
     check_unicast_src: bool = False
     skip_check_adv_addr: bool = False
-    multicast_group: IPv4Address = VRRP_MCAST_GROUP4
+    multicast_group: IPv4Address | IPv6Address = VRRP_MCAST_GROUP4
 
 
 def skew(version: int, priority: int, interval_cs: int) -> float:
@@ -139,7 +139,7 @@ class Instance:
     fault: bool = False
     master_interval: int = 0
     preempt_until: float | None = None
-    master_source: IPv4Address | None = None
+    master_source: IPv4Address | IPv6Address | None = None
     vips_set: bool = False
     timers: dict[Timer, float] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
@@ -381,7 +381,9 @@ class Instance:
                 )
             )
             ours = self.priority = PRIORITY_OWNER - 1
-        higher = advert.priority > ours or (advert.priority == ours and source > p.address)
+        higher = advert.priority > ours or (
+            advert.priority == ours and int(source) > int(p.address)
+        )
         if not higher:
             out.append(
                 Log(

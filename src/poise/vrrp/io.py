@@ -25,102 +25,164 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
 from poise.config.keepalived_model import NextHop, Route, Rule, VirtualAddress
-from poise.vrrp.packet import ETH_P_ARP, PROTOCOL, TTL, garp_frame
+from poise.vrrp.packet import (
+    ETH_P_ARP,
+    PROTOCOL,
+    TTL,
+    IPAddress,
+    IPHeader,
+    garp_frame,
+    neighbour_advert,
+)
+
+ALL_NODES = IPv6Address("ff02::1")  # RFC 4291 2.7.1
 
 IP_MULTICAST_ALL = 49  # linux/in.h; not in Python's socket module
+IPV6_MULTICAST_ALL = 29  # linux/in6.h
 IP_TOS_NETWORK_CONTROL = 0xC0
 SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 RECEIVE_SIZE = 65535
 RTPROT_KEEPALIVED = 18  # linux/rtnetlink.h: the protocol Keepalived marks its routes with
 RTNH_F_ONLINK = 4
+IFA_F_NODAD = 0x02  # linux/if_addr.h
+INFINITY_LIFE_TIME = 0xFFFFFFFF
+ANCILLARY_SIZE = 256
 
 
 def _mreqn(group: IPv4Address, ifindex: int) -> bytes:
     return struct.pack("=4s4si", group.packed, b"\0\0\0\0", ifindex)
 
 
-class Receiver:
-    """The raw socket that receives adverts on one interface."""
+def _mreq6(group: IPv6Address, ifindex: int) -> bytes:
+    return struct.pack("=16sI", group.packed, ifindex)
 
-    def __init__(self, ifname: str, ifindex: int) -> None:
+
+def _membership(sock: socket.socket, group: IPAddress, ifindex: int, join: bool) -> None:
+    if isinstance(group, IPv6Address):
+        option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
+        sock.setsockopt(socket.IPPROTO_IPV6, option, _mreq6(group, ifindex))
+    else:
+        option = socket.IP_ADD_MEMBERSHIP if join else socket.IP_DROP_MEMBERSHIP
+        sock.setsockopt(socket.IPPROTO_IP, option, _mreqn(group, ifindex))
+
+
+class Receiver:
+    """The raw socket that receives adverts of one family on one interface. An IPv4 one
+    hands over the whole datagram (header and all); an IPv6 one the payload, with the
+    hop limit and destination read from recvmsg's ancillary data."""
+
+    def __init__(self, ifname: str, ifindex: int, family: int = 4) -> None:
         self.ifname = ifname
         self.ifindex = ifindex
-        self.groups: set[IPv4Address] = set()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTOCOL)
+        self.family = family
+        self.groups: set[IPAddress] = set()
+        domain = socket.AF_INET6 if family == 6 else socket.AF_INET
+        sock = socket.socket(domain, socket.SOCK_RAW, PROTOCOL)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-            sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
+            if family == 6:
+                sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, IP_MULTICAST_ALL, 0)
             sock.setblocking(False)
         except OSError:
             sock.close()
             raise
         self.sock = sock
 
-    def join(self, group: IPv4Address) -> None:
+    def join(self, group: IPAddress) -> None:
         if group in self.groups:
             return
-        self.sock.setsockopt(
-            socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(group, self.ifindex)
-        )
+        _membership(self.sock, group, self.ifindex, join=True)
         self.groups.add(group)
 
     def rejoin(self) -> None:
         """After the link comes back the membership may be gone: join again."""
         for group in self.groups:
             with contextlib.suppress(OSError):
-                self.sock.setsockopt(
-                    socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, _mreqn(group, self.ifindex)
-                )
+                _membership(self.sock, group, self.ifindex, join=False)
             with contextlib.suppress(OSError):
-                self.sock.setsockopt(
-                    socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, _mreqn(group, self.ifindex)
-                )
+                _membership(self.sock, group, self.ifindex, join=True)
 
-    def read(self, handle: Callable[[bytes], None]) -> None:
-        """Hand every datagram waiting on the socket to `handle`."""
+    def read(self, handle: Callable[[bytes | IPHeader], None]) -> None:
+        """Hand every datagram waiting on the socket to `handle`: an IPv4 datagram whole,
+        an IPv6 one as the header values the kernel reported and its payload."""
         while True:
             try:
-                data = self.sock.recv(RECEIVE_SIZE)
+                if self.family == 6:
+                    data, ancillary, _flags, peer = self.sock.recvmsg(RECEIVE_SIZE, ANCILLARY_SIZE)
+                else:
+                    data = self.sock.recv(RECEIVE_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 return
-            handle(data)
+            handle(data if self.family == 4 else _ipv6_header(data, ancillary, peer))
 
     def close(self) -> None:
         self.sock.close()
+
+
+def _ipv6_header(data: bytes, ancillary: list[tuple[int, int, bytes]], peer: Any) -> IPHeader:
+    hop_limit, destination = -1, IPv6Address(0)
+    for level, kind, value in ancillary:
+        if level != socket.IPPROTO_IPV6:
+            continue
+        if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+            hop_limit = struct.unpack("=i", value[:4])[0]
+        elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
+            destination = IPv6Address(value[:16])
+    source = IPv6Address(str(peer[0]).split("%")[0])
+    return IPHeader(source, destination, hop_limit, PROTOCOL, data)
 
 
 class Sender:
     """The raw socket that sends one instance's adverts (several instances with the same
     interface and source share it)."""
 
-    def __init__(self, ifname: str, ifindex: int, source: IPv4Address) -> None:
+    def __init__(self, ifname: str, ifindex: int, source: IPAddress) -> None:
         self.ifname = ifname
+        self.ifindex = ifindex
         self.source = source
-        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, PROTOCOL)
+        v6 = isinstance(source, IPv6Address)
+        sock = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_RAW, PROTOCOL)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, _mreqn(source, ifindex))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, TTL)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, TTL)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, IP_TOS_NETWORK_CONTROL)
-            sock.bind((str(source), 0))
+            if isinstance(source, IPv6Address):  # RFC 5798 5.1.2.3: hop limit 255
+                ip6 = socket.IPPROTO_IPV6
+                sock.setsockopt(ip6, socket.IPV6_MULTICAST_IF, ifindex)
+                sock.setsockopt(ip6, socket.IPV6_MULTICAST_HOPS, TTL)
+                sock.setsockopt(ip6, socket.IPV6_UNICAST_HOPS, TTL)
+                sock.setsockopt(ip6, socket.IPV6_MULTICAST_LOOP, 0)
+                sock.setsockopt(ip6, socket.IPV6_TCLASS, IP_TOS_NETWORK_CONTROL)
+                sock.bind((str(source), 0, 0, ifindex if source.is_link_local else 0))
+            else:
+                ip4 = socket.IPPROTO_IP
+                sock.setsockopt(ip4, socket.IP_MULTICAST_IF, _mreqn(source, ifindex))
+                sock.setsockopt(ip4, socket.IP_MULTICAST_TTL, TTL)
+                sock.setsockopt(ip4, socket.IP_TTL, TTL)
+                sock.setsockopt(ip4, socket.IP_MULTICAST_LOOP, 0)
+                sock.setsockopt(ip4, socket.IP_TOS, IP_TOS_NETWORK_CONTROL)
+                sock.bind((str(source), 0))
             sock.setblocking(False)
         except OSError:
             sock.close()
             raise
         self.sock = sock
 
-    def send(self, payload: bytes, destination: IPv4Address) -> OSError | None:
+    def send(self, payload: bytes, destination: IPAddress) -> OSError | None:
         """Send one advert; a failure (link down, buffer full) is returned, not raised."""
         try:
-            self.sock.sendto(payload, (str(destination), 0))
+            if destination.version == 6:
+                self.sock.sendto(payload, (str(destination), 0, 0, self.ifindex))
+            else:
+                self.sock.sendto(payload, (str(destination), 0))
         except OSError as exc:
             return exc
         return None
@@ -130,22 +192,44 @@ class Sender:
 
 
 class Announcer:
-    """Gratuitous ARP on one interface."""
+    """Announcing virtual addresses on one interface: gratuitous ARP for IPv4 (an
+    AF_PACKET socket), unsolicited neighbour advertisements for IPv6 (a raw ICMPv6 socket,
+    whose checksum the kernel fills in), sent from the address itself to all nodes
+    (ff02::1) with hop limit 255 (RFC 4861 7.1.2), as Keepalived sends them."""
 
-    def __init__(self, ifname: str, mac: bytes) -> None:
+    def __init__(self, ifname: str, mac: bytes, family: int = 4, ifindex: int = 0) -> None:
         self.mac = mac
-        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
+        self.family = family
+        self.ifindex = ifindex
+        self.router = False
+        if family == 6:
+            sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+        else:
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ARP))
         try:
-            sock.bind((ifname, ETH_P_ARP))
+            if family == 6:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, ifindex)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, TTL)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+                self.router = _forwarding(ifname)
+            else:
+                sock.bind((ifname, ETH_P_ARP))
             sock.setblocking(False)
         except OSError:
             sock.close()
             raise
         self.sock = sock
 
-    def announce(self, address: IPv4Address) -> OSError | None:
+    def announce(self, address: IPAddress) -> OSError | None:
         try:
-            self.sock.send(garp_frame(self.mac, address))
+            if isinstance(address, IPv6Address):
+                message = neighbour_advert(self.mac, address, router=self.router)
+                info = struct.pack("=16sI", address.packed, self.ifindex)
+                ancillary = [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, info)]
+                self.sock.sendmsg([message], ancillary, 0, (str(ALL_NODES), 0, 0, self.ifindex))
+            else:
+                self.sock.send(garp_frame(self.mac, address))
         except OSError as exc:
             return exc
         return None
@@ -154,7 +238,18 @@ class Announcer:
         self.sock.close()
 
 
-SenderKey = tuple[str, IPv4Address]
+def _forwarding(ifname: str) -> bool:
+    """Whether the interface forwards IPv6 (the NA's Router flag, RFC 4861 4.4)."""
+    try:
+        with open(f"/proc/sys/net/ipv6/conf/{ifname}/forwarding") as file:
+            return file.read().strip() == "1"
+    except OSError:
+        return False
+
+
+SenderKey = tuple[str, IPAddress]
+AnnouncerKey = tuple[str, int]  # interface, family
+Used = tuple[set[str], set[SenderKey], set[AnnouncerKey]]
 
 
 class Sockets:
@@ -166,31 +261,34 @@ class Sockets:
     def __init__(self) -> None:
         self.receivers: dict[str, Receiver] = {}
         self.senders: dict[SenderKey, Sender] = {}
-        self.announcers: dict[str, Announcer] = {}
+        self.announcers: dict[AnnouncerKey, Announcer] = {}
 
-    def receiver(self, ifname: str, ifindex: int) -> Receiver:
-        if ifname not in self.receivers:
-            self.receivers[ifname] = Receiver(ifname, ifindex)
-        return self.receivers[ifname]
+    def receiver(self, ifname: str, ifindex: int, family: int = 4) -> Receiver:
+        """Keyed by interface name for IPv4 (`eth0`), and `eth0/6` for IPv6."""
+        key = ifname if family == 4 else f"{ifname}/6"
+        if key not in self.receivers:
+            self.receivers[key] = Receiver(ifname, ifindex, family)
+        return self.receivers[key]
 
-    def sender(self, ifname: str, ifindex: int, source: IPv4Address) -> Sender:
+    def sender(self, ifname: str, ifindex: int, source: IPAddress) -> Sender:
         key = (ifname, source)
         if key not in self.senders:
             self.senders[key] = Sender(ifname, ifindex, source)
         return self.senders[key]
 
-    def announcer(self, ifname: str, mac: bytes) -> Announcer:
-        if ifname not in self.announcers:
-            self.announcers[ifname] = Announcer(ifname, mac)
-        return self.announcers[ifname]
+    def announcer(self, ifname: str, mac: bytes, family: int = 4, ifindex: int = 0) -> Announcer:
+        key = (ifname, family)
+        if key not in self.announcers:
+            self.announcers[key] = Announcer(ifname, mac, family, ifindex)
+        return self.announcers[key]
 
-    def mark(self) -> tuple[set[str], set[SenderKey], set[str]]:
+    def mark(self) -> Used:
         return set(self.receivers), set(self.senders), set(self.announcers)
 
     def prune(
         self,
-        used: tuple[set[str], set[SenderKey], set[str]],
-        keep: tuple[set[str], set[SenderKey], set[str]] = (set(), set(), set()),
+        used: Used,
+        keep: Used = (set(), set(), set()),
         closing: Callable[[Receiver], None] = lambda _receiver: None,
     ) -> None:
         """Close every socket neither `used` nor in `keep`; `closing` is told of each
@@ -201,8 +299,8 @@ class Sockets:
             receiver.close()
         for key in [k for k in self.senders if k not in used[1] | keep[1]]:
             self.senders.pop(key).close()
-        for name in [n for n in self.announcers if n not in used[2] | keep[2]]:
-            self.announcers.pop(name).close()
+        for announcer in [k for k in self.announcers if k not in used[2] | keep[2]]:
+            self.announcers.pop(announcer).close()
 
     def close(self) -> None:
         self.prune((set(), set(), set()))
@@ -264,9 +362,16 @@ class Netlink:
             "index": ifindex,
             "address": str(vip.ip),
             "prefixlen": vip.interface.network.prefixlen,
+            "family": socket.AF_INET6 if vip.version == 6 else socket.AF_INET,
         }
         if command == "add":
             options["scope"] = SCOPES[vip.scope]
+            if vip.version == 6 and not vip.dad:  # RFC 5798 8.2.1, as Keepalived
+                options["flags"] = IFA_F_NODAD
+            if vip.version == 6 and vip.interface.network.prefixlen == 128:
+                # Keepalived adds a /128 deprecated, so it is never chosen as a source
+                options["preferred_lft"] = 0
+                options["valid_lft"] = INFINITY_LIFE_TIME
             if vip.label is not None:
                 options["label"] = vip.label
             if vip.broadcast is not None:
@@ -352,13 +457,14 @@ class Netlink:
             return exc.strerror or str(exc)
         return None
 
-    async def addresses(self, ifindex: int) -> set[IPv4Address]:
-        found: set[IPv4Address] = set()
+    async def addresses(self, ifindex: int) -> set[IPAddress]:
+        found: set[IPAddress] = set()
         async with self.turn:
-            async for msg in await self.ipr.addr("dump", family=socket.AF_INET, index=ifindex):
-                value = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-                if value and msg["index"] == ifindex:
-                    found.add(IPv4Address(value))
+            for family in (socket.AF_INET, socket.AF_INET6):
+                async for msg in await self.ipr.addr("dump", family=family, index=ifindex):
+                    value = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+                    if value and msg["index"] == ifindex:
+                        found.add(ip_address(value))
         return found
 
     async def links(self) -> dict[str, LinkState]:

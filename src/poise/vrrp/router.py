@@ -8,11 +8,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 
 from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance
 from poise.vrrp import fsm
 from poise.vrrp.io import Sender
+from poise.vrrp.packet import IPAddress
 from poise.vrrp.scripts import Notifier
 from poise.vrrp.system import Link
 from poise.vrrp.tracking import Verdict
@@ -38,7 +38,7 @@ class Router:
     machine: fsm.Instance
     link: Link
     sender: Sender
-    destinations: tuple[IPv4Address, ...]
+    destinations: tuple[IPAddress, ...]
     notifier: Notifier
     port: str  # the interface adverts come in on (the VMAC's, or `link`)
     verdict: Verdict | None = None
@@ -46,14 +46,19 @@ class Router:
     send_errors: int = 0
 
 
-def advert_source(instance: VrrpInstance, link: Link, vips: set[IPv4Address]) -> IPv4Address:
+def advert_source(instance: VrrpInstance, link: Link, vips: set[IPAddress]) -> IPAddress:
+    """`unicast_src_ip`, else the interface's first address of the instance's family
+    that is not a virtual one: for IPv6 its link-local address (RFC 5798 5.1.2.1)."""
     if instance.unicast_src_ip is not None:
         return instance.unicast_src_ip
     for address in link.addresses:
-        if address.ip not in vips:
+        if address.version != instance.family or address.ip in vips:
+            continue
+        if instance.family == 4 or address.ip.is_link_local:
             return address.ip
+    kind = "link-local IPv6" if instance.family == 6 else "IPv4"
     raise StartError(
-        f"({instance.name}) interface {link.name} has no IPv4 address to send adverts from"
+        f"({instance.name}) interface {link.name} has no {kind} address to send adverts from"
     )
 
 
@@ -68,6 +73,7 @@ def make_router(
 ) -> Router:
     """A router for one instance, its machine not started (its clock set when serving)."""
     defaults = config.global_defs
+    group = defaults.mcast_group(instance.family)
     params = fsm.Params(
         name=instance.name,
         vrid=instance.virtual_router_id,
@@ -91,9 +97,9 @@ def make_router(
         unicast_peers=instance.unicast_peer,
         check_unicast_src=instance.check_unicast_src,
         skip_check_adv_addr=instance.skip_check_adv_addr,
-        multicast_group=defaults.vrrp_mcast_group4,
+        multicast_group=group,
     )
-    destinations = instance.unicast_peer or (defaults.vrrp_mcast_group4,)
+    destinations = instance.unicast_peer or (group,)
     notifier = Notifier(config, "INSTANCE", instance.name, instance.notify, say)
     machine = fsm.Instance(params, NO_CLOCK)
     return Router(instance, machine, link, sender, destinations, notifier, port)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import fields
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import TypeVar
 
 from poise.config.keepalived_model import KeepalivedConfig, Route, Rule, VirtualAddress
@@ -108,7 +108,7 @@ class Routing:
         rules: tuple[Rule, ...],
         *,
         add: bool,
-        present: Callable[[str, IPv4Address], bool] | None = None,
+        present: Callable[[str, IPv4Address | IPv6Address], bool] | None = None,
     ) -> None:
         """Add (addresses, routes, rules) or remove (rules, routes, addresses). With
         `present`, only the addresses it says are there are removed, and said so (the

@@ -23,9 +23,10 @@ import grp
 import os
 import pwd
 import shutil
+import socket
 import stat
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface, ip_interface
 
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.keepalived import parse
@@ -54,11 +55,12 @@ class Link:
     index: int
     up: bool
     mac: bytes
-    addresses: list[IPv4Interface] = field(default_factory=list)
+    addresses: list[IPv4Interface | IPv6Interface] = field(default_factory=list)
 
 
 def links() -> dict[str, Link]:
-    """The interfaces of this network namespace, with their IPv4 addresses."""
+    """The interfaces of this network namespace, with their addresses (IPv4 first, then
+    IPv6, each in the kernel's order)."""
     from pyroute2 import IPRoute
 
     found: dict[str, Link] = {}
@@ -72,11 +74,12 @@ def links() -> dict[str, Link]:
             link = Link(name, msg["index"], up, mac)
             found[name] = link
             by_index[link.index] = link
-        for msg in ipr.get_addr(family=2):
-            owner = by_index.get(msg["index"])
-            if owner is not None:
-                address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-                owner.addresses.append(IPv4Interface(f"{address}/{msg['prefixlen']}"))
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for msg in ipr.get_addr(family=family):
+                owner = by_index.get(msg["index"])
+                if owner is not None:
+                    address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+                    owner.addresses.append(ip_interface(f"{address}/{msg['prefixlen']}"))
     return found
 
 
@@ -260,7 +263,7 @@ def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diag
                     warning(
                         vip.where,
                         f"virtual address {vip.ip} is in the subnet of {others[0]} but goes "
-                        f"on {target} as {vip.ip}/32, as Keepalived does: add "
+                        f"on {target} as {vip.interface}, as Keepalived does: add "
                         f"'dev {others[0]}' to put it there",
                         str(vip.interface),
                     )
@@ -268,8 +271,11 @@ def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diag
     return diagnostics
 
 
-def _in_subnet(ip: IPv4Address, link: Link) -> bool:
-    return any(ip in a.network and a.network.prefixlen < 32 for a in link.addresses)
+def _in_subnet(ip: IPv4Address | IPv6Address, link: Link) -> bool:
+    return any(
+        a.version == ip.version and ip in a.network and a.network.prefixlen < a.max_prefixlen
+        for a in link.addresses
+    )
 
 
 def load(path: str) -> tuple[KeepalivedConfig | None, list[Diagnostic]]:
