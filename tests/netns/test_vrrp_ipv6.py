@@ -19,6 +19,7 @@ from tests.netns.v6 import (
     enable_ipv6,
     failover6,
     has_vip6,
+    ip6_of,
     link_local,
     mac_of,
     seen,
@@ -96,4 +97,26 @@ def test_keepalived_vrrp_version_2_with_ipv6_elects_with_poise(lab: Lab, where: 
     assert has_vip6(lab, "lb1") and not has_vip6(lab, "lb2")
     first.crash()
     wait_for(lambda: has_vip6(lab, "lb2"), 6, "lb2 to take the address")
+    assert "dropped" not in second.log(), second.log()
+
+
+def unicast6(node: str, peer: str) -> str:
+    return (
+        f"    unicast_src_ip {ip6_of(node)}\n    unicast_peer {{\n        {ip6_of(peer)}\n    }}\n"
+    )
+
+
+@pytest.mark.parametrize(("master", "backup"), [("poise", "keepalived"), ("keepalived", "poise")])
+def test_ipv6_unicast_peers_between_poise_and_keepalived(
+    lab: Lab, master: str, backup: str
+) -> None:
+    enable_ipv6(lab)
+    watch = start_watch6(lab, 60)
+    first = start_vrrp(lab, "lb1", master, vrrp6_conf(priority=150, extra=unicast6("lb1", "lb2")))
+    second = start_vrrp(lab, "lb2", backup, vrrp6_conf(priority=100, extra=unicast6("lb2", "lb1")))
+    only_holder6(lab, "lb1", START)
+    second.wait_backup()
+    assert not seen(watch, "advert", link_local(lab, "lb1"), 0)  # unicast: nothing multicast
+    first.crash()
+    wait_for(lambda: has_vip6(lab, "lb2"), 3, "lb2 to take the address")
     assert "dropped" not in second.log(), second.log()

@@ -7,6 +7,7 @@ no_accept set elements."""
 from __future__ import annotations
 
 import struct
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address, IPv6Interface
 
 import pytest
@@ -16,7 +17,9 @@ from hypothesis import strategies as st
 from poise.config.diagnostics import Diagnostic
 from poise.config.keepalived import parse
 from poise.config.keepalived_model import KeepalivedConfig
+from poise.vrrp.events import AdvertReceived
 from poise.vrrp.firewall import _element, needed
+from poise.vrrp.fsm import Instance, Params
 from poise.vrrp.packet import (
     NA_FLAG_OVERRIDE,
     NA_FLAG_ROUTER,
@@ -28,6 +31,7 @@ from poise.vrrp.packet import (
     parse_neighbour_advert,
 )
 from tests.unit.keepalived_support import FakeSource, errors, warnings
+from tests.unit.test_vrrp_fsm import FakeClock
 
 LINK_LOCAL = IPv6Address("fe80::b8ba:e8ff:fe36:c9b5")
 GROUP6 = IPv6Address("ff02::12")
@@ -206,3 +210,23 @@ def test_no_accept_elements_are_keepalived_s() -> None:
     assert _element(VIPS[0], "eth0") == ("ip6", "vips", "2001:db8::170")
     link = IPv6Address("fe80::61")
     assert _element(link, "eth0") == ("ip6", "vips-link-local", 'fe80::61 . "eth0"')
+
+
+def test_hop_limit_is_checked_except_on_unicast_ipv6_as_keepalived() -> None:
+    peer = IPv6Address("2001:db8::12")
+    base = Params(
+        name="VI_6",
+        vrid=61,
+        version=3,
+        priority=100,
+        interval=10,
+        addresses=VIPS[:1],
+        address=IPv6Address("2001:db8::11"),
+    )
+    heard = Advert(3, 61, 150, 10, VIPS[:1])
+    multicast = Instance(replace(base, multicast_group=GROUP6), FakeClock())
+    assert multicast.check(AdvertReceived(heard, LINK_LOCAL, GROUP6, 64)) == "TTL 64, expected 255"
+    assert multicast.check(AdvertReceived(heard, LINK_LOCAL, GROUP6, 255)) is None
+    unicast = Instance(replace(base, unicast_peers=(peer,)), FakeClock())
+    # Keepalived 2.2.7 sends unicast IPv6 adverts with hop limit 64
+    assert unicast.check(AdvertReceived(heard, peer, base.address, 64)) is None

@@ -418,7 +418,10 @@ class Instance:
         """Why an advert for this VRID must be dropped, or None (RFC 5798 7.1, 7.2 and
         Keepalived's vrrp_in_chk)."""
         p, advert = self.params, event.advert
-        if event.ttl != TTL:
+        # Keepalived 2.2.7 sends unicast IPv6 adverts with the default hop limit (64) and
+        # checks none on unicast: poise takes them too (it sends its own with 255).
+        unicast6 = bool(p.unicast_peers) and event.source.version == 6
+        if event.ttl != TTL and not unicast6:
             return f"TTL {event.ttl}, expected {TTL}"
         if advert.version != p.version:
             return f"VRRP version {advert.version}, expected {p.version}"
