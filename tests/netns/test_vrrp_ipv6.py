@@ -120,3 +120,25 @@ def test_ipv6_unicast_peers_between_poise_and_keepalived(
     first.crash()
     wait_for(lambda: has_vip6(lab, "lb2"), 3, "lb2 to take the address")
     assert "dropped" not in second.log(), second.log()
+
+
+def test_ipv6_address_flags_are_keepalived_s(lab: Lab) -> None:
+    """nodad unless `-nodad`, and a /128 deprecated: poise's flags read back from the
+    kernel are those Keepalived's own run of the same file leaves."""
+    enable_ipv6(lab)
+    lines = f"{VIP6}/64\n        2001:db8::171\n        2001:db8::172/64 -nodad"
+    conf = vrrp6_conf(priority=150).replace(f"{VIP6}/64", lines)
+    found = {}
+    for kind in ("keepalived", "poise"):
+        daemon = start_vrrp(lab, "lb1", kind, conf)
+        wait_for(lambda: "2001:db8::172" in addresses6(lab, "lb1"), START, f"{kind}'s addresses")
+        found[kind] = {  # (`tentative` comes and goes with the -nodad one's detection)
+            a: f.replace("tentative ", "")
+            for a, f in addresses6(lab, "lb1").items()
+            if a.startswith(VIP6[:-1])
+        }
+        daemon.graceful_stop()
+        wait_for(lambda: not has_vip6(lab, "lb1"), 5, f"{kind} to remove its addresses")
+    assert found["poise"] == found["keepalived"]
+    assert "nodad" in found["poise"][VIP6] and "nodad" not in found["poise"]["2001:db8::172"]
+    assert "deprecated" in found["poise"]["2001:db8::171"]
