@@ -142,11 +142,11 @@ def test_virtual_rules_and_the_static_blocks() -> None:
     assert "'goto' in a rule is not implemented yet in poise" in errors(diagnostics)[0].message
 
 
-def test_accept_is_keepalived_s_default_and_no_accept_is_not_implemented() -> None:
+def test_accept_is_keepalived_s_default_and_no_accept_clears_it() -> None:
     config, diagnostics = load(INSTANCE.format(extra="accept"))
     assert config is not None and config.instances[0].accept and not diagnostics
     config, diagnostics = load(INSTANCE.format(extra="no_accept"))
-    assert config is None and "not implemented yet" in errors(diagnostics)[0].message
+    assert config is not None and not config.instances[0].accept and not diagnostics
 
 
 def test_max_auto_priority_is_a_warning_that_says_why() -> None:
