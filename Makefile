@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 # has the `killall` the seed keepalived.conf tracks; nftables' `nft` makes poise vrrp's and
 # Keepalived's no_accept rules); hatop,
 # run under tmux, is a real client of the runtime API; chromium and its driver
-# load the stats page in a real headless browser).
+# load the stats page in a real headless browser; redis-server, mariadb-server and
+# postgresql are the real servers of the protocol health checks, openssl s_server the
+# TLS server of ssl-hello-chk).
 debs:
-	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc nftables
+	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc \
+		nftables redis-server mariadb-server postgresql openssl
 
 run: $(STAMP)
 	$(BIN)/poise demo

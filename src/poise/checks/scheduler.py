@@ -5,8 +5,9 @@ Check timing is HAProxy's: the first checks are spread over the interval so that
 are not all probed at once; then `inter` when the server is fully up, `fastinter` while it
 is changing state, `downinter` when it is fully down.
 
-A backend with `option httpchk` is probed over HTTP (checks/http.py), others with a TCP
-connection (checks/probe.py). With `option log-health-checks`, every check that changes
+A backend with `option httpchk` is probed over HTTP (checks/http.py), one with a protocol
+check (`option tcp-check`, `redis-check`, ...) by its steps (checks/tcpcheck.py), others
+with a TCP connection (checks/probe.py). With `option log-health-checks`, every check that changes
 the status or the counter is logged ("Health check for server ..."), and the UP/DOWN
 lines that follow leave the check's details out, as HAProxy does then.
 """
@@ -19,16 +20,18 @@ from collections.abc import Mapping
 
 from poise.checks.http import HttpProbe
 from poise.checks.probe import tcp_check
+from poise.checks.tcpcheck import TcpCheckProbe
 from poise.config import model
 from poise.core import health
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
+from poise.core.tcpcheck_rules import program
 from poise.net.context import Context
 from poise.net.logsink import LogSink, console
 
 
 class ServerCheck:
-    __slots__ = ("backend", "checks", "health", "http", "server", "task")
+    __slots__ = ("backend", "checks", "health", "http", "server", "task", "tcp")
 
     def __init__(
         self,
@@ -36,11 +39,13 @@ class ServerCheck:
         backend: Backend,
         server: ServerState,
         http: HttpProbe | None = None,
+        tcp: TcpCheckProbe | None = None,
     ) -> None:
         self.checks = checks
         self.backend = backend
         self.server = server
-        self.http = http  # the backend's HTTP check; None: a TCP check
+        self.http = http  # the backend's HTTP check
+        self.tcp = tcp  # its protocol check; neither: a TCP connection check
         config = server.config
         self.health = health.Health.for_server(config)
         server.health = self.health  # the stats show its counter and last result
@@ -72,6 +77,8 @@ class ServerCheck:
         tls = self.checks.ctx.io[self.backend].check_tls.get(self.server.id)
         if self.http is not None:
             return await self.http.run(host, port, self.timeout(), self.check_timeout(), tls)
+        if self.tcp is not None:
+            return await self.tcp.run(host, port, self.timeout(), self.check_timeout(), tls)
         return await tcp_check(host, port, self.timeout(), tls)
 
     async def run(self, first_delay: float) -> None:
@@ -164,9 +171,11 @@ class HealthChecks:
         for backend in self.ctx.backends.values():
             http_check = backend.proxy.http_check
             http = HttpProbe(http_check) if http_check is not None else None
+            tcp_check = backend.proxy.tcp_check
+            tcp = TcpCheckProbe(program(tcp_check)) if tcp_check is not None else None
             for server in backend.servers:
                 if server.config.check:
-                    self.checks.append(ServerCheck(self, backend, server, http))
+                    self.checks.append(ServerCheck(self, backend, server, http, tcp))
         count = len(self.checks)
         loop = self.ctx.loop
         for position, check in enumerate(self.checks):

@@ -40,6 +40,7 @@ from poise.config.model import (
     UseBackend,
     Where,
 )
+from poise.config.model_checks import TcpCheck, TcpCheckRule
 
 
 class Problem(ValueError):
@@ -178,6 +179,11 @@ class Settings:
     check_send: CheckSend | None = None
     check_expect: HttpExpect | None = None
     check_rules_where: Where | None = None  # the first `http-check send|expect` line
+    # The check type (HAProxy's PR_O2_CHK_ANY): "httpchk" or a protocol check's option;
+    # the last one written wins.
+    check_kind: str | None = None
+    tcp_check: TcpCheck | None = None  # the protocol check's option line
+    tcp_check_rules: list[TcpCheckRule] | None = None  # `tcp-check` lines (None: none here)
     # `stats ...`: a section with a `stats` line of its own starts afresh (HAProxy detaches
     # it from its defaults' settings); one with none keeps those of its defaults.
     stats: StatsPage | None = None
@@ -222,6 +228,9 @@ class Settings:
             "check_send",
             "check_expect",
             "check_rules_where",
+            "check_kind",
+            "tcp_check",
+            "tcp_check_rules",
             "stats",
         ):
             mine = getattr(self, name)

@@ -7,7 +7,8 @@ tcplog` and `option httplog` choose one log format, so the later one wins and HA
 when both are written in one section. `option http-keep-alive`, `http-server-close` and
 `httpclose` choose one connection mode, so each one turns the other two off (4.2).
 `option httplog clf` is the `log-format` HAProxy names so (config/logformat.py).
-`option httpchk [METHOD] [URI] [VERSION]` starts an HTTP check. Options that only tune
+`option httpchk [METHOD] [URI] [VERSION]` starts an HTTP check, and the protocol check
+options (`tcp-check`, `redis-check`, ...: haproxy_tcpcheck.py) the others. Options that only tune
 HAProxy's own I/O (splicing, TCP quick-ack tricks) are accepted with a warning.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from poise.config import keywords, logformat
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import ForwardFor, Problem, Settings, no_args, one_arg
+from poise.config.haproxy_tcpcheck import PROTOCOL_OPTIONS, protocol_option
 from poise.config.model import HttpCheck, Option, Where
 from poise.config.units import parse_int
 
@@ -43,6 +45,13 @@ def apply_option(
         return
     if name == "httpchk":
         settings.httpchk = _httpchk(args, where, diagnostics)
+        settings.check_kind = name
+        return
+    if name in PROTOCOL_OPTIONS:
+        if prefix is not None:
+            raise Problem(f"'{prefix}' is not supported for option '{name}'")
+        settings.tcp_check = protocol_option(name, args, where)
+        settings.check_kind = name
         return
     option = _OPTIONS.get(name)
     if option is None:

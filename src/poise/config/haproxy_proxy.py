@@ -42,6 +42,7 @@ from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options
 from poise.config.haproxy_stats import StatsKeywords
+from poise.config.haproxy_tcpcheck import TcpCheckKeywords
 from poise.config.lexer import Line, expand_address
 from poise.config.model import (
     Algorithm,
@@ -115,6 +116,7 @@ class ProxyParser:
             "id": self.id,
             **self.http.handlers(),
             **StatsKeywords(section, diagnostics, read_file).handlers(),
+            **TcpCheckKeywords(section).handlers(),
         }
 
     @property
@@ -139,6 +141,11 @@ class ProxyParser:
             name = " ".join(words[:size])
             if len(words) >= size and name in keywords.PROXY_MATRIX:
                 return name, words[size:]
+        if len(words) >= 2 and words[1].startswith(("set-var(", "unset-var(")):
+            # `tcp-check set-var(NAME) EXPR`: the variable's name is part of the word.
+            name = f"{words[0]} {words[1].partition('(')[0]}"
+            if name in keywords.PROXY_MATRIX:
+                return name, words[1:]
         return words[0], words[1:]
 
     def dispatch(self, prefix: str | None, name: str, args: list[str], where: Where) -> None:

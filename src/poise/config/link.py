@@ -32,6 +32,8 @@ from poise.config.haproxy_draft import (
 )
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
 from poise.config.haproxy_stats import link_stats, services_outside_frontends
+from poise.config.haproxy_tcpcheck import PROTOCOL_OPTIONS
+from poise.config.haproxy_tcpcheck import link as link_tcp_check
 from poise.config.haproxy_tls import link_bind, link_server
 from poise.config.keywords import did_you_mean
 from poise.config.link_http import (
@@ -249,7 +251,14 @@ class _Linker:
             description=section.description,
             cookie=cookie,
             http_check=(
-                http_check(settings, label(proxy), self.diagnostics) if proxy.is_backend else None
+                http_check(settings, label(proxy), self.diagnostics)
+                if proxy.is_backend and settings.check_kind not in PROTOCOL_OPTIONS
+                else None
+            ),
+            tcp_check=(
+                link_tcp_check(settings, label(proxy), self.diagnostics)
+                if proxy.is_backend
+                else None
             ),
             acls=own.acls,
             http_request_rules=http_request,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum, Flag, auto
 from typing import Literal
 
+from poise.config.model_checks import TcpCheck
 from poise.config.model_http import (
     Acl,
     AclPattern,
@@ -413,6 +414,7 @@ class Proxy:
     # HTTP mode.
     cookie: Cookie | None = None
     http_check: HttpCheck | None = None
+    tcp_check: TcpCheck | None = None  # a protocol check (model_checks.py)
     # `option forwardfor header NAME` and `if-none` (add the header only when absent).
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_if_none: bool = False
