@@ -323,7 +323,7 @@ def test_forwardfor_details() -> None:
         ("option forwardfor always", "unexpected argument 'always'"),
         ("option dontlognull extra", "unexpected argument 'extra'"),
         ("option httplog clf extra", "unexpected argument 'extra'"),
-        ("option ldap-check", "this HAProxy option is not implemented yet in poise"),
+        ("option spop-check", "this HAProxy option is not implemented yet in poise"),
         ("option httpchk GET / HTTP/1.1 x", "cannot handle unexpected argument 'x'"),
         (
             "option tcplg",
