@@ -240,4 +240,4 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str, step: flo
 
 
 def tools_missing() -> list[str]:
-    return [tool for tool in ("ip", "bridge", "keepalived") if shutil.which(tool) is None]
+    return [tool for tool in ("ip", "bridge", "keepalived", "nft") if shutil.which(tool) is None]

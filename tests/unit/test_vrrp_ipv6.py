@@ -230,3 +230,10 @@ def test_hop_limit_is_checked_except_on_unicast_ipv6_as_keepalived() -> None:
     unicast = Instance(replace(base, unicast_peers=(peer,)), FakeClock())
     # Keepalived 2.2.7 sends unicast IPv6 adverts with hop limit 64
     assert unicast.check(AdvertReceived(heard, peer, base.address, 64)) is None
+
+
+def test_use_vmac_on_an_ipv6_instance_is_refused_not_half_done() -> None:
+    config, diagnostics = load(" use_vmac\n virtual_ipaddress {\n  2001:db8::170/64\n }\n")
+    assert config is None
+    (problem,) = errors(diagnostics)
+    assert problem.where.line == 6 and "not implemented yet" in problem.message
