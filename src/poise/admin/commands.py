@@ -86,6 +86,7 @@ from poise.admin.commands_show import (
     cmd_show_stat,
     cmd_shutdown_session,
 )
+from poise.config.tune import BUFSIZE, MAXREWRITE
 
 __all__ = [
     "LEVELS", "TABLE", "Answer", "ClearFrontends", "Command", "DropIdle", "Effect",
@@ -104,8 +105,6 @@ MAX_MATCHES = 5  # CLI_MAX_MATCHES: suggestions for a mistyped command
 # a command with its payload (every line with its LF, the empty line that ends it
 # included) must fit in 16383 bytes (the buffer less its NUL), else the connection is
 # closed. So a client never makes poise hold more than that per connection.
-BUFSIZE = 16384  # tune.bufsize
-MAXREWRITE = 1024  # tune.maxrewrite
 MAX_LINE = BUFSIZE - MAXREWRITE  # a command line, its LF (or `;`) included
 MAX_COMMAND = BUFSIZE - 1  # a command with its payload
 PAYLOAD_MARK = "<<"

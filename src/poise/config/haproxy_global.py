@@ -20,6 +20,7 @@ from poise.config.haproxy_draft import GlobalDraft, Problem
 from poise.config.haproxy_server import parse_bind_options
 from poise.config.lexer import Line
 from poise.config.model import LogFormatName, LogTarget, StatsSocket, Where
+from poise.config.tune import LOG_LENGTH
 from poise.config.units import parse_int, parse_time
 
 _NODE_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -34,7 +35,7 @@ def parse_log_target(words: Sequence[str], where: Where) -> LogTarget:
     except address.AddressError as exc:
         raise Problem(str(exc)) from None
     # HAProxy's default format is `local`: rfc3164 without the host name.
-    length, fmt = 1024, "local"
+    length, fmt = LOG_LENGTH, "local"
     rest = list(words[1:])
     while rest and rest[0] in ("len", "format", "sample"):
         option = rest.pop(0)

@@ -46,6 +46,7 @@ from poise.config.model_tls import (
     TlsVersion,
     TlsVersions,
 )
+from poise.config.tune import LOG_LENGTH
 from poise.config.where import (
     NOWHERE,
     Where,
@@ -154,7 +155,7 @@ class LogTarget:
     level: str | None = None  # max level sent (e.g. "info"); None = all
     minlevel: str | None = None
     format: LogFormatName = "local"  # HAProxy's default (rfc3164 adds a hostname)
-    length: int = 1024
+    length: int = LOG_LENGTH
 
 
 @dataclass(frozen=True, slots=True)

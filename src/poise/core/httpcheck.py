@@ -32,13 +32,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from poise.config import model
+from poise.config import model, tune
 from poise.core import health
 
 # tune.bufsize's default: the most of a response a check reads (configuration.txt,
 # `http-check expect`: "the responses will be limited to a certain size defined by the
 # global tune.bufsize option, which defaults to 16384 bytes").
-CHECK_BUFFER_BYTES = 16384
+CHECK_BUFFER_BYTES = tune.BUFSIZE
 
 L7_PASSED = "Layer7 check passed"
 L7_WRONG_STATUS = "Layer7 wrong status"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from poise.config.model import LogFormatName
+from poise.config.tune import LOG_LENGTH
 from poise.core.http.message import Request
 
 # log.c: log_facilities[] and log_levels[]; the index is the syslog number.
@@ -254,7 +255,7 @@ def frame(
     pid: int | None,
     now: float,
     hostname: str | None = None,
-    length: int = 1024,
+    length: int = LOG_LENGTH,
     fd: bool = False,
 ) -> bytes:
     """One log message as sent to a target: header + message, truncated, then LF.

@@ -24,10 +24,12 @@ from typing import Any, Literal
 
 import httptools
 
-# HAProxy: tune.bufsize (16384) less tune.maxrewrite (1024). HAProxy 2.6's own limit also
+from poise.config import tune
+
+# HAProxy: tune.bufsize less tune.maxrewrite (15360 bytes). HAProxy 2.6's own limit also
 # counts its internal overhead (measured: a 2-field head passes up to 15,273 bytes, a
 # 100-field one up to 14,881); poise refuses a head longer than this, in one read or many.
-MAX_HEAD = 15 * 1024
+MAX_HEAD = tune.BUFSIZE - tune.MAXREWRITE
 # HAProxy's tune.http.maxhdr (101). Measured with HAProxy 2.6: 100 header fields pass,
 # 101 are refused with 400 (the limit counts the end of the head as one).
 MAX_FIELDS = 100
