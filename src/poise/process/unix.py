@@ -14,7 +14,6 @@ reach, so `remove_pidfile()` belongs to a process that kept it in reach (a maste
 from __future__ import annotations
 
 import contextlib
-import grp
 import os
 import pwd
 import signal
@@ -187,23 +186,6 @@ def daemonize() -> Startup:
     if null > 2:
         os.close(null)
     return Startup(write_fd)
-
-
-def lookup_user(name: str) -> tuple[int, int]:
-    """`user NAME`: the user's uid and primary gid."""
-    try:
-        entry = pwd.getpwnam(name)
-    except KeyError:
-        raise ProcessError(f"unknown user '{name}'") from None
-    return entry.pw_uid, entry.pw_gid
-
-
-def lookup_group(name: str) -> int:
-    """`group NAME`: the group's gid."""
-    try:
-        return grp.getgrnam(name).gr_gid
-    except KeyError:
-        raise ProcessError(f"unknown group '{name}'") from None
 
 
 def drop_privileges(uid: int | None, gid: int | None, user: str | None = None) -> None:
