@@ -39,8 +39,9 @@ test: $(STAMP) debs lint
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# valgrind: bench/instructions.py counts poise's instructions per request under callgrind.
 bench: $(STAMP)
-	scripts/ensure-debs haproxy nginx wrk
+	scripts/ensure-debs haproxy nginx wrk valgrind
 	$(BIN)/python bench/run.py --repeat 3
 
 clean:

@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     work.mkdir(parents=True)
     meta = describe(args, balancers, cores)
     running = procs.Processes()
-    previous = signal.signal(signal.SIGTERM, _interrupted)
+    previous = signal.signal(signal.SIGTERM, interrupted)
     rows: list[report.Row] = []
     try:
         rows = Bench(args, cores, running, work).run(modes, variants, balancers)
@@ -110,13 +110,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--modes",
-        type=_names,
+        type=names,
         default=[m.name for m in setups.MODES],
         help="comma-separated: " + ",".join(m.name for m in setups.MODES),
     )
     parser.add_argument(
         "--variants",
-        type=_names,
+        type=names,
         default=[v.name for v in setups.VARIANTS],
         help="comma-separated: " + ",".join(v.name for v in setups.VARIANTS),
     )
@@ -137,11 +137,11 @@ def median_run(outcomes: list[report.Outcome]) -> report.Outcome:
     return measured[(len(measured) - 1) // 2]
 
 
-def _names(text: str) -> list[str]:
+def names(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _interrupted(signum: int, frame: FrameType | None) -> None:
+def interrupted(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
