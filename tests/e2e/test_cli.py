@@ -236,6 +236,12 @@ def test_pidfile_is_written_and_removed(tmp_path: Path) -> None:
     proc = start(write(tmp_path, TCP.format(port=port, server="127.0.0.1:9")), "-p", str(pidfile))
     try:
         connect_when_ready(port).close()
+        # The kernel accepts on a bound listener before the pidfile is written (poise binds,
+        # then writes it, as HAProxy does): wait for the whole line, not just the port.
+        end = time.monotonic() + 10
+        while not (pidfile.exists() and pidfile.read_text().endswith("\n")):
+            assert time.monotonic() < end, "no pidfile written"
+            time.sleep(0.02)
         assert int(pidfile.read_text()) == proc.pid
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(5) == 0
