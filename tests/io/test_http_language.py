@@ -3,6 +3,10 @@ deciding where a request goes and what the backend and the client see."""
 
 from __future__ import annotations
 
+import os
+import time
+
+from poise.core.server import AdminState
 from tests.io.harness import Stage
 from tests.support import run
 from tests.webapp import Client
@@ -79,5 +83,44 @@ def test_converters_shape_headers_and_routing(loop_kind: str) -> None:
             assert (status, body) == (200, b"other /c")
             assert other.seen[-1].header("X-Sum") == ""  # no X-N header: no value
             client.close()
+
+    run(loop_kind, main)
+
+
+def test_backend_state_and_process_fetches_route_and_fill_headers(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            spare = await stage.webapp("spare")
+            main_app = await stage.webapp("main")
+            poise = await stage.poise(
+                BASE + "frontend fe\n    bind 127.0.0.1:0\n"
+                "    http-request set-header X-Slots %[connslots(main)]\n"
+                "    http-request set-header X-Up %[srv_is_up(main/m1)]\n"
+                "    http-request set-header X-Env %[env(POISE_TEST_ENV)]\n"
+                "    http-request set-header X-Date %[date]\n"
+                "    use_backend spare if { nbsrv(main) lt 1 }\n"
+                "    default_backend main\n"
+                f"backend main\n    server m1 127.0.0.1:{main_app.port} maxconn 5 maxqueue 2\n"
+                f"backend spare\n    server s1 127.0.0.1:{spare.port}\n"
+            )
+            os.environ["POISE_TEST_ENV"] = "here"
+            try:
+                client = await Client.connect(poise.port("fe"))
+                before = int(time.time())
+                status, _, body = await client.get("/a")
+                assert (status, body) == (200, b"main /a")
+                seen = main_app.seen[-1]
+                assert seen.header("X-Up") == "1" and seen.header("X-Env") == "here"
+                # Counted while this very request is being routed: none connected yet.
+                assert seen.header("X-Slots") == "7"
+                assert before <= int(seen.header("X-Date") or 0) <= int(time.time())
+                poise.ctx.backends["main"].server("m1").admin = AdminState.MAINT
+                status, _, body = await client.get("/b")
+                assert (status, body) == (200, b"spare /b")
+                assert spare.seen[-1].header("X-Up") == "0"
+                assert spare.seen[-1].header("X-Slots") == "0"
+                client.close()
+            finally:
+                del os.environ["POISE_TEST_ENV"]
 
     run(loop_kind, main)

@@ -218,7 +218,7 @@ def parse(
     file that cannot be read (without it, naming a file is an error). The Config is None
     when there is any error."""
     reader = _Reader(read_file, env)
-    with patterns.loading(read_file) as pattern_files:
+    with patterns.loading(read_file) as loaded:
         for filename, text in sources:
             reader.start_file(filename)
             lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)
@@ -233,7 +233,10 @@ def parse(
     reader.diagnostics.sort(key=lambda d: (order.get(d.where.file, len(order)), d.where.line))
     config, problems = link(reader.parsed)
     diagnostics = reader.diagnostics + problems
+    backends = {p.name: [s.name for s in p.servers] for p in config.backends}
+    for where, message in patterns.missing_backends(loaded, backends.get):
+        diagnostics.append(error(where, message))
     if has_errors(diagnostics):
         return None, diagnostics
-    patterns.publish(pattern_files)
+    patterns.publish(loaded.refs)
     return config, diagnostics

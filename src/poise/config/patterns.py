@@ -89,6 +89,8 @@ class _Loading:
     refs: dict[str, PatternRef] = field(default_factory=dict)
     next_id: int = 0
     where: Where | None = None
+    # Backends named by fetches (nbsrv(NAME) ...): (fetch, NAME or BACKEND/SERVER, line).
+    backends: list[tuple[str, str, Where]] = field(default_factory=list)
 
 
 _CURRENT: contextvars.ContextVar[_Loading | None] = contextvars.ContextVar(
@@ -99,14 +101,49 @@ REFERENCES: dict[str, PatternRef] = {}
 
 
 @contextlib.contextmanager
-def loading(read_file: ReadFile | None) -> Iterator[dict[str, PatternRef]]:
+def loading(read_file: ReadFile | None) -> Iterator[_Loading]:
     """While a configuration is parsed: the files it names are read with `read_file`."""
     state = _Loading(read_file)
     token = _CURRENT.set(state)
     try:
-        yield state.refs
+        yield state
     finally:
         _CURRENT.reset(token)
+
+
+def refer_to_backend(fetch: str, name: str) -> None:
+    """A fetch names a backend (or BACKEND/SERVER): checked when all sections are read."""
+    state = _CURRENT.get()
+    if state is not None and state.where is not None:
+        state.backends.append((fetch, name, state.where))
+
+
+def missing_backends(
+    state: _Loading, servers: Callable[[str], list[str] | None]
+) -> list[tuple[Where, str]]:
+    """HAProxy's messages for the backends and servers fetches name that do not exist;
+    `servers(NAME)` gives a backend's servers, None when there is no such backend."""
+    found = []
+    for fetch, name, where in state.backends:
+        backend, slash, server = name.partition("/")
+        names = servers(backend)
+        if names is None:
+            found.append(
+                (
+                    where,
+                    f"unable to find backend '{backend}' referenced in arg 1 of sample fetch "
+                    f"keyword '{fetch}'.",
+                )
+            )
+        elif slash and server not in names:
+            found.append(
+                (
+                    where,
+                    f"unable to find server '{server}' in proxy '{backend}', referenced in "
+                    f"arg 1 of sample fetch keyword '{fetch}'.",
+                )
+            )
+    return found
 
 
 def at_line(where: Where) -> None:

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from poise.config import converters, sample_names
+from poise.config import converters, patterns, sample_names
 from poise.config.haproxy_draft import Problem
 from poise.config.keywords import did_you_mean
 from poise.config.model import FormatVar, LogFormat, MatchMethod, Sample
@@ -87,7 +87,22 @@ FETCHES: dict[str, FetchSpec] = {
     "res.ver": FetchSpec("str", scope="res"),
     "status": FetchSpec("int", scope="res"),
     "var": FetchSpec("any", 1, 2),
+    "date": FetchSpec("int", 0, 2),
+    "env": FetchSpec("str", 0, 1),
+    "rand": FetchSpec("int", 0, 1),
+    "uuid": FetchSpec("str", 0, 1),
+    "nbsrv": FetchSpec("int", 0, 1),
+    "be_conn": FetchSpec("int", 0, 1),
+    "queue": FetchSpec("int", 0, 1),
+    "avg_queue": FetchSpec("int", 0, 1),
+    "connslots": FetchSpec("int", 0, 1),
+    "srv_is_up": FetchSpec("bool", 1, 1),
+    "base32": FetchSpec("int", scope="req"),
+    "url_ip": FetchSpec("ip", scope="req"),
+    "url_port": FetchSpec("int", scope="req"),
 }
+# Fetches that name a backend (or BACKEND/SERVER), checked once the sections are known.
+BACKEND_FETCHES = frozenset({"nbsrv", "be_conn", "queue", "avg_queue", "connslots", "srv_is_up"})
 # Deprecated spellings HAProxy still accepts.
 ALIASES = {
     "cook": "req.cook",
@@ -208,11 +223,36 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> None:
         raise Problem(f"fetch method '{name}': occurrence '{args[at]}' is not an integer")
     if name == "int" and not re.fullmatch(r"-?\d+", args[0]):
         raise Problem(f"fetch method 'int': '{args[0]}' is not an integer")
+    _check_state_args(name, args)
     if name == "var":
         try:
             check_var_name(args[0])
         except Problem as exc:
             raise Problem(f"invalid args in fetch method 'var' : {exc}") from None
+
+
+def _check_state_args(name: str, args: tuple[str, ...]) -> None:
+    """The arguments of date, rand, uuid and of the fetches that name a backend."""
+    number = name in ("date", "rand") and args and args[0]
+    if number and not re.fullmatch(r"[-+]?\d+", args[0]):
+        raise Problem(
+            f"fetch method '{name}' : failed to parse '{args[0]}' as type 'integer' at position 1."
+        )
+    if name == "date" and len(args) > 1 and args[1] not in ("", "s", "ms", "us"):
+        raise Problem(
+            f"invalid args in fetch method 'date' : expects 's', 'ms' or 'us', got '{args[1]}'."
+        )
+    if name == "uuid" and args and args[0] != "4":
+        raise Problem(
+            f"invalid args in fetch method 'uuid' : Unsupported UUID version: '{args[0]}'."
+        )
+    if name in BACKEND_FETCHES:
+        if not args or (name == "srv_is_up" and "/" not in args[0]):
+            raise Problem(
+                f"fetch method '{name}' without a backend name (the current backend) is not "
+                "implemented yet in poise"
+            )
+        patterns.refer_to_backend(name, args[0])
 
 
 def parse_converters(rest: str, text: str) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -19,6 +19,7 @@ from enum import Enum
 from typing import Protocol
 
 from poise.config import model
+from poise.core import proc
 from poise.core.balancer import Balancer, eligible
 from poise.core.http.rules import Rules
 from poise.core.server import ServerState
@@ -122,6 +123,7 @@ class Backend:
     ) -> None:
         self.proxy = proxy
         self.name = proxy.name
+        proc.BACKENDS[self.name] = self  # for nbsrv(NAME), be_conn(NAME) ... (core/proc.py)
         self.servers = servers
         self.balancer = make_balancer(servers)
         self.log = log

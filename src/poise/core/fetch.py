@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
-from poise.core import convert, variables
+from poise.core import convert, fetch_state, variables
 from poise.core.http.message import Request, Response
 from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
@@ -217,6 +217,10 @@ def fetch_values(sample: Sample) -> Values:
     name, args = sample.fetch, sample.args
     if name in _SIMPLE:
         return _single(_SIMPLE[name])
+    if name in fetch_state.MAKERS:
+        return _single(fetch_state.MAKERS[name](args))
+    if name == "base32":
+        return _single(fetch_state.base32(lambda req: _base(req, False)))
     if name == "var":
         return _var_fetch(args[0], args[1] if len(args) > 1 else None)
     if name in ("str", "int"):

@@ -119,6 +119,11 @@ class ServerState:
         return self.up and self.admin is not AdminState.MAINT and not self.resolution_maint
 
     @property
+    def maxqueue(self) -> int:
+        """`maxqueue`: how many requests may wait for this server (0: no limit)."""
+        return self.config.maxqueue
+
+    @property
     def in_maint(self) -> bool:
         """In maintenance by the operator's word or for want of an address."""
         return self.admin is AdminState.MAINT or self.resolution_maint

@@ -14,11 +14,13 @@ import os
 import random
 import signal
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
+from poise.core import proc
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.frontend import Frontend
@@ -46,6 +48,8 @@ ACCEPT_TURNS = 8
 
 class Runtime:
     def __init__(self, config: model.Config, addrs: dict[tuple[str, str], str]) -> None:
+        # What the date() and env() fetches read (core/proc.py).
+        proc.clock, proc.environ = time.time, os.environ
         self.config = config
         self.addrs = addrs
         self.listeners: list[Listener] = []

@@ -1,0 +1,153 @@
+"""Sample fetches that read the process rather than the request (configuration.txt 7.3.2:
+`date`, `env`, `rand`, `uuid`, and the backends' state: `nbsrv`, `be_conn`, `queue`,
+`avg_queue`, `connslots`, `srv_is_up`), and those of 7.3.6 that hash or cut the URL
+(`base32`, `url_ip`, `url_port`). Each is a function of (request, response) giving one
+value or None, as core/fetch.py's simple fetches. Values compared with HAProxy 2.6.12.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Sequence
+
+from poise.core import proc
+from poise.core.balancer import hashfn
+from poise.core.http.message import Request, Response
+from poise.core.values import Value, parse_ip
+
+Get = Callable[[Request, Response | None], Value | None]
+_UNITS = {"s": 1, "ms": 1000, "us": 1_000_000}
+
+
+def _date(args: Sequence[str]) -> Get:
+    offset = int(args[0]) if args and args[0] else 0
+    scale = _UNITS[args[1]] if len(args) > 1 and args[1] else 1
+    return lambda req, resp: int(proc.clock() * scale) + offset
+
+
+def _env(args: Sequence[str]) -> Get:
+    name = args[0] if args else ""
+    return lambda req, resp: proc.environ.get(name)
+
+
+def _rand(args: Sequence[str]) -> Get:
+    span = int(args[0]) if args else 1 << 32
+    return lambda req, resp: random.randrange(span) if span > 0 else 0
+
+
+def _backend(args: Sequence[str]) -> Callable[[], proc.BackendView | None]:
+    name = args[0] if args else ""
+    return lambda: proc.BACKENDS.get(name)
+
+
+def _usable(backend: proc.BackendView) -> int:
+    """HAProxy's usable servers: the active ones up, else the backups."""
+    active = sum(1 for s in backend.servers if s.usable and not s.backup)
+    return active or sum(1 for s in backend.servers if s.usable and s.backup)
+
+
+def _queue(backend: proc.BackendView) -> int:
+    return backend.queued + sum(s.queued for s in backend.servers)
+
+
+def _avg_queue(backend: proc.BackendView) -> int:
+    """The queue per usable server, rounded up; twice the queue when none is usable."""
+    active = sum(1 for s in backend.servers if s.usable and not s.backup)
+    queued = _queue(backend)
+    return (queued + active - 1) // active if active else 2 * queued
+
+
+def _connslots(backend: proc.BackendView) -> int:
+    """Free connection and queue slots of the servers up; -1 when one has no limit."""
+    total = 0
+    for server in backend.servers:
+        if not server.up or server.in_maint:
+            continue
+        if not server.maxconn or not server.maxqueue:
+            return -1
+        total += server.maxconn - server.cur_sess + server.maxqueue - server.queued
+    return total
+
+
+def _of_backend(read: Callable[[proc.BackendView], Value]) -> Callable[[Sequence[str]], Get]:
+    def make(args: Sequence[str]) -> Get:
+        find = _backend(args)
+
+        def get(req: Request, resp: Response | None) -> Value | None:
+            backend = find()
+            return read(backend) if backend is not None else None
+
+        return get
+
+    return make
+
+
+def _srv_is_up(args: Sequence[str]) -> Get:
+    backend_name, _, server_name = args[0].rpartition("/")
+
+    def get(req: Request, resp: Response | None) -> Value | None:
+        backend = proc.BACKENDS.get(backend_name)
+        if backend is None:
+            return None
+        for server in backend.servers:
+            if server.name == server_name:
+                return server.up and not server.in_maint
+        return None
+
+    return get
+
+
+def _authority(uri: str) -> str | None:
+    """The host[:port] of an absolute URI."""
+    scheme = uri.find("://")
+    if scheme < 0:
+        return None
+    rest = uri[scheme + 3 :]
+    end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    return rest[:end].rpartition("@")[2]
+
+
+def _url_ip(req: Request, resp: Response | None) -> Value | None:
+    authority = _authority(req.uri)
+    if authority is None:
+        return None
+    host = authority[1:].partition("]")[0] if authority.startswith("[") else authority
+    return parse_ip(host.partition(":")[0] if not authority.startswith("[") else host)
+
+
+def _url_port(req: Request, resp: Response | None) -> Value | None:
+    authority = _authority(req.uri)
+    if authority is None:
+        return None
+    port = authority.rpartition("]")[2] if authority.startswith("[") else authority
+    _, colon, digits = port.rpartition(":")
+    return int(digits) if colon and digits.isdigit() else None
+
+
+def base32(base: Callable[[Request], str | None]) -> Get:
+    """`base,sdbm(1)` (configuration.txt: "exactly equal")."""
+
+    def get(req: Request, resp: Response | None) -> Value | None:
+        text = base(req)
+        if text is None:
+            return None
+        return hashfn.full_hash(hashfn.sdbm(text.encode("latin-1", "replace")))
+
+    return get
+
+
+MAKERS: dict[str, Callable[[Sequence[str]], Get]] = {
+    "date": _date,
+    "env": _env,
+    "rand": _rand,
+    "uuid": lambda args: lambda req, resp: str(uuid.uuid4()),
+    "nbsrv": _of_backend(_usable),
+    "be_conn": _of_backend(lambda backend: backend.cur_sess),
+    "queue": _of_backend(_queue),
+    "avg_queue": _of_backend(_avg_queue),
+    "connslots": _of_backend(_connslots),
+    "srv_is_up": _srv_is_up,
+    "url_ip": lambda args: _url_ip,
+    "url_port": lambda args: _url_port,
+}
