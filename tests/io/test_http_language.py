@@ -124,3 +124,39 @@ def test_backend_state_and_process_fetches_route_and_fill_headers(loop_kind: str
                 del os.environ["POISE_TEST_ENV"]
 
     run(loop_kind, main)
+
+
+def test_basic_authentication_against_a_userlist(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            app = await stage.webapp("app")
+            poise = await stage.poise(
+                BASE + "userlist admins\n    group ops users ann\n"
+                "    user ann insecure-password s3cret\n"
+                "    user bob password $1$abcdefgh$IQtUouv7y7Q9dRWkQEPCc.\n"  # MD5-crypt: "pw"
+                "frontend fe\n    bind 127.0.0.1:0\n"
+                "    acl ok http_auth(admins)\n"
+                "    acl ops http_auth_group(admins) ops\n"
+                "    http-request auth realm Admin if !ok\n"
+                "    http-request deny if { path_beg /ops } !ops\n"
+                "    http-request set-header X-User %[http_auth_group(admins)]\n"
+                f"    default_backend be\nbackend be\n    server a 127.0.0.1:{app.port}\n"
+            )
+            client = await Client.connect(poise.port("fe"))
+            status, headers, _ = await client.get("/x")
+            assert status == 401 and headers["www-authenticate"] == 'Basic realm="Admin"'
+            # The 401 keeps the connection open, as HAProxy's does.
+            ann = "Authorization: Basic YW5uOnMzY3JldA==\r\n"  # ann:s3cret
+            status, _, body = await client.get("/x", ann)
+            assert (status, body) == (200, b"app /x") and app.seen[-1].header("X-User") == "ann"
+            bob = "Authorization: Basic Ym9iOnB3\r\n"  # bob:pw
+            assert (await client.get("/y", bob))[0] == 200
+            assert app.seen[-1].header("X-User") == "bob"
+            assert (await client.get("/ops/z", bob))[0] == 403  # not in group ops
+            assert (await client.get("/ops/z", "Authorization: Basic YW5uOnMzY3JldA==\r\n"))[
+                0
+            ] == 200
+            assert (await client.get("/y", "Authorization: Basic Ym9iOnB4\r\n"))[0] == 401
+            client.close()
+
+    run(loop_kind, main)

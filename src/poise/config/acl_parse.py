@@ -200,6 +200,9 @@ def parse_test(
             except Problem as exc:
                 raise Problem(f"{exc} in pattern file '{path}'") from None
     pattern_files.anonymous()
+    if sample.fetch == "http_auth_group":
+        wanted = tuple(p.value for p in patterns)
+        pattern_files.refer_to_userlist("http_auth_group", sample.args[0], wanted)
     silent = explicit_end or diagnostics is None or bool(files)
     if not patterns and method not in ("found", "bool") and not silent:
         assert diagnostics is not None

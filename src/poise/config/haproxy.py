@@ -26,6 +26,7 @@ from poise.config.haproxy_global import GlobalParser
 from poise.config.haproxy_proxy import ProxyParser, check_name
 from poise.config.haproxy_resolvers import ResolversParser
 from poise.config.haproxy_resolvers import check_name as check_resolvers_name
+from poise.config.haproxy_userlist import UserlistParser
 from poise.config.lexer import Line, lex
 from poise.config.link import link
 from poise.config.model import Config, Where
@@ -44,6 +45,7 @@ class _Reader:
         self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics)
         self.proxy_parser: ProxyParser | None = None
         self.resolvers_parser: ResolversParser | None = None
+        self.userlist_parser: UserlistParser | None = None
         self.section: str | None = None  # None: before any section in this file
 
     def start_file(self, filename: str) -> None:
@@ -66,9 +68,27 @@ class _Reader:
         self.resolvers_parser = ResolversParser(name, line.where, self.diagnostics, self.read_file)
 
     def finish_resolvers(self) -> None:
+        """The end of a `resolvers` or `userlist` section."""
         if self.resolvers_parser is not None:
             self.parsed.resolvers.append(self.resolvers_parser.value)
             self.resolvers_parser = None
+        if self.userlist_parser is not None:
+            self.parsed.userlists.append(self.userlist_parser.value())
+            self.userlist_parser = None
+
+    def start_userlist(self, line: Line) -> None:
+        """`userlist NAME`: its lines go to a UserlistParser until the next section."""
+        self.finish_resolvers()
+        self.section, self.proxy_parser = "skip", None
+        try:
+            name = one_arg(line.words[1:], "a name")
+            if any(u.name == name for u in self.parsed.userlists):
+                raise Problem(f"duplicate userlist '{name}'")
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), line.words[0]))
+            return
+        self.section = "userlist"
+        self.userlist_parser = UserlistParser(name, line.where, self.diagnostics)
 
     def feed(self, line: Line) -> None:
         words = self.truncate(line)
@@ -84,6 +104,8 @@ class _Reader:
                 self.section, self.proxy_parser = "skip", None
         elif keyword == keywords.RESOLVERS_SECTION:
             self.start_resolvers(line)
+        elif keyword == keywords.USERLIST_SECTION:
+            self.start_userlist(line)
         elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
             self.finish_resolvers()
             self.diagnostics.append(
@@ -104,6 +126,8 @@ class _Reader:
             self.proxy_parser.feed(line)
         elif self.resolvers_parser is not None:
             self.resolvers_parser.feed(line)
+        elif self.userlist_parser is not None:
+            self.userlist_parser.feed(line.where, line.words)
         elif self.section is None:
             self.diagnostics.append(
                 error(
@@ -236,7 +260,10 @@ def parse(
     backends = {p.name: [s.name for s in p.servers] for p in config.backends}
     for where, message in patterns.missing_backends(loaded, backends.get):
         diagnostics.append(error(where, message))
+    userlists = {u.name: list(u.groups) for u in config.userlists}
+    for where, message in patterns.missing_userlists(loaded, userlists.get):
+        diagnostics.append(error(where, message))
     if has_errors(diagnostics):
         return None, diagnostics
-    patterns.publish(loaded.refs)
+    patterns.publish(loaded.refs, config.userlists)
     return config, diagnostics

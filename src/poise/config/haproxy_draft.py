@@ -38,6 +38,7 @@ from poise.config.model import (
     Resolvers,
     StatsPage,
     UseBackend,
+    Userlist,
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
@@ -325,3 +326,4 @@ class ParsedConfig:
     proxies: list[SectionDraft] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     resolvers: list[Resolvers] = field(default_factory=list)  # `resolvers` sections
+    userlists: list[Userlist] = field(default_factory=list)  # `userlist` sections

@@ -76,6 +76,7 @@ _ARITY: dict[str, int | None] = {
     "set-var": 1,
     "set-var-fmt": 1,
     "unset-var": 0,
+    "auth": None,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -91,6 +92,7 @@ _ACTIONS: dict[str, HttpAction] = {
     "set-var": "set-var",
     "set-var-fmt": "set-var-fmt",
     "unset-var": "unset-var",
+    "auth": "auth",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
@@ -258,6 +260,8 @@ class HttpKeywords:
         elif action == "del-header":
             width = 3 if args[2:3] == ["-m"] else 1
             own, rest = list(args[1 : 1 + width]), list(args[1 + width :])
+        elif action == "auth":
+            own, rest = keyword_arguments(args[1:], {"realm": 2}, 1)
         else:
             widths = REPLY_WIDTHS if action in ("deny", "return") else REDIRECT_WIDTHS
             own, rest = keyword_arguments(args[1:], widths, 2 if action != "redirect" else 1)
@@ -296,6 +300,10 @@ class HttpKeywords:
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":
             return _with(rule, name=check_service(args[0]))
+        if action == "auth":
+            if args and (args[0] != "realm" or len(args) != 2):
+                raise Problem(f"'auth' expects 'realm' and a realm name, found '{args[0]}'")
+            return _with(rule, name=args[1] if args else "")
         return rule  # allow
 
     def del_header(self, rule: HttpRule, args: list[str]) -> HttpRule:

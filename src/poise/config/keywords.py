@@ -44,12 +44,12 @@ UNIMPLEMENTED_SECTIONS = frozenset(
         "program",
         "ring",
         "traces",
-        "userlist",
     }
 )
 # Sections that are not proxies, each with its own parser (haproxy_resolvers.py).
 RESOLVERS_SECTION = "resolvers"
-ALL_SECTIONS = SECTIONS | UNIMPLEMENTED_SECTIONS | {RESOLVERS_SECTION}
+USERLIST_SECTION = "userlist"
+ALL_SECTIONS = SECTIONS | UNIMPLEMENTED_SECTIONS | {RESOLVERS_SECTION, USERLIST_SECTION}
 
 # --- global section (configuration.txt 3) ----------------------------------------------
 

@@ -163,6 +163,7 @@ class _Linker:
             tuple(proxies),
             tuple(self.parsed.files),
             resolvers=tuple(self.parsed.resolvers),
+            userlists=tuple(self.parsed.userlists),
         )
 
     # --- one proxy -----------------------------------------------------------------------

@@ -35,6 +35,8 @@ from poise.config.model_http import (
     Sample,
     StatsPage,
     UseBackend,
+    Userlist,
+    UserlistUser,
 )
 from poise.config.model_tls import (
     TLS_VERSIONS,
@@ -83,6 +85,8 @@ __all__ = [
     "TlsVersion",
     "TlsVersions",
     "UseBackend",
+    "Userlist",
+    "UserlistUser",
     "Where",
 ]
 
@@ -497,6 +501,7 @@ class Config:
     proxies: tuple[Proxy, ...]
     files: tuple[str, ...] = ()
     resolvers: tuple[Resolvers, ...] = ()
+    userlists: tuple[Userlist, ...] = ()
 
     def proxy(self, name: str) -> Proxy | None:
         return next((p for p in self.proxies if p.name == name), None)

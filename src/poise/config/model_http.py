@@ -149,6 +149,7 @@ HttpAction = Literal[
     "set-var",
     "set-var-fmt",
     "unset-var",
+    "auth",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
@@ -231,3 +232,29 @@ class StatsPage:
     show_legends: bool = False
     show_node: str | None = None  # `stats show-node [NAME]`: "" = the global `node`
     show_desc: str | None = None  # `stats show-desc [TEXT]`: "" = the global `description`
+
+
+@dataclass(frozen=True, slots=True)
+class UserlistUser:
+    """`user NAME [password HASH|insecure-password TEXT] [groups G1,G2]` (3.4): `hashed`
+    tells a crypt(3) hash from a clear password; None: the user has no password."""
+
+    name: str
+    password: str | None
+    hashed: bool
+    groups: tuple[str, ...]
+    where: Where
+
+
+@dataclass(frozen=True, slots=True)
+class Userlist:
+    """`userlist NAME` with its `group` and `user` lines (configuration.txt 3.4); a
+    user's groups are those of its line and those whose `users` name it."""
+
+    name: str
+    where: Where
+    groups: tuple[str, ...] = ()
+    users: tuple[UserlistUser, ...] = ()
+
+    def user(self, name: str) -> UserlistUser | None:
+        return next((u for u in self.users if u.name == name), None)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from poise.config.haproxy_draft import Problem
+from poise.config.model_http import Userlist
 from poise.config.where import Where
 
 ReadFile = Callable[[str], bytes]
@@ -91,13 +92,16 @@ class _Loading:
     where: Where | None = None
     # Backends named by fetches (nbsrv(NAME) ...): (fetch, NAME or BACKEND/SERVER, line).
     backends: list[tuple[str, str, Where]] = field(default_factory=list)
+    # Userlists named by http_auth(L) ...: (fetch, L, the groups an ACL wants, line).
+    userlists: list[tuple[str, str, tuple[str, ...], Where]] = field(default_factory=list)
 
 
 _CURRENT: contextvars.ContextVar[_Loading | None] = contextvars.ContextVar(
     "poise_pattern_loading", default=None
 )
-# The pattern files of the configuration last parsed, by name.
+# The pattern files and the userlists of the configuration last parsed, by name.
 REFERENCES: dict[str, PatternRef] = {}
+USERLISTS: dict[str, Userlist] = {}
 
 
 @contextlib.contextmanager
@@ -116,6 +120,35 @@ def refer_to_backend(fetch: str, name: str) -> None:
     state = _CURRENT.get()
     if state is not None and state.where is not None:
         state.backends.append((fetch, name, state.where))
+
+
+def refer_to_userlist(fetch: str, name: str, groups: tuple[str, ...] = ()) -> None:
+    """A fetch names a userlist (and an ACL groups of it): checked at the end."""
+    state = _CURRENT.get()
+    if state is not None and state.where is not None:
+        state.userlists.append((fetch, name, groups, state.where))
+
+
+def missing_userlists(
+    state: _Loading, groups: Callable[[str], list[str] | None]
+) -> list[tuple[Where, str]]:
+    """HAProxy's messages for the userlists and groups that do not exist."""
+    found = []
+    for fetch, name, wanted, where in state.userlists:
+        known = groups(name)
+        if known is None:
+            found.append(
+                (
+                    where,
+                    f"unable to find userlist '{name}' referenced in arg 1 of ACL keyword "
+                    f"'{fetch}'.",
+                )
+            )
+            continue
+        for group in wanted:
+            if group not in known:
+                found.append((where, f"acl {fetch}(): invalid group '{group}'."))
+    return found
 
 
 def missing_backends(
@@ -217,7 +250,10 @@ def load(path: str, kind: str) -> PatternRef:
     return ref
 
 
-def publish(refs: dict[str, PatternRef]) -> None:
-    """The files of a configuration that parsed: the core finds them by name."""
+def publish(refs: dict[str, PatternRef], userlists: Sequence[Userlist] = ()) -> None:
+    """The files and userlists of a configuration that parsed: the core finds them by
+    name."""
     REFERENCES.clear()
     REFERENCES.update(refs)
+    USERLISTS.clear()
+    USERLISTS.update((u.name, u) for u in userlists)

@@ -100,6 +100,8 @@ FETCHES: dict[str, FetchSpec] = {
     "base32": FetchSpec("int", scope="req"),
     "url_ip": FetchSpec("ip", scope="req"),
     "url_port": FetchSpec("int", scope="req"),
+    "http_auth": FetchSpec("bool", 1, 1, "req"),
+    "http_auth_group": FetchSpec("str", 1, 1, "req"),
 }
 # Fetches that name a backend (or BACKEND/SERVER), checked once the sections are known.
 BACKEND_FETCHES = frozenset({"nbsrv", "be_conn", "queue", "avg_queue", "connslots", "srv_is_up"})
@@ -246,6 +248,8 @@ def _check_state_args(name: str, args: tuple[str, ...]) -> None:
         raise Problem(
             f"invalid args in fetch method 'uuid' : Unsupported UUID version: '{args[0]}'."
         )
+    if name in ("http_auth", "http_auth_group"):
+        patterns.refer_to_userlist(name, args[0])
     if name in BACKEND_FETCHES:
         if not args or (name == "srv_is_up" and "/" not in args[0]):
             raise Problem(

@@ -18,6 +18,7 @@ from poise.config.haproxy_draft import Problem
 from poise.config.model import Acl, AclPattern, AclTest, Condition, MatchMethod
 from poise.config.patterns import PatternRef
 from poise.config.samples import Scope, output_type
+from poise.core import auth
 from poise.core.fetch import (
     Value,
     Values,
@@ -214,8 +215,22 @@ def _never(value: Value) -> bool:
     return False
 
 
+def _user_groups(listname: str) -> Values:
+    """`http_auth_group(L)` in an ACL: the groups of the user the request authenticates
+    as, which the patterns name (configuration.txt 7.3.6)."""
+    user_of = auth.authenticated(listname)
+
+    def groups(req: Request, resp: Response | None) -> Sequence[Value]:
+        user = user_of(req)
+        return user.groups if user is not None else ()
+
+    return groups
+
+
 def compile_test(test: AclTest, scope: Scope) -> Test:
     values = sample_values(test.sample, scope)
+    if test.sample.fetch == "http_auth_group" and not test.sample.converters:
+        values = _user_groups(test.sample.args[0])
     if test.files:
         return _FileTest(test, values)
     if not test.patterns and test.match not in ("found", "bool"):

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
-from poise.core import convert, fetch_state, variables
+from poise.core import auth, convert, fetch_state, variables
 from poise.core.http.message import Request, Response
 from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
@@ -221,6 +221,8 @@ def fetch_values(sample: Sample) -> Values:
         return _single(fetch_state.MAKERS[name](args))
     if name == "base32":
         return _single(fetch_state.base32(lambda req: _base(req, False)))
+    if name in ("http_auth", "http_auth_group"):
+        return _http_auth(name, args[0])
     if name == "var":
         return _var_fetch(args[0], args[1] if len(args) > 1 else None)
     if name in ("str", "int"):
@@ -249,6 +251,20 @@ def fetch_values(sample: Sample) -> Values:
     if name == "url_param":
         return _url_params(header, args[1][:1] if len(args) > 1 else "")
     raise AssertionError(f"fetch {name} has no implementation")
+
+
+def _http_auth(name: str, listname: str) -> Values:
+    """`http_auth(L)`: whether the request's credentials are a user's of L;
+    `http_auth_group(L)`: that user's name (an ACL then matches its groups)."""
+    user_of = auth.authenticated(listname)
+    if name == "http_auth":
+        return lambda req, resp: (user_of(req) is not None,)
+
+    def user(req: Request, resp: Response | None) -> Sequence[Value]:
+        found = user_of(req)
+        return (found.name,) if found is not None else _NONE
+
+    return user
 
 
 def _var_fetch(name: str, default: str | None) -> Values:

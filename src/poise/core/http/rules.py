@@ -241,6 +241,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     if rule.action == "redirect":
         assert rule.redirect is not None
         return test, _redirect(rule.redirect, where)
+    if rule.action == "auth":
+        return test, _auth_step(rule.name or proxy.name, where)
     assert rule.reply is not None
     kind: VerdictKind = "deny" if rule.action == "deny" else "reply"
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
@@ -389,6 +391,21 @@ def _redirect(rule: Redirect, where: str) -> Step:
         return Verdict("reply", rule.code, response, close, where, "LR--")
 
     return step
+
+
+def _auth_step(realm: str, where: str) -> Step:
+    """`http-request auth [realm R]`: HAProxy's 401 page asking for credentials (the
+    realm defaults to the proxy's name); the connection stays open, as in HAProxy."""
+    escaped = realm.replace("\\", "\\\\").replace('"', '\\"')
+    base = reply.PAGES[401]
+    header = f'www-authenticate: Basic realm="{escaped}"\r\n'.encode("latin-1", "replace")
+    prepared = reply.Prepared(401, base.http10, base.head + header, base.body)
+
+    def challenge(req: Request, resp: Response | None, close: bool) -> Outcome:
+        response, closes = reply.finish(prepared, req, close or reply.client_closes(req))
+        return Verdict("reply", 401, response, closes, where, "LR--")
+
+    return challenge
 
 
 def _reply_step(proxy: Proxy, spec: HttpReply, kind: VerdictKind, where: str, scope: Scope) -> Step:
