@@ -32,10 +32,23 @@ def _network(key: str) -> tuple[int, int, int, int]:
 
 
 def _ip_lookup(entries: Sequence[patterns.Entry]) -> Lookup:
-    nets = sorted(
-        ((*_network(e.key), index, e.value or "") for index, e in enumerate(entries)),
-        key=lambda n: (-n[3], n[4]),
-    )
+    """The longest network that holds the address (the first of equal ones): one table
+    per prefix length, tried from the longest, so a lookup costs at most 33 (IPv4) or
+    129 (IPv6) dict probes whatever the size of the map."""
+    tables: dict[tuple[int, int], dict[int, str]] = {}
+    for entry in entries:
+        version, net, _, length = _network(entry.key)
+        tables.setdefault((version, length), {}).setdefault(net, entry.value or "")
+    order = {
+        version: [
+            (
+                ((1 << length) - 1) << ((32 if version == 4 else 128) - length),
+                tables[version, length],
+            )
+            for length in sorted((n for v, n in tables if v == version), reverse=True)
+        ]
+        for version in (4, 6)
+    }
 
     def lookup(value: Value) -> str | None:
         ip = value if isinstance(value, tuple) else parse_ip(to_str(value))
@@ -44,9 +57,10 @@ def _ip_lookup(entries: Sequence[patterns.Entry]) -> Lookup:
         version, number = ip
         if version == 6 and number >> 32 == 0xFFFF:  # ::ffff:a.b.c.d is a.b.c.d
             version, number = 4, number & 0xFFFFFFFF
-        for net_version, net, mask, _, _, result in nets:
-            if net_version == version and number & mask == net:
-                return result
+        for mask, table in order[version]:
+            found = table.get(number & mask)
+            if found is not None:
+                return found
         return None
 
     return lookup
