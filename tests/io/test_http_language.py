@@ -160,3 +160,24 @@ def test_basic_authentication_against_a_userlist(loop_kind: str) -> None:
             client.close()
 
     run(loop_kind, main)
+
+
+def test_rewritten_request_lines_reach_the_server(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            app = await stage.webapp("app")
+            poise = await stage.poise(
+                BASE + "frontend fe\n    bind 127.0.0.1:0\n"
+                "    http-request replace-path /api/(.*) /\\1 if { path_beg /api/ }\n"
+                "    http-request set-query %[query,regsub(%3D,=,g)]\n"
+                "    http-request set-path /v2%[path] if { req.hdr(x-v2) -m found }\n"
+                f"    default_backend be\nbackend be\n    server a 127.0.0.1:{app.port}\n"
+            )
+            client = await Client.connect(poise.port("fe"))
+            assert (await client.get("/api/users?a%3Db"))[2] == b"app /users?a=b"
+            assert (await client.get("/x", "X-V2: 1\r\n"))[2] == b"app /v2/x"
+            assert (await client.get("/plain"))[2] == b"app /plain"
+            assert [s.target for s in app.seen] == ["/users?a=b", "/v2/x", "/plain"]
+            client.close()
+
+    run(loop_kind, main)

@@ -77,6 +77,14 @@ _ARITY: dict[str, int | None] = {
     "set-var-fmt": 1,
     "unset-var": 0,
     "auth": None,
+    "set-method": 1,
+    "set-path": 1,
+    "set-pathq": 1,
+    "set-query": 1,
+    "set-uri": 1,
+    "replace-path": 2,
+    "replace-pathq": 2,
+    "replace-uri": 2,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -93,6 +101,14 @@ _ACTIONS: dict[str, HttpAction] = {
     "set-var-fmt": "set-var-fmt",
     "unset-var": "unset-var",
     "auth": "auth",
+    "set-method": "set-method",
+    "set-path": "set-path",
+    "set-pathq": "set-pathq",
+    "set-query": "set-query",
+    "set-uri": "set-uri",
+    "replace-path": "replace-path",
+    "replace-pathq": "replace-pathq",
+    "replace-uri": "replace-uri",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
@@ -288,6 +304,11 @@ class HttpKeywords:
         rule = HttpRule(action, where, condition)
         if action in ("set-header", "add-header"):
             return _with(rule, name=args[0], value=parse_log_format(args[1], scope))
+        if action in ("set-method", "set-path", "set-pathq", "set-query", "set-uri"):
+            return _with(rule, value=parse_log_format(args[0], scope))
+        if action in ("replace-path", "replace-pathq", "replace-uri"):
+            check_regex(args[0])
+            return _with(rule, regex=args[0], value=parse_log_format(args[1], scope))
         if action in ("replace-header", "replace-value"):
             check_regex(args[1])
             value = parse_log_format(args[2], scope)

@@ -55,7 +55,9 @@ def http_record(
         retries=txn.retries,
         redispatched=txn.redispatched,
         backend_queue=backend.queued if backend is not None else 0,
-        request_line=req.request_line if req is not None and not bad_request else BADREQ,
+        request_line=(req.received_line or req.request_line)
+        if req is not None and not bad_request
+        else BADREQ,
     )
     if not bad_request:  # HAProxy prints no capture block for a <BADREQ>
         # Captured when each head arrived (before any rule touched them).

@@ -33,6 +33,9 @@ class Request:
     # The client connection's record, which holds the `sess` variables (None: they last
     # for this request only).
     conn: Conn | None = None
+    # The request line as received, kept when a rule rewrites it (set-path ...): the log
+    # shows it, as HAProxy's %r does.
+    received_line: str | None = None
 
     @property
     def path(self) -> str:

@@ -38,6 +38,7 @@ from poise.core.fetch import compile_format, sample_last, sample_values
 from poise.core.http import reply
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
+from poise.core.http.uri_rules import URI_ACTIONS, uri_step
 from poise.core.template import expand
 
 VerdictKind = Literal["continue", "deny", "reply", "service"]
@@ -243,6 +244,14 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, _redirect(rule.redirect, where)
     if rule.action == "auth":
         return test, _auth_step(rule.name or proxy.name, where)
+    if rule.action in URI_ACTIONS:
+        edit = uri_step(rule)
+
+        def rewrite(req: Request, resp: Response | None, close: bool) -> Outcome:
+            edit(req, resp, close)
+            return None
+
+        return test, rewrite
     assert rule.reply is not None
     kind: VerdictKind = "deny" if rule.action == "deny" else "reply"
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
