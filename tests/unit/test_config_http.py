@@ -179,7 +179,7 @@ def test_acl_flags_operators_and_pattern_files() -> None:
         ("acl a/b path /", "character '/' is not permitted in acl name 'a/b'"),
         ("acl a nope /", "unknown fetch method 'nope'"),
         ("acl a paht /", "unknown fetch method 'paht'; did you mean 'path'?"),
-        ("acl a http_auth(users)", "fetch method 'http_auth' is not implemented yet in poise"),
+        ("acl a http_auth(users)", "unable to find userlist 'users' referenced in arg 1"),
         ("acl a path,nope /", "unknown converter 'nope'"),
         ("acl a path,jwt_header_query /", "converter 'jwt_header_query' is not implemented yet"),
         ("acl a hdr(a,b,c) x", "expects at most 2 argument(s)"),
