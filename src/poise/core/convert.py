@@ -253,9 +253,11 @@ def _divide(a: int, b: int) -> int:
 
 
 def _modulo(a: int, b: int) -> int:
+    """C's remainder: the sign of the dividend (-7 mod 3 is -1); 0 for a null divisor."""
     if b == 0:
         return 0
-    return a - b * _divide(a, b)
+    remainder = abs(a) % abs(b)
+    return -remainder if a < 0 else remainder
 
 
 _ARITH: dict[str, Callable[[int, int], int]] = {

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from poise.config import patterns
 from poise.config.acl_parse import ip_network
-from poise.config.converters import MAPS
+from poise.config.converters import MAPS, check_key
 from poise.core.template import expand
 from poise.core.values import Value, parse_ip, to_int, to_str
 
@@ -145,6 +145,9 @@ def _listed(match: str, entries: Sequence[patterns.Entry]) -> Lookup:
 
 
 def _compile(match: str, entries: Sequence[patterns.Entry]) -> Lookup:
+    if match in ("ip", "int", "reg", "regm"):
+        # A key the runtime API added that this match cannot read is left out.
+        entries = [e for e in entries if check_key(match, e.key) is None]
     if match == "str":
         return _exact(entries)
     if match == "beg":
