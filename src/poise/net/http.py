@@ -9,10 +9,12 @@ forward the head and stream the body -> read the response head (timeout server; 
 check its framing (502) -> response rules, persistence cookie -> stream the body -> log
 (httplog) -> next request, or a WebSocket tunnel after `101 Switching Protocols`.
 
-httptools parses heads only. Bodies are framed by poise (Content-Length counted, chunked
-scanned by core/http/chunked.py) and forwarded as received, so body bytes cost no Python
-per byte, HEAD/1xx/204/304 responses are framed right, and a head nobody edited is
-forwarded as the very bytes that arrived.
+httptools parses heads only. Framing is pure code (core/http/framing.py: a RequestFramer
+and a ResponseFramer per session hold the buffers, the phases and the body counts; every
+phase change is theirs): bodies are counted (Content-Length, or chunks scanned by
+core/http/chunked.py) and forwarded as received, so body bytes cost no Python per byte,
+HEAD/1xx/204/304 responses are framed right, and a head nobody edited is forwarded as the
+very bytes that arrived.
 """
 
 from __future__ import annotations
@@ -29,7 +31,19 @@ from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.frontend import Frontend
 from poise.core.http import heads, persistence, rules, validate
-from poise.core.http.chunked import ChunkedScanner, ChunkError
+from poise.core.http.chunked import ChunkError
+from poise.core.http.framing import (
+    BODY,
+    CLOSED,
+    HEAD,
+    RESP_BODY,
+    RESP_DONE,
+    RESP_HEAD,
+    TUNNEL,
+    WAIT,
+    RequestFramer,
+    ResponseFramer,
+)
 from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
 from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, ResponseHead, plain_status
@@ -46,10 +60,6 @@ from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
 INFINITE = float("inf")
-# Phases of the client side.
-HEAD, BODY, WAIT, TUNNEL, CLOSED = range(5)
-# Phases of the server side.
-RESP_HEAD, RESP_BODY, RESP_DONE = range(3)
 
 
 # A plain response's head is never read further nor changed (its headers stay empty), so
@@ -78,7 +88,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "idle_delay",
         "idle_since",
         "idle_timer",
-        "inbuf",
         "keep_client",
         "keep_server",
         "last_active",
@@ -86,20 +95,13 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "no_reuse",
         "out_head",
         "pending",
-        "phase",
         "processing",
         "queued",
-        "req_body_done",
-        "req_chunks",
-        "req_remaining",
         "requests",
-        "resp_buf",
-        "resp_chunks",
-        "resp_phase",
-        "resp_remaining",
-        "resp_until_close",
         "retried_fresh",
         "reused",
+        "rq",
+        "rs",
         "server",
         "service_wait",
         "t_queued_at",
@@ -115,10 +117,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.ctx = ctx
         self.loop = ctx.loop
         self.frontend = frontend
-        self.inbuf = bytearray()
-        self.resp_buf = bytearray()
+        self.rq = RequestFramer()  # the client side's framing and phase (core/http/framing)
+        self.rs = ResponseFramer()  # the server side's
         self.pending: list[bytes] = []  # request bytes waiting for the server connection
-        self.phase = HEAD
         self.requests = 0
         self.timer: asyncio.TimerHandle | None = None  # connect, queue, retry (dispatch.py)
         self.idle_timer: asyncio.TimerHandle | None = None  # the HTTP phase's timeout
@@ -146,13 +147,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.connecting = False
         self.holds_slot = False
         self.out_head = b""
-        self.req_remaining = 0
-        self.req_chunks: ChunkedScanner | None = None
-        self.req_body_done = True
-        self.resp_phase = RESP_HEAD
-        self.resp_remaining = 0
-        self.resp_chunks: ChunkedScanner | None = None
-        self.resp_until_close = False
         self.head_out = b""  # the response head, waiting to go out with the body
         self.service_wait = -1  # the length of a service's request body being read
         self.keep_client = True
@@ -163,8 +157,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.no_reuse = False
         if self.pending:
             self.pending = []
-        if self.resp_buf:  # most responses leave nothing behind: no call
-            self.resp_buf.clear()
+        self.rs.reset()
 
     # -- the client connection ----------------------------------------------------------
 
@@ -193,31 +186,32 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
-        phase = self.phase
+        rq = self.rq
+        phase = rq.phase
         if phase is TUNNEL:
             self.txn.bytes_in += len(data)
             self.forward_to_server(data)
         elif phase is BODY:
             used = self.request_body(data, 0)
             if used < len(data):
-                self.inbuf += data[used:]
+                rq.buf += data[used:]
                 self.hold_client()
         else:
-            if not self.inbuf and phase is HEAD and self.requests:
+            if not rq.buf and phase is HEAD and self.requests:
                 # The first byte of the next request: `timeout http-request` starts now.
                 self.txn.start = self.last_active
                 self.arm(self.frontend.first_head_timeout, self.head_timed_out)
-            if phase is HEAD and not self.inbuf and data.find(b"\r\n\r\n") == len(data) - 4:
+            if rq.whole_head(data):
                 # One whole head in one read, as most requests come: no buffering.
                 self.processing = True
                 try:
                     self.handle_head(data)
-                    if self.inbuf:  # what followed a head with bare LF line ends
+                    if rq.buf:  # what followed a head with bare LF line ends
                         self.process_heads()
                 finally:
                     self.processing = False
                 return
-            self.inbuf += data
+            rq.buf += data
             if phase is HEAD:
                 self.process()
             elif self.service_wait >= 0:
@@ -227,18 +221,19 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def hold_client(self) -> None:
         """Pipelined data waits for its turn; beyond a head's worth, stop reading."""
-        if len(self.inbuf) > MAX_HEAD:
+        if self.rq.over_limit():
             self.client.pause_reading()
 
     def eof_received(self) -> bool:
         upstream = self.upstream
-        if self.phase is TUNNEL and upstream is not None and upstream.transport is not None:
+        phase = self.rq.phase
+        if phase is TUNNEL and upstream is not None and upstream.transport is not None:
             if upstream.transport.can_write_eof():
                 upstream.transport.write_eof()
                 return True
             upstream.transport.close()  # a TLS server connection cannot be half-closed
             return False
-        if self.phase in (BODY, WAIT):
+        if phase is BODY or phase is WAIT:
             # Half-closed: the client still gets its response, then the connection ends.
             self.client_eof = True
             self.keep_client = False
@@ -257,8 +252,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.client_gone = True
         if not self.counted:
             return
-        if self.phase is not CLOSED:
-            if self.txn.req is not None and self.phase is not TUNNEL:
+        phase = self.rq.phase
+        if phase is not CLOSED:
+            if self.txn.req is not None and phase is not TUNNEL:
                 # Left in the middle of a transaction.
                 if self.queued:
                     self.leave_queue()
@@ -287,19 +283,15 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             self.processing = False
 
     def process_heads(self) -> None:
-        while self.phase is HEAD and not self.client_gone:
-            buf = self.inbuf
-            end = buf.find(b"\r\n\r\n") + 4
-            if end < 4:
-                end = heads.lf_head_end(buf)  # a head with bare LF line ends, or none yet
-                if end < 0:
-                    if len(buf) > MAX_HEAD:
-                        self.reject(Failure.BAD_REQUEST, "request head too large")
-                    return
-            head = bytes(buf[:end])
-            del buf[:end]
+        rq = self.rq
+        while rq.phase is HEAD and not self.client_gone:
+            head = rq.take_head()
+            if head is None:
+                if rq.over_limit():
+                    self.reject(Failure.BAD_REQUEST, "request head too large")
+                return
             self.handle_head(head)
-        if self.phase is not HEAD and self.inbuf:
+        if rq.phase is not HEAD and rq.buf:
             self.hold_client()
 
     def handle_head(self, raw: bytes) -> None:
@@ -402,27 +394,21 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             and self.answered(rules.request_rules(backend.rules, req, close=close))
         ):
             return
-        framing = validate.request_framing(req)
-        if framing.kind == "chunked":
-            self.req_chunks = ChunkedScanner()
-            self.req_body_done = False
-        elif framing.kind == "length" and framing.length > 0:
-            self.req_remaining = framing.length
-            self.req_body_done = False
+        rq = self.rq
+        rq.expect_body(validate.request_framing(req))
         self.out_head = self.server_head(raw, req, backend)
-        self.phase = BODY if not self.req_body_done else WAIT
-        if self.phase is BODY:
+        if rq.phase is BODY:
             self.arm(self.frontend.client_timeout, self.client_timed_out)
+            # Body bytes that came with the head.
+            if rq.buf:
+                data = bytes(rq.buf)
+                rq.buf.clear()
+                used = self.request_body(data, 0)
+                rq.buf += data[used:]
+                if rq.phase is CLOSED:
+                    return  # the body was malformed: refused before anything was forwarded
         else:
             self.disarm()  # connecting: `timeout connect` and `timeout queue` apply
-        # Body bytes that came with the head.
-        if self.phase is BODY and self.inbuf:
-            data = bytes(self.inbuf)
-            self.inbuf.clear()
-            used = self.request_body(data, 0)
-            self.inbuf += data[used:]
-            if self.phase is CLOSED:
-                return  # the body was malformed: refused before anything was forwarded
         # A server: the one the persistence cookie names, else the balancer's choice.
         self.holds_slot = True
         match = self.cookie_match
@@ -436,7 +422,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         what followed its empty line goes back to the buffer."""
         head, used = heads.with_crlf(raw)
         if used < len(raw):
-            self.inbuf[0:0] = raw[used:]
+            self.rq.unread(raw[used:])
             self.txn.bytes_in = used
         return head
 
@@ -506,16 +492,17 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.service_wait = validate.request_framing(req).length
         if validate.expects_continue(req):
             self.client.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 10.1.1
-        self.phase = WAIT
+        self.rq.wait()
         self.arm(self.frontend.client_timeout, self.client_timed_out)
         self.service_body_ready()
 
     def service_body_ready(self) -> None:
         wanted = self.service_wait
-        if len(self.inbuf) < wanted:
+        buf = self.rq.buf
+        if len(buf) < wanted:
             return
-        body = bytes(self.inbuf[:wanted])
-        del self.inbuf[:wanted]
+        body = bytes(buf[:wanted])
+        del buf[:wanted]
         self.service_wait = -1
         req = self.txn.req
         assert req is not None
@@ -550,26 +537,14 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def request_body(self, data: bytes, start_at: int) -> int:
         """Forward the body bytes in `data[start_at:]`; return where the body ended."""
-        end = len(data)
-        if self.req_chunks is not None:
-            try:
-                stop = self.req_chunks.feed(data, start_at)
-            except ChunkError as exc:
-                self.reject(Failure.BAD_REQUEST, str(exc))
-                return end
-            if self.req_chunks.done:
-                self.req_body_done = True
-        else:
-            stop = min(end, start_at + self.req_remaining)
-            self.req_remaining -= stop - start_at
-            if self.req_remaining == 0:
-                self.req_body_done = True
-        chunk = data[start_at:stop]
-        if chunk:
+        try:
+            stop = self.rq.body(data, start_at)
+        except ChunkError as exc:
+            self.reject(Failure.BAD_REQUEST, str(exc))
+            return len(data)
+        if stop > start_at:
             self.txn.bytes_in += stop - start_at
-            self.forward_to_server(chunk)
-        if self.req_body_done and self.phase is BODY:
-            self.phase = WAIT
+            self.forward_to_server(data[start_at:stop])
         return stop
 
     def forward_to_server(self, data: bytes) -> None:
@@ -656,7 +631,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
     ) -> None:
         upstream = cast(Upstream, protocol)
-        if self.phase is CLOSED or self.backend is None:
+        if self.rq.phase is CLOSED or self.backend is None:
             upstream.close()  # the session ended (killed at stop) while connecting
             return
         upstream.sni = self.tls_name
@@ -693,7 +668,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         """poise answers in the server's place (502, 503, 504); the client connection
         stays open for its next request, as with HAProxy 2.6."""
         self.release_upstream(None, close=True)
-        if not self.req_body_done:
+        if not self.rq.body_done:
             self.keep_client = False  # the rest of the body would be read as a request
         status = failure.status or 503
         page, closes = self.error_page(status)
@@ -716,45 +691,50 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def server_data(self, data: bytes) -> None:
         self.last_active = self.loop.time()
-        if self.phase is TUNNEL:
+        if self.rq.phase is TUNNEL:
             self.txn.bytes_out += len(data)
             self.client.write(data)
             return
-        if self.resp_phase is RESP_BODY:
+        rs = self.rs
+        phase = rs.phase
+        if phase is RESP_BODY:
             self.response_body(data, 0)
             return
-        if self.resp_phase is RESP_DONE:
+        if phase is RESP_DONE:
             # Bytes after a complete response: the server broke the framing.
             self.release_upstream(None, close=True)
             return
-        buf = self.resp_buf
-        if not buf and self.plain_expected() and self.whole_plain_response(data):
-            return
+        if self.plain_expected():
+            status = rs.whole_plain(data)
+            if status:  # a whole plain response, as small ones come: forwarded as it came
+                self.plain_response(data, status)
+                self.client.write(data)
+                self.response_done()
+                return
+        buf = rs.buf
         buf += data
-        while self.resp_phase is RESP_HEAD and not self.client_gone:
-            end = buf.find(b"\r\n\r\n") + 4
-            if end < 4 or end > MAX_HEAD:
-                if end > MAX_HEAD or len(buf) > MAX_HEAD:
-                    self.bad_response("response head too large")
-                elif heads.garbage_response(buf):
-                    self.bad_response("not an HTTP response")
+        while rs.phase is RESP_HEAD and not self.client_gone:
+            # What follows the head stays in the buffer while the head is handled: a
+            # response that ends there with bytes left over (a body after HEAD) ends its
+            # connection.
+            head = rs.take_head()
+            if head is None:
+                problem = rs.head_problem()
+                if problem is not None:
+                    self.bad_response(problem)
                 return
-            head = bytes(buf[:end])
-            # What follows stays in the buffer while the head is handled: a response that
-            # ends there with bytes left over (a body after HEAD) ends its connection.
-            del buf[:end]
-            if not self.response_head(head):
-                return
+            if not self.response_head(head) or rs.phase is RESP_DONE:
+                return  # refused, or whole and the session closed: the rest is not read
             rest = bytes(buf)
             buf.clear()
             if not rest:
                 self.flush_head()
             else:
-                if self.phase is TUNNEL:
+                if self.rq.phase is TUNNEL:
                     self.txn.bytes_out += len(rest)
                     self.client.write(rest)
                     return
-                if self.resp_phase is RESP_HEAD:
+                if rs.phase is RESP_HEAD:
                     buf += rest
                     continue
                 self.response_body(rest, 0)
@@ -778,23 +758,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             and req.method not in ("HEAD", "CONNECT")
         )
 
-    def whole_plain_response(self, data: bytes) -> bool:
-        """A plain response that came whole in one read, as small ones do: checked,
-        then forwarded as the very bytes that came. False: not that case (nothing done)."""
-        size = data.find(b"\r\n\r\n") + 4
-        if size < 4 or size > MAX_HEAD:
-            return False
-        length = validate.plain_length(data, size)
-        if length < 0 or len(data) != size + length:
-            return False
-        status = plain_status(data)
-        if not status:
-            return False
-        self.plain_response(data, status)
-        self.client.write(data)
-        self.response_done()
-        return True
-
     def plain_response(self, raw: bytes, status: int) -> None:
         """Record the response that starts `raw` (a plain one, checked)."""
         txn = self.txn
@@ -814,7 +777,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         txn.resp = resp
         txn.status = status
         txn.bytes_out += len(raw)
-        self.resp_phase = RESP_BODY
 
     def response_head(self, raw: bytes) -> bool:
         if self.plain_expected():
@@ -832,8 +794,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             return self.full_response_head(raw)
         self.plain_response(raw, status)
         self.head_out = raw
-        self.resp_remaining = length
-        if length == 0:
+        if self.rs.body_follows("length", length):
             self.response_done()
         return True
 
@@ -898,17 +859,8 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         # Written with the first body bytes: one write (one syscall) per small response.
         self.head_out = head
         self.txn.bytes_out += len(head)
-        self.resp_phase = RESP_BODY
-        if framing.kind == "none":
+        if self.rs.body_follows(framing.kind, framing.length):
             self.response_done()
-        elif framing.kind == "length":
-            self.resp_remaining = framing.length
-            if framing.length == 0:
-                self.response_done()
-        elif framing.kind == "chunked":
-            self.resp_chunks = ChunkedScanner()
-        else:
-            self.resp_until_close = True
         return True
 
     def response_rules(self) -> list[rules.Rules]:
@@ -946,17 +898,12 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def response_body(self, data: bytes, start_at: int) -> None:
         end = len(data)
-        if self.resp_until_close:
-            stop = end
-        elif self.resp_chunks is not None:
-            try:
-                stop = self.resp_chunks.feed(data, start_at)
-            except ChunkError as exc:
-                self.bad_response(str(exc), started=True)
-                return
-        else:
-            stop = min(end, start_at + self.resp_remaining)
-            self.resp_remaining -= stop - start_at
+        rs = self.rs
+        try:
+            stop = rs.body(data, start_at)
+        except ChunkError as exc:
+            self.bad_response(str(exc), started=True)
+            return
         chunk = data[start_at:stop] if start_at or stop != end else data
         if chunk:
             self.txn.bytes_out += len(chunk)
@@ -964,9 +911,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
                 chunk = self.head_out + chunk
                 self.head_out = b""
             self.client.write(chunk)
-        if (self.resp_chunks is not None and self.resp_chunks.done) or (
-            not self.resp_until_close and self.resp_chunks is None and self.resp_remaining == 0
-        ):
+        if rs.phase is RESP_DONE:
             if stop < end:
                 self.keep_server = False  # extra bytes after the response: not reusable
             self.response_done()
@@ -979,10 +924,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     def response_done(self) -> None:
         if self.head_out:
             self.flush_head()
-        if self.resp_buf:
+        if self.rs.buf:
             self.keep_server = False  # bytes after the response: HAProxy closes, and so do we
-        self.resp_phase = RESP_DONE
-        if self.phase is BODY:
+        if self.rq.phase is BODY:
             # The server answered before the whole request body arrived: the rest of the
             # body is not worth reading; neither connection can be reused.
             self.keep_client = self.keep_server = False
@@ -1003,10 +947,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.error_reply(Failure.BAD_RESPONSE)
 
     def server_eof(self) -> None:
-        if self.phase is TUNNEL:
+        if self.rq.phase is TUNNEL:
             self.client.write_eof() if self.client.can_write_eof() else self.client.close()
             return
-        if self.resp_until_close and self.resp_phase is RESP_BODY:
+        if self.rs.server_closed():  # the end of a body framed by the close
             self.keep_server = False
             self.response_done()
 
@@ -1014,16 +958,17 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if upstream is not self.upstream:
             return
         self.upstream = None
-        if self.phase is TUNNEL:
+        if self.rq.phase is TUNNEL:
             self.close_session()
             return
-        if self.resp_phase is RESP_DONE or self.txn.req is None:
+        rs = self.rs
+        if rs.phase is RESP_DONE or self.txn.req is None:
             return
-        if self.resp_until_close and self.resp_phase is RESP_BODY:
+        if rs.server_closed():  # the end of a body framed by the close
             self.keep_server = False
             self.response_done()
             return
-        if self.txn.resp is None and not self.resp_buf and self.reused and not self.retried_fresh:
+        if self.txn.resp is None and not rs.buf and self.reused and not self.retried_fresh:
             # A reused connection the server closed without answering (core/http/heads.py).
             after = self.after_dead_connection()
             if after == "resend":
@@ -1039,7 +984,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.txn.resp is None:
             self.error_reply(
                 Failure.BAD_RESPONSE
-                if heads.garbage_response(self.resp_buf)
+                if heads.garbage_response(rs.buf)
                 else Failure.SERVER_ABORT_HEADERS
             )
         else:
@@ -1066,14 +1011,15 @@ class HttpSession(Dispatcher, asyncio.Protocol):
     # -- WebSocket tunnel ---------------------------------------------------------------
 
     def start_tunnel(self) -> None:
-        self.phase = TUNNEL
+        rq = self.rq
+        rq.tunnel()
         backend = self.backend
         assert backend is not None
         idle = backend.tunnel_timeout or self.frontend.client_timeout or backend.server_timeout
         self.arm(idle, self.tunnel_timed_out)
-        if self.inbuf:
-            data = bytes(self.inbuf)
-            self.inbuf.clear()
+        if rq.buf:
+            data = bytes(rq.buf)
+            rq.buf.clear()
             self.txn.bytes_in += len(data)
             self.forward_to_server(data)
         self.client.resume_reading()
@@ -1111,9 +1057,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         """The data path only records the time of last activity; the request head's
         timeout counts from the start of the request, the others from the last activity."""
         self.idle_timer = None
-        if self.idle_delay == INFINITE or self.phase is CLOSED:
+        phase = self.rq.phase
+        if self.idle_delay == INFINITE or phase is CLOSED:
             return
-        start = self.idle_since if self.phase is HEAD else self.last_active
+        start = self.idle_since if phase is HEAD else self.last_active
         deadline = start + self.idle_delay
         if self.loop.time() < deadline:
             self.idle_timer = self.loop.call_at(deadline, self.timer_fired)
@@ -1122,7 +1069,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.idle_callback()
 
     def head_timed_out(self) -> None:
-        if self.inbuf or self.requests == 0:
+        if self.rq.buf or self.requests == 0:
             self.reject(Failure.REQUEST_TIMEOUT, "request head timeout")
         else:
             self.close_session()  # an idle keep-alive connection closes silently
@@ -1208,19 +1155,20 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             return
         self.last_active = now = self.loop.time()
         self.reset_transaction(now)
-        self.phase = HEAD
+        self.rq.next_request()
         self.arm(self.frontend.next_head_timeout, self.head_timed_out)
         self.client.resume_reading()
-        if self.inbuf and not self.processing:
+        if self.rq.buf and not self.processing:
             self.process()
 
     def close_session(self, abort: bool = False) -> None:
-        if self.phase is CLOSED:
+        rq = self.rq
+        if rq.phase is CLOSED:
             return
-        tunnel = self.phase is TUNNEL
+        tunnel = rq.phase is TUNNEL
         if tunnel and self.txn.req is not None:
             self.end_transaction(log=True)  # a WebSocket is logged when it ends
-        self.phase = CLOSED
+        rq.close()
         self.cancel_timer()
         self.stop_timer()
         upstream = self.upstream
@@ -1244,6 +1192,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
 
     def kill(self, code: str) -> None:
         self.txn.term = code
-        if self.txn.req is not None and self.phase is not TUNNEL:
+        if self.txn.req is not None and self.rq.phase is not TUNNEL:
             self.end_transaction(log=True)
         self.close_session(abort=True)
