@@ -256,3 +256,26 @@ def test_a_head_answered_with_a_body_does_not_spoil_the_next_request(loop_kind: 
             assert " 200 " in line, line
 
     run(loop_kind, main)
+
+
+def test_a_closing_head_answered_with_a_body_is_logged_once(loop_kind: str) -> None:
+    """The body wrongly sent after a HEAD response comes in the head's read; the client
+    asked to close, so the session ends with that response: one log line, not two."""
+
+    def answer(connection: int, number: int, head: bytes) -> bytes | None:
+        if head.startswith(b"HEAD "):
+            return b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"  # a body: wrong
+        return OK
+
+    async def main() -> None:
+        async with Stage() as stage, RawServer(answer) as server:
+            poise = await stage.poise(CONFIG.replace("{port}", str(server.port)))
+            head = b"HEAD / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            got = await ask(poise.port("fe"), head, head_only=True)
+            assert got.startswith(b"HTTP/1.1 200 OK\r\n"), got
+            # A request after it: its line comes after any line of the HEAD's.
+            await ask(poise.port("fe"), b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n")
+            await stage.logs.wait_for(r'"GET /next ')
+            assert len(stage.logs.matching(r'"HEAD / ')) == 1, stage.logs.matching("")
+
+    run(loop_kind, main)
