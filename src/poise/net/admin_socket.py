@@ -31,6 +31,7 @@ from poise import __version__
 from poise.admin import commands, stats
 from poise.admin.stats import AdminInfo, SessionInfo
 from poise.config import model
+from poise.core import connect
 from poise.core.backend import start
 from poise.core.limits import STATS_SOCKET_MAXCONN
 from poise.core.termination import Failure
@@ -269,10 +270,13 @@ class AdminService:
 
 def kill_code(session: object) -> str:
     """The termination state of a session the runtime API ends: killed (K) while waiting
-    in a queue, connecting to its server, or in the data phase."""
-    if getattr(session, "queued", False):
+    in a queue, connecting to its server, or in the data phase (its Dispatch's state,
+    net/dispatch.py)."""
+    dispatch = getattr(session, "dispatch", None)
+    state = dispatch.state if dispatch is not None else None
+    if state is connect.QUE:
         return Failure.KILLED_QUEUE.code
-    if getattr(session, "connecting", False):
+    if state is connect.CON:
         return Failure.KILLED_CONNECT.code
     return Failure.KILLED_DATA.code
 
@@ -287,7 +291,12 @@ def describe(session: Any, now: float) -> SessionInfo:
     server_transport = getattr(session, "server_transport", None)
     if server_transport is None and upstream is not None:
         server_transport = upstream.transport
-    timer = getattr(session, "timer", None) or getattr(session, "idle_timer", None)
+    dispatch = getattr(session, "dispatch", None)
+    timer = (
+        (dispatch.timer if dispatch is not None else None)
+        or getattr(session, "timer", None)
+        or getattr(session, "idle_timer", None)
+    )
     accepted = getattr(session, "accept_time", None)
     return SessionInfo(
         id=id(session),

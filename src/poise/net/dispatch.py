@@ -2,8 +2,12 @@
 fail), connect within `timeout connect`, retry after HAProxy's turn-around delay, and
 redispatch to another server when `option redispatch` says so.
 
-Shared by the TCP and HTTP sessions: a session class mixes this in, keeps the attributes
-listed in `Dispatcher.__annotations__`, and supplies the hooks at the bottom.
+Each session (net/tcp.py, net/http.py) holds one Dispatch, its server side: the state as
+HAProxy names it (core/connect.py: REQ, QUE, TAR, ASS, CON, EST, CLO), the queue and
+connect timers, and the asyncio connect itself. The Dispatch is what waits in a backend's
+queue; it asks its session (an `Owner`) what only the session knows: the balancing key,
+an idle connection to reuse, the protocol of a new server connection; and tells it the
+outcome: connected, failed, or the client left meanwhile.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from poise.core.backend import Backend, Outcome, start
+from poise.core.connect import ASS, CLO, CON, EST, INI, QUE, REQ, TAR, After, after_failure
+from poise.core.connect import turnaround as turnaround_delay
 from poise.core.counters import count_retry
 from poise.core.http.message import Request
 from poise.core.server import ServerState
@@ -26,18 +32,6 @@ from poise.net.tls_server import ServerTls, report
 # Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
 # that, reading from the client pauses.
 PENDING_LIMIT = 64 * 1024
-# HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
-TURNAROUND = 1.0
-
-
-def should_redispatch(retry: int, retries: int, interval: int | None) -> bool:
-    """HAProxy's `option redispatch <interval>`: P > 0 redispatches on every P-th retry,
-    N < 0 on the N-th retry before the last (-1: the last retry)."""
-    if interval is None or interval == 0:
-        return False
-    if interval > 0:
-        return retry % interval == 0
-    return retry == retries + 1 + interval
 
 
 def backend_tls(ctx: Context, backend: Backend | None, server: ServerState) -> ServerTls | None:
@@ -45,117 +39,165 @@ def backend_tls(ctx: Context, backend: Backend | None, server: ServerState) -> S
     return ctx.io[backend].server_tls.get(server.id) if backend is not None else None
 
 
-class Dispatcher:
-    # No __slots__ here: mypy cannot type a slotted mixin's attributes, so the sessions
-    # that mix this in carry a __dict__ as well as their slots.
-    loop: asyncio.AbstractEventLoop
-    ctx: Context
+class Owner(Protocol):
+    """The session a Dispatch works for."""
+
     backend: Backend | None
-    server: ServerState | None
-    timer: asyncio.TimerHandle | None
-    queued: bool
-    waiting_on: ServerState | None
-    t_queued_at: float
-    connecting: bool
-    client_gone: bool
-    tls_name: str | None  # the SNI of the last server connection, when it varies
+    server: ServerState | None  # the server chosen (the log line's, the counters')
     txn: Txn  # the record the log line reads: Tw, Tc, retries, why the last connect failed
+    client_gone: bool
+
+    def balance_key(self) -> bytes | None:
+        """What a hashing balancer hashes (the client address for `source`); None when
+        the request has nothing to hash."""
+
+    def reuse(self, server: ServerState) -> bool:
+        """Use an idle connection to `server` instead of connecting (HTTP keep-alive)."""
+
+    def server_protocol(self) -> asyncio.Protocol:
+        """The protocol of a new connection to the server."""
+
+    def server_connected(
+        self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
+    ) -> None:
+        """The connection is up (EST)."""
+
+    def destination_port(self) -> int:
+        """The port the client connected to (for a server written without a port)."""
+
+    def sni_request(self) -> Request | None:
+        """What a server's `sni` expression is evaluated on: the request (HTTP), or the
+        connection's facts (TCP)."""
+
+    def on_redispatch(self) -> None:
+        """The session leaves its server for another (a persistence cookie no longer
+        applies)."""
+
+    def fail(self, failure: Failure) -> None:
+        """No server could be had: the session's error (503, or the TCP close)."""
+
+    def finish(self) -> None:
+        """The client left while the server side was being set up."""
+
+
+class Dispatch:
+    __slots__ = ("ctx", "loop", "owner", "state", "t_queued_at", "timer", "tls_name", "waiting_on")
+
+    def __init__(self, owner: Owner, ctx: Context) -> None:
+        self.owner = owner
+        self.ctx = ctx
+        self.loop = ctx.loop
+        self.state = INI
+        self.timer: asyncio.TimerHandle | None = None  # the queue, connect or turn-around
+        self.waiting_on: ServerState | None = None  # the server whose queue it waits in
+        self.t_queued_at = 0.0
+        self.tls_name: str | None = None  # the SNI of the last server connection, if it varies
 
     def assign(self, avoid: ServerState | None) -> None:
         """Pick a server and connect, or queue, or fail (no server)."""
-        backend = self.backend
+        owner = self.owner
+        backend = owner.backend
         assert backend is not None
-        key = self.balance_key() if backend.hashes_source or backend.hashes_request else b""
+        self.state = REQ
+        key = owner.balance_key() if backend.hashes_source or backend.hashes_request else b""
         take = backend.take(self, key, avoid)
         if take.outcome is Outcome.ASSIGNED:
             assert take.server is not None
-            self.txn.t_queue = max(self.txn.t_queue, 0)
+            owner.txn.t_queue = max(owner.txn.t_queue, 0)
             self.connect(take.server)
         elif take.outcome is Outcome.QUEUED:
-            self.queued = True
-            self.waiting_on = take.server
-            self.t_queued_at = self.loop.time()
-            timeout = backend.queue_timeout
-            if timeout is not None:
-                self.timer = self.loop.call_later(timeout, self.queue_timed_out)
+            self.queue(take.server, backend)
         else:
-            self.fail(Failure.NO_SERVER)
+            self.state = CLO
+            owner.fail(Failure.NO_SERVER)
 
     def assign_to(self, server: ServerState) -> None:
         """Use this server (persistence): its slot is taken, or the session waits for it."""
-        backend = self.backend
+        owner = self.owner
+        backend = owner.backend
         assert backend is not None
+        self.state = REQ
         if server.full:
-            self.queued = True
-            self.waiting_on = server
-            self.t_queued_at = self.loop.time()
             backend.wait_for(self, server)
-            if backend.queue_timeout is not None:
-                self.timer = self.loop.call_later(backend.queue_timeout, self.queue_timed_out)
+            self.queue(server, backend)
             return
         backend.occupy(server)
-        self.txn.t_queue = max(self.txn.t_queue, 0)
+        owner.txn.t_queue = max(owner.txn.t_queue, 0)
         self.connect(server)
+
+    def queue(self, server: ServerState | None, backend: Backend) -> None:
+        self.state = QUE
+        self.waiting_on = server
+        self.t_queued_at = self.loop.time()
+        if backend.queue_timeout is not None:
+            self.timer = self.loop.call_later(backend.queue_timeout, self.queue_timed_out)
 
     def dequeued(self, server: ServerState) -> None:
         """The backend gave this waiting session a server slot."""
-        self.queued = False
+        owner = self.owner
         self.waiting_on = None
         self.cancel_timer()
-        self.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
-        if self.client_gone:
-            self.server = server
-            self.finish()
+        owner.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        if owner.client_gone:
+            self.state = INI
+            owner.server = server
+            owner.finish()
             return
         self.connect(server)
 
     def leave_queue(self) -> None:
-        """The client left while waiting in a queue."""
-        if self.queued:
-            assert self.backend is not None
-            self.backend.cancel(self, self.waiting_on)
-            self.queued = False
+        """The client left while waiting in a queue (or the queue timed out)."""
+        if self.state is QUE:
+            backend = self.owner.backend
+            assert backend is not None
+            backend.cancel(self, self.waiting_on)
+            self.state = INI
             self.waiting_on = None
 
     def queue_timed_out(self) -> None:
         self.timer = None
         self.leave_queue()
-        self.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
-        self.fail(Failure.QUEUE_TIMEOUT)
+        self.owner.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
+        self.state = CLO
+        self.owner.fail(Failure.QUEUE_TIMEOUT)
 
     def connect(self, server: ServerState) -> None:
-        self.server = server
-        if self.reuse(server):
+        owner = self.owner
+        owner.server = server
+        self.state = ASS
+        if owner.reuse(server):
+            self.state = EST
             return
         fd = server.sockpair_fd
         if server.port is not None:
             port = server.port
         else:  # the port the client connected to (none for a socketpair)
-            port = 0 if fd is not None else self.destination_port()
-        started = self.loop.time()
-        self.connecting = True
-        tls = backend_tls(self.ctx, self.backend, server)
+            port = 0 if fd is not None else owner.destination_port()
+        loop = self.loop
+        started = loop.time()
+        self.state = CON
+        tls = backend_tls(self.ctx, owner.backend, server)
         name: str | None = None
         connecting: Coroutine[Any, Any, tuple[asyncio.Transport, asyncio.Protocol]]
         if fd is not None:  # `server sockpair@N` (net/inherited.py)
-            connecting = connect_sockpair(self.loop, fd, self.server_protocol)
+            connecting = connect_sockpair(loop, fd, owner.server_protocol)
         elif tls is None:
-            connecting = self.loop.create_connection(self.server_protocol, server.addr, port)
+            connecting = loop.create_connection(owner.server_protocol, server.addr, port)
         else:
-            name = tls.server_name(self.sni_request() if tls.dynamic is not None else None)
-            connecting = self.loop.create_connection(
-                self.server_protocol,
+            name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
+            connecting = loop.create_connection(
+                owner.server_protocol,
                 server.addr,
                 port,
                 ssl=tls.context,
                 server_hostname=name or "",  # "": no SNI
             )
-        task = self.loop.create_task(connecting)
+        task = loop.create_task(connecting)
         task.add_done_callback(lambda done: self.connected(done, server, started, tls, name))
-        backend = self.backend
+        backend = owner.backend
         assert backend is not None
         if backend.connect_timeout is not None:
-            self.timer = self.loop.call_later(backend.connect_timeout, task.cancel)
+            self.timer = loop.call_later(backend.connect_timeout, task.cancel)
 
     def connected(
         self,
@@ -166,9 +208,9 @@ class Dispatcher:
         name: str | None = None,
     ) -> None:
         self.cancel_timer()
-        self.connecting = False
+        owner = self.owner
         # Why an attempt failed (refused, unreachable, TLS), for the failure log line.
-        self.txn.connect_error = None if task.cancelled() else task.exception()
+        owner.txn.connect_error = None if task.cancelled() else task.exception()
         if task.cancelled():
             self.connect_failed(server, Failure.CONNECT_TIMEOUT)
             return
@@ -192,48 +234,56 @@ class Dispatcher:
         # A server whose SNI varies (`sni req.hdr(host)`): its connections are only reused
         # for the same name.
         self.tls_name = (name or "") if tls is not None and tls.dynamic is not None else None
-        if self.client_gone:
+        if owner.client_gone:
+            self.state = CLO
             transport.close()
-            self.finish()
+            owner.finish()
             return
-        self.server_connected(transport, protocol, int((self.loop.time() - started) * 1000))
+        self.state = EST
+        owner.server_connected(transport, protocol, int((self.loop.time() - started) * 1000))
 
     def connect_failed(self, server: ServerState, failure: Failure) -> None:
-        backend = self.backend
+        owner = self.owner
+        backend = owner.backend
         assert backend is not None
         server.failed_conns += 1
-        if self.client_gone:
-            self.finish()
+        if owner.client_gone:
+            self.state = CLO
+            owner.finish()
             return
-        if self.txn.retries < backend.max_retries:
-            self.txn.retries += 1
-            if should_redispatch(self.txn.retries, backend.max_retries, backend.proxy.redispatch):
-                self.txn.redispatched = True
-                self.on_redispatch()
-                self.server = None
-                start(backend.release(server))
-                self.assign(server)
-                # HAProxy counts a redispatch that lands on the same server as a retry.
-                count_retry(backend, server, redispatched=self.server is not server)
-                return
-            count_retry(backend, server, redispatched=False)
-            delay = TURNAROUND
-            if backend.connect_timeout is not None:
-                delay = min(delay, backend.connect_timeout)
-            self.timer = self.loop.call_later(delay, self.retry, server)
+        txn = owner.txn
+        after = after_failure(txn.retries, backend.max_retries, backend.proxy.redispatch)
+        if after is After.GIVE_UP:
+            self.state = CLO
+            owner.fail(failure)
             return
-        self.fail(failure)
+        txn.retries += 1
+        if after is After.REDISPATCH:
+            txn.redispatched = True
+            owner.on_redispatch()
+            owner.server = None
+            start(backend.release(server))
+            self.assign(server)
+            # HAProxy counts a redispatch that lands on the same server as a retry.
+            count_retry(backend, server, redispatched=owner.server is not server)
+            return
+        count_retry(backend, server, redispatched=False)
+        self.state = TAR
+        self.timer = self.loop.call_later(
+            turnaround_delay(backend.connect_timeout), self.retry, server
+        )
 
     def tls_failed(self, server: ServerState, tls: ServerTls, reason: str) -> None:
         """A TLS handshake to `server` failed: log why (once per episode)."""
-        backend = self.backend
+        backend = self.owner.backend
         assert backend is not None
         report(backend, f"{backend.proxy.name}/{server.name}", tls, reason)
 
     def retry(self, server: ServerState) -> None:
         self.timer = None
-        if self.client_gone:
-            self.finish()
+        if self.owner.client_gone:
+            self.state = CLO
+            self.owner.finish()
             return
         self.connect(server)
 
@@ -242,40 +292,15 @@ class Dispatcher:
             self.timer.cancel()
             self.timer = None
 
-    # -- hooks --------------------------------------------------------------------------
+    def end(self) -> None:
+        """The transaction is over: out of any queue, no timer, nothing requested (INI)."""
+        if self.state is QUE:
+            self.leave_queue()
+        if self.timer is not None:
+            self.cancel_timer()
+        self.state = INI
 
-    def balance_key(self) -> bytes | None:
-        """What a hashing balancer hashes (the client address for `source`); None when
-        the request has nothing to hash."""
-        raise NotImplementedError
-
-    def server_protocol(self) -> asyncio.Protocol:
-        raise NotImplementedError
-
-    def server_connected(
-        self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
-    ) -> None:
-        raise NotImplementedError
-
-    def destination_port(self) -> int:
-        """The port the client connected to (for a server written without a port)."""
-        raise NotImplementedError
-
-    def sni_request(self) -> Request | None:
-        """What a server's `sni` expression is evaluated on: the request (HTTP), or the
-        connection's facts (TCP)."""
-        return None
-
-    def reuse(self, server: ServerState) -> bool:
-        """Use an idle connection to `server` instead of connecting (HTTP keep-alive)."""
-        return False
-
-    def on_redispatch(self) -> None:
-        """The session leaves its server for another (a persistence cookie no longer
-        applies)."""
-
-    def fail(self, failure: Failure) -> None:
-        raise NotImplementedError
-
-    def finish(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None:
+        """The session is over (CLO)."""
+        self.cancel_timer()
+        self.state = CLO

@@ -27,6 +27,7 @@ import httptools
 
 from poise.config import model
 from poise.core.backend import Backend, start
+from poise.core.connect import CON, QUE
 from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.frontend import Frontend
@@ -54,7 +55,7 @@ from poise.core.termination import Failure
 from poise.core.txn import Conn, Txn
 from poise.net import services
 from poise.net.context import Context
-from poise.net.dispatch import PENDING_LIMIT, Dispatcher, backend_tls
+from poise.net.dispatch import PENDING_LIMIT, Dispatch, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
@@ -68,7 +69,7 @@ _PLAIN_RESPONSES: dict[bytes, Response] = {}
 PLAIN_RESPONSES_KEPT = 256
 
 
-class HttpSession(Dispatcher, asyncio.Protocol):
+class HttpSession(asyncio.Protocol):
     # Slots: the attributes are read and written several times per request.
     __slots__ = (
         "accept_time",
@@ -77,10 +78,10 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "client_eof",
         "client_gone",
         "conn",
-        "connecting",
         "cookie_match",
         "counted",
         "ctx",
+        "dispatch",
         "frontend",
         "head_out",
         "holds_slot",
@@ -96,7 +97,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "out_head",
         "pending",
         "processing",
-        "queued",
         "requests",
         "retried_fresh",
         "reused",
@@ -104,13 +104,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         "rs",
         "server",
         "service_wait",
-        "t_queued_at",
         "t_sent",
-        "timer",
-        "tls_name",
         "txn",
         "upstream",
-        "waiting_on",
     )
 
     def __init__(self, ctx: Context, frontend: Frontend) -> None:
@@ -121,7 +117,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.rs = ResponseFramer()  # the server side's
         self.pending: list[bytes] = []  # request bytes waiting for the server connection
         self.requests = 0
-        self.timer: asyncio.TimerHandle | None = None  # connect, queue, retry (dispatch.py)
         self.idle_timer: asyncio.TimerHandle | None = None  # the HTTP phase's timeout
         self.upstream: Upstream | None = None
         self.client_gone = False
@@ -132,7 +127,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.idle_since = 0.0
         self.idle_callback: Callable[[], None] = self.close_session
         self.conn = Conn()
-        self.tls_name: str | None = None  # the varying SNI of the last server connection
+        self.dispatch = Dispatch(self, ctx)  # the server side (net/dispatch.py)
         self.accept_time = self.last_active = 0.0
         self.reset_transaction()
 
@@ -141,10 +136,6 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.t_sent = 0.0
         self.backend: Backend | None = None
         self.server: ServerState | None = None
-        self.queued = False
-        self.waiting_on: ServerState | None = None
-        self.t_queued_at = 0.0
-        self.connecting = False
         self.holds_slot = False
         self.out_head = b""
         self.head_out = b""  # the response head, waiting to go out with the body
@@ -256,10 +247,11 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if phase is not CLOSED:
             if self.txn.req is not None and phase is not TUNNEL:
                 # Left in the middle of a transaction.
-                if self.queued:
-                    self.leave_queue()
+                dispatch = self.dispatch
+                if dispatch.state is QUE:
+                    dispatch.leave_queue()
                     self.txn.term = Failure.CLIENT_ABORT_QUEUE.code
-                elif self.connecting:
+                elif dispatch.state is CON:
                     self.txn.term = Failure.CLIENT_ABORT_CONNECT.code
                     return  # the connect callback ends the session
                 elif self.txn.resp is None:
@@ -413,9 +405,9 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         self.holds_slot = True
         match = self.cookie_match
         if match is not None and match.server is not None:
-            self.assign_to(match.server)
+            self.dispatch.assign_to(match.server)
         else:
-            self.assign(None)
+            self.dispatch.assign(None)
 
     def with_crlf(self, raw: bytes) -> bytes:
         """The first head in `raw`, whose lines may end in a bare LF, rewritten with CRLF;
@@ -634,7 +626,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if self.rq.phase is CLOSED or self.backend is None:
             upstream.close()  # the session ended (killed at stop) while connecting
             return
-        upstream.sni = self.tls_name
+        upstream.sni = self.dispatch.tls_name
         self.txn.t_connect = connect_ms
         previous = self.upstream
         if previous is not None and previous is not upstream:
@@ -974,7 +966,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             if after == "resend":
                 self.retried_fresh = self.no_reuse = True
                 assert self.server is not None
-                self.connect(self.server)
+                self.dispatch.connect(self.server)
                 return
             if after == "close":
                 self.keep_client = False
@@ -1115,10 +1107,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
             goes = backend.release(server)
             if goes:
                 start(goes)
-        if self.queued:
-            self.leave_queue()
-        if self.timer is not None:
-            self.cancel_timer()
+        self.dispatch.end()
         self.idle_delay = INFINITE  # disarm()
         txn = self.txn
         txn.server = server
@@ -1169,7 +1158,7 @@ class HttpSession(Dispatcher, asyncio.Protocol):
         if tunnel and self.txn.req is not None:
             self.end_transaction(log=True)  # a WebSocket is logged when it ends
         rq.close()
-        self.cancel_timer()
+        self.dispatch.close()
         self.stop_timer()
         upstream = self.upstream
         self.upstream = None

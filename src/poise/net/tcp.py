@@ -17,6 +17,7 @@ import asyncio
 from typing import cast
 
 from poise.core.backend import Backend, start
+from poise.core.connect import CON, QUE
 from poise.core.counters import account
 from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
@@ -26,7 +27,7 @@ from poise.core.server import ServerState
 from poise.core.termination import NORMAL, Failure
 from poise.core.txn import Conn, Txn
 from poise.net.context import Context
-from poise.net.dispatch import PENDING_LIMIT, Dispatcher
+from poise.net.dispatch import PENDING_LIMIT, Dispatch
 from poise.net.sessionlog import log_tcp_session
 from poise.net.tls import client_sni
 
@@ -70,7 +71,7 @@ class ServerSide(asyncio.Protocol):
         self.session.server_lost(exc)
 
 
-class TcpSession(Dispatcher, asyncio.Protocol):
+class TcpSession(asyncio.Protocol):
     """The client side of a TCP-mode session; owns the whole session."""
 
     __slots__ = (
@@ -80,8 +81,8 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         "client_eof",
         "client_gone",
         "conn",
-        "connecting",
         "ctx",
+        "dispatch",
         "finished",
         "frontend",
         "idle",
@@ -89,15 +90,12 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         "last_active",
         "loop",
         "pending",
-        "queued",
         "server",
         "server_eof",
         "server_gone",
         "server_transport",
-        "t_queued_at",
         "timer",
         "txn",
-        "waiting_on",
     )
 
     def __init__(self, ctx: Context, frontend: Frontend) -> None:
@@ -110,17 +108,14 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.pending: list[bytes] = []
         self.client_eof = self.server_eof = False
         self.client_gone = self.server_gone = False
-        self.queued = False
-        self.connecting = False
         self.finished = False
         # The whole session is one transaction; its state is set when something ends it.
         self.txn = Txn(0.0)
         self.txn.term = ""
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None  # the relay's idle timeout
+        self.dispatch = Dispatch(self, ctx)  # the server side (net/dispatch.py)
         self.idle = 0.0
         self.idle_code = Failure.CLIENT_TIMEOUT.code
-        self.t_queued_at = 0.0
-        self.waiting_on: ServerState | None = None
         self.conn = Conn()
 
     # -- client side --------------------------------------------------------------------
@@ -146,7 +141,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
             return
         self.backend = backend
         backend.enter()
-        self.assign(None)
+        self.dispatch.assign(None)
 
     def data_received(self, data: bytes) -> None:
         self.txn.bytes_in += len(data)
@@ -194,12 +189,13 @@ class TcpSession(Dispatcher, asyncio.Protocol):
                 transport.close()
             return
         # Left before a server connection was up.
-        if self.queued:
-            self.leave_queue()
+        dispatch = self.dispatch
+        if dispatch.state is QUE:
+            dispatch.leave_queue()
             self.txn.term = self.txn.term or Failure.CLIENT_ABORT_QUEUE.code
         elif self.server is not None:
             self.txn.term = self.txn.term or Failure.CLIENT_ABORT_CONNECT.code
-            if self.connecting:
+            if dispatch.state is CON:
                 return  # the attempt under way ends the session when it completes
         self.finish()
 
@@ -217,6 +213,12 @@ class TcpSession(Dispatcher, asyncio.Protocol):
 
     def server_protocol(self) -> asyncio.Protocol:
         return ServerSide(self)
+
+    def reuse(self, server: ServerState) -> bool:
+        return False  # a TCP session's connection is its own
+
+    def on_redispatch(self) -> None:
+        pass
 
     def destination_port(self) -> int:
         sockname = self.client.get_extra_info("sockname")
@@ -278,6 +280,11 @@ class TcpSession(Dispatcher, asyncio.Protocol):
         self.cancel_timer()
         self.timer = self.loop.call_at(self.last_active + self.idle, self.idle_check)
 
+    def cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
     def idle_check(self) -> None:
         deadline = self.last_active + self.idle
         if self.loop.time() < deadline:
@@ -319,6 +326,7 @@ class TcpSession(Dispatcher, asyncio.Protocol):
             return
         self.finished = True
         self.cancel_timer()
+        self.dispatch.close()
         txn = self.record()
         if not txn.term:
             txn.term = NORMAL
