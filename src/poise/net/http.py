@@ -148,7 +148,6 @@ class HttpSession(asyncio.Protocol):
         self.no_reuse = False
         if self.pending:
             self.pending = []
-        self.rs.reset()
 
     # -- the client connection ----------------------------------------------------------
 
@@ -1145,6 +1144,7 @@ class HttpSession(asyncio.Protocol):
         self.last_active = now = self.loop.time()
         self.reset_transaction(now)
         self.rq.next_request()
+        self.rs.reset()
         self.arm(self.frontend.next_head_timeout, self.head_timed_out)
         self.client.resume_reading()
         if self.rq.buf and not self.processing:
