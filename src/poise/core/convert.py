@@ -18,6 +18,8 @@ import hmac
 import re
 from collections.abc import Callable, Sequence
 
+import xxhash
+
 from poise.config.converters import MAPS, mask_bits
 from poise.core import patterns, variables
 from poise.core.balancer import hashfn
@@ -231,6 +233,21 @@ def _hash(function: Callable[[bytes], int], args: Sequence[str]) -> Convert:
     return digest
 
 
+def _xxh(bits: str, args: Sequence[str]) -> Convert:
+    """`xxh32([SEED])` (unsigned 32-bit), `xxh64([SEED])` and `xxh3([SEED])` (signed
+    64-bit, as HAProxy gives them)."""
+    seed = int(args[0]) & 0xFFFFFFFFFFFFFFFF if args else 0
+    if bits == "32":
+        return lambda value: xxhash.xxh32_intdigest(to_bytes(value), seed & 0xFFFFFFFF)
+    digest = xxhash.xxh64_intdigest if bits == "64" else xxhash.xxh3_64_intdigest
+
+    def signed(value: Value) -> Value:
+        number = digest(to_bytes(value), seed)
+        return number - (1 << 64) if number >= 1 << 63 else number
+
+    return signed
+
+
 def _sha2(args: Sequence[str]) -> Convert:
     name = f"sha{args[0] if args else '256'}"
     return lambda value: from_bytes(hashlib.new(name, to_bytes(value)).digest())
@@ -389,6 +406,9 @@ _WITH_ARGS: dict[str, Callable[[Sequence[str]], Convert]] = {
     "djb2": lambda args: _hash(hashfn.djb2, args),
     "crc32": lambda args: _hash(hashfn.crc32, args),
     "wt6": lambda args: _hash(hashfn.wt6, args),
+    "xxh3": lambda args: _xxh("3", args),
+    "xxh32": lambda args: _xxh("32", args),
+    "xxh64": lambda args: _xxh("64", args),
 }
 _WITH_REQUEST: dict[str, Callable[[Sequence[str]], Step]] = {
     "concat": _concat,
