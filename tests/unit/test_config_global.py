@@ -147,6 +147,7 @@ global
     stats socket ipv4@127.0.0.1:9999 level user
     stats socket /var/lib/haproxy/stats
     stats socket fd@3 level admin
+    stats socket /run/haproxy/s mode 660 level admin expose-fd listeners user haproxy group 7
 """
     )
     assert diagnostics == []
@@ -155,6 +156,15 @@ global
         StatsSocket(Address("ipv4", "127.0.0.1", 9999), where(4), None, "user"),
         StatsSocket(Address("unix", "/var/lib/haproxy/stats", None), where(5), None, "operator"),
         StatsSocket(Address("fd", "3", None), where(6), None, "admin"),  # from the parent
+        StatsSocket(
+            Address("unix", "/run/haproxy/s", None),
+            where(7),
+            0o660,
+            "admin",
+            expose_fd=True,
+            user="haproxy",
+            group="7",
+        ),
     )
 
 
@@ -163,7 +173,8 @@ global
     [
         ("stats socket /x mode 999", "'stats socket': option 'mode': expects an octal number"),
         ("stats socket /x level root", "'stats socket': option 'level': expects user, operator"),
-        ("stats socket /x expose-fd listeners", "option 'expose-fd' is not implemented yet"),
+        ("stats socket /x expose-fd all", "'expose-fd' only supports 'listeners' (got 'all')"),
+        ("stats socket /x uid haproxy", "option 'uid': 'uid' : expects a numeric value"),
         ("stats socket", "'stats socket' expects an address or a path"),
         ("stats socket :80-90", "exactly one address"),
         ("stats socket sockpair@3", "'sockpair@' is not implemented yet in poise (fd@ is)"),

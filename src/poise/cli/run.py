@@ -17,6 +17,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     run.add_argument(
         "-W", "-Ws", action="store_true", help="master-worker mode (as `master-worker`)"
     )
+    run.add_argument(
+        "-x",
+        metavar="SOCKET",
+        help="take the listening sockets of the old process from its stats socket "
+        "(`expose-fd listeners`)",
+    )
     for flag, signal_name in (("-sf", "SIGUSR1: finish"), ("-st", "SIGTERM: terminate")):
         run.add_argument(
             flag,
@@ -39,4 +45,5 @@ def main(ns: argparse.Namespace) -> int:
         master_worker=ns.W,
         finish=ns.sf or (),
         terminate=ns.st or (),
+        old_socket=ns.x,
     )

@@ -242,7 +242,15 @@ class GlobalParser:
         self.set(
             stats_sockets=(
                 *self.draft.values.stats_sockets,
-                StatsSocket(addr, where, mode=options.mode, level=options.level),
+                StatsSocket(
+                    addr,
+                    where,
+                    mode=options.mode,
+                    level=options.level,
+                    expose_fd=options.expose_fd,
+                    user=options.owner[0],
+                    group=options.owner[1],
+                ),
             )
         )
 

@@ -36,11 +36,23 @@ class BindOptions:
     reuseport: bool = True
     mode: int | None = None  # stats socket only
     level: StatsLevel = "operator"  # stats socket only
+    expose_fd: bool = False  # stats socket only: `expose-fd listeners`
+    owner: tuple[str | None, str | None] = (None, None)  # stats socket: user, group
     tls: haproxy_tls.BindTlsDraft = field(default_factory=haproxy_tls.BindTlsDraft)
 
 
 def _not_implemented(option: str, context: str, where: Where) -> Diagnostic:
     return error(where, f"option '{option}' is not implemented yet in poise", context)
+
+
+def _owner(
+    owner: tuple[str | None, str | None], option: str, value: str
+) -> tuple[str | None, str | None]:
+    """`user NAME`/`uid N` and `group NAME`/`gid N` of a unix stats socket: who owns
+    its file (a number is kept as its digits; names are looked up when it is bound)."""
+    if option in ("uid", "gid") and not value.isdigit():
+        raise Problem(f"'{option}' : expects a numeric value, not '{value}'")
+    return (value, owner[1]) if option in ("user", "uid") else (owner[0], value)
 
 
 def parse_bind_options(
@@ -78,6 +90,12 @@ def parse_bind_options(
                 if value not in _LEVELS:
                     raise Problem(f"expects user, operator or admin, not '{value}'")
                 options.level = _LEVELS[value]
+            elif socket and option == "expose-fd":
+                if value != "listeners":
+                    raise Problem(f"'expose-fd' only supports 'listeners' (got '{value}')")
+                options.expose_fd = True
+            elif socket and option in ("user", "uid", "group", "gid"):
+                options.owner = _owner(options.owner, option, value or "")
             elif not socket and option in haproxy_tls.BIND_OPTIONS:
                 haproxy_tls.bind_option(options.tls, option, value)
             elif option in keywords.HARMLESS_BIND:

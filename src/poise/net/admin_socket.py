@@ -11,20 +11,23 @@ admin/commands*.py; this shell reads bytes, writes answers, starts the waiting c
 a change of state lets go, and carries out the effects a command returns (ending sessions,
 a frontend's limit or pause, dropping idle server connections). It also describes the
 running sessions for `show sess`, its own connections among them, as HAProxy lists its
-CLI's.
+CLI's. On a socket with `expose-fd listeners`, `_getsocks` gives the listening sockets to
+a new process (net/getsocks.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import grp
 import os
+import pwd
 import resource
 import socket
 import stat
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from poise import __version__
@@ -35,6 +38,7 @@ from poise.core import connect
 from poise.core.backend import start
 from poise.core.limits import STATS_SOCKET_MAXCONN
 from poise.core.termination import Failure
+from poise.net import getsocks
 from poise.net.accept import Acceptor
 from poise.net.context import Context, Session
 from poise.net.inherited import take
@@ -77,6 +81,12 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
     unix = address.family == "unix"
     try:
         sock = unix_socket(address.host, config.mode) if unix else tcp_socket(address)
+        if unix and (config.user is not None or config.group is not None):
+            try:
+                os.chown(address.host, *owner_ids(config))
+            except BaseException:
+                sock.close()
+                raise
         sock.listen(BACKLOG)
         sock.setblocking(False)
     except OSError as exc:
@@ -88,6 +98,23 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
         ) from None
     sock.config = config
     return sock
+
+
+def owner_ids(config: model.StatsSocket) -> tuple[int, int]:
+    """The uid and gid a unix stats socket's file gets (`user`/`uid`, `group`/`gid`;
+    -1: unchanged); raises OSError for a name this system does not know."""
+    uid = gid = -1
+    if config.user is not None:
+        try:
+            uid = int(config.user) if config.user.isdigit() else pwd.getpwnam(config.user).pw_uid
+        except KeyError:
+            raise OSError(f"unknown user name '{config.user}'") from None
+    if config.group is not None:
+        try:
+            gid = int(config.group) if config.group.isdigit() else grp.getgrnam(config.group).gr_gid
+        except KeyError:
+            raise OSError(f"unknown group name '{config.group}'") from None
+    return uid, gid
 
 
 def inherited_admin_socket(config: model.StatsSocket) -> AdminSocket:
@@ -165,10 +192,17 @@ def admin_info(global_: model.Global, loop: asyncio.AbstractEventLoop) -> AdminI
 class AdminService:
     """What the connections of every stats socket share."""
 
-    def __init__(self, ctx: Context, info: AdminInfo, timeout: float) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        info: AdminInfo,
+        timeout: float,
+        exported: Callable[[], list[socket.socket]] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.info = info
         self.timeout = timeout
+        self.exported = exported  # the listening sockets `_getsocks` gives (marked shared)
         self.accepted = 0  # HAProxy counts CLI connections in CumConns
         self.connections: set[AdminConnection] = set()
         self.ready: deque[AdminConnection] = deque()  # connections with a command to run
@@ -357,8 +391,8 @@ class AdminGate:
 
 class AdminConnection(asyncio.Protocol):
     __slots__ = (
-        "accepted", "ended", "gate", "idle", "listener", "paused", "queued", "reader",
-        "service", "session", "transport",
+        "accepted", "ended", "expose", "gate", "idle", "listener", "paused", "queued",
+        "reader", "service", "session", "transport",
     )  # fmt: skip
 
     def __init__(
@@ -367,8 +401,10 @@ class AdminConnection(asyncio.Protocol):
         level: commands.Level,
         listener: int = 1,
         gate: AdminGate | None = None,
+        expose: bool = False,
     ) -> None:
         self.service = service
+        self.expose = expose  # `expose-fd listeners`: `_getsocks` gives the listeners
         self.gate = gate  # counted in when accepted (net/accept.py), out when lost
         self.session = commands.Session(level)
         self.reader = commands.LineReader()
@@ -443,6 +479,9 @@ class AdminConnection(asyncio.Protocol):
             else:
                 transport.resume_reading()
             return
+        if command.line.strip() == "_getsocks":
+            self.give_sockets(transport)
+            return
         answer = commands.execute(command, self.session, self.service.view())
         if answer.text:
             transport.write(answer.text.encode("utf-8", "surrogateescape"))
@@ -454,6 +493,27 @@ class AdminConnection(asyncio.Protocol):
             self.close()
         else:
             self.take_turn()
+
+    def give_sockets(self, transport: asyncio.Transport) -> None:
+        """`_getsocks` (net/getsocks.py): hand the listening sockets to a new process,
+        in a thread (the exchange blocks, as in HAProxy), then close. Without
+        `expose-fd listeners`, nothing is sent, as in HAProxy."""
+        exported = self.service.exported
+        sock = transport.get_extra_info("socket")
+        if not self.expose or exported is None or sock is None:
+            self.close()
+            return
+        fds = [s.fileno() for s in exported()]
+        conn = socket.socket(fileno=os.dup(sock.fileno()))
+
+        def given(future: asyncio.Future[None]) -> None:
+            conn.close()
+            if future.exception() is not None:
+                console("WARNING", f"_getsocks: {future.exception()}")
+            self.close()
+
+        loop = self.service.ctx.loop
+        loop.run_in_executor(None, getsocks.give, conn, fds).add_done_callback(given)
 
     def eof_received(self) -> bool | None:
         if self.queued:  # answer the commands read first
@@ -490,20 +550,26 @@ def serve_admin(
     socks: Sequence[socket.socket],
     info: AdminInfo,
     timeout: float = DEFAULT_TIMEOUT,
+    exported: Callable[[], list[socket.socket]] | None = None,
 ) -> list[Acceptor]:
     """Serve the runtime API on sockets from open_admin_sockets() (accepted as the
     frontends' are, net/accept.py); `timeout` is `stats timeout` in seconds (0: never).
-    Each socket answers at its own level."""
-    service = AdminService(ctx, info, timeout)
+    Each socket answers at its own level; `exported` gives the listening sockets for
+    `_getsocks` on those with `expose-fd listeners`."""
+    service = AdminService(ctx, info, timeout, exported)
     acceptors: list[Acceptor] = []
     for number, sock in enumerate(socks, 1):
         level = socket_level(sock)
         gate = AdminGate(ctx)
+        expose = isinstance(sock, AdminSocket) and sock.config.expose_fd
 
         def factory(
-            level: commands.Level = level, number: int = number, gate: AdminGate = gate
+            level: commands.Level = level,
+            number: int = number,
+            gate: AdminGate = gate,
+            expose: bool = expose,
         ) -> asyncio.Protocol:
-            return AdminConnection(service, level, number, gate)
+            return AdminConnection(service, level, number, gate, expose)
 
         acceptor = Acceptor(ctx, gate, sock, factory)
         acceptor.resume()

@@ -58,6 +58,8 @@ class SocketSpec:
     v6only: bool = False
     backlog: int = DEFAULT_BACKLOG
     mode: int | None = None  # a unix stats socket's permissions
+    user: str | None = None  # and its owner (`user`/`uid`, `group`/`gid`)
+    group: str | None = None
     level: Literal["user", "operator", "admin"] = "operator"
 
     @property
@@ -96,7 +98,10 @@ class SocketSpec:
         if self.kind == "server":
             return take(self.address, where, f"server {self.owner}")
         if self.kind == "stats":
-            return open_admin_socket(model.StatsSocket(self.address, where, self.mode, self.level))
+            stats = model.StatsSocket(
+                self.address, where, self.mode, self.level, user=self.user, group=self.group
+            )
+            return open_admin_socket(stats)
         bind = model.Bind(
             self.address,
             where,
@@ -137,6 +142,8 @@ def stats_spec(config: model.StatsSocket) -> SocketSpec:
         config.where.line,
         mode=config.mode,
         level=config.level,
+        user=config.user,
+        group=config.group,
     )
 
 

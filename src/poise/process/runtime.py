@@ -169,7 +169,11 @@ class Runtime:
             self.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
         if self.admin_socks:
             self.acceptors += serve_admin(
-                ctx, self.admin_socks, admin_info(global_, loop), global_.stats_timeout / 1000
+                ctx,
+                self.admin_socks,
+                admin_info(global_, loop),
+                global_.stats_timeout / 1000,
+                self.export_listeners,
             )
         self.checks = HealthChecks(ctx, self.sinks, self.rng, global_.spread_checks)
         self.checks.start()
@@ -206,6 +210,21 @@ class Runtime:
             for backend in self.ctx.backends.values():
                 for pool in self.ctx.io[backend].pools.values():
                     pool.close_all()
+
+    def export_listeners(self) -> list[socket.socket]:
+        """`_getsocks` (net/getsocks.py): the listening sockets, from now on shared with
+        another process, so that a pause here no longer shuts them down for both
+        (HAProxy's FD_CLONED)."""
+        socks = []
+        for listener in self.listeners:
+            if isinstance(listener, SockpairListener) or listener.sock.fileno() < 0:
+                continue
+            listener.inherited = True
+            socks.append(listener.sock)
+        for acceptor in self.acceptors:
+            if acceptor.sock in socks:
+                acceptor.backlog = 0
+        return socks
 
     # -- stopping -----------------------------------------------------------------------
 

@@ -14,7 +14,10 @@ needs before it serves is set up in one place for both.
 
 `-sf PID...` / `-st PID...` (a start without a master, HAProxy's hand-over): once it
 serves, the new process sends SIGUSR1 (finish the open sessions) or SIGTERM (stop at once)
-to the old ones. SO_REUSEPORT lets it bind while they still listen.
+to the old ones. SO_REUSEPORT lets it bind while they still listen. With `-x SOCKET` (a
+stats socket of the old process with `expose-fd listeners`), it takes the old process's
+listening sockets instead of binding its own (net/getsocks.py), so that no connection
+waiting in their queues is refused when the old process closes them.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 
 from poise.config import model
+from poise.net import getsocks
 from poise.net.admin_socket import open_admin_sockets
-from poise.net.inherited import server_sockpairs
+from poise.net.inherited import open_bind, server_sockpairs
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, console
 from poise.net.loop import new_event_loop
@@ -48,6 +53,7 @@ def run(
     master_worker: bool = False,
     finish: Sequence[int] = (),
     terminate: Sequence[int] = (),
+    old_socket: str | None = None,
 ) -> int:
     if quiet:
         CONSOLE.quiet = True
@@ -61,6 +67,9 @@ def run(
     pidfile = pidfile or global_.pidfile
     detach = (daemon or global_.daemon) and not foreground
     if master_worker or global_.master_worker:
+        if old_socket is not None:
+            console("ALERT", "'-x' in master-worker mode is not implemented yet in poise")
+            return 1
         from poise.process.master import run_master
 
         return run_master(
@@ -72,11 +81,22 @@ def run(
             finish=finish,
             terminate=terminate,
         )
+    taken: list[socket.socket] = []
+    if old_socket is not None and old_socket != "/dev/null":  # HAProxy's "no socket"
+        try:
+            taken = getsocks.take(old_socket)
+        except getsocks.TransferError as exc:
+            console("WARNING", str(exc))
+            console("ALERT", "Failed to get the sockets from the old process!")
+            return 1
     try:
-        runtime = open_runtime(config, addrs)
+        runtime = open_runtime(config, addrs, taken=taken)
     except (BindError, OSError) as exc:
         console("ALERT", str(exc))
         return 1
+    finally:
+        for sock in taken:  # those no `bind` line of ours wanted
+            sock.close()
     warn_chroot(global_)
     ready: unix.Startup | None = None
     try:
@@ -100,14 +120,18 @@ def run(
 
 
 def open_runtime(
-    config: model.Config, addrs: dict[tuple[str, str], str], inherited: Inherited | None = None
+    config: model.Config,
+    addrs: dict[tuple[str, str], str],
+    inherited: Inherited | None = None,
+    taken: list[socket.socket] | None = None,
 ) -> Runtime:
-    """The runtime with its listening and stats sockets: bound here, or (in a worker)
-    the master's. Raises BindError or OSError, with nothing left open."""
+    """The runtime with its listening and stats sockets: bound here (or `taken` from an
+    old process, `-x`), or (in a worker) the master's. Raises BindError or OSError, with
+    nothing left open."""
     runtime = Runtime(config, addrs)
     try:
         if inherited is None:
-            runtime.bind()
+            runtime.bind(getsocks.taking(taken) if taken else open_bind)
             runtime.admin_socks = open_admin_sockets(config.global_.stats_sockets)
             runtime.sockpairs = server_sockpairs(config)
         else:
