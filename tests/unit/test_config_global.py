@@ -192,7 +192,8 @@ global
         ("maxconn 0", "at least 1"),
         ("hard-stop-after 1x", "unexpected character 'x'"),
         ("nbproc 2", "removed from HAProxy; use 'nbthread' instead"),
-        ("tune.bufsize 16384", "this HAProxy keyword is not implemented yet in poise"),
+        ("tune.lua.maxmem 16", "this HAProxy keyword is not implemented yet in poise"),
+        ("tune.maxaccept 0", "expects -1 or a strictly positive integer"),
         ("lua-load /x.lua", "this HAProxy keyword is not implemented yet in poise"),
         ("deamon", "unknown keyword in 'global' section; did you mean 'daemon'?"),
         ("bind :80", "unknown keyword in 'global' section (it belongs in a defaults"),
@@ -230,3 +231,38 @@ frontend f
 """
     )
     assert [b.reuseport for b in config.proxies[0].binds] == [False, False]
+
+
+def test_tune_keywords_have_a_meaning_or_say_why_not() -> None:
+    config, diagnostics = parse_ok("global\n    tune.maxaccept 500\n")
+    assert config.global_.maxaccept == 500 and diagnostics == []
+    config, diagnostics = parse_ok(
+        "global\n    tune.bufsize 32768\n    tune.maxrewrite 8192\n"
+        "    tune.ssl.default-dh-param 2048\n    tune.h2.initial-window-size 65536\n"
+    )
+    assert [(d.severity, d.where.line) for d in diagnostics] == [
+        (Severity.WARNING, 2),
+        (Severity.WARNING, 3),
+        (Severity.WARNING, 4),
+        (Severity.WARNING, 5),
+    ]
+    assert "16384" in str(diagnostics[0]) and "HTTP/2" in str(diagnostics[3])
+
+
+def test_environment_variables_in_unquoted_addresses() -> None:
+    """HAProxy expands `$VAR` and `${VAR}` in every address it parses (env_expand() in
+    str2sa_range()): stats sockets, log targets and nameservers too."""
+    text = """global
+    stats socket ${RUN}/admin.sock level admin
+    log $LOGHOST:514 local0
+resolvers dns
+    nameserver ns1 ${NS}:53
+"""
+    env = {"RUN": "/run/haproxy", "LOGHOST": "127.0.0.2", "NS": "127.0.0.3"}
+    config, diagnostics = parse([("g.cfg", text)], env)
+    assert config is not None, [str(d) for d in diagnostics]
+    assert config.global_.stats_sockets[0].address == Address(
+        "unix", "/run/haproxy/admin.sock", None
+    )
+    assert config.global_.logs[0].address == "127.0.0.2"
+    assert config.resolvers[0].nameservers[0].host == "127.0.0.3"

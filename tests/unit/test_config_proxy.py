@@ -100,6 +100,7 @@ def test_listen_is_both() -> None:
     [
         ("", Balance()),
         ("balance roundrobin", Balance(Algorithm.ROUNDROBIN)),
+        ("balance", Balance(Algorithm.ROUNDROBIN)),  # HAProxy 2.6 reads it so
         ("balance static-rr", Balance(Algorithm.STATIC_RR)),
         ("balance leastconn", Balance(Algorithm.LEASTCONN)),
         ("balance first", Balance(Algorithm.FIRST)),
@@ -156,7 +157,6 @@ def test_balance_and_hash_type(lines: str, expected: Balance) -> None:
         ("balance rundrobin", "unknown algorithm 'rundrobin'; did you mean 'roundrobin'?"),
         ("balance random(0)", "random(N) needs at least 1 draw"),
         ("balance roundrobin extra", "unexpected argument 'extra'"),
-        ("balance", "expects an algorithm"),
         ("hash-type consistent md5", "only supports 'sdbm', 'djb2', 'crc32', or 'wt6'"),
         ("hash-type consistent none", "only supports 'sdbm', 'djb2', 'crc32', or 'wt6'"),
         ("hash-type consistent avalanche", "only supports 'sdbm', 'djb2', 'crc32', or 'wt6'"),
@@ -541,3 +541,17 @@ def test_other_bad_lines(line: str, message: str | None) -> None:
         assert all(d.severity is Severity.WARNING for d in diagnostics)
     else:
         assert message in str(diagnostics[0]), diagnostics
+
+
+def test_stats_realm_of_several_words_keeps_the_first_as_haproxy_does() -> None:
+    # Measured: haproxy 2.6.12 answers `WWW-Authenticate: Basic realm="Haproxy"`.
+    config, diagnostics = parse_ok(
+        "listen st\n    mode http\n    bind :8404\n    stats enable\n"
+        "    stats realm Haproxy Statistics\n"
+    )
+    page = config.proxies[0].stats
+    assert page is not None and page.realm == "Haproxy"
+    assert diagnostics == [
+        "p.cfg:10: warning: 'stats realm': only the first word is the realm, as in HAProxy: "
+        "'Haproxy' (escape the spaces or quote it to have them all)"
+    ]

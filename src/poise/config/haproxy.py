@@ -42,7 +42,7 @@ class _Reader:
         self.env = env or {}
         self.parsed = ParsedConfig()
         self.diagnostics: list[Diagnostic] = []
-        self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics)
+        self.global_parser = GlobalParser(self.parsed.global_, self.diagnostics, self.env)
         self.proxy_parser: ProxyParser | None = None
         self.resolvers_parser: ResolversParser | None = None
         self.userlist_parser: UserlistParser | None = None
@@ -65,7 +65,9 @@ class _Reader:
             self.diagnostics.append(error(line.where, str(exc), line.words[0]))
             return
         self.section = keywords.RESOLVERS_SECTION
-        self.resolvers_parser = ResolversParser(name, line.where, self.diagnostics, self.read_file)
+        self.resolvers_parser = ResolversParser(
+            name, line.where, self.diagnostics, self.read_file, self.env
+        )
 
     def finish_resolvers(self) -> None:
         """The end of a `resolvers` or `userlist` section."""

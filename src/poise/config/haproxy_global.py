@@ -10,7 +10,7 @@ specified"), and `user`/`uid` (`group`/`gid`) are one setting written two ways. 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
@@ -18,7 +18,7 @@ from poise.config import address, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import GlobalDraft, Problem
 from poise.config.haproxy_server import parse_bind_options
-from poise.config.lexer import Line
+from poise.config.lexer import Line, expand_address
 from poise.config.model import LogFormatName, LogTarget, StatsSocket, Where
 from poise.config.tune import LOG_LENGTH
 from poise.config.units import parse_int, parse_time
@@ -106,9 +106,15 @@ def _int(args: Sequence[str], low: int | None = None, high: int | None = None) -
 class GlobalParser:
     """Applies the lines of `global` sections to one GlobalDraft."""
 
-    def __init__(self, draft: GlobalDraft, diagnostics: list[Diagnostic]) -> None:
+    def __init__(
+        self,
+        draft: GlobalDraft,
+        diagnostics: list[Diagnostic],
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.draft = draft
         self.diagnostics = diagnostics
+        self.env = env or {}  # for `$VAR` in addresses (lexer.expand_address)
         self.handlers: dict[str, Callable[[Sequence[str], Where], None]] = {
             "maxconn": self.maxconn,
             "daemon": self.daemon,
@@ -128,6 +134,7 @@ class GlobalParser:
             "nbthread": self.nbthread,
             "description": self.description,
             "noreuseport": self.noreuseport,
+            "tune.maxaccept": self.maxaccept,
             **haproxy_tls.global_handlers(
                 lambda: self.draft.values.tls, lambda tls: self.set(tls=tls)
             ),
@@ -214,7 +221,7 @@ class GlobalParser:
     def log(self, args: Sequence[str], where: Where) -> None:
         if args[:1] == ("global",):
             raise Problem("'log global' is for proxies; the global section names its targets")
-        target = parse_log_target(args, where)
+        target = parse_log_target([expand_address(args[0], self.env), *args[1:]], where)
         self.set(logs=(*self.draft.values.logs, target))
 
     def stats(self, args: Sequence[str], where: Where) -> None:
@@ -233,7 +240,7 @@ class GlobalParser:
         if not args:
             raise Problem("'stats socket' expects an address or a path")
         try:
-            addr = address.parse_socket(args[0])
+            addr = address.parse_socket(expand_address(args[0], self.env))
         except address.AddressError as exc:
             raise Problem(f"'stats socket': {exc}") from None
         if addr.family == "sockpair":
@@ -253,6 +260,13 @@ class GlobalParser:
                 ),
             )
         )
+
+    def maxaccept(self, args: Sequence[str], where: Where) -> None:
+        """`tune.maxaccept N`: -1 or more (HAProxy 2.6 takes -1 for "no limit")."""
+        value = _int(args, -1)
+        if value == 0:
+            raise Problem("'tune.maxaccept' expects -1 or a strictly positive integer")
+        self.set(maxaccept=value)
 
     def hard_stop_after(self, args: Sequence[str], where: Where) -> None:
         self.set(hard_stop_after=_time(args))

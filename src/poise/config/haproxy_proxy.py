@@ -296,8 +296,8 @@ class ProxyParser:
         self.settings.default_server = own.over(self.settings.default_server)
 
     def balance(self, args: Sequence[str], where: Where) -> None:
-        if not args:
-            raise Problem("expects an algorithm")
+        if not args:  # HAProxy 2.6 reads a bare `balance` as roundrobin
+            args = ["roundrobin"]
         word, draws, argument = args[0], 2, None
         rest = list(args[1:])
         options = BalanceOptions()
@@ -388,7 +388,8 @@ class ProxyParser:
             no_args(args[1:])
             self.settings.log_ops.append(LogGlobal(where))
         else:
-            self.settings.log_ops.append(parse_log_target(args, where))
+            target = [expand_address(args[0], self.env), *args[1:]] if args else args
+            self.settings.log_ops.append(parse_log_target(target, where))
 
     def disabled(self, args: Sequence[str], where: Where) -> None:
         no_args(args)

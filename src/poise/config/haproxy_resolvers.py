@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
@@ -24,7 +24,7 @@ from poise.config.address import AddressError, split_host_port
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem, no_args, one_arg
 from poise.config.keywords import did_you_mean
-from poise.config.lexer import Line
+from poise.config.lexer import Line, expand_address
 from poise.config.model import Nameserver, Resolvers, Where
 from poise.config.units import parse_int, parse_time
 
@@ -164,10 +164,12 @@ class ResolversParser:
         where: Where,
         diagnostics: list[Diagnostic],
         read_file: ReadFile | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.value = Resolvers(name, where)
         self.diagnostics = diagnostics
         self.read_file = read_file
+        self.env = env or {}  # for `$VAR` in nameserver addresses (lexer.expand_address)
 
     def feed(self, line: Line) -> None:
         keyword, args = line.words[0], list(line.words[1:])
@@ -209,7 +211,7 @@ class ResolversParser:
             raise Problem("expects <name> and <addr>:<port> as arguments")
         if not _NAME.fullmatch(args[0]):
             raise Problem(f"invalid nameserver name '{args[0]}'")
-        return parse_nameserver(args[0], args[1], where)
+        return parse_nameserver(args[0], expand_address(args[1], self.env), where)
 
     def add(self, nameserver: Nameserver) -> None:
         for known in self.value.nameservers:

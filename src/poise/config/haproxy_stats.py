@@ -76,7 +76,17 @@ class StatsKeywords:
     def realm(self, args: Sequence[str], where: Where) -> None:
         if not args:
             raise Problem("'realm' needs an realm name.")
-        no_args(args[1:])
+        if len(args) > 1:
+            # HAProxy 2.6 takes the first word and says nothing of the others (measured:
+            # `stats realm Haproxy Statistics` asks for realm "Haproxy").
+            self.diagnostics.append(
+                warning(
+                    where,
+                    f"only the first word is the realm, as in HAProxy: '{args[0]}' (escape "
+                    "the spaces or quote it to have them all)",
+                    "stats realm",
+                )
+            )
         self.settings.stats = replace(self.page(where), realm=args[0])
 
     def auth(self, args: Sequence[str], where: Where) -> None:

@@ -125,6 +125,26 @@ HARMLESS_GLOBAL = {
     "set-dumpable": "poise leaves core dumps to the system's settings",
     "strict-limits": "poise does not change its resource limits",
     "no-memory-trimming": "poise does not trim its memory pools",
+    "tune.bufsize": (
+        "poise keeps HAProxy's default buffer of 16384 bytes (request and response heads "
+        "up to 15360 bytes, health check answers and stats socket commands as with the "
+        "default): a different size is not supported yet"
+    ),
+    "tune.maxrewrite": (
+        "poise rewrites heads in place, without a reserve in a fixed buffer; its head "
+        "limit stays HAProxy's default (15360 bytes)"
+    ),
+    "tune.ssl.keylog": "poise has no fetches of TLS secrets (ssl_fc_*_traffic_secret)",
+    "tune.h2.header-table-size": "poise does not speak HTTP/2",
+    "tune.h2.initial-window-size": "poise does not speak HTTP/2",
+    "tune.h2.max-concurrent-streams": "poise does not speak HTTP/2",
+    "tune.http.cookielen": "poise has no `capture cookie`, the only user of this length",
+    "tune.rcvbuf.client": "poise leaves socket buffer sizes to the kernel's autotuning",
+    "tune.rcvbuf.server": "poise leaves socket buffer sizes to the kernel's autotuning",
+    "tune.sndbuf.client": "poise leaves socket buffer sizes to the kernel's autotuning",
+    "tune.sndbuf.server": "poise leaves socket buffer sizes to the kernel's autotuning",
+    "tune.ssl.cachesize": "poise's TLS session cache is OpenSSL's, of its default size",
+    "tune.ssl.lifetime": "poise's TLS sessions live as long as OpenSSL's default (300s)",
 }
 
 # Old spellings that HAProxy itself rejects now, with what replaces them.

@@ -483,6 +483,8 @@ class Global:
     # `master-worker [no-exit-on-failure]` (or -W): a master owns the listening sockets
     # and runs a worker, replaced on reload; `mworker-max-reloads N`.
     master_worker: bool = False
+    # `tune.maxaccept N`: connections a listener accepts in one go (-1: no limit).
+    maxaccept: int | None = None
     exit_on_failure: bool = True
     mworker_max_reloads: int | None = None
     logs: tuple[LogTarget, ...] = ()

@@ -39,7 +39,6 @@ from poise.net.context import Context
 from poise.net.listener import Listener
 from poise.net.logsink import console
 
-MAXACCEPT = 64  # connections accepted per wake-up (HAProxy's tune.maxaccept)
 RETRY_DELAY = 0.1  # seconds a listener out of descriptors waits (HAProxy: up to 100 ms)
 BURST_GAP = 1.0  # seconds without a failed accept that end a burst (logged once)
 
@@ -159,7 +158,7 @@ class Acceptor:
     def accept_ready(self) -> None:
         gate = self.gate
         accept = self.sock.accept
-        for _ in range(MAXACCEPT):
+        for _ in range(self.ctx.maxaccept):
             if not gate.room():
                 self.limit()
                 return

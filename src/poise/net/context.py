@@ -19,6 +19,8 @@ from poise.admin import stats
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend, Listening
 
+MAXACCEPT = 64  # connections a listener accepts per wake-up: HAProxy's tune.maxaccept
+
 if TYPE_CHECKING:
     from poise.net.services import Services
     from poise.net.tls_server import ServerTls
@@ -61,6 +63,7 @@ class Context:
         "io",
         "limited",
         "loop",
+        "maxaccept",
         "maxconn",
         "maxsock",
         "pool_high",
@@ -75,6 +78,7 @@ class Context:
     def __init__(self, loop: asyncio.AbstractEventLoop, maxconn: int, maxsock: int = 0) -> None:
         self.loop = loop
         self.maxconn = maxconn
+        self.maxaccept = MAXACCEPT  # `tune.maxaccept` (runtime.py sets it)
         self.hard_maxconn = maxconn  # `set maxconn global` may lower maxconn, never pass this
         # The descriptors maxconn needs (core/limits.py), of which those held whatever
         # the connections (listeners, the loop...); unknown: two per connection.

@@ -105,6 +105,8 @@ class Runtime:
         if limits is None:  # bind() was not called: no listener, limits as they are
             limits = self.limits = apply_limits(self.config)
         ctx = self.ctx = Context(loop, limits.maxconn, limits.maxsock)
+        if global_.maxaccept is not None:  # -1: as many as are waiting
+            ctx.maxaccept = global_.maxaccept if global_.maxaccept > 0 else 1 << 30
         pid = os.getpid()
         for proxy in self.config.proxies:
             if proxy.logs:
