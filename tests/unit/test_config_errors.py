@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from poise.config import keywords
+from poise.config.conditions import Facts
 from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
 from poise.config.model import Where
@@ -100,11 +101,73 @@ def test_unimplemented_sections_are_reported_once_and_skipped() -> None:
     ]
 
 
-def test_conditional_blocks_are_not_implemented_yet() -> None:
-    assert diagnostics(".if defined(X)\n.endif\n")[:1] == [
-        "e.cfg:1: error: '.if': conditional blocks and '.' directives are not implemented yet "
-        "in poise"
+def test_conditional_blocks_and_messages_as_haproxy_reads_them() -> None:
+    """Each line here is what haproxy 2.6.12 -c prints for the same file (its NOTICE is
+    poise's notice); `streq(a, a)` compares "a" with " a": the words are joined by one
+    space before the expression is read."""
+    text = """global
+.if streq(a,a) && !defined(NOPE_X)
+    .notice "notice one"
+.elif 1
+    .warning "never"
+.else
+    .alert "never2"
+.endif
+.if version_atleast(2.6) || feature(NOPE)
+    .notice "version ok"
+.endif
+.if version_before(2.6.12)
+    .notice "before"
+.endif
+.if feature(OPENSSL) && openssl_version_atleast(1.1.1)
+    .notice ssl ok here
+.endif
+.if streq(a, a)
+    .notice "space kept"
+.else
+    .notice "space differs"
+.endif
+.if (0 || 1) && !(0)
+    .diag "diag line"
+    .notice "parens"
+.endif
+.if defined(HOME)
+    .warning "home"
+.endif
+.if 0
+    nosuchkeyword at all
+.endif
+"""
+    config, found = parse([("e.cfg", text)], {"HOME": "/root"}, facts=Facts(openssl=(3, 0, 11)))
+    assert config is None
+    assert [str(d) for d in found] == [
+        "e.cfg:3: notice: 'notice one'.",
+        "e.cfg:10: notice: 'version ok'.",
+        "e.cfg:16: error: Unexpected argument 'ok' for '.notice'. Use quotes if the message "
+        "should contain spaces.",
+        "e.cfg:21: notice: 'space differs'.",
+        "e.cfg:25: notice: 'parens'.",
+        "e.cfg:28: warning: 'home'.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (".if 1\ndefaults\n", "e.cfg:2: error: non-terminated '.if' block."),
+        (".endif\n", "e.cfg:1: error: lone '.endif' with no matching '.if'."),
+        (
+            ".if foo(1)\n.endif\n",
+            "e.cfg:1: error: unparsable conditional expression 'foo(1)' in '.if' at position 1",
+        ),
+        (
+            ".if 1\n.else\n.else\n.endif\n",
+            "e.cfg:3: error: '.else' after '.else' is not permitted.",
+        ),
+    ],
+)
+def test_bad_conditional_blocks(text: str, message: str) -> None:
+    assert diagnostics(text)[:1] == [message]
 
 
 def test_lexing_errors_come_in_line_order_with_the_others() -> None:

@@ -21,6 +21,7 @@ from poise.config.model import Where
 class Severity(Enum):
     ERROR = "error"
     WARNING = "warning"
+    NOTICE = "notice"  # `.notice` lines (config/conditions.py)
 
 
 @dataclass(frozen=True, slots=True)

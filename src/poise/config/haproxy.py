@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 
 from poise.config import keywords, patterns
 from poise.config.acl_parse import ReadFile
+from poise.config.conditions import DIRECTIVES, Conditions, Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_arg
 from poise.config.haproxy_global import GlobalParser
@@ -237,21 +238,28 @@ def parse(
     sources: Sequence[tuple[str, str]],
     env: Mapping[str, str],
     read_file: ReadFile | None = None,
+    facts: Facts | None = None,
 ) -> tuple[Config | None, list[Diagnostic]]:
     """Parse and link haproxy.cfg files given as (filename, text), in order. `env` is the
     environment for `"${VAR}"` expansion; `read_file` reads the files the configuration
     names (`errorfile`, ACL patterns with `-f`): given by load.py, it raises OSError for a
     file that cannot be read (without it, naming a file is an error). The Config is None
-    when there is any error."""
+    when there is any error. `facts` answer the `.if` predicates about the running program
+    (config/conditions.py)."""
     reader = _Reader(read_file, env)
     with patterns.loading(read_file) as loaded:
         for filename, text in sources:
             reader.start_file(filename)
             lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)
             reader.diagnostics.extend(problems)
+            conditions = Conditions(env, facts or Facts(), reader.diagnostics)
             for line in lines:
                 patterns.at_line(line.where)
-                reader.feed(line)
+                if line.words and line.words[0] in DIRECTIVES:
+                    conditions.feed(line.where, line.words)
+                elif conditions.active:
+                    reader.feed(line)
+            conditions.finish(lines[-1].where if lines else Where(filename, 0))
     reader.finish_resolvers()
     # Each file's lexing problems come first from lex(): put every parse problem in file
     # and line order, then the link pass's, which are about the whole.

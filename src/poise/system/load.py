@@ -17,12 +17,14 @@ import ipaddress
 import os
 import pwd
 import socket
+import ssl
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from poise.certs.check import config_diagnostics
+from poise.config.conditions import Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy import parse
 from poise.config.model import Address, Config, Global, Server, Where
@@ -76,7 +78,8 @@ def load_config(
     None when there is any error; the diagnostics say what and where."""
     diagnostics: list[Diagnostic] = []
     sources = _sources(paths, diagnostics)
-    config, more = parse(sources, os.environ if env is None else env, _read_file)
+    facts = Facts(openssl=tuple(ssl.OPENSSL_VERSION_INFO[:3]))
+    config, more = parse(sources, os.environ if env is None else env, _read_file, facts)
     diagnostics.extend(more)
     if config is None or has_errors(diagnostics):
         return None, diagnostics
