@@ -1,8 +1,8 @@
 """A TCP-mode session: one client connection relayed to one server connection.
 
 accept (net/accept.py, which stops at maxconn) -> pick a server (or queue, or fail) ->
-connect (connect timeout, retries with a turn-around delay, redispatch) -> relay bytes both
-ways -> log.
+connect (connect timeout, retries with a turn-around delay, redispatch: the session's
+Dispatch, net/dispatch.py, as for HTTP) -> relay bytes both ways -> log.
 
 The relay is two asyncio Protocols writing into each other's transport. Back-pressure: when
 one transport's write buffer passes its high-water mark, reading stops on the other side
