@@ -142,3 +142,24 @@ def test_ipv6_address_flags_are_keepalived_s(lab: Lab) -> None:
     assert found["poise"] == found["keepalived"]
     assert "nodad" in found["poise"][VIP6] and "nodad" not in found["poise"]["2001:db8::172"]
     assert "deprecated" in found["poise"]["2001:db8::171"]
+
+
+@pytest.mark.parametrize(("master", "backup"), [("poise", "keepalived"), ("keepalived", "poise")])
+def test_a_link_local_first_address_as_rfc_5798_advises(lab: Lab, master: str, backup: str) -> None:
+    """docs/vrrp.md's example: fe80::61 first, then the global address. One master, the
+    link-local virtual address on it (scope link, nodad), no advert dropped either side."""
+    enable_ipv6(lab)
+
+    def conf(priority: int) -> str:
+        return vrrp6_conf(priority=priority).replace(
+            f"{VIP6}/64", f"fe80::61/64\n        {VIP6}/64"
+        )
+
+    first = start_vrrp(lab, "lb1", master, conf(150))
+    second = start_vrrp(lab, "lb2", backup, conf(100))
+    only_holder6(lab, "lb1", START)
+    second.wait_backup()
+    assert "scope link nodad" in addresses6(lab, "lb1")["fe80::61"]
+    assert "fe80::61" not in addresses6(lab, "lb2")
+    logs = first.log() + second.log()
+    assert "dropped" not in logs and "wrong" not in logs, logs
