@@ -112,10 +112,10 @@ def test_a_virtual_server_follows_its_address_and_avoids_a_failing_real_server(
     lab.signal(first.proc, signal.SIGHUP)
     wait_for(
         lambda: "Reloaded virtual servers: 0 kept, 1 changed, 0 stopped, 0 started" in first.log(),
-        5,
+        START,
         "the reload",
     )
-    wait_for(lambda: "Adding service [198.51.100.30]:tcp:8082" in first.log(), 5, ":8082 back")
+    wait_for(lambda: "Adding service [198.51.100.30]:tcp:8082" in first.log(), START, ":8082 back")
     answers = ask(lab, 50)
     assert answers == Counter({"rs1": 30, "rs2": 10, "bad": 10}), answers
 
