@@ -33,6 +33,7 @@ from poise.admin.commands_base import (
 from poise.admin.commands_servers import dynamic_weights
 from poise.config import keywords, model
 from poise.config.address import AddressError, parse_server
+from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.config.units import parse_time
 from poise.core.backend import Backend
 from poise.core.server import AdminState, ServerState
@@ -127,7 +128,7 @@ def read_option(new: NewServer, option: str, value: str, backend: Backend) -> No
         if not value:
             raise Refused("'weight' expects an integer argument..")
         body = value[1:] if value[:1] == "-" else value
-        if not body.isascii() or not body.isdigit() or not 0 <= int(value) <= 256:
+        if not body.isascii() or not body.isdigit() or not 0 <= int(value) <= SERVER_WEIGHT_MAX:
             raise Refused(f"weight of server {name} is not within 0 and 256 ({value})..")
         settings["weight"] = int(value)
     elif option == "id":

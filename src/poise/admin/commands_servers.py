@@ -22,6 +22,7 @@ from poise.admin.commands_base import (
     strtol,
 )
 from poise.config import model
+from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.core.backend import Backend
 from poise.core.balancer.factory import HASHES
 from poise.core.server import AdminState, ServerState
@@ -46,7 +47,7 @@ def dynamic_weights(balance: model.Balance) -> bool:
 
 
 def parse_weight(text: str, server: ServerState, dynamic: bool) -> int | str:
-    """`N` (0..256) or `N%` of the initial weight, with HAProxy's messages."""
+    """`N` (0..SERVER_WEIGHT_MAX) or `N%` of the initial weight, with HAProxy's messages."""
     if not text:
         return "Require <weight> or <weight%>.\n"
     parsed = strtol(text)
@@ -56,8 +57,9 @@ def parse_weight(text: str, server: ServerState, dynamic: bool) -> int | str:
     if rest == "%":
         if weight < 0:
             return "Relative weight must be positive.\n"
-        weight = min(server.initial_weight * min(weight, 25600) // 100, 256)
-    elif not 0 <= weight <= 256:
+        percent = min(weight, 100 * SERVER_WEIGHT_MAX)
+        weight = min(server.initial_weight * percent // 100, SERVER_WEIGHT_MAX)
+    elif not 0 <= weight <= SERVER_WEIGHT_MAX:
         return "Absolute weight can only be between 0 and 256 inclusive.\n"
     elif rest:
         return "Trailing garbage in weight string"

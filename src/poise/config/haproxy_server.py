@@ -21,6 +21,7 @@ from poise.config import address, haproxy_resolvers, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem, ServerSettings
 from poise.config.model import Bind, Where
+from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.config.units import parse_int, parse_time
 
 StatsLevel = Literal["user", "operator", "admin"]
@@ -154,7 +155,7 @@ _FLAGS: dict[str, tuple[str, bool]] = {
     "enabled": ("disabled", False),
 }
 _DURATIONS = ("inter", "fastinter", "downinter")
-_COUNTS = {"rise": (1, None), "fall": (1, None), "weight": (0, 256)}
+_COUNTS = {"rise": (1, None), "fall": (1, None), "weight": (0, SERVER_WEIGHT_MAX)}
 _LIMITS = ("maxconn", "maxqueue")
 
 

@@ -1,6 +1,7 @@
-"""HAProxy 2.6's defaults for the limits a configuration cannot change in poise (it has no
-`tune.bufsize` or `tune.maxrewrite`, so HAProxy's defaults hold), and the default `len` of
-a `log` line: one place for each number, which every limit derived from them reads.
+"""HAProxy 2.6's fixed limits and the defaults of the limits a configuration cannot change
+in poise (it has no `tune.bufsize` or `tune.maxrewrite`, so HAProxy's defaults hold), and
+the default `len` of a `log` line: one place for each number, which every limit derived
+from them reads.
 """
 
 from __future__ import annotations
@@ -13,3 +14,6 @@ BUFSIZE = 16384
 MAXREWRITE = 1024
 # configuration.txt 4.2 "log": "len <length> ... The default value is 1024".
 LOG_LENGTH = 1024
+# configuration.txt 5.2 "weight": "The default weight is 1, and the maximal value is 256"
+# (SRV_UWGHT_MAX), for a server line, `set weight` and `add server` alike.
+SERVER_WEIGHT_MAX = 256

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from poise.config import model
+from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.core.backend import Backend, Go
 from poise.core.health import LogMessage, Severity, backend_down_message, count_usable
 from poise.core.server import AdminState, ServerState
@@ -179,7 +180,7 @@ def srv_key(item: Record) -> str:
 
 def srv_weight(weight: int) -> int:
     """An SRV weight (0..65535) as a server weight (0..256), 0 staying 0."""
-    return min((weight + 255) // 256, 256)
+    return min((weight + 255) // 256, SERVER_WEIGHT_MAX)
 
 
 # --- the commands ------------------------------------------------------------------------

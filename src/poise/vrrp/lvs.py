@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from poise.config import model
 from poise.config.keepalived_lvs_model import IPAddress, Scheduler, VirtualServer
 from poise.config.keepalived_model import Command, KeepalivedConfig
+from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.core import lvs
 from poise.core.backend import Backend, start
 from poise.core.balancer import Balancer
@@ -57,7 +58,6 @@ from poise.vrrp.scripts import RunAs, run_as
 from poise.vrrp.system import load
 
 DEFAULT_MAXCONN = 1_000  # until open() works maxconn out from the descriptor limit
-MAX_WEIGHT = 256  # poise's balancers take HAProxy's weights, 0 to 256
 # IPVS's timeouts for TCP: 15 minutes established (ipvsadm --set), 2 minutes in FIN_WAIT.
 IDLE_MS = 900_000
 FIN_MS = 120_000
@@ -151,7 +151,7 @@ class Service:
         self.acceptors: list[Acceptor] = []
         self.checkers: list[asyncio.Task[None]] = []
         configured = [rs.weight for rs in vs.real_servers] or [1]
-        self.scale = max(1.0, max(configured) / MAX_WEIGHT)
+        self.scale = max(1.0, max(configured) / SERVER_WEIGHT_MAX)
 
     def weight(self, weight: int) -> int:
         """The balancer weight for a Keepalived weight: 1 or 0 for rr and lc, scaled into
@@ -160,7 +160,7 @@ class Service:
             return 0
         if not self.vs.scheduler.weighted:
             return 1
-        return min(MAX_WEIGHT, max(1, round(weight / self.scale)))
+        return min(SERVER_WEIGHT_MAX, max(1, round(weight / self.scale)))
 
     def apply(self) -> None:
         """Make the servers what the pool says: in it with a weight (0: inhibited), or out."""
