@@ -128,7 +128,7 @@ global
         ("log stdout", "expects an address and a facility"),
         ("log stdout len", "'len' expects a value"),
         ("log stdout sample 1:2 local0", "'sample') is not implemented yet"),
-        ("log syslog.example.com local0", "write an IP address, not a host name"),
+        ("log bad!name local0", "invalid"),
         ("log global", "'log global' is for proxies"),
     ],
 )

@@ -156,3 +156,26 @@ def test_the_seed_loads_from_disk(name: str) -> None:
         assert [d.keyword for d in diagnostics if d.severity is Severity.ERROR] == ["user", "group"]
     else:
         assert config.global_.uid is not None and config.global_.gid is not None
+
+
+def test_log_targets_and_nameservers_given_by_host_name_are_resolved_at_startup(
+    tmp_path: Path,
+) -> None:
+    """HAProxy resolves them once while it reads the file: `log rsyslog:514 local0` in a
+    container, `nameserver consul consul:8600`."""
+    path = tmp_path / "names.cfg"
+    path.write_text(
+        "global\n    log localhost:5514 local0\n"
+        "resolvers dns\n    nameserver local localhost:53\n"
+        "defaults\n    log global\n    timeout connect 1s\n    timeout client 1s\n"
+        "    timeout server 1s\n"
+        "frontend fe\n    bind 127.0.0.1:8000\n    default_backend be\n"
+        "backend be\n    server s 127.0.0.1:80\n"
+    )
+    config, diagnostics = load_config([str(path)], {})
+    assert config is not None, [str(d) for d in diagnostics]
+    loopback = ("127.0.0.1", "::1")
+    assert config.global_.logs[0].address in loopback
+    assert config.global_.logs[0].port == 5514
+    assert all(proxy.logs[0].address in loopback for proxy in config.proxies)
+    assert config.resolvers[0].nameservers[0].host in loopback

@@ -101,7 +101,7 @@ def test_parse_resolv_conf_reads_the_system_file() -> None:
         ("bogus 1", "'bogus': unknown keyword in 'resolvers' section"),
         ("nameserver ns9", "'nameserver': expects <name> and <addr>:<port> as arguments"),
         ("nameserver ns9 127.0.0.1", "'nameserver': missing or invalid port in '127.0.0.1'"),
-        ("nameserver ns9 dns.example:53", "'dns.example' is not an IP address"),
+        ("nameserver ns9 bad!name:53", "'bad!name' is neither an IP address nor a host name"),
         ("nameserver ns1 127.0.0.2:53", "nameserver 'ns1' has same name as another nameserver"),
         ("hold forever 1s", "'hold': unknown <event> 'forever'"),
         ("hold valid", "'hold': expects an <event>"),

@@ -123,6 +123,11 @@ def _ip_family(host: str, forced: AddressFamily | None, whole: str) -> tuple[Add
     return family, str(ip) if family == "ipv6" else host
 
 
+def is_hostname(host: str) -> bool:
+    """A DNS name (not an IP address)."""
+    return _is_hostname(host)
+
+
 def _is_hostname(host: str) -> bool:
     return _HOSTNAME.fullmatch(host) is not None and not _DOTTED_NUMBERS.fullmatch(host)
 
@@ -242,7 +247,8 @@ def parse_log(text: str) -> tuple[LogKind, str, int]:
     if not host or host == "*":
         raise AddressError(f"missing address in '{text}'")
     if _is_hostname(host) and ":" not in host:
-        raise AddressError(f"invalid log address '{text}': write an IP address, not a host name")
+        # A name: the loader resolves it once, at startup, as HAProxy does (load.py).
+        return "udp", host, _port(port_text, text) if port_text else SYSLOG_PORT
     _, host = _ip_family(host, udp_families[prefix], text)
     port = _port(port_text, text) if port_text else SYSLOG_PORT
     return "udp", host, port

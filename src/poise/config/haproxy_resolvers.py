@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import Literal
 
 from poise.config.acl_parse import ReadFile
-from poise.config.address import AddressError, split_host_port
+from poise.config.address import AddressError, is_hostname, split_host_port
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem, no_args, one_arg
 from poise.config.keywords import did_you_mean
@@ -144,15 +144,15 @@ def parse_nameserver(name: str, text: str, where: Where) -> Nameserver:
         host, port = split_host_port(rest)
     except AddressError as exc:
         raise Problem(str(exc)) from None
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        raise Problem(
-            f"'{host}' is not an IP address (poise takes nameservers by address)"
-        ) from None
     if port is None or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise Problem(f"missing or invalid port in '{text}': expects <addr>:<port>")
-    return Nameserver(name, str(ip), int(port), where, tcp)
+    try:
+        host = str(ipaddress.ip_address(host))
+    except ValueError:
+        if not is_hostname(host):
+            raise Problem(f"'{host}' is neither an IP address nor a host name") from None
+        # A name: the loader resolves it once, at startup, as HAProxy does (load.py).
+    return Nameserver(name, host, int(port), where, tcp)
 
 
 class ResolversParser:

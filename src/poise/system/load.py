@@ -27,7 +27,7 @@ from poise.certs.check import config_diagnostics
 from poise.config.conditions import Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy import parse
-from poise.config.model import Address, Config, Global, Server, Where
+from poise.config.model import Address, Config, Global, LogTarget, Server, Where
 
 
 def _sources(paths: Sequence[str], diagnostics: list[Diagnostic]) -> list[tuple[str, str]]:
@@ -70,6 +70,57 @@ def _resolve_ids(global_: Global, diagnostics: list[Diagnostic]) -> Global:
     return global_
 
 
+def _resolve_host(host: str, where: Where, keyword: str, diagnostics: list[Diagnostic]) -> str:
+    """A `log` target's or a nameserver's host name to its first address, once, at
+    startup (HAProxy resolves them while parsing); an IP address stays as it is."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_DGRAM)
+    except (OSError, UnicodeError):
+        diagnostics.append(error(where, f"could not resolve address '{host}'", keyword))
+        return host
+    return str(infos[0][4][0])
+
+
+def _resolve_names(config: Config, diagnostics: list[Diagnostic]) -> Config:
+    """The host names of `log` targets and nameservers, resolved."""
+    found: dict[str, str] = {}
+
+    def logs(targets: tuple[LogTarget, ...]) -> tuple[LogTarget, ...]:
+        out = []
+        for target in targets:
+            if target.kind == "udp":
+                if target.address not in found:
+                    found[target.address] = _resolve_host(
+                        target.address, target.where, "log", diagnostics
+                    )
+                out.append(replace(target, address=found[target.address]))
+            else:
+                out.append(target)
+        return tuple(out)
+
+    resolvers = tuple(
+        replace(
+            section,
+            nameservers=tuple(
+                replace(ns, host=_resolve_host(ns.host, ns.where, "nameserver", diagnostics))
+                for ns in section.nameservers
+            ),
+        )
+        for section in config.resolvers
+    )
+    return replace(
+        config,
+        global_=replace(config.global_, logs=logs(config.global_.logs)),
+        proxies=tuple(replace(proxy, logs=logs(proxy.logs)) for proxy in config.proxies),
+        resolvers=resolvers,
+    )
+
+
 def load_config(
     paths: Sequence[str], env: Mapping[str, str] | None = None
 ) -> tuple[Config | None, list[Diagnostic]]:
@@ -84,6 +135,7 @@ def load_config(
     if config is None or has_errors(diagnostics):
         return None, diagnostics
     config = replace(config, global_=_resolve_ids(config.global_, diagnostics))
+    config = _resolve_names(config, diagnostics)
     # Every certificate, key and CA file, read and judged (certs/check.py).
     diagnostics.extend(config_diagnostics(config, dt.datetime.now(dt.UTC)))
     return (None if has_errors(diagnostics) else config), diagnostics
