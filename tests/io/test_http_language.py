@@ -55,6 +55,35 @@ def test_variables_carry_values_from_the_request_to_routing_and_the_response(
     run(loop_kind, main)
 
 
+def test_session_variables_last_for_the_whole_client_connection(loop_kind: str) -> None:
+    """HAProxy keeps `sess` variables for the client connection: set on request 1, read on
+    request 2 of the same connection, absent on another connection."""
+
+    async def main() -> None:
+        async with Stage() as stage:
+            web = await stage.webapp("web")
+            poise = await stage.poise(
+                BASE + "frontend fe\n    bind 127.0.0.1:0\n"
+                "    http-request set-var(sess.user) req.hdr(x-user)"
+                " if { req.hdr(x-user) -m found }\n"
+                "    http-request set-header X-User %[var(sess.user,none)]\n"
+                "    default_backend web\n"
+                f"backend web\n    server web 127.0.0.1:{web.port}\n"
+            )
+            client = await Client.connect(poise.port("fe"))
+            status, _, _ = await client.get("/1", "X-User: alice\r\n")
+            assert status == 200 and web.seen[-1].header("X-User") == "alice"
+            status, _, _ = await client.get("/2")
+            assert status == 200 and web.seen[-1].header("X-User") == "alice"
+            other = await Client.connect(poise.port("fe"))
+            status, _, _ = await other.get("/3")
+            assert status == 200 and web.seen[-1].header("X-User") == "none"
+            client.close()
+            other.close()
+
+    run(loop_kind, main)
+
+
 def test_converters_shape_headers_and_routing(loop_kind: str) -> None:
     async def main() -> None:
         async with Stage() as stage:

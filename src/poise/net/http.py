@@ -323,18 +323,11 @@ class HttpSession(asyncio.Protocol):
             return
         conn = self.conn
         req = txn.req = Request(
-            method or parser.get_method().decode("latin-1"),
-            collector.url.decode("latin-1"),
-            parser.get_http_version(),
-            Headers(collector.items),
-            conn.client_ip,
-            conn.client_port,
-            conn.dst_ip,
-            conn.dst_port,
-            conn.ssl,
-            conn.sni,
-            conn.client_cert,
-        )
+            method or parser.get_method().decode("latin-1"), collector.url.decode("latin-1"),
+            parser.get_http_version(), Headers(collector.items), conn.client_ip,
+            conn.client_port, conn.dst_ip, conn.dst_port, conn.ssl, conn.sni, conn.client_cert,
+            conn=conn,  # the `sess` variables live as long as the client connection
+        )  # fmt: skip
         if frontend_captures := self.frontend.proxy.capture_request_headers:
             # Captured as they arrived, before any rule or poise itself edits them.
             txn.req_captures = capture_headers(frontend_captures, req.headers)

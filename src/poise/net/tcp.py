@@ -234,7 +234,7 @@ class TcpSession(asyncio.Protocol):
         sni = client_sni(tls) if tls is not None else None
         return Request(
             "", "", "1.1", Headers(), self.conn.client_ip, self.conn.client_port, dst, dst_port,
-            tls is not None, sni,
+            tls is not None, sni, conn=self.conn,
         )  # fmt: skip
 
     def server_connected(
