@@ -49,6 +49,7 @@ from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
 from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, ResponseHead, plain_status
 from poise.core.http.message import Request, Response, keep_alive
+from poise.core.http.readgate import CONNECTING, PIPELINED, TRANSACTION, ReadGate
 from poise.core.httplog import capture_headers
 from poise.core.server import ServerState
 from poise.core.termination import Failure
@@ -83,6 +84,7 @@ class HttpSession(asyncio.Protocol):
         "ctx",
         "dispatch",
         "frontend",
+        "gate",
         "head_out",
         "holds_slot",
         "idle_callback",
@@ -127,6 +129,7 @@ class HttpSession(asyncio.Protocol):
         self.idle_since = 0.0
         self.idle_callback: Callable[[], None] = self.close_session
         self.conn = Conn()
+        self.gate = ReadGate()  # why reading from the client is paused (core/http/readgate)
         self.dispatch = Dispatch(self, ctx)  # the server side (net/dispatch.py)
         self.accept_time = self.last_active = 0.0
         self.reset_transaction()
@@ -211,7 +214,7 @@ class HttpSession(asyncio.Protocol):
 
     def hold_client(self) -> None:
         """Pipelined data waits for its turn; beyond a head's worth, stop reading."""
-        if self.rq.over_limit():
+        if self.rq.over_limit() and self.gate.pause(PIPELINED):
             self.client.pause_reading()
 
     def eof_received(self) -> bool:
@@ -537,7 +540,7 @@ class HttpSession(asyncio.Protocol):
             upstream.transport.write(data)
             return
         self.pending.append(data)
-        if sum(map(len, self.pending)) >= PENDING_LIMIT:
+        if sum(map(len, self.pending)) >= PENDING_LIMIT and self.gate.pause(CONNECTING):
             self.client.pause_reading()
 
     # -- choosing a server (persistence first) ------------------------------------------
@@ -634,7 +637,8 @@ class HttpSession(asyncio.Protocol):
         if self.pending:
             data += b"".join(self.pending)
             self.pending = []
-            self.client.resume_reading()
+            if self.gate.resume(CONNECTING):
+                self.client.resume_reading()
         upstream.transport.write(data)
         self.t_sent = self.loop.time()
         backend = self.backend
@@ -1006,7 +1010,8 @@ class HttpSession(asyncio.Protocol):
             rq.buf.clear()
             self.txn.bytes_in += len(data)
             self.forward_to_server(data)
-        self.client.resume_reading()
+        if self.gate.resume(PIPELINED):  # the server connection may still be full
+            self.client.resume_reading()
 
     # -- timeouts -----------------------------------------------------------------------
 
@@ -1139,7 +1144,8 @@ class HttpSession(asyncio.Protocol):
         self.rq.next_request()
         self.rs.reset()
         self.arm(self.frontend.next_head_timeout, self.head_timed_out)
-        self.client.resume_reading()
+        if self.gate.resume(TRANSACTION):
+            self.client.resume_reading()
         if self.rq.buf and not self.processing:
             self.process()
 

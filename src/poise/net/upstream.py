@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, cast
 
+from poise.core.http.readgate import SERVER_FULL
+
 if TYPE_CHECKING:
     from poise.core.server import ServerState
     from poise.net.context import Context
@@ -60,12 +62,14 @@ class Upstream(asyncio.Protocol):
         return False
 
     def pause_writing(self) -> None:
-        if self.session is not None:
-            self.session.client.pause_reading()
+        session = self.session
+        if session is not None and session.gate.pause(SERVER_FULL):
+            session.client.pause_reading()
 
     def resume_writing(self) -> None:
-        if self.session is not None:
-            self.session.client.resume_reading()
+        session = self.session
+        if session is not None and session.gate.resume(SERVER_FULL):
+            session.client.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
