@@ -19,7 +19,7 @@ from poise.core.connect import ASS, CLO, CON, EST, INI, QUE, REQ, TAR, TRANSITIO
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.core.termination import Failure
-from poise.core.txn import Txn
+from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.dispatch import Dispatch
 from tests.support import run
@@ -52,6 +52,7 @@ class Session:
         self.backend: Backend | None = backend
         self.server: ServerState | None = None
         self.txn = Txn(0.0)
+        self.conn = Conn()
         self.client_gone = False
         self.outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self.redispatched = 0

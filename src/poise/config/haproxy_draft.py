@@ -36,6 +36,7 @@ from poise.config.model import (
     Option,
     Redirect,
     Resolvers,
+    Source,
     StatsPage,
     UseBackend,
     Userlist,
@@ -86,6 +87,7 @@ class ServerSettings:
     maxconn: int | None = None
     maxqueue: int | None = None
     cookie: str | None = None
+    source: Source | None = None  # `source ADDR [usesrc ...]`
     # DNS: `init-addr`, `resolvers`, `resolve-prefer`, `resolve-net`, `resolve-opts`.
     init_addr: tuple[str, ...] | None = None
     resolvers: str | None = None
@@ -153,6 +155,7 @@ class Settings:
     maxconn: int | None = None
     backlog: int | None = None
     retries: int | None = None
+    source: Source | None = None  # `source ADDR [usesrc ...]`: every server's default
     algorithm: Algorithm | None = None
     draws: int | None = None
     hash_type: HashType | None = None
@@ -212,6 +215,7 @@ class Settings:
             "maxconn",
             "backlog",
             "retries",
+            "source",
             "algorithm",
             "draws",
             "hash_type",

@@ -40,7 +40,7 @@ from poise.config.haproxy_http import (
 )
 from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
-from poise.config.haproxy_server import parse_bind, parse_server_options
+from poise.config.haproxy_server import parse_bind, parse_server_options, parse_source
 from poise.config.haproxy_stats import StatsKeywords
 from poise.config.haproxy_tcpcheck import TcpCheckKeywords
 from poise.config.lexer import Line, expand_address
@@ -108,6 +108,7 @@ class ProxyParser:
             "balance": self.balance,
             "hash-type": self.hash_type,
             "retries": self.retries,
+            "source": self.source,
             "log": self.log,
             "disabled": self.disabled,
             "enabled": self.enabled,
@@ -382,6 +383,12 @@ class ProxyParser:
 
     def retries(self, args: Sequence[str], where: Where) -> None:
         self.settings.retries = parse_int(one_arg(args, "a number"), 0)
+
+    def source(self, args: Sequence[str], where: Where) -> None:
+        source, used = parse_source(args)
+        if used < len(args):
+            raise Problem(f"unexpected argument '{args[used]}'")
+        self.settings.source = source
 
     def log(self, args: Sequence[str], where: Where) -> None:
         if args[:1] == ["global"]:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from poise.config import address, haproxy_resolvers, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem, ServerSettings
-from poise.config.model import Bind, Where
+from poise.config.model import Bind, Source, Where
 from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.config.units import parse_int, parse_time
 
@@ -146,6 +146,61 @@ def parse_bind(
     ]
 
 
+def _source_address(text: str, what: str) -> tuple[str, int]:
+    """`ADDR[:PORT]` of `source` / `usesrc`: an IP literal (IPv6 may end in `:PORT`, the
+    last colon's, or be written `[ADDR]:PORT`); port 0 or none: any port."""
+    try:
+        return str(ipaddress.ip_address(text)), 0
+    except ValueError:
+        pass
+    host, port = address.split_host_port(text)
+    if port is not None and "-" in port:
+        raise Problem(f"a port range in '{what} {text}' is not implemented yet in poise")
+    try:
+        addr = str(ipaddress.ip_address(host or "0.0.0.0"))
+    except ValueError:
+        raise Problem(f"'{what}' expects an IPv4 or IPv6 address, not '{text}'") from None
+    if port is None or port == "":
+        return addr, 0
+    return addr, parse_int(port, 0, 65535)
+
+
+def parse_source(words: Sequence[str]) -> tuple[Source, int]:
+    """`source ADDR[:PORT] [usesrc {ADDR2[:PORT2]|client|clientip}] [interface NAME]`
+    (the words after `source`): the Source, and how many words it took. What follows is
+    not the source's (on a `server` line: the next option)."""
+    if not words:
+        raise Problem("expects <addr>[:<port>] [usesrc ...] [interface <name>]")
+    addr, port = _source_address(words[0], "source")
+    source = Source(addr=addr, port=port)
+    index = 1
+    while index < len(words) and words[index] in ("usesrc", "interface"):
+        word = words[index]
+        if index + 1 >= len(words):
+            raise Problem(f"'{word}' expects an argument")
+        value = words[index + 1]
+        if word == "interface":
+            source = replace(source, interface=value)
+        elif value == "client":
+            source = replace(source, usesrc="client")
+        elif value == "clientip":
+            source = replace(source, usesrc="clientip")
+        elif value.startswith("hdr_ip("):
+            raise Problem(
+                "'usesrc hdr_ip(...)' is not implemented yet in poise "
+                "(use 'usesrc clientip' or an address)"
+            )
+        else:
+            usesrc_addr, usesrc_port = _source_address(value, "usesrc")
+            source = replace(
+                source, usesrc="address", usesrc_addr=usesrc_addr, usesrc_port=usesrc_port
+            )
+        index += 2
+    if source.usesrc and ":" in source.addr and ":" not in (source.usesrc_addr or "::"):
+        raise Problem("'usesrc' address and 'source' address must be of the same family")
+    return source, index
+
+
 _FLAGS: dict[str, tuple[str, bool]] = {
     "check": ("check", True),
     "no-check": ("check", False),
@@ -214,6 +269,11 @@ def parse_server_options(
             elif option == "cookie":
                 # The value of the backend's persistence cookie that names this server.
                 changes["cookie"] = value
+            elif option == "source":
+                source, used = parse_source(words[index + 1 :])
+                changes["source"] = source
+                index += 1 + used
+                continue
             elif option == "id":
                 if context != "server":
                     raise Problem("only allowed on a 'server' line")

@@ -321,6 +321,7 @@ class _Linker:
             [d.id for d in drafts], [d.where for d in drafts], "server", self.diagnostics
         )
         servers: list[Server] = []
+        backend_source = section.effective().source
         for draft, server_id in zip(drafts, ids, strict=True):
             s = draft.own.over(draft.section_defaults.over(inherited))
             server = Server(name=draft.name, address=draft.address, where=draft.where, id=server_id)
@@ -362,6 +363,7 @@ class _Linker:
                     resolve_net=s.resolve_net or (),
                     resolve_opts=s.resolve_opts or frozenset(),
                     template=draft.template,
+                    source=s.source or backend_source,
                 )
             )
             self.check_dns(section, servers[-1])

@@ -235,6 +235,25 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class Source:
+    """`source ADDR[:PORT] [usesrc {ADDR2[:PORT2] | client | clientip}] [interface NAME]`
+    (a backend's, or a server's own): the address a server connection is bound to before
+    it connects. `usesrc` makes it transparent (IP_TRANSPARENT): `client` binds the
+    client's address and port, `clientip` its address (any port), "address" `usesrc_addr`.
+    Health checks use `addr`, never the transparent address (as HAProxy's)."""
+
+    addr: str
+    port: int = 0
+    usesrc: Literal["", "client", "clientip", "address"] = ""
+    usesrc_addr: str = ""
+    usesrc_port: int = 0
+    interface: str | None = None
+    # poise's own, for a Keepalived virtual server (LVS NAT keeps the client's address):
+    # where the host cannot bind the client's address, connect from the node's own.
+    fallback: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Server:
     """A `server` line (with `default-server` applied)."""
 
@@ -278,6 +297,7 @@ class Server:
     resolve_net: tuple[str, ...] = ()
     resolve_opts: frozenset[str] = frozenset()
     template: str | None = None
+    source: Source | None = None  # the server's `source`, else its backend's
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,13 @@ outcome: connected, failed, or the client left meanwhile.
 from __future__ import annotations
 
 import asyncio
+import errno
+import socket
 import ssl
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
+from poise.config.model import Source
 from poise.core.backend import Backend, Outcome, start
 from poise.core.connect import ASS, CLO, CON, EST, INI, QUE, REQ, TAR, After, after_failure
 from poise.core.connect import turnaround as turnaround_delay
@@ -24,9 +27,11 @@ from poise.core.counters import count_retry
 from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.core.termination import Failure
-from poise.core.txn import Txn
+from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
+from poise.net.logsink import console
+from poise.net.source import SourceError, bound_socket
 from poise.net.tls_server import ServerTls, report
 
 # Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
@@ -39,12 +44,25 @@ def backend_tls(ctx: Context, backend: Backend | None, server: ServerState) -> S
     return ctx.io[backend].server_tls.get(server.id) if backend is not None else None
 
 
+# Where a virtual server (`fallback`) connects from the node's address instead.
+FALLBACK_ERRORS = (errno.EPERM, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A source that cannot be bound: said once per cause (each connection fails alike)."""
+    if message not in _warned:
+        _warned.add(message)
+        console("WARNING", message)
+
+
 class Owner(Protocol):
     """The session a Dispatch works for."""
 
     backend: Backend | None
     server: ServerState | None  # the server chosen (the log line's, the counters')
     txn: Txn  # the record the log line reads: Tw, Tc, retries, why the last connect failed
+    conn: Conn  # the client connection (its address, for `source ... usesrc`)
     client_gone: bool
 
     def balance_key(self) -> bytes | None:
@@ -179,8 +197,13 @@ class Dispatch:
         tls = backend_tls(self.ctx, owner.backend, server)
         name: str | None = None
         connecting: Coroutine[Any, Any, tuple[asyncio.Transport, asyncio.Protocol]]
+        source = server.config.source
         if fd is not None:  # `server sockpair@N` (net/inherited.py)
             connecting = connect_sockpair(loop, fd, owner.server_protocol)
+        elif source is not None:
+            if tls is not None:
+                name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
+            connecting = self.connect_from(source, server, port, tls, name)
         elif tls is None:
             connecting = loop.create_connection(owner.server_protocol, server.addr, port)
         else:
@@ -198,6 +221,45 @@ class Dispatch:
         assert backend is not None
         if backend.connect_timeout is not None:
             self.timer = loop.call_later(backend.connect_timeout, task.cancel)
+
+    async def connect_from(
+        self,
+        source: Source,
+        server: ServerState,
+        port: int,
+        tls: ServerTls | None,
+        name: str | None,
+    ) -> tuple[asyncio.Transport, asyncio.Protocol]:
+        """Connect from the address `source` says (net/source.py)."""
+        owner = self.owner
+        loop = self.loop
+        sock: socket.socket | None = None
+        try:
+            sock = bound_socket(source, server.addr, owner.conn.client_ip, owner.conn.client_port)
+        except SourceError as exc:
+            label = owner.backend.proxy.name if owner.backend is not None else "-"
+            if not source.fallback or exc.errno not in FALLBACK_ERRORS:
+                warn_once(f"Server {label}/{server.name}: {exc.strerror}")
+                raise
+            # A Keepalived virtual server: the node's own address rather than no service.
+            warn_once(
+                f"virtual server {label}: {exc.strerror}: the real servers see this node's "
+                "address instead of the client's"
+            )
+        if sock is not None:
+            try:
+                await loop.sock_connect(sock, (server.addr, port))
+            except BaseException:
+                sock.close()
+                raise
+        where: dict[str, Any] = (
+            {"sock": sock} if sock is not None else {"host": server.addr, "port": port}
+        )
+        if tls is None:
+            return await loop.create_connection(owner.server_protocol, **where)
+        return await loop.create_connection(
+            owner.server_protocol, ssl=tls.context, server_hostname=name or "", **where
+        )
 
     def connected(
         self,

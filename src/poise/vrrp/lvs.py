@@ -31,6 +31,7 @@ import os
 import random
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from poise.config import model
 from poise.config.keepalived_lvs_model import IPAddress, Scheduler, VirtualServer
@@ -49,13 +50,14 @@ from poise.net.accept import Acceptor, frontend_acceptor
 from poise.net.context import Context
 from poise.net.limits import apply_limits
 from poise.net.listener import BindError, Listener, open_listener
+from poise.net.source import transparent_refused
 from poise.net.tcp import TcpSession
 from poise.vrrp.log import Logger
 from poise.vrrp.lvs_probes import probe, spawn
 from poise.vrrp.lvs_udp import UdpRelay, open_udp
 from poise.vrrp.router import StartError
 from poise.vrrp.scripts import RunAs, run_as
-from poise.vrrp.system import load
+from poise.vrrp.system import load, transparent_route
 
 DEFAULT_MAXCONN = 1_000  # until open() works maxconn out from the descriptor limit
 # IPVS's timeouts for TCP: 15 minutes established (ipvsadm --set), 2 minutes in FIN_WAIT.
@@ -81,8 +83,10 @@ def _address(ip: IPAddress, port: int) -> model.Address:
     return model.Address("ipv6" if ip.version == 6 else "ipv4", str(ip), port)
 
 
-def proxy_of(vs: VirtualServer) -> model.Proxy:
-    """The `listen` section a virtual server stands for."""
+def proxy_of(vs: VirtualServer, transparent: bool = False) -> model.Proxy:
+    """The `listen` section a virtual server stands for; `transparent`: the real servers
+    see the client's address (LVS NAT's), as `source 0.0.0.0 usesrc clientip` does, and
+    the node's own where the host refuses it (net/source.py)."""
     balance = _BALANCE[vs.scheduler]
     if vs.persistence_timeout is not None:
         # The balancer gets the client's address (`balance source`'s key) to remember it.
@@ -98,6 +102,18 @@ def proxy_of(vs: VirtualServer) -> model.Proxy:
         servers.append(
             model.Server(f"sorry {ip}:{port}", _address(ip, port), vs.where, len(servers) + 1)
         )
+    if transparent:
+        servers = [
+            replace(
+                s,
+                source=model.Source(
+                    "::" if s.address.family == "ipv6" else "0.0.0.0",
+                    usesrc="clientip",
+                    fallback=True,
+                ),
+            )
+            for s in servers
+        ]
     binds = tuple(
         model.Bind(_address(ip, port), vs.where, freebind=True, reuseport=False)
         for ip, port in vs.endpoints
@@ -214,7 +230,14 @@ class Lvs:
         assert ctx is not None
         loop = ctx.loop
         vs = service.vs
-        proxy = proxy_of(vs)
+        refused = transparent_refused() or transparent_route()
+        if refused is not None:
+            self.log.info(
+                f"VS {vs.name}: the real servers see this node's address, not the client's "
+                f"as LVS NAT's: {refused}",
+                level="warning",
+            )
+        proxy = proxy_of(vs, transparent=refused is None)
         servers = [ServerState(s, vs.name) for s in proxy.servers]
         backend = service.backend = Backend(proxy, servers, balancer_factory(vs, loop.time))
         ctx.add_backend(backend)

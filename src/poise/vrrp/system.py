@@ -287,3 +287,26 @@ def load(path: str) -> tuple[KeepalivedConfig | None, list[Diagnostic]]:
     config, script_diagnostics = check_commands(config)
     diagnostics += script_diagnostics
     return (None if has_errors(diagnostics) else config), diagnostics
+
+
+RTN_LOCAL = 2  # linux/rtnetlink.h
+TRANSPARENT_SETUP = (
+    "ip rule add fwmark 1 lookup 100; ip route add local 0.0.0.0/0 dev lo table 100; "
+    "nft: socket transparent 1 meta mark set 1 (README, 'Transparent source')"
+)
+
+
+def transparent_route() -> str | None:
+    """Why a transparent socket would get no answers here (None: a rule sends marked
+    packets to a table whose default route is local, as the documented set-up does)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for rule in ipr.get_rules(family=socket.AF_INET):
+            if rule.get_attr("FRA_FWMARK") is None:
+                continue
+            table = rule.get_attr("FRA_TABLE") or rule["table"]
+            for route in ipr.get_routes(family=socket.AF_INET, table=table):
+                if route["type"] == RTN_LOCAL and route["dst_len"] == 0:
+                    return None
+    return f"no policy route hands the answers to a transparent socket ({TRANSPARENT_SETUP})"
