@@ -387,7 +387,9 @@ class ProxyParser:
     def source(self, args: Sequence[str], where: Where) -> None:
         source, used = parse_source(args)
         if used < len(args):
-            raise Problem(f"unexpected argument '{args[used]}'")
+            raise Problem(
+                f"only supports optional keywords 'interface' and 'usesrc', not '{args[used]}'"
+            )
         self.settings.source = source
 
     def log(self, args: Sequence[str], where: Where) -> None:

@@ -192,6 +192,15 @@ class Service:
         start(backend.changed())
 
 
+def transparent_host() -> str | None:
+    """Why this node cannot connect from the clients' addresses (None: it can). Netlink
+    (pyroute2's synchronous IPRoute): before the loop runs, or in a thread."""
+    try:
+        return transparent_refused() or transparent_route()
+    except OSError as exc:
+        return f"cannot read the policy routes: {exc.strerror or exc}"
+
+
 class Lvs:
     def __init__(self, config: KeepalivedConfig, log: Logger) -> None:
         self.config = config
@@ -201,6 +210,8 @@ class Lvs:
         self.ctx: Context | None = None
         self.limits = Limits(DEFAULT_MAXCONN, 2 * DEFAULT_MAXCONN, derived=True)
         self.rng = random.Random()
+        # Why the real servers cannot see the clients' addresses here (None: they can).
+        self.refused: str | None = None
 
     def open(self) -> None:
         """Raise the descriptor limit as `poise run` does (maxconn follows from it, as in
@@ -209,6 +220,7 @@ class Lvs:
         virtual_servers = self.config.virtual_servers
         if not virtual_servers:
             return
+        self.refused = transparent_host()
         try:
             proxies = tuple(proxy_of(vs) for vs in virtual_servers)
             self.limits = apply_limits(model.Config(model.Global(), proxies))
@@ -230,7 +242,7 @@ class Lvs:
         assert ctx is not None
         loop = ctx.loop
         vs = service.vs
-        refused = transparent_refused() or transparent_route()
+        refused = self.refused
         if refused is not None:
             self.log.info(
                 f"VS {vs.name}: the real servers see this node's address, not the client's "
@@ -268,6 +280,7 @@ class Lvs:
         config, _ = await asyncio.to_thread(load, path)
         if config is None:
             return
+        self.refused = await asyncio.to_thread(transparent_host)
         if not config.virtual_servers and not self.services:
             self.config = config
             return
