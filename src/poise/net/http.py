@@ -32,6 +32,7 @@ from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.frontend import Frontend
 from poise.core.http import heads, persistence, rules, validate
+from poise.core.http import response_analysers as analysers
 from poise.core.http.chunked import ChunkError
 from poise.core.http.framing import (
     BODY,
@@ -47,7 +48,7 @@ from poise.core.http.framing import (
 )
 from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
-from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, ResponseHead, plain_status
+from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, plain_status
 from poise.core.http.message import Request, Response, keep_alive
 from poise.core.http.readgate import CONNECTING, PIPELINED, TRANSACTION, ReadGate
 from poise.core.httplog import capture_headers
@@ -518,7 +519,12 @@ class HttpSession(asyncio.Protocol):
         req = self.txn.req
         if req is None:
             return reply(status, close=True), True
-        return rules.error_reply(self.response_rules(), status, req, close=not self.keep_client)
+        return rules.error_reply(
+            analysers.rule_programs(self.backend, self.frontend),
+            status,
+            req,
+            close=not self.keep_client,
+        )
 
     # -- request bodies -----------------------------------------------------------------
 
@@ -787,102 +793,60 @@ class HttpSession(asyncio.Protocol):
         return True
 
     def full_response_head(self, raw: bytes) -> bool:
-        collector = ResponseHead()
-        parser = httptools.HttpResponseParser(collector)
-        refused = heads.feed_response(parser, raw, collector)
-        if refused:
-            self.bad_response(refused)
+        """A response head read whole, checked, through the response rules and the
+        persistence cookie, then rebuilt for the client (core/http/response_analysers)."""
+        resp = analysers.read_response(raw)
+        if isinstance(resp, str):
+            self.bad_response(resp)
             return False
-        status = parser.get_status_code()
+        txn = self.txn
+        status = resp.status
         if self.server is not None:
             self.server.hrsp[status_class(status)] += 1
-        req = self.txn.req
+        req = txn.req
         assert req is not None
-        resp = Response(
-            status,
-            collector.reason.decode("latin-1"),
-            parser.get_http_version(),
-            Headers(collector.items),
-        )
         if frontend_captures := self.frontend.proxy.capture_response_headers:
-            self.txn.resp_captures = capture_headers(frontend_captures, resp.headers)
+            txn.resp_captures = capture_headers(frontend_captures, resp.headers)
         if 100 <= status < 200 and status != 101:
             # Interim response (100 Continue): forwarded, the final one follows.
             self.client.write(raw)
             return True
-        if self.txn.t_response < 0:
-            self.txn.t_response = int((self.loop.time() - self.t_sent) * 1000)
-        self.txn.resp = resp
-        self.txn.status = status
-        if status == 101 and self.txn.websocket:
+        if txn.t_response < 0:
+            txn.t_response = int((self.loop.time() - self.t_sent) * 1000)
+        txn.resp = resp
+        txn.status = status
+        if status == 101 and txn.websocket:
             self.client.write(raw)
-            self.txn.bytes_out += len(raw)
+            txn.bytes_out += len(raw)
             self.start_tunnel()
             return True
-        framing = validate.response_framing(req.method, status, resp)
-        if isinstance(framing, validate.HttpProblem):
-            self.bad_response(framing.reason)
+        checked = analysers.check_response(req, resp)
+        if isinstance(checked, validate.HttpProblem):
+            self.bad_response(checked.reason)
             return False
-        if not keep_alive(resp.version, resp.headers) or framing.kind == "close":
+        framing, keep_server, keep_client = checked
+        if not keep_server:
             self.keep_server = False
-        if framing.kind == "close":
+        if not keep_client:
             self.keep_client = False
         backend = self.backend
         assert backend is not None
-        for program in self.response_rules():
-            verdict = rules.response_rules(program, req, resp)
-            if verdict.kind != "continue":
-                self.release_upstream(None, close=True)
-                self.answered(verdict)
-                return False
+        verdict = analysers.response_rules(backend, self.frontend, req, resp)
+        if verdict is not None:
+            self.release_upstream(None, close=True)
+            self.answered(verdict)
+            return False
         cookie = backend.proxy.cookie
         if cookie is not None and self.server is not None:
-            match = self.cookie_match or persistence.CookieMatch(None, "N")
-            response_status = persistence.response_cookie(
-                cookie, match, self.server, resp.headers, self.ctx.wall(),
-                request_method=req.method, status=status,
-            )  # fmt: skip
-            self.txn.cookie_status = persistence.cookie_flags(cookie, match.status, response_status)
-        head = self.client_head(raw, resp)
+            match, now = self.cookie_match, self.ctx.wall()
+            flags = analysers.response_cookie(cookie, match, self.server, req, resp, now=now)
+            txn.cookie_status = flags
         # Written with the first body bytes: one write (one syscall) per small response.
-        self.head_out = head
-        self.txn.bytes_out += len(head)
+        head = self.head_out = analysers.client_head(raw, req, resp, self.keep_client)
+        txn.bytes_out += len(head)
         if self.rs.body_follows(framing.kind, framing.length):
             self.response_done()
         return True
-
-    def response_rules(self) -> list[rules.Rules]:
-        """The backend's rules (if any, and not the frontend's own), then the frontend's:
-        HAProxy's order for http-response rules and for error files."""
-        backend, frontend = self.backend, self.frontend
-        if backend is None or backend.proxy is frontend.proxy:
-            return [frontend.rules]
-        return [backend.rules, frontend.rules]
-
-    def client_head(self, raw: bytes, resp: Response) -> bytes:
-        """The response head for the client: its connection header made to match what
-        poise will do with the client connection."""
-        headers = resp.headers
-        req = self.txn.req
-        assert req is not None
-        index = headers.index()
-        if self.keep_client and req.version != "1.0":
-            # The server closing its side does not close the client's: drop its `close`
-            # (a `keep-alive` token is harmless to an HTTP/1.1 client and is left as is).
-            if "connection" in index and not keep_alive("1.1", headers):
-                headers.delete("connection")
-                headers.delete("keep-alive")
-        elif self.keep_client:  # an HTTP/1.0 client keeping its connection is told so
-            headers.delete("keep-alive")
-            headers.set("Connection", "keep-alive")
-        elif [v.lower() for v in headers.values("connection")] != ["close"]:
-            headers.delete("connection")
-            headers.delete("keep-alive")
-            headers.add("Connection", "close")
-        if not headers.modified:
-            return raw
-        line = f"HTTP/{resp.version} {resp.status} {resp.reason}\r\n".encode("latin-1")
-        return line + headers.encode() + b"\r\n"
 
     def response_body(self, data: bytes, start_at: int) -> None:
         end = len(data)
