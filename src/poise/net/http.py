@@ -1108,7 +1108,8 @@ class HttpSession(asyncio.Protocol):
         self.rq.next_request()
         self.rs.reset()
         self.arm(self.frontend.next_head_timeout, self.head_timed_out)
-        if self.gate.resume(TRANSACTION):
+        gate = self.gate
+        if gate.reasons and gate.resume(TRANSACTION):  # most often nothing paused it
             self.client.resume_reading()
         if self.rq.buf and not self.processing:
             self.process()

@@ -66,11 +66,12 @@ def response_rules(
     """The `http-response` rules of each proxy in HAProxy's order (rule_programs), header
     edits made on `resp.headers`; the first verdict that ends the response (deny, return,
     redirect), or None when it goes on to the client."""
-    for program in rule_programs(backend, frontend):
-        verdict = rules.response_rules(program, req, resp)
+    if backend is not None and backend.proxy is not frontend.proxy:
+        verdict = rules.response_rules(backend.rules, req, resp)
         if verdict.kind != "continue":
             return verdict
-    return None
+    verdict = rules.response_rules(frontend.rules, req, resp)
+    return verdict if verdict.kind != "continue" else None
 
 
 def response_cookie(
