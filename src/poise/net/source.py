@@ -21,7 +21,7 @@ from poise.config.model import Source
 IP_TRANSPARENT = getattr(socket, "IP_TRANSPARENT", 19)
 IPV6_TRANSPARENT = 75  # linux/in6.h (Python does not name it)
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
-NEEDS_ADMIN = "needs CAP_NET_ADMIN (run poise as root, or grant it the capability)"
+NEEDS_ADMIN = "needs CAP_NET_ADMIN or CAP_NET_RAW (run poise as root, or grant it one of them)"
 
 
 class SourceError(OSError):
