@@ -23,15 +23,13 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-import httptools
-
 from poise.config import model
 from poise.core.backend import Backend, start
 from poise.core.connect import CON, QUE
 from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.frontend import Frontend
-from poise.core.http import heads, persistence, rules, validate
+from poise.core.http import heads, persistence, request_analysers, rules, validate
 from poise.core.http import response_analysers as analysers
 from poise.core.http.chunked import ChunkError
 from poise.core.http.framing import (
@@ -48,7 +46,7 @@ from poise.core.http.framing import (
 )
 from poise.core.http.hashkey import hash_key, source_key
 from poise.core.http.headers import Headers
-from poise.core.http.heads import MAX_FIELDS, MAX_HEAD, RequestHead, plain_status
+from poise.core.http.heads import MAX_HEAD, plain_status
 from poise.core.http.message import Request, Response, keep_alive
 from poise.core.http.readgate import CONNECTING, PIPELINED, TRANSACTION, ReadGate
 from poise.core.httplog import capture_headers
@@ -305,47 +303,19 @@ class HttpSession(asyncio.Protocol):
         if problem is not None:
             self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
             return
-        raw = raw.lstrip(b"\r\n")  # empty lines before a request are ignored (RFC 9112 2.2)
-        collector = RequestHead()
-        parser = httptools.HttpRequestParser(collector)
-        method = ""
-        try:
-            parser.feed_data(raw)
-        except httptools.HttpParserUpgrade:
-            pass
-        except httptools.HttpParserInvalidMethodError:
-            read = heads.read_unknown_method(raw)  # a method llhttp does not know
-            if isinstance(read, str):
-                self.reject(Failure.BAD_REQUEST, read)
-                return
-            method, collector, parser = read
-        except httptools.HttpParserError as exc:
-            self.reject(Failure.BAD_REQUEST, f"malformed request: {exc}")
+        req = request_analysers.read_request(raw, self.conn)
+        if isinstance(req, str):
+            self.reject(Failure.BAD_REQUEST, req)
             return
-        if len(collector.items) > MAX_FIELDS:  # HAProxy's tune.http.maxhdr
-            self.reject(Failure.BAD_REQUEST, "too many header fields")
-            return
-        conn = self.conn
-        req = txn.req = Request(
-            method or parser.get_method().decode("latin-1"), collector.url.decode("latin-1"),
-            parser.get_http_version(), Headers(collector.items), conn.client_ip,
-            conn.client_port, conn.dst_ip, conn.dst_port, conn.ssl, conn.sni, conn.client_cert,
-            conn=conn,  # the `sess` variables live as long as the client connection
-        )  # fmt: skip
+        txn.req = req
         if frontend_captures := self.frontend.proxy.capture_request_headers:
             # Captured as they arrived, before any rule or poise itself edits them.
             txn.req_captures = capture_headers(frontend_captures, req.headers)
-        problem = validate.check_request(req)
-        if problem is None:
-            # Only a request with an Upgrade header can be one (validate.py).
-            upgrade = "upgrade" in req.headers.index() and validate.is_websocket_upgrade(req)
-            if isinstance(upgrade, validate.HttpProblem):
-                problem = upgrade
-            else:
-                txn.websocket = upgrade
-        if problem is not None:
-            self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
+        checked = request_analysers.check_request(req)
+        if isinstance(checked, validate.HttpProblem):
+            self.reject(Failure.BAD_REQUEST, checked.reason, checked.status)
             return
+        txn.websocket = checked
         # `option httpclose` in the frontend closes the client side after each response;
         # so does a soft stop (a reload): the response says `Connection: close`, and the
         # client opens its next connection to the new worker, with nothing cut under it.
@@ -366,11 +336,7 @@ class HttpSession(asyncio.Protocol):
                 return
             if self.answered(verdict):
                 return
-        if frontend.use_backends:
-            name = rules.select_backend(runtime.rules, req)
-            backend = self.ctx.backends.get(name) if name is not None else None
-        else:
-            backend = runtime.backend  # default_backend (a `listen`: itself), as routed
+        backend = request_analysers.select_backend(runtime, req, self.ctx.backends)
         if backend is None:
             self.error_reply(Failure.NO_SERVER)
             return

@@ -1,0 +1,123 @@
+"""The analysers on the way in (core/http/request_analysers.py), called directly: the
+request head read and checked, and the switching rules that choose the backend."""
+
+from __future__ import annotations
+
+from poise.config.haproxy import parse
+from poise.config.model import Config
+from poise.core.backend import Backend
+from poise.core.balancer.factory import make_balancer
+from poise.core.frontend import Frontend
+from poise.core.http import request_analysers as analysers
+from poise.core.http.heads import MAX_FIELDS
+from poise.core.http.message import Request
+from poise.core.http.validate import HttpProblem
+from poise.core.txn import Conn
+
+BASE = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n"
+BASE += "    timeout server 1s\n"
+
+
+def connection() -> Conn:
+    conn = Conn()
+    conn.client_ip, conn.client_port, conn.dst_ip, conn.dst_port = "192.0.2.7", 40000, "::1", 80
+    conn.ssl, conn.sni = True, "example.test"
+    return conn
+
+
+def read(raw: bytes) -> Request:
+    req = analysers.read_request(raw, connection())
+    assert isinstance(req, Request), req
+    return req
+
+
+def test_a_request_head_is_read_with_its_connections_facts() -> None:
+    conn = connection()
+    req = analysers.read_request(b"\r\nGET /a?b HTTP/1.0\r\nHost: h\r\nX-A: 1\r\n\r\n", conn)
+    assert isinstance(req, Request)
+    assert (req.method, req.uri, req.version) == ("GET", "/a?b", "1.0")
+    assert req.headers.items == [("Host", "h"), ("X-A", "1")]
+    assert (req.src, req.src_port, req.dst, req.dst_port) == ("192.0.2.7", 40000, "::1", 80)
+    assert (req.ssl, req.sni) == (True, "example.test")
+    assert req.conn is conn  # the `sess` variables live on the connection
+
+
+def test_a_method_llhttp_does_not_know_is_read_as_sent() -> None:
+    req = read(b"BREW /pot HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert (req.method, req.uri) == ("BREW", "/pot")
+
+
+def test_what_httptools_refuses_is_a_reason() -> None:
+    refused = analysers.read_request(
+        b"GET / HTTP/1.1\r\nHost: h\r\nContent-Length: x\r\n\r\n", connection()
+    )
+    assert isinstance(refused, str) and refused.startswith("malformed request: ")
+
+
+def test_more_header_fields_than_haproxy_takes_are_refused() -> None:
+    fields = b"".join(b"X-%d: v\r\n" % n for n in range(MAX_FIELDS + 1))
+    raw = b"GET / HTTP/1.1\r\n" + fields + b"\r\n"
+    assert analysers.read_request(raw, connection()) == "too many header fields"
+    fields = b"".join(b"X-%d: v\r\n" % n for n in range(MAX_FIELDS))
+    assert isinstance(analysers.read_request(b"GET / HTTP/1.1\r\n" + fields + b"\r\n",
+                                             connection()), Request)  # fmt: skip
+
+
+def test_the_checks_say_whether_a_request_is_a_websocket_upgrade() -> None:
+    assert analysers.check_request(read(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")) is False
+    upgrade = read(
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    assert analysers.check_request(upgrade) is True
+
+
+def test_a_request_the_checks_refuse_is_a_problem() -> None:
+    problem = analysers.check_request(read(b"GET / HTTP/1.1\r\n\r\n"))  # HTTP/1.1, no Host
+    assert isinstance(problem, HttpProblem) and problem.status == 400
+
+
+def load(text: str) -> Config:
+    config, diagnostics = parse([("r.cfg", BASE + text)], {})
+    assert config is not None, [str(d) for d in diagnostics]
+    return config
+
+
+def backend(config: Config, name: str) -> Backend:
+    proxy = config.proxy(name)
+    assert proxy is not None
+    return Backend(proxy, [], lambda states: make_balancer(proxy.balance, states, False))
+
+
+def test_the_switching_rules_choose_the_backend() -> None:
+    config = load(
+        "frontend f\n    bind :80\n    use_backend api if { path_beg /api }\n"
+        "    use_backend %[req.hdr(x-to)] if { req.hdr(x-to) -m found }\n"
+        "    default_backend web\n"
+        "backend api\nbackend web\n"
+    )
+    backends = {name: backend(config, name) for name in ("api", "web")}
+    proxy = config.proxy("f")
+    assert proxy is not None
+    frontend = Frontend(proxy, backends["web"], None, 4096)
+    chosen = analysers.select_backend(frontend, read(b"GET /api/x HTTP/1.1\r\nHost: h\r\n\r\n"),
+                                      backends)  # fmt: skip
+    assert chosen is backends["api"]
+    plain = read(b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert analysers.select_backend(frontend, plain, backends) is backends["web"]
+    # A log-format name that names no backend gives the default one.
+    named = read(b"GET /x HTTP/1.1\r\nHost: h\r\nX-To: nowhere\r\n\r\n")
+    assert analysers.select_backend(frontend, named, backends) is backends["web"]
+
+
+def test_a_listen_section_is_its_own_backend_and_no_rule_holding_is_none() -> None:
+    config = load(
+        "listen l\n    bind :80\nfrontend f\n    bind :81\n    use_backend l if { path_beg /l }\n"
+    )
+    own = backend(config, "l")
+    listen, routed = config.proxy("l"), config.proxy("f")
+    assert listen is not None and routed is not None
+    req = read(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+    assert analysers.select_backend(Frontend(listen, own, None, 4096), req, {"l": own}) is own
+    # No default_backend, and no use_backend condition holds: no backend (a 503).
+    assert analysers.select_backend(Frontend(routed, None, None, 4096), req, {"l": own}) is None
