@@ -12,6 +12,7 @@ from poise.core.http import request_analysers as analysers
 from poise.core.http.heads import MAX_FIELDS
 from poise.core.http.message import Request
 from poise.core.http.validate import HttpProblem
+from poise.core.server import ServerState
 from poise.core.txn import Conn
 
 BASE = "defaults\n    mode http\n    timeout connect 1s\n    timeout client 1s\n"
@@ -121,3 +122,66 @@ def test_a_listen_section_is_its_own_backend_and_no_rule_holding_is_none() -> No
     assert analysers.select_backend(Frontend(listen, own, None, 4096), req, {"l": own}) is own
     # No default_backend, and no use_backend condition holds: no backend (a 503).
     assert analysers.select_backend(Frontend(routed, None, None, 4096), req, {"l": own}) is None
+
+
+# --- the head for the server ------------------------------------------------------------------
+
+
+def pair(front: str, back: str) -> tuple[Frontend, Backend]:
+    config = load(
+        f"frontend f\n    bind :80\n{front}    default_backend b\n"
+        f"backend b\n{back}    server s1 127.0.0.1:8001 cookie s1\n"
+    )
+    proxy, routed = config.proxy("b"), config.proxy("f")
+    assert proxy is not None and routed is not None
+    servers = [ServerState(server, "b") for server in proxy.servers]
+    chosen = Backend(proxy, servers, lambda states: make_balancer(proxy.balance, states, False))
+    return Frontend(routed, chosen, None, 4096), chosen
+
+
+def test_a_head_nothing_changes_goes_to_the_server_as_it_came() -> None:
+    frontend, backend = pair("", "")
+    raw = b"GET /a HTTP/1.1\r\nHost: h\r\nX-A: 1\r\n\r\n"
+    req = read(raw)
+    assert analysers.server_headers(req, frontend, backend, "192.0.2.7", False) is True
+    assert analysers.request_head(raw, req) is raw
+
+
+def test_the_server_head_drops_hop_by_hop_headers_and_adds_what_poise_does() -> None:
+    frontend, backend = pair("    option forwardfor\n", "    option http-server-close\n")
+    raw = b"GET /a HTTP/1.1\r\nHost: h\r\nConnection: x-hop\r\nX-Hop: 1\r\nKeep-Alive: 5\r\n\r\n"
+    req = read(raw)
+    assert analysers.server_headers(req, frontend, backend, "192.0.2.7", False) is False
+    assert analysers.request_head(raw, req) == (
+        b"GET /a HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: 192.0.2.7\r\nConnection: close\r\n\r\n"
+    )
+
+
+def test_an_http_10_request_kept_alive_says_so_and_an_upgrade_keeps_its_own() -> None:
+    frontend, backend = pair("", "")
+    raw = b"GET / HTTP/1.0\r\nHost: h\r\n\r\n"
+    req = read(raw)
+    assert analysers.server_headers(req, frontend, backend, "192.0.2.7", False) is True
+    assert analysers.request_head(raw, req).endswith(b"Connection: keep-alive\r\n\r\n")
+    raw = (
+        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    req = read(raw)
+    # An upgraded connection is not reused, and its Connection and Upgrade go through.
+    assert analysers.server_headers(req, frontend, backend, "192.0.2.7", True) is False
+    assert analysers.request_head(raw, req) is raw
+
+
+def test_the_persistence_cookie_names_the_server_and_leaves_the_request() -> None:
+    frontend, backend = pair("", "    cookie SRV insert indirect\n")
+    cookie = backend.proxy.cookie
+    assert cookie is not None
+    raw = b"GET / HTTP/1.1\r\nHost: h\r\nCookie: SRV=s1; other=1\r\n\r\n"
+    req = read(raw)
+    match = analysers.request_persistence(cookie, backend, req, 1795259371.0)
+    assert match.server is backend.servers[0] and match.status == "V"
+    # `indirect`: the server does not see poise's cookie.
+    assert req.headers.get("cookie") == "other=1"
+    analysers.server_headers(req, frontend, backend, "192.0.2.7", False)
+    assert b"SRV=" not in analysers.request_head(raw, req)

@@ -23,7 +23,6 @@ import asyncio
 from collections.abc import Callable
 from typing import cast
 
-from poise.config import model
 from poise.core.backend import Backend, start
 from poise.core.connect import CON, QUE
 from poise.core.counters import STATUS_CLASS, account, status_class
@@ -328,7 +327,10 @@ class HttpSession(asyncio.Protocol):
         verdict = rules.CONTINUE
         if runtime.request_rules:
             verdict = rules.request_rules(runtime.rules, req, close=close)
-        if verdict.kind != "continue" or services.has_pages(self.ctx, runtime):
+        pages = runtime.pages  # worked out on the first request (services.has_pages)
+        if pages is None:
+            pages = services.has_pages(self.ctx, runtime)
+        if verdict.kind != "continue" or pages:
             # The stats page and `use-service` answer here (net/services.py).
             verdict = services.serve(self.ctx, runtime, req, verdict, close=close)
             if verdict is services.NEEDS_BODY:
@@ -350,7 +352,14 @@ class HttpSession(asyncio.Protocol):
             return
         rq = self.rq
         rq.expect_body(validate.request_framing(req))
-        self.out_head = self.server_head(raw, req, backend)
+        # The head for the server, and what the persistence cookie says.
+        client_ip, websocket = self.conn.client_ip, txn.websocket
+        keep = request_analysers.server_headers(req, runtime, backend, client_ip, websocket)
+        self.keep_server = keep
+        if (cookie := backend.proxy.cookie) is not None:
+            now = self.ctx.wall()
+            self.cookie_match = request_analysers.request_persistence(cookie, backend, req, now)
+        self.out_head = request_analysers.request_head(raw, req)
         if rq.phase is BODY:
             self.arm(self.frontend.client_timeout, self.client_timed_out)
             # Body bytes that came with the head.
@@ -379,48 +388,6 @@ class HttpSession(asyncio.Protocol):
             self.rq.unread(raw[used:])
             self.txn.bytes_in = used
         return head
-
-    def server_keep_alive(self, backend: Backend) -> bool:
-        return not (self.frontend.closes_server or backend.closes_server)
-
-    def server_head(self, raw: bytes, req: Request, backend: Backend) -> bytes:
-        """The request head for the server: hop-by-hop headers out, X-Forwarded-For in,
-        the connection kept or closed; the bytes that came in when nothing changes."""
-        websocket = self.txn.websocket
-        self.keep_server = self.server_keep_alive(backend) and not websocket
-        headers = req.headers
-        drop = validate.hop_by_hop(headers)
-        if websocket:
-            drop -= {"connection", "upgrade"}
-        if drop:
-            for name in drop:
-                headers.delete(name)
-        proxy = backend.proxy
-        if backend.forwardfor or self.frontend.forwardfor:
-            validate.forwarded_for(
-                req,
-                self.conn.client_ip,
-                proxy.forwardfor_except,
-                proxy.forwardfor_header,
-                proxy.forwardfor_if_none,
-            )
-        if not self.keep_server and not websocket:  # an upgrade keeps its own
-            headers.add("Connection", "close")
-        elif req.version == "1.0":
-            headers.add("Connection", "keep-alive")
-        if backend.proxy.cookie is not None:
-            self.cookie_match = persistence.request_cookie(
-                backend.proxy.cookie,
-                headers,
-                backend.servers,
-                self.ctx.wall(),
-                persist=model.Option.PERSIST in backend.proxy.options,
-                redispatch=backend.proxy.redispatch not in (None, 0),
-            )
-        if not headers.modified:
-            return raw
-        line = f"{req.method} {req.uri} HTTP/{req.version}\r\n".encode("latin-1")
-        return line + headers.encode() + b"\r\n"
 
     def answered(self, verdict: rules.Verdict) -> bool:
         """A rule answered the request itself (deny, redirect, return)."""

@@ -1,7 +1,9 @@
 """HAProxy's analysers on the way in, as pure functions in its order (issue 12): the
-request head read and checked (HAProxy's wait-for-request), then the switching rules that
-choose the backend. Each returns a value the shell (net/http.py) acts on; none writes
-anything. The frontend's and backend's `http-request` rules are core/http/rules.py's.
+request head read and checked (HAProxy's wait-for-request), the switching rules that
+choose the backend, then the head for the server (hop-by-hop headers, X-Forwarded-For, the
+connection), the persistence cookie, and the head's bytes. Each returns a value the shell
+(net/http.py) acts on; none writes anything. The frontend's and backend's `http-request`
+rules are core/http/rules.py's.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from typing import TYPE_CHECKING
 
 import httptools
 
-from poise.core.http import heads, rules, validate
+from poise.config import model
+from poise.core.http import heads, persistence, rules, validate
 from poise.core.http.headers import Headers
 from poise.core.http.heads import MAX_FIELDS, RequestHead
 from poise.core.http.message import Request
@@ -70,3 +73,58 @@ def select_backend(
         name = rules.select_backend(frontend.rules, req)
         return backends.get(name) if name is not None else None
     return frontend.backend  # default_backend (a `listen`: itself), as routed
+
+
+def server_headers(
+    req: Request, frontend: Frontend, backend: Backend, client_ip: str, websocket: bool
+) -> bool:
+    """The request's headers made ready for the server (edited on `req.headers`):
+    hop-by-hop headers out (an upgrade keeps its own), X-Forwarded-For in (`option
+    forwardfor`), the connection kept or closed. Whether the server connection is kept."""
+    keep_server = not (frontend.closes_server or backend.closes_server or websocket)
+    headers = req.headers
+    drop = validate.hop_by_hop(headers)
+    if websocket:
+        drop -= {"connection", "upgrade"}
+    if drop:
+        for name in drop:
+            headers.delete(name)
+    if backend.forwardfor or frontend.forwardfor:
+        proxy = backend.proxy
+        validate.forwarded_for(
+            req,
+            client_ip,
+            proxy.forwardfor_except,
+            proxy.forwardfor_header,
+            proxy.forwardfor_if_none,
+        )
+    if not keep_server and not websocket:  # an upgrade keeps its own
+        headers.add("Connection", "close")
+    elif req.version == "1.0":
+        headers.add("Connection", "keep-alive")
+    return keep_server
+
+
+def request_persistence(
+    cookie: model.Cookie, backend: Backend, req: Request, now: float
+) -> persistence.CookieMatch:
+    """What the request's persistence cookie (the backend's `cookie`) says: the server it
+    designates, if it takes the request, and the log's status character; the cookie is
+    taken out of what the server gets when HAProxy would (core/http/persistence.py)."""
+    proxy = backend.proxy
+    return persistence.request_cookie(
+        cookie,
+        req.headers,
+        backend.servers,
+        now,
+        persist=model.Option.PERSIST in proxy.options,
+        redispatch=proxy.redispatch not in (None, 0),
+    )
+
+
+def request_head(raw: bytes, req: Request) -> bytes:
+    """The head's bytes for the server: `raw` as it came when no header changed."""
+    if not req.headers.modified:
+        return raw
+    line = f"{req.method} {req.uri} HTTP/{req.version}\r\n".encode("latin-1")
+    return line + req.headers.encode() + b"\r\n"
