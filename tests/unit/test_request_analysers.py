@@ -11,7 +11,6 @@ from poise.core.frontend import Frontend
 from poise.core.http import request_analysers as analysers
 from poise.core.http.heads import MAX_FIELDS
 from poise.core.http.message import Request
-from poise.core.http.validate import HttpProblem
 from poise.core.server import ServerState
 from poise.core.txn import Conn
 
@@ -62,20 +61,6 @@ def test_more_header_fields_than_haproxy_takes_are_refused() -> None:
     fields = b"".join(b"X-%d: v\r\n" % n for n in range(MAX_FIELDS))
     assert isinstance(analysers.read_request(b"GET / HTTP/1.1\r\n" + fields + b"\r\n",
                                              connection()), Request)  # fmt: skip
-
-
-def test_the_checks_say_whether_a_request_is_a_websocket_upgrade() -> None:
-    assert analysers.check_request(read(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")) is False
-    upgrade = read(
-        b"GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-    )
-    assert analysers.check_request(upgrade) is True
-
-
-def test_a_request_the_checks_refuse_is_a_problem() -> None:
-    problem = analysers.check_request(read(b"GET / HTTP/1.1\r\n\r\n"))  # HTTP/1.1, no Host
-    assert isinstance(problem, HttpProblem) and problem.status == 400
 
 
 def load(text: str) -> Config:

@@ -310,11 +310,17 @@ class HttpSession(asyncio.Protocol):
         if frontend_captures := self.frontend.proxy.capture_request_headers:
             # Captured as they arrived, before any rule or poise itself edits them.
             txn.req_captures = capture_headers(frontend_captures, req.headers)
-        checked = request_analysers.check_request(req)
-        if isinstance(checked, validate.HttpProblem):
-            self.reject(Failure.BAD_REQUEST, checked.reason, checked.status)
+        problem = validate.check_request(req)  # the request's own checks
+        if problem is None:
+            # Only a request with an Upgrade header can be one (validate.py).
+            upgrade = "upgrade" in req.headers.index() and validate.is_websocket_upgrade(req)
+            if isinstance(upgrade, validate.HttpProblem):
+                problem = upgrade
+            else:
+                txn.websocket = upgrade
+        if problem is not None:
+            self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
             return
-        txn.websocket = checked
         # `option httpclose` in the frontend closes the client side after each response;
         # so does a soft stop (a reload): the response says `Connection: close`, and the
         # client opens its next connection to the new worker, with nothing cut under it.

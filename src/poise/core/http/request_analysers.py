@@ -1,9 +1,9 @@
 """HAProxy's analysers on the way in, as pure functions in its order (issue 12): the
-request head read and checked (HAProxy's wait-for-request), the switching rules that
-choose the backend, then the head for the server (hop-by-hop headers, X-Forwarded-For, the
-connection), the persistence cookie, and the head's bytes. Each returns a value the shell
-(net/http.py) acts on; none writes anything. The frontend's and backend's `http-request`
-rules are core/http/rules.py's.
+request head read (HAProxy's wait-for-request; the checks are validate.py's), the switching
+rules that choose the backend, then the head for the server (hop-by-hop headers,
+X-Forwarded-For, the connection), the persistence cookie, and the head's bytes. Each
+returns a value the shell (net/http.py) acts on; none writes anything. The frontend's and
+backend's `http-request` rules are core/http/rules.py's.
 """
 
 from __future__ import annotations
@@ -52,16 +52,6 @@ def read_request(raw: bytes, conn: Conn) -> Request | str:
         conn.client_port, conn.dst_ip, conn.dst_port, conn.ssl, conn.sni, conn.client_cert,
         conn=conn,  # the `sess` variables live as long as the client connection
     )  # fmt: skip
-
-
-def check_request(req: Request) -> bool | validate.HttpProblem:
-    """The request's own checks (validate.check_request), then a WebSocket upgrade's:
-    whether it is one (True), or the problem that refuses it."""
-    problem = validate.check_request(req)
-    if problem is not None:
-        return problem
-    # Only a request with an Upgrade header can be one (validate.py).
-    return "upgrade" in req.headers.index() and validate.is_websocket_upgrade(req)
 
 
 def select_backend(
