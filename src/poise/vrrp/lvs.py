@@ -53,10 +53,10 @@ from poise.net.listener import BindError, Listener, open_listener
 from poise.net.source import transparent_refused
 from poise.net.tcp import TcpSession
 from poise.vrrp.log import Logger
-from poise.vrrp.lvs_probes import probe, spawn
+from poise.vrrp.lvs_probes import probe
 from poise.vrrp.lvs_udp import UdpRelay, open_udp
 from poise.vrrp.router import StartError
-from poise.vrrp.scripts import RunAs, run_as
+from poise.vrrp.scripts import RunAs, run_as, spawn
 from poise.vrrp.system import load, transparent_route
 
 DEFAULT_MAXCONN = 1_000  # until open() works maxconn out from the descriptor limit

@@ -22,9 +22,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
-import pwd
 import random
-import signal
 import socket
 import ssl
 import struct
@@ -32,7 +30,7 @@ from ipaddress import IPv6Address
 
 from poise.config.keepalived_lvs_model import Checker, CheckerKind, Url
 from poise.core.lvs import Result, misc_result
-from poise.vrrp.scripts import RunAs
+from poise.vrrp.scripts import RunAs, kill_group, spawn
 
 MAX_BODY = 16 * 1024 * 1024  # bytes of an HTTP answer read at most (the digest's input)
 SMTP_HELO = "smtpchecker.keepalived.org"  # Keepalived's default helo_name
@@ -252,25 +250,3 @@ async def _misc(checker: Checker, who: RunAs) -> Result:
     if status < 0:
         return Result(False, f"killed by signal {-status}")
     return misc_result(status, checker.misc_dynamic)
-
-
-async def spawn(argv: tuple[str, ...], who: RunAs) -> asyncio.subprocess.Process:
-    """Start a script in its own process group, as `who`, with nothing on its stdio."""
-    extra: dict[str, object] = {}
-    if who.user is not None:
-        extra["user"] = who.user
-        extra["group"] = who.group or pwd.getpwnam(who.user).pw_gid
-        extra["extra_groups"] = []
-    return await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-        **extra,  # type: ignore[arg-type]
-    )
-
-
-def kill_group(process: asyncio.subprocess.Process) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)

@@ -43,7 +43,8 @@ def run_as(config: KeepalivedConfig, command: Command) -> RunAs:
     return RunAs(user, group)
 
 
-async def _spawn(argv: tuple[str, ...], who: RunAs) -> asyncio.subprocess.Process:
+async def spawn(argv: tuple[str, ...], who: RunAs) -> asyncio.subprocess.Process:
+    """Start a script in its own process group, as `who`, with nothing on its stdio."""
     extra: dict[str, object] = {}
     if who.user is not None:
         extra["user"] = who.user
@@ -59,7 +60,7 @@ async def _spawn(argv: tuple[str, ...], who: RunAs) -> asyncio.subprocess.Proces
     )
 
 
-def _kill_group(process: asyncio.subprocess.Process) -> None:
+def kill_group(process: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
 
@@ -67,17 +68,17 @@ def _kill_group(process: asyncio.subprocess.Process) -> None:
 async def run_check(argv: tuple[str, ...], who: RunAs, timeout: float) -> tuple[bool, str]:
     """Run a tracked script once: (success, what happened)."""
     try:
-        process = await _spawn(argv, who)
+        process = await spawn(argv, who)
     except OSError as exc:
         return False, f"cannot run: {exc.strerror or exc}"
     try:
         code = await asyncio.wait_for(process.wait(), timeout)
     except TimeoutError:
-        _kill_group(process)
+        kill_group(process)
         await process.wait()
         return False, f"timed out after {timeout:g}s"
     except asyncio.CancelledError:
-        _kill_group(process)
+        kill_group(process)
         await process.wait()
         raise
     if code == 0:
@@ -139,7 +140,7 @@ class Notifier:
 
     async def _run(self, argv: tuple[str, ...], who: RunAs) -> None:
         try:
-            process = await _spawn(argv, who)
+            process = await spawn(argv, who)
         except OSError as exc:
             self.log(f"({self.name}) cannot run notify script {argv[0]}: {exc.strerror or exc}")
             return
