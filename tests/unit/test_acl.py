@@ -338,6 +338,9 @@ def test_conditions() -> None:
     assert not holds("if a b", a=True, b=False)
     assert holds("if a b || c", a=True, b=False, c=True)
     assert holds("if a b or c", a=False, b=False, c=True)
+    # HAProxy compares the word with strcasecmp: `OR` and `Or` are the same operator.
+    assert holds("if a OR c", a=False, c=True)
+    assert not holds("if a Or c", a=False, c=False)
     assert holds("if !a", a=False)
     assert holds("if ! a", a=False)
     assert not holds("unless a", a=True)

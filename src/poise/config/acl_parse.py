@@ -234,7 +234,7 @@ def parse_condition(
     while index < len(body):
         word = body[index]
         index += 1
-        if word in ("or", "||"):
+        if word == "||" or word.lower() == "or":  # HAProxy: strcasecmp(word, "or")
             suites.append([])
             continue
         negate = False
