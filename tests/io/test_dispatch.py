@@ -11,6 +11,7 @@ import asyncio
 import random
 import socket
 from collections.abc import Sequence
+from typing import cast
 
 from poise.config import model
 from poise.core.backend import Backend
@@ -53,6 +54,9 @@ class Session:
         self.server: ServerState | None = None
         self.txn = Txn(0.0)
         self.conn = Conn()
+        # No client connection: every server here has an address and a port, so the
+        # Dispatch never asks where the client connected to.
+        self.client = cast(asyncio.Transport, None)
         self.client_gone = False
         self.outcome: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self.redispatched = 0
@@ -71,9 +75,6 @@ class Session:
     ) -> None:
         transport.close()
         self.outcome.set_result("connected")
-
-    def destination_port(self) -> int:
-        return 0
 
     def sni_request(self) -> Request | None:
         return None

@@ -79,6 +79,16 @@ def test_bad_bind_addresses(text: str, message: str) -> None:
         ("[2001:db8::1]:8080", Address("ipv6", "2001:db8::1", 8080)),
         ("unix@/run/app.sock", Address("unix", "/run/app.sock", None)),
         ("sockpair@5", Address("sockpair", "5", None)),
+        # Transparent servers: the address the client connected to.
+        ("0.0.0.0:80", Address("ipv4", "0.0.0.0", 80)),
+        ("*", Address("ipv4", "0.0.0.0", None)),
+        (":80", Address("ipv4", "0.0.0.0", 80)),
+        ("*:+1000", Address("ipv4", "0.0.0.0", None, 1000)),
+        ("[::]:8080", Address("ipv6", "::", 8080)),
+        ("ipv6@:80", Address("ipv6", "::", 80)),
+        # Port mapping: the client's destination port plus or minus N.
+        ("10.0.0.1:+1", Address("ipv4", "10.0.0.1", None, 1)),
+        ("10.0.0.1:-80", Address("ipv4", "10.0.0.1", None, -80)),
     ],
 )
 def test_server_addresses(text: str, expected: Address) -> None:
@@ -88,9 +98,9 @@ def test_server_addresses(text: str, expected: Address) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("0.0.0.0:80", "transparent server"),
-        ("*", "transparent server"),
-        ("10.0.0.1:+1", "port offsets"),
+        ("::", "invalid IP address ':'"),  # HAProxy: could not resolve address ':'
+        ("10.0.0.1:+", "invalid port '\\+'"),
+        ("*:-70000", "invalid port '-70000'"),
         ("10.0.0.1:http", "invalid port"),
         ("a..b", "neither an IP address nor a host name"),
         ("fd@3", "a file descriptor is not acceptable here in 'fd@3'"),
@@ -100,6 +110,13 @@ def test_server_addresses(text: str, expected: Address) -> None:
 def test_bad_server_addresses(text: str, message: str) -> None:
     with pytest.raises(AddressError, match=message):
         parse_server(text)
+
+
+def test_transparent_and_mapped_servers_read_as_written() -> None:
+    assert parse_server("*:+1000").transparent
+    assert str(parse_server("*:+1000")) == "0.0.0.0:+1000"
+    assert str(parse_server("10.0.0.1:-80")) == "10.0.0.1:-80"
+    assert not parse_server("10.0.0.1:80").transparent
 
 
 def test_stats_socket_is_one_address() -> None:

@@ -200,7 +200,7 @@ def test_server_options_not_implemented_are_reported_and_the_rest_is_read() -> N
         ("server a", "expects a name and an address"),
         ("server a/b 10.0.0.1", "character '/' is not permitted in server name 'a/b'"),
         ("server a 10.0.0.1:99999", "server 'a': invalid port '99999'"),
-        ("server a 0.0.0.0", "transparent server"),
+        ("server a ::", "invalid IP address ':'"),
         ("default-server id 3", "'default-server': option 'id': only allowed on a 'server' line"),
     ],
 )

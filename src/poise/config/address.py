@@ -180,31 +180,27 @@ def parse_server(text: str) -> Address:
             raise AddressError(f"missing socket path in '{text}'")
         return Address("unix", rest, None)
     host, port_text = split_host_port(rest)
-    if host in ("", "*", "0.0.0.0", "::"):
-        raise AddressError(
-            f"'{text}': forwarding to the client's own destination address "
-            "(transparent server) is not implemented yet in poise"
-        )
     port: int | None = None
+    offset = 0
     if port_text:
-        if port_text[0] in "+-":
-            raise AddressError(
-                f"port offsets relative to the client's port ('{port_text}') "
-                "are not implemented yet in poise"
-            )
-        if not port_text.isdigit() or not port_text.isascii() or int(port_text) > 65535:
+        digits = port_text[1:] if port_text[0] in "+-" else port_text
+        if not digits.isdigit() or not digits.isascii() or int(digits) > 65535:
             raise AddressError(f"invalid port '{port_text}' in '{text}'")
-        # Port 0 is HAProxy's "no port": use the port the client connected to.
-        port = int(port_text) or None
+        if digits is port_text:
+            # Port 0 is HAProxy's "no port": use the port the client connected to.
+            port = int(port_text) or None
+        else:  # `+N`/`-N`: the port the client connected to, plus or minus N
+            offset = int(port_text)
     if _is_hostname(host) and ":" not in host:
-        return Address(forced or "ipv4", host, port)
+        return Address(forced or "ipv4", host, port, offset)
     try:
         family, host = _ip_family(host, forced, text)
     except AddressError:
         if forced is None and ":" not in host:
             raise AddressError(f"'{host}' is neither an IP address nor a host name") from None
         raise
-    return Address(family, host, port)
+    # No host, `*`, 0.0.0.0 or ::: the client's own destination (model.Address.transparent).
+    return Address(family, host or "0.0.0.0", port, offset)
 
 
 def parse_socket(text: str) -> Address:

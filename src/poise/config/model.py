@@ -100,6 +100,8 @@ class Mode(Enum):
 # of a unix socketpair over which connections arrive (or leave) as descriptors (`sockpair@N`).
 AddressFamily = Literal["ipv4", "ipv6", "unix", "fd", "sockpair"]
 INHERITED_FAMILIES = ("fd", "sockpair")
+# A server at one of these is transparent (see Address.transparent).
+ANY_ADDRESSES = frozenset(("0.0.0.0", "::"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +114,22 @@ class Address:
     family: AddressFamily
     host: str
     port: int | None
+    # A server's `+N`/`-N` port: the port the client connected to, plus N (port is None).
+    port_offset: int = 0
 
     def __str__(self) -> str:
         if self.family in ("unix", "fd", "sockpair"):
             return f"{self.family}@{self.host}"
         host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port_offset:
+            return f"{host}:{self.port_offset:+d}"
         return f"{host}:{self.port}" if self.port is not None else host
+
+    @property
+    def transparent(self) -> bool:
+        """A server at 0.0.0.0 or :: (`*`, or no host): connections go to the address the
+        client connected to (HAProxy's transparent server)."""
+        return self.host in ANY_ADDRESSES
 
     @property
     def inherited_fd(self) -> int | None:

@@ -9,6 +9,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from poise.config import model
+from poise.config.model import ANY_ADDRESSES
 
 if TYPE_CHECKING:
     from poise.core.health import Health
@@ -48,6 +49,7 @@ class ServerState:
         "maxconn",
         "name",
         "port",
+        "port_offset",
         "queued",
         "redispatches",
         "resolution_maint",
@@ -55,6 +57,7 @@ class ServerState:
         "sockpair_fd",
         "srv_abrt",
         "total_sess",
+        "transparent",
         "up",
         "weight",
     )
@@ -67,6 +70,10 @@ class ServerState:
         # The resolved IP address (config.address.host may be a DNS name).
         self.addr = addr if addr is not None else config.address.host
         self.port = config.address.port
+        # `+N`/`-N`: the client's destination port plus N (self.port is then None).
+        self.port_offset = config.address.port_offset
+        # At 0.0.0.0 or ::: connections go to the address the client connected to.
+        self.transparent = self.addr in ANY_ADDRESSES
         self.weight = config.weight
         self.initial_weight = config.weight
         self.backup = config.backup
@@ -133,6 +140,7 @@ class ServerState:
         whether anything changed (the caller then drops idle connections)."""
         changed = addr != self.addr or port != self.port
         self.addr, self.port = addr, port
+        self.transparent = addr in ANY_ADDRESSES
         return changed
 
     @property

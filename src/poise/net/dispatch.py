@@ -31,7 +31,7 @@ from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
 from poise.net.logsink import console
-from poise.net.source import SourceError, bound_socket
+from poise.net.source import SourceError, bound_socket, client_destination
 from poise.net.tls_server import ServerTls, report
 
 # Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
@@ -63,6 +63,7 @@ class Owner(Protocol):
     server: ServerState | None  # the server chosen (the log line's, the counters')
     txn: Txn  # the record the log line reads: Tw, Tc, retries, why the last connect failed
     conn: Conn  # the client connection (its address, for `source ... usesrc`)
+    client: asyncio.Transport  # its transport (where it connected to, for 0.0.0.0 servers)
     client_gone: bool
 
     def balance_key(self) -> bytes | None:
@@ -79,9 +80,6 @@ class Owner(Protocol):
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int
     ) -> None:
         """The connection is up (EST)."""
-
-    def destination_port(self) -> int:
-        """The port the client connected to (for a server written without a port)."""
 
     def sni_request(self) -> Request | None:
         """What a server's `sni` expression is evaluated on: the request (HTTP), or the
@@ -187,10 +185,13 @@ class Dispatch:
             self.state = EST
             return
         fd = server.sockpair_fd
-        if server.port is not None:
+        addr = server.addr
+        if fd is not None:
+            port = 0
+        elif server.port is not None and not server.transparent:
             port = server.port
-        else:  # the port the client connected to (none for a socketpair)
-            port = 0 if fd is not None else owner.destination_port()
+        else:  # the client's destination: its address (0.0.0.0), its port (+N)
+            addr, port = self.destination(server)
         loop = self.loop
         started = loop.time()
         self.state = CON
@@ -203,14 +204,14 @@ class Dispatch:
         elif source is not None:
             if tls is not None:
                 name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
-            connecting = self.connect_from(source, server, port, tls, name)
+            connecting = self.connect_from(source, server, (addr, port), tls, name)
         elif tls is None:
-            connecting = loop.create_connection(owner.server_protocol, server.addr, port)
+            connecting = loop.create_connection(owner.server_protocol, addr, port)
         else:
             name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
             connecting = loop.create_connection(
                 owner.server_protocol,
-                server.addr,
+                addr,
                 port,
                 ssl=tls.context,
                 server_hostname=name or "",  # "": no SNI
@@ -222,20 +223,31 @@ class Dispatch:
         if backend.connect_timeout is not None:
             self.timer = loop.call_later(backend.connect_timeout, task.cancel)
 
+    def destination(self, server: ServerState) -> tuple[str, int]:
+        """Where a transparent or port-mapped server's connection goes: the address and
+        port the client connected to (before NAT), the server's own port if it has one,
+        plus its `+N` offset. The client connection's destination is kept for the log."""
+        conn = self.owner.conn
+        sock = self.owner.client.get_extra_info("socket")
+        conn.dst_ip, conn.dst_port = client_destination(sock)
+        port = server.port if server.port is not None else conn.dst_port + server.port_offset
+        return (conn.dst_ip if server.transparent else server.addr), port
+
     async def connect_from(
         self,
         source: Source,
         server: ServerState,
-        port: int,
+        target: tuple[str, int],
         tls: ServerTls | None,
         name: str | None,
     ) -> tuple[asyncio.Transport, asyncio.Protocol]:
         """Connect from the address `source` says (net/source.py)."""
         owner = self.owner
         loop = self.loop
+        addr, port = target
         sock: socket.socket | None = None
         try:
-            sock = bound_socket(source, server.addr, owner.conn.client_ip, owner.conn.client_port)
+            sock = bound_socket(source, addr, owner.conn.client_ip, owner.conn.client_port)
         except SourceError as exc:
             label = owner.backend.proxy.name if owner.backend is not None else "-"
             if not source.fallback or exc.errno not in FALLBACK_ERRORS:
@@ -248,13 +260,11 @@ class Dispatch:
             )
         if sock is not None:
             try:
-                await loop.sock_connect(sock, (server.addr, port))
+                await loop.sock_connect(sock, (addr, port))
             except BaseException:
                 sock.close()
                 raise
-        where: dict[str, Any] = (
-            {"sock": sock} if sock is not None else {"host": server.addr, "port": port}
-        )
+        where: dict[str, Any] = {"sock": sock} if sock is not None else {"host": addr, "port": port}
         if tls is None:
             return await loop.create_connection(owner.server_protocol, **where)
         return await loop.create_connection(

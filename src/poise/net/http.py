@@ -500,9 +500,6 @@ class HttpSession(asyncio.Protocol):
             return hash_key(backend.proxy.balance, self.txn.req)
         return b""
 
-    def destination_port(self) -> int:
-        return self.conn.dst_port
-
     def server_protocol(self) -> asyncio.Protocol:
         assert self.server is not None
         return Upstream(self, self.pool(self.server))

@@ -98,7 +98,7 @@ def http_facts(
         client=client_address(conn.client_ip, conn.client_port),
         backend=backend.proxy.name if backend is not None else None,
         server=server.name if server is not None else None,
-        server_address=server_address(server, conn.dst_port),
+        server_address=server_address(server, conn.dst_ip, conn.dst_port),
         http=True,
         status=txn.status,
         websocket=txn.websocket,

@@ -148,12 +148,15 @@ def log_failure(frontend: Frontend, facts: Facts) -> None:
         sink.send(FAILURE_LEVEL, failure_line(facts, failure))
 
 
-def server_address(server: ServerState | None, default_port: int) -> str | None:
-    """`127.0.0.1:8443`, `[::1]:8443` (a server without a port: the client's port)."""
+def server_address(server: ServerState | None, dst_ip: str, dst_port: int) -> str | None:
+    """`127.0.0.1:8443`, `[::1]:8443`; a server without a port, or with `+N`, adds N to
+    the port the client connected to (`dst_port`), a transparent one (0.0.0.0) goes to the
+    address it connected to (`dst_ip`)."""
     if server is None:
         return None
-    port = server.port if server.port is not None else default_port
-    host = f"[{server.addr}]" if ":" in server.addr else server.addr
+    port = server.port if server.port is not None else dst_port + server.port_offset
+    addr = dst_ip if server.transparent and dst_ip else server.addr
+    host = f"[{addr}]" if ":" in addr else addr
     return f"{host}:{port}"
 
 
@@ -249,7 +252,11 @@ def tcp_facts(session: TcpSession, txn: Txn) -> Facts:
         backend=backend.proxy.name if backend is not None else None,
         server=server.name if server is not None else None,
         server_address=server_address(
-            server, session.destination_port() if server is not None and server.port is None else 0
+            server,
+            conn.dst_ip,
+            (conn.dst_port or session.destination_port())
+            if server is not None and server.port is None
+            else 0,
         ),
         retries=txn.retries,
         redispatched=txn.redispatched,

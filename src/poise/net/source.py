@@ -103,3 +103,27 @@ def bound_socket(
         sock.close()
         raise
     return sock
+
+
+SO_ORIGINAL_DST = 80  # linux/netfilter_ipv4.h (Python does not name it)
+
+
+def client_destination(sock: socket.socket | None) -> tuple[str, int]:
+    """The address and port a client connected to, as HAProxy reads them for a server
+    written without a port or at 0.0.0.0: the destination before netfilter's NAT
+    (SO_ORIGINAL_DST, an `iptables -j REDIRECT` or DNAT in front of poise), else the
+    socket's own address (a plain connection, or TPROXY); ("", 0) if there is none."""
+    if sock is None:
+        return "", 0
+    if sock.family == socket.AF_INET:
+        try:
+            raw = sock.getsockopt(socket.SOL_IP, SO_ORIGINAL_DST, 16)
+        except OSError:  # not NATed (ENOENT), or conntrack not loaded
+            pass
+        else:
+            return socket.inet_ntoa(raw[4:8]), int.from_bytes(raw[2:4], "big")
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return "", 0
+    return (name[0], name[1]) if isinstance(name, tuple) else ("", 0)
