@@ -138,10 +138,16 @@ def test_keepalived_s_verdicts_on_mixed_families() -> None:
     texts = [d.message for d in warnings(diagnostics)]
     assert "(VI_1): address family must match VRRP instance [198.51.100.170/24] - ignoring" in texts
     assert "(VI_1) the first IPv6 VIP address should be link local" in texts
-    # native_ipv6 makes the instance IPv6 whatever its addresses are
-    config, diagnostics = load(" native_ipv6\n virtual_ipaddress {\n  198.51.100.171/24\n }\n")
+    # native_ipv6 makes the instance IPv6 whatever its addresses are: with only IPv4 ones
+    # it has none left, which Keepalived 2.2.7 refuses for IPv6 (keepalived -t exits 5)
+    config, diagnostics = load(
+        " native_ipv6\n virtual_ipaddress {\n  198.51.100.171/24\n  fe80::171\n }\n"
+    )
     assert config is not None and config.instances[0].family == 6
-    assert config.instances[0].virtual_ipaddress == ()
+    assert [str(v.ip) for v in config.instances[0].virtual_ipaddress] == ["fe80::171"]
+    config, diagnostics = load(" native_ipv6\n virtual_ipaddress {\n  198.51.100.171/24\n }\n")
+    assert config is None
+    assert "(VI_1) No VIP specified; at least one is required" in errors(diagnostics)[0].message
     # "VRRP instance[VI_3] and unicast peer address[198.51.100.1] MUST be of the same family"
     config, diagnostics = load(
         " virtual_ipaddress {\n  2001:db8::170/64\n }\n unicast_peer {\n  198.51.100.1\n }\n"

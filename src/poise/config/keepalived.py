@@ -25,10 +25,10 @@ from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.keepalived_instance import (
     NOTIFY_FIELDS,
     InstanceDraft,
-    complete_instance,
     read_instance,
     virtual_address,
 )
+from poise.config.keepalived_instance_complete import complete_instance
 from poise.config.keepalived_lexer import Node, Source, read_tree
 from poise.config.keepalived_lvs import (
     VirtualServerDraft,
@@ -206,6 +206,19 @@ class _Reader:
             values[keyword] = seconds(arity(node, 1)[0], 0, 86400, keyword)
         elif keyword == "vrrp_garp_interval":
             values[keyword] = seconds(arity(node, 1)[0], 0, 1, keyword)
+        elif keyword == "vrrp_priority":
+            # Keepalived warns and keeps the default for a value out of range
+            try:
+                values[keyword] = integer(arity(node, 1)[0], -20, 19, keyword)
+            except Problem as exc:
+                self.diagnostics.append(
+                    warning(node.where, f"{exc}: invalid vrrp process priority, ignored", keyword)
+                )
+        elif keyword == "vrrp_no_swap":
+            no_args(node)
+            values[keyword] = True
+        elif keyword == "vrrp_cpu_affinity":
+            values[keyword] = self.cpu_ids(node)
         elif keyword == "vrrp_startup_delay":
             values[keyword] = seconds(arity(node, 1)[0], 0, 3600, keyword)
         elif keyword in ("vrrp_garp_master_repeat", "vrrp_garp_lower_prio_repeat"):
@@ -214,6 +227,23 @@ class _Reader:
             values[keyword] = integer(arity(node, 1)[0], 1, 255, keyword)
         else:  # vrrp_min_garp and the other booleans
             values[keyword] = boolean(node)
+
+    def cpu_ids(self, node: Node) -> tuple[int, ...]:
+        """`vrrp_cpu_affinity ID...`: CPU numbers (no ranges, as Keepalived 2.2.7); one that
+        is not a number is dropped with Keepalived's warning."""
+        ids: list[int] = []
+        for word in arity(node, 1, 1024):
+            if word.isdigit():
+                ids.append(int(word))
+            else:
+                self.diagnostics.append(
+                    warning(
+                        node.where,
+                        f"Invalid cpu_id:{word} specified for vrrp process",
+                        node.keyword,
+                    )
+                )
+        return tuple(ids)
 
     def defaults(self) -> GlobalDefs:
         values = dict(self.global_values)

@@ -32,7 +32,7 @@ GLOBAL = _words(
     "vrrp_garp_master_refresh_repeat vrrp_garp_interval vrrp_garp_lower_prio_delay "
     "vrrp_garp_lower_prio_repeat vrrp_min_garp vrrp_lower_prio_no_advert "
     "vrrp_higher_prio_send_advert vrrp_check_unicast_src vrrp_skip_check_adv_addr "
-    "vrrp_startup_delay vrrp_mcast_group6"
+    "vrrp_startup_delay vrrp_mcast_group6 vrrp_priority vrrp_no_swap vrrp_cpu_affinity"
 )
 GLOBAL_MAIL = _words(
     "notification_email notification_email_from smtp_server smtp_helo_name "
@@ -40,36 +40,52 @@ GLOBAL_MAIL = _words(
     "no_checker_emails"
 )
 # Meaningless for poise: a warning that says why.
+_NO_CHECKER_PROCESS = (
+    "poise vrrp has no separate checker process: the checkers run in its one process, "
+    "which vrrp_priority, vrrp_no_swap and vrrp_cpu_affinity set: ignored"
+)
+_NO_BFD_PROCESS = "poise has no BFD process (BFD is not implemented yet): ignored"
+_NO_REALTIME = (
+    "poise vrrp does not take real-time scheduling: one Python process that also relays the "
+    "virtual servers' connections can run longer without blocking than the real-time CPU "
+    "limit allows, and the kernel would then kill it (use vrrp_priority): ignored"
+)
 GLOBAL_MEANINGLESS = {
     "max_auto_priority": "poise does not switch itself to realtime scheduling when its timers "
     "run late: ignored",
+    "vrrp_rt_priority": _NO_REALTIME,
+    "vrrp_rlimit_rttime": _NO_REALTIME,
+    **{
+        f"checker_{name}": _NO_CHECKER_PROCESS
+        for name in ("priority", "rt_priority", "rlimit_rttime", "no_swap", "cpu_affinity")
+    },
+    **{
+        f"bfd_{name}": _NO_BFD_PROCESS
+        for name in ("priority", "rt_priority", "rlimit_rttime", "no_swap", "cpu_affinity")
+    },
 }
 GLOBAL_UNIMPLEMENTED = _words(
-    "bfd_cpu_affinity bfd_no_swap bfd_priority bfd_process_name bfd_rlimit_rttime "
-    "bfd_rt_priority checker_cpu_affinity checker_log_all_failures checker_no_swap "
-    "checker_priority checker_process_name checker_rlimit_rttime checker_rt_priority "
-    "child_wait_time config_save_dir data_use_instance dbus_service_name default_interface "
+    "bfd_process_name checker_log_all_failures checker_process_name child_wait_time "
+    "config_save_dir data_use_instance dbus_service_name default_interface "
     "disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker enable_snmp_rfc "
     "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_traps "
     "fifo_write_vrrp_states_on_reload include_check instance linkbeat_use_polling "
     "log_unknown_vrids lvs_flush lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs "
     "lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs "
     "lvs_netlink_monitor_rcv_bufs_force lvs_notify_fifo lvs_notify_fifo_script "
-    "lvs_sync_daemon lvs_timeouts min_auto_priority_delay "
-    "namespace_with_ipsets net_namespace net_namespace_ipvs nftables nftables_counters "
-    "nftables_ifindex nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark "
-    "nftables_priority notify_fifo notify_fifo_script process_monitor_rcv_bufs "
-    "process_monitor_rcv_bufs_force process_name process_names random_seed "
-    "reload_check_config reload_file reload_repeat reload_time_file rs_init_notifies "
-    "shutdown_script shutdown_script_timeout snmp_socket startup_script "
-    "startup_script_timeout tmp_config_directory umask use_pid_dir vmac_addr_prefix "
-    "vmac_prefix vrrp_cpu_affinity vrrp_down_timer_adverts vrrp_garp_extra_if "
-    "vrrp_gna_interval vrrp_ipsets vrrp_iptables "
-    "vrrp_netlink_cmd_rcv_bufs vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
-    "vrrp_netlink_monitor_rcv_bufs_force vrrp_no_swap vrrp_notify_fifo "
-    "vrrp_notify_fifo_script vrrp_notify_priority_changes vrrp_priority vrrp_process_name "
-    "vrrp_rlimit_rttime vrrp_rt_priority vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy "
-    "vrrp_strict"
+    "lvs_sync_daemon lvs_timeouts min_auto_priority_delay namespace_with_ipsets "
+    "net_namespace net_namespace_ipvs nftables nftables_counters nftables_ifindex "
+    "nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority "
+    "notify_fifo notify_fifo_script process_monitor_rcv_bufs process_monitor_rcv_bufs_force "
+    "process_name process_names random_seed reload_check_config reload_file reload_repeat "
+    "reload_time_file rs_init_notifies shutdown_script shutdown_script_timeout snmp_socket "
+    "startup_script startup_script_timeout tmp_config_directory umask use_pid_dir "
+    "vmac_addr_prefix vmac_prefix vrrp_down_timer_adverts vrrp_garp_extra_if "
+    "vrrp_gna_interval vrrp_ipsets vrrp_iptables vrrp_netlink_cmd_rcv_bufs "
+    "vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
+    "vrrp_netlink_monitor_rcv_bufs_force vrrp_notify_fifo vrrp_notify_fifo_script "
+    "vrrp_notify_priority_changes vrrp_process_name vrrp_rx_bufs_multiplier "
+    "vrrp_rx_bufs_policy vrrp_strict"
 )
 
 SCRIPT = _words("script interval timeout weight rise fall user init_fail")

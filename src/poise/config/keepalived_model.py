@@ -57,6 +57,10 @@ class GlobalDefs:
     vrrp_check_unicast_src: bool = False
     vrrp_skip_check_adv_addr: bool = False
     vrrp_startup_delay: float = 0.0
+    # The process's tuning, applied at start-up (vrrp/tuning.py)
+    vrrp_priority: int | None = None  # nice value, -20..19
+    vrrp_no_swap: bool = False  # mlockall
+    vrrp_cpu_affinity: tuple[int, ...] = ()
     where: Where = NOWHERE
 
     def mcast_group(self, family: int) -> IPAddress:

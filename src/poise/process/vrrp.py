@@ -5,7 +5,8 @@ FILE:LINE in the log, and the running configuration is kept). Under systemd
 (`Type=notify`, $NOTIFY_SOCKET) the daemon says READY=1 once it serves, RELOADING=1 then
 READY=1 around a reload, and STOPPING=1, as Keepalived 2.2.7 does. keepalived.conf's
 virtual servers are served alongside (vrrp/lvs.py): listening from the start, checking
-their real servers until the daemon stops.
+their real servers until the daemon stops. `vrrp_priority`, `vrrp_cpu_affinity` and
+`vrrp_no_swap` are applied once, at start-up (vrrp/tuning.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from poise.vrrp.log import Logger
 from poise.vrrp.lvs import Lvs
 from poise.vrrp.router import StartError
 from poise.vrrp.system import load
+from poise.vrrp.tuning import apply as tune
 
 
 def run(
@@ -52,6 +54,7 @@ def run(
         if pidfile:
             unix.write_pidfile(pidfile, os.getpid())
         log.info(f"Starting VRRP child process, pid={os.getpid()}")
+        tune(config.global_defs, log)
         asyncio.run(_main(vrrp, services, ready))
     except unix.ProcessError as exc:
         log.error(str(exc))

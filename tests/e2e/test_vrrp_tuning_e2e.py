@@ -1,0 +1,93 @@
+"""`poise vrrp` as a process with global_defs' process tuning: the nice value
+(`vrrp_priority`), the CPUs (`vrrp_cpu_affinity`) and the memory locked (`vrrp_no_swap`)
+read back from /proc and the kernel, as `ps`/`taskset` would show them, and the warnings of
+the settings one poise process cannot mean in its log."""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
+POISE = str(Path(sys.executable).parent / "poise")
+
+CONF = """
+global_defs {{
+    vrrp_priority 7
+    vrrp_cpu_affinity {cpu}
+    vrrp_no_swap
+    checker_priority -5
+    vrrp_rt_priority 50
+}}
+virtual_server 127.0.0.1 {port} {{
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 127.0.0.1 {real} {{
+    }}
+}}
+"""
+
+
+def wait(condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def nice(pid: int) -> int:
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19, after the name
+
+
+def locked_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmLck:"):
+            return int(line.split()[1])
+    return 0
+
+
+def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Path) -> None:
+    cpu = max(os.sched_getaffinity(0))  # one CPU this test may use, not always the first
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(CONF.format(cpu=cpu, port=free_port(), real=free_port()))
+    log = tmp_path / "vrrp.log"
+    with log.open("wb") as stream:
+        proc = subprocess.Popen(
+            [POISE, "vrrp", "-f", str(conf), "-db"], stdout=stream, stderr=stream
+        )
+    try:
+        wait(lambda: "Starting VRRP child process" in log.read_text(), "the start")
+        wait(lambda: nice(proc.pid) == 7, "the nice value 7")
+        assert os.sched_getaffinity(proc.pid) == {cpu}
+        soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+        if os.geteuid() == 0 or soft == resource.RLIM_INFINITY:
+            assert locked_kb(proc.pid) > 1000  # the whole interpreter, several MB
+        else:
+            assert "vrrp_no_swap: locked memory is limited" in log.read_text()
+        text = log.read_text()
+        assert "'checker_priority': poise vrrp has no separate checker process" in text
+        assert "'vrrp_rt_priority': poise vrrp does not take real-time scheduling" in text
+        # threads started later (the checkers' and the probes') inherit the settings
+        for task in Path(f"/proc/{proc.pid}/task").iterdir():
+            assert nice(int(task.name)) == 7
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,137 @@
+"""keepalived.conf's process settings as poise reads them: the VRRP process's tuning
+(`vrrp_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`) kept for vrrp/tuning.py, what has no
+meaning for one poise process (`checker_*`, `bfd_*`, real-time scheduling) a warning that
+says why, Keepalived's leniency on bad values, and an instance without a virtual address
+run with Keepalived 2.2.7's warning (VRRPv2) or refused with its error (VRRPv3, IPv6)."""
+
+from __future__ import annotations
+
+import pytest
+
+from poise.config.keepalived import parse
+from poise.config.keepalived_model import KeepalivedConfig
+from tests.unit.keepalived_support import FakeSource, errors, warnings
+
+PATH = "/etc/keepalived/keepalived.conf"
+INSTANCE = """
+vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    virtual_ipaddress {
+        198.51.100.170/24
+    }
+}
+"""
+
+
+def load(text: str) -> tuple[KeepalivedConfig | None, list[str], list[str]]:
+    config, diagnostics = parse(PATH, FakeSource({PATH: text}))
+    return config, [str(d) for d in errors(diagnostics)], [str(d) for d in warnings(diagnostics)]
+
+
+def test_the_vrrp_process_settings_are_kept() -> None:
+    config, errs, warns = load(
+        "global_defs {\n vrrp_priority -10\n vrrp_cpu_affinity 0 1\n vrrp_no_swap\n}\n" + INSTANCE
+    )
+    assert config is not None and not errs and not warns
+    defaults = config.global_defs
+    assert defaults.vrrp_priority == -10
+    assert defaults.vrrp_cpu_affinity == (0, 1)
+    assert defaults.vrrp_no_swap
+
+
+def test_without_them_nothing_is_changed() -> None:
+    config, _, _ = load(INSTANCE)
+    assert config is not None
+    defaults = config.global_defs
+    assert (defaults.vrrp_priority, defaults.vrrp_cpu_affinity, defaults.vrrp_no_swap) == (
+        None,
+        (),
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "why"),
+    [
+        ("checker_priority -5", "no separate checker process"),
+        ("checker_rt_priority 10", "no separate checker process"),
+        ("checker_no_swap", "no separate checker process"),
+        ("checker_cpu_affinity 1", "no separate checker process"),
+        ("checker_rlimit_rttime 10000", "no separate checker process"),
+        ("bfd_priority -5", "no BFD process"),
+        ("bfd_rlimit_rttime 1000", "no BFD process"),
+        ("vrrp_rt_priority 50", "does not take real-time scheduling"),
+        ("vrrp_rlimit_rttime 10000", "does not take real-time scheduling"),
+    ],
+)
+def test_what_one_poise_process_cannot_mean_is_a_warning_that_says_why(line: str, why: str) -> None:
+    config, errs, warns = load(f"global_defs {{\n {line}\n}}\n" + INSTANCE)
+    assert config is not None and not errs
+    (warning,) = warns
+    keyword = line.split(maxsplit=1)[0]
+    assert warning.startswith(f"{PATH}:2: warning: '{keyword}': ")
+    assert why in warning and warning.endswith("ignored")
+
+
+def test_a_priority_out_of_range_is_ignored_with_a_warning_as_keepalived_does() -> None:
+    # keepalived -t: "number '30' outside range [-20, 19]", "Invalid vrrp process priority"
+    config, errs, warns = load("global_defs {\n vrrp_priority 30\n}\n" + INSTANCE)
+    assert config is not None and not errs
+    assert config.global_defs.vrrp_priority is None
+    (warning,) = warns
+    assert "invalid vrrp process priority, ignored" in warning and ":2:" in warning
+
+
+def test_a_cpu_that_is_not_a_number_is_dropped_with_keepalived_words() -> None:
+    config, errs, warns = load("global_defs {\n vrrp_cpu_affinity 1 0-1\n}\n" + INSTANCE)
+    assert config is not None and not errs
+    assert config.global_defs.vrrp_cpu_affinity == (1,)
+    assert warns == [
+        f"{PATH}:2: warning: 'vrrp_cpu_affinity': Invalid cpu_id:0-1 specified for vrrp process"
+    ]
+
+
+def test_an_instance_without_a_virtual_address_runs_with_keepalived_warning() -> None:
+    config, errs, warns = load(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n priority 150\n}\n"
+    )
+    assert config is not None and not errs
+    (vi,) = config.instances
+    assert vi.virtual_ipaddress == () and vi.family == 4
+    assert warns == [
+        f"{PATH}:1: warning: 'vrrp_instance': (VI_1) No VIP specified; at least one is sensible"
+    ]
+
+
+@pytest.mark.parametrize(
+    "extra", ["version 3", "native_ipv6", "version 2\n native_ipv6"], ids=["v3", "ipv6", "v2-ipv6"]
+)
+def test_vrrpv3_or_ipv6_without_a_virtual_address_is_an_error_as_keepalived(extra: str) -> None:
+    # keepalived -t: "(VI_1) No VIP specified; at least one is required", exit status 5
+    config, errs, _ = load(
+        f"vrrp_instance VI_1 {{\n interface eth0\n virtual_router_id 51\n {extra}\n}}\n"
+    )
+    assert config is None
+    assert errs == [
+        f"{PATH}:1: error: 'vrrp_instance': (VI_1) No VIP specified; at least one is required"
+    ]
+
+
+def test_the_global_vrrp_version_3_needs_one_too() -> None:
+    config, errs, _ = load(
+        "global_defs {\n vrrp_version 3\n}\n"
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n}\n"
+    )
+    assert config is None and "at least one is required" in errs[0]
+
+
+def test_an_address_of_the_other_family_is_dropped_with_keepalived_warning() -> None:
+    config, errs, warns = load(
+        "vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 51\n version 2\n"
+        " virtual_ipaddress {\n  198.51.100.170/24\n  2001:db8::1\n }\n}\n"
+    )
+    assert config is not None and not errs
+    (vi,) = config.instances
+    assert [str(v.ip) for v in vi.virtual_ipaddress] == ["198.51.100.170"]
+    assert any("address family must match" in w for w in warns)
