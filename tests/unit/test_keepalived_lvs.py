@@ -196,7 +196,7 @@ virtual_server 198.51.100.11 {
     protocol TCP
 }
 virtual_server 198.51.100.12 80 {
-    lb_algo dh
+    lb_algo lblc
     protocol SCTP
 }
 virtual_server_group g {
@@ -222,7 +222,22 @@ virtual_server group g {
     assert "user-space balancer cannot do" in messages[3] and "lb_kind NAT" in messages[3]
     assert "firewall mark" in messages[6] and "firewall mark" in messages[21]
     assert "give the port" in messages[9]
-    assert "use sh or mh" in messages[14]
+    assert "use sh, mh or dh" in messages[14]
+
+
+def test_ipvs_dh_fo_and_ovf_are_read_and_an_unknown_scheduler_is_wlc() -> None:
+    for name, scheduler in (("dh", Scheduler.DH), ("fo", Scheduler.FO), ("ovf", Scheduler.OVF)):
+        vs, diagnostics = one(
+            f"virtual_server 198.51.100.10 80 {{\n lb_algo {name}\n protocol TCP\n}}\n"
+        )
+        assert vs.scheduler is scheduler and not diagnostics
+    # keepalived -t: "Invalid lvs_scheduler 'xyz' - ignoring", then "no scheduler set,
+    # setting default 'wlc'"
+    vs, diagnostics = one("virtual_server 198.51.100.10 80 {\n lvs_sched xyz\n protocol TCP\n}\n")
+    assert vs.scheduler is Scheduler.WLC
+    (warning,) = warnings(diagnostics)
+    assert warning.where.line == 2 and warning.keyword == "lvs_sched"
+    assert warning.message.startswith("Invalid lvs_scheduler 'xyz' - ignoring")
 
 
 def test_unknown_and_old_keywords_name_their_line() -> None:

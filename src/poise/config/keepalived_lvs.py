@@ -181,10 +181,16 @@ def _setting(node: Node, values: dict[str, Any], diagnostics: list[Diagnostic]) 
         if name in kw.SCHEDULERS_REFUSED:
             raise Problem(f"{name}: {kw.SCHEDULERS_REFUSED[name]}")
         if name not in SCHEDULER_NAMES:
-            raise Problem(
-                f"unknown scheduler '{name}' (rr wrr lc wlc sed nq sh mh twos; also IPVS's "
-                "dh lblc lblcr fo ovf, which poise does not serve)"
+            # Keepalived 2.2.7 warns and keeps its default, wlc
+            diagnostics.append(
+                warning(
+                    node.where,
+                    f"Invalid lvs_scheduler '{name}' - ignoring (the scheduler is wlc; "
+                    f"known: {' '.join(SCHEDULER_NAMES)})",
+                    keyword,
+                )
             )
+            return
         values["scheduler"] = SCHEDULER_NAMES[name]
     elif keyword in ("lb_kind", "lvs_method", "sorry_server_lvs_method"):
         nat_only(node)

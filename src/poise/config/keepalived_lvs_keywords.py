@@ -65,18 +65,12 @@ URL_UNIMPLEMENTED = _words(
 )
 
 SCHEDULERS_REFUSED = {
-    "dh": "destination hashing picks a server by the address a client connects to (a "
-    "transparent cache cluster behind the kernel's IPVS); a poise virtual server has one "
-    "address per listener, so every connection would go to one server: use sh or mh",
-    "lblc": "locality-based scheduling picks a server by the destination address (cache "
-    "clusters behind the kernel's IPVS); poise has no honest equivalent: use sh or mh",
-    "lblcr": "locality-based scheduling with replication picks servers by the destination "
-    "address (cache clusters behind the kernel's IPVS); poise has no honest equivalent: use "
-    "sh or mh",
-    "fo": "weighted failover (the highest weight server that is up takes everything) is not "
-    "implemented yet in poise",
-    "ovf": "overflow-connection scheduling (up to the weight in connections per server) is "
-    "not implemented yet in poise",
+    "lblc": "locality-based scheduling keeps a table of destination addresses (transparent "
+    "cache clusters behind the kernel's IPVS); a poise virtual server's destination is its "
+    "own address, so there is nothing to keep: use sh, mh or dh",
+    "lblcr": "locality-based scheduling with replication keeps a table of destination "
+    "addresses (transparent cache clusters behind the kernel's IPVS); a poise virtual "
+    "server's destination is its own address, so there is nothing to keep: use sh, mh or dh",
 }
 KERNEL_ONLY_METHODS = {
     "DR": "direct routing",

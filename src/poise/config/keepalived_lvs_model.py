@@ -51,10 +51,18 @@ class Scheduler(Enum):
     SH = "sh"  # source hashing
     MH = "mh"  # Maglev hashing of the source
     TWOS = "twos"  # weighted random, best of two
+    DH = "dh"  # destination hashing (core/balancer/ipvs.py)
+    FO = "fo"  # weighted failover: the highest weight takes everything
+    OVF = "ovf"  # overflow: the highest weight up to its weight in connections, then the next
 
     @property
     def weighted(self) -> bool:
-        return self not in (Scheduler.RR, Scheduler.LC)
+        return self not in (Scheduler.RR, Scheduler.LC, Scheduler.DH)
+
+    @property
+    def raw_weights(self) -> bool:
+        """Compares the weights as written (fo, ovf), so they are not scaled to 0-256."""
+        return self in (Scheduler.FO, Scheduler.OVF)
 
 
 @dataclass(frozen=True, slots=True)

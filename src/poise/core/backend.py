@@ -231,7 +231,7 @@ class Backend:
         balancer = self.balancer
         server = balancer.pick(key, avoid) if key is not None else balancer.pick_without_key(avoid)
         if server is None:
-            if not self.has_server:
+            if balancer.refuses_unchosen or not self.has_server:
                 return Take(Outcome.NO_SERVER)
             self._enqueue(self.queue, waiter)
             return Take(Outcome.QUEUED)

@@ -5,8 +5,11 @@ would program the kernel's IPVS.
 Each virtual server is a frontend listening on its addresses and a backend of its real
 servers (and its sorry server), balanced by the scheduler's counterpart (rr and lc ignore
 the weights; wrr, wlc, sed and nq weigh them; sh hashes the client's address over a map, mh
-over a Maglev table; twos is the best of two random draws) and, with
-`persistence_timeout`, first by the client's recent server (core/balancer/persistence.py).
+over a Maglev table; twos is the best of two random draws; dh, fo and ovf are IPVS's own,
+core/balancer/ipvs.py) and, with `persistence_timeout`, first by the client's recent server
+(core/balancer/persistence.py). dh chooses by the address the client connected to: a
+virtual server with several addresses gets one frontend and backend per address, each
+with that address's choice.
 
 The listeners are bound with IP_FREEBIND when `poise vrrp` starts, before this node holds
 the virtual address: they then take connections exactly while the address is here (the
@@ -19,8 +22,8 @@ while an address of the virtual server is on this node); their results go throug
 core/lvs.py, whose decisions become the servers' state here, and its words become the log.
 
 SIGHUP reloads them too (`reload`): unchanged ones keep running, changed ones keep their
-sockets. The real servers see connections from this node's address (a proxy opens its own
-connections): neither the client's address, as IPVS NAT keeps it, nor the PROXY protocol.
+sockets. The real servers see connections from the client's address, as IPVS NAT keeps it,
+where the node is set up for a transparent source (net/source.py), else from this node's.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import random
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from ipaddress import ip_address
 
 from poise.config import model
 from poise.config.keepalived_lvs_model import IPAddress, Scheduler, VirtualServer
@@ -41,6 +45,7 @@ from poise.core import lvs
 from poise.core.backend import Backend, start
 from poise.core.balancer import Balancer
 from poise.core.balancer.factory import make_balancer
+from poise.core.balancer.ipvs import DestinationHash, Overflow, WeightedFailover
 from poise.core.balancer.persistence import Persistent
 from poise.core.frontend import Frontend
 from poise.core.limits import Limits
@@ -76,6 +81,10 @@ _BALANCE = {
     Scheduler.SH: model.Balance(model.Algorithm.SOURCE),
     Scheduler.MH: model.Balance(model.Algorithm.SOURCE, hash_type=model.HashType.MAGLEV),
     Scheduler.TWOS: model.Balance(model.Algorithm.RANDOM, draws=2),
+    # IPVS's own (core/balancer/ipvs.py): the proxy's `balance` is only what passes the key
+    Scheduler.DH: model.Balance(model.Algorithm.ROUNDROBIN),
+    Scheduler.FO: model.Balance(model.Algorithm.ROUNDROBIN),
+    Scheduler.OVF: model.Balance(model.Algorithm.ROUNDROBIN),
 }
 
 
@@ -83,10 +92,13 @@ def _address(ip: IPAddress, port: int) -> model.Address:
     return model.Address("ipv6" if ip.version == 6 else "ipv4", str(ip), port)
 
 
-def proxy_of(vs: VirtualServer, transparent: bool = False) -> model.Proxy:
+def proxy_of(
+    vs: VirtualServer, transparent: bool = False, destination: IPAddress | None = None
+) -> model.Proxy:
     """The `listen` section a virtual server stands for; `transparent`: the real servers
     see the client's address (LVS NAT's), as `source 0.0.0.0 usesrc clientip` does, and
-    the node's own where the host refuses it (net/source.py)."""
+    the node's own where the host refuses it (net/source.py); `destination`: only its
+    addresses on that IP (dh's frontends, one per address)."""
     balance = _BALANCE[vs.scheduler]
     if vs.persistence_timeout is not None:
         # The balancer gets the client's address (`balance source`'s key) to remember it.
@@ -117,9 +129,10 @@ def proxy_of(vs: VirtualServer, transparent: bool = False) -> model.Proxy:
     binds = tuple(
         model.Bind(_address(ip, port), vs.where, freebind=True, reuseport=False)
         for ip, port in vs.endpoints
+        if destination is None or ip == destination
     )
     return model.Proxy(
-        vs.name,
+        vs.name if destination is None else f"{vs.name} to [{destination}]",
         model.Capability.LISTEN,
         vs.where,
         mode=model.Mode.TCP,
@@ -139,12 +152,22 @@ def proxy_of(vs: VirtualServer, transparent: bool = False) -> model.Proxy:
 
 
 def balancer_factory(
-    vs: VirtualServer, clock: Callable[[], float]
+    vs: VirtualServer, clock: Callable[[], float], destination: IPAddress | None = None
 ) -> Callable[[Sequence[ServerState]], Balancer]:
     inner_balance = _BALANCE[vs.scheduler]
 
+    def scheduler(servers: Sequence[ServerState]) -> Balancer:
+        if vs.scheduler is Scheduler.DH:
+            assert destination is not None
+            return DestinationHash(servers, str(destination))
+        if vs.scheduler is Scheduler.FO:
+            return WeightedFailover(servers)
+        if vs.scheduler is Scheduler.OVF:
+            return Overflow(servers)
+        return make_balancer(inner_balance, servers, allbackups=False)
+
     def build(servers: Sequence[ServerState]) -> Balancer:
-        inner = make_balancer(inner_balance, servers, allbackups=False)
+        inner = scheduler(servers)
         if vs.persistence_timeout is None:
             return inner
         return Persistent(inner, vs.persistence_timeout, vs.persistence_granularity, clock)
@@ -163,33 +186,40 @@ class Service:
         self.listeners = listeners  # TCP
         self.udp = udp  # UDP: the sockets, and their relays once started
         self.relays: list[UdpRelay] = []
-        self.backend: Backend | None = None
+        self.backends: list[Backend] = []  # one; dh: one per destination address
         self.acceptors: list[Acceptor] = []
         self.checkers: list[asyncio.Task[None]] = []
         configured = [rs.weight for rs in vs.real_servers] or [1]
         self.scale = max(1.0, max(configured) / SERVER_WEIGHT_MAX)
 
+    def destinations(self) -> list[IPAddress | None]:
+        """What each backend is for: dh's destination addresses, else one for all."""
+        if self.vs.scheduler is not Scheduler.DH:
+            return [None]
+        return list(dict.fromkeys(ip for ip, _ in self.vs.endpoints))
+
     def weight(self, weight: int) -> int:
         """The balancer weight for a Keepalived weight: 1 or 0 for rr and lc, scaled into
-        HAProxy's 0-256 when a real server's weight is above it."""
+        HAProxy's 0-256 when a real server's weight is above it (fo and ovf compare
+        Keepalived's weights as they are)."""
         if weight <= 0:
             return 0
         if not self.vs.scheduler.weighted:
             return 1
+        if self.vs.scheduler.raw_weights:
+            return weight
         return min(SERVER_WEIGHT_MAX, max(1, round(weight / self.scale)))
 
     def apply(self) -> None:
         """Make the servers what the pool says: in it with a weight (0: inhibited), or out."""
-        backend = self.backend
-        if backend is None:
-            return
         weights = self.pool.weights()
         if self.vs.sorry_server is not None:
             weights.append(self.pool.sorry_weight())
-        for server, weight in zip(backend.servers, weights, strict=True):
-            server.up = weight is not None
-            server.weight = self.weight(weight or 0)
-        start(backend.changed())
+        for backend in self.backends:
+            for server, weight in zip(backend.servers, weights, strict=True):
+                server.up = weight is not None
+                server.weight = self.weight(weight or 0)
+            start(backend.changed())
 
 
 def transparent_host() -> str | None:
@@ -249,21 +279,24 @@ class Lvs:
                 f"as LVS NAT's: {refused}",
                 level="warning",
             )
-        proxy = proxy_of(vs, transparent=refused is None)
-        servers = [ServerState(s, vs.name) for s in proxy.servers]
-        backend = service.backend = Backend(proxy, servers, balancer_factory(vs, loop.time))
-        ctx.add_backend(backend)
-        frontend = Frontend(proxy, backend, None, self.limits.maxconn)
-        ctx.frontends[vs.name] = frontend
-
-        def factory() -> asyncio.Protocol:
-            return TcpSession(ctx, frontend)
-
-        for listener in service.listeners:
-            service.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
-        for sock in service.udp:
-            service.relays.append(UdpRelay(loop, sock, backend))
-            service.relays[-1].start()
+        service.backends.clear()
+        for destination in service.destinations():
+            proxy = proxy_of(vs, refused is None, destination)
+            servers = [ServerState(s, proxy.name) for s in proxy.servers]
+            backend = Backend(proxy, servers, balancer_factory(vs, loop.time, destination))
+            service.backends.append(backend)
+            ctx.add_backend(backend)
+            frontend = Frontend(proxy, backend, None, self.limits.maxconn)
+            ctx.frontends[proxy.name] = frontend
+            for listener in service.listeners:
+                if _for(listener.sock, destination):
+                    service.acceptors.append(
+                        frontend_acceptor(ctx, frontend, listener, _sessions(ctx, frontend))
+                    )
+            for sock in service.udp:
+                if _for(sock, destination):
+                    service.relays.append(UdpRelay(loop, sock, backend))
+                    service.relays[-1].start()
         self._act(service, service.pool.start())
         service.apply()
         for i, rs in enumerate(vs.real_servers):
@@ -408,6 +441,20 @@ class Lvs:
                 relay.close(sockets=False)
             service.relays.clear()
             _close_sockets(service)
+
+
+def _sessions(ctx: Context, frontend: Frontend) -> Callable[[], asyncio.Protocol]:
+    def factory() -> asyncio.Protocol:
+        return TcpSession(ctx, frontend)
+
+    return factory
+
+
+def _for(sock: socket.socket, destination: IPAddress | None) -> bool:
+    """Is this listening socket one of `destination`'s (None: of every one)?"""
+    if destination is None:
+        return True
+    return ip_address(sock.getsockname()[0].split("%")[0]) == destination
 
 
 def _key(vs: VirtualServer) -> tuple[frozenset[tuple[IPAddress, int]], str]:

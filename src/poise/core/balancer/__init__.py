@@ -36,6 +36,9 @@ class Balancer(ABC):
     # A deterministic (hash) balancer keeps its choice even when that server is full:
     # the connection then waits in that server's queue, as in HAProxy.
     deterministic: ClassVar[bool] = False
+    # IPVS's schedulers (ipvs.py): when none is chosen the connection is refused at once
+    # (IPVS answers the client's SYN with ICMP port unreachable), never queued.
+    refuses_unchosen = False
 
     def __init__(self, servers: Sequence[ServerState], allbackups: bool = False) -> None:
         self.servers = servers

@@ -28,6 +28,7 @@ class Persistent(Balancer):
         clock: Callable[[], float],
     ) -> None:
         self.inner = inner
+        self.refuses_unchosen = inner.refuses_unchosen
         self.timeout = timeout
         self.prefix = prefix
         self.clock = clock
