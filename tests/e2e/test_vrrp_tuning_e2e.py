@@ -33,7 +33,13 @@ virtual_server 127.0.0.1 {port} {{
     lb_algo rr
     lb_kind NAT
     protocol TCP
+    delay_loop 0.1
+    warmup 0
     real_server 127.0.0.1 {real} {{
+        TCP_CHECK {{
+            connect_timeout 0.5
+            retry 0
+        }}
     }}
 }}
 """
@@ -69,7 +75,8 @@ def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Pat
             [POISE, "vrrp", "-f", str(conf), "-db"], stdout=stream, stderr=stream
         )
     try:
-        wait(lambda: "Starting VRRP child process" in log.read_text(), "the start")
+        # a check result: the loop runs, so SIGTERM is handled (not the default death)
+        wait(lambda: "TCP_CHECK on service" in log.read_text(), "the first check")
         wait(lambda: nice(proc.pid) == 7, "the nice value 7")
         assert os.sched_getaffinity(proc.pid) == {cpu}
         soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)

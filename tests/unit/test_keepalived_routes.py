@@ -69,7 +69,9 @@ def test_virtual_routes_as_keepalived_reads_them() -> None:
         ("203.0.113.0/24", "a route needs 'via', 'dev' or 'nexthop'"),
         ("via 198.51.100.1", "a route needs a destination"),
         ("203.0.113.0/24 dev eth0 table nosuch", "routing table 'nosuch' not found"),
-        ("2001:db8::/64 dev eth0", "unknown route keyword '2001:db8::/64'"),
+        ("2001:db8::/64 via 198.51.100.1", "Cannot mix IPv4 and IPv6 addresses for route"),
+        ("203.0.113.0/24 nexthop via 2001:db8::1", "Cannot mix IPv4 and IPv6 addresses"),
+        ("2001:db8::/129 dev eth0", "unknown route keyword '2001:db8::/129'"),
     ],
 )
 def test_route_lines_poise_cannot_apply_are_errors_that_name_the_word(
@@ -79,6 +81,43 @@ def test_route_lines_poise_cannot_apply_are_errors_that_name_the_word(
     assert found == ()
     (problem,) = errors(diagnostics)
     assert problem.keyword == "virtual_routes" and message in problem.message
+
+
+def test_ipv6_routes_and_rules_take_their_family_from_their_addresses() -> None:
+    found, diagnostics = routes(
+        "2001:db8:1::/64 via 2001:db8::30 dev eth0\n"
+        "src 2001:db8::11 2001:db8:3:: dev eth0 table 100\n"
+        "default dev eth0\n"
+        "2001:db8:5::/64 nexthop via 2001:db8::30 nexthop via 2001:db8::31"
+    )
+    assert not diagnostics
+    first, second, default, multipath = found
+    assert (str(first.destination), str(first.via), first.family) == (
+        "2001:db8:1::/64",
+        "2001:db8::30",
+        6,
+    )
+    assert (str(second.destination), str(second.src)) == ("2001:db8:3::/128", "2001:db8::11")
+    # `default` is IPv4's, as Keepalived 2.2.7 sets it (`ip -4 route` shows it)
+    assert (str(default.destination), default.family) == ("0.0.0.0/0", 4)
+    assert [str(h.via) for h in multipath.nexthops] == ["2001:db8::30", "2001:db8::31"]
+    config, diagnostics = load(
+        INSTANCE.format(
+            extra="virtual_rules {\n from 2001:db8::/64 table 100\n"
+            " from all to 198.51.100.0/24 table 100\n"
+            " from 2001:db8::/64 to 198.51.100.0/24 table 100\n}"
+        )
+    )
+    assert config is None  # the third line mixes them: Keepalived's words
+    (problem,) = errors(diagnostics)
+    assert problem.message == "rule specification has mixed IPv4 and IPv6"
+    config, _ = load(
+        INSTANCE.format(
+            extra="virtual_rules {\n from 2001:db8::/64 table 100\n from all table 9\n}"
+        )
+    )
+    assert config is not None
+    assert [r.family for r in config.instances[0].virtual_rules] == [6, 4]
 
 
 def test_multipath_routes_with_nexthop_or_keepalived_s_deprecated_or() -> None:

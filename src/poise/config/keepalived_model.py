@@ -7,7 +7,14 @@ as Keepalived writes them (`advert_int 0.1`, `preempt_delay 4.12`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv4Interface, IPv4Network, IPv6Address, IPv6Interface
+from ipaddress import (
+    IPv4Address,
+    IPv4Interface,
+    IPv4Network,
+    IPv6Address,
+    IPv6Interface,
+    IPv6Network,
+)
 from typing import TYPE_CHECKING
 
 from poise.config.model import NOWHERE, Where
@@ -117,7 +124,7 @@ class VirtualAddress:
 class NextHop:
     """One path of a multipath route (`nexthop via ADDR dev IF weight W onlink`)."""
 
-    via: IPv4Address | None = None
+    via: IPv4Address | IPv6Address | None = None
     dev: str | None = None
     weight: int = 1
     onlink: bool = False
@@ -128,10 +135,10 @@ class Route:
     """A `virtual_routes` / `static_routes` line, as `ip route add` takes it. `scope` and
     `protocol` None: the kernel's scope, Keepalived's protocol (18, "keepalived")."""
 
-    destination: IPv4Network
-    via: IPv4Address | None = None
+    destination: IPv4Network | IPv6Network
+    via: IPv4Address | IPv6Address | None = None
     dev: str | None = None
-    src: IPv4Address | None = None
+    src: IPv4Address | IPv6Address | None = None
     table: int = 254  # main
     metric: int | None = None
     scope: int | None = None
@@ -141,13 +148,17 @@ class Route:
     nexthops: tuple[NextHop, ...] = ()  # a multipath route (`nexthop ...`, or `via A or B`)
     where: Where = NOWHERE
 
+    @property
+    def family(self) -> int:
+        return self.destination.version
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
     """A `virtual_rules` / `static_rules` line, as `ip rule add` takes it."""
 
-    source: IPv4Network | None = None
-    destination: IPv4Network | None = None
+    source: IPv4Network | IPv6Network | None = None
+    destination: IPv4Network | IPv6Network | None = None
     table: int | None = None
     preference: int | None = None
     iif: str | None = None
@@ -157,6 +168,12 @@ class Rule:
     tos: int | None = None
     action: str | None = None  # blackhole, unreachable, prohibit; None: lookup `table`
     where: Where = NOWHERE
+
+    @property
+    def family(self) -> int:
+        """IPv6 when an address of the rule is; IPv4 otherwise (`from all`), as Keepalived."""
+        found = [n.version for n in (self.source, self.destination) if n is not None]
+        return found[0] if found else 4
 
 
 @dataclass(frozen=True, slots=True)

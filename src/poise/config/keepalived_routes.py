@@ -1,19 +1,28 @@
 """Route and rule lines of keepalived.conf (`virtual_routes`, `virtual_rules`, `static_routes`,
 `static_rules`), read as Keepalived 2.2.7 reads them (vrrp_iproute.c, vrrp_iprule.c): the
-words of `ip route add` / `ip rule add`, full names only. IPv4 only, like the rest of
-`poise vrrp`; an option Keepalived knows that poise does not apply yet is an error that
-names it, never dropped. Pure: a bad line raises Problem.
+words of `ip route add` / `ip rule add`, full names only. IPv4 or IPv6, by their addresses
+(`default` and `all` are IPv4's, as Keepalived 2.2.7 takes them; one line mixing the two is
+Keepalived's error); an option Keepalived knows that poise does not apply yet is an error
+that names it, never dropped. Pure: a bad line raises Problem.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from ipaddress import AddressValueError, IPv4Network, NetmaskValueError
+from ipaddress import (
+    AddressValueError,
+    IPv4Address,
+    IPv4Network,
+    IPv6Address,
+    IPv6Network,
+    NetmaskValueError,
+    ip_network,
+)
 from typing import Any
 
 from poise.config.keepalived_lexer import Node
 from poise.config.keepalived_model import NextHop, Route, Rule
-from poise.config.keepalived_values import Problem, integer, ipv4
+from poise.config.keepalived_values import Problem, integer, ip_address
 
 # iproute2's built-in names (/etc/iproute2/rt_tables, rt_protos, rt_scopes; rtnetlink.h)
 TABLES = {"default": 253, "main": 254, "local": 255}
@@ -40,18 +49,25 @@ RULE_UNIMPLEMENTED = _words(
 )
 
 
-def network(text: str, what: str) -> IPv4Network:
+def network(text: str, what: str) -> IPv4Network | IPv6Network:
     """`ADDR[/LEN]` or `default`/`all` (0.0.0.0/0), host bits allowed as in `ip route`."""
     if text in ("default", "all"):
         return IPv4Network("0.0.0.0/0")
     address, slash, length = text.partition("/")
-    ip = ipv4(address, what)
+    ip = ip_address(address, what)
     if slash and not length.isdigit():
         raise Problem(f"bad prefix length in '{text}'")
     try:
-        return IPv4Network(f"{ip}/{length if slash else 32}", strict=False)
-    except (AddressValueError, NetmaskValueError):
+        return ip_network(f"{ip}/{length if slash else ip.max_prefixlen}", strict=False)
+    except (AddressValueError, NetmaskValueError, ValueError):
         raise Problem(f"bad prefix length in '{text}'") from None
+
+
+def _one_family(
+    found: list[IPv4Address | IPv6Address | IPv4Network | IPv6Network | None], problem: str
+) -> None:
+    if len({item.version for item in found if item is not None}) > 1:
+        raise Problem(problem)
 
 
 def _named(table: dict[str, int], limit: int, what: str) -> Callable[[str], int]:
@@ -100,14 +116,14 @@ def parse_route(node: Node, notes: list[str]) -> Route:
         if word in ROUTE_UNIMPLEMENTED:
             raise Problem(f"'{word}' in a route is not implemented yet in poise")
         if word == "src":
-            values["src"] = ipv4(cursor.value(word), "route src address")
+            values["src"] = ip_address(cursor.value(word), "route src address")
         elif word in ("via", "gw"):
             if word == "gw":
                 notes.append('"gw" for routes is deprecated. Please use "via"')
-            values["via"] = ipv4(cursor.value(word), "route via address")
+            values["via"] = ip_address(cursor.value(word), "route via address")
         elif word == "or":
             notes.append('"or" for routes is deprecated. Please use "nexthop"')
-            other = ipv4(cursor.value(word), "route or address")
+            other = ip_address(cursor.value(word), "route or address")
             if "nexthops" in values:
                 notes.append('"or" route already specified - ignoring subsequent')
                 continue
@@ -149,6 +165,11 @@ def parse_route(node: Node, notes: list[str]) -> Route:
     wanted = ("via", "dev", "nexthops")
     if values.get("kind", "unicast") == "unicast" and not any(w in values for w in wanted):
         raise Problem("a route needs 'via', 'dev' or 'nexthop'")
+    hops = [hop.via for hop in values.get("nexthops", ())]
+    _one_family(
+        [values["destination"], values.get("via"), values.get("src"), *hops],
+        "Cannot mix IPv4 and IPv6 addresses for route",
+    )
     return Route(where=node.where, **values)
 
 
@@ -163,7 +184,7 @@ def _nexthops(cursor: _Cursor) -> tuple[NextHop, ...]:
             found.append(NextHop(**values))
             values = {}
         elif word == "via":
-            values["via"] = ipv4(cursor.value(word), "nexthop address")
+            values["via"] = ip_address(cursor.value(word), "nexthop address")
         elif word == "dev":
             values["dev"] = cursor.value(word)
         elif word == "weight":
@@ -214,6 +235,10 @@ def parse_rule(node: Node, _notes: list[str]) -> Rule:
             raise Problem(f"unknown rule keyword '{word}'")
     if "table" not in values and "action" not in values:
         raise Problem("a rule needs a 'table' (or blackhole|unreachable|prohibit)")
+    _one_family(
+        [values.get("source"), values.get("destination")],
+        "rule specification has mixed IPv4 and IPv6",
+    )
     return Rule(where=node.where, **values)
 
 

@@ -393,6 +393,7 @@ class Netlink:
         """Add or delete a route as Keepalived does (vrrp_iproute.c: protocol 18 unless
         given, the kernel's prepend); one already there or already gone is not an error."""
         options: dict[str, object] = {
+            "family": socket.AF_INET6 if route.family == 6 else socket.AF_INET,
             "dst": str(route.destination),
             "table": route.table,
             "type": route.kind,
@@ -419,7 +420,10 @@ class Netlink:
 
     async def rule(self, command: str, rule: Rule) -> str | None:
         # Keepalived marks its rules protocol 18 too (vrrp_iprule.c)
-        options: dict[str, object] = {"family": socket.AF_INET, "protocol": RTPROT_KEEPALIVED}
+        options: dict[str, object] = {
+            "family": socket.AF_INET6 if rule.family == 6 else socket.AF_INET,
+            "protocol": RTPROT_KEEPALIVED,
+        }
         for name, network in (("src", rule.source), ("dst", rule.destination)):
             if network is not None:
                 options[name] = str(network.network_address)
