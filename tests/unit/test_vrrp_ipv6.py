@@ -238,8 +238,10 @@ def test_hop_limit_is_checked_except_on_unicast_ipv6_as_keepalived() -> None:
     assert unicast.check(AdvertReceived(heard, peer, base.address, 64)) is None
 
 
-def test_use_vmac_on_an_ipv6_instance_is_refused_not_half_done() -> None:
+def test_use_vmac_on_an_ipv6_instance_carries_the_ipv6_virtual_mac() -> None:
+    # RFC 5798 section 7.3: 00-00-5E-00-02-{VRID} for IPv6 (Keepalived's vrrp.61 has it)
     config, diagnostics = load(" use_vmac\n virtual_ipaddress {\n  2001:db8::170/64\n }\n")
-    assert config is None
-    (problem,) = errors(diagnostics)
-    assert problem.where.line == 6 and "not implemented yet" in problem.message
+    assert config is not None and not errors(diagnostics)
+    (instance,) = config.instances
+    assert instance.family == 6 and instance.use_vmac == f"vrrp.{instance.virtual_router_id}"
+    assert instance.virtual_mac == bytes((0, 0, 0x5E, 0, 2, instance.virtual_router_id))

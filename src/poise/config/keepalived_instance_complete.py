@@ -85,15 +85,6 @@ def complete_instance(
     values.setdefault("skip_check_adv_addr", defaults.vrrp_skip_check_adv_addr)
     if defaults.vrrp_check_unicast_src:
         values["check_unicast_src"] = True
-    if values["family"] == 6 and "use_vmac" in values:
-        diagnostics.append(
-            error(
-                draft.places.get("use_vmac", where),
-                "use_vmac on an IPv6 instance is not implemented yet in poise",
-                "use_vmac",
-            )
-        )
-        return None
     instance = VrrpInstance(name=draft.name, where=where, notify=Notify(**draft.notify), **values)
     return _reconcile(instance, draft, diagnostics)
 

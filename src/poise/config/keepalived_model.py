@@ -263,8 +263,10 @@ class VrrpInstance:
 
     @property
     def virtual_mac(self) -> bytes:
-        """RFC 5798 section 7.3: 00-00-5E-00-01-{VRID} (or use_vmac's own MAC)."""
-        return self.vmac_mac or bytes((0, 0, 0x5E, 0, 1, self.virtual_router_id))
+        """RFC 5798 section 7.3: 00-00-5E-00-01-{VRID}, for IPv6 00-00-5E-00-02-{VRID} (or
+        use_vmac's own MAC)."""
+        kind = 2 if self.family == 6 else 1
+        return self.vmac_mac or bytes((0, 0, 0x5E, 0, kind, self.virtual_router_id))
 
 
 @dataclass(frozen=True, slots=True)
