@@ -7,12 +7,16 @@ open connections, then the next, then none)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import socket
 import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_lvs_e2e import UdpRealServer
 from tests.support import Backend, ask_name, eventually, free_port, run
 
 pytestmark = [pytest.mark.e2e]
@@ -125,5 +129,64 @@ def test_dh_fo_and_ovf_choose_as_ipvs(tmp_path: Path, loop_kind: str) -> None:
                 await asyncio.wait_for(proc.wait(), 10)
             for backend in [*dh, *fo, *ovf]:
                 await backend.stop()
+
+    run(loop_kind, main, timeout=60)
+
+
+UDP_CONF = """
+virtual_server_group dh {{
+    127.0.0.1 {port}
+    127.0.0.2 {port}
+}}
+virtual_server group dh {{
+    lb_algo dh
+    protocol UDP
+{reals}}}
+"""
+
+
+def test_dh_over_udp_sends_each_address_s_datagrams_to_its_real_server(
+    tmp_path: Path, loop_kind: str
+) -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        servers = [
+            await loop.create_datagram_endpoint(
+                functools.partial(UdpRealServer, name), local_addr=("127.0.0.1", 0)
+            )
+            for name in ("a", "b", "c")
+        ]
+        ports = [t.get_extra_info("sockname")[1] for t, _ in servers]
+        port = free_port()
+        reals = "".join(f"    real_server 127.0.0.1 {p} {{\n    }}\n" for p in ports)
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(UDP_CONF.format(port=port, reals=reals))
+        log = tmp_path / "vrrp.log"
+        with log.open("wb") as stream:
+            proc = await asyncio.create_subprocess_exec(
+                POISE, "vrrp", "-f", str(conf), "-db", stdout=stream, stderr=stream
+            )
+
+        async def answer(host: str) -> bytes:
+            """A new client's first answer (retried until poise vrrp runs its loop)."""
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                sock.setblocking(False)
+                sock.connect((host, port))
+                for _ in range(40):
+                    await loop.sock_sendall(sock, b"hi")
+                    with contextlib.suppress(TimeoutError):
+                        return await asyncio.wait_for(loop.sock_recv(sock, 2048), 0.25)
+            raise AssertionError(f"no answer through {host}:{port}")
+
+        try:
+            await eventually(lambda: "Starting VRRP child process" in log.read_text(), 10)
+            # 127.0.0.1: bucket 177, 177 mod 3 = 0: a; 127.0.0.2: bucket 98, 98 mod 3 = 2: c
+            assert {await answer("127.0.0.1") for _ in range(4)} == {b"a hi"}
+            assert {await answer("127.0.0.2") for _ in range(4)} == {b"c hi"}
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 10)
+            for transport, _ in servers:
+                transport.close()
 
     run(loop_kind, main, timeout=60)

@@ -131,8 +131,9 @@ def proxy_of(
         for ip, port in vs.endpoints
         if destination is None or ip == destination
     )
+    several = len({ip for ip, _ in vs.endpoints}) > 1
     return model.Proxy(
-        vs.name if destination is None else f"{vs.name} to [{destination}]",
+        f"{vs.name} to [{destination}]" if destination is not None and several else vs.name,
         model.Capability.LISTEN,
         vs.where,
         mode=model.Mode.TCP,
