@@ -48,6 +48,7 @@ listen l
     bind 127.0.0.170:80 transparent
     bind 127.0.0.171:80 freebind noreuseport
     bind /run/l.sock
+    bind :81 accept-proxy
     server a 10.0.0.1
 """
     )
@@ -61,16 +62,17 @@ listen l
         Bind(Address("ipv4", "127.0.0.170", 80), at(6), freebind=True),
         Bind(Address("ipv4", "127.0.0.171", 80), at(7), freebind=True, reuseport=False),
         Bind(Address("unix", "/run/l.sock", None), at(8)),
+        Bind(Address("ipv4", "", 81), at(9), accept_proxy=True),
     )
 
 
 def test_bind_options_not_implemented_are_reported_one_by_one() -> None:
     found = errors(
-        "frontend fe\n    bind :443 ssl crt /etc/x.pem alpn h2 accept-proxy ecdhe prime256v1 "
+        "frontend fe\n    bind :443 ssl crt /etc/x.pem alpn h2 defer-accept ecdhe prime256v1 "
         "bogus\n    default_backend be\nbackend be\n"
     )
     assert found == [
-        f"{at(2)}: error: 'bind': option 'accept-proxy' is not implemented yet in poise",
+        f"{at(2)}: error: 'bind': option 'defer-accept' is not implemented yet in poise",
         f"{at(2)}: error: 'bind': option 'ecdhe' is not implemented yet in poise",
         f"{at(2)}: error: 'bind': unknown option 'bogus'",
     ]

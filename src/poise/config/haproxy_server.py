@@ -35,6 +35,7 @@ class BindOptions:
     v6only: bool = False
     freebind: bool = False
     reuseport: bool = True
+    accept_proxy: bool = False
     mode: int | None = None  # stats socket only
     level: StatsLevel = "operator"  # stats socket only
     expose_fd: bool = False  # stats socket only: `expose-fd listeners`
@@ -82,6 +83,8 @@ def parse_bind_options(
                 options.freebind = True
             elif option == "noreuseport":
                 options.reuseport = False
+            elif not socket and option == "accept-proxy":
+                options.accept_proxy = True
             elif socket and option == "mode":
                 try:
                     options.mode = int(value or "", 8)
@@ -141,6 +144,7 @@ def parse_bind(
             backlog=opts.backlog,
             v6only=opts.v6only,
             tls=tls,
+            accept_proxy=opts.accept_proxy,
         )
         for addr in addresses
     ]

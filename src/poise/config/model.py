@@ -152,6 +152,7 @@ class Bind:
     backlog: int | None = None
     v6only: bool = False
     tls: TlsBind | None = None  # `ssl`: TLS is terminated on this address
+    accept_proxy: bool = False  # a PROXY protocol header comes first (net/proxied.py)
 
 
 LogFormatName = Literal["rfc3164", "rfc5424", "raw", "short", "timed", "iso", "local", "priority"]

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from poise.core.backend import Backend
     from poise.core.fetch import Value
     from poise.core.http.message import Request, Response
+    from poise.core.proxyproto import ProxyHeader
     from poise.core.server import ServerState
 
 Captures = tuple[str | None, ...]
@@ -35,6 +36,7 @@ class Conn:
         "client_port",
         "dst_ip",
         "dst_port",
+        "proxied",
         "sni",
         "ssl",
         "vars",
@@ -48,8 +50,18 @@ class Conn:
         self.ssl = False  # the client connection is TLS (ssl_fc)
         self.sni: str | None = None  # the name the client asked for
         self.client_cert = False  # ssl_c_used
+        # The PROXY protocol header the client sent (`bind ... accept-proxy`), whose
+        # addresses the session takes instead of the socket's (net/proxied.py).
+        self.proxied: ProxyHeader | None = None
         # The `sess` variables (core/variables.py), None until one is set.
         self.vars: dict[str, Value] | None = None
+
+    def use_proxied(self) -> None:
+        """The client's and destination's addresses from the PROXY header."""
+        header = self.proxied
+        if header is not None and header.src is not None and header.dst is not None:
+            self.client_ip, self.client_port = header.src
+            self.dst_ip, self.dst_port = header.dst
 
 
 class Txn:

@@ -38,6 +38,7 @@ from poise.core.frontend import Frontend
 from poise.net.context import Context
 from poise.net.listener import Listener
 from poise.net.logsink import console
+from poise.net.proxied import ProxyReader
 
 RETRY_DELAY = 0.1  # seconds a listener out of descriptors waits (HAProxy: up to 100 ms)
 BURST_GAP = 1.0  # seconds without a failed accept that end a burst (logged once)
@@ -103,6 +104,8 @@ def frontend_acceptor(
     unlistens = listener.sock.family != socket.AF_UNIX and not listener.inherited
     acceptor = Acceptor(ctx, FrontendGate(ctx, frontend), listener.sock, factory)
     acceptor.backlog = listener.backlog if unlistens else 0
+    if listener.bind.accept_proxy:
+        acceptor.proxy = ProxyReader(ctx.loop, frontend, listener)
     frontend.listeners.append(acceptor)
     if frontend.paused:
         acceptor.pause()
@@ -129,6 +132,7 @@ class Acceptor:
         "fd",
         "gate",
         "loop",
+        "proxy",
         "retry",
         "sock",
         "state",
@@ -152,6 +156,7 @@ class Acceptor:
         self.state = State.LIMITED
         self.failed_at = -BURST_GAP  # the loop's time of the last failed accept
         self.retry: asyncio.TimerHandle | None = None
+        self.proxy: ProxyReader | None = None  # `accept-proxy`: the header comes first
 
     # -- accepting ----------------------------------------------------------------------
 
@@ -178,8 +183,16 @@ class Acceptor:
     async def open(self, conn: socket.socket) -> None:
         """The session of an accepted (and counted) connection; it counts itself out
         when it ends."""
+        factory = self.factory
         try:
-            await self.loop.connect_accepted_socket(self.factory, conn)
+            if self.proxy is not None:
+                proxied = await self.proxy.receive(conn, factory)
+                if proxied is None:  # refused and logged
+                    conn.close()
+                    self.gate.release()
+                    return
+                factory = proxied
+            await self.loop.connect_accepted_socket(factory, conn)
         except (OSError, RuntimeError):  # RuntimeError: the loop is closing
             conn.close()  # no session was made: the connection is counted out here
             self.gate.release()

@@ -155,12 +155,16 @@ class HttpSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop transports are not asyncio.Transport subclasses, hence a cast.
         self.client = cast(asyncio.Transport, transport)
-        peer = self.client.get_extra_info("peername")
-        if isinstance(peer, tuple):
-            self.conn.client_ip, self.conn.client_port = peer[0], peer[1]
-        sock = self.client.get_extra_info("sockname")
-        if isinstance(sock, tuple):
-            self.conn.dst_ip, self.conn.dst_port = sock[0], sock[1]
+        conn = self.conn
+        if conn.proxied is None:
+            peer = self.client.get_extra_info("peername")
+            if isinstance(peer, tuple):
+                conn.client_ip, conn.client_port = peer[0], peer[1]
+            sock = self.client.get_extra_info("sockname")
+            if isinstance(sock, tuple):
+                conn.dst_ip, conn.dst_port = sock[0], sock[1]
+        else:
+            conn.use_proxied()  # `accept-proxy`: the header's (net/proxied.py)
         tls = self.client.get_extra_info("ssl_object")
         if tls is not None:
             self.conn.ssl = True

@@ -121,7 +121,11 @@ def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
     uses = formatter.uses
     extras = record.extras = LogExtras(bytes_uploaded=txn.bytes_in)
     if "fi" in uses or "fp" in uses or "[]" in uses:
-        extras.frontend_ip, extras.frontend_port = socket_address(session.client, "sockname")
+        conn = session.conn
+        if conn.dst_ip:  # from a PROXY header
+            extras.frontend_ip, extras.frontend_port = conn.dst_ip, conn.dst_port
+        else:
+            extras.frontend_ip, extras.frontend_port = socket_address(session.client, "sockname")
     transport = session.server_transport
     if "bi" in uses or "bp" in uses:
         extras.backend_ip, extras.backend_port = socket_address(transport, "sockname")

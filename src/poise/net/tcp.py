@@ -126,7 +126,9 @@ class TcpSession(asyncio.Protocol):
         self.last_active = self.loop.time()
         self.accept_time = self.loop.time()
         peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple):
+        if self.conn.proxied is not None:
+            self.conn.use_proxied()  # `accept-proxy`: the header's (net/proxied.py)
+        elif isinstance(peer, tuple):
             self.conn.client_ip, self.conn.client_port = peer[0], peer[1]
         else:
             self.conn.client_ip, self.conn.client_port = "unix", 0
@@ -221,6 +223,8 @@ class TcpSession(asyncio.Protocol):
         pass
 
     def destination_port(self) -> int:
+        if self.conn.dst_ip:  # from a PROXY header
+            return self.conn.dst_port
         sockname = self.client.get_extra_info("sockname")
         return sockname[1] if isinstance(sockname, tuple) else 0
 
@@ -230,6 +234,8 @@ class TcpSession(asyncio.Protocol):
         client = self.client
         sock = client.get_extra_info("sockname")
         dst, dst_port = (sock[0], sock[1]) if isinstance(sock, tuple) else ("", 0)
+        if self.conn.dst_ip:  # from a PROXY header
+            dst, dst_port = self.conn.dst_ip, self.conn.dst_port
         tls = client.get_extra_info("ssl_object")
         sni = client_sni(tls) if tls is not None else None
         return Request(

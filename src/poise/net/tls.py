@@ -48,7 +48,9 @@ from poise.certs.check import (
 from poise.certs.inspect import names as certificate_names
 from poise.config import model
 from poise.core import explain
+from poise.core.proxyproto import ProxyHeader
 from poise.core.tlsalert import alert_record
+from poise.core.txn import Conn
 from poise.net.listener import Listener
 from poise.net.sessionlog import FAILURE_LEVEL
 from poise.net.tls_context import raise_errors, server_side_context
@@ -220,7 +222,17 @@ class TlsAccept(asyncio.Protocol):
     connection_made. While it lasts, the handshake counts among the context's sessions, so
     that a stop waits for it (or cuts it)."""
 
-    __slots__ = ("accepted", "client", "early", "events", "killed", "setup", "task", "transport")
+    __slots__ = (
+        "accepted",
+        "client",
+        "early",
+        "events",
+        "killed",
+        "proxied",
+        "setup",
+        "task",
+        "transport",
+    )
 
     def __init__(self, setup: Accepting) -> None:
         self.setup = setup
@@ -231,6 +243,7 @@ class TlsAccept(asyncio.Protocol):
         self.accepted = 0.0
         self.task: asyncio.Task[None] | None = None
         self.transport: asyncio.Transport | None = None
+        self.proxied: ProxyHeader | None = None  # `accept-proxy`'s header (net/proxied.py)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         raw = self.transport = cast(asyncio.Transport, transport)
@@ -239,6 +252,8 @@ class TlsAccept(asyncio.Protocol):
         peer = raw.get_extra_info("peername")
         if isinstance(peer, tuple):
             self.client = (str(peer[0]), int(peer[1]))
+        if self.proxied is not None and self.proxied.src is not None:
+            self.client = self.proxied.src  # a failed handshake is logged with it
         ctx = self.setup.ctx
         ctx.sessions.add(self)
         self.task = ctx.loop.create_task(self.handshake(raw))
@@ -276,6 +291,10 @@ class TlsAccept(asyncio.Protocol):
             self.gone()
             return
         session = setup.factory()
+        if self.proxied is not None:
+            conn = getattr(session, "conn", None)
+            if isinstance(conn, Conn):
+                conn.proxied = self.proxied
         secure.set_protocol(session)
         session.connection_made(secure)
         ctx.forget(self)
