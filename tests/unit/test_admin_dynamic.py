@@ -104,6 +104,18 @@ def test_options_a_dynamic_server_takes(world: World) -> None:
     assert world.srv("be", "n5").id == 4  # the lowest free id
 
 
+def test_a_dynamic_server_sends_the_proxy_protocol(world: World) -> None:
+    # HAProxy 2.6 takes these on `add server`, no-send-proxy* included.
+    line = (
+        "add server be/p1 127.0.0.1:1 send-proxy send-proxy-v2-ssl-cn "
+        "proxy-v2-options crc32c,authority no-send-proxy-v2-ssl-cn check-send-proxy"
+    )
+    assert world.text(line, Level.ADMIN) == REGISTERED
+    config = world.srv("be", "p1").config
+    assert config.proxy_protocol == {"v1", "v2", "ssl", "crc32c", "authority"}
+    assert config.check_send_proxy
+
+
 def test_servers_state_of_new_servers_is_haproxys(world: World) -> None:
     for line in (
         "add server be/n1 127.0.0.1:27186",
@@ -204,6 +216,8 @@ def test_servers_state_of_new_servers_is_haproxys(world: World) -> None:
         ("add server be/n1 127.0.0.1:1 addr", "'addr' expects <ipv4|ipv6> as argument..\n\n"),
         ("add server be/n1 127.0.0.1:1 addr foo", "'addr' : invalid address: 'foo' in 'foo'.\n\n"),
         ("add server be/n1 127.0.0.1:99999", "invalid port '99999' in '127.0.0.1:99999'\n\n"),
+        ("add server be/n1 127.0.0.1:1 proxy-v2-options ssl,bogus",
+         "'bogus' : proxy v2 option not implemented.\n\n"),
     ],
 )  # fmt: skip
 def test_add_server_refusals_change_nothing(world: World, line: str, answer: str) -> None:

@@ -227,3 +227,38 @@ def test_a_sockpair_server_carries_traffic_only() -> None:
         "in poise",
         "s.cfg:8: error: 'server be/s2': 'ssl' over sockpair@ is not implemented yet in poise",
     ]
+
+
+def test_proxy_protocol_flags_add_up_from_default_server() -> None:
+    config, diagnostics = parse_ok(
+        """
+backend be
+    default-server send-proxy-v2 proxy-v2-options crc32c,authority
+    server a 10.0.0.1:80
+    server b 10.0.0.2:80 no-send-proxy-v2 check-send-proxy
+    server c 10.0.0.3:80 send-proxy-v2-ssl-cn proxy-v2-options ssl-cipher,unique-id
+    server d 10.0.0.4:80
+"""
+    )
+    assert diagnostics == []
+    a, b, c, d = only(config).servers
+    assert a.proxy_protocol == {"v2", "crc32c", "authority"} and not a.check_send_proxy
+    # Without v2 the other flags stay: HAProxy then sends a v1 line.
+    assert b.proxy_protocol == {"crc32c", "authority"} and b.check_send_proxy
+    assert c.proxy_protocol == {
+        "v2", "crc32c", "authority", "ssl", "cert-cn", "ssl-cipher", "unique-id"
+    }  # fmt: skip
+    assert d.proxy_protocol == a.proxy_protocol
+
+
+def test_bad_proxy_v2_options() -> None:
+    found = errors(
+        "backend be\n    server a 10.0.0.1:80 proxy-v2-options ssl,bogus\n"
+        "    server b 10.0.0.1:80 proxy-v2-options cert-key\n"
+    )
+    assert found == [
+        f"{at(2)}: error: 'server': option 'proxy-v2-options': 'bogus' : proxy v2 option "
+        "not implemented.",
+        f"{at(3)}: error: 'server': option 'proxy-v2-options': 'cert-key' is not implemented "
+        "yet in poise",
+    ]

@@ -33,6 +33,8 @@ from poise.admin.commands_base import (
 from poise.admin.commands_servers import dynamic_weights
 from poise.config import keywords, model
 from poise.config.address import AddressError, parse_server
+from poise.config.haproxy_draft import Problem
+from poise.config.haproxy_server import SEND_PROXY, proxy_flags, proxy_v2_options
 from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.config.units import parse_time
 from poise.core.backend import Backend
@@ -44,19 +46,19 @@ CLI_WHERE = model.Where("(null)", 0)
 # Options HAProxy 2.6 takes on `add server` that poise does not implement yet.
 NOT_IMPLEMENTED = frozenset((
     "agent-addr", "agent-check", "agent-inter", "agent-port", "agent-send", "allow-0rtt",
-    "alpn", "ca-file", "check-alpn", "check-proto", "check-send-proxy", "check-sni",
+    "alpn", "ca-file", "check-alpn", "check-proto", "check-sni",
     "check-ssl", "check-via-socks4", "ciphers", "ciphersuites", "crl-file", "crt",
     "error-limit", "force-sslv3", "force-tlsv10", "force-tlsv11", "force-tlsv12",
     "force-tlsv13", "minconn", "no-ssl-reuse", "no-sslv3", "no-tlsv10", "no-tlsv11",
     "no-tlsv12", "no-tlsv13", "no-tls-tickets", "npn", "observe", "on-error", "on-marked-down",
     "on-marked-up", "pool-low-conn", "pool-max-conn", "pool-purge-delay", "proto",
-    "proxy-v2-options", "send-proxy", "send-proxy-v2", "send-proxy-v2-ssl",
-    "send-proxy-v2-ssl-cn", "slowstart", "sni", "source", "ssl", "ssl-max-ver", "ssl-min-ver",
+    "slowstart", "sni", "source", "ssl", "ssl-max-ver", "ssl-min-ver",
     "tfo", "tls-tickets", "track", "usesrc", "verify", "verifyhost", "ws",
 ))  # fmt: skip
 IMPLEMENTED = frozenset((
     "addr", "backup", "check", "disabled", "downinter", "enabled", "fall", "fastinter", "id",
     "inter", "maxconn", "maxqueue", "no-backup", "port", "rise", "weight",
+    *SEND_PROXY, "proxy-v2-options", "check-send-proxy",
 ))  # fmt: skip
 # Every server keyword HAProxy knows (for "did you mean"), in keywords.py's order.
 KNOWN = tuple(dict.fromkeys([*keywords.SERVER_OPTIONS, "usesrc"]))
@@ -137,6 +139,14 @@ def read_option(new: NewServer, option: str, value: str, backend: Backend) -> No
         if not value.isascii() or not value.isdigit() or int(value) > 65535:
             raise Refused("'port' expects a port number as argument..")
         settings["check_port"] = int(value) or None
+    elif option in SEND_PROXY or option == "proxy-v2-options":
+        try:
+            ops = SEND_PROXY.get(option) or proxy_v2_options(value)
+        except Problem as exc:
+            raise Refused(str(exc)) from None
+        settings["proxy_protocol"] = proxy_flags(ops, settings.get("proxy_protocol", frozenset()))
+    elif option == "check-send-proxy":
+        settings["check_send_proxy"] = True
     elif option == "addr":
         if not value:
             raise Refused("'addr' expects <ipv4|ipv6> as argument..")

@@ -31,6 +31,7 @@ import httptools
 from poise.checks.probe import LINGER_RESET
 from poise.config import model
 from poise.core import health, httpcheck
+from poise.net.proxied import check_header
 from poise.net.tls_server import ServerTls, check_handshake
 
 
@@ -50,6 +51,8 @@ class HttpProbe:
         connect_timeout: float,
         check_timeout: float | None,
         tls: tuple[ServerTls, str | None] | None = None,
+        *,
+        proxy: frozenset[str] = frozenset(),
     ) -> health.CheckResult:
         """One check of host:port. Timeouts in seconds; `check_timeout` is `timeout
         check` (None when unset). With `tls` (check-ssl), over TLS: a handshake that
@@ -65,6 +68,8 @@ class HttpProbe:
             return health.l4_timeout(reader.elapsed())
         except OSError as exc:
             return health.l4_failed(_strerror(exc), reader.elapsed())
+        if proxy:  # the PROXY header, before TLS (net/proxied.py)
+            transport.write(check_header(proxy, transport))
         if tls is not None:
             left = started + connect_timeout - loop.time()
             secure, failure, _ = await check_handshake(transport, reader, *tls, left)

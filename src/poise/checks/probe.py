@@ -17,13 +17,18 @@ import struct
 from dataclasses import replace
 
 from poise.core import health
+from poise.net.proxied import check_header
 from poise.net.tls_server import ServerTls, check_handshake, l6_passed
 
 LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 async def tcp_check(
-    host: str, port: int, timeout: float, tls: tuple[ServerTls, str | None] | None = None
+    host: str,
+    port: int,
+    timeout: float,
+    tls: tuple[ServerTls, str | None] | None = None,
+    proxy: frozenset[str] = frozenset(),
 ) -> health.CheckResult:
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -40,6 +45,8 @@ async def tcp_check(
     except OSError as exc:
         info = os.strerror(exc.errno) if exc.errno else str(exc)
         return health.l4_failed(info, elapsed())
+    if proxy:  # the PROXY header, before TLS (net/proxied.py)
+        transport.write(check_header(proxy, transport))
     if tls is not None:
         left = timeout - (loop.time() - started)
         secure, failure, _ = await check_handshake(transport, protocol, *tls, left)

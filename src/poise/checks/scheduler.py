@@ -28,6 +28,7 @@ from poise.core.server import ServerState
 from poise.core.tcpcheck_rules import program
 from poise.net.context import Context
 from poise.net.logsink import LogSink, console
+from poise.net.proxied import check_flags
 
 
 class ServerCheck:
@@ -75,11 +76,16 @@ class ServerCheck:
         host, port = self.target()
         # check-ssl: (TLS, check's SNI)
         tls = self.checks.ctx.io[self.backend].check_tls.get(self.server.id)
+        proxy = check_flags(self.server.config)  # `check-send-proxy`, `send-proxy`
         if self.http is not None:
-            return await self.http.run(host, port, self.timeout(), self.check_timeout(), tls)
+            return await self.http.run(
+                host, port, self.timeout(), self.check_timeout(), tls, proxy=proxy
+            )
         if self.tcp is not None:
-            return await self.tcp.run(host, port, self.timeout(), self.check_timeout(), tls)
-        return await tcp_check(host, port, self.timeout(), tls)
+            return await self.tcp.run(
+                host, port, self.timeout(), self.check_timeout(), tls, proxy=proxy
+            )
+        return await tcp_check(host, port, self.timeout(), tls, proxy)
 
     async def run(self, first_delay: float) -> None:
         await asyncio.sleep(first_delay)

@@ -21,6 +21,7 @@ from dataclasses import replace
 from poise.checks.probe import LINGER_RESET
 from poise.core import health
 from poise.core.tcpcheck import CHECK_BUFFER_BYTES, NEXT, Connect, Expect, Program, Send, Step
+from poise.net.proxied import check_header
 from poise.net.tls_server import ServerTls, check_handshake
 
 
@@ -39,6 +40,8 @@ class TcpCheckProbe:
         connect_timeout: float,
         check_timeout: float | None,
         tls: tuple[ServerTls, str | None] | None = None,
+        *,
+        proxy: frozenset[str] = frozenset(),
     ) -> health.CheckResult:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -70,6 +73,8 @@ class TcpCheckProbe:
                         return program.connect_failed(step, _strerror(exc), elapsed())
                     linger = step.linger
                     secure = False
+                    if step.default and proxy:  # the PROXY header, before TLS
+                        transport.write(check_header(proxy, transport))
                     if step.default and tls is not None:
                         left = deadline - loop.time()
                         wrapped, failure, _ = await check_handshake(transport, reader, *tls, left)

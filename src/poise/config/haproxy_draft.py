@@ -97,6 +97,10 @@ class ServerSettings:
     # The TLS options (`ssl`, `verify`, `sni`...) as (option, value) words, in the order
     # written; config/haproxy_tls.py reads them. They add up: `default-server`'s first.
     tls: tuple[tuple[str, str], ...] = ()
+    # The PROXY protocol flags turned on ("+v2") and off ("-v1") in the order written
+    # (`send-proxy*`, `no-send-proxy*`, `proxy-v2-options`); they add up like `tls`.
+    proxy_protocol: tuple[str, ...] = ()
+    check_send_proxy: bool | None = None
 
     def over(self, base: ServerSettings) -> ServerSettings:
         """These settings laid over `base` (ours win where set)."""
@@ -104,6 +108,7 @@ class ServerSettings:
             f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
         }
         changes["tls"] = base.tls + self.tls
+        changes["proxy_protocol"] = base.proxy_protocol + self.proxy_protocol
         return replace(base, **changes)
 
 

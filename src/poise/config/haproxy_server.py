@@ -213,6 +213,54 @@ _FLAGS: dict[str, tuple[str, bool]] = {
     "disabled": ("disabled", True),
     "enabled": ("disabled", False),
 }
+# PROXY protocol (configuration.txt 5.2; HAProxy's SRV_PP_* flags): what each option turns
+# on or off. A server sends v2 when "v2" is on, else v1 when any flag is on.
+SEND_PROXY: dict[str, tuple[str, ...]] = {
+    "send-proxy": ("+v1",),
+    "send-proxy-v2": ("+v2",),
+    "send-proxy-v2-ssl": ("+v2", "+ssl"),
+    "send-proxy-v2-ssl-cn": ("+v2", "+ssl", "+cert-cn"),
+    "no-send-proxy": ("-v1",),
+    "no-send-proxy-v2": ("-v2",),
+    "no-send-proxy-v2-ssl": ("-ssl",),
+    "no-send-proxy-v2-ssl-cn": ("-cert-cn",),
+}
+PROXY_V2_OPTIONS: dict[str, tuple[str, ...]] = {
+    "ssl": ("+ssl",),
+    "cert-cn": ("+ssl", "+cert-cn"),
+    "ssl-cipher": ("+ssl", "+ssl-cipher"),
+    "authority": ("+authority",),
+    "crc32c": ("+crc32c",),
+    "unique-id": ("+unique-id",),
+}
+# HAProxy's cert-sig and cert-key describe the bind's own certificate, which poise does not
+# read back from a TLS connection yet.
+PROXY_V2_MISSING = ("cert-sig", "cert-key")
+
+
+def proxy_v2_options(value: str) -> tuple[str, ...]:
+    """`proxy-v2-options LIST`: the flags it turns on."""
+    ops: list[str] = []
+    for word in value.split(","):
+        if word in PROXY_V2_MISSING:
+            raise Problem(f"'{word}' is not implemented yet in poise")
+        if word not in PROXY_V2_OPTIONS:
+            raise Problem(f"'{word}' : proxy v2 option not implemented.")
+        ops += PROXY_V2_OPTIONS[word]
+    return tuple(ops)
+
+
+def proxy_flags(ops: Sequence[str], flags: frozenset[str] = frozenset()) -> frozenset[str]:
+    """The flags after `ops` ("+name" / "-name", in order) applied to `flags`."""
+    on = set(flags)
+    for op in ops:
+        if op[0] == "+":
+            on.add(op[1:])
+        else:
+            on.discard(op[1:])
+    return frozenset(on)
+
+
 _DURATIONS = ("inter", "fastinter", "downinter")
 _COUNTS = {"rise": (1, None), "fall": (1, None), "weight": (0, SERVER_WEIGHT_MAX)}
 _LIMITS = ("maxconn", "maxqueue")
@@ -270,6 +318,11 @@ def parse_server_options(
             elif option in haproxy_resolvers.SERVER_OPTIONS:
                 name, setting = haproxy_resolvers.server_option(option, value or "")
                 changes[name] = setting
+            elif option in SEND_PROXY or option == "proxy-v2-options":
+                ops = SEND_PROXY.get(option) or proxy_v2_options(value or "")
+                changes["proxy_protocol"] = (*changes.get("proxy_protocol", ()), *ops)
+            elif option == "check-send-proxy":
+                changes["check_send_proxy"] = True
             elif option == "cookie":
                 # The value of the backend's persistence cookie that names this server.
                 changes["cookie"] = value

@@ -31,6 +31,7 @@ from poise.config.haproxy_draft import (
     ServerSettings,
 )
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
+from poise.config.haproxy_server import proxy_flags
 from poise.config.haproxy_stats import link_stats, services_outside_frontends
 from poise.config.haproxy_tcpcheck import PROTOCOL_OPTIONS
 from poise.config.haproxy_tcpcheck import link as link_tcp_check
@@ -364,6 +365,8 @@ class _Linker:
                     resolve_opts=s.resolve_opts or frozenset(),
                     template=draft.template,
                     source=s.source or backend_source,
+                    proxy_protocol=proxy_flags(s.proxy_protocol),
+                    check_send_proxy=bool(s.check_send_proxy),
                 )
             )
             self.check_dns(section, servers[-1])

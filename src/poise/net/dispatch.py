@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import socket
 import ssl
 from collections.abc import Coroutine
@@ -31,6 +32,7 @@ from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
 from poise.net.logsink import console
+from poise.net.proxied import destination_of, server_header
 from poise.net.source import SourceError, bound_socket, client_destination
 from poise.net.tls_server import ServerTls, report
 
@@ -47,6 +49,7 @@ def backend_tls(ctx: Context, backend: Backend | None, server: ServerState) -> S
 # Where a virtual server (`fallback`) connects from the node's address instead.
 FALLBACK_ERRORS = (errno.EPERM, errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 _warned: set[str] = set()
+_PRIVATE = itertools.count(1)  # numbers the sessions whose server connections are private
 
 
 def warn_once(message: str) -> None:
@@ -97,7 +100,17 @@ class Owner(Protocol):
 
 
 class Dispatch:
-    __slots__ = ("ctx", "loop", "owner", "state", "t_queued_at", "timer", "tls_name", "waiting_on")
+    __slots__ = (
+        "ctx",
+        "loop",
+        "owner",
+        "private",
+        "state",
+        "t_queued_at",
+        "timer",
+        "tls_name",
+        "waiting_on",
+    )
 
     def __init__(self, owner: Owner, ctx: Context) -> None:
         self.owner = owner
@@ -108,6 +121,7 @@ class Dispatch:
         self.waiting_on: ServerState | None = None  # the server whose queue it waits in
         self.t_queued_at = 0.0
         self.tls_name: str | None = None  # the SNI of the last server connection, if it varies
+        self.private = 0  # this session's number among those that sent PROXY headers
 
     def assign(self, avoid: ServerState | None) -> None:
         """Pick a server and connect, or queue, or fail (no server)."""
@@ -201,7 +215,8 @@ class Dispatch:
         source = server.config.source
         if fd is not None:  # `server sockpair@N` (net/inherited.py)
             connecting = connect_sockpair(loop, fd, owner.server_protocol)
-        elif source is not None:
+        elif source is not None or (tls is not None and server.config.proxy_protocol):
+            # (`send-proxy` on an `ssl` server: the header goes before the handshake.)
             if tls is not None:
                 name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
             connecting = self.connect_from(source, server, (addr, port), tls, name)
@@ -228,14 +243,15 @@ class Dispatch:
         port the client connected to (before NAT), the server's own port if it has one,
         plus its `+N` offset. The client connection's destination is kept for the log."""
         conn = self.owner.conn
-        sock = self.owner.client.get_extra_info("socket")
-        conn.dst_ip, conn.dst_port = client_destination(sock)
+        if conn.proxied is None:  # else the PROXY header's (`accept-proxy`)
+            sock = self.owner.client.get_extra_info("socket")
+            conn.dst_ip, conn.dst_port = client_destination(sock)
         port = server.port if server.port is not None else conn.dst_port + server.port_offset
         return (conn.dst_ip if server.transparent else server.addr), port
 
     async def connect_from(
         self,
-        source: Source,
+        source: Source | None,
         server: ServerState,
         target: tuple[str, int],
         tls: ServerTls | None,
@@ -247,8 +263,14 @@ class Dispatch:
         addr, port = target
         sock: socket.socket | None = None
         try:
-            sock = bound_socket(source, addr, owner.conn.client_ip, owner.conn.client_port)
+            if source is None:  # `send-proxy` on an `ssl` server
+                family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                sock.setblocking(False)
+            else:
+                sock = bound_socket(source, addr, owner.conn.client_ip, owner.conn.client_port)
         except SourceError as exc:
+            assert source is not None
             label = owner.backend.proxy.name if owner.backend is not None else "-"
             if not source.fallback or exc.errno not in FALLBACK_ERRORS:
                 warn_once(f"Server {label}/{server.name}: {exc.strerror}")
@@ -261,6 +283,8 @@ class Dispatch:
         if sock is not None:
             try:
                 await loop.sock_connect(sock, (addr, port))
+                if tls is not None and server.config.proxy_protocol:
+                    await loop.sock_sendall(sock, self.proxy_header(server))
             except BaseException:
                 sock.close()
                 raise
@@ -312,7 +336,27 @@ class Dispatch:
             owner.finish()
             return
         self.state = EST
+        if server.config.proxy_protocol:
+            # Such a connection is the client's own (HAProxy makes it private).
+            self.tls_name = self.private_key(self.tls_name)
+            if tls is None:
+                transport.write(self.proxy_header(server))
         owner.server_connected(transport, protocol, int((self.loop.time() - started) * 1000))
+
+    def proxy_header(self, server: ServerState) -> bytes:
+        """`send-proxy*`: the PROXY header for this client (net/proxied.py)."""
+        owner = self.owner
+        client = getattr(owner, "client", None)
+        tls = client.get_extra_info("ssl_object") if client is not None else None
+        dst = destination_of(client, owner.conn)
+        return server_header(server.config.proxy_protocol, owner.conn, dst, tls)
+
+    def private_key(self, name: str | None) -> str:
+        """What an idle connection that sent a PROXY header is kept under in its pool: only
+        this session takes it again (`name`: its SNI, when the server's varies)."""
+        if self.private == 0:
+            self.private = next(_PRIVATE)
+        return f"{name or ''}\0{self.private}"
 
     def connect_failed(self, server: ServerState, failure: Failure) -> None:
         owner = self.owner

@@ -56,6 +56,7 @@ from poise.net import services
 from poise.net.context import Context
 from poise.net.dispatch import PENDING_LIMIT, Dispatch, backend_tls
 from poise.net.httplog import log_transaction
+from poise.net.proxied import take_addresses
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
@@ -155,16 +156,7 @@ class HttpSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop transports are not asyncio.Transport subclasses, hence a cast.
         self.client = cast(asyncio.Transport, transport)
-        conn = self.conn
-        if conn.proxied is None:
-            peer = self.client.get_extra_info("peername")
-            if isinstance(peer, tuple):
-                conn.client_ip, conn.client_port = peer[0], peer[1]
-            sock = self.client.get_extra_info("sockname")
-            if isinstance(sock, tuple):
-                conn.dst_ip, conn.dst_port = sock[0], sock[1]
-        else:
-            conn.use_proxied()  # `accept-proxy`: the header's (net/proxied.py)
+        take_addresses(self.conn, transport)  # the socket's, or a PROXY header's
         tls = self.client.get_extra_info("ssl_object")
         if tls is not None:
             self.conn.ssl = True
@@ -525,6 +517,8 @@ class HttpSession(asyncio.Protocol):
         upstream = self.upstream
         io = self.ctx.io[self.backend] if self.backend is not None else None
         sni = self.varying_sni(server) if io is not None and io.server_tls else None
+        if server.config.proxy_protocol:  # only this client's connections (net/dispatch.py)
+            sni = self.dispatch.private_key(sni)
         if upstream is not None and (
             upstream.closed or upstream.home is not home or upstream.sni != sni
         ):

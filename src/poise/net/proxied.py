@@ -15,6 +15,14 @@ The addresses of the header (a LOCAL command or `PROXY UNKNOWN` keeps the connec
 own) are given to the session before its connection_made (`deliver`), so that everything
 that reads the client's address (logs, `src`, `forwardfor`, `balance source`, stickiness,
 `show sess`) reads the header's.
+
+`server_header` is what a server with `send-proxy`, `send-proxy-v2` or `proxy-v2-options`
+is sent first (before TLS on an `ssl` server): the client's addresses as this side knows
+them (a header it received included), and the v2 TLVs the options ask for, as HAProxy
+2.6's make_proxy_line_v2 fills them: ALPN when the client negotiated one, AUTHORITY from a
+received header or the client's SNI, UNIQUE_ID (empty: poise has no `unique-id-format`,
+and HAProxy then sends an empty one), SSL with the client's TLS version, its certificate's
+CN and the cipher.
 """
 
 from __future__ import annotations
@@ -22,17 +30,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import struct
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from cryptography import x509
+
+from poise.certs.inspect import common_name
 from poise.core import explain
+from poise.core import proxyproto as pp
 from poise.core.proxyproto import ProxyHeader, Refusal, parse
 from poise.core.txn import Conn
-from poise.net.tls import TlsAccept, bind_number
+from poise.net.tls import TlsAccept, bind_number, client_sni
 
 if TYPE_CHECKING:
+    from poise.config.model import Server
     from poise.core.frontend import Frontend
     from poise.net.listener import Listener
 
@@ -143,3 +157,110 @@ class ProxyReader:
             ip, port, accepted, frontend.name, bind=self.bind, message=refusal.value
         )
         sink.send("info", line)
+
+
+def server_header(
+    flags: frozenset[str],
+    conn: Conn,
+    dst: tuple[str, int] | None,
+    tls: ssl.SSLObject | None,
+    *,
+    check: bool = False,
+) -> bytes:
+    """The header a server is sent: for a client connection (`conn`, `dst` the address it
+    reached, `tls` its TLS), or for a health check (`check`: `conn` holds the check's own
+    connection, and v2 sends a LOCAL command as HAProxy does for a connection it opened)."""
+    src = (conn.client_ip, conn.client_port) if conn.client_ip else None
+    if "v2" not in flags:
+        return pp.v1_line(src, dst)
+    if check:
+        src = dst = None
+    tlvs: list[tuple[int, bytes]] = []
+    if tls is not None:
+        alpn = tls.selected_alpn_protocol()
+        if alpn:
+            tlvs.append((pp.ALPN, alpn.encode()))
+    if "authority" in flags:
+        proxied = conn.proxied
+        authority = proxied.authority if proxied is not None else None
+        if authority is None and tls is not None:
+            authority = client_sni(tls)  # the name the client asked for
+        if authority:
+            tlvs.append((pp.AUTHORITY, authority.encode()))
+    if "unique-id" in flags and not check:
+        tlvs.append((pp.UNIQUE_ID, b""))
+    if "ssl" in flags:
+        tlvs.append((pp.SSL, _ssl_value(flags, tls)))
+    return pp.v2_header(src, dst, tlvs, with_crc32c="crc32c" in flags)
+
+
+def _ssl_value(flags: frozenset[str], tls: ssl.SSLObject | None) -> bytes:
+    if tls is None:
+        return pp.ssl_tlv(0, 0)
+    client = pp.CLIENT_SSL
+    subs: list[tuple[int, bytes]] = []
+    version = tls.version()
+    if version:
+        subs.append((pp.SSL_VERSION, version.encode()))
+    der = tls.getpeercert(True)
+    if der is not None:
+        client |= pp.CLIENT_CERT_CONN | pp.CLIENT_CERT_SESS
+        if "cert-cn" in flags:
+            try:
+                name = common_name(x509.load_der_x509_certificate(der))
+            except ValueError:
+                name = None
+            if name:
+                subs.append((pp.SSL_CN, name.encode()))
+    if "ssl-cipher" in flags:
+        cipher = tls.cipher()
+        if cipher is not None:
+            subs.append((pp.SSL_CIPHER, cipher[0].encode()))
+    # A certificate that did not verify ended the handshake: the result is always 0 (OK).
+    return pp.ssl_tlv(client, 0, subs)
+
+
+def destination_of(transport: asyncio.BaseTransport | None, conn: Conn) -> tuple[str, int] | None:
+    """The address the client connected to: a received header's, else the socket's."""
+    if conn.dst_ip:
+        return conn.dst_ip, conn.dst_port
+    sock = transport.get_extra_info("sockname") if transport is not None else None
+    return (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else None
+
+
+def take_addresses(conn: Conn, transport: asyncio.BaseTransport) -> None:
+    """The client's address and the one it reached: a PROXY header's (`accept-proxy`),
+    else the socket's."""
+    if conn.proxied is not None:
+        conn.use_proxied()
+        return
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple):
+        conn.client_ip, conn.client_port = peer[0], peer[1]
+    sock = transport.get_extra_info("sockname")
+    if isinstance(sock, tuple):
+        conn.dst_ip, conn.dst_port = sock[0], sock[1]
+
+
+def check_header(flags: frozenset[str], transport: asyncio.BaseTransport) -> bytes:
+    """What a health check sends first (`check-send-proxy`, or a `send-proxy*` server
+    checked on its own address): v1 names the check's own connection, v2 is a LOCAL
+    command, as HAProxy 2.6 sends them."""
+    conn = Conn()
+    local = transport.get_extra_info("sockname")
+    if isinstance(local, tuple):
+        conn.client_ip, conn.client_port = str(local[0]), int(local[1])
+    peer = transport.get_extra_info("peername")
+    dst = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+    return server_header(flags, conn, dst, None, check=True)
+
+
+def check_flags(server: Server) -> frozenset[str]:
+    """The PROXY flags a server's health checks use (empty: none): HAProxy sends the
+    header on checks with `check-send-proxy`, or when the server sends it and is checked
+    on its own address (no `port`, no `addr`)."""
+    if server.check_send_proxy:
+        return server.proxy_protocol or frozenset({"v1"})
+    if server.proxy_protocol and server.check_port is None and server.check_addr is None:
+        return server.proxy_protocol
+    return frozenset()
