@@ -7,7 +7,7 @@ import pytest
 
 from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
-from poise.config.model import Address, Bind, Config, Proxy, Server, Where
+from poise.config.model import Address, Bind, Config, Option, Proxy, Server, Where
 
 BASE = """
 defaults
@@ -262,3 +262,31 @@ def test_bad_proxy_v2_options() -> None:
         f"{at(3)}: error: 'server': option 'proxy-v2-options': 'cert-key' is not implemented "
         "yet in poise",
     ]
+
+
+def test_tcp_keepalive_settings() -> None:
+    config, diagnostics = parse_ok(
+        """
+defaults
+    timeout connect 1s
+    timeout client 1s
+    timeout server 1s
+    option tcpka
+    clitcpka-idle 2m
+    srvtcpka-cnt 5
+listen l
+    bind :80
+    clitcpka-intvl 10s
+    srvtcpka-idle 30
+    server a 10.0.0.1:80
+"""
+    )
+    assert diagnostics == []
+    proxy = only(config)
+    assert Option.TCPKA in proxy.options
+    assert dict(proxy.tcpka) == {
+        "clitcpka-idle": 120,
+        "clitcpka-intvl": 10,
+        "srvtcpka-cnt": 5,
+        "srvtcpka-idle": 30,
+    }

@@ -160,6 +160,7 @@ class Settings:
     maxconn: int | None = None
     backlog: int | None = None
     retries: int | None = None
+    tcpka: dict[str, int] = field(default_factory=dict)  # `clitcpka-idle` ... (seconds)
     source: Source | None = None  # `source ADDR [usesrc ...]`: every server's default
     algorithm: Algorithm | None = None
     draws: int | None = None
@@ -206,6 +207,7 @@ class Settings:
             log_ops=[*base.log_ops, *self.log_ops],
             default_server=self.default_server.over(base.default_server),
             errorfiles={**base.errorfiles, **self.errorfiles},
+            tcpka={**base.tcpka, **self.tcpka},
         )
         if self.algorithm is not None:
             merged.balance_argument = self.balance_argument

@@ -14,6 +14,7 @@ The HTTP keywords (ACLs, rules, cookies, error files, HTTP checks) are in haprox
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -80,6 +81,11 @@ def check_name(name: str, what: str) -> None:
         raise Problem(f"{reason} in {what} name '{name}' (letters, digits, '-', '_', '.', ':')")
 
 
+TCPKA_KEYWORDS = tuple(
+    f"{side}tcpka-{what}" for side in ("cli", "srv") for what in ("cnt", "idle", "intvl")
+)
+
+
 class ProxyParser:
     """Applies the lines of one section to its SectionDraft."""
 
@@ -108,6 +114,7 @@ class ProxyParser:
             "balance": self.balance,
             "hash-type": self.hash_type,
             "retries": self.retries,
+            **{name: functools.partial(self.tcpka, name) for name in TCPKA_KEYWORDS},
             "source": self.source,
             "log": self.log,
             "disabled": self.disabled,
@@ -383,6 +390,16 @@ class ProxyParser:
 
     def retries(self, args: Sequence[str], where: Where) -> None:
         self.settings.retries = parse_int(one_arg(args, "a number"), 0)
+
+    def tcpka(self, name: str, args: Sequence[str], where: Where) -> None:
+        """`clitcpka-cnt N`, `clitcpka-idle T`, `clitcpka-intvl T` and the `srvtcpka-*`
+        ones: TCP_KEEPCNT, TCP_KEEPIDLE, TCP_KEEPINTVL (times in seconds by default, as
+        HAProxy reads them)."""
+        value = one_arg(args, "a number" if name.endswith("cnt") else "a time")
+        if name.endswith("cnt"):
+            self.settings.tcpka[name] = parse_int(value, 0)
+        else:
+            self.settings.tcpka[name] = parse_time(value, "s") // 1000
 
     def source(self, args: Sequence[str], where: Where) -> None:
         source, used = parse_source(args)

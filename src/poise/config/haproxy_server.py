@@ -36,6 +36,7 @@ class BindOptions:
     freebind: bool = False
     reuseport: bool = True
     accept_proxy: bool = False
+    tfo: bool = False
     mode: int | None = None  # stats socket only
     level: StatsLevel = "operator"  # stats socket only
     expose_fd: bool = False  # stats socket only: `expose-fd listeners`
@@ -85,6 +86,8 @@ def parse_bind_options(
                 options.reuseport = False
             elif not socket and option == "accept-proxy":
                 options.accept_proxy = True
+            elif not socket and option == "tfo":
+                options.tfo = True
             elif socket and option == "mode":
                 try:
                     options.mode = int(value or "", 8)
@@ -145,6 +148,7 @@ def parse_bind(
             v6only=opts.v6only,
             tls=tls,
             accept_proxy=opts.accept_proxy,
+            tfo=opts.tfo,
         )
         for addr in addresses
     ]

@@ -246,6 +246,7 @@ class _Linker:
             else None,
             timeouts=timeouts,
             options=frozenset(options),
+            tcpka=tuple(sorted(settings.tcpka.items())),
             logs=expand_logs(settings.log_ops, self.global_.logs),
             forwardfor_except=forwardfor.except_net if forwardfor else None,
             forwardfor_header=forwardfor.header if forwardfor else "X-Forwarded-For",

@@ -153,6 +153,7 @@ class Bind:
     v6only: bool = False
     tls: TlsBind | None = None  # `ssl`: TLS is terminated on this address
     accept_proxy: bool = False  # a PROXY protocol header comes first (net/proxied.py)
+    tfo: bool = False  # TCP Fast Open
 
 
 LogFormatName = Literal["rfc3164", "rfc5424", "raw", "short", "timed", "iso", "local", "priority"]
@@ -419,6 +420,9 @@ class Option(Enum):
     FORWARDFOR = "forwardfor"
     PERSIST = "persist"
     LOG_HEALTH_CHECKS = "log-health-checks"
+    TCPKA = "tcpka"  # TCP keep-alives on both sides (net/keepalive.py)
+    CLITCPKA = "clitcpka"
+    SRVTCPKA = "srvtcpka"
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +454,8 @@ class Proxy:
     # Shared.
     timeouts: Timeouts = field(default_factory=Timeouts)
     options: frozenset[Option] = frozenset()
+    # `clitcpka-cnt|idle|intvl` and `srvtcpka-*` as written (idle, intvl in seconds).
+    tcpka: tuple[tuple[str, int], ...] = ()
     logs: tuple[LogTarget, ...] = ()  # `log global` is expanded by the link pass
     # `option forwardfor` details: the network excepted (`except`), None when unset.
     forwardfor_except: str | None = None

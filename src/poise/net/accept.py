@@ -35,6 +35,7 @@ from typing import Protocol
 
 from poise.core.backend import Log
 from poise.core.frontend import Frontend
+from poise.net import keepalive
 from poise.net.context import Context
 from poise.net.listener import Listener
 from poise.net.logsink import console
@@ -106,6 +107,8 @@ def frontend_acceptor(
     acceptor.backlog = listener.backlog if unlistens else 0
     if listener.bind.accept_proxy:
         acceptor.proxy = ProxyReader(ctx.loop, frontend, listener)
+    # `option clitcpka`: accepted connections inherit it from the listener (net/keepalive.py)
+    keepalive.apply(listener.sock, keepalive.keepalive_options(frontend.proxy, "cli"))
     frontend.listeners.append(acceptor)
     if frontend.paused:
         acceptor.pause()

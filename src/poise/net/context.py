@@ -37,7 +37,7 @@ class BackendIo:
     """The shell's I/O of one running backend (core/backend.py), kept in Context.io by
     that backend: idle server connections and TLS contexts, per server id."""
 
-    __slots__ = ("check_tls", "pools", "server_tls")
+    __slots__ = ("check_tls", "keepalive", "pools", "server_tls")
 
     def __init__(self) -> None:
         # HTTP: idle keep-alive connections per server id (net/upstream.py).
@@ -48,6 +48,8 @@ class BackendIo:
         # `check-ssl` (or `ssl` with checks on the server's own address): per server id,
         # the TLS of its checks and the name they send (net/tls.py fills it).
         self.check_tls: dict[int, tuple[ServerTls, str | None]] = {}
+        # `option srvtcpka`: the socket options of each server connection (net/keepalive.py)
+        self.keepalive: tuple[tuple[int, int, int], ...] = ()
 
 
 class Context:

@@ -29,6 +29,7 @@ from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.core.termination import Failure
 from poise.core.txn import Conn, Txn
+from poise.net import keepalive
 from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
 from poise.net.logsink import console
@@ -336,6 +337,9 @@ class Dispatch:
             owner.finish()
             return
         self.state = EST
+        backend = owner.backend
+        if backend is not None and (options := self.ctx.io[backend].keepalive):
+            keepalive.apply(transport.get_extra_info("socket"), options)  # `option srvtcpka`
         if server.config.proxy_protocol:
             # Such a connection is the client's own (HAProxy makes it private).
             self.tls_name = self.private_key(self.tls_name)

@@ -52,6 +52,9 @@ def open_listener(bind: model.Bind, frontend: str, maxconn: int) -> Listener:
         sock = unix_socket(address.host) if address.family == "unix" else inet_socket(bind)
         backlog = bind.backlog or max(maxconn, DEFAULT_BACKLOG)
         sock.listen(backlog)
+        if bind.tfo and address.family != "unix":
+            # `tfo`: TCP Fast Open, its queue as long as the backlog (as HAProxy 2.6)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, backlog)
         sock.setblocking(False)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

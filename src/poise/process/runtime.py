@@ -33,6 +33,7 @@ from poise.net.admin_socket import admin_info, serve_admin
 from poise.net.context import Context
 from poise.net.http import HttpSession
 from poise.net.inherited import SockpairListener, SockpairReceiver, open_bind
+from poise.net.keepalive import keepalive_options
 from poise.net.limits import apply_limits
 from poise.net.listener import Listener
 from poise.net.logsink import LogSink, console
@@ -132,6 +133,7 @@ class Runtime:
                 self.sinks.get(proxy.name),
             )
             io = ctx.add_backend(backend)
+            io.keepalive = keepalive_options(proxy, "srv")  # `option srvtcpka`
             if self.tls is not None:
                 self.tls.attach(proxy.name, io)  # `server ... ssl` contexts
         for proxy in self.config.frontends:
