@@ -134,7 +134,10 @@ class ProxyReader:
     ) -> Callable[[], asyncio.Protocol] | None:
         """The factory of this connection's session, or None: refused (and logged)."""
         accepted = time.time()
-        result = await receive_header(self.loop, conn, self.timeout)
+        try:
+            result = await receive_header(self.loop, conn, self.timeout)
+        except asyncio.CancelledError:  # the process stops: the connection is closed
+            return None
         if isinstance(result, ProxyHeader):
             header = result
             return lambda: deliver(factory(), header)
