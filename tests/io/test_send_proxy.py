@@ -242,7 +242,12 @@ listen reencrypt
 
 def test_health_checks_send_the_header(loop_kind: str) -> None:
     async def main() -> None:
-        async with Stage() as stage, Proxied(False) as v2, Proxied(False) as v1:
+        async with (
+            Stage() as stage,
+            Proxied(False) as v2,
+            Proxied(False) as v1,
+            Proxied(False) as rules,
+        ):
             check_port = free_port()
             poise = await stage.poise(
                 HEAD
@@ -256,6 +261,11 @@ backend forced
 backend plain
     mode tcp
     server s 127.0.0.1:{v1.port} send-proxy check inter 100ms port {check_port}
+backend rules
+    mode tcp
+    option tcp-check
+    tcp-check connect port {rules.port} send-proxy
+    server s 127.0.0.1:{check_port} send-proxy-v2 proxy-v2-options crc32c check inter 100ms
 """
             )
             # A send-proxy-v2 server checked on its own address: a LOCAL command.
@@ -265,6 +275,10 @@ backend plain
             await eventually(lambda: len(v1.headers) >= 1, 5, "a check")
             header = v1.headers[0]
             assert header.version == 1 and header.dst == ("127.0.0.1", v1.port)
+            # `tcp-check connect send-proxy`: the server's version and options (v2 LOCAL).
+            await eventually(lambda: len(rules.headers) >= 1, 5, "a tcp-check")
+            assert rules.headers[0].version == 2 and rules.headers[0].src is None
+            assert rules.raw[0][16] == pp.CRC32C  # its TLVs (a LOCAL header's go unread)
             assert poise.ctx is not None
 
     run(loop_kind, main)

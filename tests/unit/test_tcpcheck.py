@@ -122,7 +122,7 @@ def test_rules_without_the_option_are_ignored_with_haproxys_warning() -> None:
         # What poise leaves out says so.
         ("    tcp-check set-var(check.x) int(1)\n", "not implemented yet in poise"),
         ("    tcp-check send-lf %[date]\n", "not implemented yet in poise"),
-        ("    tcp-check connect send-proxy\n", "not implemented yet in poise"),
+        ("    tcp-check connect via-socks4\n", "not implemented yet in poise"),
         ("    tcp-check expect custom x\n", "not implemented yet in poise"),
         ("    tcp-check expect string x status-code y\n", "not implemented yet in poise"),
     ],

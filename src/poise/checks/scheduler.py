@@ -83,7 +83,13 @@ class ServerCheck:
             )
         if self.tcp is not None:
             return await self.tcp.run(
-                host, port, self.timeout(), self.check_timeout(), tls, proxy=proxy
+                host,
+                port,
+                self.timeout(),
+                self.check_timeout(),
+                tls,
+                proxy=proxy,
+                server_proxy=self.server.config.proxy_protocol,
             )
         return await tcp_check(host, port, self.timeout(), tls, proxy)
 

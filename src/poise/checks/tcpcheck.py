@@ -24,6 +24,8 @@ from poise.core.tcpcheck import CHECK_BUFFER_BYTES, NEXT, Connect, Expect, Progr
 from poise.net.proxied import check_header
 from poise.net.tls_server import ServerTls, check_handshake
 
+V1 = frozenset({"v1"})  # what a server without send-proxy* options is sent
+
 
 class TcpCheckProbe:
     """One backend's protocol check, its steps made once."""
@@ -42,7 +44,10 @@ class TcpCheckProbe:
         tls: tuple[ServerTls, str | None] | None = None,
         *,
         proxy: frozenset[str] = frozenset(),
+        server_proxy: frozenset[str] = frozenset(),
     ) -> health.CheckResult:
+        """`proxy`: the PROXY flags of the server's checks (its default connection);
+        `server_proxy`: the server's own, for `tcp-check connect send-proxy`."""
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + connect_timeout
@@ -73,8 +78,9 @@ class TcpCheckProbe:
                         return program.connect_failed(step, _strerror(exc), elapsed())
                     linger = step.linger
                     secure = False
-                    if step.default and proxy:  # the PROXY header, before TLS
-                        transport.write(check_header(proxy, transport))
+                    if step.send_proxy or (step.default and proxy):  # before TLS
+                        flags = (server_proxy or V1) if step.send_proxy else proxy
+                        transport.write(check_header(flags, transport))
                     if step.default and tls is not None:
                         left = deadline - loop.time()
                         wrapped, failure, _ = await check_handshake(transport, reader, *tls, left)

@@ -160,9 +160,9 @@ class TcpCheckKeywords:
                 values[word] = args[index + 1]
                 index += 2
                 continue
-            if word in ("linger", "default"):
+            if word in ("linger", "default", "send-proxy"):
                 flags.add(word)
-            elif word in ("ssl", "send-proxy", "via-socks4", "proto"):
+            elif word in ("ssl", "via-socks4", "proto"):
                 raise Problem(f"'tcp-check connect {word}' is not implemented yet in poise")
             else:
                 raise Problem(_CONNECT_WORDS.format(word))
@@ -180,6 +180,7 @@ class TcpCheckKeywords:
                 linger="linger" in flags,
                 default="default" in flags,
                 comment=values.get("comment"),
+                send_proxy="send-proxy" in flags,
             )
         )
 

@@ -32,6 +32,7 @@ class CheckConnect:
     linger: bool = False
     default: bool = False
     comment: str | None = None
+    send_proxy: bool = False  # a PROXY header first, as the server's send-proxy* say
 
 
 @dataclass(frozen=True, slots=True)

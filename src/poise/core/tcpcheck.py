@@ -55,6 +55,7 @@ class Connect:
     default: bool = True  # the server's check settings (check-ssl, its check port)
     implicit: bool = False
     comment: str | None = None
+    send_proxy: bool = False  # `tcp-check connect send-proxy`
 
 
 @dataclass(frozen=True, slots=True)

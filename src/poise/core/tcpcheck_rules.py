@@ -76,7 +76,15 @@ def _tcp_check(check: cfg.TcpCheck) -> list[Step]:
         comment = None
         if isinstance(rule, cfg.CheckConnect):
             steps.append(
-                Connect(number, rule.port, rule.addr, rule.linger, rule.default, comment=note)
+                Connect(
+                    number,
+                    rule.port,
+                    rule.addr,
+                    rule.linger,
+                    rule.default,
+                    comment=note,
+                    send_proxy=rule.send_proxy,
+                )
             )
         elif isinstance(rule, cfg.CheckSend):
             steps.append(Send(number, _constant(rule.data), note))
