@@ -122,7 +122,7 @@ def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
     extras = record.extras = LogExtras(bytes_uploaded=txn.bytes_in)
     if "fi" in uses or "fp" in uses or "[]" in uses:
         conn = session.conn
-        if conn.dst_ip:  # from a PROXY header
+        if conn.dst_ip:  # from a PROXY header, or a transparent server's destination
             extras.frontend_ip, extras.frontend_port = conn.dst_ip, conn.dst_port
         else:
             extras.frontend_ip, extras.frontend_port = socket_address(session.client, "sockname")
