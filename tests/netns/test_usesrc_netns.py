@@ -1,7 +1,7 @@
 """The source address a server sees, between network namespaces: HAProxy's `source ADDR`
 and `source ... usesrc clientip` (poise run, and HAProxy 2.6 on the same configuration),
-and a Keepalived `virtual_server` (lb_kind NAT) keeping the client's address as LVS NAT
-does. The backend routes the client's address through the balancer node (as LVS NAT
+and a Keepalived `virtual_server` (lb_kind NAT, TCP and UDP) keeping the client's address
+as LVS NAT does. The backend routes the client's address through the balancer node (as LVS NAT
 requires) and the node has the documented set-up (README, "Transparent source"): a policy
 route for marked packets and an nftables rule marking those of a transparent socket.
 """
@@ -128,3 +128,67 @@ def test_a_virtual_server_keeps_the_clients_address(lab: Lab) -> None:
     wait_for(lambda: lab.has_vip("lb1"), START, "the address on lb1 again")
     assert ask(lab, VIP, 80) == CLIENT, second.log()
     assert "see this node's address" not in second.log()
+
+
+UDP_PORT = 5353
+UDP_SERVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], int(sys.argv[2])))
+while True:
+    data, peer = s.recvfrom(2048)
+    s.sendto(f"{peer[0]}:{peer[1]}".encode(), peer)
+"""
+UDP_ASK = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[3])))
+s.settimeout(1)
+for _ in range(10):  # until poise vrrp runs its loop
+    s.sendto(b"who", (sys.argv[1], int(sys.argv[2])))
+    try:
+        data, peer = s.recvfrom(2048)
+    except TimeoutError:
+        continue
+    print(data.decode(), f"{peer[0]}:{peer[1]}")
+    break
+"""
+
+
+def udp_virtual_server() -> str:
+    return f"""
+virtual_server {VIP} {UDP_PORT} {{
+    lb_algo rr
+    lb_kind NAT
+    protocol UDP
+    real_server {BE} {UDP_PORT} {{
+    }}
+}}
+"""
+
+
+def udp_ask(lab: Lab, port: int) -> list[str]:
+    """What the real server saw as the datagram's source, and where the answer came from."""
+    argv = [sys.executable, "-c", UDP_ASK, VIP, str(UDP_PORT), str(port)]
+    result = lab.run("cl", argv, timeout=30)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_a_udp_virtual_server_keeps_the_clients_address_and_port(lab: Lab) -> None:
+    lab.spawn("be", "udp-server", [sys.executable, "-c", UDP_SERVER, BE, str(UDP_PORT)])
+    conf = vrrp_conf(priority=150) + udp_virtual_server()
+    first = start_vrrp(lab, "lb1", "poise", conf)
+    wait_for(lambda: lab.has_vip("lb1"), START, "the address on lb1")
+    seen, answered_from = udp_ask(lab, 40001)
+    assert seen.split(":")[0] == LB  # without the set-up: the node's own address
+    assert answered_from == f"{VIP}:{UDP_PORT}"
+    first.graceful_stop()
+
+    host_setup(lab)
+    second = start_vrrp(lab, "lb1", "poise", conf, tag="-setup")
+    wait_for(lambda: lab.has_vip("lb1"), START, "the address on lb1 again")
+    # as IPVS NAT: the client's address and port, the answer from the virtual address
+    assert udp_ask(lab, 40002) == [f"{CLIENT}:40002", f"{VIP}:{UDP_PORT}"], second.log()
+    assert udp_ask(lab, 40003) == [f"{CLIENT}:40003", f"{VIP}:{UDP_PORT}"], second.log()
+    assert "cannot send from the client's address" not in second.log()

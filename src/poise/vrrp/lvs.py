@@ -296,7 +296,8 @@ class Lvs:
                     )
             for sock in service.udp:
                 if _for(sock, destination):
-                    service.relays.append(UdpRelay(loop, sock, backend))
+                    relay = UdpRelay(loop, sock, backend, refused is None, self.log.info)
+                    service.relays.append(relay)
                     service.relays[-1].start()
         self._act(service, service.pool.start())
         service.apply()

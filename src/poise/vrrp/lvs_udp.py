@@ -2,6 +2,10 @@
 (address and port) is a flow to one real server, chosen by the virtual server's balancer
 (persistence included) when its first datagram comes; its datagrams go to that real server
 from a socket of this node, and the answers go back to the client from the virtual address.
+Where the node is set up for a transparent source (`transparent`: README, "Transparent
+source") that socket is bound to the client's own address and port (IP_TRANSPARENT), so the
+real server sees the client as behind IPVS NAT; when that bind fails (an IPv6 client for an
+IPv4 real server, the address in use) the flow goes from the node's address, said once.
 A flow ends after `UDP_TIMEOUT` seconds without a datagram either way (IPVS's UDP timeout),
 or when its real server leaves the pool (its next datagram picks another). The flows are
 counted as the real servers' connections (lc and wlc weigh them).
@@ -15,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from poise.config import model
@@ -22,6 +27,7 @@ from poise.core.backend import Backend
 from poise.core.http.hashkey import source_key
 from poise.core.server import ServerState
 from poise.net.listener import IP_FREEBIND
+from poise.net.source import set_transparent
 
 UDP_TIMEOUT = 300.0  # ipvsadm --set's default for UDP
 SWEEP = 5.0  # seconds between two sweeps of the idle flows
@@ -56,10 +62,20 @@ class Flow:
 class UdpRelay:
     """The datagrams of one listening socket of a UDP virtual server."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, backend: Backend):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        backend: Backend,
+        transparent: bool = False,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.loop = loop
         self.sock = sock
         self.backend = backend
+        self.transparent = transparent  # flows from the clients' own addresses
+        self.say = say  # where a transparent bind's first failure is told
+        self.refused = False
         self.flows: dict[tuple[str, int], Flow] = {}
         self.dropped = 0  # datagrams that found no real server or no room
         self.sweeper: asyncio.TimerHandle | None = None
@@ -101,7 +117,9 @@ class UdpRelay:
         if server is None or server.port is None:
             return None
         family = socket.AF_INET6 if ":" in server.addr else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock = self._socket(family, client) if self.transparent else None
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
             sock.connect((server.addr, server.port))
@@ -115,6 +133,30 @@ class UdpRelay:
         server.max_sess = max(server.max_sess, server.cur_sess)
         self.loop.add_reader(sock.fileno(), self.answer, flow)
         return flow
+
+    def _socket(
+        self, family: socket.AddressFamily, client: tuple[str, int]
+    ) -> socket.socket | None:
+        """A socket bound to the client's address and port (None: the bind failed)."""
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            if (":" in client[0]) != (family == socket.AF_INET6):
+                raise OSError(f"a client of the other family ({client[0]})")
+            set_transparent(sock, family)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(client)
+        except OSError as exc:
+            sock.close()
+            if not self.refused and self.say is not None:
+                self.refused = True
+                why = exc.strerror or str(exc)
+                self.say(
+                    f"UDP {self.sock.getsockname()[0]}:{self.sock.getsockname()[1]}: cannot "
+                    f"send from the client's address ({why}): the real servers see this "
+                    "node's address instead"
+                )
+            return None
+        return sock
 
     def answer(self, flow: Flow) -> None:
         for _ in range(64):
