@@ -540,6 +540,7 @@ def test_cookie() -> None:
         ("S insert maxidle 500ms", Cookie("S", Where("h.cfg", 7), "insert", maxidle=1)),
         ("S insert maxlife 0", Cookie("S", Where("h.cfg", 7), "insert")),
         ("S rewrite maxidle 1h", Cookie("S", Where("h.cfg", 7), maxidle=3600)),
+        ("S insert dynamic", Cookie("S", Where("h.cfg", 7), "insert", dynamic=True)),
     ],
 )
 def test_cookie_forms(words: str, expected: Cookie) -> None:
@@ -558,13 +559,26 @@ def test_cookie_forms(words: str, expected: Cookie) -> None:
         ("S insert maxidle 1x", "unexpected character 'x'"),
         ("S insert domain", "'domain' expects <domain> as argument"),
         ("S insert attr a;b", "character '%x3B' is not permitted in attribute value"),
-        ("S insert dynamic", "'dynamic' cookies are not implemented yet"),
+        ("S insert dynamic-x", "'cookie' supports 'rewrite'"),
         ("S bogus", "'cookie' supports 'rewrite', 'insert', 'prefix'"),
     ],
 )
 def test_bad_cookies(words: str, message: str) -> None:
     found = errors(f"backend b\n    cookie {words}\n")
     assert len(found) == 1 and message in found[0], found
+
+
+def test_the_dynamic_cookie_key_comes_from_the_backend_or_its_defaults() -> None:
+    config = parse_ok(
+        "backend b\n    dynamic-cookie-key own\n    cookie S insert dynamic\n"
+        "backend c\n    cookie S insert dynamic\n"
+        "backend d\n    cookie S insert\n",
+        base=BASE + "    dynamic-cookie-key inherited\n",
+    )
+    keys = [(p.cookie.dynamic, p.cookie.dynamic_key) for p in config.proxies if p.cookie]
+    assert keys == [(True, "own"), (True, "inherited"), (False, None)]
+    found = errors("backend b\n    dynamic-cookie-key\n")
+    assert len(found) == 1 and "'dynamic-cookie-key' expects <secret_key>" in found[0], found
 
 
 def test_a_cookie_domain_without_a_dot_is_warned_about() -> None:

@@ -1,6 +1,7 @@
-"""Runtime commands on frontends, the process and the CLI session (management.txt 9.3):
-`set maxconn frontend|global`, `disable|enable frontend`, `clear counters [all]`, `set
-timeout cli`, with HAProxy 2.6's answers.
+"""Runtime commands on frontends, backends, the process and the CLI session
+(management.txt 9.3): `set maxconn frontend|global`, `disable|enable frontend`,
+`enable|disable dynamic-cookie backend`, `set dynamic-cookie-key backend`, `clear counters
+[all]`, `set timeout cli`, with HAProxy 2.6's answers.
 
 A disabled frontend keeps its sockets and stops taking connections: new ones wait,
 unread, as they wait at `maxconn`, until `enable frontend` (net/context.py). HAProxy 2.6
@@ -25,6 +26,7 @@ from poise.admin.commands_base import (
 )
 from poise.config.units import parse_time
 from poise.core import counters
+from poise.core.backend import Backend
 
 
 def integer(text: str) -> int | None:
@@ -115,4 +117,43 @@ def cmd_set_timeout(req: Request) -> Answer:
     if millis < 1:
         return Answer("Invalid timeout value.\n")
     req.session.timeout = millis / 1000.0
+    return Answer("")
+
+
+def _backend(req: Request) -> Backend | str:
+    """The backend named in the 4th word, or HAProxy's cli_find_backend message."""
+    name = req.arg(3)
+    if not name:
+        return "A backend name is expected.\n"
+    backend = req.view.backend(name)
+    return "No such backend.\n" if backend is None else backend
+
+
+def cmd_enable_dynamic_cookie(req: Request) -> Answer:
+    """`enable dynamic-cookie backend B`: servers without a `cookie VALUE` get one from
+    the backend's key (none while it has no key), as HAProxy does."""
+    backend = _backend(req)
+    if isinstance(backend, str):
+        return Answer(backend)
+    backend.set_dynamic_cookies(True, backend.dyncookie_key)
+    return Answer("")
+
+
+def cmd_disable_dynamic_cookie(req: Request) -> Answer:
+    backend = _backend(req)
+    if isinstance(backend, str):
+        return Answer(backend)
+    backend.set_dynamic_cookies(False, backend.dyncookie_key)
+    return Answer("")
+
+
+def cmd_set_dynamic_cookie_key(req: Request) -> Answer:
+    """`set dynamic-cookie-key backend B KEY`: the new key takes effect at once while
+    dynamic cookies are on (the clients' old cookies then name no server)."""
+    backend = _backend(req)
+    if isinstance(backend, str):
+        return Answer(backend)
+    if not req.arg(4):
+        return Answer("String value expected.\n")
+    backend.set_dynamic_cookies(backend.dyncookie, req.arg(4))
     return Answer("")

@@ -287,6 +287,8 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         "uweight": server.weight,
     }
     request_fields(row, server, be.proxy.mode is model.Mode.HTTP)
+    if server.cookie is not None:
+        row["cookie"] = server.cookie
     if server.maxconn:
         row["slim"] = server.maxconn
     if config.maxqueue:
@@ -344,6 +346,8 @@ def backend_row(view: View, be: Backend) -> Row:
         "uweight": weight,
     }
     request_fields(row, be, proxy.mode is model.Mode.HTTP)
+    if proxy.cookie is not None:
+        row["cookie"] = proxy.cookie.name
     return row
 
 

@@ -184,8 +184,8 @@ def legends(row: stats.Row, be: Backend, server: ServerState, wanted: Filter) ->
     shown (HAProxy shows it on the page only then)."""
     if not wanted.legends:
         row.pop("addr", None)
-    elif wanted.cookies and server.config.cookie is not None and be.proxy.cookie is not None:
-        row["cookie"] = server.config.cookie
+    elif wanted.cookies and server.cookie is not None and be.proxy.cookie is not None:
+        row["cookie"] = server.cookie
 
 
 def all_rows(sections: Iterable[Section]) -> list[stats.Row]:

@@ -181,6 +181,7 @@ class Settings:
     balance_options: BalanceOptions | None = None
     balance_where: Where | None = None
     cookie: Cookie | None = None
+    dynamic_cookie_key: str | None = None
     errorfiles: dict[int, ErrorFile] = field(default_factory=dict)
     log_format: str | None = None
     log_format_where: Where | None = None
@@ -233,6 +234,7 @@ class Settings:
             "redispatch_interval",
             "forwardfor",
             "cookie",
+            "dynamic_cookie_key",
             "log_format",
             "log_format_where",
             "http_reuse",

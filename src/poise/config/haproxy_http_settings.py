@@ -35,9 +35,12 @@ _EXPECT_OPTIONS = frozenset(
     {"min-recv", "comment", "ok-status", "error-status", "tout-status", "on-success"}
     | {"on-error", "status-code"}
 )
-_COOKIE_OPTIONS = (
+_COOKIE_FLAGS = frozenset(
+    ("indirect", "nocache", "postonly", "preserve", "httponly", "secure", "dynamic")
+)
+_COOKIE_OPTIONS = (  # HAProxy 2.6's words, which leave out a few options it takes
     "'cookie' supports 'rewrite', 'insert', 'prefix', 'indirect', 'nocache', 'postonly', "
-    "'preserve', 'httponly', 'secure', 'domain', 'maxidle', 'maxlife' and 'attr' options"
+    "'domain', 'maxidle', 'dynamic', 'maxlife' and 'attr' options"
 )
 
 
@@ -85,6 +88,7 @@ class HttpSettings:
     def handlers(self) -> dict[str, Handler]:
         return {
             "cookie": self.cookie,
+            "dynamic-cookie-key": self.dynamic_cookie_key,
             "errorfile": self.errorfile,
             "capture request header": self.capture_request,
             "capture response header": self.capture_response,
@@ -108,10 +112,8 @@ class HttpSettings:
             value = args[index + 1] if index + 1 < len(args) else None
             if word in ("rewrite", "insert", "prefix"):
                 modes.add(word)
-            elif word in ("indirect", "nocache", "postonly", "preserve", "httponly", "secure"):
+            elif word in _COOKIE_FLAGS:
                 flags.add(word)
-            elif word == "dynamic":
-                raise Problem("'dynamic' cookies are not implemented yet in poise")
             elif word in ("domain", "maxidle", "maxlife", "attr"):
                 if value is None:
                     what = {"domain": "<domain>", "attr": "<value>"}.get(word, "<time>")
@@ -156,7 +158,15 @@ class HttpSettings:
             maxidle=maxidle,
             maxlife=maxlife,
             attrs=tuple(attrs),
+            dynamic="dynamic" in flags,
         )
+
+    def dynamic_cookie_key(self, args: Sequence[str], where: Where) -> None:
+        """`dynamic-cookie-key KEY`: the secret of `cookie ... dynamic` (its own line, in
+        a backend or its defaults, before or after the `cookie` line)."""
+        if not args or not args[0]:
+            raise Problem("'dynamic-cookie-key' expects <secret_key> as argument")
+        self.settings.dynamic_cookie_key = args[0]
 
     def cookie_domain(self, domain: str, where: Where) -> str:
         if "." not in domain[1:]:

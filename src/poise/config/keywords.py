@@ -198,6 +198,7 @@ default_backend                      x x x -
 description                          - x x x
 disabled                             x x x x
 dispatch                             - - x x
+dynamic-cookie-key                   x - x x
 email-alert from                     x x x x
 email-alert level                    x x x x
 email-alert mailers                  x x x x

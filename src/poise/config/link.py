@@ -187,6 +187,8 @@ class _Linker:
         redirects = own.redirects
         algorithm = settings.algorithm or Algorithm.ROUNDROBIN
         cookie = settings.cookie if proxy.is_backend else None
+        if cookie is not None and cookie.dynamic:
+            cookie = replace(cookie, dynamic_key=settings.dynamic_cookie_key)
         if mode is Mode.TCP:
             options = self.tcp_mode(proxy, options, settings.option_where)
             if redirects:

@@ -358,8 +358,8 @@ class Resolvers:
 @dataclass(frozen=True, slots=True)
 class Cookie:
     """`cookie NAME [rewrite|insert|prefix] [indirect] [nocache] [postonly] [preserve]
-    [httponly] [secure] [domain D]* [maxidle T] [maxlife T] [attr A]*` (durations in
-    seconds, as HAProxy stores them)."""
+    [httponly] [secure] [domain D]* [maxidle T] [maxlife T] [attr A]* [dynamic]`
+    (durations in seconds, as HAProxy stores them)."""
 
     name: str
     where: Where
@@ -374,6 +374,10 @@ class Cookie:
     maxidle: int | None = None
     maxlife: int | None = None
     attrs: tuple[str, ...] = ()
+    # `dynamic`: servers without `cookie VALUE` get one from `dynamic-cookie-key` (the key,
+    # None when the backend has none: then they get none, as in HAProxy).
+    dynamic: bool = False
+    dynamic_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

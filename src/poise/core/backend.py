@@ -84,6 +84,8 @@ class Backend:
         "connect_timeout",
         "cum_sess",
         "cur_sess",
+        "dyncookie",
+        "dyncookie_key",
         "failed_resp",
         "forwardfor",
         "hashes_request",
@@ -128,6 +130,13 @@ class Backend:
         self.balancer = make_balancer(servers)
         self.log = log
         self.rules = Rules(proxy)  # compiled once: http-request, redirect, http-response
+        # `cookie ... dynamic` and its key, as `enable|disable dynamic-cookie backend` and
+        # `set dynamic-cookie-key backend` leave them (core/dyncookie.py).
+        cookie = proxy.cookie
+        self.dyncookie = cookie is not None and cookie.dynamic
+        self.dyncookie_key = cookie.dynamic_key if cookie is not None else None
+        for server in servers:
+            server.use_dynamic_cookie(self.dyncookie_key if self.dyncookie else None)
         self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}
@@ -280,7 +289,15 @@ class Backend:
         """A server joins the backend at run time (`add server`), after the others."""
         self.servers.append(server)
         self.server_queues[server.id] = deque()
+        server.use_dynamic_cookie(self.dyncookie_key if self.dyncookie else None)
         return self.changed()
+
+    def set_dynamic_cookies(self, on: bool, key: str | None) -> None:
+        """Dynamic cookies turned on or off, or given a new key, at run time: every
+        server without a `cookie VALUE` of its own gets its value again (or none)."""
+        self.dyncookie, self.dyncookie_key = on, key
+        for server in self.servers:
+            server.use_dynamic_cookie(key if on else None)
 
     def remove(self, server: ServerState) -> list[Go]:
         """A server leaves the backend at run time (`del server`); the caller has checked

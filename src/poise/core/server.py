@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from poise.config import model
 from poise.config.model import ANY_ADDRESSES
+from poise.core.dyncookie import dynamic_cookie
 
 if TYPE_CHECKING:
     from poise.core.health import Health
@@ -36,7 +37,9 @@ class ServerState:
         "check_enabled",
         "cli_abrt",
         "config",
+        "cookie",
         "cur_sess",
+        "dyncookie_key",
         "failed_checks",
         "failed_conns",
         "failed_resp",
@@ -74,6 +77,11 @@ class ServerState:
         self.port_offset = config.address.port_offset
         # At 0.0.0.0 or ::: connections go to the address the client connected to.
         self.transparent = self.addr in ANY_ADDRESSES
+        # The value of the backend's persistence cookie naming this server: its own
+        # `cookie VALUE`, else one derived from the backend's `dynamic-cookie-key` while
+        # dynamic cookies are on (core/dyncookie.py; the backend sets the key).
+        self.cookie = config.cookie
+        self.dyncookie_key: str | None = None
         self.weight = config.weight
         self.initial_weight = config.weight
         self.backup = config.backup
@@ -141,7 +149,17 @@ class ServerState:
         changed = addr != self.addr or port != self.port
         self.addr, self.port = addr, port
         self.transparent = addr in ANY_ADDRESSES
+        if self.dyncookie_key is not None:
+            self.use_dynamic_cookie(self.dyncookie_key)
         return changed
+
+    def use_dynamic_cookie(self, key: str | None) -> None:
+        """Dynamic cookies on with this key (None: off). A server's own `cookie VALUE`
+        always wins, as HAProxy's SRV_F_COOKIESET does."""
+        self.dyncookie_key = key
+        if self.config.cookie is not None:
+            return
+        self.cookie = None if key is None else dynamic_cookie(key, self.addr, self.port)
 
     @property
     def req_tot(self) -> int:

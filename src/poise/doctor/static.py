@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from poise.config.diagnostics import Diagnostic, Severity
 from poise.config.model import Address, Algorithm, Bind, Config, Mode, Proxy, Server
+from poise.core.dyncookie import dynamic_cookie
 from poise.doctor.report import Check, Status
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -367,7 +368,8 @@ def _persistence_check(backend: Proxy) -> Check | None:
     if backend.mode is not Mode.HTTP or len(servers) < 2:
         return None
     if backend.cookie is not None:
-        missing = [s.name for s in servers if s.cookie is None]
+        dynamic = backend.cookie.dynamic and backend.cookie.dynamic_key is not None
+        missing = [] if dynamic else [s.name for s in servers if s.cookie is None]
         if not missing:
             return None
         return Check(
@@ -440,9 +442,13 @@ def cookie_servers(config: Config) -> dict[str, dict[str, str]]:
         if backend.cookie is None:
             continue
         values = found.setdefault(backend.cookie.name, {})
+        key = backend.cookie.dynamic_key if backend.cookie.dynamic else None
         for server in backend.servers:
-            if server.cookie is not None:
-                values.setdefault(server.cookie, f"{backend.name}/{server.name}")
+            value = server.cookie
+            if value is None and key is not None:  # `cookie ... dynamic`: HAProxy's value
+                value = dynamic_cookie(key, server.address.host, server.address.port)
+            if value is not None:
+                values.setdefault(value, f"{backend.name}/{server.name}")
     return found
 
 

@@ -312,7 +312,7 @@ class _ClientCookies:
         if delim != val_beg and match.server is None:
             wanted = value[val_beg:delim]
             for server in self.servers:
-                if server.config.cookie is None or server.config.cookie != wanted:
+                if server.cookie is None or server.cookie != wanted:
                     continue
                 if server.serves_persistent or self.persist:
                     match.status = "V" if server.serves_persistent else "D"
@@ -407,7 +407,7 @@ def response_cookie(
         return "N"
     mode = cfg.mode
     direct = match.server is not None and match.server is server
-    own = server.config.cookie
+    own = server.cookie
     result = "N"
     items = resp_headers.items
     changed = False
