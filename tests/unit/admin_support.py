@@ -54,6 +54,7 @@ class Frontend:
     bytes_out: int = 0
     hrsp: list[int] = field(default_factory=lambda: [0] * 6)
     req_tot: int = 0
+    intercepted: int = 0
     paused: bool = False
 
     @property

@@ -78,7 +78,6 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
         ("frontend f", "tcp-request connection reject", "tcp-request connection"),
         ("frontend f", "errorfiles my-errors", "errorfiles"),
         ("frontend f", "unique-id-format %ci", "unique-id-format"),
-        ("frontend f", "monitor-uri /health", "monitor-uri"),
         ("listen l", "stats http-request deny", "stats http-request"),
         ("global", "ssl-dh-param-file dh.pem", "ssl-dh-param-file"),
         ("global", "grace 1s", "grace"),

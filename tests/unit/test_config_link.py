@@ -172,12 +172,19 @@ def test_a_tcp_frontend_cannot_upgrade_to_an_http_backend_yet() -> None:
     ]
 
 
-def test_a_frontend_needs_a_backend() -> None:
-    found = errors("frontend f\n    bind :80\n")
+def test_a_frontend_without_backend_is_taken_with_a_warning() -> None:
+    # HAProxy 2.6 takes it silently; every request gets its 503 (tests/io/test_monitor_haproxy).
+    config, found = diagnose("frontend f\n    bind :80\nfrontend h\n    bind :81\n    mode http\n")
+    assert config is not None
     assert found == [
-        f"{line(1)}: error: frontend 'f' has no backend: add 'default_backend' or 'use_backend' "
-        "(without one every connection would be refused)"
+        f"{line(1)}: warning: frontend 'f' has no backend (no 'default_backend' or "
+        "'use_backend'): every connection is closed",
+        f"{line(3)}: warning: frontend 'h' has no backend (no 'default_backend' or "
+        "'use_backend'): every request gets a 503",
     ]
+    # A monitor URI is a reason to have none.
+    config, found = diagnose("frontend m\n    bind :80\n    mode http\n    monitor-uri /up\n")
+    assert config is not None and found == []
     config, _ = diagnose("listen l\n    bind :80\n")  # a listen section is its own backend
     assert config is not None
 

@@ -109,6 +109,8 @@ class FrontendView(Protocol):
     @property
     def req_tot(self) -> int: ...
     @property
+    def intercepted(self) -> int: ...
+    @property
     def paused(self) -> bool: ...
 
 
@@ -229,6 +231,7 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
     }
     if proxy.mode is model.Mode.HTTP:
         http_fields(row, fe.hrsp, fe.req_tot)
+        row["intercepted"] = fe.intercepted
     return row
 
 

@@ -22,6 +22,7 @@ from poise.config.model import (
     Bind,
     Capability,
     Capture,
+    Condition,
     Cookie,
     ErrorFile,
     Global,
@@ -198,6 +199,8 @@ class Settings:
     # `stats ...`: a section with a `stats` line of its own starts afresh (HAProxy detaches
     # it from its defaults' settings); one with none keeps those of its defaults.
     stats: StatsPage | None = None
+    # `monitor-uri URI` (the last line wins) and where it was written.
+    monitor_uri: tuple[str, Where] | None = None
 
     def over(self, base: Settings) -> Settings:
         """These settings laid over `base`: a new Settings, neither input changes."""
@@ -246,6 +249,7 @@ class Settings:
             "tcp_check",
             "tcp_check_rules",
             "stats",
+            "monitor_uri",
         ):
             mine = getattr(self, name)
             setattr(merged, name, mine if mine is not None else getattr(base, name))
@@ -300,6 +304,7 @@ class SectionDraft:
     http_response_rules: list[HttpRule] = field(default_factory=list)
     capture_request_headers: list[Capture] = field(default_factory=list)
     capture_response_headers: list[Capture] = field(default_factory=list)
+    monitor_fail: list[Condition] = field(default_factory=list)  # `monitor fail` lines
 
     @property
     def capabilities(self) -> Capability:

@@ -39,6 +39,7 @@ from poise.config.haproxy_http import (
     keyword_arguments,
     parse_redirect,
 )
+from poise.config.haproxy_monitor import MonitorKeywords
 from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options, parse_source
@@ -124,6 +125,7 @@ class ProxyParser:
             "id": self.id,
             **self.http.handlers(),
             **StatsKeywords(section, diagnostics, read_file).handlers(),
+            **MonitorKeywords(section, diagnostics, read_file).handlers(),
             **TcpCheckKeywords(section).handlers(),
         }
 
@@ -159,6 +161,8 @@ class ProxyParser:
     def dispatch(self, prefix: str | None, name: str, args: list[str], where: Where) -> None:
         if name in keywords.REMOVED_KEYWORDS:
             instead = keywords.REMOVED_KEYWORDS[name]
+            if name == "monitor-net" and args:
+                instead = instead.replace("NET", args[0])
             raise Problem(f"removed from HAProxy; use '{instead}' instead")
         if name not in keywords.PROXY_MATRIX:
             raise Problem(self.unknown(name, args))

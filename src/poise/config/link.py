@@ -30,6 +30,7 @@ from poise.config.haproxy_draft import (
     SectionDraft,
     ServerSettings,
 )
+from poise.config.haproxy_monitor import link_monitor
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
 from poise.config.haproxy_server import proxy_flags
 from poise.config.haproxy_stats import link_stats, services_outside_frontends
@@ -288,6 +289,12 @@ class _Linker:
                 lambda cond: resolver.condition(cond, "stats admin", "req"),
                 self.diagnostics,
             ),
+            monitor=link_monitor(
+                proxy,
+                section,
+                lambda cond: resolver.condition(cond, "monitor fail", "req"),
+                self.diagnostics,
+            ),
         )
 
     def tcp_mode(
@@ -537,12 +544,16 @@ class _Linker:
             and not proxy.redirects
             and not proxy.http_request_rules
             and proxy.stats is None
+            and proxy.monitor is None
         ):
+            # HAProxy 2.6 takes it silently: each request gets a 503, each TCP
+            # connection is closed (`<NOSRV>`, SC in the log).
+            refused = "request gets a 503" if proxy.mode is Mode.HTTP else "connection is closed"
             self.diagnostics.append(
-                error(
+                warning(
                     proxy.where,
-                    f"{label(proxy)} has no backend: add 'default_backend' or 'use_backend' "
-                    "(without one every connection would be refused)",
+                    f"{label(proxy)} has no backend (no 'default_backend' or 'use_backend'): "
+                    f"every {refused}",
                 )
             )
 

@@ -140,6 +140,7 @@ class Resolver:
             "http-response": "http-response header rule",
             "use_backend": "use-backend rule",
             "stats admin": "http-request header rule",
+            "monitor fail": "http-request header rule",
         }[keyword]
         context = f"{self.side} {context}"
         for suite in cond.suites:

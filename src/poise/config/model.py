@@ -30,6 +30,7 @@ from poise.config.model_http import (
     HttpRule,
     LogFormat,
     MatchMethod,
+    Monitor,
     Redirect,
     RedirectKind,
     Sample,
@@ -75,6 +76,7 @@ __all__ = [
     "HttpRule",
     "LogFormat",
     "MatchMethod",
+    "Monitor",
     "Redirect",
     "RedirectKind",
     "Sample",
@@ -482,6 +484,7 @@ class Proxy:
     log_format: str | None = None  # `log-format`, as written
     http_reuse: HttpReuse = "safe"
     stats: StatsPage | None = None  # the statistics page (HTTP mode only)
+    monitor: Monitor | None = None  # `monitor-uri` (HTTP frontends only)
 
     def errorfile(self, status: int) -> bytes | None:
         """The `errorfile` bytes for a status, or None."""

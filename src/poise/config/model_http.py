@@ -243,6 +243,18 @@ class StatsPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Monitor:
+    """`monitor-uri URI` and `monitor fail if|unless COND` (configuration.txt 4.2): a
+    request for `uri` is answered by poise itself, 200 (503 when one of the `fail`
+    conditions holds), never forwarded and never logged, as in HAProxy. A `uri` starting
+    with `/` is compared with the request's path and query, else with its whole URI."""
+
+    where: Where
+    uri: str
+    fail: tuple[Condition, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class UserlistUser:
     """`user NAME [password HASH|insecure-password TEXT] [groups G1,G2]` (3.4): `hashed`
     tells a crypt(3) hash from a clear password; None: the user has no password."""

@@ -233,6 +233,8 @@ def _connect_failed(facts: Facts) -> str:
 
 
 def _no_server(facts: Facts) -> str:
+    if facts.backend is None:
+        return "no backend: no 'use_backend' matched and there is no 'default_backend'"
     text = f"no server available in backend {facts.backend}"
     counts = facts.servers
     if counts is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from poise.config import model
+from poise.core.acl import compile_condition
 from poise.core.backend import Backend, Log, seconds
 from poise.core.http.rules import Rules
 from poise.core.logformat import compile_http, compile_tcp
@@ -41,11 +42,14 @@ class Frontend:
         "forwardfor",
         "hrsp",
         "http_format",
+        "intercepted",
         "listeners",
         "log",
         "logasap",
         "max_conn_seen",
         "maxconn",
+        "monitor_fail",
+        "monitor_uri",
         "name",
         "next_head_timeout",
         "pages",
@@ -101,6 +105,12 @@ class Frontend:
         self.pages: bool | None = None  # a stats page may answer here (net/services.py)
         self.forwardfor = model.Option.FORWARDFOR in options
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
+        # `monitor-uri` (HTTP only): answered before any rule (request_analysers.monitor).
+        monitor = proxy.monitor
+        self.monitor_uri = monitor.uri if monitor is not None else None
+        self.monitor_fail = (
+            [compile_condition(cond, "req") for cond in monitor.fail] if monitor else []
+        )
         # HTTP: `timeout http-request` for a request head (else `timeout client`), and for
         # the next one on a kept connection `timeout http-keep-alive` when it is set.
         timeouts = proxy.timeouts
@@ -117,6 +127,7 @@ class Frontend:
         self.bytes_out = 0
         self.hrsp = [0] * 6  # HTTP responses sent, by class: [other, 1xx, ..., 5xx]
         self.unanswered = 0  # HTTP requests that got no response (the client left)
+        self.intercepted = 0  # requests poise answered itself (`monitor-uri`)
         self.listeners: list[Listening] = []
         # `disable frontend`: its listeners stop listening until `enable frontend`.
         self.paused = False

@@ -326,8 +326,8 @@ class HttpSession(asyncio.Protocol):
         frontend = self.frontend.proxy
         close = not self.keep_client
         runtime = self.frontend
-        verdict = rules.CONTINUE
-        if runtime.request_rules:
+        verdict = services.monitor(runtime, req, close) if runtime.monitor_uri else rules.CONTINUE
+        if runtime.request_rules and verdict is rules.CONTINUE:
             verdict = rules.request_rules(runtime.rules, req, close=close)
         pages = runtime.pages  # worked out on the first request (services.has_pages)
         if pages is None:
@@ -405,7 +405,7 @@ class HttpSession(asyncio.Protocol):
         self.txn.bytes_out = len(response)
         self.client.write(response)
         self.txn.term = (verdict.termination or Failure.REJECTED.code)[:2]
-        self.end_transaction(log=True)
+        self.end_transaction(log=verdict.log)
         self.next_request()
         return True
 

@@ -10,6 +10,9 @@ after that backend's own `http-request` rules, as in HAProxy), the page answers.
 POST whose body has not arrived yet gives NEEDS_BODY: the session reads the body (up to
 stats_http.MAX_BODY) and asks again with it.
 
+`monitor-uri` answers first, before the frontend's rules (HAProxy's order): its analyser
+is core/http/request_analysers.monitor, named here as `monitor` for the session.
+
 This is the shell's side: the View of the running Context, the process facts of `show
 info`, and a timer that reads the session counters once a second for the rates.
 """
@@ -26,7 +29,7 @@ from poise.admin import prometheus, stats, stats_http, stats_report
 from poise.config import model
 from poise.core.backend import start
 from poise.core.frontend import Frontend
-from poise.core.http import reply, rules
+from poise.core.http import reply, request_analysers, rules
 from poise.core.http.message import Request
 from poise.net.admin_socket import admin_info
 from poise.net.context import Context
@@ -35,6 +38,8 @@ SAMPLE_INTERVAL = 1.0  # seconds between two readings of the counters (rates per
 MAX_BODY = stats_http.MAX_BODY
 # serve()'s answer to an admin POST whose body is still to be read.
 NEEDS_BODY = rules.Verdict("service", reason="the stats page reads the request body")
+# `monitor-uri`, which the session asks before the frontend's rules.
+monitor = request_analysers.monitor
 
 
 class Services:

@@ -138,8 +138,8 @@ class TcpSession(asyncio.Protocol):
     def begin(self) -> None:
         self.accept_time = self.txn.start = self.loop.time()
         backend = self.frontend.backend
-        if backend is None:
-            self.fail(Failure.REJECTED)
+        if backend is None:  # a frontend without backend: HAProxy's <NOSRV>, SC
+            self.fail(Failure.NO_SERVER)
             return
         self.backend = backend
         backend.enter()

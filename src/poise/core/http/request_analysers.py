@@ -54,6 +54,35 @@ def read_request(raw: bytes, conn: Conn) -> Request | str:
     )  # fmt: skip
 
 
+def monitor(frontend: Frontend, req: Request, close: bool) -> rules.Verdict:
+    """`monitor-uri`, HAProxy's first analyser after the head is read (before any
+    `http-request` rule): a request for the monitor URI gets 200, or 503 when a `monitor
+    fail` condition holds (the proxy's `errorfile` for them, if any), and is never
+    forwarded nor logged; it counts as intercepted. A URI starting with `/` is compared
+    with the request's path and query (also in an absolute-form target), else with the
+    whole target, as HAProxy 2.6 compares them. Any other request goes on (CONTINUE)."""
+    uri = frontend.monitor_uri
+    target = req.uri
+    if uri is None or not (target == uri or (uri[0] == "/" and _path(target) == uri)):
+        return rules.CONTINUE
+    frontend.intercepted += 1
+    status = 503 if any(fails(req, None) for fails in frontend.monitor_fail) else 200
+    response, closes = rules.error_reply((frontend.rules,), status, req, close=close)
+    return rules.Verdict("reply", status, response, closes, "monitor-uri", "LR--", log=False)
+
+
+def _path(target: str) -> str:
+    """The path and query of a request target: all of an origin-form one, what follows
+    the authority of an absolute-form one (RFC 9112 3.2), else nothing."""
+    if target.startswith("/"):
+        return target
+    scheme_end = target.find("://")
+    if scheme_end < 0:
+        return ""
+    path = target.find("/", scheme_end + 3)
+    return target[path:] if path >= 0 else ""
+
+
 def select_backend(
     frontend: Frontend, req: Request, backends: Mapping[str, Backend]
 ) -> Backend | None:

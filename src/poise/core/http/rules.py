@@ -51,7 +51,8 @@ class Verdict:
     instead of forwarding, then close the connection when `close`. `reason` says which
     rule, for the log; `termination` is HAProxy's termination state for it (`PR--` for a
     deny, `LR--` for a response made locally). `service`: `http-request use-service`
-    matched; the shell's net/services.py answers with the service named in `service`."""
+    matched; the shell's net/services.py answers with the service named in `service`.
+    `log`: False for an answer HAProxy never logs (`monitor-uri`)."""
 
     kind: VerdictKind
     status: int = 0
@@ -60,6 +61,7 @@ class Verdict:
     reason: str = ""
     termination: str = ""
     service: str = ""
+    log: bool = True
 
 
 CONTINUE = Verdict("continue")
