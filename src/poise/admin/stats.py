@@ -75,14 +75,14 @@ SERVERS_STATE_HEADER = (
 ADMF_FMAINT, ADMF_CMAINT, ADMF_FDRAIN = 0x01, 0x04, 0x08
 ADMF_RMAINT = 0x20  # no address: the name did not resolve (`resolvers`, `init-addr none`)
 CHK_ST_CONFIGURED, CHK_ST_ENABLED, CHK_ST_PAUSED = 0x02, 0x04, 0x08
-SRV_ST_STOPPED, SRV_ST_RUNNING = 0, 2
+SRV_ST_STOPPED, SRV_ST_RUNNING, SRV_ST_STOPPING = 0, 2, 3
 # A check's status (enum healthcheck_status, check-t.h) and result (enum chk_result).
 HCHK_STATUS = {
     "UNK": 0, "INI": 1, "SOCKERR": 5, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L6OK": 9,
-    "L6TOUT": 10, "L6RSP": 11, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7STS": 17,
+    "L6TOUT": 10, "L6RSP": 11, "L7TOUT": 12, "L7RSP": 13, "L7OK": 15, "L7OKC": 16, "L7STS": 17,
 }  # fmt: skip
 HCHK_STATUS_INI = 1  # no check has run yet (every server starts so, checked or not)
-CHK_RES_UNKNOWN, CHK_RES_FAILED, CHK_RES_PASSED = 0, 2, 3
+CHK_RES_UNKNOWN, CHK_RES_FAILED, CHK_RES_PASSED, CHK_RES_CONDPASS = 0, 2, 3, 4
 
 
 class FrontendView(Protocol):
@@ -333,7 +333,7 @@ def backend_row(view: View, be: Backend) -> Row:
         "qmax": be.max_queued,
         "scur": be.cur_sess,
         "smax": be.max_sess,
-        "slim": fullconn(proxy, view.frontends.values()),
+        "slim": proxy.fullconn or fullconn(proxy, view.frontends.values()),
         "stot": be.cum_sess,
         "econ": sum(s.failed_conns for s in be.servers),
         "status": "UP" if weight > 0 or not be.servers else "DOWN",
@@ -365,6 +365,8 @@ def server_status(server: ServerState) -> str:
         return "DOWN"
     if server.admin is AdminState.DRAIN:
         return "DRAIN"
+    if server.stopping:
+        return "NOLB"
     return "UP" if server.check_enabled else "no check"
 
 
@@ -497,6 +499,7 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
     if checker is not None and checker.last is not INITIALIZING:
         status = HCHK_STATUS.get(checker.last.status, 0)
         result = CHK_RES_PASSED if checker.last.passed else CHK_RES_FAILED
+        result = CHK_RES_CONDPASS if checker.last.conditional else result
     host = config.address.host
     fields: tuple[str | int, ...] = (
         be.proxy.id,
@@ -504,7 +507,7 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         server.id,
         server.name,
         server.addr if is_ip(server.addr) else "-",
-        SRV_ST_RUNNING if running else SRV_ST_STOPPED,
+        (SRV_ST_STOPPING if server.stopping else SRV_ST_RUNNING) if running else SRV_ST_STOPPED,
         admin,
         server.weight,
         server.initial_weight,

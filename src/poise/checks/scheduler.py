@@ -26,6 +26,8 @@ from poise.core import health
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.tcpcheck_rules import program
+from poise.core.termination import Cause
+from poise.net.admin_socket import shut_down_sessions
 from poise.net.context import Context
 from poise.net.logsink import LogSink, console
 from poise.net.proxied import check_flags
@@ -108,6 +110,9 @@ class ServerCheck:
     def apply(self, result: health.CheckResult) -> None:
         server = self.server
         backend = self.backend
+        http_check = backend.proxy.http_check
+        if self.http is not None and http_check is not None and http_check.disable_on_404:
+            result = health.disable_on_404(result, server.up)
         was_up = self.health.is_up
         transition = self.health.record(result)
         server.failed_checks = self.health.failed_checks
@@ -122,11 +127,14 @@ class ServerCheck:
                 drain=server.weight == 0,
             )
             self.checks.report(self.backend, message)
-        if transition is None:
-            return
         # With log-health-checks the check's details were just logged: HAProxy leaves
         # them out of the UP/DOWN line.
         cause = None if logs_checks else result
+        if transition is None:
+            if server.up and result.passed and result.conditional != server.stopping:
+                self.nolb(result.conditional, cause)
+            return
+        was_stopping, server.stopping = server.stopping, False
         server.up = self.health.is_up
         server.last_change = asyncio.get_running_loop().time()
         requeued_before = backend.requeued
@@ -145,12 +153,14 @@ class ServerCheck:
                 sessions=sessions,
                 requeued=requeued,
                 queued=server.queued,
+                was_draining=was_stopping,
             )
             self.checks.report(self.backend, message)
-            if not backend.has_server:
-                kind = "proxy" if self.backend.proxy.is_frontend else "backend"
-                self.checks.report(self.backend, health.backend_down_message(backend.name, kind))
+            if server.config.shutdown_on_down:
+                shut_down_sessions(self.checks.ctx, [server], Cause.DOWN)
+            self.backend_down()
         else:
+            self.shutdown_backups()
             message = health.server_up_message(
                 backend.name,
                 server.name,
@@ -163,6 +173,49 @@ class ServerCheck:
             )
             self.checks.report(self.backend, message)
         start(goes)
+
+    def nolb(self, stopping: bool, cause: health.CheckResult | None) -> None:
+        """`http-check disable-on-404`: a running server goes NOLB on a 404 (no new
+        clients; its queue goes to the others), and back UP on a 2xx or 3xx."""
+        server, backend = self.server, self.backend
+        server.stopping = stopping
+        server.last_change = asyncio.get_running_loop().time()
+        requeued_before = backend.requeued
+        goes = backend.changed()
+        requeued = backend.requeued - requeued_before
+        active, backups = health.count_usable(backend.servers)
+        name, backup = server.name, server.backup
+        if stopping:
+            message = health.server_stopping_message(
+                backend.name, name, active=active, backups=backups, backup=backup,
+                result=cause, requeued=requeued, queued=server.queued,
+            )  # fmt: skip
+        else:
+            message = health.server_up_message(
+                backend.name, name, active=active, backups=backups, backup=backup,
+                result=cause, requeued=requeued, queued=server.queued,
+            )  # fmt: skip
+        self.checks.report(backend, message)
+        if stopping:
+            self.backend_down()
+        else:
+            self.shutdown_backups()
+        start(goes)
+
+    def backend_down(self) -> None:
+        """HAProxy's alert when the backend's last usable server goes."""
+        backend = self.backend
+        if not backend.has_server:
+            kind = "proxy" if backend.proxy.is_frontend else "backend"
+            self.checks.report(backend, health.backend_down_message(backend.name, kind))
+
+    def shutdown_backups(self) -> None:
+        """`on-marked-up shutdown-backup-sessions`: an active server that can take clients
+        again ends the sessions of the backend's backup servers (HAProxy's SF_ERR_UP)."""
+        server = self.server
+        if server.config.shutdown_backups_on_up and not server.backup and server.usable:
+            backups = [s for s in self.backend.servers if s.backup]
+            shut_down_sessions(self.checks.ctx, backups, Cause.UP)
 
 
 class HealthChecks:

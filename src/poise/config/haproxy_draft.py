@@ -102,6 +102,9 @@ class ServerSettings:
     # (`send-proxy*`, `no-send-proxy*`, `proxy-v2-options`); they add up like `tls`.
     proxy_protocol: tuple[str, ...] = ()
     check_send_proxy: bool | None = None
+    # `minconn`, `on-marked-down`, `on-marked-up` as (option, value) words in
+    # the order written, `default-server`'s first (haproxy_server.server_tuning reads them).
+    tuning: tuple[tuple[str, str], ...] = ()
 
     def over(self, base: ServerSettings) -> ServerSettings:
         """These settings laid over `base` (ours win where set)."""
@@ -110,6 +113,7 @@ class ServerSettings:
         }
         changes["tls"] = base.tls + self.tls
         changes["proxy_protocol"] = base.proxy_protocol + self.proxy_protocol
+        changes["tuning"] = base.tuning + self.tuning
         return replace(base, **changes)
 
 
@@ -191,6 +195,8 @@ class Settings:
     check_send: CheckSend | None = None
     check_expect: HttpExpect | None = None
     check_rules_where: Where | None = None  # the first `http-check send|expect` line
+    disable_on_404: bool | None = None  # `http-check disable-on-404`
+    fullconn: int | None = None  # `fullconn N`
     # The check type (HAProxy's PR_O2_CHK_ANY): "httpchk" or a protocol check's option;
     # the last one written wins.
     check_kind: str | None = None
@@ -245,6 +251,8 @@ class Settings:
             "check_send",
             "check_expect",
             "check_rules_where",
+            "disable_on_404",
+            "fullconn",
             "check_kind",
             "tcp_check",
             "tcp_check_rules",

@@ -17,7 +17,7 @@ from poise.config import logformat
 from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES, parse_response
-from poise.config.haproxy_draft import CheckSend, Problem, SectionDraft
+from poise.config.haproxy_draft import CheckSend, Problem, SectionDraft, no_args
 from poise.config.model import Capture, Cookie, ErrorFile, HttpExpect, HttpReuse, Option, Where
 from poise.config.units import parse_int, parse_time
 
@@ -94,6 +94,7 @@ class HttpSettings:
             "capture response header": self.capture_response,
             "http-check send": self.check_send,
             "http-check expect": self.check_expect,
+            "http-check disable-on-404": self.disable_on_404,
             "http-reuse": self.http_reuse,
             "log-format": self.log_format,
         }
@@ -205,6 +206,12 @@ class HttpSettings:
 
     def capture_response(self, args: Sequence[str], where: Where) -> None:
         self.section.capture_response_headers.append(self.capture(args, where, "response"))
+
+    def disable_on_404(self, args: Sequence[str], where: Where) -> None:
+        """A 404 to a check puts the server in NOLB (core/health.py), with `option httpchk`."""
+        no_args(args)
+        self.settings.disable_on_404 = True
+        self.settings.check_rules_where = self.settings.check_rules_where or where
 
     def http_reuse(self, args: Sequence[str], where: Where) -> None:
         if len(args) != 1 or args[0] not in _REUSE:

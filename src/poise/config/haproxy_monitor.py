@@ -1,5 +1,5 @@
 """`monitor-uri URI` and `monitor fail if|unless COND` (configuration.txt 4.2), and their
-link-pass rules.
+link-pass rules; and the link pass's word on a frontend with no backend at all.
 
 `monitor-uri` may come from a `defaults` section (the last line wins); `monitor fail` is a
 frontend's own (HAProxy refuses it in `defaults`) and its conditions add up. The errors
@@ -15,7 +15,8 @@ from collections.abc import Callable, Sequence
 from poise.config.acl_parse import ReadFile, parse_condition
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import Problem, SectionDraft
-from poise.config.model import Condition, Mode, Monitor, Proxy, Where
+from poise.config.link_http import Resolver
+from poise.config.model import Mode, Monitor, Proxy, Where
 
 Handler = Callable[[Sequence[str], Where], None]
 
@@ -53,10 +54,7 @@ class MonitorKeywords:
 
 
 def link_monitor(
-    proxy: Proxy,
-    section: SectionDraft,
-    resolve: Callable[[Condition], Condition | None],
-    diagnostics: list[Diagnostic],
+    proxy: Proxy, section: SectionDraft, resolver: Resolver, diagnostics: list[Diagnostic]
 ) -> Monitor | None:
     """A linked frontend's monitor: its URI (its own or its defaults'), its `monitor fail`
     conditions resolved; None in a backend, in `mode tcp` or without a URI."""
@@ -80,5 +78,26 @@ def link_monitor(
             )
         )
         return None
-    fail = tuple(c for c in (resolve(cond) for cond in section.monitor_fail) if c is not None)
+    resolved = (resolver.condition(cond, "monitor fail", "req") for cond in section.monitor_fail)
+    fail = tuple(cond for cond in resolved if cond is not None)
     return Monitor(where, uri, fail)
+
+
+def no_backend(proxy: Proxy, label: str) -> list[Diagnostic]:
+    """A frontend with nothing to answer its requests with: no backend, no rule, no page
+    and no monitor URI. HAProxy 2.6 takes it silently (each request gets a 503, each TCP
+    connection is closed: `<NOSRV>`, SC in the log); poise warns."""
+    if (
+        not proxy.is_frontend
+        or proxy.is_backend
+        or proxy.default_backend is not None
+        or proxy.use_backends
+        or proxy.redirects
+        or proxy.http_request_rules
+        or proxy.stats is not None
+        or proxy.monitor is not None
+    ):
+        return []
+    refused = "request gets a 503" if proxy.mode is Mode.HTTP else "connection is closed"
+    text = f"{label} has no backend (no 'default_backend' or 'use_backend'): every {refused}"
+    return [warning(proxy.where, text)]

@@ -108,6 +108,7 @@ class ProxyParser:
             "default_backend": self.default_backend,
             "use_backend": self.use_backend,
             "maxconn": self.maxconn,
+            "fullconn": self.fullconn,
             "backlog": self.backlog,
             "server": self.server,
             "default-server": self.default_server,
@@ -262,6 +263,9 @@ class ProxyParser:
 
     def maxconn(self, args: Sequence[str], where: Where) -> None:
         self.settings.maxconn = parse_int(one_arg(args, "a number"), 0)
+
+    def fullconn(self, args: Sequence[str], where: Where) -> None:
+        self.settings.fullconn = parse_int(one_arg(args, "a number"), 0)
 
     def backlog(self, args: Sequence[str], where: Where) -> None:
         self.settings.backlog = parse_int(one_arg(args, "a number"), 1)

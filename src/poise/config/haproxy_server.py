@@ -293,6 +293,33 @@ def _server_value(option: str, value: str) -> tuple[str, object]:
     raise AssertionError(option)
 
 
+_TUNING = ("minconn", "on-marked-down", "on-marked-up")
+_ON_MARKED = {"on-marked-down": "shutdown-sessions", "on-marked-up": "shutdown-backup-sessions"}
+
+
+def _tuning(option: str, value: str) -> tuple[str, str]:
+    """One of the options server_tuning reads, checked as HAProxy checks it."""
+    if option == "minconn":
+        parse_int(value, 0)
+    elif value != _ON_MARKED[option]:
+        raise Problem(f"'{option}' expects '{_ON_MARKED[option]}' but got '{value}'.")
+    return option, value
+
+
+def server_tuning(words: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """model.Server's fields for `minconn`, `on-marked-down` and `on-marked-up` (the last
+    one written wins, a server's over its `default-server`'s)."""
+    fields: dict[str, Any] = {}
+    for option, value in words:
+        if option == "minconn":
+            fields["minconn"] = parse_int(value, 0)
+        elif option == "on-marked-down":
+            fields["shutdown_on_down"] = True
+        else:
+            fields["shutdown_backups_on_up"] = True
+    return fields
+
+
 def parse_server_options(
     words: Sequence[str],
     where: Where,
@@ -327,6 +354,8 @@ def parse_server_options(
                 changes["proxy_protocol"] = (*changes.get("proxy_protocol", ()), *ops)
             elif option == "check-send-proxy":
                 changes["check_send_proxy"] = True
+            elif option in _TUNING:
+                changes["tuning"] = (*changes.get("tuning", ()), _tuning(option, value or ""))
             elif option == "cookie":
                 # The value of the backend's persistence cookie that names this server.
                 changes["cookie"] = value

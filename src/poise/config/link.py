@@ -30,9 +30,9 @@ from poise.config.haproxy_draft import (
     SectionDraft,
     ServerSettings,
 )
-from poise.config.haproxy_monitor import link_monitor
+from poise.config.haproxy_monitor import link_monitor, no_backend
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
-from poise.config.haproxy_server import proxy_flags
+from poise.config.haproxy_server import proxy_flags, server_tuning
 from poise.config.haproxy_stats import link_stats, services_outside_frontends
 from poise.config.haproxy_tcpcheck import PROTOCOL_OPTIONS
 from poise.config.haproxy_tcpcheck import link as link_tcp_check
@@ -69,7 +69,7 @@ _FRONTEND_ONLY = frozenset({Option.DONTLOGNULL, Option.LOGASAP, Option.HTTPLOG})
 _BACKEND_ONLY = frozenset(
     {Option.REDISPATCH, Option.ALLBACKUPS, Option.PERSIST, Option.LOG_HEALTH_CHECKS}
 )
-_HTTP_ONLY_SILENT = frozenset({Option.HTTP_SERVER_CLOSE})
+_HTTP_ONLY_SILENT = frozenset({Option.HTTP_SERVER_CLOSE, Option.PREFER_LAST_SERVER})
 Target = tuple[str, UseBackend]  # (the keyword that names it, the backend and the line)
 
 
@@ -244,6 +244,7 @@ class _Linker:
                 else BalanceOptions(),
             ),
             retries=settings.retries if settings.retries is not None else 3,
+            fullconn=settings.fullconn if proxy.is_backend else None,
             redispatch=(settings.redispatch_interval or -1)
             if Option.REDISPATCH in options
             else None,
@@ -289,12 +290,7 @@ class _Linker:
                 lambda cond: resolver.condition(cond, "stats admin", "req"),
                 self.diagnostics,
             ),
-            monitor=link_monitor(
-                proxy,
-                section,
-                lambda cond: resolver.condition(cond, "monitor fail", "req"),
-                self.diagnostics,
-            ),
+            monitor=link_monitor(proxy, section, resolver, self.diagnostics),
         )
 
     def tcp_mode(
@@ -377,6 +373,7 @@ class _Linker:
                     source=s.source or backend_source,
                     proxy_protocol=proxy_flags(s.proxy_protocol),
                     check_send_proxy=bool(s.check_send_proxy),
+                    **server_tuning(s.tuning),
                 )
             )
             self.check_dns(section, servers[-1])
@@ -536,26 +533,7 @@ class _Linker:
                     "declare it as a backend if that was intended",
                 )
             )
-        if (
-            proxy.is_frontend
-            and not proxy.is_backend
-            and proxy.default_backend is None
-            and not proxy.use_backends
-            and not proxy.redirects
-            and not proxy.http_request_rules
-            and proxy.stats is None
-            and proxy.monitor is None
-        ):
-            # HAProxy 2.6 takes it silently: each request gets a 503, each TCP
-            # connection is closed (`<NOSRV>`, SC in the log).
-            refused = "request gets a 503" if proxy.mode is Mode.HTTP else "connection is closed"
-            self.diagnostics.append(
-                warning(
-                    proxy.where,
-                    f"{label(proxy)} has no backend (no 'default_backend' or 'use_backend'): "
-                    f"every {refused}",
-                )
-            )
+        self.diagnostics.extend(no_backend(proxy, label(proxy)))
 
 
 def tcp_to_http_not_implemented(

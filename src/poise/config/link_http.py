@@ -236,7 +236,9 @@ def http_check(settings: Settings, owner: str, diagnostics: list[Diagnostic]) ->
             headers=check.headers + send.headers,
             body=send.body if send.body is not None else check.body,
         )
-    return replace(check, expect=settings.check_expect)
+    return replace(
+        check, expect=settings.check_expect, disable_on_404=bool(settings.disable_on_404)
+    )
 
 
 def tcp_mode_warnings(

@@ -318,6 +318,9 @@ class Server:
     # PROXY_FLAGS: "v1", "v2" and the `proxy-v2-options`); empty: none.
     proxy_protocol: frozenset[str] = frozenset()
     check_send_proxy: bool = False  # health checks send it too, whatever `port`/`addr`
+    minconn: int = 0  # with `maxconn` and the backend's `fullconn`: a dynamic limit
+    shutdown_on_down: bool = False  # `on-marked-down shutdown-sessions`
+    shutdown_backups_on_up: bool = False  # `on-marked-up shutdown-backup-sessions`
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +406,7 @@ class HttpCheck:
     headers: tuple[tuple[str, str], ...] = ()
     body: str = ""
     expect: HttpExpect | None = None
+    disable_on_404: bool = False  # `http-check disable-on-404`: a 404 means NOLB
 
 
 class Capability(Flag):
@@ -429,6 +433,7 @@ class Option(Enum):
     TCPKA = "tcpka"  # TCP keep-alives on both sides (net/keepalive.py)
     CLITCPKA = "clitcpka"
     SRVTCPKA = "srvtcpka"
+    PREFER_LAST_SERVER = "prefer-last-server"
 
 
 @dataclass(frozen=True, slots=True)
@@ -454,6 +459,7 @@ class Proxy:
     servers: tuple[Server, ...] = ()
     balance: Balance = field(default_factory=Balance)
     retries: int = 3
+    fullconn: int | None = None  # None: a tenth of its frontends' maxconn (admin/stats.py)
     # `option redispatch [interval]`: None = off; -1 = on the last retry (the default when
     # written without interval); P > 0 = every P-th retry; N < 0 = N-th retry before the last.
     redispatch: int | None = None

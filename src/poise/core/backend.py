@@ -88,6 +88,7 @@ class Backend:
         "dyncookie_key",
         "failed_resp",
         "forwardfor",
+        "fullconn",
         "hashes_request",
         "hashes_source",
         "hrsp",
@@ -97,6 +98,7 @@ class Backend:
         "max_sess",
         "name",
         "plain_responses",
+        "prefers_last",
         "proxy",
         "queue",
         "queue_timeout",
@@ -141,6 +143,12 @@ class Backend:
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}
         self.seq = 0
+        # `fullconn`: the load at which servers reach their `maxconn` (with `minconn`);
+        # without it the runtime sets HAProxy's default (admin/stats.fullconn).
+        self.fullconn = proxy.fullconn or 0
+        for server in servers:
+            if 0 < server.minconn < server.maxconn:
+                server.load = self
         self.cur_sess = 0  # connections handled by this backend now (HAProxy's beconn)
         self.cum_sess = 0
         self.max_sess = 0  # the most connections handled at once (HAProxy's smax)
@@ -183,6 +191,17 @@ class Backend:
         )
         # `option http-server-close` or `httpclose` here: server connections are not kept.
         options = proxy.options
+        # `option prefer-last-server` (HTTP): a request goes to the server whose connection
+        # its session keeps, while that server is usable; not with a hashing algorithm
+        # (HAProxy's BE_LB_KIND_HI), whose choice depends on the request alone. HAProxy 2.6
+        # keeps a connection with its session only when it is private (`http-reuse
+        # never`); else it goes back to the server's idle pool after each response and the
+        # option changes nothing (measured).
+        self.prefers_last = (
+            model.Option.PREFER_LAST_SERVER in options
+            and proxy.http_reuse == "never"
+            and not (self.hashes_source or self.hashes_request)
+        )
         self.closes_server = (
             model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
         )

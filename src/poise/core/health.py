@@ -94,6 +94,7 @@ STATUS_NAMES = {
     "Layer7 timeout": "L7TOUT",
     "Layer7 invalid response": "L7RSP",
     "Layer7 check passed": "L7OK",
+    "Layer7 check conditionally passed": "L7OKC",
     "Layer7 wrong status": "L7STS",
 }
 
@@ -109,6 +110,8 @@ class CheckResult:
     info: str | None = None
     duration_ms: int = 0  # negative: unknown, not reported
     code: int | None = None
+    # Passed, but the server asks for no new clients (`http-check disable-on-404`: NOLB).
+    conditional: bool = False
 
     @property
     def status(self) -> str:
@@ -117,6 +120,18 @@ class CheckResult:
 
 
 INITIALIZING = CheckResult(False, "Initializing", None, -1)
+
+
+def disable_on_404(result: CheckResult, running: bool) -> CheckResult:
+    """`http-check disable-on-404`: a 404 to a running server's check (UP or NOLB) passes
+    conditionally (L7OKC, whatever `http-check expect` says); a DOWN server's 404 stays a
+    failure, so that it stays DOWN (HAProxy's tcpcheck_eval_expect_http)."""
+    if result.code != 404 or not running:
+        return result
+    return CheckResult(True, CONDITIONAL, None, result.duration_ms, 404, conditional=True)
+
+
+CONDITIONAL = "Layer7 check conditionally passed"
 
 
 def l4_passed(duration_ms: int) -> CheckResult:
@@ -258,6 +273,8 @@ def health_check_message(
     """The report of one check that changed something (`option log-health-checks`):
     "Health check for server B/S failed, reason: ..., status: N/M DOWN." (NOTICE)."""
     outcome = "succeeded" if result.passed else "failed"
+    if result.conditional:
+        outcome = "conditionally succeeded"
     text = (
         f"Health check for {'backup ' if backup else ''}server {backend}/{server} {outcome}"
         f"{check_info(result)}, status: {health.status(drain)}."
@@ -326,6 +343,26 @@ def server_up_message(
     `requeued`: connections it took from the backend queue; `queued`: its own queue."""
     text = f"{'Backup ' if backup else ''}Server {backend}/{server} is UP"
     text += _cause(result, cause)
+    text += _more(active, backups, up=True, sessions=0, requeued=requeued, queued=queued) + "."
+    return LogMessage(Severity.NOTICE, text)
+
+
+def server_stopping_message(
+    backend: str,
+    server: str,
+    *,
+    active: int,
+    backups: int,
+    backup: bool = False,
+    result: CheckResult | None = None,
+    requeued: int = 0,
+    queued: int = 0,
+) -> LogMessage:
+    """ "Server B/S is stopping, reason: ... N active and M backup servers online. ..."
+    (NOTICE): the server went NOLB (`http-check disable-on-404`); `requeued`: its queue
+    moved to other servers."""
+    text = f"{'Backup ' if backup else ''}Server {backend}/{server} is stopping"
+    text += _cause(result, None)
     text += _more(active, backups, up=True, sessions=0, requeued=requeued, queued=queued) + "."
     return LogMessage(Severity.NOTICE, text)
 

@@ -6,7 +6,7 @@ and the stats read it.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from poise.config import model
 from poise.config.model import ANY_ADDRESSES
@@ -14,6 +14,13 @@ from poise.core.dyncookie import dynamic_cookie
 
 if TYPE_CHECKING:
     from poise.core.health import Health
+
+
+class Load(Protocol):
+    """The backend's side of a dynamic limit (core/backend.py)."""
+
+    cur_sess: int  # HAProxy's beconn
+    fullconn: int
 
 
 class AdminState(Enum):
@@ -48,8 +55,10 @@ class ServerState:
         "id",
         "initial_weight",
         "last_change",
+        "load",
         "max_sess",
         "maxconn",
+        "minconn",
         "name",
         "port",
         "port_offset",
@@ -59,6 +68,7 @@ class ServerState:
         "retries",
         "sockpair_fd",
         "srv_abrt",
+        "stopping",
         "total_sess",
         "transparent",
         "up",
@@ -85,7 +95,13 @@ class ServerState:
         self.weight = config.weight
         self.initial_weight = config.weight
         self.backup = config.backup
-        self.maxconn = config.maxconn
+        # HAProxy (cfgparse): `minconn` above `maxconn` (or alone) raises `maxconn` to it;
+        # `maxconn` alone is a fixed limit (minconn = maxconn).
+        self.maxconn = max(config.maxconn, config.minconn)
+        self.minconn = config.minconn or self.maxconn
+        # 0 < minconn < maxconn: the limit follows the backend's load (dynamic_maxconn);
+        # the backend sets itself here then.
+        self.load: Load | None = None
         self.admin = AdminState.MAINT if config.disabled else AdminState.READY
         # HAProxy's RMAINT: in maintenance because its name resolves to no address (""),
         # apart from the operator's word; a `resolvers` section sets and clears it.
@@ -98,6 +114,9 @@ class ServerState:
         self.check_enabled = config.check
         # HAProxy starts a checked server UP: its first failed check takes it down.
         self.up = True
+        # NOLB (HAProxy's SRV_ST_STOPPING): up, but a check said 404 under `http-check
+        # disable-on-404`: it keeps its persistent clients and gets no new ones.
+        self.stopping = False
         self.cur_sess = 0  # sessions established or connecting to this server
         self.max_sess = 0
         self.total_sess = 0
@@ -123,6 +142,7 @@ class ServerState:
         """May the balancer send a new client here?"""
         return (
             self.up
+            and not self.stopping
             and self.admin is AdminState.READY
             and self.weight > 0
             and not self.resolution_maint
@@ -168,7 +188,18 @@ class ServerState:
 
     @property
     def full(self) -> bool:
-        return 0 < self.maxconn <= self.cur_sess
+        limit = self.maxconn
+        if self.load is not None and limit:
+            limit = self.dynamic_maxconn(self.load)
+        return 0 < limit <= self.cur_sess
+
+    def dynamic_maxconn(self, load: Load) -> int:
+        """HAProxy's srv_dynamic_maxconn: from `minconn` up to `maxconn` as the backend's
+        connections go from 0 to its `fullconn`, never under `minconn`."""
+        maxconn, fullconn = self.maxconn, load.fullconn
+        if load.cur_sess >= fullconn or self.minconn >= maxconn:
+            return maxconn
+        return max(self.minconn, load.cur_sess * maxconn // fullconn)
 
     @property
     def status(self) -> str:
@@ -177,6 +208,8 @@ class ServerState:
             return "MAINT"
         if not self.up:
             return "DOWN"
+        if self.stopping and self.admin is not AdminState.DRAIN:
+            return "NOLB"
         return "DRAIN" if self.admin is AdminState.DRAIN or self.weight == 0 else "UP"
 
     def __repr__(self) -> str:

@@ -37,7 +37,7 @@ from poise.config import model
 from poise.core import connect
 from poise.core.backend import start
 from poise.core.limits import STATS_SOCKET_MAXCONN
-from poise.core.termination import Failure
+from poise.core.termination import Cause, Phase, code
 from poise.net import getsocks
 from poise.net.accept import Acceptor
 from poise.net.context import Context, Session
@@ -302,17 +302,26 @@ class AdminService:
                 runtime_log.log.send(effect.level.lower(), effect.text)
 
 
-def kill_code(session: object) -> str:
-    """The termination state of a session the runtime API ends: killed (K) while waiting
-    in a queue, connecting to its server, or in the data phase (its Dispatch's state,
-    net/dispatch.py)."""
+def kill_code(session: object, cause: Cause = Cause.KILLED) -> str:
+    """The termination state of a session poise ends: killed (K) by the runtime API, or
+    shut down because its server went DOWN (D, `on-marked-down`) or an active server came
+    UP (U, `on-marked-up`); while waiting in a queue, connecting to its server, or in the
+    data phase (its Dispatch's state, net/dispatch.py)."""
     dispatch = getattr(session, "dispatch", None)
     state = dispatch.state if dispatch is not None else None
     if state is connect.QUE:
-        return Failure.KILLED_QUEUE.code
+        return code(cause, Phase.QUEUE)
     if state is connect.CON:
-        return Failure.KILLED_CONNECT.code
-    return Failure.KILLED_DATA.code
+        return code(cause, Phase.CONNECT)
+    # Measured: HAProxy 2.6 logs `D-` for an established session on-marked-down ends.
+    return code(cause, Phase.DATA if cause is Cause.KILLED else Phase.NONE)
+
+
+def shut_down_sessions(ctx: Context, servers: Sequence[object], cause: Cause) -> None:
+    """End at once the sessions using one of `servers` (on-marked-down|up)."""
+    for session in list(ctx.sessions):
+        if getattr(session, "server", None) in servers:
+            session.kill(kill_code(session, cause))
 
 
 def describe(session: Any, now: float) -> SessionInfo:

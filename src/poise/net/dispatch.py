@@ -18,7 +18,7 @@ import itertools
 import socket
 import ssl
 from collections.abc import Coroutine
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from poise.config.model import Source
 from poise.core.backend import Backend, Outcome, start
@@ -36,6 +36,9 @@ from poise.net.logsink import console
 from poise.net.proxied import destination_of, server_header
 from poise.net.source import SourceError, bound_socket, client_destination
 from poise.net.tls_server import ServerTls, report
+
+if TYPE_CHECKING:
+    from poise.net.upstream import Upstream
 
 # Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
 # that, reading from the client pauses.
@@ -124,11 +127,19 @@ class Dispatch:
         self.tls_name: str | None = None  # the SNI of the last server connection, if it varies
         self.private = 0  # this session's number among those that sent PROXY headers
 
-    def assign(self, avoid: ServerState | None) -> None:
-        """Pick a server and connect, or queue, or fail (no server)."""
+    def assign(self, avoid: ServerState | None, kept: Upstream | None = None) -> None:
+        """Pick a server and connect, or queue, or fail (no server). `kept`: the server
+        connection the session keeps from its last request; with `option
+        prefer-last-server` its server is taken again while usable (HAProxy's
+        assign_server), even when full (the request then waits in its queue)."""
         owner = self.owner
         backend = owner.backend
         assert backend is not None
+        if kept is not None and backend.prefers_last and not kept.closed:
+            last = kept.home.server
+            if last is not avoid and last.usable and last.backend == backend.name:
+                self.assign_to(last)
+                return
         self.state = REQ
         key = owner.balance_key() if backend.hashes_source or backend.hashes_request else b""
         take = backend.take(self, key, avoid)

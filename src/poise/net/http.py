@@ -380,7 +380,7 @@ class HttpSession(asyncio.Protocol):
         if match is not None and match.server is not None:
             self.dispatch.assign_to(match.server)
         else:
-            self.dispatch.assign(None)
+            self.dispatch.assign(None, self.upstream)
 
     def with_crlf(self, raw: bytes) -> bytes:
         """The first head in `raw`, whose lines may end in a bare LF, rewritten with CRLF;

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from poise.admin.stats import fullconn
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
 from poise.core import proc
@@ -149,6 +150,9 @@ class Runtime:
                 limits.maxconn,
             )
             ctx.frontends[proxy.name] = runtime
+        for backend in ctx.backends.values():
+            if not backend.fullconn:  # HAProxy's default, from the frontends routing here
+                backend.fullconn = fullconn(backend.proxy, ctx.frontends.values())
         for listener in self.listeners:
             frontend = ctx.frontends[listener.frontend]
             factory = self.protocol_factory(ctx, frontend)
