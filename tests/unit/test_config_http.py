@@ -803,3 +803,29 @@ def test_persist_and_log_health_checks_are_backend_options() -> None:
 def test_http_mode_with_backends_links() -> None:
     config = parse_ok(FRONT + BACK + "listen l\n    bind :81\n    server s 10.0.0.2:80\n")
     assert all(p.mode is Mode.HTTP for p in config.proxies)
+
+
+def test_use_server_rules_name_their_servers() -> None:
+    config = parse_ok(
+        "backend b\n    acl api path_beg /api\n    use-server s2 if api\n"
+        "    use-server s1 unless { src 10.0.0.0/8 }\n"
+        "    server s1 10.0.0.1:80\n    server s2 10.0.0.2:80\n"
+    )
+    uses = proxy(config, "b").use_servers
+    assert [(u.server, u.condition.unless) for u in uses] == [("s2", False), ("s1", True)]
+    assert uses[0].condition.suites[0][0].acl.name == "api"  # the named ACL, resolved
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [  # haproxy 2.6.12's words on the same lines
+        ("use-server", "'use-server' expects a server name."),
+        ("use-server s1", "'use-server' requires either 'if' or 'unless' followed by a condition"),
+        ("use-server s1 when TRUE", "requires either 'if' or 'unless'"),
+        ("use-server zz if TRUE", "backend 'b': unable to find server 'zz' referenced in a "
+         "'use-server' rule"),
+    ],
+)  # fmt: skip
+def test_bad_use_server_lines(line: str, message: str) -> None:
+    found = errors(f"backend b\n    {line}\n    server s1 10.0.0.1:80\n")
+    assert len(found) == 1 and message in found[0], found

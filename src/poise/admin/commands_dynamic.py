@@ -241,6 +241,11 @@ def cmd_del_server(req: Request) -> Answer:
     if isinstance(found, str):
         return Answer(found.rstrip("\n"))
     backend, server = found
+    if any(named is server for _, named in backend.use_servers):
+        return Answer(
+            "This server cannot be removed at runtime due to other configuration elements "
+            "pointing to it."
+        )
     if server.admin is not AdminState.MAINT:
         return Answer("Only servers in maintenance mode can be deleted.")
     if server.cur_sess or server.queued:

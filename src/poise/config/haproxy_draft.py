@@ -41,6 +41,7 @@ from poise.config.model import (
     StatsPage,
     UseBackend,
     Userlist,
+    UseServer,
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
@@ -303,6 +304,7 @@ class SectionDraft:
     description: str | None = None
     binds: list[Bind] = field(default_factory=list)
     use_backends: list[UseBackend] = field(default_factory=list)
+    use_servers: list[UseServer] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     servers: list[ServerDraft] = field(default_factory=list)
     # ACLs by name: their tests (lines), and where each name was first declared.

@@ -53,6 +53,7 @@ from poise.config.model import (
     HashType,
     Mode,
     UseBackend,
+    UseServer,
     Where,
 )
 from poise.config.samples import parse_log_format
@@ -107,6 +108,7 @@ class ProxyParser:
             "bind": self.bind,
             "default_backend": self.default_backend,
             "use_backend": self.use_backend,
+            "use-server": self.use_server,
             "maxconn": self.maxconn,
             "fullconn": self.fullconn,
             "backlog": self.backlog,
@@ -260,6 +262,16 @@ class ProxyParser:
         name_format = parse_log_format(name, "req") if "%[" in name else None
         condition = self.http.condition(words, where, "use_backend") if words else None
         self.section.use_backends.append(UseBackend(name, where, condition, name_format))
+
+    def use_server(self, args: Sequence[str], where: Where) -> None:
+        """`use-server NAME if|unless COND` (a condition is required, as in HAProxy 2.6;
+        the server is looked up once the section's servers are known: config/link.py)."""
+        if not args or not args[0]:
+            raise Problem("'use-server' expects a server name.")
+        if len(args) < 2 or args[1] not in ("if", "unless"):
+            raise Problem("'use-server' requires either 'if' or 'unless' followed by a condition.")
+        condition = self.http.condition(list(args[1:]), where, "use-server")
+        self.section.use_servers.append(UseServer(args[0], where, condition))
 
     def maxconn(self, args: Sequence[str], where: Where) -> None:
         self.settings.maxconn = parse_int(one_arg(args, "a number"), 0)

@@ -62,6 +62,7 @@ from poise.config.model import (
     Server,
     Timeouts,
     UseBackend,
+    UseServer,
     Where,
 )
 
@@ -232,6 +233,7 @@ class _Linker:
             redirects=redirects,
             maxconn=settings.maxconn if proxy.is_frontend else None,
             servers=self.servers(section, mode) if proxy.is_backend else (),
+            use_servers=self.use_servers(section, own.use_servers) if proxy.is_backend else (),
             balance=Balance(
                 algorithm,
                 settings.draws or 2,
@@ -318,6 +320,23 @@ class _Linker:
                 )
             )
         return options - _HTTP_ONLY_SILENT
+
+    def use_servers(
+        self, section: SectionDraft, uses: tuple[UseServer, ...]
+    ) -> tuple[UseServer, ...]:
+        """`use-server` rules naming a server of this section (HAProxy refuses others)."""
+        names = {draft.name for draft in section.servers}
+        for use in uses:
+            if use.server not in names:
+                self.diagnostics.append(
+                    error(
+                        use.where,
+                        f"{label(section)}: unable to find server '{use.server}' referenced in "
+                        "a 'use-server' rule",
+                        "use-server",
+                    )
+                )
+        return tuple(use for use in uses if use.server in names)
 
     def servers(self, section: SectionDraft, mode: Mode) -> tuple[Server, ...]:
         inherited = (

@@ -34,6 +34,7 @@ from poise.config.model import (
     Mode,
     Redirect,
     UseBackend,
+    UseServer,
 )
 from poise.config.samples import Scope, check_scope
 
@@ -49,6 +50,7 @@ class SectionRules:
     http_response: tuple[HttpRule, ...] = ()
     redirects: tuple[Redirect, ...] = ()
     use_backends: tuple[UseBackend, ...] = ()
+    use_servers: tuple[UseServer, ...] = ()
 
     @property
     def any(self) -> bool:
@@ -94,7 +96,13 @@ class Resolver:
                 replace(u, condition=self.condition(u.condition, "use_backend", "req"))
                 for u in section.use_backends
             ),
+            use_servers=tuple(self.use_server(use) for use in section.use_servers),
         )
+
+    def use_server(self, use: UseServer) -> UseServer:
+        condition = self.condition(use.condition, "use-server", "req")
+        assert condition is not None  # a condition stays one once its ACLs are resolved
+        return replace(use, condition=condition)
 
     def rule(self, rule: HttpRule, keyword: str, scope: Scope) -> HttpRule:
         return replace(rule, condition=self.condition(rule.condition, keyword, scope))
@@ -141,8 +149,10 @@ class Resolver:
             "use_backend": "use-backend rule",
             "stats admin": "http-request header rule",
             "monitor fail": "http-request header rule",
+            "use-server": "use-server, balance or stick-match rule",
         }[keyword]
-        context = f"{self.side} {context}"
+        # A backend's checkpoint (HAProxy's SMP_CKP_BE_SET_SRV), in a `listen` section too.
+        context = f"{'backend' if keyword == 'use-server' else self.side} {context}"
         for suite in cond.suites:
             for term in suite:
                 acl = term.acl

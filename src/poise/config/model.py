@@ -38,6 +38,7 @@ from poise.config.model_http import (
     UseBackend,
     Userlist,
     UserlistUser,
+    UseServer,
 )
 from poise.config.model_tls import (
     TLS_VERSIONS,
@@ -87,6 +88,7 @@ __all__ = [
     "TlsVersion",
     "TlsVersions",
     "UseBackend",
+    "UseServer",
     "Userlist",
     "UserlistUser",
     "Where",
@@ -457,6 +459,7 @@ class Proxy:
     maxconn: int | None = None  # None: inherits the global maxconn
     # Backend side.
     servers: tuple[Server, ...] = ()
+    use_servers: tuple[UseServer, ...] = ()
     balance: Balance = field(default_factory=Balance)
     retries: int = 3
     fullconn: int | None = None  # None: a tenth of its frontends' maxconn (admin/stats.py)

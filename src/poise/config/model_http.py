@@ -116,6 +116,17 @@ class UseBackend:
     known: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class UseServer:
+    """`use-server NAME if|unless COND` in a backend: the server a request goes to when
+    the condition holds and the server is usable (or `option persist`), ahead of the
+    balancer but after a persistence cookie."""
+
+    server: str
+    where: Where
+    condition: Condition
+
+
 RedirectKind = Literal["location", "prefix", "scheme"]
 
 

@@ -20,7 +20,9 @@ from typing import Protocol
 
 from poise.config import model
 from poise.core import proc
+from poise.core.acl import compile_condition
 from poise.core.balancer import Balancer, eligible
+from poise.core.http.message import Request
 from poise.core.http.rules import Rules
 from poise.core.server import ServerState
 
@@ -116,6 +118,7 @@ class Backend:
         "tunnel_timeout",
         "unserved_bytes_in",
         "unserved_bytes_out",
+        "use_servers",
     )
 
     def __init__(
@@ -139,6 +142,12 @@ class Backend:
         self.dyncookie_key = cookie.dynamic_key if cookie is not None else None
         for server in servers:
             server.use_dynamic_cookie(self.dyncookie_key if self.dyncookie else None)
+        # `use-server NAME if|unless COND`, compiled once, with the server each one names.
+        by_name = {server.name: server for server in servers}
+        self.use_servers = [
+            (compile_condition(use.condition, "req"), by_name[use.server])
+            for use in proxy.use_servers
+        ]
         self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}
@@ -212,6 +221,18 @@ class Backend:
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
 
     # -- what the balancer sees -------------------------------------------------------
+
+    def rule_server(self, req: Request | None) -> ServerState | None:
+        """The server of the first `use-server` rule whose condition holds on `req` and
+        whose server is usable (or any, under `option persist`); None: the balancer
+        chooses (HAProxy's process_server_rules goes on past an unusable server)."""
+        if req is None:
+            return None
+        persist = model.Option.PERSIST in self.proxy.options
+        for test, server in self.use_servers:
+            if test(req, None) and (persist or server.usable):
+                return server
+        return None
 
     def server(self, name: str) -> ServerState | None:
         for server in self.servers:

@@ -128,13 +128,20 @@ class Dispatch:
         self.private = 0  # this session's number among those that sent PROXY headers
 
     def assign(self, avoid: ServerState | None, kept: Upstream | None = None) -> None:
-        """Pick a server and connect, or queue, or fail (no server). `kept`: the server
+        """Pick a server and connect, or queue, or fail (no server): the first
+        `use-server` rule that applies, else the balancer; a redispatch (`avoid`) goes
+        to the balancer, as HAProxy runs its server rules once. `kept`: the server
         connection the session keeps from its last request; with `option
         prefer-last-server` its server is taken again while usable (HAProxy's
         assign_server), even when full (the request then waits in its queue)."""
         owner = self.owner
         backend = owner.backend
         assert backend is not None
+        if backend.use_servers and avoid is None:
+            chosen = backend.rule_server(owner.sni_request())
+            if chosen is not None:
+                self.assign_to(chosen)
+                return
         if kept is not None and backend.prefers_last and not kept.closed:
             last = kept.home.server
             if last is not avoid and last.usable and last.backend == backend.name:
