@@ -44,6 +44,7 @@ from poise.config.link_http import (
     http_check,
     tcp_conditions_not_implemented,
     tcp_mode_warnings,
+    use_servers,
 )
 from poise.config.logformat import link_log_format
 from poise.config.model import (
@@ -62,7 +63,6 @@ from poise.config.model import (
     Server,
     Timeouts,
     UseBackend,
-    UseServer,
     Where,
 )
 
@@ -233,7 +233,9 @@ class _Linker:
             redirects=redirects,
             maxconn=settings.maxconn if proxy.is_frontend else None,
             servers=self.servers(section, mode) if proxy.is_backend else (),
-            use_servers=self.use_servers(section, own.use_servers) if proxy.is_backend else (),
+            use_servers=use_servers(section, own.use_servers, self.diagnostics)
+            if proxy.is_backend
+            else (),
             balance=Balance(
                 algorithm,
                 settings.draws or 2,
@@ -320,23 +322,6 @@ class _Linker:
                 )
             )
         return options - _HTTP_ONLY_SILENT
-
-    def use_servers(
-        self, section: SectionDraft, uses: tuple[UseServer, ...]
-    ) -> tuple[UseServer, ...]:
-        """`use-server` rules naming a server of this section (HAProxy refuses others)."""
-        names = {draft.name for draft in section.servers}
-        for use in uses:
-            if use.server not in names:
-                self.diagnostics.append(
-                    error(
-                        use.where,
-                        f"{label(section)}: unable to find server '{use.server}' referenced in "
-                        "a 'use-server' rule",
-                        "use-server",
-                    )
-                )
-        return tuple(use for use in uses if use.server in names)
 
     def servers(self, section: SectionDraft, mode: Mode) -> tuple[Server, ...]:
         inherited = (

@@ -65,6 +65,24 @@ def _keyword(criterion: str) -> str:
     return re.split(r"[(,]", criterion, maxsplit=1)[0]
 
 
+def use_servers(
+    section: SectionDraft, uses: tuple[UseServer, ...], diagnostics: list[Diagnostic]
+) -> tuple[UseServer, ...]:
+    """`use-server` rules naming a server of this section (HAProxy refuses others)."""
+    names = {draft.name for draft in section.servers}
+    for use in uses:
+        if use.server not in names:
+            diagnostics.append(
+                error(
+                    use.where,
+                    f"{_label(section)}: unable to find server '{use.server}' referenced in "
+                    "a 'use-server' rule",
+                    "use-server",
+                )
+            )
+    return tuple(use for use in uses if use.server in names)
+
+
 class Resolver:
     """Resolves the conditions of one section's rules."""
 
