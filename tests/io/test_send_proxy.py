@@ -211,7 +211,8 @@ def test_ssl_tlv_and_tls_servers(loop_kind: str, tmp_path: Path) -> None:
 listen tls
     mode tcp
     bind 127.0.0.1:0 ssl crt {crt} ca-file {pki.ca_pem} verify optional
-    server s 127.0.0.1:{server.port} send-proxy-v2-ssl-cn proxy-v2-options ssl-cipher,authority
+    default-server proxy-v2-options ssl-cipher,authority,cert-sig,cert-key
+    server s 127.0.0.1:{server.port} send-proxy-v2-ssl-cn
 listen reencrypt
     mode tcp
     bind 127.0.0.1:0
@@ -236,6 +237,16 @@ listen reencrypt
             assert ssl.client == pp.CLIENT_SSL | pp.CLIENT_CERT_CONN | pp.CLIENT_CERT_SESS
             assert (ssl.verify, ssl.version, ssl.cipher) == (0, version, cipher)
             assert ssl.cn is not None and ssl.cn.startswith("client")
+            # The bind's certificate, as haproxy 2.6.12 names it for the same file.
+            assert (ssl.sig_alg, ssl.key_alg) == ("ecdsa-with-SHA256", "EC256")
+            kinds = [value[0] for value in _subs(header.tlv(pp.SSL) or b"")]
+            assert kinds == [
+                pp.SSL_VERSION,
+                pp.SSL_CN,
+                pp.SSL_KEY_ALG,
+                pp.SSL_SIG_ALG,
+                pp.SSL_CIPHER,
+            ]
 
     run(loop_kind, main)
 
@@ -345,3 +356,13 @@ listen front
                 haproxy.wait(10)
 
     run(loop_kind, main)
+
+
+def _subs(value: bytes) -> list[bytes]:
+    """The sub-TLVs of an SSL TLV, in the order sent."""
+    found, offset = [], 5
+    while offset < len(value):
+        size = int.from_bytes(value[offset + 1 : offset + 3], "big")
+        found.append(value[offset : offset + 3 + size])
+        offset += 3 + size
+    return found

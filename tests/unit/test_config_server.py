@@ -254,13 +254,13 @@ backend be
 def test_bad_proxy_v2_options() -> None:
     found = errors(
         "backend be\n    server a 10.0.0.1:80 proxy-v2-options ssl,bogus\n"
-        "    server b 10.0.0.1:80 proxy-v2-options cert-key\n"
+        "    server b 10.0.0.1:80 proxy-v2-options cert-key,cert-sig,nope\n"
     )
     assert found == [
         f"{at(2)}: error: 'server': option 'proxy-v2-options': 'bogus' : proxy v2 option "
         "not implemented.",
-        f"{at(3)}: error: 'server': option 'proxy-v2-options': 'cert-key' is not implemented "
-        "yet in poise",
+        f"{at(3)}: error: 'server': option 'proxy-v2-options': 'nope' : proxy v2 option "
+        "not implemented.",
     ]
 
 

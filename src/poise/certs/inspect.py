@@ -348,3 +348,41 @@ def ca_findings(path: str, certs: Sequence[x509.Certificate], now: dt.datetime) 
                 )
             )
     return found
+
+
+# OpenSSL's short names of certificate signature algorithms (OBJ_nid2sn), by OID: what
+# HAProxy sends as a PROXY v2 `cert-sig` (ssl_sock_get_cert_sig).
+_SIGNATURE_NAMES = {
+    "1.2.840.113549.1.1.4": "RSA-MD5",
+    "1.2.840.113549.1.1.5": "RSA-SHA1",
+    "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.2.840.113549.1.1.11": "RSA-SHA256",
+    "1.2.840.113549.1.1.12": "RSA-SHA384",
+    "1.2.840.113549.1.1.13": "RSA-SHA512",
+    "1.2.840.113549.1.1.14": "RSA-SHA224",
+    "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+    "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+    "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+    "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+    "1.3.101.112": "ED25519",
+    "1.3.101.113": "ED448",
+}
+
+
+def signature_name(cert: x509.Certificate) -> str | None:
+    """The certificate's signature algorithm as OpenSSL names it (`RSA-SHA256`)."""
+    return _SIGNATURE_NAMES.get(cert.signature_algorithm_oid.dotted_string)
+
+
+def key_algorithm(cert: x509.Certificate) -> str | None:
+    """Its key as HAProxy 2.6's ssl_sock_get_pkey_algo writes it: `RSA2048`, `EC256`,
+    `DSA2048` (None for other kinds, which HAProxy leaves out)."""
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC{key.key_size}"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA{key.key_size}"
+    return None

@@ -233,21 +233,18 @@ PROXY_V2_OPTIONS: dict[str, tuple[str, ...]] = {
     "ssl": ("+ssl",),
     "cert-cn": ("+ssl", "+cert-cn"),
     "ssl-cipher": ("+ssl", "+ssl-cipher"),
+    "cert-sig": ("+ssl", "+cert-sig"),
+    "cert-key": ("+ssl", "+cert-key"),
     "authority": ("+authority",),
     "crc32c": ("+crc32c",),
     "unique-id": ("+unique-id",),
 }
-# HAProxy's cert-sig and cert-key describe the bind's own certificate, which poise does not
-# read back from a TLS connection yet.
-PROXY_V2_MISSING = ("cert-sig", "cert-key")
 
 
 def proxy_v2_options(value: str) -> tuple[str, ...]:
     """`proxy-v2-options LIST`: the flags it turns on."""
     ops: list[str] = []
     for word in value.split(","):
-        if word in PROXY_V2_MISSING:
-            raise Problem(f"'{word}' is not implemented yet in poise")
         if word not in PROXY_V2_OPTIONS:
             raise Problem(f"'{word}' : proxy v2 option not implemented.")
         ops += PROXY_V2_OPTIONS[word]

@@ -215,6 +215,12 @@ def _ssl_value(flags: frozenset[str], tls: ssl.SSLObject | None) -> bytes:
                 name = None
             if name:
                 subs.append((pp.SSL_CN, name.encode()))
+    # The bind's own certificate (HAProxy's SSL_get_certificate), kept on its context.
+    sig, key = getattr(tls.context, "poise_cert", (None, None))
+    if "cert-key" in flags and key:
+        subs.append((pp.SSL_KEY_ALG, key.encode()))
+    if "cert-sig" in flags and sig:
+        subs.append((pp.SSL_SIG_ALG, sig.encode()))
     if "ssl-cipher" in flags:
         cipher = tls.cipher()
         if cipher is not None:

@@ -45,6 +45,7 @@ from poise.certs.check import (
     bind_certificates,
     bundle_problems,
 )
+from poise.certs.inspect import key_algorithm, signature_name
 from poise.certs.inspect import names as certificate_names
 from poise.config import model
 from poise.core import explain
@@ -107,6 +108,9 @@ def build_store(tls: model.TlsBind, cache_size: int | None = None, http: bool = 
     contexts = []
     for use in uses:
         context = server_side_context(tls, use, cache_size)
+        # What `proxy-v2-options cert-sig,cert-key` send about it (net/proxied.py).
+        leaf = use.bundle.leaf
+        context.poise_cert = (signature_name(leaf), key_algorithm(leaf))  # type: ignore[attr-defined]
         contexts.append(context)
         filters = use.filters or tuple(names_of(use))
         excluded = frozenset(names.normalize(f[1:]) for f in filters if f.startswith("!"))
