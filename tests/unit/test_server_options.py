@@ -5,8 +5,9 @@ prefer-last-server` as parsed and linked (texts checked with `haproxy -c` 2.6.12
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from poise.admin import server_state
 from poise.config.haproxy import parse
 from poise.config.model import Address, Config, Option, Server
 from poise.config.where import Where
@@ -174,3 +175,59 @@ def test_the_errors_and_warnings_are_haproxys() -> None:
         "'option abortonclose': this HAProxy option is not implemented" in p for p in problems
     )
     assert any("option 'slowstart' is not implemented yet" in p for p in problems)
+
+
+STATE = """1
+# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight ...
+3 be 1 a 127.0.0.1 0 0 1 1 40 8 2 0 6 0 0 0 - 80 - 0 0 - - 0
+3 be 2 b 127.0.0.1 2 1 1 1 40 1 0 0 0 0 0 0 - 80 - 0 0 - - 0
+3 be 3 c 127.0.0.1 2 8 7 10 40 1 0 1 0 0 0 0 - 80 - 0 0 - - 0
+3 be 4 d 127.0.0.1 3 0 1 1 40 16 4 2 6 0 0 0 - 80 - 0 0 - - 0
+3 be 5 e 127.0.0.1 9 0 1 1 40 1 0 1 0 0 0 0 - 80 - 0 0 - - 0
+3 be 6 f 127.0.0.1 2
+"""
+
+
+def test_a_saved_state_is_read_and_applied_as_haproxy_applies_it() -> None:
+    saved, problems = server_state.parse(STATE)
+    assert problems == [
+        "server-state application failed for server 'be/e', invalid srv_op_state or "
+        "srv_admin_state value",
+        "corrupted server state file at line 8",
+    ]
+    assert set(saved) == {("be", "a"), ("be", "b"), ("be", "c"), ("be", "d")}
+    a, b = server(), server()
+    server_state.apply(a, saved[("be", "a")], now=100.0)
+    assert not a.up and a.last_change == 60.0  # DOWN, changed 40 s before
+    server_state.apply(b, saved[("be", "b")], now=100.0)
+    assert b.up and b.admin is AdminState.MAINT
+    c = ServerState(replace(server().config, weight=10), "be")
+    server_state.apply(c, saved[("be", "c")], now=100.0)
+    assert c.admin is AdminState.DRAIN and c.weight == 7  # the configured weight is 10
+    c2 = ServerState(replace(server().config, weight=20), "be")
+    server_state.apply(c2, saved[("be", "c")], now=100.0)
+    assert c2.weight == 20  # the configuration changed: its weight wins
+    d = server()
+    server_state.apply(d, saved[("be", "d")], now=100.0)
+    assert d.up and d.stopping and d.status == "NOLB"
+    assert server_state.parse("2\n") == ({}, ["Can't get version of the server state file"])
+
+
+def test_the_state_file_keywords_are_haproxys() -> None:
+    config, problems = load(
+        "backend g\n    load-server-state-from-file global\n    server a 127.0.0.1:1\n"
+        "backend l\n    load-server-state-from-file local\n    server a 127.0.0.1:1\n"
+        "backend n\n    load-server-state-from-file local\n    server-state-file-name /s/n\n"
+        "backend o\n    server a 127.0.0.1:1\n"
+    )
+    assert config is not None, problems
+    files = {p.name: p.server_state_file for p in config.proxies}
+    assert files == {"g": None, "l": "l", "n": "/s/n", "o": None}  # no global file: none
+    text = "global\n    server-state-file st\n    server-state-base /var/lib/poise/\n" + BASE
+    config, _ = parse([("s.cfg", text + "backend g\n    load-server-state-from-file global\n")], {})
+    assert config is not None and config.proxies[0].server_state_file == "/var/lib/poise/st"
+    _, problems = load("backend b\n    load-server-state-from-file all\n")
+    assert (
+        "s.cfg:7: error: 'load-server-state-from-file': expects 'global', 'local' or "
+        "'none'. Got 'all'" in problems
+    )

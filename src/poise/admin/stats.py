@@ -486,7 +486,9 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
     check_state = CHK_ST_CONFIGURED if config.check else 0
     if server.check_enabled:
         check_state |= CHK_ST_ENABLED
-    if maint and (server.check_enabled or config.disabled):
+    # `disabled` pauses the checks at start; leaving maintenance resumes only running
+    # checks, so an unchecked server written `disabled` stays paused (HAProxy 2.6).
+    if (maint or not server.check_enabled) and (server.check_enabled or config.disabled):
         check_state |= CHK_ST_PAUSED
     # The rise/fall counter: `rise` before any check (HAProxy starts it there, checked or
     # not), 0 in maintenance.

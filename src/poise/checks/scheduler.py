@@ -51,6 +51,8 @@ class ServerCheck:
         self.tcp = tcp  # its protocol check; neither: a TCP connection check
         config = server.config
         self.health = health.Health.for_server(config)
+        if not server.up:  # DOWN from a server-state file (admin/server_state.py)
+            self.health.health = 0
         server.health = self.health  # the stats show its counter and last result
         self.task: asyncio.Task[None] | None = None
 

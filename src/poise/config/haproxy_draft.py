@@ -198,6 +198,10 @@ class Settings:
     check_rules_where: Where | None = None  # the first `http-check send|expect` line
     disable_on_404: bool | None = None  # `http-check disable-on-404`
     fullconn: int | None = None  # `fullconn N`
+    # `load-server-state-from-file global|local|none`, `server-state-file-name [NAME]`
+    # ("" = use-backend-name).
+    load_server_state: str | None = None
+    server_state_file_name: str | None = None
     # The check type (HAProxy's PR_O2_CHK_ANY): "httpchk" or a protocol check's option;
     # the last one written wins.
     check_kind: str | None = None
@@ -254,6 +258,8 @@ class Settings:
             "check_rules_where",
             "disable_on_404",
             "fullconn",
+            "load_server_state",
+            "server_state_file_name",
             "check_kind",
             "tcp_check",
             "tcp_check_rules",

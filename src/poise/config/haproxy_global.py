@@ -135,6 +135,12 @@ class GlobalParser:
             "description": self.description,
             "noreuseport": self.noreuseport,
             "tune.maxaccept": self.maxaccept,
+            "server-state-file": lambda args, where: self.set(
+                server_state_file=_arg(args, "a file name")
+            ),
+            "server-state-base": lambda args, where: self.set(
+                server_state_base=_arg(args, "a directory")
+            ),
             **haproxy_tls.global_handlers(
                 lambda: self.draft.values.tls, lambda tls: self.set(tls=tls)
             ),

@@ -111,6 +111,8 @@ class ProxyParser:
             "use-server": self.use_server,
             "maxconn": self.maxconn,
             "fullconn": self.fullconn,
+            "load-server-state-from-file": self.load_server_state,
+            "server-state-file-name": self.server_state_file_name,
             "backlog": self.backlog,
             "server": self.server,
             "default-server": self.default_server,
@@ -278,6 +280,16 @@ class ProxyParser:
 
     def fullconn(self, args: Sequence[str], where: Where) -> None:
         self.settings.fullconn = parse_int(one_arg(args, "a number"), 0)
+
+    def load_server_state(self, args: Sequence[str], where: Where) -> None:
+        value = one_arg(args, "global, local or none")
+        if value not in ("global", "local", "none"):
+            raise Problem(f"expects 'global', 'local' or 'none'. Got '{value}'")
+        self.settings.load_server_state = value
+
+    def server_state_file_name(self, args: Sequence[str], where: Where) -> None:
+        name = one_arg(args, "a file name") if args else "use-backend-name"
+        self.settings.server_state_file_name = "" if name == "use-backend-name" else name
 
     def backlog(self, args: Sequence[str], where: Where) -> None:
         self.settings.backlog = parse_int(one_arg(args, "a number"), 1)

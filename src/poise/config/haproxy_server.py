@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from poise.config import address, haproxy_resolvers, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
-from poise.config.haproxy_draft import Problem, ServerSettings
-from poise.config.model import Bind, Source, Where
+from poise.config.haproxy_draft import Problem, ServerSettings, Settings
+from poise.config.model import Bind, Global, Proxy, Source, Where
 from poise.config.tune import SERVER_WEIGHT_MAX
 from poise.config.units import parse_int, parse_time
 
@@ -315,6 +315,26 @@ def server_tuning(words: Sequence[tuple[str, str]]) -> dict[str, Any]:
         else:
             fields["shutdown_backups_on_up"] = True
     return fields
+
+
+def state_file(proxy: Proxy, settings: Settings, global_: Global) -> str | None:
+    """The server-state file a backend loads (configuration.txt
+    `load-server-state-from-file`): the global `server-state-file`, or its own
+    (`server-state-file-name`, else its name); a relative path is under
+    `server-state-base`. None: none to load (or not a backend)."""
+    if not proxy.is_backend:
+        return None
+    if settings.load_server_state == "global":
+        name = global_.server_state_file
+    elif settings.load_server_state == "local":
+        name = settings.server_state_file_name or proxy.name
+    else:
+        return None
+    if name is None:
+        return None
+    if name.startswith("/") or not global_.server_state_base:
+        return name
+    return f"{global_.server_state_base.rstrip('/')}/{name}"
 
 
 def parse_server_options(

@@ -32,7 +32,7 @@ from poise.config.haproxy_draft import (
 )
 from poise.config.haproxy_monitor import link_monitor, no_backend
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
-from poise.config.haproxy_server import proxy_flags, server_tuning
+from poise.config.haproxy_server import proxy_flags, server_tuning, state_file
 from poise.config.haproxy_stats import link_stats, services_outside_frontends
 from poise.config.haproxy_tcpcheck import PROTOCOL_OPTIONS
 from poise.config.haproxy_tcpcheck import link as link_tcp_check
@@ -249,6 +249,7 @@ class _Linker:
             ),
             retries=settings.retries if settings.retries is not None else 3,
             fullconn=settings.fullconn if proxy.is_backend else None,
+            server_state_file=state_file(proxy, settings, self.global_),
             redispatch=(settings.redispatch_interval or -1)
             if Option.REDISPATCH in options
             else None,

@@ -463,6 +463,9 @@ class Proxy:
     balance: Balance = field(default_factory=Balance)
     retries: int = 3
     fullconn: int | None = None  # None: a tenth of its frontends' maxconn (admin/stats.py)
+    # The server-state file its servers' states are loaded from at start-up
+    # (`load-server-state-from-file global|local`, resolved); None: none.
+    server_state_file: str | None = None
     # `option redispatch [interval]`: None = off; -1 = on the last retry (the default when
     # written without interval); P > 0 = every P-th retry; N < 0 = N-th retry before the last.
     redispatch: int | None = None
@@ -557,6 +560,8 @@ class Global:
     user_where: Where | None = None
     group_where: Where | None = None
     tls: GlobalTls = field(default_factory=GlobalTls)
+    server_state_file: str | None = None  # `server-state-file`, as written
+    server_state_base: str | None = None  # `server-state-base`
 
 
 @dataclass(frozen=True, slots=True)

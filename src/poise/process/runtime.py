@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from poise.admin import server_state
 from poise.admin.stats import fullconn
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
@@ -67,6 +68,8 @@ class Runtime:
         self.resolvers: ServerResolvers | None = None
         self.sinks: dict[str, LogSink] = {}
         self.rng = random.Random()
+        # `load-server-state-from-file`: each file read once, its servers by name.
+        self.server_states: dict[str, dict[tuple[str, str], server_state.SavedServer]] = {}
         self.drain_task: asyncio.Task[None] | None = None
         self.purge_handle: asyncio.TimerHandle | None = None
         self.tls: TlsSet | None = None  # the TLS contexts, loaded by bind()
@@ -124,6 +127,8 @@ class Runtime:
                 fd = state.config.address.inherited_fd
                 if fd is not None and fd in self.sockpairs:
                     state.sockpair_fd = self.sockpairs[fd].fileno()
+            if proxy.server_state_file is not None:
+                self.load_server_states(proxy, servers, loop.time())
             allbackups = model.Option.ALLBACKUPS in proxy.options
             backend = Backend(
                 proxy,
@@ -193,6 +198,32 @@ class Runtime:
         if on_ready is not None:
             on_ready()
         await self.stopped.wait()
+
+    def load_server_states(
+        self, proxy: model.Proxy, servers: list[ServerState], now: float
+    ) -> None:
+        """`load-server-state-from-file`: the states a previous process saved with `show
+        servers state`, applied before any traffic (admin/server_state.py); a file that
+        cannot be read is a warning, as in HAProxy, and the servers start as configured."""
+        path = proxy.server_state_file
+        assert path is not None
+        saved = self.server_states.get(path)
+        if saved is None:
+            try:
+                with open(path, encoding="utf-8", errors="replace") as file:
+                    text = file.read()
+            except OSError as exc:
+                console("WARNING", f"Proxy '{proxy.name}': Can't open server state file "
+                        f"'{path}': {exc.strerror}.")  # fmt: skip
+                text = ""
+            saved, problems = server_state.parse(text) if text else ({}, [])
+            for problem in problems:
+                console("WARNING", f"Proxy '{proxy.name}': {problem} ('{path}').")
+            self.server_states[path] = saved
+        for state in servers:
+            entry = saved.get((proxy.name, state.name))
+            if entry is not None:
+                server_state.apply(state, entry, now)
 
     def protocol_factory(self, ctx: Context, frontend: Frontend) -> Callable[[], asyncio.Protocol]:
         if frontend.proxy.mode is model.Mode.HTTP:
