@@ -22,6 +22,7 @@ from poise.config.model import (
     Bind,
     Capability,
     Capture,
+    Compression,
     Condition,
     Cookie,
     ErrorFile,
@@ -192,6 +193,7 @@ class Settings:
     log_format: str | None = None
     log_format_where: Where | None = None
     http_reuse: HttpReuse | None = None
+    compression: Compression | None = None
     httpchk: HttpCheck | None = None  # `option httpchk`, before `http-check send`
     check_send: CheckSend | None = None
     check_expect: HttpExpect | None = None
@@ -223,6 +225,11 @@ class Settings:
             default_server=self.default_server.over(base.default_server),
             errorfiles={**base.errorfiles, **self.errorfiles},
             tcpka={**base.tcpka, **self.tcpka},
+            compression=(
+                self.compression.over(base.compression)
+                if self.compression is not None
+                else base.compression
+            ),
         )
         if self.algorithm is not None:
             merged.balance_argument = self.balance_argument

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Literal
 
 from poise.config import logformat
@@ -18,7 +19,17 @@ from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES, parse_response
 from poise.config.haproxy_draft import CheckSend, Problem, SectionDraft, no_args
-from poise.config.model import Capture, Cookie, ErrorFile, HttpExpect, HttpReuse, Option, Where
+from poise.config.model import (
+    Capture,
+    Compression,
+    Cookie,
+    ErrorFile,
+    HttpExpect,
+    HttpReuse,
+    Option,
+    Where,
+)
+from poise.config.model_http import CompressionAlgo
 from poise.config.units import parse_int, parse_time
 
 Handler = Callable[[Sequence[str], Where], None]
@@ -30,6 +41,9 @@ _COOKIE_MODES: dict[str, CookieMode] = {
 }
 ExpectKind = Literal["status", "rstatus", "string", "rstring"]
 _EXPECT_KINDS: dict[str, ExpectKind] = {k: k for k in ("status", "rstatus", "string", "rstring")}
+_COMPRESSION_ALGOS: dict[str, CompressionAlgo] = {
+    name: name for name in ("identity", "gzip", "deflate", "raw-deflate")
+}
 _REUSE: dict[str, HttpReuse] = {m: m for m in ("never", "safe", "aggressive", "always")}
 _EXPECT_OPTIONS = frozenset(
     {"min-recv", "comment", "ok-status", "error-status", "tout-status", "on-success"}
@@ -97,6 +111,7 @@ class HttpSettings:
             "http-check disable-on-404": self.disable_on_404,
             "http-reuse": self.http_reuse,
             "log-format": self.log_format,
+            "compression": self.compression,
         }
 
     def cookie(self, args: Sequence[str], where: Where) -> None:
@@ -217,6 +232,35 @@ class HttpSettings:
         if len(args) != 1 or args[0] not in _REUSE:
             raise Problem("'http-reuse' only supports 'never', 'safe', 'aggressive', 'always'")
         self.settings.http_reuse = _REUSE[args[0]]
+
+    def compression(self, args: Sequence[str], where: Where) -> None:
+        """`compression algo NAME...|type TYPE...|offload` (no `direction` in 2.6): the
+        algorithms go in front of those named before (HAProxy's list order)."""
+        settings = self.settings
+        current = settings.compression or Compression()
+        what = args[0] if args else ""
+        if what == "algo":
+            if len(args) < 2:
+                raise Problem("'compression' expects <algorithm>.")
+            algos = list(current.algos)
+            for name in args[1:]:
+                if name not in _COMPRESSION_ALGOS:
+                    raise Problem(f"'compression' : '{name}' is not a supported algorithm.")
+                algos.insert(0, _COMPRESSION_ALGOS[name])
+            settings.compression = replace(current, algos=tuple(algos))
+        elif what == "type":
+            if len(args) < 2:
+                raise Problem("'compression' expects <type>.")
+            settings.compression = replace(current, types=tuple(args[1:]) + current.types)
+        elif what == "offload":
+            if self.section.kind == "defaults":
+                self.diagnostics.append(
+                    warning(where, "'offload' ignored in 'defaults' section.", "compression")
+                )
+                return
+            settings.compression = replace(current, offload=True)
+        else:
+            raise Problem("'compression' expects 'algo', 'type' or 'offload'")
 
     def log_format(self, args: Sequence[str], where: Where) -> None:
         """`log-format STRING`: checked now (config/logformat.py), and against the

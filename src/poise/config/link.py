@@ -289,6 +289,7 @@ class _Linker:
                 else None
             ),
             http_reuse=settings.http_reuse or "safe",
+            compression=settings.compression if mode is Mode.HTTP else None,
             stats=link_stats(
                 proxy,
                 settings.stats,

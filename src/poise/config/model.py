@@ -20,6 +20,7 @@ from poise.config.model_http import (
     AclTerm,
     AclTest,
     Capture,
+    Compression,
     Condition,
     ErrorFile,
     FormatVar,
@@ -65,6 +66,7 @@ __all__ = [
     "AclTerm",
     "AclTest",
     "Capture",
+    "Compression",
     "Condition",
     "CrtSource",
     "ErrorFile",
@@ -495,6 +497,7 @@ class Proxy:
     capture_response_headers: tuple[Capture, ...] = ()
     log_format: str | None = None  # `log-format`, as written
     http_reuse: HttpReuse = "safe"
+    compression: Compression | None = None  # `compression` (None: none here)
     stats: StatsPage | None = None  # the statistics page (HTTP mode only)
     monitor: Monitor | None = None  # `monitor-uri` (HTTP frontends only)
 

@@ -172,6 +172,26 @@ HttpAction = Literal[
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
+CompressionAlgo = Literal["identity", "gzip", "deflate", "raw-deflate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Compression:
+    """`compression algo|type|offload` (configuration.txt 4.2): the algorithms in HAProxy's
+    order (each line's names are put in front of those before it, the last named first;
+    a proxy's in front of its defaults'), the content types compressed (empty: all), and
+    whether the request's Accept-Encoding is taken out (`offload`)."""
+
+    algos: tuple[CompressionAlgo, ...] = ()
+    types: tuple[str, ...] = ()
+    offload: bool = False
+
+    def over(self, base: Compression | None) -> Compression:
+        """This proxy's settings laid over its defaults' (HAProxy copies the defaults'
+        lists and puts the proxy's names in front; `offload` is never inherited)."""
+        if base is None:
+            return self
+        return Compression(self.algos + base.algos, self.types + base.types, self.offload)
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,7 @@ class Backend:
         "balancer",
         "cli_abrt",
         "closes_server",
+        "compression",
         "connect_timeout",
         "cum_sess",
         "cur_sess",
@@ -214,9 +215,12 @@ class Backend:
         self.closes_server = (
             model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
         )
-        # HTTP: no http-response rule and no persistence cookie here, so a plain response
-        # goes through with its head unread beyond its framing (net/http.py).
-        self.plain_responses = proxy.cookie is None and not proxy.http_response_rules
+        # HTTP: no http-response rule, no persistence cookie and no compression here, so a
+        # plain response goes through with its head unread beyond its framing (net/http.py).
+        self.plain_responses = (
+            proxy.cookie is None and not proxy.http_response_rules and proxy.compression is None
+        )
+        self.compression = proxy.compression  # core/http/compression.py
         self.forwardfor = model.Option.FORWARDFOR in options
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
 

@@ -35,6 +35,7 @@ class Frontend:
         "client_timeout",
         "closes_client",
         "closes_server",
+        "compression",
         "cum_conn",
         "cur_conn",
         "dontlognull",
@@ -100,8 +101,12 @@ class Frontend:
         self.closes_client = model.Option.HTTPCLOSE in options
         self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
         self.logasap = model.Option.LOGASAP in options
-        # No http-response rule, no response capture: see Backend.plain_responses.
-        self.plain_responses = not (proxy.http_response_rules or proxy.capture_response_headers)
+        # No http-response rule, no response capture, no compression: see
+        # Backend.plain_responses.
+        self.plain_responses = not (
+            proxy.http_response_rules or proxy.capture_response_headers or proxy.compression
+        )
+        self.compression = proxy.compression  # core/http/compression.py
         self.pages: bool | None = None  # a stats page may answer here (net/services.py)
         self.forwardfor = model.Option.FORWARDFOR in options
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)

@@ -28,7 +28,7 @@ from poise.core.connect import CON, QUE
 from poise.core.counters import STATUS_CLASS, account, status_class
 from poise.core.errors import parse_error, reply
 from poise.core.frontend import Frontend
-from poise.core.http import heads, persistence, request_analysers, rules, validate
+from poise.core.http import compression, heads, persistence, request_analysers, rules, validate
 from poise.core.http import response_analysers as analysers
 from poise.core.http.chunked import ChunkError
 from poise.core.http.framing import (
@@ -82,6 +82,7 @@ class HttpSession(asyncio.Protocol):
         "counted",
         "ctx",
         "dispatch",
+        "encoder",
         "frontend",
         "gate",
         "head_out",
@@ -140,6 +141,7 @@ class HttpSession(asyncio.Protocol):
         self.server: ServerState | None = None
         self.holds_slot = False
         self.out_head = b""
+        self.encoder: compression.Encoder | None = None
         self.head_out = b""  # the response head, waiting to go out with the body
         self.service_wait = -1  # the length of a service's request body being read
         self.keep_client = True
@@ -358,6 +360,8 @@ class HttpSession(asyncio.Protocol):
         client_ip, websocket = self.conn.client_ip, txn.websocket
         keep = request_analysers.server_headers(req, runtime, backend, client_ip, websocket)
         self.keep_server = keep
+        if backend.compression is not None or runtime.compression is not None:
+            self.encoder = compression.choose(backend.compression, runtime.compression, req)
         if (cookie := backend.proxy.cookie) is not None:
             now = self.ctx.wall()
             self.cookie_match = request_analysers.request_persistence(cookie, backend, req, now)
@@ -448,18 +452,6 @@ class HttpSession(asyncio.Protocol):
             txn.bytes_out = txn.bytes_in = 0  # HAProxy counts no bytes for these either
         self.end_transaction(log=True)
         self.close_session()
-
-    def error_page(self, status: int) -> tuple[bytes, bool]:
-        """HAProxy's page for `status`, or the backend's or frontend's `errorfile`."""
-        req = self.txn.req
-        if req is None:
-            return reply(status, close=True), True
-        return rules.error_reply(
-            analysers.rule_programs(self.backend, self.frontend),
-            status,
-            req,
-            close=not self.keep_client,
-        )
 
     # -- request bodies -----------------------------------------------------------------
 
@@ -599,7 +591,9 @@ class HttpSession(asyncio.Protocol):
         if not self.rq.body_done:
             self.keep_client = False  # the rest of the body would be read as a request
         status = failure.status or 503
-        page, closes = self.error_page(status)
+        page, closes = analysers.error_page(
+            self.backend, self.frontend, self.txn.req, status, close=not self.keep_client
+        )
         if closes:
             self.keep_client = False
         self.client.write(page)
@@ -775,6 +769,8 @@ class HttpSession(asyncio.Protocol):
             match, now = self.cookie_match, self.ctx.wall()
             flags = analysers.response_cookie(cookie, match, self.server, req, resp, now=now)
             txn.cookie_status = flags
+        if self.encoder is not None:  # compression (core/http/compression.py)
+            self.encoder = self.encoder.start(req, resp, framing)
         # Written with the first body bytes: one write (one syscall) per small response.
         head = self.head_out = analysers.client_head(raw, req, resp, self.keep_client)
         txn.bytes_out += len(head)
@@ -791,6 +787,8 @@ class HttpSession(asyncio.Protocol):
             self.bad_response(str(exc), started=True)
             return
         chunk = data[start_at:stop] if start_at or stop != end else data
+        if self.encoder is not None:  # compression (core/http/compression.py)
+            chunk = self.encoder.feed(chunk, rs.phase is RESP_DONE)
         if chunk:
             self.txn.bytes_out += len(chunk)
             if self.head_out:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import httptools
 
+from poise.core.errors import reply
 from poise.core.http import heads, persistence, rules, validate
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response, keep_alive
@@ -58,6 +59,16 @@ def rule_programs(backend: Backend | None, frontend: Frontend) -> list[rules.Rul
     if backend is None or backend.proxy is frontend.proxy:
         return [frontend.rules]
     return [backend.rules, frontend.rules]
+
+
+def error_page(
+    backend: Backend | None, frontend: Frontend, req: Request | None, status: int, *, close: bool
+) -> tuple[bytes, bool]:
+    """poise's answer with `status` in the server's place (502, 503, 504): the backend's
+    or frontend's `errorfile` for it, else HAProxy's page; whether the connection closes."""
+    if req is None:
+        return reply(status, close=True), True
+    return rules.error_reply(rule_programs(backend, frontend), status, req, close=close)
 
 
 def response_rules(
