@@ -2,7 +2,8 @@
 servers on 127.0.0.0/8: `lb_algo dh` (each address of a virtual_server_group to the real
 server it hashes to, dealt again when one is removed), `fo` (the highest weight takes
 everything until its checker removes it) and `ovf` (the highest weight up to its weight in
-open connections, then the next, then none)."""
+open connections, then the next, then none); and poise's own `send_proxy` /
+`send_proxy_v2`, a PROXY header naming the client read by the real servers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from poise.core import proxyproto
 from tests.e2e.test_lvs_e2e import UdpRealServer
 from tests.support import Backend, ask_name, eventually, free_port, run
 
@@ -188,5 +190,106 @@ def test_dh_over_udp_sends_each_address_s_datagrams_to_its_real_server(
             await asyncio.wait_for(proc.wait(), 10)
             for transport, _ in servers:
                 transport.close()
+
+    run(loop_kind, main, timeout=60)
+
+
+PROXY_CONF = """
+virtual_server 127.0.0.1 {port} {{
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    send_proxy_v2
+    real_server 127.0.0.1 {v1} {{
+        send_proxy_v2 off
+        send_proxy
+    }}
+    real_server 127.0.0.1 {v2} {{
+    }}
+    real_server 127.0.0.1 {plain} {{
+        send_proxy_v2 off
+    }}
+}}
+"""
+
+
+class ProxyReader:
+    """A real server that reads a PROXY header first and answers with what it said."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self) -> ProxyReader:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        data = b""
+        parsed = None
+        while parsed is None:
+            chunk = await reader.read(4096)
+            data += chunk
+            parsed = proxyproto.parse(data)
+            if not chunk:
+                break
+        if isinstance(parsed, tuple):
+            header, _ = parsed
+            said = f"{self.name} v{header.version} {header.src} {header.dst}"
+        else:
+            said = f"{self.name} no header: {data[:20]!r}"
+        writer.write(said.encode() + b"\n")
+        await writer.drain()
+        writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+def test_send_proxy_tells_the_real_servers_the_client_s_address(
+    tmp_path: Path, loop_kind: str
+) -> None:
+    log = tmp_path / "vrrp.log"
+
+    async def main() -> None:
+        v1, v2 = await ProxyReader("one").start(), await ProxyReader("two").start()
+        plain = await Backend("three").start()
+        port = free_port()
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(PROXY_CONF.format(port=port, v1=v1.port, v2=v2.port, plain=plain.port))
+        with log.open("wb") as stream:
+            proc = await asyncio.create_subprocess_exec(
+                POISE, "vrrp", "-f", str(conf), "-db", stdout=stream, stderr=stream
+            )
+        try:
+            await eventually(lambda: "Starting VRRP child process" in log.read_text(), 10)
+            said = []
+            for _ in range(3):
+                for _ in range(50):  # until poise vrrp accepts
+                    try:
+                        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                        break
+                    except OSError:
+                        await asyncio.sleep(0.05)
+                client = writer.get_extra_info("sockname")
+                line = (await asyncio.wait_for(reader.readline(), 5)).decode().strip()
+                writer.close()
+                said.append(line.replace(str(client[1]), "CPORT"))
+            client_ip, vs = "127.0.0.1", f"('127.0.0.1', {port})"
+            # rr: one, two, three; the first two told the client and the address it reached
+            assert said == [
+                f"one v1 ('{client_ip}', CPORT) {vs}",
+                f"two v2 ('{client_ip}', CPORT) {vs}",
+                "three",
+            ], said
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), 10)
+            for server in (v1, v2, plain):
+                await server.stop()
 
     run(loop_kind, main, timeout=60)

@@ -350,3 +350,26 @@ def test_no_virtual_server_input_ends_in_a_traceback(lines: list[list[str]], dep
     assert config is not None or errors(diagnostics)
     for vs in config.virtual_servers if config else ():
         assert all(ip_address(str(ip)) == ip for ip, _ in vs.endpoints)
+
+
+def test_poise_s_own_send_proxy_is_inherited_and_v2_wins_as_haproxy_s_flags() -> None:
+    vs, diagnostics = one(
+        "virtual_server 198.51.100.10 80 {\n protocol TCP\n send_proxy\n"
+        " sorry_server 198.51.100.99 80\n"
+        " real_server 198.51.100.21 80 {\n }\n"
+        " real_server 198.51.100.22 80 {\n  send_proxy_v2\n }\n"
+        " real_server 198.51.100.23 80 {\n  send_proxy off\n }\n}\n"
+    )
+    assert not diagnostics
+    assert [rs.proxy_protocol for rs in vs.real_servers] == ["v1", "v2", None]
+    assert vs.proxy_protocol == "v1"  # the sorry server's
+
+
+def test_send_proxy_on_a_udp_virtual_server_is_an_error_that_says_why() -> None:
+    config, diagnostics = load(
+        "virtual_server 198.51.100.10 53 {\n protocol UDP\n"
+        " real_server 198.51.100.21 53 {\n  send_proxy\n }\n}\n"
+    )
+    assert config is None
+    (problem,) = errors(diagnostics)
+    assert problem.where.line == 1 and "a UDP virtual server relays datagrams" in problem.message

@@ -21,6 +21,7 @@ END = "<!-- END generated keyword table -->"
 SUPPORTED = "supported"
 MAIL = "warning: poise sends no mail (ignored)"
 UNIMPLEMENTED = "error: not implemented yet"
+OWN = "poise's own"  # a keyword of poise's, not Keepalived's (keepalived_lvs_keywords.POISE_OWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,17 +70,18 @@ def lvs_blocks() -> tuple[Block, ...]:
         return {k: f"warning: {why}" for k, why in table.items()}
 
     own = lvs.CHECKER_OWN
+    poise = frozenset(lvs.POISE_OWN)  # not Keepalived's: listed with what they do
     return (
         Block(
             "virtual_server",
-            lvs.VIRTUAL_SERVER,
-            warned(lvs.VIRTUAL_SERVER_MEANINGLESS),
+            lvs.VIRTUAL_SERVER - poise,
+            warned(lvs.VIRTUAL_SERVER_MEANINGLESS) | dict(lvs.POISE_OWN),
             lvs.VIRTUAL_SERVER_UNIMPLEMENTED,
         ),
         Block(
             "real_server",
-            lvs.REAL_SERVER | lvs.CHECKERS,
-            warned(lvs.REAL_SERVER_MEANINGLESS),
+            (lvs.REAL_SERVER | lvs.CHECKERS) - poise,
+            warned(lvs.REAL_SERVER_MEANINGLESS) | dict(lvs.POISE_OWN),
             lvs.REAL_SERVER_UNIMPLEMENTED | lvs.CHECKERS_UNIMPLEMENTED,
         ),
         Block(
@@ -119,7 +121,7 @@ def rows(block: Block) -> list[tuple[str, str]]:
 def table() -> str:
     """The generated part of docs/vrrp.md: one table per block, and the counts."""
     out: list[str] = []
-    totals = {"supported": 0, "warning": 0, "error": 0}
+    totals = {"supported": 0, "warning": 0, "error": 0, OWN: 0}
     for block in blocks():
         out.append(f"**{block.title}**")
         out.append("")
@@ -131,7 +133,8 @@ def table() -> str:
         out.append("")
     summary = (
         f"{totals['supported']} supported, {totals['warning']} accepted with a warning, "
-        f"{totals['error']} refused with an error naming FILE:LINE (not implemented yet). "
+        f"{totals['error']} refused with an error naming FILE:LINE (not implemented yet), "
+        f"{totals[OWN]} of poise's own (not Keepalived's keywords). "
         "Any other word is an unknown keyword: an error with the nearest known one suggested."
     )
     return "\n".join([summary, "", *out]).rstrip("\n") + "\n"

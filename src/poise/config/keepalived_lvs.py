@@ -27,6 +27,7 @@ from poise.config.keepalived_lvs_checks import (
     inherited,
     nat_only,
     port,
+    proxy_version,
     read_real_server,
     unknown,
 )
@@ -321,6 +322,13 @@ def _complete(
                 "ops",
             )
         )
+    if protocol == "UDP":
+        for keyword in kw.POISE_OWN:
+            if keyword in values or any(keyword in rs.values for rs in draft.real_servers):
+                raise Problem(
+                    f"{keyword}: the PROXY protocol opens a TCP connection's stream; a UDP "
+                    "virtual server relays datagrams"
+                )
     quorum = values.get("quorum", 1)
     hysteresis = values.get("hysteresis", 0)
     if hysteresis >= quorum:
@@ -387,5 +395,6 @@ def _complete(
         sorry_server_inhibit=values.get("sorry_server_inhibit", False),
         real_servers=tuple(real_servers),
         group=draft.group,
+        proxy_protocol=proxy_version(values),
         where=draft.where,
     )

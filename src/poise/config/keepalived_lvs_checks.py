@@ -292,8 +292,16 @@ def complete_real_server(
         notify_up=values.get("notify_up"),
         notify_down=values.get("notify_down"),
         checkers=checkers,
+        proxy_protocol=proxy_version(values),
         where=draft.where,
     )
+
+
+def proxy_version(values: dict[str, Any]) -> str | None:
+    """poise's send_proxy / send_proxy_v2: "v2" when both are on, as HAProxy's flags."""
+    if values.get("send_proxy_v2"):
+        return "v2"
+    return "v1" if values.get("send_proxy") else None
 
 
 _CHECKER_FIELDS = frozenset(Checker.__dataclass_fields__)

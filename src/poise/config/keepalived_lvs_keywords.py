@@ -11,11 +11,21 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+# poise's own, not Keepalived's (Keepalived warns of an unknown keyword and goes on): a
+# real server (or every one of a virtual server, and its sorry server) is sent the PROXY
+# protocol header naming the client, as HAProxy's `send-proxy` / `send-proxy-v2`.
+POISE_OWN = {
+    "send_proxy": "poise's own: the PROXY protocol header (v1) names the client to the real "
+    "server, as HAProxy's send-proxy (docs/lvs.md)",
+    "send_proxy_v2": "poise's own: the PROXY protocol header (v2) names the client to the real "
+    "server, as HAProxy's send-proxy-v2 (docs/lvs.md)",
+}
+
 # Settings a virtual server passes down to its real servers, and they to their checkers.
 INHERITED = _words(
     "connect_timeout retry delay_before_retry warmup delay_loop inhibit_on_failure alpha "
     "virtualhost"
-)
+) | frozenset(POISE_OWN)
 
 VIRTUAL_SERVER = (
     _words(

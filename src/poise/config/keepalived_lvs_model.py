@@ -123,6 +123,7 @@ class RealServer:
     notify_up: Command | None = None
     notify_down: Command | None = None
     checkers: tuple[Checker, ...] = ()
+    proxy_protocol: str | None = None  # poise's send_proxy (v1) / send_proxy_v2 (v2)
     where: Where = NOWHERE
 
     @property
@@ -169,4 +170,5 @@ class VirtualServer:
     sorry_server_inhibit: bool = False
     real_servers: tuple[RealServer, ...] = ()
     group: str | None = None
+    proxy_protocol: str | None = None  # the sorry server's (the virtual server's own setting)
     where: Where = NOWHERE

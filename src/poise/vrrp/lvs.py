@@ -23,7 +23,9 @@ core/lvs.py, whose decisions become the servers' state here, and its words becom
 
 SIGHUP reloads them too (`reload`): unchanged ones keep running, changed ones keep their
 sockets. The real servers see connections from the client's address, as IPVS NAT keeps it,
-where the node is set up for a transparent source (net/source.py), else from this node's.
+where the node is set up for a transparent source (net/source.py), else from this node's;
+with poise's own `send_proxy` / `send_proxy_v2` a real server is told the client's address
+in a PROXY protocol header instead (net/proxied.py builds it), from this node's address.
 """
 
 from __future__ import annotations
@@ -106,17 +108,31 @@ def proxy_of(
             model.Algorithm.SOURCE, balance.draws, balance.hash_type, options=balance.options
         )
     servers = [
-        model.Server(f"{rs.address}:{rs.port}", _address(rs.address, rs.port), rs.where, i + 1)
+        model.Server(
+            f"{rs.address}:{rs.port}",
+            _address(rs.address, rs.port),
+            rs.where,
+            i + 1,
+            proxy_protocol=_proxy(rs.proxy_protocol),
+        )
         for i, rs in enumerate(vs.real_servers)
     ]
     if vs.sorry_server is not None:
         ip, port = vs.sorry_server
         servers.append(
-            model.Server(f"sorry {ip}:{port}", _address(ip, port), vs.where, len(servers) + 1)
+            model.Server(
+                f"sorry {ip}:{port}",
+                _address(ip, port),
+                vs.where,
+                len(servers) + 1,
+                proxy_protocol=_proxy(vs.proxy_protocol),
+            )
         )
-    if transparent:
+    if transparent:  # not for those told the client's address by a PROXY header
         servers = [
-            replace(
+            s
+            if s.proxy_protocol
+            else replace(
                 s,
                 source=model.Source(
                     "::" if s.address.family == "ipv6" else "0.0.0.0",
@@ -150,6 +166,19 @@ def proxy_of(
             server_fin=FIN_MS,
         ),
     )
+
+
+def _proxy(version: str | None) -> frozenset[str]:
+    """poise's send_proxy / send_proxy_v2 as a server's PROXY flags (net/proxied.py)."""
+    return frozenset() if version is None else frozenset({version})
+
+
+def told_by_proxy(vs: VirtualServer) -> bool:
+    """Does every server of `vs` learn the client's address from a PROXY header?"""
+    versions = [rs.proxy_protocol for rs in vs.real_servers]
+    if vs.sorry_server is not None:
+        versions.append(vs.proxy_protocol)
+    return bool(versions) and all(versions)
 
 
 def balancer_factory(
@@ -274,7 +303,7 @@ class Lvs:
         loop = ctx.loop
         vs = service.vs
         refused = self.refused
-        if refused is not None:
+        if refused is not None and not told_by_proxy(vs):
             self.log.info(
                 f"VS {vs.name}: the real servers see this node's address, not the client's "
                 f"as LVS NAT's: {refused}",
