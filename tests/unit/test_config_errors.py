@@ -75,7 +75,6 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
         ("backend b", "stick-table type ip size 1m", "stick-table"),
         ("backend b", "stick on src", "stick on"),
         ("frontend f", "capture cookie SRV len 32", "capture cookie"),
-        ("frontend f", "tcp-request connection reject", "tcp-request connection"),
         ("frontend f", "errorfiles my-errors", "errorfiles"),
         ("frontend f", "unique-id-format %ci", "unique-id-format"),
         ("listen l", "stats http-request deny", "stats http-request"),

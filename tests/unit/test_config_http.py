@@ -195,7 +195,6 @@ def test_acl_flags_operators_and_pattern_files() -> None:
         ("use_backend b if { path /x", "missing closing '}' in condition"),
         ("use_backend b if { }", "missing fetch method in ACL expression ''"),
         ("use_backend b if nope", "no such ACL 'nope'"),
-        ("use_backend b if RDP_COOKIE", "predefined ACL 'RDP_COOKIE' is not implemented yet"),
     ],
 )
 def test_bad_acls(line: str, message: str) -> None:
@@ -460,7 +459,7 @@ def test_conditional_redirects_and_use_backend() -> None:
     assert f.use_backends[0].condition is not None
 
 
-def test_in_tcp_mode_http_rules_are_ignored_and_conditions_refused_for_now() -> None:
+def test_in_tcp_mode_http_rules_are_ignored_and_use_backend_takes_conditions() -> None:
     config, diagnostics = diagnose(
         "frontend f\n    bind :80\n    http-request set-header X 1\n"
         "    http-response set-header X 1\n    default_backend b\n"
@@ -486,14 +485,13 @@ def test_in_tcp_mode_http_rules_are_ignored_and_conditions_refused_for_now() -> 
         None,
         Algorithm.ROUNDROBIN,
     )
-    found = errors(
-        "frontend f\n    bind :80\n    use_backend b if { src 10.0.0.0/8 }\n" + BACK,
+    config = parse_ok(
+        "frontend f\n    bind :80\n    use_backend b if { req.ssl_sni -i a.test } || RDP_COOKIE\n"
+        + BACK,
         base=BASE.replace("mode http", "mode tcp"),
     )
-    assert found == [
-        f"{at(3)}: error: 'use_backend': frontend 'f': conditions on 'use_backend' in mode "
-        "tcp are not implemented yet in poise"
-    ]
+    (use,) = config.proxies[0].use_backends
+    assert use.condition is not None and len(use.condition.suites) == 2
 
 
 def test_a_frontend_that_only_answers_by_itself_needs_no_backend() -> None:

@@ -429,7 +429,6 @@ def test_use_backend_and_default_backend() -> None:
     [
         ("use_backend b if { nope }", "unknown fetch method 'nope'"),
         ("use_backend b unless x", "no such ACL 'x'"),
-        ("use_backend b if { src 10.0.0.0/8 }", "conditions on 'use_backend' in mode tcp"),
         ("use_backend %[req.hdr(host)]", "dynamic backend names in mode tcp are not implemented"),
         ("use_backend", "expects a backend name"),
         ("default_backend a b", "unexpected argument 'b'"),

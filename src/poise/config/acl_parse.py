@@ -50,12 +50,14 @@ _DEFAULT_MATCH: dict[SampleType, MatchMethod] = {  # "any" has none: `-m` is nee
     "int": "int",
     "ip": "ip",
     "str": "str",
+    "bin": "bin",
     "meth": "meth",
 }
 _METHODS: dict[str, MatchMethod] = {
     m: m for m in ("found", "bool", "int", "ip", "str", "beg", "end", "sub", "reg", "dom", "dir")
 }
 _METHODS["len"] = "len"
+_METHODS["bin"] = "bin"
 INT_OPERATORS = frozenset({"eq", "ge", "gt", "le", "lt"})
 _INT = re.compile(r"-?\d+")
 _RANGE = re.compile(r"(-?\d+)?:(-?\d+)?")
@@ -119,6 +121,22 @@ def ip_network(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.IPv4Network(f"{network}/{mask}" if slash else network, strict=False)
 
 
+def _dotted_version(text: str) -> str:
+    """`req.ssl_ver`'s patterns are versions, MAJOR.MINOR or a range of them (`3.1:3.3`),
+    compared as MAJOR * 65536 + MINOR (HAProxy's pat_parse_dotted_ver)."""
+
+    def one(version: str) -> str:
+        major, dot, minor = version.partition(".")
+        if not major.isdigit() or (dot and not minor.isdigit()):
+            return version  # not a version: reported by check_pattern
+        return str(int(major) * 65536 + int(minor or 0))
+
+    if ":" in text:
+        low, _, high = text.partition(":")
+        return f"{one(low) if low else ''}:{one(high) if high else ''}"
+    return one(text)
+
+
 def check_pattern(method: MatchMethod, pattern: AclPattern) -> None:
     value = pattern.value
     if method in ("int", "len"):
@@ -126,6 +144,9 @@ def check_pattern(method: MatchMethod, pattern: AclPattern) -> None:
             raise Problem(f"'{value}' is not a valid integer or range")
     elif method == "ip":
         check_ip(value)
+    elif method == "bin":
+        if not re.fullmatch(r"(?:[0-9A-Fa-f]{2})*", value):
+            raise Problem(f"'{value}' is not a valid binary pattern (hexadecimal digit pairs)")
     elif method == "reg":
         try:
             re.compile(value, re.IGNORECASE if pattern.ignore_case else 0)
@@ -164,8 +185,6 @@ def parse_test(
             if value is None:
                 raise Problem(f"'{flag}' expects an argument")
             if flag == "-m":
-                if value == "bin":
-                    raise Problem("matching method 'bin' is not implemented yet in poise")
                 if value not in _METHODS:
                     raise Problem(f"unknown matching method '{value}'")
                 method = _METHODS[value]
@@ -190,7 +209,8 @@ def parse_test(
         if method in ("int", "len") and word in INT_OPERATORS:
             operator = word
             continue
-        patterns.append(AclPattern(word, icase, operator))
+        dotted = sample.fetch == "req.ssl_ver" and method == "int" and not sample.converters
+        patterns.append(AclPattern(_dotted_version(word) if dotted else word, icase, operator))
     for pattern in patterns:
         check_pattern(method, pattern)
     for path, file_icase in files:
@@ -267,7 +287,7 @@ def _predefined(name: str, line: str) -> Acl:
     return Acl(name, (test,), NOWHERE)
 
 
-# configuration.txt 7.4 (RDP_COOKIE and WAIT_END need fetches poise does not have).
+# configuration.txt 7.4.
 PREDEFINED: dict[str, Acl] = {
     name: _predefined(name, line)
     for name, line in (
@@ -289,8 +309,10 @@ PREDEFINED: dict[str, Acl] = {
         ("METH_POST", "method POST"),
         ("METH_PUT", "method PUT"),
         ("METH_TRACE", "method TRACE"),
+        ("RDP_COOKIE", "req.rdp_cookie_cnt gt 0"),
         ("REQ_CONTENT", "req.len gt 0"),
         ("TRUE", "always_true"),
+        ("WAIT_END", "wait_end"),
     )
 }
-PREDEFINED_NOT_IMPLEMENTED = frozenset({"RDP_COOKIE", "WAIT_END"})
+PREDEFINED_NOT_IMPLEMENTED: frozenset[str] = frozenset()

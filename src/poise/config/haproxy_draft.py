@@ -40,6 +40,7 @@ from poise.config.model import (
     Resolvers,
     Source,
     StatsPage,
+    TcpRule,
     UseBackend,
     Userlist,
     UseServer,
@@ -328,6 +329,7 @@ class SectionDraft:
     capture_request_headers: list[Capture] = field(default_factory=list)
     capture_response_headers: list[Capture] = field(default_factory=list)
     monitor_fail: list[Condition] = field(default_factory=list)  # `monitor fail` lines
+    tcp_rules: list[TcpRule] = field(default_factory=list)  # in the order written
 
     @property
     def capabilities(self) -> Capability:

@@ -44,6 +44,7 @@ from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options, parse_source
 from poise.config.haproxy_stats import StatsKeywords
+from poise.config.haproxy_tcp import TcpKeywords
 from poise.config.haproxy_tcpcheck import TcpCheckKeywords
 from poise.config.lexer import Line, expand_address
 from poise.config.model import (
@@ -132,6 +133,7 @@ class ProxyParser:
             **StatsKeywords(section, diagnostics, read_file).handlers(),
             **MonitorKeywords(section, diagnostics, read_file).handlers(),
             **TcpCheckKeywords(section).handlers(),
+            **TcpKeywords(section, diagnostics, self.http).handlers(),
         }
 
     @property

@@ -11,9 +11,8 @@ poise runs, and checks what only the whole configuration can tell.
   on a TCP backend, and a frontend with no backend;
 - resolves the ACLs of conditions and settles the HTTP settings (link_http.py);
 - warns, as HAProxy does, about missing timeouts and a frontend without `bind`.
-Two rules are temporary and kept apart: `tcp_to_http_not_implemented` (a TCP frontend
-handing its connections to an HTTP backend) and, in link_http.py,
-`tcp_conditions_not_implemented`.
+One rule is temporary and kept apart: `tcp_to_http_not_implemented` (a TCP frontend
+handing its connections to an HTTP backend). Layer-4 rules are resolved by link_tcp.py.
 """
 
 from __future__ import annotations
@@ -42,10 +41,10 @@ from poise.config.link_http import (
     DefaultsRules,
     Resolver,
     http_check,
-    tcp_conditions_not_implemented,
     tcp_mode_warnings,
     use_servers,
 )
+from poise.config.link_tcp import TcpLinker
 from poise.config.logformat import link_log_format
 from poise.config.model import (
     Algorithm,
@@ -133,6 +132,7 @@ class _Linker:
         draft = parsed.global_
         self.global_: Global = replace(draft.values, where=draft.where)
         self.defaults_rules = DefaultsRules(self.diagnostics)
+        self.tcp_linker = TcpLinker(self.diagnostics)
 
     def run(self) -> Config:
         for defaults in self.parsed.defaults:
@@ -230,6 +230,7 @@ class _Linker:
                 else None
             ),
             use_backends=own.use_backends,
+            tcp_rules=self.tcp_linker.rules(section, resolver, resolver.side, mode),
             redirects=redirects,
             maxconn=settings.maxconn if proxy.is_frontend else None,
             servers=self.servers(section, mode) if proxy.is_backend else (),
@@ -499,9 +500,6 @@ class _Linker:
         for proxy, named in zip(proxies, targets, strict=True):
             if proxy.is_frontend and not proxy.disabled:
                 self.diagnostics.extend(tcp_to_http_not_implemented(proxy, named, backends))
-                self.diagnostics.extend(
-                    tcp_conditions_not_implemented(label(proxy), proxy.use_backends, proxy.mode)
-                )
 
     @staticmethod
     def targets(section: SectionDraft) -> list[Target]:

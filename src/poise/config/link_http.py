@@ -16,7 +16,6 @@ proxy, with HAProxy's rules and warnings:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from poise.config.acl_parse import PREDEFINED, PREDEFINED_NOT_IMPLEMENTED
@@ -31,7 +30,6 @@ from poise.config.model import (
     Condition,
     HttpCheck,
     HttpRule,
-    Mode,
     Redirect,
     UseBackend,
     UseServer,
@@ -306,21 +304,3 @@ def tcp_mode_warnings(
                 "balance",
             )
         )
-
-
-def tcp_conditions_not_implemented(
-    owner: str, use_backends: Sequence[UseBackend], mode: Mode
-) -> list[Diagnostic]:
-    """Temporary rule, to lift when the TCP session chooses its backend with
-    rules.select_backend: a TCP frontend's `use_backend` takes no condition yet."""
-    if mode is not Mode.TCP:
-        return []
-    return [
-        error(
-            use.where,
-            f"{owner}: conditions on 'use_backend' in mode tcp are not implemented yet in poise",
-            "use_backend",
-        )
-        for use in use_backends
-        if use.condition is not None
-    ]

@@ -41,6 +41,7 @@ from poise.config.model_http import (
     UserlistUser,
     UseServer,
 )
+from poise.config.model_tcp import TcpRule, TcpRules
 from poise.config.model_tls import (
     TLS_VERSIONS,
     CrtSource,
@@ -84,6 +85,8 @@ __all__ = [
     "RedirectKind",
     "Sample",
     "StatsPage",
+    "TcpRule",
+    "TcpRules",
     "TlsBind",
     "TlsDefaults",
     "TlsServer",
@@ -196,6 +199,9 @@ class Timeouts:
     check: int | None = None
     http_request: int | None = None
     http_keep_alive: int | None = None
+    # `tcp-request inspect-delay`, `tcp-response inspect-delay`
+    inspect: int | None = None
+    response_inspect: int | None = None
 
 
 class Algorithm(Enum):
@@ -500,6 +506,8 @@ class Proxy:
     compression: Compression | None = None  # `compression` (None: none here)
     stats: StatsPage | None = None  # the statistics page (HTTP mode only)
     monitor: Monitor | None = None  # `monitor-uri` (HTTP frontends only)
+    # `tcp-request` and `tcp-response` rules (model_tcp.py).
+    tcp_rules: TcpRules = field(default_factory=TcpRules)
 
     def errorfile(self, status: int) -> bytes | None:
         """The `errorfile` bytes for a status, or None."""

@@ -16,7 +16,20 @@ from poise.config.where import Where
 # How an ACL compares a sample with its patterns (configuration.txt 7.1); "meth" is the
 # `method` ACL's own matching (known methods exactly, others as strings).
 MatchMethod = Literal[
-    "found", "bool", "int", "ip", "str", "beg", "end", "sub", "reg", "dom", "dir", "len", "meth"
+    "found",
+    "bool",
+    "int",
+    "ip",
+    "str",
+    "bin",
+    "beg",
+    "end",
+    "sub",
+    "reg",
+    "dom",
+    "dir",
+    "len",
+    "meth",
 ]
 
 

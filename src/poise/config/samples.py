@@ -23,9 +23,11 @@ from poise.config.model import FormatVar, LogFormat, MatchMethod, Sample
 from poise.config.variables import check_var_name
 
 # "any": the type of what was stored (a variable); an ACL on it needs `-m`.
-SampleType = Literal["bool", "int", "ip", "str", "meth", "any"]
-# "req": the request's head only; "res": the response's only; "any": both, and anywhere.
-Scope = Literal["any", "req", "res"]
+SampleType = Literal["bool", "int", "ip", "str", "bin", "meth", "any"]
+# "req": the request (its head, or its first bytes in a content rule); "res": the
+# response's; "any": both, and anywhere; "conn": where only the connection is known
+# (`tcp-request connection` and `session` rules: nothing read from it yet).
+Scope = Literal["any", "req", "res", "conn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +104,25 @@ FETCHES: dict[str, FetchSpec] = {
     "url_port": FetchSpec("int", scope="req"),
     "http_auth": FetchSpec("bool", 1, 1, "req"),
     "http_auth_group": FetchSpec("str", 1, 1, "req"),
+    # Layer 4 contents (core/payload.py): the bytes a content rule holds.
+    "req.payload": FetchSpec("bin", 2, 2, "req"),
+    "req.payload_lv": FetchSpec("bin", 2, 3, "req"),
+    "req.ssl_hello_type": FetchSpec("int", scope="req"),
+    "req.ssl_sni": FetchSpec("str", scope="req"),
+    "req.ssl_ver": FetchSpec("int", scope="req"),
+    "req.ssl_alpn": FetchSpec("str", scope="req", multi=True),
+    "req.rdp_cookie": FetchSpec("str", 0, 1, "req"),
+    "req.rdp_cookie_cnt": FetchSpec("int", 0, 1, "req"),
+    "res.len": FetchSpec("int", scope="res"),
+    "res.payload": FetchSpec("bin", 2, 2, "res"),
+    "res.payload_lv": FetchSpec("bin", 2, 3, "res"),
+    "res.ssl_hello_type": FetchSpec("int", scope="res"),
+    "wait_end": FetchSpec("bool"),
 }
+# The fetches that read the bytes held by a content rule (their arguments are offsets).
+PAYLOAD_FETCHES = frozenset(
+    name for name in FETCHES if name.startswith(("req.payload", "res.payload"))
+)
 # Fetches that name a backend (or BACKEND/SERVER), checked once the sections are known.
 BACKEND_FETCHES = frozenset({"nbsrv", "be_conn", "queue", "avg_queue", "connslots", "srv_is_up"})
 # Deprecated spellings HAProxy still accepts.
@@ -125,6 +145,16 @@ ALIASES = {
     "scook_cnt": "res.cook_cnt",
     "scook_val": "res.cook_val",
     "resp_ver": "res.ver",
+    "req_ssl_hello_type": "req.ssl_hello_type",
+    "req_ssl_sni": "req.ssl_sni",
+    "req_ssl_ver": "req.ssl_ver",
+    "rdp_cookie": "req.rdp_cookie",
+    "rdp_cookie_cnt": "req.rdp_cookie_cnt",
+    "rep_ssl_hello_type": "res.ssl_hello_type",
+    # `payload` and `payload_lv` read the direction of the rule (parse_sample); in an ACL,
+    # the request's.
+    "payload": "req.payload",
+    "payload_lv": "req.payload_lv",
 }
 # ACL keywords that are a fetch with a matching method (`path_beg` is `path -m beg`).
 # `hdr` and its derivatives are the request's headers in an ACL; in a log-format string
@@ -226,11 +256,26 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> None:
     if name == "int" and not re.fullmatch(r"-?\d+", args[0]):
         raise Problem(f"fetch method 'int': '{args[0]}' is not an integer")
     _check_state_args(name, args)
+    if name in PAYLOAD_FETCHES:
+        _check_payload_args(name, args)
     if name == "var":
         try:
             check_var_name(args[0])
         except Problem as exc:
             raise Problem(f"invalid args in fetch method 'var' : {exc}") from None
+
+
+def _check_payload_args(name: str, args: tuple[str, ...]) -> None:
+    """`payload(OFFSET,LENGTH)`, `payload_lv(OFFSET1,LENGTH[,OFFSET2])`: integers, the
+    second of payload_lv a size of at most 4 bytes, OFFSET2 maybe relative (`+N`, `-N`)."""
+    for position, arg in enumerate(args, 1):
+        if not re.fullmatch(r"[-+]?\d+" if position == 3 else r"\d+", arg):
+            raise Problem(
+                f"fetch method '{name}' : failed to parse '{arg}' as type 'integer' at "
+                f"position {position}."
+            )
+    if name.endswith("_lv") and not 0 < int(args[1]) <= 4:
+        raise Problem(f"invalid args in fetch method '{name}' : length must be 1 to 4.")
 
 
 def _check_state_args(name: str, args: tuple[str, ...]) -> None:
@@ -283,6 +328,8 @@ def parse_sample(text: str, direction: Scope = "any") -> Sample:
         raise Problem(f"missing fetch method in '{text}'")
     if name == "hdr":
         name = "res.hdr" if direction == "res" else "req.hdr"
+    elif name in ("payload", "payload_lv") and direction == "res":
+        name = "res." + name
     name = ALIASES.get(name, name)
     spec = FETCHES.get(name)
     if spec is None:

@@ -163,6 +163,9 @@ def matcher(method: MatchMethod, patterns: Sequence[AclPattern]) -> Matcher:
         return _networks(patterns)
     if method == "meth":
         return _methods(patterns)
+    if method == "bin":  # hexadecimal patterns, each the exact bytes (as latin-1 text)
+        wanted = frozenset(bytes.fromhex(p.value).decode("latin-1") for p in patterns)
+        return lambda value: (value if isinstance(value, str) else to_str(value)) in wanted
     strings = _strings(method, patterns)
     return lambda value: strings(value if isinstance(value, str) else to_str(value))
 

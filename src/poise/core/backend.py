@@ -25,6 +25,7 @@ from poise.core.balancer import Balancer, eligible
 from poise.core.http.message import Request
 from poise.core.http.rules import Rules
 from poise.core.server import ServerState
+from poise.core.tcprules import compile_rules
 
 
 class Log(Protocol):
@@ -116,6 +117,7 @@ class Backend:
         "server_timeout",
         "servers",
         "srv_abrt",
+        "tcp",
         "tunnel_timeout",
         "unserved_bytes_in",
         "unserved_bytes_out",
@@ -149,6 +151,7 @@ class Backend:
             (compile_condition(use.condition, "req"), by_name[use.server])
             for use in proxy.use_servers
         ]
+        self.tcp = compile_rules(proxy)  # tcp-request content, tcp-response (None: none)
         self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
-from poise.core import auth, convert, fetch_state, variables
+from poise.core import auth, convert, fetch_state, payload, variables
 from poise.core.http.message import Request, Response
 from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
@@ -178,12 +178,6 @@ def _base(req: Request, with_query: bool) -> str | None:
     return host + (path or "")
 
 
-def _head_length(req: Request) -> int:
-    """HAProxy's `req.len` in HTTP mode counts the parsed request in its buffer."""
-    size = len(req.method) + len(req.uri) + 13
-    return size + sum(len(k) + len(v) + 4 for k, v in req.headers.items)
-
-
 _SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
     "always_true": lambda req, resp: True,
     "always_false": lambda req, resp: False,
@@ -199,8 +193,6 @@ _SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
     "ssl_c_verify": lambda req, resp: req.client_verify,
     "method": lambda req, resp: req.method,
     "req.ver": lambda req, resp: req.version,
-    "req.proto_http": lambda req, resp: True,
-    "req.len": lambda req, resp: _head_length(req),
     "path": lambda req, resp: path_of(req.uri),
     "pathq": lambda req, resp: pathq_of(req.uri),
     "url": lambda req, resp: req.uri,
@@ -217,6 +209,9 @@ def fetch_values(sample: Sample) -> Values:
     name, args = sample.fetch, sample.args
     if name in _SIMPLE:
         return _single(_SIMPLE[name])
+    held = payload.values(name, args)
+    if held is not None:
+        return held
     if name in fetch_state.MAKERS:
         return _single(fetch_state.MAKERS[name](args))
     if name == "base32":

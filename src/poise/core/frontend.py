@@ -16,6 +16,7 @@ from poise.core.acl import compile_condition
 from poise.core.backend import Backend, Log, seconds
 from poise.core.http.rules import Rules
 from poise.core.logformat import compile_http, compile_tcp
+from poise.core.tcprules import compile_rules
 
 
 class Listening(Protocol):
@@ -43,6 +44,7 @@ class Frontend:
         "forwardfor",
         "hrsp",
         "http_format",
+        "inspects",
         "intercepted",
         "listeners",
         "log",
@@ -59,6 +61,7 @@ class Frontend:
         "proxy",
         "request_rules",
         "rules",
+        "tcp",
         "tcp_format",
         "tcplog",
         "unanswered",
@@ -76,8 +79,16 @@ class Frontend:
         self.backend = backend  # default_backend (a `listen`: itself), as routed
         self.log = log
         # A `listen` section is one proxy: its backend's compiled rules serve both sides.
-        self.rules = (
-            backend.rules if backend is not None and backend.proxy is proxy else Rules(proxy)
+        listen = backend is not None and backend.proxy is proxy
+        self.rules = backend.rules if listen and backend is not None else Rules(proxy)
+        # Layer-4 rules (core/tcprules.py), None without any: a `listen` shares its backend's.
+        self.tcp = backend.tcp if listen and backend is not None else compile_rules(proxy)
+        # A TCP session runs rules before choosing its server (net/tcp.py): its own, the
+        # switching rules, or its default backend's content rules.
+        self.inspects = (
+            self.tcp is not None
+            or bool(proxy.use_backends)
+            or (backend is not None and backend.tcp is not None)
         )
         self.maxconn = proxy.maxconn if proxy.maxconn is not None else global_maxconn
         self.client_timeout = seconds(proxy.timeouts.client)

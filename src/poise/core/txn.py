@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from poise.core.backend import Backend
     from poise.core.fetch import Value
     from poise.core.http.message import Request, Response
+    from poise.core.payload import Held
     from poise.core.proxyproto import ProxyHeader
     from poise.core.server import ServerState
 
@@ -36,6 +37,7 @@ class Conn:
         "client_port",
         "dst_ip",
         "dst_port",
+        "held",
         "proxied",
         "sni",
         "ssl",
@@ -55,6 +57,8 @@ class Conn:
         self.proxied: ProxyHeader | None = None
         # The `sess` variables (core/variables.py), None until one is set.
         self.vars: dict[str, Value] | None = None
+        # The bytes held for content rules while they run (core/payload.py), else None.
+        self.held: Held | None = None
 
     def use_proxied(self) -> None:
         """The client's and destination's addresses from the PROXY header."""

@@ -56,6 +56,7 @@ from poise.net import services
 from poise.net.context import Context
 from poise.net.dispatch import PENDING_LIMIT, Dispatch, backend_tls
 from poise.net.httplog import log_transaction
+from poise.net.inspect import backend_rejects, content_rejects, refused, reject_content
 from poise.net.proxied import take_addresses
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
@@ -164,6 +165,9 @@ class HttpSession(asyncio.Protocol):
             self.conn.ssl = True
             self.conn.sni = client_sni(tls)  # the name the client asked for (SNI)
             self.conn.client_cert = tls.getpeercert(True) is not None
+        frontend = self.frontend  # tcp-request connection and session rules (net/inspect.py)
+        if frontend.tcp is not None and refused(self.ctx, frontend, self.conn, self.client):
+            return
         # Counted in when it was accepted (net/accept.py).
         self.begin()
 
@@ -319,6 +323,9 @@ class HttpSession(asyncio.Protocol):
         if problem is not None:
             self.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
             return
+        if (tcp := self.frontend.tcp) is not None and tcp.content and content_rejects(tcp, req):
+            self.layer4_reject(True)
+            return
         # `option httpclose` in the frontend closes the client side after each response;
         # so does a soft stop (a reload): the response says `Connection: close`, and the
         # client opens its next connection to the new worker, with nothing cut under it.
@@ -348,6 +355,9 @@ class HttpSession(asyncio.Protocol):
             return
         self.backend = backend
         backend.enter()
+        if backend.tcp is not None and backend_rejects(backend, frontend, req):
+            self.layer4_reject(False)
+            return
         if (
             backend.request_rules
             and backend.proxy is not frontend
@@ -450,6 +460,13 @@ class HttpSession(asyncio.Protocol):
         if txn.req is None:
             txn.bad_request = True
             txn.bytes_out = txn.bytes_in = 0  # HAProxy counts no bytes for these either
+        self.end_transaction(log=True)
+        self.close_session()
+
+    def layer4_reject(self, frontend_rule: bool) -> None:
+        """`tcp-request content reject`: closed, no response (net/inspect.py says how)."""
+        self.keep_client = False
+        reject_content(self.txn, frontend_rule)
         self.end_transaction(log=True)
         self.close_session()
 

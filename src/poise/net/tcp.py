@@ -1,6 +1,9 @@
 """A TCP-mode session: one client connection relayed to one server connection.
 
-accept (net/accept.py, which stops at maxconn) -> pick a server (or queue, or fail) ->
+accept (net/accept.py, which stops at maxconn) -> the frontend's `tcp-request connection`
+and `session` rules -> its `tcp-request content` rules, which may hold the client's first
+bytes up to `tcp-request inspect-delay` (net/inspect.py) -> the switching rules
+(`use_backend`) -> the backend's content rules -> pick a server (or queue, or fail) ->
 connect (connect timeout, retries with a turn-around delay, redispatch: the session's
 Dispatch, net/dispatch.py, as for HTTP) -> relay bytes both ways -> log.
 
@@ -21,15 +24,18 @@ from poise.core.connect import CON, QUE
 from poise.core.counters import account
 from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
-from poise.core.http.headers import Headers
 from poise.core.http.message import Request
+from poise.core.http.rules import select_backend
+from poise.core.payload import Held
+from poise.core.rdp_cookie import rdp_cookie
 from poise.core.server import ServerState
-from poise.core.termination import NORMAL, Failure
+from poise.core.tcprules import Decision, TcpRuleSets, run_rules
+from poise.core.termination import NORMAL, Cause, Failure, Phase, code
 from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.dispatch import PENDING_LIMIT, Dispatch
+from poise.net.inspect import HELD_LIMIT, connection_request, refused
 from poise.net.sessionlog import log_tcp_session
-from poise.net.tls import client_sni
 
 
 class ServerSide(asyncio.Protocol):
@@ -71,12 +77,90 @@ class ServerSide(asyncio.Protocol):
         self.session.server_lost(exc)
 
 
+class InspectedServerSide(ServerSide):
+    """The server side of a session whose backend has `tcp-response content` rules: the
+    response's first bytes are held until a rule decides or `tcp-response inspect-delay`
+    ends (then the contents are final). accept forwards them; close forwards them and
+    closes the server connection; reject ends the session (PD), nothing forwarded: what
+    haproxy 2.6.12 does on the same config, which also counts the held bytes in %B. (One
+    difference: haproxy 2.6.12 forwards a response whose rules waited only at the next
+    event, here `timeout client`; poise forwards it when the delay ends, as documented.)"""
+
+    __slots__ = ("held", "rule", "rules", "timer")
+
+    def __init__(self, session: TcpSession, rules: TcpRuleSets) -> None:
+        super().__init__(session)
+        self.rules = rules
+        self.rule = 0
+        self.held: Held | None = Held()
+        self.timer: asyncio.TimerHandle | None = None
+        if rules.response_inspect:
+            self.timer = session.loop.call_later(rules.response_inspect, self.expired)
+        else:
+            self.held.final = True  # no delay: the rules decide on the first bytes
+
+    def data_received(self, data: bytes) -> None:
+        held = self.held
+        if held is None:
+            super().data_received(data)
+            return
+        session = self.session
+        session.txn.bytes_out += len(data)
+        session.last_active = session.loop.time()
+        held.res += data
+        if len(held.res) >= HELD_LIMIT:
+            held.final = True
+        self.decide()
+
+    def eof_received(self) -> bool:
+        if self.held is not None:
+            self.held.final = True
+            self.decide()
+        return super().eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.held is not None:
+            self.held.final = True
+            self.decide()
+        super().connection_lost(exc)
+
+    def expired(self) -> None:
+        self.timer = None
+        if self.held is not None:
+            self.held.final = True
+            self.decide()
+
+    def decide(self) -> None:
+        held, session = self.held, self.session
+        if held is None or (not held.res and not held.final):
+            return
+        conn = session.conn
+        req = session.req or connection_request(conn, session.client)
+        conn.held = held  # what res.len and res.payload read
+        decision, self.rule = run_rules(self.rules.response, req, self.rule)
+        conn.held = None
+        if decision is Decision.WAIT:
+            return
+        self.held = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if decision is Decision.REJECT:
+            session.kill(code(Cause.PROXY, Phase.DATA))
+            return
+        if held.res and not session.client_gone:
+            session.client.write(held.res)
+        if decision is Decision.CLOSE and self.transport is not None:
+            self.transport.abort()
+
+
 class TcpSession(asyncio.Protocol):
     """The client side of a TCP-mode session; owns the whole session."""
 
     __slots__ = (
         "accept_time",
         "backend",
+        "chosen",
         "client",
         "client_eof",
         "client_gone",
@@ -85,11 +169,15 @@ class TcpSession(asyncio.Protocol):
         "dispatch",
         "finished",
         "frontend",
+        "held",
         "idle",
         "idle_code",
+        "inspecting",
         "last_active",
         "loop",
         "pending",
+        "req",
+        "rule",
         "server",
         "server_eof",
         "server_gone",
@@ -117,6 +205,11 @@ class TcpSession(asyncio.Protocol):
         self.idle = 0.0
         self.idle_code = Failure.CLIENT_TIMEOUT.code
         self.conn = Conn()
+        self.held: Held | None = None  # the bytes content rules are looking at
+        self.req: Request | None = None  # the connection as layer-4 rules see it
+        self.inspecting: TcpRuleSets | None = None  # whose content rules wait for bytes
+        self.rule = 0  # the content rule to evaluate again when more bytes come
+        self.chosen: Backend | None = None  # the switching rules' choice, while inspecting
 
     # -- client side --------------------------------------------------------------------
 
@@ -133,7 +226,10 @@ class TcpSession(asyncio.Protocol):
         else:
             self.conn.client_ip, self.conn.client_port = "unix", 0
         self.ctx.sessions.add(self)
-        self.begin()  # counted in when it was accepted (net/accept.py)
+        if self.frontend.inspects:  # layer-4 rules or use_backend to run first
+            self.layer4()
+        else:
+            self.begin()  # counted in when it was accepted (net/accept.py)
 
     def begin(self) -> None:
         self.accept_time = self.txn.start = self.loop.time()
@@ -145,6 +241,103 @@ class TcpSession(asyncio.Protocol):
         backend.enter()
         self.dispatch.assign(None)
 
+    # -- layer-4 rules (core/tcprules.py), before a server is chosen ----------------------
+
+    def layer4(self) -> None:
+        """The frontend's connection and session rules, then its content rules, the
+        switching rules and the backend's content rules (content_done)."""
+        self.accept_time = self.txn.start = self.loop.time()
+        req = self.req = connection_request(self.conn, self.client)
+        rules = self.frontend.tcp
+        if refused(self.ctx, self.frontend, self.conn, self.client, req):
+            self.finished = True  # neither logged nor accounted, as in HAProxy
+            self.ctx.forget(self)
+            return
+        self.start_content(rules)
+
+    def start_content(self, rules: TcpRuleSets | None) -> None:
+        """Run a proxy's content rules on the bytes held, waiting for more up to its
+        inspect-delay while a condition cannot tell yet."""
+        if rules is None or not rules.content:
+            self.content_done()
+            return
+        held = self.held
+        if held is None:
+            held = self.held = self.conn.held = Held()
+            held.req = b"".join(self.pending)
+        held.final = not rules.inspect or self.client_eof or len(held.req) >= HELD_LIMIT
+        self.inspecting = rules
+        self.rule = 0
+        if not held.final:
+            self.arm_inspect(rules.inspect)
+        self.inspect()
+
+    def inspect(self) -> None:
+        rules, req = self.inspecting, self.req
+        if rules is None or req is None:
+            return
+        decision, self.rule = run_rules(rules.content, req, self.rule)
+        if decision is Decision.WAIT:
+            return
+        self.inspecting = None
+        self.cancel_timer()
+        if decision is Decision.ACCEPT:
+            self.content_done()
+            return
+        self.end_inspection()
+        self.fail(Failure.REJECTED)
+
+    def arm_inspect(self, delay: float) -> None:
+        """The inspect-delay, unless `timeout client` is shorter (then it ends the session
+        first, as HAProxy warns it does)."""
+        self.cancel_timer()
+        client = self.frontend.client_timeout
+        if client is not None and client < delay:
+            self.timer = self.loop.call_later(client, self.kill, Failure.REQUEST_TIMEOUT.code)
+        else:
+            self.timer = self.loop.call_later(delay, self.inspect_expired)
+
+    def inspect_expired(self) -> None:
+        self.timer = None
+        if self.held is not None:
+            self.held.final = True
+            self.inspect()
+
+    def content_done(self) -> None:
+        """After the frontend's content rules, the switching rules, then the chosen
+        backend's content rules (a second inspect-delay); after those, a server."""
+        backend = self.chosen
+        if backend is None:
+            backend = self.chosen = self.route()
+            if backend is None:
+                self.end_inspection()
+                self.fail(Failure.REJECTED)
+                return
+            rules = backend.tcp
+            if backend.proxy is not self.frontend.proxy and rules is not None and rules.content:
+                self.start_content(rules)
+                return
+        self.end_inspection()
+        self.backend = backend
+        backend.enter()
+        self.dispatch.assign(None)
+
+    def route(self) -> Backend | None:
+        """The switching rules (`use_backend`), on the contents as they are now (HAProxy
+        evaluates them once, the samples final)."""
+        frontend = self.frontend
+        if not frontend.proxy.use_backends or self.req is None:
+            return frontend.backend
+        if self.held is not None:
+            self.held.final = True
+        name = select_backend(frontend.rules, self.req)
+        return self.ctx.backends.get(name) if name is not None else None
+
+    def end_inspection(self) -> None:
+        self.held = self.conn.held = None
+        self.inspecting = None
+        self.cancel_timer()
+
     def data_received(self, data: bytes) -> None:
         self.txn.bytes_in += len(data)
         transport = self.server_transport
@@ -155,9 +348,18 @@ class TcpSession(asyncio.Protocol):
         self.pending.append(data)
         if sum(map(len, self.pending)) >= PENDING_LIMIT:
             self.client.pause_reading()
+        held = self.held
+        if held is not None:
+            held.req += data
+            if len(held.req) >= HELD_LIMIT:
+                held.final = True  # the buffer is full: the contents cannot change
+            self.inspect()
 
     def eof_received(self) -> bool:
         self.client_eof = True
+        if self.held is not None:
+            self.held.final = True  # the client closed: the contents cannot change
+            self.inspect()
         if self.server_gone:
             return False
         transport = self.server_transport
@@ -191,6 +393,9 @@ class TcpSession(asyncio.Protocol):
                 transport.close()
             return
         # Left before a server connection was up.
+        if self.held is not None:  # while content rules waited for its bytes
+            self.txn.term = self.txn.term or Failure.CLIENT_ABORT_REQUEST.code
+            self.held = self.conn.held = None
         dispatch = self.dispatch
         if dispatch.state is QUE:
             dispatch.leave_queue()
@@ -208,12 +413,17 @@ class TcpSession(asyncio.Protocol):
         if backend is not None and backend.hashes_source:
             return source_key(self.conn.client_ip)
         if backend is not None and backend.hashes_request:
-            # `balance rdp-cookie` without `tcp-request inspect-delay` (not in poise yet):
-            # no payload is read before the choice, so, as HAProxy then, round robin.
-            return None
+            # `balance rdp-cookie`: the cookie in the bytes content rules held (none held,
+            # or none in them: round robin, as HAProxy).
+            found = rdp_cookie(b"".join(self.pending), backend.proxy.balance.argument)
+            return found if isinstance(found, bytes) else None
         return b""
 
     def server_protocol(self) -> asyncio.Protocol:
+        backend = self.backend
+        rules = backend.tcp if backend is not None else None
+        if rules is not None and rules.response:
+            return InspectedServerSide(self, rules)
         return ServerSide(self)
 
     def reuse(self, server: ServerState) -> bool:
@@ -231,17 +441,7 @@ class TcpSession(asyncio.Protocol):
     def sni_request(self) -> Request | None:
         """A TCP session has no request: the connection's facts stand for one, for a
         server's `sni` expression (ssl_fc_sni, src, dst)."""
-        client = self.client
-        sock = client.get_extra_info("sockname")
-        dst, dst_port = (sock[0], sock[1]) if isinstance(sock, tuple) else ("", 0)
-        if self.conn.dst_ip:  # from a PROXY header
-            dst, dst_port = self.conn.dst_ip, self.conn.dst_port
-        tls = client.get_extra_info("ssl_object")
-        sni = client_sni(tls) if tls is not None else None
-        return Request(
-            "", "", "1.1", Headers(), self.conn.client_ip, self.conn.client_port, dst, dst_port,
-            tls is not None, sni, conn=self.conn,
-        )  # fmt: skip
+        return self.req or connection_request(self.conn, self.client)
 
     def server_connected(
         self, transport: asyncio.BaseTransport, protocol: asyncio.BaseProtocol, connect_ms: int

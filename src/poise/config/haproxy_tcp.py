@@ -1,0 +1,171 @@
+"""The layer-4 rule keywords of proxy sections (configuration.txt 4.2): `tcp-request
+connection|session|content ACTION [if|unless COND]`, `tcp-request inspect-delay`,
+`tcp-response content ACTION [if|unless COND]` and `tcp-response inspect-delay`.
+
+Actions poise runs: `accept`, `reject`, `set-var(...)`, `set-var-fmt(...)`, `unset-var(...)`
+(each hook), `close` (tcp-response content). The others HAProxy has are errors that say
+they are not implemented yet (`track-sc*` with the stick tables), never ignored. Texts
+follow `haproxy -c` 2.6.12 where it says something (the misplaced-rule warnings, the
+anonymous `defaults` refusal). Pure; ACL names are resolved by the link pass (link_tcp.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+
+from poise.config.diagnostics import Diagnostic, warning
+from poise.config.haproxy_draft import Problem, SectionDraft, one_arg
+from poise.config.haproxy_http import HttpKeywords
+from poise.config.keywords import did_you_mean
+from poise.config.model import Where
+from poise.config.model_tcp import TcpAction, TcpHook, TcpRule
+from poise.config.samples import Scope
+from poise.config.units import parse_time
+
+Handler = Callable[[Sequence[str], Where], None]
+
+# Where each hook's rules are evaluated, for the samples they may use.
+SCOPES: dict[TcpHook, Scope] = {
+    "connection": "conn",
+    "session": "conn",
+    "content": "req",
+    "response": "res",
+}
+KEYWORDS: dict[TcpHook, str] = {
+    "connection": "tcp-request connection",
+    "session": "tcp-request session",
+    "content": "tcp-request content",
+    "response": "tcp-response content",
+}
+_VARIABLES = ("set-var", "set-var-fmt", "unset-var")
+_IMPLEMENTED: dict[TcpHook, tuple[str, ...]] = {
+    "connection": ("accept", "reject", *_VARIABLES),
+    "session": ("accept", "reject", *_VARIABLES),
+    "content": ("accept", "reject", *_VARIABLES),
+    "response": ("accept", "reject", "close", *_VARIABLES),
+}
+# HAProxy 2.6's other actions for each hook (configuration.txt 4.2).
+_SC = ("sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt", "sc-set-gpt0")
+_TRACK = ("track-sc0", "track-sc1", "track-sc2")
+_OTHERS: dict[TcpHook, tuple[str, ...]] = {
+    "connection": (
+        *_SC, *_TRACK, "expect-netscaler-cip", "expect-proxy", "set-dst", "set-dst-port",
+        "set-mark", "set-src", "set-src-port", "set-tos", "silent-drop",
+    ),
+    "session": (
+        *_SC, *_TRACK, "set-dst", "set-dst-port", "set-mark", "set-src", "set-src-port",
+        "set-tos", "silent-drop",
+    ),
+    "content": (
+        *_SC, *_TRACK, "capture", "do-resolve", "send-spoe-group", "set-dst", "set-dst-port",
+        "set-log-level", "set-mark", "set-nice", "set-priority-class", "set-priority-offset",
+        "set-src", "set-src-port", "set-tos", "silent-drop", "switch-mode", "use-service",
+    ),
+    "response": (
+        *_SC, "send-spoe-group", "set-log-level", "set-mark", "set-nice", "set-tos",
+        "silent-drop",
+    ),
+}  # fmt: skip
+# Which later hooks a rule's hook runs before, for HAProxy's misplaced-rule warning.
+_LATER: dict[TcpHook, tuple[TcpHook, ...]] = {
+    "connection": ("session", "content"),
+    "session": ("content",),
+    "content": (),
+    "response": (),
+}
+
+
+class TcpKeywords:
+    """The handlers of the layer-4 rule keywords for one section."""
+
+    def __init__(
+        self, section: SectionDraft, diagnostics: list[Diagnostic], http: HttpKeywords
+    ) -> None:
+        self.section = section
+        self.diagnostics = diagnostics
+        self.http = http
+
+    def handlers(self) -> dict[str, Handler]:
+        return {
+            "tcp-request connection": lambda a, w: self.rule("connection", a, w),
+            "tcp-request session": lambda a, w: self.rule("session", a, w),
+            "tcp-request content": lambda a, w: self.rule("content", a, w),
+            "tcp-response content": lambda a, w: self.rule("response", a, w),
+            "tcp-request inspect-delay": lambda a, w: self.delay("tcp-request", "inspect", a),
+            "tcp-response inspect-delay": lambda a, w: self.delay(
+                "tcp-response", "response_inspect", a
+            ),
+        }
+
+    def delay(self, keyword: str, field: str, args: Sequence[str]) -> None:
+        if self.section.kind == "defaults" and not self.section.name:
+            raise Problem(
+                f"{keyword} inspect-delay is not allowed in anonymous 'defaults' sections"
+            )
+        self.section.settings.timeouts[field] = parse_time(one_arg(args, "a delay"))
+
+    def rule(self, hook: TcpHook, args: Sequence[str], where: Where) -> None:
+        keyword = KEYWORDS[hook]
+        self.http.anonymous_defaults(keyword)
+        if not args:
+            raise Problem(f"expects an action ({', '.join(_IMPLEMENTED[hook])}, ...)")
+        written = args[0]
+        base = written.split("(", 1)[0]
+        if base not in _IMPLEMENTED[hook]:
+            raise Problem(_refusal(hook, base, written))
+        self.misplaced(hook, where)
+        scope = SCOPES[hook]
+        if base in _VARIABLES:
+            variable = self.http.rule(args, where, scope)
+            self.section.tcp_rules.append(
+                TcpRule(hook, "variable", where, variable.condition, variable)
+            )
+            return
+        if "(" in written:
+            raise Problem(f"action '{base}' takes no argument in parentheses")
+        rest = list(args[1:])
+        if rest and rest[0] not in ("if", "unless"):
+            raise Problem(
+                f"'{keyword} {base}' expects either 'if' or 'unless' followed by a condition "
+                f"but found '{rest[0]}'"
+            )
+        condition = self.http.condition(rest, where, keyword) if rest else None
+        action: TcpAction = "accept" if base == "accept" else "reject"
+        if base == "close":
+            action = "close"
+        self.section.tcp_rules.append(TcpRule(hook, action, where, condition))
+
+    def misplaced(self, hook: TcpHook, where: Where) -> None:
+        """HAProxy's warning: a rule written after one of a later hook still runs first."""
+        later = {rule.hook for rule in self.section.tcp_rules}
+        for other in _LATER[hook]:
+            if other in later:
+                self.diagnostics.append(
+                    warning(
+                        where,
+                        f"a 'tcp-request' rule placed after a '{KEYWORDS[other]}' rule will "
+                        "still be processed before.",
+                        KEYWORDS[hook],
+                    )
+                )
+                return
+
+
+def _refusal(hook: TcpHook, base: str, written: str) -> str:
+    if base in _TRACK or re.fullmatch(r"track-sc\d+|sc-.*", base):
+        return (
+            f"action '{base}' needs stick tables ('stick-table'), which are not implemented "
+            "yet in poise"
+        )
+    if base == "expect-proxy":
+        return (
+            "action 'expect-proxy layer4' needs the PROXY protocol reader, which is not in "
+            "poise yet (bind ... accept-proxy neither)"
+        )
+    if base.startswith("lua."):
+        return f"action '{base}' is a Lua action: Lua is not implemented in poise"
+    if base in _OTHERS[hook]:
+        return f"action '{base}' is not implemented yet in poise"
+    hint = did_you_mean(base, [*_IMPLEMENTED[hook], *_OTHERS[hook]])
+    return f"unknown action '{written}'{hint}"

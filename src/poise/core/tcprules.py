@@ -1,0 +1,131 @@
+"""Layer-4 rules, compiled and evaluated (configuration.txt 4.2 `tcp-request` and
+`tcp-response`): HAProxy's three-valued conditions and its content inspection.
+
+A content rule's condition is PASS, FAIL or MISS: MISS when a fetch found the bytes too
+short to tell and they may still change (core/payload.py sets `held.missing`). An ACL that
+fails while its sample may change is MISS; a suite (terms ANDed) is FAIL if any term fails,
+else MISS if any misses; the condition (suites ORed) is PASS if any suite passes, else MISS
+if any misses (HAProxy's acl_exec_cond). A content rule whose condition misses makes the
+rules wait for more bytes, until inspect-delay ends; then they run once more with the
+bytes as final, where nothing misses. Rules with no condition, or whose condition
+passes, act: `accept`, `reject` and `close` end the rules, set-var/unset-var act and the
+next rule is evaluated. No rule deciding means accept.
+
+The connection and session rules run once, on what the connection alone tells. Pure: the
+session (net/tcp.py, net/http.py) holds the bytes and the timer.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+
+from poise.config.model import Condition, Proxy, TcpRule
+from poise.config.samples import Scope
+from poise.core.acl import compile_acl
+from poise.core.http.message import Request
+from poise.core.http.rules import _variable_step
+
+# A condition's value: True (PASS), False (FAIL), None (MISS).
+Tri = bool | None
+Condition3 = Callable[[Request], Tri]
+
+
+class Decision(enum.Enum):
+    ACCEPT = "accept"  # an `accept` rule matched, or no rule decided
+    REJECT = "reject"
+    CLOSE = "close"  # tcp-response content close
+    WAIT = "wait"  # a condition needs more bytes: evaluate again when they come
+
+
+def condition3(cond: Condition, scope: Scope) -> Condition3:
+    """`if|unless COND` in three values."""
+    suites = [
+        [(compile_acl(term.acl, scope), term.negate) for term in suite] for suite in cond.suites
+    ]
+    unless = cond.unless
+
+    def holds(req: Request) -> Tri:
+        conn = req.conn
+        held = conn.held if conn is not None else None
+        result: Tri = False
+        for suite in suites:
+            passes: Tri = True
+            for acl, negate in suite:
+                if held is not None:
+                    held.missing = False
+                value: Tri = acl(req, None)
+                if not value and held is not None and held.missing:
+                    value = None
+                elif negate:
+                    value = not value
+                if value is False:
+                    passes = False
+                    break
+                if value is None:
+                    passes = None
+            if passes:
+                result = True
+                break
+            if passes is None:
+                result = None
+        if result is None or not unless:
+            return result
+        return not result
+
+    return holds
+
+
+Step = Callable[[Request], None]
+Compiled = tuple[Condition3 | None, Decision | None, Step | None]
+
+
+def _compile(rule: TcpRule, scope: Scope) -> Compiled:
+    test = condition3(rule.condition, scope) if rule.condition is not None else None
+    if rule.variable is not None:
+        run = _variable_step(rule.variable, "any" if scope == "conn" else scope)
+
+        def act(req: Request) -> None:
+            run(req, None, False)
+
+        return test, None, act
+    return test, Decision(rule.action), None
+
+
+def run_rules(rules: Sequence[Compiled], req: Request, start: int = 0) -> tuple[Decision, int]:
+    """Evaluate `rules` from the `start`-th: the decision, and the rule to start from when
+    it is WAIT (the rules before it have acted already)."""
+    for index in range(start, len(rules)):
+        test, decision, step = rules[index]
+        if test is not None:
+            value = test(req)
+            if value is None:
+                return Decision.WAIT, index
+            if not value:
+                continue
+        if decision is not None:
+            return decision, index
+        assert step is not None
+        step(req)
+    return Decision.ACCEPT, len(rules)
+
+
+class TcpRuleSets:
+    """A proxy's layer-4 rules, compiled once, and its inspect delays in seconds."""
+
+    __slots__ = ("connection", "content", "inspect", "response", "response_inspect", "session")
+
+    def __init__(self, proxy: Proxy) -> None:
+        rules = proxy.tcp_rules
+        self.connection = [_compile(rule, "conn") for rule in rules.connection]
+        self.session = [_compile(rule, "conn") for rule in rules.session]
+        self.content = [_compile(rule, "req") for rule in rules.content]
+        self.response = [_compile(rule, "res") for rule in rules.response]
+        self.inspect = (proxy.timeouts.inspect or 0) / 1000.0
+        self.response_inspect = (proxy.timeouts.response_inspect or 0) / 1000.0
+
+
+def compile_rules(proxy: Proxy) -> TcpRuleSets | None:
+    """None for a proxy without layer-4 rules: its sessions skip them at the cost of one
+    test."""
+    return TcpRuleSets(proxy) if proxy.tcp_rules.any else None
