@@ -1,10 +1,13 @@
 """`poise vrrp` as a process with global_defs' process tuning: the nice value
-(`vrrp_priority`), the CPUs (`vrrp_cpu_affinity`) and the memory locked (`vrrp_no_swap`)
-read back from /proc and the kernel, as `ps`/`taskset` would show them, and the warnings of
-the settings one poise process cannot mean in its log."""
+(`vrrp_priority`), the CPUs (`vrrp_cpu_affinity`), the memory locked (`vrrp_no_swap`) and
+real-time scheduling (`vrrp_rt_priority`, and `max_auto_priority` taking it step by step when
+the process is held up past `min_auto_priority_delay`), read back from /proc and the kernel as
+`ps`/`taskset`/`chrt` would show them, and the warnings of the settings one poise process
+cannot mean in its log."""
 
 from __future__ import annotations
 
+import functools
 import os
 import resource
 import signal
@@ -86,11 +89,82 @@ def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Pat
             assert "vrrp_no_swap: locked memory is limited" in log.read_text()
         text = log.read_text()
         assert "'checker_priority': poise vrrp has no separate checker process" in text
-        assert "'vrrp_rt_priority': poise vrrp does not take real-time scheduling" in text
+        # vrrp_rt_priority: the loop's thread (the process's first) under SCHED_RR at 50
+        assert os.sched_getscheduler(proc.pid) & ~os.SCHED_RESET_ON_FORK == os.SCHED_RR
+        assert os.sched_getparam(proc.pid).sched_priority == 50
+        rttime = Path(f"/proc/{proc.pid}/limits").read_text()
+        assert "Max realtime timeout      5000                 10000" in rttime, rttime
         # threads started later (the checkers' and the probes') inherit the settings
         for task in Path(f"/proc/{proc.pid}/task").iterdir():
             assert nice(int(task.name)) == 7
     finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+
+
+AUTO = """
+global_defs {{
+    max_auto_priority 2
+    min_auto_priority_delay 200000
+    vrrp_rlimit_rttime 500000
+}}
+virtual_server 127.0.0.1 {port} {{
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    delay_loop 0.1
+    warmup 0
+    real_server 127.0.0.1 {real} {{
+        TCP_CHECK {{
+            connect_timeout 0.5
+            retry 0
+        }}
+    }}
+}}
+"""
+
+
+def noticed(log: Path, count: int) -> bool:
+    return log.read_text().count("A thread timer expired") >= count
+
+
+def running_at(pid: int, priority: int) -> bool:
+    policy = os.sched_getscheduler(pid) & ~os.SCHED_RESET_ON_FORK
+    return policy == os.SCHED_RR and os.sched_getparam(pid).sched_priority == priority
+
+
+def test_a_process_held_up_takes_realtime_priority_step_by_step(tmp_path: Path) -> None:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(AUTO.format(port=free_port(), real=free_port()))
+    log = tmp_path / "vrrp.log"
+    with log.open("wb") as stream:
+        proc = subprocess.Popen(
+            [POISE, "vrrp", "-f", str(conf), "-db"], stdout=stream, stderr=stream
+        )
+    try:
+        wait(lambda: "TCP_CHECK on service" in log.read_text(), "the first check")
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER  # nothing late yet
+        for held, priority in enumerate((1, 2, 2), 1):  # up to max_auto_priority, no more
+            # held up well past min_auto_priority_delay (0.2 s), as a busy machine would
+            proc.send_signal(signal.SIGSTOP)
+            time.sleep(0.5)  # the hold-up itself, not a wait for a condition
+            proc.send_signal(signal.SIGCONT)
+            wait(functools.partial(noticed, log, held), f"hold-up {held} noticed")
+            wait(functools.partial(running_at, proc.pid, priority), f"priority {priority}")
+        text = log.read_text()
+        assert text.count("Set realtime priority 1") == 1, text
+        assert text.count("Set realtime priority 2") == 1, text
+        assert (
+            "Max realtime timeout      250000               500000"
+            in Path(f"/proc/{proc.pid}/limits").read_text()
+        )
+    finally:
+        proc.send_signal(signal.SIGCONT)
         proc.send_signal(signal.SIGTERM)
         try:
             assert proc.wait(10) == 0

@@ -1,6 +1,8 @@
 """keepalived.conf's process settings as poise reads them: the VRRP process's tuning
-(`vrrp_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`) kept for vrrp/tuning.py, what has no
-meaning for one poise process (`checker_*`, `bfd_*`, real-time scheduling) a warning that
+(`vrrp_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`; real-time scheduling:
+`vrrp_rt_priority`, `max_auto_priority`, `min_auto_priority_delay`, `vrrp_rlimit_rttime`)
+kept for vrrp/tuning.py and vrrp/realtime.py, what has no meaning for one poise process
+(`checker_*`, `bfd_*`) a warning that
 says why, Keepalived's leniency on bad values, and an instance without a virtual address
 run with Keepalived 2.2.7's warning (VRRPv2) or refused with its error (VRRPv3, IPv6)."""
 
@@ -61,8 +63,6 @@ def test_without_them_nothing_is_changed() -> None:
         ("checker_rlimit_rttime 10000", "no separate checker process"),
         ("bfd_priority -5", "no BFD process"),
         ("bfd_rlimit_rttime 1000", "no BFD process"),
-        ("vrrp_rt_priority 50", "does not take real-time scheduling"),
-        ("vrrp_rlimit_rttime 10000", "does not take real-time scheduling"),
     ],
 )
 def test_what_one_poise_process_cannot_mean_is_a_warning_that_says_why(line: str, why: str) -> None:
@@ -72,6 +72,26 @@ def test_what_one_poise_process_cannot_mean_is_a_warning_that_says_why(line: str
     keyword = line.split(maxsplit=1)[0]
     assert warning.startswith(f"{PATH}:2: warning: '{keyword}': ")
     assert why in warning and warning.endswith("ignored")
+
+
+def test_real_time_settings_are_read_with_keepalived_defaults() -> None:
+    config, errs, warns = load(INSTANCE)
+    assert config is not None and not errs and not warns
+    defaults = config.global_defs
+    assert (defaults.vrrp_rt_priority, defaults.max_auto_priority) == (None, 0)
+    assert (defaults.min_auto_priority_delay, defaults.vrrp_rlimit_rttime) == (1_000_000, 10_000)
+    lines = "vrrp_rt_priority 50\n min_auto_priority_delay 2000\n vrrp_rlimit_rttime 90000"
+    config, errs, warns = load(f"global_defs {{\n {lines}\n}}\n" + INSTANCE)
+    assert config is not None and not errs and not warns, (errs, warns)
+    defaults = config.global_defs
+    assert (defaults.vrrp_rt_priority, defaults.min_auto_priority_delay) == (50, 2000)
+    assert defaults.vrrp_rlimit_rttime == 90000
+    config, errs, _ = load("global_defs {\n min_auto_priority_delay 10000001\n}\n" + INSTANCE)
+    assert config is None and "out of range" in errs[0], errs
+    # keepalived -t: "vrrp process real-time priority 0 less than minimum 1 - setting to minimum"
+    config, errs, warns = load("global_defs {\n vrrp_rt_priority 0\n}\n" + INSTANCE)
+    assert config is not None and config.global_defs.vrrp_rt_priority == 1 and not errs
+    assert "real-time priority 0 less than minimum 1 - setting to minimum" in warns[0]
 
 
 def test_a_priority_out_of_range_is_ignored_with_a_warning_as_keepalived_does() -> None:

@@ -188,12 +188,11 @@ def test_accept_is_keepalived_s_default_and_no_accept_clears_it() -> None:
     assert config is not None and not config.instances[0].accept and not diagnostics
 
 
-def test_max_auto_priority_is_a_warning_that_says_why() -> None:
-    config, diagnostics = load(
-        "global_defs {\n max_auto_priority -1\n}\n" + INSTANCE.format(extra="")
-    )
-    assert config is not None
-    assert "realtime scheduling" in warnings(diagnostics)[0].message
+def test_max_auto_priority_reads_as_keepalived_reads_it() -> None:
+    for line, value in (("max_auto_priority -1", -1), ("max_auto_priority", 99), ("", 0)):
+        config, diagnostics = load(f"global_defs {{\n {line}\n}}\n" + INSTANCE.format(extra=""))
+        assert config is not None and not diagnostics, diagnostics
+        assert config.global_defs.max_auto_priority == value
     config, diagnostics = load(
         "global_defs {\n max_auto_priority 100\n}\n" + INSTANCE.format(extra="")
     )

@@ -157,8 +157,6 @@ class _Reader:
                         warning(child.where, "poise sends no mail: ignored", keyword)
                     )
                 elif keyword in kw.GLOBAL_MEANINGLESS:
-                    if keyword == "max_auto_priority":
-                        integer(arity(child, 0, 1)[0] if len(child.words) > 1 else "0", -1, 99)
                     self.diagnostics.append(
                         warning(child.where, kw.GLOBAL_MEANINGLESS[keyword], keyword)
                     )
@@ -214,6 +212,26 @@ class _Reader:
                 self.diagnostics.append(
                     warning(node.where, f"{exc}: invalid vrrp process priority, ignored", keyword)
                 )
+        elif keyword == "max_auto_priority":  # no value: the highest (99)
+            words = arity(node, 0, 1)
+            values[keyword] = integer(words[0], -1, 99, keyword) if words else 99
+        elif keyword == "min_auto_priority_delay":
+            values[keyword] = integer(arity(node, 1)[0], 1, 10_000_000, keyword)
+        elif keyword == "vrrp_rt_priority":  # Keepalived brings it into 1..99, and says so
+            wanted = integer(arity(node, 1)[0], -(2**31), 2**31 - 1, keyword)
+            values[keyword] = min(max(wanted, 1), 99)
+            if values[keyword] != wanted:
+                bound = "less than minimum 1" if wanted < 1 else "greater than maximum 99"
+                self.diagnostics.append(
+                    warning(
+                        node.where,
+                        f"vrrp process real-time priority {wanted} {bound} - setting to "
+                        f"{'minimum' if wanted < 1 else 'maximum'}",
+                        keyword,
+                    )
+                )
+        elif keyword == "vrrp_rlimit_rttime":
+            values[keyword] = integer(arity(node, 1)[0], 1, 2**31 - 1, keyword)
         elif keyword == "vrrp_no_swap":
             no_args(node)
             values[keyword] = True

@@ -32,7 +32,8 @@ GLOBAL = _words(
     "vrrp_garp_master_refresh_repeat vrrp_garp_interval vrrp_garp_lower_prio_delay "
     "vrrp_garp_lower_prio_repeat vrrp_min_garp vrrp_lower_prio_no_advert "
     "vrrp_higher_prio_send_advert vrrp_check_unicast_src vrrp_skip_check_adv_addr "
-    "vrrp_startup_delay vrrp_mcast_group6 vrrp_priority vrrp_no_swap vrrp_cpu_affinity"
+    "vrrp_startup_delay vrrp_mcast_group6 vrrp_priority vrrp_no_swap vrrp_cpu_affinity "
+    "vrrp_rt_priority max_auto_priority min_auto_priority_delay vrrp_rlimit_rttime"
 )
 GLOBAL_MAIL = _words(
     "notification_email notification_email_from smtp_server smtp_helo_name "
@@ -45,16 +46,7 @@ _NO_CHECKER_PROCESS = (
     "which vrrp_priority, vrrp_no_swap and vrrp_cpu_affinity set: ignored"
 )
 _NO_BFD_PROCESS = "poise has no BFD process (BFD is not implemented yet): ignored"
-_NO_REALTIME = (
-    "poise vrrp does not take real-time scheduling: one Python process that also relays the "
-    "virtual servers' connections can run longer without blocking than the real-time CPU "
-    "limit allows, and the kernel would then kill it (use vrrp_priority): ignored"
-)
 GLOBAL_MEANINGLESS = {
-    "max_auto_priority": "poise does not switch itself to realtime scheduling when its timers "
-    "run late: ignored",
-    "vrrp_rt_priority": _NO_REALTIME,
-    "vrrp_rlimit_rttime": _NO_REALTIME,
     **{
         f"checker_{name}": _NO_CHECKER_PROCESS
         for name in ("priority", "rt_priority", "rlimit_rttime", "no_swap", "cpu_affinity")
@@ -73,7 +65,7 @@ GLOBAL_UNIMPLEMENTED = _words(
     "log_unknown_vrids lvs_flush lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs "
     "lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs "
     "lvs_netlink_monitor_rcv_bufs_force lvs_notify_fifo lvs_notify_fifo_script "
-    "lvs_sync_daemon lvs_timeouts min_auto_priority_delay namespace_with_ipsets "
+    "lvs_sync_daemon lvs_timeouts namespace_with_ipsets "
     "net_namespace net_namespace_ipvs nftables nftables_counters nftables_ifindex "
     "nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority "
     "notify_fifo notify_fifo_script process_monitor_rcv_bufs process_monitor_rcv_bufs_force "

@@ -68,6 +68,14 @@ class GlobalDefs:
     vrrp_priority: int | None = None  # nice value, -20..19
     vrrp_no_swap: bool = False  # mlockall
     vrrp_cpu_affinity: tuple[int, ...] = ()
+    # Real-time scheduling (SCHED_RR): from the start (`vrrp_rt_priority`), or taken step by
+    # step when the loop runs late (`max_auto_priority`, 0 = never; after
+    # `min_auto_priority_delay` microseconds), bounded by RLIMIT_RTTIME (`vrrp_rlimit_rttime`,
+    # microseconds).
+    vrrp_rt_priority: int | None = None
+    max_auto_priority: int = 0
+    min_auto_priority_delay: int = 1_000_000
+    vrrp_rlimit_rttime: int = 10_000
     where: Where = NOWHERE
 
     def mcast_group(self, family: int) -> IPAddress:

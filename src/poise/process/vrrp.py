@@ -20,6 +20,7 @@ from poise.process import unix
 from poise.vrrp.daemon import Daemon
 from poise.vrrp.log import Logger
 from poise.vrrp.lvs import Lvs
+from poise.vrrp.realtime import Realtime
 from poise.vrrp.router import StartError
 from poise.vrrp.system import load
 from poise.vrrp.tuning import apply as tune
@@ -55,7 +56,7 @@ def run(
             unix.write_pidfile(pidfile, os.getpid())
         log.info(f"Starting VRRP child process, pid={os.getpid()}")
         tune(config.global_defs, log)
-        asyncio.run(_main(vrrp, services, ready))
+        asyncio.run(_main(vrrp, services, ready, Realtime(config.global_defs, log)))
     except unix.ProcessError as exc:
         log.error(str(exc))
         if ready is not None:
@@ -71,8 +72,11 @@ def run(
     return 0
 
 
-async def _main(vrrp: Daemon, services: Lvs, ready: unix.Startup | None) -> None:
+async def _main(
+    vrrp: Daemon, services: Lvs, ready: unix.Startup | None, realtime: Realtime
+) -> None:
     loop = asyncio.get_running_loop()
+    realtime.start(loop)
     services.start()
     stop = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -92,4 +96,5 @@ async def _main(vrrp: Daemon, services: Lvs, ready: unix.Startup | None) -> None
     try:
         await serving
     finally:
+        realtime.stop()
         await services.stop()
