@@ -75,7 +75,7 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
         ("backend b", "stick-table type ip size 1m", "stick-table"),
         ("backend b", "stick on src", "stick on"),
         ("frontend f", "capture cookie SRV len 32", "capture cookie"),
-        ("frontend f", "errorfiles my-errors", "errorfiles"),
+        ("frontend f", "errorloc 503 http://example.com/", "errorloc"),
         ("frontend f", "unique-id-format %ci", "unique-id-format"),
         ("listen l", "stats http-request deny", "stats http-request"),
         ("global", "ssl-dh-param-file dh.pem", "ssl-dh-param-file"),

@@ -355,7 +355,9 @@ def test_http_request_rules() -> None:
         ("http-request set-heade X 1", "unknown action 'set-heade'; did you mean 'set-header'?"),
         ("http-request tarpit", "action 'tarpit' is not implemented yet in poise"),
         ("http-request track-sc0 src", "action 'track-sc0' is not implemented yet in poise"),
-        ("http-response return status 200", "action 'return' is not implemented yet in poise"),
+        ("http-response set-status 99", "expects an integer status code between 100 and 999"),
+        ("http-response set-status 200 reasn x", "expects only 'reason' keyword after the"),
+        ("http-request set-status 200", "unknown action 'set-status'"),
         ("http-request set-header X", "'set-header' expects exactly 2 arguments"),
         (
             "http-request add-header X a b",
@@ -383,7 +385,7 @@ def test_http_request_rules() -> None:
             "http-request return content-type a string x file /p/body.txt",
             "unexpected 'file' argument, 'string' already defined",
         ),
-        ("http-request return errorfiles errs", "'errorfiles' (http-errors sections)"),
+        ("http-request return errorfiles errs", "unknown http-errors section 'errs' (poise"),
         ("http-request redirect location", "'location' expects a value"),
         ("http-request redirect prefix / code 304", "unsupported code 304"),
     ],
@@ -596,6 +598,54 @@ def test_errorfiles_are_read_and_inherited() -> None:
     assert f.errorfile(503) == b"" and f.errorfile(403) == GOOD_RESPONSE
     assert b.errorfile(503) == GOOD_RESPONSE and b.errorfile(404) is None
     assert [e.status for e in b.errorfiles] == [403, 503]
+
+
+def test_http_errors_sections_and_errorfiles_in_order() -> None:
+    """`errorfile` and `errorfiles` lines apply in order (the defaults' first), the last
+    one for a status winning; a section may come after the proxies that name it."""
+    errs = "http-errors errs\n    errorfile 503 /e/empty.http\n    errorfile 403 /e/empty.http\n"
+    config, found = diagnose(
+        errs + "frontend f\n    bind :80\n    errorfile 403 /e/503.http\n"
+        "    errorfiles errs 503 404\n    errorfiles later\n"
+        "    http-request return status 403 errorfiles errs if { path /a }\n"
+        "    http-request return status 500 errorfiles errs if { path /b }\n"
+        "    default_backend b\n" + BACK + "http-errors later\n    errorfile 504 /e/503.http\n",
+        base=BASE + "    errorfile 503 /e/503.http\n",
+    )
+    assert config is not None
+    assert found == [
+        f"{at(11)}: warning: 'return': status '500' referenced by an http reply not declared "
+        "in http-errors section 'errs'",
+        f"{at(8)}: warning: 'errorfiles': frontend 'f': status '404' not declared in "
+        "http-errors section 'errs'",
+    ]
+    f = proxy(config, "f")
+    assert [(e.status, e.content) for e in f.errorfiles] == [
+        (403, GOOD_RESPONSE),  # errorfiles errs named 503 and 404 only
+        (503, b""),
+        (504, GOOD_RESPONSE),
+    ]
+    first, second = f.http_request_rules
+    assert first.reply == HttpReply(403, errorfile=b"")
+    assert second.reply == HttpReply(500, default_errorfiles=True)
+    assert [e.status for e in proxy(config, "b").errorfiles] == [503]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("http-errors\n", "missing name for http-errors section."),
+        ("http-errors e\nhttp-errors e\n", "http-errors section 'e' already exists (declared at"),
+        ("http-errors e\n    errorfile 418 /e/503.http\n", "status code '418' not handled"),
+        ("http-errors e\n    bogus 1\n", "unknown keyword 'bogus' in 'http-errors' section"),
+        ("backend b\n    errorfiles\n", "expects <name> as first argument."),
+        ("backend b\n    errorfiles e 418\n", "errorfiles : status code '418' not handled."),
+        ("backend b\n    errorfiles nope\n", "backend 'b': unknown http-errors section 'nope'"),
+    ],
+)
+def test_bad_http_errors(text: str, message: str) -> None:
+    found = errors(text)
+    assert len(found) == 1 and message in found[0], found
 
 
 @pytest.mark.parametrize(

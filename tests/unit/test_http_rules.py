@@ -395,7 +395,7 @@ def test_response_rules() -> None:
         b"returned an invalid or incomplete response.\n</body></html>\n",
         False,
         "http-response deny at r.cfg:13",
-        "PR--",
+        "PH--",  # as HAProxy 2.6 logs it: a proxy's answer in the response headers phase
     )
 
 

@@ -24,6 +24,7 @@ from poise.config.conditions import DIRECTIVES, Conditions, Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_arg
 from poise.config.haproxy_global import GlobalParser
+from poise.config.haproxy_http_errors import HttpErrorsParser, section_name
 from poise.config.haproxy_proxy import ProxyParser, check_name
 from poise.config.haproxy_resolvers import ResolversParser
 from poise.config.haproxy_resolvers import check_name as check_resolvers_name
@@ -47,6 +48,8 @@ class _Reader:
         self.proxy_parser: ProxyParser | None = None
         self.resolvers_parser: ResolversParser | None = None
         self.userlist_parser: UserlistParser | None = None
+        self.http_errors_parser: HttpErrorsParser | None = None
+        self.http_errors_where: dict[str, Where] = {}
         self.section: str | None = None  # None: before any section in this file
 
     def start_file(self, filename: str) -> None:
@@ -78,6 +81,21 @@ class _Reader:
         if self.userlist_parser is not None:
             self.parsed.userlists.append(self.userlist_parser.value())
             self.userlist_parser = None
+        self.http_errors_parser = None
+
+    def start_http_errors(self, line: Line) -> None:
+        """`http-errors NAME`: its `errorfile` lines go to an HttpErrorsParser."""
+        self.finish_resolvers()
+        self.section, self.proxy_parser = "skip", None
+        try:
+            name = section_name(line.words[1:], self.http_errors_where, line.where)
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), line.words[0]))
+            return
+        self.http_errors_where[name] = line.where
+        files = self.parsed.http_errors[name] = {}
+        self.section = keywords.HTTP_ERRORS_SECTION
+        self.http_errors_parser = HttpErrorsParser(files, self.diagnostics, self.read_file)
 
     def start_userlist(self, line: Line) -> None:
         """`userlist NAME`: its lines go to a UserlistParser until the next section."""
@@ -109,6 +127,8 @@ class _Reader:
             self.start_resolvers(line)
         elif keyword == keywords.USERLIST_SECTION:
             self.start_userlist(line)
+        elif keyword == keywords.HTTP_ERRORS_SECTION:
+            self.start_http_errors(line)
         elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
             self.finish_resolvers()
             self.diagnostics.append(
@@ -131,6 +151,8 @@ class _Reader:
             self.resolvers_parser.feed(line)
         elif self.userlist_parser is not None:
             self.userlist_parser.feed(line.where, line.words)
+        elif self.http_errors_parser is not None:
+            self.http_errors_parser.feed(line.where, line.words)
         elif self.section is None:
             self.diagnostics.append(
                 error(
@@ -189,7 +211,9 @@ class _Reader:
             self.parsed.defaults.append(section)
         else:
             self.parsed.proxies.append(section)
-        self.proxy_parser = ProxyParser(section, self.diagnostics, self.read_file, self.env)
+        self.proxy_parser = ProxyParser(
+            section, self.diagnostics, self.read_file, self.env, self.parsed.http_errors
+        )
         # A bad `from` is reported, and the section is still read (from no defaults).
         try:
             section.parent = self.parent(section, from_name, line.where)

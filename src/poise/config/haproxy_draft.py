@@ -26,6 +26,7 @@ from poise.config.model import (
     Condition,
     Cookie,
     ErrorFile,
+    ErrorFilesRef,
     Global,
     HashFunction,
     HashType,
@@ -190,7 +191,8 @@ class Settings:
     balance_where: Where | None = None
     cookie: Cookie | None = None
     dynamic_cookie_key: str | None = None
-    errorfiles: dict[int, ErrorFile] = field(default_factory=dict)
+    # `errorfile` and `errorfiles` in order (the last one for a status wins).
+    errorfiles: list[ErrorFile | ErrorFilesRef] = field(default_factory=list)
     log_format: str | None = None
     log_format_where: Where | None = None
     http_reuse: HttpReuse | None = None
@@ -224,7 +226,7 @@ class Settings:
             option_where={**base.option_where, **self.option_where},
             log_ops=[*base.log_ops, *self.log_ops],
             default_server=self.default_server.over(base.default_server),
-            errorfiles={**base.errorfiles, **self.errorfiles},
+            errorfiles=[*base.errorfiles, *self.errorfiles],
             tcpka={**base.tcpka, **self.tcpka},
             compression=(
                 self.compression.over(base.compression)
@@ -370,3 +372,5 @@ class ParsedConfig:
     files: list[str] = field(default_factory=list)
     resolvers: list[Resolvers] = field(default_factory=list)  # `resolvers` sections
     userlists: list[Userlist] = field(default_factory=list)  # `userlist` sections
+    # `http-errors` sections: name -> status -> file.
+    http_errors: dict[str, dict[int, ErrorFile]] = field(default_factory=dict)

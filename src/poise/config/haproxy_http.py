@@ -29,6 +29,7 @@ from poise.config.haproxy_stats import check_service
 from poise.config.keywords import did_you_mean
 from poise.config.model import (
     Condition,
+    ErrorFile,
     HeaderMatch,
     HttpAction,
     HttpReply,
@@ -85,6 +86,8 @@ _ARITY: dict[str, int | None] = {
     "replace-path": 2,
     "replace-pathq": 2,
     "replace-uri": 2,
+    "set-status": None,
+    "silent-drop": 0,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -109,15 +112,32 @@ _ACTIONS: dict[str, HttpAction] = {
     "replace-path": "replace-path",
     "replace-pathq": "replace-pathq",
     "replace-uri": "replace-uri",
+    "set-status": "set-status",
+    "silent-drop": "silent-drop",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
+    | {"return", "set-status", "silent-drop"}
     | _VAR_ACTIONS
 )
+_RESPONSE_ONLY = frozenset({"set-status"})
 _PAYLOADS = frozenset(
     {"default-errorfiles", "errorfile", "errorfiles", "file", "lf-file", "string", "lf-string"}
 )
+
+
+def set_status(rule: HttpRule, args: list[str]) -> HttpRule:
+    """`http-response set-status CODE [reason TEXT]` (HAProxy's words for its errors)."""
+    code = int(args[0]) if args and args[0].isdigit() else 0
+    if not 100 <= code <= 999:
+        raise Problem("expects an integer status code between 100 and 999")
+    reason = ""
+    if len(args) > 1:
+        if args[1] != "reason" or len(args) != 3:
+            raise Problem("expects only 'reason' keyword after the status code")
+        reason = args[2]
+    return _with(rule, status=code, name=reason)
 
 
 def keyword_arguments(
@@ -179,11 +199,13 @@ class HttpKeywords:
         section: SectionDraft,
         diagnostics: list[Diagnostic],
         read_file: ReadFile | None,
+        http_errors: dict[str, dict[int, ErrorFile]] | None = None,
     ) -> None:
         self.section = section
         self.settings = section.settings
         self.diagnostics = diagnostics
         self.read_file = read_file
+        self.http_errors = http_errors if http_errors is not None else {}
 
     def handlers(self) -> dict[str, Handler]:
         settings = HttpSettings(self.section, self.diagnostics, self.read_file)
@@ -241,7 +263,7 @@ class HttpKeywords:
     def rule(self, args: Sequence[str], where: Where, scope: Scope) -> HttpRule:
         keyword = "http-request" if scope == "req" else "http-response"
         known = sample_names.HTTP_REQUEST_ACTIONS
-        implemented: Sequence[str] = list(_ARITY)
+        implemented: Sequence[str] = [a for a in _ARITY if a not in _RESPONSE_ONLY]
         if scope == "res":
             known, implemented = sample_names.HTTP_RESPONSE_ACTIONS, sorted(_RESPONSE_ACTIONS)
         if not args:
@@ -278,6 +300,8 @@ class HttpKeywords:
             own, rest = list(args[1 : 1 + width]), list(args[1 + width :])
         elif action == "auth":
             own, rest = keyword_arguments(args[1:], {"realm": 2}, 1)
+        elif action == "set-status":
+            own, rest = keyword_arguments(args[1:], {"reason": 2}, 1)
         else:
             widths = REPLY_WIDTHS if action in ("deny", "return") else REDIRECT_WIDTHS
             own, rest = keyword_arguments(args[1:], widths, 2 if action != "redirect" else 1)
@@ -321,6 +345,8 @@ class HttpKeywords:
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":
             return _with(rule, name=check_service(args[0]))
+        if action == "set-status":
+            return set_status(rule, args)
         if action == "auth":
             if args and (args[0] != "realm" or len(args) != 2):
                 raise Problem(f"'auth' expects 'realm' and a realm name, found '{args[0]}'")
@@ -347,6 +373,30 @@ class HttpKeywords:
             )
         return _with(rule, name=args[0], match=match, regex=args[0] if match == "reg" else "")
 
+    def errors_section(self, name: str) -> dict[int, ErrorFile]:
+        """An `http-errors` section a reply names (it must come before the reply)."""
+        if name not in self.http_errors:
+            raise Problem(
+                f"unknown http-errors section '{name}' (poise needs it declared before "
+                "the rules that name it)"
+            )
+        return self.http_errors[name]
+
+    def errors_file(
+        self, section: dict[int, ErrorFile], status: int, where: Where, action: str
+    ) -> tuple[bytes | None, bool]:
+        """(the section's file for `status`, False), or (None, True): the default one,
+        with HAProxy's warning."""
+        if status in section:
+            return section[status].content, False
+        name = next(n for n, files in self.http_errors.items() if files is section)
+        message = (
+            f"status '{status}' referenced by an http reply not declared in http-errors "
+            f"section '{name}'"
+        )
+        self.diagnostics.append(warning(where, message, action))
+        return None, True
+
     def reply(self, action: str, args: list[str], where: Where, scope: Scope) -> HttpReply:
         """The arguments of `deny` and `return` (configuration.txt `http-request return`)."""
         # HAProxy's defaults: a denied request gets 403, a denied response 502.
@@ -356,6 +406,7 @@ class HttpKeywords:
         body = b""
         body_format: LogFormat | None = None
         errorfile: bytes | None = None
+        section: dict[int, ErrorFile] = {}  # `errorfiles NAME`
         headers: list[tuple[str, LogFormat]] = []
         index = 0
         while index < len(args):
@@ -375,9 +426,7 @@ class HttpKeywords:
             elif word in _PAYLOADS:
                 payload = self.payload_once(payload, word)
                 if word == "errorfiles":
-                    raise Problem(
-                        "'errorfiles' (http-errors sections) is not implemented yet in poise"
-                    )
+                    section = self.errors_section(value)
                 if word == "errorfile":
                     errorfile = response_file(self.read_file, value)
                 elif word == "file":
@@ -393,10 +442,14 @@ class HttpKeywords:
                 raise Problem(f"unexpected argument '{word}'")
             index += width
         default = payload == "default-errorfiles" or (payload is None and action == "deny")
-        if (default or errorfile is not None) and status not in HANDLED_STATUSES:
+        if (default or errorfile is not None or payload == "errorfiles") and (
+            status not in HANDLED_STATUSES
+        ):
             raise Problem(
-                f"status code '{status}' not handled by default with 'default-errorfiles' argument"
+                f"status code '{status}' not handled by default with '{payload}' argument"
             )
+        if payload == "errorfiles":  # the section's file, else the default one
+            errorfile, default = self.errors_file(section, status, where, action)
         has_payload = bool(body) or (body_format is not None and bool(body_format.parts))
         if has_payload and content_type is None:
             raise Problem("a content type must be defined when non-empty payload is configured")

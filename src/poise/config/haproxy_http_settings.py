@@ -24,6 +24,7 @@ from poise.config.model import (
     Compression,
     Cookie,
     ErrorFile,
+    ErrorFilesRef,
     HttpExpect,
     HttpReuse,
     Option,
@@ -85,6 +86,22 @@ def response_file(read_file: ReadFile | None, path: str) -> bytes:
     return content
 
 
+def parse_errorfile(
+    args: Sequence[str], where: Where, read_file: ReadFile | None, diagnostics: list[Diagnostic]
+) -> ErrorFile:
+    """`errorfile CODE FILE` (in a proxy or an `http-errors` section)."""
+    if len(args) < 2:
+        raise Problem("expects <status_code> and <file> as arguments")
+    status = int(args[0]) if args[0].isdigit() else 0
+    if status not in HANDLED_STATUSES:
+        raise Problem(f"status code '{status}' not handled")
+    if len(args) > 2:
+        diagnostics.append(
+            warning(where, f"argument '{args[2]}' ignored, as HAProxy does", "errorfile")
+        )
+    return ErrorFile(status, response_file(read_file, args[1]), args[1], where)
+
+
 class HttpSettings:
     """The handlers of these keywords for one section."""
 
@@ -104,6 +121,7 @@ class HttpSettings:
             "cookie": self.cookie,
             "dynamic-cookie-key": self.dynamic_cookie_key,
             "errorfile": self.errorfile,
+            "errorfiles": self.errorfiles,
             "capture request header": self.capture_request,
             "capture response header": self.capture_response,
             "http-check send": self.check_send,
@@ -197,17 +215,20 @@ class HttpSettings:
         return domain
 
     def errorfile(self, args: Sequence[str], where: Where) -> None:
-        if len(args) < 2:
-            raise Problem("expects <status_code> and <file> as arguments")
-        status = int(args[0]) if args[0].isdigit() else 0
-        if status not in HANDLED_STATUSES:
-            raise Problem(f"status code '{status}' not handled")
-        if len(args) > 2:
-            self.diagnostics.append(
-                warning(where, f"argument '{args[2]}' ignored, as HAProxy does", "errorfile")
-            )
-        content = response_file(self.read_file, args[1])
-        self.settings.errorfiles[status] = ErrorFile(status, content, args[1], where)
+        entry = parse_errorfile(args, where, self.read_file, self.diagnostics)
+        self.settings.errorfiles.append(entry)
+
+    def errorfiles(self, args: Sequence[str], where: Where) -> None:
+        """`errorfiles NAME [CODE ...]` (the section is looked up by the link pass)."""
+        if not args:
+            raise Problem("expects <name> as first argument.")
+        codes = []
+        for word in args[1:]:
+            code = int(word) if word.isdigit() else 0
+            if code not in HANDLED_STATUSES:
+                raise Problem(f"errorfiles : status code '{word}' not handled.")
+            codes.append(code)
+        self.settings.errorfiles.append(ErrorFilesRef(args[0], tuple(codes), where))
 
     def capture(self, args: Sequence[str], where: Where, direction: str) -> Capture:
         if len(args) < 3 or args[1] != "len":

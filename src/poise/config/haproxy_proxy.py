@@ -50,6 +50,7 @@ from poise.config.lexer import Line, expand_address
 from poise.config.model import (
     Algorithm,
     BalanceOptions,
+    ErrorFile,
     HashFunction,
     HashType,
     Mode,
@@ -98,12 +99,13 @@ class ProxyParser:
         diagnostics: list[Diagnostic],
         read_file: ReadFile | None = None,
         env: Mapping[str, str] | None = None,
+        http_errors: dict[str, dict[int, ErrorFile]] | None = None,
     ) -> None:
         self.section = section
         self.settings = section.settings
         self.diagnostics = diagnostics
         self.env = env or {}
-        self.http = HttpKeywords(section, diagnostics, read_file)
+        self.http = HttpKeywords(section, diagnostics, read_file, http_errors)
         self.handlers: dict[str, Callable[[Sequence[str], Where], None]] = {
             "mode": self.mode,
             "bind": self.bind,

@@ -37,7 +37,6 @@ UNIMPLEMENTED_SECTIONS = frozenset(
         "crt-store",
         "dynamic-update",
         "fcgi-app",
-        "http-errors",
         "log-forward",
         "mailers",
         "peers",
@@ -49,7 +48,10 @@ UNIMPLEMENTED_SECTIONS = frozenset(
 # Sections that are not proxies, each with its own parser (haproxy_resolvers.py).
 RESOLVERS_SECTION = "resolvers"
 USERLIST_SECTION = "userlist"
-ALL_SECTIONS = SECTIONS | UNIMPLEMENTED_SECTIONS | {RESOLVERS_SECTION, USERLIST_SECTION}
+HTTP_ERRORS_SECTION = "http-errors"
+ALL_SECTIONS = (
+    SECTIONS | UNIMPLEMENTED_SECTIONS | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION}
+)
 
 # --- global section (configuration.txt 3) ----------------------------------------------
 

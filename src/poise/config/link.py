@@ -41,6 +41,7 @@ from poise.config.link_http import (
     DefaultsRules,
     Resolver,
     http_check,
+    link_errorfiles,
     tcp_mode_warnings,
     use_servers,
 )
@@ -276,7 +277,9 @@ class _Linker:
             acls=own.acls,
             http_request_rules=http_request,
             http_response_rules=http_response,
-            errorfiles=tuple(settings.errorfiles[code] for code in sorted(settings.errorfiles)),
+            errorfiles=link_errorfiles(
+                settings.errorfiles, self.parsed.http_errors, label(proxy), self.diagnostics
+            ),
             capture_request_headers=tuple(section.capture_request_headers),
             capture_response_headers=tuple(section.capture_response_headers),
             log_format=(

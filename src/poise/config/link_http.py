@@ -28,6 +28,8 @@ from poise.config.model import (
     Algorithm,
     Capability,
     Condition,
+    ErrorFile,
+    ErrorFilesRef,
     HttpCheck,
     HttpRule,
     Redirect,
@@ -304,3 +306,32 @@ def tcp_mode_warnings(
                 "balance",
             )
         )
+
+
+def link_errorfiles(
+    ops: list[ErrorFile | ErrorFilesRef],
+    sections: dict[str, dict[int, ErrorFile]],
+    proxy: str,
+    diagnostics: list[Diagnostic],
+) -> tuple[ErrorFile, ...]:
+    """A proxy's error files: its `errorfile` and `errorfiles` lines (its defaults' first)
+    in order, the last one for a status winning, as HAProxy's proxy_check_errors does."""
+    chosen: dict[int, ErrorFile] = {}
+    for op in ops:
+        if isinstance(op, ErrorFile):
+            chosen[op.status] = op
+            continue
+        files = sections.get(op.section)
+        if files is None:
+            message = f"{proxy}: unknown http-errors section '{op.section}'"
+            diagnostics.append(error(op.where, message, "errorfiles"))
+            continue
+        for code in op.codes or sorted(files):
+            if code in files:
+                chosen[code] = files[code]
+            else:
+                message = (
+                    f"{proxy}: status '{code}' not declared in http-errors section '{op.section}'"
+                )
+                diagnostics.append(warning(op.where, message, "errorfiles"))
+    return tuple(chosen[code] for code in sorted(chosen))

@@ -182,6 +182,8 @@ HttpAction = Literal[
     "replace-path",
     "replace-pathq",
     "replace-uri",
+    "set-status",
+    "silent-drop",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
@@ -245,6 +247,18 @@ class HttpRule:
     redirect: Redirect | None = None
     sample: Sample | None = None
     var_conditions: tuple[str, ...] = ()
+    status: int = 0  # set-status (its reason in `name`, "" for the code's own)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFilesRef:
+    """`errorfiles NAME [CODE ...]`: the files of the `http-errors` section NAME, all of
+    them or those of the codes listed (resolved by the link pass: the section may come
+    later in the configuration)."""
+
+    section: str
+    codes: tuple[int, ...]
+    where: Where
 
 
 @dataclass(frozen=True, slots=True)

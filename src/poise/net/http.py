@@ -781,6 +781,7 @@ class HttpSession(asyncio.Protocol):
             self.release_upstream(None, close=True)
             self.answered(verdict)
             return False
+        txn.status = resp.status  # as `http-response set-status` left it
         cookie = backend.proxy.cookie
         if cookie is not None and self.server is not None:
             match, now = self.cookie_match, self.ctx.wall()

@@ -246,6 +246,15 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, _redirect(rule.redirect, where)
     if rule.action == "auth":
         return test, _auth_step(rule.name or proxy.name, where)
+    if rule.action == "set-status":
+        return test, _status_step(rule.status, rule.name or reply.reason(rule.status))
+    if rule.action == "silent-drop":
+        # The connection closes with nothing sent, logged PR-- with the status so far
+        # (-1, or the server's), as HAProxy logs it.
+        reason = f"{keyword} silent-drop at {rule.where}"
+        return test, lambda req, resp, close: Verdict(
+            "deny", resp.status if resp is not None else -1, b"", True, reason, "PR--"
+        )
     if rule.action in URI_ACTIONS:
         edit = uri_step(rule)
 
@@ -257,6 +266,18 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     assert rule.reply is not None
     kind: VerdictKind = "deny" if rule.action == "deny" else "reply"
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
+
+
+def _status_step(status: int, reason: str) -> Step:
+    """`http-response set-status`: the status line the client gets (and the log's)."""
+
+    def set_status(req: Request, resp: Response | None, close: bool) -> Outcome:
+        assert resp is not None
+        resp.status, resp.reason = status, reason
+        resp.headers.modified = True  # the head is rebuilt (response_analysers.client_head)
+        return None
+
+    return set_status
 
 
 def _variable_step(rule: HttpRule, scope: Scope) -> Step:
@@ -422,7 +443,8 @@ def _auth_step(realm: str, where: str) -> Step:
 def _reply_step(proxy: Proxy, spec: HttpReply, kind: VerdictKind, where: str, scope: Scope) -> Step:
     """`deny` and `return`: a response prepared once (error page, error file, static
     payload), or built for each request when it has log-format parts."""
-    termination = "PR--" if kind == "deny" else "LR--"
+    # A proxy's (P) or a local (L) answer, in the request (R) or response headers (H) phase.
+    termination = ("P" if kind == "deny" else "L") + ("R--" if scope == "req" else "H--")
     prepared: reply.Prepared | None = None
     if spec.errorfile is not None:
         prepared = reply.errorfile(spec.errorfile)
