@@ -627,7 +627,7 @@ def test_http_errors_sections_and_errorfiles_in_order() -> None:
     ]
     first, second = f.http_request_rules
     assert first.reply == HttpReply(403, errorfile=b"")
-    assert second.reply == HttpReply(500, default_errorfiles=True)
+    assert second.reply == HttpReply(500)  # haproxy 2.6 sends an empty 500
     assert [e.status for e in proxy(config, "b").errorfiles] == [503]
 
 

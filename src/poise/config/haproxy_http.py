@@ -385,8 +385,8 @@ class HttpKeywords:
     def errors_file(
         self, section: dict[int, ErrorFile], status: int, where: Where, action: str
     ) -> tuple[bytes | None, bool]:
-        """(the section's file for `status`, False), or (None, True): the default one,
-        with HAProxy's warning."""
+        """(the section's file for `status`, False), or (None, False) with HAProxy's
+        warning: then the reply is the bare status, an empty body (as haproxy 2.6 sends)."""
         if status in section:
             return section[status].content, False
         name = next(n for n, files in self.http_errors.items() if files is section)
@@ -395,7 +395,7 @@ class HttpKeywords:
             f"section '{name}'"
         )
         self.diagnostics.append(warning(where, message, action))
-        return None, True
+        return None, False
 
     def reply(self, action: str, args: list[str], where: Where, scope: Scope) -> HttpReply:
         """The arguments of `deny` and `return` (configuration.txt `http-request return`)."""
@@ -448,7 +448,7 @@ class HttpKeywords:
             raise Problem(
                 f"status code '{status}' not handled by default with '{payload}' argument"
             )
-        if payload == "errorfiles":  # the section's file, else the default one
+        if payload == "errorfiles":  # the section's file, else an empty reply
             errorfile, default = self.errors_file(section, status, where, action)
         has_payload = bool(body) or (body_format is not None and bool(body_format.parts))
         if has_payload and content_type is None:
