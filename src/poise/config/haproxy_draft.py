@@ -26,7 +26,6 @@ from poise.config.model import (
     Condition,
     Cookie,
     ErrorFile,
-    ErrorFilesRef,
     Global,
     HashFunction,
     HashType,
@@ -48,6 +47,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
+from poise.config.model_http import ErrorFilesRef
 
 
 class Problem(ValueError):

@@ -24,13 +24,12 @@ from poise.config.model import (
     Compression,
     Cookie,
     ErrorFile,
-    ErrorFilesRef,
     HttpExpect,
     HttpReuse,
     Option,
     Where,
 )
-from poise.config.model_http import CompressionAlgo
+from poise.config.model_http import CompressionAlgo, ErrorFilesRef
 from poise.config.units import parse_int, parse_time
 
 Handler = Callable[[Sequence[str], Where], None]

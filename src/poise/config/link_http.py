@@ -29,13 +29,13 @@ from poise.config.model import (
     Capability,
     Condition,
     ErrorFile,
-    ErrorFilesRef,
     HttpCheck,
     HttpRule,
     Redirect,
     UseBackend,
     UseServer,
 )
+from poise.config.model_http import ErrorFilesRef
 from poise.config.samples import Scope, check_scope
 
 _L7_HASHES = (Algorithm.URI, Algorithm.URL_PARAM, Algorithm.HDR)

@@ -770,8 +770,7 @@ class HttpSession(asyncio.Protocol):
             self.bad_response(checked.reason)
             return False
         framing, keep_server, keep_client = checked
-        if not keep_server:
-            self.keep_server = False
+        self.keep_server = self.keep_server and keep_server
         if not keep_client:
             self.keep_client = False
         backend = self.backend
