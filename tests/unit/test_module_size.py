@@ -13,9 +13,11 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "poise"
 LIMIT = 600
 # Known exceptions, path under src/poise -> ceiling (its length when it was listed).
-OVER: dict[str, int] = {
-    "net/http.py": 1099,
-}
+OVER: dict[str, int] = {}
+# The HTTP session's shell (issue 12): the asyncio Protocol and the stream's port; what
+# the requests do is the pure stream's (core/http/stream*.py).
+HTTP_PROTOCOL = "net/http.py"
+HTTP_PROTOCOL_LIMIT = 300
 
 
 def lengths() -> dict[str, int]:
@@ -38,3 +40,7 @@ def test_the_known_exceptions_only_shrink() -> None:
 def test_an_exception_under_the_limit_leaves_the_list() -> None:
     done = [path for path in OVER if lengths().get(path, 0) <= LIMIT]
     assert done == [], "remove these from OVER: they are under the limit now"
+
+
+def test_the_http_protocol_module_stays_a_thin_shell() -> None:
+    assert lengths()[HTTP_PROTOCOL] <= HTTP_PROTOCOL_LIMIT

@@ -45,6 +45,10 @@ TRANSITIONS: dict[SrvState, frozenset[SrvState]] = {
     CLO: _ENDS,
 }
 
+# Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
+# that, reading from the client pauses.
+PENDING_LIMIT = 64 * 1024
+
 # HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
 TURNAROUND = 1.0
 

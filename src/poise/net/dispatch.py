@@ -40,10 +40,6 @@ from poise.net.tls_server import ServerTls, report
 if TYPE_CHECKING:
     from poise.net.upstream import Upstream
 
-# Request bytes buffered while the server connection opens (HTTP and TCP alike); beyond
-# that, reading from the client pauses.
-PENDING_LIMIT = 64 * 1024
-
 
 def backend_tls(ctx: Context, backend: Backend | None, server: ServerState) -> ServerTls | None:
     """How to speak TLS to `server` (net/tls.py), or None (clear)."""
@@ -142,6 +138,8 @@ class Dispatch:
             if chosen is not None:
                 self.assign_to(chosen)
                 return
+        if backend.prefers_last and kept is None:  # (the HTTP stream does not hold it)
+            kept = getattr(owner, "upstream", None)
         if kept is not None and backend.prefers_last and not kept.closed:
             last = kept.home.server
             if last is not avoid and last.usable and last.backend == backend.name:

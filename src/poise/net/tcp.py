@@ -20,7 +20,7 @@ import asyncio
 from typing import cast
 
 from poise.core.backend import Backend, start
-from poise.core.connect import CON, QUE
+from poise.core.connect import CON, PENDING_LIMIT, QUE
 from poise.core.counters import account
 from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
@@ -33,7 +33,7 @@ from poise.core.tcprules import Decision, TcpRuleSets, run_rules
 from poise.core.termination import NORMAL, Cause, Failure, Phase, code
 from poise.core.txn import Conn, Txn
 from poise.net.context import Context
-from poise.net.dispatch import PENDING_LIMIT, Dispatch
+from poise.net.dispatch import Dispatch
 from poise.net.inspect import HELD_LIMIT, connection_request, refused
 from poise.net.sessionlog import log_tcp_session
 

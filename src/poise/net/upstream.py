@@ -33,7 +33,7 @@ POOL_MAX = 64  # idle connections kept per server
 
 
 class Upstream(asyncio.Protocol):
-    __slots__ = ("closed", "home", "idle_since", "pool", "session", "sni", "transport")
+    __slots__ = ("closed", "home", "idle_since", "pool", "session", "sni", "transport", "write")
 
     def __init__(self, session: HttpSession | None, home: Pool) -> None:
         self.session = session
@@ -47,13 +47,14 @@ class Upstream(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop transports are not asyncio.Transport subclasses, hence a cast.
         self.transport = cast(asyncio.Transport, transport)
+        self.write = self.transport.write  # bound once: the session writes through it
 
     def data_received(self, data: bytes) -> None:
         session = self.session
         if session is None:
             self.close()  # an idle connection must not speak: it cannot be reused
             return
-        session.server_data(data)
+        session.server_data(data, session.loop.time())
 
     def eof_received(self) -> bool:
         session = self.session
@@ -78,7 +79,7 @@ class Upstream(asyncio.Protocol):
         session = self.session
         if session is not None:
             self.session = None
-            session.server_lost(self, exc)
+            session.upstream_lost(self)
 
     def close(self) -> None:
         self.session = None

@@ -72,7 +72,8 @@ class RequestFramer:
     def whole_head(self, data: bytes) -> bool:
         """`data` is one whole request head and nothing else, as most requests come: it
         needs no buffering."""
-        return self.phase is HEAD and not self.buf and data.find(HEAD_END) == len(data) - 4
+        # `>= 0`: three bytes or fewer are no head (find's -1 would equal len - 4).
+        return self.phase is HEAD and not self.buf and data.find(HEAD_END) == len(data) - 4 >= 0
 
     def take_head(self) -> bytes | None:
         """The first complete head in the buffer, cut off it; None: none yet (see

@@ -1,0 +1,228 @@
+"""The HTTP stream's way in (core/http/stream.py): complete request heads cut from the
+client's bytes, read and checked (core/http/validate.py, request_analysers.py), through the
+frontend's rules and services, the switching rules, the backend's rules and the
+persistence cookie to a server (the Dispatcher); the request body counted and forwarded; a
+request refused with its status.
+
+These functions are the methods of HttpStream that read requests, kept in their own
+module by a coherent cut (HttpStream binds them: `handle_head =
+stream_request.handle_head`); `s` is the stream. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from poise.core.errors import parse_error
+from poise.core.http import compression, heads, request_analysers, rules, validate
+from poise.core.http.chunked import ChunkError
+from poise.core.http.framing import BODY, CLOSED, HEAD
+from poise.core.http.heads import MAX_HEAD
+from poise.core.http.message import Request, keep_alive
+from poise.core.httplog import capture_headers
+from poise.core.termination import Failure
+
+INFINITE = float("inf")
+
+if TYPE_CHECKING:
+    from poise.core.http.stream import HttpStream
+
+
+def process_heads(s: HttpStream) -> None:
+    rq = s.rq
+    while rq.phase is HEAD and not s.client_gone:
+        head = rq.take_head()
+        if head is None:
+            if rq.over_limit():
+                s.reject(Failure.BAD_REQUEST, "request head too large")
+            return
+        s.handle_head(head)
+    if rq.phase is not HEAD and rq.buf:
+        s.hold_client()
+
+
+def handle_head(s: HttpStream, raw: bytes) -> None:
+    now = s.last_active  # the head's last bytes came just now (client_data)
+    txn = s.txn
+    txn.bytes_in = len(raw)
+    txn.t_head = int((now - txn.start) * 1000)
+    s.requests += 1
+    if len(raw) > MAX_HEAD:  # HAProxy's limit, however the head arrived (core/http/heads)
+        s.reject(Failure.BAD_REQUEST, "request head too large")
+        return
+    problem = validate.check_request_head(raw)
+    if problem is not None and problem.reason == validate.BARE_LF:
+        raw = with_crlf(s, raw)  # HAProxy takes a bare LF for CRLF (core/http/heads)
+        problem = validate.check_request_head(raw)
+    if problem is not None:
+        s.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
+        return
+    req = request_analysers.read_request(raw, s.conn)
+    if isinstance(req, str):
+        s.reject(Failure.BAD_REQUEST, req)
+        return
+    txn.req = req
+    if frontend_captures := s.frontend.proxy.capture_request_headers:
+        # Captured as they arrived, before any rule or poise itself edits them.
+        txn.req_captures = capture_headers(frontend_captures, req.headers)
+    problem = validate.check_request(req)  # the request's own checks
+    if problem is None:
+        # Only a request with an Upgrade header can be one (validate.py).
+        upgrade = "upgrade" in req.headers.index() and validate.is_websocket_upgrade(req)
+        if isinstance(upgrade, validate.HttpProblem):
+            problem = upgrade
+        else:
+            txn.websocket = upgrade
+    if problem is not None:
+        s.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
+        return
+    if (tcp := s.frontend.tcp) is not None and tcp.content and s.port.content_rejects(tcp, req):
+        layer4_reject(s, True)
+        return
+    # `option httpclose` in the frontend closes the client side after each response;
+    # so does a soft stop (a reload): the response says `Connection: close`, and the
+    # client opens its next connection to the new worker, with nothing cut under it.
+    s.keep_client = keep_alive(req.version, req.headers) and not (
+        s.frontend.closes_client or s.runtime.stopping
+    )
+    frontend = s.frontend.proxy
+    close = not s.keep_client
+    runtime = s.frontend
+    verdict = (
+        request_analysers.monitor(runtime, req, close) if runtime.monitor_uri else rules.CONTINUE
+    )
+    if runtime.request_rules and verdict is rules.CONTINUE:
+        verdict = rules.request_rules(runtime.rules, req, close=close)
+    pages = runtime.pages  # worked out on the first request (net/services.has_pages)
+    if pages is None:
+        pages = s.port.has_pages(runtime)
+    if verdict.kind != "continue" or pages:
+        # The stats page and `use-service` answer here (net/services.py).
+        served = s.port.serve(runtime, req, verdict, close, None)
+        if served is None:
+            read_service_body(s, req)
+            return
+        if s.answered(served):
+            return
+    backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
+    if backend is None:
+        s.error_reply(Failure.NO_SERVER)
+        return
+    s.backend = backend
+    backend.enter()
+    if backend.tcp is not None and s.port.backend_rejects(backend, frontend, req):
+        layer4_reject(s, False)
+        return
+    if (
+        backend.request_rules
+        and backend.proxy is not frontend
+        and s.answered(rules.request_rules(backend.rules, req, close=close))
+    ):
+        return
+    rq = s.rq
+    rq.expect_body(validate.request_framing(req))
+    # The head for the server, and what the persistence cookie says.
+    client_ip, websocket = s.conn.client_ip, txn.websocket
+    keep = request_analysers.server_headers(req, runtime, backend, client_ip, websocket)
+    s.keep_server = keep
+    if backend.compression is not None or runtime.compression is not None:
+        s.encoder = compression.choose(backend.compression, runtime.compression, req)
+    if (cookie := backend.proxy.cookie) is not None:
+        wall = s.runtime.wall()
+        s.cookie_match = request_analysers.request_persistence(cookie, backend, req, wall)
+    s.out_head = request_analysers.request_head(raw, req)
+    if rq.phase is BODY:
+        s.arm(s.frontend.client_timeout, s.client_timed_out)
+        # Body bytes that came with the head.
+        if rq.buf:
+            data = bytes(rq.buf)
+            rq.buf.clear()
+            used = s.request_body(data, 0)
+            rq.buf += data[used:]
+            if rq.phase is CLOSED:
+                return  # the body was malformed: refused before anything was forwarded
+    else:
+        s.idle_delay = INFINITE  # connecting: `timeout connect` and `timeout queue`
+    # A server: the one the persistence cookie names, else the balancer's choice.
+    s.holds_slot = True
+    match = s.cookie_match
+    if match is not None and match.server is not None:
+        s.dispatch.assign_to(match.server)
+    else:
+        s.dispatch.assign(None)
+
+
+def with_crlf(s: HttpStream, raw: bytes) -> bytes:
+    """The first head in `raw`, whose lines may end in a bare LF, rewritten with CRLF;
+    what followed its empty line goes back to the buffer."""
+    head, used = heads.with_crlf(raw)
+    if used < len(raw):
+        s.rq.unread(raw[used:])
+        s.txn.bytes_in = used
+    return head
+
+
+def read_service_body(s: HttpStream, req: Request) -> None:
+    """The stats page's admin form: its body (at most services.MAX_BODY bytes, with a
+    Content-Length, net/services.py checked) is read whole, then the page answers."""
+    s.service_wait = validate.request_framing(req).length
+    if validate.expects_continue(req):
+        s.write_client(b"HTTP/1.1 100 Continue\r\n\r\n")  # RFC 9110 10.1.1
+    s.rq.wait()
+    s.arm(s.frontend.client_timeout, s.client_timed_out)
+    s.service_body_ready()
+
+
+def service_body_ready(s: HttpStream) -> None:
+    wanted = s.service_wait
+    buf = s.rq.buf
+    if len(buf) < wanted:
+        return
+    body = bytes(buf[:wanted])
+    del buf[:wanted]
+    s.service_wait = -1
+    req = s.txn.req
+    assert req is not None
+    close = not s.keep_client
+    served = s.port.serve(s.frontend, req, rules.CONTINUE, close, body)
+    assert served is not None  # the body is there
+    s.answered(served)
+
+
+def reject(s: HttpStream, failure: Failure, reason: str, status: int | None = None) -> None:
+    """A request poise refuses: its error page (or the proxy's `errorfile`), the
+    connection closed, and two log lines: HAProxy's, and the failure line that says
+    why (net/httplog.py). `status`: the validator's, when it knows better (501...)."""
+    txn = s.txn
+    txn.status = status = status or failure.status or 400
+    txn.refusal = reason
+    page = s.frontend.proxy.errorfile(status) or parse_error(status)
+    s.write_client(page)
+    txn.term = failure.code
+    s.keep_client = False
+    if txn.req is None:
+        txn.bad_request = True
+        txn.bytes_out = txn.bytes_in = 0  # HAProxy counts no bytes for these either
+    s.end_transaction(log=True)
+    s.close_session()
+
+
+def layer4_reject(s: HttpStream, frontend_rule: bool) -> None:
+    """`tcp-request content reject`: closed, no response (net/inspect.py says how)."""
+    s.keep_client = False
+    s.port.reject_content(s.txn, frontend_rule)
+    s.end_transaction(log=True)
+    s.close_session()
+
+
+def request_body(s: HttpStream, data: bytes, start_at: int) -> int:
+    """Forward the body bytes in `data[start_at:]`; return where the body ended."""
+    try:
+        stop = s.rq.body(data, start_at)
+    except ChunkError as exc:
+        s.reject(Failure.BAD_REQUEST, str(exc))
+        return len(data)
+    if stop > start_at:
+        s.txn.bytes_in += stop - start_at
+        s.forward_to_server(data[start_at:stop])
+    return stop
