@@ -160,8 +160,8 @@ def _refusal(hook: TcpHook, base: str, written: str) -> str:
         )
     if base == "expect-proxy":
         return (
-            "action 'expect-proxy layer4' needs the PROXY protocol reader, which is not in "
-            "poise yet (bind ... accept-proxy neither)"
+            "action 'expect-proxy layer4' is not implemented yet in poise (use 'bind ... "
+            "accept-proxy')"
         )
     if base.startswith("lua."):
         return f"action '{base}' is a Lua action: Lua is not implemented in poise"
