@@ -31,6 +31,10 @@ from poise.config.model import Address
         ("FD@03", [Address("fd", "3", None)]),
         ("sockpair@4", [Address("sockpair", "4", None)]),
         ("fd@3,sockpair@4", [Address("fd", "3", None), Address("sockpair", "4", None)]),
+        # A Linux abstract socket: a NUL, then the name (HAProxy 2.6 accepts an empty one).
+        ("abns@http-in", [Address("unix", "\0http-in", None)]),
+        ("ABNS@", [Address("unix", "\0", None)]),
+        ("abns@" + "x" * 107, [Address("unix", "\0" + "x" * 107, None)]),
     ],
 )
 def test_bind_addresses(text: str, expected: list[Address]) -> None:
@@ -54,7 +58,9 @@ def test_bind_addresses(text: str, expected: list[Address]) -> None:
         ("fd@-1", "file descriptor '-1' is not a valid integer"),
         ("fd@3:80", "file descriptor '3:80' is not a valid integer"),
         ("sockpair@x", "file descriptor 'x' is not a valid integer in 'sockpair@x'"),
-        ("abns@x", "'abns@' is not implemented yet"),
+        ("abnsz@x", "'abnsz@' is not implemented yet"),
+        # HAProxy 2.6: "socket path 'abns@xxx...' too long (max 107)".
+        ("abns@" + "x" * 108, "socket path 'abns@x+' too long \\(max 107\\)"),
         ("quic4@:443", "'quic4@' is not implemented yet"),
         ("bogus@:80", "unknown address prefix"),
         (":80,", "empty address"),
@@ -79,6 +85,7 @@ def test_bad_bind_addresses(text: str, message: str) -> None:
         ("[2001:db8::1]:8080", Address("ipv6", "2001:db8::1", 8080)),
         ("unix@/run/app.sock", Address("unix", "/run/app.sock", None)),
         ("sockpair@5", Address("sockpair", "5", None)),
+        ("abns@http-in", Address("unix", "\0http-in", None)),
         # Transparent servers: the address the client connected to.
         ("0.0.0.0:80", Address("ipv4", "0.0.0.0", 80)),
         ("*", Address("ipv4", "0.0.0.0", None)),
@@ -162,3 +169,9 @@ def test_log_targets(text: str, expected: tuple[str, str, int]) -> None:
 def test_bad_log_targets(text: str, message: str) -> None:
     with pytest.raises(AddressError, match=message):
         parse_log(text)
+
+
+def test_abstract_socket_is_shown_as_written() -> None:
+    address = parse_socket("abns@admin")
+    assert address.abstract and str(address) == "abns@admin"
+    assert not parse_socket("/run/admin.sock").abstract

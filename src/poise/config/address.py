@@ -18,7 +18,10 @@ HAProxy's rules (configuration.txt 4.2 "bind" and "server", 3.1 "log"):
   end of a unix socketpair over which connections are passed as descriptors (SCM_RIGHTS).
   N is checked here for shape only: whether it is an open socket is known when poise
   starts (net/inherited.py), or when `poise check` runs, as with `haproxy -c`.
-Prefixes HAProxy knows but poise does not implement (`abns@`, QUIC...) are reported as
+- `abns@NAME` (`bind`, `server`, `stats socket`): a Linux abstract unix socket, kept as a
+  unix address whose path starts with a NUL byte; HAProxy 2.6 pads the name with NULs to
+  the whole sun_path, so the name is at most 107 bytes (net/listener.py pads it).
+Prefixes HAProxy knows but poise does not implement (`abnsz@`, QUIC...) are reported as
 such.
 """
 
@@ -42,11 +45,13 @@ _FAMILY_PREFIXES: dict[str, AddressFamily] = {
     "tcp6@": "ipv6",
     "unix@": "unix",
     "uxst@": "unix",
+    "abns@": "unix",
 }
+# sun_path holds 108 bytes: a path and its NUL, or an abstract name after its NUL.
+_SUN_PATH_MAX = 107
 _INHERITED_PREFIXES: dict[str, AddressFamily] = {"fd@": "fd", "sockpair@": "sockpair"}
 # Known to HAProxy, not implemented by poise.
 _UNIMPLEMENTED_PREFIXES = (
-    "abns@",
     "abnsz@",
     "udp@",
     "udp4@",
@@ -76,6 +81,17 @@ def _split_prefix(text: str) -> tuple[str, str]:
     if prefix in _UNIMPLEMENTED_PREFIXES:
         raise AddressError(f"address prefix '{prefix}' is not implemented yet in poise")
     raise AddressError(f"unknown address prefix '{prefix}' in '{text}'")
+
+
+def _unix(prefix: str, rest: str, whole: str) -> Address:
+    """`unix@PATH`, `/PATH` or `abns@NAME` (host "\\0NAME")."""
+    if prefix == "abns@":
+        if len(rest.encode()) > _SUN_PATH_MAX:
+            raise AddressError(f"socket path '{whole}' too long (max {_SUN_PATH_MAX})")
+        return Address("unix", "\0" + rest, None)
+    if not rest:
+        raise AddressError(f"missing socket path in '{whole}'")
+    return Address("unix", rest, None)
 
 
 def _inherited(prefix: str, number: str, whole: str) -> Address:
@@ -144,9 +160,7 @@ def parse_bind(text: str) -> list[Address]:
             continue
         forced = _FAMILY_PREFIXES.get(prefix)
         if forced == "unix" or (not prefix and rest.startswith("/")):
-            if not rest:
-                raise AddressError(f"missing socket path in '{part}'")
-            addresses.append(Address("unix", rest, None))
+            addresses.append(_unix(prefix, rest, part))
             continue
         host, ports = split_host_port(rest)
         if ports is None or ports == "":
@@ -176,9 +190,7 @@ def parse_server(text: str) -> Address:
         return _inherited(prefix, rest, text)
     forced = _FAMILY_PREFIXES.get(prefix)
     if forced == "unix" or (not prefix and rest.startswith("/")):
-        if not rest:
-            raise AddressError(f"missing socket path in '{text}'")
-        return Address("unix", rest, None)
+        return _unix(prefix, rest, text)
     host, port_text = split_host_port(rest)
     port: int | None = None
     offset = 0

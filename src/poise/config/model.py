@@ -127,12 +127,19 @@ class Address:
     port_offset: int = 0
 
     def __str__(self) -> str:
+        if self.abstract:
+            return f"abns@{self.host[1:]}"
         if self.family in ("unix", "fd", "sockpair"):
             return f"{self.family}@{self.host}"
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port_offset:
             return f"{host}:{self.port_offset:+d}"
         return f"{host}:{self.port}" if self.port is not None else host
+
+    @property
+    def abstract(self) -> bool:
+        """A Linux abstract unix socket (`abns@NAME`: host is NUL then NAME)."""
+        return self.family == "unix" and self.host.startswith("\0")
 
     @property
     def transparent(self) -> bool:

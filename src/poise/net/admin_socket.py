@@ -42,7 +42,7 @@ from poise.net import getsocks
 from poise.net.accept import Acceptor
 from poise.net.context import Context, Session
 from poise.net.inherited import take
-from poise.net.listener import BindError
+from poise.net.listener import BindError, sun_path
 from poise.net.logsink import LogSink, console
 
 __all__ = ["AdminInfo", "AdminSocket", "admin_info", "open_admin_sockets", "serve_admin"]
@@ -81,7 +81,8 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
     unix = address.family == "unix"
     try:
         sock = unix_socket(address.host, config.mode) if unix else tcp_socket(address)
-        if unix and (config.user is not None or config.group is not None):
+        # (An abstract socket, `abns@`, has no file to give: HAProxy ignores them too.)
+        if unix and not address.abstract and (config.user is not None or config.group is not None):
             try:
                 os.chown(address.host, *owner_ids(config))
             except BaseException:
@@ -92,7 +93,7 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         kind = "UNIX socket" if unix else "socket"
-        where = address.host if unix else str(address)
+        where = address.host if unix and not address.abstract else str(address)
         raise BindError(
             f"Binding [{config.where}] for frontend GLOBAL: cannot bind {kind} ({reason}) [{where}]"
         ) from None
@@ -134,14 +135,17 @@ def inherited_admin_socket(config: model.StatsSocket) -> AdminSocket:
 
 
 def unix_socket(path: str, mode: int | None) -> AdminSocket:
+    abstract = path.startswith("\0")  # `abns@`: no file, no stale one, no mode
+    if abstract:
+        mode = None
     with contextlib.suppress(FileNotFoundError):
-        if stat.S_ISSOCK(os.lstat(path).st_mode):
+        if not abstract and stat.S_ISSOCK(os.lstat(path).st_mode):
             os.unlink(path)
     sock = AdminSocket(socket.AF_UNIX, socket.SOCK_STREAM)
     # The file is created with `mode` at once (through the umask), never wider first.
     old_umask = os.umask(0o777 & ~mode) if mode is not None else None
     try:
-        sock.bind(path)
+        sock.bind(sun_path(path))
         if mode is not None:
             os.chmod(path, mode)
     except BaseException:

@@ -17,7 +17,7 @@ import errno
 import itertools
 import socket
 import ssl
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Protocol
 
 from poise.config.model import Source
@@ -32,6 +32,7 @@ from poise.core.txn import Conn, Txn
 from poise.net import keepalive
 from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
+from poise.net.listener import sun_path
 from poise.net.logsink import console
 from poise.net.proxied import destination_of, server_header
 from poise.net.source import SourceError, bound_socket, client_destination
@@ -57,6 +58,29 @@ def warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
         console("WARNING", message)
+
+
+async def connect_unix(
+    loop: asyncio.AbstractEventLoop,
+    factory: Callable[[], asyncio.Protocol],
+    path: str,
+    tls: ServerTls | None,
+    name: str | None,
+) -> tuple[asyncio.Transport, asyncio.Protocol]:
+    """A `server unix@PATH` or `abns@NAME` connection. The socket is connected here rather
+    than by the loop, which may not know abstract names (libuv cuts sun_path at a NUL)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, sun_path(path))
+    except BaseException:
+        sock.close()
+        raise
+    if tls is None:
+        return await loop.create_unix_connection(factory, sock=sock)
+    return await loop.create_unix_connection(
+        factory, sock=sock, ssl=tls.context, server_hostname=name or ""
+    )
 
 
 class Owner(Protocol):
@@ -217,7 +241,8 @@ class Dispatch:
             return
         fd = server.sockpair_fd
         addr = server.addr
-        if fd is not None:
+        unix = server.config.address.family == "unix"
+        if fd is not None or unix:
             port = 0
         elif server.port is not None and not server.transparent:
             port = server.port
@@ -232,6 +257,10 @@ class Dispatch:
         source = server.config.source
         if fd is not None:  # `server sockpair@N` (net/inherited.py)
             connecting = connect_sockpair(loop, fd, owner.server_protocol)
+        elif unix:  # `server unix@PATH` or `abns@NAME` (no `source` for a unix socket)
+            if tls is not None:
+                name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
+            connecting = connect_unix(loop, owner.server_protocol, addr, tls, name)
         elif source is not None or (tls is not None and server.config.proxy_protocol):
             # (`send-proxy` on an `ssl` server: the header goes before the handshake.)
             if tls is not None:

@@ -19,6 +19,7 @@ from poise.config import model
 
 IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 DEFAULT_BACKLOG = 1024
+SUN_PATH_SIZE = 108  # sizeof(struct sockaddr_un.sun_path) on Linux
 
 
 class BindError(Exception):
@@ -88,16 +89,24 @@ def inet_socket(bind: model.Bind) -> socket.socket:
     return sock
 
 
+def sun_path(path: str) -> str:
+    """The address to bind or connect a unix socket to: an abstract name (`abns@`, a
+    leading NUL) padded with NULs to the whole sun_path, as HAProxy 2.6 does, so that poise
+    and haproxy reach each other's abstract sockets."""
+    return path.ljust(SUN_PATH_SIZE, "\0") if path.startswith("\0") else path
+
+
 def unix_socket(path: str) -> socket.socket:
     # A stale socket file from a previous run is replaced; any other file is not.
+    # (An abstract socket has no file: it goes with its last descriptor.)
     try:
-        if stat.S_ISSOCK(os.stat(path).st_mode):
+        if not path.startswith("\0") and stat.S_ISSOCK(os.stat(path).st_mode):
             os.unlink(path)
     except FileNotFoundError:
         pass
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(path)
+        sock.bind(sun_path(path))
     except BaseException:
         sock.close()
         raise
