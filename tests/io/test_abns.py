@@ -19,6 +19,7 @@ from poise.config.haproxy import parse
 from tests.io.harness import Stage
 from tests.io.test_admin import start_admin
 from tests.support import run
+from tests.tlskit import Pki
 
 needs_haproxy = pytest.mark.skipif(
     shutil.which("haproxy") is None, reason="needs Debian's haproxy (make debs)"
@@ -178,5 +179,32 @@ listen inner
             finally:
                 haproxy.terminate()
                 haproxy.wait(10)
+
+    run(loop_kind, main)
+
+
+def test_tls_over_abns_with_the_proxy_header_first(loop_kind: str, tmp_path: Path) -> None:
+    """`server abns@x ssl send-proxy-v2` to `bind abns@x accept-proxy ssl`: the header goes
+    before the handshake, as on TCP."""
+    name = f"poise-test-{secrets.token_hex(6)}"
+    pki = Pki(tmp_path)
+    crt = pki.issue("inner.pem", dns=["inner.example"])
+
+    async def main() -> None:
+        async with Stage() as stage:
+            app = await stage.backend("a")
+            text = (
+                chained(name, app.port, "{log}")
+                .replace(
+                    " send-proxy-v2",
+                    f" send-proxy-v2 ssl ca-file {pki.ca_pem} sni str(inner.example)",
+                )
+                .replace(" accept-proxy", f" accept-proxy ssl crt {crt}")
+                .replace("%b/%s", "%b/%s %sslv")
+            )
+            poise = await stage.poise(text)
+            answer, port = await greeting(poise.port("front"), "127.0.0.9")
+            assert answer == "a"
+            await stage.logs.wait_for(rf"inner saw 127\.0\.0\.9:{port} app/a TLSv1\.3$")
 
     run(loop_kind, main)

@@ -32,6 +32,7 @@ from poise.checks.probe import LINGER_RESET
 from poise.config import model
 from poise.core import health, httpcheck
 from poise.net.proxied import check_header
+from poise.net.source import check_connection
 from poise.net.tls_server import ServerTls, check_handshake
 
 
@@ -53,6 +54,8 @@ class HttpProbe:
         tls: tuple[ServerTls, str | None] | None = None,
         *,
         proxy: frozenset[str] = frozenset(),
+        source: model.Source | None = None,
+        unix: bool = False,
     ) -> health.CheckResult:
         """One check of host:port. Timeouts in seconds; `check_timeout` is `timeout
         check` (None when unset). With `tls` (check-ssl), over TLS: a handshake that
@@ -62,7 +65,7 @@ class HttpProbe:
         reader = _ResponseReader(self.expectation, loop, started)
         try:
             transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: reader, host, port), connect_timeout
+                check_connection(lambda: reader, (host, port), source, unix), connect_timeout
             )
         except TimeoutError:
             return health.l4_timeout(reader.elapsed())

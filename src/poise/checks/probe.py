@@ -16,8 +16,10 @@ import socket
 import struct
 from dataclasses import replace
 
+from poise.config.model import Source
 from poise.core import health
 from poise.net.proxied import check_header
+from poise.net.source import check_connection
 from poise.net.tls_server import ServerTls, check_handshake, l6_passed
 
 LINGER_RESET = struct.pack("ii", 1, 0)
@@ -29,6 +31,9 @@ async def tcp_check(
     timeout: float,
     tls: tuple[ServerTls, str | None] | None = None,
     proxy: frozenset[str] = frozenset(),
+    *,
+    source: Source | None = None,
+    unix: bool = False,
 ) -> health.CheckResult:
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -38,7 +43,7 @@ async def tcp_check(
 
     try:
         transport, protocol = await asyncio.wait_for(
-            loop.create_connection(asyncio.Protocol, host, port), timeout
+            check_connection(asyncio.Protocol, (host, port), source, unix), timeout
         )
     except TimeoutError:
         return health.l4_timeout(elapsed())

@@ -81,9 +81,20 @@ class ServerCheck:
         # check-ssl: (TLS, check's SNI)
         tls = self.checks.ctx.io[self.backend].check_tls.get(self.server.id)
         proxy = check_flags(self.server.config)  # `check-send-proxy`, `send-proxy`
+        # From the server's `source`, as its traffic (net/source.py); a unix server's
+        # checks go over its socket unless `addr` sends them elsewhere.
+        source = self.server.config.source
+        unix = self.server.config.address.family == "unix" and not self.server.config.check_addr
         if self.http is not None:
             return await self.http.run(
-                host, port, self.timeout(), self.check_timeout(), tls, proxy=proxy
+                host,
+                port,
+                self.timeout(),
+                self.check_timeout(),
+                tls,
+                proxy=proxy,
+                source=source,
+                unix=unix,
             )
         if self.tcp is not None:
             return await self.tcp.run(
@@ -94,8 +105,10 @@ class ServerCheck:
                 tls,
                 proxy=proxy,
                 server_proxy=self.server.config.proxy_protocol,
+                source=source,
+                unix=unix,
             )
-        return await tcp_check(host, port, self.timeout(), tls, proxy)
+        return await tcp_check(host, port, self.timeout(), tls, proxy, source=source, unix=unix)
 
     async def run(self, first_delay: float) -> None:
         await asyncio.sleep(first_delay)

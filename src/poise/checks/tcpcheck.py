@@ -19,9 +19,11 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from poise.checks.probe import LINGER_RESET
+from poise.config.model import Source
 from poise.core import health
 from poise.core.tcpcheck import CHECK_BUFFER_BYTES, NEXT, Connect, Expect, Program, Send, Step
 from poise.net.proxied import check_header
+from poise.net.source import check_connection
 from poise.net.tls_server import ServerTls, check_handshake
 
 V1 = frozenset({"v1"})  # what a server without send-proxy* options is sent
@@ -45,6 +47,8 @@ class TcpCheckProbe:
         *,
         proxy: frozenset[str] = frozenset(),
         server_proxy: frozenset[str] = frozenset(),
+        source: Source | None = None,
+        unix: bool = False,
     ) -> health.CheckResult:
         """`proxy`: the PROXY flags of the server's checks (its default connection);
         `server_proxy`: the server's own, for `tcp-check connect send-proxy`."""
@@ -68,8 +72,11 @@ class TcpCheckProbe:
                         _close(transport, linger)
                     reader = _Reader()
                     target = (step.addr or host, step.port or port)
+                    left = deadline - loop.time()
                     try:
-                        transport = await _connect(reader, target, deadline - loop.time())
+                        transport = await _connect(
+                            reader, target, left, source, unix and not step.addr
+                        )
                     except TimeoutError:
                         transport = None
                         return program.connect_timeout(step, elapsed())
@@ -162,10 +169,11 @@ class _Reader(asyncio.Protocol):
         self.arrived.set()
 
 
-async def _connect(reader: _Reader, target: tuple[str, int], timeout: float) -> asyncio.Transport:
-    loop = asyncio.get_running_loop()
+async def _connect(
+    reader: _Reader, target: tuple[str, int], timeout: float, source: Source | None, unix: bool
+) -> asyncio.Transport:
     transport, _ = await asyncio.wait_for(
-        loop.create_connection(lambda: reader, *target), max(0.0, timeout)
+        check_connection(lambda: reader, target, source, unix), max(0.0, timeout)
     )
     return transport
 

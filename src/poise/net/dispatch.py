@@ -66,13 +66,18 @@ async def connect_unix(
     path: str,
     tls: ServerTls | None,
     name: str | None,
+    *,
+    header: bytes = b"",
 ) -> tuple[asyncio.Transport, asyncio.Protocol]:
-    """A `server unix@PATH` or `abns@NAME` connection. The socket is connected here rather
+    """A `server unix@PATH` or `abns@NAME` connection (`header`: a PROXY header to send
+    before TLS). The socket is connected here rather
     than by the loop, which may not know abstract names (libuv cuts sun_path at a NUL)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         await loop.sock_connect(sock, sun_path(path))
+        if header:
+            await loop.sock_sendall(sock, header)
     except BaseException:
         sock.close()
         raise
@@ -260,7 +265,9 @@ class Dispatch:
         elif unix:  # `server unix@PATH` or `abns@NAME` (no `source` for a unix socket)
             if tls is not None:
                 name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
-            connecting = connect_unix(loop, owner.server_protocol, addr, tls, name)
+            # (`send-proxy` on an `ssl` server: the header goes before the handshake.)
+            header = self.proxy_header(server) if tls and server.config.proxy_protocol else b""
+            connecting = connect_unix(loop, owner.server_protocol, addr, tls, name, header=header)
         elif source is not None or (tls is not None and server.config.proxy_protocol):
             # (`send-proxy` on an `ssl` server: the header goes before the handshake.)
             if tls is not None:

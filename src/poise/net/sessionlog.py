@@ -158,6 +158,8 @@ def server_address(server: ServerState | None, dst_ip: str, dst_port: int) -> st
     address it connected to (`dst_ip`)."""
     if server is None:
         return None
+    if server.config.address.family == "unix":  # `unix@PATH`, `abns@NAME`
+        return str(server.config.address)
     port = server.port if server.port is not None else dst_port + server.port_offset
     addr = dst_ip if server.transparent and dst_ip else server.addr
     host = f"[{addr}]" if ":" in addr else addr

@@ -13,10 +13,14 @@ set 1` in a prerouting chain (README, "Transparent source").
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import socket
+from collections.abc import Callable
+from dataclasses import replace
 
 from poise.config.model import Source
+from poise.net.listener import sun_path
 
 IP_TRANSPARENT = getattr(socket, "IP_TRANSPARENT", 19)
 IPV6_TRANSPARENT = 75  # linux/in6.h (Python does not name it)
@@ -127,3 +131,34 @@ def client_destination(sock: socket.socket | None) -> tuple[str, int]:
     except OSError:
         return "", 0
     return (name[0], name[1]) if isinstance(name, tuple) else ("", 0)
+
+
+async def check_connection(
+    factory: Callable[[], asyncio.Protocol],
+    target: tuple[str, int],
+    source: Source | None,
+    unix: bool = False,
+) -> tuple[asyncio.Transport, asyncio.Protocol]:
+    """A health check's connection. HAProxy binds it like the server's traffic: from the
+    `source` address (and port, and `interface`), though never from a transparent one
+    (`usesrc`: there is no client), nor for a Keepalived virtual server (`fallback`: the
+    node's own). A `unix@`/`abns@` server is checked over its unix socket."""
+    loop = asyncio.get_running_loop()
+    host, port = target
+    if unix:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        address: str | tuple[str, int] = sun_path(host)
+    elif source is not None and not source.fallback:
+        sock = bound_socket(replace(source, usesrc=""), host, "", 0)
+        address = (host, port)
+    else:
+        return await loop.create_connection(factory, host, port)
+    try:
+        sock.setblocking(False)
+        await loop.sock_connect(sock, address)
+    except BaseException:
+        sock.close()
+        raise
+    if unix:
+        return await loop.create_unix_connection(factory, sock=sock)
+    return await loop.create_connection(factory, sock=sock)

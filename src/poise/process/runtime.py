@@ -173,10 +173,7 @@ class Runtime:
                     receiver.start()
                 self.receivers.append(receiver)
                 continue
-            inherited_unix = listener.bind.address.inherited_fd is not None  # `fd@N ssl`
-            if listener.tls is not None and (
-                listener.sock.family != socket.AF_UNIX or inherited_unix
-            ):
+            if listener.tls is not None:  # TCP, unix (`/path`, `abns@`) or `fd@N ssl`
                 # net/tls.py runs the handshake and logs a failed one as HAProxy does.
                 factory = Accepting(ctx, frontend, listener, factory)
             self.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
