@@ -184,27 +184,35 @@ listen inner
 
 
 def test_tls_over_abns_with_the_proxy_header_first(loop_kind: str, tmp_path: Path) -> None:
-    """`server abns@x ssl send-proxy-v2` to `bind abns@x accept-proxy ssl`: the header goes
-    before the handshake, as on TCP."""
+    """`server abns@x ssl send-proxy-v2` to `bind abns@x accept-proxy ssl` (HTTP): the header
+    goes before the handshake, as on TCP, and the inner frontend logs the client's address
+    and the TLS version it terminated."""
     name = f"poise-test-{secrets.token_hex(6)}"
     pki = Pki(tmp_path)
     crt = pki.issue("inner.pem", dns=["inner.example"])
 
     async def main() -> None:
         async with Stage() as stage:
-            app = await stage.backend("a")
+            app = await stage.webapp("a")
             text = (
                 chained(name, app.port, "{log}")
+                .replace("mode tcp", "mode http")
                 .replace(
                     " send-proxy-v2",
                     f" send-proxy-v2 ssl ca-file {pki.ca_pem} sni str(inner.example)",
                 )
                 .replace(" accept-proxy", f" accept-proxy ssl crt {crt}")
-                .replace("%b/%s", "%b/%s %sslv")
+                .replace("%b/%s", "%b/%s %ST %sslv")
             )
             poise = await stage.poise(text)
-            answer, port = await greeting(poise.port("front"), "127.0.0.9")
-            assert answer == "a"
-            await stage.logs.wait_for(rf"inner saw 127\.0\.0\.9:{port} app/a TLSv1\.3$")
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", poise.port("front"), local_addr=("127.0.0.9", 0)
+            )
+            port = writer.get_extra_info("sockname")[1]
+            writer.write(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert answer.startswith(b"HTTP/1.1 200"), answer
+            await stage.logs.wait_for(rf"inner saw 127\.0\.0\.9:{port} app/a 200 TLSv1\.3$")
 
     run(loop_kind, main)

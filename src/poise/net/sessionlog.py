@@ -20,7 +20,7 @@ import os
 import socket
 import ssl
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from poise.core.explain import Facts, ServerCounts, client_address, explain, failure_line
 from poise.core.logline import LogExtras, format_tcplog
@@ -56,10 +56,19 @@ def socket_address(
     """A transport's "sockname" or "peername" as (ip, port); (None, None) when unknown."""
     if transport is None:
         return None, None
-    address = transport.get_extra_info(which)
+    address = extra_info(transport, which)
     if isinstance(address, tuple) and len(address) >= 2:
         return str(address[0]), int(address[1])
     return None, None
+
+
+def extra_info(transport: asyncio.BaseTransport, name: str) -> Any:
+    """transport.get_extra_info(name), or None where asyncio's TLS transport, once closed,
+    raises AttributeError (uvloop's still answers)."""
+    try:
+        return transport.get_extra_info(name)
+    except AttributeError:
+        return None
 
 
 def fill_extras(
@@ -67,7 +76,7 @@ def fill_extras(
 ) -> None:
     """The values of a `log-format` line that are the same for TCP and HTTP."""
     if "sslv" in uses or "sslc" in uses:
-        tls = client.get_extra_info("ssl_object")
+        tls = extra_info(client, "ssl_object")
         if tls is not None:  # an ssl.SSLObject: the names OpenSSL gives, as HAProxy's
             record.ssl_version = tls.version()
             cipher = tls.cipher()
