@@ -173,5 +173,5 @@ def test_bad_log_targets(text: str, message: str) -> None:
 
 def test_abstract_socket_is_shown_as_written() -> None:
     address = parse_socket("abns@admin")
-    assert address.abstract and str(address) == "abns@admin"
-    assert not parse_socket("/run/admin.sock").abstract
+    assert address.host == "\0admin" and str(address) == "abns@admin"
+    assert str(parse_socket("/run/admin.sock")) == "unix@/run/admin.sock"

@@ -127,19 +127,12 @@ class Address:
     port_offset: int = 0
 
     def __str__(self) -> str:
-        if self.abstract:
-            return f"abns@{self.host[1:]}"
-        if self.family in ("unix", "fd", "sockpair"):
-            return f"{self.family}@{self.host}"
+        if self.family in ("unix", "fd", "sockpair"):  # `abns@NAME`: host is NUL + NAME
+            return f"{self.family}@{self.host}".replace("unix@\0", "abns@", 1)
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.port_offset:
             return f"{host}:{self.port_offset:+d}"
         return f"{host}:{self.port}" if self.port is not None else host
-
-    @property
-    def abstract(self) -> bool:
-        """A Linux abstract unix socket (`abns@NAME`: host is NUL then NAME)."""
-        return self.family == "unix" and self.host.startswith("\0")
 
     @property
     def transparent(self) -> bool:

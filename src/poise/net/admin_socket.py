@@ -79,10 +79,11 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
     if address.family == "fd":  # inherited from the parent (net/inherited.py)
         return inherited_admin_socket(config)
     unix = address.family == "unix"
+    abstract = unix and address.host.startswith("\0")  # `abns@NAME`
     try:
         sock = unix_socket(address.host, config.mode) if unix else tcp_socket(address)
         # (An abstract socket, `abns@`, has no file to give: HAProxy ignores them too.)
-        if unix and not address.abstract and (config.user is not None or config.group is not None):
+        if unix and not abstract and (config.user is not None or config.group is not None):
             try:
                 os.chown(address.host, *owner_ids(config))
             except BaseException:
@@ -93,7 +94,7 @@ def open_admin_socket(config: model.StatsSocket) -> AdminSocket:
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         kind = "UNIX socket" if unix else "socket"
-        where = address.host if unix and not address.abstract else str(address)
+        where = address.host if unix and not abstract else str(address)
         raise BindError(
             f"Binding [{config.where}] for frontend GLOBAL: cannot bind {kind} ({reason}) [{where}]"
         ) from None
