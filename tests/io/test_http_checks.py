@@ -7,6 +7,7 @@ the check duration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 import struct
@@ -354,5 +355,56 @@ def test_log_health_checks_logs_each_change_and_leaves_it_out_of_up_and_down(
             sent = len(web.requests)
             await eventually(lambda: len(web.requests) >= sent + 3, what="three more checks")
             assert len(stage.logs.matching("Health check")) == 3  # nothing changed: not logged
+
+    run(loop_kind, main)
+
+
+class ResettingServer:
+    """A server in the checker's own loop that accepts each connection as soon as the
+    kernel has it and resets it before reading a byte (`reset`), or answers OK: the reset
+    reaches the checker before it writes its request, which uvloop then refuses to write."""
+
+    def __init__(self) -> None:
+        self.reset = True
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.setblocking(False)
+        self.port: int = self.sock.getsockname()[1]
+        self.task: asyncio.Task[None] | None = None
+
+    async def serve(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            conn, _ = await loop.sock_accept(self.sock)
+            with conn:
+                if self.reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    continue
+                with contextlib.suppress(OSError):
+                    await asyncio.wait_for(loop.sock_recv(conn, 65536), 1)
+                    await loop.sock_sendall(conn, OK)
+
+    async def __aenter__(self) -> ResettingServer:
+        self.task = asyncio.get_running_loop().create_task(self.serve())
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.task is not None
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        self.sock.close()
+
+
+def test_a_reset_before_the_request_is_written_keeps_the_checks_going(loop_kind: str) -> None:
+    async def main() -> None:
+        async with ResettingServer() as web, Stage() as stage:
+            await start(stage, HTTPCHK, web.port)
+            down = (await stage.logs.wait_for("is DOWN"))[0]
+            # the reset lands before or after the connect completes, as the race goes
+            assert re.search(r"reason: (Socket error|Layer4 connection problem)", down), down
+            web.reset = False  # the checks go on, and see it answer
+            await stage.logs.wait_for("is UP")
 
     run(loop_kind, main)

@@ -28,7 +28,7 @@ from dataclasses import replace
 
 import httptools
 
-from poise.checks.probe import LINGER_RESET
+from poise.checks.probe import LINGER_RESET, send
 from poise.config import model
 from poise.core import health, httpcheck
 from poise.net.proxied import check_header
@@ -72,7 +72,7 @@ class HttpProbe:
         except OSError as exc:
             return health.l4_failed(_strerror(exc), reader.elapsed())
         if proxy:  # the PROXY header, before TLS (net/proxied.py)
-            transport.write(check_header(proxy, transport))
+            send(transport, check_header(proxy, transport))
         if tls is not None:
             left = started + connect_timeout - loop.time()
             secure, failure, _ = await check_handshake(transport, reader, *tls, left)
@@ -84,7 +84,7 @@ class HttpProbe:
         if check_timeout:
             deadline = max(deadline, loop.time() + check_timeout)
         try:
-            transport.write(self.request)
+            send(transport, self.request)
             return await asyncio.wait_for(reader.verdict, deadline - loop.time())
         except TimeoutError:
             return httpcheck.timeout(reader.elapsed())

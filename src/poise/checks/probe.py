@@ -15,6 +15,7 @@ import os
 import socket
 import struct
 from dataclasses import replace
+from typing import cast
 
 from poise.config.model import Source
 from poise.core import health
@@ -23,6 +24,14 @@ from poise.net.source import check_connection
 from poise.net.tls_server import ServerTls, check_handshake, l6_passed
 
 LINGER_RESET = struct.pack("ii", 1, 0)
+
+
+def send(transport: asyncio.BaseTransport, data: bytes) -> None:
+    """Write to a check's connection unless the server already closed it (a reset right
+    after the connect): uvloop raises then, where asyncio drops the bytes; either way the
+    protocol's connection_lost has the verdict."""
+    if not transport.is_closing():
+        cast(asyncio.WriteTransport, transport).write(data)
 
 
 async def tcp_check(
@@ -51,7 +60,7 @@ async def tcp_check(
         info = os.strerror(exc.errno) if exc.errno else str(exc)
         return health.l4_failed(info, elapsed())
     if proxy:  # the PROXY header, before TLS (net/proxied.py)
-        transport.write(check_header(proxy, transport))
+        send(transport, check_header(proxy, transport))
     if tls is not None:
         left = timeout - (loop.time() - started)
         secure, failure, _ = await check_handshake(transport, protocol, *tls, left)

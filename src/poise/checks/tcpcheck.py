@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from poise.checks.probe import LINGER_RESET
+from poise.checks.probe import LINGER_RESET, send
 from poise.config.model import Source
 from poise.core import health
 from poise.core.tcpcheck import CHECK_BUFFER_BYTES, NEXT, Connect, Expect, Program, Send, Step
@@ -87,7 +87,7 @@ class TcpCheckProbe:
                     secure = False
                     if step.send_proxy or (step.default and proxy):  # before TLS
                         flags = (server_proxy or V1) if step.send_proxy else proxy
-                        transport.write(check_header(flags, transport))
+                        send(transport, check_header(flags, transport))
                     if step.default and tls is not None:
                         left = deadline - loop.time()
                         wrapped, failure, _ = await check_handshake(transport, reader, *tls, left)
@@ -105,7 +105,7 @@ class TcpCheckProbe:
                     reader.judged = 0
                     if reader.error is not None:
                         return program.io_failed(step, reader.error, elapsed())
-                    transport.write(step.data(time.time()))
+                    send(transport, step.data(time.time()))
                 else:
                     verdict = await self.judge(step, reader, deadline, elapsed)
                     if verdict is not NEXT:
