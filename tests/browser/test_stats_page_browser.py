@@ -26,6 +26,10 @@ from tests.io.harness import Poise, Stage
 from tests.support import eventually, run
 
 webdriver = pytest.importorskip("selenium.webdriver")
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -110,6 +114,15 @@ def row_class(driver: WebDriver, server: str) -> str:
     return str(driver.find_element(By.ID, f"sv-app-{server}").get_attribute("class"))
 
 
+def refreshed_class(driver: WebDriver, server: str) -> str:
+    """The row's class on a page that reloads itself: a row found just before a reload is
+    gone by the time its class is asked ("" then: ask again)."""
+    try:
+        return row_class(driver, server)
+    except (StaleElementReferenceException, NoSuchElementException):
+        return ""
+
+
 def view_of(poise: Poise) -> stats.View:
     """The running model as the runtime API's commands see it."""
     ctx = poise.ctx
@@ -184,6 +197,6 @@ def test_the_stats_page_in_chromium(browser: WebDriver) -> None:
             await off_loop(lambda: browser.get(base))
             assert row_class(browser, "web2") == "maint"
             assert admin_command(poise, "set server app/web2 state ready") == "\n"
-            await until(lambda: row_class(browser, "web2") == "up", "the page's refresh")
+            await until(lambda: refreshed_class(browser, "web2") == "up", "the page's refresh")
 
     run("asyncio", main, timeout=90)
