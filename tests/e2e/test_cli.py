@@ -16,7 +16,7 @@ import pytest
 
 from tests.support import free_port
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
+SEEDS = Path(__file__).resolve().parents[2] / "examples"
 POISE = [sys.executable, "-m", "poise.cli"]
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ from tests.io.harness import LogReceiver
 from tests.support import accepting, free_port, run
 from tests.webapp import Client, WebApp, request
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = pytest.mark.e2e
 

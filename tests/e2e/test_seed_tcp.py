@@ -22,7 +22,7 @@ import pytest
 from tests.io.harness import LogReceiver
 from tests.support import Backend, ask_from, eventually, free_port, run
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
+SEEDS = Path(__file__).resolve().parents[2] / "examples"
 
 pytestmark = [
     pytest.mark.e2e,

@@ -33,7 +33,7 @@ from tests.netns.lab import VIP, Lab, ip_of, wait_for
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(90)]
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 DOWN_V3 = 0.4  # master-down interval at advert_int 0.1 (0.3 s + skew), rounded up
 DOWN_V2 = 4.0  # at advert_int 1
 START = 10.0  # seconds for the daemons to start and elect (Python starts slowly on a busy machine)

@@ -150,7 +150,7 @@ def test_an_unresolvable_server_is_an_error_at_its_line() -> None:
 
 @pytest.mark.parametrize("name", ["haproxy.cfg"])
 def test_the_seed_loads_from_disk(name: str) -> None:
-    seed = Path(__file__).parents[3] / "shared" / "seeds" / "reconstructed" / name
+    seed = Path(__file__).parents[2] / "examples" / name
     config, diagnostics = load_config([str(seed)], {})
     if config is None:  # only when the machine has no `haproxy` user (see `make debs`)
         assert [d.keyword for d in diagnostics if d.severity is Severity.ERROR] == ["user", "group"]

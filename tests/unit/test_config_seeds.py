@@ -11,7 +11,7 @@ from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
 from poise.config.model import Address, Algorithm, HttpExpect, Mode, Option
 
-SEEDS = Path(__file__).parents[3] / "shared" / "seeds" / "reconstructed"
+SEEDS = Path(__file__).parents[2] / "examples"
 
 
 def load(name: str) -> tuple[str, str]:

@@ -13,7 +13,7 @@ from poise.config.keepalived import parse
 from poise.config.keepalived_model import KeepalivedConfig
 from tests.unit.keepalived_support import FakeSource, errors, warnings
 
-SEED = Path(__file__).resolve().parents[3] / "shared" / "seeds" / "reconstructed"
+SEED = Path(__file__).resolve().parents[2] / "examples"
 
 
 def load(text: str, **files: str) -> tuple[KeepalivedConfig | None, list[Diagnostic]]:
