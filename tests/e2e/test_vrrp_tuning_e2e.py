@@ -7,6 +7,7 @@ cannot mean in its log."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -14,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,9 @@ global_defs {{
     checker_priority -5
     vrrp_rt_priority 50
 }}
+"""
+# A virtual server with a failing check: the loop runs, and logs each check.
+SERVICE = """
 virtual_server 127.0.0.1 {port} {{
     lb_algo rr
     lb_kind NAT
@@ -68,10 +72,11 @@ def locked_kb(pid: int) -> int:
     return 0
 
 
-def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Path) -> None:
-    cpu = max(os.sched_getaffinity(0))  # one CPU this test may use, not always the first
+@contextlib.contextmanager
+def vrrp(tmp_path: Path, text: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """`poise vrrp` on `text`, its log, stopped by SIGTERM (a clean exit: the loop ran)."""
     conf = tmp_path / "keepalived.conf"
-    conf.write_text(CONF.format(cpu=cpu, port=free_port(), real=free_port()))
+    conf.write_text(text)
     log = tmp_path / "vrrp.log"
     with log.open("wb") as stream:
         proc = subprocess.Popen(
@@ -80,6 +85,22 @@ def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Pat
     try:
         # a check result: the loop runs, so SIGTERM is handled (not the default death)
         wait(lambda: "TCP_CHECK on service" in log.read_text(), "the first check")
+        yield proc, log
+    finally:
+        proc.send_signal(signal.SIGCONT)  # if a test left it stopped
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(10) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Path) -> None:
+    cpu = max(os.sched_getaffinity(0))  # one CPU this test may use, not always the first
+    text = (CONF + SERVICE).format(cpu=cpu, port=free_port(), real=free_port())
+    with vrrp(tmp_path, text) as (proc, log):
         wait(lambda: nice(proc.pid) == 7, "the nice value 7")
         assert os.sched_getaffinity(proc.pid) == {cpu}
         soft, _ = resource.getrlimit(resource.RLIMIT_MEMLOCK)
@@ -97,14 +118,6 @@ def test_the_vrrp_process_takes_its_priority_cpu_and_locked_memory(tmp_path: Pat
         # threads started later (the checkers' and the probes') inherit the settings
         for task in Path(f"/proc/{proc.pid}/task").iterdir():
             assert nice(int(task.name)) == 7
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(10) == 0
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
 
 
 AUTO = """
@@ -112,19 +125,6 @@ global_defs {{
     max_auto_priority 2
     min_auto_priority_delay 200000
     vrrp_rlimit_rttime 500000
-}}
-virtual_server 127.0.0.1 {port} {{
-    lb_algo rr
-    lb_kind NAT
-    protocol TCP
-    delay_loop 0.1
-    warmup 0
-    real_server 127.0.0.1 {real} {{
-        TCP_CHECK {{
-            connect_timeout 0.5
-            retry 0
-        }}
-    }}
 }}
 """
 
@@ -139,15 +139,8 @@ def running_at(pid: int, priority: int) -> bool:
 
 
 def test_a_process_held_up_takes_realtime_priority_step_by_step(tmp_path: Path) -> None:
-    conf = tmp_path / "keepalived.conf"
-    conf.write_text(AUTO.format(port=free_port(), real=free_port()))
-    log = tmp_path / "vrrp.log"
-    with log.open("wb") as stream:
-        proc = subprocess.Popen(
-            [POISE, "vrrp", "-f", str(conf), "-db"], stdout=stream, stderr=stream
-        )
-    try:
-        wait(lambda: "TCP_CHECK on service" in log.read_text(), "the first check")
+    text = (AUTO + SERVICE).format(port=free_port(), real=free_port())
+    with vrrp(tmp_path, text) as (proc, log):
         assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER  # nothing late yet
         for held, priority in enumerate((1, 2, 2), 1):  # up to max_auto_priority, no more
             # held up well past min_auto_priority_delay (0.2 s), as a busy machine would
@@ -163,12 +156,3 @@ def test_a_process_held_up_takes_realtime_priority_step_by_step(tmp_path: Path) 
             "Max realtime timeout      250000               500000"
             in Path(f"/proc/{proc.pid}/limits").read_text()
         )
-    finally:
-        proc.send_signal(signal.SIGCONT)
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(10) == 0
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()

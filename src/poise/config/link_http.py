@@ -171,25 +171,37 @@ class Resolver:
         }[keyword]
         # A backend's checkpoint (HAProxy's SMP_CKP_BE_SET_SRV), in a `listen` section too.
         context = f"{'backend' if keyword == 'use-server' else self.side} {context}"
-        for suite in cond.suites:
-            for term in suite:
-                acl = term.acl
-                bad = [t for t in acl.tests if check_scope(t.sample, scope)]
-                if not bad:
-                    continue
-                if not acl.name:
-                    message = (
-                        f"anonymous acl will never match because it uses keyword "
-                        f"'{_keyword(bad[0].criterion)}' which is incompatible with '{context}'"
-                    )
-                elif len(bad) == len(acl.tests):
-                    message = (
-                        f"acl '{acl.name}' will never match because it only involves "
-                        f"keywords that are incompatible with '{context}'"
-                    )
-                else:
-                    continue
-                self.diagnostics.append(warning(cond.where, message, keyword))
+        self.diagnostics.extend(scope_warnings(cond, keyword, scope, context))
+
+
+def scope_warnings(
+    cond: Condition, keyword: str, scope: Scope, context: str, *, say_where: bool = False
+) -> list[Diagnostic]:
+    """HAProxy's warning for each ACL of `cond` that cannot match where it is used
+    (`say_where`: the words of the tcp-request/tcp-response rules, which name the
+    keyword)."""
+    found: list[Diagnostic] = []
+    where = f" in '{keyword}'" if say_where else ""
+    for suite in cond.suites:
+        for term in suite:
+            acl = term.acl
+            bad = [t for t in acl.tests if check_scope(t.sample, scope)]
+            if not bad:
+                continue
+            if not acl.name:
+                message = (
+                    f"anonymous acl will never match{where} because it uses keyword "
+                    f"'{_keyword(bad[0].criterion)}' which is incompatible with '{context}'"
+                )
+            elif len(bad) == len(acl.tests):
+                message = (
+                    f"acl '{acl.name}' will never match{where} because it only involves "
+                    f"keywords that are incompatible with '{context}'"
+                )
+            else:
+                continue
+            found.append(warning(cond.where, message, keyword))
+    return found
 
 
 class DefaultsRules:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from poise.config.diagnostics import Diagnostic, error, warning
+from poise.config.diagnostics import Diagnostic, error
 from poise.config.haproxy_draft import SectionDraft
 from poise.config.haproxy_tcp import KEYWORDS, SCOPES
-from poise.config.link_http import Resolver
+from poise.config.link_http import Resolver, scope_warnings
 from poise.config.model import Condition, Mode, TcpRule, TcpRules
-from poise.config.samples import check_scope
 
 
 class TcpLinker:
@@ -74,24 +73,5 @@ class TcpLinker:
         resolved = replace(cond, suites=suites)
         scope = SCOPES[rule.hook]
         context = f"{side} {keyword} rule"
-        for suite in suites:
-            for term in suite:
-                acl = term.acl
-                bad = [t for t in acl.tests if check_scope(t.sample, scope)]
-                if not bad:
-                    continue
-                if not acl.name:
-                    criterion = bad[0].criterion.split("(")[0].split(",")[0]
-                    message = (
-                        f"anonymous acl will never match in '{keyword}' because it uses "
-                        f"keyword '{criterion}' which is incompatible with '{context}'"
-                    )
-                elif len(bad) == len(acl.tests):
-                    message = (
-                        f"acl '{acl.name}' will never match in '{keyword}' because it only "
-                        f"involves keywords that are incompatible with '{context}'"
-                    )
-                else:
-                    continue
-                self.diagnostics.append(warning(cond.where, message, keyword))
+        self.diagnostics.extend(scope_warnings(resolved, keyword, scope, context, say_where=True))
         return resolved
