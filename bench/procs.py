@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -191,9 +192,19 @@ def wait_listening(port: int, proc: Started, timeout_s: float) -> bool:
 def free_ports(count: int, first: int = 21000, last: int = 32000) -> list[int]:
     """Ports free on 127.0.0.1 now, taken below the kernel's ephemeral range (32768 up on
     Debian), so that none of the hundreds of thousands of connections a close run opens
-    competes with a listener for its port."""
+    competes with a listener for its port.
+
+    The search starts at a random port of the range and wraps around: two runs at once
+    (several people share a machine) would otherwise both find the first free port and put
+    two listeners behind it before either has bound it. A port is handed out once per
+    harness process, so two calls before the first listener is up do not collide either."""
+    span = last - first
+    start = random.randrange(span)
     ports: list[int] = []
-    for port in range(first, last):
+    for step in range(span):
+        port = first + (start + step) % span
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))
@@ -201,5 +212,9 @@ def free_ports(count: int, first: int = 21000, last: int = 32000) -> list[int]:
                 continue
         ports.append(port)
         if len(ports) == count:
+            _HANDED_OUT.update(ports)
             return ports
     raise OSError(f"no {count} free ports between {first} and {last} on 127.0.0.1")
+
+
+_HANDED_OUT: set[int] = set()
