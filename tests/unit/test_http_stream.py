@@ -84,7 +84,7 @@ class Port:
         self.deadline = INFINITE
         self.logged: list[Txn] = []
         self.closed: str | None = None  # "close" or "abort"
-        self.client_half_closed = False
+        self.tunneled: bytes | None = None  # handed to the relay, with these bytes
 
     def pause_reading(self) -> None:
         assert not self.paused
@@ -115,14 +115,10 @@ class Port:
         if self.conn is not None and not (keep and self.conn.open):
             self.close_server()
 
-    def end_client(self) -> None:
-        self.client_half_closed = True
-
-    def end_server(self) -> bool:
-        if self.conn is None:
-            return False
-        self.conn.half_closed = True
-        return True
+    def tunnel(self, data: bytes) -> None:
+        assert self.tunneled is None and self.conn is not None
+        self.conn.write(data)
+        self.tunneled = data
 
     def close(self, abort: bool, tunnel: bool, reusable: bool) -> None:
         assert self.closed is None, "closed twice"
@@ -388,33 +384,25 @@ SWITCHING = (
 )
 
 
-def test_an_upgrade_becomes_a_tunnel_that_ends_at_timeout_tunnel() -> None:
+def test_an_upgrade_hands_both_connections_to_the_relay() -> None:
+    """After the 101 the tunnel is the byte relay's (net/relay.py, tested through real
+    sockets in tests/io/test_tunnel.py): the stream hands it the connections with what
+    the client sent after its head, and logs the transaction when the relay ends it."""
     w = World()
-    w.client(WEBSOCKET)
+    w.client(WEBSOCKET + b"\x81\x00")
     conn = w.dispatch.up()
+    assert w.port.tunneled is None
     w.server(SWITCHING + b"hello")
-    assert w.stream.rq.phase is TUNNEL
+    assert w.stream.rq.phase is TUNNEL and w.port.tunneled == b"\x81\x00"
     assert bytes(w.port.client).endswith(b"\r\n\r\nhello")
-    w.client(b"\x81\x00")
-    assert conn.data.endswith(b"\x81\x00")
+    assert conn.data.endswith(b"\r\n\r\n\x81\x00")
     assert w.port.logged == []  # a tunnel is logged when it ends
-    w.until(w.clock.now + 6.99)
-    assert w.port.closed is None
-    w.until(w.clock.now + 0.01)
-    assert w.terms() == ["cD"] and w.port.logged[0].status == 101
-    assert w.port.closed == "abort"
-
-
-def test_a_tunnel_is_half_closed_each_way() -> None:
-    w = World()
-    w.client(WEBSOCKET)
-    conn = w.dispatch.up()
-    w.server(SWITCHING)
-    assert w.stream.client_eof() is True and conn.half_closed
-    w.stream.server_eof()
-    assert w.port.client_half_closed
-    w.port.lose_server()
-    assert w.terms() == ["--"] and w.port.closed == "close"
+    w.until(w.clock.now + 60)  # the stream's timeouts are over: the relay's apply
+    assert w.port.closed is None and w.port.logged == []
+    w.stream.close_session()  # the relay saw both connections close
+    assert w.terms() == ["--"] and w.port.logged[0].status == 101
+    assert w.port.logged[0].bytes_in == len(WEBSOCKET) + 2
+    assert w.port.closed == "close"
 
 
 def test_a_dead_pooled_connection_is_retried_on_a_fresh_one() -> None:

@@ -340,11 +340,15 @@ def describe(session: Any, now: float) -> SessionInfo:
     if server_transport is None and upstream is not None:
         server_transport = upstream.transport
     dispatch = getattr(session, "dispatch", None)
-    timer = (
-        (dispatch.timer if dispatch is not None else None)
-        or getattr(session, "timer", None)
-        or getattr(session, "idle_timer", None)
+    # The server side's timer while connecting or queued, else the session's own: a TCP
+    # session's (or an HTTP tunnel's) relay timer, an HTTP session's one deadline.
+    relay = getattr(session, "relay", None) or session
+    candidates = (
+        dispatch.timer if dispatch is not None else None,
+        getattr(relay, "timer", None),
+        getattr(session, "idle_timer", None),
     )
+    timer = next((c for c in candidates if hasattr(c, "when")), None)
     accepted = getattr(session, "accept_time", None)
     return SessionInfo(
         id=id(session),

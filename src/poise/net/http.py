@@ -25,7 +25,7 @@ from poise.core.frontend import Frontend
 from poise.core.http.framing import RequestFramer, ResponseFramer
 from poise.core.http.message import Request
 from poise.core.http.rules import Verdict
-from poise.core.http.stream import HttpStream
+from poise.core.http.stream import INFINITE, HttpStream
 from poise.core.server import ServerState
 from poise.core.tcprules import TcpRuleSets
 from poise.core.txn import Txn
@@ -35,6 +35,7 @@ from poise.net.dispatch import Dispatch, backend_tls
 from poise.net.httplog import log_transaction
 from poise.net.inspect import backend_rejects, content_rejects, refused, reject_content
 from poise.net.proxied import take_addresses
+from poise.net.relay import HttpTunnel
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
@@ -44,7 +45,7 @@ class HttpSession(HttpStream, asyncio.Protocol):
     Port (the stream's calls to its port are plain method calls) and its Dispatch's
     owner and connector. asyncio.Protocol adds no state (its __slots__ is empty)."""
 
-    __slots__ = ("client", "counted", "ctx", "idle_timer", "loop", "upstream")
+    __slots__ = ("client", "counted", "ctx", "idle_timer", "loop", "relay", "upstream")
 
     def __init__(self, ctx: Context, frontend: Frontend) -> None:
         self.ctx = ctx
@@ -54,6 +55,7 @@ class HttpSession(HttpStream, asyncio.Protocol):
         self.dispatch = Dispatch(self, ctx)  # the server side (net/dispatch.py)
         self.idle_timer: asyncio.TimerHandle | None = None  # the stream's one deadline
         self.upstream: Upstream | None = None
+        self.relay: HttpTunnel | None = None  # after a 101 (net/relay.py)
         self.counted = False
 
     # -- the client connection ----------------------------------------------------------
@@ -206,19 +208,29 @@ class HttpSession(HttpStream, asyncio.Protocol):
                 self.upstream = None
                 upstream.close()
 
-    def end_client(self) -> None:
-        client = self.client
-        client.write_eof() if client.can_write_eof() else client.close()
-
-    def end_server(self) -> bool:
+    def tunnel(self, data: bytes) -> None:
+        timer = self.idle_timer
+        if timer is not None:
+            self.idle_timer = None
+            timer.cancel()
+        self.deadline = INFINITE
         upstream = self.upstream
-        if upstream is None or upstream.transport is None:
-            return False
-        if upstream.transport.can_write_eof():
-            upstream.transport.write_eof()
-            return True
-        upstream.transport.close()  # a TLS server connection cannot be half-closed
-        return False
+        assert upstream is not None and upstream.transport is not None
+        upstream.session = None  # its transport's events are the relay's now
+        if data:
+            upstream.transport.write(data)
+        self.relay = HttpTunnel(self, upstream.transport, self.loop.time())
+
+    def tunnel_ended(self) -> None:
+        """Both connections of the tunnel are closed: the transaction's end."""
+        self.client_gone = True
+        self.close_session()
+
+    def kill(self, code: str) -> None:
+        if self.relay is not None:
+            self.relay.kill(code)  # the relay ends the session when both are closed
+        else:
+            HttpStream.kill(self, code)
 
     def close(self, abort: bool, tunnel: bool, reusable: bool) -> None:
         if self.idle_timer is not None:

@@ -7,11 +7,8 @@ bytes up to `tcp-request inspect-delay` (net/inspect.py) -> the switching rules
 connect (connect timeout, retries with a turn-around delay, redispatch: the session's
 Dispatch, net/dispatch.py, as for HTTP) -> relay bytes both ways -> log.
 
-The relay is two asyncio Protocols writing into each other's transport. Back-pressure: when
-one transport's write buffer passes its high-water mark, reading stops on the other side
-until it drains, so a slow reader never makes poise buffer without bound. Half-close is
-passed through (an EOF from one side becomes a FIN to the other). Inactivity is tracked by a
-single lazily re-armed timer: the data path only stores the time of last activity.
+The relay (back-pressure, half-close, the idle timeouts) is net/relay.py's, which HTTP
+mode's tunnels use too: a TcpSession is a Relay that first gets its server connection.
 """
 
 from __future__ import annotations
@@ -35,46 +32,8 @@ from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.dispatch import Dispatch
 from poise.net.inspect import HELD_LIMIT, connection_request, refused
+from poise.net.relay import Relay, ServerSide
 from poise.net.sessionlog import log_tcp_session
-
-
-class ServerSide(asyncio.Protocol):
-    __slots__ = ("session", "transport")
-
-    def __init__(self, session: TcpSession) -> None:
-        self.session = session
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop transports are not asyncio.Transport subclasses, hence a cast.
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        session = self.session
-        session.txn.bytes_out += len(data)
-        session.last_active = session.loop.time()
-        session.client.write(data)
-
-    def eof_received(self) -> bool:
-        session = self.session
-        session.server_eof = True
-        if session.client_eof or session.client_gone:
-            return False
-        if session.client.can_write_eof():
-            session.client.write_eof()
-        else:
-            session.client.close()  # TLS has no half-close: close_notify after the data
-        session.arm_idle()
-        return True
-
-    def pause_writing(self) -> None:
-        self.session.client.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.session.client.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.session.server_lost(exc)
 
 
 class InspectedServerSide(ServerSide):
@@ -87,6 +46,7 @@ class InspectedServerSide(ServerSide):
     event, here `timeout client`; poise forwards it when the delay ends, as documented.)"""
 
     __slots__ = ("held", "rule", "rules", "timer")
+    session: TcpSession
 
     def __init__(self, session: TcpSession, rules: TcpRuleSets) -> None:
         super().__init__(session)
@@ -154,36 +114,22 @@ class InspectedServerSide(ServerSide):
             self.transport.abort()
 
 
-class TcpSession(asyncio.Protocol):
-    """The client side of a TCP-mode session; owns the whole session."""
+class TcpSession(Relay):
+    """The client side of a TCP-mode session; owns the whole session. The relay's part
+    (net/relay.py) starts when the server connection is up."""
 
     __slots__ = (
         "accept_time",
-        "backend",
         "chosen",
-        "client",
-        "client_eof",
-        "client_gone",
         "conn",
         "ctx",
         "dispatch",
-        "finished",
-        "frontend",
         "held",
-        "idle",
-        "idle_code",
         "inspecting",
-        "last_active",
-        "loop",
         "pending",
         "req",
         "rule",
         "server",
-        "server_eof",
-        "server_gone",
-        "server_transport",
-        "timer",
-        "txn",
     )
 
     def __init__(self, ctx: Context, frontend: Frontend) -> None:
@@ -338,13 +284,7 @@ class TcpSession(asyncio.Protocol):
         self.inspecting = None
         self.cancel_timer()
 
-    def data_received(self, data: bytes) -> None:
-        self.txn.bytes_in += len(data)
-        transport = self.server_transport
-        if transport is not None:
-            self.last_active = self.loop.time()
-            transport.write(data)
-            return
+    def before_server(self, data: bytes) -> None:
         self.pending.append(data)
         if sum(map(len, self.pending)) >= PENDING_LIMIT:
             self.client.pause_reading()
@@ -355,44 +295,13 @@ class TcpSession(asyncio.Protocol):
                 held.final = True  # the buffer is full: the contents cannot change
             self.inspect()
 
-    def eof_received(self) -> bool:
-        self.client_eof = True
+    def eof_before_server(self) -> bool:
         if self.held is not None:
             self.held.final = True  # the client closed: the contents cannot change
             self.inspect()
-        if self.server_gone:
-            return False
-        transport = self.server_transport
-        if transport is not None:
-            if self.server_eof:
-                return False
-            # A TLS connection cannot be half-closed (asyncio has no close_notify-only
-            # shutdown): the server's side stays open until it ends or times out.
-            if transport.can_write_eof():
-                transport.write_eof()
-            self.arm_idle()
-        return True
+        return not self.server_gone
 
-    def pause_writing(self) -> None:
-        if self.server_transport is not None:
-            self.server_transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.server_transport is not None:
-            self.server_transport.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.client_gone = True
-        transport = self.server_transport
-        if transport is not None:
-            if not self.txn.term and exc is not None:
-                self.txn.term = Failure.CLIENT_ABORT_DATA.code
-            if self.server_gone:
-                self.finish()
-            else:
-                transport.close()
-            return
-        # Left before a server connection was up.
+    def lost_before_server(self) -> None:
         if self.held is not None:  # while content rules waited for its bytes
             self.txn.term = self.txn.term or Failure.CLIENT_ABORT_REQUEST.code
             self.held = self.conn.held = None
@@ -463,59 +372,7 @@ class TcpSession(asyncio.Protocol):
         if self.frontend.logasap:
             log_tcp_session(self, final=False)
 
-    # -- the relay ----------------------------------------------------------------------
-
-    def arm_idle(self) -> None:
-        """Tunnel timeout if set, else the shorter of the client and server timeouts;
-        once either direction is shut, `timeout client-fin`/`server-fin` where set."""
-        backend = self.backend
-        assert backend is not None
-        frontend = self.frontend
-        half_closed = self.client_eof or self.server_eof
-        client = backend.tunnel_timeout or frontend.client_timeout
-        server = backend.tunnel_timeout or backend.server_timeout
-        if half_closed:
-            client = frontend.client_fin_timeout or client
-            server = backend.server_fin_timeout or server
-        if client is None and server is None:
-            return
-        if server is None or (client is not None and client <= server):
-            self.idle, self.idle_code = client or 0.0, Failure.CLIENT_TIMEOUT.code
-        else:
-            self.idle, self.idle_code = server, Failure.SERVER_TIMEOUT.code
-        self.cancel_timer()
-        self.timer = self.loop.call_at(self.last_active + self.idle, self.idle_check)
-
-    def cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def idle_check(self) -> None:
-        deadline = self.last_active + self.idle
-        if self.loop.time() < deadline:
-            self.timer = self.loop.call_at(deadline, self.idle_check)
-            return
-        self.timer = None
-        self.kill(self.idle_code)
-
-    def server_lost(self, exc: Exception | None) -> None:
-        self.server_gone = True
-        if not self.txn.term and exc is not None:
-            self.txn.term = Failure.SERVER_ABORT_DATA.code
-        if self.client_gone:
-            self.finish()
-        else:
-            self.client.close()
-
-    def kill(self, code: str) -> None:
-        """End the session at once (timeout, shutdown): both sides are aborted."""
-        if not self.txn.term:
-            self.txn.term = code
-        if self.server_transport is not None and not self.server_gone:
-            self.server_transport.abort()
-        if not self.client_gone:
-            self.client.abort()
+    # -- the end ------------------------------------------------------------------------
 
     def fail(self, failure: Failure) -> None:
         """The session cannot be served: close the client and log why."""
@@ -524,8 +381,6 @@ class TcpSession(asyncio.Protocol):
             self.finish()
         else:
             self.client.close()
-
-    # -- the end ------------------------------------------------------------------------
 
     def finish(self) -> None:
         if self.finished:

@@ -7,8 +7,8 @@ forwarded) -> frontend rules (deny/redirect/return) -> use_backend -> backend ru
 persistence cookie or balancing (a Dispatcher: queue, connect, retries, redispatch) ->
 forward the head and stream the body -> read the response head (timeout server; 504) ->
 check its framing (502) -> response rules, persistence cookie -> stream the body
-(core/http/stream_response.py) -> log -> next request, or a tunnel after `101 Switching
-Protocols`.
+(core/http/stream_response.py) -> log -> next request, or after `101 Switching Protocols`
+the two connections handed to the byte relay TCP mode uses (the port's `tunnel`).
 
 Events come in as method calls with the time: client_data(data, now), server_data(data,
 now), timer(now), client_eof(), client_lost(), server_eof(), server_lost(), and from the
@@ -164,10 +164,7 @@ class HttpStream:
         self.last_active = now
         rq = self.rq
         phase = rq.phase
-        if phase is TUNNEL:
-            self.txn.bytes_in += len(data)
-            self.forward_to_server(data)
-        elif phase is BODY:
+        if phase is BODY:
             used = self.request_body(data, 0)
             if used < len(data):
                 rq.buf += data[used:]
@@ -203,8 +200,6 @@ class HttpStream:
     def client_eof(self) -> bool:
         """The client closed its side; True: keep the connection half-open."""
         phase = self.rq.phase
-        if phase is TUNNEL:
-            return self.port.end_server()
         if phase is BODY or phase is WAIT:
             # Half-closed: the client still gets its response, then the connection ends.
             self.half_closed = True
@@ -216,7 +211,7 @@ class HttpStream:
         self.client_gone = True
         phase = self.rq.phase
         if phase is not CLOSED:
-            if self.txn.req is not None and phase is not TUNNEL:
+            if self.txn.req is not None:
                 # Left in the middle of a transaction.
                 dispatch = self.dispatch
                 if dispatch.state is QUE:
@@ -379,24 +374,26 @@ class HttpStream:
     bad_response = response.bad_response
 
     def start_tunnel(self) -> None:
+        """A `101 Switching Protocols` went to the client: HTTP is over on this
+        connection. Both connections go to the port's byte relay (the one TCP mode
+        uses: `timeout tunnel`, half-close, back-pressure), with what the client sent
+        after its request head; the transaction is logged when the relay ends."""
         rq = self.rq
         rq.tunnel()
-        backend = self.backend
-        assert backend is not None
-        idle = backend.tunnel_timeout or self.frontend.client_timeout or backend.server_timeout
-        self.arm(idle, self.tunnel_timed_out)
+        self.idle_delay = INFINITE
+        data = b""
         if rq.buf:
             data = bytes(rq.buf)
             rq.buf.clear()
             self.txn.bytes_in += len(data)
-            self.forward_to_server(data)
         if self.gate.resume(PIPELINED):  # the server connection may still be full
             self.port.resume_reading()
+        self.port.tunnel(data)
 
     # -- timeouts -----------------------------------------------------------------------
 
     def arm(self, delay: float | None, callback: Callable[[], None]) -> None:
-        """The timeout of the current phase (http-request, client, server, tunnel).
+        """The timeout of the current phase (http-request, client, server).
 
         One deadline serves every phase and is moved lazily: changing phase only records
         the new delay; the port's timer is set again only for an earlier deadline, and
@@ -451,10 +448,6 @@ class HttpStream:
             self.keep_client = False
             self.end_transaction(log=True)
             self.close_session(abort=True)
-
-    def tunnel_timed_out(self) -> None:
-        self.txn.term = Failure.CLIENT_TIMEOUT.code
-        self.close_session(abort=True)
 
     # -- the end of a transaction, of the stream ----------------------------------------
 

@@ -51,12 +51,10 @@ class Port(Protocol):
         """The transaction is over: the server connection stays attached, idle, for the
         next request (`keep`), or closes."""
 
-    def end_client(self) -> None:
-        """The server closed its side of a tunnel: close the client's side (half-close)."""
-
-    def end_server(self) -> bool:
-        """The client closed its side of a tunnel: half-close the server connection.
-        False: it cannot be half-closed (TLS), it was closed instead, or there is none."""
+    def tunnel(self, data: bytes) -> None:
+        """A `101 Switching Protocols` went to the client: hand both connections to the
+        byte relay, after writing `data` (what the client sent after its request head)
+        to the server. The relay ends the stream (close_session) when both are closed."""
 
     def close(self, abort: bool, tunnel: bool, reusable: bool) -> None:
         """The stream is over: the timer stopped, the server connection back to its pool

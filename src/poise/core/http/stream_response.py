@@ -35,10 +35,6 @@ PLAIN_RESPONSES_KEPT = 256
 
 def server_data(s: HttpStream, data: bytes, now: float) -> None:
     s.last_active = now
-    if s.rq.phase is TUNNEL:
-        s.txn.bytes_out += len(data)
-        s.write_client(data)
-        return
     rs = s.rs
     phase = rs.phase
     if phase is RESP_BODY:
@@ -263,9 +259,6 @@ def bad_response(s: HttpStream, reason: str, started: bool = False) -> None:
 
 
 def server_eof(s: HttpStream) -> None:
-    if s.rq.phase is TUNNEL:
-        s.port.end_client()
-        return
     if s.rs.server_closed():  # the end of a body framed by the close
         s.keep_server = False
         s.response_done()
@@ -274,9 +267,6 @@ def server_eof(s: HttpStream) -> None:
 def server_lost(s: HttpStream) -> None:
     """The server connection of this transaction closed."""
     s.sending = False
-    if s.rq.phase is TUNNEL:
-        s.close_session()
-        return
     rs = s.rs
     if rs.phase is RESP_DONE or s.txn.req is None:
         return
