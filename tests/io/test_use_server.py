@@ -1,8 +1,8 @@
 """`use-server NAME if|unless COND` through real sockets: a request whose condition holds
 goes to that server, ahead of the balancer; a rule whose server is in maintenance is
-passed over (unless `option persist`); a persistence cookie still wins; in TCP mode the
-connection's facts decide (the client's address); and `del server` refuses a server a
-rule names, with HAProxy 2.6's message."""
+passed over (unless `option persist`); a rule wins over a persistence cookie, as in
+HAProxy; in TCP mode the connection's facts decide (the client's address); and `del
+server` refuses a server a rule names, with HAProxy 2.6's message."""
 
 from __future__ import annotations
 
@@ -75,8 +75,12 @@ def test_a_rule_chooses_the_server_ahead_of_the_balancer(loop_kind: str, tmp_pat
             assert await served_by(client, "/", "X-To: c\r\n") == "c"
             # No rule applies: round robin over the three.
             assert sorted([await served_by(client, "/") for _ in range(3)]) == ["a", "b", "c"]
-            # The cookie is read first: a client of a stays on a.
-            assert await served_by(client, "/to-b/", "Cookie: S=a\r\n") == "a"
+            # The rules run before the cookie is read, as in HAProxy 2.6 (AN_REQ_SRV_RULES
+            # before AN_REQ_HTTP_INNER): a client of a asking for /to-b/ goes to b, and
+            # gets no new cookie (the rule made it direct; haproxy logs its cookie U).
+            status, headers, body = await client.get("/to-b/", headers="Cookie: S=a\r\n")
+            assert (status, body.split()[0], "set-cookie" in headers) == (200, b"b", False)
+            assert await served_by(client, "/", "Cookie: S=a\r\n") == "a"
             # b in maintenance: its rule is passed over, the balancer chooses among a, c.
             assert await cli(sock, "set server be/b state maint") == ""
             assert {await served_by(client, "/to-b/") for _ in range(4)} == {"a", "c"}

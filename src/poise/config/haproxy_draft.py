@@ -47,7 +47,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
-from poise.config.model_http import ErrorFilesRef
+from poise.config.model_http import ErrorFilesRef, PersistRule
 
 
 class Problem(ValueError):
@@ -321,6 +321,7 @@ class SectionDraft:
     binds: list[Bind] = field(default_factory=list)
     use_backends: list[UseBackend] = field(default_factory=list)
     use_servers: list[UseServer] = field(default_factory=list)
+    persist_rules: list[PersistRule] = field(default_factory=list)
     redirects: list[Redirect] = field(default_factory=list)
     servers: list[ServerDraft] = field(default_factory=list)
     # ACLs by name: their tests (lines), and where each name was first declared.

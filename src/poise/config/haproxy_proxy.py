@@ -58,6 +58,7 @@ from poise.config.model import (
     UseServer,
     Where,
 )
+from poise.config.model_http import PersistRule
 from poise.config.samples import parse_log_format
 from poise.config.units import parse_int, parse_time
 
@@ -112,6 +113,8 @@ class ProxyParser:
             "default_backend": self.default_backend,
             "use_backend": self.use_backend,
             "use-server": self.use_server,
+            "force-persist": functools.partial(self.persist, True),
+            "ignore-persist": functools.partial(self.persist, False),
             "maxconn": self.maxconn,
             "fullconn": self.fullconn,
             "load-server-state-from-file": self.load_server_state,
@@ -278,6 +281,14 @@ class ProxyParser:
             raise Problem("'use-server' requires either 'if' or 'unless' followed by a condition.")
         condition = self.http.condition(list(args[1:]), where, "use-server")
         self.section.use_servers.append(UseServer(args[0], where, condition))
+
+    def persist(self, force: bool, args: Sequence[str], where: Where) -> None:
+        """`force-persist|ignore-persist if|unless COND` (a condition is required)."""
+        keyword = "force-persist" if force else "ignore-persist"
+        if not args or args[0] not in ("if", "unless"):
+            raise Problem(f"'{keyword}' requires either 'if' or 'unless' followed by a condition.")
+        condition = self.http.condition(list(args), where, keyword)
+        self.section.persist_rules.append(PersistRule(force, where, condition))
 
     def maxconn(self, args: Sequence[str], where: Where) -> None:
         self.settings.maxconn = parse_int(one_arg(args, "a number"), 0)

@@ -238,6 +238,7 @@ class _Linker:
             use_servers=use_servers(section, own.use_servers, self.diagnostics)
             if proxy.is_backend
             else (),
+            persist_rules=own.persist_rules,
             balance=Balance(
                 algorithm,
                 settings.draws or 2,

@@ -35,7 +35,7 @@ from poise.config.model import (
     UseBackend,
     UseServer,
 )
-from poise.config.model_http import ErrorFilesRef
+from poise.config.model_http import ErrorFilesRef, PersistRule
 from poise.config.samples import Scope, check_scope
 
 _L7_HASHES = (Algorithm.URI, Algorithm.URL_PARAM, Algorithm.HDR)
@@ -51,6 +51,7 @@ class SectionRules:
     redirects: tuple[Redirect, ...] = ()
     use_backends: tuple[UseBackend, ...] = ()
     use_servers: tuple[UseServer, ...] = ()
+    persist_rules: tuple[PersistRule, ...] = ()
 
     @property
     def any(self) -> bool:
@@ -115,12 +116,19 @@ class Resolver:
                 for u in section.use_backends
             ),
             use_servers=tuple(self.use_server(use) for use in section.use_servers),
+            persist_rules=tuple(self.persist_rule(rule) for rule in section.persist_rules),
         )
 
     def use_server(self, use: UseServer) -> UseServer:
         condition = self.condition(use.condition, "use-server", "req")
         assert condition is not None  # a condition stays one once its ACLs are resolved
         return replace(use, condition=condition)
+
+    def persist_rule(self, rule: PersistRule) -> PersistRule:
+        keyword = "force-persist" if rule.force else "ignore-persist"
+        condition = self.condition(rule.condition, keyword, "req")
+        assert condition is not None  # a condition stays one once its ACLs are resolved
+        return replace(rule, condition=condition)
 
     def rule(self, rule: HttpRule, keyword: str, scope: Scope) -> HttpRule:
         return replace(rule, condition=self.condition(rule.condition, keyword, scope))
@@ -168,9 +176,13 @@ class Resolver:
             "stats admin": "http-request header rule",
             "monitor fail": "http-request header rule",
             "use-server": "use-server, balance or stick-match rule",
+            # HAProxy checks them where the backend's content rules run (SMP_VAL_BE_REQ_CNT).
+            "force-persist": "tcp-request content rule",
+            "ignore-persist": "tcp-request content rule",
         }[keyword]
         # A backend's checkpoint (HAProxy's SMP_CKP_BE_SET_SRV), in a `listen` section too.
-        context = f"{'backend' if keyword == 'use-server' else self.side} {context}"
+        backend = keyword in ("use-server", "force-persist", "ignore-persist")
+        context = f"{'backend' if backend else self.side} {context}"
         self.diagnostics.extend(scope_warnings(cond, keyword, scope, context))
 
 

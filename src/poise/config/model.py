@@ -14,6 +14,7 @@ from enum import Enum, Flag, auto
 from typing import Literal
 
 from poise.config.model_checks import TcpCheck
+from poise.config.model_global import StatsSocket
 from poise.config.model_http import (
     Acl,
     AclPattern,
@@ -32,6 +33,7 @@ from poise.config.model_http import (
     LogFormat,
     MatchMethod,
     Monitor,
+    PersistRule,
     Redirect,
     RedirectKind,
     Sample,
@@ -85,6 +87,7 @@ __all__ = [
     "RedirectKind",
     "Sample",
     "StatsPage",
+    "StatsSocket",
     "TcpRule",
     "TcpRules",
     "TlsBind",
@@ -468,6 +471,7 @@ class Proxy:
     # Backend side.
     servers: tuple[Server, ...] = ()
     use_servers: tuple[UseServer, ...] = ()
+    persist_rules: tuple[PersistRule, ...] = ()  # `force-persist`, `ignore-persist`
     balance: Balance = field(default_factory=Balance)
     retries: int = 3
     fullconn: int | None = None  # None: a tenth of its frontends' maxconn (admin/stats.py)
@@ -523,21 +527,6 @@ class Proxy:
     @property
     def is_backend(self) -> bool:
         return bool(self.capabilities & Capability.BACKEND)
-
-
-@dataclass(frozen=True, slots=True)
-class StatsSocket:
-    """`stats socket ADDR [mode M] [level L] [expose-fd listeners] [user U] [group G]`."""
-
-    address: Address
-    where: Where
-    mode: int | None = None  # permission bits for a unix socket, e.g. 0o600
-    level: Literal["user", "operator", "admin"] = "operator"
-    # `expose-fd listeners`: `_getsocks` hands the listening sockets to a new process.
-    expose_fd: bool = False
-    # Owner of a unix socket's file: a name or a number (`uid`/`gid`), None = ours.
-    user: str | None = None
-    group: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

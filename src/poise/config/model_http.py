@@ -140,6 +140,18 @@ class UseServer:
     condition: Condition
 
 
+@dataclass(frozen=True, slots=True)
+class PersistRule:
+    """`force-persist if|unless COND` (`force`) or `ignore-persist if|unless COND` in a
+    backend. Once the backend is chosen, the first rule whose condition holds decides:
+    forced, a persistence cookie or `use-server` may reach a down server and there is no
+    redispatch; ignored, the cookie is not looked at and no cookie is set."""
+
+    force: bool
+    where: Where
+    condition: Condition
+
+
 RedirectKind = Literal["location", "prefix", "scheme"]
 
 

@@ -101,6 +101,7 @@ class Backend:
         "max_retries",
         "max_sess",
         "name",
+        "persist_rules",
         "plain_responses",
         "prefers_last",
         "proxy",
@@ -150,6 +151,10 @@ class Backend:
         self.use_servers = [
             (compile_condition(use.condition, "req"), by_name[use.server])
             for use in proxy.use_servers
+        ]
+        # `force-persist` (True) and `ignore-persist` (False) rules, compiled once.
+        self.persist_rules = [
+            (compile_condition(rule.condition, "req"), rule.force) for rule in proxy.persist_rules
         ]
         self.tcp = compile_rules(proxy)  # tcp-request content, tcp-response (None: none)
         self._derive(proxy)
@@ -229,13 +234,24 @@ class Backend:
 
     # -- what the balancer sees -------------------------------------------------------
 
-    def rule_server(self, req: Request | None) -> ServerState | None:
+    def persistence(self, req: Request | None) -> bool | None:
+        """What the first `force-persist` (True) or `ignore-persist` (False) rule whose
+        condition holds on `req` says, as HAProxy asks once the backend is known (before
+        the backend's own rules); None: no rule holds."""
+        if req is not None:
+            for test, force in self.persist_rules:
+                if test(req, None):
+                    return force
+        return None
+
+    def rule_server(self, req: Request | None, force: bool = False) -> ServerState | None:
         """The server of the first `use-server` rule whose condition holds on `req` and
-        whose server is usable (or any, under `option persist`); None: the balancer
-        chooses (HAProxy's process_server_rules goes on past an unusable server)."""
+        whose server is usable (or any, under `option persist` or `force-persist`); None:
+        the balancer chooses (HAProxy's process_server_rules goes on past an unusable
+        server)."""
         if req is None:
             return None
-        persist = model.Option.PERSIST in self.proxy.options
+        persist = force or model.Option.PERSIST in self.proxy.options
         for test, server in self.use_servers:
             if test(req, None) and (persist or server.usable):
                 return server

@@ -78,6 +78,7 @@ class Txn:
         "bytes_out",
         "connect_error",
         "cookie_status",
+        "persist",
         "redispatched",
         "refusal",
         "req",
@@ -118,6 +119,8 @@ class Txn:
         self.server: ServerState | None = None  # the last server tried
         self.retries = 0
         self.redispatched = False
+        # What `force-persist` (True) or `ignore-persist` (False) said; None: no rule held.
+        self.persist: bool | None = None
         self.connect_error: BaseException | None = None  # why the last connect failed
         self.rule = ""  # the rule that answered (deny, return, redirect)
         self.refusal = ""  # why poise refused the request or the response

@@ -163,7 +163,7 @@ class Dispatch:
         backend = owner.backend
         assert backend is not None
         if backend.use_servers and avoid is None:
-            chosen = backend.rule_server(owner.sni_request())
+            chosen = backend.rule_server(owner.sni_request(), owner.txn.persist is True)
             if chosen is not None:
                 self.assign_to(chosen)
                 return
@@ -424,7 +424,9 @@ class Dispatch:
             owner.finish()
             return
         txn = owner.txn
-        after = after_failure(txn.retries, backend.max_retries, backend.proxy.redispatch)
+        # `force-persist` turns the final redispatch off (HAProxy's SF_FORCE_PRST).
+        redispatch = None if txn.persist is True else backend.proxy.redispatch
+        after = after_failure(txn.retries, backend.max_retries, redispatch)
         if after is After.GIVE_UP:
             self.state = CLO
             owner.fail(failure)

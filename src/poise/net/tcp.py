@@ -185,6 +185,8 @@ class TcpSession(Relay):
             return
         self.backend = backend
         backend.enter()
+        if backend.persist_rules:
+            self.txn.persist = backend.persistence(self.sni_request())
         self.dispatch.assign(None)
 
     # -- layer-4 rules (core/tcprules.py), before a server is chosen ----------------------
@@ -266,6 +268,8 @@ class TcpSession(Relay):
         self.end_inspection()
         self.backend = backend
         backend.enter()
+        if backend.persist_rules:  # `force-persist` lets `use-server` take a down server
+            self.txn.persist = backend.persistence(self.sni_request())
         self.dispatch.assign(None)
 
     def route(self) -> Backend | None:

@@ -127,6 +127,11 @@ class CookieMatch:
     first_date: int = 0
     last_date: int = 0
     redispatch: bool = False
+    # `force-persist` held: a down server named by the cookie is taken (HAProxy's
+    # SF_FORCE_PRST); `ignore-persist` held: the cookie names no server and the response
+    # is left alone, no cookie inserted (SF_IGNORE_PRST).
+    force: bool = False
+    ignore: bool = False
 
     @property
     def direct(self) -> bool:
@@ -150,18 +155,24 @@ def request_cookie(
     *,
     persist: bool,
     redispatch: bool,
+    force: bool = False,
+    ignore: bool = False,
+    assigned: ServerState | None = None,
 ) -> CookieMatch:
     """Read the persistence cookie of a request and strip what the server must not see.
 
     `servers` are the backend's servers in declaration order; `persist` is
-    `option persist`, `redispatch` whether `option redispatch` is on (any interval).
+    `option persist`, `redispatch` whether `option redispatch` is on (any interval);
+    `force` and `ignore` what `force-persist` and `ignore-persist` said (CookieMatch);
+    `assigned` the server a `use-server` rule chose, which HAProxy runs first: the cookie
+    then names no server (status U) and the response inserts none.
     `headers` is edited in place: in `insert indirect` mode the cookie is removed (the
     whole Cookie header when nothing else is left), in prefix mode `SERVER~` is removed
     from its value; the other cookies keep their bytes (HAProxy only removes spaces
     around their `=`).
     """
-    match = CookieMatch(redispatch=redispatch)
-    reader = _ClientCookies(cfg, servers, int(now), persist, match)
+    match = CookieMatch(assigned, redispatch=redispatch, force=force, ignore=ignore)
+    reader = _ClientCookies(cfg, servers, int(now), persist or force, match)
     items = headers.items
     changed = False
     kept: list[tuple[str, str]] = []
@@ -309,7 +320,7 @@ class _ClientCookies:
             delim = val_beg
             match.first_date = match.last_date = 0
         found = False
-        if delim != val_beg and match.server is None:
+        if delim != val_beg and match.server is None and not match.ignore:
             wanted = value[val_beg:delim]
             for server in self.servers:
                 if server.cookie is None or server.cookie != wanted:
@@ -324,7 +335,7 @@ class _ClientCookies:
         # "invalid" give way here: a valid, down, expired or old status from an earlier
         # cookie stays.
         if not found and match.status in ("N", "I"):
-            match.status = "U" if match.server is not None else "I"
+            match.status = "U" if match.server is not None or match.ignore else "I"
         return delim
 
 
@@ -403,8 +414,8 @@ def response_cookie(
     for a 302, say); 200 is assumed when it is left out. Call it for final responses and
     for 101 (HAProxy skips the other 1xx).
     """
-    if status < 200 and status != 101:
-        return "N"
+    if (status < 200 and status != 101) or match.ignore:
+        return "N"  # `ignore-persist`: the server's own cookie is not even looked at
     mode = cfg.mode
     direct = match.server is not None and match.server is server
     own = server.cookie

@@ -22,6 +22,7 @@ from poise.core.http.message import Request
 if TYPE_CHECKING:
     from poise.core.backend import Backend
     from poise.core.frontend import Frontend
+    from poise.core.server import ServerState
     from poise.core.txn import Conn
 
 
@@ -125,11 +126,19 @@ def server_headers(
 
 
 def request_persistence(
-    cookie: model.Cookie, backend: Backend, req: Request, now: float
+    cookie: model.Cookie,
+    backend: Backend,
+    req: Request,
+    now: float,
+    *,
+    rule: bool | None = None,
+    assigned: ServerState | None = None,
 ) -> persistence.CookieMatch:
     """What the request's persistence cookie (the backend's `cookie`) says: the server it
     designates, if it takes the request, and the log's status character; the cookie is
-    taken out of what the server gets when HAProxy would (core/http/persistence.py)."""
+    taken out of what the server gets when HAProxy would (core/http/persistence.py).
+    `rule`: what `force-persist` (True) or `ignore-persist` (False) said, None: nothing;
+    `assigned`: the server a `use-server` rule chose."""
     proxy = backend.proxy
     return persistence.request_cookie(
         cookie,
@@ -137,7 +146,10 @@ def request_persistence(
         backend.servers,
         now,
         persist=model.Option.PERSIST in proxy.options,
-        redispatch=proxy.redispatch not in (None, 0),
+        redispatch=proxy.redispatch not in (None, 0) and rule is not True,
+        force=rule is True,
+        ignore=rule is False,
+        assigned=assigned,
     )
 
 

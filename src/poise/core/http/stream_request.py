@@ -110,6 +110,8 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
         return
     s.backend = backend
     backend.enter()
+    if backend.persist_rules:  # `force-persist`, `ignore-persist`: asked once, here
+        txn.persist = backend.persistence(req)
     if backend.tcp is not None and s.port.backend_rejects(backend, frontend, req):
         layer4_reject(s, False)
         return
@@ -127,9 +129,13 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     s.keep_server = keep
     if backend.compression is not None or runtime.compression is not None:
         s.encoder = compression.choose(backend.compression, runtime.compression, req)
+    # `use-server` rules, then the persistence cookie (HAProxy's SRV_RULES, HTTP_INNER).
+    chosen = backend.rule_server(req, txn.persist is True) if backend.use_servers else None
     if (cookie := backend.proxy.cookie) is not None:
         wall = s.runtime.wall()
-        s.cookie_match = request_analysers.request_persistence(cookie, backend, req, wall)
+        s.cookie_match = request_analysers.request_persistence(
+            cookie, backend, req, wall, rule=txn.persist, assigned=chosen
+        )
     s.out_head = request_analysers.request_head(raw, req)
     if rq.phase is BODY:
         s.arm(s.frontend.client_timeout, s.client_timed_out)
@@ -148,6 +154,8 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     match = s.cookie_match
     if match is not None and match.server is not None:
         s.dispatch.assign_to(match.server)
+    elif chosen is not None:
+        s.dispatch.assign_to(chosen)
     else:
         s.dispatch.assign(None)
 

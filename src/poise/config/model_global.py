@@ -1,0 +1,27 @@
+"""Parts of the `global` section's model (config/model.py's Global) kept apart to hold
+that module within its size: the `stats socket` lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from poise.config.model import Address
+    from poise.config.where import Where
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSocket:
+    """`stats socket ADDR [mode M] [level L] [expose-fd listeners] [user U] [group G]`."""
+
+    address: Address
+    where: Where
+    mode: int | None = None  # permission bits for a unix socket, e.g. 0o600
+    level: Literal["user", "operator", "admin"] = "operator"
+    # `expose-fd listeners`: `_getsocks` hands the listening sockets to a new process.
+    expose_fd: bool = False
+    # Owner of a unix socket's file: a name or a number (`uid`/`gid`), None = ours.
+    user: str | None = None
+    group: str | None = None
