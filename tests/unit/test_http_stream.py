@@ -10,7 +10,6 @@ connection attempt to the test, which says how it ends (up, refused)."""
 from __future__ import annotations
 
 from poise.config.haproxy import parse
-from poise.config.model import Proxy
 from poise.core.backend import Backend, Outcome
 from poise.core.balancer.factory import make_balancer
 from poise.core.connect import ASS, CLO, CON, EST, INI, QUE, REQ, SrvState
@@ -20,7 +19,6 @@ from poise.core.http.message import Request
 from poise.core.http.rules import Verdict
 from poise.core.http.stream import HttpStream
 from poise.core.server import ServerState
-from poise.core.tcprules import TcpRuleSets
 from poise.core.termination import Failure
 from poise.core.txn import Txn
 
@@ -129,15 +127,6 @@ class Port:
     def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
         assert all(txn is not seen for seen in self.logged), "a transaction logged twice"
         self.logged.append(txn)
-
-    def content_rejects(self, rules: TcpRuleSets, req: Request) -> bool:
-        return False  # no `tcp-request content` rules here
-
-    def backend_rejects(self, backend: Backend, frontend: Proxy, req: Request) -> bool:
-        return False
-
-    def reject_content(self, txn: Txn, frontend_rule: bool) -> None:
-        raise AssertionError("no content rules here")
 
     def has_pages(self, frontend: Frontend) -> bool:
         return False

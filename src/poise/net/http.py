@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from poise.config.model import Proxy
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend
 from poise.core.http.framing import RequestFramer, ResponseFramer
@@ -27,13 +26,12 @@ from poise.core.http.message import Request
 from poise.core.http.rules import Verdict
 from poise.core.http.stream import INFINITE, HttpStream
 from poise.core.server import ServerState
-from poise.core.tcprules import TcpRuleSets
 from poise.core.txn import Txn
 from poise.net import services
 from poise.net.context import Context
 from poise.net.dispatch import Dispatch, backend_tls
 from poise.net.httplog import log_transaction
-from poise.net.inspect import backend_rejects, content_rejects, refused, reject_content
+from poise.net.inspect import refused
 from poise.net.proxied import take_addresses
 from poise.net.relay import HttpTunnel
 from poise.net.tls import client_sni
@@ -77,14 +75,7 @@ class HttpSession(HttpStream, asyncio.Protocol):
         # Counted in when it was accepted (net/accept.py).
         self.counted = True
         self.ctx.sessions.add(self)
-        # HttpStream.begin and its first arm(), inlined (the timer is not set yet): two
-        # Python calls less per connection (bench/instructions.py, `http close`).
-        now = self.accept_time = self.txn.start = self.last_active = self.loop.time()
-        delay = self.frontend.first_head_timeout
-        if delay is not None:
-            self.idle_delay, self.idle_callback, self.idle_since = delay, self.head_timed_out, now
-            self.deadline = deadline = now + delay
-            self.idle_timer = self.loop.call_at(deadline, self.timer_fired)
+        self.begin(self.loop.time())
 
     def data_received(self, data: bytes) -> None:
         self.client_data(data, self.loop.time())
@@ -261,15 +252,6 @@ class HttpSession(HttpStream, asyncio.Protocol):
         log_transaction(
             txn, self.conn, self.frontend, backend, self.ctx, now, self.client, server_side
         )
-
-    def content_rejects(self, rules: TcpRuleSets, req: Request) -> bool:
-        return content_rejects(rules, req)
-
-    def backend_rejects(self, backend: Backend, frontend: Proxy, req: Request) -> bool:
-        return backend_rejects(backend, frontend, req)
-
-    def reject_content(self, txn: Txn, frontend_rule: bool) -> None:
-        reject_content(txn, frontend_rule)
 
     def has_pages(self, frontend: Frontend) -> bool:
         return services.has_pages(self.ctx, frontend)

@@ -23,6 +23,7 @@ from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
 from poise.core.http.message import Request
 from poise.core.http.rules import select_backend
+from poise.core.layer4 import HELD_LIMIT
 from poise.core.payload import Held
 from poise.core.rdp_cookie import rdp_cookie
 from poise.core.server import ServerState
@@ -31,7 +32,7 @@ from poise.core.termination import NORMAL, Cause, Failure, Phase, code
 from poise.core.txn import Conn, Txn
 from poise.net.context import Context
 from poise.net.dispatch import Dispatch
-from poise.net.inspect import HELD_LIMIT, connection_request, refused
+from poise.net.inspect import connection_request, refused
 from poise.net.relay import Relay, ServerSide
 from poise.net.sessionlog import log_tcp_session
 

@@ -13,14 +13,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from poise.config.model import Proxy
     from poise.core.backend import Backend
     from poise.core.connect import SrvState
     from poise.core.frontend import Frontend
     from poise.core.http.message import Request
     from poise.core.http.rules import Verdict
     from poise.core.server import ServerState
-    from poise.core.tcprules import TcpRuleSets
     from poise.core.txn import Txn
 
 
@@ -64,15 +62,6 @@ class Port(Protocol):
 
     def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
         """Write the transaction's log lines (the frontend has a log sink)."""
-
-    def content_rejects(self, rules: TcpRuleSets, req: Request) -> bool:
-        """The frontend's `tcp-request content` rules reject this request."""
-
-    def backend_rejects(self, backend: Backend, frontend: Proxy, req: Request) -> bool:
-        """The content rules of the backend the request was routed to reject it."""
-
-    def reject_content(self, txn: Txn, frontend_rule: bool) -> None:
-        """Record a request refused by `tcp-request content reject` (as HAProxy logs it)."""
 
     def has_pages(self, frontend: Frontend) -> bool:
         """Whether a stats page may answer in this frontend (worked out once)."""

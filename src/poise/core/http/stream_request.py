@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poise.core import layer4
 from poise.core.errors import parse_error
 from poise.core.http import compression, heads, request_analysers, rules, validate
 from poise.core.http.chunked import ChunkError
@@ -76,7 +77,7 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     if problem is not None:
         s.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
         return
-    if (tcp := s.frontend.tcp) is not None and tcp.content and s.port.content_rejects(tcp, req):
+    if (tcp := s.frontend.tcp) is not None and tcp.content and layer4.content_rejects(tcp, req):
         layer4_reject(s, True)
         return
     # `option httpclose` in the frontend closes the client side after each response;
@@ -112,7 +113,7 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     backend.enter()
     if backend.persist_rules:  # `force-persist`, `ignore-persist`: asked once, here
         txn.persist = backend.persistence(req)
-    if backend.tcp is not None and s.port.backend_rejects(backend, frontend, req):
+    if backend.tcp is not None and layer4.backend_rejects(backend, frontend, req):
         layer4_reject(s, False)
         return
     if (
@@ -216,9 +217,9 @@ def reject(s: HttpStream, failure: Failure, reason: str, status: int | None = No
 
 
 def layer4_reject(s: HttpStream, frontend_rule: bool) -> None:
-    """`tcp-request content reject`: closed, no response (net/inspect.py says how)."""
+    """`tcp-request content reject`: closed, no response (core/layer4.py)."""
     s.keep_client = False
-    s.port.reject_content(s.txn, frontend_rule)
+    layer4.reject_content(s.txn, frontend_rule)
     s.end_transaction(log=True)
     s.close_session()
 
