@@ -22,13 +22,16 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
 
 A transaction (an HTTP request, a TCP session) is counted once, when it ends, from its
 record (core/txn.py) by `account()`: as few plain additions as can be, for speed.
+`settle()` is that end for both modes, in one place: the server's slot given back, the
+log lines and the counters, in HAProxy's order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from poise.core.backend import Backend
+from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.termination import NORMAL
 from poise.core.txn import Txn
@@ -49,6 +52,43 @@ class FrontendCounters(Protocol):
     bytes_out: int
     hrsp: list[int]
     unanswered: int
+
+
+class Logger(Protocol):
+    """Who writes a transaction's log lines (the HTTP stream's port, a TCP session)."""
+
+    def log(self, txn: Txn, backend: Backend | None, now: float) -> None: ...
+
+
+def settle(  # noqa: PLR0917 (the transaction's facts, each a plain value)
+    txn: Txn,
+    frontend: FrontendCounters,
+    backend: Backend | None,
+    server: ServerState | None,
+    slot: bool,
+    http: bool,
+    logger: Logger | None,
+    clock: Callable[[], float],
+) -> None:
+    """The end of a transaction, TCP and HTTP alike: where it went recorded, the server's
+    slot given back (`slot`: it held one; the queue's next waiters go ahead), its log
+    lines (`logger`, None: none), and the counters. HAProxy writes an HTTP request's
+    line before its backend counts it out (beconn includes it), a TCP session's after."""
+    txn.server = server
+    if backend is not None:
+        txn.backend = backend
+        if slot and server is not None:
+            goes = backend.release(server)
+            if goes:
+                start(goes)
+    if not http:
+        account(txn, frontend, False)
+        if logger is not None:
+            logger.log(txn, backend, clock())
+        return
+    if logger is not None:
+        logger.log(txn, backend, clock())
+    account(txn, frontend, True)
 
 
 def account(txn: Txn, frontend: FrontendCounters, http: bool) -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from poise.core.backend import Backend, start
+from poise.core.backend import Backend
 from poise.core.connect import CON, PENDING_LIMIT, QUE
-from poise.core.counters import account
+from poise.core.counters import settle
 from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
 from poise.core.http.message import Request
@@ -393,15 +393,16 @@ class TcpSession(Relay):
         self.finished = True
         self.cancel_timer()
         self.dispatch.close()
-        txn = self.record()
+        txn = self.txn
         if not txn.term:
             txn.term = NORMAL
-        if txn.backend is not None and txn.server is not None:
-            start(txn.backend.release(txn.server))
-        account(txn, self.frontend, False)
-        log_tcp_session(self, final=True)
+        settle(txn, self.frontend, self.backend, self.server, True, False, self, self.loop.time)
         self.ctx.forget(self)
         self.ctx.release(self.frontend)
+
+    def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
+        """The session's log lines, at its end (core/counters.py's settle)."""
+        log_tcp_session(self, final=True)
 
     def record(self) -> Txn:
         """The session's record, with where it went, for its log line and the counters."""

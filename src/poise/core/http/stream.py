@@ -23,9 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from poise.core.backend import Backend, start
+from poise.core.backend import Backend
 from poise.core.connect import CON, PENDING_LIMIT, QUE
-from poise.core.counters import account
+from poise.core.counters import settle
 from poise.core.errors import reply
 from poise.core.frontend import Frontend
 from poise.core.http import compression, persistence, rules
@@ -452,24 +452,15 @@ class HttpStream:
     # -- the end of a transaction, of the stream ----------------------------------------
 
     def end_transaction(self, log: bool) -> None:
-        backend = self.backend
-        server = self.server
-        if self.holds_slot and server is not None and backend is not None:
-            self.holds_slot = False
-            goes = backend.release(server)
-            if goes:
-                start(goes)
         self.dispatch.end()
         self.idle_delay = INFINITE
+        backend = self.backend
+        self.backend = None
         txn = self.txn
-        txn.server = server
         frontend = self.frontend
-        if backend is not None:
-            txn.backend = backend
-            self.backend = None
-        if log and frontend.log is not None:
-            self.port.log(txn, backend, self.clock())
-        account(txn, frontend, True)
+        logger = self.port if log and frontend.log is not None else None
+        settle(txn, frontend, backend, self.server, self.holds_slot, True, logger, self.clock)
+        self.holds_slot = False
         if backend is None and frontend.proxy.is_backend:
             own = self.runtime.backends.get(frontend.name)
             if own is not None:
