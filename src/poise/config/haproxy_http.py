@@ -88,6 +88,9 @@ _ARITY: dict[str, int | None] = {
     "replace-uri": 2,
     "set-status": None,
     "silent-drop": 0,
+    "set-dst": 1,
+    "set-dst-port": 1,
+    "set-src-port": 1,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -114,6 +117,9 @@ _ACTIONS: dict[str, HttpAction] = {
     "replace-uri": "replace-uri",
     "set-status": "set-status",
     "silent-drop": "silent-drop",
+    "set-dst": "set-dst",
+    "set-dst-port": "set-dst-port",
+    "set-src-port": "set-src-port",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
@@ -345,6 +351,8 @@ class HttpKeywords:
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":
             return _with(rule, name=check_service(args[0]))
+        if action in ("set-dst", "set-dst-port", "set-src-port"):
+            return _with(rule, sample=parse_sample(args[0], scope))
         if action == "set-status":
             return set_status(rule, args)
         if action == "auth":

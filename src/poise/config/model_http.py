@@ -196,6 +196,9 @@ HttpAction = Literal[
     "replace-uri",
     "set-status",
     "silent-drop",
+    "set-dst",
+    "set-dst-port",
+    "set-src-port",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

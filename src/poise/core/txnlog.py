@@ -34,7 +34,7 @@ def http_record(
     req = txn.req
     record = HttpLogRecord(
         client_ip=conn.client_ip,
-        client_port=conn.client_port,
+        client_port=req.src_port if req is not None else conn.client_port,  # set-src-port
         request_date=date,
         frontend_name=proxy.name,
         backend_name=backend.name if backend is not None else proxy.name,
@@ -81,7 +81,11 @@ def http_extras(txn: Txn, conn: Conn, uses: frozenset[str]) -> LogExtras:
         response_version=resp.version if resp is not None else None,
     )
     if "fi" in uses or "fp" in uses or "[]" in uses:
-        extras.frontend_ip, extras.frontend_port = conn.dst_ip or None, conn.dst_port
+        req = txn.req  # `set-dst`, `set-dst-port` change the request's, not the connection's
+        if req is not None and req.dst_set:
+            extras.frontend_ip, extras.frontend_port = req.dst, req.dst_port
+        else:
+            extras.frontend_ip, extras.frontend_port = conn.dst_ip or None, conn.dst_port
     return extras
 
 

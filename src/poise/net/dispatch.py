@@ -296,11 +296,16 @@ class Dispatch:
         port the client connected to (before NAT), the server's own port if it has one,
         plus its `+N` offset. The client connection's destination is kept for the log."""
         conn = self.owner.conn
-        if conn.proxied is None:  # else the PROXY header's (`accept-proxy`)
-            sock = self.owner.client.get_extra_info("socket")
-            conn.dst_ip, conn.dst_port = client_destination(sock)
-        port = server.port if server.port is not None else conn.dst_port + server.port_offset
-        return (conn.dst_ip if server.transparent else server.addr), port
+        req = self.owner.txn.req
+        if req is not None and req.dst_set:  # `http-request set-dst` (address_rules.py)
+            dst_ip, dst_port = req.dst, req.dst_port
+        else:
+            if conn.proxied is None:  # else the PROXY header's (`accept-proxy`)
+                sock = self.owner.client.get_extra_info("socket")
+                conn.dst_ip, conn.dst_port = client_destination(sock)
+            dst_ip, dst_port = conn.dst_ip, conn.dst_port
+        port = server.port if server.port is not None else dst_port + server.port_offset
+        return (dst_ip if server.transparent else server.addr), port
 
     async def connect_from(
         self,

@@ -36,6 +36,9 @@ class Request:
     # The request line as received, kept when a rule rewrites it (set-path ...): the log
     # shows it, as HAProxy's %r does.
     received_line: str | None = None
+    # `set-dst` or `set-dst-port` changed `dst`/`dst_port`: a transparent server
+    # connects there (core/http/address_rules.py).
+    dst_set: bool = False
 
     @property
     def path(self) -> str:

@@ -36,6 +36,7 @@ from poise.core import variables
 from poise.core.acl import Test, compile_condition
 from poise.core.fetch import compile_format, sample_last, sample_values
 from poise.core.http import reply
+from poise.core.http.address_rules import ADDRESS_ACTIONS, address_step
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
 from poise.core.http.uri_rules import URI_ACTIONS, uri_step
@@ -255,8 +256,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, lambda req, resp, close: Verdict(
             "deny", resp.status if resp is not None else -1, b"", True, reason, "PR--"
         )
-    if rule.action in URI_ACTIONS:
-        edit = uri_step(rule)
+    if rule.action in URI_ACTIONS or rule.action in ADDRESS_ACTIONS:
+        edit = uri_step(rule) if rule.action in URI_ACTIONS else address_step(rule, scope)
 
         def rewrite(req: Request, resp: Response | None, close: bool) -> Outcome:
             edit(req, resp, close)
