@@ -319,15 +319,16 @@ class _Linker:
                     "option httplog",
                 )
             )
-        if Option.FORWARDFOR in options:
-            options.discard(Option.FORWARDFOR)
-            self.diagnostics.append(
-                warning(
-                    wheres[Option.FORWARDFOR],
-                    f"ignored for {label(proxy)} as it requires HTTP mode",
-                    "option forwardfor",
+        for http_only in (Option.FORWARDFOR, Option.HTTP_BUFFER_REQUEST):
+            if http_only in options:
+                options.discard(http_only)
+                self.diagnostics.append(
+                    warning(
+                        wheres[http_only],
+                        f"ignored for {label(proxy)} as it requires HTTP mode",
+                        f"option {http_only.value}",
+                    )
                 )
-            )
         return options - _HTTP_ONLY_SILENT
 
     def servers(self, section: SectionDraft, mode: Mode) -> tuple[Server, ...]:

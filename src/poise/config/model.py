@@ -409,8 +409,7 @@ class HttpExpect:
 
 @dataclass(frozen=True, slots=True)
 class HttpCheck:
-    """`option httpchk [METHOD] [URI] [VERSION]` with `http-check send` and
-    `http-check expect`. Without `expect`, a 2xx or 3xx status passes (HAProxy)."""
+    """`option httpchk [METHOD] [URI] [VERSION]`, `http-check send|expect` (none: 2xx, 3xx pass)."""
 
     where: Where
     method: str = "OPTIONS"
@@ -447,6 +446,7 @@ class Option(Enum):
     CLITCPKA = "clitcpka"
     SRVTCPKA = "srvtcpka"
     PREFER_LAST_SERVER = "prefer-last-server"
+    HTTP_BUFFER_REQUEST = "http-buffer-request"  # core/http/body_wait.py
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,6 +103,11 @@ FETCHES: dict[str, FetchSpec] = {
     "url_ip": FetchSpec("ip", scope="req"),
     "url_port": FetchSpec("int", scope="req"),
     "http_auth": FetchSpec("bool", 1, 1, "req"),
+    # The body held under `option http-buffer-request` (core/request_body.py).
+    "req.body": FetchSpec("bin", scope="req"),
+    "req.body_len": FetchSpec("int", scope="req"),
+    "req.body_size": FetchSpec("int", scope="req"),
+    "req.body_param": FetchSpec("str", 0, 1, "req", multi=True),
     "http_auth_group": FetchSpec("str", 1, 1, "req"),
     # Layer 4 contents (core/payload.py): the bytes a content rule holds.
     "req.payload": FetchSpec("bin", 2, 2, "req"),

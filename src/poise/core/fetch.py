@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
-from poise.core import auth, convert, fetch_state, payload, variables
+from poise.core import auth, convert, fetch_state, payload, request_body, variables
 from poise.core.http.message import Request, Response
 from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
@@ -216,6 +216,8 @@ def fetch_values(sample: Sample) -> Values:
         return _single(fetch_state.MAKERS[name](args))
     if name == "base32":
         return _single(fetch_state.base32(lambda req: _base(req, False)))
+    if name.startswith("req.body"):
+        return request_body.fetcher(name, args)
     if name in ("http_auth", "http_auth_group"):
         return _http_auth(name, args[0])
     if name == "var":
@@ -354,7 +356,7 @@ def sample_last(sample: Sample) -> bool:
     """Whether a sample used for one value (a log-format string, set-var) takes the last
     of several (a header's last occurrence) rather than the first (url_param, a cookie
     fetched without a name)."""
-    first = sample.fetch == "url_param" or (
+    first = sample.fetch in ("url_param", "req.body_param") or (
         sample.fetch in ("req.cook", "res.cook", "req.cook_val") and not sample.args
     )
     return FETCHES[sample.fetch].multi and not first

@@ -30,6 +30,7 @@ class Listening(Protocol):
 class Frontend:
     __slots__ = (
         "backend",
+        "buffers_body",
         "bytes_in",
         "bytes_out",
         "client_fin_timeout",
@@ -112,6 +113,7 @@ class Frontend:
         self.closes_client = model.Option.HTTPCLOSE in options
         self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
         self.logasap = model.Option.LOGASAP in options
+        self.buffers_body = model.Option.HTTP_BUFFER_REQUEST in options  # core/http/body_wait
         # No http-response rule, no response capture, no compression: see
         # Backend.plain_responses.
         self.plain_responses = not (

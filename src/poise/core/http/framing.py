@@ -46,7 +46,7 @@ RESP_HEAD, RESP_BODY, RESP_DONE = Phase.RESP_HEAD, Phase.RESP_BODY, Phase.RESP_D
 TRANSITIONS: dict[Phase, frozenset[Phase]] = {
     HEAD: frozenset({HEAD, BODY, WAIT, CLOSED}),
     BODY: frozenset({HEAD, WAIT, TUNNEL, CLOSED}),
-    WAIT: frozenset({HEAD, TUNNEL, CLOSED}),
+    WAIT: frozenset({HEAD, BODY, TUNNEL, CLOSED}),  # BODY: after core/http/body_wait.py
     TUNNEL: frozenset({CLOSED}),
     CLOSED: frozenset(),
     RESP_HEAD: frozenset({RESP_HEAD, RESP_BODY, RESP_DONE}),
@@ -127,6 +127,12 @@ class RequestFramer:
     def wait(self) -> None:
         """The request is answered by poise itself after its body (a service's form)."""
         self.phase = WAIT
+
+    def hold_body(self) -> None:
+        """The head is read and its body waited for before the rules (WAIT, then
+        `expect_body`: core/http/body_wait.py)."""
+        self.phase = WAIT
+        self.body_done = False
 
     def tunnel(self) -> None:
         self.phase = TUNNEL

@@ -39,6 +39,11 @@ class Request:
     # `set-dst` or `set-dst-port` changed `dst`/`dst_port`: a transparent server
     # connects there (core/http/address_rules.py).
     dst_set: bool = False
+    # `option http-buffer-request`: the body held before the rules (latin-1: one
+    # character per byte) and the size the client announced (core/request_body.py).
+    body: str | None = None
+    body_size: int = 0
+    body_end: int = -1  # where the whole body ends in the client's buffer (-1: not all in)
 
     @property
     def path(self) -> str:

@@ -28,7 +28,7 @@ from poise.core.connect import CON, PENDING_LIMIT, QUE
 from poise.core.counters import settle
 from poise.core.errors import reply
 from poise.core.frontend import Frontend
-from poise.core.http import compression, persistence, rules
+from poise.core.http import body_wait, compression, persistence, rules
 from poise.core.http import response_analysers as analysers
 from poise.core.http import stream_request as request
 from poise.core.http import stream_response as response
@@ -62,6 +62,7 @@ class HttpStream:
     __slots__ = (
         "accept_time",
         "backend",
+        "body_wait",
         "client_gone",
         "clock",
         "conn",
@@ -144,6 +145,7 @@ class HttpStream:
         self.encoder: compression.Encoder | None = None  # core/http/compression.py
         self.head_out = b""  # the response head, waiting to go out with the body
         self.service_wait = -1  # the length of a service's request body being read
+        self.body_wait: body_wait.BodyWait | None = None  # option http-buffer-request
         self.keep_client = True
         self.keep_server = True
         self.cookie_match: persistence.CookieMatch | None = None
@@ -193,6 +195,8 @@ class HttpStream:
             rq.buf += data
             if phase is HEAD:
                 self.process()
+            elif self.body_wait is not None:
+                body_wait.more(self)
             elif self.service_wait >= 0:
                 self.service_body_ready()
             else:
@@ -206,6 +210,9 @@ class HttpStream:
     def client_eof(self) -> bool:
         """The client closed its side; True: keep the connection half-open."""
         phase = self.rq.phase
+        if self.body_wait is not None:
+            body_wait.client_left(self)
+            return False
         if phase is BODY or phase is WAIT:
             # Half-closed: the client still gets its response, then the connection ends.
             self.half_closed = True

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from poise.config.model import Option
 from poise.core import layer4
+from poise.core.backend import seconds
 from poise.core.errors import parse_error
-from poise.core.http import compression, heads, request_analysers, rules, validate
+from poise.core.http import body_wait, compression, heads, request_analysers, rules, validate
 from poise.core.http.chunked import ChunkError
 from poise.core.http.framing import BODY, CLOSED, HEAD
 from poise.core.http.heads import MAX_HEAD
@@ -86,7 +88,16 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     s.keep_client = keep_alive(req.version, req.headers) and not (
         s.frontend.closes_client or s.runtime.stopping
     )
-    frontend = s.frontend.proxy
+    runtime = s.frontend
+    if runtime.buffers_body and body_wait.wait(s, raw, req, runtime.first_head_timeout, route):
+        return  # `option http-buffer-request`: route() when the body is in
+    route(s, raw)
+
+
+def route(s: HttpStream, raw: bytes) -> None:
+    """The frontend's rules and services, the switching rules, to the backend."""
+    req = s.txn.req
+    assert req is not None
     close = not s.keep_client
     runtime = s.frontend
     verdict = (
@@ -103,6 +114,8 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
         if served is None:
             read_service_body(s, req)
             return
+        if served.kind != "continue":
+            body_wait.answering(s, req)
         if s.answered(served):
             return
     backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
@@ -112,16 +125,30 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     s.backend = backend
     backend.enter()
     if backend.persist_rules:  # `force-persist`, `ignore-persist`: asked once, here
-        txn.persist = backend.persistence(req)
+        s.txn.persist = backend.persistence(req)
+    if req.body is None and Option.HTTP_BUFFER_REQUEST in backend.proxy.options:
+        timeout = seconds(backend.proxy.timeouts.http_request) or runtime.client_timeout
+        if body_wait.wait(s, raw, req, timeout, to_server):
+            return  # the backend's `option http-buffer-request`
+    to_server(s, raw)
+
+
+def to_server(s: HttpStream, raw: bytes) -> None:
+    """The backend's rules, the head for the server, the body, a server."""
+    req, backend, txn = s.txn.req, s.backend, s.txn
+    assert req is not None and backend is not None
+    frontend = s.frontend.proxy
+    close = not s.keep_client
+    runtime = s.frontend
     if backend.tcp is not None and layer4.backend_rejects(backend, frontend, req):
         layer4_reject(s, False)
         return
-    if (
-        backend.request_rules
-        and backend.proxy is not frontend
-        and s.answered(rules.request_rules(backend.rules, req, close=close))
-    ):
-        return
+    if backend.request_rules and backend.proxy is not frontend:
+        verdict = rules.request_rules(backend.rules, req, close=close)
+        if verdict.kind != "continue":
+            body_wait.answering(s, req)
+            s.answered(verdict)
+            return
     rq = s.rq
     rq.expect_body(validate.request_framing(req))
     # The head for the server, and what the persistence cookie says.
