@@ -31,7 +31,6 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 RESERVED_SUFFIXES = (".key", ".issuer", ".ocsp", ".sctl")
 CA_SUFFIXES = (".pem", ".crt", ".cer")
-SYSTEM_CA = "@system-ca"
 _PEM = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 _CERT_TYPES = (b"CERTIFICATE", b"TRUSTED CERTIFICATE", b"X509 CERTIFICATE")
 _KEY_TYPES = (b"PRIVATE KEY", b"RSA PRIVATE KEY", b"EC PRIVATE KEY", b"DSA PRIVATE KEY")

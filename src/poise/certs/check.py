@@ -20,7 +20,6 @@ from cryptography import x509
 
 from poise.certs import inspect
 from poise.certs.bundle import (
-    SYSTEM_CA,
     Bundle,
     CertError,
     CrtListLine,
@@ -33,7 +32,7 @@ from poise.certs.bundle import (
 from poise.certs.system import system_ca_certificates
 from poise.config import keywords
 from poise.config.diagnostics import Diagnostic, error, warning
-from poise.config.haproxy_tls import with_base
+from poise.config.haproxy_tls import SYSTEM_CA, with_base
 from poise.config.model import Config, CrtSource, TlsBind, Where
 
 # What a crt-list line may set for its certificate: only what follows the certificate

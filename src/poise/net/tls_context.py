@@ -14,13 +14,14 @@ from collections.abc import Sequence
 
 from cryptography.hazmat.primitives import serialization
 
-from poise.certs.bundle import SYSTEM_CA, CertError, read_bundle
+from poise.certs.bundle import CertError, read_bundle
 from poise.certs.check import CertUse, Problem, bundle_problems, ca_problems
 from poise.config import model
 from poise.config.haproxy_tls import (
     DEFAULT_CIPHERS,
     DEFAULT_CIPHERSUITES,
     DEFAULT_CURVES,
+    SYSTEM_CA,
     version_range,
 )
 from poise.net import openssl

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol
 
+from poise.config.keepalived_model import PRIORITY_OWNER, VRRP_MCAST_GROUP4
 from poise.vrrp.events import (
     Action,
     AddAddresses,
@@ -74,10 +75,7 @@ __all__ = [
     "skew",
 ]
 
-VRRP_MCAST_GROUP4 = IPv4Address("224.0.0.18")  # RFC 5798 section 5.1.1.2
-
 PRIORITY_STOP = 0
-PRIORITY_OWNER = 255
 TIMER_SLACK = 0.001  # seconds: a timer firing this much early is on time (loop granularity)
 
 

@@ -20,9 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from poise.config.keepalived_model import KeepalivedConfig, VrrpInstance, VrrpScript
-
-PRIORITY_OWNER = 255
+from poise.config.keepalived_model import (
+    PRIORITY_OWNER,
+    KeepalivedConfig,
+    VrrpInstance,
+    VrrpScript,
+)
 
 
 @dataclass(slots=True)
