@@ -47,7 +47,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
-from poise.config.model_http import ErrorFilesRef, PersistRule
+from poise.config.model_http import ErrorFilesRef, OriginalTo, PersistRule
 
 
 class Problem(ValueError):
@@ -180,6 +180,7 @@ class Settings:
     disabled: bool | None = None
     redispatch_interval: int | None = None
     forwardfor: ForwardFor | None = None
+    originalto: OriginalTo | None = None
     timeouts: dict[str, int] = field(default_factory=dict)  # model.Timeouts field -> ms
     options: dict[Option, bool] = field(default_factory=dict)
     option_where: dict[Option, Where] = field(default_factory=dict)
@@ -257,6 +258,7 @@ class Settings:
             "disabled",
             "redispatch_interval",
             "forwardfor",
+            "originalto",
             "cookie",
             "dynamic_cookie_key",
             "log_format",

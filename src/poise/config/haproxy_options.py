@@ -14,13 +14,14 @@ HAProxy's own I/O (splicing, TCP quick-ack tricks) are accepted with a warning.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from poise.config import keywords, logformat
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import ForwardFor, Problem, Settings, no_args, one_arg
 from poise.config.haproxy_tcpcheck import PROTOCOL_OPTIONS, protocol_option
-from poise.config.model import HttpCheck, Option, Where
+from poise.config.model import HttpCheck, Option, OriginalTo, Where
 from poise.config.units import parse_int
 
 _OPTIONS = {option.value: option for option in Option}
@@ -68,6 +69,9 @@ def apply_option(
         settings.redispatch_interval = interval or None
     elif option is Option.FORWARDFOR:
         settings.forwardfor = _forwardfor(args, where)
+        _set(settings, option, True, where)
+    elif option is Option.ORIGINALTO:
+        settings.originalto = _originalto(args, where)
         _set(settings, option, True, where)
     else:
         clf = option is Option.HTTPLOG and args[:1] == ["clf"]
@@ -126,6 +130,31 @@ def _forwardfor(args: Sequence[str], where: Where) -> ForwardFor:
         else:
             raise Problem(f"unexpected argument '{word}' (except NET, header NAME, if-none)")
     return ForwardFor(where, except_net, header, if_none)
+
+
+def _originalto(args: Sequence[str], where: Where) -> OriginalTo:
+    """`option originalto [except NET] [header NAME]`, in any order."""
+    except_net: str | None = None
+    header = "X-Original-To"
+    for index in range(0, len(args), 2):  # HAProxy 2.6's messages
+        word = args[index]
+        if word not in ("except", "header"):
+            raise Problem(
+                "'option originalto' only supports optional values: 'except' and 'header'."
+            )
+        value = args[index + 1] if index + 1 < len(args) else ""
+        if word == "except":
+            try:
+                except_net = str(ipaddress.ip_network(value, strict=False))
+            except ValueError:
+                raise Problem(
+                    "'option originalto except' expects <address>[/mask] as argument."
+                ) from None
+        elif not value:
+            raise Problem("'option originalto header' expects <header_name> as argument.")
+        else:
+            header = value
+    return OriginalTo(where, except_net, header)
 
 
 def _httpchk(args: Sequence[str], where: Where, diagnostics: list[Diagnostic]) -> HttpCheck:

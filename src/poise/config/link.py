@@ -263,6 +263,7 @@ class _Linker:
             forwardfor_except=forwardfor.except_net if forwardfor else None,
             forwardfor_header=forwardfor.header if forwardfor else "X-Forwarded-For",
             forwardfor_if_none=forwardfor.if_none if forwardfor else False,
+            originalto=settings.originalto if Option.ORIGINALTO in options else None,
             description=section.description,
             cookie=cookie,
             http_check=(
@@ -319,7 +320,7 @@ class _Linker:
                     "option httplog",
                 )
             )
-        for http_only in (Option.FORWARDFOR, Option.HTTP_BUFFER_REQUEST):
+        for http_only in (Option.FORWARDFOR, Option.HTTP_BUFFER_REQUEST, Option.ORIGINALTO):
             if http_only in options:
                 options.discard(http_only)
                 self.diagnostics.append(

@@ -33,6 +33,7 @@ from poise.config.model_http import (
     LogFormat,
     MatchMethod,
     Monitor,
+    OriginalTo,
     PersistRule,
     Redirect,
     RedirectKind,
@@ -83,6 +84,7 @@ __all__ = [
     "LogFormat",
     "MatchMethod",
     "Monitor",
+    "OriginalTo",
     "Redirect",
     "RedirectKind",
     "Sample",
@@ -440,6 +442,7 @@ class Option(Enum):
     HTTP_KEEP_ALIVE = "http-keep-alive"
     HTTPCLOSE = "httpclose"
     FORWARDFOR = "forwardfor"
+    ORIGINALTO = "originalto"
     PERSIST = "persist"
     LOG_HEALTH_CHECKS = "log-health-checks"
     TCPKA = "tcpka"  # TCP keep-alives on both sides (net/keepalive.py)
@@ -496,6 +499,7 @@ class Proxy:
     # `option forwardfor header NAME` and `if-none` (add the header only when absent).
     forwardfor_header: str = "X-Forwarded-For"
     forwardfor_if_none: bool = False
+    originalto: OriginalTo | None = None  # `option originalto` (None: off)
     description: str | None = None
     # HTTP rules, in the order HAProxy evaluates them: the `http-request` rules (those of
     # the named `defaults` section first), then `redirect`, then `use_backend`.

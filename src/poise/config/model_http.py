@@ -141,6 +141,16 @@ class UseServer:
 
 
 @dataclass(frozen=True, slots=True)
+class OriginalTo:
+    """`option originalto [except NET] [header NAME]`: the request gets a `header` field
+    with the address the client connected to (before NAT), unless it is in `except_net`."""
+
+    where: Where
+    except_net: str | None = None
+    header: str = "X-Original-To"
+
+
+@dataclass(frozen=True, slots=True)
 class PersistRule:
     """`force-persist if|unless COND` (`force`) or `ignore-persist if|unless COND` in a
     backend. Once the backend is chosen, the first rule whose condition holds decides:

@@ -56,6 +56,7 @@ class Frontend:
         "monitor_uri",
         "name",
         "next_head_timeout",
+        "original_dst",
         "pages",
         "paused",
         "plain_responses",
@@ -122,6 +123,9 @@ class Frontend:
         self.compression = proxy.compression  # core/http/compression.py
         self.pages: bool | None = None  # a stats page may answer here (net/services.py)
         self.forwardfor = model.Option.FORWARDFOR in options
+        # `option originalto` here or in a backend: each connection's destination is read
+        # before NAT (SO_ORIGINAL_DST), as HAProxy reads it (process/runtime.py sets it).
+        self.original_dst = proxy.originalto is not None
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
         # `monitor-uri` (HTTP only): answered before any rule (request_analysers.monitor).
         monitor = proxy.monitor

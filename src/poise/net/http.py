@@ -34,6 +34,7 @@ from poise.net.httplog import log_transaction
 from poise.net.inspect import refused
 from poise.net.proxied import take_addresses
 from poise.net.relay import HttpTunnel
+from poise.net.source import client_destination
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
@@ -63,6 +64,8 @@ class HttpSession(HttpStream, asyncio.Protocol):
         client = self.client = cast(asyncio.Transport, transport)
         conn = self.conn
         take_addresses(conn, transport)  # the socket's, or a PROXY header's
+        if self.frontend.original_dst and conn.proxied is None:  # `option originalto`
+            conn.dst_ip, conn.dst_port = client_destination(transport.get_extra_info("socket"))
         tls = client.get_extra_info("ssl_object")
         if tls is not None:
             conn.ssl = True

@@ -155,6 +155,7 @@ class Runtime:
                 limits.maxconn,
             )
             ctx.frontends[proxy.name] = runtime
+            runtime.original_dst |= any(b.proxy.originalto for b in ctx.backends.values())
         for backend in ctx.backends.values():
             if not backend.fullconn:  # HAProxy's default, from the frontends routing here
                 backend.fullconn = fullconn(backend.proxy, ctx.frontends.values())

@@ -118,11 +118,34 @@ def server_headers(
             proxy.forwardfor_header,
             proxy.forwardfor_if_none,
         )
+    if frontend.proxy.originalto is not None or backend.proxy.originalto is not None:
+        original_to(req, frontend.proxy.originalto, backend.proxy.originalto)
     if not keep_server and not websocket:  # an upgrade keeps its own
         headers.add("Connection", "close")
     elif req.version == "1.0":
         headers.add("Connection", "keep-alive")
     return keep_server
+
+
+def original_to(
+    req: Request, frontend: model.OriginalTo | None, backend: model.OriginalTo | None
+) -> None:
+    """`option originalto` in the frontend or the backend, as HAProxy 2.6 applies it
+    after X-Forwarded-For: a field with the address the client connected to (`dst`:
+    before NAT, or as `set-dst` left it), named as the backend says, else the frontend,
+    unless that address is in either one's `except` network (same family only)."""
+    found = validate.client_address(req.dst)
+    if found is None:
+        return
+    address, text = found
+    for option in (frontend, backend):
+        if option is not None and option.except_net is not None:
+            network = validate.network(option.except_net)
+            if address.version == network.version and address in network:
+                return
+    option = backend or frontend
+    assert option is not None
+    req.headers.add(option.header, text)
 
 
 def request_persistence(

@@ -544,24 +544,24 @@ def forwarded_for(
     (a UNIX socket) gets no field."""
     if if_none and req.headers.has(header):
         return
-    client = _client_address(client_ip)
+    client = client_address(client_ip)
     if client is None:
         return
     address, text = client
     if except_net is not None:
-        network = _network(except_net)
-        if address.version == network.version and address in network:
+        net = network(except_net)
+        if address.version == net.version and address in net:
             return
     req.headers.add(header, text)
 
 
 @lru_cache(maxsize=256)
-def _network(spec: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def network(spec: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(spec, strict=False)
 
 
 @lru_cache(maxsize=4096)
-def _client_address(
+def client_address(
     client_ip: str,
 ) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str] | None:
     try:
