@@ -164,12 +164,13 @@ def test_an_http_frontend_that_only_redirects_is_served() -> None:
     assert proxy(config, "f").redirects[0].code == 301
 
 
-def test_a_tcp_frontend_cannot_upgrade_to_an_http_backend_yet() -> None:
-    found = errors("frontend f\n    bind :80\n    default_backend b\nbackend b\n    mode http\n")
-    assert found == [
-        f"{line(3)}: error: 'default_backend': frontend 'f' (mode tcp) hands its connections to "
-        "http backend 'b': this HTTP upgrade is not implemented yet in poise"
-    ]
+def test_a_tcp_frontend_may_hand_its_connections_to_an_http_backend() -> None:
+    # HAProxy's implicit upgrade (net/upgrade.py; tests/io/test_upgrade.py).
+    config, found = diagnose(
+        "frontend f\n    bind :80\n    default_backend b\nbackend b\n    mode http\n"
+    )
+    assert found == []
+    assert proxy(config, "b").mode is Mode.HTTP
 
 
 def test_a_frontend_without_backend_is_taken_with_a_warning() -> None:

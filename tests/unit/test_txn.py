@@ -86,6 +86,7 @@ EXPECTED = {
     Failure.KILLED_QUEUE: (None, "KQ"),
     Failure.KILLED_CONNECT: (None, "KC"),
     Failure.KILLED_DATA: (None, "KD"),
+    Failure.HTTP_TO_TCP: (None, "IR"),
 }
 
 

@@ -11,8 +11,8 @@ poise runs, and checks what only the whole configuration can tell.
   on a TCP backend, and a frontend with no backend;
 - resolves the ACLs of conditions and settles the HTTP settings (link_http.py);
 - warns, as HAProxy does, about missing timeouts and a frontend without `bind`.
-One rule is temporary and kept apart: `tcp_to_http_not_implemented` (a TCP frontend
-handing its connections to an HTTP backend). Layer-4 rules are resolved by link_tcp.py.
+(A TCP frontend may hand its connections to an HTTP backend: HAProxy's implicit upgrade,
+net/upgrade.py.) Layer-4 rules are resolved by link_tcp.py.
 """
 
 from __future__ import annotations
@@ -503,9 +503,6 @@ class _Linker:
                             keyword,
                         )
                     )
-        for proxy, named in zip(proxies, targets, strict=True):
-            if proxy.is_frontend and not proxy.disabled:
-                self.diagnostics.extend(tcp_to_http_not_implemented(proxy, named, backends))
 
     @staticmethod
     def targets(section: SectionDraft) -> list[Target]:
@@ -544,29 +541,6 @@ class _Linker:
                 )
             )
         self.diagnostics.extend(no_backend(proxy, label(proxy)))
-
-
-def tcp_to_http_not_implemented(
-    proxy: Proxy, targets: Sequence[Target], backends: dict[str, Proxy]
-) -> list[Diagnostic]:
-    """Temporary rule, to lift when a TCP session can turn into an HTTP one (HAProxy's
-    implicit HTTP upgrade): a TCP frontend may not hand its connections to an HTTP
-    backend yet."""
-    if proxy.mode is not Mode.TCP:
-        return []
-    problems: list[Diagnostic] = []
-    for keyword, target in targets:
-        backend = backends.get(target.backend)
-        if backend is not None and backend.mode is Mode.HTTP:
-            problems.append(
-                error(
-                    target.where,
-                    f"{label(proxy)} (mode tcp) hands its connections to http "
-                    f"{label(backend)}: this HTTP upgrade is not implemented yet in poise",
-                    keyword,
-                )
-            )
-    return problems
 
 
 def dynamic_backends(proxies: list[Proxy]) -> list[Proxy]:

@@ -96,6 +96,7 @@ class Backend:
         "hashes_request",
         "hashes_source",
         "hrsp",
+        "http",
         "log",
         "max_queued",
         "max_retries",
@@ -157,6 +158,7 @@ class Backend:
             (compile_condition(rule.condition, "req"), rule.force) for rule in proxy.persist_rules
         ]
         self.tcp = compile_rules(proxy)  # tcp-request content, tcp-response (None: none)
+        self.http = proxy.mode is model.Mode.HTTP
         self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}

@@ -121,6 +121,7 @@ class Failure(Enum):
     KILLED_QUEUE = "killed by the runtime API while waiting in a queue"
     KILLED_CONNECT = "killed by the runtime API while connecting"
     KILLED_DATA = "killed by the runtime API during the data transfer"
+    HTTP_TO_TCP = "an HTTP request routed to a TCP backend (a TCP frontend's later request)"
 
 
 _C, _S, _P, _K = Cause.CLIENT_ABORT, Cause.SERVER_ABORT, Cause.PROXY, Cause.KILLED
@@ -149,6 +150,7 @@ FAILURES: dict[Failure, tuple[int | None, Cause, Phase]] = {
     Failure.KILLED_QUEUE: (None, _K, Phase.QUEUE),
     Failure.KILLED_CONNECT: (None, _K, Phase.CONNECT),
     Failure.KILLED_DATA: (None, _K, Phase.DATA),
+    Failure.HTTP_TO_TCP: (None, Cause.INTERNAL, Phase.REQUEST),
 }
 
 for _failure, (_status, _cause, _phase) in FAILURES.items():

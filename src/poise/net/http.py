@@ -72,7 +72,9 @@ class HttpSession(HttpStream, asyncio.Protocol):
             conn.sni = client_sni(tls)  # the name the client asked for (SNI)
             conn.client_cert = tls.getpeercert(True) is not None
         frontend = self.frontend  # tcp-request connection and session rules (net/inspect.py)
-        if frontend.tcp is not None and refused(self.ctx, frontend, conn, client):
+        # (A connection a TCP session hands over, net/upgrade.py, passed them already.)
+        tcp = frontend.tcp
+        if tcp is not None and self.routed is None and refused(self.ctx, frontend, conn, client):
             return
         self.write_client = client.write
         # Counted in when it was accepted (net/accept.py).

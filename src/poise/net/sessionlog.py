@@ -26,7 +26,7 @@ from poise.core.explain import Facts, ServerCounts, client_address, explain, fai
 from poise.core.logline import LogExtras, format_tcplog
 from poise.core.server import AdminState, ServerState
 from poise.core.termination import NORMAL, Failure
-from poise.core.txn import Txn
+from poise.core.txn import Conn, Txn
 from poise.core.txnlog import tcp_captures, tcp_record
 
 if TYPE_CHECKING:
@@ -102,26 +102,40 @@ def log_tcp_session(session: TcpSession, final: bool) -> None:
 
 def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
     frontend = session.frontend
-    sink = frontend.log
-    if sink is None or not frontend.tcplog:
+    if frontend.log is None or not frontend.tcplog:
         return
     if final and frontend.dontlognull and txn.bytes_in == 0 and txn.term == NORMAL:
         return
-    now = session.loop.time()
+    tcp_line(
+        frontend, txn, session.conn, session.client, session.server_transport,
+        session.accept_time, session.loop.time(), session.ctx.actconn, final,
+    )  # fmt: skip
+
+
+def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
+    frontend: Frontend,
+    txn: Txn,
+    conn: Conn,
+    client: asyncio.BaseTransport,
+    server_side: asyncio.BaseTransport | None,
+    start: float,
+    now: float,
+    actconn: int,
+    final: bool,
+) -> None:
+    """The `option tcplog` (or `log-format`) line of `txn`, which began at `start` (loop
+    time): a TCP session's, or a request of a TCP frontend's connection turned HTTP
+    (net/upgrade.py), which HAProxy logs in its frontend's format."""
+    sink = frontend.log
+    if sink is None:
+        return
     proxy = frontend.proxy
-    date = wall_clock(session.accept_time, now)
-    tt = int((now - session.accept_time) * 1000)
-    actconn = session.ctx.actconn
+    date = wall_clock(start, now)
+    tt = int((now - start) * 1000)
     record = tcp_record(
-        txn,
-        session.conn,
-        proxy,
-        date=date,
-        tt=tt,
-        actconn=actconn,
-        feconn=frontend.cur_conn,
+        txn, conn, proxy, date=date, tt=tt, actconn=actconn, feconn=frontend.cur_conn,
         final=final,
-    )
+    )  # fmt: skip
     formatter = frontend.tcp_format
     if formatter is None:
         sink.send("info", format_tcplog(record))
@@ -130,21 +144,19 @@ def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
     uses = formatter.uses
     extras = record.extras = LogExtras(bytes_uploaded=txn.bytes_in)
     if "fi" in uses or "fp" in uses or "[]" in uses:
-        conn = session.conn
         if conn.dst_ip:  # from a PROXY header, or a transparent server's destination
             extras.frontend_ip, extras.frontend_port = conn.dst_ip, conn.dst_port
         else:
-            extras.frontend_ip, extras.frontend_port = socket_address(session.client, "sockname")
-    transport = session.server_transport
+            extras.frontend_ip, extras.frontend_port = socket_address(client, "sockname")
     if "bi" in uses or "bp" in uses:
-        extras.backend_ip, extras.backend_port = socket_address(transport, "sockname")
+        extras.backend_ip, extras.backend_port = socket_address(server_side, "sockname")
     server = txn.server
     if server is not None and txn.t_connect >= 0 and ("si" in uses or "sp" in uses):
-        extras.server_ip, extras.server_port = socket_address(transport, "peername")
+        extras.server_ip, extras.server_port = socket_address(server_side, "peername")
         if extras.server_ip is None:
             extras.server_ip = server.addr
             extras.server_port = server.port if server.port is not None else 0
-    fill_extras(extras, frontend.name, uses, session.client)
+    fill_extras(extras, frontend.name, uses, client)
     sink.send("info", formatter.render(record))
 
 

@@ -35,6 +35,7 @@ from poise.net.dispatch import Dispatch
 from poise.net.inspect import connection_request, refused
 from poise.net.relay import Relay, ServerSide
 from poise.net.sessionlog import log_tcp_session
+from poise.net.upgrade import upgrade
 
 
 class InspectedServerSide(ServerSide):
@@ -184,6 +185,9 @@ class TcpSession(Relay):
         if backend is None:  # a frontend without backend: HAProxy's <NOSRV>, SC
             self.fail(Failure.NO_SERVER)
             return
+        if backend.http:  # HAProxy's implicit upgrade (net/upgrade.py)
+            upgrade(self, backend)
+            return
         self.backend = backend
         backend.enter()
         if backend.persist_rules:
@@ -261,6 +265,12 @@ class TcpSession(Relay):
             if backend is None:
                 self.end_inspection()
                 self.fail(Failure.REJECTED)
+                return
+            if backend.http:
+                # HAProxy's implicit upgrade (net/upgrade.py): the backend's content rules
+                # run on each request, as an HTTP backend's do.
+                self.end_inspection()
+                upgrade(self, backend)
                 return
             rules = backend.tcp
             if backend.proxy is not self.frontend.proxy and rules is not None and rules.content:

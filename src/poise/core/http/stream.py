@@ -89,6 +89,7 @@ class HttpStream:
         "requests",
         "retried_fresh",
         "reused",
+        "routed",
         "rq",
         "rs",
         "runtime",
@@ -132,6 +133,10 @@ class HttpStream:
         self.conn = Conn()
         self.gate = ReadGate()  # why reading from the client is paused (core/http/readgate)
         self.accept_time = self.last_active = 0.0
+        # The backend a TCP frontend's rules chose before its connection turned HTTP
+        # (HAProxy's implicit upgrade, net/upgrade.py): the first request goes there,
+        # those rules already run; the next ones run them again, as HAProxy does.
+        self.routed: Backend | None = None
         self.reset_transaction()
 
     def reset_transaction(self, start: float = 0.0) -> None:

@@ -28,6 +28,7 @@ from poise.core.termination import Failure
 INFINITE = float("inf")
 
 if TYPE_CHECKING:
+    from poise.core.backend import Backend
     from poise.core.http.stream import HttpStream
 
 
@@ -79,7 +80,13 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     if problem is not None:
         s.reject(Failure.BAD_REQUEST, problem.reason, problem.status)
         return
-    if (tcp := s.frontend.tcp) is not None and tcp.content and layer4.content_rejects(tcp, req):
+    # The first request of a TCP connection turned HTTP (net/upgrade.py) was judged already.
+    if (
+        s.routed is None
+        and (tcp := s.frontend.tcp) is not None
+        and tcp.content
+        and layer4.content_rejects(tcp, req)
+    ):
         layer4_reject(s, True)
         return
     # `option httpclose` in the frontend closes the client side after each response;
@@ -118,9 +125,23 @@ def route(s: HttpStream, raw: bytes) -> None:
             body_wait.answering(s, req)
         if s.answered(served):
             return
-    backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
+    routed = s.routed
+    if routed is not None:
+        s.routed = None
+        backend: Backend | None = routed
+    else:
+        backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
     if backend is None:
         s.error_reply(Failure.NO_SERVER)
+        return
+    if not backend.http:
+        # A TCP frontend's later request routed to a TCP backend: HAProxy 2.6 ends the
+        # connection, nothing answered, and logs IR (an HTTP stream has no way back).
+        s.backend = backend
+        s.txn.term = Failure.HTTP_TO_TCP.code
+        s.keep_client = False
+        s.end_transaction(log=True)
+        s.close_session()
         return
     s.backend = backend
     backend.enter()
