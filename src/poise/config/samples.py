@@ -103,6 +103,7 @@ FETCHES: dict[str, FetchSpec] = {
     "url_ip": FetchSpec("ip", scope="req"),
     "url_port": FetchSpec("int", scope="req"),
     "http_auth": FetchSpec("bool", 1, 1, "req"),
+    "http_auth_bearer": FetchSpec("str", 0, 1, "req"),
     # The body held under `option http-buffer-request` (core/request_body.py).
     "req.body": FetchSpec("bin", scope="req"),
     "req.body_len": FetchSpec("int", scope="req"),

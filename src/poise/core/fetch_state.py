@@ -137,6 +137,30 @@ def base32(base: Callable[[Request], str | None]) -> Get:
     return get
 
 
+def _auth_bearer(args: Sequence[str]) -> Get:
+    """`http_auth_bearer([HEADER])`, as HAProxy 2.6's smp_fetch_http_auth_bearer reads the
+    first value of the header: with HEADER, the token after `Bearer ` ("" when there is
+    none); without, that of Authorization, whose scheme HAProxy compares as a prefix
+    (strncasecmp over the scheme's length: `Bea` is Bearer, `B` is Basic), and no value
+    unless the scheme is Bearer."""
+    header = args[0] if args and args[0] else None
+
+    def get(req: Request, resp: Response | None) -> Value | None:
+        values = req.headers.values(header or "authorization")
+        if header is not None:
+            scheme, _, token = values[0].partition(" ") if values else ("", "", "")
+            token = token.lstrip(" ")
+            return token if scheme.lower() == "bearer" and token else ""
+        if not values or (space := values[0].find(" ")) <= 0:
+            return None
+        scheme = values[0][:space].lower()
+        if "basic".startswith(scheme) or not "bearer".startswith(scheme):
+            return None
+        return values[0][space:].lstrip(" ")
+
+    return get
+
+
 MAKERS: dict[str, Callable[[Sequence[str]], Get]] = {
     "date": _date,
     "env": _env,
@@ -150,4 +174,5 @@ MAKERS: dict[str, Callable[[Sequence[str]], Get]] = {
     "srv_is_up": _srv_is_up,
     "url_ip": lambda args: _url_ip,
     "url_port": lambda args: _url_port,
+    "http_auth_bearer": _auth_bearer,
 }
