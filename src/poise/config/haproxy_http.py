@@ -19,6 +19,7 @@ from poise.config.acl_parse import ACL_NAME, ReadFile, parse_condition, parse_te
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES
 from poise.config.haproxy_draft import Problem, SectionDraft
+from poise.config.haproxy_http_actions import timing_rule
 from poise.config.haproxy_http_settings import (
     HttpSettings,
     check_regex,
@@ -91,6 +92,9 @@ _ARITY: dict[str, int | None] = {
     "set-dst": 1,
     "set-dst-port": 1,
     "set-src-port": 1,
+    "tarpit": None,
+    "set-timeout": 2,
+    "set-log-level": 1,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -120,11 +124,14 @@ _ACTIONS: dict[str, HttpAction] = {
     "set-dst": "set-dst",
     "set-dst-port": "set-dst-port",
     "set-src-port": "set-src-port",
+    "tarpit": "tarpit",
+    "set-timeout": "set-timeout",
+    "set-log-level": "set-log-level",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
-    | {"return", "set-status", "silent-drop"}
+    | {"return", "set-status", "silent-drop", "set-log-level"}
     | _VAR_ACTIONS
 )
 _RESPONSE_ONLY = frozenset({"set-status"})
@@ -309,7 +316,7 @@ class HttpKeywords:
         elif action == "set-status":
             own, rest = keyword_arguments(args[1:], {"reason": 2}, 1)
         else:
-            widths = REPLY_WIDTHS if action in ("deny", "return") else REDIRECT_WIDTHS
+            widths = REDIRECT_WIDTHS if action == "redirect" else REPLY_WIDTHS
             own, rest = keyword_arguments(args[1:], widths, 2 if action != "redirect" else 1)
         if rest and rest[0] not in ("if", "unless"):
             raise Problem(
@@ -345,8 +352,10 @@ class HttpKeywords:
             return _with(rule, name=args[0], regex=args[1], value=value)
         if action == "del-header":
             return self.del_header(rule, args)
-        if action in ("deny", "return"):
+        if action in ("deny", "return", "tarpit"):
             return _with(rule, reply=self.reply(action, args, where, scope))
+        if action in ("set-timeout", "set-log-level"):
+            return timing_rule(rule, args, scope, self.section.kind)
         if action == "redirect":
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":
@@ -409,6 +418,7 @@ class HttpKeywords:
         """The arguments of `deny` and `return` (configuration.txt `http-request return`)."""
         # HAProxy's defaults: a denied request gets 403, a denied response 502.
         status = 200 if action == "return" else 403 if scope == "req" else 502
+        status = 500 if action == "tarpit" else status
         content_type: str | None = None
         payload: str | None = None
         body = b""
@@ -423,7 +433,7 @@ class HttpKeywords:
             if index + width > len(args):
                 raise Problem(f"'{word}' expects an argument")
             value = args[index + 1] if width > 1 else ""
-            if word == "status" or (word == "deny_status" and action == "deny"):
+            if word == "status" or (word == "deny_status" and action in ("deny", "tarpit")):
                 status = parse_int(value)
                 if not 200 <= status <= 599:
                     raise Problem(f"Unexpected status code '{status}'")
@@ -449,7 +459,9 @@ class HttpKeywords:
             else:
                 raise Problem(f"unexpected argument '{word}'")
             index += width
-        default = payload == "default-errorfiles" or (payload is None and action == "deny")
+        default = payload == "default-errorfiles" or (
+            payload is None and action in ("deny", "tarpit")
+        )
         if (default or errorfile is not None or payload == "errorfiles") and (
             status not in HANDLED_STATUSES
         ):

@@ -75,6 +75,7 @@ _TIMEOUTS = {
     "check": "check",
     "http-request": "http_request",
     "http-keep-alive": "http_keep_alive",
+    "tarpit": "tarpit",
 }
 
 

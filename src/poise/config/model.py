@@ -204,6 +204,7 @@ class Timeouts:
     check: int | None = None
     http_request: int | None = None
     http_keep_alive: int | None = None
+    tarpit: int | None = None
     # `tcp-request inspect-delay`, `tcp-response inspect-delay`
     inspect: int | None = None
     response_inspect: int | None = None

@@ -209,6 +209,9 @@ HttpAction = Literal[
     "set-dst",
     "set-dst-port",
     "set-src-port",
+    "tarpit",
+    "set-timeout",
+    "set-log-level",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

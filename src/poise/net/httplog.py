@@ -54,6 +54,11 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
     sink = frontend.log
     if sink is None:
         return
+    level = "info"
+    if (req := txn.req) is not None and req.log_level:
+        level = req.log_level  # set-log-level
+        if level == "silent":
+            return
     if frontend.tcplog:
         proxy = frontend.proxy
         date = wall_clock(txn.start, now)
@@ -63,7 +68,7 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
         )
         formatter = frontend.http_format
         if formatter is None:
-            sink.send("info", format_httplog(record))
+            sink.send(level, format_httplog(record))
         else:
             uses = formatter.uses
             extras = record.extras = http_extras(txn, conn, uses)
@@ -76,7 +81,7 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
                     extras.server_ip = server.addr
                     extras.server_port = server.port if server.port is not None else conn.dst_port
             fill_extras(extras, frontend.name, uses, client)
-            sink.send("info", formatter.render(record))
+            sink.send(level, formatter.render(record))
     if failed(txn):
         log_failure(frontend, http_facts(txn, conn, frontend, backend, ctx))
 

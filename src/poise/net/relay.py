@@ -302,7 +302,10 @@ class HttpTunnel(Relay):
         byte either way; when it strikes the state is cD."""
         backend = self.backend
         assert backend is not None
-        idle = backend.tunnel_timeout or self.frontend.client_timeout or backend.server_timeout
+        tunnel = backend.tunnel_timeout
+        if (req := self.txn.req) is not None and req.tunnel_timeout is not None:
+            tunnel = req.tunnel_timeout  # http-request set-timeout tunnel
+        idle = tunnel or self.frontend.client_timeout or backend.server_timeout
         if idle is None:
             return
         self.idle = idle

@@ -44,6 +44,11 @@ class Request:
     body: str | None = None
     body_size: int = 0
     body_end: int = -1  # where the whole body ends in the client's buffer (-1: not all in)
+    # `set-log-level` ("": the line's own level) and `set-timeout server|tunnel`, in
+    # seconds (core/http/txn_rules.py).
+    log_level: str = ""
+    server_timeout: float | None = None
+    tunnel_timeout: float | None = None
 
     @property
     def path(self) -> str:

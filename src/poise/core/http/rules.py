@@ -39,10 +39,11 @@ from poise.core.http import reply
 from poise.core.http.address_rules import ADDRESS_ACTIONS, address_step
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
+from poise.core.http.txn_rules import timing_step
 from poise.core.http.uri_rules import URI_ACTIONS, uri_step
 from poise.core.template import expand
 
-VerdictKind = Literal["continue", "deny", "reply", "service"]
+VerdictKind = Literal["continue", "deny", "reply", "service", "tarpit"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, _variable_step(rule, scope)
     if rule.action == "allow":
         return test, lambda req, resp, close: _ALLOW
+    if rule.action in ("set-timeout", "set-log-level"):
+        return test, timing_step(rule, scope)
     where = f"{keyword} {rule.action} at {rule.where}"
     if rule.action == "use-service":  # final, like a return: the rules stop here
         service = Verdict("service", reason=where, termination="LR--", service=rule.name)
@@ -265,7 +268,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
 
         return test, rewrite
     assert rule.reply is not None
-    kind: VerdictKind = "deny" if rule.action == "deny" else "reply"
+    kind: VerdictKind = "tarpit" if rule.action == "tarpit" else "reply"
+    kind = "deny" if rule.action == "deny" else kind
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
 
 
@@ -446,6 +450,7 @@ def _reply_step(proxy: Proxy, spec: HttpReply, kind: VerdictKind, where: str, sc
     payload), or built for each request when it has log-format parts."""
     # A proxy's (P) or a local (L) answer, in the request (R) or response headers (H) phase.
     termination = ("P" if kind == "deny" else "L") + ("R--" if scope == "req" else "H--")
+    termination = "PT--" if kind == "tarpit" else termination
     prepared: reply.Prepared | None = None
     if spec.errorfile is not None:
         prepared = reply.errorfile(spec.errorfile)

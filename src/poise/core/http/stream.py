@@ -344,7 +344,10 @@ class HttpStream:
         self.t_sent = self.clock()
         backend = self.backend
         assert backend is not None
-        self.arm(backend.server_timeout, self.server_timed_out)
+        timeout = backend.server_timeout
+        if (req := self.txn.req) is not None and req.server_timeout is not None:
+            timeout = req.server_timeout  # http-request set-timeout server
+        self.arm(timeout, self.server_timed_out)
 
     def fail(self, failure: Failure) -> None:
         """No server could take the request: 503, as HAProxy answers."""

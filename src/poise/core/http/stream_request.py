@@ -17,7 +17,15 @@ from poise.config.model import Option
 from poise.core import layer4
 from poise.core.backend import seconds
 from poise.core.errors import parse_error
-from poise.core.http import body_wait, compression, heads, request_analysers, rules, validate
+from poise.core.http import (
+    body_wait,
+    compression,
+    heads,
+    request_analysers,
+    rules,
+    tarpit,
+    validate,
+)
 from poise.core.http.chunked import ChunkError
 from poise.core.http.framing import BODY, CLOSED, HEAD
 from poise.core.http.heads import MAX_HEAD
@@ -123,6 +131,9 @@ def route(s: HttpStream, raw: bytes) -> None:
             return
         if served.kind != "continue":
             body_wait.answering(s, req)
+        if served.kind == "tarpit":
+            tarpit.hold(s, served, runtime.proxy)
+            return
         if s.answered(served):
             return
     routed = s.routed
@@ -168,7 +179,10 @@ def to_server(s: HttpStream, raw: bytes) -> None:
         verdict = rules.request_rules(backend.rules, req, close=close)
         if verdict.kind != "continue":
             body_wait.answering(s, req)
-            s.answered(verdict)
+            if verdict.kind == "tarpit":
+                tarpit.hold(s, verdict, backend.proxy)
+            else:
+                s.answered(verdict)
             return
     rq = s.rq
     rq.expect_body(validate.request_framing(req))
