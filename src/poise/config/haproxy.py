@@ -16,9 +16,10 @@ unambiguous, and not also be used implicitly); each file starts a new section.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
-from poise.config import keywords, patterns
+from poise.config import default_path, keywords, patterns
 from poise.config.acl_parse import ReadFile
 from poise.config.conditions import DIRECTIVES, Conditions, Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
@@ -258,6 +259,10 @@ class _Reader:
         )
 
 
+def _read_from_default_path(read_file: ReadFile, path: str) -> bytes:
+    return read_file(default_path.resolve(path))
+
+
 def parse(
     sources: Sequence[tuple[str, str]],
     env: Mapping[str, str],
@@ -270,8 +275,10 @@ def parse(
     file that cannot be read (without it, naming a file is an error). The Config is None
     when there is any error. `facts` answer the `.if` predicates about the running program
     (config/conditions.py)."""
+    if read_file is not None:  # relative names start where `default-path` says
+        read_file = functools.partial(_read_from_default_path, read_file)
     reader = _Reader(read_file, env)
-    with patterns.loading(read_file) as loaded:
+    with default_path.tracking(), patterns.loading(read_file) as loaded:
         for filename, text in sources:
             reader.start_file(filename)
             lines, problems = lex(filename, text, env, keywords.ALL_SECTIONS)
@@ -279,17 +286,18 @@ def parse(
             conditions = Conditions(env, facts or Facts(), reader.diagnostics)
             for line in lines:
                 patterns.at_line(line.where)
+                default_path.at_line(line.where)
                 if line.words and line.words[0] in DIRECTIVES:
                     conditions.feed(line.where, line.words)
                 elif conditions.active:
                     reader.feed(line)
             conditions.finish(lines[-1].where if lines else Where(filename, 0))
-    reader.finish_resolvers()
-    # Each file's lexing problems come first from lex(): put every parse problem in file
-    # and line order, then the link pass's, which are about the whole.
-    order = {name: index for index, name in enumerate(reader.parsed.files)}
-    reader.diagnostics.sort(key=lambda d: (order.get(d.where.file, len(order)), d.where.line))
-    config, problems = link(reader.parsed)
+        reader.finish_resolvers()
+        # Each file's lexing problems come first from lex(): put every parse problem in
+        # file and line order, then the link pass's, which are about the whole.
+        order = {name: index for index, name in enumerate(reader.parsed.files)}
+        reader.diagnostics.sort(key=lambda d: (order.get(d.where.file, len(order)), d.where.line))
+        config, problems = link(reader.parsed)
     diagnostics = reader.diagnostics + problems
     backends = {p.name: [s.name for s in p.servers] for p in config.backends}
     for where, message in patterns.missing_backends(loaded, backends.get):

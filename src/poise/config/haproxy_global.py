@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from poise.config import address, haproxy_tls, keywords
+from poise.config import address, default_path, haproxy_tls, keywords
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import GlobalDraft, Problem
 from poise.config.haproxy_server import parse_bind_options
@@ -124,6 +124,7 @@ class GlobalParser:
             "group": self.group,
             "gid": self.gid,
             "chroot": self.chroot,
+            "default-path": self.default_path,
             "log": self.log,
             "stats": self.stats,
             "hard-stop-after": self.hard_stop_after,
@@ -198,6 +199,25 @@ class GlobalParser:
         path = _arg(args, "a file name")
         if self.once("pidfile", where, "pidfile"):
             self.set(pidfile=path)
+
+    def default_path(self, args: Sequence[str], where: Where) -> None:
+        """`default-path current|config|parent|origin PATH` (config/default_path.py);
+        HAProxy 2.6's messages."""
+        mode = args[0] if args else ""
+        if mode not in default_path.MODES:
+            raise Problem(
+                f"{'unsupported' if mode else 'missing'} default-path mode '{mode}' for "
+                "'default-path', supported modes include 'current', 'config', 'parent', "
+                "and 'origin'."
+            )
+        origin = args[1] if len(args) > 1 else ""
+        if mode == "origin" and not origin:
+            raise Problem("'default-path origin' expects a directory as an argument.")
+        if len(args) > (2 if mode == "origin" else 1):  # HAProxy 2.6 takes them silently
+            self.diagnostics.append(
+                warning(where, f"ignored: unexpected argument '{args[-1]}'", "default-path")
+            )
+        default_path.set_mode(where, mode, origin)
 
     def chroot(self, args: Sequence[str], where: Where) -> None:
         path = _arg(args, "a directory")

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
+from poise.config import default_path
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import Problem
 from poise.config.model import (
@@ -190,10 +191,22 @@ def http_alpn(
     return kept
 
 
-def with_base(base: str | None, path: str) -> str:
-    if base is None or path.startswith("/") or path == SYSTEM_CA:
+def with_base(base: str | None, path: str, where: Where | None = None) -> str:
+    """A file name after `crt-base` or `ca-base`, from where `default-path` says at the
+    line that names it (`where`)."""
+    if path == SYSTEM_CA:
         return path
-    return f"{base.rstrip('/')}/{path}"
+    if base is not None and not path.startswith("/"):
+        path = f"{base.rstrip('/')}/{path}"
+    return default_path.resolve(path, where) if where is not None else path
+
+
+def _list_base(crt_base: str | None, where: Where) -> str | None:
+    """Where the relative names inside a crt-list start: `crt-base`, from where
+    `default-path` says."""
+    if crt_base is None:
+        return default_path.directory(where)
+    return default_path.resolve(crt_base, where)
 
 
 def _value(option: str, value: str | None) -> str:
@@ -310,12 +323,16 @@ def link_bind(
         # HAProxy 2.6 puts `crt-base` before a relative `crt` and before the relative
         # certificate paths inside a crt-list, not before the crt-list's own path.
         certificates=tuple(
-            replace(source, path=with_base(global_tls.crt_base, source.path))
+            replace(source, path=with_base(global_tls.crt_base, source.path, where))
             if source.kind == "crt"
-            else replace(source, base=global_tls.crt_base)
+            else replace(
+                source,
+                path=with_base(None, source.path, where),
+                base=_list_base(global_tls.crt_base, where),
+            )
             for source in tls.certificates
         ),
-        ca_file=with_base(global_tls.ca_base, tls.ca_file) if tls.ca_file else None,
+        ca_file=with_base(global_tls.ca_base, tls.ca_file, where) if tls.ca_file else None,
         versions=merge_versions(tls.versions, defaults.versions),
         ciphers=tls.ciphers if tls.ciphers is not None else defaults.ciphers,
         ciphersuites=tls.ciphersuites if tls.ciphersuites is not None else defaults.ciphersuites,
@@ -406,7 +423,7 @@ def link_server(
         elif option == "verify":
             verify, explicit_verify = value, True
         elif option == "ca-file":
-            settings = replace(settings, ca_file=with_base(global_tls.ca_base, value))
+            settings = replace(settings, ca_file=with_base(global_tls.ca_base, value, where))
         elif option == "sni":
             sni_text = value
         elif option == "verifyhost":
@@ -414,7 +431,7 @@ def link_server(
         elif option == "no-verifyhost":
             settings = replace(settings, verifyhost=None)
         elif option == "crt":
-            settings = replace(settings, crt=with_base(global_tls.crt_base, value))
+            settings = replace(settings, crt=with_base(global_tls.crt_base, value, where))
         elif option == "alpn":
             settings = replace(settings, alpn=parse_alpn(value))
         elif option == "ciphers":
