@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.support import accepting, eventually, free_port, run
+from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.support import eventually, run
 from tests.webapp import WebApp
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +45,7 @@ frontend fe
     http-request set-header X-Any %[req.body_param]
     http-request set-header X-Case %[req.body_param(NaMe)]
     http-request set-header X-Hex %[req.body,bytes(0,6),hex]
-    http-request deny if {{ req.body -m sub evil }}
+    http-request deny if { req.body -m sub evil }
     default_backend app
 backend app
     server s 127.0.0.1:{app}
@@ -83,29 +82,6 @@ REQUESTS: list[tuple[str, list[bytes]]] = [
 FIELDS = ("x-len", "x-size", "x-a", "x-any", "x-case", "x-hex")
 
 
-class Logs(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.lines.append(data.decode("utf-8", "replace"))
-
-
-async def send(port: int, parts: list[bytes]) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    got = b""
-    try:
-        for index, part in enumerate(parts):
-            writer.write(part)
-            if index + 1 < len(parts):
-                got += await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        while chunk := await asyncio.wait_for(reader.read(65536), 5):
-            got += chunk
-    finally:
-        writer.close()
-    return got
-
-
 async def leave(port: int) -> None:
     """A client that sends part of its body and closes its side."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -129,20 +105,11 @@ def summaries(logs: list[str]) -> list[str]:
 
 
 async def exchange(command: list[str], tmp: Path, app: WebApp) -> list[str]:
-    port = free_port()
-    loop = asyncio.get_running_loop()
-    logs = Logs()
-    transport, _ = await loop.create_datagram_endpoint(lambda: logs, local_addr=("127.0.0.1", 0))
-    log_port = transport.get_extra_info("sockname")[1]
-    cfg = tmp / f"{command[0].rsplit('/', 1)[-1]}.cfg"
-    cfg.write_text(CONFIG.format(port=port, app=app.port, log=log_port))
-    proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.DEVNULL)
     seen: list[str] = []
-    try:
-        await accepting(port)
+    async with running(command, tmp, CONFIG.replace("{app}", str(app.port))) as proxy:
         for name, parts in REQUESTS:
             app.seen.clear()
-            answer = await send(port, parts)
+            answer = await send(proxy.port, parts)
             statuses = re.findall(rb"HTTP/1.1 (\d+)", answer)
             line = f"{name}: {b' '.join(statuses).decode()}"
             for record in app.seen:
@@ -154,14 +121,11 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> list[str]:
                 line += f" | {record.target} " + " ".join(f"{k}={values.get(k)!r}" for k in FIELDS)
                 line += f" expect={values.get('expect')!r} body={len(record.body)}"
             seen.append(line)
-        await leave(port)
+        await leave(proxy.port)
         count = len(REQUESTS) + 2  # the deny's pipelined request, the client that left
-        await eventually(lambda: len(summaries(logs.lines)) >= count, what="the log lines")
-        seen.extend(summaries(logs.lines))
-    finally:
-        proc.terminate()
-        proc.wait(5)
-        transport.close()
+        lines = proxy.logs.lines
+        await eventually(lambda: len(summaries(lines)) >= count, what="the log lines")
+        seen.extend(summaries(lines))
     return seen
 
 
@@ -171,8 +135,8 @@ def test_the_rules_read_the_same_body(loop_kind: str) -> None:
         try:
             with tempfile.TemporaryDirectory(prefix="pb", dir="/tmp") as name:
                 tmp = Path(name)
-                ours = await exchange([sys.executable, "-m", "poise.cli", "run", "-f"], tmp, app)
-                theirs = await exchange(["haproxy", "-db", "-f"], tmp, app)
+                ours = await exchange(POISE, tmp, app)
+                theirs = await exchange(HAPROXY, tmp, app)
         finally:
             await app.stop()
         assert ours == theirs

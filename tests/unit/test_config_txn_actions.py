@@ -64,3 +64,55 @@ def test_accepted_with_their_values() -> None:
     assert (tunnel.name, tunnel.status) == ("tunnel", 120000)
     assert server.sample is not None and server.sample.fetch == "var"
     assert proxy.http_response_rules[0].name == "silent"
+
+
+CAPTURES = """frontend f
+    bind :80
+    capture request header Host len 10
+    declare capture request len 5
+    http-request capture path len 3
+    http-request capture path id 1
+    declare capture response len 8
+    http-response capture status id 0
+    default_backend b
+backend b
+    http-request capture req.hdr(x) id 7
+    server s 127.0.0.1:1
+"""
+
+
+def test_capture_slots_in_the_order_of_the_lines() -> None:
+    config, diagnostics = parse([("t.cfg", BASE.partition("listen")[0] + CAPTURES)], {})
+    assert config is not None, [str(d) for d in diagnostics]
+    front, back = config.proxies
+    assert [(c.name, c.length) for c in front.capture_request_headers] == [
+        ("Host", 10),
+        ("", 5),
+        ("", 3),
+    ]
+    assert [r.status for r in front.http_request_rules] == [2, 1]
+    assert [(c.name, c.length) for c in front.capture_response_headers] == [("", 8)]
+    assert back.http_request_rules[0].status == 7  # a backend's id is checked at run time
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("declare capture request", "requires a capture length ('len')"),
+        ("declare capture foo len 3", "requires a direction ('request' or 'response')"),
+        ("declare capture request len x", "cannot parse the length 'x'"),
+        ("http-response capture status len 3", "expects 'id', found 'len'."),
+        (
+            "http-request capture path id 9",
+            "Proxy 'f': unable to find capture id '9' referenced by http-request capture rule.",
+        ),
+    ],
+)
+def test_captures_refused_as_haproxy_refuses_them(line: str, message: str) -> None:
+    found = errors(line, "frontend f")
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_a_backend_cannot_add_a_capture_slot() -> None:
+    found = errors("http-request capture path len 3", "backend b2")
+    assert len(found) == 1 and "proxy 'b2' has no frontend capability." in found[0]

@@ -19,7 +19,7 @@ from poise.config.acl_parse import ACL_NAME, ReadFile, parse_condition, parse_te
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES
 from poise.config.haproxy_draft import Problem, SectionDraft
-from poise.config.haproxy_http_actions import timing_rule
+from poise.config.haproxy_http_actions import capture_rule, timing_rule
 from poise.config.haproxy_http_settings import (
     HttpSettings,
     check_regex,
@@ -95,6 +95,7 @@ _ARITY: dict[str, int | None] = {
     "tarpit": None,
     "set-timeout": 2,
     "set-log-level": 1,
+    "capture": 3,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -127,11 +128,12 @@ _ACTIONS: dict[str, HttpAction] = {
     "tarpit": "tarpit",
     "set-timeout": "set-timeout",
     "set-log-level": "set-log-level",
+    "capture": "capture",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
-    | {"return", "set-status", "silent-drop", "set-log-level"}
+    | {"return", "set-status", "silent-drop", "set-log-level", "capture"}
     | _VAR_ACTIONS
 )
 _RESPONSE_ONLY = frozenset({"set-status"})
@@ -356,6 +358,8 @@ class HttpKeywords:
             return _with(rule, reply=self.reply(action, args, where, scope))
         if action in ("set-timeout", "set-log-level"):
             return timing_rule(rule, args, scope, self.section.kind)
+        if action == "capture":
+            return capture_rule(rule, args, scope, self.section, where)
         if action == "redirect":
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":

@@ -4,18 +4,22 @@ transaction is handled rather than the message (configuration.txt 4.2, HAProxy 2
 - `set-timeout server|tunnel TIMEOUT|EXPR` (http-request, in a section with a backend:
   HAProxy 2.6 has no `client` here): the server or tunnel timeout of this transaction,
   a duration, or a sample giving milliseconds;
-- `set-log-level LEVEL|silent`: the syslog level of this transaction's log line, or none.
+- `set-log-level LEVEL|silent`: the syslog level of this transaction's log line, or none;
+- `capture EXPR len N|id N` and `declare capture request|response len N`: values for the
+  log's `{...}` blocks and the `capture.req.hdr(N)`/`capture.res.hdr(N)` fetches, in the
+  slots of the frontend's `capture ... header` lines, numbered in the order of the lines.
 
 HAProxy's own messages for bad arguments. core/http/rules.py runs them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
-from poise.config.haproxy_draft import Problem
+from poise.config.haproxy_draft import Problem, SectionDraft
 from poise.config.keywords import LOG_LEVELS
-from poise.config.model import HttpRule
+from poise.config.model import Capture, HttpRule, Proxy, Where
 from poise.config.samples import Scope, check_scope, parse_sample
 from poise.config.units import parse_time
 
@@ -45,3 +49,68 @@ def timing_rule(rule: HttpRule, args: list[str], scope: Scope, section_kind: str
     if needs := check_scope(sample, scope):
         raise Problem(f"fetch method '{value}' extracts information from '{needs}'.")
     return replace(rule, name=target, sample=sample)
+
+
+# --- captures -------------------------------------------------------------------------------
+
+
+def declare_capture(section: SectionDraft, args: Sequence[str], where: Where) -> None:
+    """`declare capture request|response len N`: a slot that `http-request|http-response
+    capture ... id N` fill, numbered with the `capture ... header` slots in the order of
+    the lines (HAProxy's messages)."""
+    if not args or args[0] not in ("request", "response"):
+        raise Problem("requires a direction ('request' or 'response')")
+    if args[1:2] != ["len"]:
+        raise Problem("requires a capture length ('len')")
+    if len(args) < 3:
+        raise Problem("'len' requires a numeric value that represents the capture length")
+    length = _length(args[2])
+    slots = section.capture_request_headers
+    if args[0] == "response":
+        slots = section.capture_response_headers
+    slots.append(Capture("", length, where))
+
+
+def capture_rule(
+    rule: HttpRule, args: list[str], scope: Scope, section: SectionDraft, where: Where
+) -> HttpRule:
+    """`http-request capture EXPR len N` (a new request slot of this frontend) or `... id
+    N`, `http-response capture EXPR id N` (an existing slot: one that no frontend has is
+    refused once the sections are read, config/link.py calls `check_capture_ids`)."""
+    if len(args) < 3 or args[1] not in ("len", "id") or (scope == "res" and args[1] != "id"):
+        if scope == "res" and args[1:2] == ["len"]:
+            raise Problem("expects 'id', found 'len'.")
+        raise Problem("expects <expression> [ 'len' <length> | id <idx> ].")
+    sample = parse_sample(args[0], scope)
+    if needs := check_scope(sample, scope):
+        raise Problem(f"fetch method '{args[0]}' extracts information from '{needs}'.")
+    number = _length(args[2])
+    if args[1] == "id":
+        return replace(rule, sample=sample, status=number, name="id")
+    if section.kind not in ("frontend", "listen"):
+        raise Problem(f"proxy '{section.name}' has no frontend capability.")
+    section.capture_request_headers.append(Capture("", number, where))
+    return replace(rule, sample=sample, status=len(section.capture_request_headers) - 1)
+
+
+def check_capture_ids(proxy: Proxy) -> str | None:
+    """A frontend's `capture ... id N` naming a slot it does not have: HAProxy's error."""
+    if not proxy.is_frontend:
+        return None
+    for rules, slots, keyword in (
+        (proxy.http_request_rules, proxy.capture_request_headers, "http-request"),
+        (proxy.http_response_rules, proxy.capture_response_headers, "http-response"),
+    ):
+        for rule in rules:
+            if rule.action == "capture" and rule.name == "id" and rule.status >= len(slots):
+                return (
+                    f"Proxy '{proxy.name}': unable to find capture id '{rule.status}' "
+                    f"referenced by {keyword} capture rule."
+                )
+    return None
+
+
+def _length(text: str) -> int:
+    if not text.isdigit():
+        raise Problem(f"cannot parse the length '{text}'.")
+    return int(text)

@@ -19,6 +19,7 @@ from poise.config.acl_parse import ReadFile
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES, parse_response
 from poise.config.haproxy_draft import CheckSend, Problem, SectionDraft, no_args
+from poise.config.haproxy_http_actions import declare_capture
 from poise.config.model import (
     Capture,
     Compression,
@@ -123,6 +124,7 @@ class HttpSettings:
             "errorfiles": self.errorfiles,
             "capture request header": self.capture_request,
             "capture response header": self.capture_response,
+            "declare capture": lambda args, where: declare_capture(self.section, args, where),
             "http-check send": self.check_send,
             "http-check expect": self.check_expect,
             "http-check disable-on-404": self.disable_on_404,

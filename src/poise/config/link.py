@@ -29,6 +29,7 @@ from poise.config.haproxy_draft import (
     SectionDraft,
     ServerSettings,
 )
+from poise.config.haproxy_http_actions import check_capture_ids
 from poise.config.haproxy_monitor import link_monitor, no_backend
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
 from poise.config.haproxy_server import proxy_flags, server_tuning, state_file
@@ -141,6 +142,8 @@ class _Linker:
             self.defaults_rules.inherited(defaults)
         sections = self.parsed.proxies
         proxies = [self.build(section) for section in sections]
+        found = [(p.where, m) for p in proxies if (m := check_capture_ids(p))]
+        self.diagnostics += [error(where, message, "capture") for where, message in found]
         # With a `stats socket`, HAProxy's CLI frontend ("GLOBAL") takes the first free id
         # (measured with HAProxy 2.6.12: the first frontend is then #2, not #1).
         cli = [None] if self.global_.stats_sockets else []

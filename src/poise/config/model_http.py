@@ -212,6 +212,7 @@ HttpAction = Literal[
     "tarpit",
     "set-timeout",
     "set-log-level",
+    "capture",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

@@ -109,6 +109,10 @@ FETCHES: dict[str, FetchSpec] = {
     "req.body_len": FetchSpec("int", scope="req"),
     "req.body_size": FetchSpec("int", scope="req"),
     "req.body_param": FetchSpec("str", 0, 1, "req", multi=True),
+    # A capture slot's value (core/http/txn_rules.py fills them); log lines read theirs
+    # from the record (config/logformat.py).
+    "capture.req.hdr": FetchSpec("str", 1, 1),
+    "capture.res.hdr": FetchSpec("str", 1, 1),
     "http_auth_group": FetchSpec("str", 1, 1, "req"),
     # Layer 4 contents (core/payload.py): the bytes a content rule holds.
     "req.payload": FetchSpec("bin", 2, 2, "req"),

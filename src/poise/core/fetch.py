@@ -218,6 +218,8 @@ def fetch_values(sample: Sample) -> Values:
         return _single(fetch_state.base32(lambda req: _base(req, False)))
     if name.startswith("req.body"):
         return request_body.fetcher(name, args)
+    if name in ("capture.req.hdr", "capture.res.hdr"):
+        return _captured(name == "capture.res.hdr", int(args[0]) if args[0].isdigit() else -1)
     if name in ("http_auth", "http_auth_group"):
         return _http_auth(name, args[0])
     if name == "var":
@@ -248,6 +250,19 @@ def fetch_values(sample: Sample) -> Values:
     if name == "url_param":
         return _url_params(header, args[1][:1] if len(args) > 1 else "")
     raise AssertionError(f"fetch {name} has no implementation")
+
+
+def _captured(response: bool, index: int) -> Values:
+    """`capture.req.hdr(N)`, `capture.res.hdr(N)`: what slot N holds (nothing if empty)."""
+
+    def fetch(req: Request, resp: Response | None) -> Sequence[Value]:
+        slots = req.resp_captures if response else req.captures
+        if slots is None or not 0 <= index < len(slots):
+            return _NONE
+        value = slots[index]
+        return _NONE if value is None else (value,)
+
+    return fetch
 
 
 def _http_auth(name: str, listname: str) -> Values:

@@ -33,6 +33,7 @@ class Frontend:
         "buffers_body",
         "bytes_in",
         "bytes_out",
+        "capture_lengths",
         "client_fin_timeout",
         "client_timeout",
         "closes_client",
@@ -115,6 +116,10 @@ class Frontend:
         self.closes_server = self.closes_client or model.Option.HTTP_SERVER_CLOSE in options
         self.logasap = model.Option.LOGASAP in options
         self.buffers_body = model.Option.HTTP_BUFFER_REQUEST in options  # core/http/body_wait
+        self.capture_lengths = (  # the capture slots' (core/http/txn_rules.py)
+            tuple(c.length for c in proxy.capture_request_headers),
+            tuple(c.length for c in proxy.capture_response_headers),
+        )
         # No http-response rule, no response capture, no compression: see
         # Backend.plain_responses.
         self.plain_responses = not (

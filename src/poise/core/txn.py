@@ -13,6 +13,7 @@ TR `t_head`, Tw `t_queue`, Tc `t_connect`, Tr `t_response`; Ta and Tt are measur
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from poise.core.termination import NORMAL
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from poise.core.proxyproto import ProxyHeader
     from poise.core.server import ServerState
 
-Captures = tuple[str | None, ...]
+Captures = Sequence[str | None]
 
 
 class Conn:

@@ -62,11 +62,11 @@ def http_record(
     if not bad_request:  # HAProxy prints no capture block for a <BADREQ>
         # Captured when each head arrived (before any rule touched them).
         if proxy.capture_request_headers:
-            record.request_captures = txn.req_captures or capture_headers(
+            record.request_captures = tuple(txn.req_captures or ()) or capture_headers(
                 proxy.capture_request_headers, None
             )
         if proxy.capture_response_headers:
-            record.response_captures = txn.resp_captures or capture_headers(
+            record.response_captures = tuple(txn.resp_captures or ()) or capture_headers(
                 proxy.capture_response_headers, None
             )
     return record

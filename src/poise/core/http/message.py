@@ -49,6 +49,11 @@ class Request:
     log_level: str = ""
     server_timeout: float | None = None
     tunnel_timeout: float | None = None
+    # The frontend's capture slots (`capture ... header`, `declare capture`, `http-request
+    # capture`), which capture rules fill, and their lengths (request, response).
+    captures: list[str | None] | None = None
+    resp_captures: list[str | None] | None = None
+    capture_lengths: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
 
     @property
     def path(self) -> str:

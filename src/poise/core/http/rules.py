@@ -39,7 +39,7 @@ from poise.core.http import reply
 from poise.core.http.address_rules import ADDRESS_ACTIONS, address_step
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
-from poise.core.http.txn_rules import timing_step
+from poise.core.http.txn_rules import capture_step, timing_step
 from poise.core.http.uri_rules import URI_ACTIONS, uri_step
 from poise.core.template import expand
 
@@ -241,6 +241,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, lambda req, resp, close: _ALLOW
     if rule.action in ("set-timeout", "set-log-level"):
         return test, timing_step(rule, scope)
+    if rule.action == "capture":
+        return test, capture_step(rule, scope)
     where = f"{keyword} {rule.action} at {rule.where}"
     if rule.action == "use-service":  # final, like a return: the rules stop here
         service = Verdict("service", reason=where, termination="LR--", service=rule.name)

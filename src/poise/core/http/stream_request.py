@@ -76,7 +76,9 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     txn.req = req
     if frontend_captures := s.frontend.proxy.capture_request_headers:
         # Captured as they arrived, before any rule or poise itself edits them.
-        txn.req_captures = capture_headers(frontend_captures, req.headers)
+        # `http-request capture` fill the others (core/http/txn_rules.py).
+        txn.req_captures = req.captures = list(capture_headers(frontend_captures, req.headers))
+        req.capture_lengths = s.frontend.capture_lengths
     problem = validate.check_request(req)  # the request's own checks
     if problem is None:
         # Only a request with an Upgrade header can be one (validate.py).

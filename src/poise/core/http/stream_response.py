@@ -157,7 +157,10 @@ def full_response_head(s: HttpStream, raw: bytes) -> bool:
     req = txn.req
     assert req is not None
     if frontend_captures := s.frontend.proxy.capture_response_headers:
-        txn.resp_captures = capture_headers(frontend_captures, resp.headers)
+        # `http-response capture ... id N` fill the declared slots (core/http/txn_rules.py).
+        txn.resp_captures = req.resp_captures = list(
+            capture_headers(frontend_captures, resp.headers)
+        )
     if 100 <= status < 200 and status != 101:
         # Interim response (100 Continue): forwarded, the final one follows.
         s.write_client(raw)
