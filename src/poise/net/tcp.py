@@ -406,7 +406,9 @@ class TcpSession(Relay):
         txn = self.txn
         if not txn.term:
             txn.term = NORMAL
-        settle(txn, self.frontend, self.backend, self.server, True, False, self, self.loop.time)
+        frontend = self.frontend
+        logger = self if frontend.log is not None else None
+        settle(txn, frontend, self.backend, self.server, True, False, logger, self.loop.time)
         self.ctx.forget(self)
         self.ctx.release(self.frontend)
 
