@@ -33,6 +33,8 @@ frontend fe
     bind 127.0.0.1:{port}
     capture request header Host len 10
     declare capture request len 5
+    tcp-request inspect-delay 1s
+    tcp-request content capture req.hdr(x-t) len 4
     http-request capture req.hdr(x-a) len 3
     http-request capture path id 1
     declare capture response len 8
@@ -82,6 +84,7 @@ def test_the_same_captures_in_the_log_and_the_fetches(loop_kind: str) -> None:
         finally:
             await app.stop()
         assert ours == theirs
-        assert "{www.exampl|/abcd|bee} {200|13}" in " ".join(ours)
+        assert "{www.exampl|/abcd|bee|hel} {200|13}" in " ".join(ours)
+        assert "{ab|/a#7Cb#7B|tcp-|#22q} {200|11} GET /a|b{c} HTTP/1.1" in ours
 
     run(loop_kind, main, timeout=60)

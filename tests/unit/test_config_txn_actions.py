@@ -116,3 +116,25 @@ def test_captures_refused_as_haproxy_refuses_them(line: str, message: str) -> No
 def test_a_backend_cannot_add_a_capture_slot() -> None:
     found = errors("http-request capture path len 3", "backend b2")
     assert len(found) == 1 and "proxy 'b2' has no frontend capability." in found[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "section", "message"),
+    [
+        (
+            "tcp-request content capture req.hdr(x) id 0",
+            "frontend f",
+            "'tcp-request content capture' : a positive 'len' argument is mandatory",
+        ),
+        (
+            "tcp-request content capture req.hdr(x) len 3",
+            "backend b2",
+            "'tcp-request content capture' : proxy 'b2' has no frontend capability",
+        ),
+    ],
+)
+def test_tcp_content_capture_refused_as_haproxy_refuses_it(
+    line: str, section: str, message: str
+) -> None:
+    found = errors(line, section)
+    assert len(found) == 1 and message in found[0], found

@@ -109,7 +109,7 @@ def test_a_connection_rule_after_a_session_rule_is_haproxys_warning() -> None:
     [
         ("tcp-request content track-sc0 src", "action 'track-sc0' needs stick tables"),
         ("tcp-request connection expect-proxy layer4", "use 'bind ... accept-proxy'"),
-        ("tcp-request content capture req.payload(0,4) len 4", "'capture' is not implemented"),
+        ("tcp-request content set-nice 5", "'set-nice' is not implemented"),
         ("tcp-request content close", "unknown action 'close'"),
         ("tcp-request content acept", "unknown action 'acept'; did you mean 'accept'"),
         ("tcp-request content accept when x", "expects either 'if' or 'unless'"),

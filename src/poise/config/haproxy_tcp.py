@@ -42,7 +42,7 @@ _VARIABLES = ("set-var", "set-var-fmt", "unset-var")
 _IMPLEMENTED: dict[TcpHook, tuple[str, ...]] = {
     "connection": ("accept", "reject", *_VARIABLES),
     "session": ("accept", "reject", *_VARIABLES),
-    "content": ("accept", "reject", *_VARIABLES),
+    "content": ("accept", "reject", "capture", *_VARIABLES),
     "response": ("accept", "reject", "close", *_VARIABLES),
 }
 # HAProxy 2.6's other actions for each hook (configuration.txt 4.2).
@@ -58,7 +58,7 @@ _OTHERS: dict[TcpHook, tuple[str, ...]] = {
         "set-tos", "silent-drop",
     ),
     "content": (
-        *_SC, *_TRACK, "capture", "do-resolve", "send-spoe-group", "set-dst", "set-dst-port",
+        *_SC, *_TRACK, "do-resolve", "send-spoe-group", "set-dst", "set-dst-port",
         "set-log-level", "set-mark", "set-nice", "set-priority-class", "set-priority-offset",
         "set-src", "set-src-port", "set-tos", "silent-drop", "switch-mode", "use-service",
     ),
@@ -116,7 +116,17 @@ class TcpKeywords:
             raise Problem(_refusal(hook, base, written))
         self.misplaced(hook, where)
         scope = SCOPES[hook]
-        if base in _VARIABLES:
+        if base == "capture":  # a request capture slot of this frontend (config/haproxy_http)
+            if len(args) < 4 or args[2] != "len" or not args[3].isdigit() or args[3] == "0":
+                raise Problem(
+                    "'tcp-request content capture' : a positive 'len' argument is mandatory"
+                )
+            if self.section.kind not in ("frontend", "listen"):
+                raise Problem(
+                    f"'tcp-request content capture' : proxy '{self.section.name}' has no "
+                    "frontend capability"
+                )
+        if base in _VARIABLES or base == "capture":
             variable = self.http.rule(args, where, scope)
             self.section.tcp_rules.append(
                 TcpRule(hook, "variable", where, variable.condition, variable)

@@ -25,6 +25,7 @@ from poise.config.samples import Scope
 from poise.core.acl import compile_acl
 from poise.core.http.message import Request
 from poise.core.http.rules import _variable_step
+from poise.core.http.txn_rules import capture_step
 
 # A condition's value: True (PASS), False (FAIL), None (MISS).
 Tri = bool | None
@@ -83,7 +84,8 @@ Compiled = tuple[Condition3 | None, Decision | None, Step | None]
 def _compile(rule: TcpRule, scope: Scope) -> Compiled:
     test = condition3(rule.condition, scope) if rule.condition is not None else None
     if rule.variable is not None:
-        run = _variable_step(rule.variable, "any" if scope == "conn" else scope)
+        step = capture_step if rule.variable.action == "capture" else _variable_step
+        run = step(rule.variable, "any" if scope == "conn" else scope)
 
         def act(req: Request) -> None:
             run(req, None, False)
