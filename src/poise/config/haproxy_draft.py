@@ -331,6 +331,7 @@ class SectionDraft:
     acl_where: dict[str, Where] = field(default_factory=dict)
     http_request_rules: list[HttpRule] = field(default_factory=list)
     http_response_rules: list[HttpRule] = field(default_factory=list)
+    http_after_response_rules: list[HttpRule] = field(default_factory=list)
     capture_request_headers: list[Capture] = field(default_factory=list)
     capture_response_headers: list[Capture] = field(default_factory=list)
     monitor_fail: list[Condition] = field(default_factory=list)  # `monitor fail` lines

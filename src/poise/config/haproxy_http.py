@@ -137,6 +137,10 @@ _RESPONSE_ACTIONS = frozenset(
     | _VAR_ACTIONS
 )
 _RESPONSE_ONLY = frozenset({"set-status"})
+AFTER_RESPONSE_ACTIONS = frozenset(
+    {"add-header", "allow", "del-header", "replace-header", "replace-value", "set-header"}
+    | {"set-status", "set-var", "set-var-fmt", "unset-var"}
+)
 _PAYLOADS = frozenset(
     {"default-errorfiles", "errorfile", "errorfiles", "file", "lf-file", "string", "lf-string"}
 )
@@ -228,6 +232,7 @@ class HttpKeywords:
             "acl": self.acl,
             "http-request": self.http_request,
             "http-response": self.http_response,
+            "http-after-response": self.http_after_response,
             **settings.handlers(),
         }
 
@@ -274,6 +279,19 @@ class HttpKeywords:
     def http_response(self, args: Sequence[str], where: Where) -> None:
         self.anonymous_defaults("http-response")
         self.section.http_response_rules.append(self.rule(args, where, "res"))
+
+    def http_after_response(self, args: Sequence[str], where: Where) -> None:
+        """`http-after-response ACTION ...`: the header and status actions (and variables)
+        of http-response, on every response, poise's own included (HAProxy 2.6's list)."""
+        self.anonymous_defaults("http-after-response")
+        written = args[0] if args else ""
+        if written.split("(")[0] not in AFTER_RESPONSE_ACTIONS:
+            raise Problem(
+                "'http-after-response' expects 'add-header', 'allow', 'del-header', "
+                "'replace-header', 'replace-value', 'set-header', 'set-status', "
+                f"'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', but got '{written}'."
+            )
+        self.section.http_after_response_rules.append(self.rule(args, where, "res"))
 
     def rule(self, args: Sequence[str], where: Where, scope: Scope) -> HttpRule:
         keyword = "http-request" if scope == "req" else "http-response"

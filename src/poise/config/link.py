@@ -190,6 +190,7 @@ class _Linker:
         inherited = self.defaults_rules.inherited(section)
         http_request = inherited.http_request + own.http_request
         http_response = inherited.http_response + own.http_response
+        after_response = inherited.http_after_response + own.http_after_response
         redirects = own.redirects
         algorithm = settings.algorithm or Algorithm.ROUNDROBIN
         cookie = settings.cookie if proxy.is_backend else None
@@ -208,6 +209,7 @@ class _Linker:
             rules = replace(own, http_request=http_request, http_response=http_response)
             tcp_mode_warnings(label(proxy), rules, settings, proxy.is_backend, self.diagnostics)
             redirects, http_request, http_response, cookie = (), (), (), None
+            after_response = ()
             if algorithm in (Algorithm.URI, Algorithm.URL_PARAM, Algorithm.HDR):
                 algorithm = Algorithm.ROUNDROBIN
         forwardfor = settings.forwardfor if Option.FORWARDFOR in options else None
@@ -282,6 +284,7 @@ class _Linker:
             acls=own.acls,
             http_request_rules=http_request,
             http_response_rules=http_response,
+            http_after_response_rules=after_response,
             errorfiles=link_errorfiles(
                 settings.errorfiles, self.parsed.http_errors, label(proxy), self.diagnostics
             ),

@@ -48,6 +48,7 @@ class SectionRules:
     acls: tuple[Acl, ...] = ()
     http_request: tuple[HttpRule, ...] = ()
     http_response: tuple[HttpRule, ...] = ()
+    http_after_response: tuple[HttpRule, ...] = ()
     redirects: tuple[Redirect, ...] = ()
     use_backends: tuple[UseBackend, ...] = ()
     use_servers: tuple[UseServer, ...] = ()
@@ -55,7 +56,7 @@ class SectionRules:
 
     @property
     def any(self) -> bool:
-        return bool(self.http_request or self.http_response)
+        return bool(self.http_request or self.http_response or self.http_after_response)
 
 
 def _label(section: SectionDraft) -> str:
@@ -106,6 +107,10 @@ class Resolver:
             ),
             http_response=tuple(
                 self.rule(rule, "http-response", "res") for rule in section.http_response_rules
+            ),
+            http_after_response=tuple(
+                self.rule(rule, "http-after-response", "res")
+                for rule in section.http_after_response_rules
             ),
             redirects=tuple(
                 replace(r, condition=self.condition(r.condition, "redirect", "req"))
@@ -172,6 +177,7 @@ class Resolver:
             "http-request": "http-request header rule",
             "redirect": "http-request header rule",
             "http-response": "http-response header rule",
+            "http-after-response": "http-response header rule",  # HAProxy's words
             "use_backend": "use-backend rule",
             "stats admin": "http-request header rule",
             "monitor fail": "http-request header rule",
@@ -304,6 +310,7 @@ def tcp_mode_warnings(
     for keyword, found in (
         ("http-request", rules.http_request),
         ("http-response", rules.http_response),
+        ("http-after-response", rules.http_after_response),
     ):
         if found:
             diagnostics.append(

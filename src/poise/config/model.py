@@ -507,6 +507,7 @@ class Proxy:
     acls: tuple[Acl, ...] = ()  # the named ACLs of this section, for introspection
     http_request_rules: tuple[HttpRule, ...] = ()
     http_response_rules: tuple[HttpRule, ...] = ()
+    http_after_response_rules: tuple[HttpRule, ...] = ()  # on every response, poise's too
     errorfiles: tuple[ErrorFile, ...] = ()  # one per status, the proxy's over its defaults'
     capture_request_headers: tuple[Capture, ...] = ()
     capture_response_headers: tuple[Capture, ...] = ()

@@ -97,6 +97,7 @@ class Rules:
     use_backend conditions and its error files."""
 
     __slots__ = (
+        "after",
         "backends",
         "closes",
         "errorfiles",
@@ -117,6 +118,9 @@ class Rules:
         self.redirects = [_redirect_step(rule) for rule in proxy.redirects]
         self.response: list[tuple[Test | None, Step]] = [
             _step(proxy, rule, "res") for rule in proxy.http_response_rules
+        ]
+        self.after: list[tuple[Test | None, Step]] = [  # core/http/after_response.py
+            _step(proxy, rule, "res") for rule in proxy.http_after_response_rules
         ]
         self.backends = [
             (

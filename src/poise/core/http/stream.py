@@ -28,7 +28,7 @@ from poise.core.connect import CON, PENDING_LIMIT, QUE
 from poise.core.counters import settle
 from poise.core.errors import reply
 from poise.core.frontend import Frontend
-from poise.core.http import body_wait, compression, persistence, rules
+from poise.core.http import after_response, body_wait, compression, persistence, rules
 from poise.core.http import response_analysers as analysers
 from poise.core.http import stream_request as request
 from poise.core.http import stream_response as response
@@ -275,12 +275,26 @@ class HttpStream:
         if answer is None:
             answer = reply(verdict.status, close=not self.keep_client)
         self.txn.status = verdict.status
+        answer = self.after_response(answer)
         self.txn.bytes_out = len(answer)
         self.write_client(answer)
         self.txn.term = (verdict.termination or Failure.REJECTED.code)[:2]
         self.end_transaction(log=verdict.log)
         self.next_request()
         return True
+
+    def after_response(self, answer: bytes) -> bytes:
+        """`http-after-response` on an answer poise made (the status it leaves is the
+        transaction's)."""
+        req = self.txn.req
+        backend = self.backend.rules if self.backend is not None else None
+        after = after_response.programs(backend, self.frontend.rules)
+        if not after or req is None:
+            return answer
+        answer, status = after_response.rewrite(after, req, answer)
+        if status is not None:
+            self.txn.status = status
+        return answer
 
     def forward_to_server(self, data: bytes) -> None:
         if self.sending:
@@ -368,9 +382,10 @@ class HttpStream:
         )
         if closes:
             self.keep_client = False
-        self.write_client(page)
         txn = self.txn
         txn.status = status
+        page = self.after_response(page)
+        self.write_client(page)
         txn.bytes_out = len(page)
         txn.term = failure.code
         self.end_transaction(log=True)

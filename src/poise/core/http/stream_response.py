@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poise.core.counters import STATUS_CLASS, status_class
-from poise.core.http import heads, validate
+from poise.core.http import after_response, heads, validate
 from poise.core.http import response_analysers as analysers
 from poise.core.http.chunked import ChunkError
 from poise.core.http.framing import BODY, RESP_BODY, RESP_DONE, RESP_HEAD, TUNNEL
@@ -195,6 +195,9 @@ def full_response_head(s: HttpStream, raw: bytes) -> bool:
         match, wall = s.cookie_match, s.runtime.wall()
         flags = analysers.response_cookie(cookie, match, s.server, req, resp, now=wall)
         txn.cookie_status = flags
+    if after := after_response.programs(backend.rules, s.frontend.rules):
+        after_response.apply(after, req, resp)  # http-after-response
+        txn.status = resp.status
     if s.encoder is not None:  # compression (core/http/compression.py)
         s.encoder = s.encoder.start(req, resp, framing)
     # Written with the first body bytes: one write (one syscall) per small response.
