@@ -174,7 +174,6 @@ def test_the_errors_and_warnings_are_haproxys() -> None:
     assert any(
         "'option abortonclose': this HAProxy option is not implemented" in p for p in problems
     )
-    assert any("option 'slowstart' is not implemented yet" in p for p in problems)
 
 
 STATE = """1

@@ -19,6 +19,7 @@ from enum import IntEnum
 from itertools import pairwise
 
 from poise.admin import stats
+from poise.core import slowstart
 from poise.core.backend import Backend, Go
 from poise.core.server import AdminState, ServerState
 
@@ -193,8 +194,13 @@ def find_frontend(view: stats.View, arg: str) -> stats.FrontendView | str:
 def set_admin(view: stats.View, backend: Backend, server: ServerState, admin: AdminState) -> Answer:
     if server.admin is admin:
         return Answer("")
+    leaves_maint = server.admin is AdminState.MAINT
     server.admin = admin
     server.last_change = view.now
+    if admin is AdminState.MAINT:
+        slowstart.end(server)
+    elif leaves_maint and server.up:
+        slowstart.begin(server, view.now)  # HAProxy ramps a server leaving maintenance
     return Answer("", tuple(backend.changed()))
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from poise.config import model
+from poise.core import slowstart
 from poise.core.backend import Backend
 from poise.core.balancer import eligible
 from poise.core.health import INITIALIZING
@@ -75,7 +76,7 @@ SERVERS_STATE_HEADER = (
 ADMF_FMAINT, ADMF_CMAINT, ADMF_FDRAIN = 0x01, 0x04, 0x08
 ADMF_RMAINT = 0x20  # no address: the name did not resolve (`resolvers`, `init-addr none`)
 CHK_ST_CONFIGURED, CHK_ST_ENABLED, CHK_ST_PAUSED = 0x02, 0x04, 0x08
-SRV_ST_STOPPED, SRV_ST_RUNNING, SRV_ST_STOPPING = 0, 2, 3
+SRV_ST_STOPPED, SRV_ST_STARTING, SRV_ST_RUNNING, SRV_ST_STOPPING = 0, 1, 2, 3
 # A check's status (enum healthcheck_status, check-t.h) and result (enum chk_result).
 HCHK_STATUS = {
     "UNK": 0, "INI": 1, "SOCKERR": 5, "L4OK": 6, "L4TOUT": 7, "L4CON": 8, "L6OK": 9,
@@ -277,7 +278,7 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         "stot": server.total_sess,
         "econ": server.failed_conns,
         "status": server_status(server),
-        "weight": server.weight,
+        "weight": slowstart.shown_weight(server, be.balancer.dynamic_weights),
         "act": 0 if server.backup else 1,
         "bck": 1 if server.backup else 0,
         "lastchg": view.seconds_since(server.last_change),
@@ -294,6 +295,8 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         row["cookie"] = server.cookie
     if server.maxconn:
         row["slim"] = server.maxconn
+    if (throttle := slowstart.throttle(server)) is not None:
+        row["throttle"] = throttle
     if config.maxqueue:
         row["qlimit"] = config.maxqueue
     if server.check_enabled:
@@ -383,10 +386,22 @@ def server_addr(server: ServerState) -> str:
     return f"[{server.addr}]:{port}" if ":" in server.addr else f"{server.addr}:{port}"
 
 
+def op_state(server: ServerState) -> int:
+    """A running server's srv_op_state: stopping (NOLB), starting (`slowstart` ramping
+    it up), else running."""
+    if server.stopping:
+        return SRV_ST_STOPPING
+    return SRV_ST_STARTING if server.warm_since is not None else SRV_ST_RUNNING
+
+
 def lb_weights(be: Backend) -> tuple[int, int, int]:
     """(total weight of the servers taking part, usable active, usable backup), as
     HAProxy's recount_servers and update_backend_weight compute them."""
-    weight = sum(s.weight for s in eligible(be.servers, be.balancer.allbackups))
+    servers = eligible(be.servers, be.balancer.allbackups)
+    if be.balancer.dynamic_weights:  # the effective weights (core/slowstart.py), rounded up
+        weight = -(-sum(s.weight * s.ramp for s in servers) // slowstart.WEIGHT_SCALE)
+    else:
+        weight = sum(s.weight for s in servers)
     active = sum(1 for s in be.servers if s.usable and not s.backup)
     backup = sum(1 for s in be.servers if s.usable and s.backup)
     return weight, active, backup
@@ -509,7 +524,7 @@ def server_state_line(view: View, be: Backend, server: ServerState) -> str:
         server.id,
         server.name,
         server.addr if is_ip(server.addr) else "-",
-        (SRV_ST_STOPPING if server.stopping else SRV_ST_RUNNING) if running else SRV_ST_STOPPED,
+        op_state(server) if running else SRV_ST_STOPPED,
         admin,
         server.weight,
         server.initial_weight,

@@ -22,7 +22,7 @@ from poise.checks.http import HttpProbe
 from poise.checks.probe import tcp_check
 from poise.checks.tcpcheck import TcpCheckProbe
 from poise.config import model
-from poise.core import health
+from poise.core import health, slowstart
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.tcpcheck_rules import program
@@ -151,7 +151,11 @@ class ServerCheck:
             return
         was_stopping, server.stopping = server.stopping, False
         server.up = self.health.is_up
-        server.last_change = asyncio.get_running_loop().time()
+        server.last_change = now = asyncio.get_running_loop().time()
+        if server.up:
+            slowstart.begin(server, now)  # back from DOWN: `slowstart` ramps it up
+        else:
+            slowstart.end(server)
         requeued_before = backend.requeued
         sessions = server.cur_sess
         goes = backend.changed()

@@ -290,7 +290,7 @@ def _server_value(option: str, value: str) -> tuple[str, object]:
     raise AssertionError(option)
 
 
-_TUNING = ("minconn", "on-marked-down", "on-marked-up")
+_TUNING = ("minconn", "slowstart", "on-marked-down", "on-marked-up")
 _ON_MARKED = {"on-marked-down": "shutdown-sessions", "on-marked-up": "shutdown-backup-sessions"}
 
 
@@ -298,18 +298,22 @@ def _tuning(option: str, value: str) -> tuple[str, str]:
     """One of the options server_tuning reads, checked as HAProxy checks it."""
     if option == "minconn":
         parse_int(value, 0)
+    elif option == "slowstart":
+        parse_time(value)
     elif value != _ON_MARKED[option]:
         raise Problem(f"'{option}' expects '{_ON_MARKED[option]}' but got '{value}'.")
     return option, value
 
 
 def server_tuning(words: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """model.Server's fields for `minconn`, `on-marked-down` and `on-marked-up` (the last
-    one written wins, a server's over its `default-server`'s)."""
+    """model.Server's fields for `minconn`, `slowstart`, `on-marked-down` and
+    `on-marked-up` (the last one written wins, a server's over its `default-server`'s)."""
     fields: dict[str, Any] = {}
     for option, value in words:
         if option == "minconn":
             fields["minconn"] = parse_int(value, 0)
+        elif option == "slowstart":
+            fields["slowstart"] = parse_time(value)
         elif option == "on-marked-down":
             fields["shutdown_on_down"] = True
         else:

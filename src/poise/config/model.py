@@ -335,6 +335,7 @@ class Server:
     proxy_protocol: frozenset[str] = frozenset()
     check_send_proxy: bool = False  # health checks send it too, whatever `port`/`addr`
     minconn: int = 0  # with `maxconn` and the backend's `fullconn`: a dynamic limit
+    slowstart: int = 0  # ms: weight and maxconn ramp up after going UP (core/slowstart.py)
     shutdown_on_down: bool = False  # `on-marked-down shutdown-sessions`
     shutdown_backups_on_up: bool = False  # `on-marked-up shutdown-backup-sessions`
 

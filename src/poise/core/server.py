@@ -15,6 +15,10 @@ from poise.core.dyncookie import dynamic_cookie
 if TYPE_CHECKING:
     from poise.core.health import Health
 
+# HAProxy's BE_WEIGHT_SCALE: a dynamic balancer weighs a server weight x ramp, with ramp 16
+# except while `slowstart` ramps it up (core/slowstart.py).
+WEIGHT_SCALE = 16
+
 
 class Load(Protocol):
     """The backend's side of a dynamic limit (core/backend.py)."""
@@ -63,6 +67,8 @@ class ServerState:
         "port",
         "port_offset",
         "queued",
+        "ramp",
+        "ramp_ratio",
         "redispatches",
         "resolution_maint",
         "retries",
@@ -72,6 +78,7 @@ class ServerState:
         "total_sess",
         "transparent",
         "up",
+        "warm_since",
         "weight",
     )
 
@@ -133,6 +140,11 @@ class ServerState:
         self.retries = 0  # wretr
         self.redispatches = 0  # wredis
         self.last_change = 0.0  # clock reading of the last state change
+        # `slowstart` (core/slowstart.py): since when its weight and limit ramp up (None:
+        # no ramp), its weight's share in sixteenths, its limit's in percent.
+        self.warm_since: float | None = None
+        self.ramp = WEIGHT_SCALE
+        self.ramp_ratio = 100
         # The rise/fall counter and last result of its health check (the check scheduler
         # sets it; the stats read it), None while not checked.
         self.health: Health | None = None
@@ -191,6 +203,8 @@ class ServerState:
         limit = self.maxconn
         if self.load is not None and limit:
             limit = self.dynamic_maxconn(self.load)
+        if self.warm_since is not None and limit:  # `slowstart`
+            limit = max(1, limit * self.ramp_ratio // 100)
         return 0 < limit <= self.cur_sess
 
     def dynamic_maxconn(self, load: Load) -> int:

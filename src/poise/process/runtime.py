@@ -22,8 +22,8 @@ from poise.admin import server_state
 from poise.admin.stats import fullconn
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
-from poise.core import proc
-from poise.core.backend import Backend
+from poise.core import proc, slowstart
+from poise.core.backend import Backend, start
 from poise.core.balancer.factory import make_balancer
 from poise.core.frontend import Frontend
 from poise.core.limits import Limits
@@ -237,6 +237,11 @@ class Runtime:
         for backend in ctx.backends.values():
             for pool in ctx.io[backend].pools.values():
                 pool.purge(now)
+            # `slowstart`: the weights and limits of servers ramping up, each second (the
+            # step HAProxy's own arithmetic takes, core/slowstart.py).
+            ramping = [s for s in backend.servers if s.warm_since is not None]
+            if ramping and any([slowstart.step(server, now) for server in ramping]):
+                start(backend.changed())
         self.purge_handle = ctx.loop.call_later(1.0, self.purge_pools)
 
     def close_pools(self) -> None:

@@ -39,6 +39,9 @@ class Balancer(ABC):
     # IPVS's schedulers (ipvs.py): when none is chosen the connection is refused at once
     # (IPVS answers the client's SYN with ICMP port unreachable), never queued.
     refuses_unchosen = False
+    # HAProxy's BE_LB_PROP_DYN: the weights may change at run time, and `slowstart` ramps
+    # them (core/slowstart.py); static-rr and map-based hashing keep the configured ones.
+    dynamic_weights = True
 
     def __init__(self, servers: Sequence[ServerState], allbackups: bool = False) -> None:
         self.servers = servers

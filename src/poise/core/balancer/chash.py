@@ -1,12 +1,13 @@
 """`hash-type consistent`: HAProxy's consistent hashing ring (lb_chash.c), point for point.
 
 Every usable server owns `weight x 16` points (HAProxy's BE_WEIGHT_SCALE: a server's
-effective weight, with no slow start) on a 32-bit ring; its j-th point sits at
-full_hash(id x 4096 + j), `id` being the server's numeric id (its declaration rank, or
-its `id` setting), 4096 = 256 x 16 the widest span a server's points may need. full_hash is
-a bijection, so no two points share a place. A key's hash falls between two points; the
-nearer one wins, the one before on a tie (chash_get_server_hash). A server going down takes
-its points away and nothing else moves: only its keys move, each to a neighbour's point.
+effective weight; fewer while `slowstart` ramps it up, core/slowstart.py) on a 32-bit ring;
+its j-th point sits at full_hash(id x 4096 + j), `id` being the server's numeric id (its
+declaration rank, or its `id` setting), 4096 = 256 x 16 the widest span a server's points
+may need. full_hash is a bijection, so no two points share a place. A key's hash falls
+between two points; the nearer one wins, the one before on a tie (chash_get_server_hash). A
+server going down takes its points away and nothing else moves: only its keys move, each to
+a neighbour's point.
 
 Active and backup servers have rings of their own: the backup ring is used when no active
 server is left, and then only the first usable backup is used unless `option allbackups`.
@@ -59,7 +60,7 @@ class Ring:
         self._cache: dict[tuple[int, int], list[int]] = {}
 
     def points(self, server: ServerState) -> list[int]:
-        count = server.weight * WEIGHT_SCALE
+        count = server.weight * server.ramp  # WEIGHT_SCALE, less while slowstart ramps
         key = (server.id, count)
         cached = self._cache.get(key)
         if cached is None:
@@ -73,10 +74,10 @@ class Ring:
         self.first_backup = None
         if not active and members and not allbackups:
             self.first_backup = members[0]
-            self.tot_weight, self.tot_used = members[0].weight * WEIGHT_SCALE, 1
+            self.tot_weight, self.tot_used = members[0].weight * members[0].ramp, 1
             members = []
         else:
-            self.tot_weight = sum(s.weight for s in members) * WEIGHT_SCALE
+            self.tot_weight = sum(s.weight * s.ramp for s in members)
             self.tot_used = len(members)
         placed = sorted((key, i) for i, s in enumerate(members) for key in self.points(s))
         self.keys = [key for key, _ in placed]

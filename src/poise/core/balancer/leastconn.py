@@ -31,7 +31,7 @@ class LeastConn(Balancer):
         super().__init__(servers, allbackups)
 
     def update(self) -> None:
-        self._order = [(s, s.weight) for s in eligible(self.servers, self.allbackups)]
+        self._order = [(s, s.weight * s.ramp) for s in eligible(self.servers, self.allbackups)]
 
     def pick(self, key: bytes = b"", avoid: ServerState | None = None) -> ServerState | None:
         last = self._last_pick

@@ -42,7 +42,7 @@ class RandomBalancer(Balancer):
 
     def update(self) -> None:
         self._members = eligible(self.servers, self.allbackups)
-        self._weights = [s.weight for s in self._members]
+        self._weights = [s.weight * s.ramp for s in self._members]  # core/slowstart.py
         self._cumulative = list(accumulate(self._weights))
 
     def pick(self, key: bytes = b"", avoid: ServerState | None = None) -> ServerState | None:

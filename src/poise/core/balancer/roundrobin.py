@@ -32,7 +32,8 @@ class RoundRobin(Balancer):
         super().__init__(servers, allbackups)
 
     def update(self) -> None:
-        order = [(s, s.weight) for s in eligible(self.servers, self.allbackups)]
+        # weight x ramp: HAProxy's effective weight (core/slowstart.py).
+        order = [(s, s.weight * s.ramp) for s in eligible(self.servers, self.allbackups)]
         total = sum(w for _, w in order)
         old = self._score
         self._order = order

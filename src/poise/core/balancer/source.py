@@ -64,6 +64,7 @@ class HashBalancer(Balancer):
             self.fallback = RoundRobin(servers, allbackups)
         else:
             self.lookup = self.map = WeightMap(servers)
+            self.dynamic_weights = False
         super().__init__(servers, allbackups)
 
     @property

@@ -38,6 +38,8 @@ def static_weight(server: ServerState) -> int:
 
 
 class StaticRoundRobin(Balancer):
+    dynamic_weights = False
+
     def __init__(self, servers: Sequence[ServerState], allbackups: bool = False) -> None:
         self._map: list[ServerState] = []
         self._cursor = 0
