@@ -336,6 +336,7 @@ class SectionDraft:
     capture_response_headers: list[Capture] = field(default_factory=list)
     monitor_fail: list[Condition] = field(default_factory=list)  # `monitor fail` lines
     tcp_rules: list[TcpRule] = field(default_factory=list)  # in the order written
+    filters: list[str] = field(default_factory=list)  # `filter NAME`: the names, in order
 
     @property
     def capabilities(self) -> Capability:

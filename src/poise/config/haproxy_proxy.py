@@ -32,6 +32,7 @@ from poise.config.haproxy_draft import (
     no_args,
     one_arg,
 )
+from poise.config.haproxy_filters import FilterKeywords
 from poise.config.haproxy_global import parse_log_target
 from poise.config.haproxy_http import (
     REDIRECT_WIDTHS,
@@ -138,6 +139,7 @@ class ProxyParser:
             **self.http.handlers(),
             **StatsKeywords(section, diagnostics, read_file).handlers(),
             **MonitorKeywords(section, diagnostics, read_file).handlers(),
+            **FilterKeywords(section, diagnostics).handlers(),
             **TcpCheckKeywords(section).handlers(),
             **TcpKeywords(section, diagnostics, self.http).handlers(),
         }

@@ -29,6 +29,7 @@ from poise.config.haproxy_draft import (
     SectionDraft,
     ServerSettings,
 )
+from poise.config.haproxy_filters import check_compression
 from poise.config.haproxy_http_actions import check_capture_ids
 from poise.config.haproxy_monitor import link_monitor, no_backend
 from poise.config.haproxy_resolvers import check_resolvers, preferred_family
@@ -185,6 +186,7 @@ class _Linker:
             options -= _FRONTEND_ONLY
         if not proxy.is_backend:
             options -= _BACKEND_ONLY
+        self.diagnostics += check_compression(section, bool(settings.compression), label(proxy))
         resolver = Resolver(section, self.diagnostics)
         own = resolver.rules()
         inherited = self.defaults_rules.inherited(section)
