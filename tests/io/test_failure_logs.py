@@ -1,5 +1,6 @@
-"""Every failed connection is logged with where and why: HAProxy's traffic line, then
-poise's failure line (core/explain.py) at `notice`, through a real syslog receiver.
+"""Every failed connection is logged with where and why: HAProxy's traffic line on the
+traffic targets, and poise's failure line (core/explain.py) at `notice` on the targets
+that take no traffic lines (`log ... notice`), through a real syslog receiver.
 
 One case per failure of issue 7: client aborted, TLS handshake failed (wrong version, plain
 HTTP to a TLS port, a client certificate from an unknown CA), no server available,
@@ -32,6 +33,7 @@ from tests.webapp import request
 HEAD = """
 defaults
     log 127.0.0.1:{log} format rfc3164 local0
+    log 127.0.0.1:{log} format rfc3164 local0 notice
     timeout connect 1s
     timeout client 5s
     timeout server 5s

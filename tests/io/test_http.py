@@ -264,7 +264,10 @@ def test_a_refused_request_is_logged_with_its_reason(loop_kind: str) -> None:
     async def main() -> None:
         async with Stage() as stage:
             a = await stage.webapp("a")
-            poise = await stage.poise(BASE + servers(a))
+            # The reason goes to the targets that take no traffic lines (`notice`).
+            explained = "    log 127.0.0.1:{log} format raw local0 notice\n"
+            text = BASE.replace("    option httplog\n", explained + "    option httplog\n")
+            poise = await stage.poise(text + servers(a))
             got = await request(
                 poise.port("fe"),
                 b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"

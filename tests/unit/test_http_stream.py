@@ -45,6 +45,9 @@ class Sink:
     def send(self, level: str, message: str) -> None:
         pass
 
+    def explain(self, message: str) -> None:
+        pass
+
 
 class ServerConn:
     """A server connection: what the stream wrote to it, and whether it is open."""

@@ -218,7 +218,9 @@ CAPTURED_HOST: list[tuple[LogFormatName, bytes]] = [
     # log-send-hostname myhost, log-tag mytag, TZ=Asia/Kolkata, pid 5425, local0
     ("rfc3164", b"<134>Nov 21 16:10:49 myhost mytag[5425]: "),
     ("rfc5424", b"<134>1 2026-11-21T16:10:49.775885+05:30 myhost mytag 5425 - - "),
-    ("local", b"<134>Nov 21 16:10:49 mytag[5425]: "),
+    # haproxy 2.6.12 puts the host name in the local format too (checked again with a
+    # `log` target in the frontend and one in `global`).
+    ("local", b"<134>Nov 21 16:10:49 myhost mytag[5425]: "),
     ("timed", b"<6>2026-11-21T16:10:49.775885+05:30 "),
 ]
 

@@ -196,6 +196,7 @@ class Settings:
     errorfiles: list[ErrorFile | ErrorFilesRef] = field(default_factory=list)
     log_format: str | None = None
     log_format_where: Where | None = None
+    log_tag: str | None = None  # `log-tag`
     http_reuse: HttpReuse | None = None
     compression: Compression | None = None
     httpchk: HttpCheck | None = None  # `option httpchk`, before `http-check send`
@@ -263,6 +264,7 @@ class Settings:
             "dynamic_cookie_key",
             "log_format",
             "log_format_where",
+            "log_tag",
             "http_reuse",
             "httpchk",
             "check_send",

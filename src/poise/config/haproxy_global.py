@@ -126,6 +126,8 @@ class GlobalParser:
             "chroot": self.chroot,
             "default-path": self.default_path,
             "log": self.log,
+            "log-tag": self.log_tag,
+            "log-send-hostname": self.log_send_hostname,
             "stats": self.stats,
             "hard-stop-after": self.hard_stop_after,
             "master-worker": self.master_worker,
@@ -249,6 +251,19 @@ class GlobalParser:
             raise Problem("'log global' is for proxies; the global section names its targets")
         target = parse_log_target([expand_address(args[0], self.env), *args[1:]], where)
         self.set(logs=(*self.draft.values.logs, target))
+
+    def log_tag(self, args: Sequence[str], where: Where) -> None:
+        """`log-tag TAG`: the syslog tag of every log line (HAProxy's is `haproxy`)."""
+        if len(args) != 1 or not args[0]:
+            raise Problem("expects a tag for the log messages")
+        self.set(log_tag=args[0])
+
+    def log_send_hostname(self, args: Sequence[str], where: Where) -> None:
+        """`log-send-hostname [NAME]`: the host name in the syslog header, the system's
+        when none is given (read by the shell)."""
+        if len(args) > 1:
+            raise Problem(f"unexpected argument '{args[1]}'")
+        self.set(log_send_hostname=args[0] if args else "")
 
     def stats(self, args: Sequence[str], where: Where) -> None:
         if not args:

@@ -131,6 +131,7 @@ class ProxyParser:
             **{name: functools.partial(self.tcpka, name) for name in TCPKA_KEYWORDS},
             "source": self.source,
             "log": self.log,
+            "log-tag": self.log_tag,
             "disabled": self.disabled,
             "enabled": self.enabled,
             "redirect": self.redirect,
@@ -466,6 +467,10 @@ class ProxyParser:
         else:
             target = [expand_address(args[0], self.env), *args[1:]] if args else args
             self.settings.log_ops.append(parse_log_target(target, where))
+
+    def log_tag(self, args: Sequence[str], where: Where) -> None:
+        """`log-tag TAG`: this proxy's syslog tag, instead of the global one."""
+        self.settings.log_tag = one_arg(args, "a tag for the log messages")
 
     def disabled(self, args: Sequence[str], where: Where) -> None:
         no_args(args)

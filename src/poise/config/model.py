@@ -44,6 +44,7 @@ from poise.config.model_http import (
     UserlistUser,
     UseServer,
 )
+from poise.config.model_log import DEFAULT_TAG, LogFormatName, LogKind, LogTarget, ProxyLog
 from poise.config.model_tcp import TcpRule, TcpRules
 from poise.config.model_tls import (
     TLS_VERSIONS,
@@ -55,7 +56,6 @@ from poise.config.model_tls import (
     TlsVersion,
     TlsVersions,
 )
-from poise.config.tune import LOG_LENGTH
 from poise.config.where import (
     NOWHERE,
     Where,
@@ -63,6 +63,7 @@ from poise.config.where import (
 
 # The parts kept in their own modules, re-exported: the model is read as one.
 __all__ = [
+    "DEFAULT_TAG",
     "NOWHERE",
     "TLS_VERSIONS",
     "Acl",
@@ -82,9 +83,13 @@ __all__ = [
     "HttpReuse",
     "HttpRule",
     "LogFormat",
+    "LogFormatName",
+    "LogKind",
+    "LogTarget",
     "MatchMethod",
     "Monitor",
     "OriginalTo",
+    "ProxyLog",
     "Redirect",
     "RedirectKind",
     "Sample",
@@ -168,26 +173,6 @@ class Bind:
     tls: TlsBind | None = None  # `ssl`: TLS is terminated on this address
     accept_proxy: bool = False  # a PROXY protocol header comes first (net/proxied.py)
     tfo: bool = False  # TCP Fast Open
-
-
-LogFormatName = Literal["rfc3164", "rfc5424", "raw", "short", "timed", "iso", "local", "priority"]
-LogKind = Literal["stdout", "stderr", "udp", "unix"]
-
-
-@dataclass(frozen=True, slots=True)
-class LogTarget:
-    """A `log` line: where log lines go and in which syslog format.
-    `udp`: host/port (default port 514); `unix`: path (e.g. /dev/log)."""
-
-    kind: LogKind
-    address: str
-    port: int
-    facility: str
-    where: Where
-    level: str | None = None  # max level sent (e.g. "info"); None = all
-    minlevel: str | None = None
-    format: LogFormatName = "local"  # HAProxy's default (rfc3164 adds a hostname)
-    length: int = LOG_LENGTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,6 +437,8 @@ class Option(Enum):
     SRVTCPKA = "srvtcpka"
     PREFER_LAST_SERVER = "prefer-last-server"
     HTTP_BUFFER_REQUEST = "http-buffer-request"  # core/http/body_wait.py
+    DONTLOG_NORMAL = "dontlog-normal"  # log only the sessions that failed (8.2.3)
+    LOG_SEPARATE_ERRORS = "log-separate-errors"  # ... at level err
 
 
 @dataclass(frozen=True, slots=True)
@@ -492,6 +479,7 @@ class Proxy:
     # `clitcpka-cnt|idle|intvl` and `srvtcpka-*` as written (idle, intvl in seconds).
     tcpka: tuple[tuple[str, int], ...] = ()
     logs: tuple[LogTarget, ...] = ()  # `log global` is expanded by the link pass
+    log: ProxyLog = field(default_factory=ProxyLog)
     # `option forwardfor` details: the network excepted (`except`), None when unset.
     forwardfor_except: str | None = None
     # HTTP mode.
@@ -557,6 +545,8 @@ class Global:
     exit_on_failure: bool = True
     mworker_max_reloads: int | None = None
     logs: tuple[LogTarget, ...] = ()
+    log_tag: str = DEFAULT_TAG  # `log-tag`
+    log_send_hostname: str | None = None  # `log-send-hostname [NAME]` ("": the host's name)
     stats_sockets: tuple[StatsSocket, ...] = ()
     stats_timeout: int = 10_000  # ms
     spread_checks: int = 0  # percent

@@ -33,6 +33,10 @@ class Log(Protocol):
 
     def send(self, level: str, message: str) -> None: ...
 
+    def explain(self, message: str) -> None:
+        """Send a line that explains a failure, to the targets that take no traffic
+        lines (core/logline.py `explanation_target`)."""
+
 
 def seconds(ms: int | None) -> float | None:
     """A configured time (milliseconds, 0 or unset: none) in seconds."""

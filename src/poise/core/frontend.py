@@ -41,7 +41,9 @@ class Frontend:
         "compression",
         "cum_conn",
         "cur_conn",
+        "dontlog_normal",
         "dontlognull",
+        "error_level",
         "first_head_timeout",
         "forwardfor",
         "hrsp",
@@ -107,6 +109,10 @@ class Frontend:
             text is not None or model.Option.TCPLOG in options or model.Option.HTTPLOG in options
         )
         self.dontlognull = model.Option.DONTLOGNULL in options
+        # `option dontlog-normal`: only the lines of failed sessions (txnlog.traffic_error);
+        # `option log-separate-errors`: those at level err instead of info.
+        self.dontlog_normal = model.Option.DONTLOG_NORMAL in options
+        self.error_level = "err" if model.Option.LOG_SEPARATE_ERRORS in options else "info"
         # HTTP: `option httpclose` closes client connections after each response;
         # `http-server-close` or `httpclose` closes server connections. HAProxy 2.6,
         # configuration.txt 4.2 `option httpclose`: "Only the frontend is considered for
@@ -163,6 +169,13 @@ class Frontend:
     def req_tot(self) -> int:
         """HTTP requests received: the answered ones are counted by class in `hrsp`."""
         return sum(self.hrsp) + self.unanswered
+
+    def traffic_level(self, error: bool) -> str | None:
+        """The syslog level of a traffic line, None when it is not logged (`error`: what
+        txnlog.traffic_error says of the session)."""
+        if error:
+            return self.error_level
+        return None if self.dontlog_normal else "info"
 
     def room(self) -> bool:
         """Whether the frontend's `maxconn` lets one more connection in (the process's

@@ -37,6 +37,7 @@ LEVELS: dict[str, int] = {
 # C-locale month names, whatever the locale of the host (HAProxy's monthname[]).
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
+EXPLANATION_LEVEL = "notice"  # one above the traffic lines
 NOSRV = "<NOSRV>"  # %s when the session never reached a server
 BADREQ = "<BADREQ>"  # %r of a request that could not be read
 
@@ -72,6 +73,17 @@ def level_for_target(level: int | str, max_level: str | None, min_level: str | N
     if min_level is not None:
         number = max(number, LEVELS[min_level])
     return number
+
+
+def explanation_target(max_level: str | None, min_level: str | None) -> bool:
+    """Whether a `log` target receives poise's explanations of failures (core/explain.py):
+    those that take `notice` lines but not the traffic lines (level info), such as
+    `log 127.0.0.1 local1 notice`. The explanations stay off the traffic's targets, whose
+    readers (halog, goaccess, lnav, SIEM rules) expect HAProxy's lines alone."""
+    return (
+        level_for_target("info", max_level, min_level) is None
+        and level_for_target(EXPLANATION_LEVEL, max_level, min_level) is not None
+    )
 
 
 def split_epoch(epoch: float) -> tuple[int, int]:
@@ -212,7 +224,8 @@ def header(
 ) -> str:
     """The syslog header put before a message (log.c `build_log_header`):
 
-    - local:    `<PRI>Mmm dd HH:MM:SS tag[pid]: ` (HAProxy's default format)
+    - local:    `<PRI>Mmm dd HH:MM:SS [host ]tag[pid]: ` (HAProxy's default format; the
+                host only with `log-send-hostname`)
     - rfc3164:  `<PRI>Mmm dd HH:MM:SS host tag[pid]: `, host "localhost" when not given
     - rfc5424:  `<PRI>1 ISOTIME host tag pid - - ` ("-" for what is not given)
     - priority: `<PRI>`;  short: `<LEVEL>`;  timed: `<LEVEL>ISOTIME `;  iso: `ISOTIME `
@@ -237,8 +250,8 @@ def header(
             f"{pri}1 {iso_time(now)} {hostname or '-'} {tag or '-'} "
             f"{pid if pid is not None else '-'} - - "
         )
-    # local and rfc3164
-    host = f"{hostname or 'localhost'} " if format == "rfc3164" else ""
+    # local and rfc3164 (`log-send-hostname` puts a host name in the local one too)
+    host = f"{hostname} " if hostname else "localhost " if format == "rfc3164" else ""
     if not tag:
         return f"{pri}{legacy_time(now)} {host}"
     ident = f"{tag}[{pid}]" if pid is not None else tag

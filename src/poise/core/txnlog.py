@@ -144,3 +144,14 @@ def failed(txn: Txn) -> bool:
     if term == NORMAL:
         return status >= 500 or (txn.websocket and status != 101)
     return term[:1] != Cause.LOCAL.value or status >= 500
+
+
+def traffic_error(term: str, retries: int, redispatched: bool, status: int = 0) -> bool:
+    """Whether HAProxy counts a session's traffic line as an error (log.c `strm_log`),
+    which `option dontlog-normal` keeps and `option log-separate-errors` sends at level
+    err: an end other than a normal one or a local answer, a retry of a connection that
+    then ended normally, a redispatch, or (HTTP) a status of 500 or more."""
+    cause = term[:1]
+    if cause == Cause.NONE.value:
+        return retries > 0 or redispatched or status >= 500
+    return cause != Cause.LOCAL.value or redispatched or status >= 500

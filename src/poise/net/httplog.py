@@ -7,7 +7,9 @@ head arrives, before any rule runs, so a header that poise's rules or `option fo
 changed shows here as changed (see core/httplog.py).
 
 A failed transaction (an error state, a 5xx, a WebSocket upgrade the server did not
-accept) is followed by its failure line (net/sessionlog.py, core/explain.py).
+accept) is explained on the targets that take explanations (net/sessionlog.py,
+core/explain.py). `option dontlog-normal` and `option log-separate-errors` choose
+whether and at which level the traffic line goes (core/txnlog.py `traffic_error`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from poise.core.frontend import Frontend
 from poise.core.httplog import format_httplog
 from poise.core.termination import Cause, Failure
 from poise.core.txn import Conn, Txn
-from poise.core.txnlog import failed, http_extras, http_record
+from poise.core.txnlog import failed, http_extras, http_record, traffic_error
 from poise.net.context import Context
 from poise.net.sessionlog import (
     common_timeout,
@@ -54,12 +56,14 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
     sink = frontend.log
     if sink is None:
         return
-    level = "info"
-    if (req := txn.req) is not None and req.log_level:
+    level = frontend.traffic_level(
+        traffic_error(txn.term, txn.retries, txn.redispatched, txn.status)
+    )
+    if level is not None and (req := txn.req) is not None and req.log_level:
         level = req.log_level  # set-log-level
         if level == "silent":
             return
-    if frontend.tcplog:
+    if frontend.tcplog and level is not None:
         proxy = frontend.proxy
         date = wall_clock(txn.start, now)
         ta = int((now - txn.start) * 1000)

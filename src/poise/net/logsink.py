@@ -28,8 +28,14 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 
-from poise.config.model import LogTarget
-from poise.core.logline import console_line, frame, level_for_target
+from poise.config.model import DEFAULT_TAG, Global, LogTarget
+from poise.core.logline import (
+    EXPLANATION_LEVEL,
+    console_line,
+    explanation_target,
+    frame,
+    level_for_target,
+)
 
 # Errors that mean "no room or nobody listening right now": drop silently and count.
 _TRANSIENT = frozenset(
@@ -188,6 +194,15 @@ def target_key(target: LogTarget) -> Key:
     return ("udp", target.address, target.port)
 
 
+def log_hostname(global_: Global) -> str | None:
+    """The host name `log-send-hostname` puts in the syslog headers: its argument, else
+    the system's (as HAProxy reads it, once at start-up); None without the keyword."""
+    name = global_.log_send_hostname
+    if name == "":
+        return socket.gethostname()
+    return name
+
+
 class Registry:
     """The open log targets of the process, shared between sinks."""
 
@@ -229,13 +244,13 @@ class LogSink:
     """The `log` lines of one proxy (or of `global`): `send()` frames a message for each
     target whose level lets it through and writes it there."""
 
-    __slots__ = ("_clock", "_registry", "_routes", "hostname", "pid", "tag")
+    __slots__ = ("_clock", "_explained", "_registry", "_routes", "hostname", "pid", "tag")
 
     def __init__(
         self,
         targets: Sequence[LogTarget],
         *,
-        tag: str = "poise",
+        tag: str = DEFAULT_TAG,
         pid: int | None = None,
         hostname: str | None = None,
         registry: Registry | None = None,
@@ -256,15 +271,32 @@ class LogSink:
         except BaseException:
             self.close()
             raise
+        self._explained = [
+            route for route in self._routes if explanation_target(route[0].level, route[0].minlevel)
+        ]
 
     def send(self, level: str, message: str, facility: str | None = None) -> None:
         """Log `message` at syslog `level` (`info`, `err`, ...) to every target that takes
         it, with the target's facility unless `facility` is given."""
-        if not self._routes:
-            return
+        if self._routes:
+            self._send(self._routes, level, message, facility)
+
+    def explain(self, message: str) -> None:
+        """Log an explanation of a failure, at notice, to the targets that take no traffic
+        lines (`log ... notice`): see core/logline.py `explanation_target`."""
+        if self._explained:
+            self._send(self._explained, EXPLANATION_LEVEL, message, None)
+
+    def _send(
+        self,
+        routes: list[tuple[LogTarget, Transport]],
+        level: str,
+        message: str,
+        facility: str | None,
+    ) -> None:
         now = self._clock()
         pid = self.pid if self.pid is not None else os.getpid()
-        for target, transport in self._routes:
+        for target, transport in routes:
             number = level_for_target(level, target.level, target.minlevel)
             if number is None:
                 continue
@@ -290,7 +322,7 @@ class LogSink:
         return sum(t.dropped for t in {t for _, t in self._routes})
 
     def close(self) -> None:
-        routes, self._routes = self._routes, []
+        routes, self._routes, self._explained = self._routes, [], []
         for _, transport in routes:
             self._registry.release(transport)
 

@@ -159,7 +159,7 @@ class ProxyReader:
         line = explain.handshake_line(
             ip, port, accepted, frontend.name, bind=self.bind, message=refusal.value
         )
-        sink.send("info", line)
+        sink.send(frontend.error_level, line)  # an error (HAProxy's sess_log)
 
 
 def server_header(

@@ -1,15 +1,16 @@
 """Turn a finished session into its log line and send it to the frontend's log targets:
 the frontend's `log-format` (core/logformat.py) or the fixed `option tcplog` line.
 
-Traffic lines go out at level `info`, as HAProxy's do. With `option dontlognull` a
-connection on which the client sent nothing is not logged.
+Traffic lines go out at level `info`, as HAProxy's do (`err` for a failed session with
+`option log-separate-errors`). With `option dontlognull` a connection on which the client
+sent nothing is not logged; with `option dontlog-normal` only failed sessions are.
 
-A session that failed gets a second line right after its traffic line, which says where
-and why in words (core/explain.py): `fe/be/srv 127.0.0.1:40000: failed while connecting:
-connection refused by server be/srv (127.0.0.1:8443) (SC)`. It goes out at `notice`, one
-level above the traffic lines, so that a target with `log ... notice` receives the
-failures alone. It is written whenever the frontend has a `log` target, with or without
-`option tcplog`/`httplog` (a failure is worth a line even where traffic is not logged).
+A session that failed gets a second line, which says where and why in words
+(core/explain.py): `fe/be/srv 127.0.0.1:40000: failed while connecting: connection
+refused by server be/srv (127.0.0.1:8443) (SC)`. It goes out at `notice`, and only to the
+frontend's targets that take no traffic lines (`log ... notice`): the tools that read
+HAProxy's lines count any other line as garbage. It is written whenever the frontend has
+such a target, with or without `option tcplog`/`httplog`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from poise.core.logline import LogExtras, format_tcplog
 from poise.core.server import AdminState, ServerState
 from poise.core.termination import NORMAL, Failure
 from poise.core.txn import Conn, Txn
-from poise.core.txnlog import tcp_captures, tcp_record
+from poise.core.txnlog import tcp_captures, tcp_record, traffic_error
 
 if TYPE_CHECKING:
     import asyncio
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from poise.net.context import Context
     from poise.net.tcp import TcpSession
 
-FAILURE_LEVEL = "notice"  # one above the traffic lines (see the top of this file)
 HOSTNAME = socket.gethostname()  # %H: HAProxy reads it once at start-up too
 # %rt: HAProxy numbers every stream of the process from 0; poise numbers the sessions and
 # transactions it logs. %lc: the lines each frontend logged before.
@@ -129,6 +129,11 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
     sink = frontend.log
     if sink is None:
         return
+    level = frontend.traffic_level(
+        traffic_error(txn.term, txn.retries, txn.redispatched, txn.status)
+    )
+    if level is None:
+        return
     proxy = frontend.proxy
     date = wall_clock(start, now)
     tt = int((now - start) * 1000)
@@ -138,7 +143,7 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
     )  # fmt: skip
     formatter = frontend.tcp_format
     if formatter is None:
-        sink.send("info", format_tcplog(record))
+        sink.send(level, format_tcplog(record))
         return
     tcp_captures(record, proxy)
     uses = formatter.uses
@@ -157,7 +162,7 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
             extras.server_ip = server.addr
             extras.server_port = server.port if server.port is not None else 0
     fill_extras(extras, frontend.name, uses, client)
-    sink.send("info", formatter.render(record))
+    sink.send(level, formatter.render(record))
 
 
 # -- the failure line -----------------------------------------------------------------------
@@ -170,7 +175,7 @@ def log_failure(frontend: Frontend, facts: Facts) -> None:
         return
     failure = explain(facts)
     if failure is not None:
-        sink.send(FAILURE_LEVEL, failure_line(facts, failure))
+        sink.explain(failure_line(facts, failure))
 
 
 def server_address(server: ServerState | None, dst_ip: str, dst_port: int) -> str | None:

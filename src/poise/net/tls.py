@@ -53,7 +53,6 @@ from poise.core.proxyproto import ProxyHeader
 from poise.core.tlsalert import alert_record
 from poise.core.txn import Conn
 from poise.net.listener import Listener
-from poise.net.sessionlog import FAILURE_LEVEL
 from poise.net.tls_context import raise_errors, server_side_context
 from poise.net.tls_server import ServerTls
 
@@ -201,9 +200,9 @@ class Accepting:
         line = explain.handshake_line(
             ip, port, accepted, name, bind=self.bind, message=handshake.message
         )
-        sink.send("info", line)
+        sink.send(self.frontend.error_level, line)  # an error (HAProxy's sess_log)
         where = explain.client_address(ip, port)
-        sink.send(FAILURE_LEVEL, explain.handshake_failure_line(name, self.bind, where, handshake))
+        sink.explain(explain.handshake_failure_line(name, self.bind, where, handshake))
 
 
 def bind_number(binds: Sequence[model.Bind], bind: model.Bind) -> int:

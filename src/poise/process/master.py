@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from poise.config import model
 from poise.core import mworker
 from poise.net.listener import BindError
-from poise.net.logsink import CONSOLE, LogSink, LogSinkError, console
+from poise.net.logsink import CONSOLE, LogSink, LogSinkError, console, log_hostname
 from poise.process import unix
 from poise.process.handover import Channel, SocketSpec, SocketTable, specs_for
 from poise.system.notify import ENV as NOTIFY_ENV
@@ -111,7 +111,7 @@ def syslog(global_: model.Global) -> LogSink | None:
     if not targets:
         return None
     try:
-        return LogSink(targets, tag="poise")
+        return LogSink(targets, tag=global_.log_tag, hostname=log_hostname(global_))
     except (LogSinkError, OSError):
         return None
 

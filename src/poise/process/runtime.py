@@ -38,7 +38,7 @@ from poise.net.inherited import SockpairListener, SockpairReceiver, open_bind
 from poise.net.keepalive import keepalive_options
 from poise.net.limits import apply_limits
 from poise.net.listener import Listener
-from poise.net.logsink import LogSink, console
+from poise.net.logsink import LogSink, console, log_hostname
 from poise.net.resolver import ServerResolvers
 from poise.net.services import start_services
 from poise.net.tcp import TcpSession
@@ -113,11 +113,15 @@ class Runtime:
         if global_.maxaccept is not None:  # -1: as many as are waiting
             ctx.maxaccept = global_.maxaccept if global_.maxaccept > 0 else 1 << 30
         pid = os.getpid()
+        host = log_hostname(global_)
         for proxy in self.config.proxies:
             if proxy.logs:
-                self.sinks[proxy.name] = LogSink(proxy.logs, tag="poise", pid=pid)
+                tag = proxy.log.tag or global_.log_tag
+                self.sinks[proxy.name] = LogSink(proxy.logs, tag=tag, pid=pid, hostname=host)
         if global_.logs:  # HAProxy's internal <HTTPCLIENT> proxy logs there
-            self.sinks[HTTPCLIENT] = LogSink(global_.logs, tag="poise", pid=pid)
+            self.sinks[HTTPCLIENT] = LogSink(
+                global_.logs, tag=global_.log_tag, pid=pid, hostname=host
+            )
         for proxy in self.config.backends:
             servers = [
                 ServerState(s, proxy.name, self.addrs.get((proxy.name, s.name)))
