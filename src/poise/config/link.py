@@ -330,7 +330,12 @@ class _Linker:
                     "option httplog",
                 )
             )
-        for http_only in (Option.FORWARDFOR, Option.HTTP_BUFFER_REQUEST, Option.ORIGINALTO):
+        for http_only in (
+            Option.FORWARDFOR,
+            Option.HTTP_BUFFER_REQUEST,
+            Option.ORIGINALTO,
+            Option.HTTP_IGNORE_PROBES,
+        ):
             if http_only in options:
                 options.discard(http_only)
                 self.diagnostics.append(

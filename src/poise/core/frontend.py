@@ -48,6 +48,7 @@ class Frontend:
         "forwardfor",
         "hrsp",
         "http_format",
+        "ignore_probes",
         "inspects",
         "intercepted",
         "listeners",
@@ -113,6 +114,10 @@ class Frontend:
         # `option log-separate-errors`: those at level err instead of info.
         self.dontlog_normal = model.Option.DONTLOG_NORMAL in options
         self.error_level = "err" if model.Option.LOG_SEPARATE_ERRORS in options else "info"
+        # `option http-ignore-probes`: a connection that sent nothing before its request
+        # timeout closes without a 408, a log line or an error count (a browser's
+        # pre-connect), as in HAProxy.
+        self.ignore_probes = model.Option.HTTP_IGNORE_PROBES in options
         # HTTP: `option httpclose` closes client connections after each response;
         # `http-server-close` or `httpclose` closes server connections. HAProxy 2.6,
         # configuration.txt 4.2 `option httpclose`: "Only the frontend is considered for

@@ -464,7 +464,9 @@ class HttpStream:
         self.idle_callback()
 
     def head_timed_out(self) -> None:
-        if self.rq.buf or self.requests == 0:
+        if not self.rq.buf and self.requests == 0 and self.frontend.ignore_probes:
+            self.close_session()  # `option http-ignore-probes`: a probe, closed unseen
+        elif self.rq.buf or self.requests == 0:
             self.reject(Failure.REQUEST_TIMEOUT, "request head timeout")
         else:
             self.close_session()  # an idle keep-alive connection closes silently
