@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from poise.config import patterns
 from poise.config.haproxy import parse
+from poise.core.http import rules
+from poise.core.http.headers import Headers
+from poise.core.http.message import Request
 
 BASE = """defaults
     mode http
@@ -137,4 +141,38 @@ def test_tcp_content_capture_refused_as_haproxy_refuses_it(
     line: str, section: str, message: str
 ) -> None:
     found = errors(line, section)
+    assert len(found) == 1 and message in found[0], found
+
+
+def test_set_map_leaves_out_a_key_a_map_of_addresses_cannot_hold() -> None:
+    text = BASE.partition("listen")[0] + (
+        "frontend f\n    bind :80\n"
+        "    http-request set-map(/m/ip.map) %[req.hdr(k)] new\n"
+        "    http-request set-header X %[req.hdr(a),map_ip(/m/ip.map,none)]\n"
+    )
+    config, diagnostics = parse([("t.cfg", text)], {}, lambda path: b"10.0.0.0/8 ten\n")
+    assert config is not None, [str(d) for d in diagnostics]
+    program = rules.Rules(config.proxies[0])
+    for key, address, expected in [
+        ("not-an-address", "10.1.1.1", "ten"),
+        ("192.0.2.0/24", "192.0.2.9", "new"),
+        ("10.0.0.0/8", "10.1.1.1", "new"),
+    ]:
+        req = Request("GET", "/", "1.1", Headers([("k", key), ("a", address)]))
+        assert rules.request_rules(program, req).kind == "continue"
+        assert req.headers.get("x") == expected
+    entries = patterns.REFERENCES["/m/ip.map"].entries
+    assert [(e.key, e.value) for e in entries] == [("10.0.0.0/8", "new"), ("192.0.2.0/24", "new")]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("http-request set-map(/m) a", "'set-map' expects exactly 2 arguments"),
+        ("http-request add-acl(/m)", "'add-acl' expects exactly 1 arguments"),
+        ("http-request del-map(/m) a b", "expects either 'if' or 'unless' followed by"),
+    ],
+)
+def test_map_actions_refused_as_haproxy_refuses_them(line: str, message: str) -> None:
+    found = errors(line, "frontend f")
     assert len(found) == 1 and message in found[0], found

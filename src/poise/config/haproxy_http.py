@@ -19,7 +19,12 @@ from poise.config.acl_parse import ACL_NAME, ReadFile, parse_condition, parse_te
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES
 from poise.config.haproxy_draft import Problem, SectionDraft
-from poise.config.haproxy_http_actions import capture_rule, timing_rule
+from poise.config.haproxy_http_actions import (
+    PATTERN_ACTIONS,
+    capture_rule,
+    pattern_rule,
+    timing_rule,
+)
 from poise.config.haproxy_http_settings import (
     HttpSettings,
     check_regex,
@@ -96,6 +101,10 @@ _ARITY: dict[str, int | None] = {
     "set-timeout": 2,
     "set-log-level": 1,
     "capture": 3,
+    "set-map": 2,
+    "del-map": 1,
+    "add-acl": 1,
+    "del-acl": 1,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -129,11 +138,16 @@ _ACTIONS: dict[str, HttpAction] = {
     "set-timeout": "set-timeout",
     "set-log-level": "set-log-level",
     "capture": "capture",
+    "set-map": "set-map",
+    "del-map": "del-map",
+    "add-acl": "add-acl",
+    "del-acl": "del-acl",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
     | {"return", "set-status", "silent-drop", "set-log-level", "capture"}
+    | PATTERN_ACTIONS
     | _VAR_ACTIONS
 )
 _RESPONSE_ONLY = frozenset({"set-status"})
@@ -309,7 +323,11 @@ class HttpKeywords:
             hint = did_you_mean(base, known)
             raise Problem(f"unknown action '{action}'{hint}")
         variable: tuple[str, tuple[str, ...]] | None = None
-        if base in _VAR_ACTIONS:
+        pattern_file: str | None = None
+        if base in PATTERN_ACTIONS:  # set-map(FILE) ...: FILE may be empty, as in HAProxy
+            inside = action.startswith(base + "(") and action.endswith(")")
+            pattern_file, action = action[len(base) + 1 : -1] if inside else "", base
+        elif base in _VAR_ACTIONS:
             if not action.startswith(base + "(") or not action.endswith(")"):
                 raise Problem(
                     f"incomplete argument after action '{action}'. Expects "
@@ -344,6 +362,9 @@ class HttpKeywords:
                 f"condition but found '{rest[0]}'"
             )
         condition = self.condition(rest, where, keyword) if rest else None
+        if pattern_file is not None:
+            rule = HttpRule(_ACTIONS[action], where, condition)
+            return pattern_rule(rule, own, scope, pattern_file)
         if variable is not None:
             name, conditions = variable
             rule = HttpRule(_ACTIONS[action], where, condition, name, var_conditions=conditions)

@@ -5,6 +5,8 @@ transaction is handled rather than the message (configuration.txt 4.2, HAProxy 2
   HAProxy 2.6 has no `client` here): the server or tunnel timeout of this transaction,
   a duration, or a sample giving milliseconds;
 - `set-log-level LEVEL|silent`: the syslog level of this transaction's log line, or none;
+- `set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE)
+  KEY`: the entries of a map or ACL file at run time;
 - `capture EXPR len N|id N` and `declare capture request|response len N`: values for the
   log's `{...}` blocks and the `capture.req.hdr(N)`/`capture.res.hdr(N)` fetches, in the
   slots of the frontend's `capture ... header` lines, numbered in the order of the lines.
@@ -20,10 +22,11 @@ from dataclasses import replace
 from poise.config.haproxy_draft import Problem, SectionDraft
 from poise.config.keywords import LOG_LEVELS
 from poise.config.model import Capture, HttpRule, Proxy, Where
-from poise.config.samples import Scope, check_scope, parse_sample
+from poise.config.samples import Scope, check_scope, parse_log_format, parse_sample
 from poise.config.units import parse_time
 
 TIMEOUT_TARGETS = ("server", "tunnel")
+PATTERN_ACTIONS = frozenset({"set-map", "del-map", "add-acl", "del-acl"})
 
 
 def timing_rule(rule: HttpRule, args: list[str], scope: Scope, section_kind: str) -> HttpRule:
@@ -114,3 +117,15 @@ def _length(text: str) -> int:
     if not text.isdigit():
         raise Problem(f"cannot parse the length '{text}'.")
     return int(text)
+
+
+# --- maps and ACL files -----------------------------------------------------------------
+
+
+def pattern_rule(rule: HttpRule, args: list[str], scope: Scope, path: str) -> HttpRule:
+    """`set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE)
+    KEY` (log-format KEY and VALUE): the entries of the map or ACL file FILE as the
+    runtime API changes them (core/http/txn_rules.py)."""
+    key = parse_log_format(args[0], scope)
+    value = parse_log_format(args[1], scope) if rule.action == "set-map" else None
+    return replace(rule, name=path, value=key, map_value=value)

@@ -213,6 +213,10 @@ HttpAction = Literal[
     "set-timeout",
     "set-log-level",
     "capture",
+    "set-map",
+    "del-map",
+    "add-acl",
+    "del-acl",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
@@ -277,6 +281,7 @@ class HttpRule:
     sample: Sample | None = None
     var_conditions: tuple[str, ...] = ()
     status: int = 0  # set-status (its reason in `name`, "" for the code's own)
+    map_value: LogFormat | None = None  # set-map(FILE) KEY VALUE (FILE in `name`, KEY `value`)
 
 
 @dataclass(frozen=True, slots=True)

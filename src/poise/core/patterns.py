@@ -31,6 +31,15 @@ def _network(key: str) -> tuple[int, int, int, int]:
     return network.version, int(network.network_address), mask, network.prefixlen
 
 
+def valid_key(key: str) -> bool:
+    """Whether `key` is an address or a network, as a map of addresses needs."""
+    try:
+        _network(key)
+    except ValueError:
+        return False
+    return True
+
+
 def _ip_lookup(entries: Sequence[patterns.Entry]) -> Lookup:
     """The longest network that holds the address (the first of equal ones): one table
     per prefix length, tried from the longest, so a lookup costs at most 33 (IPv4) or

@@ -2,16 +2,20 @@
 (config/haproxy_http_actions.py): `set-timeout server|tunnel` (kept on the request, read
 when the request goes to the server and when a tunnel starts) and `set-log-level` (read
 by the log line: net/httplog.py); `capture` (the request's capture slots, which the log
-line and the `capture.req.hdr(N)` fetches read). Pure."""
+line and the `capture.req.hdr(N)` fetches read); `set-map`, `del-map`, `add-acl`, `del-acl`
+(the entries of a map or ACL file, as the runtime API's `set map` ... change them: the
+next lookup, this request's later rules included, sees the change). Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from poise.config import patterns
 from poise.config.model import HttpRule
 from poise.config.samples import Scope
-from poise.core.fetch import sample_last, sample_values, to_int, to_str
+from poise.core.fetch import compile_format, sample_last, sample_values, to_int, to_str
 from poise.core.http.message import Request, Response
+from poise.core.patterns import valid_key
 
 Step = Callable[[Request, Response | None, bool], None]
 
@@ -69,3 +73,44 @@ def timing_step(rule: HttpRule, scope: Scope) -> Step:
             req.server_timeout = millis / 1000
 
     return set_timeout_from
+
+
+def pattern_step(rule: HttpRule, scope: Scope) -> Step:
+    """HAProxy 2.6's semantics: `set-map` changes the value of every entry of the key, or
+    adds one; `add-acl` adds the key unless it is there; `del-*` removes every entry of
+    the key. A file that no ACL or map loaded gets an empty reference on first use, as
+    HAProxy makes one; a key a map of addresses cannot hold is left out."""
+    assert rule.value is not None
+    path, action = rule.name, rule.action
+    key_of = compile_format(rule.value, scope)
+    value_of = compile_format(rule.map_value, scope) if rule.map_value is not None else None
+
+    def change(req: Request, resp: Response | None, close: bool) -> None:
+        ref = patterns.REFERENCES.get(path)
+        if ref is None:
+            ident = max((r.ident for r in patterns.REFERENCES.values()), default=-1) + 1
+            ref = patterns.REFERENCES[path] = patterns.PatternRef(ident, path)
+        key = key_of(req, resp)
+        if action in ("del-map", "del-acl"):
+            kept = [entry for entry in ref.entries if entry.key != key]
+            if len(kept) != len(ref.entries):
+                ref.entries = kept
+                ref.changed()
+            return
+        if ref.ip_keys and not valid_key(key):
+            return
+        found = [entry for entry in ref.entries if entry.key == key]
+        if action == "add-acl":
+            if not found:
+                ref.add(key, None)
+            return
+        assert value_of is not None
+        value = value_of(req, resp)
+        for entry in found:
+            entry.value = value
+        if found:
+            ref.changed()
+        else:
+            ref.add(key, value)
+
+    return change
