@@ -72,7 +72,7 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
     ("section", "line", "keyword"),
     [
         ("backend b", "http-check connect", "http-check connect"),
-        ("backend b", "stick-table type ip size 1m", "stick-table"),
+        ("backend b", "stick match src", "stick match"),
         ("backend b", "stick on src", "stick on"),
         ("frontend f", "capture cookie SRV len 32", "capture cookie"),
         ("frontend f", "errorloc 503 http://example.com/", "errorloc"),

@@ -354,7 +354,7 @@ def test_http_request_rules() -> None:
         ("http-request bogus", "unknown action 'bogus'"),
         ("http-request set-heade X 1", "unknown action 'set-heade'; did you mean 'set-header'?"),
         ("http-request set-nice 5", "action 'set-nice' is not implemented yet in poise"),
-        ("http-request track-sc0 src", "action 'track-sc0' is not implemented yet in poise"),
+        ("http-request sc-inc-gpc(0,1)", "action 'sc-inc-gpc' is not implemented yet in poise"),
         ("http-response set-status 99", "expects an integer status code between 100 and 999"),
         ("http-response set-status 200 reasn x", "expects only 'reason' keyword after the"),
         ("http-request set-status 200", "unknown action 'set-status'"),

@@ -107,7 +107,7 @@ def test_a_connection_rule_after_a_session_rule_is_haproxys_warning() -> None:
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("tcp-request content track-sc0 src", "action 'track-sc0' needs stick tables"),
+        ("tcp-request content track-sc3 src", "unknown action 'track-sc3'"),
         ("tcp-request connection expect-proxy layer4", "use 'bind ... accept-proxy'"),
         ("tcp-request content set-nice 5", "'set-nice' is not implemented"),
         ("tcp-request content close", "unknown action 'close'"),
@@ -124,11 +124,16 @@ def test_bad_rules_say_why(line: str, message: str) -> None:
     assert found and message in found[0] and found[0].startswith("t.cfg:8: error:"), found
 
 
-def test_track_sc_is_refused_naming_the_stick_tables() -> None:
+def test_track_sc_needs_a_table_in_the_proxy_it_names() -> None:
     _, found = diagnose(FRONT + "    tcp-request connection track-sc0 src\n" + BACK)
     assert found == [
-        "t.cfg:8: error: 'tcp-request connection': action 'track-sc0' needs stick tables "
-        "('stick-table'), which are not implemented yet in poise"
+        "t.cfg:8: error: no table in proxy 'f' referenced in rule 'tcp-request connection "
+        "track-sc0'."
+    ]
+    _, found = diagnose(FRONT + "    tcp-request connection track-sc1 src table t\n" + BACK)
+    assert found == [
+        "t.cfg:8: error: unable to find table 't' referenced in rule 'tcp-request connection "
+        "track-sc1'."
     ]
 
 

@@ -89,6 +89,7 @@ from poise.admin.commands_show import (
     cmd_show_stat,
     cmd_shutdown_session,
 )
+from poise.admin.commands_table import cmd_clear_table, cmd_set_table, cmd_show_table
 from poise.config.tune import BUFSIZE, MAXREWRITE
 
 __all__ = [
@@ -378,6 +379,12 @@ TABLE: tuple[Keyword, ...] = (
             "list backends in the current running config"),
     Keyword(("show", "sess"), OP, cmd_show_sess, "show sess [id]",
             "report the list of current sessions or dump this exact session"),
+    Keyword(("show", "table"), U, cmd_show_table, "show table <table> [<filter>]*",
+            "report table usage stats or dump this table's contents (filter: data/key)"),
+    Keyword(("clear", "table"), U, cmd_clear_table, "clear table <table> [<filter>]*",
+            "remove an entry from a table (filter: data/key)"),
+    Keyword(("set", "table"), U, cmd_set_table, "set table <table> key <k> [data.* <v>]*",
+            "update or create a table entry's data"),
     Keyword(("get", "weight"), U, cmd_get_weight, "get weight <bk>/<srv>",
             "report a server's current weight"),
     Keyword(("set", "timeout"), U, cmd_set_timeout, "set timeout [cli] <delay>",

@@ -77,7 +77,7 @@ def criterion(text: str) -> tuple[Sample, MatchMethod | None]:
     spec = FETCHES.get(fetch)
     if spec is None:
         raise unknown_fetch(name)
-    check_args(name, spec, args)
+    args = check_args(name, spec, args)
     sample = Sample(fetch, args, parse_converters(rest, text), text)
     # After a converter, the ACL keyword's own method gives way to the output type's.
     if method is None or sample.converters:

@@ -32,6 +32,7 @@ from poise.config.haproxy_resolvers import check_name as check_resolvers_name
 from poise.config.haproxy_userlist import UserlistParser
 from poise.config.lexer import Line, lex
 from poise.config.link import link
+from poise.config.link_stick import missing_tables
 from poise.config.model import Config, Where
 
 
@@ -187,6 +188,7 @@ class _Reader:
         self.finish_resolvers()
         kind, args = line.words[0], list(line.words[1:])
         self.section, self.proxy_parser = kind, None
+        patterns.in_section(None)
         if kind == "global":
             if args:
                 raise Problem(f"unexpected argument '{args[0]}'")
@@ -208,6 +210,7 @@ class _Reader:
         if kind != "defaults" or name:
             check_name(name, kind)
         section = SectionDraft(kind, name, line.where)
+        patterns.in_section(name if kind != "defaults" else None)
         if kind == "defaults":
             self.parsed.defaults.append(section)
         else:
@@ -305,6 +308,7 @@ def parse(
     userlists = {u.name: list(u.groups) for u in config.userlists}
     for where, message in patterns.missing_userlists(loaded, userlists.get):
         diagnostics.append(error(where, message))
+    diagnostics.extend(missing_tables(loaded.tables, config))
     if has_errors(diagnostics):
         return None, diagnostics
     patterns.publish(loaded.refs, config.userlists)

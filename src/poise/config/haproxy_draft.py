@@ -48,6 +48,7 @@ from poise.config.model import (
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
 from poise.config.model_http import ErrorFilesRef, OriginalTo, PersistRule
+from poise.config.model_stick import StickTable
 
 
 class Problem(ValueError):
@@ -339,6 +340,7 @@ class SectionDraft:
     monitor_fail: list[Condition] = field(default_factory=list)  # `monitor fail` lines
     tcp_rules: list[TcpRule] = field(default_factory=list)  # in the order written
     filters: list[str] = field(default_factory=list)  # `filter NAME`: the names, in order
+    stick_table: StickTable | None = None
 
     @property
     def capabilities(self) -> Capability:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from poise.config import sample_names
+from poise.config import patterns, sample_names
 from poise.config.acl_parse import ACL_NAME, ReadFile, parse_condition, parse_test
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES
@@ -32,6 +32,7 @@ from poise.config.haproxy_http_settings import (
     response_file,
 )
 from poise.config.haproxy_stats import check_service
+from poise.config.haproxy_stick import is_stick_action, parse_stick_action
 from poise.config.keywords import did_you_mean
 from poise.config.model import (
     Condition,
@@ -317,6 +318,8 @@ class HttpKeywords:
             raise Problem(f"expects an action ({', '.join(implemented)}, ...)")
         action = args[0]
         base = action.split("(")[0]
+        if is_stick_action(action):
+            return self.stick_rule(keyword, args, where, scope)
         if base not in implemented:
             if base in known or re.fullmatch(r"track-sc\d+|sc-.*", base):
                 raise Problem(f"action '{base}' is not implemented yet in poise")
@@ -370,6 +373,23 @@ class HttpKeywords:
             rule = HttpRule(_ACTIONS[action], where, condition, name, var_conditions=conditions)
             return _variable_rule(rule, args[0], own, scope)
         return self.action(_ACTIONS[action], own, where, scope, condition)
+
+    def stick_rule(self, keyword: str, args: Sequence[str], where: Where, scope: Scope) -> HttpRule:
+        """track-sc0|1|2, sc-inc-gpc0|1, sc-set-gpt0 (config/haproxy_stick.py)."""
+        stick, rest = parse_stick_action(keyword, args, scope)
+        if stick.kind == "track":
+            table = stick.table or patterns.current_proxy()
+            if table is None:
+                raise Problem(f"'{keyword} {args[0]}': the table must be named in 'defaults'")
+            patterns.refer_to_table(f"{keyword} {args[0]}", table)
+            stick = replace(stick, table=table)
+        if rest and rest[0] not in ("if", "unless"):
+            raise Problem(
+                f"'{keyword} {args[0]}' expects either 'if' or 'unless' followed by a "
+                f"condition but found '{rest[0]}'"
+            )
+        condition = self.condition(rest, where, keyword) if rest else None
+        return HttpRule("stick", where, condition, stick=stick)
 
     def action(
         self,

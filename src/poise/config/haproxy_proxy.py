@@ -45,6 +45,7 @@ from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options, parse_source
 from poise.config.haproxy_stats import StatsKeywords
+from poise.config.haproxy_stick import parse_stick_table
 from poise.config.haproxy_tcp import TcpKeywords
 from poise.config.haproxy_tcpcheck import TcpCheckKeywords
 from poise.config.lexer import Line, expand_address
@@ -137,6 +138,7 @@ class ProxyParser:
             "redirect": self.redirect,
             "description": self.description,
             "id": self.id,
+            "stick-table": self.stick_table,
             **self.http.handlers(),
             **StatsKeywords(section, diagnostics, read_file).handlers(),
             **MonitorKeywords(section, diagnostics, read_file).handlers(),
@@ -488,6 +490,11 @@ class ProxyParser:
     def id(self, args: Sequence[str], where: Where) -> None:
         self.section.id = parse_int(one_arg(args, "a number"), 1)
         self.section.id_where = where
+
+    def stick_table(self, args: Sequence[str], where: Where) -> None:
+        if self.section.stick_table is not None:
+            raise Problem("only one stick-table per proxy allowed.")
+        self.section.stick_table = parse_stick_table(self.section.name, args, where)
 
     def redirect(self, args: Sequence[str], where: Where) -> None:
         own, words = keyword_arguments(args, REDIRECT_WIDTHS, 1)

@@ -3,20 +3,21 @@ connection|session|content ACTION [if|unless COND]`, `tcp-request inspect-delay`
 `tcp-response content ACTION [if|unless COND]` and `tcp-response inspect-delay`.
 
 Actions poise runs: `accept`, `reject`, `set-var(...)`, `set-var-fmt(...)`, `unset-var(...)`
-(each hook), `close` (tcp-response content). The others HAProxy has are errors that say
-they are not implemented yet (`track-sc*` with the stick tables), never ignored. Texts
+(each hook), `close` (tcp-response content), and the stick counters' `track-sc*`,
+`sc-inc-gpc0|1`, `sc-set-gpt0` (haproxy_stick.py). The others HAProxy has are errors that
+say they are not implemented yet, never ignored. Texts
 follow `haproxy -c` 2.6.12 where it says something (the misplaced-rule warnings, the
 anonymous `defaults` refusal). Pure; ACL names are resolved by the link pass (link_tcp.py).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 
 from poise.config.diagnostics import Diagnostic, warning
 from poise.config.haproxy_draft import Problem, SectionDraft, one_arg
 from poise.config.haproxy_http import HttpKeywords
+from poise.config.haproxy_stick import is_stick_action
 from poise.config.keywords import did_you_mean
 from poise.config.model import Where
 from poise.config.model_tcp import TcpAction, TcpHook, TcpRule
@@ -112,6 +113,11 @@ class TcpKeywords:
             raise Problem(f"expects an action ({', '.join(_IMPLEMENTED[hook])}, ...)")
         written = args[0]
         base = written.split("(", 1)[0]
+        if is_stick_action(written) and (hook != "response" or not written.startswith("track")):
+            self.misplaced(hook, where)
+            stick = self.http.stick_rule(keyword, args, where, SCOPES[hook])
+            self.section.tcp_rules.append(TcpRule(hook, "variable", where, stick.condition, stick))
+            return
         if base not in _IMPLEMENTED[hook]:
             raise Problem(_refusal(hook, base, written))
         self.misplaced(hook, where)
@@ -163,11 +169,6 @@ class TcpKeywords:
 
 
 def _refusal(hook: TcpHook, base: str, written: str) -> str:
-    if base in _TRACK or re.fullmatch(r"track-sc\d+|sc-.*", base):
-        return (
-            f"action '{base}' needs stick tables ('stick-table'), which are not implemented "
-            "yet in poise"
-        )
     if base == "expect-proxy":
         return (
             "action 'expect-proxy layer4' is not implemented yet in poise (use 'bind ... "

@@ -173,6 +173,7 @@ class _Linker:
             tuple(self.parsed.files),
             resolvers=tuple(self.parsed.resolvers),
             userlists=tuple(self.parsed.userlists),
+            tables=tuple(p.stick_table for p in self.parsed.proxies if p.stick_table),
         )
 
     # --- one proxy -----------------------------------------------------------------------

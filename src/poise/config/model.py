@@ -45,6 +45,7 @@ from poise.config.model_http import (
     UseServer,
 )
 from poise.config.model_log import DEFAULT_TAG, LogFormatName, LogKind, LogTarget, ProxyLog
+from poise.config.model_stick import StickTable
 from poise.config.model_tcp import TcpRule, TcpRules
 from poise.config.model_tls import (
     TLS_VERSIONS,
@@ -56,10 +57,7 @@ from poise.config.model_tls import (
     TlsVersion,
     TlsVersions,
 )
-from poise.config.where import (
-    NOWHERE,
-    Where,
-)
+from poise.config.where import NOWHERE, Where
 
 # The parts kept in their own modules, re-exported: the model is read as one.
 __all__ = [
@@ -571,6 +569,7 @@ class Config:
     files: tuple[str, ...] = ()
     resolvers: tuple[Resolvers, ...] = ()
     userlists: tuple[Userlist, ...] = ()
+    tables: tuple[StickTable, ...] = ()  # the proxies' `stick-table`s (model_stick.py)
 
     def proxy(self, name: str) -> Proxy | None:
         return next((p for p in self.proxies if p.name == name), None)

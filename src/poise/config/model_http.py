@@ -7,9 +7,12 @@ stats page, as immutable data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from poise.config.where import Where
+
+if TYPE_CHECKING:
+    from poise.config.model_stick import StickAction
 
 # --- ACLs, samples and log-format strings (configuration.txt 7 and 8.2.6) -------------
 
@@ -217,6 +220,7 @@ HttpAction = Literal[
     "del-map",
     "add-acl",
     "del-acl",
+    "stick",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]
@@ -282,6 +286,7 @@ class HttpRule:
     var_conditions: tuple[str, ...] = ()
     status: int = 0  # set-status (its reason in `name`, "" for the code's own)
     map_value: LogFormat | None = None  # set-map(FILE) KEY VALUE (FILE in `name`, KEY `value`)
+    stick: StickAction | None = None  # track-sc0, sc-inc-gpc0 ... (model_stick.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,10 @@ class _Loading:
     backends: list[tuple[str, str, Where]] = field(default_factory=list)
     # Userlists named by http_auth(L) ...: (fetch, L, the groups an ACL wants, line).
     userlists: list[tuple[str, str, tuple[str, ...], Where]] = field(default_factory=list)
+    # The proxy section being read (None: a `defaults` one), and the stick tables named
+    # by fetches and rules: (keyword, table, line).
+    proxy: str | None = None
+    tables: list[tuple[str, str, Where]] = field(default_factory=list)
 
 
 _CURRENT: contextvars.ContextVar[_Loading | None] = contextvars.ContextVar(
@@ -120,6 +124,25 @@ def refer_to_backend(fetch: str, name: str) -> None:
     state = _CURRENT.get()
     if state is not None and state.where is not None:
         state.backends.append((fetch, name, state.where))
+
+
+def in_section(proxy: str | None) -> None:
+    """The proxy section whose lines are read now (None: a `defaults` section)."""
+    state = _CURRENT.get()
+    if state is not None:
+        state.proxy = proxy
+
+
+def current_proxy() -> str | None:
+    state = _CURRENT.get()
+    return state.proxy if state is not None else None
+
+
+def refer_to_table(keyword: str, name: str) -> None:
+    """A fetch or a rule names a stick table: checked when all sections are read."""
+    state = _CURRENT.get()
+    if state is not None and state.where is not None:
+        state.tables.append((keyword, name, state.where))
 
 
 def refer_to_userlist(fetch: str, name: str, groups: tuple[str, ...] = ()) -> None:

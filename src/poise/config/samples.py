@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from poise.config import converters, patterns, sample_names
+from poise.config import converters, patterns, sample_names, stick_fetches
 from poise.config.haproxy_draft import Problem
 from poise.config.keywords import did_you_mean
 from poise.config.model import FormatVar, LogFormat, MatchMethod, Sample
@@ -128,6 +128,11 @@ FETCHES: dict[str, FetchSpec] = {
     "res.payload_lv": FetchSpec("bin", 2, 3, "res"),
     "res.ssl_hello_type": FetchSpec("int", scope="res"),
     "wait_end": FetchSpec("bool"),
+    # Stick tables (config/stick_fetches.py).
+    **{
+        name: FetchSpec("bool" if kind == "bool" else "int", low, high)
+        for name, (kind, low, high) in stick_fetches.SPECS.items()
+    },
 }
 # The fetches that read the bytes held by a content rule (their arguments are offsets).
 PAYLOAD_FETCHES = frozenset(
@@ -255,7 +260,8 @@ def unknown_fetch(name: str) -> Problem:
     return Problem(f"unknown fetch method '{name}'{did_you_mean(name, known)}")
 
 
-def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> None:
+def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> tuple[str, ...]:
+    """The arguments of a fetch, checked; with a stick table's implied one added."""
     if len(args) < spec.min_args:
         raise Problem(f"fetch method '{name}' expects at least {spec.min_args} argument(s)")
     if len(args) > spec.max_args:
@@ -273,6 +279,12 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> None:
             check_var_name(args[0])
         except Problem as exc:
             raise Problem(f"invalid args in fetch method 'var' : {exc}") from None
+    if name in stick_fetches.SPECS:
+        args = stick_fetches.check_stick_args(name, args, patterns.current_proxy())
+        table = stick_fetches.table_argument(name, args)
+        if table is not None:
+            patterns.refer_to_table(name, table)
+    return args
 
 
 def _check_payload_args(name: str, args: tuple[str, ...]) -> None:
@@ -344,7 +356,7 @@ def parse_sample(text: str, direction: Scope = "any") -> Sample:
     spec = FETCHES.get(name)
     if spec is None:
         raise unknown_fetch(name)
-    check_args(name, spec, args)
+    args = check_args(name, spec, args)
     return Sample(name, args, parse_converters(rest, text), text)
 
 

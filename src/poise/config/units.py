@@ -4,9 +4,8 @@ in one place only.
 
 HAProxy's configuration.txt, section 2.5 "Time format": units `us ms s m h d`; a bare number
 is in the keyword's default unit (milliseconds almost everywhere); a duration must stay below
-2^31 ms (about 24.8 days). No keyword poise implements takes HAProxy's sizes with `k`, `m`,
-`g` suffixes (`stick-table size`, `wait-for-body at-least`, a `ring`'s `size` do): the
-first one that does brings their parser.
+2^31 ms (about 24.8 days). Sizes (`stick-table size`) take HAProxy's `k`, `m`, `g`
+suffixes, powers of 1024 (parse_size).
 """
 
 from __future__ import annotations
@@ -70,3 +69,19 @@ def parse_int(text: str, low: int | None = None, high: int | None = None) -> int
             raise ValueError(f"{value} is out of range (at most {high})")
         raise ValueError(f"{value} is out of range ({low} to {high})")
     return value
+
+
+def parse_size(text: str) -> int:
+    """A size with an optional `k`, `m` or `g` suffix (times 1024, 1024^2, 1024^3), as
+    HAProxy's parse_size_err reads it; it must fit in 32 bits.
+
+    >>> parse_size("1m"), parse_size("200k"), parse_size("100")
+    (1048576, 204800, 100)
+    """
+    value, unit = _split_number(text, "size")
+    scale = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(unit.lower())
+    if scale is None:
+        raise ValueError(f"unexpected character '{unit[0]}' in size '{text}'")
+    if value * scale >= 1 << 32:
+        raise ValueError(f"size '{text}' is too large (at most 4294967295)")
+    return value * scale

@@ -15,9 +15,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
+from poise.config import stick_fetches
 from poise.config.model import FormatVar, LogFormat, Sample
 from poise.config.samples import FETCHES, Scope, check_scope
-from poise.core import auth, convert, fetch_state, payload, request_body, variables
+from poise.core import (
+    auth,
+    convert,
+    fetch_state,
+    payload,
+    request_body,
+    stickfetch,
+    variables,
+)
 from poise.core.http.message import Request, Response
 from poise.core.values import Ip, Value, as_bytes, parse_ip, to_int, to_str
 
@@ -209,6 +218,8 @@ def fetch_values(sample: Sample) -> Values:
     name, args = sample.fetch, sample.args
     if name in _SIMPLE:
         return _single(_SIMPLE[name])
+    if name in stick_fetches.SPECS:
+        return stickfetch.values(name, args)
     held = payload.values(name, args)
     if held is not None:
         return held

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from poise.config.model import Condition, Proxy, TcpRule
 from poise.config.samples import Scope
+from poise.core import sticktrack
 from poise.core.acl import compile_acl
 from poise.core.http.message import Request
 from poise.core.http.rules import _variable_step
@@ -83,6 +84,13 @@ Compiled = tuple[Condition3 | None, Decision | None, Step | None]
 
 def _compile(rule: TcpRule, scope: Scope) -> Compiled:
     test = condition3(rule.condition, scope) if rule.condition is not None else None
+    if rule.variable is not None and rule.variable.stick is not None:
+        track = sticktrack.step(rule.variable.stick, scope, connection=True)
+
+        def stick(req: Request) -> None:
+            track(req, None, False)
+
+        return test, None, stick
     if rule.variable is not None:
         step = capture_step if rule.variable.action == "capture" else _variable_step
         run = step(rule.variable, "any" if scope == "conn" else scope)

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from poise.core.payload import Held
     from poise.core.proxyproto import ProxyHeader
     from poise.core.server import ServerState
+    from poise.core.stickfetch import Counter
 
 Captures = Sequence[str | None]
 
@@ -42,6 +43,7 @@ class Conn:
         "proxied",
         "sni",
         "ssl",
+        "track",
         "vars",
     )
 
@@ -60,6 +62,8 @@ class Conn:
         self.vars: dict[str, Value] | None = None
         # The bytes held for content rules while they run (core/payload.py), else None.
         self.held: Held | None = None
+        # The stick counters its `tcp-request` rules track (core/sticktrack.py), or None.
+        self.track: list[Counter | None] | None = None
 
     def use_proxied(self) -> None:
         """The client's and destination's addresses from the PROXY header."""

@@ -11,6 +11,7 @@ import contextlib
 import socket
 import struct
 
+from poise.core import sticktrack
 from poise.core.frontend import Frontend
 from poise.core.http.message import Request
 from poise.core.layer4 import connection_decision, connection_facts
@@ -44,7 +45,11 @@ def refused(
         return False
     decision = connection_decision(rules, req or connection_request(conn, client))
     if decision is Decision.ACCEPT:
+        if conn.track is not None:
+            sticktrack.session_started(conn)
         return False
+    if conn.track is not None:
+        sticktrack.connection_ended(conn)
     ctx.release(frontend)
     refuse(client, reset=decision is Decision.CLOSE)
     return True

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
+from poise.core import sticktrack
 from poise.core.backend import Backend
 from poise.core.connect import CON, PENDING_LIMIT, QUE
 from poise.core.counters import settle
@@ -406,6 +407,8 @@ class TcpSession(Relay):
         txn = self.txn
         if not txn.term:
             txn.term = NORMAL
+        if self.conn.track is not None:
+            sticktrack.connection_ended(self.conn, txn.bytes_in, txn.bytes_out)
         frontend = self.frontend
         logger = self if frontend.log is not None else None
         settle(txn, frontend, self.backend, self.server, True, False, logger, self.loop.time)

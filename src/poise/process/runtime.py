@@ -22,7 +22,7 @@ from poise.admin import server_state
 from poise.admin.stats import fullconn
 from poise.checks.scheduler import HealthChecks
 from poise.config import model
-from poise.core import proc, slowstart
+from poise.core import proc, slowstart, sticktable
 from poise.core.backend import Backend, start
 from poise.core.balancer.factory import make_balancer
 from poise.core.frontend import Frontend
@@ -53,6 +53,10 @@ class Runtime:
     def __init__(self, config: model.Config, addrs: dict[tuple[str, str], str]) -> None:
         # What the date() and env() fetches read (core/proc.py).
         proc.clock, proc.environ = time.time, os.environ
+        # The stick tables, on a clock in milliseconds (core/sticktable.py).
+        sticktable.install(
+            config.tables, lambda: int(time.monotonic() * 1000) + sticktable.CLOCK_BASE
+        )
         self.config = config
         self.addrs = addrs
         self.listeners: list[Listener] = []

@@ -10,6 +10,7 @@ from poise.core.http.headers import Headers
 
 if TYPE_CHECKING:
     from poise.core.fetch import Value
+    from poise.core.stickfetch import Counter
     from poise.core.txn import Conn
 
 
@@ -54,6 +55,8 @@ class Request:
     captures: list[str | None] | None = None
     resp_captures: list[str | None] | None = None
     capture_lengths: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+    # The stick counters this request tracks (`http-request track-sc0` ...), None: none.
+    track: list[Counter | None] | None = None
 
     @property
     def path(self) -> str:

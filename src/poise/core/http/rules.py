@@ -32,7 +32,7 @@ from poise.config.model import (
 )
 from poise.config.samples import Scope
 from poise.core import redirect as redirects
-from poise.core import variables
+from poise.core import sticktrack, variables
 from poise.core.acl import Test, compile_condition
 from poise.core.fetch import compile_format, sample_last, sample_values
 from poise.core.http import reply
@@ -249,6 +249,9 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, capture_step(rule, scope)
     if rule.action in ("set-map", "del-map", "add-acl", "del-acl"):
         return test, pattern_step(rule, scope)
+    if rule.action == "stick":
+        assert rule.stick is not None
+        return test, sticktrack.step(rule.stick, scope)
     where = f"{keyword} {rule.action} at {rule.where}"
     if rule.action == "use-service":  # final, like a return: the rules stop here
         service = Verdict("service", reason=where, termination="LR--", service=rule.name)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from poise.core import sticktrack
 from poise.core.backend import Backend
 from poise.core.connect import CON, PENDING_LIMIT, QUE
 from poise.core.counters import settle
@@ -496,6 +497,9 @@ class HttpStream:
         self.backend = None
         txn = self.txn
         frontend = self.frontend
+        req = txn.req
+        if req is not None and (req.track is not None or self.conn.track is not None):
+            sticktrack.request_ended(req, txn.status, txn.bytes_in, txn.bytes_out)
         logger = self.port if log and frontend.log is not None else None
         settle(txn, frontend, backend, self.server, self.holds_slot, True, logger, self.clock)
         self.holds_slot = False
@@ -533,6 +537,8 @@ class HttpStream:
         if tunnel and self.txn.req is not None:
             self.end_transaction(log=True)  # a WebSocket is logged when it ends
         rq.close()
+        if self.conn.track is not None:
+            sticktrack.connection_ended(self.conn)
         self.dispatch.close()
         # The server connection goes back to its pool when the server allows it and no
         # transaction is under way on it.

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poise.config.model import Option
-from poise.core import layer4
+from poise.core import layer4, sticktrack
 from poise.core.backend import seconds
 from poise.core.errors import parse_error
 from poise.core.http import (
@@ -99,6 +99,8 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     ):
         layer4_reject(s, True)
         return
+    if s.conn.track is not None:  # the connection's stick counters count the request
+        sticktrack.request_started(req)
     # `option httpclose` in the frontend closes the client side after each response;
     # so does a soft stop (a reload): the response says `Connection: close`, and the
     # client opens its next connection to the new worker, with nothing cut under it.

@@ -1,0 +1,193 @@
+"""Stick counters (configuration.txt 4.2 `track-sc0|1|2`, `sc-inc-gpc0`, `sc-set-gpt0`):
+which table entry a session or a request tracks, and what HAProxy 2.6 counts in it and
+when (include/haproxy/stream.h, session.h, http_ana.c):
+- tracking starts: conn_cur, conn_cnt and conn_rate count one (stream_start_counters);
+  an `http-request track-sc` also counts the request (http_req_cnt, http_req_rate);
+- each HTTP request counts in the counters the session tracks already
+  (stream_inc_http_req_ctr); a 4xx answer (a deny included) counts an error, a 5xx other
+  than 501 and 505 a failure; the bytes each way count at the end of the transaction;
+- tracking ends with the request (the request's counters) or with the connection (those
+  of `tcp-request` rules): conn_cur goes down by one and the entry expires `expire` later.
+A `tcp-request connection|session` rule tracks for the whole connection; poise's
+`tcp-request content` does too (HAProxy's does for the stream, which in TCP mode is the
+connection). Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from poise.config.model_stick import StickAction
+from poise.config.samples import Scope
+from poise.core.fetch import sample_values
+from poise.core.http.message import Request, Response
+from poise.core.stickfetch import COUNTERS, Counter, Counters, counter
+from poise.core.sticktable import TABLES, Entry, FreqCtr, Table
+from poise.core.txn import Conn
+
+
+def _start(table: Table, entry: Entry) -> Counter:
+    """stream_track_stkctr(): one more tracker, one more connection."""
+    entry.refs += 1
+    data = entry.data
+    current = data.get("conn_cur")
+    if isinstance(current, int):
+        data["conn_cur"] = current + 1
+    table.add(entry, "conn")
+    table.touch(entry)
+    return Counter(table, entry)
+
+
+def _stop(found: Counters) -> None:
+    """The end of tracking: conn_cur goes down, the entry expires from now."""
+    for item in found:
+        if item is not None:
+            entry = item.entry
+            current = entry.data.get("conn_cur")
+            if isinstance(current, int) and current > 0:
+                entry.data["conn_cur"] = current - 1
+            entry.refs -= 1
+            item.table.touch(entry)
+
+
+def _each(req: Request) -> list[Counter]:
+    """Every counter a request sees: for each of sc0..sc2, its own or its connection's."""
+    found = []
+    for index in range(COUNTERS):
+        item = counter(req, index)
+        if item is not None:
+            found.append(item)
+    return found
+
+
+def _count(items: list[Counter], name: str, inc: int = 1) -> None:
+    for item in items:
+        item.table.add(item.entry, name, inc)
+
+
+def session_started(conn: Conn) -> None:
+    """The connection's rules accepted it: its counters count a session (sess_cnt,
+    sess_rate: session_count_new)."""
+    if conn.track is not None:
+        _count([c for c in conn.track if c is not None], "sess")
+
+
+def request_started(req: Request) -> None:
+    """A new HTTP request on a connection whose rules track counters."""
+    conn = req.conn
+    if conn is not None and conn.track is not None:
+        _count([c for c in conn.track if c is not None], "http_req")
+
+
+def request_ended(req: Request, status: int, bytes_in: int, bytes_out: int) -> None:
+    """The end of an HTTP transaction: errors, failures and bytes counted, the request's
+    own counters stopped."""
+    if req.track is None and (req.conn is None or req.conn.track is None):
+        return
+    items = _each(req)
+    if 400 <= status < 500:
+        _count(items, "http_err")
+    elif status >= 500 and status not in (501, 505):
+        _count(items, "http_fail")
+    if bytes_in:
+        _count(items, "bytes_in", bytes_in)
+    if bytes_out:
+        _count(items, "bytes_out", bytes_out)
+    if req.track is not None:
+        _stop(req.track)
+        req.track = None
+
+
+def connection_ended(conn: Conn, bytes_in: int = 0, bytes_out: int = 0) -> None:
+    """The end of a connection: what it tracked stops (its bytes counted, in TCP mode)."""
+    found = conn.track
+    if found is None:
+        return
+    items = [c for c in found if c is not None]
+    if bytes_in:
+        _count(items, "bytes_in", bytes_in)
+    if bytes_out:
+        _count(items, "bytes_out", bytes_out)
+    _stop(found)
+    conn.track = None
+
+
+# --- rule actions --------------------------------------------------------------------------
+
+Step = Callable[[Request, Response | None, bool], None]
+
+
+def step(action: StickAction, scope: Scope, *, connection: bool = False) -> Step:
+    """A rule's stick action; `connection`: a `tcp-request` rule's, tracked for the whole
+    connection."""
+    if action.kind == "track":
+        assert action.key is not None
+        values = sample_values(action.key, scope)
+        return _track(action, values, connection=connection, http=scope == "req")
+    index = action.counter
+    if action.kind == "inc-gpc":
+        name = f"gpc{action.index}"
+
+        def inc_gpc(req: Request, resp: Response | None, close: bool) -> None:
+            item = counter(req, index)
+            if item is not None:
+                increment_gpc(item.table, item.entry, name)
+
+        return inc_gpc
+    value = action.value
+
+    def set_gpt(req: Request, resp: Response | None, close: bool) -> None:
+        item = counter(req, index)
+        if item is not None and "gpt0" in item.entry.data:
+            item.entry.data["gpt0"] = value & 0xFFFF_FFFF
+            item.table.touch(item.entry)
+
+    return set_gpt
+
+
+def increment_gpc(table: Table, entry: Entry, name: str) -> int | None:
+    """sc-inc-gpcN, sc_inc_gpcN: gpcN and gpcN_rate count one; gpcN's new value."""
+    data = entry.data
+    rate = data.get(name + "_rate")
+    if isinstance(rate, FreqCtr):
+        rate.add(table.clock(), table.periods[name + "_rate"])
+    value = data.get(name)
+    if isinstance(value, int):
+        data[name] = (value + 1) & 0xFFFF_FFFF
+    table.touch(entry)
+    return table.read(entry, name)
+
+
+def _track(
+    action: StickAction,
+    values: Callable[[Request, Response | None], object],
+    *,
+    connection: bool,
+    http: bool,
+) -> Step:
+    index, name = action.counter, action.table
+
+    def track(req: Request, resp: Response | None, close: bool) -> None:
+        conn = req.conn
+        holder = conn if connection and conn is not None else req
+        found = holder.track
+        if found is not None and found[index] is not None:
+            return  # only the first tracking of each counter applies
+        table = TABLES.get(name)
+        if table is None:
+            return
+        got = values(req, resp)
+        if not got:
+            return
+        assert isinstance(got, (list, tuple))
+        key = table.key(got[-1])
+        entry = table.get(key) if key is not None else None
+        if entry is None:
+            return
+        if found is None:
+            found = holder.track = [None] * COUNTERS
+        found[index] = _start(table, entry)
+        if http and not connection:
+            table.add(entry, "http_req")
+
+    return track
