@@ -167,13 +167,6 @@ def test_the_errors_and_warnings_are_haproxys() -> None:
     for line in expected:
         assert line in problems, (line, problems)
     assert [p for p in problems if p.startswith("s.cfg:15: error: 'server': option 'minconn'")]
-    # Still not implemented: an error, never a silent acceptance.
-    _, problems = load(
-        "backend b\n    option abortonclose\n    server a 127.0.0.1:1 slowstart 1s\n"
-    )
-    assert any(
-        "'option abortonclose': this HAProxy option is not implemented" in p for p in problems
-    )
 
 
 STATE = """1

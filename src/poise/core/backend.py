@@ -85,6 +85,7 @@ BalancerFactory = Callable[[Sequence[ServerState]], Balancer]
 class Backend:
     __slots__ = (
         "_assigned",
+        "abortonclose",
         "balancer",
         "cli_abrt",
         "closes_server",
@@ -236,6 +237,7 @@ class Backend:
         )
         self.compression = proxy.compression  # core/http/compression.py
         self.forwardfor = model.Option.FORWARDFOR in options
+        self.abortonclose = model.Option.ABORTONCLOSE in options  # core/connect.py
         self.request_rules = bool(proxy.http_request_rules or proxy.redirects)
 
     # -- what the balancer sees -------------------------------------------------------

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from poise.core.termination import Failure
+
 
 class SrvState(Enum):
     INI = "INI"
@@ -51,6 +53,20 @@ PENDING_LIMIT = 64 * 1024
 
 # HAProxy waits min(timeout connect, 1s) before retrying a server that failed at once.
 TURNAROUND = 1.0
+
+
+def abort_on_close(state: SrvState) -> Failure | None:
+    """`option abortonclose` (configuration.txt 4.2): a client that shuts its side of the
+    connection (FIN) while its request waits for a server gives it up, "either pending in
+    the queue for a connection slot, or during the connection establishment": how the
+    session ends then (logged CQ or CC), None once the request went to its server (or
+    before it asked for one). Without the option the request is served, as HTTP wants
+    (the client may only have closed its output)."""
+    if state is QUE:
+        return Failure.CLIENT_ABORT_QUEUE
+    if state is TAR or state is ASS or state is CON:
+        return Failure.CLIENT_ABORT_CONNECT
+    return None
 
 
 class After(Enum):

@@ -222,13 +222,15 @@ class Dispatch:
         self.connect(server)
 
     def leave_queue(self) -> None:
-        """The client left while waiting in a queue (or the queue timed out)."""
+        """The client left while waiting in a queue (or the queue timed out): Tw is the
+        time it waited, as HAProxy logs it (`CQ` with its queue time)."""
         if self.state is QUE:
             backend = self.owner.backend
             assert backend is not None
             backend.cancel(self, self.waiting_on)
             self.state = INI
             self.waiting_on = None
+            self.owner.txn.t_queue = int((self.loop.time() - self.t_queued_at) * 1000)
 
     def queue_timed_out(self) -> None:
         self.timer = None

@@ -18,7 +18,7 @@ from typing import cast
 
 from poise.core import sticktrack
 from poise.core.backend import Backend
-from poise.core.connect import CON, PENDING_LIMIT, QUE
+from poise.core.connect import CON, PENDING_LIMIT, QUE, abort_on_close
 from poise.core.counters import settle
 from poise.core.frontend import Frontend
 from poise.core.http.hashkey import source_key
@@ -312,6 +312,14 @@ class TcpSession(Relay):
             self.inspect()
 
     def eof_before_server(self) -> bool:
+        backend = self.backend
+        if backend is not None and backend.abortonclose:
+            gives_up = abort_on_close(self.dispatch.state)  # `option abortonclose`
+            if gives_up is not None:
+                # Closed here: lost_before_server leaves the queue, or lets the attempt
+                # under way end the session (net/dispatch.py), nothing sent.
+                self.txn.term = gives_up.code
+                return False
         if self.held is not None:
             self.held.final = True  # the client closed: the contents cannot change
             self.inspect()

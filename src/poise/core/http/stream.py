@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 from poise.core import sticktrack
 from poise.core.backend import Backend
-from poise.core.connect import CON, PENDING_LIMIT, QUE
+from poise.core.connect import CON, PENDING_LIMIT, QUE, abort_on_close
 from poise.core.counters import settle
 from poise.core.errors import reply
 from poise.core.frontend import Frontend
@@ -219,6 +219,14 @@ class HttpStream:
         if self.body_wait is not None:
             body_wait.client_left(self)
             return False
+        if phase is WAIT and (backend := self.backend) is not None and backend.abortonclose:
+            gives_up = abort_on_close(self.dispatch.state)  # `option abortonclose`
+            if gives_up is not None:
+                self.txn.term = gives_up.code
+                self.keep_client = False
+                self.end_transaction(log=True)  # out of the queue, nothing sent
+                self.close_session()
+                return False
         if phase is BODY or phase is WAIT:
             # Half-closed: the client still gets its response, then the connection ends.
             self.half_closed = True
