@@ -13,7 +13,7 @@ import time
 
 from tests.io.harness import Stage
 from tests.support import run
-from tests.webapp import Client
+from tests.webapp import Client, request
 
 CONFIG = """
 global
@@ -89,5 +89,52 @@ def test_a_tarpitted_client_that_leaves_is_logged_when_the_tarpit_ends(loop_kind
             writer.close()
             # As HAProxy 2.6: the tarpit runs its course, then the line says PT-- 500.
             await stage.logs.wait_for(r" fe fe/<NOSRV> -1/\d{3}/-1/-1/\d{3} 500 \d+ - - PT-- ")
+
+    run(loop_kind, main)
+
+
+HINTS = """
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:0
+    http-request early-hint Link "</style.css>; rel=preload; as=style"
+    http-request early-hint Link "</script.js>; rel=preload; as=script" if {{ path /two }}
+    http-request set-header X-A 1
+    http-request early-hint X-Late %[path]
+    http-request deny if {{ path /deny }}
+    default_backend app
+backend app
+    server s 127.0.0.1:{port}
+"""
+# What HAProxy 2.6 sent for the same configuration, each rule its own 103.
+STYLE = b"HTTP/1.1 103 Early Hints\r\nlink: </style.css>; rel=preload; as=style\r\n\r\n"
+SCRIPT = b"HTTP/1.1 103 Early Hints\r\nlink: </script.js>; rel=preload; as=script\r\n\r\n"
+
+
+def late(path: bytes) -> bytes:
+    return b"HTTP/1.1 103 Early Hints\r\nx-late: " + path + b"\r\n\r\n"
+
+
+def test_early_hints_come_before_the_answer_one_per_rule(loop_kind: str) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            app = await stage.webapp("app")
+            poise = await stage.poise(HINTS.format(port=app.port))
+            port = poise.port("fe")
+            for path, before, final in [
+                (b"/one", STYLE + late(b"/one"), b"HTTP/1.1 200 "),
+                (b"/two", STYLE + SCRIPT + late(b"/two"), b"HTTP/1.1 200 "),
+                (b"/deny", STYLE + late(b"/deny"), b"HTTP/1.1 403 "),
+            ]:
+                raw = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path
+                got = await request(port, raw, until_close=True)
+                assert got.startswith(before + final), got
+            # None to an HTTP/1.0 client.
+            got = await request(port, b"GET /one HTTP/1.0\r\nHost: x\r\n\r\n", until_close=True)
+            assert got.startswith(b"HTTP/1.1 200 "), got
 
     run(loop_kind, main)

@@ -106,6 +106,7 @@ _ARITY: dict[str, int | None] = {
     "del-map": 1,
     "add-acl": 1,
     "del-acl": 1,
+    "early-hint": 2,
 }
 _ACTIONS: dict[str, HttpAction] = {
     "set-header": "set-header",
@@ -143,6 +144,7 @@ _ACTIONS: dict[str, HttpAction] = {
     "del-map": "del-map",
     "add-acl": "add-acl",
     "del-acl": "del-acl",
+    "early-hint": "early-hint",
 }
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
@@ -400,7 +402,7 @@ class HttpKeywords:
         condition: Condition | None,
     ) -> HttpRule:
         rule = HttpRule(action, where, condition)
-        if action in ("set-header", "add-header"):
+        if action in ("set-header", "add-header", "early-hint"):
             return _with(rule, name=args[0], value=parse_log_format(args[1], scope))
         if action in ("set-method", "set-path", "set-pathq", "set-query", "set-uri"):
             return _with(rule, value=parse_log_format(args[0], scope))

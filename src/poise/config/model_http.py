@@ -221,6 +221,7 @@ HttpAction = Literal[
     "add-acl",
     "del-acl",
     "stick",
+    "early-hint",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

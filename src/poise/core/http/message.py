@@ -57,6 +57,8 @@ class Request:
     capture_lengths: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
     # The stick counters this request tracks (`http-request track-sc0` ...), None: none.
     track: list[Counter | None] | None = None
+    # `early-hint` rules' 103 responses, sent before the rules' verdict is acted on.
+    hints: list[bytes] | None = None
 
     @property
     def path(self) -> str:

@@ -39,7 +39,12 @@ from poise.core.http import reply
 from poise.core.http.address_rules import ADDRESS_ACTIONS, address_step
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
-from poise.core.http.txn_rules import capture_step, pattern_step, timing_step
+from poise.core.http.txn_rules import (
+    capture_step,
+    early_hint_step,
+    pattern_step,
+    timing_step,
+)
 from poise.core.http.uri_rules import URI_ACTIONS, uri_step
 from poise.core.template import expand
 
@@ -252,6 +257,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     if rule.action == "stick":
         assert rule.stick is not None
         return test, sticktrack.step(rule.stick, scope)
+    if rule.action == "early-hint":
+        return test, early_hint_step(rule, scope)
     where = f"{keyword} {rule.action} at {rule.where}"
     if rule.action == "use-service":  # final, like a return: the rules stop here
         service = Verdict("service", reason=where, termination="LR--", service=rule.name)

@@ -285,7 +285,7 @@ class HttpStream:
             answer = reply(verdict.status, close=not self.keep_client)
         self.txn.status = verdict.status
         answer = self.after_response(answer)
-        self.txn.bytes_out = len(answer)
+        self.txn.bytes_out += len(answer)  # after any 103 (stream_request.send_hints)
         self.write_client(answer)
         self.txn.term = (verdict.termination or Failure.REJECTED.code)[:2]
         self.end_transaction(log=verdict.log)

@@ -124,6 +124,8 @@ def route(s: HttpStream, raw: bytes) -> None:
     )
     if runtime.request_rules and verdict is rules.CONTINUE:
         verdict = rules.request_rules(runtime.rules, req, close=close)
+        if req.hints:
+            send_hints(s, req)
     pages = runtime.pages  # worked out on the first request (net/services.has_pages)
     if pages is None:
         pages = s.port.has_pages(runtime)
@@ -181,6 +183,8 @@ def to_server(s: HttpStream, raw: bytes) -> None:
         return
     if backend.request_rules and backend.proxy is not frontend:
         verdict = rules.request_rules(backend.rules, req, close=close)
+        if req.hints:
+            send_hints(s, req)
         if verdict.kind != "continue":
             body_wait.answering(s, req)
             if verdict.kind == "tarpit":
@@ -225,6 +229,15 @@ def to_server(s: HttpStream, raw: bytes) -> None:
         s.dispatch.assign_to(chosen)
     else:
         s.dispatch.assign(None)
+
+
+def send_hints(s: HttpStream, req: Request) -> None:
+    """The `103 Early Hints` the rules made, before anything else is answered."""
+    assert req.hints is not None
+    data = b"".join(req.hints)
+    req.hints = None
+    s.txn.bytes_out += len(data)
+    s.write_client(data)
 
 
 def with_crlf(s: HttpStream, raw: bytes) -> bytes:

@@ -114,3 +114,23 @@ def pattern_step(rule: HttpRule, scope: Scope) -> Step:
             ref.add(key, value)
 
     return change
+
+
+def early_hint_step(rule: HttpRule, scope: Scope) -> Step:
+    """`early-hint NAME FMT`: a `103 Early Hints` response with that one header, sent
+    before the final one (each rule its own 103, none to an HTTP/1.0 client, as HAProxy
+    2.6 does; the stream sends them: core/http/stream_request.py)."""
+    assert rule.value is not None
+    value_of = compile_format(rule.value, scope)
+    start = b"HTTP/1.1 103 Early Hints\r\n" + rule.name.lower().encode("latin-1") + b": "
+
+    def early_hint(req: Request, resp: Response | None, close: bool) -> None:
+        if req.version == "1.0":
+            return
+        hint = start + value_of(req, resp).encode("latin-1", "replace") + b"\r\n\r\n"
+        if req.hints is None:
+            req.hints = [hint]
+        else:
+            req.hints.append(hint)
+
+    return early_hint
