@@ -95,6 +95,39 @@ def test_parse_resolv_conf_reads_the_system_file() -> None:
     ]
 
 
+BACKEND = "backend b\n    server s app.test:80 resolvers default\n"
+
+
+def test_an_undeclared_default_section_comes_from_resolv_conf_as_in_haproxy() -> None:
+    # HAProxy 2.6 creates `resolvers default` from /etc/resolv.conf (its nameservers, the
+    # other settings a section's defaults), for a server to name.
+    def read_file(path: str) -> bytes:
+        assert path == "/etc/resolv.conf"
+        return b"nameserver 10.0.0.53\nnameserver bogus\n"
+
+    config, problems = parse_text(BACKEND, read_file)
+    assert config is not None and problems == [], problems
+    [default] = config.resolvers
+    assert default.name == "default"
+    assert [(n.name, n.host, n.port) for n in default.nameservers] == [
+        ("10.0.0.53", "10.0.0.53", 53)
+    ]
+    # A declared one wins; none is made without a readable file or a nameserver in it.
+    config, _ = parse_text(HEAD.replace("resolvers dns", "resolvers default") + BACKEND, read_file)
+    assert config is not None and [r.name for r in config.resolvers] == ["default"]
+    assert config.resolvers[0].nameservers[0].name == "ns1"
+
+    def unreadable(path: str) -> bytes:
+        raise FileNotFoundError(path)
+
+    for reader in (unreadable, lambda path: b"search example\n"):
+        config, problems = parse_text(BACKEND, reader)
+        assert config is None
+        assert any("no resolvers section named 'default'" in p for p in problems), problems
+        config, problems = parse_text("backend b\n    server s 127.0.0.1:80\n", reader)
+        assert config is not None and config.resolvers == ()
+
+
 @pytest.mark.parametrize(
     ("line", "message"),
     [

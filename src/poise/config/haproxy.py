@@ -27,7 +27,7 @@ from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_
 from poise.config.haproxy_global import GlobalParser
 from poise.config.haproxy_http_errors import HttpErrorsParser, section_name
 from poise.config.haproxy_proxy import ProxyParser, check_name
-from poise.config.haproxy_resolvers import ResolversParser
+from poise.config.haproxy_resolvers import ResolversParser, implicit_default
 from poise.config.haproxy_resolvers import check_name as check_resolvers_name
 from poise.config.haproxy_userlist import UserlistParser
 from poise.config.lexer import Line, lex
@@ -296,6 +296,9 @@ def parse(
                     reader.feed(line)
             conditions.finish(lines[-1].where if lines else Where(filename, 0))
         reader.finish_resolvers()
+        default = implicit_default(reader.parsed.resolvers, read_file)
+        if default is not None:
+            reader.parsed.resolvers.append(default)
         # Each file's lexing problems come first from lex(): put every parse problem in
         # file and line order, then the link pass's, which are about the whole.
         order = {name: index for index, name in enumerate(reader.parsed.files)}

@@ -273,6 +273,22 @@ class ResolversParser:
         self.value = replace(self.value, hold=replace(self.value.hold, **{args[0]: millis}))
 
 
+def implicit_default(sections: Sequence[Resolvers], read_file: ReadFile | None) -> Resolvers | None:
+    """The `resolvers default` section HAProxy 2.6 creates when none is declared
+    (resolvers.c resolvers_create_default): /etc/resolv.conf's nameservers, the other
+    settings the defaults of any section. Like HAProxy, it is silently left out when that
+    file cannot be read or names no usable nameserver (a server that asks for `resolvers
+    default` is then an error), and its own warnings are not shown."""
+    if read_file is None or any(section.name == "default" for section in sections):
+        return None
+    parser = ResolversParser("default", Where("<internal>", 0), [], read_file)
+    try:
+        parser.resolv_conf(parser.value.where)
+    except ValueError:
+        return None
+    return parser.value if parser.value.nameservers else None
+
+
 def check_resolvers(sections: Sequence[Resolvers]) -> list[Diagnostic]:
     """Names are unique; a section without nameservers cannot resolve anything."""
     problems: list[Diagnostic] = []
