@@ -57,7 +57,7 @@ def test_compression_with_its_filter_and_a_trace() -> None:
         ("filter compression x", "error: 'filter compression' : unknown keyword 'x'."),
         ("filter trace name", "error: 'trace' : 'name' option without value"),
         ("filter trace loud", "error: 'filter trace' : unknown keyword 'loud'."),
-        ("filter cache c", "error: the 'cache' filter is not implemented yet in poise"),
+        ("filter cache", "error: cache : expects a <name> argument"),
         ("filter spoe", "error: the 'spoe' filter is not implemented yet in poise"),
         (
             "filter bogus",

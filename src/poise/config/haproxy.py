@@ -23,6 +23,7 @@ from poise.config import default_path, keywords, patterns
 from poise.config.acl_parse import ReadFile
 from poise.config.conditions import DIRECTIVES, Conditions, Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
+from poise.config.haproxy_cache import CacheParser, check_rules
 from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_arg
 from poise.config.haproxy_global import GlobalParser
 from poise.config.haproxy_http_errors import HttpErrorsParser, section_name
@@ -51,6 +52,7 @@ class _Reader:
         self.resolvers_parser: ResolversParser | None = None
         self.userlist_parser: UserlistParser | None = None
         self.http_errors_parser: HttpErrorsParser | None = None
+        self.cache_parser: CacheParser | None = None
         self.http_errors_where: dict[str, Where] = {}
         self.section: str | None = None  # None: before any section in this file
 
@@ -84,6 +86,9 @@ class _Reader:
             self.parsed.userlists.append(self.userlist_parser.value())
             self.userlist_parser = None
         self.http_errors_parser = None
+        if self.cache_parser is not None:
+            self.parsed.caches.append(self.cache_parser.finish())
+            self.cache_parser = None
 
     def start_http_errors(self, line: Line) -> None:
         """`http-errors NAME`: its `errorfile` lines go to an HttpErrorsParser."""
@@ -98,6 +103,20 @@ class _Reader:
         files = self.parsed.http_errors[name] = {}
         self.section = keywords.HTTP_ERRORS_SECTION
         self.http_errors_parser = HttpErrorsParser(files, self.diagnostics, self.read_file)
+
+    def start_cache(self, line: Line) -> None:
+        """`cache NAME`: its lines go to a CacheParser until the next section."""
+        self.finish_resolvers()
+        self.section, self.proxy_parser = "skip", None
+        try:
+            name = one_arg(line.words[1:], "a <name>")
+            if any(c.name == name for c in self.parsed.caches):
+                raise Problem(f"Duplicate cache name '{name}'.")
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), line.words[0]))
+            return
+        self.section = keywords.CACHE_SECTION
+        self.cache_parser = CacheParser(name, line.where, self.diagnostics)
 
     def start_userlist(self, line: Line) -> None:
         """`userlist NAME`: its lines go to a UserlistParser until the next section."""
@@ -131,6 +150,8 @@ class _Reader:
             self.start_userlist(line)
         elif keyword == keywords.HTTP_ERRORS_SECTION:
             self.start_http_errors(line)
+        elif keyword == keywords.CACHE_SECTION:
+            self.start_cache(line)
         elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
             self.finish_resolvers()
             self.diagnostics.append(
@@ -155,6 +176,8 @@ class _Reader:
             self.userlist_parser.feed(line.where, line.words)
         elif self.http_errors_parser is not None:
             self.http_errors_parser.feed(line.where, line.words)
+        elif self.cache_parser is not None:
+            self.cache_parser.feed(line.where, line.words)
         elif self.section is None:
             self.diagnostics.append(
                 error(
@@ -304,6 +327,7 @@ def parse(
         order = {name: index for index, name in enumerate(reader.parsed.files)}
         reader.diagnostics.sort(key=lambda d: (order.get(d.where.file, len(order)), d.where.line))
         config, problems = link(reader.parsed)
+        problems += check_rules(config, tuple(reader.parsed.caches))
     diagnostics = reader.diagnostics + problems
     backends = {p.name: [s.name for s in p.servers] for p in config.backends}
     for where, message in patterns.missing_backends(loaded, backends.get):

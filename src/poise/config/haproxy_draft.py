@@ -47,6 +47,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
+from poise.config.model_global import Cache
 from poise.config.model_http import ErrorFilesRef, OriginalTo, PersistRule
 from poise.config.model_stick import StickTable
 
@@ -381,5 +382,6 @@ class ParsedConfig:
     files: list[str] = field(default_factory=list)
     resolvers: list[Resolvers] = field(default_factory=list)  # `resolvers` sections
     userlists: list[Userlist] = field(default_factory=list)  # `userlist` sections
+    caches: list[Cache] = field(default_factory=list)  # `cache` sections
     # `http-errors` sections: name -> status -> file.
     http_errors: dict[str, dict[int, ErrorFile]] = field(default_factory=dict)

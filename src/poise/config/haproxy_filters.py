@@ -2,8 +2,10 @@
 pass's check of them. `filter compression` is what the `compression` keywords use: HAProxy
 adds it by itself unless the proxy declares other filters, and then refuses compression
 without it (poise checks the same). `filter trace` only prints HAProxy's internal stream
-events for debugging, which poise has no equivalent of: a warning. `cache`, `spoe`,
-`fcgi-app`, `opentracing`, `bwlim-in` and `bwlim-out` are not implemented yet. The errors
+events for debugging, which poise has no equivalent of: a warning. `filter cache NAME`
+names the cache the `cache-use` and `cache-store` rules use (poise needs no filter for
+it). `spoe`, `fcgi-app`, `opentracing`, `bwlim-in` and `bwlim-out` are not implemented
+yet. The errors
 are `haproxy -c` 2.6's.
 """
 
@@ -17,7 +19,7 @@ from poise.config.model import Where
 
 Handler = Callable[[Sequence[str], Where], None]
 KNOWN = ("cache", "compression", "fcgi-app", "opentracing", "spoe", "trace")
-NOT_YET = ("cache", "fcgi-app", "opentracing", "spoe", "bwlim-in", "bwlim-out")
+NOT_YET = ("fcgi-app", "opentracing", "spoe", "bwlim-in", "bwlim-out")
 _TRACE_FLAGS = ("random-parsing", "random-forwarding", "hexdump")
 
 
@@ -48,6 +50,9 @@ class FilterKeywords:
                     "filter trace",
                 )
             )
+        elif kind == "cache":  # what cache-use/cache-store use anyway (core/http/cache.py)
+            if len(args) < 2:
+                raise Problem("cache : expects a <name> argument")
         elif kind in NOT_YET:
             raise Problem(f"the '{kind}' filter is not implemented yet in poise")
         else:

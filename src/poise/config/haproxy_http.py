@@ -98,6 +98,8 @@ _ARITY: dict[str, int | None] = {
     "set-dst": 1,
     "set-dst-port": 1,
     "set-src-port": 1,
+    "cache-use": 1,
+    "cache-store": 1,
     "tarpit": None,
     "set-timeout": 2,
     "set-log-level": 1,
@@ -136,6 +138,8 @@ _ACTIONS: dict[str, HttpAction] = {
     "set-dst": "set-dst",
     "set-dst-port": "set-dst-port",
     "set-src-port": "set-src-port",
+    "cache-use": "cache-use",
+    "cache-store": "cache-store",
     "tarpit": "tarpit",
     "set-timeout": "set-timeout",
     "set-log-level": "set-log-level",
@@ -149,11 +153,11 @@ _ACTIONS: dict[str, HttpAction] = {
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
-    | {"return", "set-status", "silent-drop", "set-log-level", "capture"}
+    | {"return", "set-status", "silent-drop", "set-log-level", "capture", "cache-store"}
     | PATTERN_ACTIONS
     | _VAR_ACTIONS
 )
-_RESPONSE_ONLY = frozenset({"set-status"})
+_RESPONSE_ONLY = frozenset({"set-status", "cache-store"})
 AFTER_RESPONSE_ACTIONS = frozenset(
     {"add-header", "allow", "del-header", "replace-header", "replace-value", "set-header"}
     | {"set-status", "set-var", "set-var-fmt", "unset-var"}
@@ -425,6 +429,8 @@ class HttpKeywords:
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":
             return _with(rule, name=check_service(args[0]))
+        if action in ("cache-use", "cache-store"):
+            return _with(rule, name=args[0])
         if action in ("set-dst", "set-dst-port", "set-src-port"):
             return _with(rule, sample=parse_sample(args[0], scope))
         if action == "set-status":

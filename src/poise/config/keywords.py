@@ -33,7 +33,6 @@ def _arities(text: str) -> dict[str, int]:
 SECTIONS = frozenset({"global", "defaults", "frontend", "backend", "listen"})
 UNIMPLEMENTED_SECTIONS = frozenset(
     {
-        "cache",
         "crt-store",
         "dynamic-update",
         "fcgi-app",
@@ -49,8 +48,11 @@ UNIMPLEMENTED_SECTIONS = frozenset(
 RESOLVERS_SECTION = "resolvers"
 USERLIST_SECTION = "userlist"
 HTTP_ERRORS_SECTION = "http-errors"
+CACHE_SECTION = "cache"
 ALL_SECTIONS = (
-    SECTIONS | UNIMPLEMENTED_SECTIONS | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION}
+    SECTIONS
+    | UNIMPLEMENTED_SECTIONS
+    | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION, CACHE_SECTION}
 )
 
 # --- global section (configuration.txt 3) ----------------------------------------------

@@ -174,6 +174,7 @@ class _Linker:
             resolvers=tuple(self.parsed.resolvers),
             userlists=tuple(self.parsed.userlists),
             tables=tuple(p.stick_table for p in self.parsed.proxies if p.stick_table),
+            caches=tuple(self.parsed.caches),
         )
 
     # --- one proxy -----------------------------------------------------------------------

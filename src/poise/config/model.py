@@ -14,7 +14,7 @@ from enum import Enum, Flag, auto
 from typing import Literal
 
 from poise.config.model_checks import TcpCheck
-from poise.config.model_global import StatsSocket
+from poise.config.model_global import Cache, StatsSocket
 from poise.config.model_http import (
     Acl,
     AclPattern,
@@ -68,6 +68,7 @@ __all__ = [
     "AclPattern",
     "AclTerm",
     "AclTest",
+    "Cache",
     "Capture",
     "Compression",
     "Condition",
@@ -571,6 +572,7 @@ class Config:
     resolvers: tuple[Resolvers, ...] = ()
     userlists: tuple[Userlist, ...] = ()
     tables: tuple[StickTable, ...] = ()  # the proxies' `stick-table`s (model_stick.py)
+    caches: tuple[Cache, ...] = ()  # `cache` sections (core/http/cache.py)
 
     def proxy(self, name: str) -> Proxy | None:
         return next((p for p in self.proxies if p.name == name), None)

@@ -1,5 +1,5 @@
 """Parts of the `global` section's model (config/model.py's Global) kept apart to hold
-that module within its size: the `stats socket` lines.
+that module within its size: the `stats socket` lines and the `cache` sections.
 """
 
 from __future__ import annotations
@@ -25,3 +25,16 @@ class StatsSocket:
     # Owner of a unix socket's file: a name or a number (`uid`/`gid`), None = ours.
     user: str | None = None
     group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Cache:
+    """One `cache` section, sizes in bytes, ages in seconds."""
+
+    name: str
+    where: Where
+    total_max_size: int = 0  # 0: not given (an error)
+    max_object_size: int = 0  # 0: a 256th of the total
+    max_age: int = 60
+    process_vary: bool = False
+    max_secondary_entries: int = 10

@@ -222,6 +222,8 @@ HttpAction = Literal[
     "del-acl",
     "stick",
     "early-hint",
+    "cache-use",
+    "cache-store",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

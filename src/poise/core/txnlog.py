@@ -10,6 +10,7 @@ sends the line; the failure line follows (core/explain.py) when `failed()` says 
 from __future__ import annotations
 
 from poise.config import model
+from poise.core.http.message import Request
 from poise.core.httplog import HttpLogRecord, capture_headers
 from poise.core.logline import BADREQ, NOSRV, LogExtras, TcpLogRecord
 from poise.core.termination import NORMAL, Cause
@@ -38,7 +39,7 @@ def http_record(
         request_date=date,
         frontend_name=proxy.name,
         backend_name=backend.name if backend is not None else proxy.name,
-        server_name=server.name if server is not None else NOSRV,  # the last one tried
+        server_name=server.name if server is not None else _nosrv(req),  # the last tried
         tr=-1 if bad_request else txn.t_head,
         tw=txn.t_queue,
         tc=txn.t_connect if txn.t_connect >= 0 and server is not None else -1,
@@ -70,6 +71,11 @@ def http_record(
                 proxy.capture_response_headers, None
             )
     return record
+
+
+def _nosrv(req: Request | None) -> str:
+    """No server: `<CACHE>` for an answer from the cache, as HAProxy logs it."""
+    return "<CACHE>" if req is not None and req.cache is not None and req.cache.hit else NOSRV
 
 
 def http_extras(txn: Txn, conn: Conn, uses: frozenset[str]) -> LogExtras:

@@ -26,6 +26,7 @@ from poise.core import proc, slowstart, sticktable
 from poise.core.backend import Backend, start
 from poise.core.balancer.factory import make_balancer
 from poise.core.frontend import Frontend
+from poise.core.http import cache as http_cache
 from poise.core.limits import Limits
 from poise.core.server import ServerState
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
@@ -57,6 +58,7 @@ class Runtime:
         sticktable.install(
             config.tables, lambda: int(time.monotonic() * 1000) + sticktable.CLOCK_BASE
         )
+        http_cache.install(config.caches)  # the `cache` sections, empty
         self.config = config
         self.addrs = addrs
         self.listeners: list[Listener] = []

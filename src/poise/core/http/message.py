@@ -10,6 +10,7 @@ from poise.core.http.headers import Headers
 
 if TYPE_CHECKING:
     from poise.core.fetch import Value
+    from poise.core.http.cache import CacheState
     from poise.core.stickfetch import Counter
     from poise.core.txn import Conn
 
@@ -40,6 +41,8 @@ class Request:
     # `set-dst` or `set-dst-port` changed `dst`/`dst_port`: a transparent server
     # connects there (core/http/address_rules.py).
     dst_set: bool = False
+    # What `cache-use` and `cache-store` know of this transaction (core/http/cache.py).
+    cache: CacheState | None = None
     # `option http-buffer-request`: the body held before the rules (latin-1: one
     # character per byte) and the size the client announced (core/request_body.py).
     body: str | None = None

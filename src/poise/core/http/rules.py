@@ -31,11 +31,11 @@ from poise.config.model import (
     Redirect,
 )
 from poise.config.samples import Scope
+from poise.core import proc, sticktrack, variables
 from poise.core import redirect as redirects
-from poise.core import sticktrack, variables
 from poise.core.acl import Test, compile_condition
 from poise.core.fetch import compile_format, sample_last, sample_values
-from poise.core.http import reply
+from poise.core.http import cache, reply
 from poise.core.http.address_rules import ADDRESS_ACTIONS, address_step
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
@@ -270,6 +270,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, _auth_step(rule.name or proxy.name, where)
     if rule.action == "set-status":
         return test, _status_step(rule.status, rule.name or reply.reason(rule.status))
+    if rule.action in ("cache-use", "cache-store"):
+        return test, cache_step(rule.action, rule.name, where)
     if rule.action == "silent-drop":
         # The connection closes with nothing sent, logged PR-- with the status so far
         # (-1, or the server's), as HAProxy logs it.
@@ -289,6 +291,27 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     kind: VerdictKind = "tarpit" if rule.action == "tarpit" else "reply"
     kind = "deny" if rule.action == "deny" else kind
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
+
+
+def cache_step(action: str, name: str, where: str) -> Step:
+    """`http-request cache-use NAME`, `http-response cache-store NAME` (core/http/cache.py:
+    the cache is the process's, looked up by name when the rule runs)."""
+
+    def use(req: Request, resp: Response | None, close: bool) -> Outcome:
+        found = cache.CACHES.get(name)
+        hit = cache.use(found, req, int(proc.clock()), close) if found is not None else None
+        if hit is None:
+            return None
+        answer, status, closes = hit
+        return Verdict("reply", status, answer, closes, where, "LR--")
+
+    def store(req: Request, resp: Response | None, close: bool) -> Outcome:
+        found = cache.CACHES.get(name)
+        if found is not None and resp is not None:
+            cache.store(found, req, resp, int(proc.clock()))
+        return None
+
+    return use if action == "cache-use" else store
 
 
 def _status_step(status: int, reason: str) -> Step:

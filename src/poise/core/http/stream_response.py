@@ -217,6 +217,8 @@ def response_body(s: HttpStream, data: bytes, start_at: int) -> None:
         s.bad_response(str(exc), started=True)
         return
     chunk = data[start_at:stop] if start_at or stop != end else data
+    if (cached := s.txn.req) is not None and cached.cache is not None and cached.cache.store:
+        cached.cache.store.feed(chunk)  # `cache-store` (core/http/cache.py)
     if s.encoder is not None:  # compression (core/http/compression.py)
         chunk = s.encoder.feed(chunk, rs.phase is RESP_DONE)
     if chunk:
@@ -238,6 +240,9 @@ def flush_head(s: HttpStream) -> None:
 
 
 def response_done(s: HttpStream) -> None:
+    if (req := s.txn.req) is not None and req.cache is not None and req.cache.store:
+        req.cache.store.finish()
+        req.cache.store = None
     if s.head_out:
         flush_head(s)
     if s.rs.buf:

@@ -1,0 +1,128 @@
+"""The `cache` section with `http-request cache-use` and `http-response cache-store`
+through `poise run` and `haproxy`, on the same configuration and a real backend that
+counts the requests it gets (its body says which one answered): what is stored (a 200
+with a max-age, an ETag, a Set-Cookie), what is not (no freshness nor validator, private,
+Vary, an Age of 0, too big), what a hit carries (the stored head and `age`), HEAD and
+conditional requests (304), requests that bypass the cache (Cache-Control no-cache,
+Authorization), and a POST that drops the entry. Each answer and each log line must be
+the same from both."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.support import accepting, free_port, run
+from tests.webapp import request
+
+pytestmark = pytest.mark.e2e
+CONFIG = """\
+global
+    log stdout format raw local0
+defaults
+    mode http
+    log global
+    option dontlognull
+    log-format "%b/%s %ST %ts %HM %HU"
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+cache small
+    total-max-size 1
+    max-object-size 2000
+    max-age 60
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request cache-use small
+    http-response cache-store small
+    default_backend app
+backend app
+    server s 127.0.0.1:{app}
+"""
+HEADERS = {
+    "/cc": "Cache-Control: max-age=30\r\n",
+    "/etag": 'ETag: "v1"\r\n',
+    "/plain": "",
+    "/cookie": "Cache-Control: max-age=30\r\nSet-Cookie: a=b\r\n",
+    "/private": "Cache-Control: private, max-age=30\r\n",
+    "/vary": "Cache-Control: max-age=30\r\nVary: Accept-Encoding\r\n",
+    "/aged": "Cache-Control: max-age=30\r\nAge: 5\r\n",
+    "/age0": "Cache-Control: max-age=30\r\nAge: 0\r\n",
+    "/big": "Cache-Control: max-age=30\r\n",
+    "/inv": "Cache-Control: max-age=30\r\n",
+}
+REQUESTS = (
+    *[("GET", path, "") for path in HEADERS for _ in range(2)],
+    ("HEAD", "/cc", ""),
+    ("GET", "/etag", 'If-None-Match: "v1"\r\n'),
+    ("GET", "/etag", 'If-None-Match: W/"v1", "x"\r\n'),
+    ("GET", "/etag", 'If-None-Match: "other"\r\n'),
+    ("GET", "/cc", "Cache-Control: no-cache\r\n"),
+    ("GET", "/cc", "Authorization: Basic eDp5\r\n"),
+    ("POST", "/inv", ""),
+    ("GET", "/inv", ""),
+)
+
+
+async def backend() -> tuple[asyncio.Server, int]:
+    counts: dict[str, int] = {}
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        method, path = head.decode().split(" ")[:2]
+        counts[path] = counts.get(path, 0) + 1
+        body = f"{path} #{counts[path]}".encode() * (300 if path == "/big" else 1)
+        extra = HEADERS.get(path, "")
+        writer.write(
+            f"HTTP/1.1 200 OK\r\n{extra}Content-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n".encode()
+            + (body if method != "HEAD" else b"")
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+async def answers(command: list[str], tmp: Path) -> tuple[list[str], list[str]]:
+    server, app = await backend()
+    port = free_port()
+    cfg = tmp / f"{command[0].rsplit('/', 1)[-1]}.cfg"
+    cfg.write_text(CONFIG.format(port=port, app=app))
+    proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.PIPE, text=True)
+    seen = []
+    try:
+        await accepting(port)
+        for method, path, headers in REQUESTS:
+            raw = f"{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n"
+            length = "Content-Length: 0\r\n" if method == "POST" else ""
+            got = await request(port, (raw + length + "\r\n").encode(), until_close=True)
+            head, _, body = got.partition(b"\r\n\r\n")
+            lines = head.decode().split("\r\n")
+            kept = sorted(x.lower() for x in lines[1:] if not x.lower().startswith("date:"))
+            seen.append(f"{method} {path} {headers!r}: {lines[0]} {kept} {body[:12]!r}")
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=5)
+        server.close()
+    logs = [x for x in out.splitlines() if x.strip() and ": failed while" not in x]
+    return seen, logs
+
+
+def test_cache_as_haproxy(loop_kind: str) -> None:
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="ca", dir="/tmp") as name:
+            tmp = Path(name)
+            ours, our_logs = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
+            theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp)
+        assert "age: 0" in ours[1] and "b'/cc #1'" in ours[1]
+        assert ours == theirs
+        assert our_logs == their_logs
+
+    run(loop_kind, main, timeout=60)
