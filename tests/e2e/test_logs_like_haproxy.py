@@ -1,12 +1,15 @@
 """The syslog datagrams of the same traffic through `poise run` and through HAProxy 2.6,
 on the same configuration: `log-tag` (global, and a frontend's own), `log-send-hostname`,
 the local and RFC 5424 formats, `option dontlog-normal`, `option log-separate-errors` (a
-failed request at level err), and `option dontlognull`.
+failed request at level err), `option dontlognull`, a client that closes before its
+request is whole (`CR-- 400 "<BADREQ>"`), and the stats page's and the Prometheus
+exporter's answers (`<STATS>`, `<PROMEX>` in place of a server).
 
 Each balancer runs as a process, as a user runs it; a tests/webapp.py backend answers both
 and a UDP receiver of the test (tests/io/harness.py) takes the datagrams. What differs by
-nature is masked before comparing: dates, the pid, the client port, the timers and %B (the
-response head poise forwards is not the one HAProxy re-encodes). The lines are compared as
+nature is masked before comparing: dates, the pid, the client port, the timers, %B (the
+response head poise forwards is not the one HAProxy re-encodes) and %ac (the process's
+connections: the one before may still be closing). The lines are compared as
 a sorted list: two frontends log at the same time.
 """
 
@@ -52,6 +55,9 @@ frontend ready
 frontend plain
     bind 127.0.0.1:{plain}
     log-tag ftag
+    stats enable
+    stats uri /stats
+    http-request use-service prometheus-exporter if {{ path /metrics }}
     use_backend dead if {{ path_beg /dead }}
     default_backend web
 frontend quiet
@@ -76,20 +82,25 @@ backend tcpweb
 """
 
 GET = b"GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-# (frontend, bytes sent, whether the client then waits for the answer)
-TRAFFIC: list[tuple[str, bytes, bool]] = [
-    ("ready", b"", False),  # dontlognull: nothing
-    ("plain", GET % b"/", True),
-    ("plain", GET % b"/status/404", True),
-    ("plain", GET % b"/dead", True),
-    ("quiet", GET % b"/", True),  # dontlog-normal: nothing
-    ("quiet", GET % b"/status/404", True),  # nor for a 404
-    ("quiet", GET % b"/status/500", True),  # a 5xx is logged, at err
-    ("quiet", GET % b"/dead", True),  # so is a refused connection
-    ("tcpquiet", GET % b"/", True),  # nothing
-    ("plain", GET % b"/last", True),  # logged after all the others
+# (frontend, bytes sent, whether the client then waits for the answer, lines logged per
+# syslog target: the next connection waits for them, so that %ac and %fc are the same)
+TRAFFIC: list[tuple[str, bytes, bool, int]] = [
+    ("ready", b"", False, 0),  # dontlognull
+    ("plain", GET % b"/", True, 1),
+    ("plain", GET % b"/status/404", True, 1),
+    ("plain", GET % b"/dead", True, 1),
+    ("plain", GET % b"/stats", True, 1),  # plain/<STATS>
+    ("plain", GET % b"/metrics", True, 1),  # plain/<PROMEX>
+    ("quiet", GET % b"/", True, 0),  # dontlog-normal
+    ("quiet", GET % b"/status/404", True, 0),  # not for a 404 either
+    ("quiet", GET % b"/status/500", True, 1),  # a 5xx is logged, at err
+    ("quiet", GET % b"/dead", True, 1),  # so is a refused connection
+    ("tcpquiet", GET % b"/", True, 0),
+    ("plain", b"", False, 1),  # CR-- 400 "<BADREQ>"
+    ("plain", b"GET / HTTP/1.1\r\nHost: t\r\n", False, 1),  # the same: the head is not whole
+    ("plain", GET % b"/last", True, 1),
 ]
-EXPECTED = 6  # lines per syslog target
+EXPECTED = sum(item[3] for item in TRAFFIC)  # lines per syslog target
 
 _MASKS = [
     # the local format's header, and RFC 5424's
@@ -100,6 +111,8 @@ _MASKS = [
     (re.compile(r"127\.0\.0\.1:\d+ \[[^]]+\]"), "127.0.0.1:PORT [DATE]"),
     # httplog: timers, status, %B
     (re.compile(r" (-?\d+/){4}-?\d+ (\d+) \d+ "), r" TIMERS \2 B "),
+    # %ac: the process's connections, which counts the previous one while it closes
+    (re.compile(r" \d+/(\d+/\d+/\d+/\+?\d+ \d+/\d+ )"), r" AC/\1"),
 ]
 
 
@@ -117,23 +130,28 @@ async def logged(command: list[str], tmp: Path, web: int) -> list[str]:
     proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.DEVNULL)
     try:
         await accepting(ports["ready"])
-        for frontend, data, answered in TRAFFIC:
+        expected = 0
+        for frontend, data, answered, lines in TRAFFIC:
             if answered:
                 await request(ports[frontend], data, until_close=True)
-                continue
-            _, writer = await asyncio.open_connection("127.0.0.1", ports[frontend])
-            writer.write(data)
-            writer.close()
-            await writer.wait_closed()
-        # The last request's lines come after those of the others (one at a time, one
-        # thread).
-        await receiver.wait_for(r'"GET /last HTTP/1.1"', 2, timeout=10)
-        await eventually(lambda: len(receiver.lines) >= 2 * EXPECTED, 5, "the log lines")
+            else:
+                _, writer = await asyncio.open_connection("127.0.0.1", ports[frontend])
+                writer.write(data)
+                writer.close()
+                await writer.wait_closed()
+            expected += 2 * lines
+            await eventually(lambda: len(receiver.lines) >= expected, 10, f"{expected} lines")  # noqa: B023
+        # A line that should not have come would have come before the last request's.
+        assert len(receiver.lines) == 2 * EXPECTED, receiver.lines
     finally:
         proc.terminate()
         proc.wait(10)
         receiver.close()
-    return sorted(masked(line) for line in receiver.lines)
+    return receiver.lines
+
+
+POISE = [sys.executable, "-m", "poise.cli", "run", "-db", "-f"]
+HAPROXY = ["haproxy", "-db", "-f"]
 
 
 def test_the_same_traffic_sends_the_same_datagrams(loop_kind: str, tmp_path: Path) -> None:
@@ -142,9 +160,8 @@ def test_the_same_traffic_sends_the_same_datagrams(loop_kind: str, tmp_path: Pat
         try:
             (tmp_path / "poise").mkdir()
             (tmp_path / "haproxy").mkdir()
-            poise = [sys.executable, "-m", "poise.cli", "run", "-db", "-f"]
-            ours = await logged(poise, tmp_path / "poise", web.port)
-            theirs = await logged(["haproxy", "-db", "-f"], tmp_path / "haproxy", web.port)
+            ours = sorted(map(masked, await logged(POISE, tmp_path / "poise", web.port)))
+            theirs = sorted(map(masked, await logged(HAPROXY, tmp_path / "haproxy", web.port)))
         finally:
             await web.stop()
         assert ours == theirs
@@ -152,9 +169,51 @@ def test_the_same_traffic_sends_the_same_datagrams(loop_kind: str, tmp_path: Pat
         # level err (local0: 131) of the failed requests of `quiet` only.
         assert all(" lb1.example " in line for line in theirs), theirs
         assert len(theirs) == 2 * EXPECTED
-        assert sum("ftag" in line for line in theirs) == 2 * 4
+        assert sum("ftag" in line for line in theirs) == 2 * 8
         quiet = [line for line in theirs if " quiet " in line]
         assert len(quiet) == 2 * 2
         assert all(line.startswith(("<131>", "<139>1 ")) for line in quiet), quiet
+        assert sum(" plain/<STATS> " in line or " plain/<PROMEX> " in line for line in theirs) == 4
+        badreq = [line for line in theirs if '"<BADREQ>"' in line]
+        assert len(badreq) == 2 * 2 and all(" 400 B - - CR-- " in line for line in badreq)
 
     run(loop_kind, main, timeout=60)
+
+
+def halog(log: Path, *args: str) -> tuple[str, int]:
+    """halog's report on a log file, and the parse errors it counted."""
+    done = subprocess.run(
+        ["halog", *args], stdin=log.open("rb"), capture_output=True, text=True, check=True
+    )
+    errors = re.search(r"(\d+) parsing errors", done.stderr)
+    assert errors, done.stderr
+    return done.stdout, int(errors[1])
+
+
+@pytest.mark.skipif(shutil.which("halog") is None, reason="halog is not installed")
+def test_halog_reads_poises_log_as_haproxys(tmp_path: Path) -> None:
+    """HAProxy's own log analyser over the file rsyslog would write from each balancer's
+    local-format datagrams (the header without its <PRI>): no parse error, and the same
+    counts per status, per termination state and in total."""
+
+    async def main() -> dict[str, Path]:
+        web = await WebApp("web").start()
+        files = {}
+        try:
+            for name, command in (("poise", POISE), ("haproxy", HAPROXY)):
+                (tmp_path / name).mkdir()
+                lines = await logged(command, tmp_path / name, web.port)
+                local = [re.sub(r"^<\d+>", "", line) for line in lines if "]: " in line]
+                assert len(local) == EXPECTED, lines
+                files[name] = tmp_path / f"{name}.log"
+                files[name].write_text("".join(f"{line}\n" for line in local))
+        finally:
+            await web.stop()
+        return files
+
+    files = run("uvloop", main, timeout=60)
+    for report in (["-st"], ["-tc"], ["-cc"], ["-e", "-st"], ["-H", "-tc"]):
+        ours, our_errors = halog(files["poise"], *report)
+        theirs, their_errors = halog(files["haproxy"], *report)
+        assert our_errors == their_errors == 0, report
+        assert ours == theirs, report

@@ -40,6 +40,11 @@ MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", 
 EXPLANATION_LEVEL = "notice"  # one above the traffic lines
 NOSRV = "<NOSRV>"  # %s when the session never reached a server
 BADREQ = "<BADREQ>"  # %r of a request that could not be read
+# %s of a request one of HAProxy's applets answered, by the reason its verdict gives
+# (net/services.py): the stats page, and `use-service prometheus-exporter`.
+STATS_SERVICE = "stats"
+PROMEX_SERVICE = "prometheus-exporter"
+SERVICE_SERVERS = {STATS_SERVICE: "<STATS>", PROMEX_SERVICE: "<PROMEX>"}
 
 
 def facility_number(facility: int | str) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from poise.config import model
 from poise.core.http.message import Request
 from poise.core.httplog import HttpLogRecord, capture_headers
-from poise.core.logline import BADREQ, NOSRV, LogExtras, TcpLogRecord
+from poise.core.logline import BADREQ, NOSRV, SERVICE_SERVERS, LogExtras, TcpLogRecord
 from poise.core.termination import NORMAL, Cause
 from poise.core.txn import Conn, Txn
 
@@ -39,7 +39,8 @@ def http_record(
         request_date=date,
         frontend_name=proxy.name,
         backend_name=backend.name if backend is not None else proxy.name,
-        server_name=server.name if server is not None else _nosrv(req),  # the last tried
+        # the last one tried, or what answered instead (<CACHE>, <STATS>, <PROMEX>)
+        server_name=server.name if server is not None else _nosrv(txn, req),
         tr=-1 if bad_request else txn.t_head,
         tw=txn.t_queue,
         tc=txn.t_connect if txn.t_connect >= 0 and server is not None else -1,
@@ -73,9 +74,12 @@ def http_record(
     return record
 
 
-def _nosrv(req: Request | None) -> str:
-    """No server: `<CACHE>` for an answer from the cache, as HAProxy logs it."""
-    return "<CACHE>" if req is not None and req.cache is not None and req.cache.hit else NOSRV
+def _nosrv(txn: Txn, req: Request | None) -> str:
+    """No server: `<CACHE>` for an answer from the cache, `<STATS>` and `<PROMEX>` for the
+    stats page's and the Prometheus exporter's, as HAProxy logs them."""
+    if req is not None and req.cache is not None and req.cache.hit:
+        return "<CACHE>"
+    return SERVICE_SERVERS.get(txn.rule, NOSRV)
 
 
 def http_extras(txn: Txn, conn: Conn, uses: frozenset[str]) -> LogExtras:

@@ -31,6 +31,7 @@ from poise.core.backend import start
 from poise.core.frontend import Frontend
 from poise.core.http import reply, request_analysers, rules
 from poise.core.http.message import Request
+from poise.core.logline import PROMEX_SERVICE, STATS_SERVICE
 from poise.net.admin_socket import admin_info
 from poise.net.context import Context
 
@@ -152,7 +153,9 @@ def serve(
     if answer.needs_body:
         return NEEDS_BODY
     start(list(answer.goes))
-    return rules.Verdict("reply", answer.status, answer.response, answer.close, "stats", "LR--")
+    return rules.Verdict(
+        "reply", answer.status, answer.response, answer.close, STATS_SERVICE, "LR--"
+    )
 
 
 def exporter(ctx: Context, req: Request, close: bool) -> rules.Verdict:
@@ -161,7 +164,7 @@ def exporter(ctx: Context, req: Request, close: bool) -> rules.Verdict:
         query = prometheus.parse_query(req.query)
     except prometheus.BadQuery:
         response, closes = reply.finish(reply.PAGES[400], req, True)
-        return rules.Verdict("reply", 400, response, closes, "prometheus-exporter", "LR--")
+        return rules.Verdict("reply", 400, response, closes, PROMEX_SERVICE, "LR--")
     services = services_of(ctx)
     view = services.view()
     rates = services.meter.rates()
@@ -170,5 +173,5 @@ def exporter(ctx: Context, req: Request, close: bool) -> rules.Verdict:
     headers = [("cache-control", "no-cache"), ("content-type", prometheus.CONTENT_TYPE)]
     answer = stats_http.ok(req, headers, text.encode("utf-8"), close)
     return rules.Verdict(
-        "reply", answer.status, answer.response, answer.close, "prometheus-exporter", "LR--"
+        "reply", answer.status, answer.response, answer.close, PROMEX_SERVICE, "LR--"
     )

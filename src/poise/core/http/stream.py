@@ -255,6 +255,8 @@ class HttpStream:
                 else:
                     self.txn.term = Failure.CLIENT_ABORT_DATA.code
                 self.end_transaction(log=True)
+            elif phase is HEAD and (self.rq.buf or self.requests == 0):
+                request.left_before_head(self)  # HAProxy's `CR-- 400 "<BADREQ>"`
             self.close_session()
 
     # -- reading requests (core/http/stream_request.py) ---------------------------------

@@ -295,6 +295,21 @@ def reject(s: HttpStream, failure: Failure, reason: str, status: int | None = No
     s.close_session()
 
 
+def left_before_head(s: HttpStream) -> None:
+    """The client closed before it sent a whole request head (on a new connection, or in
+    the middle of the next head on a kept one): HAProxy logs `CR-- 400 "<BADREQ>"` and
+    counts a failed request answered 400 (its bytes are not counted), unless nothing was
+    received and the frontend has `option dontlognull`."""
+    if not s.rq.buf and s.frontend.dontlognull:
+        return
+    txn = s.txn
+    txn.status = 400
+    txn.term = Failure.CLIENT_ABORT_REQUEST.code
+    txn.bad_request = True
+    txn.bytes_out = txn.bytes_in = 0
+    s.end_transaction(log=True)
+
+
 def layer4_reject(s: HttpStream, frontend_rule: bool) -> None:
     """`tcp-request content reject`: closed, no response (core/layer4.py)."""
     s.keep_client = False
