@@ -176,3 +176,25 @@ def test_set_map_leaves_out_a_key_a_map_of_addresses_cannot_hold() -> None:
 def test_map_actions_refused_as_haproxy_refuses_them(line: str, message: str) -> None:
     found = errors(line, "frontend f")
     assert len(found) == 1 and message in found[0], found
+
+
+def test_normalize_uri_needs_the_experimental_directives_as_haproxy_26() -> None:
+    found = errors("http-request normalize-uri path-merge-slashes", "frontend f")
+    assert len(found) == 1 and found[0].startswith("t.cfg:7: error:")
+    assert "'normalize-uri' action is experimental, must be allowed via a global " in found[0]
+    text = "global\n    expose-experimental-directives\n" + BASE.partition("listen")[0]
+    text += "frontend f\n    bind :80\n    http-request normalize-uri path-strip-dotdot full\n"
+    text += "    http-request normalize-uri bogus\n"
+    _, diagnostics = parse([("t.cfg", text)], {})
+    assert [str(d) for d in diagnostics if d.severity.value == "error"] == [
+        "t.cfg:11: error: 'http-request': unknown normalizer 'bogus'."
+    ]
+
+
+def test_every_action_the_parser_knows_is_one_of_the_models() -> None:
+    from typing import get_args
+
+    from poise.config import haproxy_http
+    from poise.config.model_http import HttpAction
+
+    assert set(haproxy_http._ARITY) <= set(get_args(HttpAction))

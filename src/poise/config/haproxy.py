@@ -26,6 +26,7 @@ from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy_cache import CacheParser, check_rules
 from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_arg
 from poise.config.haproxy_global import GlobalParser
+from poise.config.haproxy_http_actions import EXPERIMENTAL
 from poise.config.haproxy_http_errors import HttpErrorsParser, section_name
 from poise.config.haproxy_proxy import ProxyParser, check_name
 from poise.config.haproxy_resolvers import ResolversParser, implicit_default
@@ -322,6 +323,7 @@ def parse(
         default = implicit_default(reader.parsed.resolvers, read_file)
         if default is not None:
             reader.parsed.resolvers.append(default)
+        experimental_rules(reader.parsed, reader.diagnostics)
         # Each file's lexing problems come first from lex(): put every parse problem in
         # file and line order, then the link pass's, which are about the whole.
         order = {name: index for index, name in enumerate(reader.parsed.files)}
@@ -340,3 +342,14 @@ def parse(
         return None, diagnostics
     patterns.publish(loaded.refs, config.userlists)
     return config, diagnostics
+
+
+def experimental_rules(parsed: ParsedConfig, diagnostics: list[Diagnostic]) -> None:
+    """HAProxy 2.6 refuses its experimental actions (`normalize-uri`) unless `global`
+    said `expose-experimental-directives` (it must come first there: here, anywhere)."""
+    if parsed.global_.experimental:
+        return
+    for section in [*parsed.defaults, *parsed.proxies]:
+        for rule in section.http_request_rules:
+            if rule.action == "normalize-uri":
+                diagnostics.append(error(rule.where, EXPERIMENTAL, "http-request"))

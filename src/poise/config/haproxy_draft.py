@@ -370,6 +370,8 @@ class GlobalDraft:
     group_where: Where | None = None
     noreuseport: bool = False
     where: Where = NOWHERE
+    # `expose-experimental-directives` was read: `normalize-uri` may follow.
+    experimental: bool = False
 
 
 @dataclass(slots=True)

@@ -137,6 +137,7 @@ class GlobalParser:
             "nbthread": self.nbthread,
             "description": self.description,
             "noreuseport": self.noreuseport,
+            "expose-experimental-directives": self.experimental,
             "tune.maxaccept": self.maxaccept,
             "server-state-file": lambda args, where: self.set(
                 server_state_file=_arg(args, "a file name")
@@ -191,6 +192,12 @@ class GlobalParser:
         value = _int(args, 1)
         if self.once("maxconn", where, "maxconn"):
             self.set(maxconn=value)
+
+    def experimental(self, args: Sequence[str], where: Where) -> None:
+        """HAProxy's experimental keywords may follow (poise has `normalize-uri`)."""
+        if args:
+            raise Problem(f"unexpected argument '{args[0]}'")
+        self.draft.experimental = True
 
     def daemon(self, args: Sequence[str], where: Where) -> None:
         if args:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from poise.config import patterns, sample_names
 from poise.config.acl_parse import ACL_NAME, ReadFile, parse_condition, parse_test
@@ -20,8 +20,10 @@ from poise.config.diagnostics import Diagnostic, warning
 from poise.config.errorfile import HANDLED_STATUSES
 from poise.config.haproxy_draft import Problem, SectionDraft
 from poise.config.haproxy_http_actions import (
+    NORMALIZER_OPTIONS,
     PATTERN_ACTIONS,
     capture_rule,
+    normalize_rule,
     pattern_rule,
     timing_rule,
 )
@@ -109,47 +111,10 @@ _ARITY: dict[str, int | None] = {
     "add-acl": 1,
     "del-acl": 1,
     "early-hint": 2,
+    "normalize-uri": None,
 }
-_ACTIONS: dict[str, HttpAction] = {
-    "set-header": "set-header",
-    "add-header": "add-header",
-    "del-header": "del-header",
-    "replace-header": "replace-header",
-    "replace-value": "replace-value",
-    "allow": "allow",
-    "deny": "deny",
-    "return": "return",
-    "redirect": "redirect",
-    "use-service": "use-service",
-    "set-var": "set-var",
-    "set-var-fmt": "set-var-fmt",
-    "unset-var": "unset-var",
-    "auth": "auth",
-    "set-method": "set-method",
-    "set-path": "set-path",
-    "set-pathq": "set-pathq",
-    "set-query": "set-query",
-    "set-uri": "set-uri",
-    "replace-path": "replace-path",
-    "replace-pathq": "replace-pathq",
-    "replace-uri": "replace-uri",
-    "set-status": "set-status",
-    "silent-drop": "silent-drop",
-    "set-dst": "set-dst",
-    "set-dst-port": "set-dst-port",
-    "set-src-port": "set-src-port",
-    "cache-use": "cache-use",
-    "cache-store": "cache-store",
-    "tarpit": "tarpit",
-    "set-timeout": "set-timeout",
-    "set-log-level": "set-log-level",
-    "capture": "capture",
-    "set-map": "set-map",
-    "del-map": "del-map",
-    "add-acl": "add-acl",
-    "del-acl": "del-acl",
-    "early-hint": "early-hint",
-}
+# Each action's name as the model's HttpAction (the same words as _ARITY's).
+_ACTIONS: dict[str, HttpAction] = {name: cast(HttpAction, name) for name in _ARITY}
 _VAR_ACTIONS = frozenset({"set-var", "set-var-fmt", "unset-var"})
 _RESPONSE_ACTIONS = frozenset(
     {"set-header", "add-header", "del-header", "replace-header", "replace-value", "allow", "deny"}
@@ -362,6 +327,10 @@ class HttpKeywords:
             own, rest = keyword_arguments(args[1:], {"realm": 2}, 1)
         elif action == "set-status":
             own, rest = keyword_arguments(args[1:], {"reason": 2}, 1)
+        elif action == "normalize-uri":  # NAME [OPTION]
+            option = NORMALIZER_OPTIONS.get(args[1] if len(args) > 1 else "")
+            width = 2 if option is not None and args[2:3] == [option] else 1
+            own, rest = list(args[1 : 1 + width]), list(args[1 + width :])
         else:
             widths = REDIRECT_WIDTHS if action == "redirect" else REPLY_WIDTHS
             own, rest = keyword_arguments(args[1:], widths, 2 if action != "redirect" else 1)
@@ -425,6 +394,8 @@ class HttpKeywords:
             return timing_rule(rule, args, scope, self.section.kind)
         if action == "capture":
             return capture_rule(rule, args, scope, self.section, where)
+        if action == "normalize-uri":
+            return normalize_rule(rule, args)
         if action == "redirect":
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":

@@ -7,6 +7,8 @@ transaction is handled rather than the message (configuration.txt 4.2, HAProxy 2
 - `set-log-level LEVEL|silent`: the syslog level of this transaction's log line, or none;
 - `set-map(FILE) KEY VALUE`, `del-map(FILE) KEY`, `add-acl(FILE) KEY`, `del-acl(FILE)
   KEY`: the entries of a map or ACL file at run time;
+- `normalize-uri NAME [full|strict]` (experimental in HAProxy 2.6: the configuration
+  must say `expose-experimental-directives` in `global` first);
 - `capture EXPR len N|id N` and `declare capture request|response len N`: values for the
   log's `{...}` blocks and the `capture.req.hdr(N)`/`capture.res.hdr(N)` fetches, in the
   slots of the frontend's `capture ... header` lines, numbered in the order of the lines.
@@ -27,6 +29,28 @@ from poise.config.units import parse_time
 
 TIMEOUT_TARGETS = ("server", "tunnel")
 PATTERN_ACTIONS = frozenset({"set-map", "del-map", "add-acl", "del-acl"})
+# `normalize-uri NAME [OPTION]` (core/http/normalize_uri.py), and the option each takes.
+NORMALIZERS = frozenset(
+    {
+        "fragment-encode",
+        "fragment-strip",
+        "path-merge-slashes",
+        "path-strip-dot",
+        "path-strip-dotdot",
+        "percent-decode-unreserved",
+        "percent-to-uppercase",
+        "query-sort-by-name",
+    }
+)
+NORMALIZER_OPTIONS = {
+    "path-strip-dotdot": "full",
+    "percent-decode-unreserved": "strict",
+    "percent-to-uppercase": "strict",
+}
+EXPERIMENTAL = (
+    "'normalize-uri' action is experimental, must be allowed via a global "
+    "'expose-experimental-directives'"
+)
 
 
 def timing_rule(rule: HttpRule, args: list[str], scope: Scope, section_kind: str) -> HttpRule:
@@ -129,3 +153,12 @@ def pattern_rule(rule: HttpRule, args: list[str], scope: Scope, path: str) -> Ht
     key = parse_log_format(args[0], scope)
     value = parse_log_format(args[1], scope) if rule.action == "set-map" else None
     return replace(rule, name=path, value=key, map_value=value)
+
+
+def normalize_rule(rule: HttpRule, args: list[str]) -> HttpRule:
+    """`normalize-uri NAME [full|strict]`: NAME in `name`, the option as `status` 1."""
+    if not args:
+        raise Problem("expects a normalizer name.")
+    if args[0] not in NORMALIZERS:
+        raise Problem(f"unknown normalizer '{args[0]}'.")
+    return replace(rule, name=args[0], status=int(len(args) > 1))

@@ -224,6 +224,7 @@ HttpAction = Literal[
     "early-hint",
     "cache-use",
     "cache-store",
+    "normalize-uri",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

@@ -35,7 +35,7 @@ from poise.core import proc, sticktrack, variables
 from poise.core import redirect as redirects
 from poise.core.acl import Test, compile_condition
 from poise.core.fetch import compile_format, sample_last, sample_values
-from poise.core.http import cache, reply
+from poise.core.http import cache, normalize_uri, reply
 from poise.core.http.address_rules import ADDRESS_ACTIONS, address_step
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request, Response
@@ -259,6 +259,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, sticktrack.step(rule.stick, scope)
     if rule.action == "early-hint":
         return test, early_hint_step(rule, scope)
+    if rule.action == "normalize-uri":
+        return test, _normalize_step(rule, f"{keyword} normalize-uri at {rule.where}")
     where = f"{keyword} {rule.action} at {rule.where}"
     if rule.action == "use-service":  # final, like a return: the rules stop here
         service = Verdict("service", reason=where, termination="LR--", service=rule.name)
@@ -312,6 +314,20 @@ def cache_step(action: str, name: str, where: str) -> Step:
         return None
 
     return use if action == "cache-use" else store
+
+
+def _normalize_step(rule: HttpRule, where: str) -> Step:
+    """`normalize-uri` (core/http/normalize_uri.py); a malformed target under `strict`
+    gets HAProxy's 400, the connection closed, logged PR--."""
+    normalize = normalize_uri.normalizer(rule.name, bool(rule.status))
+
+    def step(req: Request, resp: Response | None, close: bool) -> Outcome:
+        if normalize_uri.apply(normalize, req):
+            return None
+        response, _ = reply.finish(reply.PAGES[400], req, True)
+        return Verdict("deny", 400, response, True, where, "PR--")
+
+    return step
 
 
 def _status_step(status: int, reason: str) -> Step:
