@@ -72,8 +72,6 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
     ("section", "line", "keyword"),
     [
         ("backend b", "http-check connect", "http-check connect"),
-        ("backend b", "stick match src", "stick match"),
-        ("backend b", "stick on src", "stick on"),
         ("frontend f", "capture cookie SRV len 32", "capture cookie"),
         ("frontend f", "errorloc 503 http://example.com/", "errorloc"),
         ("frontend f", "unique-id-format %ci", "unique-id-format"),

@@ -173,6 +173,7 @@ backend other
         ("    http-request track-sc0", "expects a sample fetch"),
         ("    http-request track-sc0 res.hdr(x)", "none of which is available here"),
         ("    stick-table type ip size 1", "only one stick-table per proxy"),
+        ("    http-request track-sc0 src table other", "no table in proxy 'other'"),
     ],
 )
 def test_bad_tracking_says_why(line: str, message: str) -> None:
@@ -192,3 +193,44 @@ def test_src_fetches_read_the_table_of_the_proxy_they_are_used_in() -> None:
         ("src_http_req_rate", ("fe",)),
         ("table_cnt", ("fe",)),
     ]
+
+
+def test_stick_rules_name_a_table_and_add_the_servers_data_to_it() -> None:
+    text = CONFIG.format(line="") + (
+        "    stick-table type ip size 10 store gpc0\n"
+        "    stick on src if { src 10.0.0.0/8 }\n"
+        "    stick store-response res.hdr(x-id) table fe\n"
+    )
+    text = text.replace("backend other\n    mode http\n", "")
+    config, found = parse([("t.cfg", text.replace("backend be", "backend other", 0))], {})
+    assert config is not None, found
+    backend = config.proxy("be")
+    assert backend is not None
+    assert [(r.kind, r.key.fetch, r.table) for r in backend.stick_rules] == [
+        ("on", "src", "be"),
+        ("store-response", "res.hdr", "fe"),
+    ]
+    stores = {t.name: [name for name, _ in t.store] for t in config.tables}
+    assert stores == {
+        "fe": ["server_id", "http_req_rate", "server_key"],
+        "be": ["server_id", "gpc0", "server_key"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "    stick on src table nope",
+            "unable to find table 'nope' referenced in rule 'stick on'",
+        ),
+        ("    stick match", "'stick match' expects a fetch method"),
+        ("    stick store-request res.hdr(x)", "none of which is available here"),
+        ("    stick on src foo", "unexpected argument 'foo'"),
+    ],
+)
+def test_bad_stick_rules_say_why(line: str, message: str) -> None:
+    text = CONFIG.format(line="").replace("backend other\n", f"backend other\n{line}\n")
+    config, found = parse([("t.cfg", text)], {})
+    assert config is None
+    assert any(message in str(d) for d in found), found

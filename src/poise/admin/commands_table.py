@@ -85,6 +85,9 @@ def entry_line(table: Table, entry: Entry) -> str:
     parts = [f"0x{_BASE + entry.serial * 0x60:x}: key={key_text(table, entry.key)}"]
     parts.append(f"use={entry.refs} exp={remain}")
     for name, period in table.config.store:
+        if name == "server_key":
+            parts.append(f"server_key={entry.data[name] or '-'}")
+            continue
         value = table.read(entry, name)
         parts.append(f"{name}({period})={value}" if period else f"{name}={value}")
     return " ".join(parts) + "\n"

@@ -49,7 +49,7 @@ from poise.config.model import (
 from poise.config.model_checks import TcpCheck, TcpCheckRule
 from poise.config.model_global import Cache
 from poise.config.model_http import ErrorFilesRef, OriginalTo, PersistRule
-from poise.config.model_stick import StickTable
+from poise.config.model_stick import StickRule, StickTable
 
 
 class Problem(ValueError):
@@ -342,6 +342,7 @@ class SectionDraft:
     tcp_rules: list[TcpRule] = field(default_factory=list)  # in the order written
     filters: list[str] = field(default_factory=list)  # `filter NAME`: the names, in order
     stick_table: StickTable | None = None
+    stick_rules: list[StickRule] = field(default_factory=list)
 
     @property
     def capabilities(self) -> Capability:

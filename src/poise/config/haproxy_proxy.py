@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
-from poise.config import keywords
+from poise.config import keywords, patterns
 from poise.config.acl_parse import ReadFile
 from poise.config.address import AddressError, parse_server
 from poise.config.diagnostics import Diagnostic, error, warning
@@ -45,7 +45,7 @@ from poise.config.haproxy_options import apply_option
 from poise.config.haproxy_resolvers import template_range
 from poise.config.haproxy_server import parse_bind, parse_server_options, parse_source
 from poise.config.haproxy_stats import StatsKeywords
-from poise.config.haproxy_stick import parse_stick_table
+from poise.config.haproxy_stick import parse_stick_rule, parse_stick_table
 from poise.config.haproxy_tcp import TcpKeywords
 from poise.config.haproxy_tcpcheck import TcpCheckKeywords
 from poise.config.lexer import Line, expand_address
@@ -61,6 +61,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.model_http import PersistRule
+from poise.config.model_stick import STICK_KINDS, StickRuleKind
 from poise.config.samples import parse_log_format
 from poise.config.units import parse_int, parse_time
 
@@ -139,6 +140,7 @@ class ProxyParser:
             "description": self.description,
             "id": self.id,
             "stick-table": self.stick_table,
+            **{f"stick {kind}": functools.partial(self.stick, kind) for kind in STICK_KINDS},
             **self.http.handlers(),
             **StatsKeywords(section, diagnostics, read_file).handlers(),
             **MonitorKeywords(section, diagnostics, read_file).handlers(),
@@ -495,6 +497,12 @@ class ProxyParser:
         if self.section.stick_table is not None:
             raise Problem("only one stick-table per proxy allowed.")
         self.section.stick_table = parse_stick_table(self.section.name, args, where)
+
+    def stick(self, kind: StickRuleKind, args: Sequence[str], where: Where) -> None:
+        rule, rest = parse_stick_rule(kind, args, self.section.name, where)
+        patterns.refer_to_table(f"stick {kind}", rule.table)
+        condition = self.http.condition(rest, where, f"stick {kind}") if rest else None
+        self.section.stick_rules.append(replace(rule, condition=condition))
 
     def redirect(self, args: Sequence[str], where: Where) -> None:
         own, words = keyword_arguments(args, REDIRECT_WIDTHS, 1)

@@ -17,6 +17,8 @@ from poise.config.model_stick import (
     LATER_DATA_TYPES,
     KeyType,
     StickAction,
+    StickRule,
+    StickRuleKind,
     StickTable,
 )
 from poise.config.samples import Scope, check_scope, parse_sample
@@ -156,3 +158,29 @@ def parse_stick_action(
             "expression here yet)"
         )
     return StickAction("set-gpt", counter, value=int(args[1])), list(args[2:])
+
+
+def parse_stick_rule(
+    kind: StickRuleKind, args: Sequence[str], proxy: str, where: Where
+) -> tuple[StickRule, list[str]]:
+    """`stick KIND PATTERN [table T]` and what follows (the condition)."""
+    keyword = f"stick {kind}"
+    if not args or args[0] in ("if", "unless", "table"):
+        raise Problem(f"'{keyword}' expects a fetch method (the key).")
+    scope: Scope = "res" if kind == "store-response" else "req"
+    key = parse_sample(args[0], scope)
+    needs = check_scope(key, scope)
+    if needs:
+        raise Problem(
+            f"'{keyword}': fetch method '{key.text}' extracts information from '{needs}', "
+            "none of which is available here."
+        )
+    rest = list(args[1:])
+    table = proxy
+    if rest[:1] == ["table"]:
+        if len(rest) < 2:
+            raise Problem(f"'{keyword}': missing table name after 'table'")
+        table, rest = rest[1], rest[2:]
+    if rest and rest[0] not in ("if", "unless"):
+        raise Problem(f"'{keyword}': unexpected argument '{rest[0]}'.")
+    return StickRule(kind, key, table, where), rest

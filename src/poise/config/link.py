@@ -47,6 +47,7 @@ from poise.config.link_http import (
     tcp_mode_warnings,
     use_servers,
 )
+from poise.config.link_stick import stick_rules, stick_tables
 from poise.config.link_tcp import TcpLinker
 from poise.config.logformat import link_log_format
 from poise.config.model import (
@@ -173,7 +174,7 @@ class _Linker:
             tuple(self.parsed.files),
             resolvers=tuple(self.parsed.resolvers),
             userlists=tuple(self.parsed.userlists),
-            tables=tuple(p.stick_table for p in self.parsed.proxies if p.stick_table),
+            tables=stick_tables(self.parsed.proxies),
             caches=tuple(self.parsed.caches),
         )
 
@@ -249,6 +250,7 @@ class _Linker:
             if proxy.is_backend
             else (),
             persist_rules=own.persist_rules,
+            stick_rules=stick_rules(section, resolver) if proxy.is_backend else (),
             balance=Balance(
                 algorithm,
                 settings.draws or 2,

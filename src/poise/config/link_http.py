@@ -182,12 +182,17 @@ class Resolver:
             "stats admin": "http-request header rule",
             "monitor fail": "http-request header rule",
             "use-server": "use-server, balance or stick-match rule",
+            "stick on": "use-server, balance or stick-match rule",
+            "stick match": "use-server, balance or stick-match rule",
+            "stick store-request": "stick-store rule",
+            "stick store-response": "stick-store rule",
             # HAProxy checks them where the backend's content rules run (SMP_VAL_BE_REQ_CNT).
             "force-persist": "tcp-request content rule",
             "ignore-persist": "tcp-request content rule",
         }[keyword]
         # A backend's checkpoint (HAProxy's SMP_CKP_BE_SET_SRV), in a `listen` section too.
         backend = keyword in ("use-server", "force-persist", "ignore-persist")
+        backend = backend or keyword.startswith("stick ")
         context = f"{'backend' if backend else self.side} {context}"
         self.diagnostics.extend(scope_warnings(cond, keyword, scope, context))
 

@@ -6,9 +6,16 @@ hold a `stick-table`. Pure.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from poise.config.diagnostics import Diagnostic, error
+from poise.config.haproxy_draft import SectionDraft
 from poise.config.model import Config, Where
+from poise.config.model_stick import DATA_TYPES, STICK_DATA, StickRule, StickTable
+
+if TYPE_CHECKING:
+    from poise.config.link_http import Resolver
 
 
 def missing_tables(refs: Sequence[tuple[str, str, Where]], config: Config) -> list[Diagnostic]:
@@ -26,3 +33,36 @@ def missing_tables(refs: Sequence[tuple[str, str, Where]], config: Config) -> li
             message = f"unable to find table '{name}' referenced in {what} '{keyword}'."
         found.append(error(where, message))
     return found
+
+
+def stick_rules(section: SectionDraft, resolver: Resolver) -> tuple[StickRule, ...]:
+    """A backend's `stick` rules with their conditions' ACLs resolved."""
+    return tuple(
+        replace(
+            rule,
+            condition=resolver.condition(
+                rule.condition,
+                f"stick {rule.kind}",
+                "res" if rule.kind == "store-response" else "req",
+            ),
+        )
+        for rule in section.stick_rules
+    )
+
+
+def stick_tables(sections: Sequence[SectionDraft]) -> tuple[StickTable, ...]:
+    """The proxies' tables; one that `stick` rules use also stores the server's id and name
+    (HAProxy adds server_id and server_key to it)."""
+    used = {rule.table for section in sections for rule in section.stick_rules}
+    tables = []
+    for section in sections:
+        table = section.stick_table
+        if table is None:
+            continue
+        if table.name in used:
+            store = dict(table.store)
+            store.update((data, 0) for data in STICK_DATA)
+            ordered = tuple((data, store[data]) for data in DATA_TYPES if data in store)
+            table = replace(table, store=ordered)
+        tables.append(table)
+    return tuple(tables)

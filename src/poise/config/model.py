@@ -45,7 +45,7 @@ from poise.config.model_http import (
     UseServer,
 )
 from poise.config.model_log import DEFAULT_TAG, LogFormatName, LogKind, LogTarget, ProxyLog
-from poise.config.model_stick import StickTable
+from poise.config.model_stick import StickRule, StickTable
 from poise.config.model_tcp import TcpRule, TcpRules
 from poise.config.model_tls import (
     TLS_VERSIONS,
@@ -465,6 +465,7 @@ class Proxy:
     servers: tuple[Server, ...] = ()
     use_servers: tuple[UseServer, ...] = ()
     persist_rules: tuple[PersistRule, ...] = ()  # `force-persist`, `ignore-persist`
+    stick_rules: tuple[StickRule, ...] = ()  # `stick on|match|store-*` (model_stick.py)
     balance: Balance = field(default_factory=Balance)
     retries: int = 3
     fullconn: int | None = None  # None: a tenth of its frontends' maxconn (admin/stats.py)

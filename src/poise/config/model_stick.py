@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from poise.config.model_http import Sample
+from poise.config.model_http import Condition, Sample
 from poise.config.where import Where
 
 KeyType = Literal["ip", "ipv6", "integer", "string", "binary"]
 # How a stored datum is kept and shown: a 32-bit unsigned counter, a signed integer, a
 # 64-bit counter, or a rate over a period (HAProxy's freq_ctr).
-DataKind = Literal["uint", "sint", "ull", "rate"]
+DataKind = Literal["uint", "sint", "ull", "rate", "dict"]
 # HAProxy 2.6's data types, in its order (the order `show table` lists them in).
 DATA_TYPES: dict[str, DataKind] = {
     "server_id": "sint",
@@ -37,11 +37,14 @@ DATA_TYPES: dict[str, DataKind] = {
     "bytes_out_rate": "rate",
     "gpc1": "uint",
     "gpc1_rate": "rate",
+    "server_key": "dict",
     "http_fail_cnt": "uint",
     "http_fail_rate": "rate",
 }
-# The types HAProxy 2.6 has and poise does not store yet (`server_key`, the arrays).
-LATER_DATA_TYPES = frozenset({"server_key", "gpt", "gpc", "gpc_rate"})
+# The types HAProxy 2.6 has and poise does not store yet (the arrays).
+LATER_DATA_TYPES = frozenset({"gpt", "gpc", "gpc_rate"})
+# What a table used by `stick` rules stores whatever its `store` says (HAProxy adds them).
+STICK_DATA = ("server_id", "server_key")
 # Key sizes in bytes: HAProxy's defaults, and the type's own for fixed-size keys.
 KEY_SIZES: dict[KeyType, int] = {"integer": 4, "ip": 4, "ipv6": 16, "string": 32, "binary": 32}
 
@@ -86,3 +89,29 @@ class StickAction:
     key: Sample | None = None
     index: int = 0
     value: int = 0
+
+
+StickRuleKind = Literal["on", "match", "store-request", "store-response"]
+STICK_KINDS: tuple[StickRuleKind, ...] = ("on", "match", "store-request", "store-response")
+
+
+@dataclass(frozen=True, slots=True)
+class StickRule:
+    """`stick on|match|store-request|store-response PATTERN [table T] [if|unless COND]`
+    in a backend: `match` sends a request whose key is in table T to the server stored
+    there; `store-*` stores the server the request went to under its key (`on`: both).
+    `table` is the table's proxy (the backend's own when not written)."""
+
+    kind: StickRuleKind
+    key: Sample
+    table: str
+    where: Where
+    condition: Condition | None = None
+
+    @property
+    def matches(self) -> bool:
+        return self.kind in ("on", "match")
+
+    @property
+    def stores(self) -> bool:
+        return self.kind != "match"

@@ -25,6 +25,7 @@ from poise.core.balancer import Balancer, eligible
 from poise.core.http.message import Request
 from poise.core.http.rules import Rules
 from poise.core.server import ServerState
+from poise.core.stickrules import StickRules
 from poise.core.tcprules import compile_rules
 
 
@@ -124,6 +125,7 @@ class Backend:
         "server_timeout",
         "servers",
         "srv_abrt",
+        "stick",
         "tcp",
         "tunnel_timeout",
         "unserved_bytes_in",
@@ -163,6 +165,8 @@ class Backend:
             (compile_condition(rule.condition, "req"), rule.force) for rule in proxy.persist_rules
         ]
         self.tcp = compile_rules(proxy)  # tcp-request content, tcp-response (None: none)
+        # `stick on|match|store-*` (core/stickrules.py; None: none).
+        self.stick = StickRules(proxy, servers) if proxy.stick_rules else None
         self.http = proxy.mode is model.Mode.HTTP
         self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()

@@ -65,13 +65,17 @@ class FreqCtr:
         return (past * remain + curr * period) // period
 
 
+# A stored datum: a counter, a rate, or a server's name (`server_key`, "" when unset).
+Datum = int | FreqCtr | str
+
+
 class Entry:
     """One key's data: integers, and a FreqCtr for each rate. `refs` counts the stick
     counters tracking it (an entry tracked is never expired or evicted)."""
 
     __slots__ = ("data", "expire", "key", "refs", "serial")
 
-    def __init__(self, key: Key, data: dict[str, int | FreqCtr], expire: int, serial: int) -> None:
+    def __init__(self, key: Key, data: dict[str, Datum], expire: int, serial: int) -> None:
         self.key = key
         self.data = data
         self.expire = expire
@@ -167,8 +171,9 @@ class Table:
             self.config.nopurge or not self._evict((self.size >> 8) + 1)
         ):
             return None
-        data: dict[str, int | FreqCtr] = {
-            name: FreqCtr() if period else 0 for name, period in self.config.store
+        data: dict[str, Datum] = {
+            name: FreqCtr() if period else "" if name == "server_key" else 0
+            for name, period in self.config.store
         }
         self.serial += 1
         entry = self.entries[key] = Entry(key, data, self.expire_at(now), self.serial)
@@ -235,6 +240,8 @@ class Table:
         value = entry.data.get(data)
         if value is None or isinstance(value, int):
             return value
+        if isinstance(value, str):
+            return None
         return value.read(self.clock(), self.periods[data])
 
     def add(self, entry: Entry, counter: str, inc: int = 1) -> None:
@@ -256,7 +263,7 @@ class Table:
             fresh = FreqCtr()
             fresh.add(self.clock(), self.periods[data], value)
             entry.data[data] = fresh
-        elif current is not None:
+        elif isinstance(current, int):
             kind = DATA_TYPES[data]
             entry.data[data] = value if kind == "sint" else value & _MASKS[kind]
 

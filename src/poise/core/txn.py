@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from poise.core.proxyproto import ProxyHeader
     from poise.core.server import ServerState
     from poise.core.stickfetch import Counter
+    from poise.core.stickrules import Store
 
 Captures = Sequence[str | None]
 
@@ -95,6 +96,7 @@ class Txn:
         "server",
         "start",
         "status",
+        "stick_stores",
         "t_connect",
         "t_head",
         "t_queue",
@@ -110,6 +112,8 @@ class Txn:
         self.t_connect = -1  # Tc
         self.t_response = -1  # Tr
         self.status = 0  # the status sent to the client; 0: none (yet)
+        # The keys `stick store-*` rules store once the server serves (core/stickrules.py).
+        self.stick_stores: list[Store] | None = None
         self.bytes_in = 0  # from the client: heads as received, bodies, a tunnel
         self.bytes_out = 0  # to the client
         self.term = NORMAL  # the termination state (core/termination.py)

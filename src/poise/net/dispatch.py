@@ -167,6 +167,13 @@ class Dispatch:
             if chosen is not None:
                 self.assign_to(chosen)
                 return
+        if backend.stick is not None and avoid is None:
+            stores = owner.txn.stick_stores = []
+            persist = owner.txn.persist is True
+            stuck = backend.stick.request(owner.sni_request(), stores, False, persist)
+            if stuck is not None:
+                self.assign_to(stuck)
+                return
         if backend.prefers_last and kept is None:  # (the HTTP stream does not hold it)
             kept = getattr(owner, "upstream", None)
         if kept is not None and backend.prefers_last and not kept.closed:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from poise.core import sticktrack
+from poise.core import stickrules, sticktrack
 from poise.core.backend import Backend
 from poise.core.connect import CON, PENDING_LIMIT, QUE, abort_on_close
 from poise.core.counters import settle
@@ -381,6 +381,9 @@ class TcpSession(Relay):
     ) -> None:
         server_transport = self.server_transport = cast(asyncio.Transport, transport)
         self.txn.t_connect = connect_ms
+        if self.txn.stick_stores and self.server is not None:  # `stick on|store-request`
+            stickrules.commit(self.txn.stick_stores, self.server)
+            self.txn.stick_stores = None
         # A server that already closed (a socketpair peer can, before this runs) is
         # reported by connection_lost: nothing more is written to it.
         closing = transport.is_closing()

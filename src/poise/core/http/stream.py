@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from poise.core import sticktrack
+from poise.core import stickrules, sticktrack
 from poise.core.backend import Backend
 from poise.core.connect import CON, PENDING_LIMIT, QUE, abort_on_close
 from poise.core.counters import settle
@@ -508,6 +508,11 @@ class HttpStream:
         txn = self.txn
         frontend = self.frontend
         req = txn.req
+        stores, server = txn.stick_stores, self.server
+        if stores is not None and server is not None and req is not None and txn.resp:
+            if backend is not None and backend.stick is not None:  # `stick store-response`
+                backend.stick.response(req, txn.resp, stores)
+            stickrules.commit(stores, server)
         if req is not None and (req.track is not None or self.conn.track is not None):
             sticktrack.request_ended(req, txn.status, txn.bytes_in, txn.bytes_out)
         logger = self.port if log and frontend.log is not None else None
