@@ -198,3 +198,9 @@ def test_every_action_the_parser_knows_is_one_of_the_models() -> None:
     from poise.config.model_http import HttpAction
 
     assert set(haproxy_http._ARITY) <= set(get_args(HttpAction))
+
+
+def test_a_capture_fetch_takes_a_slot_number() -> None:
+    found = errors("http-request set-header X %[capture.req.hdr(x)]", "frontend f")
+    assert len(found) == 1
+    assert "fetch method 'capture.req.hdr' : failed to parse 'x' as type 'integer'" in found[0]

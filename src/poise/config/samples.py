@@ -272,7 +272,7 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> tuple[str, 
     if name == "int" and not re.fullmatch(r"-?\d+", args[0]):
         raise Problem(f"fetch method 'int': '{args[0]}' is not an integer")
     _check_state_args(name, args)
-    if name in PAYLOAD_FETCHES:
+    if name in PAYLOAD_FETCHES or name.startswith("capture."):
         _check_payload_args(name, args)
     if name == "var":
         try:
@@ -288,8 +288,9 @@ def check_args(name: str, spec: FetchSpec, args: tuple[str, ...]) -> tuple[str, 
 
 
 def _check_payload_args(name: str, args: tuple[str, ...]) -> None:
-    """`payload(OFFSET,LENGTH)`, `payload_lv(OFFSET1,LENGTH[,OFFSET2])`: integers, the
-    second of payload_lv a size of at most 4 bytes, OFFSET2 maybe relative (`+N`, `-N`)."""
+    """`capture.req.hdr(N)`, `capture.res.hdr(N)`: an integer. `payload(OFFSET,LENGTH)`,
+    `payload_lv(OFFSET1,LENGTH[,OFFSET2])`: integers, the second of payload_lv a size of
+    at most 4 bytes, OFFSET2 maybe relative (`+N`, `-N`)."""
     for position, arg in enumerate(args, 1):
         if not re.fullmatch(r"[-+]?\d+" if position == 3 else r"\d+", arg):
             raise Problem(
