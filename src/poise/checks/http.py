@@ -56,6 +56,7 @@ class HttpProbe:
         proxy: frozenset[str] = frozenset(),
         source: model.Source | None = None,
         unix: bool = False,
+        socks4: tuple[str, int] | None = None,
     ) -> health.CheckResult:
         """One check of host:port. Timeouts in seconds; `check_timeout` is `timeout
         check` (None when unset). With `tls` (check-ssl), over TLS: a handshake that
@@ -65,7 +66,8 @@ class HttpProbe:
         reader = _ResponseReader(self.expectation, loop, started)
         try:
             transport, _ = await asyncio.wait_for(
-                check_connection(lambda: reader, (host, port), source, unix), connect_timeout
+                check_connection(lambda: reader, (host, port), source, unix, socks4),
+                connect_timeout,
             )
         except TimeoutError:
             return health.l4_timeout(reader.elapsed())

@@ -43,6 +43,7 @@ async def tcp_check(
     *,
     source: Source | None = None,
     unix: bool = False,
+    socks4: tuple[str, int] | None = None,
 ) -> health.CheckResult:
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -52,7 +53,7 @@ async def tcp_check(
 
     try:
         transport, protocol = await asyncio.wait_for(
-            check_connection(asyncio.Protocol, (host, port), source, unix), timeout
+            check_connection(asyncio.Protocol, (host, port), source, unix, socks4), timeout
         )
     except TimeoutError:
         return health.l4_timeout(elapsed())

@@ -85,6 +85,8 @@ class ServerCheck:
         # checks go over its socket unless `addr` sends them elsewhere.
         source = self.server.config.source
         unix = self.server.config.address.family == "unix" and not self.server.config.check_addr
+        config = self.server.config
+        socks4 = config.socks4 if config.check_via_socks4 else None  # `check-via-socks4`
         if self.http is not None:
             return await self.http.run(
                 host,
@@ -95,6 +97,7 @@ class ServerCheck:
                 proxy=proxy,
                 source=source,
                 unix=unix,
+                socks4=socks4,
             )
         if self.tcp is not None:
             return await self.tcp.run(
@@ -107,8 +110,11 @@ class ServerCheck:
                 server_proxy=self.server.config.proxy_protocol,
                 source=source,
                 unix=unix,
+                socks4=socks4,
             )
-        return await tcp_check(host, port, self.timeout(), tls, proxy, source=source, unix=unix)
+        return await tcp_check(
+            host, port, self.timeout(), tls, proxy, source=source, unix=unix, socks4=socks4
+        )
 
     async def run(self, first_delay: float) -> None:
         await asyncio.sleep(first_delay)

@@ -49,6 +49,7 @@ class TcpCheckProbe:
         server_proxy: frozenset[str] = frozenset(),
         source: Source | None = None,
         unix: bool = False,
+        socks4: tuple[str, int] | None = None,
     ) -> health.CheckResult:
         """`proxy`: the PROXY flags of the server's checks (its default connection);
         `server_proxy`: the server's own, for `tcp-check connect send-proxy`."""
@@ -74,8 +75,9 @@ class TcpCheckProbe:
                     target = (step.addr or host, step.port or port)
                     left = deadline - loop.time()
                     try:
+                        via = socks4 if step.default else None  # `check-via-socks4`
                         transport = await _connect(
-                            reader, target, left, source, unix and not step.addr
+                            reader, target, left, source, unix and not step.addr, via
                         )
                     except TimeoutError:
                         transport = None
@@ -169,11 +171,16 @@ class _Reader(asyncio.Protocol):
         self.arrived.set()
 
 
-async def _connect(
-    reader: _Reader, target: tuple[str, int], timeout: float, source: Source | None, unix: bool
+async def _connect(  # noqa: PLR0917 (the step's facts)
+    reader: _Reader,
+    target: tuple[str, int],
+    timeout: float,
+    source: Source | None,
+    unix: bool,
+    socks4: tuple[str, int] | None,
 ) -> asyncio.Transport:
     transport, _ = await asyncio.wait_for(
-        check_connection(lambda: reader, target, source, unix), max(0.0, timeout)
+        check_connection(lambda: reader, target, source, unix, socks4), max(0.0, timeout)
     )
     return transport
 

@@ -290,7 +290,7 @@ def _server_value(option: str, value: str) -> tuple[str, object]:
     raise AssertionError(option)
 
 
-_TUNING = ("minconn", "slowstart", "on-marked-down", "on-marked-up")
+_TUNING = ("minconn", "slowstart", "socks4", "on-marked-down", "on-marked-up")
 _ON_MARKED = {"on-marked-down": "shutdown-sessions", "on-marked-up": "shutdown-backup-sessions"}
 
 
@@ -300,9 +300,23 @@ def _tuning(option: str, value: str) -> tuple[str, str]:
         parse_int(value, 0)
     elif option == "slowstart":
         parse_time(value)
+    elif option == "socks4":
+        socks4_address(value)
     elif value != _ON_MARKED[option]:
         raise Problem(f"'{option}' expects '{_ON_MARKED[option]}' but got '{value}'.")
     return option, value
+
+
+def socks4_address(value: str) -> tuple[str, int]:
+    """`socks4 ADDR:PORT`: the SOCKS4 proxy a server's connections go through (an address
+    or a host name, resolved when poise connects), with HAProxy's message."""
+    try:
+        host, port = address.split_host_port(value)
+    except address.AddressError as exc:
+        raise Problem(str(exc)) from None
+    if not host or port is None:
+        raise Problem(f"missing port specification in '{value}'")
+    return host, parse_int(port, 1, 65535)
 
 
 def server_tuning(words: Sequence[tuple[str, str]]) -> dict[str, Any]:
@@ -314,6 +328,10 @@ def server_tuning(words: Sequence[tuple[str, str]]) -> dict[str, Any]:
             fields["minconn"] = parse_int(value, 0)
         elif option == "slowstart":
             fields["slowstart"] = parse_time(value)
+        elif option == "socks4":
+            fields["socks4"] = socks4_address(value)
+        elif option == "check-via-socks4":
+            fields["check_via_socks4"] = True
         elif option == "on-marked-down":
             fields["shutdown_on_down"] = True
         else:
@@ -375,6 +393,8 @@ def parse_server_options(
                 changes["proxy_protocol"] = (*changes.get("proxy_protocol", ()), *ops)
             elif option == "check-send-proxy":
                 changes["check_send_proxy"] = True
+            elif option == "check-via-socks4":
+                changes["tuning"] = (*changes.get("tuning", ()), (option, ""))
             elif option in _TUNING:
                 changes["tuning"] = (*changes.get("tuning", ()), _tuning(option, value or ""))
             elif option == "cookie":

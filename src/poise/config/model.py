@@ -320,6 +320,8 @@ class Server:
     check_send_proxy: bool = False  # health checks send it too, whatever `port`/`addr`
     minconn: int = 0  # with `maxconn` and the backend's `fullconn`: a dynamic limit
     slowstart: int = 0  # ms: weight and maxconn ramp up after going UP (core/slowstart.py)
+    socks4: tuple[str, int] | None = None  # connect through this SOCKS4 proxy (net/socks4.py)
+    check_via_socks4: bool = False  # the health checks too
     shutdown_on_down: bool = False  # `on-marked-down shutdown-sessions`
     shutdown_backups_on_up: bool = False  # `on-marked-up shutdown-backup-sessions`
 

@@ -29,7 +29,7 @@ from poise.core.http.message import Request
 from poise.core.server import ServerState
 from poise.core.termination import Failure
 from poise.core.txn import Conn, Txn
-from poise.net import keepalive
+from poise.net import keepalive, socks4
 from poise.net.context import Context
 from poise.net.inherited import connect_sockpair
 from poise.net.listener import sun_path
@@ -277,6 +277,10 @@ class Dispatch:
             # (`send-proxy` on an `ssl` server: the header goes before the handshake.)
             header = self.proxy_header(server) if tls and server.config.proxy_protocol else b""
             connecting = connect_unix(loop, owner.server_protocol, addr, tls, name, header=header)
+        elif server.config.socks4 is not None:  # through a SOCKS4 proxy (net/socks4.py)
+            if tls is not None:
+                name = tls.server_name(owner.sni_request() if tls.dynamic is not None else None)
+            connecting = self.connect_socks4(server, (addr, port), tls, name)
         elif source is not None or (tls is not None and server.config.proxy_protocol):
             # (`send-proxy` on an `ssl` server: the header goes before the handshake.)
             if tls is not None:
@@ -360,6 +364,22 @@ class Dispatch:
             return await loop.create_connection(owner.server_protocol, **where)
         return await loop.create_connection(
             owner.server_protocol, ssl=tls.context, server_hostname=name or "", **where
+        )
+
+    async def connect_socks4(
+        self, server: ServerState, target: tuple[str, int], tls: ServerTls | None, name: str | None
+    ) -> tuple[asyncio.Transport, asyncio.Protocol]:
+        """`socks4 ADDR:PORT`: the proxy's CONNECT first (a PROXY header, for an `ssl`
+        server, then goes before the handshake; else after, as for a direct one)."""
+        proxy = server.config.socks4
+        assert proxy is not None
+        header = self.proxy_header(server) if tls and server.config.proxy_protocol else b""
+        sock = await socks4.connect(self.loop, proxy, target, header)
+        factory = self.owner.server_protocol
+        if tls is None:
+            return await self.loop.create_connection(factory, sock=sock)
+        return await self.loop.create_connection(
+            factory, sock=sock, ssl=tls.context, server_hostname=name or ""
         )
 
     def connected(

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from poise.config.model import Source
+from poise.net import socks4
 from poise.net.listener import sun_path
 
 IP_TRANSPARENT = getattr(socket, "IP_TRANSPARENT", 19)
@@ -138,13 +139,17 @@ async def check_connection(
     target: tuple[str, int],
     source: Source | None,
     unix: bool = False,
+    socks: tuple[str, int] | None = None,
 ) -> tuple[asyncio.Transport, asyncio.Protocol]:
     """A health check's connection. HAProxy binds it like the server's traffic: from the
     `source` address (and port, and `interface`), though never from a transparent one
     (`usesrc`: there is no client), nor for a Keepalived virtual server (`fallback`: the
-    node's own). A `unix@`/`abns@` server is checked over its unix socket."""
+    node's own). A `unix@`/`abns@` server is checked over its unix socket; a server with
+    `check-via-socks4` through its SOCKS4 proxy (`socks`, net/socks4.py)."""
     loop = asyncio.get_running_loop()
     host, port = target
+    if socks is not None:
+        return await loop.create_connection(factory, sock=await socks4.connect(loop, socks, target))
     if unix:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         address: str | tuple[str, int] = sun_path(host)
