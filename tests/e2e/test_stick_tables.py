@@ -35,7 +35,7 @@ frontend fe
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }}
     http-request sc-inc-gpc0(0) if {{ path /mark }}
     http-request deny deny_status 403 if {{ sc0_get_gpc0 ge 2 }}
-    http-request return status 200 content-type text/plain string ok
+    http-request return status 200 content-type text/plain lf-string "{values}"
 frontend ft
     mode tcp
     bind 127.0.0.1:{tcp}
@@ -54,6 +54,12 @@ STORES = {
     "ft_store": "conn_cnt,conn_cur,conn_rate(10s),sess_cnt,sess_rate(10s),bytes_in_cnt,"
     "bytes_out_cnt",
 }
+# What the answer says: the same fetches and converters on both.
+VALUES = (
+    "%[sc_http_req_rate(0)] %[sc0_get_gpc0] %[src,table_gpc0(fe)] %[src_http_req_cnt] "
+    "%[sc_tracked(1)] %[src,table_http_req_rate(fe)] %[sc0_trackers] %[table_cnt(fe)] "
+    "%[sc_conn_cur(0)] %[src_get_gpc0(fe)]"
+)
 # (client address, path), in order: .2 goes over the limit, .3 marks itself twice.
 REQUESTS = [("127.0.0.2", p) for p in ("/", "/", "/", "/mark", "/", "/", "/", "/")] + [
     ("127.0.0.3", p) for p in ("/mark", "/", "/mark", "/")
@@ -102,9 +108,11 @@ async def get(source: str, port: int, path: str) -> str:
     reader, writer = await asyncio.open_connection(sock=sock)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
     try:
-        return (await asyncio.wait_for(reader.read(), 5)).split(b" ", 2)[1].decode()
+        answer = await asyncio.wait_for(reader.read(), 5)
     finally:
         writer.close()
+    status = answer.split(b" ", 2)[1].decode()
+    return status + (" " + answer.partition(b"\r\n\r\n")[2].decode() if status == "200" else "")
 
 
 async def connect(source: str, port: int) -> str:
@@ -133,7 +141,9 @@ async def connect(source: str, port: int) -> str:
 async def session(command: list[str], tmp: Path, backend: int) -> list[str]:
     http, tcp = free_port(), free_port()
     cfg = tmp / f"{command[0].rsplit('/', 1)[-1]}.cfg"
-    cfg.write_text(CONFIG.format(dir=tmp, http=http, tcp=tcp, backend=backend, **STORES))
+    cfg.write_text(
+        CONFIG.format(dir=tmp, http=http, tcp=tcp, backend=backend, values=VALUES, **STORES)
+    )
     proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.DEVNULL)
     seen = []
     try:
@@ -170,7 +180,7 @@ def test_rate_limits_and_the_runtime_api_answer_as_haproxy(loop_kind: str) -> No
                 theirs = await session(["haproxy", "-db", "-f"], tmp, backend.port)
         finally:
             await backend.stop()
-        statuses = [line.rsplit(" ", 1)[1] for line in ours[: len(REQUESTS)]]
+        statuses = [line.split(" ")[2] for line in ours[: len(REQUESTS)]]
         assert statuses == ["200"] * 5 + ["429"] * 3 + ["200", "200", "403", "403"]
         assert [line != "tcp ''" for line in ours[len(REQUESTS) : len(REQUESTS) + 6]] == [
             True, True, True, False, False, False,

@@ -173,6 +173,10 @@ backend other
         ("    http-request track-sc0", "expects a sample fetch"),
         ("    http-request track-sc0 res.hdr(x)", "none of which is available here"),
         ("    stick-table type ip size 1", "only one stick-table per proxy"),
+        (
+            "    http-request deny if { src,table_gpc0(nope) gt 1 }",
+            "unable to find table 'nope' referenced in converter 'table_gpc0'",
+        ),
         ("    http-request track-sc0 src table other", "no table in proxy 'other'"),
     ],
 )

@@ -99,6 +99,33 @@ for _match in MAP_MATCHES:
         MAPS[f"map_{_match}_{_output}"] = (_match, _output)
 for _name, (_, _output) in MAPS.items():
     CONVERTERS[_name] = ConverterSpec(_output, ("str", "str"), 1)
+# table_X(TABLE) (7.3.1): what table TABLE stores for the key (core/stickfetch.py).
+TABLE_DATA = [
+    "bytes_in_rate",
+    "bytes_out_rate",
+    "conn_cnt",
+    "conn_cur",
+    "conn_rate",
+    "gpc0",
+    "gpc0_rate",
+    "gpc1",
+    "gpc1_rate",
+    "gpt0",
+    "http_err_cnt",
+    "http_err_rate",
+    "http_fail_cnt",
+    "http_fail_rate",
+    "http_req_cnt",
+    "http_req_rate",
+    "kbytes_in",
+    "kbytes_out",
+    "server_id",
+    "sess_cnt",
+    "sess_rate",
+    "trackers",
+]
+for _data in TABLE_DATA:
+    CONVERTERS[f"table_{_data}"] = ConverterSpec("int", ("str",), 1)
 JSON_CODES = ("ascii", "utf8", "utf8s", "utf8p", "utf8ps")
 _INT = re.compile(r"[-+]?\d+")
 
@@ -168,6 +195,8 @@ def check_converter(name: str, args: tuple[str, ...]) -> None:
     for position, (kind, value) in enumerate(zip(spec.args, args, strict=False), 1):
         _check_arg(name, kind, value, position)
     _check_meaning(name, args)
+    if name.startswith("table_"):
+        patterns.refer_to_table(name, args[0])
 
 
 def _check_meaning(name: str, args: tuple[str, ...]) -> None:

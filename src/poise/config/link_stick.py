@@ -27,6 +27,8 @@ def missing_tables(refs: Sequence[tuple[str, str, Where]], config: Config) -> li
         if name in tables:
             continue
         what = "rule" if " " in keyword else "sample fetch keyword"
+        if keyword.startswith("table_") and keyword not in ("table_avl", "table_cnt"):
+            what = "converter"
         if name in proxies:
             message = f"no table in proxy '{name}' referenced in {what} '{keyword}'."
         else:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import xxhash
 
 from poise.config.converters import MAPS, mask_bits
-from poise.core import patterns, variables
+from poise.core import patterns, stickfetch, variables
 from poise.core.balancer import hashfn
 from poise.core.http.message import Request
 from poise.core.template import expand
@@ -434,6 +434,8 @@ def converter(name: str, args: Sequence[str]) -> Step:
         return lambda value, req: lookup(value)
     if name in _WITH_REQUEST:
         return _WITH_REQUEST[name](args)
+    if name.startswith("table_"):
+        return stickfetch.converter(name[6:], args[0])
     raise AssertionError(f"converter {name} has no implementation")
 
 

@@ -157,3 +157,18 @@ def _src(what: str, table_name: str) -> Values:
         return _change(table, entry, what)
 
     return fetch
+
+
+def converter(what: str, table_name: str) -> Callable[[Value, Request], Value | None]:
+    """`table_X(T)`: what table T stores under the sample as a key (0 when the key is not
+    there; nothing when T does not store X)."""
+
+    def convert(value: Value, req: Request) -> Value | None:
+        table = TABLES.get(table_name)
+        key = table.key(value) if table is not None else None
+        if table is None or key is None:
+            return None
+        found = _read(table, table.lookup(key), what)
+        return found[0] if found else None
+
+    return convert
