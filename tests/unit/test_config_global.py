@@ -266,3 +266,18 @@ resolvers dns
     )
     assert config.global_.logs[0].address == "127.0.0.2"
     assert config.resolvers[0].nameservers[0].host == "127.0.0.3"
+
+
+def test_zero_warning_refuses_a_configuration_with_warnings_as_haproxy_does() -> None:
+    quiet = "global\n    zero-warning\ndefaults\n    mode http\n"
+    config, diagnostics = parse_ok(quiet)
+    assert config is not None and diagnostics == []
+    noisy = quiet + "frontend f\n    bind 127.0.0.1:8080\n    default_backend b\n"
+    noisy += "backend b\n    server s 127.0.0.1:8081\n"
+    assert errors(noisy) == [
+        "g.cfg:2: error: 'zero-warning': Some warnings were found and 'zero-warning' is set. "
+        "Aborting."
+    ]
+    assert errors("global\n    zero-warning now\n") == [
+        "g.cfg:2: error: 'zero-warning': 'zero-warning' cannot handle unexpected argument 'now'."
+    ]

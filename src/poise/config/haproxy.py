@@ -331,6 +331,10 @@ def parse(
         config, problems = link(reader.parsed)
         problems += check_rules(config, tuple(reader.parsed.caches))
     diagnostics = reader.diagnostics + problems
+    zero_warning = reader.parsed.global_.zero_warning
+    if zero_warning is not None and any(d.severity.value == "warning" for d in diagnostics):
+        message = "Some warnings were found and 'zero-warning' is set. Aborting."
+        diagnostics.append(error(zero_warning, message, "zero-warning"))
     backends = {p.name: [s.name for s in p.servers] for p in config.backends}
     for where, message in patterns.missing_backends(loaded, backends.get):
         diagnostics.append(error(where, message))

@@ -370,6 +370,7 @@ class GlobalDraft:
     user_where: Where | None = None
     group_where: Where | None = None
     noreuseport: bool = False
+    zero_warning: Where | None = None  # `zero-warning`: any warning fails the load
     where: Where = NOWHERE
     # `expose-experimental-directives` was read: `normalize-uri` may follow.
     experimental: bool = False

@@ -125,6 +125,7 @@ class GlobalParser:
             "gid": self.gid,
             "chroot": self.chroot,
             "default-path": self.default_path,
+            "zero-warning": self.zero_warning,
             "log": self.log,
             "log-tag": self.log_tag,
             "log-send-hostname": self.log_send_hostname,
@@ -208,6 +209,12 @@ class GlobalParser:
         path = _arg(args, "a file name")
         if self.once("pidfile", where, "pidfile"):
             self.set(pidfile=path)
+
+    def zero_warning(self, args: Sequence[str], where: Where) -> None:
+        """`zero-warning`: a configuration with any warning is refused (config/haproxy.py)."""
+        if args:
+            raise Problem(f"'zero-warning' cannot handle unexpected argument '{args[0]}'.")
+        self.draft.zero_warning = where
 
     def default_path(self, args: Sequence[str], where: Where) -> None:
         """`default-path current|config|parent|origin PATH` (config/default_path.py);
