@@ -110,3 +110,13 @@ def test_the_option_in_a_tcp_proxy_is_ignored_with_haproxys_warning() -> None:
         "t.cfg:8: warning: 'option http-buffer-request': ignored for listen 'l' as it "
         "requires HTTP mode"
     ]
+
+
+def test_a_body_not_waited_for_closes_the_connection_after_a_rule_answers() -> None:
+    # Before, the body of a denied request was read as the next request (a 400, or
+    # worse, a request nobody sent); HAProxy reads it away, poise closes.
+    w = World("    http-request deny if { path /p }\n")
+    w.client(post(b"GET /x HTTP/1.1\r\n\r\n") + b"GET /x HTTP/1.1\r\n\r\n")
+    assert bytes(w.port.client).startswith(b"HTTP/1.1 403 ")
+    assert b"connection: close" in bytes(w.port.client).lower()
+    assert w.terms() == ["PR"] and w.port.closed is not None and w.port.conns == []

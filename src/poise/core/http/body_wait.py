@@ -119,14 +119,28 @@ def more(s: HttpStream) -> None:
         s.arm(held.deadline - now, held.expired)  # from the head, not from the last read
 
 
+def unread(req: Request) -> bool:
+    """Whether the request has a body that is not all held: an answer made before it is
+    read closes the connection (`answering`), and says so."""
+    if req.body is not None:
+        return req.body_end < 0
+    index = req.headers.index()
+    if "content-length" not in index and "transfer-encoding" not in index:
+        return False
+    framing = validate.request_framing(req)
+    return framing.kind == "chunked" or (framing.kind == "length" and framing.length > 0)
+
+
 def answering(s: HttpStream, req: Request) -> None:
     """A rule answers the request itself: a body held whole is dropped (the connection
-    stays for the next request, as with HAProxy); one held in part closes it."""
+    stays for the next request, as with HAProxy); one held in part closes it, and so does
+    a body not waited for (HAProxy reads it away; poise closes rather than read what
+    follows the head as the next request)."""
     end = req.body_end
     if end > 0:
         del s.rq.buf[:end]
         req.body_end = 0
-    elif end < 0 and req.body is not None:
+    elif unread(req):
         s.keep_client = False
 
 

@@ -123,7 +123,9 @@ def route(s: HttpStream, raw: bytes) -> None:
         request_analysers.monitor(runtime, req, close) if runtime.monitor_uri else rules.CONTINUE
     )
     if runtime.request_rules and verdict is rules.CONTINUE:
-        verdict = rules.request_rules(runtime.rules, req, close=close)
+        # A rule's answer to a request whose body is not read closes (body_wait.answering).
+        answer_closes = close or body_wait.unread(req)
+        verdict = rules.request_rules(runtime.rules, req, close=answer_closes)
         if req.hints:
             send_hints(s, req)
     pages = runtime.pages  # worked out on the first request (net/services.has_pages)
@@ -149,6 +151,7 @@ def route(s: HttpStream, raw: bytes) -> None:
     else:
         backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
     if backend is None:
+        body_wait.answering(s, req)  # the body is never read: closed after the 503
         s.error_reply(Failure.NO_SERVER)
         return
     if not backend.http:
@@ -182,7 +185,8 @@ def to_server(s: HttpStream, raw: bytes) -> None:
         layer4_reject(s, False)
         return
     if backend.request_rules and backend.proxy is not frontend:
-        verdict = rules.request_rules(backend.rules, req, close=close)
+        answer_closes = close or body_wait.unread(req)
+        verdict = rules.request_rules(backend.rules, req, close=answer_closes)
         if req.hints:
             send_hints(s, req)
         if verdict.kind != "continue":
