@@ -1,6 +1,7 @@
 """The syslog datagrams of the same traffic through `poise run` and through HAProxy 2.6,
 on the same configuration: `log-tag` (global, and a frontend's own), `log-send-hostname`,
-the local and RFC 5424 formats, `option dontlog-normal`, `option log-separate-errors` (a
+the local and RFC 5424 formats, `option httpslog` (with TLS and a resumed session, and
+without TLS), `option dontlog-normal`, `option log-separate-errors` (a
 failed request at level err), `option dontlognull`, a client that closes before its
 request is whole (`CR-- 400 "<BADREQ>"`), and the stats page's and the Prometheus
 exporter's answers (`<STATS>`, `<PROMEX>` in place of a server).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,7 @@ import pytest
 
 from tests.io.harness import LogReceiver
 from tests.support import accepting, eventually, free_port, run
+from tests.tlskit import Pki, unverified
 from tests.webapp import WebApp, request
 
 pytestmark = [
@@ -66,6 +69,14 @@ frontend quiet
     option log-separate-errors
     use_backend dead if {{ path_beg /dead }}
     default_backend web
+frontend secure
+    bind 127.0.0.1:{secure} ssl crt {crt}
+    option httpslog
+    default_backend web
+frontend clear
+    bind 127.0.0.1:{clear}
+    option httpslog
+    default_backend web
 frontend tcpquiet
     mode tcp
     option tcplog
@@ -98,6 +109,8 @@ TRAFFIC: list[tuple[str, bytes, bool, int]] = [
     ("tcpquiet", GET % b"/", True, 0),
     ("plain", b"", False, 1),  # CR-- 400 "<BADREQ>"
     ("plain", b"GET / HTTP/1.1\r\nHost: t\r\n", False, 1),  # the same: the head is not whole
+    ("secure", GET % b"/", True, 2),  # twice: the second connection resumes the session
+    ("clear", GET % b"/", True, 1),  # httpslog without TLS
     ("plain", GET % b"/last", True, 1),
 ]
 EXPECTED = sum(item[3] for item in TRAFFIC)  # lines per syslog target
@@ -122,17 +135,39 @@ def masked(line: str) -> str:
     return line
 
 
+def resumed_twice(port: int, data: bytes) -> bool:
+    """Two TLS requests, the second resuming the first one's session: whether it did."""
+    context = unverified()
+    session = None
+    reused: bool | None = None
+    for _ in range(2):
+        with (
+            socket.create_connection(("127.0.0.1", port)) as raw,
+            context.wrap_socket(raw, server_hostname="lb.test", session=session) as tls,
+        ):
+            tls.sendall(data)
+            while tls.recv(65536):
+                pass
+            session = tls.session
+            reused = tls.session_reused
+    return bool(reused)
+
+
 async def logged(command: list[str], tmp: Path, web: int) -> list[str]:
     receiver = await LogReceiver().start()
-    ports = {name: free_port() for name in ("ready", "plain", "quiet", "tcpquiet")}
+    names = ("ready", "plain", "quiet", "secure", "clear", "tcpquiet")
+    ports = {name: free_port() for name in names}
+    crt = Pki(tmp).issue("lb.pem", ["lb.test"])
     cfg = tmp / "lb.cfg"
-    cfg.write_text(CONFIG.format(log=receiver.port, web=web, dead=free_port(), **ports))
+    cfg.write_text(CONFIG.format(log=receiver.port, web=web, dead=free_port(), crt=crt, **ports))
     proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.DEVNULL)
     try:
         await accepting(ports["ready"])
         expected = 0
         for frontend, data, answered, lines in TRAFFIC:
-            if answered:
+            if frontend == "secure":
+                assert await asyncio.to_thread(resumed_twice, ports[frontend], data)
+            elif answered:
                 await request(ports[frontend], data, until_close=True)
             else:
                 _, writer = await asyncio.open_connection("127.0.0.1", ports[frontend])
@@ -173,6 +208,12 @@ def test_the_same_traffic_sends_the_same_datagrams(loop_kind: str, tmp_path: Pat
         quiet = [line for line in theirs if " quiet " in line]
         assert len(quiet) == 2 * 2
         assert all(line.startswith(("<131>", "<139>1 ")) for line in quiet), quiet
+        # option httpslog: 0 for the connection's and TLS errors, then whether the session
+        # was resumed, the SNI, version and cipher; without TLS, "-" for the TLS fields.
+        secure = sorted(line.split('"')[-1] for line in theirs if " secure~ " in line)
+        assert secure[0].startswith(" 0/0000000000000000/0/0/0 lb.test/TLSv1.3/"), secure
+        assert secure[-1].startswith(" 0/0000000000000000/0/0/1 lb.test/TLSv1.3/"), secure
+        assert all(line.endswith('" 0/-/-/-/0 -/-/-') for line in theirs if " clear " in line)
         assert sum(" plain/<STATS> " in line or " plain/<PROMEX> " in line for line in theirs) == 4
         badreq = [line for line in theirs if '"<BADREQ>"' in line]
         assert len(badreq) == 2 * 2 and all(" 400 B - - CR-- " in line for line in badreq)

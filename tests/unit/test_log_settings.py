@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from poise.config import logformat
 from poise.config.haproxy import parse
 from poise.config.model import DEFAULT_TAG, Config, Option
 from poise.core.frontend import Frontend
@@ -145,3 +146,28 @@ def test_the_targets_of_the_explanations(
     level: str | None, minlevel: str | None, takes: bool
 ) -> None:
     assert explanation_target(level, minlevel) is takes
+
+
+def test_httpslog_is_httplog_with_the_tls_fields() -> None:
+    cfg = proxy_config(frontend="    option httpslog")
+    fe = cfg.proxy("fe")
+    assert fe is not None and Option.HTTPSLOG in fe.options
+    assert fe.log_format == logformat.HTTPSLOG
+    assert logformat.HTTPSLOG.startswith(logformat.HTTPLOG + " %[fc_err]/%[ssl_fc_err,hex]/")
+    # A later `log-format` or `option httplog` replaces it, as it replaces them.
+    cfg = proxy_config(frontend='    option httpslog\n    log-format "%ci"')
+    fe = cfg.proxy("fe")
+    assert fe is not None and fe.log_format == "%ci" and Option.HTTPSLOG not in fe.options
+
+
+def test_httpslog_in_a_tcp_frontend_falls_back_to_tcplog() -> None:
+    text = BASE.format(defaults="", frontend="    mode tcp\n    option httpslog")
+    text = text.replace("backend be\n", "backend be\n    mode tcp\n")
+    cfg, diagnostics = config(text)
+    assert cfg is not None
+    fe = cfg.proxy("fe")
+    assert fe is not None and fe.log_format is None and Option.TCPLOG in fe.options
+    assert diagnostics == [
+        "t.cfg:11: warning: 'option httpslog': not usable with frontend 'fe' (needs 'mode "
+        "http'): falling back to 'option tcplog'"
+    ]

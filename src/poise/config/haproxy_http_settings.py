@@ -292,7 +292,8 @@ class HttpSettings:
             raise Problem("log-format expects an argument")
         if len(args) > 1:
             raise Problem("log-format expects only one argument, don't forget to escape spaces!")
-        self.settings.options[Option.HTTPLOG] = self.settings.options[Option.TCPLOG] = False
+        for option in (Option.HTTPLOG, Option.HTTPSLOG, Option.TCPLOG):
+            self.settings.options[option] = False
         self.settings.log_format_where = where
         try:
             logformat.parse(args[0])

@@ -3,9 +3,10 @@
 HAProxy's configuration.txt 4.2 gives each option's arguments; the keywords matrix (4.1)
 marks with (*) those that take the `no` and `default` prefixes (for every option poise
 implements, the built-in default is "off", so `default option X` turns it off). `option
-tcplog` and `option httplog` choose one log format, so the later one wins and HAProxy warns
-when both are written in one section. `option http-keep-alive`, `http-server-close` and
-`httpclose` choose one connection mode, so each one turns the other two off (4.2).
+tcplog`, `option httplog` and `option httpslog` choose one log format, so the later one
+wins and HAProxy warns when two are written in one section. `option http-keep-alive`,
+`http-server-close` and `httpclose` choose one connection mode, so each one turns the
+other two off (4.2).
 `option httplog clf` is the `log-format` HAProxy names so (config/logformat.py).
 `option httpchk [METHOD] [URI] [VERSION]` starts an HTTP check, and the protocol check
 options (`tcp-check`, `redis-check`, ...: haproxy_tcpcheck.py) the others. Options that only tune
@@ -25,6 +26,9 @@ from poise.config.model import HttpCheck, Option, OriginalTo, Where
 from poise.config.units import parse_int
 
 _OPTIONS = {option.value: option for option in Option}
+# The options that choose a log format, and the `log-format` each stands for ("": the
+# built-in line of core/logline.py, core/httplog.py).
+_LOG_FORMATS = {Option.TCPLOG: "", Option.HTTPLOG: "", Option.HTTPSLOG: logformat.HTTPSLOG}
 _CONNECTION_MODES = (Option.HTTP_KEEP_ALIVE, Option.HTTP_SERVER_CLOSE, Option.HTTPCLOSE)
 
 
@@ -76,11 +80,11 @@ def apply_option(
     else:
         clf = option is Option.HTTPLOG and args[:1] == ["clf"]
         no_args(args[1:] if clf else args)
-        if option in (Option.TCPLOG, Option.HTTPLOG):
+        if option in _LOG_FORMATS:
             _log_format(settings, option, where, diagnostics)
             # A later `log-format` replaces this choice, and this one an earlier
             # `log-format` ("": none, even one the defaults set).
-            settings.log_format = logformat.HTTPLOG_CLF if clf else ""
+            settings.log_format = logformat.HTTPLOG_CLF if clf else _LOG_FORMATS[option]
             settings.log_format_where = where
         if option in _CONNECTION_MODES:
             for other in _CONNECTION_MODES:
@@ -96,17 +100,19 @@ def _set(settings: Settings, option: Option, on: bool, where: Where) -> None:
 def _log_format(
     settings: Settings, option: Option, where: Where, diagnostics: list[Diagnostic]
 ) -> None:
-    """`option tcplog` and `option httplog` choose one log format: the last one wins."""
-    other = Option.HTTPLOG if option is Option.TCPLOG else Option.TCPLOG
-    if settings.options.get(other):
-        diagnostics.append(
-            warning(
-                where,
-                f"overrides 'option {other.value}' written at {settings.option_where[other]}",
-                f"option {option.value}",
+    """`option tcplog`, `httplog` and `httpslog` choose one log format: the last one wins."""
+    for other in _LOG_FORMATS:
+        if other is option:
+            continue
+        if settings.options.get(other):
+            diagnostics.append(
+                warning(
+                    where,
+                    f"overrides 'option {other.value}' written at {settings.option_where[other]}",
+                    f"option {option.value}",
+                )
             )
-        )
-    settings.options[other] = False
+        settings.options[other] = False
 
 
 def _forwardfor(args: Sequence[str], where: Where) -> ForwardFor:

@@ -323,17 +323,18 @@ class _Linker:
         self, proxy: Proxy, options: set[Option], wheres: dict[Option, Where]
     ) -> set[Option]:
         """HAProxy's handling of HTTP options in a TCP proxy (cfgparse's mode checks)."""
-        if Option.HTTPLOG in options:
-            options.discard(Option.HTTPLOG)
-            options.add(Option.TCPLOG)
-            self.diagnostics.append(
-                warning(
-                    wheres[Option.HTTPLOG],
-                    f"not usable with {label(proxy)} (needs 'mode http'): "
-                    "falling back to 'option tcplog'",
-                    "option httplog",
+        for log_option in (Option.HTTPLOG, Option.HTTPSLOG):
+            if log_option in options:
+                options.discard(log_option)
+                options.add(Option.TCPLOG)
+                self.diagnostics.append(
+                    warning(
+                        wheres[log_option],
+                        f"not usable with {label(proxy)} (needs 'mode http'): "
+                        "falling back to 'option tcplog'",
+                        f"option {log_option.value}",
+                    )
                 )
-            )
         for http_only in (
             Option.FORWARDFOR,
             Option.HTTP_BUFFER_REQUEST,

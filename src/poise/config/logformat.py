@@ -49,6 +49,12 @@ HTTPLOG_CLF = (
     '%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc '
     "%ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl"
 )
+# `option httpslog`: httplog, then the connection's and TLS errors, session resumption,
+# SNI, version and cipher (HAProxy 2.6's log.c default_https_log_format).
+HTTPSLOG = (
+    HTTPLOG + " %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err]/%[ssl_c_ca_err]/%[ssl_fc_is_resumed] "
+    "%[ssl_fc_sni]/%sslv/%sslc"
+)
 TCPLOG = "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq"
 
 VARIABLES = sample_names.LOG_FORMAT_VARIABLES
@@ -57,8 +63,14 @@ HTTP_ONLY = frozenset(
     {"CC", "CS", "HM", "HP", "HPO", "HQ", "HU", "HV", "Ta", "Ti", "Tq", "TR", "Tr", "r"}
     | {"tr", "trg", "trl"}
 )
-# Fetches of captured values (configuration.txt 7.3.6), read from the log record.
+# Fetches of captured values (configuration.txt 7.3.6), and the connection's error codes
+# and TLS session resumption of `option httpslog`, read from the log record.
 CAPTURE_FETCHES = {
+    "fc_err": 0,
+    "ssl_fc_err": 0,
+    "ssl_c_err": 0,
+    "ssl_c_ca_err": 0,
+    "ssl_fc_is_resumed": 0,
     "capture.req.hdr": 1,
     "capture.res.hdr": 1,
     "capture.req.method": 0,
@@ -235,9 +247,10 @@ def link_log_format(
 ) -> str | None:
     """A frontend's format once its mode is known (the link pass): None for `option
     httplog` and `option tcplog` (also when they replaced a `log-format`), and for
-    `option httplog clf` in a TCP proxy, which falls back to `option tcplog` (link.py
-    warns); an HTTP-only variable in a TCP proxy is an error at the `log-format` line."""
-    if not text or (not http and text == HTTPLOG_CLF):
+    `option httplog clf` and `option httpslog` in a TCP proxy, which fall back to `option
+    tcplog` (link.py warns); an HTTP-only variable in a TCP proxy is an error at the
+    `log-format` line."""
+    if not text or (not http and text in (HTTPLOG_CLF, HTTPSLOG)):
         return None
     message = check_mode(parse(text), http)
     if message is not None and where is not None:

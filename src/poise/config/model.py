@@ -441,6 +441,7 @@ class Option(Enum):
     HTTP_BUFFER_REQUEST = "http-buffer-request"  # core/http/body_wait.py
     DONTLOG_NORMAL = "dontlog-normal"  # log only the sessions that failed (8.2.3)
     LOG_SEPARATE_ERRORS = "log-separate-errors"  # ... at level err
+    HTTPSLOG = "httpslog"  # `option httplog` with the TLS fields (config/logformat.py)
     ABORTONCLOSE = "abortonclose"  # core/connect.py abort_on_close
 
 

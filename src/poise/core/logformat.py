@@ -55,6 +55,9 @@ from poise.core.logline import (
 )
 
 Record = HttpLogRecord | TcpLogRecord
+CONNECTION_FETCHES = frozenset(
+    {"fc_err", "ssl_fc_err", "ssl_c_err", "ssl_c_ca_err", "ssl_fc_is_resumed"}
+)
 R = TypeVar("R", bound=Record)
 R_contra = TypeVar("R_contra", bound=Record, contravariant=True)
 Get = Callable[[R], str]
@@ -499,8 +502,31 @@ def _capture_fetch(sample: Sample) -> Callable[[Record], str | None]:
     return part
 
 
+def _connection_fetch(sample: Sample, flags: int) -> Get[Record]:
+    """`%[fc_err]`, `%[ssl_fc_err]`, `%[ssl_c_err]`, `%[ssl_c_ca_err]`: 0, as a logged
+    session's connection and TLS handshake succeeded (the TLS ones: nothing without TLS);
+    `%[ssl_fc_is_resumed]`: whether the client resumed a TLS session."""
+    name = sample.fetch
+    step = convert.chain(sample.converters) if sample.converters else None
+
+    def get(r: Record) -> str:
+        value: int | None
+        if name == "ssl_fc_is_resumed":
+            value = int(bool(_x(r).ssl_resumed))
+        else:
+            value = 0 if name == "fc_err" or r.frontend_tls else None
+        if value is not None and step is not None:
+            converted = step(value, _x(r).request or _connection_request(r))
+            return text_value(to_str(converted) if converted is not None else None, flags)
+        return text_value(None if value is None else str(value), flags)
+
+    return get
+
+
 def _expression(node: Expression) -> Get[Record]:
     sample, flags = node.sample, node.flags
+    if sample.fetch in CONNECTION_FETCHES:
+        return _connection_fetch(sample, flags)
     if sample.fetch in CAPTURE_FETCHES:
         fetch = _capture_fetch(sample)
         converted = _converter(sample)

@@ -148,6 +148,7 @@ class LogExtras:
     hostname: str = ""  # %H
     ssl_version: str | None = None  # %sslv %sslc (None: not a TLS connection)
     ssl_cipher: str | None = None
+    ssl_resumed: bool = False  # %[ssl_fc_is_resumed]: the client resumed a TLS session
     request: Request | None = None  # what %[sample] reads (HTTP)
     response_version: str | None = None  # "1.1": %[capture.res.ver]
 

@@ -60,6 +60,7 @@ def http_record(
         request_line=(req.received_line or req.request_line)
         if req is not None and not bad_request
         else BADREQ,
+        frontend_tls=conn.ssl,  # %ft's "~"
     )
     if not bad_request:  # HAProxy prints no capture block for a <BADREQ>
         # Captured when each head arrived (before any rule touched them).

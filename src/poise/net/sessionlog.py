@@ -75,12 +75,13 @@ def fill_extras(
     record: LogExtras, frontend: str, uses: frozenset[str], client: asyncio.BaseTransport
 ) -> None:
     """The values of a `log-format` line that are the same for TCP and HTTP."""
-    if "sslv" in uses or "sslc" in uses:
+    if "sslv" in uses or "sslc" in uses or "[]" in uses:
         tls = extra_info(client, "ssl_object")
         if tls is not None:  # an ssl.SSLObject: the names OpenSSL gives, as HAProxy's
             record.ssl_version = tls.version()
             cipher = tls.cipher()
             record.ssl_cipher = cipher[0] if cipher else None
+            record.ssl_resumed = tls.session_reused
     record.request_counter = next(_streams)
     record.log_counter = count = _log_counts.get(frontend, 0)
     _log_counts[frontend] = count + 1
