@@ -69,6 +69,44 @@ REQUESTS = (
 )
 
 
+VARY_CONFIG = CONFIG.replace("    max-age 60\n", "    max-age 60\n    process-vary on\n")
+VARY_REQUESTS = (
+    ("GET", "/ae", "Accept-Encoding: gzip\r\n"),
+    ("GET", "/ae", "Accept-Encoding: gzip\r\n"),
+    ("GET", "/ae", ""),
+    ("GET", "/ae", "Accept-Encoding: identity\r\n"),
+    ("GET", "/ae", "Accept-Encoding: identity\r\n"),
+    ("GET", "/ae", "Accept-Encoding: br, gzip;q=0\r\n"),
+    ("GET", "/ae", "Accept-Encoding: deflate, *\r\n"),
+    ("GET", "/ref", "Referer: http://a/\r\n"),
+    ("GET", "/ref", "Referer: http://a/\r\n"),
+    ("GET", "/ref", "Referer: http://b/\r\n"),
+    ("GET", "/ref", "Referer: http://b/\r\n"),
+    ("GET", "/ref", ""),
+    ("GET", "/ua", ""),
+    ("GET", "/ua", ""),
+    ("GET", "/both", "Accept-Encoding: gzip\r\nReferer: x\r\n"),
+    ("GET", "/both", "Accept-Encoding: gzip, br\r\nReferer: x\r\n"),
+    ("GET", "/both", "Accept-Encoding: gzip\r\nReferer: y\r\n"),
+)
+
+
+def vary_headers(path: str, head: str) -> str:
+    """What the backend varies on, and its encoding when the client takes gzip."""
+    if path == "/ua":
+        return "Cache-Control: max-age=30\r\nVary: User-Agent\r\n"
+    vary = {"/ae": "Accept-Encoding", "/ref": "Referer", "/both": "Accept-Encoding,Referer"}
+    extra = f"Cache-Control: max-age=30\r\nVary: {vary[path]}\r\n"
+    wants = (
+        head.lower().split("accept-encoding:", 1)[1].split("\r\n")[0]
+        if "accept-encoding:" in head.lower()
+        else ""
+    )
+    if "gzip" in wants and "gzip;q=0" not in wants:
+        extra += "Content-Encoding: gzip\r\n"
+    return extra
+
+
 async def backend() -> tuple[asyncio.Server, int]:
     counts: dict[str, int] = {}
 
@@ -77,7 +115,7 @@ async def backend() -> tuple[asyncio.Server, int]:
         method, path = head.decode().split(" ")[:2]
         counts[path] = counts.get(path, 0) + 1
         body = f"{path} #{counts[path]}".encode() * (300 if path == "/big" else 1)
-        extra = HEADERS.get(path, "")
+        extra = HEADERS[path] if path in HEADERS else vary_headers(path, head.decode())
         writer.write(
             f"HTTP/1.1 200 OK\r\n{extra}Content-Length: {len(body)}\r\n"
             "Connection: close\r\n\r\n".encode()
@@ -90,16 +128,21 @@ async def backend() -> tuple[asyncio.Server, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-async def answers(command: list[str], tmp: Path) -> tuple[list[str], list[str]]:
+async def answers(
+    command: list[str],
+    tmp: Path,
+    config: str = CONFIG,
+    requests: tuple[tuple[str, str, str], ...] = REQUESTS,
+) -> tuple[list[str], list[str]]:
     server, app = await backend()
     port = free_port()
     cfg = tmp / f"{command[0].rsplit('/', 1)[-1]}.cfg"
-    cfg.write_text(CONFIG.format(port=port, app=app))
+    cfg.write_text(config.format(port=port, app=app))
     proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.PIPE, text=True)
     seen = []
     try:
         await accepting(port)
-        for method, path, headers in REQUESTS:
+        for method, path, headers in requests:
             raw = f"{method} {path} HTTP/1.1\r\nHost: t\r\n{headers}Connection: close\r\n"
             length = "Content-Length: 0\r\n" if method == "POST" else ""
             got = await request(port, (raw + length + "\r\n").encode(), until_close=True)
@@ -122,6 +165,22 @@ def test_cache_as_haproxy(loop_kind: str) -> None:
             ours, our_logs = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
             theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp)
         assert "age: 0" in ours[1] and "b'/cc #1'" in ours[1]
+        assert ours == theirs
+        assert our_logs == their_logs
+
+    run(loop_kind, main, timeout=60)
+
+
+def test_process_vary_as_haproxy(loop_kind: str) -> None:
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="cv", dir="/tmp") as name:
+            tmp = Path(name)
+            poise = [sys.executable, "-m", "poise.cli", "run", "-f"]
+            ours, our_logs = await answers(poise, tmp, VARY_CONFIG, VARY_REQUESTS)
+            haproxy = ["haproxy", "-db", "-f"]
+            theirs, their_logs = await answers(haproxy, tmp, VARY_CONFIG, VARY_REQUESTS)
+        assert "b'/ae #1'" in ours[1] and "age: 0" in ours[1]
+        assert "b'/ref #2'" in ours[8]  # HAProxy 2.6 never serves a Vary: Referer alone
         assert ours == theirs
         assert our_logs == their_logs
 

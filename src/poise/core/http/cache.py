@@ -10,7 +10,12 @@ request's If-None-Match matches the stored ETag (or, without it, If-Modified-Sin
 older than the entry). `cache-store` keeps a 200 to such a GET whose response may be
 stored (not private, no-cache, no-store, max-age=0, s-maxage=0 nor Pragma no-cache; with
 a max-age, s-maxage or Expires, or else an ETag or Last-Modified; an Age above 0 and not
-beyond its max age; no Vary) and whose head and body fit in `max-object-size`; it lives
+beyond its max age; no Vary, or with `process-vary on` a Vary naming only
+Accept-Encoding and Referer: then the entry also has a secondary key, the response's
+content encoding and the request's Referer, and serves the requests whose
+Accept-Encoding accepts that encoding and whose Referer is the same; as in HAProxy 2.6,
+whose key always holds the response's encoding, a Vary on Referer alone is stored but
+never matches) and whose head and body fit in `max-object-size`; it lives
 for the smallest of the cache's `max-age` and the response's. A successful unsafe request
 (POST, PUT, DELETE ...) drops the entry of its key. The memory is bounded by
 `total-max-size`: the least recently used entries go first.
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from email.utils import parsedate_tz
@@ -44,6 +50,20 @@ def install(configs: tuple[CacheConfig, ...]) -> None:
         CACHES[config.name] = Cache(config)
 
 
+# The encodings HAProxy's Vary support knows (cache.c's vary_encoding bits).
+GZIP, DEFLATE, BR, COMPRESS, AES128GCM, EXI, PACK200, ZSTD, IDENTITY, STAR, OTHER = (
+    1 << n for n in range(11)
+)
+ALL = 0xFFFFFFFF
+_ENCODINGS = {
+    "aes128gcm": AES128GCM, "br": BR, "compress": COMPRESS, "deflate": DEFLATE, "exi": EXI,
+    "gzip": GZIP, "identity": IDENTITY, "pack200-gzip": PACK200, "x-gzip": GZIP,
+    "x-compress": COMPRESS, "zstd": ZSTD,
+}  # fmt: skip
+VARY_HEADERS = frozenset(("accept-encoding", "referer"))
+Secondary = tuple[int, int]  # (the Accept-Encoding bitmap, the Referer's CRC32), 0: unused
+
+
 @dataclass(slots=True)
 class Entry:
     head: bytes  # the status line and header lines as stored (each ending CRLF)
@@ -53,6 +73,8 @@ class Entry:
     age: int  # the Age the server gave
     etag: str | None
     last_modified: int
+    signature: frozenset[str] = frozenset()  # the Vary headers (process-vary on)
+    secondary: Secondary = (0, 0)
 
     @property
     def size(self) -> int:
@@ -67,6 +89,7 @@ class CacheState:
     ignore: bool = False  # TX_CACHE_IGNORE: neither used nor stored
     cacheable: bool = True  # TX_CACHEABLE (and TX_CACHE_COOK: kept together here)
     hit: bool = False  # answered from the cache (the log's server is <CACHE>)
+    secondary: Secondary | None = None  # the request's, for Vary (process-vary on)
     store: Store | None = None
 
 
@@ -93,7 +116,7 @@ class Store:
     def finish(self) -> None:
         if self.size >= 0:
             self.entry.body = b"".join(self.parts)
-            self.cache.put(self.key, self.entry)
+            self.cache.put(self.key, self.entry, self.entry.validated)
 
 
 class Cache:
@@ -103,31 +126,54 @@ class Cache:
 
     def __init__(self, config: CacheConfig) -> None:
         self.config = config
-        self.entries: OrderedDict[bytes, Entry] = OrderedDict()
+        # Each URL's entries: one, or one per secondary key under Vary.
+        self.entries: OrderedDict[bytes, list[Entry]] = OrderedDict()
         self.used = 0
 
-    def get(self, key: bytes, now: int) -> Entry | None:
-        entry = self.entries.get(key)
-        if entry is None:
+    def get(self, key: bytes, now: int) -> list[Entry] | None:
+        """The entries of a URL, when its first one is fresh (HAProxy's entry_exist)."""
+        entries = self.entries.get(key)
+        if not entries:
             return None
-        if entry.expire <= now:
-            self.drop(key)
+        self.prune(key, entries, now)
+        if not entries or entries[0] is not self.entries.get(key, [None])[0]:
             return None
         self.entries.move_to_end(key)
-        return entry
+        return entries
 
-    def put(self, key: bytes, entry: Entry) -> None:
-        self.drop(key)
+    def prune(self, key: bytes, entries: list[Entry], now: int) -> None:
+        for entry in [e for e in entries if e.expire <= now]:
+            entries.remove(entry)
+            self.used -= entry.size
+        if not entries:
+            del self.entries[key]
+
+    def put(self, key: bytes, entry: Entry, now: int) -> None:
+        entries = self.entries.get(key, [])
+        if entries:
+            self.prune(key, entries, now)
+            entries = self.entries.get(key, [])
+        same = [e for e in entries if not entry.signature or e.secondary == entry.secondary]
+        for old in same[:1] if not entry.signature else same:
+            entries.remove(old)
+            self.used -= old.size
+        if entry.signature and len(entries) >= self.config.max_secondary_entries:
+            return
         total = self.config.total_max_size
         while self.entries and self.used + entry.size > total:
-            self.drop(next(iter(self.entries)))
-        if entry.size <= total:
-            self.entries[key] = entry
-            self.used += entry.size
+            oldest = next(iter(self.entries))
+            if oldest == key:
+                break
+            self.drop(oldest)
+        if self.used + entry.size > total:
+            return
+        entries.append(entry)
+        self.entries[key] = entries
+        self.entries.move_to_end(key)
+        self.used += entry.size
 
     def drop(self, key: bytes) -> None:
-        entry = self.entries.pop(key, None)
-        if entry is not None:
+        for entry in self.entries.pop(key, []):
             self.used -= entry.size
 
 
@@ -145,7 +191,19 @@ def use(cache: Cache, req: Request, now: int, close: bool) -> tuple[bytes, int, 
     state.key = _key(req)
     if state.key is None or state.ignore:
         return None
-    entry = cache.get(state.key, now)
+    entries = cache.get(state.key, now)
+    vary = cache.config.process_vary
+    if vary:
+        state.secondary = _request_secondary(req.headers)
+    if entries is None:
+        return None
+    entry: Entry | None = entries[0]
+    if entries[0].signature:
+        found = state.secondary
+        entry = None
+        if found is not None:
+            wanted = _reduce(found, entries[0].signature)
+            entry = next((e for e in entries if _matches(e.secondary, wanted)), None)
     if entry is None:
         return None
     state.hit = True
@@ -231,7 +289,21 @@ def store(cache: Cache, req: Request, resp: Response, now: int) -> None:
     limit = cache.config.max_object_size
     if length and length[0].isdigit() and head_size + int(length[0]) > limit:
         return
-    if headers.has("vary") or not _response_cacheability(headers):
+    signature: frozenset[str] = frozenset()
+    secondary: Secondary = (0, 0)
+    if headers.has("vary"):
+        if not cache.config.process_vary or state.secondary is None:
+            return
+        signature = frozenset(v.lower() for v in headers.values("vary"))
+        if not signature <= VARY_HEADERS:
+            return
+        # HAProxy 2.6 writes the response's encoding whatever the Vary names
+        # (set_secondary_key_encoding): a Vary on Referer alone then never matches.
+        encoding = _response_encoding(headers)
+        if encoding is None:
+            return
+        secondary = (encoding, _reduce(state.secondary, signature)[1])
+    if not _response_cacheability(headers):
         return
     maxage, true_maxage = _max_age(headers, cache.config.max_age, now)
     age = 0
@@ -255,6 +327,8 @@ def store(cache: Cache, req: Request, resp: Response, now: int) -> None:
         age,
         etags[0].strip() if etags else None,
         _last_modified(headers, now),
+        signature,
+        secondary,
     )
     state.store = Store(cache, state.key, entry, limit)
 
@@ -332,3 +406,80 @@ def _http_date(text: str) -> int | None:
         return None
     year, month, day, hour, minute, second = parsed[:6]
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - (parsed[9] or 0)
+
+
+# --- Vary (process-vary on) ------------------------------------------------------------------
+
+
+def _encoding(value: str) -> tuple[int, bool] | None:
+    """parse_encoding_value: an encoding's bit and whether its weight is q=0; None: an
+    encoding HAProxy does not know (or a malformed one)."""
+    if value.startswith("*"):
+        bit, rest = STAR, value[1:]
+    else:
+        name = next((n for n in _ENCODINGS if value.startswith(n)), None)
+        if name is None:
+            return (0, False) if value[:1] in "abcdegipxz" and value else None
+        bit, rest = _ENCODINGS[name], value[len(name) :]
+    rest = rest.lstrip(" \t")
+    if rest and not rest.startswith(";"):
+        return None
+    return bit, rest[1:].lstrip(" \t") == "q=0"
+
+
+def _request_secondary(headers: Headers) -> Secondary | None:
+    """The request's secondary key: its Accept-Encoding bitmap (accept_encoding_normalizer)
+    and its Referer's CRC32; None when it has 16 Accept-Encoding values or more."""
+    values = [v for line in headers.get_all("accept-encoding") for v in line.split(",")]
+    bitmap, refused = IDENTITY, ALL
+    for written in values[:16]:
+        value = written.strip().lower()
+        if not value:
+            continue
+        parsed = _encoding(value)
+        if parsed is None:
+            bitmap |= OTHER
+        elif parsed[1]:
+            refused &= ~parsed[0] & ALL
+        else:
+            bitmap |= parsed[0]
+    if bitmap & STAR:
+        bitmap = ALL
+    bitmap &= refused
+    if not values:
+        bitmap = ALL
+    if len(values) >= 16:
+        return None
+    referer = headers.get_all("referer")
+    crc = zlib.crc32(referer[0].strip().encode("latin-1", "replace")) if referer else 0
+    return bitmap, crc
+
+
+def _reduce(secondary: Secondary, signature: frozenset[str]) -> Secondary:
+    """The parts of a secondary key the Vary headers name (the others are 0)."""
+    encoding, referer = secondary
+    return (
+        encoding if "accept-encoding" in signature else 0,
+        referer if "referer" in signature else 0,
+    )
+
+
+def _matches(stored: Secondary, wanted: Secondary) -> bool:
+    """secondary_key_cmp: the stored encoding is one the request accepts, the Referer
+    the same."""
+    encoding, referer = stored
+    if encoding & OTHER:
+        return False
+    return (encoding & wanted[0]) == encoding and referer == wanted[1]
+
+
+def _response_encoding(headers: Headers) -> int | None:
+    """set_secondary_key_encoding: the response's Content-Encoding as a bitmap (identity
+    when it has none); None for an encoding HAProxy does not know (not stored)."""
+    bitmap = 0
+    for value in headers.values("content-encoding"):
+        parsed = _encoding(value.lower())
+        if parsed is None:
+            return None
+        bitmap |= parsed[0]
+    return bitmap or IDENTITY
