@@ -40,6 +40,8 @@ frontend fe
     bind 127.0.0.1:{port}
     http-request cache-use small
     http-response cache-store small
+    http-after-response set-header X-Cache %[res.cache_name] if {{ res.cache_hit }}
+    http-after-response set-header X-Cache MISS unless {{ res.cache_hit }}
     default_backend app
 backend app
     server s 127.0.0.1:{app}
@@ -164,7 +166,8 @@ def test_cache_as_haproxy(loop_kind: str) -> None:
             tmp = Path(name)
             ours, our_logs = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
             theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp)
-        assert "age: 0" in ours[1] and "b'/cc #1'" in ours[1]
+        assert "age: 0" in ours[1] and "b'/cc #1'" in ours[1] and "x-cache: small" in ours[1]
+        assert "x-cache: miss" in ours[0]
         assert ours == theirs
         assert our_logs == their_logs
 

@@ -87,6 +87,8 @@ FETCHES: dict[str, FetchSpec] = {
     "res.cook_cnt": FetchSpec("int", 0, 1, "res"),
     "res.cook_val": FetchSpec("int", 0, 1, "res", multi=True),
     "res.ver": FetchSpec("str", scope="res"),
+    "res.cache_hit": FetchSpec("bool", scope="res"),
+    "res.cache_name": FetchSpec("str", scope="res"),
     "status": FetchSpec("int", scope="res"),
     "var": FetchSpec("any", 1, 2),
     "date": FetchSpec("int", 0, 2),

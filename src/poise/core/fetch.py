@@ -210,6 +210,9 @@ _SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
     "baseq": lambda req, resp: _base(req, True),
     "status": lambda req, resp: resp.status if resp is not None else None,
     "res.ver": lambda req, resp: resp.version if resp is not None else None,
+    # The cache (core/http/cache.py): whether the answer came from it, and which one.
+    "res.cache_hit": lambda req, resp: req.cache is not None and req.cache.hit,
+    "res.cache_name": lambda req, resp: req.cache.name if req.cache and req.cache.hit else None,
 }
 
 

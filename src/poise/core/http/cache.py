@@ -90,6 +90,7 @@ class CacheState:
     cacheable: bool = True  # TX_CACHEABLE (and TX_CACHE_COOK: kept together here)
     hit: bool = False  # answered from the cache (the log's server is <CACHE>)
     secondary: Secondary | None = None  # the request's, for Vary (process-vary on)
+    name: str = ""  # the cache that answered (res.cache_name)
     store: Store | None = None
 
 
@@ -206,7 +207,7 @@ def use(cache: Cache, req: Request, now: int, close: bool) -> tuple[bytes, int, 
             entry = next((e for e in entries if _matches(e.secondary, wanted)), None)
     if entry is None:
         return None
-    state.hit = True
+    state.hit, state.name = True, cache.config.name
     age = min(max(0, now - entry.validated) + entry.age, MAX_AGE)
     head = entry.head + b"age: %d\r\n" % age
     status, body = 200, entry.body
