@@ -221,7 +221,6 @@ def test_a_zero_timeout_is_no_timeout() -> None:
             "unknown 'timeout conect' in 'defaults' section; did you mean 'timeout connect'?",
         ),
         ("timeout", "expects one of: check, client"),
-        ("timeout tarpit 5s", "this HAProxy keyword is not implemented yet in poise"),
         ("timeout connect", "expects a duration"),
         ("timeout connect 5x", "unexpected character 'x'"),
         ("timeout connect 5s 6s", "unexpected argument '6s'"),

@@ -134,7 +134,9 @@ def test_a_fresh_record_has_haproxy_unset_values() -> None:
 
 def served(backend: Backend, server: ServerState) -> Txn:
     txn = Txn(0.0)
-    txn.req = Request("GET", "/index.html", "1.1", Headers([("Host", "www")]))
+    # As read_request makes it: the connection's addresses are the request's (until a
+    # `set-src-port` rule changes them), and the log line shows the request's.
+    txn.req = Request("GET", "/index.html", "1.1", Headers([("Host", "www")]), "10.0.1.2", 33313)
     txn.req_captures = ("www",)
     txn.resp = Response(200, "OK", "1.1", Headers())
     txn.t_head, txn.t_queue, txn.t_connect, txn.t_response = 3, 0, 1, 7
