@@ -49,6 +49,7 @@ class Mode:
     scheme: str = "http"
     bind_options: str = ""
     global_options: str = ""  # lines added to the global section
+    frontend_options: str = ""  # lines added to the frontend
     variants: tuple[str, ...] | None = None  # the variants that make sense (None: all)
     # Targets of this mode that differ from the variant's (variant name -> target).
     targets: tuple[tuple[str, Target], ...] = ()
@@ -95,6 +96,18 @@ MODES = (
         global_options="    tune.ssl.cachesize 0\n",
         variants=("close",),
     ),
+    # Rate limiting (issue 18): every request tracked by its client's address in a stick
+    # table and its rate compared (never reached, so every request is served).
+    Mode(
+        "http-track",
+        "http",
+        frontend_options=(
+            "    stick-table type ip size 100k expire 30s store http_req_rate(10s)\n"
+            "    http-request track-sc0 src\n"
+            "    http-request deny deny_status 429 if { sc_http_req_rate(0) gt 1000000000 }\n"
+        ),
+        targets=(("keep-alive", Target("cpu_us_per_req", "<=", 2.0)),),
+    ),
 )
 
 
@@ -123,6 +136,7 @@ def render_balancer(
         port=port,
         bind_options=bind_options,
         global_options=mode.global_options,
+        frontend_options=mode.frontend_options,
         servers=servers,
     )
 

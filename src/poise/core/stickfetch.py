@@ -53,11 +53,12 @@ _ALIASES = {
 }
 
 
-def _read(table: Table, entry: Entry | None, what: str) -> tuple[Value, ...]:
-    """One datum (`what` as the fetch names it) of an entry; none when not stored."""
+def _read(table: Table, entry: Entry | None, what: str, data: str = "") -> tuple[Value, ...]:
+    """One datum (`what` as the fetch names it, `data` as the table stores it) of an
+    entry; none when not stored."""
     if what == "trackers":
         return (entry.refs if entry is not None else 0,)
-    data = _ALIASES.get(what, what)
+    data = data or _ALIASES.get(what, what)
     if data not in table.periods:
         return _NONE
     if entry is None:
@@ -107,6 +108,8 @@ def values(name: str, args: Sequence[str]) -> Values:
 
 
 def _sc(index: int, what: str, other: str | None) -> Values:
+    data = _ALIASES.get(what, what)
+
     def fetch(req: Request, resp: Response | None) -> Sequence[Value]:
         item = counter(req, index)
         if what == "tracked":
@@ -125,7 +128,7 @@ def _sc(index: int, what: str, other: str | None) -> Values:
             entry = entry_there
         if what.startswith(("inc_", "clr_")):
             return _change(table, entry, what)
-        return _read(table, entry, what)
+        return _read(table, entry, what, data)
 
     return fetch
 

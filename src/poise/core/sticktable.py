@@ -86,7 +86,18 @@ class Entry:
 class Table:
     """A running stick table."""
 
-    __slots__ = ("clock", "config", "entries", "name", "periods", "serial", "size", "type")
+    __slots__ = (
+        "clock",
+        "config",
+        "counters",
+        "entries",
+        "expire",
+        "name",
+        "periods",
+        "serial",
+        "size",
+        "type",
+    )
 
     def __init__(self, config: StickTable, clock: Callable[[], int] = _zero) -> None:
         self.config = config
@@ -95,6 +106,19 @@ class Table:
         self.size = config.size
         self.clock = clock
         self.periods = dict(config.store)  # data type -> period (0: not a rate)
+        self.expire = config.expire or 0
+        # What `add` counts for each event, worked out once: the counter and the rate it
+        # stores (None: not stored), and the rate's period. Events not stored are absent.
+        self.counters: dict[str, tuple[str | None, str | None, int]] = {}
+        for event in ("conn", "sess", "http_req", "http_err", "http_fail", "bytes_in", "bytes_out"):
+            count, rate = event + "_cnt", event + "_rate"
+            found = (
+                count if count in self.periods else None,
+                rate if rate in self.periods else None,
+                self.periods.get(rate, 0),
+            )
+            if found[0] or found[1]:
+                self.counters[event] = found
         # Least recently touched first: the order HAProxy's expiry tree gives them.
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
         self.serial = 0
@@ -148,13 +172,12 @@ class Table:
     # -- entries ---------------------------------------------------------------------------
 
     def expire_at(self, now: int) -> int:
-        expire = self.config.expire
-        return now + expire if expire else now
+        return now + self.expire
 
     def lookup(self, key: Key) -> Entry | None:
         """The entry of a key, if it is there and not expired."""
         entry = self.entries.get(key)
-        if entry is not None and self._expired(entry, self.clock()):
+        if entry is not None and self.expire and not entry.refs and entry.expire <= self.clock():
             self._drop(entry)
             return None
         return entry
@@ -179,11 +202,13 @@ class Table:
         entry = self.entries[key] = Entry(key, data, self.expire_at(now), self.serial)
         return entry
 
-    def touch(self, entry: Entry) -> None:
-        """The entry was used: it expires `expire` from now and is the most recent."""
-        entry.expire = self.expire_at(self.clock())
-        if entry.key in self.entries:
-            self.entries.move_to_end(entry.key)
+    def touch(self, entry: Entry, now: int = 0) -> None:
+        """The entry was used (at `now`, 0: the clock's): it expires `expire` from now and
+        is the most recent."""
+        entry.expire = (now or self.clock()) + self.expire
+        entries = self.entries
+        if entry.key in entries:  # (a `clear table` may have removed it)
+            entries.move_to_end(entry.key)
 
     def remove(self, key: Key) -> bool:
         """`clear table ... key K`: False when the entry is tracked (HAProxy keeps it)."""
@@ -244,17 +269,21 @@ class Table:
             return None
         return value.read(self.clock(), self.periods[data])
 
-    def add(self, entry: Entry, counter: str, inc: int = 1) -> None:
-        """Count `inc` events in a counter and its rate (`conn` -> conn_cnt, conn_rate)."""
+    def add(self, entry: Entry, event: str, inc: int = 1, now: int = 0) -> None:
+        """Count `inc` events in a counter and its rate (`conn`: conn_cnt, conn_rate)."""
+        found = self.counters.get(event)
+        if found is None:
+            return
+        count_name, rate_name, period = found
         data = entry.data
-        count = data.get(counter + "_cnt")
-        if count is not None:
+        if count_name is not None:
+            count = data[count_name]
             assert isinstance(count, int)
-            data[counter + "_cnt"] = count + inc
-        rate = data.get(counter + "_rate")
-        if rate is not None:
+            data[count_name] = count + inc
+        if rate_name is not None:
+            rate = data[rate_name]
             assert isinstance(rate, FreqCtr)
-            rate.add(self.clock(), self.periods[counter + "_rate"], inc)
+            rate.add(now or self.clock(), period, inc)
 
     def set(self, entry: Entry, data: str, value: int) -> None:
         """`set table ... data.X V`: an integer is set, a rate gets V events now."""

@@ -26,15 +26,15 @@ from poise.core.sticktable import TABLES, Entry, FreqCtr, Table
 from poise.core.txn import Conn
 
 
-def _start(table: Table, entry: Entry) -> Counter:
+def _start(table: Table, entry: Entry, now: int) -> Counter:
     """stream_track_stkctr(): one more tracker, one more connection."""
     entry.refs += 1
     data = entry.data
     current = data.get("conn_cur")
     if isinstance(current, int):
         data["conn_cur"] = current + 1
-    table.add(entry, "conn")
-    table.touch(entry)
+    table.add(entry, "conn", 1, now)
+    table.touch(entry, now)
     return Counter(table, entry)
 
 
@@ -84,15 +84,21 @@ def request_ended(req: Request, status: int, bytes_in: int, bytes_out: int) -> N
     own counters stopped."""
     if req.track is None and (req.conn is None or req.conn.track is None):
         return
-    items = _each(req)
+    event = ""
     if 400 <= status < 500:
-        _count(items, "http_err")
+        event = "http_err"
     elif status >= 500 and status not in (501, 505):
-        _count(items, "http_fail")
-    if bytes_in:
-        _count(items, "bytes_in", bytes_in)
-    if bytes_out:
-        _count(items, "bytes_out", bytes_out)
+        event = "http_fail"
+    for item in _each(req):
+        table = item.table
+        if table.counters:  # one look for the common case: nothing else to count
+            entry = item.entry
+            if event:
+                table.add(entry, event)
+            if bytes_in:
+                table.add(entry, "bytes_in", bytes_in)
+            if bytes_out:
+                table.add(entry, "bytes_out", bytes_out)
     if req.track is not None:
         _stop(req.track)
         req.track = None
@@ -186,8 +192,9 @@ def _track(
             return
         if found is None:
             found = holder.track = [None] * COUNTERS
-        found[index] = _start(table, entry)
+        now = table.clock()
+        found[index] = _start(table, entry, now)
         if http and not connection:
-            table.add(entry, "http_req")
+            table.add(entry, "http_req", 1, now)
 
     return track
