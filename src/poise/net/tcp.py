@@ -28,6 +28,7 @@ from poise.core.layer4 import HELD_LIMIT
 from poise.core.payload import Held
 from poise.core.rdp_cookie import rdp_cookie
 from poise.core.server import ServerState
+from poise.core.tcp_http import read_head
 from poise.core.tcprules import Decision, TcpRuleSets, run_rules
 from poise.core.termination import NORMAL, Cause, Failure, Phase, code
 from poise.core.txn import Conn, Txn
@@ -230,6 +231,8 @@ class TcpSession(Relay):
         rules, req = self.inspecting, self.req
         if rules is None or req is None:
             return
+        if self.held is not None:
+            read_head(req, self.held.req)  # HTTP fetches on the bytes (core/tcp_http.py)
         decision, self.rule = run_rules(rules.content, req, self.rule)
         if decision is Decision.WAIT:
             return
@@ -292,6 +295,7 @@ class TcpSession(Relay):
             return frontend.backend
         if self.held is not None:
             self.held.final = True
+            read_head(self.req, self.held.req)
         name = select_backend(frontend.rules, self.req)
         return self.ctx.backends.get(name) if name is not None else None
 
