@@ -61,6 +61,9 @@ CONVERTERS: dict[str, ConverterSpec] = {
     "secure_memcmp": ConverterSpec("bool", ("var",), 1),
     "ipmask": ConverterSpec("ip", ("mask4", "mask6"), 1),
     "json": ConverterSpec("str", ("str",)),
+    "json_query": ConverterSpec("any", ("str", "str"), 1),
+    "jwt_header_query": ConverterSpec("any", ("str", "str")),
+    "jwt_payload_query": ConverterSpec("any", ("str", "str")),
     "ltrim": ConverterSpec("str", ("str",), 1),
     "rtrim": ConverterSpec("str", ("str",), 1),
     "sha1": _NONE,
@@ -239,6 +242,10 @@ def _check_meaning(name: str, args: tuple[str, ...]) -> None:
             raise Problem(f"{invalid}expects an integer or a variable name.") from None
     elif name in MAPS:
         _check_map(name, args)
+    elif name == "json_query" and not args[0]:
+        raise Problem(f"{invalid}json_path must not be empty")
+    elif name.startswith(("json_query", "jwt_")) and len(args) > 1 and args[1] != "int":
+        raise Problem(f'{invalid}output_type only supports "int" as argument')
     elif name == "sha2" and args and args[0] not in ("224", "256", "384", "512"):
         raise Problem(f"{invalid}Unsupported number of bits: '{args[0]}'.")
 

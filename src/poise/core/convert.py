@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 import xxhash
 
 from poise.config.converters import MAPS, mask_bits
-from poise.core import patterns, stickfetch, variables
+from poise.core import json_query, patterns, stickfetch, variables
 from poise.core.balancer import hashfn
 from poise.core.http.message import Request
 from poise.core.template import expand
@@ -402,6 +402,9 @@ _WITH_ARGS: dict[str, Callable[[Sequence[str]], Convert]] = {
     "ltrim": lambda args: lambda v: to_str(v).lstrip(args[0]),
     "rtrim": lambda args: lambda v: to_str(v).rstrip(args[0]),
     "sha2": _sha2,
+    "json_query": json_query.json_query,  # core/json_query.py
+    "jwt_header_query": json_query.jwt_query(0),
+    "jwt_payload_query": json_query.jwt_query(1),
     "sdbm": lambda args: _hash(hashfn.sdbm, args),
     "djb2": lambda args: _hash(hashfn.djb2, args),
     "crc32": lambda args: _hash(hashfn.crc32, args),
