@@ -181,7 +181,7 @@ def test_acl_flags_operators_and_pattern_files() -> None:
         ("acl a paht /", "unknown fetch method 'paht'; did you mean 'path'?"),
         ("acl a http_auth(users)", "unable to find userlist 'users' referenced in arg 1"),
         ("acl a path,nope /", "unknown converter 'nope'"),
-        ("acl a path,jwt_header_query /", "converter 'jwt_header_query' is not implemented yet"),
+        ("acl a path,jwt_verify(a,b) /", "converter 'jwt_verify' is not implemented yet"),
         ("acl a hdr(a,b,c) x", "expects at most 2 argument(s)"),
         ("acl a hdr(host,x) x", "occurrence 'x' is not an integer"),
         ("acl a path -m nope /", "unknown matching method 'nope'"),
