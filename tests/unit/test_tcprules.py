@@ -108,7 +108,21 @@ def test_a_connection_rule_after_a_session_rule_is_haproxys_warning() -> None:
     ("line", "message"),
     [
         ("tcp-request content track-sc3 src", "unknown action 'track-sc3'"),
-        ("tcp-request connection expect-proxy layer4", "use 'bind ... accept-proxy'"),
+        # HAProxy 2.6's messages (tests/io/test_expect_proxy.py runs the rule).
+        (
+            "tcp-request connection expect-proxy layer7",
+            "'tcp-request connection expect-proxy' only supports 'layer4' in frontend 'f' "
+            "(got 'layer7')",
+        ),
+        (
+            "tcp-request connection expect-proxy layer4 foo",
+            "'tcp-request connection expect-proxy' only accepts 'if' or 'unless', in "
+            "frontend 'f' (got 'foo')",
+        ),
+        (
+            "tcp-request session expect-proxy layer4",
+            "'expect-proxy layer4' is not allowed in 'tcp-request session' rules",
+        ),
         ("tcp-request content set-nice 5", "'set-nice' is not implemented"),
         ("tcp-request content close", "unknown action 'close'"),
         ("tcp-request content acept", "unknown action 'acept'; did you mean 'accept'"),

@@ -41,7 +41,7 @@ KEYWORDS: dict[TcpHook, str] = {
 }
 _VARIABLES = ("set-var", "set-var-fmt", "unset-var")
 _IMPLEMENTED: dict[TcpHook, tuple[str, ...]] = {
-    "connection": ("accept", "reject", *_VARIABLES),
+    "connection": ("accept", "reject", "expect-proxy", *_VARIABLES),
     "session": ("accept", "reject", *_VARIABLES),
     "content": ("accept", "reject", "capture", *_VARIABLES),
     "response": ("accept", "reject", "close", *_VARIABLES),
@@ -51,7 +51,7 @@ _SC = ("sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt", "sc-set-gpt0")
 _TRACK = ("track-sc0", "track-sc1", "track-sc2")
 _OTHERS: dict[TcpHook, tuple[str, ...]] = {
     "connection": (
-        *_SC, *_TRACK, "expect-netscaler-cip", "expect-proxy", "set-dst", "set-dst-port",
+        *_SC, *_TRACK, "expect-netscaler-cip", "set-dst", "set-dst-port",
         "set-mark", "set-src", "set-src-port", "set-tos", "silent-drop",
     ),
     "session": (
@@ -141,6 +141,18 @@ class TcpKeywords:
         if "(" in written:
             raise Problem(f"action '{base}' takes no argument in parentheses")
         rest = list(args[1:])
+        if base == "expect-proxy":
+            layer = rest.pop(0) if rest else ""
+            if layer != "layer4":
+                raise Problem(
+                    f"'{keyword} expect-proxy' only supports 'layer4' in "
+                    f"{self.section.kind} '{self.section.name}' (got '{layer}')"
+                )
+            if rest and rest[0] not in ("if", "unless"):
+                raise Problem(
+                    f"'{keyword} expect-proxy' only accepts 'if' or 'unless', in "
+                    f"{self.section.kind} '{self.section.name}' (got '{rest[0]}')"
+                )
         if rest and rest[0] not in ("if", "unless"):
             raise Problem(
                 f"'{keyword} {base}' expects either 'if' or 'unless' followed by a condition "
@@ -150,6 +162,8 @@ class TcpKeywords:
         action: TcpAction = "accept" if base == "accept" else "reject"
         if base == "close":
             action = "close"
+        elif base == "expect-proxy":
+            action = "expect-proxy"
         self.section.tcp_rules.append(TcpRule(hook, action, where, condition))
 
     def misplaced(self, hook: TcpHook, where: Where) -> None:
@@ -169,11 +183,8 @@ class TcpKeywords:
 
 
 def _refusal(hook: TcpHook, base: str, written: str) -> str:
-    if base == "expect-proxy":
-        return (
-            "action 'expect-proxy layer4' is not implemented yet in poise (use 'bind ... "
-            "accept-proxy')"
-        )
+    if base == "expect-proxy":  # HAProxy 2.6's message
+        return f"'expect-proxy layer4' is not allowed in '{KEYWORDS[hook]}' rules"
     if base.startswith("lua."):
         return f"action '{base}' is a Lua action: Lua is not implemented in poise"
     if base in _OTHERS[hook]:

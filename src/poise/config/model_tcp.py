@@ -15,7 +15,9 @@ from poise.config.where import Where
 # TLS handshake, `session`), on the request's first bytes (`content`), on the response's
 # (`response`: `tcp-response content`).
 TcpHook = Literal["connection", "session", "content", "response"]
-TcpAction = Literal["accept", "reject", "close", "variable"]
+# `expect-proxy`: `tcp-request connection expect-proxy layer4`, the PROXY header read
+# first when its condition holds (net/accept.py), as `bind ... accept-proxy` reads it.
+TcpAction = Literal["accept", "reject", "close", "variable", "expect-proxy"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,21 @@ def _compile(rule: TcpRule, scope: Scope) -> Compiled:
             run(req, None, False)
 
         return test, None, act
+    if rule.action == "expect-proxy":  # acted on at accept (net/accept.py): nothing here
+        return test, None, _nothing
     return test, Decision(rule.action), None
+
+
+def _nothing(req: Request) -> None:
+    pass
+
+
+def expects_proxy(rules: Sequence[Compiled], req: Request) -> bool:
+    """`tcp-request connection expect-proxy layer4 [if|unless COND]`: whether a rule whose
+    condition holds for this connection (as it reached the socket) asks for a PROXY
+    header; the rules before it that would end the connection run after the header, with
+    the others (a reject still refuses it then)."""
+    return any(step is _nothing and (test is None or test(req)) for test, _, step in rules)
 
 
 def run_rules(rules: Sequence[Compiled], req: Request, start: int = 0) -> tuple[Decision, int]:
@@ -123,11 +137,20 @@ def run_rules(rules: Sequence[Compiled], req: Request, start: int = 0) -> tuple[
 class TcpRuleSets:
     """A proxy's layer-4 rules, compiled once, and its inspect delays in seconds."""
 
-    __slots__ = ("connection", "content", "inspect", "response", "response_inspect", "session")
+    __slots__ = (
+        "connection",
+        "content",
+        "expect_proxy",
+        "inspect",
+        "response",
+        "response_inspect",
+        "session",
+    )
 
     def __init__(self, proxy: Proxy) -> None:
         rules = proxy.tcp_rules
         self.connection = [_compile(rule, "conn") for rule in rules.connection]
+        self.expect_proxy = any(rule.action == "expect-proxy" for rule in rules.connection)
         self.session = [_compile(rule, "conn") for rule in rules.session]
         self.content = [_compile(rule, "req") for rule in rules.content]
         self.response = [_compile(rule, "res") for rule in rules.response]

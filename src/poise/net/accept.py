@@ -35,6 +35,10 @@ from typing import Protocol
 
 from poise.core.backend import Log
 from poise.core.frontend import Frontend
+from poise.core.http.headers import Headers
+from poise.core.http.message import Request
+from poise.core.tcprules import TcpRuleSets, expects_proxy
+from poise.core.txn import Conn
 from poise.net import keepalive
 from poise.net.context import Context
 from poise.net.listener import Listener
@@ -107,6 +111,9 @@ def frontend_acceptor(
     acceptor.backlog = listener.backlog if unlistens else 0
     if listener.bind.accept_proxy:
         acceptor.proxy = ProxyReader(ctx.loop, frontend, listener)
+    elif frontend.tcp is not None and frontend.tcp.expect_proxy:
+        acceptor.proxy = ProxyReader(ctx.loop, frontend, listener)
+        acceptor.expect = frontend.tcp
     # `option clitcpka`: accepted connections inherit it from the listener (net/keepalive.py)
     keepalive.apply(listener.sock, keepalive.keepalive_options(frontend.proxy, "cli"))
     frontend.listeners.append(acceptor)
@@ -130,6 +137,7 @@ class Acceptor:
     __slots__ = (
         "backlog",
         "ctx",
+        "expect",
         "factory",
         "failed_at",
         "fd",
@@ -160,6 +168,8 @@ class Acceptor:
         self.failed_at = -BURST_GAP  # the loop's time of the last failed accept
         self.retry: asyncio.TimerHandle | None = None
         self.proxy: ProxyReader | None = None  # `accept-proxy`: the header comes first
+        # `tcp-request connection expect-proxy layer4 if COND`: only when a rule says so.
+        self.expect: TcpRuleSets | None = None
 
     # -- accepting ----------------------------------------------------------------------
 
@@ -188,7 +198,10 @@ class Acceptor:
         when it ends."""
         factory = self.factory
         try:
-            if self.proxy is not None:
+            expect = self.expect
+            if self.proxy is not None and (
+                expect is None or expects_proxy(expect.connection, socket_request(conn))
+            ):
                 proxied = await self.proxy.receive(conn, factory)
                 if proxied is None:  # refused and logged
                     conn.close()
@@ -277,3 +290,17 @@ class Acceptor:
         if self.retry is not None:
             self.retry.cancel()
             self.retry = None
+
+
+def socket_request(conn: socket.socket) -> Request:
+    """An accepted connection's addresses, as its `tcp-request connection` rules read them
+    before any byte (a PROXY header's among them) is read."""
+    facts = Conn()
+    try:
+        peer, local = conn.getpeername(), conn.getsockname()
+    except OSError:
+        peer = local = None
+    src, sport = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("unix", 0)
+    dst, dport = (str(local[0]), int(local[1])) if isinstance(local, tuple) else ("", 0)
+    facts.client_ip, facts.client_port = src, sport
+    return Request("", "", "1.1", Headers(), src, sport, dst, dport, conn=facts)
