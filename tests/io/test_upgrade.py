@@ -184,3 +184,34 @@ def test_bytes_held_by_layer4_rules_start_the_first_request(loop_kind: str) -> N
             assert " -- " in line
 
     run(loop_kind, main)
+
+
+@needs_haproxy
+def test_a_first_request_left_half_way_is_logged_pr_as_haproxy(
+    loop_kind: str, tmp_path: Path
+) -> None:
+    async def main() -> None:
+        async with Stage() as stage:
+            web = await stage.webapp("web")
+            fields = {"web": web.port, "tcp": web.port, "log": stage.logs.port, "rules": ""}
+
+            async def half_way(port: int) -> str:
+                stage.logs.lines.clear()
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(b"GET /a HT")
+                await writer.drain()
+                await asyncio.sleep(0.2)  # the time the line reports, not a condition
+                writer.close()
+                # (Not the line HAProxy may write for the probe that waits for its port,
+                # which closes at once: this one lasted the 200 ms.)
+                [line] = await stage.logs.wait_for(r"\] fe fe/<NOSRV> -1/-1/[1-9]\d\d ")
+                return re.sub(r"^.*\] ", "", re.sub(r"/\d+ 0 PR", "/T 0 PR", line))
+
+            poise = await stage.poise(CONFIG.format(port=0, **fields))
+            ours = await half_way(poise.port("fe"))
+            port = free_port()
+            async with haproxy(CONFIG.format(port=port, **fields), tmp_path, port):
+                theirs = await half_way(port)
+            assert ours == theirs == "fe fe/<NOSRV> -1/-1/T 0 PR 1/1/0/0/0 0/0", (ours, theirs)
+
+    run(loop_kind, main)

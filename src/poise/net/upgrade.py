@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from poise.core.backend import Backend
+from poise.core.termination import Failure
 from poise.core.txn import Txn
 from poise.core.txnlog import failed
 from poise.net.http import HttpSession
@@ -36,6 +37,14 @@ class UpgradedSession(HttpSession):
     __slots__ = ("began",)
 
     began: float
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.counted and self.requests == 0 and self.txn.req is None and self.rq.buf:
+            # The client left in the middle of its first request: HAProxy 2.6 logs it PR,
+            # under the frontend's name, <NOSRV>, nothing sent or received.
+            self.txn.term = Failure.REJECTED.code
+            self.log(self.txn, None, self.loop.time())
+        super().connection_lost(exc)
 
     def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
         frontend = self.frontend
