@@ -19,6 +19,7 @@ from pathlib import Path
 from tests.io.harness import Stage
 from tests.io.test_server_options import haproxy, needs_haproxy
 from tests.support import eventually, free_port, run
+from tests.tlskit import Pki, tls_open
 from tests.webapp import WebApp
 
 CONFIG = """
@@ -213,5 +214,33 @@ def test_a_first_request_left_half_way_is_logged_pr_as_haproxy(
             async with haproxy(CONFIG.format(port=port, **fields), tmp_path, port):
                 theirs = await half_way(port)
             assert ours == theirs == "fe fe/<NOSRV> -1/-1/T 0 PR 1/1/0/0/0 0/0", (ours, theirs)
+
+    run(loop_kind, main)
+
+
+def test_a_tls_connection_turns_http_too(loop_kind: str, tmp_path: Path) -> None:
+    """`bind ... ssl` in a TCP frontend: the decrypted bytes become the HTTP session's."""
+    pki = Pki(tmp_path)
+    cert = pki.issue("site.pem", ["site.example"])
+
+    async def main() -> None:
+        async with Stage() as stage:
+            web = await stage.webapp("web")
+            poise = await stage.poise(
+                CONFIG.format(port=0, web=web.port, tcp=web.port, log="{log}", rules="").replace(
+                    "bind 127.0.0.1:0", f"bind 127.0.0.1:0 ssl crt {cert}"
+                )
+            )
+            reader, writer = await tls_open(poise.port("fe"), pki.client(), "site.example")
+            try:
+                for path in ("/a", "/b"):
+                    writer.write(get(path))
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                    assert head.startswith(b"HTTP/1.1 200")
+                    assert await reader.readexactly(len(f"web {path}")) == f"web {path}".encode()
+            finally:
+                writer.close()
+            assert [seen.header("X-Via") for seen in web.seen] == ["web-rules", "web-rules"]
+            await stage.logs.wait_for(r"\] fe web/w ", 2)
 
     run(loop_kind, main)
