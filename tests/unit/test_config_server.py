@@ -177,11 +177,11 @@ backend be
 def test_server_options_not_implemented_are_reported_and_the_rest_is_read() -> None:
     found = errors(
         "backend be\n    server ag1 127.0.0.181:443 check inter 2s cookie ag1 ssl verify "
-        "required ca-file /etc/ca.pem sni str(ag1.example.com) check-alpn h2 socks4 10.0.0.1:1080\n"
+        "required ca-file /etc/ca.pem sni str(ag1.example.com) check-alpn h2 agent-check\n"
     )
     assert found == [
         f"{at(2)}: error: 'server': option '{name}' is not implemented yet in poise"
-        for name in ("check-alpn", "socks4")
+        for name in ("check-alpn", "agent-check")
     ]
 
 
