@@ -43,6 +43,18 @@ def test_the_reserve_counts_what_haproxy_counts_and_poise_holds() -> None:
     assert sockets_before_connections(config("    stats socket /tmp/s.sock")) == 30
 
 
+def test_nameservers_count_only_where_a_server_resolves_through_them() -> None:
+    # A resolvers section opens its sockets only for the servers that use it: one that no
+    # server names (as the implicit `default` section from /etc/resolv.conf) costs nothing.
+    section = "resolvers dns\n    nameserver a 127.0.0.1:53\n    nameserver b 127.0.0.2:53\n"
+    unused = BASE.format(global_="", frontend="", check="") + section
+    used = unused.replace("127.0.0.1:9000 ", "127.0.0.1:9000 resolvers dns ")
+    for text, reserve in ((unused, 19), (used, 21)):
+        parsed, diagnostics = parse([("t.cfg", text)], {})
+        assert parsed is not None, [str(d) for d in diagnostics]
+        assert sockets_before_connections(parsed) == reserve
+
+
 def test_maxconn_is_derived_from_the_larger_limit_halved() -> None:
     # HAProxy 2.6 here, same configuration without the log line: 119 from 256.
     limits = settle(config(), 256, 256)

@@ -6,7 +6,9 @@ connection, HAProxy reserves 10 descriptors, one per listening socket, one per s
 health check, and the connections of each stats socket (its listener and its `maxconn`,
 10), then per thread a poller and a wake-up pipe (3). poise counts the same, except that
 its one event loop holds 7 (uvloop's poller, wake-up pipes and signal socket pair), and
-that it also counts a socket per log target and per nameserver, which it holds open.
+that it also counts a socket per log target and per nameserver of a resolvers section a
+server uses, which it holds open (an unused section, such as the implicit `default` one,
+opens nothing).
 Without `maxconn` in `global`, maxconn is what remains of the limit (the larger of the
 soft and hard ones: the soft one is raised) divided by two, at least 100. maxsock is what
 maxconn needs; the soft limit is raised to it (never lowered: Python holds a few more
@@ -45,7 +47,8 @@ def sockets_before_connections(config: model.Config) -> int:
     checks = sum(1 for p in config.backends for s in p.servers if s.check)
     stats = len(config.global_.stats_sockets) * (1 + STATS_SOCKET_MAXCONN)
     logs = len({target for p in config.proxies for target in p.logs} | set(config.global_.logs))
-    nameservers = sum(len(r.nameservers) for r in config.resolvers)
+    used = {s.resolvers for p in config.backends for s in p.servers if s.resolvers}
+    nameservers = sum(len(r.nameservers) for r in config.resolvers if r.name in used)
     return RESERVED_FDS + listeners + checks + stats + logs + nameservers + LOOP_FDS
 
 
