@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,81 @@ def test_the_rules_read_the_same_body(loop_kind: str) -> None:
                 theirs = await exchange(HAPROXY, tmp, app)
         finally:
             await app.stop()
-        assert ours == theirs
+        assert ours == theirs, ours
         assert any("x-a='1'" in line for line in ours)
+
+    run(loop_kind, main, timeout=60)
+
+
+WAIT_CONFIG = """\
+global
+    log 127.0.0.1:{log} local0
+defaults
+    mode http
+    log global
+    option httplog
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port}
+    http-request wait-for-body time 300ms at-least 5 if { path /least }
+    http-request wait-for-body time 300ms if { path /all }
+    http-request add-header X-After %[req.body_len]
+    http-request deny if { req.body -m sub evil }
+    default_backend app
+backend app
+    server s 127.0.0.1:{app}
+"""
+CONTINUE = "Expect: 100-continue\r\nContent-Length: 12\r\n\r\n"
+WAITS: list[tuple[str, list[bytes]]] = [
+    ("all", [f"POST /all HTTP/1.1\r\nHost: x\r\n{CONTINUE}".encode(), b"a=evil&b=123"]),
+    ("least", [f"POST /least HTTP/1.1\r\nHost: x\r\n{CONTINUE}".encode(), b"a=1&b=xxxxxx"]),
+    ("all-late", [b"POST /all HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\na=1"]),
+    ("least-part", [b"POST /least HTTP/1.1\r\nHost: x\r\nContent-Length: 12\r\n\r\na=1&bc"]),
+]
+
+
+def reached(app: WebApp, before: int) -> Callable[[], bool]:
+    return lambda: app.connections > before
+
+
+async def waits(command: list[str], tmp: Path, app: WebApp) -> list[str]:
+    seen: list[str] = []
+    async with running(command, tmp, WAIT_CONFIG.replace("{app}", str(app.port))) as proxy:
+        for name, parts in WAITS:
+            app.seen.clear()
+            if name == "least-part":
+                # 6 bytes of 12 are enough: the request goes to the server, which answers
+                # once the rest comes.
+                reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+                writer.write(parts[0])
+                await eventually(reached(app, app.connections), what="the server reached")
+                writer.write(b"xxxxxx")
+                answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+                writer.close()
+            else:
+                closing = b"Host: x\r\nConnection: close\r\n"
+                answer = await send(proxy.port, [p.replace(b"Host: x\r\n", closing) for p in parts])
+            statuses = re.findall(rb"HTTP/1.1 (\d+)", answer)
+            after = [record.header("x-after") for record in app.seen]
+            seen.append(f"{name}: {b' '.join(statuses).decode()} {after}")
+        lines = proxy.logs.lines
+        await eventually(lambda: len(summaries(lines)) >= len(WAITS), what="the log lines")
+        seen.extend(summaries(lines))
+    return seen
+
+
+def test_wait_for_body_as_haproxy_waits(loop_kind: str) -> None:
+    async def main() -> None:
+        app = await WebApp("app").start()
+        try:
+            with tempfile.TemporaryDirectory(prefix="pw", dir="/tmp") as name:
+                ours = await waits(POISE, Path(name), app)
+                theirs = await waits(HAPROXY, Path(name), app)
+        finally:
+            await app.stop()
+        assert ours == theirs, ours
+        assert "all: 100 403 []" in ours and "all-late: 408 []" in ours
 
     run(loop_kind, main, timeout=60)

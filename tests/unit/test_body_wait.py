@@ -120,3 +120,17 @@ def test_a_body_not_waited_for_closes_the_connection_after_a_rule_answers() -> N
     assert bytes(w.port.client).startswith(b"HTTP/1.1 403 ")
     assert b"connection: close" in bytes(w.port.client).lower()
     assert w.terms() == ["PR"] and w.port.closed is not None and w.port.conns == []
+
+
+def test_wait_for_body_lets_the_later_rules_see_the_body_only() -> None:
+    w = World(
+        "    http-request set-header X-Before %[req.body_len]\n"
+        "    http-request wait-for-body time 1s at-least 3\n"
+        "    http-request set-header X-After %[req.body_len]\n"
+    )
+    w.client(post(b"a=1&b=22"))
+    w.client(b"a=")
+    assert w.dispatch.state is not None and w.port.conns == []
+    w.client(b"1&b")  # 5 bytes: enough, and all of them are read
+    conn = w.dispatch.up()
+    assert b"X-Before: \r\nX-After: 5\r\n\r\na=1&b" in bytes(conn.data)

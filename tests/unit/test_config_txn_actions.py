@@ -204,3 +204,17 @@ def test_a_capture_fetch_takes_a_slot_number() -> None:
     found = errors("http-request set-header X %[capture.req.hdr(x)]", "frontend f")
     assert len(found) == 1
     assert "fetch method 'capture.req.hdr' : failed to parse 'x' as type 'integer'" in found[0]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("http-request wait-for-body", "'wait-for-body' expects a 'time' argument"),
+        ("http-request wait-for-body time 1x", "unexpected character 'x'"),
+        ("http-request wait-for-body time 1s at-least x", "invalid value 'x' for 'at-least'"),
+        ("http-request wait-for-body time 1s size 3", "unexpected argument 'size'"),
+    ],
+)
+def test_wait_for_body_refused_when_it_cannot_be_read(line: str, message: str) -> None:
+    found = errors(line, "frontend f")
+    assert len(found) == 1 and message in found[0], found

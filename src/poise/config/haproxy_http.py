@@ -26,6 +26,7 @@ from poise.config.haproxy_http_actions import (
     normalize_rule,
     pattern_rule,
     timing_rule,
+    wait_rule,
 )
 from poise.config.haproxy_http_settings import (
     HttpSettings,
@@ -112,6 +113,7 @@ _ARITY: dict[str, int | None] = {
     "del-acl": 1,
     "early-hint": 2,
     "normalize-uri": None,
+    "wait-for-body": None,
 }
 # Each action's name as the model's HttpAction (the same words as _ARITY's).
 _ACTIONS: dict[str, HttpAction] = {name: cast(HttpAction, name) for name in _ARITY}
@@ -327,6 +329,8 @@ class HttpKeywords:
             own, rest = keyword_arguments(args[1:], {"realm": 2}, 1)
         elif action == "set-status":
             own, rest = keyword_arguments(args[1:], {"reason": 2}, 1)
+        elif action == "wait-for-body":
+            own, rest = keyword_arguments(args[1:], {"time": 2, "at-least": 2}, 2)
         elif action == "normalize-uri":  # NAME [OPTION]
             option = NORMALIZER_OPTIONS.get(args[1] if len(args) > 1 else "")
             width = 2 if option is not None and args[2:3] == [option] else 1
@@ -396,6 +400,8 @@ class HttpKeywords:
             return capture_rule(rule, args, scope, self.section, where)
         if action == "normalize-uri":
             return normalize_rule(rule, args)
+        if action == "wait-for-body":
+            return wait_rule(rule, args)
         if action == "redirect":
             return _with(rule, redirect=parse_redirect(args, where, lf=scope))
         if action == "use-service":

@@ -9,6 +9,7 @@ transaction is handled rather than the message (configuration.txt 4.2, HAProxy 2
   KEY`: the entries of a map or ACL file at run time;
 - `normalize-uri NAME [full|strict]` (experimental in HAProxy 2.6: the configuration
   must say `expose-experimental-directives` in `global` first);
+- `wait-for-body time T [at-least N]`: the following rules see the body;
 - `capture EXPR len N|id N` and `declare capture request|response len N`: values for the
   log's `{...}` blocks and the `capture.req.hdr(N)`/`capture.res.hdr(N)` fetches, in the
   slots of the frontend's `capture ... header` lines, numbered in the order of the lines.
@@ -162,3 +163,22 @@ def normalize_rule(rule: HttpRule, args: list[str]) -> HttpRule:
     if args[0] not in NORMALIZERS:
         raise Problem(f"unknown normalizer '{args[0]}'.")
     return replace(rule, name=args[0], status=int(len(args) > 1))
+
+
+def wait_rule(rule: HttpRule, args: list[str]) -> HttpRule:
+    """`wait-for-body time T [at-least N]`: the rules wait for the body, T at most (then
+    408), N bytes being enough (core/http/body_wait.py); T in `status`, N in `name`."""
+    found = dict(zip(args[::2], args[1::2], strict=False))
+    for word in found:
+        if word not in ("time", "at-least"):
+            raise Problem(f"'wait-for-body' : unexpected argument '{word}'")
+    if "time" not in found:
+        raise Problem("'wait-for-body' expects a 'time' argument")
+    try:
+        wait = parse_time(found["time"])
+    except ValueError as exc:
+        raise Problem(f"'wait-for-body' : {exc}") from None
+    at_least = found.get("at-least", "0")
+    if not at_least.isdigit():
+        raise Problem(f"'wait-for-body' : invalid value '{at_least}' for 'at-least'")
+    return replace(rule, status=wait, name=at_least)

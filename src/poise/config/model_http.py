@@ -225,6 +225,7 @@ HttpAction = Literal[
     "cache-use",
     "cache-store",
     "normalize-uri",
+    "wait-for-body",
 ]
 HeaderMatch = Literal["str", "beg", "end", "sub", "reg"]
 HttpReuse = Literal["never", "safe", "aggressive", "always"]

@@ -8,7 +8,9 @@ http-request` (else `timeout client`) from the end of the head: then 408, logged
 with no request time. A client that sent `Expect: 100-continue` gets the `100 Continue`
 from the balancer, and the header is not forwarded. A client that closes before its body
 is whole leaves with nothing answered (`CR--`). A frontend's option waits before the
-frontend's rules, a backend's before the backend's. The request time (%TR) then ends with
+frontend's rules, a backend's before the backend's; `http-request wait-for-body time T
+[at-least N]` waits in the middle of the rules (T instead of the timeouts, N bytes being
+enough), and the rules go on after it. The request time (%TR) then ends with
 the body.
 
 Functions of the stream (core/http/stream.py), like stream_request.py's. Pure.
@@ -36,15 +38,16 @@ class BodyWait:
     """A request held for its body: where to go on (`then(stream, head)`), how much of
     the body is enough, and when the wait ends."""
 
-    __slots__ = ("chunked", "deadline", "head", "length", "limit", "stream", "then")
+    __slots__ = ("chunked", "deadline", "enough", "head", "length", "limit", "stream", "then")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 (made in one place, wait())
         self,
         stream: HttpStream,
         head: bytes,
         then: Then,
         framing: validate.Framing,
         deadline: float,
+        at_least: int = 0,
     ) -> None:
         self.stream = stream
         self.head = head
@@ -52,6 +55,8 @@ class BodyWait:
         self.chunked = framing.kind == "chunked"
         self.length = framing.length
         self.limit = max(MAX_HEAD - len(head), 0)
+        # `wait-for-body ... at-least N`: N bytes are enough to go on (all held are read).
+        self.enough = min(self.limit, at_least) if at_least else self.limit
         self.deadline = deadline
 
     def held(self, buf: bytearray, req: Request) -> bool:
@@ -59,12 +64,12 @@ class BodyWait:
         is the request's `body`)."""
         if self.chunked:
             data, declared, end = decode_chunks(buf, self.limit)
-            if end < 0 and len(buf) < self.limit:
+            if end < 0 and len(buf) < self.enough:
                 return False
             req.body, req.body_size, req.body_end = data.decode("latin-1"), declared, end
             return True
         have = min(len(buf), self.length)
-        if have < self.length and len(buf) < self.limit:
+        if have < self.length and len(buf) < self.enough:
             return False
         req.body = bytes(buf[: min(have, self.limit)]).decode("latin-1")
         req.body_size = self.length
@@ -79,7 +84,14 @@ class BodyWait:
         s.reject(Failure.REQUEST_TIMEOUT, "request body timeout")
 
 
-def wait(s: HttpStream, raw: bytes, req: Request, timeout: float | None, then: Then) -> bool:
+def wait(  # noqa: PLR0917 (the stream's facts, each a plain value)
+    s: HttpStream,
+    raw: bytes,
+    req: Request,
+    timeout: float | None,
+    then: Then,
+    at_least: int = 0,
+) -> bool:
     """Hold the request until its body is in; True: `then(s, raw)` runs when it is (the
     caller stops here), False: it is there already (or there is none), go on."""
     framing = validate.request_framing(req)
@@ -88,7 +100,7 @@ def wait(s: HttpStream, raw: bytes, req: Request, timeout: float | None, then: T
         return False
     now = s.last_active
     deadline = now + timeout if timeout is not None else float("inf")
-    held = BodyWait(s, raw, then, framing, deadline)
+    held = BodyWait(s, raw, then, framing, deadline, at_least)
     if held.held(s.rq.buf, req):
         return False
     if validate.expects_continue(req):

@@ -48,7 +48,7 @@ from poise.core.http.txn_rules import (
 from poise.core.http.uri_rules import URI_ACTIONS, uri_step
 from poise.core.template import expand
 
-VerdictKind = Literal["continue", "deny", "reply", "service", "tarpit"]
+VerdictKind = Literal["continue", "deny", "reply", "service", "tarpit", "wait"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +69,10 @@ class Verdict:
     termination: str = ""
     service: str = ""
     log: bool = True
+    # `wait`: `http-request wait-for-body` (core/http/body_wait.py): the rules go on from
+    # the `resume`-th once the body is in, `status` ms at most, `at_least` bytes enough.
+    resume: int = 0
+    at_least: int = 0
 
 
 CONTINUE = Verdict("continue")
@@ -149,14 +153,20 @@ def _run(
     req: Request,
     resp: Response | None,
     close: bool,
+    start: int = 0,
 ) -> Verdict:
-    for test, step in steps:
+    for index in range(start, len(steps)):
+        test, step = steps[index]
         if test is not None and not test(req, resp):
             continue
         outcome = step(req, resp, close)
         if outcome is None:
             continue
         if isinstance(outcome, Verdict):
+            if outcome.kind == "wait":
+                if req.body is not None and req.body_end >= 0:
+                    continue  # the whole body is in already
+                return replace(outcome, resume=index + 1)
             return outcome
         break  # allow
     return CONTINUE
@@ -176,15 +186,15 @@ def select_backend(program: Rules, req: Request) -> str | None:
     return program.fallback
 
 
-def request_rules(program: Rules, req: Request, *, close: bool = False) -> Verdict:
+def request_rules(program: Rules, req: Request, *, close: bool = False, start: int = 0) -> Verdict:
     """The `http-request` rules of `proxy` in order (header edits in place; `allow` ends
     them), then its `redirect` rules. `close`: the session will close the client
     connection after this request whatever the rules say (the generated response then
-    says so)."""
+    says so). `start`: go on from that rule (after a `wait-for-body`)."""
     if not program.request and not program.redirects:
         return CONTINUE
     close = close or program.closes
-    verdict = _run(program.request, req, None, close)
+    verdict = _run(program.request, req, None, close, start)
     if verdict is CONTINUE and program.redirects:
         return _run(program.redirects, req, None, close)
     return verdict
@@ -259,6 +269,10 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         return test, sticktrack.step(rule.stick, scope)
     if rule.action == "early-hint":
         return test, early_hint_step(rule, scope)
+    if rule.action == "wait-for-body":
+        reason = f"{keyword} wait-for-body at {rule.where}"
+        wait = Verdict("wait", rule.status, reason=reason, at_least=int(rule.name or 0))
+        return test, lambda req, resp, close: wait
     if rule.action == "normalize-uri":
         return test, _normalize_step(rule, f"{keyword} normalize-uri at {rule.where}")
     where = f"{keyword} {rule.action} at {rule.where}"

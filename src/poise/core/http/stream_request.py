@@ -11,6 +11,7 @@ stream_request.handle_head`); `s` is the stream. Pure: no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from poise.config.model import Option
@@ -113,21 +114,27 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     route(s, raw)
 
 
-def route(s: HttpStream, raw: bytes) -> None:
-    """The frontend's rules and services, the switching rules, to the backend."""
+def route(s: HttpStream, raw: bytes, start: int = 0) -> None:
+    """The frontend's rules and services, the switching rules, to the backend. `start`:
+    the rules go on from there (after a `wait-for-body`)."""
     req = s.txn.req
     assert req is not None
     close = not s.keep_client
     runtime = s.frontend
     verdict = (
-        request_analysers.monitor(runtime, req, close) if runtime.monitor_uri else rules.CONTINUE
+        request_analysers.monitor(runtime, req, close)
+        if runtime.monitor_uri and not start
+        else rules.CONTINUE
     )
     if runtime.request_rules and verdict is rules.CONTINUE:
         # A rule's answer to a request whose body is not read closes (body_wait.answering).
         answer_closes = close or body_wait.unread(req)
-        verdict = rules.request_rules(runtime.rules, req, close=answer_closes)
+        verdict = rules.request_rules(runtime.rules, req, close=answer_closes, start=start)
         if req.hints:
             send_hints(s, req)
+        if verdict.kind == "wait":
+            wait_for_body(s, raw, req, verdict, route)
+            return
     pages = runtime.pages  # worked out on the first request (net/services.has_pages)
     if pages is None:
         pages = s.port.has_pages(runtime)
@@ -174,21 +181,25 @@ def route(s: HttpStream, raw: bytes) -> None:
     to_server(s, raw)
 
 
-def to_server(s: HttpStream, raw: bytes) -> None:
-    """The backend's rules, the head for the server, the body, a server."""
+def to_server(s: HttpStream, raw: bytes, start: int = 0) -> None:
+    """The backend's rules (from the `start`-th), the head for the server, the body, a
+    server."""
     req, backend, txn = s.txn.req, s.backend, s.txn
     assert req is not None and backend is not None
     frontend = s.frontend.proxy
     close = not s.keep_client
     runtime = s.frontend
-    if backend.tcp is not None and layer4.backend_rejects(backend, frontend, req):
+    if not start and backend.tcp is not None and layer4.backend_rejects(backend, frontend, req):
         layer4_reject(s, False)
         return
     if backend.request_rules and backend.proxy is not frontend:
         answer_closes = close or body_wait.unread(req)
-        verdict = rules.request_rules(backend.rules, req, close=answer_closes)
+        verdict = rules.request_rules(backend.rules, req, close=answer_closes, start=start)
         if req.hints:
             send_hints(s, req)
+        if verdict.kind == "wait":
+            wait_for_body(s, raw, req, verdict, to_server)
+            return
         if verdict.kind != "continue":
             body_wait.answering(s, req)
             if verdict.kind == "tarpit":
@@ -233,6 +244,25 @@ def to_server(s: HttpStream, raw: bytes) -> None:
         s.dispatch.assign_to(chosen)
     else:
         s.dispatch.assign(None)
+
+
+def wait_for_body(
+    s: HttpStream,
+    raw: bytes,
+    req: Request,
+    verdict: rules.Verdict,
+    rules_from: Callable[[HttpStream, bytes, int], None],
+) -> None:
+    """`http-request wait-for-body`: the rules go on from the next one once the body is
+    in (at once when it is there already)."""
+    resume = verdict.resume
+
+    def go_on(stream: HttpStream, head: bytes) -> None:
+        rules_from(stream, head, resume)
+
+    timeout = verdict.status / 1000 or None
+    if not body_wait.wait(s, raw, req, timeout, go_on, verdict.at_least):
+        go_on(s, raw)
 
 
 def send_hints(s: HttpStream, req: Request) -> None:
