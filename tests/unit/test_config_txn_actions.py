@@ -51,7 +51,7 @@ def test_refused_as_haproxy_refuses_them(line: str, message: str) -> None:
 
 def test_set_timeout_needs_a_backend() -> None:
     found = errors("http-request set-timeout server 1s", "frontend f")
-    assert len(found) == 1 and "no backend capability" in found[0]
+    assert len(found) == 1 and "proxy 'f' has no backend capability." in found[0]
 
 
 def test_accepted_with_their_values() -> None:

@@ -395,7 +395,7 @@ class HttpKeywords:
         if action in ("deny", "return", "tarpit"):
             return _with(rule, reply=self.reply(action, args, where, scope))
         if action in ("set-timeout", "set-log-level"):
-            return timing_rule(rule, args, scope, self.section.kind)
+            return timing_rule(rule, args, scope, self.section)
         if action == "capture":
             return capture_rule(rule, args, scope, self.section, where)
         if action == "normalize-uri":

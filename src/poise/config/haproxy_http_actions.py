@@ -54,7 +54,7 @@ EXPERIMENTAL = (
 )
 
 
-def timing_rule(rule: HttpRule, args: list[str], scope: Scope, section_kind: str) -> HttpRule:
+def timing_rule(rule: HttpRule, args: list[str], scope: Scope, section: SectionDraft) -> HttpRule:
     if rule.action == "set-log-level":
         level = args[0] if args else ""
         if level not in LOG_LEVELS and level != "silent":
@@ -65,8 +65,8 @@ def timing_rule(rule: HttpRule, args: list[str], scope: Scope, section_kind: str
     target, value = args
     if target not in TIMEOUT_TARGETS:
         raise Problem(f"'set-timeout' rule supports 'server'/'tunnel' (got '{target}').")
-    if section_kind == "frontend":
-        raise Problem("this proxy has no backend capability.")
+    if section.kind == "frontend":
+        raise Problem(f"proxy '{section.name}' has no backend capability.")
     if value[:1].isdigit():
         try:
             return replace(rule, name=target, status=parse_time(value))
