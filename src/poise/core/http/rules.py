@@ -287,7 +287,8 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     if rule.action == "set-status":
         return test, _status_step(rule.status, rule.name or reply.reason(rule.status))
     if rule.action in ("cache-use", "cache-store"):
-        return test, cache_step(rule.action, rule.name, where)
+        side = "fe" if proxy.is_frontend else "be"
+        return test, cache_step(rule.action, rule.name, where, (side, proxy.name))
     if rule.action == "silent-drop":
         # The connection closes with nothing sent, logged PR-- with the status so far
         # (-1, or the server's), as HAProxy logs it.
@@ -309,13 +310,13 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     return test, _reply_step(proxy, rule.reply, kind, where, scope)
 
 
-def cache_step(action: str, name: str, where: str) -> Step:
+def cache_step(action: str, name: str, where: str, counter: tuple[str, str]) -> Step:
     """`http-request cache-use NAME`, `http-response cache-store NAME` (core/http/cache.py:
     the cache is the process's, looked up by name when the rule runs)."""
 
     def use(req: Request, resp: Response | None, close: bool) -> Outcome:
         found = cache.CACHES.get(name)
-        hit = cache.use(found, req, int(proc.clock()), close) if found is not None else None
+        hit = cache.use(found, req, int(proc.clock()), close, counter) if found else None
         if hit is None:
             return None
         answer, status, closes = hit
