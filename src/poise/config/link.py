@@ -340,6 +340,7 @@ class _Linker:
             Option.HTTP_BUFFER_REQUEST,
             Option.ORIGINALTO,
             Option.HTTP_IGNORE_PROBES,
+            Option.HTTP_PRETEND_KEEPALIVE,
         ):
             if http_only in options:
                 options.discard(http_only)

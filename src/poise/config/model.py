@@ -438,6 +438,7 @@ class Option(Enum):
     SRVTCPKA = "srvtcpka"
     PREFER_LAST_SERVER = "prefer-last-server"
     HTTP_IGNORE_PROBES = "http-ignore-probes"  # an empty connection closes unseen
+    HTTP_PRETEND_KEEPALIVE = "http-pretend-keepalive"  # the server is not told of a close
     HTTP_BUFFER_REQUEST = "http-buffer-request"  # core/http/body_wait.py
     DONTLOG_NORMAL = "dontlog-normal"  # log only the sessions that failed (8.2.3)
     LOG_SEPARATE_ERRORS = "log-separate-errors"  # ... at level err

@@ -111,6 +111,7 @@ class Backend:
         "persist_rules",
         "plain_responses",
         "prefers_last",
+        "pretends_keepalive",
         "proxy",
         "queue",
         "queue_timeout",
@@ -234,6 +235,9 @@ class Backend:
         self.closes_server = (
             model.Option.HTTP_SERVER_CLOSE in options or model.Option.HTTPCLOSE in options
         )
+        # `option http-pretend-keepalive`: a server connection poise closes after the
+        # response is not announced as closing (the server may then answer chunked).
+        self.pretends_keepalive = model.Option.HTTP_PRETEND_KEEPALIVE in options
         # HTTP: no http-response rule, no persistence cookie and no compression here, so a
         # plain response goes through with its head unread beyond its framing (net/http.py).
         self.plain_responses = (

@@ -120,9 +120,12 @@ def server_headers(
         )
     if frontend.proxy.originalto is not None or backend.proxy.originalto is not None:
         original_to(req, frontend.proxy.originalto, backend.proxy.originalto)
-    if not keep_server and not websocket:  # an upgrade keeps its own
-        headers.add("Connection", "close")
-    elif req.version == "1.0":
+    # As HAProxy 2.6's H1 mux: a connection to close says `close` in HTTP/1.1 (1.0 closes
+    # by default), one kept (or pretended kept) says `keep-alive` in HTTP/1.0.
+    if not keep_server and not websocket and not backend.pretends_keepalive:
+        if req.version != "1.0":  # an upgrade keeps its own
+            headers.add("Connection", "close")
+    elif req.version == "1.0" and not websocket:
         headers.add("Connection", "keep-alive")
     return keep_server
 
