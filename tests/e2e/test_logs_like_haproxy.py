@@ -1,8 +1,8 @@
 """The syslog datagrams of the same traffic through `poise run` and through HAProxy 2.6,
 on the same configuration: `log-tag` (global, and a frontend's own), `log-send-hostname`,
-the local and RFC 5424 formats, `option httpslog` (with TLS and a resumed session, and
-without TLS), `option dontlog-normal`, `option log-separate-errors` (a
-failed request at level err), `option dontlognull`, a client that closes before its
+the local and RFC 5424 formats (with `log-format-sd`), `option httpslog` (with TLS and a
+resumed session, and without TLS), `option dontlog-normal`, `option log-separate-errors`
+(a failed request at level err), `option dontlognull`, a client that closes before its
 request is whole (`CR-- 400 "<BADREQ>"`), and the stats page's and the Prometheus
 exporter's answers (`<STATS>`, `<PROMEX>` in place of a server).
 
@@ -10,8 +10,8 @@ Each balancer runs as a process, as a user runs it; a tests/webapp.py backend an
 and a UDP receiver of the test (tests/io/harness.py) takes the datagrams. What differs by
 nature is masked before comparing: dates, the pid, the client port, the timers, %B (the
 response head poise forwards is not the one HAProxy re-encodes) and %ac (the process's
-connections: the one before may still be closing). The lines are compared as
-a sorted list: two frontends log at the same time.
+connections: the one before may still be closing). The lines are compared as a sorted
+list: two frontends log at the same time.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ frontend ready
 frontend plain
     bind 127.0.0.1:{plain}
     log-tag ftag
+    log-format-sd "[exampleSDID@1234 status=\\"%ST\\" fe=\\"%f\\" ts=\\"%tsc\\"]"
     stats enable
     stats uri /stats
     http-request use-service prometheus-exporter if {{ path /metrics }}
@@ -120,7 +121,7 @@ _MASKS = [
     (re.compile(r"^(<\d+>)\w{3} [ \d]\d \d\d:\d\d:\d\d "), r"\1DATE "),
     (re.compile(r"^(<\d+>1) \S+ "), r"\1 DATE "),
     (re.compile(r"\[\d+\]: "), "[PID]: "),
-    (re.compile(r"^(<\d+>1 DATE \S+ \S+) \d+ - - "), r"\1 PID - - "),
+    (re.compile(r"^(<\d+>1 DATE \S+ \S+) \d+ - "), r"\1 PID - "),
     (re.compile(r"127\.0\.0\.1:\d+ \[[^]]+\]"), "127.0.0.1:PORT [DATE]"),
     # httplog: timers, status, %B
     (re.compile(r" (-?\d+/){4}-?\d+ (\d+) \d+ "), r" TIMERS \2 B "),
@@ -214,6 +215,10 @@ def test_the_same_traffic_sends_the_same_datagrams(loop_kind: str, tmp_path: Pat
         assert secure[0].startswith(" 0/0000000000000000/0/0/0 lb.test/TLSv1.3/"), secure
         assert secure[-1].startswith(" 0/0000000000000000/0/0/1 lb.test/TLSv1.3/"), secure
         assert all(line.endswith('" 0/-/-/-/0 -/-/-') for line in theirs if " clear " in line)
+        # log-format-sd: the structured data of plain's RFC 5424 messages only.
+        sd = [line for line in theirs if " [exampleSDID@1234 " in line]
+        assert len(sd) == 8 and all(line.startswith("<14") for line in sd), sd
+        assert any('status="503" fe="plain" ts="SC--"] ' in line for line in sd), sd
         assert sum(" plain/<STATS> " in line or " plain/<PROMEX> " in line for line in theirs) == 4
         badreq = [line for line in theirs if '"<BADREQ>"' in line]
         assert len(badreq) == 2 * 2 and all(" 400 B - - CR-- " in line for line in badreq)

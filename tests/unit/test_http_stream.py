@@ -42,7 +42,9 @@ class Clock:
 class Sink:
     """The frontend's log sink: the lines themselves are core/httplog.py's tests'."""
 
-    def send(self, level: str, message: str) -> None:
+    def send(
+        self, level: str, message: str, facility: str | None = None, sd: str | None = None
+    ) -> None:
         pass
 
     def explain(self, message: str) -> None:

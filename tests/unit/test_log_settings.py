@@ -171,3 +171,19 @@ def test_httpslog_in_a_tcp_frontend_falls_back_to_tcplog() -> None:
         "t.cfg:11: warning: 'option httpslog': not usable with frontend 'fe' (needs 'mode "
         "http'): falling back to 'option tcplog'"
     ]
+
+
+def test_log_format_sd() -> None:
+    sd = '    log-format-sd "[x@1 status=\\"%ST\\"]"'
+    cfg = proxy_config(defaults=sd)
+    fe, be = cfg.proxy("fe"), cfg.proxy("be")
+    assert fe is not None and be is not None
+    assert fe.log.format_sd == '[x@1 status="%ST"]' and be.log.format_sd is None
+    text = BASE.format(defaults="", frontend="    mode tcp\n" + sd.replace("%ST", "%HM"))
+    _, diagnostics = config(text.replace("backend be\n", "backend be\n    mode tcp\n"))
+    assert diagnostics == [
+        "t.cfg:11: error: 'log-format-sd': failed to parse log-format-sd : format variable "
+        "'HM' is reserved for HTTP mode"
+    ]
+    _, diagnostics = config(BASE.format(defaults="    log-format-sd %[nope]", frontend=""))
+    assert len(diagnostics) == 1 and "failed to parse log-format-sd : " in diagnostics[0]

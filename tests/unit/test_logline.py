@@ -364,3 +364,12 @@ def test_level_filter() -> None:
     assert level_for_target("warning", "info", "err") == 4
     assert level_for_target("info", "info", "err") == 6
     assert level_for_target("debug", "info", "err") is None
+
+
+def test_rfc5424_structured_data_and_the_other_formats() -> None:
+    # log-format-sd: in place of the "-" after the message id, in RFC 5424 only.
+    sd = '[x@1 a="b"]'
+    sent = frame("m", format="rfc5424", facility=0, level=6, tag="t", pid=1, now=0.0, sd=sd)
+    assert sent.endswith(b' t 1 - [x@1 a="b"] m\n')
+    local = frame("m", format="local", facility=0, level=6, tag="t", pid=1, now=0.0, sd=sd)
+    assert local.endswith(b" t[1]: m\n")

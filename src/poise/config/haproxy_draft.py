@@ -199,6 +199,7 @@ class Settings:
     log_format: str | None = None
     log_format_where: Where | None = None
     log_tag: str | None = None  # `log-tag`
+    log_format_sd: tuple[str, Where] | None = None  # `log-format-sd` and its line
     http_reuse: HttpReuse | None = None
     compression: Compression | None = None
     httpchk: HttpCheck | None = None  # `option httpchk`, before `http-check send`
@@ -267,6 +268,7 @@ class Settings:
             "log_format",
             "log_format_where",
             "log_tag",
+            "log_format_sd",
             "http_reuse",
             "httpchk",
             "check_send",

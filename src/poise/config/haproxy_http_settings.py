@@ -130,6 +130,7 @@ class HttpSettings:
             "http-check disable-on-404": self.disable_on_404,
             "http-reuse": self.http_reuse,
             "log-format": self.log_format,
+            "log-format-sd": self.log_format_sd,
             "compression": self.compression,
         }
 
@@ -301,6 +302,19 @@ class HttpSettings:
             self.settings.log_format = ""  # replaced all the same: not checked again
             raise Problem(f"failed to parse log-format : {exc}") from None
         self.settings.log_format = args[0]
+
+    def log_format_sd(self, args: Sequence[str], where: Where) -> None:
+        """`log-format-sd STRING`: the structured data of the frontend's RFC 5424
+        messages, a log-format string (checked against the mode by the link pass)."""
+        if not args or not args[0]:
+            raise Problem("log-format-sd expects an argument")
+        if len(args) > 1:
+            raise Problem("log-format-sd expects only one argument, don't forget to escape spaces!")
+        try:
+            logformat.parse(args[0])
+        except Problem as exc:
+            raise Problem(f"failed to parse log-format-sd : {exc}") from None
+        self.settings.log_format_sd = args[0], where
 
     def check_send(self, args: Sequence[str], where: Where) -> None:
         if self.settings.check_send is not None:

@@ -49,7 +49,7 @@ from poise.config.link_http import (
 )
 from poise.config.link_stick import stick_rules, stick_tables
 from poise.config.link_tcp import TcpLinker
-from poise.config.logformat import link_log_format
+from poise.config.logformat import link_format_sd, link_log_format
 from poise.config.model import (
     Algorithm,
     Balance,
@@ -272,7 +272,12 @@ class _Linker:
             options=frozenset(options),
             tcpka=tuple(sorted(settings.tcpka.items())),
             logs=expand_logs(settings.log_ops, self.global_.logs),
-            log=ProxyLog(tag=settings.log_tag),
+            log=ProxyLog(
+                tag=settings.log_tag,
+                format_sd=link_format_sd(settings.log_format_sd, mode, self.diagnostics)
+                if proxy.is_frontend
+                else None,
+            ),
             forwardfor_except=forwardfor.except_net if forwardfor else None,
             forwardfor_header=forwardfor.header if forwardfor else "X-Forwarded-For",
             forwardfor_if_none=forwardfor.if_none if forwardfor else False,

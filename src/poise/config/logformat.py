@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from poise.config import sample_names
 from poise.config.diagnostics import Diagnostic, error
 from poise.config.haproxy_draft import Problem
-from poise.config.model import Sample, Where
+from poise.config.model import Mode, Sample, Where
 from poise.config.samples import (
     FETCHES,
     NEEDS,
@@ -255,4 +255,20 @@ def link_log_format(
     message = check_mode(parse(text), http)
     if message is not None and where is not None:
         diagnostics.append(error(where, f"failed to parse log-format : {message}", "log-format"))
+    return text
+
+
+def link_format_sd(
+    sd: tuple[str, Where] | None, mode: Mode, diagnostics: list[Diagnostic]
+) -> str | None:
+    """A frontend's `log-format-sd` once its mode is known: an HTTP-only variable in a
+    TCP proxy is an error at its line."""
+    if sd is None:
+        return None
+    text, where = sd
+    message = check_mode(parse(text), mode is Mode.HTTP)
+    if message is not None:
+        diagnostics.append(
+            error(where, f"failed to parse log-format-sd : {message}", "log-format-sd")
+        )
     return text

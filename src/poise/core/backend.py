@@ -32,7 +32,9 @@ from poise.core.tcprules import compile_rules
 class Log(Protocol):
     """Where a proxy's log lines go (the shell's net/logsink.LogSink)."""
 
-    def send(self, level: str, message: str) -> None: ...
+    def send(
+        self, level: str, message: str, facility: str | None = None, sd: str | None = None
+    ) -> None: ...
 
     def explain(self, message: str) -> None:
         """Send a line that explains a failure, to the targets that take no traffic

@@ -67,6 +67,7 @@ class Frontend:
         "proxy",
         "request_rules",
         "rules",
+        "sd_format",
         "tcp",
         "tcp_format",
         "tcplog",
@@ -110,6 +111,9 @@ class Frontend:
             text is not None or model.Option.TCPLOG in options or model.Option.HTTPLOG in options
         )
         self.dontlognull = model.Option.DONTLOGNULL in options
+        # `log-format-sd`: the structured data of its RFC 5424 messages, from the same record.
+        sd = proxy.log.format_sd
+        self.sd_format = (compile_http(sd) if http else compile_tcp(sd)) if sd else None
         # `option dontlog-normal`: only the lines of failed sessions (txnlog.traffic_error);
         # `option log-separate-errors`: those at level err instead of info.
         self.dontlog_normal = model.Option.DONTLOG_NORMAL in options

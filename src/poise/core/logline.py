@@ -227,13 +227,15 @@ def header(
     pid: int | None,
     now: float,
     hostname: str | None = None,
+    sd: str | None = None,
 ) -> str:
     """The syslog header put before a message (log.c `build_log_header`):
 
     - local:    `<PRI>Mmm dd HH:MM:SS [host ]tag[pid]: ` (HAProxy's default format; the
                 host only with `log-send-hostname`)
     - rfc3164:  `<PRI>Mmm dd HH:MM:SS host tag[pid]: `, host "localhost" when not given
-    - rfc5424:  `<PRI>1 ISOTIME host tag pid - - ` ("-" for what is not given)
+    - rfc5424:  `<PRI>1 ISOTIME host tag pid - SD ` ("-" for what is not given; SD: the
+                structured data of `log-format-sd`)
     - priority: `<PRI>`;  short: `<LEVEL>`;  timed: `<LEVEL>ISOTIME `;  iso: `ISOTIME `
     - raw:      nothing
 
@@ -254,7 +256,7 @@ def header(
     if format == "rfc5424":
         return (
             f"{pri}1 {iso_time(now)} {hostname or '-'} {tag or '-'} "
-            f"{pid if pid is not None else '-'} - - "
+            f"{pid if pid is not None else '-'} - {sd or '-'} "
         )
     # local and rfc3164 (`log-send-hostname` puts a host name in the local one too)
     host = f"{hostname} " if hostname else "localhost " if format == "rfc3164" else ""
@@ -276,6 +278,7 @@ def frame(
     hostname: str | None = None,
     length: int = LOG_LENGTH,
     fd: bool = False,
+    sd: str | None = None,
 ) -> bytes:
     """One log message as sent to a target: header + message, truncated, then LF.
 
@@ -290,7 +293,14 @@ def frame(
         message = message.encode("utf-8", "surrogateescape")
     message = message.rstrip(b"\n\0")
     head = header(
-        format, facility=facility, level=level, tag=tag, pid=pid, now=now, hostname=hostname
+        format,
+        facility=facility,
+        level=level,
+        tag=tag,
+        pid=pid,
+        now=now,
+        hostname=hostname,
+        sd=sd,
     ).encode("utf-8", "surrogateescape")
     limit = length - 1 if fd else length
     line = head + message

@@ -33,6 +33,7 @@ from poise.net.sessionlog import (
     server_address,
     server_counts,
     socket_address,
+    structured_data,
     tls_reason,
     wall_clock,
 )
@@ -72,7 +73,7 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
         )
         formatter = frontend.http_format
         if formatter is None:
-            sink.send(level, format_httplog(record))
+            sink.send(level, format_httplog(record), sd=structured_data(frontend, record))
         else:
             uses = formatter.uses
             extras = record.extras = http_extras(txn, conn, uses)
@@ -85,7 +86,7 @@ def log_transaction(  # noqa: PLR0917 (the shell's facts, each a plain value)
                     extras.server_ip = server.addr
                     extras.server_port = server.port if server.port is not None else conn.dst_port
             fill_extras(extras, frontend.name, uses, client)
-            sink.send(level, formatter.render(record))
+            sink.send(level, formatter.render(record), sd=structured_data(frontend, record))
     if failed(txn):
         log_failure(frontend, http_facts(txn, conn, frontend, backend, ctx))
 

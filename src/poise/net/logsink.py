@@ -275,11 +275,14 @@ class LogSink:
             route for route in self._routes if explanation_target(route[0].level, route[0].minlevel)
         ]
 
-    def send(self, level: str, message: str, facility: str | None = None) -> None:
+    def send(
+        self, level: str, message: str, facility: str | None = None, sd: str | None = None
+    ) -> None:
         """Log `message` at syslog `level` (`info`, `err`, ...) to every target that takes
-        it, with the target's facility unless `facility` is given."""
+        it, with the target's facility unless `facility` is given; `sd`: the structured
+        data of an RFC 5424 target's header (`log-format-sd`)."""
         if self._routes:
-            self._send(self._routes, level, message, facility)
+            self._send(self._routes, level, message, facility, sd)
 
     def explain(self, message: str) -> None:
         """Log an explanation of a failure, at notice, to the targets that take no traffic
@@ -293,6 +296,7 @@ class LogSink:
         level: str,
         message: str,
         facility: str | None,
+        sd: str | None = None,
     ) -> None:
         now = self._clock()
         pid = self.pid if self.pid is not None else os.getpid()
@@ -312,6 +316,7 @@ class LogSink:
                     hostname=self.hostname,
                     length=target.length,
                     fd=transport.stream,
+                    sd=sd,
                 )
             )
 

@@ -24,7 +24,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from poise.core.explain import Facts, ServerCounts, client_address, explain, failure_line
-from poise.core.logline import LogExtras, format_tcplog
+from poise.core.httplog import HttpLogRecord
+from poise.core.logline import LogExtras, TcpLogRecord, format_tcplog
 from poise.core.server import AdminState, ServerState
 from poise.core.termination import NORMAL, Failure
 from poise.core.txn import Conn, Txn
@@ -144,7 +145,7 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
     )  # fmt: skip
     formatter = frontend.tcp_format
     if formatter is None:
-        sink.send(level, format_tcplog(record))
+        sink.send(level, format_tcplog(record), sd=structured_data(frontend, record))
         return
     tcp_captures(record, proxy)
     uses = formatter.uses
@@ -163,7 +164,13 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
             extras.server_ip = server.addr
             extras.server_port = server.port if server.port is not None else 0
     fill_extras(extras, frontend.name, uses, client)
-    sink.send(level, formatter.render(record))
+    sink.send(level, formatter.render(record), sd=structured_data(frontend, record))
+
+
+def structured_data(frontend: Frontend, record: TcpLogRecord | HttpLogRecord) -> str | None:
+    """The `log-format-sd` of the frontend for this line's record, None without one."""
+    sd = frontend.sd_format
+    return sd.render(record) if sd is not None else None  # type: ignore[arg-type]
 
 
 # -- the failure line -----------------------------------------------------------------------
