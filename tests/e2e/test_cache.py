@@ -60,6 +60,8 @@ HEADERS = {
     "/age0": "Cache-Control: max-age=30\r\nAge: 0\r\n",
     "/big": "Cache-Control: max-age=30\r\n",
     "/inv": "Cache-Control: max-age=30\r\n",
+    "/expires": "Expires: Fri, 31 Dec 2100 23:59:59 GMT\r\n",
+    "/expired": "Expires: Sun, 06 Nov 1994 08:49:37 GMT\r\n",
 }
 REQUESTS = (
     *[("GET", path, "") for path in HEADERS for _ in range(2)],
@@ -67,6 +69,13 @@ REQUESTS = (
     ("GET", "/etag", 'If-None-Match: "v1"\r\n'),
     ("GET", "/etag", 'If-None-Match: W/"v1", "x"\r\n'),
     ("GET", "/etag", 'If-None-Match: "other"\r\n'),
+    ("GET", "/etag", "If-Modified-Since: Fri, 31 Dec 2100 23:59:59 GMT\r\n"),
+    ("GET", "/etag", "If-Modified-Since: Sunday, 06-Nov-94 08:49:37 GMT\r\n"),
+    ("GET", "/etag", "If-Modified-Since: Fri Dec 31 23:59:59 2100\r\n"),
+    ("GET", "/expires", ""),
+    ("GET", "/expires", ""),
+    ("GET", "/expired", ""),
+    ("GET", "/expired", ""),
     ("GET", "/cc", "Cache-Control: no-cache\r\n"),
     ("GET", "/cc", "Authorization: Basic eDp5\r\n"),
     ("POST", "/inv", ""),
@@ -193,7 +202,7 @@ def test_cache_as_haproxy(loop_kind: str) -> None:
             theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp)
         assert "age: N" in ours[1] and "b'/cc #1'" in ours[1] and "x-cache: small" in ours[1]
         assert "x-cache: miss" in ours[0]
-        assert ours[-1] == "fe/FRONTEND:25/9 app/s:/ app/BACKEND:0/0", ours[-1]
+        assert ours[-1].startswith("fe/FRONTEND:"), ours[-1]
         assert ours == theirs
         assert sorted(our_logs) == sorted(their_logs)  # haproxy may log a miss after the next hit
 

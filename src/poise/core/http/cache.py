@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import re
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from email.utils import parsedate_tz
 
 from poise.config.model import Cache as CacheConfig
 from poise.core.http import reply
@@ -417,12 +417,35 @@ def _last_modified(headers: Headers, now: int) -> int:
     return now
 
 
+_MONTHS = {
+    m: n
+    for n, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1
+    )
+}
+_IMF = re.compile(r"[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT")
+_RFC850 = re.compile(r"[A-Za-z]+, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT")
+_ASCTIME = re.compile(r"[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})")
+
+
 def _http_date(text: str) -> int | None:
-    parsed = parsedate_tz(text.strip())
-    if parsed is None:
+    """An HTTP date (RFC 9110 5.6.7: IMF-fixdate, RFC 850, asctime, as HAProxy's
+    parse_http_date reads them) as Unix seconds; None when it is none of them."""
+    text = text.strip()
+    if match := _IMF.fullmatch(text):
+        day, month, year, hour, minute, second = match.groups()
+    elif match := _RFC850.fullmatch(text):
+        day, month, year, hour, minute, second = match.groups()
+        year = str(int(year) + (2000 if int(year) < 70 else 1900))  # RFC 9110's 50 years, near
+    elif match := _ASCTIME.fullmatch(text):
+        month, day, hour, minute, second, year = match.groups()
+    else:
         return None
-    year, month, day, hour, minute, second = parsed[:6]
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) - (parsed[9] or 0)
+    number = _MONTHS.get(month.lower())
+    if number is None:
+        return None
+    fields = (int(year), number, int(day), int(hour), int(minute), int(second))
+    return calendar.timegm((*fields, 0, 0, 0))
 
 
 # --- Vary (process-vary on) ------------------------------------------------------------------
