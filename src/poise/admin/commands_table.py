@@ -43,10 +43,7 @@ _NO_KEYS = {
 
 
 def head(table: Table) -> str:
-    return (
-        f"# table: {table.name}, type: {table.type}, size:{table.size}, "
-        f"used:{sum(1 for _ in table.live())}\n"
-    )
+    return f"# table: {table.name}, type: {table.type}, size:{table.size}, used:{table.used()}\n"
 
 
 def _dump_text(text: str) -> str:

@@ -93,7 +93,7 @@ def values(name: str, args: Sequence[str]) -> Values:
             table = TABLES.get(table_name)
             if table is None:
                 return _NONE
-            used = sum(1 for _ in table.live())
+            used = table.used()
             return (table.size - used if name == "table_avl" else used,)
 
         return room

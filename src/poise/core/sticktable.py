@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
 
 from poise.config.model_stick import DATA_TYPES, StickTable
 from poise.core.values import Value, as_bytes, parse_ip, to_int, to_str
@@ -227,33 +228,39 @@ class Table:
 
     def purge(self, now: int) -> None:
         """Drop the expired entries (HAProxy's expiry task)."""
-        if not self.config.expire:
+        if not self.expire:
             return
-        for entry in list(self.entries.values()):
+        doomed = []
+        for entry in self.entries.values():  # oldest first: stops at the first one alive
             if entry.expire > now:
                 break
             if not entry.refs:
-                self._drop(entry)
+                doomed.append(entry)
+        for entry in doomed:
+            self._drop(entry)
 
     def live(self) -> Iterator[Entry]:
         """The entries, expired ones dropped first."""
         self.purge(self.clock())
         return iter(list(self.entries.values()))
 
-    def _expired(self, entry: Entry, now: int) -> bool:
-        return bool(self.config.expire) and not entry.refs and entry.expire <= now
+    def used(self) -> int:
+        """How many entries there are, expired ones dropped first (`table_cnt`)."""
+        self.purge(self.clock())
+        return len(self.entries)
 
     def _evict(self, count: int) -> int:
         """__stktable_trash_oldest(): up to `count` of the least recently touched entries
         not tracked, looking at no more than twice that many."""
-        evicted = 0
-        for looked, entry in enumerate(list(self.entries.values())):
-            if evicted >= count or looked >= 2 * count:
-                break
+        doomed = []
+        for entry in islice(self.entries.values(), 2 * count):
             if not entry.refs:
-                self._drop(entry)
-                evicted += 1
-        return evicted
+                doomed.append(entry)
+                if len(doomed) >= count:
+                    break
+        for entry in doomed:
+            self._drop(entry)
+        return len(doomed)
 
     def _drop(self, entry: Entry) -> None:
         self.entries.pop(entry.key, None)
