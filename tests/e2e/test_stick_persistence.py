@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_stick_tables import cli
-from tests.support import Backend, accepting, free_port, run
+from tests.support import Backend, accepting, eventually, free_port, run
 from tests.webapp import WebApp
 
 pytestmark = pytest.mark.e2e
@@ -94,6 +94,7 @@ async def session(command: list[str], tmp: Path, ports: dict[str, int]) -> list[
     admin = tmp / "admin.sock"
     try:
         await accepting(http)  # both listen by then (no probe of `tcpstick`: it takes a turn)
+        await eventually(admin.exists, what="the stats socket")
         seen = await rounds(tcp, http)
         for server in ("tcpstick/s1", "webstick/w1"):
             seen.append(cli(admin, f"set server {server} state maint"))

@@ -147,13 +147,19 @@ async def session(command: list[str], tmp: Path, backend: int) -> list[str]:
     proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.DEVNULL)
     seen = []
     try:
-        await accepting(http)
-        await accepting(tcp)
+        await accepting(http)  # both listen by then (a probe of `ft` would be tracked there)
+        admin, user = tmp / "admin.sock", tmp / "user.sock"
+        await eventually(lambda: admin.exists() and user.exists(), what="the stats sockets")
         for source, path in REQUESTS:
             seen.append(f"{source} {path} {await get(source, http, path)}")
+            # HAProxy lets the request's entry go when the closed connection's stream
+            # ends, a moment after the answer: wait for it, so that the next request
+            # sees the same trackers on both.
+            await eventually(
+                lambda: "conn_cur=1" not in cli(admin, "show table fe"), what="the request's end"
+            )
         for _ in range(6):
             seen.append(f"tcp {await connect('127.0.0.4', tcp)!r}")
-        admin, user = tmp / "admin.sock", tmp / "user.sock"
         # The last connections are closed: wait until both have seen them go.
         await eventually(
             lambda: "conn_cur=1" not in cli(admin, "show table fe") + cli(admin, "show table ft"),
