@@ -90,6 +90,7 @@ class Backend:
         "_assigned",
         "abortonclose",
         "balancer",
+        "buffers_body",
         "cli_abrt",
         "closes_server",
         "compression",
@@ -171,6 +172,8 @@ class Backend:
         # `stick on|match|store-*` (core/stickrules.py; None: none).
         self.stick = StickRules(proxy, servers) if proxy.stick_rules else None
         self.http = proxy.mode is model.Mode.HTTP
+        # `option http-buffer-request`, asked once (an enum's hash is a Python call).
+        self.buffers_body = model.Option.HTTP_BUFFER_REQUEST in proxy.options
         self._derive(proxy)
         self.queue: deque[tuple[int, Waiter]] = deque()
         self.server_queues: dict[int, deque[tuple[int, Waiter]]] = {s.id: deque() for s in servers}

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from poise.config.model import Option
 from poise.core import layer4, sticktrack
 from poise.core.backend import seconds
 from poise.core.errors import parse_error
@@ -114,81 +113,80 @@ def handle_head(s: HttpStream, raw: bytes) -> None:
     route(s, raw)
 
 
-def route(s: HttpStream, raw: bytes, start: int = 0) -> None:
-    """The frontend's rules and services, the switching rules, to the backend. `start`:
-    the rules go on from there (after a `wait-for-body`)."""
-    req = s.txn.req
+def route(s: HttpStream, raw: bytes, start: int = 0, backend_side: bool = False) -> None:
+    """The frontend's rules and services, the switching rules, to the backend; then the
+    backend's rules, the head for the server, the body, a server. `start`: the rules go
+    on from there (after a `wait-for-body`); `backend_side`: the frontend's part is done
+    (to_server). One function rather than one calling the other: a Python call costs
+    about 500 instructions of every request (bench/README.md, issue 16)."""
+    req, txn = s.txn.req, s.txn
     assert req is not None
     close = not s.keep_client
     runtime = s.frontend
-    verdict = (
-        request_analysers.monitor(runtime, req, close)
-        if runtime.monitor_uri and not start
-        else rules.CONTINUE
-    )
-    if runtime.request_rules and verdict is rules.CONTINUE:
-        # A rule's answer to a request whose body is not read closes (body_wait.answering).
-        answer_closes = close or body_wait.unread(req)
-        verdict = rules.request_rules(runtime.rules, req, close=answer_closes, start=start)
-        if req.hints:
-            send_hints(s, req)
-        if verdict.kind == "wait":
-            wait_for_body(s, raw, req, verdict, route)
+    frontend = runtime.proxy
+    if not backend_side:
+        verdict = (
+            request_analysers.monitor(runtime, req, close)
+            if runtime.monitor_uri and not start
+            else rules.CONTINUE
+        )
+        if runtime.request_rules and verdict is rules.CONTINUE:
+            # A rule's answer to a request whose body is not read closes
+            # (body_wait.answering).
+            answer_closes = close or body_wait.unread(req)
+            verdict = rules.request_rules(runtime.rules, req, close=answer_closes, start=start)
+            if req.hints:
+                send_hints(s, req)
+            if verdict.kind == "wait":
+                wait_for_body(s, raw, req, verdict, route)
+                return
+        pages = runtime.pages  # worked out on the first request (net/services.has_pages)
+        if pages is None:
+            pages = s.port.has_pages(runtime)
+        if verdict.kind != "continue" or pages:
+            # The stats page and `use-service` answer here (net/services.py).
+            served = s.port.serve(runtime, req, verdict, close, None)
+            if served is None:
+                read_service_body(s, req)
+                return
+            if served.kind != "continue":
+                body_wait.answering(s, req)
+            if served.kind == "tarpit":
+                tarpit.hold(s, served, frontend)
+                return
+            if s.answered(served):
+                return
+        routed = s.routed
+        if routed is not None:
+            s.routed = None
+            chosen_backend: Backend | None = routed
+        else:
+            chosen_backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
+        if chosen_backend is None:
+            body_wait.answering(s, req)  # the body is never read: closed after the 503
+            s.error_reply(Failure.NO_SERVER)
             return
-    pages = runtime.pages  # worked out on the first request (net/services.has_pages)
-    if pages is None:
-        pages = s.port.has_pages(runtime)
-    if verdict.kind != "continue" or pages:
-        # The stats page and `use-service` answer here (net/services.py).
-        served = s.port.serve(runtime, req, verdict, close, None)
-        if served is None:
-            read_service_body(s, req)
+        s.backend = backend = chosen_backend
+        if not backend.http:
+            # A TCP frontend's later request routed to a TCP backend: HAProxy 2.6 ends the
+            # connection, nothing answered, and logs IR (an HTTP stream has no way back).
+            txn.term = Failure.HTTP_TO_TCP.code
+            s.keep_client = False
+            s.end_transaction(log=True)
+            s.close_session()
             return
-        if served.kind != "continue":
-            body_wait.answering(s, req)
-        if served.kind == "tarpit":
-            tarpit.hold(s, served, runtime.proxy)
-            return
-        if s.answered(served):
-            return
-    routed = s.routed
-    if routed is not None:
-        s.routed = None
-        backend: Backend | None = routed
+        backend.enter()
+        if backend.persist_rules:  # `force-persist`, `ignore-persist`: asked once, here
+            txn.persist = backend.persistence(req)
+        if backend.buffers_body and req.body is None:  # the backend's http-buffer-request
+            timeout = seconds(backend.proxy.timeouts.http_request) or runtime.client_timeout
+            if body_wait.wait(s, raw, req, timeout, to_server):
+                return
+        start = 0
     else:
-        backend = request_analysers.select_backend(runtime, req, s.runtime.backends)
-    if backend is None:
-        body_wait.answering(s, req)  # the body is never read: closed after the 503
-        s.error_reply(Failure.NO_SERVER)
-        return
-    if not backend.http:
-        # A TCP frontend's later request routed to a TCP backend: HAProxy 2.6 ends the
-        # connection, nothing answered, and logs IR (an HTTP stream has no way back).
-        s.backend = backend
-        s.txn.term = Failure.HTTP_TO_TCP.code
-        s.keep_client = False
-        s.end_transaction(log=True)
-        s.close_session()
-        return
-    s.backend = backend
-    backend.enter()
-    if backend.persist_rules:  # `force-persist`, `ignore-persist`: asked once, here
-        s.txn.persist = backend.persistence(req)
-    if req.body is None and Option.HTTP_BUFFER_REQUEST in backend.proxy.options:
-        timeout = seconds(backend.proxy.timeouts.http_request) or runtime.client_timeout
-        if body_wait.wait(s, raw, req, timeout, to_server):
-            return  # the backend's `option http-buffer-request`
-    to_server(s, raw)
-
-
-def to_server(s: HttpStream, raw: bytes, start: int = 0) -> None:
-    """The backend's rules (from the `start`-th), the head for the server, the body, a
-    server."""
-    req, backend, txn = s.txn.req, s.backend, s.txn
-    assert req is not None and backend is not None
-    frontend = s.frontend.proxy
-    close = not s.keep_client
-    runtime = s.frontend
+        assert s.backend is not None
+        backend = s.backend
+    # The backend's part (HAProxy's process_switching_rules onwards).
     if not start and backend.tcp is not None and layer4.backend_rejects(backend, frontend, req):
         layer4_reject(s, False)
         return
@@ -224,7 +222,7 @@ def to_server(s: HttpStream, raw: bytes, start: int = 0) -> None:
         )
     s.out_head = request_analysers.request_head(raw, req)
     if rq.phase is BODY:
-        s.arm(s.frontend.client_timeout, s.client_timed_out)
+        s.arm(runtime.client_timeout, s.client_timed_out)
         # Body bytes that came with the head.
         if rq.buf:
             data = bytes(rq.buf)
@@ -244,6 +242,12 @@ def to_server(s: HttpStream, raw: bytes, start: int = 0) -> None:
         s.dispatch.assign_to(chosen)
     else:
         s.dispatch.assign(None)
+
+
+def to_server(s: HttpStream, raw: bytes, start: int = 0) -> None:
+    """The backend's part of route() (from its `start`-th rule): where a wait for the
+    body, the backend's own, goes on."""
+    route(s, raw, start, True)
 
 
 def wait_for_body(
