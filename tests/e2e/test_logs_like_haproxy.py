@@ -157,10 +157,12 @@ def resumed_twice(port: int, data: bytes) -> bool:
 async def logged(command: list[str], tmp: Path, web: int) -> list[str]:
     receiver = await LogReceiver().start()
     names = ("ready", "plain", "quiet", "secure", "clear", "tcpquiet")
-    ports = {name: free_port() for name in names}
+    ports: dict[str, int] = {}
+    while len(set(ports.values())) < len(names) + 1:  # the same port twice is not rare
+        ports = {name: free_port() for name in (*names, "dead")}
     crt = Pki(tmp).issue("lb.pem", ["lb.test"])
     cfg = tmp / "lb.cfg"
-    cfg.write_text(CONFIG.format(log=receiver.port, web=web, dead=free_port(), crt=crt, **ports))
+    cfg.write_text(CONFIG.format(log=receiver.port, web=web, crt=crt, **ports))
     proc = subprocess.Popen([*command, str(cfg)], stdout=subprocess.DEVNULL)
     try:
         await accepting(ports["ready"])
