@@ -80,7 +80,7 @@ def apply(server: ServerState, saved: SavedServer, now: float) -> None:
         saved.op_state == SRV_ST_STOPPING and config.check and config.fall == 1
     ):
         server.up = False
-    else:  # running; starting (no slowstart in poise); stopping: NOLB
+    else:  # running; starting (up: a `slowstart` ramp does not carry over); stopping: NOLB
         server.up = True
         server.stopping = saved.op_state == SRV_ST_STOPPING
     # Maintenance: the configuration's `disabled` wins when it changed, else the saved
