@@ -8,13 +8,14 @@ value or None, as core/fetch.py's simple fetches. Values compared with HAProxy 2
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections.abc import Callable, Sequence
 
 from poise.core import proc
 from poise.core.balancer import hashfn
 from poise.core.http.message import Request, Response
-from poise.core.values import Value, parse_ip
+from poise.core.values import Ip, Value, parse_ip
 
 Get = Callable[[Request, Response | None], Value | None]
 _UNITS = {"s": 1, "ms": 1000, "us": 1_000_000}
@@ -98,31 +99,37 @@ def _srv_is_up(args: Sequence[str]) -> Get:
     return get
 
 
-def _authority(uri: str) -> str | None:
-    """The host[:port] of an absolute URI."""
-    scheme = uri.find("://")
-    if scheme < 0:
+# HAProxy 2.6's url2sa: `http://` or `https://` (any case), then an IPv4 literal read as its
+# url2ipv4 reads one (the run of digits and dots, four octets of at most 255, leading zeros
+# allowed); a host name, an IPv6 literal or user info gives nothing. A `:` right after the
+# address starts the port, its leading digits (none: 0) kept to 16 bits; else 80 or 443.
+_URL_V4 = re.compile(r"(https?)://([0-9.]*)(?::([0-9]*))?", re.IGNORECASE)
+
+
+def _url_address(uri: str) -> tuple[Ip, int] | None:
+    found = _URL_V4.match(uri)
+    if found is None:
         return None
-    rest = uri[scheme + 3 :]
-    end = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-    return rest[:end].rpartition("@")[2]
+    scheme, host, port = found.groups()
+    octets = host.split(".")
+    if len(octets) != 4 or any(not octet or int(octet) > 255 for octet in octets):
+        return None
+    ip = parse_ip(".".join(str(int(octet)) for octet in octets))
+    if ip is None:
+        return None
+    if port is None:
+        return ip, 443 if len(scheme) == 5 else 80
+    return ip, int(port or 0) & 0xFFFF
 
 
 def _url_ip(req: Request, resp: Response | None) -> Value | None:
-    authority = _authority(req.uri)
-    if authority is None:
-        return None
-    host = authority[1:].partition("]")[0] if authority.startswith("[") else authority
-    return parse_ip(host.partition(":")[0] if not authority.startswith("[") else host)
+    found = _url_address(req.uri)
+    return found[0] if found is not None else None
 
 
 def _url_port(req: Request, resp: Response | None) -> Value | None:
-    authority = _authority(req.uri)
-    if authority is None:
-        return None
-    port = authority.rpartition("]")[2] if authority.startswith("[") else authority
-    _, colon, digits = port.rpartition(":")
-    return int(digits) if colon and digits.isdigit() else None
+    found = _url_address(req.uri)
+    return found[1] if found is not None else None
 
 
 def base32(base: Callable[[Request], str | None]) -> Get:
