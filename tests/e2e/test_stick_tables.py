@@ -34,6 +34,8 @@ frontend fe
     http-request track-sc0 src
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }}
     http-request sc-inc-gpc0(0) if {{ path /mark }}
+    http-request return status 404 if {{ path /r404 }}
+    http-request deny deny_status 500 if {{ path /d500 }}
     http-request deny deny_status 403 if {{ sc0_get_gpc0 ge 2 }}
     http-request return status 200 content-type text/plain lf-string "{values}"
 frontend ft
@@ -50,7 +52,7 @@ backend names
     stick-table type string len 8 size 10 store gpc0,http_req_cnt
 """
 STORES = {
-    "fe_store": "gpc0,conn_cnt,conn_cur,http_req_cnt,http_req_rate(10s),http_err_cnt",
+    "fe_store": "gpc0,conn_cnt,conn_cur,http_req_cnt,http_req_rate(10s),http_err_cnt,http_fail_cnt",
     "ft_store": "conn_cnt,conn_cur,conn_rate(10s),sess_cnt,sess_rate(10s),bytes_in_cnt,"
     "bytes_out_cnt",
 }
@@ -61,9 +63,11 @@ VALUES = (
     "%[sc_conn_cur(0)] %[src_get_gpc0(fe)]"
 )
 # (client address, path), in order: .2 goes over the limit, .3 marks itself twice.
-REQUESTS = [("127.0.0.2", p) for p in ("/", "/", "/", "/mark", "/", "/", "/", "/")] + [
-    ("127.0.0.3", p) for p in ("/mark", "/", "/mark", "/")
-]
+REQUESTS = (
+    [("127.0.0.2", p) for p in ("/", "/", "/", "/mark", "/", "/", "/", "/")]
+    + [("127.0.0.3", p) for p in ("/mark", "/", "/mark", "/")]
+    + [("127.0.0.6", p) for p in ("/r404", "/d500", "/")]
+)  # a deny is an error, a return not
 COMMANDS = [
     "show table", "show table fe", "show table ft", "show table nope",
     "show table fe key 127.0.0.2", "show table fe key 10.0.0.1", "show table fe key abc",
@@ -187,7 +191,9 @@ def test_rate_limits_and_the_runtime_api_answer_as_haproxy(loop_kind: str) -> No
         finally:
             await backend.stop()
         statuses = [line.split(" ")[2] for line in ours[: len(REQUESTS)]]
-        assert statuses == ["200"] * 5 + ["429"] * 3 + ["200", "200", "403", "403"]
+        assert statuses == ["200"] * 5 + ["429"] * 3 + ["200", "200", "403", "403"] + [
+            "404", "500", "200"
+        ]  # fmt: skip
         assert [line != "tcp ''" for line in ours[len(REQUESTS) : len(REQUESTS) + 6]] == [
             True, True, True, False, False, False,
         ]  # fmt: skip

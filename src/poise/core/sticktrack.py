@@ -79,15 +79,19 @@ def request_started(req: Request) -> None:
         _count([c for c in conn.track if c is not None], "http_req")
 
 
-def request_ended(req: Request, status: int, bytes_in: int, bytes_out: int) -> None:
-    """The end of an HTTP transaction: errors, failures and bytes counted, the request's
-    own counters stopped."""
+def request_ended(
+    req: Request, server_status: int, denied: bool, bytes_in: int, bytes_out: int
+) -> None:
+    """The end of an HTTP transaction: errors (a `deny` or `tarpit` whatever its status,
+    a server's 4xx), failures (a server's 5xx but 501 and 505) and bytes counted, the
+    request's own counters stopped. A `return` or poise's own error page counts neither,
+    as in HAProxy."""
     if req.track is None and (req.conn is None or req.conn.track is None):
         return
     event = ""
-    if 400 <= status < 500:
+    if denied or 400 <= server_status < 500:
         event = "http_err"
-    elif status >= 500 and status not in (501, 505):
+    elif server_status >= 500 and server_status not in (501, 505):
         event = "http_fail"
     for item in _each(req):
         table = item.table

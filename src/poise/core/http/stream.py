@@ -514,7 +514,9 @@ class HttpStream:
                 backend.stick.response(req, txn.resp, stores)
             stickrules.commit(stores, server)
         if req is not None and (req.track is not None or self.conn.track is not None):
-            sticktrack.request_ended(req, txn.status, txn.bytes_in, txn.bytes_out)
+            served = txn.resp.status if txn.resp is not None else 0
+            denied = txn.term[:2] in ("PR", "PT")  # a deny or a tarpit
+            sticktrack.request_ended(req, served, denied, txn.bytes_in, txn.bytes_out)
         logger = self.port if log and frontend.log is not None else None
         settle(txn, frontend, backend, self.server, self.holds_slot, True, logger, self.clock)
         self.holds_slot = False
