@@ -34,6 +34,8 @@ frontend fe
     http-request track-sc0 src
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }}
     http-request sc-inc-gpc0(0) if {{ path /mark }}
+    http-request sc-set-gpt0(0) sc_http_req_rate(0),mul(10) if {{ path /mark }}
+    http-request sc-set-gpt0(0) 3 if {{ path /r404 }}
     http-request return status 404 if {{ path /r404 }}
     http-request deny deny_status 500 if {{ path /d500 }}
     http-request deny deny_status 403 if {{ sc0_get_gpc0 ge 2 }}
@@ -52,7 +54,8 @@ backend names
     stick-table type string len 8 size 10 store gpc0,http_req_cnt
 """
 STORES = {
-    "fe_store": "gpc0,conn_cnt,conn_cur,http_req_cnt,http_req_rate(10s),http_err_cnt,http_fail_cnt",
+    "fe_store": "gpt0,gpc0,conn_cnt,conn_cur,http_req_cnt,http_req_rate(10s),"
+    "http_err_cnt,http_fail_cnt",
     "ft_store": "conn_cnt,conn_cur,conn_rate(10s),sess_cnt,sess_rate(10s),bytes_in_cnt,"
     "bytes_out_cnt",
 }
@@ -60,7 +63,7 @@ STORES = {
 VALUES = (
     "%[sc_http_req_rate(0)] %[sc0_get_gpc0] %[src,table_gpc0(fe)] %[src_http_req_cnt] "
     "%[sc_tracked(1)] %[src,table_http_req_rate(fe)] %[sc0_trackers] %[table_cnt(fe)] "
-    "%[sc_conn_cur(0)] %[src_get_gpc0(fe)]"
+    "%[sc_conn_cur(0)] %[src_get_gpc0(fe)] %[sc0_get_gpt0]"
 )
 # (client address, path), in order: .2 goes over the limit, .3 marks itself twice.
 REQUESTS = (

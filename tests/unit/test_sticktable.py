@@ -173,6 +173,8 @@ backend other
         ("    http-request track-sc0", "expects a sample fetch"),
         ("    http-request track-sc0 res.hdr(x)", "none of which is available here"),
         ("    stick-table type ip size 1", "only one stick-table per proxy"),
+        ("    http-response sc-set-gpt0(0) path", "none of which is available here"),
+        ("    http-request sc-set-gpt0(0)", "expects an integer or a sample expression"),
         (
             "    http-request deny if { src,table_gpc0(nope) gt 1 }",
             "unable to find table 'nope' referenced in converter 'table_gpc0'",

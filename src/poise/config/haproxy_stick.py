@@ -152,12 +152,18 @@ def parse_stick_action(
         )
     if action == "sc-inc-gpc":
         return StickAction("inc-gpc", counter, index=int(number)), list(args[1:])
-    if len(args) < 2 or not re.fullmatch(r"-?\d+", args[1]):
+    if len(args) < 2 or args[1] in ("if", "unless"):
+        raise Problem(f"'{keyword} {written}' expects an integer or a sample expression")
+    if re.fullmatch(r"-?\d+", args[1]):
+        return StickAction("set-gpt", counter, value=int(args[1])), list(args[2:])
+    value = parse_sample(args[1], "res" if scope == "res" else "req")
+    needs = check_scope(value, scope)
+    if needs:
         raise Problem(
-            f"'{keyword} {written}' expects an integer value (poise does not take a sample "
-            "expression here yet)"
+            f"'{keyword} {written}': fetch method '{value.text}' extracts information from "
+            f"'{needs}', none of which is available here."
         )
-    return StickAction("set-gpt", counter, value=int(args[1])), list(args[2:])
+    return StickAction("set-gpt", counter, key=value), list(args[2:])
 
 
 def parse_stick_rule(

@@ -80,7 +80,7 @@ StickKind = Literal["track", "inc-gpc", "set-gpt"]
 class StickAction:
     """A rule action on a stick counter: `track-scN KEY [table T]` (kind "track", `key`
     the sample), `sc-inc-gpc0|1(N)` ("inc-gpc", `index` 0 or 1), `sc-set-gpt0(N) VALUE`
-    ("set-gpt", `value` an integer or `key` a sample giving it). `table` is the table's
+    ("set-gpt", `value` an integer, or `key` the sample that gives it). `table` is the table's
     proxy ("": the rule's own proxy, until the link pass resolves it)."""
 
     kind: StickKind

@@ -24,6 +24,7 @@ from poise.core.http.message import Request, Response
 from poise.core.stickfetch import COUNTERS, Counter, Counters, counter
 from poise.core.sticktable import TABLES, Entry, FreqCtr, Table
 from poise.core.txn import Conn
+from poise.core.values import to_int
 
 
 def _start(table: Table, entry: Entry, now: int) -> Counter:
@@ -145,11 +146,18 @@ def step(action: StickAction, scope: Scope, *, connection: bool = False) -> Step
 
         return inc_gpc
     value = action.value
+    expression = sample_values(action.key, scope) if action.key is not None else None
 
     def set_gpt(req: Request, resp: Response | None, close: bool) -> None:
         item = counter(req, index)
-        if item is not None and "gpt0" in item.entry.data:
-            item.entry.data["gpt0"] = value & 0xFFFF_FFFF
+        if item is None or "gpt0" not in item.entry.data:
+            return
+        number: int | None = value
+        if expression is not None:  # `sc-set-gpt0(N) EXPR`: nothing set without a value
+            found = expression(req, resp)
+            number = to_int(found[-1]) if found else None
+        if number is not None:
+            item.entry.data["gpt0"] = number & 0xFFFF_FFFF
             item.table.touch(item.entry)
 
     return set_gpt
