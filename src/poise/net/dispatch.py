@@ -130,6 +130,7 @@ class Owner(Protocol):
 
 class Dispatch:
     __slots__ = (
+        "connecting",
         "ctx",
         "loop",
         "owner",
@@ -146,6 +147,7 @@ class Dispatch:
         self.ctx = ctx
         self.loop = ctx.loop
         self.state = INI
+        self.connecting = False  # a connect's task is under way (its end calls the owner)
         self.timer: asyncio.TimerHandle | None = None  # the queue, connect or turn-around
         self.waiting_on: ServerState | None = None  # the server whose queue it waits in
         self.t_queued_at = 0.0
@@ -265,6 +267,7 @@ class Dispatch:
         loop = self.loop
         started = loop.time()
         self.state = CON
+        self.connecting = True
         tls = backend_tls(self.ctx, owner.backend, server)
         name: str | None = None
         connecting: Coroutine[Any, Any, tuple[asyncio.Transport, asyncio.Protocol]]
@@ -391,6 +394,7 @@ class Dispatch:
         name: str | None = None,
     ) -> None:
         self.cancel_timer()
+        self.connecting = False
         owner = self.owner
         # Why an attempt failed (refused, unreachable, TLS), for the failure log line.
         owner.txn.connect_error = None if task.cancelled() else task.exception()

@@ -21,7 +21,7 @@ from typing import cast
 
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend
-from poise.core.http.framing import RequestFramer, ResponseFramer
+from poise.core.http.framing import CLOSED, RequestFramer, ResponseFramer
 from poise.core.http.message import Request
 from poise.core.http.rules import Verdict
 from poise.core.http.stream import INFINITE, HttpStream
@@ -37,6 +37,10 @@ from poise.net.relay import HttpTunnel
 from poise.net.source import client_destination
 from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
+
+
+def _over() -> None:
+    """The idle callback of a session that is over (forget_self)."""
 
 
 class HttpSession(HttpStream, asyncio.Protocol):
@@ -101,6 +105,18 @@ class HttpSession(HttpStream, asyncio.Protocol):
             self.client_lost()
         else:
             self.client_gone = True
+        if self.rq.phase is CLOSED and not cast(Dispatch, self.dispatch).connecting:
+            self.forget_self()
+
+    def forget_self(self) -> None:
+        """The session is over and nothing will call it again (its client connection is
+        lost, no connect is under way, its timer is cancelled): its references to itself
+        (its own port, its Dispatch's owner, the bound idle callback) are dropped, so
+        that it is freed now rather than by the garbage collector, which would walk each
+        closed session and everything it holds (issue 16: ~14 us per connection)."""
+        self.idle_callback = _over
+        self.relay = None
+        del self.port, self.dispatch
 
     # -- the server connection ----------------------------------------------------------
 
