@@ -2,7 +2,8 @@
 on the same configuration: `log-tag` (global, and a frontend's own), `log-send-hostname`,
 the local and RFC 5424 formats (with `log-format-sd`), `option httpslog` (with TLS and a
 resumed session, and without TLS), `option dontlog-normal`, `option log-separate-errors`
-(a failed request at level err), `option dontlognull`, a client that closes before its
+(a failed request at level err), `option dontlognull` (a client's close, and the 408 of
+`timeout http-request`, when it sent nothing), a client that closes before its
 request is whole (`CR-- 400 "<BADREQ>"`), and the stats page's and the Prometheus
 exporter's answers (`<STATS>`, `<PROMEX>` in place of a server).
 
@@ -54,6 +55,7 @@ defaults
 frontend ready
     bind 127.0.0.1:{ready}
     option dontlognull
+    timeout http-request 200ms
     default_backend web
 frontend plain
     bind 127.0.0.1:{plain}
@@ -98,6 +100,8 @@ GET = b"GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
 # syslog target: the next connection waits for them, so that %ac and %fc are the same)
 TRAFFIC: list[tuple[str, bytes, bool, int]] = [
     ("ready", b"", False, 0),  # dontlognull
+    ("ready", b"", True, 0),  # nor the 408 of a connection that sent nothing
+    ("ready", b"GET / HTTP/1.1\r\n", True, 1),  # but that of a head cut short: cR-- 408
     ("plain", GET % b"/", True, 1),
     ("plain", GET % b"/status/404", True, 1),
     ("plain", GET % b"/dead", True, 1),
@@ -222,8 +226,10 @@ def test_the_same_traffic_sends_the_same_datagrams(loop_kind: str, tmp_path: Pat
         assert len(sd) == 8 and all(line.startswith("<14") for line in sd), sd
         assert any('status="503" fe="plain" ts="SC--"] ' in line for line in sd), sd
         assert sum(" plain/<STATS> " in line or " plain/<PROMEX> " in line for line in theirs) == 4
-        badreq = [line for line in theirs if '"<BADREQ>"' in line]
+        badreq = [line for line in theirs if '"<BADREQ>"' in line and " plain " in line]
         assert len(badreq) == 2 * 2 and all(" 400 B - - CR-- " in line for line in badreq)
+        ready = [line for line in theirs if " ready " in line]
+        assert len(ready) == 2 and all(" 408 B - - cR-- " in line for line in ready), ready
 
     run(loop_kind, main, timeout=60)
 

@@ -326,10 +326,15 @@ def reject(s: HttpStream, failure: Failure, reason: str, status: int | None = No
     s.write_client(page)
     txn.term = failure.code
     s.keep_client = False
+    # A head timeout on a connection that sent nothing is answered but, under
+    # `option dontlognull`, not logged: HAProxy logs no stream whose request channel
+    # received no byte.
+    quiet = failure is Failure.REQUEST_TIMEOUT and txn.req is None and not s.rq.buf
+    log = not (quiet and s.frontend.dontlognull)
     if txn.req is None:
         txn.bad_request = True
         txn.bytes_out = txn.bytes_in = 0  # HAProxy counts no bytes for these either
-    s.end_transaction(log=True)
+    s.end_transaction(log=log)
     s.close_session()
 
 
