@@ -31,6 +31,7 @@ frontend fe
     mode http
     bind 127.0.0.1:{http}
     stick-table type ip size 100 expire 30s store {fe_store}
+    tcp-request content track-sc1 src table kept
     http-request track-sc0 src
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }}
     http-request sc-inc-gpc0(0) if {{ path /mark }}
@@ -50,6 +51,8 @@ frontend ft
 backend bt
     mode tcp
     server s 127.0.0.1:{backend}
+backend kept
+    stick-table type ip size 10 store conn_cnt,conn_cur,sess_cnt,http_req_cnt
 backend names
     stick-table type string len 8 size 10 store gpc0,http_req_cnt
 """
@@ -88,7 +91,8 @@ COMMANDS = [
     "set table ft key abc data.conn_cnt 1", "show table fe", "show table ft",
     "set table names key alpha data.gpc0 1", "set table names key 'b c=d' data.gpc0 2",
     "set table names key abcdefghijk data.http_req_cnt 3", "show table names",
-    "show table names key abcdefgh", "clear table names key alpha", "show table names",
+    "show table names key abcdefgh", "show table kept", "clear table names key alpha",
+    "show table names",
     "clear table fe key 10.0.0.2", "clear table fe key 10.9.9.9", "clear table", "set table",
     "clear table nope", "clear table fe key", "clear table fe data.gpc0 eq 1", "show table fe",
     "clear table fe", "show table fe", "show table fe key", "show table fe foo",
@@ -120,6 +124,22 @@ async def get(source: str, port: int, path: str) -> str:
         writer.close()
     status = answer.split(b" ", 2)[1].decode()
     return status + (" " + answer.partition(b"\r\n\r\n")[2].decode() if status == "200" else "")
+
+
+async def keep_alive(source: str, port: int) -> str:
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    head = "GET / HTTP/1.1\r\nHost: t\r\n"
+    writer.write((head + "\r\n" + head + "\r\n" + head + "Connection: close\r\n\r\n").encode())
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    bodies = re.findall(rb"\r\n\r\n(.*?)(?=HTTP/1\.1 |$)", answer, re.S)
+    return " | ".join(body.decode() for body in bodies)
 
 
 async def connect(source: str, port: int) -> str:
@@ -165,6 +185,8 @@ async def session(command: list[str], tmp: Path, backend: int) -> list[str]:
             await eventually(
                 lambda: "conn_cur=1" not in cli(admin, "show table fe"), what="the request's end"
             )
+        # Three requests on one connection: a content rule tracks each (HAProxy's stream).
+        seen.append(await keep_alive("127.0.0.7", http))
         for _ in range(6):
             seen.append(f"tcp {await connect('127.0.0.4', tcp)!r}")
         # The last connections are closed: wait until both have seen them go.
@@ -197,7 +219,8 @@ def test_rate_limits_and_the_runtime_api_answer_as_haproxy(loop_kind: str) -> No
         assert statuses == ["200"] * 5 + ["429"] * 3 + ["200", "200", "403", "403"] + [
             "404", "500", "200"
         ]  # fmt: skip
-        assert [line != "tcp ''" for line in ours[len(REQUESTS) : len(REQUESTS) + 6]] == [
+        assert ours[len(REQUESTS)].count(" | ") == 2  # three answers on one connection
+        assert [line != "tcp ''" for line in ours[len(REQUESTS) + 1 : len(REQUESTS) + 7]] == [
             True, True, True, False, False, False,
         ]  # fmt: skip
         for mine, haproxys in zip(ours, theirs, strict=True):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 
-from poise.config.model import Condition, Proxy, TcpRule
+from poise.config.model import Condition, Mode, Proxy, TcpRule
 from poise.config.samples import Scope
 from poise.core import sticktrack
 from poise.core.acl import compile_acl
@@ -82,10 +82,12 @@ Step = Callable[[Request], None]
 Compiled = tuple[Condition3 | None, Decision | None, Step | None]
 
 
-def _compile(rule: TcpRule, scope: Scope) -> Compiled:
+def _compile(rule: TcpRule, scope: Scope, per_request: bool = False) -> Compiled:
     test = condition3(rule.condition, scope) if rule.condition is not None else None
     if rule.variable is not None and rule.variable.stick is not None:
-        track = sticktrack.step(rule.variable.stick, scope, connection=True)
+        # A content rule of an HTTP proxy tracks for its request (HAProxy's stream), the
+        # others for the connection.
+        track = sticktrack.step(rule.variable.stick, scope, connection=not per_request)
 
         def stick(req: Request) -> None:
             track(req, None, False)
@@ -152,7 +154,8 @@ class TcpRuleSets:
         self.connection = [_compile(rule, "conn") for rule in rules.connection]
         self.expect_proxy = any(rule.action == "expect-proxy" for rule in rules.connection)
         self.session = [_compile(rule, "conn") for rule in rules.session]
-        self.content = [_compile(rule, "req") for rule in rules.content]
+        http = proxy.mode is Mode.HTTP
+        self.content = [_compile(rule, "req", http) for rule in rules.content]
         self.response = [_compile(rule, "res") for rule in rules.response]
         self.inspect = (proxy.timeouts.inspect or 0) / 1000.0
         self.response_inspect = (proxy.timeouts.response_inspect or 0) / 1000.0
