@@ -1,8 +1,9 @@
 """`stick on src` through `poise run` and `haproxy` on the same configuration, in TCP and
 HTTP mode: clients from four addresses (127.0.0.2 ...) each come back to the server they
 first got, the same one with both; with that server in maintenance they go to another
-(HAProxy ignores a stuck server that is down) and stay there once it is back; and `show
-table` then lists the same entries (`server_id`, `server_key`) as HAProxy's."""
+(HAProxy ignores a stuck server that is down) and stay there once it is back; a request
+that `use-server` sends is stored too; and `show table` then lists the same entries
+(`server_id`, `server_key`) as HAProxy's."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ backend webstick
     stick-table type string len 16 size 100 expire 30s
     stick match src,ipmask(32) table webstick
     stick store-request src,ipmask(32)
+    use-server w2 if {{ src 127.0.0.9 }}
     server w1 127.0.0.1:{w1}
     server w2 127.0.0.1:{w2}
 """
@@ -102,6 +104,8 @@ async def session(command: list[str], tmp: Path, ports: dict[str, int]) -> list[
         for server in ("tcpstick/s1", "webstick/w1"):
             seen.append(cli(admin, f"set server {server} state ready"))
         seen += await rounds(tcp, http)
+        # use-server chooses: the store rule stores it all the same.
+        seen.append(await http_name("127.0.0.9", http))
         for table in ("tcpstick", "webstick"):
             seen.append(MASK.sub("X", cli(admin, f"show table {table}")))
     finally:

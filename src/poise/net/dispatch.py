@@ -167,6 +167,9 @@ class Dispatch:
         if backend.use_servers and avoid is None:
             chosen = backend.rule_server(owner.sni_request(), owner.txn.persist is True)
             if chosen is not None:
+                if backend.stick is not None:  # matching nothing, the rules still store
+                    owner.txn.stick_stores = []
+                    backend.stick.request(owner.sni_request(), owner.txn.stick_stores, True)
                 self.assign_to(chosen)
                 return
         if backend.stick is not None and avoid is None:

@@ -236,8 +236,13 @@ def route(s: HttpStream, raw: bytes, start: int = 0, backend_side: bool = False)
     # A server: the one the persistence cookie names, else the balancer's choice.
     s.holds_slot = True
     match = s.cookie_match
-    if match is not None and match.server is not None:
-        s.dispatch.assign_to(match.server)
+    cookie_server = match.server if match is not None else None
+    if (cookie_server or chosen) is not None and backend.stick is not None:
+        # Chosen already: the `stick` rules match nothing but still store (as HAProxy's).
+        txn.stick_stores = []
+        backend.stick.request(req, txn.stick_stores, True)
+    if cookie_server is not None:
+        s.dispatch.assign_to(cookie_server)
     elif chosen is not None:
         s.dispatch.assign_to(chosen)
     else:
