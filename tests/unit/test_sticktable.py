@@ -254,3 +254,56 @@ def test_a_full_table_takes_new_keys_without_walking_every_entry() -> None:
         t.add(entry, "http_req")
     assert len(t.entries) <= 10_000 and t.used() == len(t.entries)
     assert 29_999 in t.entries and 0 not in t.entries
+
+
+TABLE_WORDS = [
+    "ti", "ts", "tb", "t6", "tn", "nope", "key", "data.gpc0", "data.http_req_rate",
+    "data.conn_cur", "data.server_id", "data.nope", "data.", "eq", "ne", "gt", "xx", "0", "-1",
+    "4294967296", "99999999999999999999", "10.0.0.1", "::1", "abc", "a b", "=", "\\", "",
+    "ffff", "é", "\x00",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tables() -> None:
+    from poise.core import sticktable
+
+    sticktable.install(
+        [
+            parse_stick_table(name, args.split(), W)
+            for name, args in (
+                ("ti", "type ip size 5 expire 1s store gpc0,http_req_rate(1s),conn_cur"),
+                ("t6", "type ipv6 size 5 store gpc0,server_id"),
+                ("tn", "type integer size 5 nopurge store gpc0"),
+                ("ts", "type string len 4 size 5 store http_req_rate(10s)"),
+                ("tb", "type binary len 4 size 5 store gpc0"),
+            )
+        ],
+        Clock(),
+    )
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["show table", "set table", "clear table"]),
+            st.lists(st.one_of(st.sampled_from(TABLE_WORDS), st.text(max_size=6)), max_size=9),
+            st.sampled_from(["user", "operator", "admin"]),
+        ),
+        max_size=8,
+    )
+)
+def test_table_commands_answer_any_words_without_an_exception(
+    tables: None, lines: list[tuple[str, list[str], str]]
+) -> None:
+    from poise.admin.commands import LEVELS, Session
+    from poise.admin.commands_base import Request
+    from poise.admin.commands_table import cmd_clear_table, cmd_set_table, cmd_show_table
+    from poise.core.sticktable import TABLES
+
+    run = {"show table": cmd_show_table, "set table": cmd_set_table, "clear table": cmd_clear_table}
+    for name, words, level in lines:
+        req = Request(tuple(name.split() + words), Session(LEVELS[level]), None)  # type: ignore[arg-type]
+        answer = run[name](req)
+        assert answer.text == "" or answer.text.endswith("\n")
+    assert all(len(t.entries) <= t.size for t in TABLES.values())

@@ -296,8 +296,8 @@ class Table:
         """`set table ... data.X V`: an integer is set, a rate gets V events now."""
         current = entry.data.get(data)
         if isinstance(current, FreqCtr):
-            fresh = FreqCtr()
-            fresh.add(self.clock(), self.periods[data], value)
+            fresh = FreqCtr()  # HAProxy: curr_ctr = V (an unsigned 32-bit), prev_ctr = 0
+            fresh.add(self.clock(), self.periods[data], value & _U32)
             entry.data[data] = fresh
         elif isinstance(current, int):
             kind = DATA_TYPES[data]
