@@ -8,6 +8,7 @@ the same from both."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import tempfile
@@ -83,6 +84,16 @@ async def answers(command: list[str], tmp: Path, app: int) -> tuple[list[str], l
             lines = got.partition(b"\r\n\r\n")[0].decode().split("\r\n")
             kept = [x.lower() for x in lines[1:] if x.lower().startswith(SHOWN)]
             seen.append(f"{path}: {lines[0]} {kept}")
+        # The same on a kept connection: the rules run on a response forwarded as it
+        # came (the plain path, core/http/stream_response.py) too.
+        for path in PATHS:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            writer.close()
+            lines = head.partition(b"\r\n\r\n")[0].decode().split("\r\n")
+            kept = [x.lower() for x in lines[1:] if x.lower().startswith(SHOWN)]
+            seen.append(f"{path} (kept): {lines[0]} {kept}")
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=5)

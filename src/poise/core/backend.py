@@ -245,8 +245,11 @@ class Backend:
         self.pretends_keepalive = model.Option.HTTP_PRETEND_KEEPALIVE in options
         # HTTP: no http-response rule, no persistence cookie and no compression here, so a
         # plain response goes through with its head unread beyond its framing (net/http.py).
-        self.plain_responses = (
-            proxy.cookie is None and not proxy.http_response_rules and proxy.compression is None
+        self.plain_responses = (  # http-after-response edits every response, plain or not
+            proxy.cookie is None
+            and not proxy.http_response_rules
+            and not proxy.http_after_response_rules
+            and proxy.compression is None
         )
         self.compression = proxy.compression  # core/http/compression.py
         self.forwardfor = model.Option.FORWARDFOR in options

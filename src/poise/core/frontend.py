@@ -138,7 +138,10 @@ class Frontend:
         # No http-response rule, no response capture, no compression: see
         # Backend.plain_responses.
         self.plain_responses = not (
-            proxy.http_response_rules or proxy.capture_response_headers or proxy.compression
+            proxy.http_response_rules
+            or proxy.http_after_response_rules  # they edit every response, plain or not
+            or proxy.capture_response_headers
+            or proxy.compression
         )
         self.compression = proxy.compression  # core/http/compression.py
         self.pages: bool | None = None  # a stats page may answer here (net/services.py)
