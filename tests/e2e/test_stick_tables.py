@@ -31,6 +31,7 @@ frontend fe
     mode http
     bind 127.0.0.1:{http}
     stick-table type ip size 100 expire 30s store {fe_store}
+    tcp-request connection track-sc2 src table conns
     tcp-request content track-sc1 src table kept
     http-request track-sc0 src
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }}
@@ -53,6 +54,8 @@ backend bt
     server s 127.0.0.1:{backend}
 backend kept
     stick-table type ip size 10 store conn_cnt,conn_cur,sess_cnt,http_req_cnt
+backend conns
+    stick-table type ip size 10 store conn_cnt,conn_cur,sess_cnt,http_req_cnt,http_err_cnt
 backend names
     stick-table type string len 8 size 10 store gpc0,http_req_cnt
 """
@@ -91,8 +94,8 @@ COMMANDS = [
     "set table ft key abc data.conn_cnt 1", "show table fe", "show table ft",
     "set table names key alpha data.gpc0 1", "set table names key 'b c=d' data.gpc0 2",
     "set table names key abcdefghijk data.http_req_cnt 3", "show table names",
-    "show table names key abcdefgh", "show table kept", "clear table names key alpha",
-    "show table names",
+    "show table names key abcdefgh", "show table kept", "show table conns",
+    "clear table names key alpha", "show table names",
     "clear table fe key 10.0.0.2", "clear table fe key 10.9.9.9", "clear table", "set table",
     "clear table nope", "clear table fe key", "clear table fe data.gpc0 eq 1", "show table fe",
     "clear table fe", "show table fe", "show table fe key", "show table fe foo",
@@ -142,6 +145,20 @@ async def keep_alive(source: str, port: int) -> str:
     return " | ".join(body.decode() for body in bodies)
 
 
+async def garbage(source: str, port: int) -> str:
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(b"GET / HTTP/1.1\r\nHost: t\r\nBad Header: x\r\n\r\n")
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    return answer.split(b"\r\n", 1)[0].decode()
+
+
 async def connect(source: str, port: int) -> str:
     """A TCP connection through `ft`: the backend's greeting and echo, or "" if refused."""
     sock = socket.socket()
@@ -187,6 +204,7 @@ async def session(command: list[str], tmp: Path, backend: int) -> list[str]:
             )
         # Three requests on one connection: a content rule tracks each (HAProxy's stream).
         seen.append(await keep_alive("127.0.0.7", http))
+        seen.append(await garbage("127.0.0.8", http))  # a 400: a request and an error
         for _ in range(6):
             seen.append(f"tcp {await connect('127.0.0.4', tcp)!r}")
         # The last connections are closed: wait until both have seen them go.
@@ -220,7 +238,8 @@ def test_rate_limits_and_the_runtime_api_answer_as_haproxy(loop_kind: str) -> No
             "404", "500", "200"
         ]  # fmt: skip
         assert ours[len(REQUESTS)].count(" | ") == 2  # three answers on one connection
-        assert [line != "tcp ''" for line in ours[len(REQUESTS) + 1 : len(REQUESTS) + 7]] == [
+        assert ours[len(REQUESTS) + 1] == "HTTP/1.1 400 Bad request"
+        assert [line != "tcp ''" for line in ours[len(REQUESTS) + 2 : len(REQUESTS) + 8]] == [
             True, True, True, False, False, False,
         ]  # fmt: skip
         for mine, haproxys in zip(ours, theirs, strict=True):

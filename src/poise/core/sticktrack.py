@@ -80,6 +80,15 @@ def request_started(req: Request) -> None:
         _count([c for c in conn.track if c is not None], "http_req")
 
 
+def bad_request(conn: Conn) -> None:
+    """A request too malformed to read (400): the connection's counters count it as a
+    request and an error (http_wait_for_request's parsing errors)."""
+    if conn.track is not None:
+        items = [c for c in conn.track if c is not None]
+        _count(items, "http_req")
+        _count(items, "http_err")
+
+
 def request_ended(
     req: Request, server_status: int, denied: bool, bytes_in: int, bytes_out: int
 ) -> None:

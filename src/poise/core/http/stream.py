@@ -517,6 +517,8 @@ class HttpStream:
             served = txn.resp.status if txn.resp is not None else 0
             denied = txn.term[:2] in ("PR", "PT")  # a deny or a tarpit
             sticktrack.request_ended(req, served, denied, txn.bytes_in, txn.bytes_out)
+        elif req is None and txn.status == 400 and self.conn.track is not None:
+            sticktrack.bad_request(self.conn)
         logger = self.port if log and frontend.log is not None else None
         settle(txn, frontend, backend, self.server, self.holds_slot, True, logger, self.clock)
         self.holds_slot = False
