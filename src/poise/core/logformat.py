@@ -154,6 +154,20 @@ def text_value(value: str | None, flags: int) -> str:
     return f'"{value}"' if flags & QUOTE else value
 
 
+def sample_text(value: str | None) -> str | None:
+    """A sample's string as the bytes it stands for: request data is held one character a
+    byte (latin-1) and a log line is encoded as UTF-8 with surrogate escapes, so a header's
+    `\xe9` or UTF-8 `\xc3\xa9` is written as it came, as HAProxy writes it, not
+    re-encoded."""
+    if value is None or value.isascii():
+        return value
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value  # not bytes: text of the configuration's
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def encoded(value: str, url: bool, flags: int) -> str:
     """A request line or captured header: `#XX` for what the map names, and with E a
     backslash before `\\` and `]` (`"` is already `#22`)."""
@@ -530,7 +544,7 @@ def _expression(node: Expression) -> Get[Record]:
     if sample.fetch in CAPTURE_FETCHES:
         fetch = _capture_fetch(sample)
         converted = _converter(sample)
-        return lambda r: text_value(converted(fetch(r), r), flags)
+        return lambda r: text_value(sample_text(converted(fetch(r), r)), flags)
     if sample.fetch == "req.proto_http":  # the request is gone when the line is written
         return lambda r: text_value(None, flags)
     if sample.fetch == "status":
@@ -542,7 +556,7 @@ def _expression(node: Expression) -> Get[Record]:
     value = sample_value(sample, "any")
 
     def get(r: Record) -> str:
-        return text_value(value(_x(r).request or _connection_request(r), None), flags)
+        return text_value(sample_text(value(_x(r).request or _connection_request(r), None)), flags)
 
     return get
 
