@@ -14,6 +14,7 @@ from poise.config import model
 from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.server import ServerState
+from poise.core.sockstats import SocketCounters
 
 WHERE = model.Where("test.cfg", 1)
 HEADER_2_6 = (
@@ -56,6 +57,7 @@ class Frontend:
     req_tot: int = 0
     intercepted: int = 0
     paused: bool = False
+    sockets: list[SocketCounters] = field(default_factory=list)
 
     @property
     def name(self) -> str:

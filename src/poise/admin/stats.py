@@ -29,6 +29,7 @@ from poise.core.balancer import eligible
 from poise.core.health import INITIALIZING
 from poise.core.http import cache as http_cache
 from poise.core.server import AdminState, ServerState
+from poise.core.sockstats import SocketCounters
 
 # management.txt 9.1 "CSV format"; HAProxy only ever appends, never reorders.
 COLUMNS: tuple[str, ...] = (
@@ -62,7 +63,7 @@ MODULE_COLUMNS: tuple[str, ...] = (
 HEADER = "# " + "".join(f"{c}," for c in COLUMNS) + "-," + "".join(f"{c}," for c in MODULE_COLUMNS)
 
 # `show stat` row types (the <type> filter is a bit mask of 1 << type).
-TYPE_FRONTEND, TYPE_BACKEND, TYPE_SERVER = 0, 1, 2
+TYPE_FRONTEND, TYPE_BACKEND, TYPE_SERVER, TYPE_SOCKET = 0, 1, 2, 3
 
 SERVERS_STATE_VERSION = "1"
 SERVERS_STATE_HEADER = (
@@ -114,6 +115,8 @@ class FrontendView(Protocol):
     def intercepted(self) -> int: ...
     @property
     def paused(self) -> bool: ...
+    @property
+    def sockets(self) -> Sequence[SocketCounters]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +263,29 @@ def request_fields(row: Row, counted: Backend | ServerState, http: bool) -> None
     row["srv_abrt"] = counted.srv_abrt
     if http:
         http_fields(row, counted.hrsp, counted.req_tot)
+
+
+def socket_row(view: View, fe: FrontendView, sock: SocketCounters) -> Row:
+    """`option socket-stats`: one listener's row, with the fields HAProxy 2.6 fills for
+    a listener. Its denials and errors (dreq, ereq, dcon...) are left empty, as on the
+    frontend's row: poise does not count them yet."""
+    return {
+        "pxname": fe.name,
+        "svname": sock.name,
+        "scur": sock.cur_conn,
+        "smax": sock.max_conn_seen,
+        "slim": 0,  # no `bind ... maxconn`: the frontend's limit applies
+        "stot": sock.cum_conn,
+        "bin": sock.bytes_in,
+        "bout": sock.bytes_out,
+        "status": "STOP" if view.stopping else "OPEN",
+        "pid": 1,
+        "iid": fe.proxy.id,
+        "sid": sock.sid,
+        "type": TYPE_SOCKET,
+        "addr": sock.addr,
+        "mode": fe.proxy.mode.value,
+    }
 
 
 def frontend_status(view: View, fe: FrontendView) -> str:

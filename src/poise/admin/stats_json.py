@@ -39,6 +39,7 @@ OBJECT_TYPES = {
     stats.TYPE_FRONTEND: ("F", "Frontend"),
     stats.TYPE_BACKEND: ("B", "Backend"),
     stats.TYPE_SERVER: ("S", "Server"),
+    stats.TYPE_SOCKET: ("L", "Listener"),  # `option socket-stats`
 }
 
 # Per column: the tags and type for a frontend, a backend and a server row ("" where
@@ -160,7 +161,9 @@ def _read_tags(text: str) -> dict[str, tuple[str, str, str]]:
 
 TAGS = _read_tags(_TAGS)
 POSITIONS = {name: pos for pos, name in enumerate(stats.COLUMNS)}
-_KIND_INDEX = {stats.TYPE_FRONTEND: 0, stats.TYPE_BACKEND: 1, stats.TYPE_SERVER: 2}
+# A listener's fields are tagged as its frontend's, its address as a server's.
+_KIND_INDEX = {stats.TYPE_FRONTEND: 0, stats.TYPE_BACKEND: 1, stats.TYPE_SERVER: 2,
+               stats.TYPE_SOCKET: 0}  # fmt: skip
 
 
 def fields(row: stats.Row) -> list[tuple[int, str, str, str, str | int]]:
@@ -172,7 +175,7 @@ def fields(row: stats.Row) -> list[tuple[int, str, str, str, str | int]]:
         value = row.get(name, "")
         if value == "":
             continue
-        spec = TAGS.get(name, ("-", "-", "-"))[kind]
+        spec = TAGS.get(name, ("-", "-", "-"))[2 if name == "addr" else kind]
         tags, kind_of_value = spec.split(":") if spec != "-" else ("MGP", "u32")
         if kind_of_value == "str":
             value = str(value)
@@ -187,7 +190,7 @@ def json_rows(sections: Iterable[Section]) -> str:
         for row in section.rows():
             row_type = int(row["type"])
             _, object_type = OBJECT_TYPES[row_type]
-            sid = int(row["sid"]) if row_type == stats.TYPE_SERVER else 0
+            sid = int(row["sid"]) if row_type in (stats.TYPE_SERVER, stats.TYPE_SOCKET) else 0
             rows.append(
                 [
                     {
@@ -216,7 +219,7 @@ def typed_rows(sections: Iterable[Section]) -> str:
         for row in section.rows():
             row_type = int(row["type"])
             letter, _ = OBJECT_TYPES[row_type]
-            sid = int(row["sid"]) if row_type == stats.TYPE_SERVER else 0
+            sid = int(row["sid"]) if row_type in (stats.TYPE_SERVER, stats.TYPE_SOCKET) else 0
             prefix = f"{letter}.{row['iid']}.{sid}"
             for pos, name, tags, kind_of_value, value in fields(row):
                 lines.append(f"{prefix}.{pos}.{name}.1:{tags}:{kind_of_value}:{value}\n")

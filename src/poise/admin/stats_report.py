@@ -109,6 +109,10 @@ class Filter:
     def servers(self) -> bool:
         return bool(self.types & (1 << stats.TYPE_SERVER))
 
+    @property
+    def sockets(self) -> bool:
+        return bool(self.types & (1 << stats.TYPE_SOCKET))
+
 
 SHOW_STAT = Filter(cookies=False)  # the runtime API's `show stat`, everything
 
@@ -123,10 +127,12 @@ class Section:
     servers: list[tuple[ServerState, stats.Row]]
     backend: stats.Row | None
     model: Backend | None
+    sockets: list[stats.Row] = field(default_factory=list)  # `option socket-stats`
 
     def rows(self) -> list[stats.Row]:
-        """In `show stat` order: frontend, servers, backend."""
+        """In `show stat` order: frontend, listeners, servers, backend."""
         found = [self.frontend] if self.frontend is not None else []
+        found.extend(self.sockets)
         found.extend(row for _, row in self.servers)
         if self.backend is not None:
             found.append(self.backend)
@@ -154,6 +160,12 @@ def report(
             frontend["rate_lim"] = 0  # `rate-limit sessions` is not supported: no limit
             frontend["conn_rate"] = frontend["rate"]
             frontend["conn_rate_max"] = frontend["rate_max"]
+        sockets: list[stats.Row] = []
+        if fe is not None and wanted.sockets:
+            sockets = [stats.socket_row(view, fe, sock) for sock in fe.sockets]
+            if not wanted.legends:  # the address is a legend, as a server's
+                for row in sockets:
+                    row.pop("addr", None)
         servers: list[tuple[ServerState, stats.Row]] = []
         backend: stats.Row | None = None
         if be is not None and wanted.servers:
@@ -175,7 +187,7 @@ def report(
                 rates.fill(backend, ("B", be.name, ""))
             if wanted.legends and wanted.cookies and proxy.cookie is not None:
                 backend["cookie"] = proxy.cookie.name
-        sections.append(Section(proxy, frontend, servers, backend, be))
+        sections.append(Section(proxy, frontend, servers, backend, be, sockets))
     return sections
 
 

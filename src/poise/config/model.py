@@ -444,6 +444,7 @@ class Option(Enum):
     LOG_SEPARATE_ERRORS = "log-separate-errors"  # ... at level err
     HTTPSLOG = "httpslog"  # `option httplog` with the TLS fields (config/logformat.py)
     ABORTONCLOSE = "abortonclose"  # core/connect.py abort_on_close
+    SOCKET_STATS = "socket-stats"  # a stats row per listener (core/sockstats.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from poise.core.acl import compile_condition
 from poise.core.backend import Backend, Log, seconds
 from poise.core.http.rules import Rules
 from poise.core.logformat import compile_http, compile_tcp
+from poise.core.sockstats import SocketCounters
 from poise.core.tcprules import compile_rules
 
 
@@ -68,6 +69,7 @@ class Frontend:
         "request_rules",
         "rules",
         "sd_format",
+        "sockets",
         "tcp",
         "tcp_format",
         "tcplog",
@@ -176,6 +178,8 @@ class Frontend:
         self.listeners: list[Listening] = []
         # `disable frontend`: its listeners stop listening until `enable frontend`.
         self.paused = False
+        # `option socket-stats`: each listener's counters, in `bind` order (the shell's).
+        self.sockets: list[SocketCounters] = []
 
     @property
     def req_tot(self) -> int:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from poise.core.payload import Held
     from poise.core.proxyproto import ProxyHeader
     from poise.core.server import ServerState
+    from poise.core.sockstats import SocketCounters
     from poise.core.stickfetch import Counter
     from poise.core.stickrules import Store
 
@@ -43,6 +44,7 @@ class Conn:
         "held",
         "proxied",
         "sni",
+        "sock",
         "ssl",
         "track",
         "vars",
@@ -65,6 +67,8 @@ class Conn:
         self.held: Held | None = None
         # The stick counters its `tcp-request` rules track (core/sticktrack.py), or None.
         self.track: list[Counter | None] | None = None
+        # `option socket-stats`: the counters of the listener that accepted it, else None.
+        self.sock: SocketCounters | None = None
 
     def use_proxied(self) -> None:
         """The client's and destination's addresses from the PROXY header."""

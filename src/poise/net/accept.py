@@ -37,6 +37,7 @@ from poise.core.backend import Log
 from poise.core.frontend import Frontend
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
+from poise.core.sockstats import SocketCounters
 from poise.core.tcprules import TcpRuleSets, expects_proxy
 from poise.core.txn import Conn
 from poise.net import keepalive
@@ -78,13 +79,16 @@ class Gate(Protocol):
 class FrontendGate:
     """A frontend's listeners: the process's maxconn and the frontend's."""
 
-    __slots__ = ("ctx", "frontend", "log", "name")
+    __slots__ = ("ctx", "frontend", "log", "name", "sock")
 
-    def __init__(self, ctx: Context, frontend: Frontend) -> None:
+    def __init__(
+        self, ctx: Context, frontend: Frontend, sock: SocketCounters | None = None
+    ) -> None:
         self.ctx = ctx
         self.frontend = frontend
         self.name = frontend.name
         self.log = frontend.log
+        self.sock = sock  # `option socket-stats`: this listener's counters
 
     def room(self) -> bool:
         ctx = self.ctx
@@ -92,9 +96,11 @@ class FrontendGate:
 
     def admit(self) -> None:
         self.ctx.admit(self.frontend)
+        if self.sock is not None:
+            self.sock.admit()
 
     def release(self) -> None:
-        self.ctx.release(self.frontend)
+        self.ctx.release(self.frontend, self.sock)
 
 
 def frontend_acceptor(
@@ -102,12 +108,14 @@ def frontend_acceptor(
     frontend: Frontend,
     listener: Listener,
     factory: Callable[[], asyncio.Protocol],
+    sock: SocketCounters | None = None,
 ) -> Acceptor:
-    """A frontend's listener: paused and resumed with its frontend."""
+    """A frontend's listener: paused and resumed with its frontend (`sock`: its
+    counters, with `option socket-stats`)."""
     # A pause stops listening, but not on a unix socket, nor on one shared with other
     # processes.
     unlistens = listener.sock.family != socket.AF_UNIX and not listener.inherited
-    acceptor = Acceptor(ctx, FrontendGate(ctx, frontend), listener.sock, factory)
+    acceptor = Acceptor(ctx, FrontendGate(ctx, frontend, sock), listener.sock, factory)
     acceptor.backlog = listener.backlog if unlistens else 0
     if listener.bind.accept_proxy:
         acceptor.proxy = ProxyReader(ctx.loop, frontend, listener)

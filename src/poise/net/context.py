@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from poise.admin import stats
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend, Listening
+from poise.core.sockstats import SocketCounters
 
 MAXACCEPT = 64  # connections a listener accepts per wake-up: HAProxy's tune.maxaccept
 
@@ -164,13 +165,15 @@ class Context:
         self.cum_conns += 1
         frontend.admit()
 
-    def release(self, frontend: Frontend) -> None:
+    def release(self, frontend: Frontend, sock: SocketCounters | None = None) -> None:
         """A connection ended: count it out, and resume the listeners waiting for room,
         once the loop has closed its sockets (the transports close them in callbacks
         scheduled before this one): a listener at the limit accepts no more connections
         than there are descriptors free."""
         self.actconn -= 1
         frontend.leave()
+        if sock is not None:  # `option socket-stats`: the listener that accepted it
+            sock.leave()
         if self.limited and not self.waking:
             self.waking = True
             self.loop.call_soon(self.wake)

@@ -265,7 +265,7 @@ class HttpSession(HttpStream, asyncio.Protocol):
         if self.counted:
             self.counted = False
             self.ctx.forget(self)
-            self.ctx.release(self.frontend)
+            self.ctx.release(self.frontend, self.conn.sock)
 
     def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
         upstream = self.upstream

@@ -50,7 +50,7 @@ def refused(
         return False
     if conn.track is not None:
         sticktrack.connection_ended(conn)
-    ctx.release(frontend)
+    ctx.release(frontend, conn.sock)
     refuse(client, reset=decision is Decision.CLOSE)
     return True
 

@@ -427,8 +427,10 @@ class TcpSession(Relay):
         frontend = self.frontend
         logger = self if frontend.log is not None else None
         settle(txn, frontend, self.backend, self.server, True, False, logger, self.loop.time)
+        if self.conn.sock is not None:
+            self.conn.sock.account(txn)
         self.ctx.forget(self)
-        self.ctx.release(self.frontend)
+        self.ctx.release(self.frontend, self.conn.sock)
 
     def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
         """The session's log lines, at its end (core/counters.py's settle)."""

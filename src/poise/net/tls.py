@@ -50,6 +50,7 @@ from poise.certs.inspect import names as certificate_names
 from poise.config import model
 from poise.core import explain
 from poise.core.proxyproto import ProxyHeader
+from poise.core.sockstats import SocketCounters
 from poise.core.tlsalert import alert_record
 from poise.core.txn import Conn
 from poise.net.listener import Listener
@@ -166,7 +167,7 @@ def client_sni(ssl_object: Any) -> str | None:
 class Accepting:
     """What the handshakes of one TLS listener share."""
 
-    __slots__ = ("bind", "context", "ctx", "factory", "frontend", "timeout")
+    __slots__ = ("bind", "context", "ctx", "factory", "frontend", "sock", "timeout")
 
     def __init__(
         self,
@@ -180,6 +181,7 @@ class Accepting:
         self.frontend = frontend
         self.context = listener.tls
         self.factory = factory
+        self.sock: SocketCounters | None = None  # `option socket-stats`: the listener's
         # HAProxy bounds a client's handshake by `timeout client`.
         self.timeout = frontend.client_timeout or 60.0
         self.bind = listener.bind.name or str(bind_number(frontend.proxy.binds, listener.bind))
@@ -318,7 +320,7 @@ class TlsAccept(asyncio.Protocol):
         net/accept.py) is counted out."""
         ctx = self.setup.ctx
         ctx.forget(self)
-        ctx.release(self.setup.frontend)
+        ctx.release(self.setup.frontend, self.setup.sock)
 
     def kill(self, code: str) -> None:
         """Stop at once (the process stops): the handshake is abandoned, not logged."""

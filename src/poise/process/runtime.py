@@ -29,6 +29,7 @@ from poise.core.frontend import Frontend
 from poise.core.http import cache as http_cache
 from poise.core.limits import Limits
 from poise.core.server import ServerState
+from poise.core.sockstats import SocketCounters
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.core.termination import Failure
 from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
@@ -171,11 +172,12 @@ class Runtime:
                 backend.fullconn = fullconn(backend.proxy, ctx.frontends.values())
         for listener in self.listeners:
             frontend = ctx.frontends[listener.frontend]
-            factory = self.protocol_factory(ctx, frontend)
+            sock = socket_counters(frontend, listener)
+            factory = self.protocol_factory(ctx, frontend, sock)
             if isinstance(listener, SockpairListener):  # `bind sockpair@N`
                 if listener.tls is not None:
-                    factory = Accepting(ctx, frontend, listener, factory)
-                gate = FrontendGate(ctx, frontend)  # counted as accepted connections
+                    factory = accepting(ctx, frontend, listener, factory, sock)
+                gate = FrontendGate(ctx, frontend, sock)  # counted as accepted connections
                 receiver = SockpairReceiver(loop, listener.sock, factory, gate, ctx)
                 frontend.listeners.append(receiver)
                 if frontend.paused:
@@ -186,8 +188,8 @@ class Runtime:
                 continue
             if listener.tls is not None:  # TCP, unix (`/path`, `abns@`) or `fd@N ssl`
                 # net/tls.py runs the handshake and logs a failed one as HAProxy does.
-                factory = Accepting(ctx, frontend, listener, factory)
-            self.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory))
+                factory = accepting(ctx, frontend, listener, factory, sock)
+            self.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory, sock))
         if self.admin_socks:
             self.acceptors += serve_admin(
                 ctx,
@@ -233,10 +235,19 @@ class Runtime:
             if entry is not None:
                 server_state.apply(state, entry, now)
 
-    def protocol_factory(self, ctx: Context, frontend: Frontend) -> Callable[[], asyncio.Protocol]:
-        if frontend.proxy.mode is model.Mode.HTTP:
-            return lambda: HttpSession(ctx, frontend)
-        return lambda: TcpSession(ctx, frontend)
+    def protocol_factory(
+        self, ctx: Context, frontend: Frontend, sock: SocketCounters | None = None
+    ) -> Callable[[], asyncio.Protocol]:
+        session = HttpSession if frontend.proxy.mode is model.Mode.HTTP else TcpSession
+        if sock is None:
+            return lambda: session(ctx, frontend)
+
+        def counted() -> asyncio.Protocol:  # `option socket-stats`: the listener's too
+            made = session(ctx, frontend)
+            made.conn.sock = sock
+            return made
+
+        return counted
 
     def purge_pools(self) -> None:
         """Close idle server connections kept past the purge delay; again in a second."""
@@ -408,3 +419,29 @@ def run_until_stopped(runtime: Runtime, loop: asyncio.AbstractEventLoop, **kw: A
     finally:
         runtime.close()
         loop.close()
+
+
+def socket_counters(frontend: Frontend, listener: Listener) -> SocketCounters | None:
+    """`option socket-stats`: the counters of one of the frontend's listeners (its row in
+    the stats), numbered by its `bind` as HAProxy numbers its listeners."""
+    if model.Option.SOCKET_STATS not in frontend.proxy.options:
+        return None
+    binds = frontend.proxy.binds
+    number = next((n for n, b in enumerate(binds, 1) if b is listener.bind), len(binds))
+    sock = SocketCounters(number, listener.bind.name, listener.address)
+    frontend.sockets.append(sock)
+    frontend.sockets.sort(key=lambda s: s.sid)
+    return sock
+
+
+def accepting(
+    ctx: Context,
+    frontend: Frontend,
+    listener: Listener,
+    factory: Callable[[], asyncio.Protocol],
+    sock: SocketCounters | None,
+) -> Accepting:
+    """A TLS listener's handshakes, counted out on its socket's counters if they fail."""
+    setup = Accepting(ctx, frontend, listener, factory)
+    setup.sock = sock
+    return setup

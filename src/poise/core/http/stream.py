@@ -521,6 +521,8 @@ class HttpStream:
             sticktrack.bad_request(self.conn)
         logger = self.port if log and frontend.log is not None else None
         settle(txn, frontend, backend, self.server, self.holds_slot, True, logger, self.clock)
+        if self.conn.sock is not None:  # `option socket-stats`
+            self.conn.sock.account(txn)
         self.holds_slot = False
         if backend is None and frontend.proxy.is_backend:
             own = self.runtime.backends.get(frontend.name)

@@ -1,0 +1,37 @@
+"""`option socket-stats`: the counters of each listening socket of a frontend, which the
+stats show as rows of type 3 ("socket") after the frontend's, named by the bind's `name`
+or "sock-N" (N: the listener's number in its frontend, from 1, as HAProxy numbers them).
+One object per listener; the shell's gate counts its connections in and out, and the
+sessions add their transactions' bytes (net/tcp.py, net/http.py)."""
+
+from __future__ import annotations
+
+from poise.core.txn import Txn
+
+
+class SocketCounters:
+    __slots__ = ("addr", "bytes_in", "bytes_out", "cum_conn", "cur_conn", "max_conn_seen",
+                 "name", "sid")  # fmt: skip
+
+    def __init__(self, sid: int, name: str | None, addr: str) -> None:
+        self.sid = sid  # the listener's number in its frontend (HAProxy's luid)
+        self.name = name or f"sock-{sid}"
+        self.addr = addr  # where it listens, as the stats show it
+        self.cur_conn = 0
+        self.cum_conn = 0
+        self.max_conn_seen = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def admit(self) -> None:
+        self.cur_conn += 1
+        self.cum_conn += 1
+        self.max_conn_seen = max(self.max_conn_seen, self.cur_conn)
+
+    def leave(self) -> None:
+        self.cur_conn -= 1
+
+    def account(self, txn: Txn) -> None:
+        """A transaction of one of its connections ended (counted with the frontend's)."""
+        self.bytes_in += txn.bytes_in
+        self.bytes_out += txn.bytes_out
