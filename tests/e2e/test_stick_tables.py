@@ -34,6 +34,7 @@ frontend fe
     tcp-request connection track-sc2 src table conns
     tcp-request content track-sc1 src table kept
     http-request track-sc0 src
+    http-request track-sc2 src table v6
     http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt 5 }}
     http-request sc-inc-gpc0(0) if {{ path /mark }}
     http-request sc-set-gpt0(0) sc_http_req_rate(0),mul(10) if {{ path /mark }}
@@ -54,6 +55,8 @@ backend bt
     server s 127.0.0.1:{backend}
 backend kept
     stick-table type ip size 10 store conn_cnt,conn_cur,sess_cnt,http_req_cnt
+backend v6
+    stick-table type ipv6 size 10 store gpc0,http_req_cnt
 backend conns
     stick-table type ip size 10 store conn_cnt,conn_cur,sess_cnt,http_req_cnt,http_err_cnt
 backend names
@@ -95,6 +98,9 @@ COMMANDS = [
     "set table names key alpha data.gpc0 1", "set table names key 'b c=d' data.gpc0 2",
     "set table names key abcdefghijk data.http_req_cnt 3", "show table names",
     "show table names key abcdefgh", "show table kept", "show table conns",
+    "show table v6", "show table v6 key ::ffff:127.0.0.2", "set table v6 key ::1 data.gpc0 1",
+    "set table v6 key ::7f00:9 data.gpc0 2", "set table v6 key 2001:db8::1 data.gpc0 3",
+    "set table v6 key 127.0.0.9 data.gpc0 4", "show table v6",
     "clear table names key alpha", "show table names",
     "clear table fe key 10.0.0.2", "clear table fe key 10.9.9.9", "clear table", "set table",
     "clear table nope", "clear table fe key", "clear table fe data.gpc0 eq 1", "show table fe",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from ipaddress import IPv6Address
 
 from poise.admin.commands_base import Answer, Level, Request
 from poise.config.model_stick import DATA_TYPES
@@ -70,10 +71,18 @@ def key_text(table: Table, key: Key) -> str:
     if table.type == "ip":
         return ".".join(str((key >> shift) & 0xFF) for shift in (24, 16, 8, 0))
     if table.type == "ipv6":
-        from ipaddress import IPv6Address
-
-        return str(IPv6Address(key))
+        return ipv6_text(key)
     return str(key)
+
+
+def ipv6_text(number: int) -> str:
+    """An IPv6 address as glibc's inet_ntop writes it: an IPv4-mapped (::ffff:a.b.c.d) or
+    IPv4-compatible (::a.b.c.d) one ends in dotted quads (Python 3.11 writes hex)."""
+    high = number >> 32
+    if high == 0xFFFF or (high == 0 and number >> 16):
+        quads = ".".join(str((number >> shift) & 0xFF) for shift in (24, 16, 8, 0))
+        return f"::ffff:{quads}" if high else f"::{quads}"
+    return str(IPv6Address(number))
 
 
 def entry_line(table: Table, entry: Entry) -> str:

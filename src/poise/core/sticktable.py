@@ -167,7 +167,9 @@ class Table:
             return int(text) & _U32 if text.lstrip("-").isdigit() else None
         if self.type in ("ip", "ipv6"):
             ip = parse_ip(text)
-            return None if ip is None else self.key(ip)
+            if ip is None or (self.type == "ipv6" and ip[0] != 6):  # inet_pton(AF_INET6)
+                return None
+            return self.key(ip)
         return self.key(text)
 
     # -- entries ---------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def step(action: StickAction, scope: Scope, *, connection: bool = False) -> Step
     if action.kind == "track":
         assert action.key is not None
         values = sample_values(action.key, scope)
-        return _track(action, values, connection=connection, http=scope == "req")
+        return _track(action, values, connection=connection, http=scope in ("req", "res"))
     index = action.counter
     if action.kind == "inc-gpc":
         name = f"gpc{action.index}"
@@ -200,6 +200,8 @@ def _track(
         found = holder.track
         if found is not None and found[index] is not None:
             return  # only the first tracking of each counter applies
+        if not connection and conn is not None and conn.track and conn.track[index]:
+            return  # HAProxy's stream starts with its session's counters: scN is taken
         table = TABLES.get(name)
         if table is None:
             return
@@ -217,5 +219,10 @@ def _track(
         found[index] = _start(table, entry, now)
         if http and not connection:
             table.add(entry, "http_req", 1, now)
+            status = resp.status if resp is not None else 0
+            if 400 <= status < 500:  # `http-response track-sc`: the answer so far counts
+                table.add(entry, "http_err", 1, now)
+            elif status >= 500 and status not in (501, 505):
+                table.add(entry, "http_fail", 1, now)
 
     return track
