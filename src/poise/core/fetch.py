@@ -418,6 +418,22 @@ def _literal(text: str) -> Callable[[Request, Response | None], str]:
     return lambda req, resp: text
 
 
+# What HAProxy 2.6 writes of a sample in an HTTP action's log-format string (a header, a
+# redirect, a variable, a `return` body): control characters but HTAB, and DEL, as `%XX`,
+# so that no value can end a header line (a log line writes them as they are).
+_HTTP_ENCODE = {c: f"%{c:02X}" for c in (*range(9), *range(10, 32), 127)}
+
+
+def _http_encoded(
+    get: Callable[[Request, Response | None], str],
+) -> Callable[[Request, Response | None], str]:
+    def encoded(req: Request, resp: Response | None) -> str:
+        text = get(req, resp)
+        return text if text.isprintable() else text.translate(_HTTP_ENCODE)
+
+    return encoded
+
+
 def compile_format(fmt: LogFormat, scope: Scope) -> Callable[[Request, Response | None], str]:
     """A log-format string as a function of the request (and response)."""
     if all(isinstance(part, str) for part in fmt.parts):
@@ -428,7 +444,7 @@ def compile_format(fmt: LogFormat, scope: Scope) -> Callable[[Request, Response 
         if isinstance(part, str):
             pieces.append(_literal(part))
         elif isinstance(part, Sample):
-            pieces.append(sample_value(part, scope))
+            pieces.append(_http_encoded(sample_value(part, scope)))
         else:
             pieces.append(_variable(part))
     return lambda req, resp: "".join(piece(req, resp) for piece in pieces)
