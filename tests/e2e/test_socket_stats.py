@@ -172,3 +172,41 @@ def test_typed_and_json_rows_as_haproxy(loop_kind: str) -> None:
         assert same(ours) == same(theirs)
 
     run(loop_kind, main, timeout=60)
+
+
+def test_the_page_shows_each_listener_after_its_frontend(loop_kind: str) -> None:
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="ss", dir="/tmp") as name:
+            tmp = Path(name)
+            ports = [free_port() for _ in range(6)]
+            config = CONFIG.replace("SOCK", str(tmp / "poise.sock"))
+            config = config.replace("stats uri /", "stats uri /\n    stats show-legends")
+            for n, port in enumerate(ports, 2):
+                config = config.replace(f"P{n}", str(port))
+            async with running(POISE, tmp, config):
+                get = b"GET / HTTP/1.0\r\nHost: t\r\n\r\n"
+                got = await request(ports[5], get, until_close=True)
+        page = got.partition(b"\r\n\r\n")[2].decode()
+        names = re.findall(
+            r'<tr class="(\w+)"><td class="name"(?: title="([^"]*)")?>([^<]+)<', page
+        )
+        assert names[:6] == [
+            ("frontend", "", "Frontend"),
+            ("socket", ANY_PORT, "clear"),
+            ("socket", f"127.0.0.1:{ports[0]}", "sock-2"),
+            ("socket", f"127.0.0.1:{ports[1]}", "multi"),
+            ("socket", f"127.0.0.1:{ports[2]}", "multi"),
+            ("frontend", "", "Frontend"),  # plain: no option socket-stats
+        ]
+
+    run(loop_kind, main, timeout=60)
+
+
+class AnyPort(str):
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and re.fullmatch(r"127\.0\.0\.1:\d+", other) is not None
+
+    __hash__ = str.__hash__
+
+
+ANY_PORT = AnyPort()

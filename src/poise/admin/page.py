@@ -89,6 +89,7 @@ table.px caption { text-align: left; font-weight: bold; font-size: 14px; padding
 table.px caption span { font-weight: normal; font-size: 12px; margin-left: 12px; }
 table.px thead th { background: #d7ecec; }
 tr.frontend, tr.backend { background: #efefe2; font-weight: bold; }
+tr.socket { background: #d0d0d0; }
 tr.up { background: #c8f5c8; }
 tr.backup.up { background: #c0d8ff; }
 tr.down { background: #ffb3b3; }
@@ -226,6 +227,7 @@ def proxy_table(section: Section, page: StatsPage, admin: bool) -> str:
     ]
     if section.frontend is not None:
         rows.append(frontend_row(section.frontend, form))
+    rows.extend(socket_row(row, form) for row in section.sockets)  # `option socket-stats`
     for server, row in section.servers:
         rows.append(server_row(section, server, row, page, form))
     if section.backend is not None:
@@ -278,6 +280,31 @@ def frontend_row(row: stats.Row, form: bool) -> str:
     ]
     first = "<td></td>" if form else ""
     return f'<tr class="frontend">{first}<td class="name">Frontend</td>{"".join(cells)}</tr>'
+
+
+def socket_row(row: stats.Row, form: bool) -> str:
+    """A listener's row (`option socket-stats`), after its frontend's: its sessions, bytes
+    and status, its address in the name's tip with `stats show-legends`."""
+    cells = [
+        '<td colspan="6"></td>',
+        cell(get(row, "scur")),
+        cell(get(row, "smax")),
+        cell(get(row, "slim")),
+        cell(get(row, "stot")),
+        cell(""),
+        cell(""),
+        cell(get(row, "bin")),
+        cell(get(row, "bout")),
+        cell(get(row, "dreq")),
+        cell(get(row, "dresp")),
+        cell(get(row, "ereq")),
+        '<td colspan="4"></td>',
+        cell(get(row, "status"), "state"),
+        '<td colspan="8"></td>',
+    ]
+    first = "<td></td>" if form else ""
+    name = cell(get(row, "svname"), "name", str(get(row, "addr")))
+    return f'<tr class="socket">{first}{name}{"".join(cells)}</tr>'
 
 
 def row_class(server: ServerState, row: stats.Row) -> str:
