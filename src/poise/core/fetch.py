@@ -434,8 +434,35 @@ def _http_encoded(
     return encoded
 
 
-def compile_format(fmt: LogFormat, scope: Scope) -> Callable[[Request, Response | None], str]:
-    """A log-format string as a function of the request (and response)."""
+def sample_text(value: str | None) -> str | None:
+    """A sample's string as the bytes it stands for: request data is held one character a
+    byte (latin-1) and a log line is encoded as UTF-8 with surrogate escapes, so a header's
+    `\xe9` or UTF-8 `\xc3\xa9` is written as it came, as HAProxy writes it, not
+    re-encoded."""
+    if value is None or value.isascii():
+        return value
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value  # not bytes: text of the configuration's
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _as_text(
+    get: Callable[[Request, Response | None], str],
+) -> Callable[[Request, Response | None], str]:
+    def text(req: Request, resp: Response | None) -> str:
+        return sample_text(get(req, resp)) or ""
+
+    return text
+
+
+def compile_format(
+    fmt: LogFormat, scope: Scope, body: bool = False
+) -> Callable[[Request, Response | None], str]:
+    """A log-format string as a function of the request (and response). `body`: for a
+    payload encoded as UTF-8 with surrogate escapes (the configuration's text is UTF-8),
+    so a sample's bytes are handed back as they came (sample_text)."""
     if all(isinstance(part, str) for part in fmt.parts):
         constant = "".join(part for part in fmt.parts if isinstance(part, str))
         return lambda req, resp: constant
@@ -444,7 +471,8 @@ def compile_format(fmt: LogFormat, scope: Scope) -> Callable[[Request, Response 
         if isinstance(part, str):
             pieces.append(_literal(part))
         elif isinstance(part, Sample):
-            pieces.append(_http_encoded(sample_value(part, scope)))
+            got = _http_encoded(sample_value(part, scope))
+            pieces.append(_as_text(got) if body else got)
         else:
             pieces.append(_variable(part))
     return lambda req, resp: "".join(piece(req, resp) for piece in pieces)

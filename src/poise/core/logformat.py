@@ -35,7 +35,7 @@ from poise.config.logformat import (
 )
 from poise.config.model import Sample
 from poise.core import convert
-from poise.core.fetch import parse_ip, path_of, sample_value, to_str
+from poise.core.fetch import parse_ip, path_of, sample_text, sample_value, to_str
 from poise.core.http.message import Request
 from poise.core.httplog import (
     HEADER_ENCODED,
@@ -152,20 +152,6 @@ def text_value(value: str | None, flags: int) -> str:
     else:
         value = "-" if flags & MANDATORY and not flags & QUOTE else ""
     return f'"{value}"' if flags & QUOTE else value
-
-
-def sample_text(value: str | None) -> str | None:
-    """A sample's string as the bytes it stands for: request data is held one character a
-    byte (latin-1) and a log line is encoded as UTF-8 with surrogate escapes, so a header's
-    `\xe9` or UTF-8 `\xc3\xa9` is written as it came, as HAProxy writes it, not
-    re-encoded."""
-    if value is None or value.isascii():
-        return value
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value  # not bytes: text of the configuration's
-    return raw.decode("utf-8", "surrogateescape")
 
 
 def encoded(value: str, url: bool, flags: int) -> str:

@@ -540,10 +540,11 @@ def _reply_step(proxy: Proxy, spec: HttpReply, kind: VerdictKind, where: str, sc
 
         return send
     headers = [(name, compile_format(value, scope)) for name, value in spec.headers]
-    body = compile_format(spec.body_format, scope) if spec.body_format is not None else None
+    body_format = spec.body_format
+    body = compile_format(body_format, scope, body=True) if body_format is not None else None
 
     def build(req: Request, resp: Response | None, close: bool) -> Outcome:
-        payload = body(req, resp).encode("utf-8") if body is not None else spec.body
+        payload = body(req, resp).encode("utf-8", "surrogateescape") if body else spec.body
         values = [(name, value(req, resp)) for name, value in headers]
         built = reply.built(spec.status, values, spec.content_type, payload)
         response, closes = reply.finish(built, req, close or reply.client_closes(req))
