@@ -99,6 +99,9 @@ def keep_alive(version: str, headers: Headers) -> bool:
     lines = headers.index().get("connection")
     if not lines:  # the common case, answered without building any list
         return version != "1.0"
+    if len(lines) == 1 and "," not in lines[0]:  # one token (`close`): no set to build
+        token = lines[0].strip().lower()
+        return token != "close" and (version != "1.0" or token == "keep-alive")
     tokens = {token.strip().lower() for line in lines for token in line.split(",")}
     if "close" in tokens:
         return False
