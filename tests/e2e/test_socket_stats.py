@@ -180,7 +180,9 @@ def test_the_page_shows_each_listener_after_its_frontend(loop_kind: str) -> None
             tmp = Path(name)
             ports = [free_port() for _ in range(6)]
             config = CONFIG.replace("SOCK", str(tmp / "poise.sock"))
-            config = config.replace("stats uri /", "stats uri /\n    stats show-legends")
+            config = config.replace(
+                "stats uri /", "stats uri /\n    stats show-legends\n    stats show-modules"
+            )
             for n, port in enumerate(ports, 2):
                 config = config.replace(f"P{n}", str(port))
             async with running(POISE, tmp, config):
@@ -198,6 +200,13 @@ def test_the_page_shows_each_listener_after_its_frontend(loop_kind: str) -> None
             ("socket", f"127.0.0.1:{ports[2]}", "multi"),
             ("frontend", "", "Frontend"),  # plain: no option socket-stats
         ]
+        # `stats show-modules`: HAProxy's three modules, ssl only on a listener's row.
+        assert page.count('<th colspan="3">Extra modules</th>') == 4
+        assert "<th>ssl</th><th>h2</th><th>h1</th></tr>" in page
+        clear = page[page.index(">clear<") :]
+        clear = clear[: clear.index("</tr>")]
+        assert clear.endswith("</td><td></td><td></td>")
+        assert '<td class="module" title="ssl_sess, ssl_reused_sess' in clear
 
     run(loop_kind, main, timeout=60)
 

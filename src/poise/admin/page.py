@@ -114,6 +114,13 @@ GROUPS = (
     ("Server", ("Status", "LastChk", "Wght", "Act", "Bck", "Chk", "Dwn", "Dwntme", "Thrtle")),
 )
 
+# The modules of `stats show-modules`: the rows each counts on (Frontend, Listener,
+# Backend, Server) and its columns of `show stat` (HAProxy 2.6's ssl, h2 and h1).
+MODULES = {
+    name: (kinds, tuple(c for c in stats.MODULE_COLUMNS if c.startswith(f"{name}_")))
+    for name, kinds in (("ssl", "FLBS"), ("h2", "FB"), ("h1", "FB"))
+}
+
 
 def render(
     view: stats.View,
@@ -223,15 +230,18 @@ def proxy_table(section: Section, page: StatsPage, admin: bool) -> str:
     name = escape(proxy.name)
     rows = [
         f'<table class="px" id="px-{name}"><caption><a id="{name}"></a>{name}{legend}</caption>',
-        header(form),
+        header(form, page.show_modules),
     ]
+    modules = page.show_modules
     if section.frontend is not None:
-        rows.append(frontend_row(section.frontend, form))
-    rows.extend(socket_row(row, form) for row in section.sockets)  # `option socket-stats`
+        rows.append(with_modules(frontend_row(section.frontend, form), "F", modules))
+    for row in section.sockets:  # `option socket-stats`
+        rows.append(with_modules(socket_row(row, form), "L", modules))
     for server, row in section.servers:
-        rows.append(server_row(section, server, row, page, form))
+        rows.append(with_modules(server_row(section, server, row, page, form), "S", modules))
     if section.backend is not None:
-        rows.append(backend_row(section.backend, proxy.balance.algorithm.value, form))
+        html = backend_row(section.backend, proxy.balance.algorithm.value, form)
+        rows.append(with_modules(html, "B", modules))
     rows.append("</tbody></table>")
     table = "\n".join(rows)
     if not form:
@@ -247,10 +257,11 @@ def proxy_table(section: Section, page: StatsPage, admin: bool) -> str:
     )
 
 
-def header(form: bool) -> str:
+def header(form: bool, modules: bool = False) -> str:
     first = '<th rowspan="2"></th>' if form else ""
-    top = "".join(f'<th colspan="{len(cols)}">{group}</th>' for group, cols in GROUPS)
-    bottom = "".join(f"<th>{col}</th>" for _, cols in GROUPS for col in cols)
+    groups = (*GROUPS, ("Extra modules", tuple(MODULES))) if modules else GROUPS
+    top = "".join(f'<th colspan="{len(cols)}">{group}</th>' for group, cols in groups)
+    bottom = "".join(f"<th>{col}</th>" for _, cols in groups for col in cols)
     return f'<thead><tr>{first}<th rowspan="2"></th>{top}</tr>\n<tr>{bottom}</tr></thead><tbody>'
 
 
@@ -280,6 +291,21 @@ def frontend_row(row: stats.Row, form: bool) -> str:
     ]
     first = "<td></td>" if form else ""
     return f'<tr class="frontend">{first}<td class="name">Frontend</td>{"".join(cells)}</tr>'
+
+
+def with_modules(row: str, kind: str, modules: bool) -> str:
+    """`stats show-modules`: a row's "Extra modules" cells, one per module HAProxy 2.6
+    builds in, for the kinds of rows (F, L, B, S) it counts on; its tip names the
+    counters, which poise does not keep (the CSV leaves them empty too)."""
+    if not modules:
+        return row
+    cells = "".join(
+        cell(name, "module", f"{', '.join(fields)}: not counted by poise")
+        if kind in kinds
+        else "<td></td>"
+        for name, (kinds, fields) in MODULES.items()
+    )
+    return row.removesuffix("</tr>") + cells + "</tr>"
 
 
 def socket_row(row: stats.Row, form: bool) -> str:

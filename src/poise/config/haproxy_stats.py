@@ -1,7 +1,7 @@
 """The statistics page keywords of proxy sections (configuration.txt 4.2): `stats enable`,
 `stats uri`, `stats realm`, `stats auth`, `stats refresh`, `stats admin`, `stats scope`,
-`stats hide-version`, `stats show-legends`, `stats show-node`, `stats show-desc`; and the
-link-pass rules that only the whole proxy can tell.
+`stats hide-version`, `stats show-legends`, `stats show-modules`, `stats show-node`,
+`stats show-desc`; and the link-pass rules that only the whole proxy can tell.
 
 As in HAProxy, every one of them enables the page, and a section with a `stats` line of
 its own starts from the built-in defaults rather than from its `defaults` section's
@@ -51,6 +51,7 @@ class StatsKeywords:
             "stats scope": self.scope,
             "stats hide-version": self.hide_version,
             "stats show-legends": self.show_legends,
+            "stats show-modules": self.show_modules,
             "stats show-node": self.show_node,
             "stats show-desc": self.show_desc,
         }
@@ -137,6 +138,10 @@ class StatsKeywords:
     def show_legends(self, args: Sequence[str], where: Where) -> None:
         no_args(args)
         self.settings.stats = replace(self.page(where), show_legends=True)
+
+    def show_modules(self, args: Sequence[str], where: Where) -> None:
+        no_args(args)
+        self.settings.stats = replace(self.page(where), show_modules=True)
 
     def show_node(self, args: Sequence[str], where: Where) -> None:
         no_args(args[1:])

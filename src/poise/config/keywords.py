@@ -268,6 +268,7 @@ stats refresh                        x x x x
 stats scope                          x x x x
 stats show-desc                      x x x x
 stats show-legends                   x x x x
+stats show-modules                   x x x x
 stats show-node                      x x x x
 stats uri                            x x x x
 stick match                          - - x x

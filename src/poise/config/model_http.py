@@ -327,9 +327,10 @@ class Capture:
 @dataclass(frozen=True, slots=True)
 class StatsPage:
     """The statistics page of a proxy (configuration.txt 4.2, `stats enable|uri|realm|auth|
-    refresh|admin|scope|hide-version|show-legends|show-node|show-desc`): a request whose
-    URI starts with `uri` is answered by poise itself (admin/stats_http.py). Any `stats`
-    line enables it; a proxy with none of its own uses its `defaults` section's."""
+    refresh|admin|scope|hide-version|show-legends|show-modules|show-node|show-desc`): a
+    request whose URI starts with `uri` is answered by poise itself (admin/stats_http.py).
+    Any `stats` line enables it; a proxy with none of its own uses its `defaults`
+    section's."""
 
     where: Where
     uri: str = "/haproxy?stats"
@@ -340,6 +341,7 @@ class StatsPage:
     scope: tuple[str, ...] = ()  # the proxies shown ("." is the proxy's own name); () = all
     hide_version: bool = False
     show_legends: bool = False
+    show_modules: bool = False  # the "Extra modules" columns (admin/page.py)
     show_node: str | None = None  # `stats show-node [NAME]`: "" = the global `node`
     show_desc: str | None = None  # `stats show-desc [TEXT]`: "" = the global `description`
 
