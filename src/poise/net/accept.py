@@ -189,7 +189,7 @@ class Acceptor:
                 self.limit()
                 return
             try:
-                conn, _ = accept()
+                conn, peer = accept()
             except (BlockingIOError, InterruptedError):
                 return
             except ConnectionAbortedError:
@@ -199,12 +199,12 @@ class Acceptor:
                 return
             gate.admit()
             conn.setblocking(False)
-            self.loop.create_task(self.open(conn))
+            self.loop.create_task(self.open(conn, peer))
 
-    async def open(self, conn: socket.socket) -> None:
+    async def open(self, conn: socket.socket, peer: object = None) -> None:
         """The session of an accepted (and counted) connection; it counts itself out
-        when it ends."""
-        factory = self.factory
+        when it ends. `peer`: the client's address as accept() gave it."""
+        factory = with_peer(self.factory, peer)
         try:
             expect = self.expect
             if self.proxy is not None and (
@@ -298,6 +298,25 @@ class Acceptor:
         if self.retry is not None:
             self.retry.cancel()
             self.retry = None
+
+
+def with_peer(
+    factory: Callable[[], asyncio.Protocol], peer: object
+) -> Callable[[], asyncio.Protocol]:
+    """The session knows the client's address from accept(), as HAProxy's does: a client
+    that resets the connection before the session starts has no peer name any more, but
+    its log line still names it."""
+    if not isinstance(peer, tuple):
+        return factory
+
+    def make() -> asyncio.Protocol:
+        protocol = factory()
+        conn = getattr(protocol, "conn", None)
+        if isinstance(conn, Conn):
+            conn.client_ip, conn.client_port = str(peer[0]), int(peer[1])
+        return protocol
+
+    return make
 
 
 def socket_request(conn: socket.socket) -> Request:

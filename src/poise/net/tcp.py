@@ -173,7 +173,7 @@ class TcpSession(Relay):
             self.conn.use_proxied()  # `accept-proxy`: the header's (net/proxied.py)
         elif isinstance(peer, tuple):
             self.conn.client_ip, self.conn.client_port = peer[0], peer[1]
-        else:
+        elif not self.conn.client_ip:  # (an address from accept() stays: net/accept.py)
             self.conn.client_ip, self.conn.client_port = "unix", 0
         self.ctx.sessions.add(self)
         if self.frontend.inspects:  # layer-4 rules or use_backend to run first
