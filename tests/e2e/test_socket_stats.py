@@ -45,6 +45,7 @@ frontend tcp
 frontend stats
     mode http
     bind 127.0.0.1:P7
+    http-request use-service prometheus-exporter if { path /metrics }
     stats uri /
 """
 BYTES = ("bin", "bout")
@@ -54,6 +55,7 @@ STATIC = len(COLUMNS)  # the modules' columns follow
 # columns) poise leaves empty on the frontend's row and the listeners'.
 EMPTY = ("dreq", "dresp", "ereq", "dcon", "dses", "wrew", "eint")
 UNEVEN = (*BYTES, "smax", "addr", *EMPTY)
+PROMETHEUS_UNEVEN = ("bytes_", "max_sessions", "current_sessions", "denied", "errors", "rewriting")
 
 
 async def rows(sock: Path) -> list[dict[str, str]]:
@@ -139,8 +141,8 @@ def test_typed_and_json_rows_as_haproxy(loop_kind: str) -> None:
             config = config.replace(f"P{n}", str(port))
         async with running(command, tmp, config):
             found = []
-            for export in ("typed", "json"):  # the stats page's exports
-                get = f"GET /;{export} HTTP/1.0\r\nHost: t\r\n\r\n"
+            for export in ("/;typed", "/;json", "/metrics?scope=listener"):
+                get = f"GET {export} HTTP/1.0\r\nHost: t\r\n\r\n"
                 got = await request(ports[5], get.encode(), until_close=True)
                 head, _, body = got.partition(b"\r\n\r\n")
                 if b"chunked" in head.lower():
@@ -148,7 +150,16 @@ def test_typed_and_json_rows_as_haproxy(loop_kind: str) -> None:
                 found.append(body.decode())
         typed = [line for line in found[0].splitlines() if line.startswith("L.")]
         listeners = [r for r in json.loads(found[1]) if r and r[0]["objType"] == "Listener"]
-        return [*typed, *(f"{f['id']}:{f['field']}:{f['tags']}" for r in listeners for f in r)]
+        metrics = [
+            line
+            for line in found[2].splitlines()
+            if not any(f"_{m}" in line for m in PROMETHEUS_UNEVEN)
+        ]
+        return [
+            *typed,
+            *(f"{f['id']}:{f['field']}:{f['tags']}" for r in listeners for f in r),
+            *metrics,
+        ]
 
     async def main() -> None:
         with tempfile.TemporaryDirectory(prefix="ss", dir="/tmp") as name:

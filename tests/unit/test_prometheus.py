@@ -164,7 +164,7 @@ def test_scopes_filter_in_order(world: World) -> None:
     assert "haproxy_server_" not in only and "haproxy_process_" not in only
     assert text(world, "scope=*&scope=") == ""
     assert text(world, "scope=&scope=global").startswith("# HELP haproxy_process_nbthread")
-    assert text(world, "scope=listener") == ""  # HAProxy's listeners: none in poise
+    assert text(world, "scope=listener") == ""  # no `option socket-stats` here
 
 
 def test_an_unknown_scope_is_a_bad_request() -> None:
@@ -200,7 +200,7 @@ HAPROXY_QUERIES: list[tuple[str, set[str] | None]] = [
     ("scope=global&", {"global"}), ("&&scope=global", {"global"}), ("=&scope=global", {"global"}),
     ("scope=global&scope=%00", set()), ("scope=*&scope=", set()),
     ("scope=&scope=global", {"global"}), ("scope=*&scope=%00&scope=server", {"server"}),
-    ("scope=sticktable", set()), ("scope=listener", set()),
+    ("scope=sticktable", set()), ("scope=listener", {"listener"}),
     ("scope=global&no-maint", {"global"}), ("scope=global#x", {"global"}),
 ]  # fmt: skip
 

@@ -30,6 +30,8 @@ from poise.admin.prometheus_fields import (
     CHECK_STATES,
     FIELDS,
     FRONTEND_METRICS,
+    LISTENER_METRICS,
+    LISTENER_STATES,
     MILLISECONDS,
     PROCESS_METRICS,
     PROXY_STATES,
@@ -104,6 +106,8 @@ def exporter(
     if "frontend" in query.scopes:
         rows = [(s.proxy.name, s.frontend) for s in sections if s.frontend is not None]
         proxies(out, "frontend", FRONTEND_METRICS, rows)
+    if "listener" in query.scopes:
+        listeners(out, sections)
     if "backend" in query.scopes:
         rows = [(s.proxy.name, s.backend) for s in sections if s.backend is not None]
         proxies(out, "backend", BACKEND_METRICS, rows, sections)
@@ -187,6 +191,23 @@ def proxies(
                 if value is not None:
                     lines.append((label(proxy=proxy), value))
         out.group(metric, kind, helptext, lines)
+
+
+def listeners(out: Writer, sections: Sequence[Section]) -> None:
+    """`option socket-stats`: each listener's metrics, as HAProxy 2.6's exporter writes
+    them (a metric poise leaves empty in the CSV is left out)."""
+    rows = [row for section in sections for row in section.sockets]
+    for column in LISTENER_METRICS:
+        name, kind, helptext = FIELDS[column]
+        lines: list[Line] = []
+        for row in rows:
+            names = {"proxy": str(row["pxname"]), "listener": str(row["svname"])}
+            if column == "status":
+                now = row.get("status")
+                lines.extend((label(**names, state=s), int(s == now)) for s in LISTENER_STATES)
+            elif (value := value_of(row, column)) is not None:
+                lines.append((label(**names), value))
+        out.group(f"haproxy_listener_{name}", kind, helptext, lines)
 
 
 def server_state(row: stats.Row) -> str:

@@ -350,6 +350,9 @@ FRONTEND_METRICS = _words(
     "req_tot comp_in comp_out comp_byp comp_rsp conn_rate_max conn_tot intercepted dcon dses "
     "wrew cache_lookups cache_hits eint"
 )
+# `option socket-stats`: haproxy_listener_*, labelled by proxy and listener.
+LISTENER_METRICS = _words("scur smax slim stot bin bout dreq dresp ereq status dcon dses wrew eint")
+LISTENER_STATES = ("WAITING", "OPEN", "FULL")
 BACKEND_METRICS = _words(
     "qcur qmax scur smax slim stot bin bout dreq dresp econ eresp wretr wredis status weight "
     "act bck chkdown lastchg downtime lbtot rate_max hrsp req_tot cli_abrt srv_abrt comp_in "

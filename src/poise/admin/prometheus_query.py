@@ -8,8 +8,9 @@ same status from poise as from HAProxy:
 - a malformed `%` escape anywhere (`x=%`, `scope=%zz`), a second `=` in a value
   (`scope=global=x`, `scope==global`) or `scope` without `=` is a bad request (400);
 - `scope=` empties the list of scopes; a value starting with `*` selects them all (2.6
-  looks at the first character only); `global`, `frontend`, `backend`, `server` add one;
-  `listener` and `sticktable` are HAProxy's and have nothing to show here; any other
+  looks at the first character only); `global`, `frontend`, `listener` (the listeners of
+  `option socket-stats`), `backend`, `server` add one; `sticktable` is HAProxy's and
+  has nothing to show here; any other
   value is a bad request. The scopes are read in order; without any, all are shown;
 - `no-maint` (with or without a value) leaves out the servers in maintenance.
 
@@ -21,8 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-SCOPES = ("global", "frontend", "backend", "server")
-OTHER_SCOPES = ("listener", "sticktable")  # HAProxy's, with nothing to show in poise
+SCOPES = ("global", "frontend", "listener", "backend", "server")
+OTHER_SCOPES = ("sticktable",)  # HAProxy's, with nothing to show in poise
 _ESCAPE = re.compile(r"%(..)?", re.DOTALL)
 _HEX = re.compile(r"[0-9A-Fa-f]{2}")
 
