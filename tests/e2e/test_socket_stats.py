@@ -230,3 +230,47 @@ class AnyPort(str):
 
 
 ANY_PORT = AnyPort()
+
+
+def test_a_listener_that_finds_its_frontend_full_waits_as_haproxy(loop_kind: str) -> None:
+    async def statuses(command: list[str], tmp: Path, ports: list[int]) -> list[str]:
+        sock = tmp / f"{command[0].rsplit('/', 1)[-1]}.sock"
+        config = CONFIG.replace("SOCK", str(sock)).replace(
+            "    option socket-stats\n    http-request",
+            "    option socket-stats\n    maxconn 1\n    http-request",
+        )
+        for n, port in enumerate(ports, 2):
+            config = config.replace(f"P{n}", str(port))
+        async with running(command, tmp, config) as proc:
+            held = await asyncio.open_connection("127.0.0.1", proc.port)  # the one it takes
+            waiting = await asyncio.open_connection("127.0.0.1", ports[0])  # in the backlog
+            deadline = asyncio.get_running_loop().time() + 5
+            while True:
+                found = [r for r in await rows(sock) if r["pxname"] == "pub"]
+                # Which of the two takes the one place after the probe left may vary.
+                settled = (
+                    found[0]["scur"] == "1" and found[1]["status"] == found[2]["status"] != "OPEN"
+                )
+                if settled or asyncio.get_running_loop().time() > deadline:
+                    break
+                await asyncio.sleep(0.01)
+            for _, writer in (held, waiting):
+                writer.close()
+        return [f"{r['svname']}:{r['status']}" for r in found]
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory(prefix="ss", dir="/tmp") as name:
+            tmp = Path(name)
+            ports = [free_port() for _ in range(6)]
+            ours = await statuses(POISE, tmp, ports)
+            theirs = await statuses(HAPROXY, tmp, ports)
+        assert ours == [
+            "FRONTEND:OPEN",
+            "clear:WAITING",
+            "sock-2:WAITING",
+            "multi:OPEN",
+            "multi:OPEN",
+        ]
+        assert ours == theirs
+
+    run(loop_kind, main, timeout=60)

@@ -278,7 +278,7 @@ def socket_row(view: View, fe: FrontendView, sock: SocketCounters) -> Row:
         "stot": sock.cum_conn,
         "bin": sock.bytes_in,
         "bout": sock.bytes_out,
-        "status": "STOP" if view.stopping else "OPEN",
+        "status": "STOP" if view.stopping else sock.status,
         "pid": 1,
         "iid": fe.proxy.id,
         "sid": sock.sid,

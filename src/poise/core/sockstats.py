@@ -6,12 +6,21 @@ sessions add their transactions' bytes (net/tcp.py, net/http.py)."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from poise.core.txn import Txn
 
 
+class Waiting(Protocol):
+    """A listener's accept loop (net/accept.py), as its status reads it."""
+
+    @property
+    def waiting(self) -> bool: ...
+
+
 class SocketCounters:
-    __slots__ = ("addr", "bytes_in", "bytes_out", "cum_conn", "cur_conn", "max_conn_seen",
-                 "name", "sid")  # fmt: skip
+    __slots__ = ("addr", "bytes_in", "bytes_out", "cum_conn", "cur_conn", "listener",
+                 "max_conn_seen", "name", "sid")  # fmt: skip
 
     def __init__(self, sid: int, name: str | None, addr: str) -> None:
         self.sid = sid  # the listener's number in its frontend (HAProxy's luid)
@@ -22,6 +31,13 @@ class SocketCounters:
         self.max_conn_seen = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        self.listener: Waiting | None = None  # the shell's, once it listens
+
+    @property
+    def status(self) -> str:
+        """WAITING: it found its frontend (or the process) full when it had a connection
+        to accept, and waits for room (HAProxy's limited listener); else OPEN."""
+        return "WAITING" if self.listener is not None and self.listener.waiting else "OPEN"
 
     def admit(self) -> None:
         self.cur_conn += 1

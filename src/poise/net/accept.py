@@ -125,6 +125,8 @@ def frontend_acceptor(
     # `option clitcpka`: accepted connections inherit it from the listener (net/keepalive.py)
     keepalive.apply(listener.sock, keepalive.keepalive_options(frontend.proxy, "cli"))
     frontend.listeners.append(acceptor)
+    if sock is not None:
+        sock.listener = acceptor
     if frontend.paused:
         acceptor.pause()
     else:
@@ -250,6 +252,11 @@ class Acceptor:
             self.resume()
 
     # -- states -------------------------------------------------------------------------
+
+    @property
+    def waiting(self) -> bool:
+        """Stopped at a limit, waiting for room (`option socket-stats`' WAITING)."""
+        return self.state is State.LIMITED
 
     def limit(self) -> None:
         """Stop accepting until there is room (Context.release and wake resume it)."""
