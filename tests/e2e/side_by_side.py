@@ -7,14 +7,27 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from tests.support import accepting, free_port
 
+T = TypeVar("T")
+
 POISE = [sys.executable, "-m", "poise.cli", "run", "-f"]
 HAPROXY = ["haproxy", "-db", "-f"]
+
+
+async def both(exchange: Callable[..., Awaitable[T]], *args: object) -> tuple[T, T]:
+    """`exchange(command, folder, *args)` with poise, then with HAProxy, in one temporary
+    folder (removed after): what poise gave and what HAProxy gave, to compare."""
+    with tempfile.TemporaryDirectory(prefix="sb", dir="/tmp") as name:
+        ours = await exchange(POISE, Path(name), *args)
+        theirs = await exchange(HAPROXY, Path(name), *args)
+    return ours, theirs
 
 
 class Logs(asyncio.DatagramProtocol):

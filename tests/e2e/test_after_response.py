@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import WebApp, request
 
@@ -106,11 +105,7 @@ def test_after_response_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
         app = await WebApp("a").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="ar", dir="/tmp") as name:
-                tmp = Path(name)
-                poise = [sys.executable, "-m", "poise.cli", "run", "-f"]
-                ours, our_logs = await answers(poise, tmp, app.port)
-                theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp, app.port)
+            (ours, our_logs), (theirs, their_logs) = await both(answers, app.port)
         finally:
             await app.stop()
         assert ours[1] == (

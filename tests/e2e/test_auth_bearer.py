@@ -7,12 +7,11 @@ named header. Each answer must be the same from both."""
 from __future__ import annotations
 
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -68,10 +67,7 @@ async def answers(command: list[str], tmp: Path) -> list[str]:
 
 def test_http_auth_bearer_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="ab", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
-            theirs = await answers(["haproxy", "-db", "-f"], tmp)
+        ours, theirs = await both(answers)
         assert ours[1].endswith("b'abc.def.ghi||11'")
         assert ours == theirs
 

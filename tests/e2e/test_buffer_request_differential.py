@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import eventually, run
 from tests.webapp import WebApp
 
@@ -134,10 +133,7 @@ def test_the_rules_read_the_same_body(loop_kind: str) -> None:
     async def main() -> None:
         app = await WebApp("app").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="pb", dir="/tmp") as name:
-                tmp = Path(name)
-                ours = await exchange(POISE, tmp, app)
-                theirs = await exchange(HAPROXY, tmp, app)
+            ours, theirs = await both(exchange, app)
         finally:
             await app.stop()
         assert ours == theirs, ours
@@ -209,9 +205,7 @@ def test_wait_for_body_as_haproxy_waits(loop_kind: str) -> None:
     async def main() -> None:
         app = await WebApp("app").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="pw", dir="/tmp") as name:
-                ours = await waits(POISE, Path(name), app)
-                theirs = await waits(HAPROXY, Path(name), app)
+            ours, theirs = await both(waits, app)
         finally:
             await app.stop()
         assert ours == theirs, ours

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -196,10 +197,7 @@ async def answers(
 
 def test_cache_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="ca", dir="/tmp") as name:
-            tmp = Path(name)
-            ours, our_logs = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
-            theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp)
+        (ours, our_logs), (theirs, their_logs) = await both(answers)
         assert "age: N" in ours[1] and "b'/cc #1'" in ours[1] and "x-cache: small" in ours[1]
         assert "x-cache: miss" in ours[0]
         assert ours[-1].startswith("fe/FRONTEND:"), ours[-1]

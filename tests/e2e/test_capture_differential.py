@@ -9,12 +9,11 @@ the same headers at the backend. Then `tcp-request content capture` fills a slot
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import eventually, run
 from tests.webapp import WebApp
 
@@ -78,9 +77,7 @@ def test_the_same_captures_in_the_log_and_the_fetches(loop_kind: str) -> None:
     async def main() -> None:
         app = await WebApp("app").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="pc", dir="/tmp") as name:
-                ours = await exchange(POISE, Path(name), app)
-                theirs = await exchange(HAPROXY, Path(name), app)
+            ours, theirs = await both(exchange, app)
         finally:
             await app.stop()
         assert ours == theirs

@@ -10,13 +10,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import subprocess
-import sys
-import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -154,10 +153,7 @@ def test_the_same_responses_are_compressed_with_the_same_heads(loop_kind: str) -
         server = await asyncio.start_server(serve, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         try:
-            with tempfile.TemporaryDirectory(prefix="pz", dir="/tmp") as name:
-                tmp = Path(name)
-                ours = await exchange([sys.executable, "-m", "poise.cli", "run", "-f"], tmp, port)
-                theirs = await exchange(["haproxy", "-db", "-f"], tmp, port)
+            ours, theirs = await both(exchange, port)
         finally:
             server.close()
         assert len(ours) == len(requests())

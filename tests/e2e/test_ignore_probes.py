@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -73,10 +72,7 @@ async def answers(command: list[str], tmp: Path) -> tuple[list[bytes], list[str]
 
 def test_probes_are_ignored_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="ip", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
-            theirs = await answers(["haproxy", "-db", "-f"], tmp)
+        ours, theirs = await both(answers)
         assert ours[0] == [b"", b"HTTP/1.1 200 OK", b"HTTP/1.1 408 Request Time-out"]
         assert ours == theirs
 

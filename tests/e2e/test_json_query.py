@@ -9,12 +9,11 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -114,10 +113,7 @@ async def answers(command: list[str], tmp: Path) -> list[str]:
 
 def test_json_and_jwt_queries_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="jq", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
-            theirs = await answers(["haproxy", "-db", "-f"], tmp)
+        ours, theirs = await both(answers)
         assert ours[0].startswith("text|42|42|1500||1|0|deep|two|")
         assert ours == theirs
 

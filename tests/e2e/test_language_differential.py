@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import WebApp, request
 
@@ -131,10 +130,7 @@ def test_the_same_rules_give_the_same_headers_routes_and_statuses(loop_kind: str
     async def main() -> None:
         apps = {"g": await WebApp("g").start(), "p": await WebApp("p").start()}
         try:
-            with tempfile.TemporaryDirectory(prefix="pd", dir="/tmp") as name:
-                tmp = Path(name)
-                ours = await exchange([sys.executable, "-m", "poise.cli", "run", "-f"], tmp, apps)
-                theirs = await exchange(["haproxy", "-db", "-f"], tmp, apps)
+            ours, theirs = await both(exchange, apps)
         finally:
             for app in apps.values():
                 await app.stop()

@@ -6,12 +6,11 @@ line and add one; and the bytes of an `lf-string` body. Each answer must be the 
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import run
 
 pytestmark = pytest.mark.e2e
@@ -45,10 +44,7 @@ async def answers(command: list[str], tmp: Path) -> list[bytes]:
 
 def test_control_characters_are_percent_encoded_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="le", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await answers(POISE, tmp)
-            theirs = await answers(HAPROXY, tmp)
+        ours, theirs = await both(answers)
         assert b'\r\nv: a%01b%0D%0AX-Injected: 1%7F\tt"q\r\n' in ours[0], ours[0]
         assert all(b"\r\nX-Injected" not in answer for answer in ours)
         # A `return` body: the configuration's text as UTF-8, a sample's bytes as they came.

@@ -6,12 +6,11 @@ writes it. Each datagram must be the same from both, after the syslog header."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import eventually, run
 
 pytestmark = pytest.mark.e2e
@@ -53,10 +52,7 @@ async def lines(command: list[str], tmp: Path) -> list[str]:
 
 def test_a_headers_bytes_are_logged_as_haproxy_logs_them(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="lb", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await lines(POISE, tmp)
-            theirs = await lines(HAPROXY, tmp)
+        ours, theirs = await both(lines)
         assert any("a=café " in line for line in theirs), theirs
         assert ours == theirs
 

@@ -7,12 +7,11 @@ listed by `show map` / `show acl` on the stats socket (their ids aside)."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import run
 from tests.webapp import WebApp
 
@@ -87,9 +86,7 @@ def test_the_same_map_and_acl_changes(loop_kind: str) -> None:
     async def main() -> None:
         app = await WebApp("app").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="pm", dir="/tmp") as name:
-                ours = await exchange(POISE, Path(name), app)
-                theirs = await exchange(HAPROXY, Path(name), app)
+            ours, theirs = await both(exchange, app)
         finally:
             await app.stop()
         assert ours == theirs

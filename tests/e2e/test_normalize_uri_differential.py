@@ -10,12 +10,11 @@ in both cases.)"""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import run
 from tests.webapp import WebApp
 
@@ -103,9 +102,7 @@ def test_the_same_targets_reach_the_server(loop_kind: str) -> None:
     async def main() -> None:
         app = await WebApp("app").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="pn", dir="/tmp") as name:
-                ours = await exchange(POISE, Path(name), app)
-                theirs = await exchange(HAPROXY, Path(name), app)
+            ours, theirs = await both(exchange, app)
         finally:
             await app.stop()
         different = [(a, b) for a, b in zip(ours, theirs, strict=True) if a != b]

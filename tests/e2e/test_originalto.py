@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -79,11 +78,7 @@ def test_originalto_as_haproxy(loop_kind: str) -> None:
         server = await asyncio.start_server(echo_head, "127.0.0.1", 0)
         echo = server.sockets[0].getsockname()[1]
         try:
-            with tempfile.TemporaryDirectory(prefix="ot", dir="/tmp") as name:
-                tmp = Path(name)
-                poise = [sys.executable, "-m", "poise.cli", "run", "-f"]
-                ours = await heads(poise, tmp, echo)
-                theirs = await heads(["haproxy", "-db", "-f"], tmp, echo)
+            ours, theirs = await both(heads, echo)
         finally:
             server.close()
         assert ours[0] == "127.0.0.1/: ['x-forwarded-for: 127.0.0.1', 'x-original-to: 127.0.0.1']"

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import request
 
@@ -79,10 +78,7 @@ async def answers(command: list[str], tmp: Path) -> list[str]:
 
 def test_pretend_keepalive_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="pk", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await answers([sys.executable, "-m", "poise.cli", "run", "-f"], tmp)
-            theirs = await answers(["haproxy", "-db", "-f"], tmp)
+        ours, theirs = await both(answers)
         assert "/pretend 1.1 []" in ours and "/close 1.1 ['connection: close']" in ours
         assert ours == theirs
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.support import accepting, free_port, run
 from tests.webapp import WebApp, request
 
@@ -96,11 +95,7 @@ def test_set_dst_as_haproxy(loop_kind: str) -> None:
         a = await WebApp("a").start()
         b = await WebApp("b").start()
         try:
-            with tempfile.TemporaryDirectory(prefix="sd", dir="/tmp") as name:
-                tmp = Path(name)
-                poise = [sys.executable, "-m", "poise.cli", "run", "-f"]
-                ours, our_logs = await answers(poise, tmp, a.port, b.port)
-                theirs, their_logs = await answers(["haproxy", "-db", "-f"], tmp, a.port, b.port)
+            (ours, our_logs), (theirs, their_logs) = await both(answers, a.port, b.port)
         finally:
             await a.stop()
             await b.stop()

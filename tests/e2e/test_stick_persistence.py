@@ -11,12 +11,11 @@ import asyncio
 import re
 import socket
 import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.side_by_side import both
 from tests.e2e.test_stick_tables import cli
 from tests.support import Backend, accepting, eventually, free_port, run
 from tests.webapp import WebApp
@@ -120,11 +119,7 @@ def test_stick_on_src_keeps_clients_on_their_server_as_haproxy(loop_kind: str) -
         apps = [await WebApp(name).start() for name in ("w1", "w2")]
         ports = {b.name: b.port for b in backends} | {a.name: a.port for a in apps}
         try:
-            with tempfile.TemporaryDirectory(prefix="psp", dir="/tmp") as name:
-                tmp = Path(name)
-                poise = [sys.executable, "-m", "poise.cli", "run", "-f"]
-                ours = await session(poise, tmp, ports)
-                theirs = await session(["haproxy", "-db", "-f"], tmp, ports)
+            ours, theirs = await both(session, ports)
         finally:
             for backend in backends:
                 await backend.stop()

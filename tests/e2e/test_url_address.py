@@ -6,12 +6,11 @@ HAProxy takes only IPv4 literals; each answer must be the same from both."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.side_by_side import HAPROXY, POISE, running, send
+from tests.e2e.side_by_side import both, running, send
 from tests.support import run
 
 pytestmark = pytest.mark.e2e
@@ -65,10 +64,7 @@ async def answers(command: list[str], tmp: Path) -> list[str]:
 
 def test_url_ip_and_url_port_as_haproxy(loop_kind: str) -> None:
     async def main() -> None:
-        with tempfile.TemporaryDirectory(prefix="ua", dir="/tmp") as name:
-            tmp = Path(name)
-            ours = await answers(POISE, tmp)
-            theirs = await answers(HAPROXY, tmp)
+        ours, theirs = await both(answers)
         assert ours[1] == "http://1.2.3.4:81/x: b'200' b'[1.2.3.4] [81]'"
         assert ours == theirs
 
