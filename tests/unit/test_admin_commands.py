@@ -5,6 +5,7 @@ the command exists in both (checked against a running HAProxy 2.6.12).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, replace
 
@@ -410,15 +411,52 @@ def test_show_info_has_every_field_hatop_reads(world: World) -> None:
     assert hatop <= names
 
 
-def test_output_formats_not_implemented_say_so(world: World) -> None:
-    assert world.text("show stat typed", Level.USER) == "Option 'typed' is not supported yet.\n\n"
-    assert world.text("show info json") == "Option 'json' is not supported yet.\n\n"
+def test_show_info_typed_and_json(world: World) -> None:
+    """Each field with its place in HAProxy 2.6's list and its tags; `float` writes the
+    uptime and start time with microseconds, the rates as floats."""
+    world.now = 1000.0 + 93784.25
+    typed = world.text("show info typed", Level.USER).splitlines()
+    assert typed[:2] == ["0.Name.1:POS:str:poise", "1.Version.1:POS:str:0.1.0"]
+    assert "8.Uptime_sec.1:MDP:u32:93784" in typed
+    assert "72.FailedAccepts.1:MCP:u32:0" in typed  # poise's own, after HAProxy's last
+    assert typed[-2:] == ["70.Start_time_sec.1:MDP:u32:1700000000", ""]
+    floats = world.text("show info float typed").splitlines()
+    assert "8.Uptime_sec.1:MDP:flt:93784.25" in floats
+    assert "42.CompressBpsIn.1:MRP:flt:0" in floats
+    fields = json.loads(world.text("show info json"))
+    assert fields[0] == {
+        "field": {"pos": 0, "name": "Name"}, "processNum": 1,
+        "tags": {"origin": "Product", "nature": "Output", "scope": "Service"},
+        "value": {"type": "str", "value": "poise"},
+    }  # fmt: skip
+    plain = world.text("show info").splitlines()
+    assert [f"{f['field']['name']}: {f['value']['value']}" for f in fields] == plain[:-1]
+    assert world.text("show info json desc") == world.text("show info json")
+    assert "Uptime_sec: 93784.25\n" in world.text("show info float")
+
+
+def test_show_stat_typed_and_json_are_the_pages(world: World) -> None:
+    """The same rows as the CSV, in the stats page's `;typed` and `;json` forms; the last
+    of `typed` and `json` wins, as in HAProxy."""
+    typed = world.text("show stat typed", Level.USER)
+    assert typed.startswith("F.")
+    assert ".0.pxname.1:KNS:str:fe\n" in typed
+    rows = json.loads(world.text("show stat json"))
+    assert rows[0][0]["objType"] == "Frontend"
+    csv_lines = world.text("show stat").splitlines()[1:-1]
+    assert len(rows) == len(csv_lines)
+    assert world.text("show stat json typed") == typed
+    assert world.text("show stat domain proxy typed") == typed
+    assert world.text("show stat domain dns") == "Invalid statistics domain.\n\n"
+    assert world.text("show stat typed desc") == "Option 'desc' is not supported yet.\n\n"
+    assert world.text("show info desc") == "Option 'desc' is not supported yet.\n\n"
+    assert world.text("show stat json desc") == world.text("show stat json")
 
 
 def test_the_command_and_stats_modules_are_pure() -> None:
     from tests.unit.test_purity import IO_MODULES, SRC, imported
 
-    names = ["admin/stats.py", "admin/prometheus_query.py"]
+    names = ["admin/stats.py", "admin/stats_info.py", "admin/prometheus_query.py"]
     names += [str(p.relative_to(SRC)) for p in SRC.glob("admin/commands*.py")]
     assert len(names) >= 6
     for name in names:

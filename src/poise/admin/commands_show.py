@@ -12,13 +12,13 @@ undocumented" detailed dump: poise prints what it knows in the same layout.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 
-from poise.admin import stats, stats_report
+from poise.admin import stats, stats_info, stats_json, stats_report
 from poise.admin.commands_base import Answer, EndSession, Request, atoi
 from poise.core.backend import Backend
 
-UNSUPPORTED_FORMATS = ("desc", "json", "typed", "float")
 _STRTOUL = re.compile(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 SECOND, MINUTE, HOUR, DAY = 1, 60, 3600, 86400
 
@@ -27,32 +27,55 @@ def cmd_show_cli_level(req: Request) -> Answer:
     return Answer(f"{req.session.level.name.lower()}\n")
 
 
+def formats(words: Sequence[str]) -> tuple[str, bool, bool]:
+    """`typed` or `json` (the last one said wins, as in HAProxy), `desc`, `float`."""
+    form = ""
+    for word in words:
+        if word in ("typed", "json"):
+            form = word
+    return form, "desc" in words, "float" in words
+
+
 def cmd_show_info(req: Request) -> Answer:
-    for word in req.args[2:]:
-        if word in UNSUPPORTED_FORMATS:
-            return Answer(f"Option '{word}' is not supported yet.\n")
-    return Answer(stats.show_info(req.view))
+    form, desc, use_float = formats(req.args[2:])
+    # HAProxy's descriptions of its fields are not written for poise's: refused where
+    # they would show (`json` has none).
+    if desc and form != "json":
+        return Answer("Option 'desc' is not supported yet.\n")
+    return Answer(stats_info.show_info(req.view, form, use_float))
 
 
 def cmd_show_stat(req: Request) -> Answer:
     view = req.view
     wanted = stats_report.SHOW_STAT
     first = 2
-    if req.arg(2) and req.arg(3) and req.arg(4):
-        proxy = next((p for p in view.proxies() if p.name == req.arg(2)), None)
-        iid = proxy.id if proxy is not None else atoi(req.arg(2))
+    if req.arg(2) == "domain":  # `proxy` is the one domain poise has statistics for
+        if req.arg(3) != "proxy":
+            return Answer("Invalid statistics domain.\n")
+        first = 4
+    if req.arg(first) and req.arg(first + 1) and req.arg(first + 2):
+        name = req.arg(first)
+        proxy = next((p for p in view.proxies() if p.name == name), None)
+        iid = proxy.id if proxy is not None else atoi(name)
         if not iid:
             return Answer("No such proxy.\n")
-        wanted = replace(wanted, iid=iid, types=atoi(req.arg(3)), sid=atoi(req.arg(4)))
-        first = 5
-    for word in req.args[first:]:
-        if word in UNSUPPORTED_FORMATS:
-            return Answer(f"Option '{word}' is not supported yet.\n")
-        if word == "no-maint":
-            wanted = replace(wanted, hide_maint=True)
-        elif word == "up":
-            wanted = replace(wanted, hide_down=True)
-    return Answer(stats_report.show_stat(view, wanted))
+        types, sid = atoi(req.arg(first + 1)), atoi(req.arg(first + 2))
+        wanted = replace(wanted, iid=iid, types=types, sid=sid)
+        first += 3
+    words = req.args[first:]
+    form, desc, _ = formats(words)  # `float` changes no field of `show stat` in 2.6
+    if desc and form == "typed":
+        return Answer("Option 'desc' is not supported yet.\n")
+    if "no-maint" in words:
+        wanted = replace(wanted, hide_maint=True)
+    if "up" in words:
+        wanted = replace(wanted, hide_down=True)
+    if not form:
+        return Answer(stats_report.show_stat(view, wanted))
+    sections = stats_report.report(view, None, wanted)
+    if form == "json":
+        return Answer(stats_json.json_rows(sections))
+    return Answer(stats_json.typed_rows(sections))
 
 
 def backends_in_order(view: stats.View) -> list[Backend]:

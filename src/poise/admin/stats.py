@@ -453,60 +453,6 @@ def fullconn(backend: model.Proxy, frontends: Iterable[FrontendView]) -> int:
     return max((total + 9) // 10, 1)
 
 
-# -- show info ----------------------------------------------------------------------------
-
-
-def show_info(view: View) -> str:
-    """`Name: value` lines in HAProxy 2.6's order, for the fields poise knows. A field
-    whose value poise does not know is left out, as HAProxy leaves out a field without a
-    value; a field for a thing poise does not do (pipes, peers, compression) says 0, as
-    HAProxy says when it does none. `hatop` needs Maxpipes, PipesUsed, Tasks and
-    Run_queue: poise does not measure a run queue and reports 0."""
-    info = view.info
-    up = max(0, int(view.now - info.started))
-    total_out = sum(fe.bytes_out for fe in view.frontends.values())
-    fields: list[tuple[str, str | int | None]] = [
-        ("Name", "poise"),
-        ("Version", info.version),
-        ("Release_date", info.release_date),
-        ("Nbthread", 1),
-        ("Nbproc", 1),
-        ("Process_num", 1),
-        ("Pid", info.pid),
-        ("Uptime", f"{up // 86400}d {up % 86400 // 3600}h{up % 3600 // 60:02d}m{up % 60:02d}s"),
-        ("Uptime_sec", up),
-        ("Memmax_MB", 0),  # no memory limit
-        ("Ulimit-n", view.ulimit_n or None),
-        ("Maxsock", view.maxsock or None),
-        ("Maxconn", view.maxconn),
-        ("Hard_maxconn", view.hard_maxconn or view.maxconn),
-        ("CurrConns", view.actconn),
-        ("CumConns", view.cum_conns),
-        ("Maxpipes", 0),  # poise never splices
-        ("PipesUsed", 0),
-        ("PipesFree", 0),
-        ("CompressBpsIn", 0),  # nor compresses
-        ("CompressBpsOut", 0),
-        ("CompressBpsRateLim", 0),
-        ("Tasks", view.tasks),
-        ("Run_queue", 0),
-        ("node", info.node),
-        ("description", info.description),
-        ("Stopping", int(view.stopping)),
-        ("Listeners", view.listeners or None),
-        ("ActivePeers", 0),  # no `peers` sections
-        ("ConnectedPeers", 0),
-        # poise's own field: accept() failures out of descriptors or memory (HAProxy only
-        # logs them); each one left the connection waiting in the backlog, not closed.
-        ("FailedAccepts", view.failed_accepts),
-        ("TotalBytesOut", total_out),
-        ("TotalSplicdedBytesOut", 0),  # sic: HAProxy's spelling
-        ("Memmax_bytes", 0),
-        ("Start_time_sec", int(info.start_time)),
-    ]
-    return "".join(f"{name}: {value}\n" for name, value in fields if value not in (None, ""))
-
-
 # -- show servers state -------------------------------------------------------------------
 
 
