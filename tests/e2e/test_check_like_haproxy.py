@@ -235,3 +235,24 @@ def test_a_stray_brace_in_a_keepalived_list_is_an_error_not_a_traceback(
         reference = run(KEEPALIVED, "-t", "-f", str(conf))
         assert reference.returncode != 0  # 5 or 6: the configuration test failed
         assert "missing '}'s or extra '{'s" in reference.stderr + reference.stdout
+
+
+def test_a_vrrp_instance_on_the_loopback_interface_is_refused_as_keepalived_refuses_it(
+    tmp_path: Path,
+) -> None:
+    conf = tmp_path / "keepalived.conf"
+    conf.write_text(
+        "vrrp_instance VI_1 {\n    state MASTER\n    interface lo\n    virtual_router_id 51\n"
+        "    priority 100\n    virtual_ipaddress {\n        127.0.0.100\n    }\n}\n"
+    )
+    result = run(*POISE, "check", "-k", str(conf))
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 1
+    assert (
+        f"{conf}:1: error: 'interface': (VI_1) cannot use a loopback interface (lo) for vrrp"
+        in result.stderr
+    )
+    if KEEPALIVED is not None:
+        reference = run(KEEPALIVED, "-t", "-f", str(conf))
+        assert reference.returncode == 5
+        assert "(VI_1) cannot use a loopback interface (lo) for vrrp" in reference.stderr

@@ -173,3 +173,13 @@ def test_script_security_without_a_script_user_disables_scripts_as_keepalived_do
     )
     assert "Unable to set default user keepalived_script for script" in messages(problems)[0]
     assert not conf.instances[0].track_script
+
+
+def test_a_loopback_interface_is_refused_as_keepalived_refuses_it() -> None:
+    # keepalived -t 2.2.7: "(VI_1) cannot use a loopback interface (lo) for vrrp - ignoring",
+    # then "(VI_1) Unknown interface!", exit status 5 (the e2e check test runs it).
+    found = links(eth0="127.0.0.1/8")
+    found["eth0"].loopback = True
+    assert messages(check_network(config(), found)) == [
+        "/k.conf:2: error: 'interface': (VI_1) cannot use a loopback interface (eth0) for vrrp"
+    ]

@@ -33,6 +33,7 @@ from poise.config.keepalived import parse
 from poise.config.keepalived_model import Command, KeepalivedConfig
 from poise.config.model import Where
 
+IFF_LOOPBACK = 0x8  # linux/if.h
 DEFAULT_SCRIPT_USER = "keepalived_script"  # Keepalived runs scripts as this user if it exists
 
 
@@ -56,6 +57,7 @@ class Link:
     up: bool
     mac: bytes
     addresses: list[IPv4Interface | IPv6Interface] = field(default_factory=list)
+    loopback: bool = False  # IFF_LOOPBACK: Keepalived will not run VRRP on it
 
 
 def links() -> dict[str, Link]:
@@ -71,7 +73,7 @@ def links() -> dict[str, Link]:
             mac_text = msg.get_attr("IFLA_ADDRESS") or "00:00:00:00:00:00"
             mac = bytes(int(part, 16) for part in mac_text.split(":"))
             up = bool(msg["flags"] & 1) and msg.get_attr("IFLA_OPERSTATE") != "DOWN"
-            link = Link(name, msg["index"], up, mac)
+            link = Link(name, msg["index"], up, mac, loopback=bool(msg["flags"] & IFF_LOOPBACK))
             found[name] = link
             by_index[link.index] = link
         for family in (socket.AF_INET, socket.AF_INET6):
@@ -236,6 +238,17 @@ def check_network(config: KeepalivedConfig, found: dict[str, Link]) -> list[Diag
         if missing(instance.interface, instance.where, "interface"):
             continue
         link = found[instance.interface]
+        if link.loopback:
+            # keepalived -t 2.2.7: "(VI_1) cannot use a loopback interface (lo) for vrrp -
+            # ignoring", then "(VI_1) Unknown interface!" and exit status 5.
+            diagnostics.append(
+                error(
+                    instance.where,
+                    f"({instance.name}) cannot use a loopback interface ({link.name}) for vrrp",
+                    "interface",
+                )
+            )
+            continue
         for tracked in instance.track_interface:
             missing(tracked.name, tracked.where, "track_interface")
         src = instance.unicast_src_ip
