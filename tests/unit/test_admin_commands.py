@@ -461,3 +461,12 @@ def test_the_command_and_stats_modules_are_pure() -> None:
     assert len(names) >= 6
     for name in names:
         assert imported(SRC / name).isdisjoint(IO_MODULES), name
+
+
+def test_show_stat_up_counts_the_running_servers(world: World) -> None:
+    """With `up` or `no-maint`, HAProxy 2.6 writes the backend's status with the servers
+    running out of all (be's third server is in maintenance)."""
+    lines = [line.split(",") for line in world.text("show stat no-maint").splitlines()[1:]]
+    assert ["be", "BACKEND", "UP (2/3)"] in [f[:2] + f[17:18] for f in lines if f[1:]]
+    plain = [line.split(",") for line in world.text("show stat").splitlines()[1:]]
+    assert ["be", "BACKEND", "UP"] in [f[:2] + f[17:18] for f in plain if f[1:]]

@@ -183,6 +183,9 @@ def report(
                 servers.append((server, row))
         if be is not None and wanted.backends:
             backend = stats.backend_row(view, be)
+            if wanted.hide_down or wanted.hide_maint:  # HAProxy then counts those running
+                running = sum(1 for s in be.servers if s.up and not s.in_maint)
+                backend["status"] = f"{backend['status']} ({running}/{len(be.servers)})"
             if rates is not None:
                 rates.fill(backend, ("B", be.name, ""))
             if wanted.legends and wanted.cookies and proxy.cookie is not None:
