@@ -156,3 +156,35 @@ def test_a_process_held_up_takes_realtime_priority_step_by_step(tmp_path: Path) 
             "Max realtime timeout      250000               500000"
             in Path(f"/proc/{proc.pid}/limits").read_text()
         )
+
+
+def all_threads(pid: int, check: Callable[[int], bool]) -> bool:
+    return all(check(int(task.name)) for task in Path(f"/proc/{pid}/task").iterdir())
+
+
+def test_a_reload_applies_the_new_tuning_as_keepalived_does(tmp_path: Path) -> None:
+    # Keepalived 2.2.7's VRRP child re-reads global_defs on SIGHUP and sets its priorities
+    # and CPUs again from the new file (vrrp_daemon.c: reload_vrrp_thread, start_vrrp).
+    cpus = sorted(os.sched_getaffinity(0))
+    first, second = cpus[-1], cpus[0]
+    service = SERVICE.format(port=free_port(), real=free_port())
+    before = f"global_defs {{\n    vrrp_priority 7\n    vrrp_cpu_affinity {first}\n}}\n"
+    with vrrp(tmp_path, before + service) as (proc, log):
+        wait(lambda: nice(proc.pid) == 7, "the nice value 7")
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(
+            f"global_defs {{\n    vrrp_priority 12\n    vrrp_cpu_affinity {second}\n"
+            f"    vrrp_rt_priority 20\n}}\n" + service
+        )
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: all_threads(proc.pid, lambda t: nice(t) == 12), "nice 12 on every thread")
+        assert all_threads(proc.pid, lambda t: os.sched_getaffinity(t) == {second})
+        wait(functools.partial(running_at, proc.pid, 20), "real-time priority 20")
+        # settings taken away: back to what the process had at start
+        conf.write_text(service)
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: log.read_text().count("Reloaded:") == 2, "the second reload")
+        start_nice = os.getpriority(os.PRIO_PROCESS, 0)
+        assert all_threads(proc.pid, lambda t: nice(t) == start_nice)
+        assert all_threads(proc.pid, lambda t: os.sched_getaffinity(t) == set(cpus))
+        assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER

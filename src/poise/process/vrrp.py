@@ -5,8 +5,9 @@ FILE:LINE in the log, and the running configuration is kept). Under systemd
 (`Type=notify`, $NOTIFY_SOCKET) the daemon says READY=1 once it serves, RELOADING=1 then
 READY=1 around a reload, and STOPPING=1, as Keepalived 2.2.7 does. keepalived.conf's
 virtual servers are served alongside (vrrp/lvs.py): listening from the start, checking
-their real servers until the daemon stops. `vrrp_priority`, `vrrp_cpu_affinity` and
-`vrrp_no_swap` are applied once, at start-up (vrrp/tuning.py).
+their real servers until the daemon stops. `vrrp_priority`, `vrrp_cpu_affinity`,
+`vrrp_no_swap` (vrrp/tuning.py) and the real-time settings (vrrp/realtime.py) are applied at
+start-up and again by each reload, as Keepalived 2.2.7 applies them.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from poise.vrrp.lvs import Lvs
 from poise.vrrp.realtime import Realtime
 from poise.vrrp.router import StartError
 from poise.vrrp.system import load
-from poise.vrrp.tuning import apply as tune
+from poise.vrrp.tuning import Tuning
 
 
 def run(
@@ -55,8 +56,12 @@ def run(
         if pidfile:
             unix.write_pidfile(pidfile, os.getpid())
         log.info(f"Starting VRRP child process, pid={os.getpid()}")
-        tune(config.global_defs, log)
-        asyncio.run(_main(vrrp, services, ready, Realtime(config.global_defs, log)))
+        tuning = Tuning(log)
+        tuning.apply(config.global_defs)
+        realtime = Realtime(config.global_defs, log)
+        vrrp.reloaded.append(lambda new: tuning.apply(new.global_defs))
+        vrrp.reloaded.append(lambda new: realtime.reload(new.global_defs))
+        asyncio.run(_main(vrrp, services, ready, realtime))
     except unix.ProcessError as exc:
         log.error(str(exc))
         if ready is not None:

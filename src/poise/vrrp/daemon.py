@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from poise.config.keepalived_model import KeepalivedConfig, VirtualAddress, VrrpInstance
@@ -71,6 +71,7 @@ class Daemon:
         self.tasks: list[asyncio.Task[None]] = []
         self.script_tasks: dict[str, asyncio.Task[None]] = {}
         self.clock: LoopClock | None = None
+        self.reloaded: list[Callable[[KeepalivedConfig], None]] = []  # vrrp/tuning.py
 
     # -- start-up (before detaching: every failure here is the user's) -----------------------
 
@@ -456,6 +457,8 @@ class Daemon:
             router.machine.clock = self.clock
             self._start(router)
         self._retrack(set(step.kept))
+        for hook in self.reloaded:
+            hook(new)
         self.log.info(
             f"Reloaded: {len(step.kept)} instance(s) kept, {len(step.stopped)} stopped, "
             f"{len(step.started)} started"

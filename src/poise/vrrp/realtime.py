@@ -34,17 +34,33 @@ class Realtime:
         self.current = 0
         self.loop: asyncio.AbstractEventLoop | None = None
         self.due = 0.0
+        self.watching = False
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         if self.start_priority is not None:
             self.set(self.start_priority)
-        if self.max:
+        if self.max and not self.watching:
+            self.watching = True
             self.due = loop.time() + min(WATCH_PERIOD, self.delay)
             loop.call_at(self.due, self.tick)
 
+    def reload(self, defaults: GlobalDefs) -> None:
+        """A reload's new settings, as Keepalived 2.2.7's reload takes them: normal
+        scheduling first (reset_process_priorities), then the new file's from the start."""
+        self.stop()
+        self.start_priority = defaults.vrrp_rt_priority
+        self.max = max(defaults.max_auto_priority, 0)
+        self.delay = defaults.min_auto_priority_delay / 1_000_000
+        self.rttime = defaults.vrrp_rlimit_rttime
+        if self.loop is not None:
+            self.start(self.loop)
+
     def tick(self) -> None:
         assert self.loop is not None
+        if not self.max:  # a reload took max_auto_priority away
+            self.watching = False
+            return
         now = self.loop.time()
         late = now - self.due
         if late > self.delay:

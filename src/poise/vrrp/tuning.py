@@ -1,13 +1,17 @@
-"""The process tuning of keepalived.conf's `global_defs` for `poise vrrp`, applied once at
-start-up as Keepalived applies it to its VRRP child: `vrrp_priority` (the nice value),
-`vrrp_cpu_affinity` (the CPUs it may run on) and `vrrp_no_swap` (its memory locked in RAM).
-poise vrrp is one process, so these also hold for its checkers and virtual servers (the
-`checker_*` settings are warnings for that reason). A setting the system refuses is logged
-and the daemon runs without it, as Keepalived does.
+"""The process tuning of keepalived.conf's `global_defs` for `poise vrrp`, applied at
+start-up and again at each reload (SIGHUP), as Keepalived 2.2.7 applies it to its VRRP child
+(vrrp_daemon.c: its reload runs start_vrrp, which sets them from the new file):
+`vrrp_priority` (the nice value), `vrrp_cpu_affinity` (the CPUs it may run on) and
+`vrrp_no_swap` (its memory locked in RAM). A setting a reload removes goes back to what the
+process had at start-up. poise vrrp is one process, so these also hold for its checkers and
+virtual servers (the `checker_*` settings are warnings for that reason); Linux keeps the nice
+value and the CPUs per thread, so they are set on every thread of the process. A setting the
+system refuses is logged and the daemon runs without it, as Keepalived does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -19,20 +23,49 @@ MCL_CURRENT = 1  # <sys/mman.h>
 MCL_FUTURE = 2
 
 
-def apply(defaults: GlobalDefs, log: Logger) -> None:
-    """Set this process's priority, CPUs and memory locking; threads started later inherit
-    the first two (Linux keeps them per thread)."""
-    if defaults.vrrp_priority is not None:
+def _threads() -> list[int]:
+    try:
+        return [int(task) for task in os.listdir("/proc/self/task")]
+    except OSError:
+        return [0]
+
+
+class Tuning:
+    """The tuning in force, and what the process had before it."""
+
+    def __init__(self, log: Logger) -> None:
+        self.log = log
+        self.nice = os.getpriority(os.PRIO_PROCESS, 0)
+        self.cpus = os.sched_getaffinity(0)
+        self.locked = False
+        self.current: GlobalDefs | None = None
+
+    def apply(self, defaults: GlobalDefs) -> None:
+        """Set the priority, CPUs and memory locking of `defaults` (threads started later
+        inherit the first two)."""
+        old, self.current = self.current, defaults
+        if defaults.vrrp_priority is not None:
+            self._nice(defaults.vrrp_priority)
+        elif old is not None and old.vrrp_priority is not None:
+            self._nice(self.nice)
+        if defaults.vrrp_cpu_affinity:
+            _affinity(defaults.vrrp_cpu_affinity, self.log)
+        elif old is not None and old.vrrp_cpu_affinity:
+            _set_cpus(self.cpus, self.log)
+        if defaults.vrrp_no_swap and not self.locked:
+            self.locked = _lock_memory(self.log)
+        elif not defaults.vrrp_no_swap and self.locked:
+            if ctypes.CDLL(None, use_errno=True).munlockall() != 0:
+                self.log.error(f"Unable to unlock memory: {os.strerror(ctypes.get_errno())}")
+            self.locked = False
+
+    def _nice(self, value: int) -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, defaults.vrrp_priority)
+            for thread in _threads():
+                with contextlib.suppress(ProcessLookupError):  # a thread that has just ended
+                    os.setpriority(os.PRIO_PROCESS, thread, value)
         except OSError as exc:
-            log.error(
-                f"Unable to set process priority to {defaults.vrrp_priority}: {exc.strerror or exc}"
-            )
-    if defaults.vrrp_cpu_affinity:
-        _affinity(defaults.vrrp_cpu_affinity, log)
-    if defaults.vrrp_no_swap:
-        _lock_memory(log)
+            self.log.error(f"Unable to set process priority to {value}: {exc.strerror or exc}")
 
 
 def _affinity(ids: tuple[int, ...], log: Logger) -> None:
@@ -40,15 +73,20 @@ def _affinity(ids: tuple[int, ...], log: Logger) -> None:
     valid = {cpu for cpu in ids if cpu < cpus}
     for cpu in sorted(set(ids) - valid):
         log.error(f"Invalid cpu_id:{cpu} specified for vrrp process")
-    if not valid:
-        return
+    if valid:
+        _set_cpus(valid, log)
+
+
+def _set_cpus(cpus: set[int], log: Logger) -> None:
     try:
-        os.sched_setaffinity(0, valid)
+        for thread in _threads():
+            with contextlib.suppress(ProcessLookupError):
+                os.sched_setaffinity(thread, cpus)
     except OSError as exc:
         log.error(f"Unable to set cpu affinity: {exc.strerror or exc}")
 
 
-def _lock_memory(log: Logger) -> None:
+def _lock_memory(log: Logger) -> bool:
     """mlockall(MCL_CURRENT | MCL_FUTURE), only where the locked memory is not limited (root,
     or RLIMIT_MEMLOCK unlimited): under a limit, a later allocation past it would fail in
     the middle of the daemon's work instead of at start."""
@@ -58,8 +96,10 @@ def _lock_memory(log: Logger) -> None:
             f"vrrp_no_swap: locked memory is limited to {soft} bytes (RLIMIT_MEMLOCK) for "
             "this user: not locking it"
         )
-        return
+        return False
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
         errno = ctypes.get_errno()
         log.error(f"Unable to lock the process in memory: {os.strerror(errno)}")
+        return False
+    return True
