@@ -56,6 +56,11 @@ class Frontend:
     hrsp: list[int] = field(default_factory=lambda: [0] * 6)
     req_tot: int = 0
     intercepted: int = 0
+    denied_req: int = 0
+    denied_resp: int = 0
+    failed_req: int = 0
+    denied_conn: int = 0
+    denied_sess: int = 0
     paused: bool = False
     sockets: list[SocketCounters] = field(default_factory=list)
 

@@ -195,6 +195,9 @@ class FrontendCounts:
     bytes_out: int = 0
     hrsp: list[int] = field(default_factory=lambda: [0] * 6)
     unanswered: int = 0
+    denied_req: int = 0
+    denied_resp: int = 0
+    failed_req: int = 0
 
 
 def test_a_served_request_counts_once_everywhere() -> None:

@@ -114,6 +114,16 @@ class FrontendView(Protocol):
     @property
     def intercepted(self) -> int: ...
     @property
+    def denied_req(self) -> int: ...
+    @property
+    def denied_resp(self) -> int: ...
+    @property
+    def failed_req(self) -> int: ...
+    @property
+    def denied_conn(self) -> int: ...
+    @property
+    def denied_sess(self) -> int: ...
+    @property
     def paused(self) -> bool: ...
     @property
     def sockets(self) -> Sequence[SocketCounters]: ...
@@ -234,11 +244,21 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
         "mode": proxy.mode.value,
         "conn_tot": fe.cum_conn,
     }
+    refusal_fields(row, fe)
     if proxy.mode is model.Mode.HTTP:
         http_fields(row, fe.hrsp, fe.req_tot)
         row["intercepted"] = fe.intercepted
         row["cache_lookups"], row["cache_hits"] = http_cache.counts("fe", proxy.name)
     return row
+
+
+def refusal_fields(row: Row, counted: FrontendView | SocketCounters) -> None:
+    """What a frontend and a listener refused (core/counters.py, core/layer4.py)."""
+    row["dreq"] = counted.denied_req
+    row["dresp"] = counted.denied_resp
+    row["ereq"] = counted.failed_req
+    row["dcon"] = counted.denied_conn
+    row["dses"] = counted.denied_sess
 
 
 HRSP_COLUMNS = ("hrsp_other", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx")
@@ -257,6 +277,7 @@ def request_fields(row: Row, counted: Backend | ServerState, http: bool) -> None
     row["bin"] = counted.bytes_in
     row["bout"] = counted.bytes_out
     row["eresp"] = counted.failed_resp
+    row["dresp"] = counted.denied_resp
     row["wretr"] = counted.retries
     row["wredis"] = counted.redispatches
     row["cli_abrt"] = counted.cli_abrt
@@ -267,9 +288,8 @@ def request_fields(row: Row, counted: Backend | ServerState, http: bool) -> None
 
 def socket_row(view: View, fe: FrontendView, sock: SocketCounters) -> Row:
     """`option socket-stats`: one listener's row, with the fields HAProxy 2.6 fills for
-    a listener. Its denials and errors (dreq, ereq, dcon...) are left empty, as on the
-    frontend's row: poise does not count them yet."""
-    return {
+    a listener."""
+    row: Row = {
         "pxname": fe.name,
         "svname": sock.name,
         "scur": sock.cur_conn,
@@ -286,6 +306,8 @@ def socket_row(view: View, fe: FrontendView, sock: SocketCounters) -> Row:
         "addr": sock.addr,
         "mode": fe.proxy.mode.value,
     }
+    refusal_fields(row, sock)
+    return row
 
 
 def frontend_status(view: View, fe: FrontendView) -> str:
@@ -380,6 +402,7 @@ def backend_row(view: View, be: Backend) -> Row:
         "uweight": weight,
     }
     request_fields(row, be, proxy.mode is model.Mode.HTTP)
+    row["dreq"] = be.denied_req
     if proxy.mode is model.Mode.HTTP:
         row["cache_lookups"], row["cache_hits"] = http_cache.counts("be", be.name)
     if proxy.cookie is not None:

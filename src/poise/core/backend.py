@@ -97,6 +97,8 @@ class Backend:
         "connect_timeout",
         "cum_sess",
         "cur_sess",
+        "denied_req",
+        "denied_resp",
         "dyncookie",
         "dyncookie_key",
         "failed_resp",
@@ -198,6 +200,8 @@ class Backend:
         self.hrsp = [0] * 6  # responses by class: [other, 1xx, ..., 5xx]
         self.cli_abrt = 0
         self.srv_abrt = 0
+        self.denied_req = 0  # dreq
+        self.denied_resp = 0  # dresp
         self.failed_resp = 0  # eresp
         self.retries = 0  # wretr
         self.redispatches = 0  # wredis

@@ -17,6 +17,13 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
   response head).
 - `eresp`: HTTP responses that failed: the server closed or timed out before its head
   (SH, sH), sent something that is not HTTP (PH), or aborted its body (`srv_abrt`).
+- `dreq`/`dresp`: requests and responses refused by a rule (`http-request deny`,
+  `tarpit`, `tcp-request content reject`; `http-response deny`), counted on the frontend
+  and its listener, and on the backend when the request was routed to it (its own rules,
+  a `listen`'s) as HAProxy's `SF_BE_ASSIGNED` stream does; a response's on its server too.
+- `ereq`: requests poise refused before they could be served: malformed (400), a
+  timeout before a whole head (408), a client that left before a whole head (CR, 400),
+  counted on the frontend and its listener.
 - `wretr`/`wredis`: connection attempts retried on the same server, and sessions sent to
   another server after a failure (counted on the server left), with the backend's totals.
 
@@ -52,6 +59,9 @@ class FrontendCounters(Protocol):
     bytes_out: int
     hrsp: list[int]
     unanswered: int
+    denied_req: int
+    denied_resp: int
+    failed_req: int
 
 
 class Logger(Protocol):
@@ -117,9 +127,37 @@ def account(txn: Txn, frontend: FrontendCounters, http: bool) -> None:
         if server is None:  # the backend counts its servers' bytes and these
             backend.unserved_bytes_in += bytes_in
             backend.unserved_bytes_out += bytes_out
-        if txn.term != NORMAL:
+        if txn.term != NORMAL and not txn.denied:  # a denied response is no failed one
             count_failure(txn.term, backend, server, http)
         backend.leave()
+    if txn.term != NORMAL:
+        count_refusal(txn, frontend, backend, server)
+
+
+def failed_request(txn: Txn) -> bool:
+    """A request poise refused as malformed, timed out or left before a whole head: it
+    answered 400 or 408 (a `tcp-request content reject` has no status)."""
+    return bool(txn.status) and (txn.bad_request or (bool(txn.refusal) and txn.term[1:2] == "R"))
+
+
+def count_refusal(
+    txn: Txn, frontend: FrontendCounters, backend: Backend | None, server: ServerState | None
+) -> None:
+    """A transaction refused by a rule, or a request poise refused (`dreq`, `dresp`,
+    `ereq`; the listener's are counted by core/sockstats.py)."""
+    denied = txn.denied
+    if denied == 1:
+        frontend.denied_req += 1
+        if backend is not None:
+            backend.denied_req += 1
+    elif denied == 2:
+        frontend.denied_resp += 1
+        if backend is not None:
+            backend.denied_resp += 1
+        if server is not None:
+            server.denied_resp += 1
+    elif failed_request(txn):
+        frontend.failed_req += 1
 
 
 def count_failure(
@@ -161,5 +199,7 @@ def clear(backend: Backend) -> None:
         item.cli_abrt = item.srv_abrt = item.failed_resp = 0
         item.retries = item.redispatches = 0
         item.hrsp[:] = [0] * 6
+        item.denied_resp = 0
+    backend.denied_req = 0
     for server in backend.servers:
         server.bytes_in = server.bytes_out = 0

@@ -42,9 +42,14 @@ class Frontend:
         "compression",
         "cum_conn",
         "cur_conn",
+        "denied_conn",
+        "denied_req",
+        "denied_resp",
+        "denied_sess",
         "dontlog_normal",
         "dontlognull",
         "error_level",
+        "failed_req",
         "first_head_timeout",
         "forwardfor",
         "hrsp",
@@ -175,6 +180,9 @@ class Frontend:
         self.hrsp = [0] * 6  # HTTP responses sent, by class: [other, 1xx, ..., 5xx]
         self.unanswered = 0  # HTTP requests that got no response (the client left)
         self.intercepted = 0  # requests poise answered itself (`monitor-uri`)
+        # Refusals and request errors (core/counters.py, core/layer4.py say which).
+        self.denied_req = self.denied_resp = self.failed_req = 0
+        self.denied_conn = self.denied_sess = 0
         self.listeners: list[Listening] = []
         # `disable frontend`: its listeners stop listening until `enable frontend`.
         self.paused = False

@@ -12,7 +12,7 @@ logged, with PR as its termination state (the session's own log line).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from poise.config.tune import BUFSIZE, MAXREWRITE
 from poise.core.http.headers import Headers
@@ -82,3 +82,24 @@ def reject_content(txn: Txn, frontend_rule: bool) -> None:
     txn.t_head = -1
     txn.bad_request = frontend_rule
     txn.bytes_out = 0
+    txn.denied = 1
+
+
+class Refusals(Protocol):
+    """The counters a connection refused at accept adds to (a frontend, its listener)."""
+
+    denied_conn: int
+    denied_sess: int
+
+
+def count_refused(decision: Decision, *counted: Refusals | None) -> None:
+    """A connection refused by `tcp-request connection reject` (`dcon`; CLOSE, see
+    connection_decision) or `tcp-request session reject` (`dses`), counted on the
+    frontend and its listener as HAProxy 2.6 counts them."""
+    for counters in counted:
+        if counters is None:
+            continue
+        if decision is Decision.CLOSE:
+            counters.denied_conn += 1
+        else:
+            counters.denied_sess += 1

@@ -50,6 +50,7 @@ class ServerState:
         "config",
         "cookie",
         "cur_sess",
+        "denied_resp",
         "dyncookie_key",
         "failed_checks",
         "failed_conns",
@@ -136,6 +137,7 @@ class ServerState:
         self.hrsp = [0] * 6  # response heads it sent, by class: [other, 1xx, ..., 5xx]
         self.cli_abrt = 0
         self.srv_abrt = 0
+        self.denied_resp = 0  # dresp
         self.failed_resp = 0  # eresp
         self.retries = 0  # wretr
         self.redispatches = 0  # wredis

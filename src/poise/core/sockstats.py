@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from poise.core.counters import failed_request
+from poise.core.termination import NORMAL
 from poise.core.txn import Txn
 
 
@@ -19,7 +21,8 @@ class Waiting(Protocol):
 
 
 class SocketCounters:
-    __slots__ = ("addr", "bytes_in", "bytes_out", "cum_conn", "cur_conn", "listener",
+    __slots__ = ("addr", "bytes_in", "bytes_out", "cum_conn", "cur_conn", "denied_conn",
+                 "denied_req", "denied_resp", "denied_sess", "failed_req", "listener",
                  "max_conn_seen", "name", "sid")  # fmt: skip
 
     def __init__(self, sid: int, name: str | None, addr: str) -> None:
@@ -31,6 +34,9 @@ class SocketCounters:
         self.max_conn_seen = 0
         self.bytes_in = 0
         self.bytes_out = 0
+        # As the frontend's (core/counters.py, core/layer4.py).
+        self.denied_req = self.denied_resp = self.failed_req = 0
+        self.denied_conn = self.denied_sess = 0
         self.listener: Waiting | None = None  # the shell's, once it listens
 
     @property
@@ -51,3 +57,7 @@ class SocketCounters:
         """A transaction of one of its connections ended (counted with the frontend's)."""
         self.bytes_in += txn.bytes_in
         self.bytes_out += txn.bytes_out
+        if txn.term != NORMAL:
+            self.denied_req += txn.denied == 1
+            self.denied_resp += txn.denied == 2
+            self.failed_req += failed_request(txn)

@@ -88,6 +88,7 @@ class Txn:
         "bytes_out",
         "connect_error",
         "cookie_status",
+        "denied",
         "persist",
         "redispatched",
         "refusal",
@@ -138,3 +139,6 @@ class Txn:
         self.rule = ""  # the rule that answered (deny, return, redirect)
         self.refusal = ""  # why poise refused the request or the response
         self.bad_request = False  # refused before a request could be read (<BADREQ>)
+        # Refused by a rule (core/counters.py counts it): 1 the request (`http-request
+        # deny`, `tarpit`, `tcp-request content reject`), 2 the response; 0: not.
+        self.denied = 0

@@ -299,6 +299,8 @@ class AdminService:
                 if effect.every:
                     frontend.cum_conn = frontend.bytes_in = frontend.bytes_out = 0
                     frontend.unanswered = 0
+                    frontend.denied_req = frontend.denied_resp = frontend.failed_req = 0
+                    frontend.denied_conn = frontend.denied_sess = 0
                     frontend.hrsp[:] = [0] * 6
         elif isinstance(effect, commands.Notice):
             console(effect.level, effect.text)

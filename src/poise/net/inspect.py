@@ -14,7 +14,7 @@ import struct
 from poise.core import sticktrack
 from poise.core.frontend import Frontend
 from poise.core.http.message import Request
-from poise.core.layer4 import connection_decision, connection_facts
+from poise.core.layer4 import connection_decision, connection_facts, count_refused
 from poise.core.tcprules import Decision
 from poise.core.txn import Conn
 from poise.net.context import Context
@@ -50,6 +50,7 @@ def refused(
         return False
     if conn.track is not None:
         sticktrack.connection_ended(conn)
+    count_refused(decision, frontend, conn.sock)
     ctx.release(frontend, conn.sock)
     refuse(client, reset=decision is Decision.CLOSE)
     return True

@@ -242,6 +242,7 @@ class TcpSession(Relay):
             self.content_done()
             return
         self.end_inspection()
+        self.txn.denied = 1  # `tcp-request content reject`: dreq (core/counters.py)
         self.fail(Failure.REJECTED)
 
     def arm_inspect(self, delay: float) -> None:

@@ -51,6 +51,8 @@ from poise.core.termination import Failure
 from poise.core.txn import Conn, Txn
 
 INFINITE = float("inf")
+# The rules' answers that count as refusals (`dreq`, `dresp`).
+DENIALS = frozenset({"deny", "tarpit"})
 
 
 def _no_write(data: bytes) -> None:
@@ -282,6 +284,8 @@ class HttpStream:
         if verdict.close:
             self.keep_client = False
         self.txn.rule = verdict.reason
+        if verdict.kind in DENIALS:  # counted as refused (core/counters.py)
+            self.txn.denied = 1 if self.txn.resp is None else 2
         answer = verdict.response
         if answer is None:
             answer = reply(verdict.status, close=not self.keep_client)

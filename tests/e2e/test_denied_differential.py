@@ -1,0 +1,136 @@
+"""The refusal and error counters of `show stat` against HAProxy 2.6: the same
+configuration and traffic under `poise run` and `haproxy -db` (an `http-request deny` in
+the frontend and in the backend, an `http-response deny`, a malformed request, a client
+that leaves in the middle of its head, a `tcp-request connection reject`, a `tcp-request
+session reject`) must give the same dreq, dresp, ereq, dcon, dses, eresp and response
+counts on every row, the listener's of `option socket-stats` included."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.side_by_side import both, running, send
+from tests.support import eventually, run
+from tests.webapp import WebApp
+
+pytestmark = pytest.mark.e2e
+CONFIG = """\
+global
+    stats socket {sock} level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+frontend fe
+    bind 127.0.0.1:{port} name web
+    option socket-stats
+    tcp-request connection reject if { src 127.0.0.2 }
+    tcp-request session reject if { src 127.0.0.3 }
+    http-request deny if { path /deny }
+    default_backend app
+backend app
+    http-request deny if { path /bdeny }
+    http-response deny if { status 404 }
+    server s 127.0.0.1:{app}
+"""
+COLUMNS = ("dreq", "dresp", "ereq", "dcon", "dses", "eresp", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx")
+
+
+async def cli(sock: Path, line: str) -> str:
+    reader, writer = await asyncio.open_unix_connection(str(sock))
+    writer.write(line.encode() + b"\n")
+    try:
+        return (await asyncio.wait_for(reader.read(), 5)).decode()
+    finally:
+        writer.close()
+
+
+async def connect_from(source: str, port: int) -> bytes:
+    """Connect from a loopback source address and read until the balancer closes."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((source, 0))
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
+            return await asyncio.wait_for(reader.read(), 5)
+        finally:
+            writer.close()
+    except ConnectionResetError:
+        sock.close()
+        return b"reset"
+
+
+async def leave_early(port: int) -> None:
+    """Half a request head, then the client closes."""
+    _, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: a")
+    await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+def table(csv: str) -> dict[tuple[str, str], dict[str, str]]:
+    lines = csv.splitlines()
+    names = lines[0].lstrip("# ").split(",")
+    rows = [dict(zip(names, line.split(","), strict=False)) for line in lines[1:] if line]
+    return {(r["pxname"], r["svname"]): {c: r[c] for c in (*COLUMNS, "scur")} for r in rows}
+
+
+async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, object]:
+    sock = tmp / f"{command[0].rsplit('/', 1)[-1]}.sock"
+    config = CONFIG.replace("{app}", str(app.port)).replace("{sock}", str(sock))
+    async with running(command, tmp, config) as proxy:
+        port = proxy.port
+        seen: dict[str, object] = {}
+        for path in ("/", "/deny", "/bdeny", "/status/404"):
+            head = f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            answer = await send(port, [head.encode()])
+            seen[path] = answer.split(b"\r\n", 1)[0]
+        seen["bad"] = (await send(port, [b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n"]))[:12]
+        await leave_early(port)
+        seen["reject-conn"] = await connect_from("127.0.0.2", port)
+        seen["reject-sess"] = await connect_from("127.0.0.3", port)
+        stats: dict[tuple[str, str], dict[str, str]] = {}
+
+        async def settled() -> None:
+            nonlocal stats
+            stats = table(await cli(sock, "show stat"))
+
+        def done() -> bool:
+            return stats.get(("fe", "FRONTEND"), {}).get("scur") == "0" and (
+                int(stats["fe", "FRONTEND"]["ereq"]) >= 2
+            )
+
+        for _ in range(200):  # until the early leaver is counted (bounded)
+            await settled()
+            if done():
+                break
+            await asyncio.sleep(0.01)
+        await eventually(done, timeout=0.1, what="the counters settled")
+        for name, row in stats.items():
+            row.pop("scur")
+            seen[":".join(name)] = row
+    return seen
+
+
+def test_refusals_and_request_errors_are_counted_as_haproxy_counts_them(loop_kind: str) -> None:
+    async def main() -> None:
+        app = await WebApp("app").start()
+        try:
+            ours, theirs = await both(exchange, app)
+        finally:
+            await app.stop()
+        assert ours == theirs
+        front = ours["fe:FRONTEND"]
+        assert isinstance(front, dict)
+        assert (front["dreq"], front["dresp"], front["ereq"]) == ("2", "1", "3")
+        assert (front["dcon"], front["dses"]) == ("1", "1")
+
+    run(loop_kind, main, timeout=60)
