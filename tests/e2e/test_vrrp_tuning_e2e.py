@@ -188,3 +188,23 @@ def test_a_reload_applies_the_new_tuning_as_keepalived_does(tmp_path: Path) -> N
         assert all_threads(proc.pid, lambda t: nice(t) == start_nice)
         assert all_threads(proc.pid, lambda t: os.sched_getaffinity(t) == set(cpus))
         assert os.sched_getscheduler(proc.pid) == os.SCHED_OTHER
+
+
+def comm(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().rstrip("\n")
+
+
+def test_the_process_takes_its_name_and_a_reload_renames_it(tmp_path: Path) -> None:
+    # Keepalived 2.2.7 names its VRRP child vrrp_process_name at start, and again when a
+    # reload changes it (vrrp_daemon.c start_vrrp); poise's one process is that child.
+    service = SERVICE.format(port=free_port(), real=free_port())
+    with vrrp(tmp_path, "global_defs {\n    process_name lb\n}\n" + service) as (proc, log):
+        wait(lambda: comm(proc.pid) == "lb", "the name lb")
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text("global_defs {\n    process_names\n}\n" + service)
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: comm(proc.pid) == "keepalived_vrrp", "the name keepalived_vrrp")
+        assert "Failed to set process name" not in log.read_text()
+        conf.write_text(service)  # no name: back to the one it started with
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: comm(proc.pid) == "poise", "the name poise")

@@ -65,6 +65,8 @@ from poise.config.keepalived_values import (
 from poise.config.keywords import did_you_mean
 from poise.config.model import NOWHERE, Where
 
+TASK_COMM_LEN = 16  # linux/sched.h: a process name and its NUL
+
 DEFAULT_INTERFACE = "eth0"  # Keepalived's DFLT_INT, for a static address without `dev`
 
 
@@ -237,6 +239,11 @@ class _Reader:
             values[keyword] = True
         elif keyword == "vrrp_cpu_affinity":
             values[keyword] = self.cpu_ids(node)
+        elif keyword == "process_names":  # Keepalived's default names, for the VRRP one
+            no_args(node)
+            values["vrrp_process_name"] = "keepalived_vrrp"
+        elif keyword in ("process_name", "vrrp_process_name"):
+            values[keyword] = self.process_name(node)
         elif keyword == "vrrp_startup_delay":
             values[keyword] = seconds(arity(node, 1)[0], 0, 3600, keyword)
         elif keyword in ("vrrp_garp_master_repeat", "vrrp_garp_lower_prio_repeat"):
@@ -245,6 +252,19 @@ class _Reader:
             values[keyword] = integer(arity(node, 1)[0], 1, 255, keyword)
         else:  # vrrp_min_garp and the other booleans
             values[keyword] = boolean(node)
+
+    def process_name(self, node: Node) -> str:
+        """A process name, truncated to the kernel's 15 characters with Keepalived's words."""
+        (name,) = arity(node, 1)
+        if len(name) > TASK_COMM_LEN - 1:
+            self.diagnostics.append(
+                warning(
+                    node.where,
+                    f"Process name {name} more than {TASK_COMM_LEN - 1} characters, truncating",
+                    node.keyword,
+                )
+            )
+        return name[: TASK_COMM_LEN - 1]
 
     def cpu_ids(self, node: Node) -> tuple[int, ...]:
         """`vrrp_cpu_affinity ID...`: CPU numbers (no ranges, as Keepalived 2.2.7); one that

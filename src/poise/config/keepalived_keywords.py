@@ -33,7 +33,8 @@ GLOBAL = _words(
     "vrrp_garp_lower_prio_repeat vrrp_min_garp vrrp_lower_prio_no_advert "
     "vrrp_higher_prio_send_advert vrrp_check_unicast_src vrrp_skip_check_adv_addr "
     "vrrp_startup_delay vrrp_mcast_group6 vrrp_priority vrrp_no_swap vrrp_cpu_affinity "
-    "vrrp_rt_priority max_auto_priority min_auto_priority_delay vrrp_rlimit_rttime"
+    "vrrp_rt_priority max_auto_priority min_auto_priority_delay vrrp_rlimit_rttime "
+    "process_name process_names vrrp_process_name"
 )
 GLOBAL_MAIL = _words(
     "notification_email notification_email_from smtp_server smtp_helo_name "
@@ -47,6 +48,9 @@ _NO_CHECKER_PROCESS = (
 )
 _NO_BFD_PROCESS = "poise has no BFD process (BFD is not implemented yet): ignored"
 GLOBAL_MEANINGLESS = {
+    "checker_process_name": "poise vrrp has no separate checker process: the checkers run "
+    "in its one process, which vrrp_process_name (or process_name) names: ignored",
+    "bfd_process_name": _NO_BFD_PROCESS,
     **{
         f"checker_{name}": _NO_CHECKER_PROCESS
         for name in ("priority", "rt_priority", "rlimit_rttime", "no_swap", "cpu_affinity")
@@ -57,7 +61,7 @@ GLOBAL_MEANINGLESS = {
     },
 }
 GLOBAL_UNIMPLEMENTED = _words(
-    "bfd_process_name checker_log_all_failures checker_process_name child_wait_time "
+    "checker_log_all_failures child_wait_time "
     "config_save_dir data_use_instance dbus_service_name default_interface "
     "disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker enable_snmp_rfc "
     "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_traps "
@@ -69,14 +73,14 @@ GLOBAL_UNIMPLEMENTED = _words(
     "net_namespace net_namespace_ipvs nftables nftables_counters nftables_ifindex "
     "nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority "
     "notify_fifo notify_fifo_script process_monitor_rcv_bufs process_monitor_rcv_bufs_force "
-    "process_name process_names random_seed reload_check_config reload_file reload_repeat "
+    "random_seed reload_check_config reload_file reload_repeat "
     "reload_time_file rs_init_notifies shutdown_script shutdown_script_timeout snmp_socket "
     "startup_script startup_script_timeout tmp_config_directory umask use_pid_dir "
     "vmac_addr_prefix vmac_prefix vrrp_down_timer_adverts vrrp_garp_extra_if "
     "vrrp_gna_interval vrrp_ipsets vrrp_iptables vrrp_netlink_cmd_rcv_bufs "
     "vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
     "vrrp_netlink_monitor_rcv_bufs_force vrrp_notify_fifo vrrp_notify_fifo_script "
-    "vrrp_notify_priority_changes vrrp_process_name vrrp_rx_bufs_multiplier "
+    "vrrp_notify_priority_changes vrrp_rx_bufs_multiplier "
     "vrrp_rx_bufs_policy vrrp_strict"
 )
 

@@ -76,7 +76,16 @@ class GlobalDefs:
     max_auto_priority: int = 0
     min_auto_priority_delay: int = 1_000_000
     vrrp_rlimit_rttime: int = 10_000
+    # The process's name (comm: what ps -e, top and pgrep show), at most 15 characters:
+    # Keepalived names its parent `process_name` and its VRRP child `vrrp_process_name`;
+    # poise vrrp's one process is both, and takes the VRRP one when both are set.
+    process_name: str | None = None
+    vrrp_process_name: str | None = None
     where: Where = NOWHERE
+
+    @property
+    def own_name(self) -> str | None:
+        return self.vrrp_process_name or self.process_name
 
     def mcast_group(self, family: int) -> IPAddress:
         return self.vrrp_mcast_group6 if family == 6 else self.vrrp_mcast_group4
