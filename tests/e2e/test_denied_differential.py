@@ -141,6 +141,10 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
         scrape = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
         metrics = (await send(port, [scrape])).decode()
         seen["metrics"] = sorted(METRICS.findall(metrics))
+        await cli(sock, "clear counters all")  # every row's, the listener's too
+        for name, row in table(await cli(sock, "show stat")).items():
+            row.pop("scur")
+            seen["cleared " + ":".join(name)] = row
     return seen
 
 
@@ -159,5 +163,8 @@ def test_refusals_and_request_errors_are_counted_as_haproxy_counts_them(loop_kin
         metrics = ours["metrics"]
         assert isinstance(metrics, list)
         assert 'haproxy_frontend_requests_denied_total{proxy="fe"} 2' in metrics
+        assert ours["cleared fe:web"] == dict.fromkeys(COLUMNS, "0") | {
+            "eresp": "", "hrsp_2xx": "", "hrsp_4xx": "", "hrsp_5xx": ""
+        }  # fmt: skip
 
     run(loop_kind, main, timeout=60)

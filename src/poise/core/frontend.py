@@ -194,6 +194,18 @@ class Frontend:
         """HTTP requests received: the answered ones are counted by class in `hrsp`."""
         return sum(self.hrsp) + self.unanswered
 
+    def clear(self, every: bool) -> None:
+        """`clear counters` (the highest values) or `clear counters all` (every counter),
+        its listeners' too, as HAProxy 2.6 clears them."""
+        self.max_conn_seen = 0
+        if every:
+            self.cum_conn = self.bytes_in = self.bytes_out = self.unanswered = 0
+            self.denied_req = self.denied_resp = self.failed_req = 0
+            self.denied_conn = self.denied_sess = 0
+            self.hrsp[:] = [0] * 6
+        for sock in self.sockets:
+            sock.clear(every)
+
     def traffic_level(self, error: bool) -> str | None:
         """The syslog level of a traffic line, None when it is not logged (`error`: what
         txnlog.traffic_error says of the session)."""

@@ -53,6 +53,14 @@ class SocketCounters:
     def leave(self) -> None:
         self.cur_conn -= 1
 
+    def clear(self, every: bool) -> None:
+        """`clear counters [all]` (core/frontend.py)."""
+        self.max_conn_seen = 0
+        if every:
+            self.cum_conn = self.bytes_in = self.bytes_out = 0
+            self.denied_req = self.denied_resp = self.failed_req = 0
+            self.denied_conn = self.denied_sess = 0
+
     def account(self, txn: Txn) -> None:
         """A transaction of one of its connections ended (counted with the frontend's)."""
         self.bytes_in += txn.bytes_in

@@ -295,13 +295,7 @@ class AdminService:
             ctx.pause(ctx.frontends[effect.frontend], effect.paused)
         elif isinstance(effect, commands.ClearFrontends):
             for frontend in ctx.frontends.values():
-                frontend.max_conn_seen = 0
-                if effect.every:
-                    frontend.cum_conn = frontend.bytes_in = frontend.bytes_out = 0
-                    frontend.unanswered = 0
-                    frontend.denied_req = frontend.denied_resp = frontend.failed_req = 0
-                    frontend.denied_conn = frontend.denied_sess = 0
-                    frontend.hrsp[:] = [0] * 6
+                frontend.clear(effect.every)
         elif isinstance(effect, commands.Notice):
             console(effect.level, effect.text)
             runtime_log = ctx.backends.get(effect.proxy) or ctx.frontends.get(effect.proxy)
