@@ -99,9 +99,24 @@ def test_a_missing_name_is_an_error_as_keepalived_says(tmp_path: Path) -> None:
         assert status != 0 and "is missing a parameter after keyword `process_name`" in said
 
 
-@pytest.mark.parametrize("keyword", ["checker_process_name", "bfd_process_name"])
+@pytest.mark.parametrize(
+    "keyword", ["checker_process_name", "lvs_process_name", "bfd_process_name"]
+)
 def test_the_names_of_processes_poise_has_not_are_warnings(keyword: str) -> None:
     config, diagnostics = parse(PATH, FakeSource({PATH: text(f"{keyword} lb_check")}))
     assert config is not None and not errors(diagnostics)
     (warning,) = [str(d) for d in warnings(diagnostics)]
     assert f":2: warning: '{keyword}': poise " in warning and "ignored" in warning
+
+
+def test_process_names_takes_no_value_and_says_so_where_keepalived_is_silent(
+    tmp_path: Path,
+) -> None:
+    conf = text("process_names x")
+    config, diagnostics = parse(PATH, FakeSource({PATH: conf}))
+    assert config is not None and config.global_defs.vrrp_process_name == "keepalived_vrrp"
+    (warning,) = [str(d) for d in warnings(diagnostics)]
+    assert "takes no argument: 'x' is ignored and process_names is on" in warning
+    reference = keepalived_says(tmp_path, conf)
+    if reference is not None:
+        assert reference == (0, ""), reference

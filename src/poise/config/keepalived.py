@@ -240,7 +240,7 @@ class _Reader:
         elif keyword == "vrrp_cpu_affinity":
             values[keyword] = self.cpu_ids(node)
         elif keyword == "process_names":  # Keepalived's default names, for the VRRP one
-            no_args(node)
+            flag_args(node, self.diagnostics)
             values["vrrp_process_name"] = "keepalived_vrrp"
         elif keyword in ("process_name", "vrrp_process_name"):
             values[keyword] = self.process_name(node)

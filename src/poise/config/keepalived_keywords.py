@@ -47,9 +47,13 @@ _NO_CHECKER_PROCESS = (
     "which vrrp_priority, vrrp_no_swap and vrrp_cpu_affinity set: ignored"
 )
 _NO_BFD_PROCESS = "poise has no BFD process (BFD is not implemented yet): ignored"
+_NO_CHECKER_NAME = (
+    "poise vrrp has no separate checker process: the checkers run in its one process, "
+    "which vrrp_process_name (or process_name) names: ignored"
+)
 GLOBAL_MEANINGLESS = {
-    "checker_process_name": "poise vrrp has no separate checker process: the checkers run "
-    "in its one process, which vrrp_process_name (or process_name) names: ignored",
+    "checker_process_name": _NO_CHECKER_NAME,
+    "lvs_process_name": _NO_CHECKER_NAME,  # Keepalived 2.2's old name for it
     "bfd_process_name": _NO_BFD_PROCESS,
     **{
         f"checker_{name}": _NO_CHECKER_PROCESS
