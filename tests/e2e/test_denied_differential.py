@@ -1,7 +1,8 @@
 """The refusal and error counters of `show stat` against HAProxy 2.6: the same
 configuration and traffic under `poise run` and `haproxy -db` (an `http-request deny` in
 the frontend and in the backend, an `http-response deny`, a malformed request, a client
-that leaves in the middle of its head, a `tcp-request connection reject`, a `tcp-request
+that leaves in the middle of its head, one that sends nothing, one too slow to send its
+head (`timeout http-request`), a `tcp-request connection reject`, a `tcp-request
 session reject`, and a `tcp-request content reject` in `mode tcp`) must give the same
 dreq, dresp, ereq, dcon, dses, eresp and response counts on every row, the listener's
 of `option socket-stats` included, and the same lines in the Prometheus exporter
@@ -29,6 +30,7 @@ defaults
     timeout connect 2s
     timeout client 5s
     timeout server 5s
+    timeout http-request 300ms
 frontend fe
     bind 127.0.0.1:{port} name web
     option socket-stats
@@ -83,10 +85,10 @@ async def connect_from(source: str, port: int) -> bytes:
         return b"reset"
 
 
-async def leave_early(port: int) -> None:
-    """Half a request head, then the client closes."""
+async def leave_early(port: int, sent: bytes = b"GET / HTTP/1.1\r\nHost: a") -> None:
+    """Half a request head (or nothing), then the client closes."""
     _, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(b"GET / HTTP/1.1\r\nHost: a")
+    writer.write(sent)
     await writer.drain()
     writer.close()
     await writer.wait_closed()
@@ -113,6 +115,8 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
             seen[path] = answer.split(b"\r\n", 1)[0]
         seen["bad"] = (await send(port, [b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n"]))[:12]
         await leave_early(port)
+        await leave_early(port, b"")
+        seen["timeout"] = (await send(port, [b"GET / HTTP/1.1\r\nHost"]))[:12]
         seen["reject-conn"] = await connect_from("127.0.0.2", port)
         seen["reject-sess"] = await connect_from("127.0.0.3", port)
         seen["reject-content"] = await connect_from("127.0.0.4", tcp)
@@ -125,7 +129,7 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
         def done() -> bool:
             return (
                 stats.get(("fe", "FRONTEND"), {}).get("scur") == "0"
-                and int(stats["fe", "FRONTEND"]["ereq"]) >= 2
+                and int(stats["fe", "FRONTEND"]["ereq"]) >= 5
                 and stats["tcpfe", "FRONTEND"]["dreq"] == "1"
             )
 
@@ -158,7 +162,7 @@ def test_refusals_and_request_errors_are_counted_as_haproxy_counts_them(loop_kin
         assert ours == theirs
         front = ours["fe:FRONTEND"]
         assert isinstance(front, dict)
-        assert (front["dreq"], front["dresp"], front["ereq"]) == ("2", "1", "3")
+        assert (front["dreq"], front["dresp"], front["ereq"]) == ("2", "1", "5")
         assert (front["dcon"], front["dses"]) == ("1", "1")
         metrics = ours["metrics"]
         assert isinstance(metrics, list)
