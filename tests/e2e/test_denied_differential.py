@@ -1,6 +1,7 @@
 """The refusal and error counters of `show stat` against HAProxy 2.6: the same
 configuration and traffic under `poise run` and `haproxy -db` (an `http-request deny` in
-the frontend and in the backend, an `http-response deny`, a malformed request, a client
+the frontend and in the backend, a `tarpit`, `tcp-request content reject` of an HTTP
+request in both, the same in a `listen`, an `http-response deny`, a malformed request, a client
 that leaves in the middle of its head, one that sends nothing, one too slow to send its
 head (`timeout http-request`), a `tcp-request connection reject`, a `tcp-request
 session reject`, and a `tcp-request content reject` in `mode tcp`) must give the same
@@ -31,16 +32,25 @@ defaults
     timeout client 5s
     timeout server 5s
     timeout http-request 300ms
+    timeout tarpit 100ms
 frontend fe
     bind 127.0.0.1:{port} name web
     option socket-stats
     tcp-request connection reject if { src 127.0.0.2 }
     tcp-request session reject if { src 127.0.0.3 }
     http-request use-service prometheus-exporter if { path /metrics }
+    tcp-request content reject if { path /l4 }
     http-request deny if { path /deny }
+    http-request tarpit if { path /tarpit }
     default_backend app
 backend app
+    tcp-request content reject if { path /bl4 }
     http-request deny if { path /bdeny }
+    http-response deny if { status 404 }
+    server s 127.0.0.1:{app}
+listen li
+    bind 127.0.0.1:{listen}
+    http-request deny if { path /deny }
     http-response deny if { status 404 }
     server s 127.0.0.1:{app}
 frontend tcpfe
@@ -105,11 +115,12 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
     sock = tmp / f"{command[0].rsplit('/', 1)[-1]}.sock"
     tcp = free_port()
     config = CONFIG.replace("{app}", str(app.port)).replace("{sock}", str(sock))
-    config = config.replace("{tcp}", str(tcp))
+    listen = free_port()
+    config = config.replace("{tcp}", str(tcp)).replace("{listen}", str(listen))
     async with running(command, tmp, config) as proxy:
         port = proxy.port
         seen: dict[str, object] = {}
-        for path in ("/", "/deny", "/bdeny", "/status/404"):
+        for path in ("/", "/deny", "/bdeny", "/status/404", "/tarpit", "/l4", "/bl4"):
             head = f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
             answer = await send(port, [head.encode()])
             seen[path] = answer.split(b"\r\n", 1)[0]
@@ -120,6 +131,10 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
         seen["reject-conn"] = await connect_from("127.0.0.2", port)
         seen["reject-sess"] = await connect_from("127.0.0.3", port)
         seen["reject-content"] = await connect_from("127.0.0.4", tcp)
+        for path in ("/", "/deny", "/status/404"):
+            head = f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+            answer = await send(listen, [head.encode()])
+            seen["listen " + path] = answer.split(b"\r\n", 1)[0]
         stats: dict[tuple[str, str], dict[str, str]] = {}
 
         async def settled() -> None:
@@ -162,11 +177,11 @@ def test_refusals_and_request_errors_are_counted_as_haproxy_counts_them(loop_kin
         assert ours == theirs
         front = ours["fe:FRONTEND"]
         assert isinstance(front, dict)
-        assert (front["dreq"], front["dresp"], front["ereq"]) == ("2", "1", "5")
+        assert (front["dreq"], front["dresp"], front["ereq"]) == ("5", "1", "5")
         assert (front["dcon"], front["dses"]) == ("1", "1")
         metrics = ours["metrics"]
         assert isinstance(metrics, list)
-        assert 'haproxy_frontend_requests_denied_total{proxy="fe"} 2' in metrics
+        assert 'haproxy_frontend_requests_denied_total{proxy="fe"} 5' in metrics
         assert ours["cleared fe:web"] == dict.fromkeys(COLUMNS, "0") | {
             "eresp": "", "hrsp_2xx": "", "hrsp_4xx": "", "hrsp_5xx": ""
         }  # fmt: skip

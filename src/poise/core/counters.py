@@ -19,8 +19,9 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
   (SH, sH), sent something that is not HTTP (PH), or aborted its body (`srv_abrt`).
 - `dreq`/`dresp`: requests and responses refused by a rule (`http-request deny`,
   `tarpit`, `tcp-request content reject`; `http-response deny`), counted on the frontend
-  and its listener, and on the backend when the request was routed to it (its own rules,
-  a `listen`'s) as HAProxy's `SF_BE_ASSIGNED` stream does; a response's on its server too.
+  and its listener, and on the backend when the request was routed to it (its own HTTP
+  rules, a `listen`'s; not its `tcp-request content` rules) as HAProxy 2.6 counts them; a
+  response's on its server too.
 - `ereq`: requests poise refused before they could be served: malformed (400), a
   timeout before a whole head (408), a client that left before a whole head (CR, 400),
   counted on the frontend and its listener.
@@ -41,7 +42,7 @@ from typing import Protocol
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.termination import NORMAL
-from poise.core.txn import Txn
+from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, DENIED_RESPONSE, Txn
 
 # The index in the `hrsp` lists of each status (llhttp reads three digits at most).
 STATUS_CLASS: tuple[int, ...] = tuple(n if 1 <= (n := s // 100) <= 5 else 0 for s in range(1000))
@@ -146,11 +147,13 @@ def count_refusal(
     """A transaction refused by a rule, or a request poise refused (`dreq`, `dresp`,
     `ereq`; the listener's are counted by core/sockstats.py)."""
     denied = txn.denied
-    if denied == 1:
+    if denied == DENIED_REQUEST:
         frontend.denied_req += 1
         if backend is not None:
             backend.denied_req += 1
-    elif denied == 2:
+    elif denied == DENIED_LAYER4:
+        frontend.denied_req += 1
+    elif denied == DENIED_RESPONSE:
         frontend.denied_resp += 1
         if backend is not None:
             backend.denied_resp += 1

@@ -78,6 +78,14 @@ class Conn:
             self.dst_ip, self.dst_port = header.dst
 
 
+# What refused a transaction (Txn.denied): a request rule (`http-request deny|tarpit`, a
+# frontend's `tcp-request content reject`), a response rule (`http-response deny`), or a
+# backend's `tcp-request content reject` (counted on the frontend only, as HAProxy 2.6).
+DENIED_REQUEST = 1
+DENIED_RESPONSE = 2
+DENIED_LAYER4 = 3
+
+
 class Txn:
     """One transaction, as its log line and the counters see it."""
 
@@ -139,6 +147,6 @@ class Txn:
         self.rule = ""  # the rule that answered (deny, return, redirect)
         self.refusal = ""  # why poise refused the request or the response
         self.bad_request = False  # refused before a request could be read (<BADREQ>)
-        # Refused by a rule (core/counters.py counts it): 1 the request (`http-request
-        # deny`, `tarpit`, `tcp-request content reject`), 2 the response; 0: not.
+        # Refused by a rule (core/counters.py counts it): DENIED_REQUEST, DENIED_RESPONSE,
+        # DENIED_LAYER4; 0: not.
         self.denied = 0

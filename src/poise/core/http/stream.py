@@ -48,7 +48,7 @@ from poise.core.http.readgate import CONNECTING, PIPELINED, TRANSACTION, ReadGat
 from poise.core.http.stream_port import Dispatcher, Port, Runtime
 from poise.core.server import ServerState
 from poise.core.termination import Failure
-from poise.core.txn import Conn, Txn
+from poise.core.txn import DENIED_REQUEST, DENIED_RESPONSE, Conn, Txn
 
 INFINITE = float("inf")
 # The rules' answers that count as refusals (`dreq`, `dresp`).
@@ -285,7 +285,7 @@ class HttpStream:
             self.keep_client = False
         self.txn.rule = verdict.reason
         if verdict.kind in DENIALS:  # counted as refused (core/counters.py)
-            self.txn.denied = 1 if self.txn.resp is None else 2
+            self.txn.denied = DENIED_REQUEST if self.txn.resp is None else DENIED_RESPONSE
         answer = verdict.response
         if answer is None:
             answer = reply(verdict.status, close=not self.keep_client)
