@@ -1,13 +1,14 @@
 """The refusal and error counters of `show stat` against HAProxy 2.6: the same
-configuration and traffic under `poise run` and `haproxy -db` (an `http-request deny` in
-the frontend and in the backend, a `tarpit`, `tcp-request content reject` of an HTTP
-request in both, the same in a `listen`, an `http-response deny`, a malformed request, a client
-that leaves in the middle of its head, one that sends nothing, one too slow to send its
-head (`timeout http-request`), a `tcp-request connection reject`, a `tcp-request
-session reject`, and a `tcp-request content reject` in `mode tcp`) must give the same
-dreq, dresp, ereq, dcon, dses, eresp and response counts on every row, the listener's
-of `option socket-stats` included, and the same lines in the Prometheus exporter
-(haproxy_frontend_requests_denied_total...)."""
+configuration and traffic under `poise run` and `haproxy -db` must give the same dreq,
+dresp, ereq, dcon, dses, eresp and response counts on every row, the listener's of
+`option socket-stats` included, the same lines in the Prometheus exporter
+(haproxy_frontend_requests_denied_total...), and the same zeros after `clear counters
+all`. The traffic: `http-request deny` in the frontend and in the backend, `tarpit`,
+`tcp-request content reject` of an HTTP request in both, the same in a `listen`,
+`http-response deny`, `tcp-response content reject`, a malformed request, a client that
+leaves in the middle of its head, one that sends nothing, one too slow to send its head
+(`timeout http-request`), `tcp-request connection reject`, `tcp-request session
+reject`, and a `tcp-request content reject` in `mode tcp`."""
 
 from __future__ import annotations
 
@@ -60,6 +61,8 @@ frontend tcpfe
     default_backend tcpapp
 backend tcpapp
     mode tcp
+    tcp-response inspect-delay 1s
+    tcp-response content reject if { res.len gt 0 }
     server s 127.0.0.1:{app}
 """
 # The exporter's metrics of these counters (their lines are compared too; not eint's,
@@ -131,6 +134,8 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
         seen["reject-conn"] = await connect_from("127.0.0.2", port)
         seen["reject-sess"] = await connect_from("127.0.0.3", port)
         seen["reject-content"] = await connect_from("127.0.0.4", tcp)
+        request = b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        seen["reject-response"] = await send(tcp, [request])
         for path in ("/", "/deny", "/status/404"):
             head = f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
             answer = await send(listen, [head.encode()])
@@ -146,6 +151,7 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
                 stats.get(("fe", "FRONTEND"), {}).get("scur") == "0"
                 and int(stats["fe", "FRONTEND"]["ereq"]) >= 5
                 and stats["tcpfe", "FRONTEND"]["dreq"] == "1"
+                and stats["tcpfe", "FRONTEND"]["dresp"] == "1"
             )
 
         for _ in range(200):  # until the early leaver is counted (bounded)

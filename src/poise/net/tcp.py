@@ -31,7 +31,7 @@ from poise.core.server import ServerState
 from poise.core.tcp_http import read_head
 from poise.core.tcprules import Decision, TcpRuleSets, run_rules
 from poise.core.termination import NORMAL, Cause, Failure, Phase, code
-from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, Conn, Txn
+from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, DENIED_RESPONSE, Conn, Txn
 from poise.net.context import Context
 from poise.net.dispatch import Dispatch
 from poise.net.inspect import connection_request, refused
@@ -109,7 +109,8 @@ class InspectedServerSide(ServerSide):
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
-        if decision is Decision.REJECT:
+        if decision is Decision.REJECT:  # dresp (core/counters.py)
+            session.txn.denied = DENIED_RESPONSE
             session.kill(code(Cause.PROXY, Phase.DATA))
             return
         if held.res and not session.client_gone:
