@@ -18,7 +18,8 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
 - `eresp`: HTTP responses that failed: the server closed or timed out before its head
   (SH, sH), sent something that is not HTTP (PH), or aborted its body (`srv_abrt`).
 - `dreq`/`dresp`: requests and responses refused by a rule (`http-request deny`,
-  `tarpit`, `tcp-request content reject`; `http-response deny`), counted on the frontend
+  `tarpit`, `tcp-request content reject`; `http-response deny`, `tcp-response content
+  reject`), counted on the frontend
   and its listener, and on the backend when the request was routed to it (its own HTTP
   rules, a `listen`'s; not its `tcp-request content` rules) as HAProxy 2.6 counts them; a
   response's on its server too.
