@@ -19,10 +19,9 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
   (SH, sH), sent something that is not HTTP (PH), or aborted its body (`srv_abrt`).
 - `dreq`/`dresp`: requests and responses refused by a rule (`http-request deny`,
   `tarpit`, `tcp-request content reject`; `http-response deny`, `tcp-response content
-  reject`), counted on the frontend
-  and its listener, and on the backend when the request was routed to it (its own HTTP
-  rules, a `listen`'s; not its `tcp-request content` rules) as HAProxy 2.6 counts them; a
-  response's on its server too.
+  reject`), counted on the frontend and its listener, and on the backend when its own
+  HTTP rules refused (not a `listen`'s, which run as the frontend's, nor its `tcp-request
+  content` rules), as HAProxy 2.6 counts them; a response's on its backend and server.
 - `ereq`: requests poise refused before they could be served: malformed (400), a
   timeout before a whole head (408), a client that left before a whole head (CR, 400),
   counted on the frontend and its listener.
