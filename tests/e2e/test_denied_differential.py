@@ -5,7 +5,8 @@ dresp, ereq, dcon, dses, eresp and response counts on every row, the listener's 
 (haproxy_frontend_requests_denied_total...), and the same zeros after `clear counters
 all`. The traffic: `http-request deny` in the frontend and in the backend, `tarpit`,
 `tcp-request content reject` of an HTTP request in both, the same in a `listen`,
-`http-response deny`, `tcp-response content reject`, a malformed request, a client that
+`http-response deny`, `tcp-response content reject`, a malformed request, one that
+`normalize-uri ... strict` refuses, a client that
 leaves in the middle of its head, one that sends nothing, one too slow to send its head
 (`timeout http-request`), `tcp-request connection reject`, `tcp-request session
 reject`, and a `tcp-request content reject` in `mode tcp`."""
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.e2e
 CONFIG = """\
 global
     stats socket {sock} level admin
+    expose-experimental-directives
 defaults
     mode http
     timeout connect 2s
@@ -40,6 +42,7 @@ frontend fe
     tcp-request connection reject if { src 127.0.0.2 }
     tcp-request session reject if { src 127.0.0.3 }
     http-request use-service prometheus-exporter if { path /metrics }
+    http-request normalize-uri percent-decode-unreserved strict
     tcp-request content reject if { path /l4 }
     http-request deny if { path /deny }
     http-request tarpit if { path /tarpit }
@@ -127,6 +130,8 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
             head = f"GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
             answer = await send(port, [head.encode()])
             seen[path] = answer.split(b"\r\n", 1)[0]
+        bad_encoding = b"GET /a%zz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        seen["bad encoding"] = (await send(port, [bad_encoding]))[:12]
         seen["bad"] = (await send(port, [b"GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n"]))[:12]
         await leave_early(port)
         await leave_early(port, b"")
@@ -149,7 +154,7 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
         def done() -> bool:
             return (
                 stats.get(("fe", "FRONTEND"), {}).get("scur") == "0"
-                and int(stats["fe", "FRONTEND"]["ereq"]) >= 5
+                and int(stats["fe", "FRONTEND"]["ereq"]) >= 6
                 and stats["tcpfe", "FRONTEND"]["dreq"] == "1"
                 and stats["tcpfe", "FRONTEND"]["dresp"] == "1"
             )
@@ -183,7 +188,7 @@ def test_refusals_and_request_errors_are_counted_as_haproxy_counts_them(loop_kin
         assert ours == theirs
         front = ours["fe:FRONTEND"]
         assert isinstance(front, dict)
-        assert (front["dreq"], front["dresp"], front["ereq"]) == ("5", "1", "5")
+        assert (front["dreq"], front["dresp"], front["ereq"]) == ("5", "1", "6")
         assert (front["dcon"], front["dses"]) == ("1", "1")
         metrics = ours["metrics"]
         assert isinstance(metrics, list)

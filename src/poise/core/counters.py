@@ -22,7 +22,8 @@ stream.c `stream_free`/`stream_process_counters`, http_ana.c, backend.c). Pure.
   reject`), counted on the frontend and its listener, and on the backend when its own
   HTTP rules refused (not a `listen`'s, which run as the frontend's, nor its `tcp-request
   content` rules), as HAProxy 2.6 counts them; a response's on its backend and server.
-- `ereq`: requests poise refused before they could be served: malformed (400), a
+- `ereq`: requests poise refused before they could be served: malformed (400, or made
+  invalid by `normalize-uri ... strict`), a
   timeout before a whole head (408), a client that left before a whole head (CR, 400),
   counted on the frontend and its listener.
 - `wretr`/`wredis`: connection attempts retried on the same server, and sessions sent to
@@ -42,7 +43,7 @@ from typing import Protocol
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.termination import NORMAL
-from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, DENIED_RESPONSE, Txn
+from poise.core.txn import DENIED_FRONTEND, DENIED_REQUEST, DENIED_RESPONSE, REFUSED_BAD, Txn
 
 # The index in the `hrsp` lists of each status (llhttp reads three digits at most).
 STATUS_CLASS: tuple[int, ...] = tuple(n if 1 <= (n := s // 100) <= 5 else 0 for s in range(1000))
@@ -138,6 +139,8 @@ def account(txn: Txn, frontend: FrontendCounters, http: bool) -> None:
 def failed_request(txn: Txn) -> bool:
     """A request poise refused as malformed, timed out or left before a whole head: it
     answered 400 or 408 (a `tcp-request content reject` has no status)."""
+    if txn.denied:
+        return txn.denied == REFUSED_BAD  # a rule found it malformed
     return bool(txn.status) and (txn.bad_request or (bool(txn.refusal) and txn.term[1:2] == "R"))
 
 
@@ -151,7 +154,7 @@ def count_refusal(
         frontend.denied_req += 1
         if backend is not None:
             backend.denied_req += 1
-    elif denied == DENIED_LAYER4:
+    elif denied == DENIED_FRONTEND:
         frontend.denied_req += 1
     elif denied == DENIED_RESPONSE:
         frontend.denied_resp += 1

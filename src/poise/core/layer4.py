@@ -19,7 +19,7 @@ from poise.core.http.headers import Headers
 from poise.core.http.message import Request
 from poise.core.tcprules import Decision, TcpRuleSets, run_rules
 from poise.core.termination import Failure
-from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, Conn, Txn
+from poise.core.txn import DENIED_FRONTEND, DENIED_REQUEST, Conn, Txn
 
 if TYPE_CHECKING:
     from poise.config.model import Proxy
@@ -82,7 +82,7 @@ def reject_content(txn: Txn, frontend_rule: bool) -> None:
     txn.t_head = -1
     txn.bad_request = frontend_rule
     txn.bytes_out = 0
-    txn.denied = DENIED_REQUEST if frontend_rule else DENIED_LAYER4
+    txn.denied = DENIED_REQUEST if frontend_rule else DENIED_FRONTEND
 
 
 class Refusals(Protocol):

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from poise.core.counters import failed_request
 from poise.core.termination import NORMAL
-from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, DENIED_RESPONSE, Txn
+from poise.core.txn import DENIED_FRONTEND, DENIED_REQUEST, DENIED_RESPONSE, Txn
 
 
 class Waiting(Protocol):
@@ -66,6 +66,6 @@ class SocketCounters:
         self.bytes_in += txn.bytes_in
         self.bytes_out += txn.bytes_out
         if txn.term != NORMAL:
-            self.denied_req += txn.denied in (DENIED_REQUEST, DENIED_LAYER4)
+            self.denied_req += txn.denied in (DENIED_REQUEST, DENIED_FRONTEND)
             self.denied_resp += txn.denied == DENIED_RESPONSE
             self.failed_req += failed_request(txn)

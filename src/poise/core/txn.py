@@ -79,11 +79,15 @@ class Conn:
 
 
 # What refused a transaction (Txn.denied): a request rule (`http-request deny|tarpit`, a
-# frontend's `tcp-request content reject`), a response rule (`http-response deny`), or a
-# backend's `tcp-request content reject` (counted on the frontend only, as HAProxy 2.6).
+# frontend's `tcp-request content reject`), a response rule (`http-response deny`,
+# `tcp-response content reject`), or one HAProxy 2.6 counts as a denied request on the
+# frontend and its listener only (a backend's `tcp-request content reject`, `silent-drop`).
 DENIED_REQUEST = 1
 DENIED_RESPONSE = 2
-DENIED_LAYER4 = 3
+DENIED_FRONTEND = 3
+# Not a denial: a rule found the request malformed (`normalize-uri ... strict`), which
+# HAProxy counts as a request error (ereq).
+REFUSED_BAD = 4
 
 
 class Txn:
@@ -148,5 +152,5 @@ class Txn:
         self.refusal = ""  # why poise refused the request or the response
         self.bad_request = False  # refused before a request could be read (<BADREQ>)
         # Refused by a rule (core/counters.py counts it): DENIED_REQUEST, DENIED_RESPONSE,
-        # DENIED_LAYER4; 0: not.
+        # DENIED_FRONTEND; 0: not.
         self.denied = 0

@@ -31,7 +31,7 @@ from poise.core.server import ServerState
 from poise.core.tcp_http import read_head
 from poise.core.tcprules import Decision, TcpRuleSets, run_rules
 from poise.core.termination import NORMAL, Cause, Failure, Phase, code
-from poise.core.txn import DENIED_LAYER4, DENIED_REQUEST, DENIED_RESPONSE, Conn, Txn
+from poise.core.txn import DENIED_FRONTEND, DENIED_REQUEST, DENIED_RESPONSE, Conn, Txn
 from poise.net.context import Context
 from poise.net.dispatch import Dispatch
 from poise.net.inspect import connection_request, refused
@@ -243,7 +243,7 @@ class TcpSession(Relay):
             self.content_done()
             return
         self.end_inspection()
-        self.txn.denied = DENIED_REQUEST if self.chosen is None else DENIED_LAYER4
+        self.txn.denied = DENIED_REQUEST if self.chosen is None else DENIED_FRONTEND
         self.fail(Failure.REJECTED)
 
     def arm_inspect(self, delay: float) -> None:

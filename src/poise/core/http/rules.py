@@ -47,6 +47,7 @@ from poise.core.http.txn_rules import (
 )
 from poise.core.http.uri_rules import URI_ACTIONS, uri_step
 from poise.core.template import expand
+from poise.core.txn import DENIED_FRONTEND, REFUSED_BAD
 
 VerdictKind = Literal["continue", "deny", "reply", "service", "tarpit", "wait"]
 
@@ -69,6 +70,9 @@ class Verdict:
     termination: str = ""
     service: str = ""
     log: bool = True
+    # How it counts (a Txn.denied code) when not as its kind: `silent-drop`, a request
+    # made invalid by a rule.
+    counts: int = 0
     # `wait`: `http-request wait-for-body` (core/http/body_wait.py): the rules go on from
     # the `resume`-th once the body is in, `status` ms at most, `at_least` bytes enough.
     resume: int = 0
@@ -294,7 +298,13 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
         # (-1, or the server's), as HAProxy logs it.
         reason = f"{keyword} silent-drop at {rule.where}"
         return test, lambda req, resp, close: Verdict(
-            "deny", resp.status if resp is not None else -1, b"", True, reason, "PR--"
+            "deny",
+            resp.status if resp is not None else -1,
+            b"",
+            True,
+            reason,
+            "PR--",
+            counts=DENIED_FRONTEND,
         )
     if rule.action in URI_ACTIONS or rule.action in ADDRESS_ACTIONS:
         edit = uri_step(rule) if rule.action in URI_ACTIONS else address_step(rule, scope)
@@ -340,7 +350,7 @@ def _normalize_step(rule: HttpRule, where: str) -> Step:
         if normalize_uri.apply(normalize, req):
             return None
         response, _ = reply.finish(reply.PAGES[400], req, True)
-        return Verdict("deny", 400, response, True, where, "PR--")
+        return Verdict("deny", 400, response, True, where, "PR--", counts=REFUSED_BAD)
 
     return step
 

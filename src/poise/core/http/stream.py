@@ -285,7 +285,10 @@ class HttpStream:
             self.keep_client = False
         self.txn.rule = verdict.reason
         if verdict.kind in DENIALS:  # counted as refused (core/counters.py)
-            self.txn.denied = DENIED_REQUEST if self.txn.resp is None else DENIED_RESPONSE
+            if verdict.counts:
+                self.txn.denied = verdict.counts
+            else:
+                self.txn.denied = DENIED_REQUEST if self.txn.resp is None else DENIED_RESPONSE
         answer = verdict.response
         if answer is None:
             answer = reply(verdict.status, close=not self.keep_client)
