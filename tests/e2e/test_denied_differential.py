@@ -1,15 +1,15 @@
 """The refusal and error counters of `show stat` against HAProxy 2.6: the same
 configuration and traffic under `poise run` and `haproxy -db` must give the same dreq,
-dresp, ereq, dcon, dses, eresp and response counts on every row, the listener's of
-`option socket-stats` included, the same lines in the Prometheus exporter
+dresp, ereq, dcon, dses, eresp, wrew, eint and response counts on every row, the
+listener's of `option socket-stats` included, the same lines in the Prometheus exporter
 (haproxy_frontend_requests_denied_total...), and the same zeros after `clear counters
 all`. The traffic: `http-request deny` in the frontend and in the backend, `tarpit`,
 `tcp-request content reject` of an HTTP request in both, the same in a `listen`,
 `http-response deny`, `tcp-response content reject`, a malformed request, one that
-`normalize-uri ... strict` refuses, a client that
-leaves in the middle of its head, one that sends nothing, one too slow to send its head
-(`timeout http-request`), `tcp-request connection reject`, `tcp-request session
-reject`, and a `tcp-request content reject` in `mode tcp`."""
+`normalize-uri ... strict` refuses, a client that leaves in the middle of its head, one
+that sends nothing, one too slow to send its head (`timeout http-request`), `tcp-request
+connection reject`, `tcp-request session reject`, and a `tcp-request content reject` in
+`mode tcp`."""
 
 from __future__ import annotations
 
@@ -68,11 +68,12 @@ backend tcpapp
     tcp-response content reject if { res.len gt 0 }
     server s 127.0.0.1:{app}
 """
-# The exporter's metrics of these counters (their lines are compared too; not eint's,
-# internal_errors_total, which poise leaves out: it has no internal error to count).
+# The exporter's metrics of these counters (their lines are compared too).
 DENIED = "requests_denied|responses_denied|request_errors|denied_connections|denied_sessions"
+DENIED += "|internal_errors|failed_header_rewriting"
 METRICS = re.compile(rf"^haproxy_\w+_(?:{DENIED})_total.*$", re.MULTILINE)
-COLUMNS = ("dreq", "dresp", "ereq", "dcon", "dses", "eresp", "hrsp_2xx", "hrsp_4xx", "hrsp_5xx")
+COLUMNS: tuple[str, ...] = ("dreq", "dresp", "ereq", "dcon", "dses", "eresp", "wrew", "eint")
+COLUMNS += ("hrsp_2xx", "hrsp_4xx", "hrsp_5xx")
 
 
 async def cli(sock: Path, line: str) -> str:

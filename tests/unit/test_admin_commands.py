@@ -327,7 +327,7 @@ def test_show_stat_rows(world: World) -> None:
         "pxname": "fe", "svname": "FRONTEND", "scur": "2", "smax": "4", "slim": "4096",
         "stot": "9", "bin": "100", "bout": "2000", "status": "OPEN", "pid": "1", "iid": "2",
         "sid": "0", "type": "0", "mode": "tcp", "conn_tot": "9", "-": "-",
-        "dreq": "0", "dresp": "0", "ereq": "0", "dcon": "0", "dses": "0",
+        "dreq": "0", "dresp": "0", "ereq": "0", "dcon": "0", "dses": "0", "wrew": "0", "eint": "0",
     }  # fmt: skip
     s1, s2, s3 = table["be", "s1"], table["be", "s2"], table["be", "s3"]
     assert (s1["status"], s1["weight"], s1["act"], s1["bck"], s1["scur"]) == (

@@ -256,9 +256,18 @@ def refusal_fields(row: Row, counted: FrontendView | SocketCounters) -> None:
     """What a frontend and a listener refused (core/counters.py, core/layer4.py)."""
     row["dreq"] = counted.denied_req
     row["dresp"] = counted.denied_resp
+    no_failures(row)
     row["ereq"] = counted.failed_req
     row["dcon"] = counted.denied_conn
     row["dses"] = counted.denied_sess
+    no_failures(row)
+
+
+def no_failures(row: Row) -> None:
+    """`wrew` and `eint`: poise never fails a header rewrite (no tune.maxrewrite reserve
+    to run out of) nor meets an internal error HAProxy would count, so these are 0, as
+    HAProxy shows them when none happened."""
+    row["wrew"] = row["eint"] = 0
 
 
 HRSP_COLUMNS = ("hrsp_other", "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx")
@@ -278,6 +287,7 @@ def request_fields(row: Row, counted: Backend | ServerState, http: bool) -> None
     row["bout"] = counted.bytes_out
     row["eresp"] = counted.failed_resp
     row["dresp"] = counted.denied_resp
+    no_failures(row)
     row["wretr"] = counted.retries
     row["wredis"] = counted.redispatches
     row["cli_abrt"] = counted.cli_abrt
