@@ -265,23 +265,20 @@ def header(form: bool, modules: bool = False) -> str:
     return f'<thead><tr>{first}<th rowspan="2"></th>{top}</tr>\n<tr>{bottom}</tr></thead><tbody>'
 
 
+def sessions_to_errors(row: stats.Row) -> list[str]:
+    """The cells a frontend's and a listener's rows share: sessions (current, max, limit,
+    total; no lbtot or last), bytes and the denied and error counts."""
+    names = ("scur", "smax", "slim", "stot", "", "", "bin", "bout", "dreq", "dresp", "ereq")
+    return [cell(get(row, name) if name else "") for name in names]
+
+
 def frontend_row(row: stats.Row, form: bool) -> str:
     cells = [
         '<td colspan="3"></td>',
         cell(get(row, "rate")),
         cell(get(row, "rate_max")),
         cell(get(row, "rate_lim", "-") or "-"),
-        cell(get(row, "scur")),
-        cell(get(row, "smax")),
-        cell(get(row, "slim")),
-        cell(get(row, "stot")),
-        cell(""),
-        cell(""),
-        cell(get(row, "bin")),
-        cell(get(row, "bout")),
-        cell(get(row, "dreq")),
-        cell(get(row, "dresp")),
-        cell(get(row, "ereq")),
+        *sessions_to_errors(row),
         cell(""),
         cell(""),
         cell(""),
@@ -313,17 +310,7 @@ def socket_row(row: stats.Row, form: bool) -> str:
     and status, its address in the name's tip with `stats show-legends`."""
     cells = [
         '<td colspan="6"></td>',
-        cell(get(row, "scur")),
-        cell(get(row, "smax")),
-        cell(get(row, "slim")),
-        cell(get(row, "stot")),
-        cell(""),
-        cell(""),
-        cell(get(row, "bin")),
-        cell(get(row, "bout")),
-        cell(get(row, "dreq")),
-        cell(get(row, "dresp")),
-        cell(get(row, "ereq")),
+        *sessions_to_errors(row),
         '<td colspan="4"></td>',
         cell(get(row, "status"), "state"),
         '<td colspan="8"></td>',
