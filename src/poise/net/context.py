@@ -19,6 +19,7 @@ from poise.admin import stats
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend, Listening
 from poise.core.sockstats import SocketCounters
+from poise.net.siblings import Alone, Siblings
 
 MAXACCEPT = 64  # connections a listener accepts per wake-up: HAProxy's tune.maxaccept
 
@@ -74,6 +75,7 @@ class Context:
         "reserved_fds",
         "services",
         "sessions",
+        "siblings",
         "stopping",
         "waking",
     )
@@ -104,6 +106,9 @@ class Context:
         self.io: dict[Backend, BackendIo] = {}  # by running backend: add_backend() fills it
         self.services: Services | None = None  # the stats page's (net/services.py)
         self.sessions: set[Session] = set()
+        # The other workers of this balancer (`nbthread`): process/ replaces Alone when
+        # there are several.
+        self.siblings: Siblings = Alone()
         self.stopping = False
         # Set when the process is stopping and the last session has ended.
         self.drained = asyncio.Event()
