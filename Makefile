@@ -20,9 +20,10 @@ $(STAMP): pyproject.toml
 # run under tmux, is a real client of the runtime API; chromium and its driver
 # load the stats page in a real headless browser; redis-server, mariadb-server and
 # postgresql are the real servers of the protocol health checks, openssl s_server the
-# TLS server of ssl-hello-chk).
+# TLS server of ssl-hello-chk; zsh, groff and man-db check the shell completions and the
+# man page as a user's shell and `man` read them).
 debs:
-	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc \
+	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc zsh groff-base man-db \
 		nftables redis-server mariadb-server postgresql openssl
 
 run: $(STAMP)

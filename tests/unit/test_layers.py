@@ -15,6 +15,7 @@ from tests.unit.imports import imports, modules, package_of
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     # entry points
+    ("__main__",),  # `python -m poise`: the `poise` command
     ("cli",),  # the `poise` command: one parser, one module per subcommand
     # process layer
     ("process",),  # start, master, worker, hand-over, runtime, pidfile/daemon, `poise vrrp`

@@ -1,7 +1,9 @@
-"""The `poise` command: run, check, ctl, demo.
+"""The `poise` command: run, reload, check, demo, ctl, cert, vrrp, doctor.
 
-`poise run` keeps HAProxy's flags where they exist (-f, -db, -D, -p, -q), so a service file
-written for haproxy needs only its binary name changed.
+`poise run` keeps HAProxy's flags where they exist (-f, -db, -D, -W, -Ws, -p, -q, -sf,
+-st, -x), and `poise -Ws -f FILE ...` (HAProxy's own command line, or poise installed as
+`haproxy` or `keepalived`) is read as those programs read theirs, so a service file
+written for them needs only its binary swapped.
 """
 
 # One argument parser (build_parser), one module per subcommand with its part of the parser
@@ -15,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from poise import __version__
-from poise.cli import cert, check, ctl, demo, doctor, reload, run, vrrp
+from poise.cli import cert, check, ctl, demo, doctor, native, reload, run, vrrp
 
 # `poise -h` lists them in this order.
 COMMANDS = {
@@ -33,8 +35,17 @@ COMMANDS = {
 OWN_USAGE = ("ctl", "cert", "vrrp", "doctor")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
+def main(argv: Sequence[str] | None = None, program: str | None = None) -> int:
+    """`program` is the name poise was called by (argv[0]): as `haproxy` or `keepalived`
+    it reads their command lines (native.py), as does `poise -f FILE ...`."""
+    try:
+        args = native.translate(
+            sys.argv[0] if program is None else program,
+            sys.argv[1:] if argv is None else argv,
+        )
+    except native.NativeError as e:
+        print(f"poise: {e}", file=sys.stderr)
+        return 1
     parser = build_parser()
     ns, extra = parser.parse_known_args(args)
     if extra:

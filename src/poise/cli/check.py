@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -20,10 +22,20 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         metavar="FILE",
         help="a keepalived.conf to check (as `poise vrrp -f FILE` reads it; repeatable)",
     )
+    check.add_argument(
+        "-q", action="store_true", help="quiet: print nothing, the exit status says (haproxy -c -q)"
+    )
 
 
 def main(ns: argparse.Namespace) -> int:
-    return cmd_check(ns.files or [], ns.keepalived or [])
+    if not ns.q:
+        return cmd_check(ns.files or [], ns.keepalived or [])
+    with (
+        open(os.devnull, "w") as nowhere,
+        contextlib.redirect_stdout(nowhere),
+        contextlib.redirect_stderr(nowhere),
+    ):
+        return cmd_check(ns.files or [], ns.keepalived or [])
 
 
 def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
