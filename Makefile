@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml
 # load the stats page in a real headless browser; redis-server, mariadb-server and
 # postgresql are the real servers of the protocol health checks, openssl s_server the
 # TLS server of ssl-hello-chk; zsh, groff and man-db check the shell completions and the
-# man page as a user's shell and `man` read them).
+# man page as a user's shell and `man` read them; goaccess and lnav read poise's logs as
+# HAProxy's users' analysers do).
 debs:
-	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc zsh groff-base man-db \
+	scripts/ensure-debs haproxy keepalived iproute2 hatop tmux chromium chromium-driver psmisc zsh groff-base man-db goaccess lnav \
 		nftables redis-server mariadb-server postgresql openssl
 
 run: $(STAMP)
