@@ -88,12 +88,10 @@ def test_haproxy_keywords_not_implemented_say_so(section: str, line: str, keywor
 
 
 def test_unimplemented_sections_are_reported_once_and_skipped() -> None:
-    found = diagnostics(
-        "peers mypeers\n    peer a 10.0.0.1:1024\nmailers m\n    mailer x 1.1.1.1:25\n"
-    )
+    found = diagnostics("mailers m\n    mailer x 1.1.1.1:25\nprogram p\n    command x\n")
     assert found == [
-        "e.cfg:1: error: 'peers': this HAProxy section is not implemented yet in poise",
-        "e.cfg:3: error: 'mailers': this HAProxy section is not implemented yet in poise",
+        "e.cfg:1: error: 'mailers': this HAProxy section is not implemented yet in poise",
+        "e.cfg:3: error: 'program': this HAProxy section is not implemented yet in poise",
     ]
 
 

@@ -136,7 +136,7 @@ def test_the_store_is_kept_in_haproxys_order_with_periods() -> None:
         ("type ip size 1 store gpc0(1s)", "unexpected argument to store option 'gpc0'"),
         ("type ip size 1 store nope", "unknown store option 'nope'"),
         ("type ip size 1 store gpc(2)", "'gpc' is not implemented yet"),
-        ("type ip size 1 peers p", "'peers' is not implemented yet"),
+        ("type ip size 1 peers", "stick-table: missing argument after 'peers'."),
         ("type ip size 1 expire", "missing argument after 'expire'"),
         ("type ip size 1 bogus", "unknown argument 'bogus'"),
         ("type ip size 1x", "unexpected character 'x'"),

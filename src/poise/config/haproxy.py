@@ -28,6 +28,8 @@ from poise.config.haproxy_draft import ParsedConfig, Problem, SectionDraft, one_
 from poise.config.haproxy_global import GlobalParser
 from poise.config.haproxy_http_actions import EXPERIMENTAL
 from poise.config.haproxy_http_errors import HttpErrorsParser, section_name
+from poise.config.haproxy_peers import PeersParser
+from poise.config.haproxy_peers import section_name as peers_name
 from poise.config.haproxy_proxy import ProxyParser, check_name
 from poise.config.haproxy_resolvers import ResolversParser, implicit_default
 from poise.config.haproxy_resolvers import check_name as check_resolvers_name
@@ -54,6 +56,7 @@ class _Reader:
         self.userlist_parser: UserlistParser | None = None
         self.http_errors_parser: HttpErrorsParser | None = None
         self.cache_parser: CacheParser | None = None
+        self.peers_parser: PeersParser | None = None
         self.http_errors_where: dict[str, Where] = {}
         self.section: str | None = None  # None: before any section in this file
 
@@ -90,6 +93,21 @@ class _Reader:
         if self.cache_parser is not None:
             self.parsed.caches.append(self.cache_parser.finish())
             self.cache_parser = None
+        if self.peers_parser is not None:
+            self.parsed.peers.append(self.peers_parser.value)
+            self.peers_parser = None
+
+    def start_peers(self, line: Line) -> None:
+        """`peers NAME`: its lines go to a PeersParser until the next section."""
+        self.finish_resolvers()
+        self.section, self.proxy_parser = "skip", None
+        try:
+            name = peers_name(line.words[1:], line.where, self.parsed.peers)
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), line.words[0]))
+            return
+        self.section = keywords.PEERS_SECTION
+        self.peers_parser = PeersParser(name, line.where, self.diagnostics)
 
     def start_http_errors(self, line: Line) -> None:
         """`http-errors NAME`: its `errorfile` lines go to an HttpErrorsParser."""
@@ -153,6 +171,8 @@ class _Reader:
             self.start_http_errors(line)
         elif keyword == keywords.CACHE_SECTION:
             self.start_cache(line)
+        elif keyword == keywords.PEERS_SECTION:
+            self.start_peers(line)
         elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
             self.finish_resolvers()
             self.diagnostics.append(
@@ -179,6 +199,8 @@ class _Reader:
             self.http_errors_parser.feed(line.where, line.words)
         elif self.cache_parser is not None:
             self.cache_parser.feed(line.where, line.words)
+        elif self.peers_parser is not None:
+            self.peers_parser.feed(line.where, line.words)
         elif self.section is None:
             self.diagnostics.append(
                 error(

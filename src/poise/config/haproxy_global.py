@@ -143,6 +143,7 @@ class GlobalParser:
             "server-state-file": lambda args, where: self.set(
                 server_state_file=_arg(args, "a file name")
             ),
+            "localpeer": lambda args, where: self.set(localpeer=_arg(args, "a peer name")),
             "server-state-base": lambda args, where: self.set(
                 server_state_base=_arg(args, "a directory")
             ),

@@ -36,6 +36,7 @@ def parse_stick_table(name: str, args: Sequence[str], where: Where) -> StickTabl
     size: int | None = None
     expire: int | None = None
     nopurge = False
+    peers = ""
     store: dict[str, int] = {}
     index = 0
 
@@ -74,10 +75,8 @@ def parse_stick_table(name: str, args: Sequence[str], where: Where) -> StickTabl
                 store.update([_store_option(option)])
             index += 2
         elif word == "peers":
-            raise Problem(
-                "stick-table: 'peers' is not implemented yet in poise (the 'peers' sections "
-                "that replicate tables)"
-            )
+            peers = value(word)
+            index += 2
         elif word in ("srvkey", "write-to"):
             raise Problem(f"stick-table: '{word}' is not implemented yet in poise")
         else:
@@ -87,7 +86,9 @@ def parse_stick_table(name: str, args: Sequence[str], where: Where) -> StickTabl
     if key_type is None:
         raise Problem("stick-table: missing type.")
     ordered = tuple((data, store[data]) for data in DATA_TYPES if data in store)
-    return StickTable(name, key_type, size, where, key_size, expire or None, nopurge, ordered)
+    return StickTable(
+        name, key_type, size, where, key_size, expire or None, nopurge, ordered, peers
+    )
 
 
 def _store_option(option: str) -> tuple[str, int]:

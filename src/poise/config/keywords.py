@@ -38,7 +38,6 @@ UNIMPLEMENTED_SECTIONS = frozenset(
         "fcgi-app",
         "log-forward",
         "mailers",
-        "peers",
         "program",
         "ring",
         "traces",
@@ -49,10 +48,11 @@ RESOLVERS_SECTION = "resolvers"
 USERLIST_SECTION = "userlist"
 HTTP_ERRORS_SECTION = "http-errors"
 CACHE_SECTION = "cache"
+PEERS_SECTION = "peers"
 ALL_SECTIONS = (
     SECTIONS
     | UNIMPLEMENTED_SECTIONS
-    | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION, CACHE_SECTION}
+    | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION, CACHE_SECTION, PEERS_SECTION}
 )
 
 # --- global section (configuration.txt 3) ----------------------------------------------

@@ -174,8 +174,9 @@ class _Linker:
             tuple(self.parsed.files),
             resolvers=tuple(self.parsed.resolvers),
             userlists=tuple(self.parsed.userlists),
-            tables=stick_tables(self.parsed.proxies),
+            tables=stick_tables(self.parsed.proxies, self.parsed.peers, self.diagnostics),
             caches=tuple(self.parsed.caches),
+            peers=tuple(self.parsed.peers),
         )
 
     # --- one proxy -----------------------------------------------------------------------

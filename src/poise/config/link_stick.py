@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from poise.config.diagnostics import Diagnostic, error
 from poise.config.haproxy_draft import SectionDraft
 from poise.config.model import Config, Where
+from poise.config.model_peers import Peers
 from poise.config.model_stick import DATA_TYPES, STICK_DATA, StickRule, StickTable
 
 if TYPE_CHECKING:
@@ -52,15 +53,23 @@ def stick_rules(section: SectionDraft, resolver: Resolver) -> tuple[StickRule, .
     )
 
 
-def stick_tables(sections: Sequence[SectionDraft]) -> tuple[StickTable, ...]:
-    """The proxies' tables; one that `stick` rules use also stores the server's id and name
-    (HAProxy adds server_id and server_key to it)."""
+def stick_tables(
+    sections: Sequence[SectionDraft], peers: Sequence[Peers], diagnostics: list[Diagnostic]
+) -> tuple[StickTable, ...]:
+    """The proxies' tables, then the `peers` sections'; one that `stick` rules use also
+    stores the server's id and name (HAProxy adds server_id and server_key to it). A
+    `peers NAME` that names no section is HAProxy's error."""
     used = {rule.table for section in sections for rule in section.stick_rules}
+    names = {section.name for section in peers}
     tables = []
-    for section in sections:
-        table = section.stick_table
+    declared = [section.stick_table for section in sections]
+    for declared_table in [*declared, *(t for section in peers for t in section.tables)]:
+        table = declared_table
         if table is None:
             continue
+        if table.peers and table.peers not in names:
+            message = f"Proxy '{table.name}': unable to find sync peers '{table.peers}'."
+            diagnostics.append(error(table.where, message, "stick-table"))
         if table.name in used:
             store = dict(table.store)
             store.update((data, 0) for data in STICK_DATA)

@@ -45,6 +45,7 @@ from poise.config.model_http import (
     UseServer,
 )
 from poise.config.model_log import DEFAULT_TAG, LogFormatName, LogKind, LogTarget, ProxyLog
+from poise.config.model_peers import Peers
 from poise.config.model_stick import StickRule, StickTable
 from poise.config.model_tcp import TcpRule, TcpRules
 from poise.config.model_tls import (
@@ -536,6 +537,7 @@ class Global:
     """The `global` section."""
 
     maxconn: int = 0  # 0: worked out from the file descriptor limit (core/limits.py)
+    localpeer: str | None = None  # `localpeer NAME` (model_peers.py)
     daemon: bool = False
     pidfile: str | None = None
     user: str | None = None
@@ -579,6 +581,7 @@ class Config:
     userlists: tuple[Userlist, ...] = ()
     tables: tuple[StickTable, ...] = ()  # the proxies' `stick-table`s (model_stick.py)
     caches: tuple[Cache, ...] = ()  # `cache` sections (core/http/cache.py)
+    peers: tuple[Peers, ...] = ()  # `peers` sections (model_peers.py)
 
     def proxy(self, name: str) -> Proxy | None:
         return next((p for p in self.proxies if p.name == name), None)

@@ -64,6 +64,7 @@ class StickTable:
     expire: int | None = None
     nopurge: bool = False
     store: tuple[tuple[str, int], ...] = ()
+    peers: str = ""  # `peers NAME`: the `peers` section that replicates it ("": none)
 
     def period(self, data: str) -> int | None:
         """The datum's period (0: not a rate), or None when the table does not store it."""
