@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 
-from poise.config import default_path, keywords, patterns
+from poise.config import default_path, keywords, patterns, workers
 from poise.config.acl_parse import ReadFile
 from poise.config.conditions import DIRECTIVES, Conditions, Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
@@ -352,6 +352,7 @@ def parse(
         reader.diagnostics.sort(key=lambda d: (order.get(d.where.file, len(order)), d.where.line))
         config, problems = link(reader.parsed)
         problems += check_rules(config, tuple(reader.parsed.caches))
+        problems += workers.gate(config)  # nbthread > 1 with what is not shared yet
     diagnostics = reader.diagnostics + problems
     zero_warning = reader.parsed.global_.zero_warning
     if zero_warning is not None and any(d.severity.value == "warning" for d in diagnostics):

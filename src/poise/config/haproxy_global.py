@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from poise.config import address, default_path, haproxy_tls, keywords
+from poise.config.cpumap import MAX_IDS, CpuMapError, parse_cpu_map
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import GlobalDraft, Problem
 from poise.config.haproxy_server import parse_bind_options
@@ -136,6 +137,7 @@ class GlobalParser:
             "spread-checks": self.spread_checks,
             "node": self.node,
             "nbthread": self.nbthread,
+            "cpu-map": self.cpu_map,
             "description": self.description,
             "noreuseport": self.noreuseport,
             "expose-experimental-directives": self.experimental,
@@ -350,11 +352,27 @@ class GlobalParser:
         self.set(node=name)
 
     def nbthread(self, args: Sequence[str], where: Where) -> None:
-        if _int(args, 1) != 1:
-            raise Problem(
-                "poise runs single-threaded per worker: only 'nbthread 1' is accepted "
-                "(run several workers to use several cores)"
+        """`nbthread N`: N worker processes (HAProxy's threads), 1 to 64 as in HAProxy."""
+        word = _arg(args, "a number")
+        try:
+            value = int(word)
+        except ValueError:
+            raise Problem(f"passed a missing or unparsable integer value in '{word}'") from None
+        if not 1 <= value <= MAX_IDS:
+            raise Problem(f"value must be between 1 and {MAX_IDS} (was {value})")
+        self.set(nbthread=value, nbthread_where=where)
+
+    def cpu_map(self, args: Sequence[str], where: Where) -> None:
+        try:
+            line = parse_cpu_map(args)
+        except CpuMapError as exc:
+            raise Problem(str(exc)) from None
+        if 1 not in line.processes:
+            self.diagnostics.append(
+                warning(where, "names no thread of process 1, poise's only process", "cpu-map")
             )
+        line = replace(line, where=where)
+        self.set(cpu_maps=(*self.draft.values.cpu_maps, line))
 
     def description(self, args: Sequence[str], where: Where) -> None:
         if not args:

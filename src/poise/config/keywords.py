@@ -119,7 +119,6 @@ HARMLESS_GLOBAL = {
     "tune.maxpollevents": "poise's event loop chooses its own poller",
     "tune.fd.edge-triggered": "poise's event loop chooses its own poller",
     "nogetaddrinfo": "poise always resolves names with getaddrinfo",
-    "cpu-map": "poise runs single-threaded per worker",
     "numa-cpu-mapping": "poise runs single-threaded per worker",
     "thread-groups": "poise runs single-threaded per worker",
     "tune.runqueue-depth": "poise has no task run queue",

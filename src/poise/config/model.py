@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import Enum, Flag, auto
 from typing import Literal
 
+from poise.config.cpumap import CpuMap
 from poise.config.model_checks import TcpCheck
 from poise.config.model_global import Cache, StatsSocket
 from poise.config.model_http import (
@@ -553,6 +554,10 @@ class Global:
     maxaccept: int | None = None
     exit_on_failure: bool = True
     mworker_max_reloads: int | None = None
+    # `nbthread N`: N worker processes (process/master.py), each pinned by `cpu-map`.
+    nbthread: int = 1
+    nbthread_where: Where = NOWHERE
+    cpu_maps: tuple[CpuMap, ...] = ()
     logs: tuple[LogTarget, ...] = ()
     log_tag: str = DEFAULT_TAG  # `log-tag`
     log_send_hostname: str | None = None  # `log-send-hostname [NAME]` ("": the host's name)

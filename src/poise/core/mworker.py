@@ -15,6 +15,12 @@ HAProxy's management.txt (section 4, and `-W`) and configuration.txt (`master-wo
 - a current worker that exits with a failure takes every worker down with it ("exit-on-
   failure"), unless `master-worker no-exit-on-failure`; the master exits when no worker
   is left, as HAProxy's does ("All workers exited. Exiting...").
+
+With `nbthread N > 1` a generation is N workers, one per slot (HAProxy's threads): a reload
+starts N new ones, and the generation before is told to leave once all N serve; one that
+fails fails the whole new generation. A current worker that dies is replaced in its slot
+(HAProxy's threads cannot die alone, so there is no HAProxy rule to follow): at once the
+first time, then after a back-off that doubles while it keeps dying, up to MAX_BACKOFF.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ from enum import Enum
 # Exit codes of a worker that was stopped on purpose: 0, or killed by SIGINT / SIGTERM
 # (128 + signal number, as HAProxy counts them).
 EXPECTED_EXITS = (0, 130, 143)
+# A slot's replacement waits FIRST_BACKOFF after a second death within CALM seconds of the
+# first, then twice as long at each new one, up to MAX_BACKOFF.
+FIRST_BACKOFF, MAX_BACKOFF, CALM = 0.2, 10.0, 30.0
 
 
 class Role(Enum):
@@ -46,6 +55,10 @@ class Worker:
     role: Role
     reloads: int = 0  # reloads it has outlived (HAProxy's `show proc` column)
     reported: bool = False  # it said why it could not start
+    slot: int = 0  # its place in its generation (0 .. nbthread-1)
+    generation: int = 0
+    serving: bool = False  # it said it is ready (a NEW one waits for its generation)
+    replacing: bool = False  # it replaces a dead worker of the current generation
 
 
 # -- commands (the shell runs them in order) --------------------------------------------
@@ -53,7 +66,13 @@ class Worker:
 
 @dataclass(frozen=True, slots=True)
 class Spawn:
-    """Start a new worker on the configuration files as they are now."""
+    """Start a new worker on the configuration files as they are now, in a slot of a
+    generation of `count` workers (after `delay` seconds, then asking `due()` again)."""
+
+    slot: int = 0
+    count: int = 1
+    replacing: bool = False
+    delay: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +138,13 @@ class Master:
     reloads: int = 0
     failed_reloads: int = 0
     failure: list[str] = field(default_factory=list)  # why the last new worker failed
+    count: int = 1  # `nbthread` of the generation in place
+    next_count: int = 1  # and of the one being started
+    generation: int = 0  # the generation in place
+    # Slots whose worker died, waiting for a replacement: the dead worker's pid (its
+    # sockets are kept for the replacement).
+    vacant: dict[int, int] = field(default_factory=dict)
+    deaths: dict[int, tuple[int, float]] = field(default_factory=dict)  # slot: streak, when
 
     # -- who is who -----------------------------------------------------------------
 
@@ -127,7 +153,7 @@ class Master:
 
     @property
     def new(self) -> Worker | None:
-        found = self._with(Role.NEW)
+        found = [w for w in self._with(Role.NEW) if not w.replacing]
         return found[0] if found else None
 
     @property
@@ -140,43 +166,66 @@ class Master:
         return self._with(Role.OLD)
 
     def _keep(self) -> tuple[int, ...]:
-        return tuple(w.pid for w in self.workers.values() if w.role is not Role.OLD)
+        alive = [w.pid for w in self.workers.values() if w.role is not Role.OLD]
+        return tuple(alive + list(self.vacant.values()))
 
     # -- events -----------------------------------------------------------------------
 
-    def start(self) -> list[Command]:
-        """The master holds its listening sockets: start the first worker."""
-        return [Spawn()]
+    def start(self, count: int = 1) -> list[Command]:
+        """The master holds its listening sockets: start the first generation."""
+        self.count = self.next_count = count
+        return self._generation()
 
-    def spawned(self, pid: int) -> list[Command]:
-        self.workers[pid] = Worker(pid, Role.NEW)
-        self.failure = []
+    def _generation(self) -> list[Command]:
+        return [Spawn(slot, self.next_count) for slot in range(self.next_count)]
+
+    def spawned(self, pid: int, spawn: Spawn = Spawn()) -> list[Command]:
+        generation = self.generation if spawn.replacing else self.generation + 1
+        self.workers[pid] = Worker(
+            pid, Role.NEW, slot=spawn.slot, generation=generation, replacing=spawn.replacing
+        )
+        if not spawn.replacing:
+            self.failure = []
         return [Log("notice", f"New worker ({pid}) forked")]
 
-    def spawn_failed(self, reason: str) -> list[Command]:
+    def spawn_failed(self, reason: str, spawn: Spawn = Spawn()) -> list[Command]:
         """The worker process could not even be started (fork or exec failed)."""
-        self.failure = [reason]
         commands: list[Command] = [Log("alert", f"Cannot start a new worker: {reason}")]
+        if spawn.replacing:
+            return commands + self._replace(spawn.slot, None, self._last_death(spawn.slot))
+        self.failure = [reason]
         return self._then_maybe_done(commands + self._new_failed())
 
-    def reload(self) -> list[Command]:
-        """SIGUSR2 (or SIGHUP, or `poise reload`)."""
+    def due(self, slot: int) -> list[Command]:
+        """A replacement's back-off is over: start it, if the slot still needs one."""
+        if self.phase is not Phase.RUNNING or slot not in self.vacant or slot >= self.count:
+            return []
+        if any(w.replacing and w.slot == slot for w in self.workers.values()):
+            return []
+        return [Spawn(slot, self.count, replacing=True)]
+
+    def reload(self, count: int | None = None) -> list[Command]:
+        """SIGUSR2 (or SIGHUP, or `poise reload`); `count`: the new `nbthread`."""
         if self.phase in (Phase.STOPPING, Phase.DONE):
             return []
         if self.new is not None:
             self.pending = True
             return [Log("notice", "Reload asked for during a reload: it follows this one")]
         self.reloads += 1
+        self.next_count = count or self.count
         return [
             Log("notice", "Reloading poise"),
             Notify(("RELOADING=1", "STATUS=Reloading configuration.")),
-            Spawn(),
+            *self._generation(),
         ]
 
     def loaded(self, pid: int, warnings: list[str]) -> list[Command]:
         """The new worker read its configuration; the warnings are new, except at start,
         where the master read the same files and showed them already."""
-        if self.phase is Phase.STARTING or pid not in self.workers:
+        worker = self.workers.get(pid)
+        if self.phase is Phase.STARTING or worker is None:
+            return []
+        if worker.replacing or worker.slot:  # the same files: said once per generation
             return []
         return [Log("warning", line) for line in warnings]
 
@@ -190,30 +239,43 @@ class Master:
         return [Log("alert", line) for line in lines]
 
     def ready(self, pid: int) -> list[Command]:
-        """The new worker serves: it becomes the current one, the one before leaves."""
+        """A new worker serves. Once every worker of its generation does, they become the
+        current ones and the ones before leave."""
         worker = self.workers.get(pid)
         if worker is None or worker.role is not Role.NEW:
             return []
         if self.phase not in (Phase.STARTING, Phase.RUNNING):
             return []
+        worker.serving = True
+        if worker.replacing:  # a dead worker's slot is served again
+            worker.role, worker.replacing = Role.CURRENT, False
+            self.vacant.pop(worker.slot, None)
+            return [Log("notice", f"Worker ({pid}) serves in place of worker #{worker.slot}")]
+        generation = [w for w in self.workers.values() if w.role is Role.NEW and not w.replacing]
+        if len(generation) < self.next_count or not all(w.serving for w in generation):
+            return []
         commands: list[Command] = []
         for old in self.old:
             old.reloads += 1
             commands += self._too_old(old)
-        previous = self.current
-        worker.role = Role.CURRENT
-        if previous is not None:
-            previous.role = Role.OLD
-            previous.reloads += 1
-            commands.append(Stop(previous.pid, soft=True))
-            commands += self._too_old(previous)
+        previous = [w for w in self.workers.values() if w.role is Role.CURRENT]
+        previous += [w for w in self.workers.values() if w.replacing]  # of the old ones
+        for new in generation:
+            new.role = Role.CURRENT
+        self.generation, self.count = generation[0].generation, self.next_count
+        self.vacant.clear()
+        for before in previous:
+            before.role, before.replacing = Role.OLD, False
+            before.reloads += 1
+            commands.append(Stop(before.pid, soft=before.serving))
+            commands += self._too_old(before)
         commands += [Log("notice", "Loading success."), Release(self._keep()), READY]
         if self.phase is Phase.STARTING:
             self.phase = Phase.RUNNING
             commands.append(Started(True))
         return commands + self._follow()
 
-    def exited(self, pid: int, code: int, how: str) -> list[Command]:
+    def exited(self, pid: int, code: int, how: str, now: float = 0.0) -> list[Command]:
         """A worker is gone: `code` is its exit status, or 128 + the signal that killed
         it; `how` is "Exit" or the signal's name ("Terminated")."""
         worker = self.workers.pop(pid, None)
@@ -221,7 +283,11 @@ class Master:
             return []
         said = f"exited with code {code} ({how})"
         commands: list[Command] = []
-        if worker.role is Role.NEW:
+        if worker.role is Role.NEW and worker.replacing:
+            commands.append(Log("alert", f"New worker ({pid}) {said}"))
+            if self.phase is Phase.RUNNING:
+                commands += self._replace(worker.slot, None, now)
+        elif worker.role is Role.NEW:
             if self.phase is not Phase.STOPPING:
                 if not worker.reported:
                     self.failure = [f"the new worker ({pid}) {said} before it served"]
@@ -233,7 +299,9 @@ class Master:
             commands.append(
                 Log("warning" if code < 128 else "alert", f"Current worker ({pid}) {said}")
             )
-            if self.phase is Phase.RUNNING and code not in EXPECTED_EXITS:
+            if self.phase is Phase.RUNNING and self.count > 1:
+                commands += self._replace(worker.slot, pid, now)
+            elif self.phase is Phase.RUNNING and code not in EXPECTED_EXITS:
                 self.status = code
                 if self.exit_on_failure:
                     commands.append(
@@ -272,9 +340,14 @@ class Master:
             ]
             return commands + self._stop_all(soft=False)
         self.failed_reloads += 1
+        others = [w for w in self.workers.values() if w.role is Role.NEW and not w.replacing]
+        for other in others:  # the rest of the generation that failed
+            other.role = Role.OLD
+        stops: list[Command] = [Stop(w.pid, soft=False) for w in others]
         errors = [line for line in self.failure if ": error: " in line] or self.failure
         reason = errors[0] if errors else "unknown reason"
         return [
+            *stops,
             Log("warning", "Loading failure!"),
             Release(self._keep()),
             Notify(
@@ -285,6 +358,20 @@ class Master:
             ),
             *self._follow(),
         ]
+
+    def _last_death(self, slot: int) -> float:
+        return self.deaths.get(slot, (0, 0.0))[1]
+
+    def _replace(self, slot: int, pid: int | None, now: float) -> list[Command]:
+        """A replacement for a dead worker of the current generation, after its back-off
+        (`now`: the master's monotonic clock)."""
+        if pid is not None:
+            self.vacant[slot] = pid
+        streak, last = self.deaths.get(slot, (-1, 0.0))
+        streak = streak + 1 if streak >= 0 and now - last < CALM else 0
+        self.deaths[slot] = (streak, now)
+        delay = 0.0 if streak == 0 else min(MAX_BACKOFF, FIRST_BACKOFF * 2 ** (streak - 1))
+        return [Spawn(slot, self.count, replacing=True, delay=delay)]
 
     def _follow(self) -> list[Command]:
         if not self.pending or self.phase is not Phase.RUNNING:

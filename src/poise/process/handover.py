@@ -13,6 +13,12 @@ they outlive every reload. A socket is "the same" when its address and the optio
 set before bind() are (SocketSpec.key); the queue length (`backlog`) is set again by each
 worker's listen().
 
+With `nbthread N > 1` (N workers) each TCP `bind` with SO_REUSEPORT is N sockets, one per
+worker slot (HAProxy's "shards by-thread"): worker k of every generation gets shard k, so
+the connections the kernel queued on a shard wait there for the worker that replaces a dead
+one. A `bind` that cannot be sharded (a unix socket, `fd@`, `noreuseport`) is one socket
+all workers accept on. Stats sockets are one socket, worker 0's only.
+
 Messages are JSON objects, one per datagram:
   worker -> master  {"op": "sockets", "want": [spec, ...], "warnings": [line, ...]}
   master -> worker  {"op": "sockets", "ok": true, "count": N} and the N descriptors (in
@@ -38,7 +44,7 @@ from poise.net.listener import DEFAULT_BACKLOG, BindError, Listener
 MAX_FDS = 128  # descriptors per message (SCM_MAX_FD is 253 on Linux)
 MAX_MESSAGE = 1 << 20
 
-Key = tuple[str, str, str, int | None, bool, bool, bool, int | None]
+Key = tuple[str, str, str, int | None, bool, bool, bool, int | None, int]
 Slot = tuple[Key, int]  # the n-th socket with this key (two frontends may share a port)
 
 
@@ -61,6 +67,7 @@ class SocketSpec:
     user: str | None = None  # and its owner (`user`/`uid`, `group`/`gid`)
     group: str | None = None
     level: Literal["user", "operator", "admin"] = "operator"
+    shard: int = 0  # the worker slot of a sharded `bind` (nbthread > 1)
 
     @property
     def key(self) -> Key:
@@ -73,6 +80,7 @@ class SocketSpec:
             self.reuseport,
             self.v6only,
             self.mode,
+            self.shard,
         )
 
     @property
@@ -113,8 +121,12 @@ class SocketSpec:
         return open_bind(bind, self.owner, 0).sock
 
 
-def bind_spec(bind: model.Bind, frontend: str, maxconn: int) -> SocketSpec:
+def bind_spec(bind: model.Bind, frontend: str, maxconn: int, shard: int = 0) -> SocketSpec:
+    """The socket of a `bind`; `shard`: the worker slot, for a `bind` that is sharded
+    (TCP with SO_REUSEPORT) when there are several workers."""
     address = bind.address
+    if not (bind.reuseport and address.family in ("ipv4", "ipv6")):
+        shard = 0
     return SocketSpec(
         "bind",
         address.family,
@@ -127,6 +139,7 @@ def bind_spec(bind: model.Bind, frontend: str, maxconn: int) -> SocketSpec:
         reuseport=bind.reuseport,
         v6only=bind.v6only,
         backlog=bind.backlog or max(maxconn, DEFAULT_BACKLOG),
+        shard=shard,
     )
 
 
@@ -147,16 +160,18 @@ def stats_spec(config: model.StatsSocket) -> SocketSpec:
     )
 
 
-def specs_for(config: model.Config) -> list[SocketSpec]:
-    """Every listening socket of a configuration, in the order Runtime.bind() opens them,
-    then the stats sockets."""
+def specs_for(config: model.Config, slot: int = 0, count: int = 1) -> list[SocketSpec]:
+    """Every listening socket of a configuration that worker `slot` of `count` serves, in
+    the order Runtime.bind() opens them, then the stats sockets (worker 0's only)."""
     specs: list[SocketSpec] = []
+    shard = slot if count > 1 else 0
     for proxy in config.frontends:
         if proxy.disabled:
             continue
         maxconn = proxy.maxconn or config.global_.maxconn
-        specs += [bind_spec(bind, proxy.name, maxconn) for bind in proxy.binds]
-    specs += [stats_spec(s) for s in config.global_.stats_sockets]
+        specs += [bind_spec(bind, proxy.name, maxconn, shard) for bind in proxy.binds]
+    if slot == 0:
+        specs += [stats_spec(s) for s in config.global_.stats_sockets]
     return specs + server_specs(config)
 
 
@@ -231,7 +246,8 @@ class SocketTable:
 class Inherited:
     """In a worker: the descriptors the master sent, by key, taken as the runtime binds."""
 
-    def __init__(self, specs: Sequence[SocketSpec], fds: Sequence[int]) -> None:
+    def __init__(self, specs: Sequence[SocketSpec], fds: Sequence[int], shard: int = 0) -> None:
+        self.shard = shard  # this worker's slot, when there are several
         self._fds: dict[Key, deque[int]] = {}
         for spec, fd in zip(specs, fds, strict=True):
             self._fds.setdefault(spec.key, deque()).append(fd)
@@ -245,11 +261,13 @@ class Inherited:
 
     def listener(self, bind: model.Bind, frontend: str, maxconn: int) -> Listener:
         """Runtime.bind()'s opener: the master's socket for this `bind`."""
-        spec = bind_spec(bind, frontend, maxconn)
+        spec = bind_spec(bind, frontend, maxconn, self.shard)
         return from_master(bind, frontend, self._take(spec), spec.backlog)
 
     def admin_sockets(self, configs: Sequence[model.StatsSocket]) -> list[socket.socket]:
         socks: list[socket.socket] = []
+        if self.shard:  # worker 0 answers on the stats sockets
+            return socks
         for config in configs:
             sock = AdminSocket(fileno=self._take(stats_spec(config)))
             sock.config = config

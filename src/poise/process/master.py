@@ -31,6 +31,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,7 +40,9 @@ from poise.core import mworker
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, LogSink, LogSinkError, console, log_hostname
 from poise.process import unix
+from poise.process.bus import RELAYED, Relay
 from poise.process.handover import Channel, SocketSpec, SocketTable, specs_for
+from poise.system.load import load_config
 from poise.system.notify import ENV as NOTIFY_ENV
 from poise.system.notify import notify
 
@@ -58,8 +61,10 @@ def run_master(
     status is 1 when the first worker cannot serve, else the master's (0 when asked to
     stop)."""
     table = SocketTable()
+    count = config.global_.nbthread
     try:
-        table.provide(specs_for(config))
+        for slot in range(count):  # every shard of every `bind`, before any worker
+            table.provide(specs_for(config, slot, count))
     except (BindError, OSError) as exc:
         console("ALERT", str(exc))
         table.close()
@@ -93,6 +98,7 @@ def run_master(
         log=syslog(global_),
     )
     master.handover = (tuple(finish), tuple(terminate))
+    master.count = count
     try:
         return master.run()
     finally:
@@ -123,6 +129,8 @@ class Child:
     proc: subprocess.Popen[bytes]
     channel: Channel
     reading: bool = True
+    slot: int = 0
+    generation: int = 0
 
 
 class Master:
@@ -149,6 +157,8 @@ class Master:
         self.children: dict[int, Child] = {}
         self.status: int | None = None
         self.handover: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+        self.count = 1  # `nbthread` at start
+        self.bus = Relay(self.children)
         self.loop = asyncio.new_event_loop()
 
     def run(self) -> int:
@@ -164,7 +174,7 @@ class Master:
         try:
             for signum, handler in handlers.items():
                 loop.add_signal_handler(signum, handler)
-            self.apply(self.state.start())
+            self.apply(self.state.start(self.count))
             if self.status is None:
                 loop.run_forever()
         finally:
@@ -180,7 +190,7 @@ class Master:
     # -- events -------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self.apply(self.state.reload())
+        self.apply(self.state.reload(nbthread(self.files)))
 
     def reap(self) -> None:
         """SIGCHLD: every worker that exited (what it said before is read first)."""
@@ -191,7 +201,7 @@ class Master:
             self.read(pid)
             self.forget(pid)
             code, how = unix.exit_status(returncode)
-            self.apply(self.state.exited(pid, code, how))
+            self.apply(self.state.exited(pid, code, how, time.monotonic()))
 
     def read(self, pid: int) -> None:
         """Every message waiting on a worker's channel."""
@@ -222,6 +232,9 @@ class Master:
             self.apply(self.state.failed(pid, lines(message.get("lines"))))
         elif op == "ready":
             self.apply(self.state.ready(pid))
+        elif op in RELAYED:
+            for problem in self.bus.relay(pid, message):
+                self.say("warning", problem)
 
     def give_sockets(self, pid: int, child: Child, message: dict[str, object]) -> None:
         self.apply(self.state.loaded(pid, lines(message.get("warnings"))))
@@ -245,8 +258,10 @@ class Master:
 
     def apply(self, commands: Sequence[mworker.Command]) -> None:
         for command in commands:
-            if isinstance(command, mworker.Spawn):
-                self.spawn()
+            if isinstance(command, mworker.Spawn) and command.delay > 0:
+                self.loop.call_later(command.delay, self.due, command.slot)
+            elif isinstance(command, mworker.Spawn):
+                self.spawn(command)
             elif isinstance(command, mworker.Stop):
                 signum = signal.SIGUSR1 if command.soft else signal.SIGTERM
                 for problem in unix.signal_pids([command.pid], signum):
@@ -263,9 +278,14 @@ class Master:
                 self.status = command.status
                 self.loop.stop()
 
-    def spawn(self) -> None:
+    def due(self, slot: int) -> None:
+        self.apply(self.state.due(slot))
+
+    def spawn(self, command: mworker.Spawn) -> None:
         ours, theirs = Channel.pair()
         argv = [sys.executable, "-m", "poise.process.worker", "--channel", str(theirs.fileno())]
+        if command.count > 1:
+            argv += ["--slot", str(command.slot), "--count", str(command.count)]
         if self.quiet:
             argv.append("-q")
         for path in self.files:
@@ -278,14 +298,16 @@ class Master:
             )
         except OSError as exc:
             ours.close()
-            self.apply(self.state.spawn_failed(exc.strerror or str(exc)))
+            self.apply(self.state.spawn_failed(exc.strerror or str(exc), command))
             return
         finally:
             theirs.close()
         ours.sock.setblocking(False)
-        self.children[proc.pid] = Child(proc, ours)
+        commands = self.state.spawned(proc.pid, command)
+        generation = self.state.workers[proc.pid].generation
+        self.children[proc.pid] = Child(proc, ours, slot=command.slot, generation=generation)
         self.loop.add_reader(ours.fileno(), self.read, proc.pid)
-        self.apply(self.state.spawned(proc.pid))
+        self.apply(commands)
 
     def forget(self, pid: int) -> None:
         child = self.children.pop(pid)
@@ -319,6 +341,13 @@ class Master:
             self.startup.ready()
         else:
             self.startup.fail("\n".join(command.lines) or "poise: the worker could not start")
+
+
+def nbthread(files: Sequence[str]) -> int | None:
+    """The `nbthread` of the configuration as it is now, for a reload (None when it does
+    not load: the new worker says why)."""
+    config, _ = load_config(files)  # the paths are absolute
+    return None if config is None else config.global_.nbthread
 
 
 def lines(value: object) -> list[str]:

@@ -43,6 +43,7 @@ from poise.net.listener import Listener
 from poise.net.logsink import LogSink, console, log_hostname
 from poise.net.resolver import ServerResolvers
 from poise.net.services import start_services
+from poise.net.siblings import Alone, Siblings
 from poise.net.tcp import TcpSession
 from poise.net.tls import Accepting, TlsSet
 
@@ -82,6 +83,8 @@ class Runtime:
         self.tls: TlsSet | None = None  # the TLS contexts, loaded by bind()
         # A master's worker: HAProxy's workers do not say "Proxy GLOBAL stopped".
         self.in_worker = False
+        # The other workers of this balancer (`nbthread`): a worker's bus (bus.py).
+        self.siblings: Siblings = Alone()
 
     # -- before the loop ----------------------------------------------------------------
 
@@ -117,6 +120,7 @@ class Runtime:
         if limits is None:  # bind() was not called: no listener, limits as they are
             limits = self.limits = apply_limits(self.config)
         ctx = self.ctx = Context(loop, limits.maxconn, limits.maxsock)
+        ctx.siblings = self.siblings
         if global_.maxaccept is not None:  # -1: as many as are waiting
             ctx.maxaccept = global_.maxaccept if global_.maxaccept > 0 else 1 << 30
         pid = os.getpid()

@@ -66,7 +66,9 @@ def run(
     global_ = config.global_
     pidfile = pidfile or global_.pidfile
     detach = (daemon or global_.daemon) and not foreground
-    if master_worker or global_.master_worker:
+    # `nbthread N > 1`: N workers, so a master that holds their sockets (HAProxy runs
+    # threads in one process: it needs no -W for it).
+    if master_worker or global_.master_worker or global_.nbthread > 1:
         if old_socket is not None:
             console("ALERT", "'-x' in master-worker mode is not implemented yet in poise")
             return 1

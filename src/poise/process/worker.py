@@ -13,6 +13,11 @@ The master's signals: SIGUSR1 finish the open sessions and leave (`hard-stop-aft
 bounds it), SIGTERM leave at once. SIGHUP and SIGUSR2 (a reload, for the master) are
 ignored. A master that goes away (its end of the channel closes) takes the worker with it,
 as HAProxy's workers do.
+
+With `nbthread N > 1` the master starts N workers per generation, each with its slot
+(`--slot K --count N`): worker K takes shard K of each `bind` (handover.py), runs on the
+CPUs `cpu-map` gives thread K+1, and talks with the others of its generation over the
+master's channel (bus.py: its Context's `siblings`).
 """
 
 from __future__ import annotations
@@ -20,15 +25,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import socket
 import sys
 from collections.abc import Sequence
 
+from poise.config import model
+from poise.config.cpumap import cpus_for
 from poise.config.diagnostics import has_errors
 from poise.net.listener import BindError
 from poise.net.logsink import CONSOLE, console
 from poise.process import unix
+from poise.process.bus import Bus
 from poise.process.handover import Channel, Inherited, specs_for
 from poise.process.runtime import Runtime
 from poise.process.start import confine, open_runtime, warn_chroot
@@ -40,6 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--channel", type=int, required=True, help="the master's channel fd")
     parser.add_argument("-f", dest="files", action="append", required=True)
     parser.add_argument("-q", action="store_true", help="quiet")
+    parser.add_argument("--slot", type=int, default=0, help="this worker's slot (nbthread)")
+    parser.add_argument("--count", type=int, default=1, help="workers per generation")
     args = parser.parse_args(argv)
     if args.q:
         CONSOLE.quiet = True
@@ -49,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     channel = Channel(socket.socket(fileno=args.channel))
     try:
-        return run(args.files, channel)
+        return run(args.files, channel, args.slot, args.count)
     except Exception as exc:  # a bug: still say why to the master, then show it
         fail(channel, [f"the new worker failed: {exc!r}"])
         raise
@@ -62,7 +73,7 @@ def fail(channel: Channel, lines: list[str]) -> None:
         channel.send({"op": "failed", "lines": lines})
 
 
-def run(files: Sequence[str], channel: Channel) -> int:
+def run(files: Sequence[str], channel: Channel, slot: int = 0, count: int = 1) -> int:
     config, diagnostics = load_config(files)
     addrs: dict[tuple[str, str], str] = {}
     if config is not None and not has_errors(diagnostics):
@@ -72,13 +83,13 @@ def run(files: Sequence[str], channel: Channel) -> int:
     if config is None or has_errors(diagnostics):
         fail(channel, [*lines, "Fatal errors found in configuration."])
         return 1
-    specs = specs_for(config)
+    specs = specs_for(config, slot, count)
     try:
         fds = channel.request_sockets(specs, lines)
     except BindError as exc:
         fail(channel, [str(exc)])
         return 1
-    inherited = Inherited(specs, fds)
+    inherited = Inherited(specs, fds, slot if count > 1 else 0)
     try:
         runtime = open_runtime(config, addrs, inherited)
     except (BindError, OSError) as exc:
@@ -87,6 +98,9 @@ def run(files: Sequence[str], channel: Channel) -> int:
     finally:
         inherited.close_unused()
     warn_chroot(config.global_)
+    if count > 1:
+        runtime.siblings = Bus(slot, count, channel.send)
+        pin(config.global_, slot)
     try:
         loop = confine(config.global_)
     except unix.ProcessError as exc:
@@ -121,6 +135,8 @@ def serve(runtime: Runtime, loop: asyncio.AbstractEventLoop, channel: Channel) -
             socket.socket(fileno=fd).close()
         if message is None:
             master_gone()
+        elif isinstance(runtime.siblings, Bus):
+            runtime.siblings.receive(message)
 
     async def main() -> None:
         runtime.install_signals()
@@ -133,6 +149,17 @@ def serve(runtime: Runtime, loop: asyncio.AbstractEventLoop, channel: Channel) -
     finally:
         runtime.close()
         loop.close()
+
+
+def pin(global_: model.Global, slot: int) -> None:
+    """Run on the CPUs `cpu-map` gives thread slot+1, those that exist (load.py warned
+    about the others); nowhere in particular when none is left."""
+    wanted = cpus_for(slot + 1, global_.cpu_maps)
+    if wanted is None:
+        return
+    cpus = wanted & os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
 
 
 if __name__ == "__main__":

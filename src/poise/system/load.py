@@ -138,7 +138,49 @@ def load_config(
     config = _resolve_names(config, diagnostics)
     # Every certificate, key and CA file, read and judged (certs/check.py).
     diagnostics.extend(config_diagnostics(config, dt.datetime.now(dt.UTC)))
+    diagnostics.extend(cpu_diagnostics(config.global_))
     return (None if has_errors(diagnostics) else config), diagnostics
+
+
+def cpu_diagnostics(global_: Global, allowed: set[int] | None = None) -> list[Diagnostic]:
+    """`nbthread` above the CPUs poise may run on (allowed, workers share CPUs) and the
+    `cpu-map` CPUs it may not run on (left out; a worker with none left is not pinned)."""
+    if allowed is None:
+        allowed = os.sched_getaffinity(0)
+    found: list[Diagnostic] = []
+    if global_.nbthread > len(allowed):
+        found.append(
+            warning(
+                global_.nbthread_where,
+                f"nbthread {global_.nbthread} is more than the {len(allowed)} CPUs poise may "
+                "run on: workers will share CPUs",
+                "nbthread",
+            )
+        )
+    for line in global_.cpu_maps:
+        missing = sorted(line.cpus - allowed)
+        if missing:
+            names = ", ".join(str(cpu) for cpu in missing)
+            found.append(
+                warning(
+                    line.where,
+                    f"CPU {names} does not exist or poise may not run on it (it may run on "
+                    f"{cpu_list(allowed)}): left out",
+                    "cpu-map",
+                )
+            )
+    return found
+
+
+def cpu_list(cpus: set[int] | frozenset[int]) -> str:
+    """CPUs as the kernel lists them (Cpus_allowed_list): `0-3,6`."""
+    ranges: list[str] = []
+    for cpu in sorted(cpus):
+        if ranges and int(ranges[-1].split("-")[-1]) == cpu - 1:
+            ranges[-1] = f"{ranges[-1].split('-')[0]}-{cpu}"
+        else:
+            ranges.append(str(cpu))
+    return ",".join(ranges)
 
 
 def _lookup(address: Address, prefer: str | None = None) -> list[str]:
