@@ -106,8 +106,11 @@ def alive(pid: int) -> bool:
 class Master:
     """`poise run -W -db -f CFG -p PIDFILE` as a process; its terminal output in a file."""
 
-    def __init__(self, setup: Setup, *extra: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, setup: Setup, *extra: str, env: dict[str, str] | None = None, count: int = 1
+    ) -> None:
         self.setup = setup
+        self.count = count  # workers per generation (`nbthread`)
         self.extra = extra
         self.env = env
         self.log = setup.tmp / "poise.log"
@@ -120,7 +123,11 @@ class Master:
                 "-p", str(self.setup.pidfile), *self.extra,
                 stdout=out, stderr=out, env=self.env,
             )  # fmt: skip
-        await eventually(lambda: len(self.workers()) == 1 and self.said("Loading success."), 15)
+
+        def serving() -> bool:
+            return len(self.workers()) == self.count and self.said("Loading success.")
+
+        await eventually(serving, 15 * self.count)
         return self
 
     @property
@@ -263,12 +270,18 @@ def newest(tally: Tally, generation: int) -> Callable[[], bool]:
     return lambda: tally.newest == generation
 
 
-def test_reloads_under_load_drop_no_request_and_no_connection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("count", [1, 4])
+@pytest.mark.timeout(480)  # four workers per generation: 84 worker starts on a shared machine
+def test_reloads_under_load_drop_no_request_and_no_connection(tmp_path: Path, count: int) -> None:
+    """With one worker, and with `nbthread 4`: a generation of four workers, each on its
+    own SO_REUSEPORT shard of the port, replaced whole at each reload."""
+
     async def main() -> None:
         web1, web2 = await backends()
-        setup = Setup(tmp_path, free_port(), web1.port, web2.port)
+        extra = f"    nbthread {count}" if count > 1 else ""
+        setup = Setup(tmp_path, free_port(), web1.port, web2.port, global_extra=extra)
         setup.write(1)
-        master = await Master(setup).start()
+        master = await Master(setup, count=count).start()
         tally = Tally()
         done = asyncio.Event()
         port = setup.port
@@ -283,10 +296,12 @@ def test_reloads_under_load_drop_no_request_and_no_connection(tmp_path: Path) ->
             for generation in range(2, RELOADS + 2):
                 setup.write(generation)  # a real change: the header and a weight
                 await master.reload(via="cli" if generation % 2 else "signal")
-                await eventually(newest(tally, generation), 15, f"generation {generation}")
-                # The old worker finishes its sessions (keep-alive clients are told to
-                # close) and leaves; the master then has one worker again.
-                await eventually(lambda: len(master.workers()) == 1, 15, "the old worker to leave")
+                await eventually(newest(tally, generation), 15 * count, f"generation {generation}")
+                # The old workers finish their sessions (keep-alive clients are told to
+                # close) and leave; the master then has one generation again.
+                await eventually(
+                    lambda: len(master.workers()) == count, 15 * count, "the old ones to leave"
+                )
                 workers.update(master.workers())
         finally:
             done.set()
@@ -302,15 +317,15 @@ def test_reloads_under_load_drop_no_request_and_no_connection(tmp_path: Path) ->
         print(f"\nreload under load: {figures}")
         assert tally.failures == [], figures + "\n" + "\n".join(tally.failures[:20])
         assert status == 0
-        assert len(workers) == RELOADS + 1
+        assert len(workers) == (RELOADS + 1) * count
         assert sorted(tally.generations) == list(range(1, RELOADS + 2))
         assert tally.requests >= 20 * RELOADS, figures
         output = master.output()
         assert output.count("Loading success.") == RELOADS + 1, output
-        assert output.count("exited with code 0 (Exit)") == RELOADS + 1, output
+        assert output.count("exited with code 0 (Exit)") == (RELOADS + 1) * count, output
         assert not setup.pidfile.exists()
 
-    run("uvloop", main, timeout=110)
+    run("uvloop", main, timeout=110 * count)  # 440s for four: the pytest timeout's inside
 
 
 def test_a_broken_configuration_leaves_the_old_worker_serving_and_says_why(
