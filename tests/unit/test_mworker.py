@@ -313,3 +313,126 @@ def test_a_reload_waiting_for_a_failed_one_is_not_mistaken_for_the_end() -> None
     master.reload()  # waits for 101
     commands = master.exited(101, 1, "Exit")
     assert Spawn() in commands and not any(isinstance(c, Exit) for c in commands)
+
+
+# -- nbthread N: generations of N workers ------------------------------------------------
+
+
+def generation(master: Master, first_pid: int, count: int) -> list[int]:
+    pids = list(range(first_pid, first_pid + count))
+    for slot, pid in enumerate(pids):
+        master.spawned(pid, Spawn(slot, count))
+    return pids
+
+
+def test_a_generation_serves_once_every_worker_of_it_is_ready() -> None:
+    master = Master()
+    assert master.start(3) == [Spawn(0, 3), Spawn(1, 3), Spawn(2, 3)]
+    pids = generation(master, 100, 3)
+    assert master.ready(100) == [] and master.ready(101) == []
+    commands = master.ready(102)
+    assert Started(True) in commands and Release((100, 101, 102)) in commands
+    assert {w.role for w in master.workers.values()} == {Role.CURRENT}
+    # A reload: three new ones; the three before leave once all three new ones serve.
+    assert master.reload()[-3:] == [Spawn(0, 3), Spawn(1, 3), Spawn(2, 3)]
+    new = generation(master, 200, 3)
+    # Only the first of a generation says its warnings (the same files for all).
+    assert master.loaded(200, ["w"]) == [Log("warning", "w")] and master.loaded(201, ["w"]) == []
+    master.ready(200)
+    master.ready(201)
+    commands = master.ready(202)
+    assert [c for c in commands if isinstance(c, Stop)] == [Stop(p, soft=True) for p in pids]
+    assert Release(tuple(new)) in commands
+    assert master.generation == 2
+
+
+def test_a_new_generation_that_fails_is_stopped_whole_and_the_old_one_serves() -> None:
+    master = Master()
+    master.start(2)
+    generation(master, 100, 2)
+    master.ready(100)
+    master.ready(101)
+    master.reload()
+    generation(master, 200, 2)
+    master.ready(200)
+    master.failed(201, ["g.cfg:9: error: no"])
+    commands = master.exited(201, 1, "Exit")
+    assert Stop(200, soft=False) in commands and "Loading failure!" in logs(commands)
+    assert not any(isinstance(c, Stop) and c.pid in (100, 101) for c in commands)
+    assert master.exited(200, 143, "Terminated") == [
+        Log("warning", "Former worker (200) exited with code 143 (Terminated)")
+    ]
+    assert {p for p, w in master.workers.items() if w.role is Role.CURRENT} == {100, 101}
+
+
+def test_a_dead_worker_is_replaced_in_its_slot_with_back_off_and_keeps_its_sockets() -> None:
+    master = Master()
+    master.start(2)
+    generation(master, 100, 2)
+    master.ready(100)
+    master.ready(101)
+    commands = master.exited(101, 137, "Killed", now=10.0)
+    assert commands == [
+        Log("alert", "Current worker (101) exited with code 137 (Killed)"),
+        Spawn(1, 2, replacing=True),  # at once the first time
+    ]
+    assert master._keep() == (100, 101)  # the dead one's shard stays open
+    master.spawned(102, Spawn(1, 2, replacing=True))
+    assert master.ready(102) == [Log("notice", "Worker (102) serves in place of worker #1")]
+
+
+def test_replacements_back_off_while_the_slot_keeps_dying() -> None:
+    master = Master()
+    master.start(2)
+    generation(master, 100, 2)
+    master.ready(100)
+    master.ready(101)
+    delays = []
+    pid, now = 101, 0.0
+    for _ in range(8):
+        spawn = master.exited(pid, 139, "Segmentation fault", now=now)[-1]
+        assert isinstance(spawn, Spawn) and spawn.replacing
+        delays.append(spawn.delay)
+        if spawn.delay:
+            assert master.due(1) == [Spawn(1, 2, replacing=True)]
+        pid += 1000
+        master.spawned(pid, Spawn(1, 2, replacing=True))
+        master.ready(pid)
+        now += 1.0
+    assert delays == [0.0, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 10.0]
+    # Calm for a while: the next death is replaced at once again.
+    assert master.exited(pid, 139, "Segmentation fault", now=now + 60)[-1] == Spawn(
+        1, 2, replacing=True
+    )
+
+
+def test_a_stop_during_a_back_off_starts_no_replacement() -> None:
+    master = Master()
+    master.start(2)
+    generation(master, 100, 2)
+    master.ready(100)
+    master.ready(101)
+    master.exited(101, 137, "Killed", now=0.0)
+    master.spawned(102, Spawn(1, 2, replacing=True))
+    assert master.exited(102, 1, "Exit", now=0.1)[-1] == Spawn(1, 2, replacing=True, delay=0.2)
+    commands = master.stop(soft=False)
+    assert Stop(100, soft=False) in commands
+    assert master.due(1) == []
+    assert master.exited(100, 143, "Terminated")[-1] == Exit(0)
+
+
+def test_a_reload_replaces_a_replacement_that_was_not_serving_yet() -> None:
+    master = Master()
+    master.start(2)
+    generation(master, 100, 2)
+    master.ready(100)
+    master.ready(101)
+    master.exited(101, 137, "Killed")
+    master.spawned(102, Spawn(1, 2, replacing=True))
+    master.reload(3)  # nbthread 3 now
+    generation(master, 200, 3)
+    master.ready(200)
+    master.ready(201)
+    commands = master.ready(202)
+    assert Stop(100, soft=True) in commands and Stop(102, soft=False) in commands
+    assert master.count == 3 and master.vacant == {}
