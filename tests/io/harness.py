@@ -12,6 +12,7 @@ import ssl
 from types import TracebackType
 
 from poise.config.haproxy import parse
+from poise.net.siblings import Siblings
 from poise.process.runtime import Runtime
 from tests.support import Backend, eventually
 from tests.webapp import WebApp
@@ -52,7 +53,7 @@ class LogReceiver(asyncio.DatagramProtocol):
 
 
 class Poise:
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, siblings: Siblings | None = None) -> None:
         # A test's configuration is a string, not a file that may have been truncated.
         text = text if text.endswith("\n") else text + "\n"
         config, diagnostics = parse([("test.cfg", text)], {})
@@ -60,6 +61,8 @@ class Poise:
         assert config is not None and not errors, errors
         self.config = config
         self.runtime = Runtime(config, {})
+        if siblings is not None:  # one of several workers (tests/pairbus.py)
+            self.runtime.siblings = siblings
         self.task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> Poise:
@@ -128,8 +131,8 @@ class Stage:
         self.webapps.append(app)
         return app
 
-    async def poise(self, text: str) -> Poise:
-        poise = Poise(text.replace("{log}", str(self.logs.port)))
+    async def poise(self, text: str, siblings: Siblings | None = None) -> Poise:
+        poise = Poise(text.replace("{log}", str(self.logs.port)), siblings)
         await poise.__aenter__()
         self.balancers.append(poise)
         return poise

@@ -10,6 +10,9 @@ check (`option tcp-check`, `redis-check`, ...) by its steps (checks/tcpcheck.py)
 with a TCP connection (checks/probe.py). With `option log-health-checks`, every check that changes
 the status or the counter is logged ("Health check for server ..."), and the UP/DOWN
 lines that follow leave the check's details out, as HAProxy does then.
+
+With several workers (`nbthread N`), worker 0 alone probes and logs; the others apply its
+results (checks/shared.py).
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import asyncio
 import random
 from collections.abc import Mapping
 
+from poise.checks import shared
 from poise.checks.http import HttpProbe
 from poise.checks.probe import tcp_check
+from poise.checks.shared import SharedChecks
 from poise.checks.tcpcheck import TcpCheckProbe
 from poise.config import model
 from poise.core import health, slowstart
@@ -34,7 +39,7 @@ from poise.net.proxied import check_flags
 
 
 class ServerCheck:
-    __slots__ = ("backend", "checks", "health", "http", "server", "task", "tcp")
+    __slots__ = ("backend", "checks", "health", "http", "seq", "server", "task", "tcp")
 
     def __init__(
         self,
@@ -55,6 +60,7 @@ class ServerCheck:
             self.health.health = 0
         server.health = self.health  # the stats show its counter and last result
         self.task: asyncio.Task[None] | None = None
+        self.seq = 0  # results recorded (checks/shared.py orders the workers' by it)
 
     def target(self) -> tuple[str, int]:
         config = self.server.config
@@ -129,13 +135,19 @@ class ServerCheck:
             await asyncio.sleep(self.checks.spread(delay) / 1000.0)
 
     def apply(self, result: health.CheckResult) -> None:
+        raw = result
         server = self.server
         backend = self.backend
         http_check = backend.proxy.http_check
         if self.http is not None and http_check is not None and http_check.disable_on_404:
             result = health.disable_on_404(result, server.up)
         was_up = self.health.is_up
+        before = self.health.health, self.health.failed_checks
         transition = self.health.record(result)
+        self.seq += 1
+        shared = self.checks.shared
+        if shared is not None and shared.leader:
+            shared.tell(self, before, raw)
         server.failed_checks = self.health.failed_checks
         logs_checks = model.Option.LOG_HEALTH_CHECKS in self.backend.proxy.options
         if logs_checks and self.health.report:
@@ -199,6 +211,27 @@ class ServerCheck:
             self.checks.report(self.backend, message)
         start(goes)
 
+    def adopt(
+        self, seq: int, counter: int, failed: int, last: health.CheckResult, stopping: bool
+    ) -> None:
+        """Take another worker's state of this check (checks/shared.py: a worker that
+        starts), without a log line: the change was logged when it happened."""
+        self.seq = seq
+        self.health.health = max(0, min(counter, self.health.top))
+        self.health.failed_checks = self.server.failed_checks = failed
+        self.health.last = last
+        server = self.server
+        up = self.health.is_up
+        if up == server.up and stopping == server.stopping:
+            return
+        server.up, server.stopping = up, stopping and up
+        server.last_change = now = asyncio.get_running_loop().time()
+        if up:
+            slowstart.begin(server, now)
+        else:
+            slowstart.end(server)
+        start(self.backend.changed())
+
     def nolb(self, stopping: bool, cause: health.CheckResult | None) -> None:
         """`http-check disable-on-404`: a running server goes NOLB on a 404 (no new
         clients; its queue goes to the others), and back UP on a 2xx or 3xx."""
@@ -256,6 +289,10 @@ class HealthChecks:
         self.sinks = sinks
         self.rng = rng
         self.checks: list[ServerCheck] = []
+        # With several workers (`nbthread`): worker 0 probes, the others apply its
+        # verdicts (checks/shared.py).
+        self.shared: SharedChecks | None = None
+        self.sharing: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         for backend in self.ctx.backends.values():
@@ -266,6 +303,13 @@ class HealthChecks:
             for server in backend.servers:
                 if server.config.check:
                     self.checks.append(ServerCheck(self, backend, server, http, tcp))
+        if self.ctx.siblings.count > 1:
+            self.sharing = shared.begin(self)
+        else:
+            self.run_all()
+
+    def run_all(self) -> None:
+        """Start probing every checked server."""
         count = len(self.checks)
         loop = self.ctx.loop
         for position, check in enumerate(self.checks):
@@ -280,12 +324,16 @@ class HealthChecks:
         return delay * (1 + self.rng.uniform(-self.spread_checks, self.spread_checks) / 100)
 
     def stop(self) -> None:
+        if self.sharing is not None:
+            self.sharing.cancel()
         for check in self.checks:
             if check.task is not None:
                 check.task.cancel()
 
     def report(self, backend: Backend, message: health.LogMessage) -> None:
         """On the terminal (as HAProxy's warnings) and to the backend's log targets."""
+        if self.shared is not None and not self.shared.leader:
+            return  # worker 0 logs it
         level = message.level.keyword
         console("ALERT" if message.level is health.Severity.EMERG else "WARNING", message.console)
         if backend.log is not None:
