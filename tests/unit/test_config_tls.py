@@ -243,6 +243,11 @@ def test_global_tls_keywords() -> None:
     ]
     _, warnings = parse_ok("", head="global\n    tune.ssl.default-dh-param 2048\n")
     assert warnings == [
-        "t.cfg:2: warning: 'tune.ssl.default-dh-param': ignored: poise's TLS profile has no "
-        "DHE key exchange"
+        "t.cfg:2: warning: 'tune.ssl.default-dh-param': ignored: poise uses DHE only with the "
+        "parameters of 'ssl-dh-param-file' or of the certificate file"
     ]
+    config, _ = parse_ok(
+        "", head="global\n    default-path origin /o\n    ssl-dh-param-file dh.pem\n"
+    )
+    assert config.global_.tls.dh_param_file == "/o/dh.pem"
+    assert errors("", head="global\n    ssl-dh-param-file\n") == ["expects a file name"]

@@ -7,6 +7,9 @@ names the file, with the file's name in the message: a missing or unreadable fil
 with no certificate or no key, an encrypted key, a key of the wrong type or that does not
 match, an expired certificate, a `ca-file` that is not a CA (errors); a certificate that
 expires within 30 days, an incomplete chain, a self-signed server certificate (warnings).
+The `ssl-dh-param-file` is read here too: not DH parameters is an error at its line, as
+HAProxy says it; parameters under 2048 bits (which OpenSSL's security level refuses) a
+warning at each TLS bind, whose DHE ciphers are then unavailable, as in HAProxy.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dh
 
 from poise.certs import inspect
 from poise.certs.bundle import (
@@ -174,6 +179,7 @@ def config_diagnostics(config: Config, now: dt.datetime) -> list[Diagnostic]:
             server_tls = server.tls
             if server_tls is not None and server_tls.ca_file and server_tls.ca_file not in ca_files:
                 ca_files[server_tls.ca_file] = ca_problems(server_tls.ca_file, now)
+    diagnostics += dh_diagnostics(config)
     trusted = [cert for certs, _ in ca_files.values() for cert in certs]
     trusted += system_ca_certificates()
     reported: set[Where] = set()
@@ -219,3 +225,51 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
             seen.add(key)
             out.append(diagnostic)
     return out
+
+
+# OpenSSL's default security level (2) refuses smaller DH groups (DH_KEY_TOO_SMALL).
+MIN_DH_BITS = 2048
+
+
+def dh_bits(path: str) -> int | None:
+    """The size of the DH parameters in `path` (the first DH PARAMETERS block), or None
+    when it has none that can be read."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    start = data.find(b"-----BEGIN DH PARAMETERS-----")
+    if start < 0:
+        return None
+    try:
+        params = serialization.load_pem_parameters(data[start:])
+    except ValueError:
+        return None
+    if not isinstance(params, dh.DHParameters):
+        return None
+    return params.parameter_numbers().p.bit_length()
+
+
+def dh_diagnostics(config: Config) -> list[Diagnostic]:
+    """`ssl-dh-param-file`: unreadable (an error, HAProxy's words) or too small for
+    OpenSSL (a warning at each TLS bind that would have used it)."""
+    tls = config.global_.tls
+    if tls.dh_param_file is None or tls.dh_param_where is None:
+        return []
+    bits = dh_bits(tls.dh_param_file)
+    if bits is None:
+        message = f"unable to load DH parameters from file <{tls.dh_param_file}>."
+        return [error(tls.dh_param_where, message, "ssl-dh-param-file")]
+    if bits >= MIN_DH_BITS:
+        return []
+    return [
+        warning(
+            bind.where,
+            f"unable to use the global DH parameter ({bits} bits) for the certificates of "
+            "this bind, DH ciphers won't be available.",
+            "bind",
+        )
+        for proxy in config.proxies
+        for bind in proxy.binds
+        if bind.tls is not None
+    ]

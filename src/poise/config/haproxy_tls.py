@@ -2,7 +2,8 @@
 `crt-list`, `strict-sni`, `alpn`, `ssl-min-ver`, `ssl-max-ver`, `ciphers`, `ciphersuites`,
 `ca-file`, `verify`, ...), `server` options (5.2: `ssl`, `verify`, `ca-file`, `sni`,
 `verifyhost`, `crt`, `check-ssl`, `check-sni`, ...) and the global `ssl-default-bind-*`,
-`ssl-default-server-*`, `ssl-server-verify`, `ca-base` and `crt-base` (3.1). Pure.
+`ssl-default-server-*`, `ssl-server-verify`, `ca-base`, `crt-base` and `ssl-dh-param-file`
+(3.1). Pure.
 
 HAProxy's rules kept here:
 - a bind with `ssl` needs a certificate ("no SSL certificate specified"); `verify optional`
@@ -338,6 +339,7 @@ def link_bind(
         ciphersuites=tls.ciphersuites if tls.ciphersuites is not None else defaults.ciphersuites,
         curves=tls.curves if tls.curves is not None else defaults.curves,
         tickets=tls.tickets if tls.tickets is not None else defaults.tickets,
+        dh_params=global_tls.dh_param_file,
         prefer_client_ciphers=(
             tls.prefer_client_ciphers
             if tls.prefer_client_ciphers is not None
@@ -504,6 +506,7 @@ GLOBAL_KEYWORDS = frozenset(
         "ca-base",
         "crt-base",
         "tune.ssl.cachesize",
+        "ssl-dh-param-file",
     }
 )
 
@@ -575,6 +578,10 @@ def global_handlers(
 
     def handler(keyword: str) -> Callable[[Sequence[str], Where], None]:
         def handle(args: Sequence[str], where: Where) -> None:
+            if keyword == "ssl-dh-param-file":  # read by certs/check.py and net/tls_context.py
+                path = default_path.resolve(_one(args, "a file name"), where)
+                put(replace(get(), dh_param_file=path, dh_param_where=where))
+                return
             put(global_keyword(get(), keyword, args))
 
         return handle

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from poise.config.model_http import Sample
+from poise.config.where import Where
 
 # --- TLS (configuration.txt 5.1 and 5.2 `ssl` options, 3.1 `ssl-default-*`) -----------
 
@@ -52,6 +53,9 @@ class TlsBind:
     verify: Literal["none", "optional", "required"] = "none"
     tickets: bool | None = None
     prefer_client_ciphers: bool | None = None
+    # `ssl-dh-param-file`: the DH parameters of DHE key exchange (a certificate file's own
+    # DH PARAMETERS block comes first); None: no DHE, as HAProxy without either.
+    dh_params: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +98,5 @@ class GlobalTls:
     ca_base: str | None = None
     crt_base: str | None = None
     cache_size: int | None = None  # `tune.ssl.cachesize`: sessions kept; 0: none
+    dh_param_file: str | None = None  # `ssl-dh-param-file`, after `default-path`
+    dh_param_where: Where | None = None  # its line, for the errors about the file

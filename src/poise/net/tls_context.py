@@ -2,8 +2,9 @@
 sides share: versions, ciphers, groups, ALPN (poise's profile where the configuration says
 nothing), CA files (validated by certs/check.py first) and certificate chains. The listening
 side has one context per certificate of a bind (server_side_context, picked by SNI in
-tls.py); the server side one client context per server (client_side_context, used by
-tls_server.py). A file that cannot be loaded is a TlsError naming it.
+tls.py, with DHE when the certificate file or `ssl-dh-param-file` gives DH parameters);
+the server side one client context per server (client_side_context, used by tls_server.py).
+A file that cannot be loaded is a TlsError naming it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ssl
 from collections.abc import Sequence
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
@@ -107,7 +109,27 @@ def server_side_context(
         load_cas(context, tls.ca_file)
         context.verify_mode = ssl.CERT_REQUIRED if tls.verify == "required" else ssl.CERT_OPTIONAL
     load_chain(context, use)
+    load_dh(context, use.bundle.path, tls.dh_params)
     return context
+
+
+def load_dh(context: ssl.SSLContext, crt: str, global_file: str | None) -> None:
+    """DHE key exchange, as HAProxy enables it: with the DH PARAMETERS block of the
+    certificate file itself, else with `ssl-dh-param-file`'s; without either, none.
+    Parameters OpenSSL refuses as too small leave DHE off (certs/check.py warned)."""
+    try:
+        own = b"-----BEGIN DH PARAMETERS-----" in Path(crt).read_bytes()
+    except OSError:
+        own = False
+    path = crt if own else global_file
+    if path is None:
+        return
+    try:
+        context.load_dh_params(path)
+    except ssl.SSLError:
+        pass  # DH_KEY_TOO_SMALL: no DHE on this bind, as in HAProxy
+    except OSError as exc:
+        raise TlsError(f"unable to load DH parameters from file <{path}>: {exc}") from None
 
 
 def client_side_context(tls: model.TlsServer) -> ssl.SSLContext:
