@@ -76,7 +76,6 @@ def test_an_unknown_keyword_far_from_all_gets_no_suggestion() -> None:
         ("frontend f", "errorloc 503 http://example.com/", "errorloc"),
         ("frontend f", "unique-id-format %ci", "unique-id-format"),
         ("listen l", "stats http-request deny", "stats http-request"),
-        ("global", "ssl-dh-param-file dh.pem", "ssl-dh-param-file"),
         ("global", "grace 1s", "grace"),
     ],
 )
