@@ -7,7 +7,7 @@ _poise() {
     case "${COMP_WORDS[1]}" in
         run)
             case "$prev" in -f|-p|-x) COMPREPLY=($(compgen -f -- "$cur")); return;; esac
-            COMPREPLY=($(compgen -W "-h --help -f -db -D -p -q -W -Ws -x -sf -st" -- "$cur"));;
+            COMPREPLY=($(compgen -W "-h --help -f -db -D -p -q -W -Ws -L -x -sf -st" -- "$cur"));;
         reload)
             case "$prev" in -p|-f) COMPREPLY=($(compgen -f -- "$cur")); return;; esac
             COMPREPLY=($(compgen -W "-h --help -p -f" -- "$cur"));;

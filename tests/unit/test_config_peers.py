@@ -63,12 +63,9 @@ def test_disabled() -> None:
     assert section(parse_ok("peers p\n    peer a 127.0.0.1:1\n    disabled\n")).disabled
 
 
-def test_the_section_says_the_protocol_is_not_there_yet() -> None:
+def test_a_good_section_says_nothing() -> None:
     _, diagnostics = parse([("p.cfg", "peers p\n    peer a 127.0.0.1:1\n")], {})
-    assert [str(d) for d in diagnostics] == [
-        "p.cfg:1: warning: 'peers': the peers protocol is not implemented yet in poise: the "
-        "tables that name this section are not replicated and stay local to this process"
-    ]
+    assert diagnostics == []
 
 
 def test_ignored_server_options_warn_as_haproxy() -> None:

@@ -18,6 +18,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "-W", "-Ws", action="store_true", help="master-worker mode (as `master-worker`)"
     )
     run.add_argument(
+        "-L",
+        metavar="NAME",
+        help="this node's name in `peers` sections (as `localpeer`; default: the host name)",
+    )
+    run.add_argument(
         "-x",
         metavar="SOCKET",
         help="take the listening sockets of the old process from its stats socket "
@@ -46,4 +51,5 @@ def main(ns: argparse.Namespace) -> int:
         finish=ns.sf or (),
         terminate=ns.st or (),
         old_socket=ns.x,
+        localpeer=ns.L,
     )

@@ -21,10 +21,6 @@ from poise.config.where import Where
 
 # Options of a `peer`/`server` line that HAProxy 2.6 accepts and ignores for peers.
 IGNORED_SERVER_OPTIONS = {"check": 0, "agent-check": 0, "init-addr": 1, "resolvers": 1}
-NO_PROTOCOL = (
-    "the peers protocol is not implemented yet in poise: the tables that name this section "
-    "are not replicated and stay local to this process"
-)
 _INVALID = re.compile(r"[^A-Za-z0-9_.:-]")
 
 
@@ -54,7 +50,6 @@ class PeersParser:
         self.diagnostics = diagnostics
         self.peer_line = False
         self.bind_line = False
-        diagnostics.append(warning(where, NO_PROTOCOL, "peers"))
 
     def feed(self, where: Where, words: Sequence[str]) -> None:
         keyword, args = words[0], words[1:]

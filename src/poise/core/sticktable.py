@@ -88,6 +88,7 @@ class Table:
     """A running stick table."""
 
     __slots__ = (
+        "changed",
         "clock",
         "config",
         "counters",
@@ -123,6 +124,9 @@ class Table:
         # Least recently touched first: the order HAProxy's expiry tree gives them.
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
         self.serial = 0
+        # The entries touched since the peers last took them (core/peers): a dict only
+        # when a `peers` section shares the table, so other tables pay one test.
+        self.changed: dict[Key, Entry] | None = None
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -212,6 +216,8 @@ class Table:
         entries = self.entries
         if entry.key in entries:  # (a `clear table` may have removed it)
             entries.move_to_end(entry.key)
+            if self.changed is not None:
+                self.changed[entry.key] = entry
 
     def remove(self, key: Key) -> bool:
         """`clear table ... key K`: False when the entry is tracked (HAProxy keeps it)."""

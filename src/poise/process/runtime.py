@@ -41,6 +41,7 @@ from poise.net.keepalive import keepalive_options
 from poise.net.limits import apply_limits
 from poise.net.listener import Listener
 from poise.net.logsink import LogSink, console, log_hostname
+from poise.net.peers import PeersSection, local_name, start_peers
 from poise.net.resolver import ServerResolvers
 from poise.net.services import start_services
 from poise.net.siblings import Alone, Siblings
@@ -57,9 +58,8 @@ class Runtime:
         # What the date() and env() fetches read (core/proc.py).
         proc.clock, proc.environ = time.time, os.environ
         # The stick tables, on a clock in milliseconds (core/sticktable.py).
-        sticktable.install(
-            config.tables, lambda: int(time.monotonic() * 1000) + sticktable.CLOCK_BASE
-        )
+        self.clock = lambda: int(time.monotonic() * 1000) + sticktable.CLOCK_BASE
+        sticktable.install(config.tables, self.clock)
         http_cache.install(config.caches)  # the `cache` sections, empty
         self.config = config
         self.addrs = addrs
@@ -74,6 +74,7 @@ class Runtime:
         self.ctx: Context | None = None
         self.checks: HealthChecks | None = None
         self.resolvers: ServerResolvers | None = None
+        self.peers: list[PeersSection] = []
         self.sinks: dict[str, LogSink] = {}
         self.rng = random.Random()
         # `load-server-state-from-file`: each file read once, its servers by name.
@@ -207,6 +208,11 @@ class Runtime:
         self.resolvers = ServerResolvers(ctx, self.config)  # `server ... resolvers NAME`
         self.resolvers.start()
         start_services(ctx, global_)  # the stats page's and exporter's process facts, rates
+        if self.config.peers:  # `peers` sections: the tables shared with other nodes
+            local = local_name(global_.localpeer)
+            self.peers = start_peers(self.config.peers, sticktable.TABLES, local, self.clock)
+            for section in self.peers:
+                await section.start()
         self.purge_pools()
         # No "Proxy X started." line: HAProxy 2.6 logs nothing when it starts.
         if on_ready is not None:
@@ -315,6 +321,8 @@ class Runtime:
     def stop_now(self) -> None:
         """SIGTERM: stop at once; open sessions are cut."""
         self.close_listeners()
+        for section in self.peers:
+            section.stop()
         if self.checks is not None:
             self.checks.stop()
         if self.resolvers is not None:
@@ -341,6 +349,8 @@ class Runtime:
         ctx.stopping = True
         order = self.stop_order()
         self.close_listeners()
+        for section in self.peers:
+            section.stop()
         if self.checks is not None:
             self.checks.stop()
         if self.resolvers is not None:

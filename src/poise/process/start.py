@@ -54,9 +54,12 @@ def run(
     finish: Sequence[int] = (),
     terminate: Sequence[int] = (),
     old_socket: str | None = None,
+    localpeer: str | None = None,
 ) -> int:
     if quiet:
         CONSOLE.quiet = True
+    if localpeer is not None:  # `-L`: HAProxy exports the local peer's name likewise
+        os.environ["HAPROXY_LOCALPEER"] = localpeer
     # Until the event loop takes over the signals, SIGTERM still ends poise cleanly
     # (the pidfile is removed on the way out).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
