@@ -127,19 +127,17 @@ class PeersSection:
     async def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()
         lines: list[str] = []
+        names = [p.name for p in self.section.peers if p.name != self.local]
+        name: str | None = None
         try:
-            while len(lines) < 3:
+            while name is None:
                 data = await asyncio.wait_for(reader.read(4096), HELLO_TIMEOUT)
                 if not data:
                     return
                 buffer += data
-                while len(lines) < 3:
-                    line = read_line(buffer)
-                    if line is None:
-                        break
+                while name is None and (line := read_line(buffer)) is not None:
                     lines.append(line)
-            names = [p.name for p in self.section.peers if p.name != self.local]
-            name = check_hello(lines, self.local, names)
+                    name = check_hello(lines, self.local, names)
             old = self.links.pop(name, None)
             if old is not None:  # both ends called: the newer session wins
                 old.writer.close()

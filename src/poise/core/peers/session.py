@@ -48,9 +48,11 @@ def read_line(buffer: bytearray) -> str | None:
     return line
 
 
-def check_hello(lines: list[str], local: str, known: Iterable[str]) -> str:
-    """The caller's name once its three lines are read; Closed with HAProxy's status."""
-    version, me, caller = lines
+def check_hello(lines: list[str], local: str, known: Iterable[str]) -> str | None:
+    """The caller's lines read so far, checked as each arrives (HAProxy answers a wrong
+    first line without waiting for the others): the caller's name once all three are
+    there, None before; Closed with HAProxy's status."""
+    version = lines[0]
     if not version.startswith("HAProxyS "):
         raise Closed("not the peers protocol", wire.status(wire.ERR_PROTO))
     major, dot, minor = version[9:].partition(".")
@@ -58,9 +60,13 @@ def check_hello(lines: list[str], local: str, known: Iterable[str]) -> str:
         raise Closed(f"bad version '{version[9:]}'", wire.status(wire.ERR_VERSION))
     if int(major) != wire.VERSION[0] or int(minor) > wire.VERSION[1]:
         raise Closed(f"version {version[9:]} not supported", wire.status(wire.ERR_VERSION))
-    if me != local:
-        raise Closed(f"called as '{me}', not '{local}'", wire.status(wire.ERR_HOST))
-    name, space, _ = caller.partition(" ")
+    if len(lines) < 2:
+        return None
+    if lines[1] != local:
+        raise Closed(f"called as '{lines[1]}', not '{local}'", wire.status(wire.ERR_HOST))
+    if len(lines) < 3:
+        return None
+    name, space, _ = lines[2].partition(" ")
     if not space:
         raise Closed("no pid after the peer's name", wire.status(wire.ERR_PROTO))
     if name not in set(known):
