@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from enum import Enum, Flag, auto
 from typing import Literal
 
-from poise.config.cpumap import CpuMap
 from poise.config.model_checks import TcpCheck
-from poise.config.model_global import Cache, StatsSocket
+from poise.config.model_global import Cache, CpuMap, StatsSocket
 from poise.config.model_http import (
     Acl,
     AclPattern,
@@ -548,13 +547,11 @@ class Global:
     chroot: str | None = None
     hard_stop_after: int | None = None  # ms
     # `master-worker [no-exit-on-failure]` (or -W): a master owns the listening sockets
-    # and runs a worker, replaced on reload; `mworker-max-reloads N`.
+    # and runs a worker (`nbthread N`: N, pinned by `cpu-map`), replaced on reload.
     master_worker: bool = False
-    # `tune.maxaccept N`: connections a listener accepts in one go (-1: no limit).
-    maxaccept: int | None = None
+    maxaccept: int | None = None  # `tune.maxaccept N`: accepted in one go (-1: no limit)
     exit_on_failure: bool = True
     mworker_max_reloads: int | None = None
-    # `nbthread N`: N worker processes (process/master.py), each pinned by `cpu-map`.
     nbthread: int = 1
     nbthread_where: Where = NOWHERE
     cpu_maps: tuple[CpuMap, ...] = ()

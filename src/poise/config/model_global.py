@@ -1,11 +1,16 @@
 """Parts of the `global` section's model (config/model.py's Global) kept apart to hold
-that module within its size: the `stats socket` lines and the `cache` sections.
+that module within its size: the `stats socket` lines, the `cache` sections, and the
+`cpu-map` lines (config/cpumap.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
+
+from poise.config.cpumap import CpuMap
+
+__all__ = ["Cache", "CpuMap", "StatsSocket"]
 
 if TYPE_CHECKING:
     from poise.config.model import Address
