@@ -303,7 +303,7 @@ class HealthChecks:
             for server in backend.servers:
                 if server.config.check:
                     self.checks.append(ServerCheck(self, backend, server, http, tcp))
-        if self.ctx.siblings.count > 1:
+        if self.checks and self.ctx.siblings.count > 1:
             self.sharing = shared.begin(self)
         else:
             self.run_all()

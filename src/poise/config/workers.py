@@ -17,11 +17,6 @@ from poise.config.diagnostics import Diagnostic, error
 from poise.config.model import Algorithm, Config, Where
 
 
-def _checks(config: Config) -> Iterator[Where]:
-    for proxy in config.backends:
-        yield from (server.where for server in proxy.servers if server.check)
-
-
 def _stats_sockets(config: Config) -> Iterator[Where]:
     yield from (socket.where for socket in config.global_.stats_sockets)
 
@@ -60,7 +55,6 @@ def _resolvers(config: Config) -> Iterator[Where]:
 # feature -> where a configuration uses it. `peers` sections are refused by the parser
 # with or without workers.
 FEATURES: tuple[tuple[str, Callable[[Config], Iterator[Where]]], ...] = (
-    ("health checks ('check')", _checks),
     ("a stats socket", _stats_sockets),
     ("the stats page ('stats enable', 'stats uri')", _stats_page),
     ("the Prometheus exporter", _prometheus),

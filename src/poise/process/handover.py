@@ -343,6 +343,10 @@ class Channel:
             {"op": "sockets", "want": [s.to_wire() for s in specs], "warnings": list(warnings)}
         )
         answer, _ = self.receive()
+        while answer is not None and answer.get("op") != "sockets":
+            # Another worker's bus message (bus.py), relayed before this one serves: what
+            # it says is asked again (checks/shared.py) or answered late (a gather waits).
+            answer, _ = self.receive()
         if answer is None:
             raise BindError("the master process is gone")
         if not answer.get("ok"):
