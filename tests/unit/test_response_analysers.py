@@ -173,3 +173,34 @@ def test_the_client_head_says_what_poise_does_with_the_client_connection(
 ) -> None:
     out = analysers.client_head(head, request(version=version), response(head), keep)
     assert out == (head if expected is None else expected)
+
+
+# Plain response heads (validate.plain_length takes them) in every layout a server may
+# write: the edit for a closing client must give the bytes client_head's rebuild gives.
+_PLAIN_HEADS = [
+    b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 3\r\nX: y\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nconnection: Keep-Alive\r\nConnection: keep-alive\r\n"
+    b"Content-Length: 0\r\n\r\n",
+    b"HTTP/1.1 404 Not Found\r\nDate: Tue, 08 Dec 2026 03:00:00 GMT\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nServer:nginx\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nServer:  nginx\r\nContent-Length:3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nServer: nginx \r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nServer:\tnginx\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Empty:\r\nX-Empty2: \r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 \r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK \r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 A: b\r\nX: a: \tb\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Latin: caf\xe9\r\nContent-Length: 3\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX-Connection: keep\r\nConnection-Extra: x\r\nContent-Length: 3\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("head", _PLAIN_HEADS)
+def test_a_plain_head_for_a_closing_client_is_the_one_client_head_rebuilds(head: bytes) -> None:
+    req = request()
+    rebuilt = analysers.client_head(head, req, response(head), False)
+    assert analysers.closing_plain_head(head, req) == rebuilt
+    assert rebuilt.endswith(b"\r\nConnection: close\r\n\r\n")

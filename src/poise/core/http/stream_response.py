@@ -47,6 +47,11 @@ def server_data(s: HttpStream, data: bytes, now: float) -> None:
     if plain_expected(s):
         status = rs.whole_plain(data)
         if status:  # a whole plain response, as small ones come: forwarded as it came
+            if not s.keep_client:  # its head edited for a closing client
+                req = s.txn.req
+                assert req is not None
+                size = data.find(b"\r\n\r\n") + 4
+                data = analysers.closing_plain_head(data[:size], req) + data[size:]
             plain_response(s, data, status)
             s.write_client(data)
             s.response_done()
@@ -83,7 +88,8 @@ def server_data(s: HttpStream, data: bytes, now: float) -> None:
 
 def plain_expected(s: HttpStream) -> bool:
     """Nothing in the response to this request needs reading or changing, if it is a
-    plain one (validate.plain_length): no response rule, capture or cookie, a kept
+    plain one (validate.plain_length), but its connection header for a closing client
+    (response_analysers.closing_plain_head): no response rule, capture or cookie, an
     HTTP/1.1 client, no upgrade, a method whose response has a body."""
     txn = s.txn
     req = txn.req
@@ -93,7 +99,6 @@ def plain_expected(s: HttpStream) -> bool:
         and backend is not None
         and backend.plain_responses
         and s.frontend.plain_responses
-        and s.keep_client
         and req.version == "1.1"
         and not txn.websocket
         and req.method not in ("HEAD", "CONNECT")
@@ -136,6 +141,10 @@ def plain_response_head(s: HttpStream, raw: bytes, length: int) -> bool:
     status = plain_status(raw)
     if not status:
         return full_response_head(s, raw)
+    if not s.keep_client:
+        req = s.txn.req
+        assert req is not None
+        raw = analysers.closing_plain_head(raw, req)
     plain_response(s, raw, status)
     s.head_out = raw
     if s.rs.body_follows("length", length):
