@@ -3,6 +3,8 @@ request head read and checked, and the switching rules that choose the backend."
 
 from __future__ import annotations
 
+import pytest
+
 from poise.config.haproxy import parse
 from poise.config.model import Config
 from poise.core.backend import Backend
@@ -170,3 +172,45 @@ def test_the_persistence_cookie_names_the_server_and_leaves_the_request() -> Non
     assert req.headers.get("cookie") == "other=1"
     analysers.server_headers(req, frontend, backend, "192.0.2.7", False)
     assert b"SRV=" not in analysers.request_head(raw, req)
+
+
+# `Connection: close` requests in every layout a client may write, and edits after the
+# Connection line is out: the spliced head must be the bytes of the rebuilt one.
+_CLOSING = [
+    (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nconnection: Close\r\nHost: h\r\nUser-Agent: wrk\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close, x-hop\r\nX-Hop: 1\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nKeep-Alive: 5\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost:h\r\nConnection: close\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost: h \r\nConnection: close\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nConnection:close\r\nX:\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nX: a:\tb\r\nConnection: close\r\n\r\n", ""),
+    (b"\r\nGET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", ""),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", "    option forwardfor\n"),
+    (b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nCookie: SRV=s1\r\n\r\n",
+     "    cookie SRV indirect\n"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("raw", "back"), _CLOSING)
+def test_a_connection_line_spliced_out_gives_the_rebuilt_head(raw: bytes, back: str) -> None:
+    frontend, backend = pair("", back)
+    req = read(raw)
+    analysers.server_headers(req, frontend, backend, "192.0.2.7", False)
+    if backend.proxy.cookie is not None:
+        analysers.request_persistence(backend.proxy.cookie, backend, req, 0.0)
+    rebuilt = f"{req.method} {req.uri} HTTP/{req.version}\r\n".encode() + req.headers.encode()
+    assert analysers.request_head(raw, req) == rebuilt + b"\r\n"
+    assert b"onnection" not in rebuilt
+
+
+def test_a_head_with_its_connection_line_out_is_spliced_until_another_edit() -> None:
+    frontend, backend = pair("", "")
+    raw = b"GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\nX: 1\r\n\r\n"
+    req = read(raw)
+    analysers.server_headers(req, frontend, backend, "192.0.2.7", False)
+    assert req.headers.spliced is req.headers.items
+    assert analysers.request_head(raw, req) == raw.replace(b"Connection: close\r\n", b"")
+    req.headers.add("X-Late", "1")
+    assert req.headers.spliced is None
+    assert analysers.request_head(raw, req).endswith(b"X: 1\r\nX-Late: 1\r\n\r\n")

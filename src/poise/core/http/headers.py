@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 
 class Headers:
-    __slots__ = ("_index", "_indexed", "items", "modified")
+    __slots__ = ("_index", "_indexed", "items", "modified", "spliced")
 
     def __init__(self, items: list[tuple[str, str]] | None = None) -> None:
         # (name as received, value), in order.
@@ -23,6 +23,9 @@ class Headers:
         # dict lookup rather than a scan of every header.
         self._index: dict[str, list[str]] = {}
         self._indexed: list[tuple[str, str]] | None = None
+        # `items` when the only change was taking one line out, which the head's bytes
+        # can then lose as they are (request_analysers.server_headers, request_head).
+        self.spliced: list[tuple[str, str]] | None = None
 
     def index(self) -> dict[str, list[str]]:
         if self._indexed is not self.items:
@@ -60,6 +63,7 @@ class Headers:
         """Replace the header line at `position` (rules that rewrite a value in place)."""
         self.items[position] = (name, value)
         self.modified = True
+        self.spliced = None
         self._indexed = None
 
     def has(self, name: str) -> bool:
@@ -68,6 +72,7 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         self.items.append((name, value))
         self.modified = True
+        self.spliced = None
         self._indexed = None
 
     def set(self, name: str, value: str) -> None:

@@ -107,8 +107,14 @@ def server_headers(
     if websocket:
         drop -= {"connection", "upgrade"}
     if drop:
+        index = headers.index()
+        spliced = not headers.modified and len(index.get("connection", ())) == 1
         for name in drop:
-            headers.delete(name)
+            if name in index:  # (the Connection header's tokens are most often no field)
+                spliced = spliced and name == "connection"
+                headers.delete(name)
+        if spliced:  # one Connection line out, nothing else changed (request_head)
+            headers.spliced = headers.items
     if backend.forwardfor or frontend.forwardfor:
         proxy = backend.proxy
         validate.forwarded_for(
@@ -180,8 +186,17 @@ def request_persistence(
 
 
 def request_head(raw: bytes, req: Request) -> bytes:
-    """The head's bytes for the server: `raw` as it came when no header changed."""
-    if not req.headers.modified:
+    """The head's bytes for the server: `raw` as it came when no header changed; with
+    its one Connection line spliced out when that is the only change (issue 16: a
+    `Connection: close` request), when `raw` is written as the rebuild would write it."""
+    headers = req.headers
+    if not headers.modified:
         return raw
+    if (
+        headers.spliced is headers.items
+        and not raw.startswith(b"\r\n")
+        and heads.written_as_rebuilt(raw)
+    ):
+        return heads.CONNECTION_LINE.sub(b"", raw, 1)
     line = f"{req.method} {req.uri} HTTP/{req.version}\r\n".encode("latin-1")
     return line + req.headers.encode() + b"\r\n"

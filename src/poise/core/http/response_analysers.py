@@ -6,7 +6,6 @@ a value the shell (net/http.py) acts on; none writes anything.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import httptools
@@ -129,15 +128,6 @@ def client_head(raw: bytes, req: Request, resp: Response, keep_client: bool) -> 
     return line + headers.encode() + b"\r\n"
 
 
-# A head written otherwise than client_head writes one (a field line without exactly one
-# space after its colon, whitespace before a line end, a bare LF, a Keep-Alive field,
-# which the closing head drops): closing_plain_head then rebuilds it as the full path does.
-_UNLIKE_REBUILT = re.compile(
-    rb"\r\n(?:keep-alive:|[^:\r\n]*:(?! ))|[ \t]\r\n|: [ \t]|(?<!\r)\n", re.I
-)
-_CONNECTION_LINE = re.compile(rb"\r\nconnection:[^\r]*", re.I)
-
-
 def closing_plain_head(raw: bytes, req: Request) -> bytes:
     """A plain response head (validate.plain_length, checked by httptools) for a client
     whose connection closes after it: its Connection lines out and `Connection: close`
@@ -145,8 +135,8 @@ def closing_plain_head(raw: bytes, req: Request) -> bytes:
     the head into a Response and writing it again (issue 16: a `Connection: close`
     request costs about 24,000 instructions less, bench/README.md). A head written in
     another layout than client_head's takes client_head itself."""
-    if raw[12:13] != b" " or _UNLIKE_REBUILT.search(raw) is not None:
+    if raw[12:13] != b" " or not heads.written_as_rebuilt(raw):
         resp = read_response(raw)
         assert not isinstance(resp, str)  # httptools took it already (heads.plain_status)
         return client_head(raw, req, resp, False)
-    return _CONNECTION_LINE.sub(b"", raw[:-2]) + b"Connection: close\r\n\r\n"
+    return heads.CONNECTION_LINE.sub(b"", raw[:-2]) + b"Connection: close\r\n\r\n"
