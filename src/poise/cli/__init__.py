@@ -13,23 +13,18 @@ written for them needs only its binary swapped.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 
 from poise import __version__
-from poise.cli import cert, check, ctl, demo, doctor, native, reload, run, vrrp
+from poise.cli import native
 
-# `poise -h` lists them in this order.
-COMMANDS = {
-    "run": run,
-    "reload": reload,
-    "check": check,
-    "demo": demo,
-    "ctl": ctl,
-    "cert": cert,
-    "vrrp": vrrp,
-    "doctor": doctor,
-}
+# `poise -h` lists them in this order. A command's module is imported only when it runs
+# or a help lists it: `poise ctl` and `poise check`, which Keepalived's track scripts run
+# every second, do not import cryptography, asyncio, the event loop... (issue 16).
+COMMANDS = ("run", "reload", "check", "demo", "ctl", "cert", "vrrp", "doctor")
 # These read their own command line before there was one parser: an argument they do not
 # know is still reported with their own usage line, as it was.
 OWN_USAGE = ("ctl", "cert", "vrrp", "doctor")
@@ -46,7 +41,7 @@ def main(argv: Sequence[str] | None = None, program: str | None = None) -> int:
     except native.NativeError as e:
         print(f"poise: {e}", file=sys.stderr)
         return 1
-    parser = build_parser()
+    parser = build_parser(args[0] if args and args[0] in COMMANDS else None)
     ns, extra = parser.parse_known_args(args)
     if extra:
         subparser = parser if ns.command not in OWN_USAGE else ns.subparser
@@ -57,16 +52,27 @@ def main(argv: Sequence[str] | None = None, program: str | None = None) -> int:
     if ns.command == "version":
         print(f"poise {__version__}")
         return 0
-    status: int = COMMANDS[ns.command].main(ns)
+    status: int = command(ns.command).main(ns)
     return status
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command(name: str) -> ModuleType:
+    """The module of the command `name` (poise.cli.NAME)."""
+    return importlib.import_module(f"poise.cli.{name}")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; with `only`, the command line of that command, the
+    others being names without their arguments (the command is the first argument, so
+    nothing else is parsed: their modules are not imported)."""
     parser = argparse.ArgumentParser(prog="poise", description=__doc__)
     parser.add_argument("--version", action="version", version=f"poise {__version__}")
     sub = parser.add_subparsers(dest="command")
-    for name, command in COMMANDS.items():
-        command.add_parser(sub)
+    for name in COMMANDS:
+        if only is None or name == only:
+            command(name).add_parser(sub)
+        else:
+            sub.add_parser(name)
         sub.choices[name].set_defaults(subparser=sub.choices[name])
     sub.add_parser("version", help="print the version")
     return parser

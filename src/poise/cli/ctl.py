@@ -20,8 +20,6 @@ import socket
 import sys
 import time
 
-from poise.config.address import AddressError, split_host_port
-
 TIMEOUT = 30.0  # seconds without a byte from poise before giving up
 
 
@@ -54,11 +52,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+class TargetError(ValueError):
+    """A --socket that names no stats socket."""
+
+
 def main(args: argparse.Namespace) -> int:
     target = args.socket
     try:
         family, address = parse_target(target)
-    except AddressError as exc:
+    except TargetError as exc:
         print(f"poise ctl: {exc}", file=sys.stderr)
         return 1
     line = " ".join(args.words) + "\n"
@@ -87,12 +89,19 @@ def parse_target(text: str) -> tuple[socket.AddressFamily, str | tuple[str, int]
     if prefix in ("unix", "uxst"):
         return socket.AF_UNIX, rest
     if prefix not in ("", "ipv4", "ipv6", "tcp", "tcp4", "tcp6"):
-        raise AddressError(f"unknown address prefix '{prefix}@' in '{text}'")
+        raise TargetError(f"unknown address prefix '{prefix}@' in '{text}'")
     if not prefix and (":" not in rest or rest.startswith(("/", "."))):
         return socket.AF_UNIX, rest
-    host, port = split_host_port(rest)
+    # Imported here: the configuration's model is no part of asking a socket (start-up
+    # time of the track scripts that run `poise ctl` every second, issue 16).
+    from poise.config.address import AddressError, split_host_port
+
+    try:
+        host, port = split_host_port(rest)
+    except AddressError as exc:
+        raise TargetError(str(exc)) from None
     if not port or not port.isdigit() or not 0 < int(port) < 65536:
-        raise AddressError(f"'{text}' is neither a socket path nor HOST:PORT")
+        raise TargetError(f"'{text}' is neither a socket path nor HOST:PORT")
     v6 = prefix in ("ipv6", "tcp6") or ":" in host
     return (socket.AF_INET6 if v6 else socket.AF_INET), (host or "127.0.0.1", int(port))
 
