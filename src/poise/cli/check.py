@@ -7,9 +7,13 @@ import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from poise.cli.files import add_files
 from poise.system.load import load, print_diagnostics
+
+if TYPE_CHECKING:
+    from poise.config.model import Config
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,8 +54,9 @@ def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
     status = 0
     if files:
         config, _ = load(files)
-        if config is not None:
-            # fd@N, sockpair@N: checked on this process's descriptors, as `haproxy -c` does.
+        if config is not None and names_descriptors(config):
+            # fd@N, sockpair@N: checked on this process's descriptors, as `haproxy -c` does
+            # (imported only then: net/ brings asyncio, issue 16's start-up time).
             from poise.net.inherited import check_inherited
 
             problems = check_inherited(config)
@@ -69,3 +74,12 @@ def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
         for path in keepalived:
             status = max(status, check_keepalived(path))
     return status
+
+
+def names_descriptors(config: Config) -> bool:
+    """Whether an address that net/inherited.py's inherited_addresses walks (stats
+    sockets, binds, servers) is `fd@N` or `sockpair@N`."""
+    addresses = [sock.address for sock in config.global_.stats_sockets]
+    addresses += [bind.address for proxy in config.frontends for bind in proxy.binds]
+    addresses += [server.address for proxy in config.backends for server in proxy.servers]
+    return any(address.inherited_fd is not None for address in addresses)

@@ -23,7 +23,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from poise.certs.check import config_diagnostics
 from poise.config.conditions import Facts
 from poise.config.diagnostics import Diagnostic, error, has_errors, warning
 from poise.config.haproxy import parse
@@ -136,8 +135,13 @@ def load_config(
         return None, diagnostics
     config = replace(config, global_=_resolve_ids(config.global_, diagnostics))
     config = _resolve_names(config, diagnostics)
-    # Every certificate, key and CA file, read and judged (certs/check.py).
-    diagnostics.extend(config_diagnostics(config, dt.datetime.now(dt.UTC)))
+    # Every certificate, key and CA file, read and judged (certs/check.py). Imported only
+    # for a configuration with TLS: cryptography is most of `poise check`'s start-up
+    # otherwise (issue 16, point 4).
+    if _uses_tls(config):
+        from poise.certs.check import config_diagnostics
+
+        diagnostics.extend(config_diagnostics(config, dt.datetime.now(dt.UTC)))
     diagnostics.extend(cpu_diagnostics(config.global_))
     return (None if has_errors(diagnostics) else config), diagnostics
 
@@ -181,6 +185,16 @@ def cpu_list(cpus: set[int] | frozenset[int]) -> str:
         else:
             ranges.append(str(cpu))
     return ",".join(ranges)
+
+
+def _uses_tls(config: Config) -> bool:
+    """Whether a bind or a server of `config` has TLS settings (certs/check.py judges
+    nothing else)."""
+    return any(
+        any(bind.tls is not None for bind in proxy.binds)
+        or any(server.tls is not None for server in proxy.servers)
+        for proxy in config.proxies
+    )
 
 
 def _lookup(address: Address, prefer: str | None = None) -> list[str]:
