@@ -433,6 +433,11 @@ class TcpSession(Relay):
             self.conn.sock.account(txn)
         self.ctx.forget(self)
         self.ctx.release(self.frontend, self.conn.sock)
+        if not self.dispatch.connecting:
+            # Nothing calls the session again: its Dispatch, which holds it as its owner,
+            # goes, so that it is freed now rather than by the garbage collector (issue 16,
+            # as net/http.py's forget_self).
+            del self.dispatch
 
     def log(self, txn: Txn, backend: Backend | None, now: float) -> None:
         """The session's log lines, at its end (core/counters.py's settle)."""
