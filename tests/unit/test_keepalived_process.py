@@ -2,9 +2,10 @@
 (`vrrp_priority`, `vrrp_cpu_affinity`, `vrrp_no_swap`; real-time scheduling:
 `vrrp_rt_priority`, `max_auto_priority`, `min_auto_priority_delay`, `vrrp_rlimit_rttime`)
 kept for vrrp/tuning.py and vrrp/realtime.py, what has no meaning for one poise process
-(`checker_*`, `bfd_*`) a warning that
-says why, Keepalived's leniency on bad values, and an instance without a virtual address
-run with Keepalived 2.2.7's warning (VRRPv2) or refused with its error (VRRPv3, IPv6)."""
+(`checker_*`, `bfd_*`, the checker's netlink and the process monitor's buffers) a warning
+that says why, the netlink sockets' buffer sizes, Keepalived's leniency on bad values, and
+an instance without a virtual address run with Keepalived 2.2.7's warning (VRRPv2) or
+refused with its error (VRRPv3, IPv6)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,10 @@ def test_without_them_nothing_is_changed() -> None:
         ("checker_rlimit_rttime 10000", "no separate checker process"),
         ("bfd_priority -5", "no BFD process"),
         ("bfd_rlimit_rttime 1000", "no BFD process"),
+        ("lvs_netlink_cmd_rcv_bufs 524288", "no separate checker process with netlink"),
+        ("lvs_netlink_monitor_rcv_bufs_force", "no separate checker process with netlink"),
+        ("process_monitor_rcv_bufs 500000", "no process-monitoring socket"),
+        ("process_monitor_rcv_bufs_force yes", "no process-monitoring socket"),
     ],
 )
 def test_what_one_poise_process_cannot_mean_is_a_warning_that_says_why(line: str, why: str) -> None:
@@ -72,6 +77,24 @@ def test_what_one_poise_process_cannot_mean_is_a_warning_that_says_why(line: str
     keyword = line.split(maxsplit=1)[0]
     assert warning.startswith(f"{PATH}:2: warning: '{keyword}': ")
     assert why in warning and warning.endswith("ignored")
+
+
+def test_netlink_receive_buffers_are_read_for_the_vrrp_process() -> None:
+    config, errs, warns = load(
+        "global_defs {\n vrrp_netlink_cmd_rcv_bufs 524288\n vrrp_netlink_cmd_rcv_bufs_force\n"
+        " vrrp_netlink_monitor_rcv_bufs 2097152\n vrrp_netlink_monitor_rcv_bufs_force off\n}\n"
+        + INSTANCE
+    )
+    assert config is not None and not errs and not warns
+    defaults = config.global_defs
+    assert (defaults.vrrp_netlink_cmd_rcv_bufs, defaults.vrrp_netlink_cmd_rcv_bufs_force) == (
+        524288,
+        True,
+    )
+    assert defaults.vrrp_netlink_monitor_rcv_bufs == 2097152
+    assert not defaults.vrrp_netlink_monitor_rcv_bufs_force
+    _, errs, _ = load("global_defs {\n vrrp_netlink_cmd_rcv_bufs lots\n}\n" + INSTANCE)
+    assert errs and errs[0].startswith(f"{PATH}:2: ")
 
 
 def test_real_time_settings_are_read_with_keepalived_defaults() -> None:

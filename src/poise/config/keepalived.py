@@ -234,6 +234,8 @@ class _Reader:
                 )
         elif keyword == "vrrp_rlimit_rttime":
             values[keyword] = integer(arity(node, 1)[0], 1, 2**31 - 1, keyword)
+        elif keyword in ("vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs"):
+            values[keyword] = integer(arity(node, 1)[0], 0, 2**31 - 1, keyword)
         elif keyword == "vrrp_no_swap":
             no_args(node)
             values[keyword] = True

@@ -34,7 +34,9 @@ GLOBAL = _words(
     "vrrp_higher_prio_send_advert vrrp_check_unicast_src vrrp_skip_check_adv_addr "
     "vrrp_startup_delay vrrp_mcast_group6 vrrp_priority vrrp_no_swap vrrp_cpu_affinity "
     "vrrp_rt_priority max_auto_priority min_auto_priority_delay vrrp_rlimit_rttime "
-    "process_name process_names vrrp_process_name"
+    "process_name process_names vrrp_process_name vrrp_netlink_cmd_rcv_bufs "
+    "vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
+    "vrrp_netlink_monitor_rcv_bufs_force"
 )
 GLOBAL_MAIL = _words(
     "notification_email notification_email_from smtp_server smtp_helo_name "
@@ -45,6 +47,15 @@ GLOBAL_MAIL = _words(
 _NO_CHECKER_PROCESS = (
     "poise vrrp has no separate checker process: the checkers run in its one process, "
     "which vrrp_priority, vrrp_no_swap and vrrp_cpu_affinity set: ignored"
+)
+_NO_CHECKER_NETLINK = (
+    "poise vrrp has no separate checker process with netlink sockets of its own (its virtual "
+    "servers are relayed in user space, with no IPVS to command): the one process's netlink "
+    "sockets are the vrrp_netlink_* ones: ignored"
+)
+_NO_PROCESS_MONITOR = (
+    "poise vrrp opens no process-monitoring socket (track_process and vrrp_track_process "
+    "are not implemented yet): ignored"
 )
 _NO_BFD_PROCESS = "poise has no BFD process (BFD is not implemented yet): ignored"
 _NO_CHECKER_NAME = (
@@ -60,32 +71,32 @@ GLOBAL_MEANINGLESS = {
         for name in ("priority", "rt_priority", "rlimit_rttime", "no_swap", "cpu_affinity")
     },
     **{
+        f"lvs_netlink_{name}": _NO_CHECKER_NETLINK
+        for name in ("cmd_rcv_bufs", "cmd_rcv_bufs_force", "monitor_rcv_bufs")
+    },
+    "lvs_netlink_monitor_rcv_bufs_force": _NO_CHECKER_NETLINK,
+    "process_monitor_rcv_bufs": _NO_PROCESS_MONITOR,
+    "process_monitor_rcv_bufs_force": _NO_PROCESS_MONITOR,
+    **{
         f"bfd_{name}": _NO_BFD_PROCESS
         for name in ("priority", "rt_priority", "rlimit_rttime", "no_swap", "cpu_affinity")
     },
 }
 GLOBAL_UNIMPLEMENTED = _words(
-    "checker_log_all_failures child_wait_time "
-    "config_save_dir data_use_instance dbus_service_name default_interface "
-    "disable_local_igmp dynamic_interfaces enable_dbus enable_snmp_checker enable_snmp_rfc "
-    "enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp enable_traps "
-    "fifo_write_vrrp_states_on_reload include_check instance linkbeat_use_polling "
-    "log_unknown_vrids lvs_flush lvs_flush_on_stop lvs_netlink_cmd_rcv_bufs "
-    "lvs_netlink_cmd_rcv_bufs_force lvs_netlink_monitor_rcv_bufs "
-    "lvs_netlink_monitor_rcv_bufs_force lvs_notify_fifo lvs_notify_fifo_script "
-    "lvs_sync_daemon lvs_timeouts namespace_with_ipsets "
-    "net_namespace net_namespace_ipvs nftables nftables_counters nftables_ifindex "
-    "nftables_ipvs nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority "
-    "notify_fifo notify_fifo_script process_monitor_rcv_bufs process_monitor_rcv_bufs_force "
-    "random_seed reload_check_config reload_file reload_repeat "
+    "checker_log_all_failures child_wait_time config_save_dir data_use_instance "
+    "dbus_service_name default_interface disable_local_igmp dynamic_interfaces enable_dbus "
+    "enable_snmp_checker enable_snmp_rfc enable_snmp_rfcv2 enable_snmp_rfcv3 enable_snmp_vrrp "
+    "enable_traps fifo_write_vrrp_states_on_reload include_check instance "
+    "linkbeat_use_polling log_unknown_vrids lvs_flush lvs_flush_on_stop lvs_notify_fifo "
+    "lvs_notify_fifo_script lvs_sync_daemon lvs_timeouts namespace_with_ipsets net_namespace "
+    "net_namespace_ipvs nftables nftables_counters nftables_ifindex nftables_ipvs "
+    "nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority notify_fifo "
+    "notify_fifo_script random_seed reload_check_config reload_file reload_repeat "
     "reload_time_file rs_init_notifies shutdown_script shutdown_script_timeout snmp_socket "
     "startup_script startup_script_timeout tmp_config_directory umask use_pid_dir "
     "vmac_addr_prefix vmac_prefix vrrp_down_timer_adverts vrrp_garp_extra_if "
-    "vrrp_gna_interval vrrp_ipsets vrrp_iptables vrrp_netlink_cmd_rcv_bufs "
-    "vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
-    "vrrp_netlink_monitor_rcv_bufs_force vrrp_notify_fifo vrrp_notify_fifo_script "
-    "vrrp_notify_priority_changes vrrp_rx_bufs_multiplier "
-    "vrrp_rx_bufs_policy vrrp_strict"
+    "vrrp_gna_interval vrrp_ipsets vrrp_iptables vrrp_notify_fifo vrrp_notify_fifo_script "
+    "vrrp_notify_priority_changes vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy vrrp_strict"
 )
 
 SCRIPT = _words("script interval timeout weight rise fall user init_fail")

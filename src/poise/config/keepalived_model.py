@@ -76,6 +76,12 @@ class GlobalDefs:
     max_auto_priority: int = 0
     min_auto_priority_delay: int = 1_000_000
     vrrp_rlimit_rttime: int = 10_000
+    # The receive buffers of the netlink sockets, commands and link events, in bytes (0:
+    # pyroute2's 1 MiB); `_force` sets them past net.core.rmem_max (SO_RCVBUFFORCE).
+    vrrp_netlink_cmd_rcv_bufs: int = 0
+    vrrp_netlink_cmd_rcv_bufs_force: bool = False
+    vrrp_netlink_monitor_rcv_bufs: int = 0
+    vrrp_netlink_monitor_rcv_bufs_force: bool = False
     # The process's name (comm: what ps -e, top and pgrep show), at most 15 characters:
     # Keepalived names its parent `process_name` and its VRRP child `vrrp_process_name`;
     # poise vrrp's one process is both, and takes the VRRP one when both are set.

@@ -132,6 +132,7 @@ class Daemon:
             router.machine.clock = self.clock
         self.queue = asyncio.Queue()
         self.netlink = Netlink()
+        self._netlink_buffers()
         self.routing = Routing(self.netlink, self._ifindex, self.log)
         self._group_notifiers()
         for name in self.sockets.receivers:
@@ -446,6 +447,7 @@ class Daemon:
             self._listen(name)
         self._group_notifiers()
         await self.routing.static_difference(old, new)
+        self._netlink_buffers()
         await self._firewall(new)
         for name in reload.changed_scripts(old, new):
             task = self.script_tasks.pop(name, None)
@@ -463,6 +465,11 @@ class Daemon:
             f"Reloaded: {len(step.kept)} instance(s) kept, {len(step.stopped)} stopped, "
             f"{len(step.started)} started"
         )
+
+    def _netlink_buffers(self) -> None:
+        assert self.netlink is not None
+        for problem in self.netlink.receive_buffers(self.config.global_defs):
+            self.log.info(problem, level="warning")
 
     def _release_vmacs(self) -> None:
         """Delete the VMAC interfaces no running instance uses."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any
 
-from poise.config.keepalived_model import NextHop, Route, Rule, VirtualAddress
+from poise.config.keepalived_model import GlobalDefs, NextHop, Route, Rule, VirtualAddress
 from poise.vrrp.packet import (
     ETH_P_ARP,
     PROTOCOL,
@@ -48,6 +48,8 @@ SCOPES = {"global": 0, "site": 200, "link": 253, "host": 254, "nowhere": 255}
 RECEIVE_SIZE = 65535
 RTPROT_KEEPALIVED = 18  # linux/rtnetlink.h: the protocol Keepalived marks its routes with
 RTNH_F_ONLINK = 4
+SO_RCVBUFFORCE = 33  # asm-generic/socket.h; not in Python's socket module
+NETLINK_RCVBUF = 1_048_576  # pyroute2's default for its sockets
 IFA_F_NODAD = 0x02  # linux/if_addr.h
 INFINITY_LIFE_TIME = 0xFFFFFFFF
 ANCILLARY_SIZE = 256
@@ -345,6 +347,34 @@ class Netlink:
         self.ipr = AsyncIPRoute()
         self.events = AsyncIPRoute()
         self.turn = asyncio.Lock()
+
+    def receive_buffers(self, defaults: GlobalDefs) -> list[str]:
+        """Size the two sockets' receive buffers as `vrrp_netlink_cmd_rcv_bufs` and
+        `vrrp_netlink_monitor_rcv_bufs` say (0: pyroute2's own size), past rmem_max with
+        SO_RCVBUFFORCE when `_force`: at start and at every reload, as Keepalived's VRRP
+        child sizes them. What the kernel refused, in Keepalived's words."""
+        refused = []
+        for which, ipr, size, force in (
+            (
+                "cmd",
+                self.ipr,
+                defaults.vrrp_netlink_cmd_rcv_bufs,
+                defaults.vrrp_netlink_cmd_rcv_bufs_force,
+            ),
+            (
+                "monitor",
+                self.events,
+                defaults.vrrp_netlink_monitor_rcv_bufs,
+                defaults.vrrp_netlink_monitor_rcv_bufs_force,
+            ),
+        ):
+            option = SO_RCVBUFFORCE if force and size else socket.SO_RCVBUF
+            try:
+                ipr.setsockopt(socket.SOL_SOCKET, option, size or NETLINK_RCVBUF)
+            except OSError as exc:
+                name = "SO_RCVBUFFORCE" if option == SO_RCVBUFFORCE else "SO_RCVBUF"
+                refused.append(f"netlink {which} socket: cannot set {name} to {size}: {exc}")
+        return refused
 
     async def add(self, vip: VirtualAddress, ifindex: int) -> str | None:
         """Add the address; None on success (or when it is already there), else why not."""
