@@ -3,7 +3,7 @@
 real-time scheduling (`vrrp_rt_priority`, and `max_auto_priority` taking it step by step when
 the process is held up past `min_auto_priority_delay`), read back from /proc and the kernel as
 `ps`/`taskset`/`chrt` would show them, and the warnings of the settings one poise process
-cannot mean in its log."""
+cannot mean in its log; the netlink sockets' receive buffers read back with ss."""
 
 from __future__ import annotations
 
@@ -208,3 +208,59 @@ def test_the_process_takes_its_name_and_a_reload_renames_it(tmp_path: Path) -> N
         conf.write_text(service)  # no name: back to the one it started with
         proc.send_signal(signal.SIGHUP)
         wait(lambda: comm(proc.pid) == "poise", "the name poise")
+
+
+def netlink_buffers(pid: int) -> list[int]:
+    """The receive buffers of the process's rtnetlink sockets, as `ss -f netlink -m` shows
+    them (rb: the size the kernel keeps, twice the size asked for), found by their port ids
+    (/proc/net/netlink maps the inodes of the process's sockets to them)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    ports = set()
+    for row in Path("/proc/net/netlink").read_text().splitlines()[1:]:
+        fields = row.split()
+        if fields[1] == "0" and fields[-1] in inodes:  # NETLINK_ROUTE
+            ports.add(fields[2])
+    out = subprocess.run(
+        ["ss", "-f", "netlink", "-m"], capture_output=True, text=True, check=True
+    ).stdout
+    lines = out.splitlines()
+    found = []
+    for line, after in zip(lines, [*lines[1:], ""], strict=True):
+        local = [f for f in line.split() if f.startswith("rtnl:")]
+        if local and local[0].rsplit("/", 1)[-1].removeprefix("rtnl:") in ports:
+            memory = line + after  # skmem may be on the line or the next one
+            found.append(int(memory.split("rb", 1)[1].split(",", 1)[0]))
+    return sorted(found)
+
+
+def test_netlink_buffers_are_sized_at_start_and_at_each_reload(tmp_path: Path) -> None:
+    service = SERVICE.format(port=free_port(), real=free_port())
+    rmem_max = int(Path("/proc/sys/net/core/rmem_max").read_text())
+    before = (
+        "global_defs {\n    vrrp_netlink_cmd_rcv_bufs 150000\n"
+        "    vrrp_netlink_monitor_rcv_bufs 180000\n}\n"
+    )
+    with vrrp(tmp_path, before + service) as (proc, log):
+        wait(lambda: {300000, 360000} <= set(netlink_buffers(proc.pid)), "150000 and 180000")
+        forced = rmem_max + 65536
+        conf = tmp_path / "keepalived.conf"
+        conf.write_text(
+            f"global_defs {{\n    vrrp_netlink_cmd_rcv_bufs {forced}\n"
+            "    vrrp_netlink_cmd_rcv_bufs_force\n    vrrp_netlink_monitor_rcv_bufs 120000\n}\n"
+            + service
+        )
+        proc.send_signal(signal.SIGHUP)
+        wait(lambda: "Reloaded:" in log.read_text(), "the reload")
+        sizes = set(netlink_buffers(proc.pid))
+        assert 240000 in sizes and 360000 not in sizes and 300000 not in sizes, sizes
+        if os.geteuid() == 0:
+            assert 2 * forced in sizes, sizes
+        else:
+            assert "cannot set SO_RCVBUFFORCE" in log.read_text()
+        text = log.read_text()
+        assert "Traceback" not in text and "not implemented" not in text
