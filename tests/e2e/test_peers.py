@@ -9,7 +9,9 @@ restarted poise gets the whole table back from HAProxy. Each node balances diffe
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -85,9 +87,12 @@ class Node:
             assert "Traceback" not in errors, errors
 
     def table(self, name: str) -> list[str]:
-        """`show table NAME` without the entries' addresses and expiry dates."""
-        lines = cli(self.sock, f"show table {name}").splitlines()[1:]
-        return sorted(MASK.sub("", line) for line in lines if line)
+        return shown(cli(self.sock, f"show table {name}"))
+
+
+def shown(text: str) -> list[str]:
+    """`show table NAME` without the entries' addresses and expiry dates."""
+    return sorted(MASK.sub("", line) for line in text.splitlines()[1:] if line)
 
 
 @contextmanager
@@ -225,6 +230,66 @@ def test_bad_peers_are_answered_and_dropped(tmp_path: Path, sent: bytes, answer:
             # It goes on: a good peer is still welcome, and the table is there.
             assert (await exchange(ports["poi_peer"], HELLO + b"\xff\x00")).startswith(b"200\n")
             assert cli(tmp_path / "poi.sock", "show table rates").startswith("# table: rates")
+        finally:
+            proc.terminate()
+            proc.wait(10)
+            assert proc.stderr is not None
+            errors = proc.stderr.read().decode()
+            proc.stderr.close()
+        assert "Traceback" not in errors, errors
+
+    run("uvloop", main, timeout=60)
+
+
+SOLO = """\
+global
+    stats socket {dir}/solo.sock level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 5s
+    timeout server 5s
+peers p
+    peer poi 127.0.0.1:{peer}
+backend st
+    stick-table type ip size 100 expire 60s peers p store http_req_cnt,gpc0
+frontend web
+    bind 127.0.0.1:{web}
+    http-request track-sc0 src table st
+    http-request sc-inc-gpc0(0)
+    http-request return status 200
+"""
+
+
+def test_a_reload_keeps_the_table(tmp_path: Path) -> None:
+    """The new worker calls its own peer address before it listens there, as HAProxy's
+    new process calls the old one: the old worker teaches it every entry."""
+
+    async def main() -> None:
+        web = free_port()
+        cfg = tmp_path / "solo.cfg"
+        cfg.write_text(SOLO.format(dir=tmp_path, peer=free_port(), web=web))
+        pidfile = tmp_path / "solo.pid"
+        command = [*POISE, "-W", "-L", "poi", "-f", str(cfg), "-p", str(pidfile)]
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        sock = tmp_path / "solo.sock"
+        try:
+            await accepting(web)
+            for client in ("127.0.0.2", "127.0.0.3", "127.0.0.3"):
+                await http_from(client, web)
+            before = shown(cli(sock, "show table st"))
+            assert len(before) == 2
+            worker = cli(sock, "show info")
+            os.kill(proc.pid, signal.SIGUSR2)
+
+            def new_worker_has_it() -> bool:
+                try:
+                    info, table = cli(sock, "show info"), cli(sock, "show table st")
+                except OSError:
+                    return False
+                return info != worker and shown(table) == before
+
+            await eventually(new_worker_has_it, 20, "the new worker with the old one's table")
         finally:
             proc.terminate()
             proc.wait(10)

@@ -76,9 +76,15 @@ class PeersSection:
     async def start(self) -> None:
         address = self.section.listen(self.local)
         if address is not None and address.port is not None:
+            host = address.host or "127.0.0.1"
+            await self.call_old(host, address.port)
             try:
                 self.server = await asyncio.start_server(
-                    self.accepted, address.host or None, address.port, reuse_address=True
+                    self.accepted,
+                    address.host or None,
+                    address.port,
+                    reuse_address=True,
+                    reuse_port=True,  # a reload: the old worker still listens there
                 )
             except OSError as exc:
                 console("ALERT", f"Starting peers {self.section.name}: cannot bind "
@@ -86,6 +92,35 @@ class PeersSection:
         for peer in self.section.remotes(self.local):
             self.spawn(self.call(peer.name))
         self.spawn(self.ticker())
+
+    async def call_old(self, host: str, port: int) -> None:
+        """A reload: before listening, call our own address as our own peer, as HAProxy's
+        new process calls the old one; the old worker answers and teaches its tables
+        (the session's resync request). Nothing there: a first start."""
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, port), HELLO_TIMEOUT
+            )
+        except (TimeoutError, OSError):
+            return
+        writer.write(wire.hello(self.local, self.local, os.getpid()))
+        try:
+            line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
+        except (TimeoutError, OSError):
+            line = b""
+        if line.strip() != b"200":
+            writer.close()
+            return
+        self.spawn(self.learn_from_old(reader, writer))
+
+    async def learn_from_old(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            with contextlib.suppress(TimeoutError, OSError, RuntimeError):
+                await self.run(self.local, reader, writer)
+        finally:
+            writer.close()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -127,7 +162,7 @@ class PeersSection:
     async def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         buffer = bytearray()
         lines: list[str] = []
-        names = [p.name for p in self.section.peers if p.name != self.local]
+        names = [p.name for p in self.section.peers]  # ourselves too: a new worker
         name: str | None = None
         try:
             while name is None:
