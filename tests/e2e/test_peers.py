@@ -164,6 +164,11 @@ def test_tables_go_both_ways_and_clients_keep_their_server(tmp_path: Path) -> No
             )
             assert "key=127.0.0.8 use=0 http_req_cnt=3 http_req_rate(10000)=3" in poi.table("rates")
             assert hap.table("tcpstick") == poi.table("tcpstick")
+            # `show peers` and `show info` say what HAProxy's say of the session.
+            for node, other in ((poi, "hap"), (hap, "poi")):
+                peers = cli(node.sock, "show peers")
+                assert f"id={other}(remote,active)" in peers and "last_status=ESTA" in peers
+                assert "ConnectedPeers: 1\n" in cli(node.sock, "show info")
             # A restarted poise asks for the whole table and gets it from HAProxy.
             before = hap.table("tcpstick")
             poi.stop()

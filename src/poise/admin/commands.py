@@ -59,6 +59,7 @@ from poise.admin.commands_maps import (
     cmd_show_acl,
     cmd_show_map,
 )
+from poise.admin.commands_peers import cmd_show_peers
 from poise.admin.commands_proxies import (
     cmd_clear_counters,
     cmd_clear_counters_all,
@@ -379,6 +380,8 @@ TABLE: tuple[Keyword, ...] = (
             "list backends in the current running config"),
     Keyword(("show", "sess"), OP, cmd_show_sess, "show sess [id]",
             "report the list of current sessions or dump this exact session"),
+    Keyword(("show", "peers"), U, cmd_show_peers, "show peers [dict|-] [section]",
+            "dump some information about all the peers or this peers section"),
     Keyword(("show", "table"), U, cmd_show_table, "show table <table> [<filter>]*",
             "report table usage stats or dump this table's contents (filter: data/key)"),
     Keyword(("clear", "table"), U, cmd_clear_table, "clear table <table> [<filter>]*",

@@ -16,6 +16,7 @@ import json
 
 from poise.admin import stats
 from poise.admin.stats_json import NATURES, ORIGINS, SCOPES
+from poise.core.peers import state as peers_state
 
 # name: (position in HAProxy 2.6's list, tags, type); `float` turns the "flt?" types
 # into floats.
@@ -109,8 +110,8 @@ def info_fields(view: stats.View, use_float: bool = False) -> list[Field]:
         ("description", info.description),
         ("Stopping", int(view.stopping)),
         ("Listeners", view.listeners or None),
-        ("ActivePeers", 0),  # no `peers` sections
-        ("ConnectedPeers", 0),
+        ("ActivePeers", peers_state.active_peers()),
+        ("ConnectedPeers", peers_state.connected_peers()),
         # poise's own field: accept() failures out of descriptors or memory (HAProxy only
         # logs them); each one left the connection waiting in the backlog, not closed.
         ("FailedAccepts", view.failed_accepts),

@@ -20,12 +20,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from poise.config.model import Address
 from poise.config.model_peers import Peers
 from poise.core.peers import wire
 from poise.core.peers.session import Closed, Session, check_hello, read_line
+from poise.core.peers.state import CONNECTED, CONNECTING, SECTIONS, PeerState, SectionState
 from poise.core.sticktable import Table
 from poise.net.logsink import console
 
@@ -70,10 +73,18 @@ class PeersSection:
         self.tasks: set[asyncio.Task[None]] = set()
         self.stopped = False
         self.resynced = False  # a peer has taught us its tables
+        # What `show peers` and `show info` report (core/peers/state.py).
+        self.state = SectionState(
+            section.name,
+            time.strftime("%d/%b/%Y:%H:%M:%S"),
+            [PeerState(p.name, p.name == local, _address(p.address)) for p in section.peers],
+            list(tables),
+        )
         for table in tables.values():
             table.changed = {}
 
     async def start(self) -> None:
+        SECTIONS.insert(0, self.state)  # HAProxy lists the last declared section first
         address = self.section.listen(self.local)
         if address is not None and address.port is not None:
             host = address.host or "127.0.0.1"
@@ -129,6 +140,8 @@ class PeersSection:
 
     def stop(self) -> None:
         self.stopped = True
+        if self.state in SECTIONS:
+            SECTIONS.remove(self.state)
         if self.server is not None:
             self.server.close()
         for link in list(self.links.values()):
@@ -141,18 +154,29 @@ class PeersSection:
     async def call(self, name: str) -> None:
         peer = self.section.peer(name)
         assert peer is not None and peer.address is not None
+        shown = self.state.peer(name)
+        assert shown is not None
+        loop = asyncio.get_running_loop()
         while not self.stopped:
             if name not in self.links:
+                shown.new_conn += 1
+                shown.status = CONNECTING
                 with contextlib.suppress(OSError, TimeoutError, ConnectionError):
                     await self.call_once(name, peer.address.host, peer.address.port or 0)
+            shown.reconnect = loop.time() + RECONNECT
             await asyncio.sleep(RECONNECT)
 
     async def call_once(self, name: str, host: str, port: int) -> None:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), HELLO_TIMEOUT)
         try:
+            shown = self.state.peer(name)
+            assert shown is not None
+            shown.status = CONNECTED
             writer.write(wire.hello(name, self.local, os.getpid()))
             line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
             code = line.strip()
+            shown.status = int(code) if code.isdigit() and len(code) < 4 else 0
+            shown.last_handshake = asyncio.get_running_loop().time()
             if code != b"200" or name in self.links:
                 return
             await self.run(name, reader, writer)
@@ -173,12 +197,16 @@ class PeersSection:
                 while name is None and (line := read_line(buffer)) is not None:
                     lines.append(line)
                     name = check_hello(lines, self.local, names)
+            shown = self.state.peer(name)
+            assert shown is not None
             old = self.links.pop(name, None)
             if old is not None:  # both ends called: the newer session wins
                 old.writer.close()
+                shown.coll += 1
             if writer.is_closing():
                 return
             writer.write(wire.status(wire.SUCCESS))
+            shown.status, shown.last_handshake = wire.SUCCESS, asyncio.get_running_loop().time()
             await self.run(name, reader, writer, bytes(buffer))
         except Closed as exc:
             if not writer.is_closing():
@@ -199,6 +227,10 @@ class PeersSection:
     ) -> None:
         session = Session(self.tables, self.now)
         link = self.links[name] = _Link(name, session, writer)
+        shown = self.state.peer(name)
+        assert shown is not None
+        shown.active = shown.established = True
+        shown.src, shown.dst = _ends(writer)
         try:
             if not self.resynced:
                 link.send(wire.control(wire.RESYNC_REQUEST))
@@ -208,6 +240,7 @@ class PeersSection:
                 if data:
                     link.received_at = asyncio.get_running_loop().time()
                     link.send(session.feed(data))
+                    shown.rx_hbt = session.heartbeats
                     if session.teach:
                         link.send(session.lesson(self.update_ids))
                     if session.learned:
@@ -217,11 +250,15 @@ class PeersSection:
                     return
         except Closed as exc:
             link.send(exc.reply)
+            shown.proto_err += 1
             console("WARNING", f"peers {self.section.name}: session with '{name}' closed: "
                     f"{exc.reason}")  # fmt: skip
         finally:
             if self.links.get(name) is link:
                 del self.links[name]
+                shown.active = shown.established = False
+                shown.src = shown.dst = ""
+                shown.heartbeat = None
 
     def teach_all(self, link: _Link) -> None:
         """A new session: every entry we have, so that the peer has them too."""
@@ -248,6 +285,12 @@ class PeersSection:
                     link.writer.close()
                 elif now - link.sent_at >= HEARTBEAT:
                     link.send(wire.control(wire.HEARTBEAT))
+                    shown = self.state.peer(link.name)
+                    if shown is not None:
+                        shown.tx_hbt += 1
+                shown = self.state.peer(link.name)
+                if shown is not None:
+                    shown.heartbeat = link.sent_at + HEARTBEAT
 
     def flush(self) -> None:
         """The entries touched since the last flush go to every session."""
@@ -262,6 +305,22 @@ class PeersSection:
             pushed = [(self.next_id(name), entry) for entry in entries]
             for link in list(self.links.values()):
                 link.send(link.session.push(name, pushed))
+
+
+def _address(address: Address | None) -> str:
+    if address is None:
+        return "0.0.0.0:0"
+    host = f"[{address.host}]" if ":" in address.host else address.host
+    return f"{host}:{address.port or 0}"
+
+
+def _ends(writer: asyncio.StreamWriter) -> tuple[str, str]:
+    """The session's source and destination as `show peers` prints them."""
+    found = []
+    for name in ("peername", "sockname"):
+        where = writer.get_extra_info(name)
+        found.append(f"{where[0]}:{where[1]}" if isinstance(where, tuple) else "")
+    return found[0], found[1]
 
 
 def local_name(global_localpeer: str | None) -> str:

@@ -103,6 +103,7 @@ class Session:
         self.confirm = 0  # "finished" messages to confirm
         self.learned = False  # a resync we asked for is finished
         self.received = 0  # messages read (heartbeats included): the peer is alive
+        self.heartbeats = 0  # heartbeats read
         self.updates = 0  # entries written into our tables
 
     # -- what the peer sends ----------------------------------------------------------
@@ -132,6 +133,8 @@ class Session:
         if klass == wire.CONTROL:
             if kind == wire.RESYNC_REQUEST:
                 self.teach = True
+            elif kind == wire.HEARTBEAT:
+                self.heartbeats += 1
             elif kind in (wire.RESYNC_FINISHED, wire.RESYNC_PARTIAL):
                 self.learned = True
                 return wire.control(wire.RESYNC_CONFIRM)
