@@ -140,6 +140,7 @@ def test_tables_go_both_ways_and_clients_keep_their_server(tmp_path: Path) -> No
             for node in (hap, poi):
                 await accepting(node.tcp)
                 await accepting(node.web)
+                await eventually(lambda n=node: answers(n.sock), 30, "serving")  # type: ignore[misc]
             # poise balances round robin: its clients spread; then through HAProxy
             # (`balance first`: all to s1 on its own) each keeps its server.
             ours = {c: await name_from(c, poi.tcp) for c in ("127.0.0.2", "127.0.0.3", "127.0.0.4")}
@@ -174,6 +175,7 @@ def test_tables_go_both_ways_and_clients_keep_their_server(tmp_path: Path) -> No
             poi.stop()
             poi.start()
             await accepting(poi.tcp)
+            await eventually(lambda: answers(poi.sock), 30, "serving")
             await eventually(lambda: poi.table("tcpstick") == before, 10, "the resync")
         for backend in backends:
             await backend.stop()
@@ -266,6 +268,13 @@ frontend web
 """
 
 
+def answers(sock: Path) -> bool:
+    try:
+        return cli(sock, "show info").startswith("Name:")
+    except OSError:
+        return False
+
+
 def test_a_reload_keeps_the_table(tmp_path: Path) -> None:
     """The new worker calls its own peer address before it listens there, as HAProxy's
     new process calls the old one: the old worker teaches it every entry."""
@@ -280,6 +289,7 @@ def test_a_reload_keeps_the_table(tmp_path: Path) -> None:
         sock = tmp_path / "solo.sock"
         try:
             await accepting(web)
+            await eventually(lambda: answers(sock), 30, "the worker serving")
             for client in ("127.0.0.2", "127.0.0.3", "127.0.0.3"):
                 await http_from(client, web)
             before = shown(cli(sock, "show table st"))
