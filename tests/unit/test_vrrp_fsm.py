@@ -9,6 +9,8 @@ from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from poise.vrrp import fsm
 from poise.vrrp.fsm import (
@@ -336,3 +338,48 @@ def test_gratuitous_arp_is_refreshed_while_master() -> None:
 def test_no_second_round_of_arp_when_the_delay_is_zero() -> None:
     vr, _ = master(garp_master_delay=0.0)
     assert Timer.GARP_DELAY not in vr.timers
+
+
+FORGED = [
+    heard(254, ttl=64),
+    heard(254, version=3),
+    heard(254, interval=300),
+    heard(254, addresses=(VIP, PEER)),
+    heard(254, addresses=(PEER,)),
+    heard(254, auth_type=AUTH_PASS, auth_data=b"x" * 8),
+    AdvertReceived(advert(254), PEER, ME, 255),
+    heard(0, ttl=1),  # a forged priority 0 must not hand over either
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    order=st.lists(st.integers(0, len(FORGED) - 1), min_size=200, max_size=2000),
+    as_master=st.booleans(),
+)
+def test_a_flood_of_forged_adverts_is_dropped_and_counted_never_a_state_change(
+    order: list[int], as_master: bool
+) -> None:
+    # "A flood of forged adverts ... is dropped and counted, never a state change" (issue
+    # 15): a master keeps its address and its advert timer, a backup its master-down timer
+    # (a forged advert must not hold off the take-over), and each reason is counted.
+    if as_master:
+        vr, clock = master()
+    else:
+        vr, clock = machine()
+        vr.handle(Started(100))
+    before, timers = state(vr), dict(vr.timers)
+    shown = 0
+    for index in order:
+        actions = vr.handle(FORGED[index])
+        assert all(isinstance(a, fsm.Log) for a in actions)
+        shown += sum(not a.detail for a in actions if isinstance(a, fsm.Log))
+    assert state(vr) is before and vr.timers == timers
+    assert sum(vr.dropped.values()) == len(order)
+    assert shown == len(vr.dropped)  # one line per reason; the repeats only with detail
+    if as_master:  # the control: an authentic higher priority still moves it
+        vr.handle(heard(200))
+        assert state(vr) is State.BACKUP
+    else:
+        fire(vr, clock, Timer.MASTER_DOWN)
+        assert state(vr) is State.MASTER
