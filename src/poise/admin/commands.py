@@ -94,9 +94,29 @@ from poise.admin.commands_table import cmd_clear_table, cmd_set_table, cmd_show_
 from poise.config.tune import BUFSIZE, MAXREWRITE
 
 __all__ = [
-    "LEVELS", "TABLE", "Answer", "ClearFrontends", "Command", "DropIdle", "Effect",
-    "EndSession", "EndSessions", "Keyword", "Level", "LineReader", "Notice", "Pause",
-    "Request", "Session", "SetMaxconn", "distance", "execute", "fingerprint", "split_words",
+    "LEVELS",
+    "SHARED",
+    "TABLE",
+    "Answer",
+    "ClearFrontends",
+    "Command",
+    "DropIdle",
+    "Effect",
+    "EndSession",
+    "EndSessions",
+    "Keyword",
+    "Level",
+    "LineReader",
+    "Notice",
+    "Pause",
+    "Request",
+    "Session",
+    "SetMaxconn",
+    "distance",
+    "execute",
+    "fingerprint",
+    "shared",
+    "split_words",
 ]  # fmt: skip
 
 MAX_ARGS = 64  # HAProxy's MAX_CLI_ARGS: further words are ignored
@@ -447,3 +467,24 @@ TABLE: tuple[Keyword, ...] = (
     Keyword(("shutdown", "sessions", "server"), A, cmd_shutdown_sessions_server,
             "shutdown sessions server <bk>/<srv>", "kill sessions on a server"),
 )  # fmt: skip
+
+# The commands that change the balancer's state: with several workers (`nbthread`), the
+# worker that answers one has every other worker run it too (net/admin_socket.py).
+# `shutdown session` names a session of the worker that lists it, `set timeout cli` the
+# client's own connection: neither goes to the others.
+SHARED = frozenset({
+    ("clear", "counters"), ("clear", "counters", "all"), ("disable", "server"),
+    ("enable", "server"), ("set", "server"), ("set", "weight"),
+    ("set", "maxconn", "frontend"), ("set", "maxconn", "global"), ("set", "maxconn", "server"),
+    ("add", "server"), ("del", "server"), ("disable", "frontend"), ("enable", "frontend"),
+    ("disable", "dynamic-cookie", "backend"), ("enable", "dynamic-cookie", "backend"),
+    ("set", "dynamic-cookie-key", "backend"), ("add", "acl"), ("add", "map"),
+    ("clear", "acl"), ("clear", "map"), ("del", "acl"), ("del", "map"), ("set", "map"),
+    ("clear", "table"), ("set", "table"), ("shutdown", "sessions", "server"),
+})  # fmt: skip
+
+
+def shared(line: str) -> bool:
+    """Does this command line change what every worker must agree on?"""
+    keyword = find_keyword(split_words(line))
+    return keyword is not None and keyword.words in SHARED

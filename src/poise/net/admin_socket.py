@@ -497,6 +497,12 @@ class AdminConnection(asyncio.Protocol):
             self.give_sockets(transport)
             return
         answer = commands.execute(command, self.session, self.service.view())
+        siblings = self.service.ctx.siblings  # nbthread: the others run it (admin_shared.py)
+        if siblings.count > 1 and commands.shared(command.line):
+            level = int(self.session.level)
+            siblings.broadcast(
+                "cli", {"line": command.line, "payload": command.payload, "level": level}
+            )
         if answer.text:
             transport.write(answer.text.encode("utf-8", "surrogateescape"))
         start(list(answer.goes))

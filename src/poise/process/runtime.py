@@ -33,6 +33,7 @@ from poise.core.sockstats import SocketCounters
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.core.termination import Failure
 from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
+from poise.net.admin_shared import follow_commands
 from poise.net.admin_socket import admin_info, serve_admin
 from poise.net.context import Context
 from poise.net.http import HttpSession
@@ -195,11 +196,13 @@ class Runtime:
                 # net/tls.py runs the handshake and logs a failed one as HAProxy does.
                 factory = accepting(ctx, frontend, listener, factory, sock)
             self.acceptors.append(frontend_acceptor(ctx, frontend, listener, factory, sock))
+        info = admin_info(global_, loop)
+        follow_commands(ctx, info)  # nbthread: the commands another worker answered
         if self.admin_socks:
             self.acceptors += serve_admin(
                 ctx,
                 self.admin_socks,
-                admin_info(global_, loop),
+                info,
                 global_.stats_timeout / 1000,
                 self.export_listeners,
             )
