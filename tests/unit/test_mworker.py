@@ -14,6 +14,7 @@ from poise.core.mworker import (
     READY,
     Command,
     Exit,
+    Launch,
     Log,
     Master,
     Notify,
@@ -31,7 +32,7 @@ def logs(commands: list[Command]) -> list[str]:
 
 
 def running(master: Master, pid: int = 100) -> Master:
-    assert master.start() == [Spawn()]
+    assert master.start() == [Launch(reload=False), Spawn()]
     master.spawned(pid)
     master.loaded(pid, ["a warning the master showed already"])
     master.ready(pid)
@@ -40,7 +41,7 @@ def running(master: Master, pid: int = 100) -> Master:
 
 def test_start_spawns_then_the_ready_worker_becomes_current() -> None:
     master = Master()
-    assert master.start() == [Spawn()]
+    assert master.start() == [Launch(reload=False), Spawn()]
     assert master.spawned(100) == [Log("notice", "New worker (100) forked")]
     assert master.loaded(100, ["w"]) == []  # shown by the master when it read the files
     commands = master.ready(100)
@@ -54,6 +55,7 @@ def test_a_reload_starts_a_worker_and_the_old_one_finishes_softly_once_the_new_s
     assert master.reload() == [
         Log("notice", "Reloading poise"),
         Notify(("RELOADING=1", "STATUS=Reloading configuration.")),
+        Launch(reload=True),
         Spawn(),
     ]
     master.spawned(101)
@@ -327,7 +329,7 @@ def generation(master: Master, first_pid: int, count: int) -> list[int]:
 
 def test_a_generation_serves_once_every_worker_of_it_is_ready() -> None:
     master = Master()
-    assert master.start(3) == [Spawn(0, 3), Spawn(1, 3), Spawn(2, 3)]
+    assert master.start(3) == [Launch(reload=False), Spawn(0, 3), Spawn(1, 3), Spawn(2, 3)]
     pids = generation(master, 100, 3)
     assert master.ready(100) == [] and master.ready(101) == []
     commands = master.ready(102)

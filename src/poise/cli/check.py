@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from poise.cli.files import add_files
+from poise.config.haproxy_program import need_master_worker
 from poise.system.load import load, print_diagnostics
 
 if TYPE_CHECKING:
@@ -27,24 +28,34 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="a keepalived.conf to check (as `poise vrrp -f FILE` reads it; repeatable)",
     )
     check.add_argument(
+        "-W",
+        "-Ws",
+        dest="master_worker",
+        action="store_true",
+        help="as `poise run -W` would run it: in master-worker mode (haproxy -c -W)",
+    )
+    check.add_argument(
         "-q", action="store_true", help="quiet: print nothing, the exit status says (haproxy -c -q)"
     )
 
 
 def main(ns: argparse.Namespace) -> int:
     if not ns.q:
-        return cmd_check(ns.files or [], ns.keepalived or [])
+        return cmd_check(ns.files or [], ns.keepalived or [], ns.master_worker)
     with (
         open(os.devnull, "w") as nowhere,
         contextlib.redirect_stdout(nowhere),
         contextlib.redirect_stderr(nowhere),
     ):
-        return cmd_check(ns.files or [], ns.keepalived or [])
+        return cmd_check(ns.files or [], ns.keepalived or [], ns.master_worker)
 
 
-def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
+def cmd_check(
+    files: Sequence[str], keepalived: Sequence[str] = (), master_worker: bool = False
+) -> int:
     """`-f` files are one haproxy.cfg configuration; each `-k` file is a keepalived.conf.
-    The exit status is 1 when any of them has an error."""
+    The exit status is 1 when any of them has an error. `master_worker`: -W was given
+    (`program` sections need that mode)."""
     if not files and not keepalived:
         print(
             "poise check: give -f FILE (haproxy.cfg) and/or -k FILE (keepalived.conf)",
@@ -59,7 +70,7 @@ def cmd_check(files: Sequence[str], keepalived: Sequence[str] = ()) -> int:
             # (imported only then: net/ brings asyncio, issue 16's start-up time).
             from poise.net.inherited import check_inherited
 
-            problems = check_inherited(config)
+            problems = check_inherited(config) + need_master_worker(config, master_worker)
             print_diagnostics(problems)
             if problems:
                 config = None

@@ -18,7 +18,8 @@ from collections.abc import Sequence
 __all__ = ["NativeError", "translate"]
 
 # HAProxy's flags that `poise run` takes as they are, with the number of values each takes.
-# In check mode (-c) they are accepted and have no use: -c only reads the files.
+# In check mode (-c) they are accepted and have no use (-c only reads the files), except
+# -W and -Ws: a `program` section is refused without master-worker mode, with -c as well.
 RUN_FLAGS = {"-db": 0, "-D": 0, "-W": 0, "-Ws": 0, "-q": 0, "-p": 1, "-x": 1, "-S": 1, "-L": 1}
 # poise's own words, which keep their meaning whatever the program is called.
 OWN = ("-h", "--help", "--version")
@@ -43,7 +44,7 @@ def haproxy(args: Sequence[str]) -> list[str]:
     """HAProxy 2.6's command line (`haproxy` with no arguments prints it) as poise's."""
     files: list[str] = []
     kept: list[str] = []  # for `run`, in their order
-    check = quiet = False
+    check = quiet = master_worker = False
     i = 0
     while i < len(args):
         flag = args[i]
@@ -70,13 +71,15 @@ def haproxy(args: Sequence[str]) -> list[str]:
                 i += 1
             kept += [flag, *pids]
         elif flag in RUN_FLAGS:
+            master_worker = master_worker or flag in ("-W", "-Ws")
             count = RUN_FLAGS[flag]
             kept += [flag, *(value(args, i, flag) for _ in range(count))]
             i += count
         else:
             raise NativeError(f"'{flag}' (HAProxy's command line) is not supported by poise")
     if check:
-        return ["check", *(a for f in files for a in ("-f", f)), *(["-q"] if quiet else [])]
+        mode = ["-W"] if master_worker else []
+        return ["check", *(a for f in files for a in ("-f", f)), *mode, *(["-q"] if quiet else [])]
     return ["run", *(a for f in files for a in ("-f", f)), *kept]
 
 

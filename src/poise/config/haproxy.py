@@ -30,6 +30,7 @@ from poise.config.haproxy_http_actions import EXPERIMENTAL
 from poise.config.haproxy_http_errors import HttpErrorsParser, section_name
 from poise.config.haproxy_peers import PeersParser
 from poise.config.haproxy_peers import section_name as peers_name
+from poise.config.haproxy_program import ProgramParser
 from poise.config.haproxy_proxy import ProxyParser, check_name
 from poise.config.haproxy_resolvers import ResolversParser, implicit_default
 from poise.config.haproxy_resolvers import check_name as check_resolvers_name
@@ -57,6 +58,7 @@ class _Reader:
         self.http_errors_parser: HttpErrorsParser | None = None
         self.cache_parser: CacheParser | None = None
         self.peers_parser: PeersParser | None = None
+        self.program_parser: ProgramParser | None = None
         self.http_errors_where: dict[str, Where] = {}
         self.section: str | None = None  # None: before any section in this file
 
@@ -96,6 +98,9 @@ class _Reader:
         if self.peers_parser is not None:
             self.parsed.peers.append(self.peers_parser.value)
             self.peers_parser = None
+        if self.program_parser is not None:
+            self.parsed.programs.append(self.program_parser.finish())
+            self.program_parser = None
 
     def start_peers(self, line: Line) -> None:
         """`peers NAME`: its lines go to a PeersParser until the next section."""
@@ -137,6 +142,20 @@ class _Reader:
         self.section = keywords.CACHE_SECTION
         self.cache_parser = CacheParser(name, line.where, self.diagnostics)
 
+    def start_program(self, line: Line) -> None:
+        """`program NAME`: its lines go to a ProgramParser until the next section."""
+        self.finish_resolvers()
+        self.section, self.proxy_parser = "skip", None
+        try:
+            name = one_arg(line.words[1:], "an <id>")
+            if any(p.name == name for p in self.parsed.programs):
+                raise Problem(f"'{name}' program section already exists in the configuration.")
+        except Problem as exc:
+            self.diagnostics.append(error(line.where, str(exc), line.words[0]))
+            return
+        self.section = keywords.PROGRAM_SECTION
+        self.program_parser = ProgramParser(name, line.where, self.diagnostics)
+
     def start_userlist(self, line: Line) -> None:
         """`userlist NAME`: its lines go to a UserlistParser until the next section."""
         self.finish_resolvers()
@@ -173,6 +192,8 @@ class _Reader:
             self.start_cache(line)
         elif keyword == keywords.PEERS_SECTION:
             self.start_peers(line)
+        elif keyword == keywords.PROGRAM_SECTION:
+            self.start_program(line)
         elif keyword in keywords.UNIMPLEMENTED_SECTIONS:
             self.finish_resolvers()
             self.diagnostics.append(
@@ -201,6 +222,8 @@ class _Reader:
             self.cache_parser.feed(line.where, line.words)
         elif self.peers_parser is not None:
             self.peers_parser.feed(line.where, line.words)
+        elif self.program_parser is not None:
+            self.program_parser.feed(line.where, line.words)
         elif self.section is None:
             self.diagnostics.append(
                 error(

@@ -47,7 +47,7 @@ from poise.config.model import (
     Where,
 )
 from poise.config.model_checks import TcpCheck, TcpCheckRule
-from poise.config.model_global import Cache
+from poise.config.model_global import Cache, Program
 from poise.config.model_http import ErrorFilesRef, OriginalTo, PersistRule
 from poise.config.model_peers import Peers
 from poise.config.model_stick import StickRule, StickTable
@@ -391,5 +391,6 @@ class ParsedConfig:
     userlists: list[Userlist] = field(default_factory=list)  # `userlist` sections
     caches: list[Cache] = field(default_factory=list)  # `cache` sections
     peers: list[Peers] = field(default_factory=list)  # `peers` sections
+    programs: list[Program] = field(default_factory=list)  # `program` sections
     # `http-errors` sections: name -> status -> file.
     http_errors: dict[str, dict[int, ErrorFile]] = field(default_factory=dict)

@@ -38,7 +38,6 @@ UNIMPLEMENTED_SECTIONS = frozenset(
         "fcgi-app",
         "log-forward",
         "mailers",
-        "program",
         "ring",
         "traces",
     }
@@ -49,10 +48,12 @@ USERLIST_SECTION = "userlist"
 HTTP_ERRORS_SECTION = "http-errors"
 CACHE_SECTION = "cache"
 PEERS_SECTION = "peers"
+PROGRAM_SECTION = "program"
 ALL_SECTIONS = (
     SECTIONS
     | UNIMPLEMENTED_SECTIONS
-    | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION, CACHE_SECTION, PEERS_SECTION}
+    | {RESOLVERS_SECTION, USERLIST_SECTION, HTTP_ERRORS_SECTION, CACHE_SECTION}
+    | {PEERS_SECTION, PROGRAM_SECTION}
 )
 
 # --- global section (configuration.txt 3) ----------------------------------------------

@@ -177,6 +177,7 @@ class _Linker:
             tables=stick_tables(self.parsed.proxies, self.parsed.peers, self.diagnostics),
             caches=tuple(self.parsed.caches),
             peers=tuple(self.parsed.peers),
+            programs=tuple(self.parsed.programs),
         )
 
     # --- one proxy -----------------------------------------------------------------------

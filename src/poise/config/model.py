@@ -14,7 +14,7 @@ from enum import Enum, Flag, auto
 from typing import Literal
 
 from poise.config.model_checks import TcpCheck
-from poise.config.model_global import Cache, CpuMap, StatsSocket
+from poise.config.model_global import Cache, CpuMap, Program, StatsSocket
 from poise.config.model_http import (
     Acl,
     AclPattern,
@@ -584,6 +584,7 @@ class Config:
     tables: tuple[StickTable, ...] = ()  # the proxies' `stick-table`s (model_stick.py)
     caches: tuple[Cache, ...] = ()  # `cache` sections (core/http/cache.py)
     peers: tuple[Peers, ...] = ()  # `peers` sections (model_peers.py)
+    programs: tuple[Program, ...] = ()  # `program` sections (process/programs.py)
 
     def proxy(self, name: str) -> Proxy | None:
         return next((p for p in self.proxies if p.name == name), None)

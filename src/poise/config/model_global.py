@@ -1,6 +1,6 @@
 """Parts of the `global` section's model (config/model.py's Global) kept apart to hold
-that module within its size: the `stats socket` lines, the `cache` sections, and the
-`cpu-map` lines (config/cpumap.py).
+that module within its size: the `stats socket` lines, the `cache` and `program`
+sections, and the `cpu-map` lines (config/cpumap.py).
 """
 
 from __future__ import annotations
@@ -43,3 +43,15 @@ class Cache:
     max_age: int = 60
     process_vary: bool = False
     max_secondary_entries: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """One `program` section. `user` and `group` are names, looked up when it starts."""
+
+    name: str
+    where: Where
+    command: tuple[str, ...] = ()
+    user: str | None = None
+    group: str | None = None
+    start_on_reload: bool = True

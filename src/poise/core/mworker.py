@@ -21,6 +21,14 @@ starts N new ones, and the generation before is told to leave once all N serve; 
 fails fails the whole new generation. A current worker that dies is replaced in its slot
 (HAProxy's threads cannot die alone, so there is no HAProxy rule to follow): at once the
 first time, then after a back-off that doubles while it keeps dying, up to MAX_BACKOFF.
+
+`program` sections (configuration.txt 3.7) are children of the master too, as HAProxy 2.6
+runs them: started before the first worker; at each reload every start-on-reload program
+starts again before the new workers, and once they serve every program started before is
+sent SIGUSR1 (also the ones without start-on-reload: HAProxy 2.6 signals them and starts no
+new one); a current program that exits with a failure takes everything down
+(exit-on-failure, as a worker); a stop signals them with the workers, and the master leaves
+once they are gone as well.
 """
 
 from __future__ import annotations
@@ -61,6 +69,15 @@ class Worker:
     replacing: bool = False  # it replaces a dead worker of the current generation
 
 
+@dataclass(slots=True)
+class Program:
+    """A running `program` section's process. NEW until the workers it came with serve."""
+
+    pid: int
+    name: str
+    role: Role
+
+
 # -- commands (the shell runs them in order) --------------------------------------------
 
 
@@ -73,6 +90,14 @@ class Spawn:
     count: int = 1
     replacing: bool = False
     delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """Start the `program` sections: all of them, or at a reload the start-on-reload ones,
+    of the configuration as it is now."""
+
+    reload: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +145,7 @@ class Exit:
     status: int
 
 
-Command = Spawn | Stop | Log | Notify | Release | Started | Exit
+Command = Spawn | Launch | Stop | Log | Notify | Release | Started | Exit
 
 READY = Notify(("READY=1", "STATUS=Ready."))
 
@@ -132,6 +157,7 @@ class Master:
     exit_on_failure: bool = True
     max_reloads: int | None = None  # `mworker-max-reloads`
     workers: dict[int, Worker] = field(default_factory=dict)
+    programs: dict[int, Program] = field(default_factory=dict)
     phase: Phase = Phase.STARTING
     pending: bool = False  # a reload asked for while one runs
     status: int = 0  # the master's exit status
@@ -172,9 +198,10 @@ class Master:
     # -- events -----------------------------------------------------------------------
 
     def start(self, count: int = 1) -> list[Command]:
-        """The master holds its listening sockets: start the first generation."""
+        """The master holds its listening sockets: start the programs and the first
+        generation."""
         self.count = self.next_count = count
-        return self._generation()
+        return [Launch(reload=False), *self._generation()]
 
     def _generation(self) -> list[Command]:
         return [Spawn(slot, self.next_count) for slot in range(self.next_count)]
@@ -216,6 +243,7 @@ class Master:
         return [
             Log("notice", "Reloading poise"),
             Notify(("RELOADING=1", "STATUS=Reloading configuration.")),
+            Launch(reload=True),
             *self._generation(),
         ]
 
@@ -264,6 +292,12 @@ class Master:
             new.role = Role.CURRENT
         self.generation, self.count = generation[0].generation, self.next_count
         self.vacant.clear()
+        for program in self.programs.values():
+            if program.role is Role.NEW:
+                program.role = Role.CURRENT
+            else:
+                program.role = Role.OLD
+                commands.append(Stop(program.pid, soft=True))
         for before in previous:
             before.role, before.replacing = Role.OLD, False
             before.reloads += 1
@@ -309,6 +343,39 @@ class Master:
                     )
                     commands += self._stop_all(soft=False)
         return self._then_maybe_done(commands)
+
+    def program_forked(self, pid: int, name: str) -> list[Command]:
+        self.programs[pid] = Program(pid, name, Role.NEW)
+        return [Log("notice", f"New program '{name}' ({pid}) forked")]
+
+    def program_not_started(self, name: str, reason: str) -> list[Command]:
+        """A program could not be started (its command, user or group): as HAProxy's
+        forked program that cannot exec it, it fails with exit code 1."""
+        commands: list[Command] = [Log("alert", f"{reason} (program '{name}')")]
+        return self._then_maybe_done(commands + self._program_failed(1))
+
+    def program_exited(self, pid: int, code: int, how: str) -> list[Command]:
+        program = self.programs.pop(pid, None)
+        if program is None:
+            return []
+        said = f"program '{program.name}' ({pid}) exited with code {code} ({how})"
+        if program.role is Role.OLD:
+            return self._then_maybe_done([Log("warning", f"Former {said}")])
+        commands: list[Command] = [Log("alert", f"Current {said}")]
+        return self._then_maybe_done(commands + self._program_failed(code))
+
+    def _program_failed(self, code: int) -> list[Command]:
+        if self.phase not in (Phase.STARTING, Phase.RUNNING) or code in EXPECTED_EXITS:
+            return []
+        self.status = code
+        if not self.exit_on_failure:
+            return []
+        commands: list[Command] = [
+            Log("alert", "exit-on-failure: killing every processes with SIGTERM")
+        ]
+        if self.phase is Phase.STARTING:
+            commands.append(Started(False, ("poise: a program failed during start-up",)))
+        return commands + self._stop_all(soft=False)
 
     def stop(self, soft: bool) -> list[Command]:
         """SIGTERM or SIGINT (soft=False), SIGUSR1 (soft=True) to the master: the same
@@ -395,7 +462,10 @@ class Master:
         if self.phase is not Phase.DONE:
             self.phase = Phase.STOPPING
         self.pending = False
-        return [Stop(w.pid, soft and w.role is not Role.NEW) for w in self.workers.values()]
+        stops: list[Command] = [
+            Stop(w.pid, soft and w.role is not Role.NEW) for w in self.workers.values()
+        ]
+        return stops + [Stop(pid, soft) for pid in self.programs]
 
     def _then_maybe_done(self, commands: list[Command]) -> list[Command]:
         """`commands`, then the master's exit if no worker is left: unless these very
@@ -406,7 +476,7 @@ class Master:
 
     def _maybe_done(self) -> list[Command]:
         # Also when every worker left on its own: HAProxy's master leaves then too.
-        if self.workers or self.phase in (Phase.STARTING, Phase.DONE):
+        if self.workers or self.programs or self.phase in (Phase.STARTING, Phase.DONE):
             return []
         self.phase = Phase.DONE
         return [

@@ -18,6 +18,8 @@ Its messages go to the terminal in HAProxy's format; its alerts (a reload that f
 worker that died) also go to the global `log` servers (syslog), where a daemon's reload
 failures can be read. Its other messages do not: HAProxy's master sends nothing there.
 
+The processes of `program` sections are the master's children too (programs.py).
+
 Settings read once by the master (a restart changes them): `daemon`, `pidfile`,
 `master-worker`, `mworker-max-reloads`. Everything else is the worker's, re-read at each
 reload.
@@ -42,6 +44,7 @@ from poise.net.logsink import CONSOLE, LogSink, LogSinkError, console, log_hostn
 from poise.process import unix
 from poise.process.bus import RELAYED, Relay
 from poise.process.handover import Channel, SocketSpec, SocketTable, specs_for
+from poise.process.programs import Forked, Programs
 from poise.system.load import load_config
 from poise.system.notify import ENV as NOTIFY_ENV
 from poise.system.notify import notify
@@ -99,6 +102,7 @@ def run_master(
     )
     master.handover = (tuple(finish), tuple(terminate))
     master.count = count
+    master.programs.configure(config.programs)
     try:
         return master.run()
     finally:
@@ -158,6 +162,7 @@ class Master:
         self.status: int | None = None
         self.handover: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
         self.count = 1  # `nbthread` at start
+        self.programs = Programs(cwd)
         self.bus = Relay(self.children)
         self.loop = asyncio.new_event_loop()
 
@@ -190,10 +195,15 @@ class Master:
     # -- events -------------------------------------------------------------------------
 
     def reload(self) -> None:
-        self.apply(self.state.reload(nbthread(self.files)))
+        config, _ = load_config(self.files)  # the paths are absolute
+        self.programs.configure(None if config is None else config.programs)
+        self.apply(self.state.reload(None if config is None else config.global_.nbthread))
 
     def reap(self) -> None:
-        """SIGCHLD: every worker that exited (what it said before is read first)."""
+        """SIGCHLD: every worker that exited (what it said before is read first), and
+        every program."""
+        for pid, code, how in self.programs.reap():
+            self.apply(self.state.program_exited(pid, code, how))
         for pid, child in list(self.children.items()):
             returncode = child.proc.poll()
             if returncode is None:
@@ -262,6 +272,12 @@ class Master:
                 self.loop.call_later(command.delay, self.due, command.slot)
             elif isinstance(command, mworker.Spawn):
                 self.spawn(command)
+            elif isinstance(command, mworker.Launch):
+                for started in self.programs.launch(command.reload):
+                    if isinstance(started, Forked):
+                        self.apply(self.state.program_forked(started.pid, started.name))
+                    else:
+                        self.apply(self.state.program_not_started(started.name, started.reason))
             elif isinstance(command, mworker.Stop):
                 signum = signal.SIGUSR1 if command.soft else signal.SIGTERM
                 for problem in unix.signal_pids([command.pid], signum):
@@ -282,6 +298,8 @@ class Master:
         self.apply(self.state.due(slot))
 
     def spawn(self, command: mworker.Spawn) -> None:
+        if self.state.phase in (mworker.Phase.STOPPING, mworker.Phase.DONE):
+            return  # a program failed at start: the master is leaving
         ours, theirs = Channel.pair()
         argv = [sys.executable, "-m", "poise.process.worker", "--channel", str(theirs.fileno())]
         if command.count > 1:
@@ -341,13 +359,6 @@ class Master:
             self.startup.ready()
         else:
             self.startup.fail("\n".join(command.lines) or "poise: the worker could not start")
-
-
-def nbthread(files: Sequence[str]) -> int | None:
-    """The `nbthread` of the configuration as it is now, for a reload (None when it does
-    not load: the new worker says why)."""
-    config, _ = load_config(files)  # the paths are absolute
-    return None if config is None else config.global_.nbthread
 
 
 def lines(value: object) -> list[str]:

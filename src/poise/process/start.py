@@ -30,6 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from poise.config import model
+from poise.config.haproxy_program import need_master_worker
 from poise.net import getsocks
 from poise.net.admin_socket import open_admin_sockets
 from poise.net.inherited import open_bind, server_sockpairs
@@ -39,7 +40,7 @@ from poise.net.loop import new_event_loop
 from poise.process import unix
 from poise.process.handover import Inherited
 from poise.process.runtime import Runtime, run_until_stopped
-from poise.system.load import load
+from poise.system.load import load, print_diagnostics
 from poise.system.notify import notify
 
 
@@ -69,6 +70,10 @@ def run(
     global_ = config.global_
     pidfile = pidfile or global_.pidfile
     detach = (daemon or global_.daemon) and not foreground
+    problems = need_master_worker(config, master_worker)
+    if problems:
+        print_diagnostics(problems)
+        return 1
     # `nbthread N > 1`: N workers, so a master that holds their sockets (HAProxy runs
     # threads in one process: it needs no -W for it).
     if master_worker or global_.master_worker or global_.nbthread > 1:

@@ -69,6 +69,24 @@ def _resolve_ids(global_: Global, diagnostics: list[Diagnostic]) -> Global:
     return global_
 
 
+def _check_program_owners(config: Config, diagnostics: list[Diagnostic]) -> None:
+    """A `program` section's `user` and `group` must name a user and a group of this
+    system, as HAProxy checks them while parsing (the program starts with their ids)."""
+    for program in config.programs:
+        if program.user is not None:
+            try:
+                pwd.getpwnam(program.user)
+            except KeyError:
+                message = f"cannot find user id for '{program.user}'"
+                diagnostics.append(error(program.where, message, "user"))
+        if program.group is not None:
+            try:
+                grp.getgrnam(program.group)
+            except KeyError:
+                message = f"cannot find group id for '{program.group}'"
+                diagnostics.append(error(program.where, message, "group"))
+
+
 def _resolve_host(host: str, where: Where, keyword: str, diagnostics: list[Diagnostic]) -> str:
     """A `log` target's or a nameserver's host name to its first address, once, at
     startup (HAProxy resolves them while parsing); an IP address stays as it is."""
@@ -134,6 +152,7 @@ def load_config(
     if config is None or has_errors(diagnostics):
         return None, diagnostics
     config = replace(config, global_=_resolve_ids(config.global_, diagnostics))
+    _check_program_owners(config, diagnostics)
     config = _resolve_names(config, diagnostics)
     # Every certificate, key and CA file, read and judged (certs/check.py). Imported only
     # for a configuration with TLS: cryptography is most of `poise check`'s start-up
