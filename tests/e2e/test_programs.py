@@ -102,6 +102,9 @@ class Master:
     def served(self, count: int) -> Callable[[], bool]:
         return lambda: self.said().count("Loading success.") >= count
 
+    def told(self, count: int) -> Callable[[], bool]:
+        return lambda: sum(line.startswith("usr1") for line in self.lines()) >= count
+
     def reload(self, reloads: int) -> None:
         """SIGUSR2, once the master can act on it; `reloads` were done before."""
         if self.kind == "haproxy":
@@ -151,10 +154,7 @@ def run_reloads(kind: str, tmp: Path) -> tuple[list[str], list[str], int]:
         for reload, told in ((1, 2), (2, 3)):  # p1 and p2, then p1's second
             master.reload(reload - 1)
             until(master.served(reload + 1), f"{kind}'s reload {reload}")
-            until(
-                lambda told=told: sum(line.startswith("usr1") for line in master.lines()) >= told,
-                f"{kind}'s programs told to leave",
-            )
+            until(master.told(told), f"{kind}'s programs told to leave")
     finally:
         status = master.stop()
     story = master.story()
