@@ -13,7 +13,7 @@ _poise() {
             COMPREPLY=($(compgen -W "-h --help -p -f" -- "$cur"));;
         check)
             case "$prev" in -f|-k) COMPREPLY=($(compgen -f -- "$cur")); return;; esac
-            COMPREPLY=($(compgen -W "-h --help -f -k -q" -- "$cur"));;
+            COMPREPLY=($(compgen -W "-h --help -f -k -W -Ws -q" -- "$cur"));;
         demo)
             COMPREPLY=($(compgen -W "-h --help --port --duration" -- "$cur"));;
         ctl)
