@@ -87,10 +87,10 @@ def test_haproxy_keywords_not_implemented_say_so(section: str, line: str, keywor
 
 
 def test_unimplemented_sections_are_reported_once_and_skipped() -> None:
-    found = diagnostics("mailers m\n    mailer x 1.1.1.1:25\nprogram p\n    command x\n")
+    found = diagnostics("mailers m\n    mailer x 1.1.1.1:25\nring r\n    size 32764\n")
     assert found == [
         "e.cfg:1: error: 'mailers': this HAProxy section is not implemented yet in poise",
-        "e.cfg:3: error: 'program': this HAProxy section is not implemented yet in poise",
+        "e.cfg:3: error: 'ring': this HAProxy section is not implemented yet in poise",
     ]
 
 

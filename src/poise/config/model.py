@@ -46,6 +46,7 @@ from poise.config.model_http import (
 )
 from poise.config.model_log import DEFAULT_TAG, LogFormatName, LogKind, LogTarget, ProxyLog
 from poise.config.model_peers import Peers
+from poise.config.model_resolvers import Hold, Nameserver, Resolvers
 from poise.config.model_stick import StickRule, StickTable
 from poise.config.model_tcp import TcpRule, TcpRules
 from poise.config.model_tls import (
@@ -78,6 +79,7 @@ __all__ = [
     "FormatVar",
     "GlobalTls",
     "HeaderMatch",
+    "Hold",
     "HttpAction",
     "HttpReply",
     "HttpReuse",
@@ -88,10 +90,12 @@ __all__ = [
     "LogTarget",
     "MatchMethod",
     "Monitor",
+    "Nameserver",
     "OriginalTo",
     "ProxyLog",
     "Redirect",
     "RedirectKind",
+    "Resolvers",
     "Sample",
     "StatsPage",
     "StatsSocket",
@@ -325,43 +329,6 @@ class Server:
     check_via_socks4: bool = False  # the health checks too
     shutdown_on_down: bool = False  # `on-marked-down shutdown-sessions`
     shutdown_backups_on_up: bool = False  # `on-marked-up shutdown-backup-sessions`
-
-
-@dataclass(frozen=True, slots=True)
-class Nameserver:
-    """`nameserver ID ADDRESS:PORT` in a `resolvers` section (`tcp@` for DNS over TCP)."""
-
-    name: str
-    host: str
-    port: int
-    where: Where
-    tcp: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Hold:
-    """`hold STATUS PERIOD` (ms): how long the last answer of each kind is kept."""
-
-    valid: int = 10_000
-    nx: int = 30_000
-    timeout: int = 30_000
-    refused: int = 30_000
-    other: int = 30_000
-    obsolete: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class Resolvers:
-    """A `resolvers NAME` section (configuration.txt 5.3.2), with HAProxy's defaults."""
-
-    name: str
-    where: Where
-    nameservers: tuple[Nameserver, ...] = ()
-    resolve_retries: int = 3
-    timeout_resolve: int = 1000  # ms between two resolutions
-    timeout_retry: int = 1000  # ms before a query is sent again
-    hold: Hold = field(default_factory=Hold)
-    accepted_payload_size: int = 512
 
 
 @dataclass(frozen=True, slots=True)
