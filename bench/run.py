@@ -290,13 +290,15 @@ class Bench:
         finally:
             self.running.stop(proc)
 
-    def wrk(self, url: str, variant: setups.Variant, seconds: int, log: str) -> wrkrun.WrkResult:
+    def wrk(
+        self, url: str, variant: setups.Variant, seconds: int, log: str, mode: setups.Mode
+    ) -> wrkrun.WrkResult:
         return wrkrun.run(
             self.running,
             url,
             connections=self.args.connections,
             duration_s=seconds,
-            headers=variant.headers,
+            headers=(*variant.headers, *mode.headers),
             cores=self.cores.load,
             log_path=self.work / log,
         )
@@ -311,10 +313,10 @@ class Bench:
     ) -> report.Outcome:
         stem = f"wrk-{balancer.name}-{mode.name}-{variant.name}"
         if self.args.warmup > 0:
-            self.wrk(url, variant, self.args.warmup, f"{stem}-warmup.log")
+            self.wrk(url, variant, self.args.warmup, f"{stem}-warmup.log", mode)
         cpu_before, cores_before = procs.cpu_seconds(proc.pid), procs.core_times()
         t0 = time.monotonic()
-        result = self.wrk(url, variant, self.args.duration, f"{stem}.log")
+        result = self.wrk(url, variant, self.args.duration, f"{stem}.log", mode)
         cpu_after, cores_after = procs.cpu_seconds(proc.pid), procs.core_times()
         t1 = time.monotonic()
         if not proc.alive():

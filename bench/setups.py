@@ -49,7 +49,8 @@ class Mode:
     scheme: str = "http"
     bind_options: str = ""
     global_options: str = ""  # lines added to the global section
-    frontend_options: str = ""  # lines added to the frontend
+    frontend_options: str = ""  # lines added to the frontend ($here: this folder)
+    headers: tuple[str, ...] = ()  # request headers wrk adds to the variant's
     variants: tuple[str, ...] | None = None  # the variants that make sense (None: all)
     # Targets of this mode that differ from the variant's (variant name -> target).
     targets: tuple[tuple[str, Target], ...] = ()
@@ -108,6 +109,35 @@ MODES = (
         ),
         targets=(("keep-alive", Target("cpu_us_per_req", "<=", 2.0)),),
     ),
+    # Issue 14, point 4: what one HTTP feature costs per request, each on its own row beside
+    # the plain `http` one. A map lookup choosing the backend from the Host header (lowered;
+    # wrk sends a mixed-case one that hosts.map lists):
+    Mode(
+        "http-map",
+        "http",
+        frontend_options="    use_backend %[req.hdr(host),lower,map($here/hosts.map)]\n",
+        headers=("Host: WWW.Example.COM",),
+        variants=("keep-alive",),
+        targets=(("keep-alive", Target("cpu_us_per_req", "<=", 2.0)),),
+    ),
+    # A variable set from the path for every request:
+    Mode(
+        "http-set-var",
+        "http",
+        frontend_options="    http-request set-var(txn.path) path\n",
+        variants=("keep-alive",),
+        targets=(("keep-alive", Target("cpu_us_per_req", "<=", 2.0)),),
+    ),
+    # gzip compression of every response (nginx's 3-byte text/plain body: the cost of
+    # compressing a response at all, chunked on the way out), the client asking for it:
+    Mode(
+        "http-gzip",
+        "http",
+        frontend_options="    compression algo gzip\n    compression type text/plain\n",
+        headers=("Accept-Encoding: gzip",),
+        variants=("keep-alive",),
+        targets=(("keep-alive", Target("cpu_us_per_req", "<=", 2.0)),),
+    ),
 )
 
 
@@ -136,7 +166,7 @@ def render_balancer(
         port=port,
         bind_options=bind_options,
         global_options=mode.global_options,
-        frontend_options=mode.frontend_options,
+        frontend_options=Template(mode.frontend_options).substitute(here=HERE),
         servers=servers,
     )
 

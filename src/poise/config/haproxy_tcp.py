@@ -43,8 +43,8 @@ _VARIABLES = ("set-var", "set-var-fmt", "unset-var")
 _IMPLEMENTED: dict[TcpHook, tuple[str, ...]] = {
     "connection": ("accept", "reject", "expect-proxy", *_VARIABLES),
     "session": ("accept", "reject", *_VARIABLES),
-    "content": ("accept", "reject", "capture", *_VARIABLES),
-    "response": ("accept", "reject", "close", *_VARIABLES),
+    "content": ("accept", "reject", "capture", "set-log-level", *_VARIABLES),
+    "response": ("accept", "reject", "close", "set-log-level", *_VARIABLES),
 }
 # HAProxy 2.6's other actions for each hook (configuration.txt 4.2).
 _SC = ("sc-inc-gpc", "sc-inc-gpc0", "sc-inc-gpc1", "sc-set-gpt", "sc-set-gpt0")
@@ -60,11 +60,11 @@ _OTHERS: dict[TcpHook, tuple[str, ...]] = {
     ),
     "content": (
         *_SC, *_TRACK, "do-resolve", "send-spoe-group", "set-dst", "set-dst-port",
-        "set-log-level", "set-mark", "set-nice", "set-priority-class", "set-priority-offset",
+        "set-mark", "set-nice", "set-priority-class", "set-priority-offset",
         "set-src", "set-src-port", "set-tos", "silent-drop", "switch-mode", "use-service",
     ),
     "response": (
-        *_SC, "send-spoe-group", "set-log-level", "set-mark", "set-nice", "set-tos",
+        *_SC, "send-spoe-group", "set-mark", "set-nice", "set-tos",
         "silent-drop",
     ),
 }  # fmt: skip
@@ -132,7 +132,7 @@ class TcpKeywords:
                     f"'tcp-request content capture' : proxy '{self.section.name}' has no "
                     "frontend capability"
                 )
-        if base in _VARIABLES or base == "capture":
+        if base in _VARIABLES or base in ("capture", "set-log-level"):
             variable = self.http.rule(args, where, scope)
             self.section.tcp_rules.append(
                 TcpRule(hook, "variable", where, variable.condition, variable)

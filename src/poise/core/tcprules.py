@@ -8,8 +8,8 @@ else MISS if any misses; the condition (suites ORed) is PASS if any suite passes
 if any misses (HAProxy's acl_exec_cond). A content rule whose condition misses makes the
 rules wait for more bytes, until inspect-delay ends; then they run once more with the
 bytes as final, where nothing misses. Rules with no condition, or whose condition
-passes, act: `accept`, `reject` and `close` end the rules, set-var/unset-var act and the
-next rule is evaluated. No rule deciding means accept.
+passes, act: `accept`, `reject` and `close` end the rules, set-var/unset-var, capture and
+set-log-level act and the next rule is evaluated. No rule deciding means accept.
 
 The connection and session rules run once, on what the connection alone tells. Pure: the
 session (net/tcp.py, net/http.py) holds the bytes and the timer.
@@ -26,7 +26,7 @@ from poise.core import sticktrack
 from poise.core.acl import compile_acl
 from poise.core.http.message import Request
 from poise.core.http.rules import _variable_step
-from poise.core.http.txn_rules import capture_step
+from poise.core.http.txn_rules import capture_step, timing_step
 
 # A condition's value: True (PASS), False (FAIL), None (MISS).
 Tri = bool | None
@@ -94,7 +94,11 @@ def _compile(rule: TcpRule, scope: Scope, per_request: bool = False) -> Compiled
 
         return test, None, stick
     if rule.variable is not None:
-        step = capture_step if rule.variable.action == "capture" else _variable_step
+        step = _variable_step
+        if rule.variable.action == "capture":
+            step = capture_step
+        elif rule.variable.action == "set-log-level":  # read by the log line
+            step = timing_step
         run = step(rule.variable, "any" if scope == "conn" else scope)
 
         def act(req: Request) -> None:

@@ -108,9 +108,11 @@ def tcp_traffic_line(session: TcpSession, txn: Txn, final: bool) -> None:
         return
     if final and frontend.dontlognull and txn.bytes_in == 0 and txn.term == NORMAL:
         return
+    req = session.req  # its layer-4 rules' `set-log-level`
     tcp_line(
         frontend, txn, session.conn, session.client, session.server_transport,
         session.accept_time, session.loop.time(), session.ctx.actconn, final,
+        log_level=req.log_level if req is not None else "",
     )  # fmt: skip
 
 
@@ -124,6 +126,8 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
     now: float,
     actconn: int,
     final: bool,
+    *,
+    log_level: str = "",
 ) -> None:
     """The `option tcplog` (or `log-format`) line of `txn`, which began at `start` (loop
     time): a TCP session's, or a request of a TCP frontend's connection turned HTTP
@@ -136,6 +140,10 @@ def tcp_line(  # noqa: PLR0917 (the shell's facts, each a plain value)
     )
     if level is None:
         return
+    if log_level:  # `tcp-request|tcp-response content set-log-level`
+        if log_level == "silent":
+            return
+        level = log_level
     proxy = frontend.proxy
     date = wall_clock(start, now)
     tt = int((now - start) * 1000)

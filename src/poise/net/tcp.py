@@ -99,7 +99,9 @@ class InspectedServerSide(ServerSide):
         if held is None or (not held.res and not held.final):
             return
         conn = session.conn
-        req = session.req or connection_request(conn, session.client)
+        req = session.req
+        if req is None:  # kept: a `set-log-level` of these rules is read by the log line
+            req = session.req = connection_request(conn, session.client)
         conn.held = held  # what res.len and res.payload read
         decision, self.rule = run_rules(self.rules.response, req, self.rule)
         conn.held = None
