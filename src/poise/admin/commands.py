@@ -47,6 +47,7 @@ from poise.admin.commands_base import (
     fingerprint,
     word_length,
 )
+from poise.admin.commands_cache import cmd_show_cache
 from poise.admin.commands_dynamic import cmd_add_server, cmd_del_server
 from poise.admin.commands_maps import (
     cmd_add_acl,
@@ -398,6 +399,7 @@ TABLE: tuple[Keyword, ...] = (
             "dump volatile server information (all or for a single backend)"),
     Keyword(("show", "backend"), U, cmd_show_backend, "show backend",
             "list backends in the current running config"),
+    Keyword(("show", "cache"), U, cmd_show_cache, "show cache", "show cache status"),
     Keyword(("show", "sess"), OP, cmd_show_sess, "show sess [id]",
             "report the list of current sessions or dump this exact session"),
     Keyword(("show", "peers"), U, cmd_show_peers, "show peers [dict|-] [section]",
