@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from poise.config.cpumap import CpuMap
 
-__all__ = ["Cache", "CpuMap", "StatsSocket"]
+__all__ = ["Cache", "CpuMap", "Program", "StatsSocket"]
 
 if TYPE_CHECKING:
     from poise.config.model import Address
