@@ -413,6 +413,7 @@ class Option(Enum):
     HTTPSLOG = "httpslog"  # `option httplog` with the TLS fields (config/logformat.py)
     ABORTONCLOSE = "abortonclose"  # core/connect.py abort_on_close
     SOCKET_STATS = "socket-stats"  # a stats row per listener (core/sockstats.py)
+    NOLINGER = "nolinger"  # closes end in a reset (net/keepalive.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,9 @@ class BackendIo:
         # `check-ssl` (or `ssl` with checks on the server's own address): per server id,
         # the TLS of its checks and the name they send (net/tls.py fills it).
         self.check_tls: dict[int, tuple[ServerTls, str | None]] = {}
-        # `option srvtcpka`: the socket options of each server connection (net/keepalive.py)
-        self.keepalive: tuple[tuple[int, int, int], ...] = ()
+        # `option srvtcpka`, `option nolinger`: the socket options of each server
+        # connection (net/keepalive.py)
+        self.keepalive: tuple[tuple[int, int, int | bytes], ...] = ()
 
 
 class Context:

@@ -10,9 +10,11 @@ Relay is the client side's Protocol and the relay's state; ServerSide the server
 side's. Back-pressure: when one transport's write buffer passes its high-water mark,
 reading stops on the other side until it drains, so a slow reader never makes poise
 buffer without bound. Half-close is passed through (an EOF from one side becomes a FIN to
-the other). Inactivity is tracked by a single lazily re-armed timer: the data path only
-stores the time of last activity; `timeout tunnel` supersedes the client and server
-timeouts, `timeout client-fin`/`server-fin` apply once a side is shut.
+the other), but not to a side whose proxy has `option nolinger`: HAProxy shuts that one
+silently, and poise closes it (a reset). Inactivity is tracked by a single lazily re-armed
+timer: the data path only stores the time of last activity; `timeout tunnel` supersedes
+the client and server timeouts, `timeout client-fin`/`server-fin` apply once a side is
+shut.
 
 TcpSession (net/tcp.py) is a Relay that first runs the layer-4 rules and gets a server
 connection; HttpTunnel is one an HTTP session (net/http.py) hands its two transports to,
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, cast
 
+from poise.config.model import Option
 from poise.core.backend import Backend
 from poise.core.frontend import Frontend
 from poise.core.termination import NORMAL, Failure
@@ -92,6 +95,11 @@ class Relay(asyncio.Protocol):
         if transport is None:
             return self.eof_before_server()
         if self.server_gone or self.server_eof:
+            return False
+        if self.backend is not None and Option.NOLINGER in self.backend.proxy.options:
+            # `option nolinger`: HAProxy shuts such a side silently, no FIN: the
+            # connection is closed, and its SO_LINGER (net/keepalive.py) makes it a reset.
+            transport.close()
             return False
         # A TLS connection cannot be half-closed (asyncio has no close_notify-only
         # shutdown): the server's side stays open until it ends or times out.
@@ -216,7 +224,9 @@ class ServerSide(asyncio.Protocol):
         session.server_eof = True
         if session.client_eof or session.client_gone:
             return False
-        if session.client.can_write_eof():
+        if Option.NOLINGER in session.frontend.proxy.options:
+            session.client.close()  # `option nolinger`: no FIN, a reset (as above)
+        elif session.client.can_write_eof():
             session.client.write_eof()
         else:
             session.client.close()  # TLS has no half-close: close_notify after the data
