@@ -319,8 +319,7 @@ class Server:
     resolve_opts: frozenset[str] = frozenset()
     template: str | None = None
     source: Source | None = None  # the server's `source`, else its backend's
-    # The PROXY protocol header sent first on each connection (config/haproxy_server.py
-    # PROXY_FLAGS: "v1", "v2" and the `proxy-v2-options`); empty: none.
+    # PROXY header sent first (haproxy_server.py PROXY_FLAGS: v1, v2, options); empty: none.
     proxy_protocol: frozenset[str] = frozenset()
     check_send_proxy: bool = False  # health checks send it too, whatever `port`/`addr`
     minconn: int = 0  # with `maxconn` and the backend's `fullconn`: a dynamic limit
