@@ -78,9 +78,15 @@ def test_the_gate_names_every_use_of_what_is_not_shared_and_nothing_with_one_wor
         "w.cfg:12", "w.cfg:14", "w.cfg:15", "w.cfg:18", "w.cfg:19", "w.cfg:3",
     ]  # fmt: skip
     assert all(e.endswith("(nbthread > 1): 'nbthread 2' is at w.cfg:2") for e in errors)
-    assert len(FEATURES) == 7
+    assert len(FEATURES) == 8
     config, problems = load(text.replace("nbthread 2", "nbthread 1"))
     assert config is not None, problems
+    peers = "global\n    nbthread 2\n    localpeer me\n" + BASE + "    server s 127.0.0.1:1\n"
+    _, problems = load(peers + "peers mine\n    peer me 127.0.0.1:10000\n")
+    assert problems == [
+        "w.cfg:14: error: a 'peers' section is not shared between workers yet (nbthread > 1): "
+        "'nbthread 2' is at w.cfg:2"
+    ]
 
 
 def test_more_workers_than_cpus_and_cpus_that_do_not_exist_are_warnings() -> None:

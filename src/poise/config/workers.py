@@ -47,13 +47,16 @@ def _server_maxconn(config: Config) -> Iterator[Where]:
         yield from (server.where for server in proxy.servers if server.maxconn)
 
 
+def _peers(config: Config) -> Iterator[Where]:
+    yield from (peers.where for peers in config.peers)
+
+
 def _resolvers(config: Config) -> Iterator[Where]:
     for proxy in config.backends:
         yield from (server.where for server in proxy.servers if server.resolvers)
 
 
-# feature -> where a configuration uses it. `peers` sections are refused by the parser
-# with or without workers.
+# feature -> where a configuration uses it.
 FEATURES: tuple[tuple[str, Callable[[Config], Iterator[Where]]], ...] = (
     ("a stats socket", _stats_sockets),
     ("the stats page ('stats enable', 'stats uri')", _stats_page),
@@ -61,6 +64,7 @@ FEATURES: tuple[tuple[str, Callable[[Config], Iterator[Where]]], ...] = (
     ("a stick table (and 'track-sc')", _stick_tables),
     ("'balance leastconn'", _leastconn),
     ("a server's 'maxconn' (and its queue)", _server_maxconn),
+    ("a 'peers' section", _peers),
     ("DNS resolution at run time ('resolvers')", _resolvers),
 )
 
