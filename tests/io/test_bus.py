@@ -21,6 +21,7 @@ from tests.support import eventually, run
 class Peer:
     channel: Channel  # the master's end
     reading: bool
+    serving: bool
     slot: int
     generation: int
 
@@ -40,7 +41,7 @@ class World:
         ours, theirs = Channel.pair()
         for channel in (ours, theirs):
             channel.sock.setblocking(False)
-        self.peers[pid] = Peer(ours, True, slot, generation)
+        self.peers[pid] = Peer(ours, True, True, slot, generation)
         self.loop.add_reader(ours.fileno(), self.from_worker, pid)
         bus = self.buses[pid] = Bus(slot, count, theirs.send)
         self.ends[pid] = theirs
@@ -125,6 +126,11 @@ def test_a_worker_that_does_not_answer_holds_a_gather_no_longer_than_its_timeout
             started = time.monotonic()
             assert await world.buses[100].gather("count", {}, timeout=5) == [{"n": 1}]
             assert time.monotonic() - started < 2  # answered by all it was sent to: no wait
+            # Starting (not ready yet): not asked, so not waited for either.
+            world.peers[102].reading, world.peers[102].serving = True, False
+            started = time.monotonic()
+            assert await world.buses[100].gather("count", {}, timeout=5) == [{"n": 1}]
+            assert time.monotonic() - started < 2
         finally:
             world.close()
 

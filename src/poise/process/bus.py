@@ -3,7 +3,8 @@
 Each worker already has a channel with the master (handover.py: a unix SOCK_SEQPACKET pair,
 one JSON object per datagram). The workers of one generation talk over these channels:
 the master passes a worker's message on to the other workers of the same generation (a
-worker being replaced is not there; the next generation is not either). `Bus` is a
+worker being replaced is not there; the next generation is not either). A gather is asked
+of the workers that serve only: one still starting would answer once it serves, too late. `Bus` is a
 worker's side, the Siblings of net/siblings.py; `Relay` is the master's.
 
 Messages (worker -> master -> worker):
@@ -38,6 +39,7 @@ class Peer(Protocol):
 
     channel: Channel
     reading: bool
+    serving: bool  # it said it is ready: it answers
     slot: int
     generation: int
 
@@ -59,6 +61,8 @@ class Relay:
             if other != pid and w.reading and w.generation == sender.generation
         ]
         op = message.get("op")
+        if op == "ask":  # a worker still starting answers nothing: the gather won't wait
+            peers = [(p, w) for p, w in peers if w.serving]
         if op == "answer":
             to = message.get("to")
             peers = [(p, w) for p, w in peers if w.slot == to]

@@ -133,6 +133,7 @@ class Child:
     proc: subprocess.Popen[bytes]
     channel: Channel
     reading: bool = True
+    serving: bool = False  # it said it is ready
     slot: int = 0
     generation: int = 0
 
@@ -241,6 +242,7 @@ class Master:
         elif op == "failed":
             self.apply(self.state.failed(pid, lines(message.get("lines"))))
         elif op == "ready":
+            child.serving = True
             self.apply(self.state.ready(pid))
         elif op in RELAYED:
             for problem in self.bus.relay(pid, message):
