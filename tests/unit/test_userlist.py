@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import base64
 
+import bcrypt
 import pytest
 
 from poise.config.haproxy import parse
+from poise.config.model import UserlistUser, Where
+from poise.core.auth import verify
 from poise.core.http import rules
 from poise.core.http.headers import Headers
 from poise.core.http.message import Request
@@ -19,7 +22,6 @@ SHA512 = (
     "$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip"
     "/08R2BPH2xk/"
 )
-BCRYPT = "$2y$05$abcdefghijklmnopqrstuu5G8h9oNkZvR7e7Fh3O3T4A4Vq7z7a0K"
 MD5 = "$1$abcdefgh$IQtUouv7y7Q9dRWkQEPCc."
 FRONTEND = """frontend f
   bind 127.0.0.1:18701
@@ -96,8 +98,8 @@ def errors(userlist: str, frontend: str = FRONTEND) -> list[str]:
         ("userlist L\n  group g2\n", "acl http_auth_group(): invalid group 'g1'."),
         ("userlist M\n  group g1\n", "unable to find userlist 'L' referenced in arg 1 of ACL"),
         ("userlist L\n  group g1\n  user u password notahash\n", "a kind poise cannot check"),
-        (f"userlist L\n  group g1\n  user u password {BCRYPT}\n",
-         "bcrypt password hashes are not implemented yet"),
+        ("userlist L\n  group g1\n  user u password $2b$05$tooshort\n",
+         "a kind poise cannot check"),
     ],
 )  # fmt: skip
 def test_bad_userlists(userlist: str, message: str) -> None:
@@ -111,3 +113,16 @@ def test_a_duplicated_user_is_ignored_with_haproxys_warning() -> None:
     assert config is not None
     assert any("ignoring duplicated user 'scott' in userlist 'L'." in str(d) for d in diagnostics)
     assert answer(program(text), "scott:elgato").endswith(b"ok scott\n")
+
+
+def test_bcrypt_passwords_are_checked_as_crypt3_does() -> None:
+    """$2a$, $2b$ and $2y$ hashes (as `htpasswd -B` and `mkpasswd -m bcrypt` write them)
+    are accepted and checked; crypt(3) reads only the first 72 bytes of a password."""
+    long = "p" * 72
+    hashed = bcrypt.hashpw(long.encode(), bcrypt.gensalt(rounds=4)).decode()
+    for prefix in ("$2a$", "$2b$", "$2y$"):
+        text = prefix + hashed[4:]
+        assert not errors(f"userlist L\n  group g1\n  user u password {text}\n")
+        user = UserlistUser("u", text, True, (), Where("a.cfg", 1))
+        assert verify(user, long) and verify(user, long + "beyond 72 bytes")
+        assert not verify(user, long[:-1]) and not verify(user, "")

@@ -1,7 +1,8 @@
 """`userlist` sections (configuration.txt 3.4): `group NAME [users U1,U2]` and `user NAME
 [password HASH|insecure-password TEXT] [groups G1,G2]`, checked as HAProxy 2.6 checks
 them (its messages). A hashed password must be a crypt(3) kind poise can verify
-(core/auth.py): MD5 `$1$`, SHA-256 `$5$`, SHA-512 `$6$`, or DES; another kind is refused
+(core/auth.py): MD5 `$1$`, SHA-256 `$5$`, SHA-512 `$6$`, bcrypt `$2a$` `$2b$` `$2y$`, or
+DES; another kind is refused
 at its line (HAProxy would accept it and never match). Pure.
 """
 
@@ -16,16 +17,15 @@ from poise.config.model import Userlist, UserlistUser, Where
 
 _DES = re.compile(r"[./0-9A-Za-z]{13}")
 _SHA_MD5 = re.compile(r"\$(1|5|6)\$(rounds=\d+\$)?[^$]{0,16}\$[./0-9A-Za-z]+")
+_BCRYPT = re.compile(r"\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./0-9A-Za-z]{53}")
 
 
 def check_hash(text: str) -> None:
-    if _SHA_MD5.fullmatch(text) or _DES.fullmatch(text):
+    if _SHA_MD5.fullmatch(text) or _DES.fullmatch(text) or _BCRYPT.fullmatch(text):
         return
-    if text.startswith(("$2a$", "$2b$", "$2y$")):
-        raise Problem("bcrypt password hashes are not implemented yet in poise")
     raise Problem(
         f"password hash '{text}' is of a kind poise cannot check (crypt(3): $1$ MD5, "
-        "$5$ SHA-256, $6$ SHA-512 or DES)"
+        "$5$ SHA-256, $6$ SHA-512, $2a$/$2b$/$2y$ bcrypt or DES)"
     )
 
 

@@ -3,9 +3,10 @@
 names, when its password is right.
 
 A clear (`insecure-password`) password is compared in constant time; a hashed one is
-checked as crypt(3) would (passlib's MD5-, SHA-256- and SHA-512-crypt and DES, the kinds
-config/haproxy_userlist.py lets through). As HAProxy warns, a hash costs CPU on every
-request that carries credentials.
+checked as crypt(3) would (passlib's MD5-, SHA-256- and SHA-512-crypt and DES, and the
+`bcrypt` package's $2a$/$2b$/$2y$, of which crypt(3) reads the first 72 bytes of the
+password: the kinds config/haproxy_userlist.py lets through). As HAProxy warns, a hash
+costs CPU on every request that carries credentials.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import hmac
 import warnings
 from collections.abc import Callable
 
+import bcrypt
+
 with warnings.catch_warnings():  # passlib looks for the `crypt` module Python 3.13 drops
     warnings.simplefilter("ignore", DeprecationWarning)
     from passlib.hash import des_crypt, md5_crypt, sha256_crypt, sha512_crypt
@@ -25,6 +28,7 @@ from poise.config.model import UserlistUser
 from poise.core.http.message import Request
 
 _SCHEMES = {"$1$": md5_crypt, "$5$": sha256_crypt, "$6$": sha512_crypt}
+BCRYPT = ("$2a$", "$2b$", "$2y$")
 
 
 def credentials(req: Request) -> tuple[str, str] | None:
@@ -50,6 +54,12 @@ def verify(user: UserlistUser, password: str) -> bool:
         return hmac.compare_digest(
             user.password.encode("latin-1", "replace"), password.encode("latin-1", "replace")
         )
+    if user.password.startswith(BCRYPT):
+        secret = password.encode("latin-1", "replace")[:72]  # crypt(3) reads no further
+        try:
+            return bcrypt.checkpw(secret, user.password.encode("ascii"))
+        except ValueError:  # not a hash bcrypt can read: no match, as crypt(3) gives
+            return False
     scheme = _SCHEMES.get(user.password[:3], des_crypt)
     try:
         return bool(scheme.verify(password.encode("latin-1", "replace"), user.password))
