@@ -117,3 +117,11 @@ def test_ignored_server_options_warn_as_haproxy() -> None:
 )
 def test_bad_input_says_what_haproxy_says(text: str, message: str) -> None:
     assert message in errors(text)
+
+
+def test_the_peers_tuning_is_a_warning_that_says_why() -> None:
+    _, diagnostics = parse([("p.cfg", "global\n    tune.peers.max-updates-at-once 50\n")], {})
+    assert [str(d) for d in diagnostics] == [
+        "p.cfg:2: warning: 'tune.peers.max-updates-at-once': ignored: poise sends every "
+        "pending peers update at once"
+    ]

@@ -124,6 +124,7 @@ HARMLESS_GLOBAL = {
     "numa-cpu-mapping": "poise runs single-threaded per worker",
     "thread-groups": "poise runs single-threaded per worker",
     "tune.runqueue-depth": "poise has no task run queue",
+    "tune.peers.max-updates-at-once": "poise sends every pending peers update at once",
     "tune.sched.low-latency": "poise has no task scheduler of its own",
     "tune.idle-pool.shared": "poise runs single-threaded per worker",
     "profiling.tasks": "poise has no task profiler",

@@ -37,6 +37,7 @@ HEARTBEAT = 3.0  # PEER_HEARTBEAT_TIMEOUT
 RECONNECT = 5.0  # PEER_RECONNECT_TIMEOUT
 SILENCE = 10.0  # a session with no message for this long is dead
 HELLO_TIMEOUT = 5.0
+MAX_PENDING = 16 << 20  # bytes a peer may leave unread before its session is dropped
 
 
 class _Link:
@@ -52,8 +53,12 @@ class _Link:
         self.sent_at = self.received_at = loop.time()
 
     def send(self, data: bytes) -> None:
-        if data and not self.writer.is_closing():  # (a write after a close raises)
-            self.writer.write(data)
+        writer = self.writer
+        if data and not writer.is_closing():  # (a write after a close raises)
+            if writer.transport.get_write_buffer_size() > MAX_PENDING:
+                writer.close()  # a peer that does not read: dropped, never waited for
+                return
+            writer.write(data)
             self.sent_at = asyncio.get_running_loop().time()
 
 
@@ -108,19 +113,9 @@ class PeersSection:
         """A reload: before listening, call our own address as our own peer, as HAProxy's
         new process calls the old one; the old worker answers and teaches its tables
         (the session's resync request). Nothing there: a first start."""
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection(host, port), HELLO_TIMEOUT
-            )
+        try:  # only the connection comes before listening: the traffic never waits
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), 1.0)
         except (TimeoutError, OSError):
-            return
-        writer.write(wire.hello(self.local, self.local, os.getpid()))
-        try:
-            line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
-        except (TimeoutError, OSError):
-            line = b""
-        if line.strip() != b"200":
-            writer.close()
             return
         self.spawn(self.learn_from_old(reader, writer))
 
@@ -129,7 +124,10 @@ class PeersSection:
     ) -> None:
         try:
             with contextlib.suppress(TimeoutError, OSError, RuntimeError):
-                await self.run(self.local, reader, writer)
+                writer.write(wire.hello(self.local, self.local, os.getpid()))
+                line = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT)
+                if line.strip() == b"200":
+                    await self.run(self.local, reader, writer)
         finally:
             writer.close()
 
