@@ -399,6 +399,8 @@ def test_show_info(world: World) -> None:
     )
     world.info = replace(world.info, description="edge pair")
     assert "node: node1\ndescription: edge pair\nStopping: 0\n" in world.text("show info")
+    world.info = replace(world.info, nbthread=3)  # `nbthread 3`: three workers
+    assert "\nNbthread: 3\nNbproc: 1\n" in world.text("show info")
 
 
 def test_show_info_has_every_field_hatop_reads(world: World) -> None:

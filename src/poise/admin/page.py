@@ -186,7 +186,7 @@ def process_info(view: stats.View, page: StatsPage, wanted: Options) -> str:
     options = "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in links)
     return (
         '<h3>&gt; General process information</h3>\n<table class="info"><tr><td>'
-        f"<p><b>pid = </b>{info.pid} (process #1, nbproc = 1, nbthread = 1)<br>"
+        f"<p><b>pid = </b>{info.pid} (process #1, nbproc = 1, nbthread = {info.nbthread})<br>"
         f"<b>uptime = </b>{uptime}<br>"
         f"<b>maxconn = </b>{view.maxconn}<br>"
         f"current conns = {view.actconn}; total conns = {view.cum_conns}</p></td>"

@@ -122,7 +122,7 @@ def process(out: Writer, view: stats.View, rates: Rates) -> None:
     current = rates.current.get(PROCESS, 0)
     highest = rates.maximum.get(PROCESS, 0)
     values: dict[str, list[Line]] = {
-        "nbthread": [("", 1)],
+        "nbthread": [("", info.nbthread)],
         "nbproc": [("", 1)],
         "relative_process_id": [("", 1)],
         "uptime_seconds": [("", uptime)],

@@ -161,6 +161,7 @@ class AdminInfo:
     release_date: str
     node: str  # `node`, or the host name as in HAProxy
     description: str | None = None
+    nbthread: int = 1  # `nbthread`: the workers of the balancer (HAProxy's threads)
 
 
 @dataclass(frozen=True, slots=True)

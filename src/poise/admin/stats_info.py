@@ -85,7 +85,7 @@ def info_fields(view: stats.View, use_float: bool = False) -> list[Field]:
         ("Name", "poise"),
         ("Version", info.version),
         ("Release_date", info.release_date),
-        ("Nbthread", 1),
+        ("Nbthread", info.nbthread),
         ("Nbproc", 1),
         ("Process_num", 1),
         ("Pid", info.pid),

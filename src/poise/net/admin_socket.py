@@ -191,6 +191,7 @@ def admin_info(global_: model.Global, loop: asyncio.AbstractEventLoop) -> AdminI
         release_date=RELEASE_DATE,
         node=global_.node or socket.gethostname(),  # HAProxy's default node name
         description=global_.description,
+        nbthread=global_.nbthread,
     )
 
 
