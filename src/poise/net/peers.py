@@ -336,14 +336,12 @@ def start_peers(
     now: Callable[[], int],
 ) -> list[PeersSection]:
     """A running PeersSection for each section that is enabled and has the local peer
-    (HAProxy warns of the others and leaves their tables local)."""
+    (HAProxy warns of the others, as poise's loader does, and their tables stay local)."""
     running = []
     for section in sections:
         if section.disabled:
             continue
-        if section.peer(local) is None:
-            console("WARNING", f"Removing incomplete section 'peers {section.name}' "
-                    f"(no peer named '{local}').")  # fmt: skip
+        if section.peer(local) is None:  # the loader warned (system/load.py)
             continue
         shared = {n: t for n, t in tables.items() if t.config.peers == section.name}
         running.append(PeersSection(section, local, shared, now))
