@@ -250,4 +250,9 @@ def test_global_tls_keywords() -> None:
         "", head="global\n    default-path origin /o\n    ssl-dh-param-file dh.pem\n"
     )
     assert config.global_.tls.dh_param_file == "/o/dh.pem"
+    config, _ = parse_ok("", head="global\n    tune.ssl.maxrecord 1419\n")
+    assert config.global_.tls.max_record == 1419
+    assert errors("", head="global\n    tune.ssl.maxrecord -1\n") == [
+        "-1 is out of range (at least 0)"
+    ]
     assert errors("", head="global\n    ssl-dh-param-file\n") == ["expects a file name"]

@@ -340,6 +340,7 @@ def link_bind(
         curves=tls.curves if tls.curves is not None else defaults.curves,
         tickets=tls.tickets if tls.tickets is not None else defaults.tickets,
         dh_params=global_tls.dh_param_file,
+        max_record=global_tls.max_record,
         prefer_client_ciphers=(
             tls.prefer_client_ciphers
             if tls.prefer_client_ciphers is not None
@@ -411,6 +412,7 @@ def link_server(
         ciphers=defaults.ciphers,
         ciphersuites=defaults.ciphersuites,
         tickets=defaults.tickets if defaults.tickets is not None else True,
+        max_record=global_tls.max_record,
     )
     versions = TlsVersions()
     sni_text: str | None = None
@@ -507,6 +509,7 @@ GLOBAL_KEYWORDS = frozenset(
         "crt-base",
         "tune.ssl.cachesize",
         "ssl-dh-param-file",
+        "tune.ssl.maxrecord",
     }
 )
 
@@ -562,6 +565,12 @@ def global_keyword(tls: GlobalTls, keyword: str, args: Sequence[str]) -> GlobalT
         return replace(tls, server_verify="none" if value == "none" else "required")
     if keyword == "ca-base":
         return replace(tls, ca_base=_one(args, "a directory"))
+    if keyword == "tune.ssl.maxrecord":
+        try:
+            size = parse_int(_one(args, "a size in bytes"), 0)
+        except ValueError as exc:
+            raise Problem(str(exc)) from None
+        return replace(tls, max_record=size)
     if keyword == "tune.ssl.cachesize":
         try:
             size = parse_int(_one(args, "a number of sessions"), 0)

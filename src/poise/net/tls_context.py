@@ -57,6 +57,7 @@ def common_settings(
     if ciphersuites and ciphersuites != DEFAULT_CIPHERSUITES:
         openssl.set_ciphersuites(context, ciphersuites)
     openssl.set_groups(context, curves or DEFAULT_CURVES)
+    openssl.set_max_record(context, tls.max_record)
     if alpn:
         context.set_alpn_protocols(list(alpn))
 
