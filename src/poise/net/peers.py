@@ -259,12 +259,13 @@ class PeersSection:
                 shown.heartbeat = None
 
     def teach_all(self, link: _Link) -> None:
-        """A new session: every entry we have, so that the peer has them too."""
+        """A new session: every entry we have, so that the peer has them too, each with
+        the time it has left (a timed update, as in HAProxy's lessons)."""
         for name, table in self.tables.items():
             entries = list(table.live())
             if entries:
                 pushed = [(self.next_id(name), entry) for entry in entries]
-                link.send(link.session.push(name, pushed))
+                link.send(link.session.push(name, pushed, timed=True))
 
     def next_id(self, name: str) -> int:
         self.update_ids[name] = (self.update_ids[name] + 1) & 0xFFFF_FFFF
