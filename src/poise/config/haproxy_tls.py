@@ -340,6 +340,7 @@ def link_bind(
         curves=tls.curves if tls.curves is not None else defaults.curves,
         tickets=tls.tickets if tls.tickets is not None else defaults.tickets,
         dh_params=global_tls.dh_param_file,
+        default_dh=global_tls.default_dh,
         max_record=global_tls.max_record,
         prefer_client_ciphers=(
             tls.prefer_client_ciphers
@@ -510,6 +511,7 @@ GLOBAL_KEYWORDS = frozenset(
         "tune.ssl.cachesize",
         "ssl-dh-param-file",
         "tune.ssl.maxrecord",
+        "tune.ssl.default-dh-param",
     }
 )
 
@@ -565,6 +567,14 @@ def global_keyword(tls: GlobalTls, keyword: str, args: Sequence[str]) -> GlobalT
         return replace(tls, server_verify="none" if value == "none" else "required")
     if keyword == "ca-base":
         return replace(tls, ca_base=_one(args, "a directory"))
+    if keyword == "tune.ssl.default-dh-param":
+        try:
+            bits = parse_int(_one(args, "a number of bits"), 0)
+        except ValueError as exc:
+            raise Problem(str(exc)) from None
+        if bits < 1024:
+            raise Problem("Only 1024 or higher values are allowed")
+        return replace(tls, default_dh=bits)
     if keyword == "tune.ssl.maxrecord":
         try:
             size = parse_int(_one(args, "a size in bytes"), 0)

@@ -57,6 +57,7 @@ class TlsBind:
     # DH PARAMETERS block comes first); None: no DHE, as HAProxy without either.
     dh_params: str | None = None
     max_record: int = 0  # `tune.ssl.maxrecord`: the most bytes of data a record carries
+    default_dh: int = 0  # `tune.ssl.default-dh-param`: without DH parameters, DHE of this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +104,4 @@ class GlobalTls:
     dh_param_file: str | None = None  # `ssl-dh-param-file`, after `default-path`
     dh_param_where: Where | None = None  # its line, for the errors about the file
     max_record: int = 0  # `tune.ssl.maxrecord`, on both sides (0: no limit)
+    default_dh: int = 0  # `tune.ssl.default-dh-param` (0: not set)
