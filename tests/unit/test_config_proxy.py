@@ -338,11 +338,15 @@ def test_bad_options(line: str, message: str) -> None:
 
 
 def test_harmless_options_are_warnings() -> None:
-    _, diagnostics = parse_ok("    option splice-auto\n    option tcp-smart-accept\n")
+    _, diagnostics = parse_ok(
+        "    option splice-auto\n    option tcp-smart-accept\n    option http-no-delay\n"
+    )
     assert diagnostics == [
         f"{at(1)}: warning: 'option splice-auto': ignored: poise does not splice",
         f"{at(2)}: warning: 'option tcp-smart-accept': ignored: poise leaves TCP_DEFER_ACCEPT "
         "to the system",
+        f"{at(3)}: warning: 'option http-no-delay': ignored: poise always sends each buffer "
+        "at once (TCP_NODELAY, no MSG_MORE)",
     ]
 
 

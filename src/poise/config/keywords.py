@@ -405,6 +405,8 @@ HARMLESS_OPTIONS = {
     "tcp-smart-accept": "poise leaves TCP_DEFER_ACCEPT to the system",
     "tcp-smart-connect": "poise leaves TCP_QUICKACK to the system",
     "contstats": "poise updates its counters as data flows",
+    # HAProxy's option turns off MSG_MORE and turns on TCP_NODELAY; poise never delays.
+    "http-no-delay": "poise always sends each buffer at once (TCP_NODELAY, no MSG_MORE)",
 }
 HARMLESS_PROXY = {
     "bind-process": "poise runs single-threaded per worker",
