@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import Any
 
 import pytest
 from hypothesis import settings
-
-# Tests start poise as a process hundreds of times, and each start imports some 230 modules
-# of src/. Where PYTHONDONTWRITEBYTECODE is set (it is in this machine's environment), every start
-# compiled them all from source again: about 0.4 s of CPU each, half of what a start costs.
-# The processes of one run share a bytecode cache of their own instead, outside the tree,
-# removed at the end (pytest_unconfigure), so nothing is written where it was not before.
-_BYTECODE = None
-if os.environ.pop("PYTHONDONTWRITEBYTECODE", None) and "PYTHONPYCACHEPREFIX" not in os.environ:
-    _BYTECODE = tempfile.mkdtemp(prefix="poise-pyc-")
-    os.environ["PYTHONPYCACHEPREFIX"] = _BYTECODE
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if _BYTECODE is not None:
-        shutil.rmtree(_BYTECODE, ignore_errors=True)
 
 
 @pytest.fixture(params=["uvloop", "asyncio"])

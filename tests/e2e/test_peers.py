@@ -314,37 +314,3 @@ def test_a_reload_keeps_the_table(tmp_path: Path) -> None:
         assert "Traceback" not in errors, errors
 
     run("uvloop", main, timeout=60)
-
-
-def test_heartbeats_keep_a_quiet_session_and_a_silent_peer_is_dropped(tmp_path: Path) -> None:
-    """A quiet session gets HAProxy's heartbeat (every 3 s) and stays; a peer that says
-    nothing at all after its hello is disconnected (10 s), and poise keeps serving."""
-
-    async def main() -> None:
-        ports = {"hap_peer": free_port(), "poi_peer": free_port()}
-        cfg = tmp_path / "poi.cfg"
-        cfg.write_text(POISE_ALONE.format(dir=tmp_path, **ports))
-        command = [*POISE, "-L", "poi", "-f", str(cfg)]
-        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            await accepting(ports["poi_peer"])
-            reader, writer = await asyncio.open_connection("127.0.0.1", ports["poi_peer"])
-            writer.write(HELLO)
-            assert await asyncio.wait_for(reader.readline(), 10) == b"200\n"
-            got = b""
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            while b"\x00\x04" not in got:
-                got += await asyncio.wait_for(reader.read(100), 10)
-            assert 2.0 < loop.time() - start < 8.0  # HAProxy's 3 s, give or take the load
-            # Silent from now on: poise closes the session.
-            while await asyncio.wait_for(reader.read(100), 20):
-                pass
-            assert loop.time() - start > 9.0
-            writer.close()
-            assert cli(tmp_path / "poi.sock", "show table rates").startswith("# table: rates")
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-    run("uvloop", main, timeout=60)

@@ -3,8 +3,7 @@
 real-time scheduling (`vrrp_rt_priority`, and `max_auto_priority` taking it step by step when
 the process is held up past `min_auto_priority_delay`), read back from /proc and the kernel as
 `ps`/`taskset`/`chrt` would show them, and the warnings of the settings one poise process
-cannot mean in its log; the netlink sockets' receive buffers read back with ss; the
-umask read back from /proc."""
+cannot mean in its log; the netlink sockets' receive buffers read back with ss."""
 
 from __future__ import annotations
 
@@ -265,28 +264,3 @@ def test_netlink_buffers_are_sized_at_start_and_at_each_reload(tmp_path: Path) -
             assert "cannot set SO_RCVBUFFORCE" in log.read_text()
         text = log.read_text()
         assert "Traceback" not in text and "not implemented" not in text
-
-
-def umask_of(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("Umask:"):
-            return int(line.split()[1], 8)
-    raise AssertionError("no Umask line")
-
-
-def test_umask_is_set_at_start_and_at_each_reload(tmp_path: Path) -> None:
-    service = SERVICE.format(port=free_port(), real=free_port())
-    with vrrp(tmp_path, "global_defs {\n    umask IWGRP|IWOTH|IROTH\n}\n" + service) as (
-        proc,
-        log,
-    ):
-        assert umask_of(proc.pid) == 0o026
-        conf = tmp_path / "keepalived.conf"
-        conf.write_text("global_defs {\n    umask 0077\n}\n" + service)
-        proc.send_signal(signal.SIGHUP)
-        wait(lambda: "Reloaded:" in log.read_text(), "the reload")
-        assert umask_of(proc.pid) == 0o077
-        conf.write_text(service)  # taken out: the umask it started with
-        proc.send_signal(signal.SIGHUP)
-        wait(lambda: log.read_text().count("Reloaded:") == 2, "the second reload")
-        assert umask_of(proc.pid) == umask_of(os.getpid())  # inherited from this test

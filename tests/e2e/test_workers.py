@@ -139,12 +139,8 @@ class Poise:
             raise
 
 
-@pytest.mark.timeout(160)
-def test_two_workers_serve_are_pinned_by_cpu_map_and_reload_as_one_generation(
-    tmp_path: Path,
-) -> None:
+def test_two_workers_serve_and_are_pinned_by_cpu_map(tmp_path: Path) -> None:
     async def main() -> None:
-        last: set[int] = set()
         cpu_map = "    cpu-map 1/1 0\n    cpu-map 1/2 0-1\n"
         poise = await Poise(tmp_path, 2, cpu_map).start()
         try:
@@ -156,34 +152,12 @@ def test_two_workers_serve_are_pinned_by_cpu_map_and_reload_as_one_generation(
             assert cpus_allowed(first) == "0"
             assert cpus_allowed(second) == "0-1"
             assert cpus_allowed(poise.pid) == "0-1"  # the master is not pinned
-            # A reload whose new generation fails leaves both workers serving.
-            good = poise.cfg.read_text()
-            poise.cfg.write_text(good.replace("    bind", "    bnid"))
-            os.kill(poise.pid, signal.SIGUSR2)
-            await eventually(lambda: "Loading failure!" in poise.output(), 30, "the failure")
-            # The rest of the failed generation is stopped; the two before stay.
-            await eventually(lambda: set(poise.workers()) == workers, 30, "the failed ones gone")
-            assert await poise.spread("b", 30) == workers
-            # A reload to `nbthread 3`: a generation of three replaces the two.
-            poise.cfg.write_text(good.replace("nbthread 2", "nbthread 3"))
-            os.kill(poise.pid, signal.SIGUSR2)
-            await eventually(
-                lambda: len(poise.workers()) == 3 and not set(poise.workers()) & workers,
-                60,
-                "three new workers",
-            )
-            last = set(poise.workers())
-            assert await poise.spread("c", 60) == last
         finally:
             status = await poise.stop()
         assert status == 0
-        output = poise.output()
-        for pid in workers:
-            assert f"Former worker ({pid}) exited with code 0 (Exit)" in output
-        for pid in last:
-            assert f"Current worker ({pid}) exited with code 0 (Exit)" in output
+        assert poise.output().count("exited with code 0 (Exit)") == 2
 
-    run("uvloop", main, timeout=150)
+    run("uvloop", main, timeout=90)
 
 
 @pytest.mark.timeout(180)

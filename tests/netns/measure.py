@@ -68,8 +68,7 @@ def one_run(
             second = start_vrrp(
                 lab, "lb2", backup, vrrp_conf(priority=100, version=version, advert=advert)
             )
-            # a start-up wait, not a measured time: generous for a loaded machine
-            wait_for(lambda: lab.has_vip("lb1"), 6 * advert + 30, "lb1 to become master")
+            wait_for(lambda: lab.has_vip("lb1"), 6 * advert + 5, "lb1 to become master")
             second.wait_backup(advert)
             prober = start_prober(lab, 6 * advert + 15)
             adverts = start_advert_watch(lab, 6 * advert + 20)

@@ -184,8 +184,7 @@ def one_run(master: str, backup: str, scenario: str, advert: float) -> Failover6
                 start_service6(lab, node)
             first = start_vrrp(lab, "lb1", master, vrrp6_conf(priority=150, advert=advert))
             second = start_vrrp(lab, "lb2", backup, vrrp6_conf(priority=100, advert=advert))
-            # a start-up wait, not a measured time: generous for a loaded machine
-            wait_for(lambda: has_vip6(lab, "lb1"), 6 * advert + 30, "lb1 to become master")
+            wait_for(lambda: has_vip6(lab, "lb1"), 6 * advert + 10, "lb1 to become master")
             second.wait_backup(advert)
             watch = start_watch6(lab, 6 * advert + 30)
             prober = start_prober6(lab, 6 * advert + 25)

@@ -15,6 +15,7 @@ from poise.core.backend import Backend
 from poise.core.balancer.factory import make_balancer
 from poise.core.server import ServerState
 from poise.core.sockstats import SocketCounters
+from poise.core.traffic import Rate
 
 WHERE = model.Where("test.cfg", 1)
 HEADER_2_6 = (
@@ -63,6 +64,9 @@ class Frontend:
     denied_sess: int = 0
     paused: bool = False
     sockets: list[SocketCounters] = field(default_factory=list)
+    sess_rate: Rate = field(default_factory=Rate)
+    conn_rate: Rate = field(default_factory=Rate)
+    req_rate: Rate = field(default_factory=Rate)
 
     @property
     def name(self) -> str:

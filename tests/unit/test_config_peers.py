@@ -3,15 +3,12 @@ what is read, and the messages `haproxy -c` 2.6.12 prints for the same input."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from poise.config.diagnostics import Severity
 from poise.config.haproxy import parse
 from poise.config.model import Address, Config
 from poise.config.model_peers import Peers
-from poise.system.load import load_config
 
 BACKEND = "backend b\n    stick-table type ip size 10 peers p store conn_cnt\n"
 
@@ -128,24 +125,3 @@ def test_the_peers_tuning_is_a_warning_that_says_why() -> None:
         "p.cfg:2: warning: 'tune.peers.max-updates-at-once': ignored: poise sends every "
         "pending peers update at once"
     ]
-
-
-@pytest.mark.parametrize(
-    ("env", "localpeer", "warned"),
-    [
-        ({"HAPROXY_LOCALPEER": "a"}, "", False),  # `-L a`
-        ({}, "    localpeer a\n", False),
-        ({"HAPROXY_LOCALPEER": "zz"}, "    localpeer a\n", True),  # -L wins
-        ({}, "", True),  # the host name, not a peer here
-    ],
-)
-def test_a_section_without_the_local_peer_is_removed_with_haproxys_warning(
-    tmp_path: Path, env: dict[str, str], localpeer: str, warned: bool
-) -> None:
-    path = tmp_path / "p.cfg"
-    path.write_text(f"global\n{localpeer}peers p\n    peer a 127.0.0.1:1\n")
-    config, diagnostics = load_config([str(path)], env)
-    assert config is not None
-    found = [str(d) for d in diagnostics]
-    message = "'peers': Removing incomplete section 'peers p' (no peer named '"
-    assert any(message in text for text in found) == warned, found

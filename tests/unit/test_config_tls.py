@@ -241,18 +241,13 @@ def test_global_tls_keywords() -> None:
     assert errors("", head="global\n    tune.ssl.cachesize -1\n") == [
         "-1 is out of range (at least 0)"
     ]
-    config, warnings = parse_ok("", head="global\n    tune.ssl.default-dh-param 2048\n")
-    assert (config.global_.tls.default_dh, warnings) == (2048, [])
-    assert errors("", head="global\n    tune.ssl.default-dh-param 512\n") == [
-        "Only 1024 or higher values are allowed"
+    _, warnings = parse_ok("", head="global\n    tune.ssl.default-dh-param 2048\n")
+    assert warnings == [
+        "t.cfg:2: warning: 'tune.ssl.default-dh-param': ignored: poise uses DHE only with the "
+        "parameters of 'ssl-dh-param-file' or of the certificate file"
     ]
     config, _ = parse_ok(
         "", head="global\n    default-path origin /o\n    ssl-dh-param-file dh.pem\n"
     )
     assert config.global_.tls.dh_param_file == "/o/dh.pem"
-    config, _ = parse_ok("", head="global\n    tune.ssl.maxrecord 1419\n")
-    assert config.global_.tls.max_record == 1419
-    assert errors("", head="global\n    tune.ssl.maxrecord -1\n") == [
-        "-1 is out of range (at least 0)"
-    ]
     assert errors("", head="global\n    ssl-dh-param-file\n") == ["expects a file name"]

@@ -162,8 +162,21 @@ class StreamMachine(RuleBasedStateMachine):
                 assert self.client_left
 
     def teardown(self) -> None:
-        """The client leaves; then every transaction begun is logged exactly once."""
+        """The client leaves; then every transaction begun is logged exactly once, but one:
+        a later request of a keep-alive connection, sent on a reused server connection that
+        closed without answering, which cannot be sent again (a body, or not idempotent),
+        ends the client connection with no answer and no log line, as HAProxy 2.6 ends it
+        (core/http/heads.py after_dead_connection: the client retries as after any
+        keep-alive race)."""
         w = self.w
+        txn = w.stream.txn
+        silent = (
+            w.port.closed is not None
+            and w.stream.requests > 1
+            and txn.req is not None
+            and txn.status == 0
+            and all(txn is not seen for seen in w.port.logged)
+        )
         if w.stream.rq.phase is not CLOSED:
             self.client_left = True
             w.stream.client_lost()
@@ -177,7 +190,7 @@ class StreamMachine(RuleBasedStateMachine):
             for txn in w.port.logged
             if txn.term == "cR" or (txn.term == "CR" and txn.req is None and txn.status == 400)
         )
-        assert len(w.port.logged) == w.stream.requests + unread
+        assert len(w.port.logged) == w.stream.requests + unread - silent
         self.every_termination_code_matches_what_happened()
 
 

@@ -3,9 +3,9 @@
 `vrrp_rt_priority`, `max_auto_priority`, `min_auto_priority_delay`, `vrrp_rlimit_rttime`)
 kept for vrrp/tuning.py and vrrp/realtime.py, what has no meaning for one poise process
 (`checker_*`, `bfd_*`, the checker's netlink and the process monitor's buffers) a warning
-that says why, the netlink sockets' buffer sizes, the umask, Keepalived's leniency on bad
-values, and an instance without a virtual address run with Keepalived 2.2.7's warning
-(VRRPv2) or refused with its error (VRRPv3, IPv6)."""
+that says why, the netlink sockets' buffer sizes, Keepalived's leniency on bad values, and
+an instance without a virtual address run with Keepalived 2.2.7's warning (VRRPv2) or
+refused with its error (VRRPv3, IPv6)."""
 
 from __future__ import annotations
 
@@ -95,31 +95,6 @@ def test_netlink_receive_buffers_are_read_for_the_vrrp_process() -> None:
     assert not defaults.vrrp_netlink_monitor_rcv_bufs_force
     _, errs, _ = load("global_defs {\n vrrp_netlink_cmd_rcv_bufs lots\n}\n" + INSTANCE)
     assert errs and errs[0].startswith(f"{PATH}:2: ")
-
-
-@pytest.mark.parametrize(
-    ("value", "mask"),
-    [
-        ("0077", 0o077),
-        ("0x3f", 0o077),
-        ("63", 0o077),
-        ("IWGRP|IWOTH", 0o022),
-        ("IWGRP | IWOTH | IXOTH", 0o023),
-        ("IRUSR|IWUSR|IXUSR", 0o700),
-    ],
-)
-def test_umask_takes_a_number_in_any_base_or_bits(value: str, mask: int) -> None:
-    config, errs, warns = load(f"global_defs {{\n umask {value}\n}}\n" + INSTANCE)
-    assert config is not None and not errs and not warns
-    assert config.global_defs.umask == mask
-
-
-@pytest.mark.parametrize("value", ["", "01000", "IWGRP|IWEVERYONE", "0x", "089"])
-def test_a_bad_umask_is_ignored_with_a_warning(value: str) -> None:
-    config, errs, warns = load(f"global_defs {{\n umask {value}\n}}\n" + INSTANCE)
-    assert config is not None and not errs
-    assert config.global_defs.umask is None
-    assert warns == [f"{PATH}:2: warning: 'umask': invalid umask '{value}': ignored"]
 
 
 def test_real_time_settings_are_read_with_keepalived_defaults() -> None:

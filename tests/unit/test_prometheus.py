@@ -122,7 +122,7 @@ def test_haproxy_s_nan_for_missing_limits(world: World) -> None:
 
 def test_what_poise_does_not_measure_is_left_out(world: World) -> None:
     body = text(world)
-    for absent in ("http_comp_bytes_in_total", "loadbalanced_total"):
+    for absent in ("http_comp_bytes_in_total", "pool_used_bytes"):
         assert absent not in body
     # The cache counts its lookups and hits (the `cache` section), so they are shown.
     assert 'haproxy_frontend_http_cache_hits_total{proxy="fe"} 0' in body

@@ -118,8 +118,8 @@ def test_show_stat_fills_the_per_request_columns() -> None:
     # TCP proxies have bytes, and no HTTP columns.
     tcp_be, tcp_server = stat[("tcpapp", "BACKEND")], stat[("tcpapp", "t1")]
     assert (tcp_be["bin"], tcp_server["bin"]) == ("9", "0")
-    assert tcp_be["hrsp_2xx"] == tcp_server["req_tot"] == stat[("tcpapp", "FRONTEND")]["req_tot"]
-    assert tcp_be["hrsp_2xx"] == ""
+    assert tcp_be["hrsp_2xx"] == tcp_server["req_tot"] == ""
+    assert stat[("tcpapp", "FRONTEND")]["req_tot"] == "0"  # a frontend's, as HAProxy 2.6
 
 
 def test_a_deleted_server_s_bytes_stay_in_its_backend() -> None:

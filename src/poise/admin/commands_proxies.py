@@ -83,12 +83,14 @@ def clear_counters(req: Request, every: bool) -> Answer:
     for backend in req.view.backends.values():
         backend.max_sess = 0
         backend.max_queued = 0
+        backend.traffic.clear_maxima()
         if every:
             backend.cum_sess = 0
             backend.requeued = 0
             counters.clear(backend)
         for server in backend.servers:
-            server.max_sess = 0
+            server.max_sess = server.max_queued = 0
+            server.traffic.clear_maxima()
             if every:
                 server.total_sess = 0
                 server.failed_conns = 0

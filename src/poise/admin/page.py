@@ -325,9 +325,9 @@ def row_class(server: ServerState, row: stats.Row) -> str:
     backup = "backup " if server.backup else ""
     if status.startswith("MAINT"):  # also "MAINT (resolution)"
         return "maint"
-    if status == "DRAIN":
+    if status.startswith("DRAIN"):
         return "drain"
-    if status == "DOWN":
+    if status.startswith("DOWN"):  # also "DOWN 1/2", on its way up
         return "down"
     if status == "no check":
         return f"{backup}nocheck"

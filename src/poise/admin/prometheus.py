@@ -238,6 +238,10 @@ def aggregate(column: str, section: Section) -> list[Line]:
     return [(label(proxy=proxy, state=state), count) for state, count in counts.items()]
 
 
+# Server columns the CSV leaves empty without a health check and the exporter writes as 0.
+UNCHECKED_ZERO = frozenset({"chkdown", "downtime"})
+
+
 def servers(out: Writer, sections: Sequence[Section], no_maint: bool) -> None:
     chosen = [
         (section.proxy.name, server.name, row, server.admin is AdminState.MAINT)
@@ -280,6 +284,8 @@ def servers(out: Writer, sections: Sequence[Section], no_maint: bool) -> None:
         else:
             for proxy, server, row, _ in chosen:
                 value = value_of(row, column, nan=column in SERVER_NAN)
+                if value is None and column in UNCHECKED_ZERO:
+                    value = 0  # an unchecked server never went down: HAProxy writes 0
                 if value is not None:
                     lines.append((label(proxy=proxy, server=server), value))
         out.group(f"haproxy_server_{name}", kind, helptext, lines)

@@ -22,8 +22,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from poise.admin.stats_server import check_fields, server_status, traffic_fields
 from poise.config import model
-from poise.core import slowstart
+from poise.core import slowstart, traffic
 from poise.core.backend import Backend
 from poise.core.balancer import eligible
 from poise.core.health import INITIALIZING
@@ -127,6 +128,12 @@ class FrontendView(Protocol):
     def paused(self) -> bool: ...
     @property
     def sockets(self) -> Sequence[SocketCounters]: ...
+    @property
+    def sess_rate(self) -> traffic.Rate: ...
+    @property
+    def conn_rate(self) -> traffic.Rate: ...
+    @property
+    def req_rate(self) -> traffic.Rate: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +251,14 @@ def frontend_row(view: View, fe: FrontendView) -> Row:
         "type": TYPE_FRONTEND,
         "mode": proxy.mode.value,
         "conn_tot": fe.cum_conn,
+        "rate": fe.sess_rate.read(fe.cum_conn, view.now),
+        "rate_lim": 0,  # no `rate-limit sessions`
+        "rate_max": fe.sess_rate.highest(fe.cum_conn, view.now),
+        "conn_rate": fe.conn_rate.read(fe.cum_conn + fe.denied_conn, view.now),
+        "conn_rate_max": fe.conn_rate.highest(fe.cum_conn + fe.denied_conn, view.now),
+        "req_rate": fe.req_rate.read(fe.req_tot, view.now),
+        "req_rate_max": fe.req_rate.highest(fe.req_tot, view.now),
+        "req_tot": fe.req_tot,  # 0 in TCP mode, as HAProxy shows it
     }
     refusal_fields(row, fe)
     if proxy.mode is model.Mode.HTTP:
@@ -351,7 +366,11 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         "mode": be.proxy.mode.value,
         "uweight": server.weight,
     }
-    request_fields(row, server, be.proxy.mode is model.Mode.HTTP)
+    http = be.proxy.mode is model.Mode.HTTP
+    request_fields(row, server, http)
+    samples = server.req_tot if http else server.traffic.lbconn
+    traffic_fields(view, row, server.traffic, server.total_sess, samples)
+    row["qmax"] = server.max_queued
     if server.cookie is not None:
         row["cookie"] = server.cookie
     if server.maxconn:
@@ -364,27 +383,10 @@ def server_row(view: View, be: Backend, server: ServerState) -> Row:
         row["chkfail"] = server.failed_checks
         row["check_rise"] = config.rise
         row["check_fall"] = config.fall
+        row["chkdown"] = server.traffic.down_trans
+        row["downtime"] = traffic.downtime(server.traffic, server.up, server.last_change, view.now)
         check_fields(row, server)
     return row
-
-
-def check_fields(row: Row, server: ServerState) -> None:
-    """The last health check of a checked server: its short status (L4OK, L7STS...),
-    the HTTP code of a layer-7 check, its duration, its detail and description, and the
-    rise/fall counter (core/health.py), as HAProxy's stats show them."""
-    checker = server.health
-    if checker is None:
-        return
-    last = checker.last
-    row["check_status"] = last.status
-    if last.code is not None:
-        row["check_code"] = last.code
-    if last.duration_ms >= 0:
-        row["check_duration"] = last.duration_ms
-    if last.info:
-        row["last_chk"] = last.info
-    row["check_desc"] = last.reason
-    row["check_health"] = checker.health
 
 
 def backend_row(view: View, be: Backend) -> Row:
@@ -399,7 +401,7 @@ def backend_row(view: View, be: Backend) -> Row:
         "smax": be.max_sess,
         "slim": proxy.fullconn or fullconn(proxy, view.frontends.values()),
         "stot": be.cum_sess,
-        "econ": sum(s.failed_conns for s in be.servers),
+        "econ": sum(s.failed_conns for s in be.servers) + be.traffic.nosrv,
         "status": "UP" if weight > 0 or not be.servers else "DOWN",
         "weight": weight,
         "act": active,
@@ -412,29 +414,22 @@ def backend_row(view: View, be: Backend) -> Row:
         "algo": proxy.balance.algorithm.value,
         "uweight": weight,
     }
-    request_fields(row, be, proxy.mode is model.Mode.HTTP)
+    http = proxy.mode is model.Mode.HTTP
+    request_fields(row, be, http)
+    samples = be.req_tot if http else be.traffic.lbconn
+    traffic_fields(view, row, be.traffic, be.cum_sess, samples)
+    row["chkdown"] = be.traffic.down_trans
+    row["lastchg"] = view.seconds_since(be.traffic.last_change)
+    if be.servers:
+        row["downtime"] = traffic.downtime(
+            be.traffic, be.traffic.up, be.traffic.last_change, view.now
+        )
     row["dreq"] = be.denied_req
     if proxy.mode is model.Mode.HTTP:
         row["cache_lookups"], row["cache_hits"] = http_cache.counts("be", be.name)
     if proxy.cookie is not None:
         row["cookie"] = proxy.cookie.name
     return row
-
-
-def server_status(server: ServerState) -> str:
-    """HAProxy's status column: the weight plays no part, an unchecked server that is up
-    says "no check"."""
-    if server.resolution_maint:
-        return "MAINT (resolution)"
-    if server.admin is AdminState.MAINT:
-        return "MAINT"
-    if not server.up:
-        return "DOWN"
-    if server.admin is AdminState.DRAIN:
-        return "DRAIN"
-    if server.stopping:
-        return "NOLB"
-    return "UP" if server.check_enabled else "no check"
 
 
 def server_addr(server: ServerState) -> str:

@@ -27,7 +27,7 @@ from poise.checks.probe import tcp_check
 from poise.checks.shared import SharedChecks
 from poise.checks.tcpcheck import TcpCheckProbe
 from poise.config import model
-from poise.core import health, slowstart
+from poise.core import health, slowstart, traffic
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.tcpcheck_rules import program
@@ -169,7 +169,9 @@ class ServerCheck:
             return
         was_stopping, server.stopping = server.stopping, False
         server.up = self.health.is_up
-        server.last_change = now = asyncio.get_running_loop().time()
+        now = asyncio.get_running_loop().time()
+        traffic.server_state(server.traffic, server.up, server.last_change, now)
+        server.last_change = now
         if server.up:
             slowstart.begin(server, now)  # back from DOWN: `slowstart` ramps it up
         else:

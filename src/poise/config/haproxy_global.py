@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, cast
 
-from poise.config import address, default_path, haproxy_tls_global, keywords
+from poise.config import address, default_path, haproxy_tls, keywords
 from poise.config.cpumap import MAX_IDS, CpuMapError, parse_cpu_map
 from poise.config.diagnostics import Diagnostic, error, warning
 from poise.config.haproxy_draft import GlobalDraft, Problem
@@ -149,7 +149,7 @@ class GlobalParser:
             "server-state-base": lambda args, where: self.set(
                 server_state_base=_arg(args, "a directory")
             ),
-            **haproxy_tls_global.global_handlers(
+            **haproxy_tls.global_handlers(
                 lambda: self.draft.values.tls, lambda tls: self.set(tls=tls)
             ),
         }

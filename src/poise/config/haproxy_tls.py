@@ -1,8 +1,9 @@
 """The TLS keywords of haproxy.cfg: `bind` options (configuration.txt 5.1: `ssl`, `crt`,
 `crt-list`, `strict-sni`, `alpn`, `ssl-min-ver`, `ssl-max-ver`, `ciphers`, `ciphersuites`,
 `ca-file`, `verify`, ...), `server` options (5.2: `ssl`, `verify`, `ca-file`, `sni`,
-`verifyhost`, `crt`, `check-ssl`, `check-sni`, ...), laid over the global settings that
-config/haproxy_tls_global.py reads (`ssl-default-bind-*`, `ssl-default-server-*`, ...). Pure.
+`verifyhost`, `crt`, `check-ssl`, `check-sni`, ...) and the global `ssl-default-bind-*`,
+`ssl-default-server-*`, `ssl-server-verify`, `ca-base`, `crt-base` and `ssl-dh-param-file`
+(3.1). Pure.
 
 HAProxy's rules kept here:
 - a bind with `ssl` needs a certificate ("no SSL certificate specified"); `verify optional`
@@ -22,6 +23,7 @@ then the server's own, as HAProxy applies them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, cast
 
@@ -34,12 +36,14 @@ from poise.config.model import (
     GlobalTls,
     Mode,
     TlsBind,
+    TlsDefaults,
     TlsServer,
     TlsVersion,
     TlsVersions,
     Where,
 )
 from poise.config.samples import check_scope, parse_sample
+from poise.config.units import parse_int
 
 # poise's default profile: TLS 1.2 and 1.3 only; for TLS 1.2, ECDHE key exchange with AEAD
 # ciphers only (no CBC, no RSA key exchange, no DHE: Mozilla's "intermediate" list without
@@ -336,8 +340,6 @@ def link_bind(
         curves=tls.curves if tls.curves is not None else defaults.curves,
         tickets=tls.tickets if tls.tickets is not None else defaults.tickets,
         dh_params=global_tls.dh_param_file,
-        default_dh=global_tls.default_dh,
-        max_record=global_tls.max_record,
         prefer_client_ciphers=(
             tls.prefer_client_ciphers
             if tls.prefer_client_ciphers is not None
@@ -409,7 +411,6 @@ def link_server(
         ciphers=defaults.ciphers,
         ciphersuites=defaults.ciphersuites,
         tickets=defaults.tickets if defaults.tickets is not None else True,
-        max_record=global_tls.max_record,
     )
     versions = TlsVersions()
     sni_text: str | None = None
@@ -488,3 +489,101 @@ def link_server(
             )
         diagnostics.append(error(where, message, "server"))
     return ServerTlsFields(ssl, check_ssl, check_sni, settings, use_ssl)
+
+
+# --- global --------------------------------------------------------------------------------
+
+GLOBAL_KEYWORDS = frozenset(
+    {
+        "ssl-default-bind-ciphers",
+        "ssl-default-bind-ciphersuites",
+        "ssl-default-bind-curves",
+        "ssl-default-bind-options",
+        "ssl-default-server-ciphers",
+        "ssl-default-server-ciphersuites",
+        "ssl-default-server-options",
+        "ssl-server-verify",
+        "ca-base",
+        "crt-base",
+        "tune.ssl.cachesize",
+        "ssl-dh-param-file",
+    }
+)
+
+
+def _one(args: Sequence[str], what: str) -> str:
+    if len(args) != 1 or not args[0]:
+        raise Problem(f"expects {what}")
+    return args[0]
+
+
+def default_options(defaults: TlsDefaults, args: Sequence[str]) -> TlsDefaults:
+    """`ssl-default-bind-options` / `ssl-default-server-options` words."""
+    index = 0
+    while index < len(args):
+        option = args[index]
+        if option not in DEFAULT_OPTIONS:
+            raise Problem(f"option '{option}' is not implemented yet in poise")
+        if option in ("ssl-min-ver", "ssl-max-ver"):
+            if index + 1 >= len(args):
+                raise Problem(f"'{option}' expects a version")
+            value = args[index + 1]
+            index += 1
+        else:
+            value = ""
+        if option == "no-tls-tickets":
+            defaults = replace(defaults, tickets=False)
+        elif option == "prefer-client-ciphers":
+            defaults = replace(defaults, prefer_client_ciphers=True)
+        else:
+            defaults = replace(defaults, versions=version_word(defaults.versions, option, value))
+        index += 1
+    return defaults
+
+
+def global_keyword(tls: GlobalTls, keyword: str, args: Sequence[str]) -> GlobalTls:
+    """One global TLS keyword applied (raises Problem)."""
+    side, _, setting = keyword.removeprefix("ssl-default-").partition("-")
+    if keyword.startswith("ssl-default-"):
+        defaults = tls.bind if side == "bind" else tls.server
+        if setting == "ciphers":
+            defaults = replace(defaults, ciphers=_one(args, "a cipher list"))
+        elif setting == "ciphersuites":
+            defaults = replace(defaults, ciphersuites=_one(args, "a ciphersuite list"))
+        elif setting == "curves":
+            defaults = replace(defaults, curves=_one(args, "a list of curves"))
+        else:
+            defaults = default_options(defaults, args)
+        return replace(tls, bind=defaults) if side == "bind" else replace(tls, server=defaults)
+    if keyword == "ssl-server-verify":
+        value = _one(args, "none or required")
+        if value not in ("none", "required"):
+            raise Problem(f"expects none or required, not '{value}'")
+        return replace(tls, server_verify="none" if value == "none" else "required")
+    if keyword == "ca-base":
+        return replace(tls, ca_base=_one(args, "a directory"))
+    if keyword == "tune.ssl.cachesize":
+        try:
+            size = parse_int(_one(args, "a number of sessions"), 0)
+        except ValueError as exc:
+            raise Problem(str(exc)) from None
+        return replace(tls, cache_size=size)
+    return replace(tls, crt_base=_one(args, "a directory"))
+
+
+def global_handlers(
+    get: Callable[[], GlobalTls], put: Callable[[GlobalTls], None]
+) -> dict[str, Callable[[Sequence[str], Where], None]]:
+    """Handlers for GlobalParser, one per keyword."""
+
+    def handler(keyword: str) -> Callable[[Sequence[str], Where], None]:
+        def handle(args: Sequence[str], where: Where) -> None:
+            if keyword == "ssl-dh-param-file":  # read by certs/check.py and net/tls_context.py
+                path = default_path.resolve(_one(args, "a file name"), where)
+                put(replace(get(), dh_param_file=path, dh_param_where=where))
+                return
+            put(global_keyword(get(), keyword, args))
+
+        return handle
+
+    return {keyword: handler(keyword) for keyword in GLOBAL_KEYWORDS}

@@ -65,13 +65,6 @@ from poise.config.keepalived_values import (
 from poise.config.keywords import did_you_mean
 from poise.config.model import NOWHERE, Where
 
-# umask's BITS (sys/stat.h's S_I*), as Keepalived names them
-UMASK_BITS = {
-    f"I{right}{who}": bit << shift
-    for right, bit in (("R", 4), ("W", 2), ("X", 1))
-    for who, shift in (("USR", 6), ("GRP", 3), ("OTH", 0))
-}
-
 TASK_COMM_LEN = 16  # linux/sched.h: a process name and its NUL
 
 DEFAULT_INTERFACE = "eth0"  # Keepalived's DFLT_INT, for a static address without `dev`
@@ -243,8 +236,6 @@ class _Reader:
             values[keyword] = integer(arity(node, 1)[0], 1, 2**31 - 1, keyword)
         elif keyword in ("vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs"):
             values[keyword] = integer(arity(node, 1)[0], 0, 2**31 - 1, keyword)
-        elif keyword == "umask":
-            self.umask(node, values)
         elif keyword == "vrrp_no_swap":
             no_args(node)
             values[keyword] = True
@@ -276,26 +267,6 @@ class _Reader:
                 )
             )
         return name[: TASK_COMM_LEN - 1]
-
-    def umask(self, node: Node, values: dict[str, Any]) -> None:
-        """`umask NUMBER|BITS`: a number in hex, octal or decimal (C's strtoul base 0), or
-        I{R|W|X}{USR|GRP|OTH} joined by '|'; a bad value is ignored with a warning."""
-        text = "".join(node.words[1:])
-        try:
-            if text[:1].isdigit():
-                value = int(text, 16 if text[:2].lower() == "0x" else 8 if text[:1] == "0" else 10)
-            else:
-                value = 0
-                for bit in text.split("|"):
-                    value |= UMASK_BITS[bit]
-        except (KeyError, ValueError):
-            value = -1
-        if not 0 <= value <= 0o777:
-            self.diagnostics.append(
-                warning(node.where, f"invalid umask '{text}': ignored", "umask")
-            )
-            return
-        values["umask"] = value
 
     def cpu_ids(self, node: Node) -> tuple[int, ...]:
         """`vrrp_cpu_affinity ID...`: CPU numbers (no ranges, as Keepalived 2.2.7); one that

@@ -36,7 +36,7 @@ GLOBAL = _words(
     "vrrp_rt_priority max_auto_priority min_auto_priority_delay vrrp_rlimit_rttime "
     "process_name process_names vrrp_process_name vrrp_netlink_cmd_rcv_bufs "
     "vrrp_netlink_cmd_rcv_bufs_force vrrp_netlink_monitor_rcv_bufs "
-    "vrrp_netlink_monitor_rcv_bufs_force umask"
+    "vrrp_netlink_monitor_rcv_bufs_force"
 )
 GLOBAL_MAIL = _words(
     "notification_email notification_email_from smtp_server smtp_helo_name "
@@ -93,7 +93,7 @@ GLOBAL_UNIMPLEMENTED = _words(
     "nftables_ipvs_priority nftables_ipvs_start_fwmark nftables_priority notify_fifo "
     "notify_fifo_script random_seed reload_check_config reload_file reload_repeat "
     "reload_time_file rs_init_notifies shutdown_script shutdown_script_timeout snmp_socket "
-    "startup_script startup_script_timeout tmp_config_directory use_pid_dir "
+    "startup_script startup_script_timeout tmp_config_directory umask use_pid_dir "
     "vmac_addr_prefix vmac_prefix vrrp_down_timer_adverts vrrp_garp_extra_if "
     "vrrp_gna_interval vrrp_ipsets vrrp_iptables vrrp_notify_fifo vrrp_notify_fifo_script "
     "vrrp_notify_priority_changes vrrp_rx_bufs_multiplier vrrp_rx_bufs_policy vrrp_strict"

@@ -82,8 +82,6 @@ class GlobalDefs:
     vrrp_netlink_cmd_rcv_bufs_force: bool = False
     vrrp_netlink_monitor_rcv_bufs: int = 0
     vrrp_netlink_monitor_rcv_bufs_force: bool = False
-    # The file-creation mask of the process and of the scripts it starts (None: inherited)
-    umask: int | None = None
     # The process's name (comm: what ps -e, top and pgrep show), at most 15 characters:
     # Keepalived names its parent `process_name` and its VRRP child `vrrp_process_name`;
     # poise vrrp's one process is both, and takes the VRRP one when both are set.

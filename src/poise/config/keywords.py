@@ -106,6 +106,8 @@ GLOBAL_KEYWORDS = frozenset(
 # Global keywords that only tune HAProxy's own process: accepted with a warning.
 HARMLESS_GLOBAL = {
     "quiet": "poise prints its startup messages regardless",
+    "tune.ssl.default-dh-param": "poise uses DHE only with the parameters of 'ssl-dh-param-file' "
+    "or of the certificate file",
     "ulimit-n": "poise sets its file descriptor limit from maxconn, as HAProxy does without it",
     "fd-hard-limit": "poise does not raise its file descriptor limit itself",
     "maxpipes": "poise does not splice through pipes",

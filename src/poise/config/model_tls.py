@@ -56,8 +56,6 @@ class TlsBind:
     # `ssl-dh-param-file`: the DH parameters of DHE key exchange (a certificate file's own
     # DH PARAMETERS block comes first); None: no DHE, as HAProxy without either.
     dh_params: str | None = None
-    max_record: int = 0  # `tune.ssl.maxrecord`: the most bytes of data a record carries
-    default_dh: int = 0  # `tune.ssl.default-dh-param`: without DH parameters, DHE of this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +74,6 @@ class TlsServer:
     ciphers: str | None = None
     ciphersuites: str | None = None
     tickets: bool = True
-    max_record: int = 0  # `tune.ssl.maxrecord` (0: records as large as TLS allows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,5 +100,3 @@ class GlobalTls:
     cache_size: int | None = None  # `tune.ssl.cachesize`: sessions kept; 0: none
     dh_param_file: str | None = None  # `ssl-dh-param-file`, after `default-path`
     dh_param_where: Where | None = None  # its line, for the errors about the file
-    max_record: int = 0  # `tune.ssl.maxrecord`, on both sides (0: no limit)
-    default_dh: int = 0  # `tune.ssl.default-dh-param` (0: not set)

@@ -27,6 +27,7 @@ from poise.core.http.rules import Rules
 from poise.core.server import ServerState
 from poise.core.stickrules import StickRules
 from poise.core.tcprules import compile_rules
+from poise.core.traffic import Traffic
 
 
 class Log(Protocol):
@@ -85,6 +86,11 @@ def start(goes: list[Go]) -> None:
 BalancerFactory = Callable[[Sequence[ServerState]], Balancer]
 
 
+def no_clock() -> float:
+    """A backend without the shell's clock (tests of the core): time stands still."""
+    return 0.0
+
+
 class Backend:
     __slots__ = (
         "_assigned",
@@ -92,6 +98,7 @@ class Backend:
         "balancer",
         "buffers_body",
         "cli_abrt",
+        "clock",
         "closes_server",
         "compression",
         "connect_timeout",
@@ -133,6 +140,7 @@ class Backend:
         "srv_abrt",
         "stick",
         "tcp",
+        "traffic",
         "tunnel_timeout",
         "unserved_bytes_in",
         "unserved_bytes_out",
@@ -145,8 +153,11 @@ class Backend:
         servers: list[ServerState],
         make_balancer: BalancerFactory,
         log: Log | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.proxy = proxy
+        # The shell's clock (the loop's): when the backend went DOWN or UP again.
+        self.clock = clock if clock is not None else no_clock
         self.name = proxy.name
         proc.BACKENDS[self.name] = self  # for nbsrv(NAME), be_conn(NAME) ... (core/proc.py)
         self.servers = servers
@@ -198,6 +209,9 @@ class Backend:
         self.unserved_bytes_in = 0
         self.unserved_bytes_out = 0
         self.hrsp = [0] * 6  # responses by class: [other, 1xx, ..., 5xx]
+        # lbtot, connect/reuse, the times, rates, chkdown, downtime (core/traffic.py).
+        self.traffic = Traffic()
+        self.traffic.last_change = self.clock()
         self.cli_abrt = 0
         self.srv_abrt = 0
         self.denied_req = 0  # dreq
@@ -332,6 +346,7 @@ class Backend:
         server = balancer.pick(key, avoid) if key is not None else balancer.pick_without_key(avoid)
         if server is None:
             if balancer.refuses_unchosen or not self.has_server:
+                self.traffic.nosrv += 1  # HAProxy's SRV_STATUS_NOSRV: a failed connection
                 return Take(Outcome.NO_SERVER)
             self._enqueue(self.queue, waiter)
             return Take(Outcome.QUEUED)
@@ -343,8 +358,11 @@ class Backend:
                 return Take(Outcome.QUEUED)
             self._enqueue(self.server_queues[server.id], waiter)
             server.queued += 1
+            server.max_queued = max(server.max_queued, server.queued)
             return Take(Outcome.QUEUED, server)
         self._assign(server)
+        server.traffic.lbconn += 1
+        self.traffic.lbconn += 1
         take = self._assigned.get(server)
         if take is None:
             take = self._assigned[server] = Take(Outcome.ASSIGNED, server)
@@ -358,6 +376,7 @@ class Backend:
         """Wait in `server`'s own queue (a persistent client whose server is full)."""
         self._enqueue(self.server_queues[server.id], waiter)
         server.queued += 1
+        server.max_queued = max(server.max_queued, server.queued)
 
     def release(self, server: ServerState) -> list[Go]:
         """`server` has one more free slot: give it to the oldest connection that may use it."""
@@ -416,6 +435,7 @@ class Backend:
         goes: list[Go] = []
         for server in eligible(self.servers, self.balancer.allbackups):
             goes.extend(self._dispatch(server))
+        self.traffic.backend_state(self.has_server, self.clock())
         return goes
 
     # -- inside -------------------------------------------------------------------------

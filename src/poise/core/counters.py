@@ -43,6 +43,7 @@ from typing import Protocol
 from poise.core.backend import Backend, start
 from poise.core.server import ServerState
 from poise.core.termination import NORMAL
+from poise.core.traffic import sample
 from poise.core.txn import DENIED_FRONTEND, DENIED_REQUEST, DENIED_RESPONSE, REFUSED_BAD, Txn
 
 # The index in the `hrsp` lists of each status (llhttp reads three digits at most).
@@ -93,10 +94,35 @@ def settle(  # noqa: PLR0917 (the transaction's facts, each a plain value)
             goes = backend.release(server)
             if goes:
                 start(goes)
+    # A transaction that reached a server (and, in HTTP, got its response head) adds its
+    # times to its server's and backend's averages (core/traffic.py), as HAProxy's
+    # stream_update_time_stats does: in the queue, to connect, to the response head (0 in
+    # TCP mode: the connection is the data), and in all (from its first byte). Inline:
+    # this is every request's path.
     if not http:
         account(txn, frontend, False)
-        if logger is not None:
+        if txn.t_connect >= 0 and backend is not None:
+            now = clock()
+            q = txn.t_queue if txn.t_queue > 0 else 0
+            t = int((now - txn.start) * 1000)
+            if server is not None:
+                sample(server.traffic, server.traffic.lbconn, q, txn.t_connect, 0, t)
+            sample(backend.traffic, backend.traffic.lbconn, q, txn.t_connect, 0, t)
+            if logger is not None:
+                logger.log(txn, backend, now)
+        elif logger is not None:
             logger.log(txn, backend, clock())
+        return
+    if txn.t_response >= 0 and backend is not None:
+        now = clock()
+        if logger is not None:
+            logger.log(txn, backend, now)
+        account(txn, frontend, True)
+        q = txn.t_queue if txn.t_queue > 0 else 0
+        t = int((now - txn.start) * 1000)
+        if server is not None:
+            sample(server.traffic, server.total_sess, q, txn.t_connect, txn.t_response, t)
+        sample(backend.traffic, backend.cum_sess, q, txn.t_connect, txn.t_response, t)
         return
     if logger is not None:
         logger.log(txn, backend, clock())
@@ -202,6 +228,7 @@ def clear(backend: Backend) -> None:
     backend.unserved_bytes_in = backend.unserved_bytes_out = 0
     items: list[Backend | ServerState] = [backend, *backend.servers]
     for item in items:
+        item.traffic.clear()
         item.cli_abrt = item.srv_abrt = item.failed_resp = 0
         item.retries = item.redispatches = 0
         item.hrsp[:] = [0] * 6

@@ -187,15 +187,6 @@ def _base(req: Request, with_query: bool) -> str | None:
     return host + (path or "")
 
 
-def _tls(req: Request, index: int) -> str | int | None:
-    """One of the client connection's TLS facts (core/txn.py Conn.tls); none when it is
-    not TLS, as HAProxy's ssl_fc_* fetches find nothing then."""
-    conn = req.conn
-    if conn is None or conn.tls is None:
-        return None
-    return conn.tls[index]
-
-
 _SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
     "always_true": lambda req, resp: True,
     "always_false": lambda req, resp: False,
@@ -205,9 +196,6 @@ _SIMPLE: dict[str, Callable[[Request, Response | None], Value | None]] = {
     "dst_port": lambda req, resp: req.dst_port,
     "ssl_fc": lambda req, resp: req.ssl,
     "ssl_fc_sni": lambda req, resp: req.sni,
-    "ssl_fc_protocol": lambda req, resp: _tls(req, 0),
-    "ssl_fc_cipher": lambda req, resp: _tls(req, 1),
-    "ssl_fc_use_keysize": lambda req, resp: _tls(req, 2),
     "ssl_c_used": lambda req, resp: req.client_cert,
     # A certificate that does not verify ends the handshake (verify optional or required,
     # without ca-ignore-err), so a request only ever sees 0 (X509_V_OK), as in HAProxy.

@@ -18,6 +18,7 @@ from poise.core.http.rules import Rules
 from poise.core.logformat import compile_http, compile_tcp
 from poise.core.sockstats import SocketCounters
 from poise.core.tcprules import compile_rules
+from poise.core.traffic import Rate
 
 
 class Listening(Protocol):
@@ -40,6 +41,7 @@ class Frontend:
         "closes_client",
         "closes_server",
         "compression",
+        "conn_rate",
         "cum_conn",
         "cur_conn",
         "denied_conn",
@@ -71,9 +73,11 @@ class Frontend:
         "paused",
         "plain_responses",
         "proxy",
+        "req_rate",
         "request_rules",
         "rules",
         "sd_format",
+        "sess_rate",
         "sockets",
         "tcp",
         "tcp_format",
@@ -188,6 +192,10 @@ class Frontend:
         self.paused = False
         # `option socket-stats`: each listener's counters, in `bind` order (the shell's).
         self.sockets: list[SocketCounters] = []
+        # Sessions, HTTP requests and connections per second (core/traffic.py's tick).
+        self.sess_rate = Rate()
+        self.req_rate = Rate()
+        self.conn_rate = Rate()
 
     @property
     def req_tot(self) -> int:
@@ -198,6 +206,7 @@ class Frontend:
         """`clear counters` (the highest values) or `clear counters all` (every counter),
         its listeners' too, as HAProxy 2.6 clears them."""
         self.max_conn_seen = 0
+        self.sess_rate.max = self.req_rate.max = self.conn_rate.max = 0
         if every:
             self.cum_conn = self.bytes_in = self.bytes_out = self.unanswered = 0
             self.denied_req = self.denied_resp = self.failed_req = 0

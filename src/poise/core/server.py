@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from poise.config import model
 from poise.config.model import ANY_ADDRESSES
 from poise.core.dyncookie import dynamic_cookie
+from poise.core.traffic import Traffic
 
 if TYPE_CHECKING:
     from poise.core.health import Health
@@ -61,6 +62,7 @@ class ServerState:
         "initial_weight",
         "last_change",
         "load",
+        "max_queued",
         "max_sess",
         "maxconn",
         "minconn",
@@ -77,6 +79,7 @@ class ServerState:
         "srv_abrt",
         "stopping",
         "total_sess",
+        "traffic",
         "transparent",
         "up",
         "warm_since",
@@ -129,6 +132,9 @@ class ServerState:
         self.max_sess = 0
         self.total_sess = 0
         self.queued = 0  # requests waiting in this server's own queue
+        self.max_queued = 0  # qmax
+        # lbtot, connect/reuse, the times, rates, chkdown and downtime (core/traffic.py).
+        self.traffic = Traffic()
         self.failed_checks = 0
         self.failed_conns = 0  # connection attempts that failed (HAProxy's econ)
         # Per-request counters (core/counters.py says when each one counts).

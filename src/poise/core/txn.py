@@ -46,7 +46,6 @@ class Conn:
         "sni",
         "sock",
         "ssl",
-        "tls",
         "track",
         "vars",
     )
@@ -59,9 +58,6 @@ class Conn:
         self.ssl = False  # the client connection is TLS (ssl_fc)
         self.sni: str | None = None  # the name the client asked for
         self.client_cert = False  # ssl_c_used
-        # A TLS connection's protocol, cipher and its secret bits, as OpenSSL names them
-        # (ssl_fc_protocol, ssl_fc_cipher, ssl_fc_use_keysize); None: not TLS.
-        self.tls: tuple[str, str, int] | None = None
         # The PROXY protocol header the client sent (`bind ... accept-proxy`), whose
         # addresses the session takes instead of the socket's (net/proxied.py).
         self.proxied: ProxyHeader | None = None

@@ -255,9 +255,16 @@ class Dispatch:
         owner = self.owner
         owner.server = server
         self.state = ASS
+        backend = owner.backend
         if owner.reuse(server):
+            server.traffic.reuses += 1
+            if backend is not None:
+                backend.traffic.reuses += 1
             self.state = EST
             return
+        server.traffic.connects += 1
+        if backend is not None:
+            backend.traffic.connects += 1
         fd = server.sockpair_fd
         addr = server.addr
         unix = server.config.address.family == "unix"

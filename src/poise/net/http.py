@@ -35,7 +35,7 @@ from poise.net.inspect import refused
 from poise.net.proxied import take_addresses
 from poise.net.relay import HttpTunnel
 from poise.net.source import client_destination
-from poise.net.tls import client_sni, tls_facts
+from poise.net.tls import client_sni
 from poise.net.upstream import Pool, Upstream
 
 
@@ -75,7 +75,6 @@ class HttpSession(HttpStream, asyncio.Protocol):
             conn.ssl = True
             conn.sni = client_sni(tls)  # the name the client asked for (SNI)
             conn.client_cert = tls.getpeercert(True) is not None
-            conn.tls = tls_facts(tls)
         frontend = self.frontend  # tcp-request connection and session rules (net/inspect.py)
         # (A connection a TCP session hands over, net/upgrade.py, passed them already.)
         tcp = frontend.tcp

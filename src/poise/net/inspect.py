@@ -18,7 +18,7 @@ from poise.core.layer4 import connection_decision, connection_facts, count_refus
 from poise.core.tcprules import Decision
 from poise.core.txn import Conn
 from poise.net.context import Context
-from poise.net.tls import client_sni, tls_facts
+from poise.net.tls import client_sni
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -28,8 +28,6 @@ def connection_request(conn: Conn, client: asyncio.BaseTransport) -> Request:
     from the client transport's socket and TLS."""
     tls = client.get_extra_info("ssl_object")
     sni = client_sni(tls) if tls is not None else None
-    if tls is not None and conn.tls is None:
-        conn.tls = tls_facts(tls)
     return connection_facts(conn, client.get_extra_info("sockname"), tls is not None, sni)
 
 

@@ -1,8 +1,7 @@
-"""OpenSSL settings Python's ssl module does not offer: the TLS 1.3 cipher suites
-(`ciphersuites`), the key-exchange groups (`curves`), the size of the session cache
-(`tune.ssl.cachesize`), the largest record sent (`tune.ssl.maxrecord`) and built-in DH
-parameters (`tune.ssl.default-dh-param`). poise calls
-OpenSSL on the SSL_CTX inside a CPython SSLContext, through the very library Python's _ssl module is
+"""Three OpenSSL settings Python's ssl module does not offer: the TLS 1.3 cipher suites
+(`ciphersuites`), the key-exchange groups (`curves`) and the size of the session cache
+(`tune.ssl.cachesize`). poise calls OpenSSL on the
+SSL_CTX inside a CPython SSLContext, through the very library Python's _ssl module is
 linked with, and checks the handle before using it.
 
 The SSL_CTX pointer is the first field after the object header of CPython's PySSLContext
@@ -21,10 +20,6 @@ import ssl
 SSL_CTRL_SET_SESS_CACHE_SIZE = 42
 SSL_CTRL_SET_SESS_CACHE_MODE = 44
 SSL_CTRL_SET_GROUPS_LIST = 92
-SSL_CTRL_SET_MAX_SEND_FRAGMENT = 52
-SSL_CTRL_SET_DH_AUTO = 118
-# What OpenSSL takes as the most data of a record it sends (ssl/ssl_lib.c).
-MIN_SEND_FRAGMENT, MAX_SEND_FRAGMENT = 512, 16384
 SSL_SESS_CACHE_OFF = 0
 
 
@@ -76,21 +71,3 @@ def set_session_cache(context: ssl.SSLContext, size: int) -> None:
         _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_OFF, None)
     else:
         _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_SESS_CACHE_SIZE, size, None)
-
-
-def set_max_record(context: ssl.SSLContext, size: int) -> None:
-    """`tune.ssl.maxrecord`: records carry at most `size` bytes of data, as HAProxy cuts
-    what it hands to SSL_write (SSL_CTX_set_max_send_fragment; OpenSSL's least is 512
-    bytes, and a record never carries more than 16384)."""
-    if size <= 0 or size >= MAX_SEND_FRAGMENT:
-        return
-    pointer = _handle(context, "tune.ssl.maxrecord")
-    fragment = max(size, MIN_SEND_FRAGMENT)
-    _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_MAX_SEND_FRAGMENT, fragment, None)
-
-
-def set_dh_auto(context: ssl.SSLContext) -> None:
-    """DHE with OpenSSL's built-in parameters (RFC 7919 groups) sized to the certificate's
-    key (SSL_CTX_set_dh_auto): `tune.ssl.default-dh-param` without DH parameters."""
-    pointer = _handle(context, "tune.ssl.default-dh-param")
-    _library().SSL_CTX_ctrl(pointer, SSL_CTRL_SET_DH_AUTO, 1, None)

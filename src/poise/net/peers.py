@@ -259,13 +259,12 @@ class PeersSection:
                 shown.heartbeat = None
 
     def teach_all(self, link: _Link) -> None:
-        """A new session: every entry we have, so that the peer has them too, each with
-        the time it has left (a timed update, as in HAProxy's lessons)."""
+        """A new session: every entry we have, so that the peer has them too."""
         for name, table in self.tables.items():
             entries = list(table.live())
             if entries:
                 pushed = [(self.next_id(name), entry) for entry in entries]
-                link.send(link.session.push(name, pushed, timed=True))
+                link.send(link.session.push(name, pushed))
 
     def next_id(self, name: str) -> int:
         self.update_ids[name] = (self.update_ids[name] + 1) & 0xFFFF_FFFF
@@ -337,12 +336,14 @@ def start_peers(
     now: Callable[[], int],
 ) -> list[PeersSection]:
     """A running PeersSection for each section that is enabled and has the local peer
-    (HAProxy warns of the others, as poise's loader does, and their tables stay local)."""
+    (HAProxy warns of the others and leaves their tables local)."""
     running = []
     for section in sections:
         if section.disabled:
             continue
-        if section.peer(local) is None:  # the loader warned (system/load.py)
+        if section.peer(local) is None:
+            console("WARNING", f"Removing incomplete section 'peers {section.name}' "
+                    f"(no peer named '{local}').")  # fmt: skip
             continue
         shared = {n: t for n, t in tables.items() if t.config.peers == section.name}
         running.append(PeersSection(section, local, shared, now))

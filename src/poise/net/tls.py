@@ -161,16 +161,6 @@ def client_sni(ssl_object: Any) -> str | None:
     return name
 
 
-def tls_facts(ssl_object: Any) -> tuple[str, str, int] | None:
-    """The protocol, the cipher and its secret bits of an established TLS connection
-    (ssl_fc_protocol, ssl_fc_cipher, ssl_fc_use_keysize)."""
-    cipher = ssl_object.cipher()
-    version = ssl_object.version()
-    if cipher is None or version is None:
-        return None
-    return (str(version), str(cipher[0]), int(cipher[2]))
-
-
 # --- accepting clients ----------------------------------------------------------------------
 
 

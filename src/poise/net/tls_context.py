@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from poise.certs.bundle import CertError, read_bundle
-from poise.certs.check import MIN_DH_BITS, CertUse, Problem, bundle_problems, ca_problems
+from poise.certs.check import CertUse, Problem, bundle_problems, ca_problems
 from poise.config import model
 from poise.config.haproxy_tls import (
     DEFAULT_CIPHERS,
@@ -57,7 +57,6 @@ def common_settings(
     if ciphersuites and ciphersuites != DEFAULT_CIPHERSUITES:
         openssl.set_ciphersuites(context, ciphersuites)
     openssl.set_groups(context, curves or DEFAULT_CURVES)
-    openssl.set_max_record(context, tls.max_record)
     if alpn:
         context.set_alpn_protocols(list(alpn))
 
@@ -110,26 +109,20 @@ def server_side_context(
         load_cas(context, tls.ca_file)
         context.verify_mode = ssl.CERT_REQUIRED if tls.verify == "required" else ssl.CERT_OPTIONAL
     load_chain(context, use)
-    load_dh(context, use.bundle.path, tls.dh_params, tls.default_dh)
+    load_dh(context, use.bundle.path, tls.dh_params)
     return context
 
 
-def load_dh(
-    context: ssl.SSLContext, crt: str, global_file: str | None, default_bits: int = 0
-) -> None:
+def load_dh(context: ssl.SSLContext, crt: str, global_file: str | None) -> None:
     """DHE key exchange, as HAProxy enables it: with the DH PARAMETERS block of the
-    certificate file itself, else with `ssl-dh-param-file`'s, else with built-in
-    parameters when `tune.ssl.default-dh-param` is set (under 2048 bits OpenSSL's security
-    level refuses them, and HAProxy 2.6 then has no DHE either); else none. Parameters
-    OpenSSL refuses as too small leave DHE off (certs/check.py warned)."""
+    certificate file itself, else with `ssl-dh-param-file`'s; without either, none.
+    Parameters OpenSSL refuses as too small leave DHE off (certs/check.py warned)."""
     try:
         own = b"-----BEGIN DH PARAMETERS-----" in Path(crt).read_bytes()
     except OSError:
         own = False
     path = crt if own else global_file
     if path is None:
-        if default_bits >= MIN_DH_BITS:
-            openssl.set_dh_auto(context)
         return
     try:
         context.load_dh_params(path)

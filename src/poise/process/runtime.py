@@ -32,6 +32,7 @@ from poise.core.server import ServerState
 from poise.core.sockstats import SocketCounters
 from poise.core.stopping import GLOBAL, HTTPCLIENT, stop_order, stopped_message
 from poise.core.termination import Failure
+from poise.core.traffic import tick
 from poise.net.accept import Acceptor, FrontendGate, frontend_acceptor
 from poise.net.admin_shared import follow_commands
 from poise.net.admin_socket import admin_info, serve_admin
@@ -154,6 +155,7 @@ class Runtime:
                     make_balancer, proxy.balance, allbackups=allbackups, rng=self.rng
                 ),
                 self.sinks.get(proxy.name),
+                loop.time,
             )
             io = ctx.add_backend(backend)
             io.keepalive = keepalive_options(proxy, "srv")  # `option srvtcpka`
@@ -263,11 +265,13 @@ class Runtime:
         return counted
 
     def purge_pools(self) -> None:
-        """Close idle server connections kept past the purge delay; again in a second."""
+        """Close idle server connections kept past the purge delay, and read the rates of
+        the stats (core/traffic.py `tick`); again in a second."""
         ctx = self.ctx
         if ctx is None or (self.stopped is not None and self.stopped.is_set()):
             return
         now = ctx.loop.time()
+        tick(ctx.frontends.values(), ctx.backends.values(), now)
         for backend in ctx.backends.values():
             for pool in ctx.io[backend].pools.values():
                 pool.purge(now)

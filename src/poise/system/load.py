@@ -162,23 +162,7 @@ def load_config(
 
         diagnostics.extend(config_diagnostics(config, dt.datetime.now(dt.UTC)))
     diagnostics.extend(cpu_diagnostics(config.global_))
-    diagnostics.extend(peers_diagnostics(config, os.environ if env is None else env))
     return (None if has_errors(diagnostics) else config), diagnostics
-
-
-def peers_diagnostics(config: Config, env: Mapping[str, str]) -> list[Diagnostic]:
-    """HAProxy's warning for a `peers` section without the local peer (`-L`, which sets
-    HAPROXY_LOCALPEER, `localpeer`, or the host name): its tables stay local."""
-    local = env.get("HAPROXY_LOCALPEER") or config.global_.localpeer or socket.gethostname()
-    return [
-        warning(
-            section.where,
-            f"Removing incomplete section 'peers {section.name}' (no peer named '{local}').",
-            "peers",
-        )
-        for section in config.peers
-        if not section.disabled and section.peer(local) is None
-    ]
 
 
 def cpu_diagnostics(global_: Global, allowed: set[int] | None = None) -> list[Diagnostic]:

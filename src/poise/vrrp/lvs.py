@@ -313,7 +313,9 @@ class Lvs:
         for destination in service.destinations():
             proxy = proxy_of(vs, refused is None, destination)
             servers = [ServerState(s, proxy.name) for s in proxy.servers]
-            backend = Backend(proxy, servers, balancer_factory(vs, loop.time, destination))
+            backend = Backend(
+                proxy, servers, balancer_factory(vs, loop.time, destination), clock=loop.time
+            )
             service.backends.append(backend)
             ctx.add_backend(backend)
             frontend = Frontend(proxy, backend, None, self.limits.maxconn)

@@ -2,8 +2,7 @@
 start-up and again at each reload (SIGHUP), as Keepalived 2.2.7 applies it to its VRRP child
 (vrrp_daemon.c: its reload runs start_vrrp, which sets them from the new file):
 `vrrp_priority` (the nice value), `vrrp_cpu_affinity` (the CPUs it may run on),
-`vrrp_no_swap` (its memory locked in RAM), `umask` (its file-creation mask, which the
-scripts it starts inherit) and its name (`vrrp_process_name`, else
+`vrrp_no_swap` (its memory locked in RAM) and its name (`vrrp_process_name`, else
 `process_name`: prctl(PR_SET_NAME), what ps -e, top and pgrep show). A setting a reload
 removes goes back to what the process had at start-up. poise vrrp is one process, so these
 also hold for its checkers and virtual servers (the `checker_*` settings are warnings for
@@ -42,8 +41,6 @@ class Tuning:
         self.nice = os.getpriority(os.PRIO_PROCESS, 0)
         self.cpus = os.sched_getaffinity(0)
         self.locked = False
-        self.umask = os.umask(0o022)
-        os.umask(self.umask)
         self.current: GlobalDefs | None = None
         try:
             with open("/proc/self/comm", "rb") as comm:
@@ -67,10 +64,6 @@ class Tuning:
             _affinity(defaults.vrrp_cpu_affinity, self.log)
         elif old is not None and old.vrrp_cpu_affinity:
             _set_cpus(self.cpus, self.log)
-        if defaults.umask is not None:
-            os.umask(defaults.umask)
-        elif old is not None and old.umask is not None:
-            os.umask(self.umask)
         if defaults.vrrp_no_swap and not self.locked:
             self.locked = _lock_memory(self.log)
         elif not defaults.vrrp_no_swap and self.locked:
