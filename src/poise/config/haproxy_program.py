@@ -61,9 +61,9 @@ class ProgramParser:
             other = "uid" if keyword == "user" else "gid"
             self.problem(where, f"{keyword}/{other} already specified.", keyword)
         elif keyword == "user":
-            self.value = replace(self.value, user=args[0])
+            self.value = replace(self.value, user=args[0], user_where=where)
         else:
-            self.value = replace(self.value, group=args[0])
+            self.value = replace(self.value, group=args[0], group_where=where)
 
     def too_many(self, where: Where, keyword: str, extra: str) -> None:
         self.problem(where, f"'{keyword}' cannot handle unexpected argument '{extra}'.", keyword)

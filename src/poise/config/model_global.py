@@ -55,3 +55,5 @@ class Program:
     user: str | None = None
     group: str | None = None
     start_on_reload: bool = True
+    user_where: Where | None = None  # where `user` and `group` are, for load.py's lookups
+    group_where: Where | None = None

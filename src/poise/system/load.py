@@ -78,13 +78,14 @@ def _check_program_owners(config: Config, diagnostics: list[Diagnostic]) -> None
                 pwd.getpwnam(program.user)
             except KeyError:
                 message = f"cannot find user id for '{program.user}'"
-                diagnostics.append(error(program.where, message, "user"))
+                diagnostics.append(error(program.user_where or program.where, message, "user"))
         if program.group is not None:
             try:
                 grp.getgrnam(program.group)
             except KeyError:
                 message = f"cannot find group id for '{program.group}'"
-                diagnostics.append(error(program.where, message, "group"))
+                where = program.group_where or program.where
+                diagnostics.append(error(where, message, "group"))
 
 
 def _resolve_host(host: str, where: Where, keyword: str, diagnostics: list[Diagnostic]) -> str:
