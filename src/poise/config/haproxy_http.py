@@ -98,6 +98,7 @@ _ARITY: dict[str, int | None] = {
     "replace-uri": 2,
     "set-status": None,
     "silent-drop": 0,
+    "reject": 0,
     "set-dst": 1,
     "set-dst-port": 1,
     "set-src-port": 1,

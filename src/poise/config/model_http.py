@@ -209,6 +209,7 @@ HttpAction = Literal[
     "replace-uri",
     "set-status",
     "silent-drop",
+    "reject",
     "set-dst",
     "set-dst-port",
     "set-src-port",

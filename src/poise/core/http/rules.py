@@ -293,6 +293,11 @@ def _step(proxy: Proxy, rule: HttpRule, scope: Scope) -> tuple[Test | None, Step
     if rule.action in ("cache-use", "cache-store"):
         side = "fe" if proxy.is_frontend else "be"
         return test, cache_step(rule.action, rule.name, where, (side, proxy.name))
+    if rule.action == "reject":
+        # The connection is closed at once, nothing sent, counted and logged as a deny
+        # (PR--, status -1), as HAProxy 2.6's http-request reject (http_action_reject).
+        reason = f"{keyword} reject at {rule.where}"
+        return test, lambda req, resp, close: Verdict("deny", -1, b"", True, reason, "PR--")
     if rule.action == "silent-drop":
         # The connection closes with nothing sent, logged PR-- with the status so far
         # (-1, or the server's), as HAProxy logs it.
