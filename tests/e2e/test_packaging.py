@@ -207,7 +207,7 @@ def test_poise_named_keepalived_reads_keepalived_s_command_line(tmp_path: Path) 
     bad.write_text("vrrp_instance VI_1 {\n    state MASTER\n    virtual_router_id 300\n}\n")
     ours = run(keepalived, "-t", "-f", bad)
     theirs = run("/usr/sbin/keepalived", "-t", "-f", bad)
-    assert ours.returncode != 0 and theirs.returncode != 0
+    assert ours.returncode == theirs.returncode == 5, (ours.stderr, theirs.stderr)
 
 
 def test_python_dash_m_poise() -> None:

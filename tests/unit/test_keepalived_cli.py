@@ -23,7 +23,7 @@ def test_check_k_names_every_problem_and_exits_1(
         f"{conf}:1: error: 'vrrp_instance': missing virtual_router_id",
         "Fatal errors found in configuration.",
     ]
-    assert main(["vrrp", "-t", "-f", str(conf)]) == 1
+    assert main(["vrrp", "-t", "-f", str(conf)]) == 5  # keepalived -t's status for errors
 
 
 def test_check_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:

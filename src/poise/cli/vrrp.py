@@ -98,9 +98,14 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
 
 
+# keepalived -t's exit status for a file with errors (Keepalived 2.2.7's
+# KEEPALIVED_EXIT_CONFIG_TEST), which scripts written for it may test
+KEEPALIVED_EXIT_CONFIG_TEST = 5
+
+
 def main(args: argparse.Namespace) -> int:
     if args.test:
-        return check_keepalived(args.file)
+        return KEEPALIVED_EXIT_CONFIG_TEST if check_keepalived(args.file) else 0
     from poise.process.vrrp import run
 
     return run(args.file, daemon=args.daemon, detail=args.detail, pidfile=args.pidfile)
