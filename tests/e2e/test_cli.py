@@ -76,11 +76,11 @@ def test_check_names_every_error_with_file_line_and_keyword(tmp_path: Path) -> N
 def test_check_says_when_a_haproxy_keyword_is_not_implemented_yet(tmp_path: Path) -> None:
     cfg = write(
         tmp_path,
-        TCP.format(port=8080, server="127.0.0.1:9") + "    stick-table type ip size 1m peers p\n",
+        TCP.format(port=8080, server="127.0.0.1:9") + "    email-alert mailers m\n",
     )
     result = poise("check", "-f", cfg)
     assert result.returncode == 1
-    assert f"{cfg}:11: error: 'stick-table'" in result.stderr
+    assert f"{cfg}:11: error: 'email-alert mailers'" in result.stderr
     assert "not implemented" in result.stderr
 
 
