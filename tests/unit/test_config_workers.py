@@ -68,17 +68,17 @@ def test_the_gate_names_every_use_of_what_is_not_shared_and_nothing_with_one_wor
         "global\n    nbthread 2\n    stats socket /tmp/poise-w.sock\n" + BASE
         + "    balance leastconn\n    stick-table type ip size 1k\n"
         "    server s 127.0.0.1:1 check maxconn 5\n"
-        "listen st\n    bind 127.0.0.1:8081\n    stats enable\n"
+        "listen st\n    bind 127.0.0.1:8081\n    stats enable\n    stats admin if TRUE\n"
         "    http-request use-service prometheus-exporter\n"
     )  # fmt: skip
     config, problems = load(text)
     assert config is None
     errors = sorted(p for p in problems if "not shared between workers yet" in p)
     assert [e.split(": error: ")[0] for e in errors] == [
-        "w.cfg:12", "w.cfg:14", "w.cfg:15", "w.cfg:18", "w.cfg:19", "w.cfg:3",
+        "w.cfg:12", "w.cfg:14", "w.cfg:15", "w.cfg:18", "w.cfg:3",
     ]  # fmt: skip
     assert all(e.endswith("(nbthread > 1): 'nbthread 2' is at w.cfg:2") for e in errors)
-    assert len(FEATURES) == 8
+    assert len(FEATURES) == 7
     config, problems = load(text.replace("nbthread 2", "nbthread 1"))
     assert config is not None, problems
     peers = "global\n    nbthread 2\n    localpeer me\n" + BASE + "    server s 127.0.0.1:1\n"

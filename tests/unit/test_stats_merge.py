@@ -5,9 +5,11 @@ worker's. Rows are the ones the stats build (tests/unit/stats_page_world.py's wo
 
 from __future__ import annotations
 
+import json
+
 from poise.admin import stats_report
 from poise.admin.stats import MODULE_COLUMNS, Row
-from poise.admin.stats_merge import SUMMED, merge, merge_rows
+from poise.admin.stats_merge import SUMMED, compact, merge, merge_rows
 from tests.unit.stats_page_world import World
 
 
@@ -77,3 +79,11 @@ def test_a_row_only_another_worker_has_is_left_out_and_one_alone_is_as_it_is() -
 
 def test_module_columns_are_summed() -> None:
     assert set(MODULE_COLUMNS) <= SUMMED
+
+
+def test_a_compact_row_merges_as_the_whole_row() -> None:
+    rows = stats_report.all_rows(stats_report.report(World().view()))
+    other = [{**row, "stot": 4, "bin": 0, "lastsess": 0, "status": "X"} for row in rows]
+    whole = merge(rows, [other])
+    sent = json.loads(json.dumps([compact(row) for row in other]))  # as the bus carries it
+    assert merge(rows, [sent]) == whole

@@ -192,6 +192,9 @@ class View:
     failed_accepts: int = 0  # accept() failures, out of descriptors (net/accept.py)
     # The current sessions, computed only for `show sess` (the shell's sessions).
     sessions: Callable[[], Sequence[SessionInfo]] = field(default=no_sessions)
+    # With several workers (`nbthread`): the other workers' rows, by type, proxy and
+    # name (admin/stats_merge.py), which the report adds to this worker's.
+    others: Mapping[tuple[object, object, object], Sequence[Row]] = field(default_factory=dict)
 
     def proxies(self) -> list[model.Proxy]:
         """Every proxy once, in declaration order (a `listen` is one proxy)."""

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 
 from poise.admin.stats import MODULE_COLUMNS, Row
 
-__all__ = ["SUMMED", "key", "merge", "merge_rows"]
+__all__ = ["MERGED", "SUMMED", "compact", "key", "merge", "merge_rows"]
 
 SUMMED = frozenset({
     "qcur", "qmax", "scur", "smax", "stot", "bin", "bout", "dreq", "dresp", "ereq", "econ",
@@ -59,7 +59,7 @@ def merge_rows(own: Row, others: Sequence[Row]) -> Row:
     rows = [own, *others]
     merged: Row = dict(own)
     for column, value in own.items():
-        values = [row.get(column, "") for row in rows]
+        values = [row.get(column, 0 if column in SUMMED else "") for row in rows]
         numbers = _ints(values)
         if not numbers:
             continue
@@ -98,3 +98,18 @@ def merge(own: Sequence[Row], others: Sequence[Sequence[Row]]) -> list[Row]:
         for row in rows:
             theirs.setdefault(key(row), []).append(row)
     return [merge_rows(row, theirs.get(key(row), [])) for row in own]
+
+
+MERGED = SUMMED | LARGEST | AVERAGED | {"lastsess"}
+
+
+def compact(row: Row) -> Row:
+    """What another worker needs of a row to merge it: its name and its figures that are
+        merged (the rest is the answering worker's); a count of 0 is left out (a missing
+    count is 0)."""
+    kept: Row = {"type": row.get("type", ""), "pxname": row.get("pxname", "")}
+    kept["svname"] = row.get("svname", "")
+    kept.update(
+        (c, v) for c, v in row.items() if c in MERGED and v != "" and (v != 0 or c not in SUMMED)
+    )
+    return kept

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from poise.admin import stats
+from poise.admin import stats, stats_merge
 from poise.config import model
 from poise.core.backend import Backend
 from poise.core.server import ServerState
@@ -191,6 +191,10 @@ def report(
             if wanted.legends and wanted.cookies and proxy.cookie is not None:
                 backend["cookie"] = proxy.cookie.name
         sections.append(Section(proxy, frontend, servers, backend, be, sockets))
+    if view.others:  # several workers: the balancer's figures (admin/stats_merge.py)
+        for section in sections:
+            for row in section.rows():
+                row.update(stats_merge.merge_rows(row, view.others.get(stats_merge.key(row), ())))
     return sections
 
 

@@ -21,15 +21,10 @@ def _stats_sockets(config: Config) -> Iterator[Where]:
     yield from (socket.where for socket in config.global_.stats_sockets)
 
 
-def _stats_page(config: Config) -> Iterator[Where]:
-    yield from (proxy.stats.where for proxy in config.proxies if proxy.stats is not None)
-
-
-def _prometheus(config: Config) -> Iterator[Where]:
+def _stats_admin(config: Config) -> Iterator[Where]:
     for proxy in config.proxies:
-        for rule in proxy.http_request_rules:
-            if rule.action == "use-service" and rule.name == "prometheus-exporter":
-                yield rule.where
+        if proxy.stats is not None and proxy.stats.admin:
+            yield proxy.stats.where
 
 
 def _stick_tables(config: Config) -> Iterator[Where]:
@@ -59,8 +54,7 @@ def _resolvers(config: Config) -> Iterator[Where]:
 # feature -> where a configuration uses it.
 FEATURES: tuple[tuple[str, Callable[[Config], Iterator[Where]]], ...] = (
     ("a stats socket", _stats_sockets),
-    ("the stats page ('stats enable', 'stats uri')", _stats_page),
-    ("the Prometheus exporter", _prometheus),
+    ("the stats page's admin actions ('stats admin')", _stats_admin),
     ("a stick table (and 'track-sc')", _stick_tables),
     ("'balance leastconn'", _leastconn),
     ("a server's 'maxconn' (and its queue)", _server_maxconn),

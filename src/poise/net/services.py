@@ -25,7 +25,7 @@ import os
 import time
 from dataclasses import replace
 
-from poise.admin import prometheus, stats, stats_http, stats_report
+from poise.admin import prometheus, stats, stats_http, stats_merge, stats_report
 from poise.config import model
 from poise.core.backend import start
 from poise.core.frontend import Frontend
@@ -34,6 +34,7 @@ from poise.core.http.message import Request
 from poise.core.logline import PROMEX_SERVICE, STATS_SERVICE
 from poise.net.admin_socket import admin_info
 from poise.net.context import Context
+from poise.net.siblings import Payload
 
 SAMPLE_INTERVAL = 1.0  # seconds between two readings of the counters (rates per second)
 MAX_BODY = stats_http.MAX_BODY
@@ -47,16 +48,32 @@ class Services:
     """What the services of one running poise keep: the process facts, the rate meter and
     its timer."""
 
-    __slots__ = ("ctx", "info", "meter", "timer")
+    __slots__ = ("ctx", "info", "meter", "others", "timer")
 
     def __init__(self, ctx: Context, info: stats.AdminInfo) -> None:
         self.ctx = ctx
         self.info = info
         self.meter = stats_report.RateMeter()
         self.timer: asyncio.TimerHandle | None = None
+        # With several workers: each other worker's rows as it last sent them, by slot.
+        self.others: dict[int, list[stats.Row]] = {}
 
     def view(self) -> stats.View:
-        return self.ctx.view(self.info)
+        """This worker's model, and the other workers' last rows (the balancer's)."""
+        view = self.ctx.view(self.info)
+        if not self.others:
+            return view
+        by_key: dict[tuple[object, object, object], list[stats.Row]] = {}
+        for rows in self.others.values():
+            for row in rows:
+                by_key.setdefault(stats_merge.key(row), []).append(row)
+        return replace(view, others=by_key)
+
+    def heard(self, payload: Payload) -> None:
+        """Another worker's rows (kind "stat-rows", sent every second)."""
+        slot, rows = payload.get("slot"), payload.get("rows")
+        if isinstance(slot, int) and isinstance(rows, list):
+            self.others[slot] = [row for row in rows if isinstance(row, dict)]
 
     def tick(self) -> None:
         """Read the counters, and again in a second, until the process stops."""
@@ -66,13 +83,20 @@ class Services:
             if ctx.services is self:
                 ctx.services = None
             return
-        self.meter.sample(ctx.loop.time(), stats_report.counters(self.view()))
+        own = ctx.view(self.info)
+        self.meter.sample(ctx.loop.time(), stats_report.counters(own))
+        siblings = ctx.siblings
+        if siblings.count > 1:  # the others' stats page and exporter add these up
+            sections = stats_report.report(own, self.meter.rates())
+            rows = [stats_merge.compact(row) for row in stats_report.all_rows(sections)]
+            siblings.broadcast("stat-rows", {"slot": siblings.index, "rows": rows})
         self.timer = ctx.loop.call_later(SAMPLE_INTERVAL, self.tick)
 
 
 def start_services(ctx: Context, global_: model.Global) -> None:
     """Called once poise serves: the facts `show info` would give, and the rates timer."""
     services = ctx.services = Services(ctx, admin_info(global_, ctx.loop))
+    ctx.siblings.serve("stat-rows", services.heard)
     services.tick()
 
 
