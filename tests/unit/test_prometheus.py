@@ -154,6 +154,37 @@ def test_process_metrics(world: World) -> None:
     assert 'haproxy_process_build_info{version="0.1.0"} 1\n' in body
     assert f"haproxy_process_start_time_seconds {int(START_TIME)}\n" in body
     assert STARTED > 0
+    # What HAProxy reports of the process that poise knows too: requests and bytes out
+    # summed over the frontends, pipes and memory limits poise never has.
+    requests = sum(fe.req_tot for fe in world.view().frontends.values())
+    out = sum(fe.bytes_out for fe in world.view().frontends.values())
+    assert f"haproxy_process_requests_total {requests}\n" in body
+    assert f"haproxy_process_bytes_out_total {out}\n" in body
+    for zero in ("max_pipes", "pipes_used_total", "spliced_bytes_out_total", "max_memory_bytes"):
+        assert f"haproxy_process_{zero} 0\n" in body
+    assert "# TYPE haproxy_process_requests_total counter\n" in body
+    assert "haproxy_process_active_peers 0\n" in body
+
+
+def test_the_process_metrics_come_in_haproxy_s_order(world: World) -> None:
+    """HAProxy 2.6's exporter writes its process metrics in this order (read off its
+    output); poise leaves out those it cannot know and keeps the rest in place."""
+    haproxy = (
+        "nbthread", "nbproc", "relative_process_id", "uptime_seconds", "pool_failures_total",
+        "max_fds", "max_sockets", "max_connections", "hard_max_connections",
+        "current_connections", "connections_total", "requests_total", "max_ssl_connections",
+        "current_ssl_connections", "ssl_connections_total", "max_pipes", "pipes_used_total",
+        "pipes_free_total", "current_connection_rate", "limit_connection_rate",
+        "max_connection_rate", "current_session_rate", "limit_session_rate", "max_session_rate",
+        "stopping", "jobs", "unstoppable_jobs", "listeners", "active_peers", "connected_peers",
+        "dropped_logs_total", "busy_polling_enabled", "failed_resolutions", "bytes_out_total",
+        "spliced_bytes_out_total", "bytes_out_rate", "recv_logs_total", "build_info",
+        "max_memory_bytes", "pool_allocated_bytes", "pool_used_bytes", "start_time_seconds",
+    )  # fmt: skip
+    body = text(world)
+    shown = re.findall(r"^# TYPE haproxy_process_(\S+) ", body, re.M)
+    own = {"failed_accepts_total"}  # poise's own, after `stopping`
+    assert [n for n in shown if n not in own] == [n for n in haproxy if n in shown]
 
 
 def test_scopes_filter_in_order(world: World) -> None:

@@ -42,6 +42,7 @@ from poise.admin.prometheus_fields import (
 )
 from poise.admin.prometheus_query import EVERYTHING, SCOPES, BadQuery, Query, parse_query
 from poise.admin.stats_report import PROCESS, Rates, Section
+from poise.core.peers import state as peers_state
 from poise.core.server import AdminState
 
 CONTENT_TYPE = "text/plain; version=0.0.4"
@@ -126,10 +127,15 @@ def process(out: Writer, view: stats.View, rates: Rates) -> None:
         "nbproc": [("", 1)],
         "relative_process_id": [("", 1)],
         "uptime_seconds": [("", uptime)],
+        "max_sockets": [("", view.maxsock)] if view.maxsock else [],
         "max_connections": [("", view.maxconn)],
         "hard_max_connections": [("", view.hard_maxconn or view.maxconn)],
         "current_connections": [("", view.actconn)],
         "connections_total": [("", view.cum_conns)],
+        "requests_total": [("", sum(fe.req_tot for fe in view.frontends.values()))],
+        "max_pipes": [("", 0)],  # poise never splices through pipes
+        "pipes_used_total": [("", 0)],
+        "pipes_free_total": [("", 0)],
         "current_connection_rate": [("", current)],
         "limit_connection_rate": [("", 0)],
         "max_connection_rate": [("", highest)],
@@ -137,8 +143,14 @@ def process(out: Writer, view: stats.View, rates: Rates) -> None:
         "limit_session_rate": [("", 0)],
         "max_session_rate": [("", highest)],
         "stopping": [("", int(view.stopping))],
+        "active_peers": [("", peers_state.active_peers())],
+        "connected_peers": [("", peers_state.connected_peers())],
+        "busy_polling_enabled": [("", 0)],  # the event loop chooses its own poller
+        "bytes_out_total": [("", sum(fe.bytes_out for fe in view.frontends.values()))],
+        "spliced_bytes_out_total": [("", 0)],
         "failed_accepts_total": [("", view.failed_accepts)],
         "build_info": [(label(version=info.version), 1)],
+        "max_memory_bytes": [("", 0)],  # no memory limit (HAProxy's -m)
         "start_time_seconds": [("", int(info.start_time))],
     }
     for name, kind, helptext in PROCESS_METRICS:

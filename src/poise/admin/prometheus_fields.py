@@ -387,6 +387,7 @@ PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
     ("nbproc", "gauge", "Number of started worker processes (historical, always 1)"),
     ("relative_process_id", "gauge", "Relative worker process number (1)"),
     ("uptime_seconds", "gauge", "How long ago this worker process was started (seconds)"),
+    ("max_sockets", "gauge", "Hard limit on the number of per-process sockets"),
     (
         "max_connections",
         "gauge",
@@ -402,6 +403,18 @@ PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
         "connections_total",
         "counter",
         "Total number of connections on this worker process since started",
+    ),
+    (
+        "requests_total",
+        "counter",
+        "Total number of requests on this worker process since started",
+    ),
+    ("max_pipes", "gauge", "Hard limit on the number of pipes for splicing, 0=unlimited"),
+    ("pipes_used_total", "counter", "Current number of pipes in use in this worker process"),
+    (
+        "pipes_free_total",
+        "counter",
+        "Current number of allocated and available pipes in this worker process",
     ),
     (
         "current_connection_rate",
@@ -426,6 +439,33 @@ PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
         "Highest SessRate reached on this worker process since started (in sessions per second)",
     ),
     ("stopping", "gauge", "1 if the worker process is currently stopping, otherwise zero"),
+    (
+        "active_peers",
+        "gauge",
+        "Current number of verified active peers connections on the current worker process",
+    ),
+    (
+        "connected_peers",
+        "gauge",
+        "Current number of peers having passed the connection step on the current worker process",
+    ),
+    (
+        "busy_polling_enabled",
+        "gauge",
+        "1 if busy-polling is currently in use on the worker process, otherwise zero "
+        "(config.busy-polling)",
+    ),
+    (
+        "bytes_out_total",
+        "counter",
+        "Total number of bytes emitted by current worker process since started",
+    ),
+    (
+        "spliced_bytes_out_total",
+        "counter",
+        "Total number of bytes emitted by current worker process through a kernel pipe since "
+        "started",
+    ),
     # poise's own (HAProxy has no such counter): `show info` FailedAccepts.
     (
         "failed_accepts_total",
@@ -434,5 +474,10 @@ PROCESS_METRICS: tuple[tuple[str, str, str], ...] = (
         "descriptors or memory (they waited in the backlog) since started",
     ),
     ("build_info", "gauge", "Build info"),
+    (
+        "max_memory_bytes",
+        "gauge",
+        "Worker process's hard limit on memory usage in byes (-m on command line)",
+    ),
     ("start_time_seconds", "gauge", "Start time in seconds"),
 )
