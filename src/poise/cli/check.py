@@ -65,12 +65,14 @@ def cmd_check(
     status = 0
     if files:
         config, _ = load(files)
-        if config is not None and names_descriptors(config):
-            # fd@N, sockpair@N: checked on this process's descriptors, as `haproxy -c` does
-            # (imported only then: net/ brings asyncio, issue 16's start-up time).
-            from poise.net.inherited import check_inherited
+        if config is not None:
+            problems = need_master_worker(config, master_worker)
+            if names_descriptors(config):
+                # fd@N, sockpair@N: checked on this process's descriptors, as `haproxy -c`
+                # does (imported only then: net/ brings asyncio, issue 16's start-up time).
+                from poise.net.inherited import check_inherited
 
-            problems = check_inherited(config) + need_master_worker(config, master_worker)
+                problems = check_inherited(config) + problems
             print_diagnostics(problems)
             if problems:
                 config = None
