@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.side_by_side import both, running, send
-from tests.support import eventually, free_port, run
+from tests.support import free_port, run, until
 from tests.webapp import WebApp
 
 pytestmark = pytest.mark.e2e
@@ -160,12 +160,11 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> dict[str, obje
                 and stats["tcpfe", "FRONTEND"]["dresp"] == "1"
             )
 
-        for _ in range(200):  # until the early leaver is counted (bounded)
+        async def counted() -> bool:  # until the early leaver is counted
             await settled()
-            if done():
-                break
-            await asyncio.sleep(0.01)
-        await eventually(done, timeout=0.1, what="the counters settled")
+            return done()
+
+        await until(counted, timeout=2, what="the counters settled")
         for name, row in stats.items():
             row.pop("scur")
             seen[":".join(name)] = row

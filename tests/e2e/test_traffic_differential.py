@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.side_by_side import both, running, send
 from tests.e2e.test_denied_differential import cli
-from tests.support import eventually, free_port, run
+from tests.support import eventually, free_port, run, until
 from tests.webapp import WebApp
 
 pytestmark = pytest.mark.e2e
@@ -97,10 +97,7 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> Seen:
             rows = await read()
             return rows["app", "dead"]["status"] == rows["nobody", "gone"]["status"] == "DOWN"
 
-        for _ in range(300):  # until the checks took both down (bounded: 3 s)
-            if await dead_are_down():
-                break
-            await asyncio.sleep(0.01)
+        await until(dead_are_down, timeout=3, what="the checks taking both servers down")
         # Six requests on one connection (the second and later may reuse the server
         # connection of the one before), then three that find no server.
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
@@ -124,11 +121,7 @@ async def exchange(command: list[str], tmp: Path, app: WebApp) -> Seen:
                 stats["fe", "FRONTEND"]["scur"] == "0" and stats["tcpfe", "FRONTEND"]["scur"] == "0"
             )
 
-        for _ in range(300):
-            if await settle():
-                break
-            await asyncio.sleep(0.01)
-        await eventually(lambda: stats["fe", "FRONTEND"]["scur"] == "0", timeout=0.1, what="idle")
+        await until(settle, timeout=3, what="every connection counted out")
         scrape = b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
         metrics = (await send(proxy.port, [scrape])).decode()
     seen: Seen = {}

@@ -52,7 +52,7 @@ class Rate:
         self.rate = 0  # the events between the last two ticks
         self.max = 0
 
-    def tick(self, total: int, now: float = 0.0) -> None:
+    def tick(self, total: int, now: float) -> None:
         self.rate = max(0, total - self.seen)
         self.seen = total
         self.at = now
@@ -87,7 +87,6 @@ class Traffic:
         "q_max",
         "rate",
         "reuses",
-        "sessions_seen",
         "t",
         "t_max",
         "up",
@@ -102,7 +101,6 @@ class Traffic:
         self.q = self.c = self.d = self.t = 0
         self.q_max = self.c_max = self.d_max = self.t_max = 0
         self.rate = Rate()  # sessions per second
-        self.sessions_seen = 0  # the session count at the last tick (lastsess)
         self.last_sess = 0.0  # clock reading of the tick that saw the last new session
         self.down_trans = 0  # chkdown
         self.down_time = 0.0  # seconds DOWN before the current state (downtime)
@@ -129,18 +127,14 @@ class Traffic:
         srv_update_status)."""
         if up == self.up:
             return
-        if not up:
-            self.down_trans += 1
-        elif now > self.last_change:
-            self.down_time += now - self.last_change
+        server_state(self, up, self.last_change, now)
         self.up = up
         self.last_change = now
 
     def tick(self, sessions: int, now: float) -> None:
-        self.rate.tick(sessions, now)
-        if sessions != self.sessions_seen:
-            self.sessions_seen = sessions
+        if sessions != self.rate.seen:  # a new session since the last tick (lastsess)
             self.last_sess = now
+        self.rate.tick(sessions, now)
 
 
 def server_state(traffic: Traffic, up: bool, last_change: float, now: float) -> None:
@@ -201,7 +195,7 @@ def downtime(traffic: Traffic, up: bool, last_change: float, now: float) -> int:
 def last_session(traffic: Traffic, sessions: int, now: float) -> int:
     """lastsess: seconds since the last session (`sessions`: the count now; one since the
     last tick is 0 seconds ago), -1 if there never was one."""
-    if sessions != traffic.sessions_seen:
+    if sessions != traffic.rate.seen:
         return 0
     return int(now - traffic.last_sess) if traffic.last_sess else -1
 
